@@ -1,0 +1,84 @@
+//! RFC 9162 §2.1.1 hashing: `MTH({}) = SHA-256()`, leaf `SHA-256(0x00 || entry)`,
+//! interior node `SHA-256(0x01 || left || right)`.
+
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+/// Length of a SHA-256 hash in bytes.
+pub const HASH_SIZE: usize = 32;
+
+/// A SHA-256 Merkle tree hash (a leaf hash, an interior node hash or a root).
+///
+/// Equality is constant-time, so comparing a computed root with an expected
+/// one leaks nothing about where they differ.
+#[derive(Clone, Copy, Default)]
+pub struct Hash(pub [u8; HASH_SIZE]);
+
+impl Hash {
+    /// The root of the empty tree: `SHA-256("")`.
+    pub fn empty() -> Hash {
+        Hash(Sha256::digest([]).into())
+    }
+
+    /// Reads a hash from exactly 32 bytes; `None` for any other length.
+    pub fn from_slice(bytes: &[u8]) -> Option<Hash> {
+        <[u8; HASH_SIZE]>::try_from(bytes).ok().map(Hash)
+    }
+
+    /// The raw 32 bytes.
+    pub fn as_bytes(&self) -> &[u8; HASH_SIZE] {
+        &self.0
+    }
+
+    /// Lower-case hex, as in logs and test vectors.
+    pub fn to_hex(&self) -> String {
+        self.0.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// Standard base64 with padding, as in checkpoints and tlog-proof files.
+    pub fn to_base64(&self) -> String {
+        crate::b64::encode(self.0)
+    }
+
+    /// Parses standard base64 of exactly 32 bytes.
+    pub fn from_base64(text: &str) -> Option<Hash> {
+        crate::b64::decode(text).and_then(|b| Hash::from_slice(&b))
+    }
+}
+
+impl PartialEq for Hash {
+    fn eq(&self, other: &Hash) -> bool {
+        self.0.ct_eq(&other.0).into()
+    }
+}
+
+impl Eq for Hash {}
+
+impl std::fmt::Debug for Hash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Hash({})", self.to_hex())
+    }
+}
+
+impl std::fmt::Display for Hash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+/// The leaf hash of an entry: `SHA-256(0x00 || entry)`.
+pub fn leaf_hash(entry: &[u8]) -> Hash {
+    let mut h = Sha256::new();
+    h.update([0x00]);
+    h.update(entry);
+    Hash(h.finalize().into())
+}
+
+/// The hash of an interior node: `SHA-256(0x01 || left || right)`.
+pub fn node_hash(left: &Hash, right: &Hash) -> Hash {
+    let mut h = Sha256::new();
+    h.update([0x01]);
+    h.update(left.0);
+    h.update(right.0);
+    Hash(h.finalize().into())
+}

@@ -1,0 +1,38 @@
+//! # Decision Ledger verifier: the trust root
+//!
+//! Everything needed to check a Decision Ledger (or any C2SP transparency
+//! log) offline with nothing but the log's public key. Pure functions over
+//! bytes: no storage, no clock, no network, no randomness.
+//!
+//! | module | format | source |
+//! |---|---|---|
+//! | [`hash`] | leaf / node / empty-tree hashing | RFC 9162 §2.1.1 |
+//! | [`tree`] | roots and proofs from complete-subtree hashes | RFC 9162 §2.1.3.1, §2.1.4.1 |
+//! | [`inclusion`] | inclusion proof verification | RFC 9162 §2.1.3.2 |
+//! | [`consistency`] | consistency proof verification | RFC 9162 §2.1.4.2 |
+//! | [`note`] | Ed25519 signed notes and key strings | C2SP signed-note |
+//! | [`checkpoint`] | signed tree heads | C2SP tlog-checkpoint |
+//! | [`tile`] | tile paths, hash tiles, entry bundles | C2SP tlog-tiles |
+//! | [`tlog_proof`] | per-entry proof files | C2SP tlog-proof |
+//! | [`consistency_file`] | consistency proof files | specs/consistency-proof.md |
+//!
+//! The written formats are in `specs/` at the top of the repository.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod b64;
+pub mod checkpoint;
+pub mod consistency;
+pub mod consistency_file;
+pub mod hash;
+pub mod inclusion;
+pub mod note;
+pub mod tile;
+pub mod tlog_proof;
+pub mod tree;
+
+pub use checkpoint::Checkpoint;
+pub use hash::{leaf_hash, node_hash, Hash};
+pub use note::{SignerKey, VerifierKey};
+pub use tree::{HashReader, NodeId};

@@ -1,0 +1,321 @@
+//! C2SP tlog-tiles: tile paths, tile contents and entry bundles.
+//!
+//! A hash tile at level `L`, index `N` holds up to 256 consecutive hashes of
+//! tree level `8·L` (nodes `256·N ..`), each 32 bytes; its path is
+//! `tile/<L>/<N>`, or `tile/<L>/<N>.p/<W>` while only `W < 256` of them exist.
+//! Entry bundles `tile/entries/<N>[.p/<W>]` hold entries `256·N ..` as
+//! `uint16 big-endian length || entry`. `N` is written in groups of three
+//! digits, every group but the last prefixed by `x`: 1234067 → `x001/x234/067`.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use crate::hash::{Hash, HASH_SIZE};
+use crate::tree::{range_hash, HashReader, MemoryTree, NodeId};
+
+/// Tree levels per tile level.
+pub const TILE_HEIGHT: u8 = 8;
+/// Hashes (or entries) in a full tile.
+pub const TILE_WIDTH: u64 = 256;
+/// Largest entry a bundle can carry (its length is a uint16).
+pub const MAX_ENTRY_SIZE: usize = 65_535;
+
+/// What a tile holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TileKind {
+    /// Hashes of tree level `8·L`, for tile level `L`.
+    Hashes(u8),
+    /// Entries (the data tile).
+    Entries,
+}
+
+/// One tile: kind, index and width (1..=256; 256 is a full tile).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Tile {
+    /// Hash tile level or entry bundle.
+    pub kind: TileKind,
+    /// Position among the tiles of its kind and level.
+    pub index: u64,
+    /// Hashes or entries it holds.
+    pub width: u16,
+}
+
+/// Why a tile path or tile body was rejected.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum TileError {
+    /// Not a canonical tlog-tiles path.
+    #[error("not a tile path: {0}")]
+    BadPath(String),
+    /// The tile does not exist in a tree of that size.
+    #[error("tile {path} is not in a tree of size {size}")]
+    NotInTree {
+        /// The tile asked for.
+        path: String,
+        /// The tree size.
+        size: u64,
+    },
+    /// A hash tile whose length does not match its width.
+    #[error("tile {path} has {got} bytes, want {want}")]
+    BadLength {
+        /// The tile.
+        path: String,
+        /// Bytes received.
+        got: usize,
+        /// Bytes expected.
+        want: usize,
+    },
+    /// An entry bundle that ends inside an entry.
+    #[error("entry bundle is truncated")]
+    TruncatedBundle,
+    /// An entry bundle with more or fewer entries than expected.
+    #[error("entry bundle has {got} entries, want {want}")]
+    BundleCount {
+        /// Entries found.
+        got: usize,
+        /// Entries expected.
+        want: usize,
+    },
+    /// An entry too large for a bundle.
+    #[error("entry of {0} bytes exceeds the tlog-tiles limit of 65535")]
+    EntryTooLarge(usize),
+}
+
+/// `N` as `x001/x234/067`.
+pub fn encode_index(n: u64) -> String {
+    let digits = format!("{n}");
+    let pad = (3 - digits.len() % 3) % 3;
+    let digits = format!("{}{digits}", "0".repeat(pad));
+    let groups: Vec<&str> = (0..digits.len() / 3).map(|i| &digits[3 * i..3 * i + 3]).collect();
+    let last = groups.len() - 1;
+    groups
+        .iter()
+        .enumerate()
+        .map(|(i, g)| if i < last { format!("x{g}") } else { g.to_string() })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+fn parse_index(s: &str) -> Option<u64> {
+    let groups: Vec<&str> = s.split('/').collect();
+    let last = groups.len() - 1;
+    let mut n: u64 = 0;
+    for (i, g) in groups.iter().enumerate() {
+        let digits = if i < last { g.strip_prefix('x')? } else { g };
+        if digits.len() != 3 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        // No leading all-zero groups: exactly one spelling per index.
+        if i == 0 && last > 0 && digits == "000" {
+            return None;
+        }
+        n = n.checked_mul(1000)?.checked_add(digits.parse::<u64>().ok()?)?;
+    }
+    Some(n)
+}
+
+impl Tile {
+    /// The tile's path, e.g. `tile/0/x001/234.p/17` or `tile/entries/000`.
+    pub fn path(&self) -> String {
+        let kind = match self.kind {
+            TileKind::Hashes(level) => level.to_string(),
+            TileKind::Entries => "entries".to_string(),
+        };
+        let mut p = format!("tile/{kind}/{}", encode_index(self.index));
+        if u64::from(self.width) < TILE_WIDTH {
+            p.push_str(&format!(".p/{}", self.width));
+        }
+        p
+    }
+
+    /// Parses a canonical tile path (without a leading `/`).
+    pub fn parse_path(path: &str) -> Result<Tile, TileError> {
+        let bad = || TileError::BadPath(path.to_string());
+        let rest = path.strip_prefix("tile/").ok_or_else(bad)?;
+        let (kind, rest) = rest.split_once('/').ok_or_else(bad)?;
+        let kind = match kind {
+            "entries" => TileKind::Entries,
+            l if crate::checkpoint::parse_decimal(l).is_some_and(|l| l <= 63) => {
+                TileKind::Hashes(l.parse().map_err(|_| bad())?)
+            }
+            _ => return Err(bad()),
+        };
+        let (index, width) = match rest.split_once(".p/") {
+            Some((index, w)) => {
+                let w = crate::checkpoint::parse_decimal(w)
+                    .filter(|w| (1..TILE_WIDTH).contains(w))
+                    .ok_or_else(bad)?;
+                (index, w as u16)
+            }
+            None => (rest, TILE_WIDTH as u16),
+        };
+        Ok(Tile {
+            kind,
+            index: parse_index(index).ok_or_else(bad)?,
+            width,
+        })
+    }
+
+    /// Tree level of the hashes in a hash tile (`8·L`); 0 for entry bundles.
+    fn tree_level(&self) -> u32 {
+        match self.kind {
+            TileKind::Hashes(l) => u32::from(l) * u32::from(TILE_HEIGHT),
+            TileKind::Entries => 0,
+        }
+    }
+
+    /// The width this tile has in a tree of `size` leaves, or `None` if the
+    /// tree has none of its hashes yet.
+    pub fn width_at(kind: TileKind, index: u64, size: u64) -> Option<u16> {
+        let probe = Tile {
+            kind,
+            index,
+            width: 1,
+        };
+        let count = size.checked_shr(probe.tree_level()).unwrap_or(0);
+        let start = index.checked_mul(TILE_WIDTH)?;
+        (count > start).then(|| (count - start).min(TILE_WIDTH) as u16)
+    }
+
+    /// Checks that this exact tile (with its width) is servable from a tree
+    /// of `size` leaves: a full tile once complete, a partial one only at the
+    /// current right edge.
+    pub fn check_in_tree(&self, size: u64) -> Result<(), TileError> {
+        match Tile::width_at(self.kind, self.index, size) {
+            Some(w) if w >= self.width => Ok(()),
+            _ => Err(TileError::NotInTree {
+                path: self.path(),
+                size,
+            }),
+        }
+    }
+
+    /// The tree nodes a hash tile holds, left to right.
+    pub fn nodes(&self) -> impl Iterator<Item = NodeId> {
+        let level = self.tree_level() as u8;
+        let start = self.index * TILE_WIDTH;
+        (start..start + u64::from(self.width)).map(move |index| NodeId { level, index })
+    }
+}
+
+/// The bytes of a hash tile, read node by node from `reader`.
+pub fn hash_tile_data<R: HashReader>(reader: &R, tile: &Tile) -> Result<Vec<u8>, R::Error> {
+    let mut out = Vec::with_capacity(usize::from(tile.width) * HASH_SIZE);
+    for id in tile.nodes() {
+        out.extend_from_slice(reader.node(id)?.as_bytes());
+    }
+    Ok(out)
+}
+
+/// Encodes entries as an entry bundle.
+pub fn encode_bundle<'a>(entries: impl IntoIterator<Item = &'a [u8]>) -> Result<Vec<u8>, TileError> {
+    let mut out = Vec::new();
+    for e in entries {
+        let len = u16::try_from(e.len()).map_err(|_| TileError::EntryTooLarge(e.len()))?;
+        out.extend_from_slice(&len.to_be_bytes());
+        out.extend_from_slice(e);
+    }
+    Ok(out)
+}
+
+/// Splits an entry bundle into its entries.
+pub fn decode_bundle(mut data: &[u8]) -> Result<Vec<&[u8]>, TileError> {
+    let mut out = Vec::new();
+    while !data.is_empty() {
+        let [hi, lo, rest @ ..] = data else {
+            return Err(TileError::TruncatedBundle);
+        };
+        let len = usize::from(u16::from_be_bytes([*hi, *lo]));
+        if rest.len() < len {
+            return Err(TileError::TruncatedBundle);
+        }
+        out.push(&rest[..len]);
+        data = &rest[len..];
+    }
+    Ok(out)
+}
+
+/// Errors of a [`TileHashReader`]: the fetch failed or returned a bad tile.
+#[derive(Debug, thiserror::Error)]
+pub enum TileReadError<E> {
+    /// The fetch function failed.
+    #[error("fetching tile: {0}")]
+    Fetch(E),
+    /// The tile is malformed or not in the tree.
+    #[error(transparent)]
+    Tile(#[from] TileError),
+}
+
+/// A [`HashReader`] over the hash tiles of a tree of a given size, fetched on
+/// demand (and kept) through `fetch(tile)`. Nodes between tile levels are
+/// computed from the tile below them. Hashes read this way are only as good
+/// as the root they are checked against.
+pub struct TileHashReader<F> {
+    size: u64,
+    fetch: F,
+    tiles: RefCell<HashMap<(u8, u64), Vec<Hash>>>,
+}
+
+impl<F, E> TileHashReader<F>
+where
+    F: Fn(&Tile) -> Result<Vec<u8>, E>,
+{
+    /// A reader for the tree of `size` leaves.
+    pub fn new(size: u64, fetch: F) -> Self {
+        TileHashReader {
+            size,
+            fetch,
+            tiles: RefCell::new(HashMap::new()),
+        }
+    }
+
+    fn tile_hashes(&self, level: u8, index: u64) -> Result<Vec<Hash>, TileReadError<E>> {
+        if let Some(h) = self.tiles.borrow().get(&(level, index)) {
+            return Ok(h.clone());
+        }
+        let kind = TileKind::Hashes(level);
+        let width = Tile::width_at(kind, index, self.size).ok_or(TileError::NotInTree {
+            path: format!("tile/{level}/{}", encode_index(index)),
+            size: self.size,
+        })?;
+        let tile = Tile { kind, index, width };
+        let data = (self.fetch)(&tile).map_err(TileReadError::Fetch)?;
+        let want = usize::from(width) * HASH_SIZE;
+        if data.len() != want {
+            return Err(TileError::BadLength {
+                path: tile.path(),
+                got: data.len(),
+                want,
+            }
+            .into());
+        }
+        let hashes: Vec<Hash> = data.chunks_exact(HASH_SIZE).filter_map(Hash::from_slice).collect();
+        self.tiles.borrow_mut().insert((level, index), hashes.clone());
+        Ok(hashes)
+    }
+}
+
+impl<F, E> HashReader for TileHashReader<F>
+where
+    F: Fn(&Tile) -> Result<Vec<u8>, E>,
+{
+    type Error = TileReadError<E>;
+
+    fn node(&self, id: NodeId) -> Result<Hash, Self::Error> {
+        let tile_level = id.level / TILE_HEIGHT;
+        let h = u32::from(id.level % TILE_HEIGHT);
+        // The node covers 2^h hashes of the tile level below it.
+        let first = id.index.checked_shl(h).unwrap_or(u64::MAX);
+        let hashes = self.tile_hashes(tile_level, first / TILE_WIDTH)?;
+        let start = (first % TILE_WIDTH) as usize;
+        let span = hashes
+            .get(start..start + (1usize << h))
+            .ok_or(TileError::NotInTree {
+                path: format!("tile/{tile_level}/{}", encode_index(first / TILE_WIDTH)),
+                size: self.size,
+            })?;
+        let mut sub = MemoryTree::new();
+        span.iter().for_each(|&x| sub.push(x));
+        // `sub` holds 2^h leaves, so its root exists.
+        Ok(range_hash(&sub, 0, 1 << h).unwrap_or_default())
+    }
+}
