@@ -42,7 +42,7 @@ pub fn consistency_proof_len(old_size: u64, new_size: u64) -> usize {
     let shift = old_size.trailing_zeros();
     let (m, n) = ((old_size - 1) >> shift, (new_size - 1) >> shift);
     let inner = 64 - (m ^ n).leading_zeros();
-    let border = (m >> inner).count_ones();
+    let border = m.checked_shr(inner).unwrap_or(0).count_ones();
     // A non-power-of-two old tree also sends its own subtree hash first.
     (inner + border) as usize + usize::from(!old_size.is_power_of_two())
 }

@@ -36,7 +36,7 @@ pub fn inclusion_proof_len(index: u64, size: u64) -> usize {
     // Below the highest bit where the paths to `index` and `size-1` part, every
     // level has a sibling; above it, one per complete subtree to the left.
     let inner = 64 - (index ^ (size - 1)).leading_zeros();
-    let border = (index >> inner).count_ones();
+    let border = index.checked_shr(inner).unwrap_or(0).count_ones();
     (inner + border) as usize
 }
 
