@@ -1,1 +1,458 @@
+//! # Decision Ledger storage
+//!
+//! [`Log`] is an RFC 9162 Merkle log on RocksDB: entries, every complete
+//! subtree hash and the tree size go to disk in one synced WriteBatch per
+//! append; checkpoints are C2SP signed notes kept for every size ever signed.
+//! All formats come from the `verifier` crate; this crate only stores them.
+//! The layout is in `specs/storage.md`.
 
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod audit;
+mod error;
+pub mod frontier;
+pub mod keys;
+mod store;
+
+use std::ops::Range;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use rocksdb::{Direction, IteratorMode, WriteBatch, WriteOptions, DB};
+use verifier::checkpoint::{self, Checkpoint};
+use verifier::tile::{encode_bundle, Tile, TileKind, MAX_ENTRY_SIZE};
+use verifier::tlog_proof::TlogProof;
+use verifier::tree::{self, TreeError};
+use verifier::{leaf_hash, Hash, SignerKey, VerifierKey};
+
+pub use audit::AuditReport;
+pub use error::LedgerError;
+pub use frontier::Frontier;
+use store::*;
+
+/// A checkpoint and the signed note that carries it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SignedCheckpoint {
+    /// The parsed body.
+    pub checkpoint: Checkpoint,
+    /// The signed note, as served and embedded in proofs.
+    pub text: String,
+}
+
+/// A key/value written in the same atomic batch as an append, into one of the
+/// column families named when the log was opened (indexes built on the log).
+#[derive(Clone, Debug)]
+pub struct IndexPut {
+    /// The column family.
+    pub cf: &'static str,
+    /// The key.
+    pub key: Vec<u8>,
+    /// The value.
+    pub value: Vec<u8>,
+}
+
+struct State {
+    frontier: Frontier,
+    latest: Option<SignedCheckpoint>,
+}
+
+/// The Merkle log on disk. Appends are serialised; reads run concurrently
+/// and see only committed sizes.
+pub struct Log {
+    db: DB,
+    key: VerifierKey,
+    state: Mutex<State>,
+    committed: AtomicU64,
+}
+
+impl Log {
+    /// Opens (creating if needed) the log in `path`, owned by `key`'s origin.
+    ///
+    /// Refuses to open a store of another log, one whose tree does not
+    /// reproduce the root of its last signed checkpoint, or one whose last
+    /// checkpoint is not signed by `key`.
+    pub fn open(path: &Path, key: &VerifierKey) -> Result<Log, LedgerError> {
+        Log::open_with(path, key, &[])
+    }
+
+    /// [`Log::open`], also creating the column families `extra_cfs` for
+    /// [`IndexPut`]s.
+    pub fn open_with(path: &Path, key: &VerifierKey, extra_cfs: &[&str]) -> Result<Log, LedgerError> {
+        Log::open_inner(path, key, extra_cfs, true)
+    }
+
+    /// Opens without checking the last checkpoint's root, so that
+    /// [`Log::audit`] can say what is wrong with a store `open` refuses.
+    /// Use only to audit.
+    pub fn open_for_audit(path: &Path, key: &VerifierKey) -> Result<Log, LedgerError> {
+        Log::open_inner(path, key, &[], false)
+    }
+
+    fn open_inner(
+        path: &Path,
+        key: &VerifierKey,
+        extra_cfs: &[&str],
+        check_root: bool,
+    ) -> Result<Log, LedgerError> {
+        let db = open_db(path, extra_cfs)?;
+        let meta = cf(&db, CF_META)?;
+        match db.get_cf(meta, META_ORIGIN)? {
+            Some(origin) if origin != key.name().as_bytes() => {
+                return Err(LedgerError::WrongLog {
+                    key: key.name().into(),
+                    store: String::from_utf8_lossy(&origin).into(),
+                })
+            }
+            Some(_) => {}
+            None => db.put_cf(meta, META_ORIGIN, key.name())?,
+        }
+        let size = match db.get_cf(meta, META_SIZE)? {
+            Some(v) => decode_u64(&v, "stored tree size")?,
+            None => 0,
+        };
+        let reader = DbReader {
+            db: &db,
+            nodes: cf(&db, CF_NODES)?,
+        };
+        let last = Frontier::nodes_for(size)
+            .map(|id| tree::HashReader::node(&reader, id))
+            .collect::<Result<Vec<_>, _>>()?;
+        let frontier = Frontier::from_nodes(size, last)
+            .ok_or_else(|| LedgerError::Corrupt("frontier does not match size".into()))?;
+        let latest = latest_checkpoint(&db, key)?;
+        if let Some(latest) = latest.as_ref().filter(|_| check_root) {
+            let cp = &latest.checkpoint;
+            if cp.size > size {
+                return Err(LedgerError::Corrupt(format!(
+                    "last checkpoint is for size {} but the tree has only {size} leaves",
+                    cp.size
+                )));
+            }
+            let computed = tree::root(&reader, cp.size)?;
+            if computed != cp.root {
+                return Err(LedgerError::RootMismatch {
+                    size: cp.size,
+                    computed,
+                    signed: cp.root,
+                });
+            }
+        }
+        Ok(Log {
+            key: key.clone(),
+            state: Mutex::new(State { frontier, latest }),
+            committed: AtomicU64::new(size),
+            db,
+        })
+    }
+
+    /// The log's verifier key.
+    pub fn verifier_key(&self) -> &VerifierKey {
+        &self.key
+    }
+
+    /// Number of committed entries.
+    pub fn size(&self) -> u64 {
+        self.committed.load(Ordering::Acquire)
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        // A panic while holding the lock cannot leave the state half-written
+        // (it is replaced only after a successful commit), so poisoning is moot.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Appends entries durably; returns their leaf indexes.
+    pub fn append<E: AsRef<[u8]>>(&self, entries: &[E]) -> Result<Range<u64>, LedgerError> {
+        self.append_with(entries, |_| Vec::new())
+    }
+
+    /// Appends entries and the index writes `puts(first_index)` returns, in one
+    /// WriteBatch with the WAL synced before returning. Nothing is written if
+    /// any entry is too large.
+    pub fn append_with<E: AsRef<[u8]>>(
+        &self,
+        entries: &[E],
+        puts: impl FnOnce(u64) -> Vec<IndexPut>,
+    ) -> Result<Range<u64>, LedgerError> {
+        if let Some((position, e)) = entries
+            .iter()
+            .enumerate()
+            .find(|(_, e)| e.as_ref().len() > MAX_ENTRY_SIZE)
+        {
+            return Err(LedgerError::EntryTooLarge {
+                position,
+                len: e.as_ref().len(),
+            });
+        }
+        let leaves: Vec<Hash> = entries.iter().map(|e| leaf_hash(e.as_ref())).collect();
+        let (entries_cf, nodes_cf, meta_cf) = (
+            cf(&self.db, CF_ENTRIES)?,
+            cf(&self.db, CF_NODES)?,
+            cf(&self.db, CF_META)?,
+        );
+        let mut state = self.state();
+        let first = state.frontier.size();
+        let mut frontier = state.frontier.clone();
+        let mut batch = WriteBatch::default();
+        for (entry, leaf) in entries.iter().zip(leaves) {
+            batch.put_cf(entries_cf, index_key(frontier.size()), entry.as_ref());
+            for (id, hash) in frontier.push(leaf) {
+                batch.put_cf(nodes_cf, node_key(id), hash.as_bytes());
+            }
+        }
+        for put in puts(first) {
+            batch.put_cf(cf(&self.db, put.cf)?, put.key, put.value);
+        }
+        batch.put_cf(meta_cf, META_SIZE, frontier.size().to_be_bytes());
+        let mut sync = WriteOptions::default();
+        sync.set_sync(true);
+        self.db.write_opt(batch, &sync)?;
+        let end = frontier.size();
+        state.frontier = frontier;
+        self.committed.store(end, Ordering::Release);
+        Ok(first..end)
+    }
+
+    /// Reads a point value from an index column family.
+    pub fn index_get(&self, cf_name: &str, key: &[u8]) -> Result<Option<Vec<u8>>, LedgerError> {
+        Ok(self.db.get_cf(cf(&self.db, cf_name)?, key)?)
+    }
+
+    /// Up to `limit` key/value pairs of an index column family whose keys
+    /// start with `prefix`, from `start` (inclusive, at least `prefix`) on.
+    pub fn index_scan(
+        &self,
+        cf_name: &str,
+        prefix: &[u8],
+        start: &[u8],
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, LedgerError> {
+        let from = if start < prefix { prefix } else { start };
+        let mut out = Vec::new();
+        let iter = self
+            .db
+            .iterator_cf(cf(&self.db, cf_name)?, IteratorMode::From(from, Direction::Forward));
+        for item in iter {
+            let (k, v) = item?;
+            if !k.starts_with(prefix) || out.len() == limit {
+                break;
+            }
+            out.push((k.into_vec(), v.into_vec()));
+        }
+        Ok(out)
+    }
+
+    fn check_size(&self, what: &'static str, value: u64, inclusive: bool) -> Result<(), LedgerError> {
+        let size = self.size();
+        if value > size || (!inclusive && value == size) {
+            return Err(LedgerError::OutOfRange { what, value, size });
+        }
+        Ok(())
+    }
+
+    fn reader(&self) -> Result<DbReader<'_>, LedgerError> {
+        Ok(DbReader {
+            db: &self.db,
+            nodes: cf(&self.db, CF_NODES)?,
+        })
+    }
+
+    /// The entry at `index`.
+    pub fn entry(&self, index: u64) -> Result<Vec<u8>, LedgerError> {
+        self.check_size("leaf index", index, false)?;
+        self.db
+            .get_cf(cf(&self.db, CF_ENTRIES)?, index_key(index))?
+            .ok_or_else(|| LedgerError::Corrupt(format!("entry {index} is missing")))
+    }
+
+    /// The root of the first `size` entries.
+    pub fn root(&self, size: u64) -> Result<Hash, LedgerError> {
+        self.check_size("tree size", size, true)?;
+        tree::root(&self.reader()?, size)
+    }
+
+    /// The inclusion proof of leaf `index` in the tree of `size` entries.
+    pub fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash>, LedgerError> {
+        self.check_size("tree size", size, true)?;
+        tree::inclusion_proof(&self.reader()?, index, size).map_err(tree_error)
+    }
+
+    /// The consistency proof from `old` to `new` entries.
+    pub fn consistency_proof(&self, old: u64, new: u64) -> Result<Vec<Hash>, LedgerError> {
+        self.check_size("tree size", new, true)?;
+        tree::consistency_proof(&self.reader()?, old, new).map_err(tree_error)
+    }
+
+    /// Signs a checkpoint for the current size, or returns the last one if
+    /// the tree has not grown since. `signer` must be this log's key.
+    pub fn sign_checkpoint(&self, signer: &SignerKey) -> Result<SignedCheckpoint, LedgerError> {
+        if signer.verifier() != self.key {
+            return Err(LedgerError::WrongLog {
+                key: signer.name().into(),
+                store: self.key.name().into(),
+            });
+        }
+        let mut state = self.state();
+        let size = state.frontier.size();
+        if let Some(latest) = &state.latest {
+            if latest.checkpoint.size >= size {
+                return Ok(latest.clone());
+            }
+        }
+        let cp = Checkpoint {
+            origin: self.key.name().to_string(),
+            size,
+            root: state.frontier.root(),
+            extensions: vec![],
+        };
+        let text = cp.sign(signer).map_err(LedgerError::Sign)?;
+        let mut sync = WriteOptions::default();
+        sync.set_sync(true);
+        self.db
+            .put_cf_opt(cf(&self.db, CF_CHECKPOINTS)?, index_key(size), &text, &sync)?;
+        let signed = SignedCheckpoint { checkpoint: cp, text };
+        state.latest = Some(signed.clone());
+        Ok(signed)
+    }
+
+    /// The most recent signed checkpoint, if any.
+    pub fn latest_checkpoint(&self) -> Option<SignedCheckpoint> {
+        self.state().latest.clone()
+    }
+
+    /// The checkpoint signed at exactly `size`.
+    pub fn checkpoint_at(&self, size: u64) -> Result<SignedCheckpoint, LedgerError> {
+        let text = self
+            .db
+            .get_cf(cf(&self.db, CF_CHECKPOINTS)?, index_key(size))?
+            .ok_or(LedgerError::NoCheckpoint(size))?;
+        parse_stored_checkpoint(size, &text, &self.key)
+    }
+
+    /// Sizes of signed checkpoints from `from` on, at most `limit`.
+    pub fn checkpoint_sizes(&self, from: u64, limit: usize) -> Result<Vec<u64>, LedgerError> {
+        let start = index_key(from);
+        let iter = self.db.iterator_cf(
+            cf(&self.db, CF_CHECKPOINTS)?,
+            IteratorMode::From(&start, Direction::Forward),
+        );
+        let mut out = Vec::new();
+        for item in iter.take(limit) {
+            out.push(decode_u64(&item?.0, "checkpoint key")?);
+        }
+        Ok(out)
+    }
+
+    /// A C2SP tlog-proof of entry `index` against the checkpoint signed at
+    /// `size` (the latest checkpoint if `None`).
+    pub fn tlog_proof(&self, index: u64, size: Option<u64>) -> Result<TlogProof, LedgerError> {
+        let signed = match size {
+            Some(s) => self.checkpoint_at(s)?,
+            None => self.latest_checkpoint().ok_or(LedgerError::NoCheckpoint(self.size()))?,
+        };
+        let size = signed.checkpoint.size;
+        if index >= size {
+            return Err(LedgerError::OutOfRange {
+                what: "leaf index",
+                value: index,
+                size,
+            });
+        }
+        Ok(TlogProof {
+            extra: None,
+            index,
+            proof: self.inclusion_proof(index, size)?,
+            checkpoint: signed.text,
+        })
+    }
+
+    /// The bytes of a tlog-tiles hash tile or entry bundle.
+    pub fn tile(&self, tile: &Tile) -> Result<Vec<u8>, LedgerError> {
+        tile.check_in_tree(self.size())?;
+        let start = tile.index * verifier::tile::TILE_WIDTH;
+        let width = usize::from(tile.width);
+        match tile.kind {
+            TileKind::Hashes(_) => {
+                let first = tile.nodes().next().map(node_key).unwrap_or_default();
+                let values = self.scan(CF_NODES, &first, width)?;
+                Ok(values.concat())
+            }
+            TileKind::Entries => {
+                let values = self.scan(CF_ENTRIES, &index_key(start), width)?;
+                Ok(encode_bundle(values.iter().map(|v| v.as_slice()))?)
+            }
+        }
+    }
+
+    /// `count` consecutive values from `from`; all must exist.
+    fn scan(&self, cf_name: &str, from: &[u8], count: usize) -> Result<Vec<Vec<u8>>, LedgerError> {
+        let iter = self
+            .db
+            .iterator_cf(cf(&self.db, cf_name)?, IteratorMode::From(from, Direction::Forward));
+        let mut out = Vec::with_capacity(count);
+        let mut expected = from.to_vec();
+        for item in iter.take(count) {
+            let (k, v) = item?;
+            if *k != expected[..] {
+                break;
+            }
+            out.push(v.into_vec());
+            increment_key(&mut expected);
+        }
+        if out.len() != count {
+            return Err(LedgerError::Corrupt(format!("{cf_name}: {count} consecutive values expected")));
+        }
+        Ok(out)
+    }
+}
+
+/// Adds one to a big-endian index stored in the last 8 bytes of a key.
+fn increment_key(key: &mut [u8]) {
+    let n = key.len();
+    let mut tail = [0u8; 8];
+    tail.copy_from_slice(&key[n - 8..]);
+    key[n - 8..].copy_from_slice(&u64::from_be_bytes(tail).wrapping_add(1).to_be_bytes());
+}
+
+fn tree_error(e: TreeError<LedgerError>) -> LedgerError {
+    match e {
+        TreeError::IndexOutOfRange { index, size } => LedgerError::OutOfRange {
+            what: "leaf index",
+            value: index,
+            size,
+        },
+        TreeError::SizeOrder { old_size, new_size } => LedgerError::SizeOrder {
+            old: old_size,
+            new: new_size,
+        },
+        TreeError::Read(e) => e,
+    }
+}
+
+fn parse_stored_checkpoint(size: u64, text: &[u8], key: &VerifierKey) -> Result<SignedCheckpoint, LedgerError> {
+    let cp = checkpoint::open(text, key).map_err(|source| LedgerError::BadCheckpoint { size, source })?;
+    if cp.size != size {
+        return Err(LedgerError::Corrupt(format!(
+            "checkpoint stored under size {size} is for size {}",
+            cp.size
+        )));
+    }
+    Ok(SignedCheckpoint {
+        checkpoint: cp,
+        // Valid UTF-8: checkpoint::open checked it.
+        text: String::from_utf8_lossy(text).into_owned(),
+    })
+}
+
+fn latest_checkpoint(db: &DB, key: &VerifierKey) -> Result<Option<SignedCheckpoint>, LedgerError> {
+    let mut iter = db.iterator_cf(cf(db, CF_CHECKPOINTS)?, IteratorMode::End);
+    match iter.next() {
+        None => Ok(None),
+        Some(item) => {
+            let (k, v) = item?;
+            parse_stored_checkpoint(decode_u64(&k, "checkpoint key")?, &v, key).map(Some)
+        }
+    }
+}

@@ -1,0 +1,103 @@
+//! `audit`: rebuild the whole tree from the stored entries and check every
+//! stored node hash and every stored checkpoint against it (an fsck).
+
+use rocksdb::IteratorMode;
+use verifier::leaf_hash;
+use verifier::tree::HashReader;
+
+use crate::store::*;
+use crate::{parse_stored_checkpoint, Frontier, LedgerError, Log};
+
+/// What an audit checked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditReport {
+    /// Entries re-hashed.
+    pub entries: u64,
+    /// Stored node hashes compared.
+    pub nodes: u64,
+    /// Signed checkpoints verified.
+    pub checkpoints: u64,
+}
+
+impl Log {
+    /// Recomputes the tree from the entries, compares every stored node and
+    /// every signed checkpoint (signature and root), and reports progress as
+    /// `(entries done, total)`. The first discrepancy is the error.
+    pub fn audit(&self, mut progress: impl FnMut(u64, u64)) -> Result<AuditReport, LedgerError> {
+        // One consistent view, even while a server keeps appending.
+        let snap = self.db.snapshot();
+        let size = match snap.get_cf(cf(&self.db, CF_META)?, META_SIZE)? {
+            Some(v) => decode_u64(&v, "stored tree size")?,
+            None => 0,
+        };
+        let reader = self.reader()?;
+        let mut checkpoints = snap
+            .iterator_cf(cf(&self.db, CF_CHECKPOINTS)?, IteratorMode::Start)
+            .peekable();
+        let mut report = AuditReport {
+            entries: 0,
+            nodes: 0,
+            checkpoints: 0,
+        };
+        let mut frontier = Frontier::new();
+        let mut check_checkpoints = |frontier: &Frontier, report: &mut AuditReport| {
+            while let Some(item) = checkpoints.peek() {
+                let (k, v) = item.as_ref().map_err(|e| LedgerError::Storage(e.clone()))?;
+                let cp_size = decode_u64(k, "checkpoint key")?;
+                if cp_size != frontier.size() {
+                    if cp_size < frontier.size() {
+                        return Err(LedgerError::Corrupt(format!("checkpoint key {cp_size} out of order")));
+                    }
+                    break;
+                }
+                let signed = parse_stored_checkpoint(cp_size, v, &self.key)?;
+                if signed.checkpoint.root != frontier.root() {
+                    return Err(LedgerError::RootMismatch {
+                        size: cp_size,
+                        computed: frontier.root(),
+                        signed: signed.checkpoint.root,
+                    });
+                }
+                report.checkpoints += 1;
+                checkpoints.next();
+            }
+            Ok(())
+        };
+        check_checkpoints(&frontier, &mut report)?;
+        for item in snap.iterator_cf(cf(&self.db, CF_ENTRIES)?, IteratorMode::Start) {
+            let (k, entry) = item?;
+            let index = decode_u64(&k, "entry key")?;
+            if index != frontier.size() || index >= size {
+                return Err(LedgerError::Corrupt(format!(
+                    "entry key {index} where {} was expected (tree size {size})",
+                    frontier.size()
+                )));
+            }
+            for (id, hash) in frontier.push(leaf_hash(&entry)) {
+                if reader.node(id)? != hash {
+                    return Err(LedgerError::Corrupt(format!(
+                        "stored node level {} index {} does not match the entries (first bad leaf {index})",
+                        id.level, id.index
+                    )));
+                }
+                report.nodes += 1;
+            }
+            report.entries += 1;
+            check_checkpoints(&frontier, &mut report)?;
+            if report.entries % 4096 == 0 {
+                progress(report.entries, size);
+            }
+        }
+        if frontier.size() != size {
+            return Err(LedgerError::Corrupt(format!(
+                "{} entries stored but the tree size is {size}",
+                frontier.size()
+            )));
+        }
+        if checkpoints.next().is_some() {
+            return Err(LedgerError::Corrupt("a checkpoint is beyond the tree size".into()));
+        }
+        progress(size, size);
+        Ok(report)
+    }
+}

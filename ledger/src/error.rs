@@ -1,0 +1,89 @@
+//! Errors of the ledger's storage operations.
+
+use verifier::checkpoint::CheckpointError;
+use verifier::note::KeyError;
+use verifier::tile::TileError;
+use verifier::Hash;
+
+/// Why a ledger operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    /// RocksDB failed.
+    #[error("storage: {0}")]
+    Storage(#[from] rocksdb::Error),
+    /// A file (key, data dir) could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// What went wrong.
+        source: std::io::Error,
+    },
+    /// An entry larger than a tile entry bundle can hold.
+    #[error("entry {position} of the batch is {len} bytes; the limit is 65535")]
+    EntryTooLarge {
+        /// Position in the batch.
+        position: usize,
+        /// Its length.
+        len: usize,
+    },
+    /// A leaf index or tree size beyond the current tree.
+    #[error("{what} {value} is beyond the tree size {size}")]
+    OutOfRange {
+        /// What was asked ("leaf index", "tree size").
+        what: &'static str,
+        /// The value asked for.
+        value: u64,
+        /// The current tree size.
+        size: u64,
+    },
+    /// A proof was asked between sizes in the wrong order.
+    #[error("old size {old} is larger than new size {new}")]
+    SizeOrder {
+        /// The earlier size.
+        old: u64,
+        /// The later size.
+        new: u64,
+    },
+    /// No checkpoint was signed at that size.
+    #[error("no checkpoint was signed at size {0}")]
+    NoCheckpoint(u64),
+    /// The store contradicts itself (a missing or malformed value).
+    #[error("store is corrupt: {0}")]
+    Corrupt(String),
+    /// The stored tree does not reproduce a signed checkpoint's root.
+    #[error("stored tree at size {size} has root {computed}, but the signed checkpoint says {signed}")]
+    RootMismatch {
+        /// The checkpoint's size.
+        size: u64,
+        /// The root recomputed from the store.
+        computed: Hash,
+        /// The root the checkpoint signed.
+        signed: Hash,
+    },
+    /// A stored checkpoint does not verify.
+    #[error("stored checkpoint at size {size}: {source}")]
+    BadCheckpoint {
+        /// The checkpoint's size.
+        size: u64,
+        /// Why it failed.
+        source: CheckpointError,
+    },
+    /// The key does not belong to this log.
+    #[error("key is for log {key:?} but the store holds log {store:?}")]
+    WrongLog {
+        /// The key's name.
+        key: String,
+        /// The origin recorded in the store.
+        store: String,
+    },
+    /// A key file is bad.
+    #[error("key: {0}")]
+    Key(#[from] KeyError),
+    /// A tile request is bad.
+    #[error(transparent)]
+    Tile(#[from] TileError),
+    /// Signing failed (the text was not signable).
+    #[error("signing checkpoint: {0}")]
+    Sign(CheckpointError),
+}

@@ -1,0 +1,63 @@
+//! Key files: `log.key` (the signer key string, mode 0600) and `log.pub` (the
+//! C2SP verifier key line). See specs/keys.md.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use verifier::{SignerKey, VerifierKey};
+
+use crate::LedgerError;
+
+/// File name of the signer key in a key or data directory.
+pub const SIGNER_FILE: &str = "log.key";
+/// File name of the verifier key in a key or data directory.
+pub const VERIFIER_FILE: &str = "log.pub";
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> LedgerError + '_ {
+    move |source| LedgerError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// A new signer key named `origin` from the operating system's randomness.
+pub fn generate(origin: &str) -> Result<SignerKey, LedgerError> {
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed).map_err(|e| LedgerError::Io {
+        path: "getrandom".into(),
+        source: std::io::Error::other(e.to_string()),
+    })?;
+    Ok(SignerKey::from_seed(origin, &seed)?)
+}
+
+/// Writes `log.key` (mode 0600, never overwriting) and `log.pub` into `dir`,
+/// creating it. Returns the two paths.
+pub fn save(dir: &Path, signer: &SignerKey) -> Result<(PathBuf, PathBuf), LedgerError> {
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let key_path = dir.join(SIGNER_FILE);
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    let mut f = opts.open(&key_path).map_err(io(&key_path))?;
+    f.write_all(format!("{}\n", signer.to_secret_string()).as_bytes())
+        .and_then(|_| f.sync_all())
+        .map_err(io(&key_path))?;
+    let pub_path = dir.join(VERIFIER_FILE);
+    std::fs::write(&pub_path, format!("{}\n", signer.verifier())).map_err(io(&pub_path))?;
+    Ok((key_path, pub_path))
+}
+
+/// Reads `log.key` from `dir`.
+pub fn load_signer(dir: &Path) -> Result<SignerKey, LedgerError> {
+    let path = dir.join(SIGNER_FILE);
+    let text = std::fs::read_to_string(&path).map_err(io(&path))?;
+    Ok(SignerKey::parse(&text)?)
+}
+
+/// Reads `log.pub` from `dir`.
+pub fn load_verifier(dir: &Path) -> Result<VerifierKey, LedgerError> {
+    let path = dir.join(VERIFIER_FILE);
+    let text = std::fs::read_to_string(&path).map_err(io(&path))?;
+    Ok(VerifierKey::parse(&text)?)
+}

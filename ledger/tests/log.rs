@@ -1,0 +1,233 @@
+//! The RocksDB log against the in-memory reference tree, rs_merkle and the
+//! verifier: appends, reopen, proofs, tiles, checkpoints, corruption.
+
+use std::path::Path;
+
+use proptest::prelude::*;
+use proptest::strategy::ValueTree;
+use verifier::consistency::verify_consistency;
+use verifier::inclusion::verify_inclusion;
+use verifier::tile::{hash_tile_data, Tile, TileHashReader, TileKind};
+use verifier::tree::{consistency_proof, inclusion_proof, MemoryTree};
+use verifier::{leaf_hash, node_hash, Hash, SignerKey};
+
+use ledger::{LedgerError, Log};
+
+#[derive(Clone)]
+struct Rfc6962;
+
+impl rs_merkle::Hasher for Rfc6962 {
+    type Hash = [u8; 32];
+    fn hash(data: &[u8]) -> [u8; 32] {
+        leaf_hash(data).0
+    }
+    fn concat_and_hash(left: &[u8; 32], right: Option<&[u8; 32]>) -> [u8; 32] {
+        match right {
+            Some(r) => node_hash(&Hash(*left), &Hash(*r)).0,
+            None => *left,
+        }
+    }
+}
+
+fn signer() -> SignerKey {
+    SignerKey::from_seed("test.example/log", &[3; 32]).unwrap()
+}
+
+fn entry(i: u64) -> Vec<u8> {
+    format!("decision-{i}-{}", "x".repeat((i % 7) as usize)).into_bytes()
+}
+
+fn open(dir: &Path) -> Log {
+    Log::open(dir, &signer().verifier()).unwrap()
+}
+
+/// Appends `n` entries in batches of `batch`, mirroring them in a MemoryTree.
+fn fill(log: &Log, mem: &mut MemoryTree, n: u64, batch: u64) {
+    let mut next = log.size();
+    let end = next + n;
+    while next < end {
+        let hi = (next + batch).min(end);
+        let entries: Vec<Vec<u8>> = (next..hi).map(entry).collect();
+        let range = log.append(&entries).unwrap();
+        assert_eq!(range, next..hi);
+        entries.iter().for_each(|e| mem.push(leaf_hash(e)));
+        next = hi;
+    }
+}
+
+#[test]
+fn seventy_thousand_entries_match_rs_merkle_across_tile_boundaries() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path());
+    let mut mem = MemoryTree::new();
+    fill(&log, &mut mem, 70_100, 997);
+    let leaves: Vec<[u8; 32]> = (0..70_100).map(|i| leaf_hash(&entry(i)).0).collect();
+    let mut rng = proptest::test_runner::TestRunner::deterministic();
+    let sizes: Vec<u64> = [1, 255, 256, 257, 65_535, 65_536, 65_537, 70_100]
+        .into_iter()
+        .chain((0..6).map(|_| (1..=70_100u64).new_tree(&mut rng).unwrap().current()))
+        .collect();
+    for &size in &sizes {
+        let rs = rs_merkle::MerkleTree::<Rfc6962>::from_leaves(&leaves[..size as usize]);
+        let root = log.root(size).unwrap();
+        assert_eq!(root.0, rs.root().unwrap(), "root at {size}");
+        for index in [0, size / 3, size - 1] {
+            let proof = log.inclusion_proof(index, size).unwrap();
+            let want: Vec<Hash> = rs.proof(&[index as usize]).proof_hashes().iter().map(|h| Hash(*h)).collect();
+            assert_eq!(proof, want, "inclusion {index}/{size}");
+            verify_inclusion(&Hash(leaves[index as usize]), index, size, &proof, &root).unwrap();
+        }
+        for &old in &sizes {
+            if old <= size {
+                let proof = log.consistency_proof(old, size).unwrap();
+                assert_eq!(proof, consistency_proof(&mem, old, size).unwrap());
+                verify_consistency(old, size, &log.root(old).unwrap(), &root, &proof).unwrap();
+            }
+        }
+    }
+    // Tiles at every level served from storage equal the reference.
+    for tile in [
+        Tile { kind: TileKind::Hashes(0), index: 0, width: 256 },
+        Tile { kind: TileKind::Hashes(0), index: 273, width: 212 },
+        Tile { kind: TileKind::Hashes(1), index: 0, width: 256 },
+        Tile { kind: TileKind::Hashes(1), index: 1, width: 17 },
+        Tile { kind: TileKind::Hashes(2), index: 0, width: 1 },
+    ] {
+        assert_eq!(log.tile(&tile).unwrap(), hash_tile_data(&mem, &tile).unwrap(), "{}", tile.path());
+    }
+    assert!(log.tile(&Tile { kind: TileKind::Hashes(1), index: 1, width: 18 }).is_err());
+    // A client holding only tiles computes the same root.
+    let from_tiles = TileHashReader::new(70_100, |t: &Tile| log.tile(t));
+    assert_eq!(verifier::tree::root(&from_tiles, 70_100).unwrap(), log.root(70_100).unwrap());
+    assert_eq!(log.audit(|_, _| {}).unwrap().entries, 70_100);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(12))]
+
+    #[test]
+    fn random_batches_reopen_and_prove(batches in prop::collection::vec(1u64..600, 1..6), pick: prop::sample::Index) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut mem = MemoryTree::new();
+        for b in &batches {
+            // Reopen between batches: the frontier must come back from disk.
+            let log = open(dir.path());
+            fill(&log, &mut mem, *b, 173);
+            log.sign_checkpoint(&signer()).unwrap();
+        }
+        let log = open(dir.path());
+        let size = log.size();
+        prop_assert_eq!(size, mem.size());
+        prop_assert_eq!(log.root(size).unwrap(), mem.root_at(size).unwrap());
+        let index = pick.index(size as usize) as u64;
+        prop_assert_eq!(log.inclusion_proof(index, size).unwrap(), inclusion_proof(&mem, index, size).unwrap());
+        let proof = log.tlog_proof(index, None).unwrap();
+        let text = proof.to_text();
+        prop_assert!(verifier::tlog_proof::verify(text.as_bytes(), &entry(index), &signer().verifier()).is_ok());
+        prop_assert_eq!(log.entry(index).unwrap(), entry(index));
+        let bundle = log.tile(&Tile { kind: TileKind::Entries, index: 0, width: size.min(256) as u16 }).unwrap();
+        prop_assert_eq!(verifier::tile::decode_bundle(&bundle).unwrap().len() as u64, size.min(256));
+    }
+}
+
+#[test]
+fn checkpoints_are_kept_and_never_shrink() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path());
+    let mut mem = MemoryTree::new();
+    let empty = log.sign_checkpoint(&signer()).unwrap();
+    assert_eq!((empty.checkpoint.size, empty.checkpoint.root), (0, Hash::empty()));
+    fill(&log, &mut mem, 10, 3);
+    let a = log.sign_checkpoint(&signer()).unwrap();
+    assert_eq!(log.sign_checkpoint(&signer()).unwrap(), a, "no growth, no new checkpoint");
+    fill(&log, &mut mem, 7, 7);
+    let b = log.sign_checkpoint(&signer()).unwrap();
+    assert_eq!(log.checkpoint_sizes(0, 10).unwrap(), vec![0, 10, 17]);
+    assert_eq!(log.checkpoint_at(10).unwrap(), a);
+    assert!(matches!(log.checkpoint_at(11), Err(LedgerError::NoCheckpoint(11))));
+    let proof = log.consistency_proof(10, 17).unwrap();
+    let file = verifier::consistency_file::ConsistencyFile { old_size: 10, new_size: 17, proof };
+    file.verify(a.text.as_bytes(), b.text.as_bytes(), &signer().verifier()).unwrap();
+    // Another key cannot sign for this log.
+    let other = SignerKey::from_seed("test.example/log", &[4; 32]).unwrap();
+    assert!(matches!(log.sign_checkpoint(&other), Err(LedgerError::WrongLog { .. })));
+    drop(log);
+    let log = open(dir.path());
+    assert_eq!(log.latest_checkpoint().unwrap(), b);
+    assert!(log.tlog_proof(3, Some(10)).is_ok());
+    assert!(log.tlog_proof(10, Some(10)).is_err(), "index outside that checkpoint");
+}
+
+#[test]
+fn bad_requests_append_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path());
+    log.append(&[b"one".to_vec()]).unwrap();
+    let too_big = vec![vec![1u8; 10], vec![0u8; 65_536]];
+    assert!(matches!(log.append(&too_big), Err(LedgerError::EntryTooLarge { position: 1, len: 65_536 })));
+    assert_eq!(log.size(), 1);
+    log.append(&[vec![0u8; 65_535]]).unwrap();
+    assert!(matches!(log.entry(2), Err(LedgerError::OutOfRange { .. })));
+    assert!(log.root(3).is_err());
+    assert!(log.inclusion_proof(2, 2).is_err());
+    assert!(log.consistency_proof(2, 1).is_err());
+    assert!(log.tlog_proof(0, None).is_err(), "nothing signed yet");
+    assert!(log.tile(&Tile { kind: TileKind::Hashes(0), index: 1, width: 1 }).is_err());
+    let other = SignerKey::from_seed("other.example/log", &[3; 32]).unwrap();
+    drop(log);
+    assert!(matches!(Log::open(dir.path(), &other.verifier()), Err(LedgerError::WrongLog { .. })));
+}
+
+fn corrupt(dir: &Path, cf: &str, key: &[u8], value: &[u8]) {
+    let mut opts = rocksdb::Options::default();
+    opts.create_if_missing(false);
+    let db = rocksdb::DB::open_cf(&opts, dir, ["entries", "nodes", "checkpoints", "meta"]).unwrap();
+    db.put_cf(db.cf_handle(cf).unwrap(), key, value).unwrap();
+}
+
+#[test]
+fn corrupted_node_is_caught_by_open_and_audit() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path());
+    fill(&log, &mut MemoryTree::new(), 300, 300);
+    log.sign_checkpoint(&signer()).unwrap();
+    assert_eq!(log.audit(|_, _| {}).unwrap().checkpoints, 1);
+    drop(log);
+    // Node (8, 0) covers leaves 0..256 and is on the path to the root of 300.
+    let mut key = vec![8u8];
+    key.extend_from_slice(&0u64.to_be_bytes());
+    corrupt(dir.path(), "nodes", &key, &[0xee; 32]);
+    let err = Log::open(dir.path(), &signer().verifier()).err().expect("open must refuse");
+    assert!(matches!(err, LedgerError::RootMismatch { size: 300, .. }), "{err}");
+    let log = Log::open_for_audit(dir.path(), &signer().verifier()).unwrap();
+    let err = log.audit(|_, _| {}).unwrap_err();
+    assert!(err.to_string().contains("level 8 index 0"), "{err}");
+}
+
+#[test]
+fn corrupted_entry_is_caught_by_audit() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path());
+    fill(&log, &mut MemoryTree::new(), 50, 50);
+    log.sign_checkpoint(&signer()).unwrap();
+    drop(log);
+    corrupt(dir.path(), "entries", &17u64.to_be_bytes(), b"tampered");
+    let log = open(dir.path());
+    let err = log.audit(|_, _| {}).unwrap_err();
+    assert!(err.to_string().contains("first bad leaf 17"), "{err}");
+}
+
+#[test]
+fn key_files_round_trip_with_private_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let signer = ledger::keys::generate("keys.example/log").unwrap();
+    let (key_path, _) = ledger::keys::save(dir.path(), &signer).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&key_path).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+    assert_eq!(ledger::keys::load_signer(dir.path()).unwrap().verifier(), signer.verifier());
+    assert_eq!(ledger::keys::load_verifier(dir.path()).unwrap(), signer.verifier());
+    assert!(ledger::keys::save(dir.path(), &signer).is_err(), "never overwrite a key");
+}
