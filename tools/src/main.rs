@@ -1,1 +1,168 @@
-fn main(){}
+//! `ledgerctl`: operate a Decision Ledger data directory and produce proofs.
+
+mod datadir;
+
+use std::io::{IsTerminal, Read, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use verifier::consistency_file::ConsistencyFile;
+
+use datadir::DataDir;
+
+#[derive(Parser)]
+#[command(name = "ledgerctl", version, about = "Decision Ledger operator and responder CLI")]
+struct Cli {
+    /// The data directory (RocksDB in <data>/db, keys in <data>/log.key and log.pub).
+    #[arg(long, global = true, env = "LEDGER_DATA", default_value = "./data")]
+    data: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Generate a log signing key: <out>/log.key (mode 0600) and <out>/log.pub.
+    Keygen {
+        /// The log's origin, e.g. decisions.example.org/log.
+        #[arg(long)]
+        origin: String,
+        /// Directory to write the keys to (use it as --data).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Append raw entries, one per file (`-` reads one entry from stdin); prints each index.
+    Append {
+        /// Files holding one entry each.
+        #[arg(required = true)]
+        files: Vec<String>,
+    },
+    /// Sign a checkpoint for the current size (or print the one signed at --size).
+    Checkpoint {
+        /// Print the checkpoint signed at this size instead.
+        #[arg(long)]
+        size: Option<u64>,
+    },
+    /// Print a C2SP tlog-proof for an entry.
+    Prove {
+        /// The entry's leaf index.
+        index: u64,
+        /// Prove against the checkpoint signed at this size (default: sign one for the current size).
+        #[arg(long)]
+        size: Option<u64>,
+        /// Write the proof here instead of stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Print a consistency proof between two tree sizes.
+    ProveConsistency {
+        /// The older size.
+        old: u64,
+        /// The newer size.
+        new: u64,
+        /// Write the proof here instead of stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Recompute the whole tree from the entries and check every stored hash and checkpoint.
+    Audit,
+}
+
+fn write_out(out: Option<PathBuf>, text: &str) -> Result<()> {
+    match out {
+        Some(path) => std::fs::write(&path, text).with_context(|| format!("writing {}", path.display())),
+        None => Ok(std::io::stdout().write_all(text.as_bytes())?),
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    if let Command::Keygen { origin, out } = &cli.command {
+        let signer = ledger::keys::generate(origin)?;
+        let (key, public) = ledger::keys::save(out, &signer)?;
+        eprintln!("wrote {} (secret, mode 0600) and {}", key.display(), public.display());
+        println!("{}", signer.verifier());
+        return Ok(());
+    }
+    let dir = DataDir::new(cli.data);
+    match cli.command {
+        Command::Keygen { .. } => unreachable!("handled above"),
+        Command::Append { files } => {
+            let mut entries = Vec::with_capacity(files.len());
+            for f in &files {
+                entries.push(if f == "-" {
+                    let mut buf = Vec::new();
+                    std::io::stdin().read_to_end(&mut buf).context("reading stdin")?;
+                    buf
+                } else {
+                    std::fs::read(f).with_context(|| format!("reading {f}"))?
+                });
+            }
+            let range = dir.open()?.append(&entries)?;
+            for index in range {
+                println!("{index}");
+            }
+        }
+        Command::Checkpoint { size } => {
+            let log = dir.open()?;
+            let signed = match size {
+                Some(s) => log.checkpoint_at(s)?,
+                None => log.sign_checkpoint(&dir.signer()?)?,
+            };
+            print!("{}", signed.text);
+        }
+        Command::Prove { index, size, out } => {
+            let log = dir.open()?;
+            if size.is_none() {
+                log.sign_checkpoint(&dir.signer()?)?;
+            }
+            write_out(out, &log.tlog_proof(index, size)?.to_text())?;
+        }
+        Command::ProveConsistency { old, new, out } => {
+            let log = dir.open()?;
+            let file = ConsistencyFile {
+                old_size: old,
+                new_size: new,
+                proof: log.consistency_proof(old, new)?,
+            };
+            write_out(out, &file.to_text())?;
+        }
+        Command::Audit => {
+            let log = dir.open_for_audit()?;
+            let tty = std::io::stderr().is_terminal();
+            let report = log.audit(|done, total| {
+                if tty && total > 0 {
+                    let width = 40 * done / total;
+                    eprint!(
+                        "\raudit [{}{}] {done}/{total}",
+                        "#".repeat(width as usize),
+                        " ".repeat(40 - width as usize)
+                    );
+                }
+            });
+            if tty {
+                eprintln!();
+            }
+            let report = match report {
+                Ok(r) => r,
+                Err(e) => bail!("audit FAILED: {e}"),
+            };
+            println!(
+                "audit OK: {} entries rehashed, {} stored hashes and {} signed checkpoints match",
+                report.entries, report.nodes, report.checkpoints
+            );
+        }
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ledgerctl: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
