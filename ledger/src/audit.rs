@@ -46,7 +46,9 @@ impl Log {
                 let cp_size = decode_u64(k, "checkpoint key")?;
                 if cp_size != frontier.size() {
                     if cp_size < frontier.size() {
-                        return Err(LedgerError::Corrupt(format!("checkpoint key {cp_size} out of order")));
+                        return Err(LedgerError::Corrupt(format!(
+                            "checkpoint key {cp_size} out of order"
+                        )));
                     }
                     break;
                 }
@@ -95,7 +97,9 @@ impl Log {
             )));
         }
         if checkpoints.next().is_some() {
-            return Err(LedgerError::Corrupt("a checkpoint is beyond the tree size".into()));
+            return Err(LedgerError::Corrupt(
+                "a checkpoint is beyond the tree size".into(),
+            ));
         }
         progress(size, size);
         Ok(report)

@@ -52,7 +52,9 @@ pub enum LedgerError {
     #[error("store is corrupt: {0}")]
     Corrupt(String),
     /// The stored tree does not reproduce a signed checkpoint's root.
-    #[error("stored tree at size {size} has root {computed}, but the signed checkpoint says {signed}")]
+    #[error(
+        "stored tree at size {size} has root {computed}, but the signed checkpoint says {signed}"
+    )]
     RootMismatch {
         /// The checkpoint's size.
         size: u64,

@@ -109,7 +109,9 @@ mod tests {
                 assert_eq!(t.node(id).unwrap(), hash);
             }
             assert_eq!(Some(f.root()), t.root_at(i + 1), "size {}", i + 1);
-            let rebuilt: Vec<Hash> = Frontier::nodes_for(i + 1).map(|id| t.node(id).unwrap()).collect();
+            let rebuilt: Vec<Hash> = Frontier::nodes_for(i + 1)
+                .map(|id| t.node(id).unwrap())
+                .collect();
             assert_eq!(Frontier::from_nodes(i + 1, rebuilt).unwrap(), f);
         }
     }

@@ -53,6 +53,9 @@ pub struct IndexPut {
     pub value: Vec<u8>,
 }
 
+/// A key and its value, as read from an index column family.
+pub type KeyValue = (Vec<u8>, Vec<u8>);
+
 struct State {
     frontier: Frontier,
     latest: Option<SignedCheckpoint>,
@@ -79,7 +82,11 @@ impl Log {
 
     /// [`Log::open`], also creating the column families `extra_cfs` for
     /// [`IndexPut`]s.
-    pub fn open_with(path: &Path, key: &VerifierKey, extra_cfs: &[&str]) -> Result<Log, LedgerError> {
+    pub fn open_with(
+        path: &Path,
+        key: &VerifierKey,
+        extra_cfs: &[&str],
+    ) -> Result<Log, LedgerError> {
         Log::open_inner(path, key, extra_cfs, true)
     }
 
@@ -228,12 +235,13 @@ impl Log {
         prefix: &[u8],
         start: &[u8],
         limit: usize,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, LedgerError> {
+    ) -> Result<Vec<KeyValue>, LedgerError> {
         let from = if start < prefix { prefix } else { start };
         let mut out = Vec::new();
-        let iter = self
-            .db
-            .iterator_cf(cf(&self.db, cf_name)?, IteratorMode::From(from, Direction::Forward));
+        let iter = self.db.iterator_cf(
+            cf(&self.db, cf_name)?,
+            IteratorMode::From(from, Direction::Forward),
+        );
         for item in iter {
             let (k, v) = item?;
             if !k.starts_with(prefix) || out.len() == limit {
@@ -244,7 +252,12 @@ impl Log {
         Ok(out)
     }
 
-    fn check_size(&self, what: &'static str, value: u64, inclusive: bool) -> Result<(), LedgerError> {
+    fn check_size(
+        &self,
+        what: &'static str,
+        value: u64,
+        inclusive: bool,
+    ) -> Result<(), LedgerError> {
         let size = self.size();
         if value > size || (!inclusive && value == size) {
             return Err(LedgerError::OutOfRange { what, value, size });
@@ -312,7 +325,10 @@ impl Log {
         sync.set_sync(true);
         self.db
             .put_cf_opt(cf(&self.db, CF_CHECKPOINTS)?, index_key(size), &text, &sync)?;
-        let signed = SignedCheckpoint { checkpoint: cp, text };
+        let signed = SignedCheckpoint {
+            checkpoint: cp,
+            text,
+        };
         state.latest = Some(signed.clone());
         Ok(signed)
     }
@@ -350,7 +366,9 @@ impl Log {
     pub fn tlog_proof(&self, index: u64, size: Option<u64>) -> Result<TlogProof, LedgerError> {
         let signed = match size {
             Some(s) => self.checkpoint_at(s)?,
-            None => self.latest_checkpoint().ok_or(LedgerError::NoCheckpoint(self.size()))?,
+            None => self
+                .latest_checkpoint()
+                .ok_or(LedgerError::NoCheckpoint(self.size()))?,
         };
         let size = signed.checkpoint.size;
         if index >= size {
@@ -388,9 +406,10 @@ impl Log {
 
     /// `count` consecutive values from `from`; all must exist.
     fn scan(&self, cf_name: &str, from: &[u8], count: usize) -> Result<Vec<Vec<u8>>, LedgerError> {
-        let iter = self
-            .db
-            .iterator_cf(cf(&self.db, cf_name)?, IteratorMode::From(from, Direction::Forward));
+        let iter = self.db.iterator_cf(
+            cf(&self.db, cf_name)?,
+            IteratorMode::From(from, Direction::Forward),
+        );
         let mut out = Vec::with_capacity(count);
         let mut expected = from.to_vec();
         for item in iter.take(count) {
@@ -402,7 +421,9 @@ impl Log {
             increment_key(&mut expected);
         }
         if out.len() != count {
-            return Err(LedgerError::Corrupt(format!("{cf_name}: {count} consecutive values expected")));
+            return Err(LedgerError::Corrupt(format!(
+                "{cf_name}: {count} consecutive values expected"
+            )));
         }
         Ok(out)
     }
@@ -431,8 +452,13 @@ fn tree_error(e: TreeError<LedgerError>) -> LedgerError {
     }
 }
 
-fn parse_stored_checkpoint(size: u64, text: &[u8], key: &VerifierKey) -> Result<SignedCheckpoint, LedgerError> {
-    let cp = checkpoint::open(text, key).map_err(|source| LedgerError::BadCheckpoint { size, source })?;
+fn parse_stored_checkpoint(
+    size: u64,
+    text: &[u8],
+    key: &VerifierKey,
+) -> Result<SignedCheckpoint, LedgerError> {
+    let cp = checkpoint::open(text, key)
+        .map_err(|source| LedgerError::BadCheckpoint { size, source })?;
     if cp.size != size {
         return Err(LedgerError::Corrupt(format!(
             "checkpoint stored under size {size} is for size {}",

@@ -74,7 +74,10 @@ impl HashReader for DbReader<'_> {
     fn node(&self, id: NodeId) -> Result<Hash, LedgerError> {
         let value = self.db.get_pinned_cf(self.nodes, node_key(id))?;
         value.as_deref().and_then(Hash::from_slice).ok_or_else(|| {
-            LedgerError::Corrupt(format!("node level {} index {} is missing or malformed", id.level, id.index))
+            LedgerError::Corrupt(format!(
+                "node level {} index {} is missing or malformed",
+                id.level, id.index
+            ))
         })
     }
 }

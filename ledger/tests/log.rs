@@ -73,7 +73,12 @@ fn seventy_thousand_entries_match_rs_merkle_across_tile_boundaries() {
         assert_eq!(root.0, rs.root().unwrap(), "root at {size}");
         for index in [0, size / 3, size - 1] {
             let proof = log.inclusion_proof(index, size).unwrap();
-            let want: Vec<Hash> = rs.proof(&[index as usize]).proof_hashes().iter().map(|h| Hash(*h)).collect();
+            let want: Vec<Hash> = rs
+                .proof(&[index as usize])
+                .proof_hashes()
+                .iter()
+                .map(|h| Hash(*h))
+                .collect();
             assert_eq!(proof, want, "inclusion {index}/{size}");
             verify_inclusion(&Hash(leaves[index as usize]), index, size, &proof, &root).unwrap();
         }
@@ -87,18 +92,52 @@ fn seventy_thousand_entries_match_rs_merkle_across_tile_boundaries() {
     }
     // Tiles at every level served from storage equal the reference.
     for tile in [
-        Tile { kind: TileKind::Hashes(0), index: 0, width: 256 },
-        Tile { kind: TileKind::Hashes(0), index: 273, width: 212 },
-        Tile { kind: TileKind::Hashes(1), index: 0, width: 256 },
-        Tile { kind: TileKind::Hashes(1), index: 1, width: 17 },
-        Tile { kind: TileKind::Hashes(2), index: 0, width: 1 },
+        Tile {
+            kind: TileKind::Hashes(0),
+            index: 0,
+            width: 256,
+        },
+        Tile {
+            kind: TileKind::Hashes(0),
+            index: 273,
+            width: 212,
+        },
+        Tile {
+            kind: TileKind::Hashes(1),
+            index: 0,
+            width: 256,
+        },
+        Tile {
+            kind: TileKind::Hashes(1),
+            index: 1,
+            width: 17,
+        },
+        Tile {
+            kind: TileKind::Hashes(2),
+            index: 0,
+            width: 1,
+        },
     ] {
-        assert_eq!(log.tile(&tile).unwrap(), hash_tile_data(&mem, &tile).unwrap(), "{}", tile.path());
+        assert_eq!(
+            log.tile(&tile).unwrap(),
+            hash_tile_data(&mem, &tile).unwrap(),
+            "{}",
+            tile.path()
+        );
     }
-    assert!(log.tile(&Tile { kind: TileKind::Hashes(1), index: 1, width: 18 }).is_err());
+    assert!(log
+        .tile(&Tile {
+            kind: TileKind::Hashes(1),
+            index: 1,
+            width: 18
+        })
+        .is_err());
     // A client holding only tiles computes the same root.
     let from_tiles = TileHashReader::new(70_100, |t: &Tile| log.tile(t));
-    assert_eq!(verifier::tree::root(&from_tiles, 70_100).unwrap(), log.root(70_100).unwrap());
+    assert_eq!(
+        verifier::tree::root(&from_tiles, 70_100).unwrap(),
+        log.root(70_100).unwrap()
+    );
     assert_eq!(log.audit(|_, _| {}).unwrap().entries, 70_100);
 }
 
@@ -136,26 +175,47 @@ fn checkpoints_are_kept_and_never_shrink() {
     let log = open(dir.path());
     let mut mem = MemoryTree::new();
     let empty = log.sign_checkpoint(&signer()).unwrap();
-    assert_eq!((empty.checkpoint.size, empty.checkpoint.root), (0, Hash::empty()));
+    assert_eq!(
+        (empty.checkpoint.size, empty.checkpoint.root),
+        (0, Hash::empty())
+    );
     fill(&log, &mut mem, 10, 3);
     let a = log.sign_checkpoint(&signer()).unwrap();
-    assert_eq!(log.sign_checkpoint(&signer()).unwrap(), a, "no growth, no new checkpoint");
+    assert_eq!(
+        log.sign_checkpoint(&signer()).unwrap(),
+        a,
+        "no growth, no new checkpoint"
+    );
     fill(&log, &mut mem, 7, 7);
     let b = log.sign_checkpoint(&signer()).unwrap();
     assert_eq!(log.checkpoint_sizes(0, 10).unwrap(), vec![0, 10, 17]);
     assert_eq!(log.checkpoint_at(10).unwrap(), a);
-    assert!(matches!(log.checkpoint_at(11), Err(LedgerError::NoCheckpoint(11))));
+    assert!(matches!(
+        log.checkpoint_at(11),
+        Err(LedgerError::NoCheckpoint(11))
+    ));
     let proof = log.consistency_proof(10, 17).unwrap();
-    let file = verifier::consistency_file::ConsistencyFile { old_size: 10, new_size: 17, proof };
-    file.verify(a.text.as_bytes(), b.text.as_bytes(), &signer().verifier()).unwrap();
+    let file = verifier::consistency_file::ConsistencyFile {
+        old_size: 10,
+        new_size: 17,
+        proof,
+    };
+    file.verify(a.text.as_bytes(), b.text.as_bytes(), &signer().verifier())
+        .unwrap();
     // Another key cannot sign for this log.
     let other = SignerKey::from_seed("test.example/log", &[4; 32]).unwrap();
-    assert!(matches!(log.sign_checkpoint(&other), Err(LedgerError::WrongLog { .. })));
+    assert!(matches!(
+        log.sign_checkpoint(&other),
+        Err(LedgerError::WrongLog { .. })
+    ));
     drop(log);
     let log = open(dir.path());
     assert_eq!(log.latest_checkpoint().unwrap(), b);
     assert!(log.tlog_proof(3, Some(10)).is_ok());
-    assert!(log.tlog_proof(10, Some(10)).is_err(), "index outside that checkpoint");
+    assert!(
+        log.tlog_proof(10, Some(10)).is_err(),
+        "index outside that checkpoint"
+    );
 }
 
 #[test]
@@ -164,7 +224,13 @@ fn bad_requests_append_nothing() {
     let log = open(dir.path());
     log.append(&[b"one".to_vec()]).unwrap();
     let too_big = vec![vec![1u8; 10], vec![0u8; 65_536]];
-    assert!(matches!(log.append(&too_big), Err(LedgerError::EntryTooLarge { position: 1, len: 65_536 })));
+    assert!(matches!(
+        log.append(&too_big),
+        Err(LedgerError::EntryTooLarge {
+            position: 1,
+            len: 65_536
+        })
+    ));
     assert_eq!(log.size(), 1);
     log.append(&[vec![0u8; 65_535]]).unwrap();
     assert!(matches!(log.entry(2), Err(LedgerError::OutOfRange { .. })));
@@ -172,10 +238,19 @@ fn bad_requests_append_nothing() {
     assert!(log.inclusion_proof(2, 2).is_err());
     assert!(log.consistency_proof(2, 1).is_err());
     assert!(log.tlog_proof(0, None).is_err(), "nothing signed yet");
-    assert!(log.tile(&Tile { kind: TileKind::Hashes(0), index: 1, width: 1 }).is_err());
+    assert!(log
+        .tile(&Tile {
+            kind: TileKind::Hashes(0),
+            index: 1,
+            width: 1
+        })
+        .is_err());
     let other = SignerKey::from_seed("other.example/log", &[3; 32]).unwrap();
     drop(log);
-    assert!(matches!(Log::open(dir.path(), &other.verifier()), Err(LedgerError::WrongLog { .. })));
+    assert!(matches!(
+        Log::open(dir.path(), &other.verifier()),
+        Err(LedgerError::WrongLog { .. })
+    ));
 }
 
 fn corrupt(dir: &Path, cf: &str, key: &[u8], value: &[u8]) {
@@ -197,8 +272,13 @@ fn corrupted_node_is_caught_by_open_and_audit() {
     let mut key = vec![8u8];
     key.extend_from_slice(&0u64.to_be_bytes());
     corrupt(dir.path(), "nodes", &key, &[0xee; 32]);
-    let err = Log::open(dir.path(), &signer().verifier()).err().expect("open must refuse");
-    assert!(matches!(err, LedgerError::RootMismatch { size: 300, .. }), "{err}");
+    let err = Log::open(dir.path(), &signer().verifier())
+        .err()
+        .expect("open must refuse");
+    assert!(
+        matches!(err, LedgerError::RootMismatch { size: 300, .. }),
+        "{err}"
+    );
     let log = Log::open_for_audit(dir.path(), &signer().verifier()).unwrap();
     let err = log.audit(|_, _| {}).unwrap_err();
     assert!(err.to_string().contains("level 8 index 0"), "{err}");
@@ -225,9 +305,21 @@ fn key_files_round_trip_with_private_mode() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(std::fs::metadata(&key_path).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&key_path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
     }
-    assert_eq!(ledger::keys::load_signer(dir.path()).unwrap().verifier(), signer.verifier());
-    assert_eq!(ledger::keys::load_verifier(dir.path()).unwrap(), signer.verifier());
-    assert!(ledger::keys::save(dir.path(), &signer).is_err(), "never overwrite a key");
+    assert_eq!(
+        ledger::keys::load_signer(dir.path()).unwrap().verifier(),
+        signer.verifier()
+    );
+    assert_eq!(
+        ledger::keys::load_verifier(dir.path()).unwrap(),
+        signer.verifier()
+    );
+    assert!(
+        ledger::keys::save(dir.path(), &signer).is_err(),
+        "never overwrite a key"
+    );
 }

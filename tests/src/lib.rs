@@ -8,7 +8,10 @@ use std::process::{Command, Output};
 /// them before running tests.
 pub fn bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe.parent().and_then(Path::parent).expect("target/<profile>");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>");
     let path = dir.join(name);
     assert!(
         path.exists(),
@@ -40,12 +43,20 @@ impl From<Output> for Run {
 
 /// Runs `name args…` and collects its output.
 pub fn run(name: &str, args: &[&str]) -> Run {
-    Command::new(bin(name)).args(args).output().expect("spawn").into()
+    Command::new(bin(name))
+        .args(args)
+        .output()
+        .expect("spawn")
+        .into()
 }
 
 /// Runs `name args…`, asserting exit 0; returns stdout.
 pub fn ok(name: &str, args: &[&str]) -> String {
     let r = run(name, args);
-    assert_eq!(r.code, 0, "{name} {args:?} failed:\n{}{}", r.stdout, r.stderr);
+    assert_eq!(
+        r.code, 0,
+        "{name} {args:?} failed:\n{}{}",
+        r.stdout, r.stderr
+    );
     r.stdout
 }

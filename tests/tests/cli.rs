@@ -14,8 +14,19 @@ struct Fixture {
 
 impl Fixture {
     fn new() -> Fixture {
-        let f = Fixture { dir: tempfile::tempdir().unwrap() };
-        let out = ok("ledgerctl", &["keygen", "--origin", "cli.example/log", "--out", p(&f.data())]);
+        let f = Fixture {
+            dir: tempfile::tempdir().unwrap(),
+        };
+        let out = ok(
+            "ledgerctl",
+            &[
+                "keygen",
+                "--origin",
+                "cli.example/log",
+                "--out",
+                p(&f.data()),
+            ],
+        );
         assert!(out.starts_with("cli.example/log+"));
         f
     }
@@ -49,33 +60,84 @@ impl Fixture {
 #[test]
 fn append_prove_and_verify_offline() {
     let f = Fixture::new();
-    let files: Vec<String> = (0..5).map(|i| f.write(&format!("e{i}"), format!("entry {i}").as_bytes())).collect();
-    let refs: Vec<&str> = std::iter::once("append").chain(files.iter().map(|s| s.as_str())).collect();
+    let files: Vec<String> = (0..5)
+        .map(|i| f.write(&format!("e{i}"), format!("entry {i}").as_bytes()))
+        .collect();
+    let refs: Vec<&str> = std::iter::once("append")
+        .chain(files.iter().map(|s| s.as_str()))
+        .collect();
     assert_eq!(f.ctl(&refs), "0\n1\n2\n3\n4\n");
     let cp1 = f.ctl(&["checkpoint"]);
     let cp1_file = f.write("cp1", cp1.as_bytes());
-    assert!(ok("ledger-verify", &["checkpoint", "--key", &f.key(), &cp1_file]).contains("size 5"));
+    assert!(ok(
+        "ledger-verify",
+        &["checkpoint", "--key", &f.key(), &cp1_file]
+    )
+    .contains("size 5"));
 
     let proof = f.path("e3.tlog-proof");
     f.ctl(&["prove", "3", "--out", &proof]);
-    let verdict = ok("ledger-verify", &["proof", "--key", &f.key(), "--entry", &files[3], &proof]);
+    let verdict = ok(
+        "ledger-verify",
+        &["proof", "--key", &f.key(), "--entry", &files[3], &proof],
+    );
     assert!(verdict.starts_with("OK: entry is leaf 3"), "{verdict}");
     // The key string works as well as the key file.
     let key_line = std::fs::read_to_string(f.key()).unwrap();
-    ok("ledger-verify", &["proof", "--key", key_line.trim(), "--entry", &files[3], &proof]);
+    ok(
+        "ledger-verify",
+        &[
+            "proof",
+            "--key",
+            key_line.trim(),
+            "--entry",
+            &files[3],
+            &proof,
+        ],
+    );
     // The wrong entry, a tampered proof, another log's key: all fail with exit 1.
-    let r = run("ledger-verify", &["proof", "--key", &f.key(), "--entry", &files[2], &proof]);
+    let r = run(
+        "ledger-verify",
+        &["proof", "--key", &f.key(), "--entry", &files[2], &proof],
+    );
     assert_eq!(r.code, 1);
-    assert!(r.stderr.contains("FAILED") && r.stderr.contains("root"), "{}", r.stderr);
-    let text = std::fs::read_to_string(&proof).unwrap().replace("index 3", "index 2");
+    assert!(
+        r.stderr.contains("FAILED") && r.stderr.contains("root"),
+        "{}",
+        r.stderr
+    );
+    let text = std::fs::read_to_string(&proof)
+        .unwrap()
+        .replace("index 3", "index 2");
     let bad = f.write("bad.tlog-proof", text.as_bytes());
-    assert_eq!(run("ledger-verify", &["proof", "--key", &f.key(), "--entry", &files[3], &bad]).code, 1);
+    assert_eq!(
+        run(
+            "ledger-verify",
+            &["proof", "--key", &f.key(), "--entry", &files[3], &bad]
+        )
+        .code,
+        1
+    );
     let other = Fixture::new();
-    let r = run("ledger-verify", &["proof", "--key", &other.key(), "--entry", &files[3], &proof]);
+    let r = run(
+        "ledger-verify",
+        &["proof", "--key", &other.key(), "--entry", &files[3], &proof],
+    );
     assert_eq!(r.code, 1);
-    assert!(r.stderr.contains("no signature by a known key"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("no signature by a known key"),
+        "{}",
+        r.stderr
+    );
     // Unreadable inputs are exit 2.
-    assert_eq!(run("ledger-verify", &["proof", "--key", "nonsense", "--entry", &files[3], &proof]).code, 2);
+    assert_eq!(
+        run(
+            "ledger-verify",
+            &["proof", "--key", "nonsense", "--entry", &files[3], &proof]
+        )
+        .code,
+        2
+    );
 
     // Grow the log, then prove the new checkpoint extends the old one.
     let more = f.write("more", b"entry 5");
@@ -83,15 +145,38 @@ fn append_prove_and_verify_offline() {
     let cp2_file = f.write("cp2", f.ctl(&["checkpoint"]).as_bytes());
     let cons = f.path("5-7.proof");
     f.ctl(&["prove-consistency", "5", "7", "--out", &cons]);
-    let verdict = ok("ledger-verify", &["consistency", "--key", &f.key(), &cp1_file, &cp2_file, &cons]);
+    let verdict = ok(
+        "ledger-verify",
+        &[
+            "consistency",
+            "--key",
+            &f.key(),
+            &cp1_file,
+            &cp2_file,
+            &cons,
+        ],
+    );
     assert!(verdict.contains("size 7 extends size 5"), "{verdict}");
-    let r = run("ledger-verify", &["consistency", "--key", &f.key(), &cp2_file, &cp1_file, &cons]);
+    let r = run(
+        "ledger-verify",
+        &[
+            "consistency",
+            "--key",
+            &f.key(),
+            &cp2_file,
+            &cp1_file,
+            &cons,
+        ],
+    );
     assert_eq!(r.code, 1, "{}", r.stderr);
     // An old checkpoint is still served and still proves old entries.
     assert_eq!(f.ctl(&["checkpoint", "--size", "5"]), cp1);
     let old_proof = f.path("old.tlog-proof");
     f.ctl(&["prove", "0", "--size", "5", "--out", &old_proof]);
-    ok("ledger-verify", &["proof", "--key", &f.key(), "--entry", &files[0], &old_proof]);
+    ok(
+        "ledger-verify",
+        &["proof", "--key", &f.key(), "--entry", &files[0], &old_proof],
+    );
 
     assert!(f.ctl(&["audit"]).starts_with("audit OK: 7 entries"));
 }
@@ -113,27 +198,67 @@ fn bad_input_is_refused_with_a_reason() {
     let r = f.ctl_run(&["append", &f.path("missing")]);
     assert!(r.code != 0 && r.stderr.contains("missing"), "{}", r.stderr);
     let r = run("ledgerctl", &["--data", &f.path("nokeys"), "checkpoint"]);
-    assert!(r.code != 0 && r.stderr.contains("ledgerctl keygen"), "{}", r.stderr);
-    let r = run("ledgerctl", &["keygen", "--origin", "has space", "--out", &f.path("k")]);
-    assert!(r.code != 0 && r.stderr.contains("invalid key name"), "{}", r.stderr);
-    let r = run("ledgerctl", &["keygen", "--origin", "cli.example/log", "--out", p(&f.data())]);
-    assert!(r.code != 0 && r.stderr.contains("exists"), "keygen never overwrites: {}", r.stderr);
+    assert!(
+        r.code != 0 && r.stderr.contains("ledgerctl keygen"),
+        "{}",
+        r.stderr
+    );
+    let r = run(
+        "ledgerctl",
+        &["keygen", "--origin", "has space", "--out", &f.path("k")],
+    );
+    assert!(
+        r.code != 0 && r.stderr.contains("invalid key name"),
+        "{}",
+        r.stderr
+    );
+    let r = run(
+        "ledgerctl",
+        &[
+            "keygen",
+            "--origin",
+            "cli.example/log",
+            "--out",
+            p(&f.data()),
+        ],
+    );
+    assert!(
+        r.code != 0 && r.stderr.contains("exists"),
+        "keygen never overwrites: {}",
+        r.stderr
+    );
 }
 
 #[test]
 fn audit_reports_a_tampered_entry() {
     let f = Fixture::new();
-    let files: Vec<String> = (0..20).map(|i| f.write(&format!("e{i}"), &[i as u8; 40])).collect();
+    let files: Vec<String> = (0..20)
+        .map(|i| f.write(&format!("e{i}"), &[i as u8; 40]))
+        .collect();
     let mut args = vec!["append"];
     args.extend(files.iter().map(|s| s.as_str()));
     f.ctl(&args);
     f.ctl(&["checkpoint"]);
     {
         let db_path = f.data().join("db");
-        let db = rocksdb::DB::open_cf(&rocksdb::Options::default(), &db_path, ["entries", "nodes", "checkpoints", "meta"]).unwrap();
-        db.put_cf(db.cf_handle("entries").unwrap(), 9u64.to_be_bytes(), b"rewritten history").unwrap();
+        let db = rocksdb::DB::open_cf(
+            &rocksdb::Options::default(),
+            &db_path,
+            ["entries", "nodes", "checkpoints", "meta"],
+        )
+        .unwrap();
+        db.put_cf(
+            db.cf_handle("entries").unwrap(),
+            9u64.to_be_bytes(),
+            b"rewritten history",
+        )
+        .unwrap();
     }
     let r = f.ctl_run(&["audit"]);
     assert_eq!(r.code, 1);
-    assert!(r.stderr.contains("audit FAILED") && r.stderr.contains("first bad leaf 9"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("audit FAILED") && r.stderr.contains("first bad leaf 9"),
+        "{}",
+        r.stderr
+    );
 }

@@ -13,7 +13,11 @@ use verifier::consistency_file::ConsistencyFile;
 use datadir::DataDir;
 
 #[derive(Parser)]
-#[command(name = "ledgerctl", version, about = "Decision Ledger operator and responder CLI")]
+#[command(
+    name = "ledgerctl",
+    version,
+    about = "Decision Ledger operator and responder CLI"
+)]
 struct Cli {
     /// The data directory (RocksDB in <data>/db, keys in <data>/log.key and log.pub).
     #[arg(long, global = true, env = "LEDGER_DATA", default_value = "./data")]
@@ -72,7 +76,9 @@ enum Command {
 
 fn write_out(out: Option<PathBuf>, text: &str) -> Result<()> {
     match out {
-        Some(path) => std::fs::write(&path, text).with_context(|| format!("writing {}", path.display())),
+        Some(path) => {
+            std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))
+        }
         None => Ok(std::io::stdout().write_all(text.as_bytes())?),
     }
 }
@@ -81,7 +87,11 @@ fn run(cli: Cli) -> Result<()> {
     if let Command::Keygen { origin, out } = &cli.command {
         let signer = ledger::keys::generate(origin)?;
         let (key, public) = ledger::keys::save(out, &signer)?;
-        eprintln!("wrote {} (secret, mode 0600) and {}", key.display(), public.display());
+        eprintln!(
+            "wrote {} (secret, mode 0600) and {}",
+            key.display(),
+            public.display()
+        );
         println!("{}", signer.verifier());
         return Ok(());
     }
@@ -93,7 +103,9 @@ fn run(cli: Cli) -> Result<()> {
             for f in &files {
                 entries.push(if f == "-" {
                     let mut buf = Vec::new();
-                    std::io::stdin().read_to_end(&mut buf).context("reading stdin")?;
+                    std::io::stdin()
+                        .read_to_end(&mut buf)
+                        .context("reading stdin")?;
                     buf
                 } else {
                     std::fs::read(f).with_context(|| format!("reading {f}"))?

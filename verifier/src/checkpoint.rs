@@ -75,7 +75,8 @@ impl Checkpoint {
             });
         }
         let size = parse_decimal(lines[1]).ok_or_else(|| CheckpointError::Size(lines[1].into()))?;
-        let root = Hash::from_base64(lines[2]).ok_or_else(|| CheckpointError::Root(lines[2].into()))?;
+        let root =
+            Hash::from_base64(lines[2]).ok_or_else(|| CheckpointError::Root(lines[2].into()))?;
         Ok(Checkpoint {
             origin: lines[0].to_string(),
             size,
@@ -86,7 +87,12 @@ impl Checkpoint {
 
     /// The note text: origin, size and root lines, then extensions.
     pub fn to_body(&self) -> String {
-        let mut s = format!("{}\n{}\n{}\n", self.origin, self.size, self.root.to_base64());
+        let mut s = format!(
+            "{}\n{}\n{}\n",
+            self.origin,
+            self.size,
+            self.root.to_base64()
+        );
         for e in &self.extensions {
             s.push_str(e);
             s.push('\n');

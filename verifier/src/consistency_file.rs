@@ -59,7 +59,9 @@ impl ConsistencyFile {
     pub fn parse(data: &[u8]) -> Result<ConsistencyFile, ConsistencyFileError> {
         use ConsistencyFileError::Malformed;
         let text = std::str::from_utf8(data).map_err(|_| Malformed("not UTF-8"))?;
-        let body = text.strip_suffix('\n').ok_or(Malformed("no final newline"))?;
+        let body = text
+            .strip_suffix('\n')
+            .ok_or(Malformed("no final newline"))?;
         let mut lines = body.split('\n');
         let mut size = |prefix: &str| {
             lines

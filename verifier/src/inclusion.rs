@@ -14,7 +14,9 @@ pub enum InclusionError {
         size: u64,
     },
     /// The proof has the wrong number of hashes for this index and size.
-    #[error("inclusion proof has {got} hashes; leaf {index} of a tree of size {size} needs {want}")]
+    #[error(
+        "inclusion proof has {got} hashes; leaf {index} of a tree of size {size} needs {want}"
+    )]
     WrongLength {
         /// The claimed leaf index.
         index: u64,

@@ -78,7 +78,9 @@ pub enum NoteError {
     #[error("note has no signature by a known key (wanted {0})")]
     NoKnownSignature(String),
     /// Text to be signed is not a valid note text.
-    #[error("cannot sign: text must be non-empty, end in a newline and have no control characters")]
+    #[error(
+        "cannot sign: text must be non-empty, end in a newline and have no control characters"
+    )]
     UnsignableText,
 }
 
@@ -196,7 +198,9 @@ impl SignerKey {
         let rest = s
             .trim()
             .strip_prefix("PRIVATE+KEY+")
-            .ok_or(KeyError::Malformed("PRIVATE+KEY+<name>+<key id>+<base64 key>"))?;
+            .ok_or(KeyError::Malformed(
+                "PRIVATE+KEY+<name>+<key id>+<base64 key>",
+            ))?;
         let (name, stated, seed) = parse_key_parts(rest)?;
         let signer = SignerKey::from_seed(&name, &seed)?;
         if signer.id != stated {
@@ -212,7 +216,12 @@ impl SignerKey {
     pub fn to_secret_string(&self) -> String {
         let mut raw = vec![ALG_ED25519];
         raw.extend_from_slice(self.key.as_bytes());
-        format!("PRIVATE+KEY+{}+{:08x}+{}", self.name, self.id, b64::encode(raw))
+        format!(
+            "PRIVATE+KEY+{}+{:08x}+{}",
+            self.name,
+            self.id,
+            b64::encode(raw)
+        )
     }
 
     /// The key name.
@@ -327,7 +336,10 @@ pub fn open(msg: &[u8], keys: &[&VerifierKey]) -> Result<Note, NoteError> {
         seen.push(key);
     }
     if seen.is_empty() {
-        let wanted: Vec<String> = keys.iter().map(|k| format!("{}+{:08x}", k.name, k.id)).collect();
+        let wanted: Vec<String> = keys
+            .iter()
+            .map(|k| format!("{}+{:08x}", k.name, k.id))
+            .collect();
         return Err(NoteError::NoKnownSignature(wanted.join(", ")));
     }
     Ok(note)

@@ -85,12 +85,20 @@ pub fn encode_index(n: u64) -> String {
     let digits = format!("{n}");
     let pad = (3 - digits.len() % 3) % 3;
     let digits = format!("{}{digits}", "0".repeat(pad));
-    let groups: Vec<&str> = (0..digits.len() / 3).map(|i| &digits[3 * i..3 * i + 3]).collect();
+    let groups: Vec<&str> = (0..digits.len() / 3)
+        .map(|i| &digits[3 * i..3 * i + 3])
+        .collect();
     let last = groups.len() - 1;
     groups
         .iter()
         .enumerate()
-        .map(|(i, g)| if i < last { format!("x{g}") } else { g.to_string() })
+        .map(|(i, g)| {
+            if i < last {
+                format!("x{g}")
+            } else {
+                g.to_string()
+            }
+        })
         .collect::<Vec<_>>()
         .join("/")
 }
@@ -108,7 +116,9 @@ fn parse_index(s: &str) -> Option<u64> {
         if i == 0 && last > 0 && digits == "000" {
             return None;
         }
-        n = n.checked_mul(1000)?.checked_add(digits.parse::<u64>().ok()?)?;
+        n = n
+            .checked_mul(1000)?
+            .checked_add(digits.parse::<u64>().ok()?)?;
     }
     Some(n)
 }
@@ -207,7 +217,9 @@ pub fn hash_tile_data<R: HashReader>(reader: &R, tile: &Tile) -> Result<Vec<u8>,
 }
 
 /// Encodes entries as an entry bundle.
-pub fn encode_bundle<'a>(entries: impl IntoIterator<Item = &'a [u8]>) -> Result<Vec<u8>, TileError> {
+pub fn encode_bundle<'a>(
+    entries: impl IntoIterator<Item = &'a [u8]>,
+) -> Result<Vec<u8>, TileError> {
     let mut out = Vec::new();
     for e in entries {
         let len = u16::try_from(e.len()).map_err(|_| TileError::EntryTooLarge(e.len()))?;
@@ -288,8 +300,13 @@ where
             }
             .into());
         }
-        let hashes: Vec<Hash> = data.chunks_exact(HASH_SIZE).filter_map(Hash::from_slice).collect();
-        self.tiles.borrow_mut().insert((level, index), hashes.clone());
+        let hashes: Vec<Hash> = data
+            .chunks_exact(HASH_SIZE)
+            .filter_map(Hash::from_slice)
+            .collect();
+        self.tiles
+            .borrow_mut()
+            .insert((level, index), hashes.clone());
         Ok(hashes)
     }
 }

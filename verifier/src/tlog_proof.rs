@@ -12,11 +12,11 @@
 //! Stored with the extension `.tlog-proof`. The extra data is not
 //! authenticated and is never trusted here.
 
+use crate::b64;
 use crate::checkpoint::{self, parse_decimal, Checkpoint, CheckpointError};
 use crate::hash::{leaf_hash, Hash};
 use crate::inclusion::{verify_inclusion, InclusionError};
 use crate::note::VerifierKey;
-use crate::b64;
 
 /// The first line of every tlog-proof.
 pub const HEADER: &str = "c2sp.org/tlog-proof@v1";
@@ -102,12 +102,22 @@ impl TlogProof {
     /// be signed by `key`. Returns the checkpoint.
     pub fn verify(&self, entry: &[u8], key: &VerifierKey) -> Result<Checkpoint, TlogProofError> {
         let cp = checkpoint::open(self.checkpoint.as_bytes(), key)?;
-        verify_inclusion(&leaf_hash(entry), self.index, cp.size, &self.proof, &cp.root)?;
+        verify_inclusion(
+            &leaf_hash(entry),
+            self.index,
+            cp.size,
+            &self.proof,
+            &cp.root,
+        )?;
         Ok(cp)
     }
 }
 
 /// Parses and verifies a tlog-proof file for `entry` in one step.
-pub fn verify(proof_file: &[u8], entry: &[u8], key: &VerifierKey) -> Result<Checkpoint, TlogProofError> {
+pub fn verify(
+    proof_file: &[u8],
+    entry: &[u8],
+    key: &VerifierKey,
+) -> Result<Checkpoint, TlogProofError> {
     TlogProof::parse(proof_file)?.verify(entry, key)
 }

@@ -14,7 +14,9 @@ const SIZES: [u64; 9] = [1, 2, 3, 5, 8, 13, 16, 17, 40];
 
 fn setup() -> (SignerKey, Vec<Vec<u8>>, MemoryTree) {
     let signer = SignerKey::from_seed("decisions.example.org/log", &[7; 32]).unwrap();
-    let entries: Vec<Vec<u8>> = (0..40).map(|i| format!("decision {i}").into_bytes()).collect();
+    let entries: Vec<Vec<u8>> = (0..40)
+        .map(|i| format!("decision {i}").into_bytes())
+        .collect();
     let mut tree = MemoryTree::new();
     entries.iter().for_each(|e| tree.push(leaf_hash(e)));
     (signer, entries, tree)
@@ -50,8 +52,12 @@ fn raw_inclusion_bit_flips_rejected() {
             let proof = inclusion_proof(&tree, index, size).unwrap();
             verify_inclusion(&leaf, index, size, &proof, &root).unwrap();
             for bit in 0..256 {
-                assert!(verify_inclusion(&flip_hash(&leaf, bit), index, size, &proof, &root).is_err());
-                assert!(verify_inclusion(&leaf, index, size, &proof, &flip_hash(&root, bit)).is_err());
+                assert!(
+                    verify_inclusion(&flip_hash(&leaf, bit), index, size, &proof, &root).is_err()
+                );
+                assert!(
+                    verify_inclusion(&leaf, index, size, &proof, &flip_hash(&root, bit)).is_err()
+                );
                 for p in 0..proof.len() {
                     let mut bad = proof.clone();
                     bad[p] = flip_hash(&bad[p], bit);
@@ -78,8 +84,22 @@ fn raw_consistency_bit_flips_rejected() {
             let proof = consistency_proof(&tree, old, new).unwrap();
             verify_consistency(old, new, &old_root, &new_root, &proof).unwrap();
             for bit in 0..256 {
-                assert!(verify_consistency(old, new, &flip_hash(&old_root, bit), &new_root, &proof).is_err());
-                assert!(verify_consistency(old, new, &old_root, &flip_hash(&new_root, bit), &proof).is_err());
+                assert!(verify_consistency(
+                    old,
+                    new,
+                    &flip_hash(&old_root, bit),
+                    &new_root,
+                    &proof
+                )
+                .is_err());
+                assert!(verify_consistency(
+                    old,
+                    new,
+                    &old_root,
+                    &flip_hash(&new_root, bit),
+                    &proof
+                )
+                .is_err());
                 for p in 0..proof.len() {
                     let mut bad = proof.clone();
                     bad[p] = flip_hash(&bad[p], bit);
@@ -127,7 +147,10 @@ fn consistency_file_and_checkpoint_bit_flips_rejected() {
     let (signer, _, tree) = setup();
     let key = signer.verifier();
     for (old, new) in [(1, 2), (3, 5), (8, 13), (13, 40), (16, 17), (17, 17)] {
-        let (a, b) = (signed_checkpoint(&signer, &tree, old), signed_checkpoint(&signer, &tree, new));
+        let (a, b) = (
+            signed_checkpoint(&signer, &tree, old),
+            signed_checkpoint(&signer, &tree, new),
+        );
         let file = ConsistencyFile {
             old_size: old,
             new_size: new,
@@ -135,16 +158,27 @@ fn consistency_file_and_checkpoint_bit_flips_rejected() {
         }
         .to_text()
         .into_bytes();
-        let check = |f: &[u8], a: &[u8], b: &[u8]| ConsistencyFile::parse(f).and_then(|p| p.verify(a, b, &key));
+        let check = |f: &[u8], a: &[u8], b: &[u8]| {
+            ConsistencyFile::parse(f).and_then(|p| p.verify(a, b, &key))
+        };
         check(&file, a.as_bytes(), b.as_bytes()).unwrap();
         for bit in 0..file.len() * 8 {
-            assert!(check(&flip(&file, bit), a.as_bytes(), b.as_bytes()).is_err(), "file bit {bit}");
+            assert!(
+                check(&flip(&file, bit), a.as_bytes(), b.as_bytes()).is_err(),
+                "file bit {bit}"
+            );
         }
         for bit in 0..a.len() * 8 {
-            assert!(check(&file, &flip(a.as_bytes(), bit), b.as_bytes()).is_err(), "old bit {bit}");
+            assert!(
+                check(&file, &flip(a.as_bytes(), bit), b.as_bytes()).is_err(),
+                "old bit {bit}"
+            );
         }
         for bit in 0..b.len() * 8 {
-            assert!(check(&file, a.as_bytes(), &flip(b.as_bytes(), bit)).is_err(), "new bit {bit}");
+            assert!(
+                check(&file, a.as_bytes(), &flip(b.as_bytes(), bit)).is_err(),
+                "new bit {bit}"
+            );
         }
     }
 }

@@ -29,7 +29,9 @@ impl rs_merkle::Hasher for Rfc6962 {
 }
 
 fn leaves(n: usize, seed: u64) -> Vec<Hash> {
-    (0..n).map(|i| leaf_hash(format!("{seed}/{i}").as_bytes())).collect()
+    (0..n)
+        .map(|i| leaf_hash(format!("{seed}/{i}").as_bytes()))
+        .collect()
 }
 
 fn memory_tree(leaves: &[Hash]) -> MemoryTree {
@@ -99,7 +101,12 @@ fn tree_of_70000_leaves_crosses_tile_boundaries() {
         assert_eq!(root.0, sub.root().unwrap(), "size {size}");
         for i in [0, size / 2, size - 1] {
             let proof = inclusion_proof(&tree, i, size).unwrap();
-            let want: Vec<Hash> = sub.proof(&[i as usize]).proof_hashes().iter().map(|h| Hash(*h)).collect();
+            let want: Vec<Hash> = sub
+                .proof(&[i as usize])
+                .proof_hashes()
+                .iter()
+                .map(|h| Hash(*h))
+                .collect();
             assert_eq!(proof, want, "{i}/{size}");
             verify_inclusion(&l[i as usize], i, size, &proof, &root).unwrap();
         }

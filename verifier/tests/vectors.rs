@@ -8,7 +8,9 @@ use verifier::checkpoint::{self, Checkpoint};
 use verifier::consistency::verify_consistency;
 use verifier::inclusion::verify_inclusion;
 use verifier::note::{key_id, SignerKey, VerifierKey};
-use verifier::tile::{decode_bundle, encode_bundle, hash_tile_data, Tile, TileHashReader, TileKind};
+use verifier::tile::{
+    decode_bundle, encode_bundle, hash_tile_data, Tile, TileHashReader, TileKind,
+};
 use verifier::tree::{consistency_proof, inclusion_proof, MemoryTree};
 use verifier::{leaf_hash, Hash};
 
@@ -28,12 +30,20 @@ fn merkle_leaf_hashes_and_roots() {
     assert_eq!(tree.root_at(0), Some(hex_hash(&v["empty_root"])));
     let leaves = v["leaves"].as_array().unwrap();
     for (i, want) in hashes(&v["leaf_hashes"]).iter().enumerate() {
-        assert_eq!(leaf_hash(&hex::decode(leaves[i].as_str().unwrap()).unwrap()), *want);
+        assert_eq!(
+            leaf_hash(&hex::decode(leaves[i].as_str().unwrap()).unwrap()),
+            *want
+        );
     }
     let roots = hashes(&v["roots"]);
     assert_eq!(roots.len(), 40);
     for (i, want) in roots.iter().enumerate() {
-        assert_eq!(tree.root_at(i as u64 + 1), Some(*want), "root of size {}", i + 1);
+        assert_eq!(
+            tree.root_at(i as u64 + 1),
+            Some(*want),
+            "root of size {}",
+            i + 1
+        );
     }
 }
 
@@ -45,9 +55,16 @@ fn merkle_inclusion_vectors_generate_and_verify() {
     let cases = v["inclusion"].as_array().unwrap();
     assert_eq!(cases.len(), 820);
     for c in cases {
-        let (index, size) = (c["index"].as_u64().unwrap(), c["tree_size"].as_u64().unwrap());
+        let (index, size) = (
+            c["index"].as_u64().unwrap(),
+            c["tree_size"].as_u64().unwrap(),
+        );
         let want = hashes(&c["audit_path"]);
-        assert_eq!(inclusion_proof(&tree, index, size).unwrap(), want, "{index}/{size}");
+        assert_eq!(
+            inclusion_proof(&tree, index, size).unwrap(),
+            want,
+            "{index}/{size}"
+        );
         let root = roots[size as usize - 1];
         verify_inclusion(&leaf_hashes[index as usize], index, size, &want, &root)
             .unwrap_or_else(|e| panic!("{index}/{size}: {e}"));
@@ -61,7 +78,10 @@ fn merkle_consistency_vectors_generate_and_verify() {
     let cases = v["consistency"].as_array().unwrap();
     assert_eq!(cases.len(), 820);
     for c in cases {
-        let (m, n) = (c["old_size"].as_u64().unwrap(), c["new_size"].as_u64().unwrap());
+        let (m, n) = (
+            c["old_size"].as_u64().unwrap(),
+            c["new_size"].as_u64().unwrap(),
+        );
         let want = hashes(&c["proof"]);
         assert_eq!(consistency_proof(&tree, m, n).unwrap(), want, "{m} -> {n}");
         verify_consistency(m, n, &roots[m as usize - 1], &roots[n as usize - 1], &want)
@@ -72,7 +92,9 @@ fn merkle_consistency_vectors_generate_and_verify() {
 fn tiles_tree() -> (serde_json::Value, MemoryTree, Vec<Vec<u8>>) {
     let v = load("tiles.json");
     let size = v["tree_size"].as_u64().unwrap();
-    let entries: Vec<Vec<u8>> = (0..size).map(|i| format!("record {i}").into_bytes()).collect();
+    let entries: Vec<Vec<u8>> = (0..size)
+        .map(|i| format!("record {i}").into_bytes())
+        .collect();
     let mut tree = MemoryTree::new();
     entries.iter().for_each(|e| tree.push(leaf_hash(e)));
     (v, tree, entries)
@@ -87,7 +109,10 @@ fn tiles_match_go_reference() {
         let tile = Tile::parse_path(path).unwrap();
         assert_eq!(tile.path(), path);
         tile.check_in_tree(1000).unwrap();
-        assert_eq!(hex::encode(hash_tile_data(&tree, &tile).unwrap()), t["data"].as_str().unwrap());
+        assert_eq!(
+            hex::encode(hash_tile_data(&tree, &tile).unwrap()),
+            t["data"].as_str().unwrap()
+        );
     }
     for b in v["entry_bundles"].as_array().unwrap() {
         let path = b["path"].as_str().unwrap();
@@ -97,7 +122,10 @@ fn tiles_match_go_reference() {
         let slice = &entries[start..start + usize::from(tile.width)];
         let data = encode_bundle(slice.iter().map(|e| e.as_slice())).unwrap();
         assert_eq!(hex::encode(&data), b["data"].as_str().unwrap());
-        assert_eq!(decode_bundle(&data).unwrap(), slice.iter().map(|e| e.as_slice()).collect::<Vec<_>>());
+        assert_eq!(
+            decode_bundle(&data).unwrap(),
+            slice.iter().map(|e| e.as_slice()).collect::<Vec<_>>()
+        );
     }
 }
 
@@ -108,14 +136,28 @@ fn every_entry_verifies_from_go_tiles_alone() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|t| (t["path"].as_str().unwrap().to_string(), hex::decode(t["data"].as_str().unwrap()).unwrap()))
+        .map(|t| {
+            (
+                t["path"].as_str().unwrap().to_string(),
+                hex::decode(t["data"].as_str().unwrap()).unwrap(),
+            )
+        })
         .collect();
-    let reader = TileHashReader::new(1000, |t: &Tile| tiles.get(&t.path()).cloned().ok_or("missing"));
+    let reader = TileHashReader::new(1000, |t: &Tile| {
+        tiles.get(&t.path()).cloned().ok_or("missing")
+    });
     let root = hex_hash(&v["root"]);
     assert_eq!(verifier::tree::root(&reader, 1000).unwrap(), root);
     for i in 0..1000u64 {
         let proof = inclusion_proof(&reader, i, 1000).unwrap();
-        verify_inclusion(&leaf_hash(format!("record {i}").as_bytes()), i, 1000, &proof, &root).unwrap();
+        verify_inclusion(
+            &leaf_hash(format!("record {i}").as_bytes()),
+            i,
+            1000,
+            &proof,
+            &root,
+        )
+        .unwrap();
     }
 }
 
@@ -123,7 +165,10 @@ fn every_entry_verifies_from_go_tiles_alone() {
 fn note_keys_match_go_reference() {
     let v = load("note.json");
     let name = v["key_name"].as_str().unwrap();
-    let seed: [u8; 32] = hex::decode(v["ed25519_seed"].as_str().unwrap()).unwrap().try_into().unwrap();
+    let seed: [u8; 32] = hex::decode(v["ed25519_seed"].as_str().unwrap())
+        .unwrap()
+        .try_into()
+        .unwrap();
     let signer = SignerKey::from_seed(name, &seed).unwrap();
     assert_eq!(signer.to_secret_string(), v["signer_key"].as_str().unwrap());
     let parsed = SignerKey::parse(v["signer_key"].as_str().unwrap()).unwrap();
@@ -132,7 +177,10 @@ fn note_keys_match_go_reference() {
     assert_eq!(vk, signer.verifier());
     assert_eq!(vk.to_string(), v["verifier_key"].as_str().unwrap());
     assert_eq!(format!("{:08x}", vk.id()), v["key_hash"].as_str().unwrap());
-    assert_eq!(format!("{:08x}", key_id(name, &seed_public(&signer))), v["key_hash"].as_str().unwrap());
+    assert_eq!(
+        format!("{:08x}", key_id(name, &seed_public(&signer))),
+        v["key_hash"].as_str().unwrap()
+    );
     assert!(!format!("{signer:?}").contains(&v["signer_key"].as_str().unwrap()[40..]));
 }
 
@@ -159,8 +207,21 @@ fn checkpoint_signed_like_go_and_tamper_rejected() {
     assert_eq!(cp.root, hex_hash(&load("tiles.json")["root"]));
     assert_eq!(cp.to_body(), body);
     // Ed25519 is deterministic: our signature is byte-identical to Go's.
-    assert_eq!(cp.sign(&signer).unwrap(), v["signed_checkpoint"].as_str().unwrap());
-    assert_eq!(checkpoint::open(v["signed_checkpoint"].as_str().unwrap().as_bytes(), &vk).unwrap(), cp);
-    let err = checkpoint::open(v["tampered_checkpoint"].as_str().unwrap().as_bytes(), &vk).unwrap_err();
-    assert!(matches!(err, checkpoint::CheckpointError::Note(verifier::note::NoteError::InvalidSignature(_))), "{err}");
+    assert_eq!(
+        cp.sign(&signer).unwrap(),
+        v["signed_checkpoint"].as_str().unwrap()
+    );
+    assert_eq!(
+        checkpoint::open(v["signed_checkpoint"].as_str().unwrap().as_bytes(), &vk).unwrap(),
+        cp
+    );
+    let err =
+        checkpoint::open(v["tampered_checkpoint"].as_str().unwrap().as_bytes(), &vk).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            checkpoint::CheckpointError::Note(verifier::note::NoteError::InvalidSignature(_))
+        ),
+        "{err}"
+    );
 }

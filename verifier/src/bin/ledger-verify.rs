@@ -10,7 +10,11 @@ use verifier::consistency_file::ConsistencyFile;
 use verifier::{checkpoint, tlog_proof, VerifierKey};
 
 #[derive(Parser)]
-#[command(name = "ledger-verify", version, about = "Verify Decision Ledger proofs offline")]
+#[command(
+    name = "ledger-verify",
+    version,
+    about = "Verify Decision Ledger proofs offline"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -68,7 +72,9 @@ fn load_key(arg: &str) -> Result<VerifierKey, Failure> {
         return Ok(key);
     }
     let text = std::fs::read_to_string(arg).map_err(|e| {
-        Failure::Input(format!("--key {arg:?} is neither a verifier key nor a readable file: {e}"))
+        Failure::Input(format!(
+            "--key {arg:?} is neither a verifier key nor a readable file: {e}"
+        ))
     })?;
     VerifierKey::parse(&text).map_err(|e| Failure::Input(format!("verifier key in {arg}: {e}")))
 }

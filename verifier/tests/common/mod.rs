@@ -63,7 +63,11 @@ pub fn naive_path(m: usize, leaves: &[Hash]) -> Vec<Hash> {
 pub fn naive_subproof(m: usize, leaves: &[Hash], whole: bool) -> Vec<Hash> {
     let n = leaves.len();
     if m == n {
-        return if whole { vec![] } else { vec![naive_root(leaves)] };
+        return if whole {
+            vec![]
+        } else {
+            vec![naive_root(leaves)]
+        };
     }
     let k = 1 << (63 - (n as u64 - 1).leading_zeros());
     if m <= k {
