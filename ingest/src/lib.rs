@@ -1,1 +1,21 @@
+//! # Decision Ledger ingest
+//!
+//! Decision records (specs/record.md): [`record::check`] validates and
+//! canonicalises each record before it is queued; [`pipeline::Pipeline`]
+//! appends them with group commit, exactly once per `decision_id`, and
+//! acknowledges only after the synced write; [`query::search`] finds them
+//! through the responder indexes written in the same batch.
 
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod index;
+pub mod input;
+pub mod pipeline;
+pub mod query;
+pub mod record;
+mod schema;
+
+pub use pipeline::{Busy, Outcome, Pipeline, PipelineConfig, Submission};
+pub use record::{check, CheckedRecord};
+pub use schema::{FieldError, Timestamp};

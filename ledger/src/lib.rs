@@ -280,6 +280,12 @@ impl Log {
             .ok_or_else(|| LedgerError::Corrupt(format!("entry {index} is missing")))
     }
 
+    /// The leaf hash of entry `index`.
+    pub fn leaf_hash(&self, index: u64) -> Result<Hash, LedgerError> {
+        self.check_size("leaf index", index, false)?;
+        tree::HashReader::node(&self.reader()?, tree::NodeId::leaf(index))
+    }
+
     /// The root of the first `size` entries.
     pub fn root(&self, size: u64) -> Result<Hash, LedgerError> {
         self.check_size("tree size", size, true)?;

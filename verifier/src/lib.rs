@@ -15,6 +15,8 @@
 //! | [`tile`] | tile paths, hash tiles, entry bundles | C2SP tlog-tiles |
 //! | [`tlog_proof`] | per-entry proof files | C2SP tlog-proof |
 //! | [`consistency_file`] | consistency proof files | specs/consistency-proof.md |
+//! | [`cbor`] | deterministic CBOR | RFC 8949 §4.2.1 |
+//! | [`envelope`] | the leaf bytes of a decision | specs/record.md |
 //!
 //! The written formats are in `specs/` at the top of the repository.
 
@@ -22,9 +24,11 @@
 #![warn(missing_docs)]
 
 mod b64;
+pub mod cbor;
 pub mod checkpoint;
 pub mod consistency;
 pub mod consistency_file;
+pub mod envelope;
 pub mod hash;
 pub mod inclusion;
 pub mod note;

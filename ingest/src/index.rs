@@ -1,0 +1,142 @@
+//! Responder indexes and the idempotency key, written in the same batch as
+//! the leaf (specs/storage.md, "decision indexes").
+//!
+//! - `decisions`: `decision_id` → leaf index (8 bytes BE) ‖ record digest (32).
+//! - `postings`: `kind (1) ‖ len (2 BE) ‖ term ‖ leaf index (8 BE)` → empty, so
+//!   one term's leaves are one prefix scan in log order. Time postings use the
+//!   8-byte big-endian nanoseconds of the record's `time` as the term, and
+//!   `i ‖ 8 ‖ leaf index` → nanoseconds lets a filter read a leaf's time.
+
+use ledger::{IndexPut, LedgerError, Log};
+
+use crate::record::CheckedRecord;
+use crate::schema::Timestamp;
+
+/// Column family of the idempotency index.
+pub const CF_DECISIONS: &str = "decisions";
+/// Column family of the responder postings.
+pub const CF_POSTINGS: &str = "postings";
+/// Every column family this crate adds to the log.
+pub const INGEST_CFS: &[&str] = &[CF_DECISIONS, CF_POSTINGS];
+
+/// What a posting indexes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Term {
+    /// `subject.id`.
+    Subject = b's' as isize,
+    /// Any `delegation[].id`.
+    Actor = b'a' as isize,
+    /// `resource.id`.
+    Resource = b'r' as isize,
+    /// `policy.id`.
+    Policy = b'p' as isize,
+    /// `policy.id` and `policy.version` (term `id ‖ 0x00 ‖ version`).
+    PolicyVersion = b'v' as isize,
+    /// `context.request_id`.
+    RequestId = b'q' as isize,
+    /// `context.trace_id`.
+    TraceId = b't' as isize,
+    /// `context.parent_decision_id`.
+    Parent = b'd' as isize,
+    /// `decision` (`allow` / `deny`).
+    Decision = b'D' as isize,
+    /// Record time (8-byte BE nanoseconds).
+    Time = b'T' as isize,
+    /// Leaf index → time (lookup, not a search term).
+    LeafTime = b'i' as isize,
+}
+
+/// `kind ‖ len ‖ term`: the prefix of all postings of one term.
+pub fn term_prefix(kind: Term, term: &[u8]) -> Vec<u8> {
+    let len = u16::try_from(term.len()).unwrap_or(u16::MAX);
+    let mut k = Vec::with_capacity(term.len() + 11);
+    k.push(kind as u8);
+    k.extend_from_slice(&len.to_be_bytes());
+    k.extend_from_slice(&term[..usize::from(len)]);
+    k
+}
+
+/// The posting key of `index` under a term.
+pub fn posting_key(kind: Term, term: &[u8], index: u64) -> Vec<u8> {
+    let mut k = term_prefix(kind, term);
+    k.extend_from_slice(&index.to_be_bytes());
+    k
+}
+
+/// `policy.id ‖ 0x00 ‖ policy.version`.
+pub fn policy_version_term(id: &str, version: &str) -> Vec<u8> {
+    let mut t = id.as_bytes().to_vec();
+    t.push(0);
+    t.extend_from_slice(version.as_bytes());
+    t
+}
+
+/// Every index write for `record` at leaf `index`.
+pub fn puts_for(record: &CheckedRecord, index: u64) -> Vec<IndexPut> {
+    let t = &record.terms;
+    let mut puts = Vec::with_capacity(12 + t.actors.len());
+    let mut value = index.to_be_bytes().to_vec();
+    value.extend_from_slice(&record.digest);
+    puts.push(IndexPut {
+        cf: CF_DECISIONS,
+        key: record.decision_id.as_bytes().to_vec(),
+        value,
+    });
+    let mut post = |kind: Term, term: &[u8]| {
+        puts.push(IndexPut {
+            cf: CF_POSTINGS,
+            key: posting_key(kind, term, index),
+            value: Vec::new(),
+        })
+    };
+    post(Term::Subject, t.subject.as_bytes());
+    let mut actors: Vec<&String> = t.actors.iter().collect();
+    actors.sort();
+    actors.dedup();
+    actors.iter().for_each(|a| post(Term::Actor, a.as_bytes()));
+    post(Term::Resource, t.resource.as_bytes());
+    post(Term::Policy, t.policy.as_bytes());
+    post(Term::PolicyVersion, &policy_version_term(&t.policy, &t.policy_version));
+    post(Term::Decision, t.decision.as_bytes());
+    for (kind, v) in [
+        (Term::RequestId, &t.request_id),
+        (Term::TraceId, &t.trace_id),
+        (Term::Parent, &t.parent_decision_id),
+    ] {
+        if let Some(v) = v {
+            post(kind, v.as_bytes());
+        }
+    }
+    let nanos = record.time.unix_nanos().to_be_bytes();
+    post(Term::Time, &nanos);
+    puts.push(IndexPut {
+        cf: CF_POSTINGS,
+        key: posting_key(Term::LeafTime, &index.to_be_bytes(), index),
+        value: nanos.to_vec(),
+    });
+    puts
+}
+
+/// Where a `decision_id` was appended: its leaf index and record digest.
+pub fn lookup_decision(log: &Log, decision_id: &str) -> Result<Option<(u64, [u8; 32])>, LedgerError> {
+    let Some(v) = log.index_get(CF_DECISIONS, decision_id.as_bytes())? else {
+        return Ok(None);
+    };
+    if v.len() != 40 {
+        return Err(LedgerError::Corrupt(format!("decision index entry for {decision_id:?} is malformed")));
+    }
+    let mut index = [0u8; 8];
+    index.copy_from_slice(&v[..8]);
+    let mut digest = [0u8; 32];
+    digest.copy_from_slice(&v[8..]);
+    Ok(Some((u64::from_be_bytes(index), digest)))
+}
+
+/// The record time of leaf `index`, from its `i` posting.
+pub fn leaf_time(log: &Log, index: u64) -> Result<Option<Timestamp>, LedgerError> {
+    let key = posting_key(Term::LeafTime, &index.to_be_bytes(), index);
+    Ok(log
+        .index_get(CF_POSTINGS, &key)?
+        .and_then(|v| <[u8; 8]>::try_from(v.as_slice()).ok())
+        .and_then(|b| Timestamp::from_unix_nanos(u64::from_be_bytes(b))))
+}

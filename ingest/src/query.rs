@@ -1,0 +1,154 @@
+//! Finding decisions: filters over the postings, results in log order, paged.
+
+use ledger::{LedgerError, Log};
+
+use crate::index::{leaf_time, policy_version_term, posting_key, term_prefix, Term, CF_POSTINGS};
+use crate::schema::Timestamp;
+
+/// Postings read per page at most; a page may come back short (with a
+/// cursor) when filters reject many candidates.
+pub const SCAN_BUDGET: usize = 100_000;
+
+/// A search: every given filter must match.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Query {
+    /// `subject.id`.
+    pub subject: Option<String>,
+    /// Any actor id in the delegation chain.
+    pub actor: Option<String>,
+    /// `resource.id`.
+    pub resource: Option<String>,
+    /// `policy.id`.
+    pub policy: Option<String>,
+    /// `policy.version` (with `policy`).
+    pub version: Option<String>,
+    /// `context.request_id`.
+    pub request_id: Option<String>,
+    /// `context.trace_id`.
+    pub trace_id: Option<String>,
+    /// `context.parent_decision_id`.
+    pub parent_decision_id: Option<String>,
+    /// `allow` or `deny`.
+    pub decision: Option<String>,
+    /// Record time at or after.
+    pub from: Option<Timestamp>,
+    /// Record time before.
+    pub to: Option<Timestamp>,
+}
+
+/// One page of results.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Page {
+    /// Matching leaf indexes, ascending.
+    pub indexes: Vec<u64>,
+    /// Pass as `after` for the next page; `None` when done.
+    pub next: Option<u64>,
+}
+
+/// Why a query is refused.
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    /// `version` without `policy`.
+    #[error("version needs policy")]
+    VersionWithoutPolicy,
+    /// Storage failed.
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+}
+
+impl Query {
+    fn terms(&self) -> Result<Vec<(Term, Vec<u8>)>, QueryError> {
+        let mut t = Vec::new();
+        let add = |t: &mut Vec<(Term, Vec<u8>)>, kind, v: &Option<String>| {
+            if let Some(v) = v {
+                t.push((kind, v.as_bytes().to_vec()));
+            }
+        };
+        // Most selective first: the first term drives the scan.
+        add(&mut t, Term::RequestId, &self.request_id);
+        add(&mut t, Term::TraceId, &self.trace_id);
+        add(&mut t, Term::Parent, &self.parent_decision_id);
+        add(&mut t, Term::Subject, &self.subject);
+        add(&mut t, Term::Actor, &self.actor);
+        add(&mut t, Term::Resource, &self.resource);
+        match (&self.policy, &self.version) {
+            (Some(p), Some(v)) => t.push((Term::PolicyVersion, policy_version_term(p, v))),
+            (Some(p), None) => t.push((Term::Policy, p.as_bytes().to_vec())),
+            (None, Some(_)) => return Err(QueryError::VersionWithoutPolicy),
+            (None, None) => {}
+        }
+        add(&mut t, Term::Decision, &self.decision);
+        Ok(t)
+    }
+
+    fn time_matches(&self, log: &Log, index: u64) -> Result<bool, LedgerError> {
+        if self.from.is_none() && self.to.is_none() {
+            return Ok(true);
+        }
+        let Some(t) = leaf_time(log, index)? else { return Ok(false) };
+        Ok(self.from.is_none_or(|f| t >= f) && self.to.is_none_or(|to| t < to))
+    }
+}
+
+/// Leaves matching `q` with index greater than `after`, in log order, at most `limit`.
+pub fn search(log: &Log, q: &Query, after: Option<u64>, limit: usize) -> Result<Page, QueryError> {
+    let terms = q.terms()?;
+    let start = after.map_or(0, |a| a.saturating_add(1));
+    let size = log.size();
+    let limit = limit.max(1);
+    let mut indexes = Vec::new();
+    let accept = |index: u64| -> Result<bool, QueryError> {
+        for (kind, term) in terms.iter().skip(1) {
+            if log.index_get(CF_POSTINGS, &posting_key(*kind, term, index))?.is_none() {
+                return Ok(false);
+            }
+        }
+        Ok(q.time_matches(log, index)?)
+    };
+    let Some((kind, term)) = terms.first() else {
+        // No term: walk the log itself from `start`.
+        let mut index = start;
+        let mut scanned = 0;
+        while index < size && indexes.len() < limit && scanned < SCAN_BUDGET {
+            if accept(index)? {
+                indexes.push(index);
+            }
+            index += 1;
+            scanned += 1;
+        }
+        // At least one leaf was scanned, so `index >= 1` here.
+        let next = (index < size).then(|| index - 1);
+        return Ok(Page { indexes, next });
+    };
+    let prefix = term_prefix(*kind, term);
+    let mut from = prefix.clone();
+    from.extend_from_slice(&start.to_be_bytes());
+    let mut last_seen = None;
+    let mut scanned = 0;
+    let mut exhausted = true;
+    'pages: loop {
+        let chunk = log.index_scan(CF_POSTINGS, &prefix, &from, 1024)?;
+        let full = chunk.len() == 1024;
+        for (key, _) in chunk {
+            let index = u64::from_be_bytes(key[key.len() - 8..].try_into().unwrap_or_default());
+            last_seen = Some(index);
+            scanned += 1;
+            if index < size && accept(index)? {
+                indexes.push(index);
+            }
+            if indexes.len() == limit || scanned == SCAN_BUDGET {
+                exhausted = false;
+                break 'pages;
+            }
+            from = key;
+            from.push(0);
+        }
+        if !full {
+            break;
+        }
+    }
+    Ok(Page {
+        indexes,
+        next: if exhausted { None } else { last_seen },
+    })
+}

@@ -1,0 +1,170 @@
+//! The v1 record checks: canonical form, and a precise field path for every
+//! problem.
+
+mod common;
+
+use common::{cbor_of, record};
+use ingest::input::{parse_body, Format};
+use ingest::record::check;
+use proptest::prelude::*;
+use serde_json::{json, Value};
+
+fn problem(mut v: Value, edit: impl FnOnce(&mut Value)) -> String {
+    edit(&mut v);
+    check(&cbor_of(&v)).expect_err("record must be refused").to_string()
+}
+
+#[test]
+fn a_full_record_is_accepted_in_canonical_form() {
+    let r = check(&cbor_of(&record("d-1"))).unwrap();
+    assert_eq!(r.decision_id, "d-1");
+    assert!(verifier::cbor::is_deterministic(&r.cbor));
+    assert_eq!(r.terms.actors, vec!["agent:travel-bot", "sa:booking-svc"]);
+    assert_eq!((r.terms.policy.as_str(), r.terms.policy_version.as_str()), ("bookings.authz", "2026.11.1"));
+    // The same record with another key order, another time spelling, and as
+    // CBOR with an epoch time gives the same bytes.
+    let mut other = record("d-1");
+    other["time"] = json!("2026-11-23T08:00:00.123000+01:00");
+    assert_eq!(check(&cbor_of(&other)).unwrap().cbor, r.cbor);
+    let mut epoch = cbor_of(&record("d-1"));
+    if let ciborium::Value::Map(m) = &mut epoch {
+        m.reverse();
+        for (k, v) in m.iter_mut() {
+            if k.as_text() == Some("time") {
+                *v = ciborium::Value::Tag(1, Box::new(ciborium::Value::Float(1_795_417_200.123)));
+            }
+        }
+    }
+    let e = check(&epoch).unwrap();
+    assert_eq!(e.time.canonical(), "2026-11-23T07:00:00.123Z");
+}
+
+#[test]
+fn optional_parts_may_be_absent() {
+    let minimal = json!({
+        "decision_id": "m", "time": "2026-11-23T07:00:00Z",
+        "enforcer": {"id": "e", "kind": "api"},
+        "subject": {"type": "svc", "id": "s", "identity_kind": "workload", "owner": "team"},
+        "action": {"name": "read"}, "resource": {"type": "t", "id": "r"},
+        "policy": {"engine": "cedar", "id": "p", "version": "1"}, "decision": "deny"
+    });
+    let r = check(&cbor_of(&minimal)).unwrap();
+    assert!(r.terms.actors.is_empty());
+}
+
+#[test]
+fn every_problem_names_its_field() {
+    let r = record("d");
+    let cases: Vec<(String, &str)> = vec![
+        (problem(r.clone(), |v| { v.as_object_mut().unwrap().remove("decision_id"); }), "decision_id: is required"),
+        (problem(r.clone(), |v| v["decision_id"] = json!(7)), "decision_id: must be text, found an integer"),
+        (problem(r.clone(), |v| v["time"] = json!("yesterday")), "time: must be an RFC 3339 time"),
+        (problem(r.clone(), |v| v["enforcer"]["kind"] = json!("firewall")), "enforcer.kind: \"firewall\" is not one of"),
+        (problem(r.clone(), |v| v["subject"]["identity_kind"] = json!("robot")), "subject.identity_kind:"),
+        (problem(r.clone(), |v| { v["subject"].as_object_mut().unwrap().remove("owner"); }), "subject.owner: is required"),
+        (problem(r.clone(), |v| v["subject"]["spiffe_id"] = json!("http://x")), "subject.spiffe_id: must be a spiffe://"),
+        (problem(r.clone(), |v| { v["delegation"][1].as_object_mut().unwrap().remove("id"); }), "delegation[1].id: is required"),
+        (problem(r.clone(), |v| v["delegation"][1]["granted_at"] = json!("2026-11-23T06:00:00Z")), "delegation[1].granted_at: is earlier"),
+        (problem(r.clone(), |v| v["delegation"][0]["scope"] = json!(["a", 3])), "delegation[0].scope[1]: must be text"),
+        (problem(r.clone(), |v| v["delegation"] = json!({})), "delegation: must be an array"),
+        (problem(r.clone(), |v| v["context"]["source_ip"] = json!("not-an-ip")), "context.source_ip:"),
+        (problem(r.clone(), |v| v["policy"]["version"] = json!("")), "policy.version: must not be empty"),
+        (problem(r.clone(), |v| v["decision"] = json!("maybe")), "decision: \"maybe\" is not one of allow, deny"),
+        (problem(r.clone(), |v| v["reasons"] = json!("r")), "reasons: must be an array of text"),
+        (problem(r.clone(), |v| v["credential"]["id_hash"] = json!("hunter2")), "credential.id_hash:"),
+        (problem(r.clone(), |v| v["credential"]["expires_at"] = json!("2026-11-23T06:00:00Z")), "credential.expires_at: is before issued_at"),
+        (problem(r.clone(), |v| v["credential"]["ttl_s"] = json!(-5)), "credential.ttl_s: must be a non-negative integer"),
+        (problem(r.clone(), |v| v["emergency"] = json!({"break_glass": "yes", "justification": "x"})), "emergency.break_glass: must be a boolean"),
+        (problem(r.clone(), |v| v["surprise"] = json!(1)), "surprise: unknown field; put enforcer-specific data under extensions"),
+        (problem(r.clone(), |v| v["subject"]["nickname"] = json!("al")), "subject.nickname: unknown field"),
+        (problem(r.clone(), |v| v["extensions"] = json!([1])), "extensions: must be a map"),
+        (problem(json!([1]), |_| {}), "(record): must be a map"),
+    ];
+    for (got, want) in cases {
+        assert!(got.starts_with(want), "got {got:?}, want prefix {want:?}");
+    }
+}
+
+#[test]
+fn too_large_a_leaf_is_refused_by_size() {
+    let mut r = record("big");
+    r["extensions"] = json!({"blob": "x".repeat(65_500)});
+    let out = parse_body(Format::Json, r.to_string().as_bytes(), "gw").unwrap();
+    let err = out[0].as_ref().unwrap_err();
+    assert!(err.reason.contains("limit is 65535"), "{err}");
+    assert_eq!(err.decision_id.as_deref(), Some("big"));
+}
+
+#[test]
+fn batches_report_bad_records_by_position() {
+    let mut bad = record("b");
+    bad["decision"] = json!("perhaps");
+    let body = json!([record("a"), bad, record("c")]).to_string();
+    let out = parse_body(Format::Json, body.as_bytes(), "gw").unwrap();
+    assert!(out[0].is_ok() && out[2].is_ok());
+    let e = out[1].as_ref().unwrap_err();
+    assert_eq!((e.position, e.decision_id.as_deref()), (1, Some("b")));
+    // The same as CBOR, a CBOR array and a CBOR sequence.
+    let items: Vec<Vec<u8>> = [record("a"), record("c")].iter().map(|r| verifier::cbor::encode(&cbor_of(r))).collect();
+    let seq = items.concat();
+    let out = parse_body(Format::CborSeq, &seq, "gw").unwrap();
+    assert_eq!(out.len(), 2);
+    assert!(out.iter().all(|r| r.is_ok()));
+    let arr = verifier::cbor::encode(&ciborium::Value::Array(vec![cbor_of(&record("a")), cbor_of(&record("c"))]));
+    assert_eq!(parse_body(Format::Cbor, &arr, "gw").unwrap().len(), 2);
+    // A broken item in a sequence ends it, with the good ones kept.
+    let mut broken = items[0].clone();
+    broken.extend_from_slice(&[0xa5, 0x01]);
+    let out = parse_body(Format::CborSeq, &broken, "gw").unwrap();
+    assert!(out[0].is_ok() && out[1].is_err());
+    // Bodies that are not JSON or CBOR at all are refused as a whole.
+    assert!(parse_body(Format::Json, b"{not json", "gw").is_err());
+    assert!(parse_body(Format::Cbor, &[0xff, 0x00], "gw").is_err());
+}
+
+fn arb_json() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(|i| json!(i)),
+        any::<f64>().prop_map(|f| json!(f)),
+        "[a-z:@./-]{0,12}".prop_map(Value::String),
+        Just(json!("2026-11-23T07:00:00Z")),
+    ];
+    leaf.prop_recursive(3, 24, 4, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+            prop::collection::btree_map("[a-z_]{1,12}", inner, 0..4)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+const PATHS: &[&[&str]] = &[
+    &["decision_id"], &["time"], &["enforcer"], &["enforcer", "kind"], &["subject"], &["subject", "id"],
+    &["subject", "properties"], &["delegation"], &["action"], &["resource", "id"], &["context"],
+    &["context", "source_ip"], &["policy"], &["decision"], &["reasons"], &["credential"],
+    &["credential", "ttl_s"], &["emergency"], &["extensions"], &["obligations"], &["new_field"],
+];
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(500))]
+
+    #[test]
+    fn mutated_records_never_panic(path in prop::sample::select(PATHS), value in arb_json()) {
+        let mut r = record("p");
+        let mut target = &mut r;
+        for key in &path[..path.len() - 1] {
+            target = &mut target[*key];
+        }
+        target[path[path.len() - 1]] = value;
+        let _ = check(&cbor_of(&r));
+    }
+
+    #[test]
+    fn arbitrary_bodies_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..400)) {
+        for f in [Format::Json, Format::Cbor, Format::CborSeq] {
+            let _ = parse_body(f, &bytes, "gw");
+        }
+    }
+}

@@ -1,0 +1,117 @@
+//! Deterministic CBOR (RFC 8949 §4.2.1, core deterministic encoding).
+//!
+//! Integers and lengths in their shortest form, definite lengths only, map
+//! keys sorted by the bytewise order of their own encodings, floats in the
+//! shortest form that keeps their value. Decision records and leaf envelopes
+//! are stored in this form, so equal content means equal bytes.
+
+use ciborium::Value;
+
+/// Why bytes are not a single CBOR item.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum CborError {
+    /// Not well-formed CBOR (or nested too deeply).
+    #[error("invalid CBOR: {0}")]
+    Invalid(String),
+    /// Bytes left after the item.
+    #[error("{0} bytes after the CBOR item")]
+    Trailing(usize),
+    /// A map has the same key twice.
+    #[error("map has a duplicate key")]
+    DuplicateKey,
+}
+
+/// Encodes `value` deterministically.
+pub fn encode(value: &Value) -> Vec<u8> {
+    let mut out = Vec::new();
+    write(value, &mut out);
+    out
+}
+
+fn write(value: &Value, out: &mut Vec<u8>) {
+    match value {
+        Value::Array(items) => {
+            head(4, items.len() as u64, out);
+            items.iter().for_each(|v| write(v, out));
+        }
+        Value::Map(entries) => {
+            let mut encoded: Vec<(Vec<u8>, &Value)> = entries.iter().map(|(k, v)| (encode(k), v)).collect();
+            encoded.sort_by(|a, b| a.0.cmp(&b.0));
+            head(5, encoded.len() as u64, out);
+            for (k, v) in encoded {
+                out.extend_from_slice(&k);
+                write(v, out);
+            }
+        }
+        Value::Tag(tag, inner) => {
+            head(6, *tag, out);
+            write(inner, out);
+        }
+        // Scalars: ciborium already writes the shortest forms.
+        scalar => {
+            // Writing into a Vec cannot fail.
+            let _ = ciborium::into_writer(scalar, &mut *out);
+        }
+    }
+}
+
+fn head(major: u8, n: u64, out: &mut Vec<u8>) {
+    let m = major << 5;
+    match n {
+        0..=23 => out.push(m | n as u8),
+        24..=0xff => out.extend_from_slice(&[m | 24, n as u8]),
+        0x100..=0xffff => {
+            out.push(m | 25);
+            out.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        0x1_0000..=0xffff_ffff => {
+            out.push(m | 26);
+            out.extend_from_slice(&(n as u32).to_be_bytes());
+        }
+        _ => {
+            out.push(m | 27);
+            out.extend_from_slice(&n.to_be_bytes());
+        }
+    }
+}
+
+/// Decodes exactly one CBOR item (any encoding), rejecting duplicate map keys.
+pub fn decode(bytes: &[u8]) -> Result<Value, CborError> {
+    let mut rest = bytes;
+    let value = decode_next(&mut rest)?;
+    if !rest.is_empty() {
+        return Err(CborError::Trailing(rest.len()));
+    }
+    Ok(value)
+}
+
+/// Decodes the next item of a CBOR sequence (RFC 8742), advancing `input`.
+pub fn decode_next(input: &mut &[u8]) -> Result<Value, CborError> {
+    let value: Value = ciborium::from_reader(&mut *input).map_err(|e| CborError::Invalid(e.to_string()))?;
+    check_unique_keys(&value)?;
+    Ok(value)
+}
+
+fn check_unique_keys(value: &Value) -> Result<(), CborError> {
+    match value {
+        Value::Array(items) => items.iter().try_for_each(check_unique_keys),
+        Value::Map(entries) => {
+            let mut keys: Vec<Vec<u8>> = entries.iter().map(|(k, _)| encode(k)).collect();
+            keys.sort();
+            if keys.windows(2).any(|w| w[0] == w[1]) {
+                return Err(CborError::DuplicateKey);
+            }
+            entries.iter().try_for_each(|(k, v)| {
+                check_unique_keys(k)?;
+                check_unique_keys(v)
+            })
+        }
+        Value::Tag(_, inner) => check_unique_keys(inner),
+        _ => Ok(()),
+    }
+}
+
+/// True when `bytes` are one CBOR item in deterministic encoding.
+pub fn is_deterministic(bytes: &[u8]) -> bool {
+    decode(bytes).is_ok_and(|v| encode(&v) == bytes)
+}

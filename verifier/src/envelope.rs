@@ -1,0 +1,118 @@
+//! The ledger envelope: the exact leaf bytes of a decision (specs/record.md).
+//!
+//! ```text
+//! {                               deterministic CBOR map, keys in this order
+//!   "v": 1,
+//!   "record": { … },             the decision record, deterministic CBOR
+//!   "received_at": 0("…Z"),      ledger clock, RFC 3339 UTC (tag 0)
+//!   "submitted_by": "…"          the authenticated enforcer id
+//! }
+//! ```
+
+use ciborium::Value;
+
+use crate::cbor::{self, CborError};
+
+/// The envelope version this code writes and reads.
+pub const VERSION: u64 = 1;
+
+/// Why leaf bytes are not a valid envelope.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum EnvelopeError {
+    /// Not one CBOR item.
+    #[error(transparent)]
+    Cbor(#[from] CborError),
+    /// Valid CBOR, but not in deterministic encoding.
+    #[error("leaf is not in deterministic CBOR encoding")]
+    NotDeterministic,
+    /// A field is missing or of the wrong type.
+    #[error("envelope field {0}: missing or wrong type")]
+    Field(&'static str),
+    /// A version this code does not know.
+    #[error("envelope version {0} is not supported")]
+    Version(u64),
+}
+
+/// A decoded leaf envelope.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Envelope {
+    /// The decision record (a CBOR map).
+    pub record: Value,
+    /// When the ledger received it (RFC 3339 UTC text).
+    pub received_at: String,
+    /// The authenticated enforcer that submitted it.
+    pub submitted_by: String,
+}
+
+/// The leaf bytes from a record already in deterministic CBOR, without
+/// decoding it again: the four keys sort as `v`, `record`, `received_at`,
+/// `submitted_by` (shorter encodings first), so the pieces are concatenated
+/// in that order.
+pub fn encode_parts(record_cbor: &[u8], received_at: &str, submitted_by: &str) -> Vec<u8> {
+    let text = |s: &str| cbor::encode(&Value::Text(s.to_string()));
+    let mut out = Vec::with_capacity(record_cbor.len() + 64 + submitted_by.len());
+    out.push(0xa4);
+    out.extend_from_slice(&text("v"));
+    out.extend_from_slice(&cbor::encode(&Value::Integer(VERSION.into())));
+    out.extend_from_slice(&text("record"));
+    out.extend_from_slice(record_cbor);
+    out.extend_from_slice(&text("received_at"));
+    out.push(0xc0);
+    out.extend_from_slice(&text(received_at));
+    out.extend_from_slice(&text("submitted_by"));
+    out.extend_from_slice(&text(submitted_by));
+    out
+}
+
+impl Envelope {
+    /// The leaf bytes: the envelope in deterministic CBOR.
+    pub fn encode(&self) -> Vec<u8> {
+        encode_parts(&cbor::encode(&self.record), &self.received_at, &self.submitted_by)
+    }
+
+    /// Decodes and checks leaf bytes.
+    pub fn decode(leaf: &[u8]) -> Result<Envelope, EnvelopeError> {
+        let value = cbor::decode(leaf)?;
+        if cbor::encode(&value) != leaf {
+            return Err(EnvelopeError::NotDeterministic);
+        }
+        let Value::Map(entries) = value else {
+            return Err(EnvelopeError::Field("(top level map)"));
+        };
+        let get = |name: &'static str| {
+            entries
+                .iter()
+                .find(|(k, _)| k.as_text() == Some(name))
+                .map(|(_, v)| v)
+                .ok_or(EnvelopeError::Field(name))
+        };
+        let version = get("v")?
+            .as_integer()
+            .and_then(|i| u64::try_from(i).ok())
+            .ok_or(EnvelopeError::Field("v"))?;
+        if version != VERSION {
+            return Err(EnvelopeError::Version(version));
+        }
+        if entries.len() != 4 {
+            return Err(EnvelopeError::Field("(exactly v, record, received_at, submitted_by)"));
+        }
+        let record = get("record")?.clone();
+        if !record.is_map() {
+            return Err(EnvelopeError::Field("record"));
+        }
+        let received_at = match get("received_at")? {
+            Value::Tag(0, t) => t.as_text().map(str::to_string),
+            _ => None,
+        }
+        .ok_or(EnvelopeError::Field("received_at"))?;
+        let submitted_by = get("submitted_by")?
+            .as_text()
+            .ok_or(EnvelopeError::Field("submitted_by"))?
+            .to_string();
+        Ok(Envelope {
+            record,
+            received_at,
+            submitted_by,
+        })
+    }
+}
