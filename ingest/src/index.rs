@@ -96,7 +96,10 @@ pub fn puts_for(record: &CheckedRecord, index: u64) -> Vec<IndexPut> {
     actors.iter().for_each(|a| post(Term::Actor, a.as_bytes()));
     post(Term::Resource, t.resource.as_bytes());
     post(Term::Policy, t.policy.as_bytes());
-    post(Term::PolicyVersion, &policy_version_term(&t.policy, &t.policy_version));
+    post(
+        Term::PolicyVersion,
+        &policy_version_term(&t.policy, &t.policy_version),
+    );
     post(Term::Decision, t.decision.as_bytes());
     for (kind, v) in [
         (Term::RequestId, &t.request_id),
@@ -118,12 +121,17 @@ pub fn puts_for(record: &CheckedRecord, index: u64) -> Vec<IndexPut> {
 }
 
 /// Where a `decision_id` was appended: its leaf index and record digest.
-pub fn lookup_decision(log: &Log, decision_id: &str) -> Result<Option<(u64, [u8; 32])>, LedgerError> {
+pub fn lookup_decision(
+    log: &Log,
+    decision_id: &str,
+) -> Result<Option<(u64, [u8; 32])>, LedgerError> {
     let Some(v) = log.index_get(CF_DECISIONS, decision_id.as_bytes())? else {
         return Ok(None);
     };
     if v.len() != 40 {
-        return Err(LedgerError::Corrupt(format!("decision index entry for {decision_id:?} is malformed")));
+        return Err(LedgerError::Corrupt(format!(
+            "decision index entry for {decision_id:?} is malformed"
+        )));
     }
     let mut index = [0u8; 8];
     index.copy_from_slice(&v[..8]);

@@ -42,7 +42,11 @@ pub struct BodyError {
 
 /// Checks one decoded record, including that its leaf will fit in a tile
 /// entry (65,535 bytes) once wrapped with `submitted_by`.
-pub fn check_record(v: &Value, position: usize, submitted_by: &str) -> Result<CheckedRecord, Rejected> {
+pub fn check_record(
+    v: &Value,
+    position: usize,
+    submitted_by: &str,
+) -> Result<CheckedRecord, Rejected> {
     let reject = |e: FieldError| Rejected {
         position,
         decision_id: decision_id_of(v),

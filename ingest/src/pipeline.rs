@@ -77,12 +77,14 @@ pub enum Outcome {
     Failed(String),
 }
 
-/// The queue is full: back off and retry.
+/// The queue is full: back off and retry. Carries the submissions back.
 #[derive(Debug, thiserror::Error)]
 #[error("ingest queue is full ({queued} records queued); retry later")]
 pub struct Busy {
     /// Records waiting when refused.
     pub queued: usize,
+    /// The refused submissions, untouched.
+    pub subs: Vec<Submission>,
 }
 
 struct Job {
@@ -157,13 +159,19 @@ impl Pipeline {
         let queued = self.stats.queued.fetch_add(n, Ordering::AcqRel);
         if queued + n > self.capacity && queued > 0 {
             self.stats.queued.fetch_sub(n, Ordering::AcqRel);
-            return Err(Busy { queued });
+            return Err(Busy { queued, subs });
         }
         let (ack, rx) = oneshot::channel();
-        let sent = self.tx.as_ref().map(|tx| tx.send(Job { subs, ack }));
-        if !matches!(sent, Some(Ok(()))) {
+        let Some(tx) = self.tx.as_ref() else {
             self.stats.queued.fetch_sub(n, Ordering::AcqRel);
-            return Err(Busy { queued });
+            return Err(Busy { queued, subs });
+        };
+        if let Err(mpsc::SendError(job)) = tx.send(Job { subs, ack }) {
+            self.stats.queued.fetch_sub(n, Ordering::AcqRel);
+            return Err(Busy {
+                queued,
+                subs: job.subs,
+            });
         }
         Ok(rx)
     }
@@ -275,7 +283,10 @@ impl Writer {
             for sub in &job.subs {
                 let r = &sub.record;
                 if let Some(&(pos, digest)) = in_batch.get(r.decision_id.as_str()) {
-                    plan.push(Plan::SameBatch { pos, duplicate: digest == r.digest });
+                    plan.push(Plan::SameBatch {
+                        pos,
+                        duplicate: digest == r.digest,
+                    });
                     continue;
                 }
                 plan.push(match lookup_decision(&self.log, &r.decision_id) {
@@ -289,7 +300,11 @@ impl Writer {
                     Ok(None) => {
                         in_batch.insert(&r.decision_id, (entries.len(), r.digest));
                         fresh.push(r);
-                        entries.push(verifier::envelope::encode_parts(&r.cbor, &received_at, &sub.submitted_by));
+                        entries.push(verifier::envelope::encode_parts(
+                            &r.cbor,
+                            &received_at,
+                            &sub.submitted_by,
+                        ));
                         Plan::New(entries.len() - 1)
                     }
                     Err(e) => Plan::Done(Outcome::Failed(e.to_string())),
@@ -323,11 +338,17 @@ impl Writer {
                                     let (index, leaf_hash) = leaf(pos);
                                     Outcome::Appended { index, leaf_hash }
                                 }
-                                Plan::SameBatch { pos, duplicate: true } => {
+                                Plan::SameBatch {
+                                    pos,
+                                    duplicate: true,
+                                } => {
                                     let (index, leaf_hash) = leaf(pos);
                                     Outcome::Duplicate { index, leaf_hash }
                                 }
-                                Plan::SameBatch { pos, duplicate: false } => Outcome::Conflict { index: leaf(pos).0 },
+                                Plan::SameBatch {
+                                    pos,
+                                    duplicate: false,
+                                } => Outcome::Conflict { index: leaf(pos).0 },
                             })
                             .collect()
                     })
@@ -338,7 +359,10 @@ impl Writer {
             Err(e) => {
                 tracing::error!("group commit failed: {e}");
                 let why = format!("storage failure, nothing appended: {e}");
-                plans.iter().map(|p| vec![Outcome::Failed(why.clone()); p.len()]).collect()
+                plans
+                    .iter()
+                    .map(|p| vec![Outcome::Failed(why.clone()); p.len()])
+                    .collect()
             }
         };
         self.stats.queued.fetch_sub(n, Ordering::AcqRel);

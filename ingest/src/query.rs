@@ -85,7 +85,9 @@ impl Query {
         if self.from.is_none() && self.to.is_none() {
             return Ok(true);
         }
-        let Some(t) = leaf_time(log, index)? else { return Ok(false) };
+        let Some(t) = leaf_time(log, index)? else {
+            return Ok(false);
+        };
         Ok(self.from.is_none_or(|f| t >= f) && self.to.is_none_or(|to| t < to))
     }
 }
@@ -99,7 +101,10 @@ pub fn search(log: &Log, q: &Query, after: Option<u64>, limit: usize) -> Result<
     let mut indexes = Vec::new();
     let accept = |index: u64| -> Result<bool, QueryError> {
         for (kind, term) in terms.iter().skip(1) {
-            if log.index_get(CF_POSTINGS, &posting_key(*kind, term, index))?.is_none() {
+            if log
+                .index_get(CF_POSTINGS, &posting_key(*kind, term, index))?
+                .is_none()
+            {
                 return Ok(false);
             }
         }

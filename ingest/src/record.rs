@@ -62,8 +62,6 @@ pub struct CheckedRecord {
     pub decision_id: String,
     /// When the enforcer decided.
     pub time: Timestamp,
-    /// The normalised record.
-    pub value: Value,
     /// Its deterministic CBOR encoding.
     pub cbor: Vec<u8>,
     /// SHA-256 of `cbor`: equal for a retry of the same record.
@@ -78,9 +76,14 @@ pub fn check(v: &Value) -> Result<CheckedRecord, FieldError> {
     let mut r = Obj::new(v, "")?;
     let decision_id = r.text("decision_id", true)?.unwrap_or_default();
     if decision_id.len() > MAX_DECISION_ID {
-        return err("decision_id", format!("is longer than {MAX_DECISION_ID} bytes"));
+        return err(
+            "decision_id",
+            format!("is longer than {MAX_DECISION_ID} bytes"),
+        );
     }
-    let time = r.time("time", true)?.unwrap_or(Timestamp(time::OffsetDateTime::UNIX_EPOCH));
+    let time = r
+        .time("time", true)?
+        .unwrap_or(Timestamp(time::OffsetDateTime::UNIX_EPOCH));
 
     let mut enforcer = Obj::new(r.required("enforcer")?, "enforcer")?;
     enforcer.text("id", true)?;
@@ -129,7 +132,10 @@ pub fn check(v: &Value) -> Result<CheckedRecord, FieldError> {
     r.texts("errors")?;
     if let Some(obligations) = r.raw("obligations") {
         if !matches!(obligations, Value::Array(_)) {
-            return err("obligations", format!("must be an array, found {}", kind(obligations)));
+            return err(
+                "obligations",
+                format!("must be an array, found {}", kind(obligations)),
+            );
         }
         check_free(obligations, "obligations")?;
         r.put("obligations", obligations.clone());
@@ -144,7 +150,6 @@ pub fn check(v: &Value) -> Result<CheckedRecord, FieldError> {
         digest: Sha256::digest(&cbor).into(),
         decision_id,
         time,
-        value,
         cbor,
         terms: IndexTerms {
             subject: subject_id,
@@ -161,12 +166,20 @@ pub fn check(v: &Value) -> Result<CheckedRecord, FieldError> {
 }
 
 fn check_delegation(r: &mut Obj<'_>) -> Result<Vec<String>, FieldError> {
-    let Some(chain) = r.raw("delegation") else { return Ok(vec![]) };
+    let Some(chain) = r.raw("delegation") else {
+        return Ok(vec![]);
+    };
     let Value::Array(items) = chain else {
-        return err("delegation", format!("must be an array of actors, found {}", kind(chain)));
+        return err(
+            "delegation",
+            format!("must be an array of actors, found {}", kind(chain)),
+        );
     };
     if items.len() > MAX_DELEGATION {
-        return err("delegation", format!("has {} actors; at most {MAX_DELEGATION}", items.len()));
+        return err(
+            "delegation",
+            format!("has {} actors; at most {MAX_DELEGATION}", items.len()),
+        );
     }
     let mut out = Vec::with_capacity(items.len());
     let mut ids = Vec::with_capacity(items.len());
@@ -179,7 +192,10 @@ fn check_delegation(r: &mut Obj<'_>) -> Result<Vec<String>, FieldError> {
         actor.text("owner", false)?;
         if let Some(granted) = actor.time("granted_at", false)? {
             if last_grant.is_some_and(|prev| granted < prev) {
-                return err(&format!("{path}.granted_at"), "is earlier than the previous hop's grant");
+                return err(
+                    &format!("{path}.granted_at"),
+                    "is earlier than the previous hop's grant",
+                );
             }
             last_grant = Some(granted);
         }
@@ -190,7 +206,10 @@ fn check_delegation(r: &mut Obj<'_>) -> Result<Vec<String>, FieldError> {
                 // Re-read as an array of text with per-item paths.
                 let mut again = Obj::new(item, &path)?;
                 let scopes = again.texts("scope")?;
-                actor.put("scope", Value::Array(scopes.into_iter().map(Value::Text).collect()));
+                actor.put(
+                    "scope",
+                    Value::Array(scopes.into_iter().map(Value::Text).collect()),
+                );
             }
             Some(_) => return err(&format!("{path}.scope"), "must be text or an array of text"),
         }
@@ -203,7 +222,9 @@ fn check_delegation(r: &mut Obj<'_>) -> Result<Vec<String>, FieldError> {
 type ContextIds = (Option<String>, Option<String>, Option<String>);
 
 fn check_context(r: &mut Obj<'_>) -> Result<ContextIds, FieldError> {
-    let Some(ctx) = r.raw("context") else { return Ok((None, None, None)) };
+    let Some(ctx) = r.raw("context") else {
+        return Ok((None, None, None));
+    };
     let mut c = Obj::new(ctx, "context")?;
     let request_id = c.text("request_id", false)?;
     let trace_id = c.text("trace_id", false)?;
@@ -222,11 +243,17 @@ fn check_context(r: &mut Obj<'_>) -> Result<ContextIds, FieldError> {
 }
 
 fn check_credential(r: &mut Obj<'_>) -> Result<(), FieldError> {
-    let Some(cred) = r.raw("credential") else { return Ok(()) };
+    let Some(cred) = r.raw("credential") else {
+        return Ok(());
+    };
     let mut c = Obj::new(cred, "credential")?;
     c.one_of("kind", CREDENTIAL_KINDS, true)?;
     let id_hash = c.text("id_hash", true)?.unwrap_or_default();
-    if id_hash.len() < 16 || !id_hash.bytes().all(|b| b.is_ascii_alphanumeric() || b"+/=:_-".contains(&b)) {
+    if id_hash.len() < 16
+        || !id_hash
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+/=:_-".contains(&b))
+    {
         return err(
             "credential.id_hash",
             "must be a hash of the credential (at least 16 of A-Z a-z 0-9 + / = : _ -), never the secret",
@@ -242,7 +269,12 @@ fn check_credential(r: &mut Obj<'_>) -> Result<(), FieldError> {
             let ttl = Value::Integer(*i);
             c.put("ttl_s", ttl);
         }
-        other => return err("credential.ttl_s", format!("must be a non-negative integer, found {}", kind(other))),
+        other => {
+            return err(
+                "credential.ttl_s",
+                format!("must be a non-negative integer, found {}", kind(other)),
+            )
+        }
     }
     c.texts("scopes")?;
     r.put("credential", c.finish()?);
@@ -250,14 +282,21 @@ fn check_credential(r: &mut Obj<'_>) -> Result<(), FieldError> {
 }
 
 fn check_emergency(r: &mut Obj<'_>) -> Result<(), FieldError> {
-    let Some(em) = r.raw("emergency") else { return Ok(()) };
+    let Some(em) = r.raw("emergency") else {
+        return Ok(());
+    };
     let mut e = Obj::new(em, "emergency")?;
     match e.required("break_glass")? {
         Value::Bool(b) => {
             let b = *b;
             e.put("break_glass", Value::Bool(b));
         }
-        other => return err("emergency.break_glass", format!("must be a boolean, found {}", kind(other))),
+        other => {
+            return err(
+                "emergency.break_glass",
+                format!("must be a boolean, found {}", kind(other)),
+            )
+        }
     }
     e.text("justification", true)?;
     e.text("ticket", false)?;
@@ -299,9 +338,13 @@ pub fn to_json(v: &Value) -> serde_json::Value {
             (_, Ok(s)) => s.into(),
             _ => serde_json::Value::String(format!("{}", i128::from(*i))),
         },
-        Value::Float(f) => serde_json::Number::from_f64(*f).map_or(serde_json::Value::Null, Into::into),
+        Value::Float(f) => {
+            serde_json::Number::from_f64(*f).map_or(serde_json::Value::Null, Into::into)
+        }
         Value::Text(s) => serde_json::Value::String(s.clone()),
-        Value::Bytes(b) => serde_json::Value::String(base64::engine::general_purpose::STANDARD.encode(b)),
+        Value::Bytes(b) => {
+            serde_json::Value::String(base64::engine::general_purpose::STANDARD.encode(b))
+        }
         Value::Tag(_, inner) => to_json(inner),
         Value::Array(a) => serde_json::Value::Array(a.iter().map(to_json).collect()),
         Value::Map(m) => serde_json::Value::Object(

@@ -17,7 +17,11 @@ pub struct FieldError {
 
 pub(crate) fn err<T>(path: &str, problem: impl Into<String>) -> Result<T, FieldError> {
     Err(FieldError {
-        path: if path.is_empty() { "(record)".into() } else { path.into() },
+        path: if path.is_empty() {
+            "(record)".into()
+        } else {
+            path.into()
+        },
         problem: problem.into(),
     })
 }
@@ -42,7 +46,9 @@ impl Timestamp {
 
     /// From nanoseconds since the epoch.
     pub fn from_unix_nanos(nanos: u64) -> Option<Timestamp> {
-        OffsetDateTime::from_unix_timestamp_nanos(i128::from(nanos)).ok().map(Timestamp)
+        OffsetDateTime::from_unix_timestamp_nanos(i128::from(nanos))
+            .ok()
+            .map(Timestamp)
     }
 
     /// The one canonical text form: RFC 3339 in UTC with `Z`, fraction of a
@@ -74,7 +80,9 @@ impl Timestamp {
 
     /// Parses RFC 3339 text (any offset; normalised to UTC).
     pub fn parse_text(s: &str) -> Option<Timestamp> {
-        let t = OffsetDateTime::parse(s, &Rfc3339).ok()?.to_offset(time::UtcOffset::UTC);
+        let t = OffsetDateTime::parse(s, &Rfc3339)
+            .ok()?
+            .to_offset(time::UtcOffset::UTC);
         (1970..=9999).contains(&t.year()).then_some(Timestamp(t))
     }
 
@@ -142,7 +150,10 @@ impl<'a> Obj<'a> {
 
     /// The raw value of `key`, marking it used.
     pub(crate) fn raw(&mut self, key: &str) -> Option<&'a Value> {
-        let i = self.entries.iter().position(|(k, _)| k.as_text() == Some(key))?;
+        let i = self
+            .entries
+            .iter()
+            .position(|(k, _)| k.as_text() == Some(key))?;
         self.used.push(i);
         let v = &self.entries[i].1;
         // JSON null and CBOR null mean "absent" for optional fields.
@@ -162,7 +173,11 @@ impl<'a> Obj<'a> {
 
     /// A text field of 1..=MAX_TEXT bytes.
     pub(crate) fn text(&mut self, key: &str, required: bool) -> Result<Option<String>, FieldError> {
-        let v = if required { Some(self.required(key)?) } else { self.raw(key) };
+        let v = if required {
+            Some(self.required(key)?)
+        } else {
+            self.raw(key)
+        };
         let Some(v) = v else { return Ok(None) };
         let s = check_text(v, &self.path(key))?;
         self.put(key, Value::Text(s.clone()));
@@ -170,9 +185,16 @@ impl<'a> Obj<'a> {
     }
 
     /// A text field that must be one of `allowed`.
-    pub(crate) fn one_of(&mut self, key: &str, allowed: &[&str], required: bool) -> Result<Option<String>, FieldError> {
+    pub(crate) fn one_of(
+        &mut self,
+        key: &str,
+        allowed: &[&str],
+        required: bool,
+    ) -> Result<Option<String>, FieldError> {
         let path = self.path(key);
-        let Some(s) = self.text(key, required)? else { return Ok(None) };
+        let Some(s) = self.text(key, required)? else {
+            return Ok(None);
+        };
         if !allowed.contains(&s.as_str()) {
             return err(&path, format!("{s:?} is not one of {}", allowed.join(", ")));
         }
@@ -180,8 +202,16 @@ impl<'a> Obj<'a> {
     }
 
     /// A time field, stored in canonical form.
-    pub(crate) fn time(&mut self, key: &str, required: bool) -> Result<Option<Timestamp>, FieldError> {
-        let v = if required { Some(self.required(key)?) } else { self.raw(key) };
+    pub(crate) fn time(
+        &mut self,
+        key: &str,
+        required: bool,
+    ) -> Result<Option<Timestamp>, FieldError> {
+        let v = if required {
+            Some(self.required(key)?)
+        } else {
+            self.raw(key)
+        };
         let Some(v) = v else { return Ok(None) };
         let t = Timestamp::from_value(v, &self.path(key))?;
         self.put(key, t.to_cbor());
@@ -204,14 +234,21 @@ impl<'a> Obj<'a> {
     /// An array of texts (possibly empty).
     pub(crate) fn texts(&mut self, key: &str) -> Result<Vec<String>, FieldError> {
         let path = self.path(key);
-        let Some(v) = self.raw(key) else { return Ok(vec![]) };
-        let Value::Array(items) = v else { return err(&path, "must be an array of text") };
+        let Some(v) = self.raw(key) else {
+            return Ok(vec![]);
+        };
+        let Value::Array(items) = v else {
+            return err(&path, "must be an array of text");
+        };
         let texts = items
             .iter()
             .enumerate()
             .map(|(i, item)| check_text(item, &format!("{path}[{i}]")))
             .collect::<Result<Vec<_>, _>>()?;
-        self.put(key, Value::Array(texts.iter().cloned().map(Value::Text).collect()));
+        self.put(
+            key,
+            Value::Array(texts.iter().cloned().map(Value::Text).collect()),
+        );
         Ok(texts)
     }
 
@@ -230,10 +267,19 @@ impl<'a> Obj<'a> {
 
     /// Refuses unknown keys and returns the normalised map.
     pub(crate) fn finish(self) -> Result<Value, FieldError> {
-        if let Some((i, (k, _))) = self.entries.iter().enumerate().find(|(i, _)| !self.used.contains(i)) {
+        if let Some((i, (k, _))) = self
+            .entries
+            .iter()
+            .enumerate()
+            .find(|(i, _)| !self.used.contains(i))
+        {
             let _ = i;
             let key = k.as_text().unwrap_or_default();
-            let hint = if self.path.is_empty() { "; put enforcer-specific data under extensions" } else { "" };
+            let hint = if self.path.is_empty() {
+                "; put enforcer-specific data under extensions"
+            } else {
+                ""
+            };
             return err(&self.path(key), format!("unknown field{hint}"));
         }
         Ok(Value::Map(self.out))
@@ -243,7 +289,9 @@ impl<'a> Obj<'a> {
 fn check_text(v: &Value, path: &str) -> Result<String, FieldError> {
     match v.as_text() {
         Some("") => err(path, "must not be empty"),
-        Some(s) if s.len() > MAX_TEXT => err(path, format!("is {} bytes; at most {MAX_TEXT}", s.len())),
+        Some(s) if s.len() > MAX_TEXT => {
+            err(path, format!("is {} bytes; at most {MAX_TEXT}", s.len()))
+        }
         Some(s) => Ok(s.to_string()),
         None => err(path, format!("must be text, found {}", kind(v))),
     }
@@ -263,7 +311,12 @@ pub(crate) fn check_free(v: &Value, path: &str) -> Result<(), FieldError> {
             .try_for_each(|(i, item)| check_free(item, &format!("{path}[{i}]"))),
         Value::Float(f) if !f.is_finite() => err(path, "numbers must be finite"),
         Value::Tag(_, inner) => check_free(inner, path),
-        Value::Integer(_) | Value::Bytes(_) | Value::Float(_) | Value::Text(_) | Value::Bool(_) | Value::Null => Ok(()),
+        Value::Integer(_)
+        | Value::Bytes(_)
+        | Value::Float(_)
+        | Value::Text(_)
+        | Value::Bool(_)
+        | Value::Null => Ok(()),
         _ => err(path, format!("{} is not allowed", kind(v))),
     }
 }

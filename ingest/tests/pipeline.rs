@@ -25,7 +25,10 @@ fn open(dir: &std::path::Path) -> Arc<Log> {
 }
 
 fn sub(v: &Value, by: &str) -> Submission {
-    Submission { record: check(&cbor_of(v)).unwrap(), submitted_by: by.into() }
+    Submission {
+        record: check(&cbor_of(v)).unwrap(),
+        submitted_by: by.into(),
+    }
 }
 
 fn submit(p: &Pipeline, subs: Vec<Submission>) -> Vec<Outcome> {
@@ -33,7 +36,10 @@ fn submit(p: &Pipeline, subs: Vec<Submission>) -> Vec<Outcome> {
 }
 
 fn config() -> PipelineConfig {
-    PipelineConfig { checkpoint_interval: Duration::from_millis(20), ..PipelineConfig::default() }
+    PipelineConfig {
+        checkpoint_interval: Duration::from_millis(20),
+        ..PipelineConfig::default()
+    }
 }
 
 #[test]
@@ -41,27 +47,67 @@ fn appends_exactly_once_and_acks_after_commit() {
     let dir = tempfile::tempdir().unwrap();
     let log = open(dir.path());
     let p = Pipeline::start(log.clone(), None, config());
-    let out = submit(&p, vec![sub(&record("a"), "gw-1"), sub(&record("b"), "gw-1")]);
-    let Outcome::Appended { index: 0, leaf_hash: h0 } = out[0] else { panic!("{out:?}") };
+    let out = submit(
+        &p,
+        vec![sub(&record("a"), "gw-1"), sub(&record("b"), "gw-1")],
+    );
+    let Outcome::Appended {
+        index: 0,
+        leaf_hash: h0,
+    } = out[0]
+    else {
+        panic!("{out:?}")
+    };
     assert!(matches!(out[1], Outcome::Appended { index: 1, .. }));
     assert_eq!(log.size(), 2, "acknowledged means committed");
     assert_eq!(leaf_hash(&log.entry(0).unwrap()), h0);
 
     // A retry returns the original index and leaf hash, and appends nothing.
     let out = submit(&p, vec![sub(&record("a"), "gw-1")]);
-    assert_eq!(out, vec![Outcome::Duplicate { index: 0, leaf_hash: h0 }]);
+    assert_eq!(
+        out,
+        vec![Outcome::Duplicate {
+            index: 0,
+            leaf_hash: h0
+        }]
+    );
     // The same id with other content is a conflict.
     let mut changed = record("a");
     changed["decision"] = json!("deny");
-    assert_eq!(submit(&p, vec![sub(&changed, "gw-1")]), vec![Outcome::Conflict { index: 0 }]);
+    assert_eq!(
+        submit(&p, vec![sub(&changed, "gw-1")]),
+        vec![Outcome::Conflict { index: 0 }]
+    );
     // Repeats inside one batch.
-    let out = submit(&p, vec![sub(&record("c"), "gw-2"), sub(&record("c"), "gw-2"), sub(&{
-        let mut c = record("c");
-        c["decision"] = json!("deny");
-        c
-    }, "gw-2")]);
-    let Outcome::Appended { index: 2, leaf_hash: h2 } = out[0] else { panic!("{out:?}") };
-    assert_eq!(out[1], Outcome::Duplicate { index: 2, leaf_hash: h2 });
+    let out = submit(
+        &p,
+        vec![
+            sub(&record("c"), "gw-2"),
+            sub(&record("c"), "gw-2"),
+            sub(
+                &{
+                    let mut c = record("c");
+                    c["decision"] = json!("deny");
+                    c
+                },
+                "gw-2",
+            ),
+        ],
+    );
+    let Outcome::Appended {
+        index: 2,
+        leaf_hash: h2,
+    } = out[0]
+    else {
+        panic!("{out:?}")
+    };
+    assert_eq!(
+        out[1],
+        Outcome::Duplicate {
+            index: 2,
+            leaf_hash: h2
+        }
+    );
     assert_eq!(out[2], Outcome::Conflict { index: 2 });
     assert_eq!(log.size(), 3);
     p.shutdown();
@@ -69,16 +115,37 @@ fn appends_exactly_once_and_acks_after_commit() {
     // The leaf is the v1 envelope, with the authenticated submitter.
     let env = Envelope::decode(&log.entry(2).unwrap()).unwrap();
     assert_eq!(env.submitted_by, "gw-2");
-    assert_eq!(verifier::cbor::encode(&env.record), check(&cbor_of(&record("c"))).unwrap().cbor);
-    let times: Vec<String> = (0..3).map(|i| Envelope::decode(&log.entry(i).unwrap()).unwrap().received_at).collect();
-    let parsed: Vec<Timestamp> = times.iter().map(|t| Timestamp::parse_text(t).unwrap()).collect();
-    assert!(parsed.windows(2).all(|w| w[0] <= w[1]), "ledger clock never goes back: {times:?}");
+    assert_eq!(
+        verifier::cbor::encode(&env.record),
+        check(&cbor_of(&record("c"))).unwrap().cbor
+    );
+    let times: Vec<String> = (0..3)
+        .map(|i| {
+            Envelope::decode(&log.entry(i).unwrap())
+                .unwrap()
+                .received_at
+        })
+        .collect();
+    let parsed: Vec<Timestamp> = times
+        .iter()
+        .map(|t| Timestamp::parse_text(t).unwrap())
+        .collect();
+    assert!(
+        parsed.windows(2).all(|w| w[0] <= w[1]),
+        "ledger clock never goes back: {times:?}"
+    );
 
     // Exactly-once survives a restart.
     drop(log);
     let log = open(dir.path());
     let p = Pipeline::start(log.clone(), None, config());
-    assert_eq!(submit(&p, vec![sub(&record("a"), "gw-1")]), vec![Outcome::Duplicate { index: 0, leaf_hash: h0 }]);
+    assert_eq!(
+        submit(&p, vec![sub(&record("a"), "gw-1")]),
+        vec![Outcome::Duplicate {
+            index: 0,
+            leaf_hash: h0
+        }]
+    );
     assert_eq!(log.size(), 3);
 }
 
@@ -94,7 +161,10 @@ fn good_records_of_a_mixed_batch_go_in() {
     let subs: Vec<Submission> = parsed
         .iter()
         .filter_map(|r| r.as_ref().ok())
-        .map(|r| Submission { record: r.clone(), submitted_by: "gw".into() })
+        .map(|r| Submission {
+            record: r.clone(),
+            submitted_by: "gw".into(),
+        })
         .collect();
     assert_eq!(subs.len(), 2);
     let out = submit(&p, subs);
@@ -108,15 +178,27 @@ fn a_full_queue_asks_callers_to_back_off() {
     let log = open(dir.path());
     // The writer holds its first batch open for up to 2 s waiting for more,
     // so the queue is still full when the second submission arrives.
-    let cfg = PipelineConfig { queue_capacity: 10, max_delay: Duration::from_secs(2), ..config() };
+    let cfg = PipelineConfig {
+        queue_capacity: 10,
+        max_delay: Duration::from_secs(2),
+        ..config()
+    };
     let p = Pipeline::start(log.clone(), None, cfg);
-    let first: Vec<Submission> = (0..6).map(|i| sub(&record(&format!("q{i}")), "gw")).collect();
+    let first: Vec<Submission> = (0..6)
+        .map(|i| sub(&record(&format!("q{i}")), "gw"))
+        .collect();
     let rx = p.submit(first).unwrap();
-    let second: Vec<Submission> = (6..12).map(|i| sub(&record(&format!("q{i}")), "gw")).collect();
+    let second: Vec<Submission> = (6..12)
+        .map(|i| sub(&record(&format!("q{i}")), "gw"))
+        .collect();
     let busy = p.submit(second).unwrap_err();
     assert_eq!(busy.queued, 6);
     assert_eq!(rx.blocking_recv().unwrap().len(), 6);
-    assert_eq!(log.size(), 6, "nothing of the refused submission was appended");
+    assert_eq!(
+        log.size(),
+        6,
+        "nothing of the refused submission was appended"
+    );
 }
 
 #[test]
@@ -126,7 +208,10 @@ fn publisher_signs_checkpoints_as_the_log_grows() {
     let p = Pipeline::start(log.clone(), Some(signer()), config());
     submit(&p, vec![sub(&record("k1"), "gw")]);
     let deadline = Instant::now() + Duration::from_secs(10);
-    while log.latest_checkpoint().is_none_or(|c| c.checkpoint.size < 1) {
+    while log
+        .latest_checkpoint()
+        .is_none_or(|c| c.checkpoint.size < 1)
+    {
         assert!(Instant::now() < deadline, "no checkpoint within 10 s");
         std::thread::sleep(Duration::from_millis(10));
     }
@@ -137,11 +222,21 @@ fn publisher_signs_checkpoints_as_the_log_grows() {
     assert_eq!(log.checkpoint_sizes(0, 10).unwrap().last(), Some(&2));
 }
 
-fn variant(id: &str, subject: &str, actors: &[&str], version: &str, time: &str, decision: &str) -> Value {
+fn variant(
+    id: &str,
+    subject: &str,
+    actors: &[&str],
+    version: &str,
+    time: &str,
+    decision: &str,
+) -> Value {
     let mut r = record(id);
     r["subject"]["id"] = json!(subject);
     r["delegation"] = Value::Array(
-        actors.iter().map(|a| json!({"identity_kind": "agent", "id": a})).collect(),
+        actors
+            .iter()
+            .map(|a| json!({"identity_kind": "agent", "id": a}))
+            .collect(),
     );
     r["policy"]["version"] = json!(version);
     r["time"] = json!(time);
@@ -156,31 +251,125 @@ fn responders_find_decisions_in_log_order() {
     let log = open(dir.path());
     let p = Pipeline::start(log.clone(), None, config());
     let records = [
-        variant("r0", "alice", &["bot-1"], "1", "2026-11-23T07:00:00Z", "allow"),
-        variant("r1", "bob", &["bot-1", "sa-9"], "1", "2026-11-23T08:00:00Z", "deny"),
+        variant(
+            "r0",
+            "alice",
+            &["bot-1"],
+            "1",
+            "2026-11-23T07:00:00Z",
+            "allow",
+        ),
+        variant(
+            "r1",
+            "bob",
+            &["bot-1", "sa-9"],
+            "1",
+            "2026-11-23T08:00:00Z",
+            "deny",
+        ),
         variant("r2", "alice", &[], "2", "2026-11-23T09:00:00Z", "allow"),
-        variant("r3", "alice", &["sa-9"], "2", "2026-11-23T10:00:00Z", "deny"),
-        variant("r4", "carol", &["bot-1"], "2", "2026-11-23T11:00:00Z", "allow"),
+        variant(
+            "r3",
+            "alice",
+            &["sa-9"],
+            "2",
+            "2026-11-23T10:00:00Z",
+            "deny",
+        ),
+        variant(
+            "r4",
+            "carol",
+            &["bot-1"],
+            "2",
+            "2026-11-23T11:00:00Z",
+            "allow",
+        ),
     ];
     submit(&p, records.iter().map(|r| sub(r, "gw")).collect());
     let find = |q: Query| search(&log, &q, None, 100).unwrap().indexes;
     let s = |v: &str| Some(v.to_string());
-    assert_eq!(find(Query { subject: s("alice"), ..Query::default() }), vec![0, 2, 3]);
-    assert_eq!(find(Query { actor: s("bot-1"), ..Query::default() }), vec![0, 1, 4]);
-    assert_eq!(find(Query { actor: s("sa-9"), decision: s("deny"), ..Query::default() }), vec![1, 3]);
-    assert_eq!(find(Query { policy: s("bookings.authz"), version: s("2"), ..Query::default() }), vec![2, 3, 4]);
-    assert_eq!(find(Query { request_id: s("req-r3"), ..Query::default() }), vec![3]);
-    assert_eq!(find(Query { resource: s("bookings-api"), ..Query::default() }).len(), 5);
+    assert_eq!(
+        find(Query {
+            subject: s("alice"),
+            ..Query::default()
+        }),
+        vec![0, 2, 3]
+    );
+    assert_eq!(
+        find(Query {
+            actor: s("bot-1"),
+            ..Query::default()
+        }),
+        vec![0, 1, 4]
+    );
+    assert_eq!(
+        find(Query {
+            actor: s("sa-9"),
+            decision: s("deny"),
+            ..Query::default()
+        }),
+        vec![1, 3]
+    );
+    assert_eq!(
+        find(Query {
+            policy: s("bookings.authz"),
+            version: s("2"),
+            ..Query::default()
+        }),
+        vec![2, 3, 4]
+    );
+    assert_eq!(
+        find(Query {
+            request_id: s("req-r3"),
+            ..Query::default()
+        }),
+        vec![3]
+    );
+    assert_eq!(
+        find(Query {
+            resource: s("bookings-api"),
+            ..Query::default()
+        })
+        .len(),
+        5
+    );
     let t = |x: &str| Timestamp::parse_text(x);
     assert_eq!(
-        find(Query { subject: s("alice"), from: t("2026-11-23T08:30:00Z"), to: t("2026-11-23T10:00:00Z"), ..Query::default() }),
+        find(Query {
+            subject: s("alice"),
+            from: t("2026-11-23T08:30:00Z"),
+            to: t("2026-11-23T10:00:00Z"),
+            ..Query::default()
+        }),
         vec![2]
     );
-    assert_eq!(find(Query { from: t("2026-11-23T09:00:00Z"), ..Query::default() }), vec![2, 3, 4]);
-    assert!(find(Query { subject: s("nobody"), ..Query::default() }).is_empty());
-    assert!(search(&log, &Query { version: s("2"), ..Query::default() }, None, 10).is_err());
+    assert_eq!(
+        find(Query {
+            from: t("2026-11-23T09:00:00Z"),
+            ..Query::default()
+        }),
+        vec![2, 3, 4]
+    );
+    assert!(find(Query {
+        subject: s("nobody"),
+        ..Query::default()
+    })
+    .is_empty());
+    assert!(search(
+        &log,
+        &Query {
+            version: s("2"),
+            ..Query::default()
+        },
+        None,
+        10
+    )
+    .is_err());
     // Paging.
-    let q = Query { actor: s("bot-1"), ..Query::default() };
+    let q = Query {
+        actor: s("bot-1"),
+        ..Query::default()
+    };
     let p1 = search(&log, &q, None, 2).unwrap();
     assert_eq!(p1.indexes, vec![0, 1]);
     let p2 = search(&log, &q, p1.next, 2).unwrap();

@@ -11,7 +11,9 @@ use serde_json::{json, Value};
 
 fn problem(mut v: Value, edit: impl FnOnce(&mut Value)) -> String {
     edit(&mut v);
-    check(&cbor_of(&v)).expect_err("record must be refused").to_string()
+    check(&cbor_of(&v))
+        .expect_err("record must be refused")
+        .to_string()
 }
 
 #[test]
@@ -20,7 +22,10 @@ fn a_full_record_is_accepted_in_canonical_form() {
     assert_eq!(r.decision_id, "d-1");
     assert!(verifier::cbor::is_deterministic(&r.cbor));
     assert_eq!(r.terms.actors, vec!["agent:travel-bot", "sa:booking-svc"]);
-    assert_eq!((r.terms.policy.as_str(), r.terms.policy_version.as_str()), ("bookings.authz", "2026.11.1"));
+    assert_eq!(
+        (r.terms.policy.as_str(), r.terms.policy_version.as_str()),
+        ("bookings.authz", "2026.11.1")
+    );
     // The same record with another key order, another time spelling, and as
     // CBOR with an epoch time gives the same bytes.
     let mut other = record("d-1");
@@ -56,28 +61,110 @@ fn optional_parts_may_be_absent() {
 fn every_problem_names_its_field() {
     let r = record("d");
     let cases: Vec<(String, &str)> = vec![
-        (problem(r.clone(), |v| { v.as_object_mut().unwrap().remove("decision_id"); }), "decision_id: is required"),
-        (problem(r.clone(), |v| v["decision_id"] = json!(7)), "decision_id: must be text, found an integer"),
-        (problem(r.clone(), |v| v["time"] = json!("yesterday")), "time: must be an RFC 3339 time"),
-        (problem(r.clone(), |v| v["enforcer"]["kind"] = json!("firewall")), "enforcer.kind: \"firewall\" is not one of"),
-        (problem(r.clone(), |v| v["subject"]["identity_kind"] = json!("robot")), "subject.identity_kind:"),
-        (problem(r.clone(), |v| { v["subject"].as_object_mut().unwrap().remove("owner"); }), "subject.owner: is required"),
-        (problem(r.clone(), |v| v["subject"]["spiffe_id"] = json!("http://x")), "subject.spiffe_id: must be a spiffe://"),
-        (problem(r.clone(), |v| { v["delegation"][1].as_object_mut().unwrap().remove("id"); }), "delegation[1].id: is required"),
-        (problem(r.clone(), |v| v["delegation"][1]["granted_at"] = json!("2026-11-23T06:00:00Z")), "delegation[1].granted_at: is earlier"),
-        (problem(r.clone(), |v| v["delegation"][0]["scope"] = json!(["a", 3])), "delegation[0].scope[1]: must be text"),
-        (problem(r.clone(), |v| v["delegation"] = json!({})), "delegation: must be an array"),
-        (problem(r.clone(), |v| v["context"]["source_ip"] = json!("not-an-ip")), "context.source_ip:"),
-        (problem(r.clone(), |v| v["policy"]["version"] = json!("")), "policy.version: must not be empty"),
-        (problem(r.clone(), |v| v["decision"] = json!("maybe")), "decision: \"maybe\" is not one of allow, deny"),
-        (problem(r.clone(), |v| v["reasons"] = json!("r")), "reasons: must be an array of text"),
-        (problem(r.clone(), |v| v["credential"]["id_hash"] = json!("hunter2")), "credential.id_hash:"),
-        (problem(r.clone(), |v| v["credential"]["expires_at"] = json!("2026-11-23T06:00:00Z")), "credential.expires_at: is before issued_at"),
-        (problem(r.clone(), |v| v["credential"]["ttl_s"] = json!(-5)), "credential.ttl_s: must be a non-negative integer"),
-        (problem(r.clone(), |v| v["emergency"] = json!({"break_glass": "yes", "justification": "x"})), "emergency.break_glass: must be a boolean"),
-        (problem(r.clone(), |v| v["surprise"] = json!(1)), "surprise: unknown field; put enforcer-specific data under extensions"),
-        (problem(r.clone(), |v| v["subject"]["nickname"] = json!("al")), "subject.nickname: unknown field"),
-        (problem(r.clone(), |v| v["extensions"] = json!([1])), "extensions: must be a map"),
+        (
+            problem(r.clone(), |v| {
+                v.as_object_mut().unwrap().remove("decision_id");
+            }),
+            "decision_id: is required",
+        ),
+        (
+            problem(r.clone(), |v| v["decision_id"] = json!(7)),
+            "decision_id: must be text, found an integer",
+        ),
+        (
+            problem(r.clone(), |v| v["time"] = json!("yesterday")),
+            "time: must be an RFC 3339 time",
+        ),
+        (
+            problem(r.clone(), |v| v["enforcer"]["kind"] = json!("firewall")),
+            "enforcer.kind: \"firewall\" is not one of",
+        ),
+        (
+            problem(r.clone(), |v| {
+                v["subject"]["identity_kind"] = json!("robot")
+            }),
+            "subject.identity_kind:",
+        ),
+        (
+            problem(r.clone(), |v| {
+                v["subject"].as_object_mut().unwrap().remove("owner");
+            }),
+            "subject.owner: is required",
+        ),
+        (
+            problem(r.clone(), |v| v["subject"]["spiffe_id"] = json!("http://x")),
+            "subject.spiffe_id: must be a spiffe://",
+        ),
+        (
+            problem(r.clone(), |v| {
+                v["delegation"][1].as_object_mut().unwrap().remove("id");
+            }),
+            "delegation[1].id: is required",
+        ),
+        (
+            problem(r.clone(), |v| {
+                v["delegation"][1]["granted_at"] = json!("2026-11-23T06:00:00Z")
+            }),
+            "delegation[1].granted_at: is earlier",
+        ),
+        (
+            problem(r.clone(), |v| v["delegation"][0]["scope"] = json!(["a", 3])),
+            "delegation[0].scope[1]: must be text",
+        ),
+        (
+            problem(r.clone(), |v| v["delegation"] = json!({})),
+            "delegation: must be an array",
+        ),
+        (
+            problem(r.clone(), |v| {
+                v["context"]["source_ip"] = json!("not-an-ip")
+            }),
+            "context.source_ip:",
+        ),
+        (
+            problem(r.clone(), |v| v["policy"]["version"] = json!("")),
+            "policy.version: must not be empty",
+        ),
+        (
+            problem(r.clone(), |v| v["decision"] = json!("maybe")),
+            "decision: \"maybe\" is not one of allow, deny",
+        ),
+        (
+            problem(r.clone(), |v| v["reasons"] = json!("r")),
+            "reasons: must be an array of text",
+        ),
+        (
+            problem(r.clone(), |v| v["credential"]["id_hash"] = json!("hunter2")),
+            "credential.id_hash:",
+        ),
+        (
+            problem(r.clone(), |v| {
+                v["credential"]["expires_at"] = json!("2026-11-23T06:00:00Z")
+            }),
+            "credential.expires_at: is before issued_at",
+        ),
+        (
+            problem(r.clone(), |v| v["credential"]["ttl_s"] = json!(-5)),
+            "credential.ttl_s: must be a non-negative integer",
+        ),
+        (
+            problem(r.clone(), |v| {
+                v["emergency"] = json!({"break_glass": "yes", "justification": "x"})
+            }),
+            "emergency.break_glass: must be a boolean",
+        ),
+        (
+            problem(r.clone(), |v| v["surprise"] = json!(1)),
+            "surprise: unknown field; put enforcer-specific data under extensions",
+        ),
+        (
+            problem(r.clone(), |v| v["subject"]["nickname"] = json!("al")),
+            "subject.nickname: unknown field",
+        ),
+        (
+            problem(r.clone(), |v| v["extensions"] = json!([1])),
+            "extensions: must be a map",
+        ),
         (problem(json!([1]), |_| {}), "(record): must be a map"),
     ];
     for (got, want) in cases {
@@ -105,12 +192,18 @@ fn batches_report_bad_records_by_position() {
     let e = out[1].as_ref().unwrap_err();
     assert_eq!((e.position, e.decision_id.as_deref()), (1, Some("b")));
     // The same as CBOR, a CBOR array and a CBOR sequence.
-    let items: Vec<Vec<u8>> = [record("a"), record("c")].iter().map(|r| verifier::cbor::encode(&cbor_of(r))).collect();
+    let items: Vec<Vec<u8>> = [record("a"), record("c")]
+        .iter()
+        .map(|r| verifier::cbor::encode(&cbor_of(r)))
+        .collect();
     let seq = items.concat();
     let out = parse_body(Format::CborSeq, &seq, "gw").unwrap();
     assert_eq!(out.len(), 2);
     assert!(out.iter().all(|r| r.is_ok()));
-    let arr = verifier::cbor::encode(&ciborium::Value::Array(vec![cbor_of(&record("a")), cbor_of(&record("c"))]));
+    let arr = verifier::cbor::encode(&ciborium::Value::Array(vec![
+        cbor_of(&record("a")),
+        cbor_of(&record("c")),
+    ]));
     assert_eq!(parse_body(Format::Cbor, &arr, "gw").unwrap().len(), 2);
     // A broken item in a sequence ends it, with the good ones kept.
     let mut broken = items[0].clone();
@@ -141,10 +234,27 @@ fn arb_json() -> impl Strategy<Value = Value> {
 }
 
 const PATHS: &[&[&str]] = &[
-    &["decision_id"], &["time"], &["enforcer"], &["enforcer", "kind"], &["subject"], &["subject", "id"],
-    &["subject", "properties"], &["delegation"], &["action"], &["resource", "id"], &["context"],
-    &["context", "source_ip"], &["policy"], &["decision"], &["reasons"], &["credential"],
-    &["credential", "ttl_s"], &["emergency"], &["extensions"], &["obligations"], &["new_field"],
+    &["decision_id"],
+    &["time"],
+    &["enforcer"],
+    &["enforcer", "kind"],
+    &["subject"],
+    &["subject", "id"],
+    &["subject", "properties"],
+    &["delegation"],
+    &["action"],
+    &["resource", "id"],
+    &["context"],
+    &["context", "source_ip"],
+    &["policy"],
+    &["decision"],
+    &["reasons"],
+    &["credential"],
+    &["credential", "ttl_s"],
+    &["emergency"],
+    &["extensions"],
+    &["obligations"],
+    &["new_field"],
 ];
 
 proptest! {

@@ -41,37 +41,45 @@ fn append(c: &mut Criterion) {
         g.throughput(Throughput::Elements(batch));
         let dir = tempfile::tempdir().unwrap();
         let log = Log::open(dir.path(), &signer().verifier()).unwrap();
-        g.bench_with_input(BenchmarkId::new("ledger_append", batch), &batch, |b, &batch| {
-            b.iter_batched(
-                || entries(log.size(), batch, 512),
-                |e| log.append(&e).unwrap(),
-                BatchSize::PerIteration,
-            )
-        });
+        g.bench_with_input(
+            BenchmarkId::new("ledger_append", batch),
+            &batch,
+            |b, &batch| {
+                b.iter_batched(
+                    || entries(log.size(), batch, 512),
+                    |e| log.append(&e).unwrap(),
+                    BatchSize::PerIteration,
+                )
+            },
+        );
         let raw_dir = tempfile::tempdir().unwrap();
         let mut opts = rocksdb::Options::default();
         opts.create_if_missing(true);
         let db = rocksdb::DB::open(&opts, raw_dir.path()).unwrap();
         let mut next = 0u64;
-        g.bench_with_input(BenchmarkId::new("raw_rocksdb", batch), &batch, |b, &batch| {
-            b.iter_batched(
-                || {
-                    let e = (next, entries(next, batch, 512));
-                    next += batch;
-                    e
-                },
-                |(base, e)| {
-                    let mut wb = rocksdb::WriteBatch::default();
-                    for (i, entry) in e.iter().enumerate() {
-                        wb.put((base + i as u64).to_be_bytes(), entry);
-                    }
-                    let mut w = rocksdb::WriteOptions::default();
-                    w.set_sync(true);
-                    db.write_opt(wb, &w).unwrap();
-                },
-                BatchSize::PerIteration,
-            )
-        });
+        g.bench_with_input(
+            BenchmarkId::new("raw_rocksdb", batch),
+            &batch,
+            |b, &batch| {
+                b.iter_batched(
+                    || {
+                        let e = (next, entries(next, batch, 512));
+                        next += batch;
+                        e
+                    },
+                    |(base, e)| {
+                        let mut wb = rocksdb::WriteBatch::default();
+                        for (i, entry) in e.iter().enumerate() {
+                            wb.put((base + i as u64).to_be_bytes(), entry);
+                        }
+                        let mut w = rocksdb::WriteOptions::default();
+                        w.set_sync(true);
+                        db.write_opt(wb, &w).unwrap();
+                    },
+                    BatchSize::PerIteration,
+                )
+            },
+        );
     }
     g.finish();
 }

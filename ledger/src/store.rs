@@ -34,6 +34,9 @@ pub(crate) fn open_db(path: &Path, extra_cfs: &[&str]) -> Result<DB, LedgerError
     opts.create_if_missing(true);
     opts.create_missing_column_families(true);
     opts.increase_parallelism(2);
+    // One writer thread commits every batch, so the lock-free (CAS) memtable
+    // insert path only costs time.
+    opts.set_allow_concurrent_memtable_write(false);
     let cfs = BASE_CFS
         .iter()
         .chain(extra_cfs)

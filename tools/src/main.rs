@@ -1,5 +1,6 @@
 //! `ledgerctl`: operate a Decision Ledger data directory and produce proofs.
 
+mod bench;
 mod datadir;
 
 use std::io::{IsTerminal, Read, Write};
@@ -72,6 +73,21 @@ enum Command {
     },
     /// Recompute the whole tree from the entries and check every stored hash and checkpoint.
     Audit,
+    /// Load-generate against the ingest pipeline in a temp dir, next to raw RocksDB.
+    Bench {
+        /// Records to append (the paced phase appends as many again).
+        #[arg(long, default_value_t = 200_000)]
+        records: usize,
+        /// Concurrent submitters.
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+        /// Records per submission.
+        #[arg(long, default_value_t = 16)]
+        batch: usize,
+        /// Varies the generated records.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
 }
 
 fn write_out(out: Option<PathBuf>, text: &str) -> Result<()> {
@@ -95,9 +111,26 @@ fn run(cli: Cli) -> Result<()> {
         println!("{}", signer.verifier());
         return Ok(());
     }
+    if let Command::Bench {
+        records,
+        concurrency,
+        batch,
+        seed,
+    } = cli.command
+    {
+        if records == 0 || concurrency == 0 || batch == 0 {
+            bail!("--records, --concurrency and --batch must be at least 1");
+        }
+        return bench::run(bench::BenchArgs {
+            records,
+            concurrency,
+            batch,
+            seed,
+        });
+    }
     let dir = DataDir::new(cli.data);
     match cli.command {
-        Command::Keygen { .. } => unreachable!("handled above"),
+        Command::Keygen { .. } | Command::Bench { .. } => unreachable!("handled above"),
         Command::Append { files } => {
             let mut entries = Vec::with_capacity(files.len());
             for f in &files {

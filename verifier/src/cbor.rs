@@ -35,7 +35,8 @@ fn write(value: &Value, out: &mut Vec<u8>) {
             items.iter().for_each(|v| write(v, out));
         }
         Value::Map(entries) => {
-            let mut encoded: Vec<(Vec<u8>, &Value)> = entries.iter().map(|(k, v)| (encode(k), v)).collect();
+            let mut encoded: Vec<(Vec<u8>, &Value)> =
+                entries.iter().map(|(k, v)| (encode(k), v)).collect();
             encoded.sort_by(|a, b| a.0.cmp(&b.0));
             head(5, encoded.len() as u64, out);
             for (k, v) in encoded {
@@ -87,7 +88,8 @@ pub fn decode(bytes: &[u8]) -> Result<Value, CborError> {
 
 /// Decodes the next item of a CBOR sequence (RFC 8742), advancing `input`.
 pub fn decode_next(input: &mut &[u8]) -> Result<Value, CborError> {
-    let value: Value = ciborium::from_reader(&mut *input).map_err(|e| CborError::Invalid(e.to_string()))?;
+    let value: Value =
+        ciborium::from_reader(&mut *input).map_err(|e| CborError::Invalid(e.to_string()))?;
     check_unique_keys(&value)?;
     Ok(value)
 }

@@ -67,7 +67,11 @@ pub fn encode_parts(record_cbor: &[u8], received_at: &str, submitted_by: &str) -
 impl Envelope {
     /// The leaf bytes: the envelope in deterministic CBOR.
     pub fn encode(&self) -> Vec<u8> {
-        encode_parts(&cbor::encode(&self.record), &self.received_at, &self.submitted_by)
+        encode_parts(
+            &cbor::encode(&self.record),
+            &self.received_at,
+            &self.submitted_by,
+        )
     }
 
     /// Decodes and checks leaf bytes.
@@ -94,7 +98,9 @@ impl Envelope {
             return Err(EnvelopeError::Version(version));
         }
         if entries.len() != 4 {
-            return Err(EnvelopeError::Field("(exactly v, record, received_at, submitted_by)"));
+            return Err(EnvelopeError::Field(
+                "(exactly v, record, received_at, submitted_by)",
+            ));
         }
         let record = get("record")?.clone();
         if !record.is_map() {

@@ -13,7 +13,10 @@ fn maps_are_sorted_by_encoded_key_and_ints_are_shortest() {
     let v = Value::Map(vec![
         (t("bb"), Value::Integer(500.into())),
         (t("a"), Value::Integer(1.into())),
-        (t("c"), Value::Array(vec![Value::Integer((-1).into()), Value::Float(1.5)])),
+        (
+            t("c"),
+            Value::Array(vec![Value::Integer((-1).into()), Value::Float(1.5)]),
+        ),
     ]);
     // RFC 8949 §4.2.1: "a" (0x61..) < "c" (0x61..) < "bb" (0x62..).
     assert_eq!(
@@ -23,14 +26,25 @@ fn maps_are_sorted_by_encoded_key_and_ints_are_shortest() {
     assert!(cbor::is_deterministic(&cbor::encode(&v)));
     // Non-shortest integer and unsorted keys are not deterministic.
     assert!(!cbor::is_deterministic(&[0x18, 0x01]));
-    assert!(!cbor::is_deterministic(&hex::decode("a2616201616101").unwrap()));
-    assert_eq!(cbor::decode(&hex::decode("a2616101616102").unwrap()), Err(cbor::CborError::DuplicateKey));
-    assert!(matches!(cbor::decode(&[0x01, 0x02]), Err(cbor::CborError::Trailing(1))));
+    assert!(!cbor::is_deterministic(
+        &hex::decode("a2616201616101").unwrap()
+    ));
+    assert_eq!(
+        cbor::decode(&hex::decode("a2616101616102").unwrap()),
+        Err(cbor::CborError::DuplicateKey)
+    );
+    assert!(matches!(
+        cbor::decode(&[0x01, 0x02]),
+        Err(cbor::CborError::Trailing(1))
+    ));
 }
 
 #[test]
 fn envelope_parts_equal_the_generic_encoding_and_round_trip() {
-    let record = Value::Map(vec![(t("decision_id"), t("d-1")), (t("decision"), t("allow"))]);
+    let record = Value::Map(vec![
+        (t("decision_id"), t("d-1")),
+        (t("decision"), t("allow")),
+    ]);
     let env = Envelope {
         record: record.clone(),
         received_at: "2026-11-23T07:00:00.5Z".into(),
@@ -38,15 +52,24 @@ fn envelope_parts_equal_the_generic_encoding_and_round_trip() {
     };
     let generic = cbor::encode(&Value::Map(vec![
         (t("submitted_by"), t("gw-1")),
-        (t("received_at"), Value::Tag(0, Box::new(t("2026-11-23T07:00:00.5Z")))),
+        (
+            t("received_at"),
+            Value::Tag(0, Box::new(t("2026-11-23T07:00:00.5Z"))),
+        ),
         (t("record"), record.clone()),
         (t("v"), Value::Integer(1.into())),
     ]));
     assert_eq!(env.encode(), generic);
-    assert_eq!(encode_parts(&cbor::encode(&record), &env.received_at, &env.submitted_by), generic);
+    assert_eq!(
+        encode_parts(&cbor::encode(&record), &env.received_at, &env.submitted_by),
+        generic
+    );
     let decoded = Envelope::decode(&generic).unwrap();
     assert_eq!(cbor::encode(&decoded.record), cbor::encode(&record));
-    assert_eq!((decoded.received_at.as_str(), decoded.submitted_by.as_str()), ("2026-11-23T07:00:00.5Z", "gw-1"));
+    assert_eq!(
+        (decoded.received_at.as_str(), decoded.submitted_by.as_str()),
+        ("2026-11-23T07:00:00.5Z", "gw-1")
+    );
     assert_eq!(decoded.encode(), generic);
     // The same content in a non-deterministic encoding is not a valid leaf.
     let mut loose = vec![0xa4];

@@ -1,0 +1,237 @@
+//! `ledgerctl bench`: an in-process load generator against the ingest
+//! pipeline, next to raw RocksDB WriteBatch+sync of the same leaf bytes in
+//! the same run (docs/performance.md).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Result};
+use ingest::index::INGEST_CFS;
+use ingest::{Outcome, Pipeline, PipelineConfig, Submission};
+use ledger::Log;
+use serde_json::{json, Value};
+
+/// Options of one bench run.
+pub struct BenchArgs {
+    pub records: usize,
+    pub concurrency: usize,
+    pub batch: usize,
+    pub seed: u64,
+}
+
+const KINDS: [&str; 5] = ["human", "service_account", "workload", "agent", "device"];
+const ENFORCERS: [&str; 4] = ["gateway", "service_mesh", "policy_engine", "agent_gateway"];
+
+/// A realistic record of about 512 bytes of deterministic CBOR, varied in
+/// identity kind and delegation chain length.
+pub fn sample_record(i: u64, seed: u64) -> Value {
+    let x = i.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ seed;
+    let kind = KINDS[(x % 5) as usize];
+    let chain: Vec<Value> = (0..(x >> 8) % 4)
+        .map(|h| {
+            json!({"identity_kind": KINDS[((x >> (12 + h)) % 5) as usize], "id": format!("actor-{}", (x >> (16 + h)) % 500),
+                   "scope": "orders:write"})
+        })
+        .collect();
+    json!({
+        "decision_id": format!("bench-{seed}-{i}"),
+        "time": "2026-11-23T07:00:00.123Z",
+        "enforcer": {"id": format!("enf-{}", x % 16), "kind": ENFORCERS[(x % 4) as usize]},
+        "subject": {"type": "principal", "id": format!("user-{}", x % 10_000), "identity_kind": kind,
+                    "owner": format!("owner-{}", x % 100)},
+        "delegation": chain,
+        "action": {"name": if x % 3 == 0 { "GET /v1/orders" } else { "POST /v1/orders" }},
+        "resource": {"type": "api", "id": format!("orders-{}", x % 50)},
+        "context": {"request_id": format!("req-{i}"), "trace_id": format!("{x:016x}")},
+        "policy": {"engine": "opa", "id": "orders.authz", "version": format!("2026.11.{}", x % 7)},
+        "decision": if x % 10 == 0 { "deny" } else { "allow" },
+        "credential": {"kind": "token", "id_hash": format!("sha256:{:016x}{:016x}", x, x.rotate_left(7)),
+                       "issued_at": "2026-11-23T06:59:00Z", "expires_at": "2026-11-23T07:04:00Z", "ttl_s": 300}
+    })
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+struct Phase {
+    elapsed: Duration,
+    latencies: Vec<Duration>,
+    commits: usize,
+}
+
+/// Drives `subs` through a fresh pipeline with `concurrency` submitters, each
+/// sending `batch` records per submission; `rate` (records/s) paces them.
+fn drive(
+    log: Arc<Log>,
+    subs: Vec<Submission>,
+    args: &BenchArgs,
+    rate: Option<f64>,
+) -> Result<Phase> {
+    let pipeline = Arc::new(Pipeline::start(log, None, PipelineConfig::default()));
+    let mut chunks: Vec<Vec<Submission>> = Vec::new();
+    let mut subs = subs.into_iter().peekable();
+    while subs.peek().is_some() {
+        chunks.push(subs.by_ref().take(args.batch).collect());
+    }
+    let chunks = Arc::new(std::sync::Mutex::new(chunks.into_iter().enumerate()));
+    let failures = Arc::new(AtomicUsize::new(0));
+    let start = Instant::now();
+    let per_chunk = rate.map(|r| Duration::from_secs_f64(args.batch as f64 / r));
+    let threads: Vec<_> = (0..args.concurrency)
+        .map(|_| {
+            let (chunks, pipeline, failures) = (chunks.clone(), pipeline.clone(), failures.clone());
+            std::thread::spawn(move || {
+                let mut lat = Vec::new();
+                loop {
+                    let next = chunks.lock().ok().and_then(|mut c| c.next());
+                    let Some((n, chunk)) = next else { break };
+                    if let Some(step) = per_chunk {
+                        let due = start + step * n as u32;
+                        std::thread::sleep(due.saturating_duration_since(Instant::now()));
+                    }
+                    let t0 = Instant::now();
+                    let len = chunk.len();
+                    let mut pending = chunk;
+                    loop {
+                        match pipeline.submit(pending) {
+                            Ok(rx) => {
+                                let out = rx.blocking_recv().unwrap_or_default();
+                                let ok = out
+                                    .iter()
+                                    .filter(|o| matches!(o, Outcome::Appended { .. }))
+                                    .count();
+                                if ok != len {
+                                    failures.fetch_add(len - ok, Ordering::Relaxed);
+                                }
+                                break;
+                            }
+                            Err(busy) => {
+                                std::thread::sleep(Duration::from_micros(200));
+                                pending = busy.subs;
+                            }
+                        }
+                    }
+                    lat.push(t0.elapsed());
+                }
+                lat
+            })
+        })
+        .collect();
+    let mut latencies = Vec::new();
+    for t in threads {
+        latencies.extend(t.join().unwrap_or_default());
+    }
+    let elapsed = start.elapsed();
+    latencies.sort();
+    let commits = pipeline.stats().commits.load(Ordering::Relaxed);
+    if failures.load(Ordering::Relaxed) > 0 {
+        bail!(
+            "{} records were not appended",
+            failures.load(Ordering::Relaxed)
+        );
+    }
+    Ok(Phase {
+        elapsed,
+        latencies,
+        commits,
+    })
+}
+
+fn subs_for(range: std::ops::Range<u64>, seed: u64) -> Result<Vec<Submission>> {
+    range
+        .map(|i| {
+            let v = ingest::record::from_json(&sample_record(i, seed));
+            let record = ingest::input::check_record(&v, 0, "bench-gw")?;
+            Ok(Submission {
+                record,
+                submitted_by: "bench-gw".into(),
+            })
+        })
+        .collect()
+}
+
+pub fn run(args: BenchArgs) -> Result<()> {
+    let n = args.records as u64;
+    let signer = verifier::SignerKey::from_seed("bench.localhost/log", &[1; 32])?;
+    let dir = tempfile::tempdir()?;
+    let log = Arc::new(Log::open_with(
+        &dir.path().join("db"),
+        &signer.verifier(),
+        INGEST_CFS,
+    )?);
+    let subs = subs_for(0..n, args.seed)?;
+    let avg_leaf = subs
+        .iter()
+        .map(|s| s.record.cbor.len() + 72 + 8)
+        .sum::<usize>()
+        / subs.len().max(1);
+    let leaves: Vec<Vec<u8>> = subs
+        .iter()
+        .map(|s| {
+            verifier::envelope::encode_parts(&s.record.cbor, "2026-11-23T07:00:00.123Z", "bench-gw")
+        })
+        .collect();
+
+    println!(
+        "bench: {n} records (~{avg_leaf} B leaves), {} submitters x {} records per request",
+        args.concurrency, args.batch
+    );
+    let peak = drive(log.clone(), subs, &args, None)?;
+    let peak_rate = n as f64 / peak.elapsed.as_secs_f64();
+    let per_commit = (n as usize / peak.commits.max(1)).max(1);
+
+    // Time from the last ack to a signed checkpoint covering it.
+    let publisher = Pipeline::start(log.clone(), Some(signer.clone()), PipelineConfig::default());
+    let t0 = Instant::now();
+    while log
+        .latest_checkpoint()
+        .is_none_or(|c| c.checkpoint.size < n)
+    {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let to_checkpoint = t0.elapsed();
+    drop(publisher);
+
+    // Baseline: the same leaf bytes, in the same batch sizes, WriteBatch+sync.
+    let raw_dir = tempfile::tempdir()?;
+    let mut opts = rocksdb::Options::default();
+    opts.create_if_missing(true);
+    let db = rocksdb::DB::open(&opts, raw_dir.path())?;
+    let mut sync = rocksdb::WriteOptions::default();
+    sync.set_sync(true);
+    let t0 = Instant::now();
+    for (c, chunk) in leaves.chunks(per_commit).enumerate() {
+        let mut wb = rocksdb::WriteBatch::default();
+        for (i, leaf) in chunk.iter().enumerate() {
+            wb.put(((c * per_commit + i) as u64).to_be_bytes(), leaf);
+        }
+        db.write_opt(wb, &sync)?;
+    }
+    let raw_rate = n as f64 / t0.elapsed().as_secs_f64();
+
+    // Half of peak, paced: the latency an enforcer sees under normal load.
+    let half = subs_for(n..2 * n, args.seed)?;
+    let paced = drive(log.clone(), half, &args, Some(peak_rate / 2.0))?;
+
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    println!("peak:      {:>9.0} records/s  ack p50 {:.2} ms  p99 {:.2} ms  ({} group commits, ~{} records each)",
+        peak_rate, ms(percentile(&peak.latencies, 0.5)), ms(percentile(&peak.latencies, 0.99)), peak.commits, per_commit);
+    println!("raw RocksDB WriteBatch+sync, same bytes and batch sizes: {raw_rate:>9.0} records/s");
+    println!("ratio:     {:.2}x raw", peak_rate / raw_rate);
+    println!(
+        "half peak: {:>9.0} records/s offered  ack p50 {:.2} ms  p99 {:.2} ms",
+        peak_rate / 2.0,
+        ms(percentile(&paced.latencies, 0.5)),
+        ms(percentile(&paced.latencies, 0.99))
+    );
+    println!(
+        "last ack -> signed checkpoint: {:.0} ms (publisher interval 1 s)",
+        ms(to_checkpoint)
+    );
+    Ok(())
+}
