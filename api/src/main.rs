@@ -1,1 +1,234 @@
-fn main() {}
+//! `ledgerd`: the Decision Ledger server.
+//!
+//! Settings come from flags, then `LEDGER_*` environment variables, then a
+//! TOML file (`--config`), then defaults. On first start it creates the data
+//! directory, the signing key and a writer and a reader token.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use api::tokens::{self, Role, TokenStore};
+use api::{AppState, ServerConfig};
+use clap::Parser;
+use ingest::index::INGEST_CFS;
+use ingest::{Pipeline, PipelineConfig};
+use ledger::Log;
+use serde::Deserialize;
+
+/// Prints a line to stdout, ignoring a closed pipe (stdout is informational).
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+#[derive(Parser, Debug)]
+#[command(name = "ledgerd", version, about = "Decision Ledger server")]
+struct Cli {
+    /// Data directory (RocksDB in <data>/db, keys, tokens).
+    #[arg(long, env = "LEDGER_DATA")]
+    data: Option<PathBuf>,
+    /// Address to listen on.
+    #[arg(long, env = "LEDGER_LISTEN")]
+    listen: Option<SocketAddr>,
+    /// The log's origin (used when creating the key).
+    #[arg(long, env = "LEDGER_ORIGIN")]
+    origin: Option<String>,
+    /// TOML file with any of: data, listen, origin, public_reads, max_body_bytes,
+    /// checkpoint_interval_ms, request_timeout_ms, queue_capacity.
+    #[arg(long, env = "LEDGER_CONFIG")]
+    config: Option<PathBuf>,
+    /// Require a reader token for /checkpoint and /tile (default: public).
+    #[arg(long, env = "LEDGER_PRIVATE_READS")]
+    private_reads: bool,
+}
+
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    data: Option<PathBuf>,
+    listen: Option<SocketAddr>,
+    origin: Option<String>,
+    public_reads: Option<bool>,
+    max_body_bytes: Option<usize>,
+    checkpoint_interval_ms: Option<u64>,
+    request_timeout_ms: Option<u64>,
+    queue_capacity: Option<usize>,
+}
+
+struct Settings {
+    data: PathBuf,
+    listen: SocketAddr,
+    origin: Option<String>,
+    server: ServerConfig,
+    pipeline: PipelineConfig,
+}
+
+fn settings(cli: Cli) -> Result<Settings> {
+    let file: FileConfig = match &cli.config {
+        Some(p) => {
+            let text =
+                std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+            toml::from_str(&text).with_context(|| format!("parsing {}", p.display()))?
+        }
+        None => FileConfig::default(),
+    };
+    let mut server = ServerConfig {
+        public_reads: file.public_reads.unwrap_or(true) && !cli.private_reads,
+        ..ServerConfig::default()
+    };
+    if let Some(b) = file.max_body_bytes {
+        server.max_body = b;
+    }
+    if let Some(ms) = file.request_timeout_ms {
+        server.request_timeout = Duration::from_millis(ms);
+    }
+    let mut pipeline = PipelineConfig::default();
+    if let Some(ms) = file.checkpoint_interval_ms {
+        if ms == 0 {
+            bail!("checkpoint_interval_ms must be at least 1");
+        }
+        pipeline.checkpoint_interval = Duration::from_millis(ms);
+    }
+    if let Some(q) = file.queue_capacity {
+        pipeline.queue_capacity = q.max(1);
+    }
+    Ok(Settings {
+        data: cli
+            .data
+            .or(file.data)
+            .unwrap_or_else(|| PathBuf::from("./data")),
+        listen: cli
+            .listen
+            .or(file.listen)
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8700))),
+        origin: cli.origin.or(file.origin),
+        server,
+        pipeline,
+    })
+}
+
+/// Loads the signing key, creating it (and the directory) on first start.
+fn signer(data: &Path, origin: Option<&str>) -> Result<verifier::SignerKey> {
+    if data.join(ledger::keys::SIGNER_FILE).exists() {
+        let key = ledger::keys::load_signer(data)?;
+        if let Some(o) = origin.filter(|o| *o != key.name()) {
+            bail!(
+                "{} holds the key of log {:?}, not {o:?}",
+                data.display(),
+                key.name()
+            );
+        }
+        return Ok(key);
+    }
+    let origin = origin.unwrap_or("decisions.localhost/log");
+    let key = ledger::keys::generate(origin)?;
+    let (k, p) = ledger::keys::save(data, &key)?;
+    say!(
+        "created signing key {} (mode 0600) and verifier key {}",
+        k.display(),
+        p.display()
+    );
+    Ok(key)
+}
+
+/// On first start, a writer token and a reader token to begin with.
+fn first_tokens(data: &Path) -> Result<Option<(String, String)>> {
+    if data.join(tokens::TOKENS_FILE).exists() {
+        return Ok(None);
+    }
+    let (_, writer) = tokens::add(data, "local-enforcer", Role::Writer)?;
+    let (_, reader) = tokens::add(data, "local-reader", Role::Reader)?;
+    Ok(Some((writer, reader)))
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down: finishing requests in flight");
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "ledgerd=info,api=info,ingest=info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let s = settings(Cli::parse())?;
+    std::fs::create_dir_all(&s.data).with_context(|| format!("creating {}", s.data.display()))?;
+    let signer = signer(&s.data, s.origin.as_deref())?;
+    let first = first_tokens(&s.data)?;
+    let log = Arc::new(
+        Log::open_with(&s.data.join("db"), &signer.verifier(), INGEST_CFS)
+            .with_context(|| format!("opening the log in {}", s.data.join("db").display()))?,
+    );
+    log.sign_checkpoint(&signer)?;
+    let listener = tokio::net::TcpListener::bind(s.listen)
+        .await
+        .with_context(|| format!("listening on {}", s.listen))?;
+    let addr = listener.local_addr()?;
+    let pipeline = Pipeline::start(log.clone(), Some(signer.clone()), s.pipeline.clone());
+    let state = Arc::new(AppState {
+        log: log.clone(),
+        pipeline,
+        tokens: TokenStore::new(&s.data),
+        config: s.server.clone(),
+        rejected: Default::default(),
+    });
+
+    say!(
+        "ledgerd: log {} with {} entries, listening on http://{addr}",
+        signer.name(),
+        log.size()
+    );
+    say!(
+        "verifier key (give this to auditors): {}",
+        signer.verifier()
+    );
+    let writer = match &first {
+        Some((writer, reader)) => {
+            say!(
+                "created tokens (shown once; also see `ledgerctl --data {} token add`):",
+                s.data.display()
+            );
+            say!("  writer (enforcer local-enforcer): {writer}");
+            say!("  reader (local-reader):            {reader}");
+            writer.clone()
+        }
+        None => "<writer token>".into(),
+    };
+    say!(
+        "send a record:\n  curl -sS -H 'Authorization: Bearer {writer}' -H 'Content-Type: application/json' \\\n    --data @examples/decision.json http://{addr}/v1/decisions"
+    );
+    let _ = std::io::Write::flush(&mut std::io::stdout());
+    let app = api::router(state.clone());
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    // Requests are done; commit and acknowledge what is queued, sign a last checkpoint.
+    match Arc::try_unwrap(state) {
+        Ok(state) => state.pipeline.shutdown(),
+        Err(state) => drop(state),
+    }
+    // stdout may be gone by now (a closed pipe); the log line is enough.
+    tracing::info!("stopped at size {}", log.size());
+    Ok(())
+}

@@ -105,6 +105,10 @@ pub struct Stats {
     pub commits: AtomicUsize,
     /// Records currently queued.
     pub queued: AtomicUsize,
+    /// Time spent in group commits, microseconds.
+    pub commit_micros: std::sync::atomic::AtomicU64,
+    /// When the publisher last signed a checkpoint (Unix ms; 0 = never).
+    pub last_checkpoint_unix_ms: std::sync::atomic::AtomicU64,
 }
 
 /// A running pipeline. Dropping it (or [`Pipeline::shutdown`]) drains the
@@ -132,9 +136,10 @@ impl Pipeline {
         let publisher = signer.and_then(|signer| {
             let (stop_tx, stop_rx) = mpsc::channel::<()>();
             let interval = config.checkpoint_interval;
+            let stats = stats.clone();
             std::thread::Builder::new()
                 .name("ledger-checkpoints".into())
-                .spawn(move || publish(log, signer, interval, stop_rx))
+                .spawn(move || publish(log, signer, interval, stop_rx, stats))
                 .ok()
                 .map(|h| (stop_tx, h))
         });
@@ -200,15 +205,27 @@ impl Drop for Pipeline {
     }
 }
 
-fn publish(log: Arc<Log>, signer: SignerKey, interval: Duration, stop: Receiver<()>) {
+fn publish(
+    log: Arc<Log>,
+    signer: SignerKey,
+    interval: Duration,
+    stop: Receiver<()>,
+    stats: Arc<Stats>,
+) {
     loop {
         let stopping = !matches!(stop.recv_timeout(interval), Err(RecvTimeoutError::Timeout));
         let grown = log
             .latest_checkpoint()
             .is_none_or(|cp| cp.checkpoint.size < log.size());
         if grown {
-            if let Err(e) = log.sign_checkpoint(&signer) {
-                tracing::error!("signing checkpoint: {e}");
+            match log.sign_checkpoint(&signer) {
+                Ok(_) => {
+                    let now = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_millis() as u64);
+                    stats.last_checkpoint_unix_ms.store(now, Ordering::Relaxed);
+                }
+                Err(e) => tracing::error!("signing checkpoint: {e}"),
             }
         }
         if stopping {
@@ -272,6 +289,7 @@ impl Writer {
     }
 
     fn commit(&mut self, jobs: Vec<Job>, n: usize) {
+        let started = Instant::now();
         let received_at = self.tick();
         let mut entries: Vec<Vec<u8>> = Vec::with_capacity(n);
         let mut fresh: Vec<&CheckedRecord> = Vec::with_capacity(n);
@@ -365,6 +383,9 @@ impl Writer {
                     .collect()
             }
         };
+        self.stats
+            .commit_micros
+            .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
         self.stats.queued.fetch_sub(n, Ordering::AcqRel);
         for (job, out) in jobs.into_iter().zip(outcomes) {
             // The submitter may have gone away; the records are durable anyway.

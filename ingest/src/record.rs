@@ -328,7 +328,7 @@ pub fn from_json(v: &serde_json::Value) -> Value {
 
 /// Converts a stored record back to JSON: times (tag 0) become their text,
 /// bytes become base64 text.
-pub fn to_json(v: &Value) -> serde_json::Value {
+pub fn cbor_to_json(v: &Value) -> serde_json::Value {
     use base64::Engine;
     match v {
         Value::Null => serde_json::Value::Null,
@@ -345,11 +345,11 @@ pub fn to_json(v: &Value) -> serde_json::Value {
         Value::Bytes(b) => {
             serde_json::Value::String(base64::engine::general_purpose::STANDARD.encode(b))
         }
-        Value::Tag(_, inner) => to_json(inner),
-        Value::Array(a) => serde_json::Value::Array(a.iter().map(to_json).collect()),
+        Value::Tag(_, inner) => cbor_to_json(inner),
+        Value::Array(a) => serde_json::Value::Array(a.iter().map(cbor_to_json).collect()),
         Value::Map(m) => serde_json::Value::Object(
             m.iter()
-                .map(|(k, v)| (k.as_text().unwrap_or_default().to_string(), to_json(v)))
+                .map(|(k, v)| (k.as_text().unwrap_or_default().to_string(), cbor_to_json(v)))
                 .collect(),
         ),
         _ => serde_json::Value::Null,

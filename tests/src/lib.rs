@@ -60,3 +60,200 @@ pub fn ok(name: &str, args: &[&str]) -> String {
     );
     r.stdout
 }
+
+/// A `ledgerd` started on 127.0.0.1 with a temp data dir; stopped (SIGTERM)
+/// when dropped.
+pub struct Server {
+    /// The child process.
+    pub child: std::process::Child,
+    /// `127.0.0.1:port`.
+    pub addr: String,
+    /// The writer token made on first start (enforcer `local-enforcer`).
+    pub writer: String,
+    /// The reader token made on first start.
+    pub reader: String,
+    /// The verifier key line.
+    pub key: String,
+    /// The data dir.
+    pub data: PathBuf,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Server {
+    /// Starts `ledgerd` on a free port in a new temp dir.
+    pub fn start(extra: &[&str]) -> Server {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let data = dir.path().join("data");
+        let mut s = Server::start_in(&data, extra);
+        s._dir = Some(dir);
+        s
+    }
+
+    /// Starts `ledgerd` on `data` (reusing tokens made earlier, if any).
+    pub fn start_in(data: &Path, extra: &[&str]) -> Server {
+        use std::io::BufRead;
+        let mut child = Command::new(bin("ledgerd"))
+            .args(["--data", data.to_str().unwrap(), "--listen", "127.0.0.1:0"])
+            .args(extra)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn ledgerd");
+        let out = child.stdout.take().expect("stdout");
+        let (mut addr, mut writer, mut reader, mut key) =
+            (None, String::new(), String::new(), String::new());
+        for line in std::io::BufReader::new(out).lines() {
+            let line = line.expect("read ledgerd output");
+            if let Some(rest) = line.split("listening on http://").nth(1) {
+                addr = Some(rest.trim().to_string());
+            }
+            if let Some(k) = line.strip_prefix("verifier key (give this to auditors): ") {
+                key = k.to_string();
+            }
+            let last = line.split_whitespace().last().unwrap_or("").to_string();
+            if line.contains("writer (enforcer") {
+                writer = last;
+            } else if line.contains("reader (local-reader)") {
+                reader = last;
+            }
+            if line.starts_with("send a record:") {
+                break;
+            }
+        }
+        let addr = addr.expect("ledgerd printed its address");
+        Server {
+            child,
+            addr,
+            writer,
+            reader,
+            key,
+            data: data.to_path_buf(),
+            _dir: None,
+        }
+    }
+
+    /// Sends one HTTP/1.1 request; returns status, headers (lower-case names) and body.
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Response {
+        http(&self.addr, method, path, headers, body)
+    }
+
+    /// Stops with SIGTERM and waits; returns the exit code.
+    pub fn stop(mut self) -> Option<i32> {
+        self.terminate()
+    }
+
+    fn terminate(&mut self) -> Option<i32> {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        self.child.wait().ok().and_then(|s| s.code())
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            self.terminate();
+        }
+    }
+}
+
+/// An HTTP response.
+pub struct Response {
+    /// Status code.
+    pub status: u16,
+    /// Headers, names lower-cased.
+    pub headers: Vec<(String, String)>,
+    /// Body bytes.
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    /// The body as text.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+    /// A header's value.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A minimal HTTP/1.1 client (Connection: close), for loopback tests only.
+pub fn http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Response {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).expect("connect to ledgerd");
+    s.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .ok();
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).expect("send");
+    // The server may answer (413) before reading a large body.
+    let _ = s.write_all(body);
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no response to {method} {path} ({} bytes)", raw.len()));
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|c| c.parse().ok())
+        .expect("status");
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    let mut body = raw[split + 4..].to_vec();
+    if headers
+        .iter()
+        .any(|(k, v)| k == "transfer-encoding" && v.contains("chunked"))
+    {
+        body = dechunk(&body);
+    }
+    Response {
+        status,
+        headers,
+        body,
+    }
+}
+
+fn dechunk(mut data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let Some(eol) = data.windows(2).position(|w| w == b"\r\n") else {
+            return out;
+        };
+        let size =
+            usize::from_str_radix(String::from_utf8_lossy(&data[..eol]).trim(), 16).unwrap_or(0);
+        if size == 0 {
+            return out;
+        }
+        out.extend_from_slice(&data[eol + 2..eol + 2 + size]);
+        data = &data[eol + 2 + size + 2..];
+    }
+}

@@ -73,6 +73,11 @@ enum Command {
     },
     /// Recompute the whole tree from the entries and check every stored hash and checkpoint.
     Audit,
+    /// Manage bearer tokens (effective in a running ledgerd without restart).
+    Token {
+        #[command(subcommand)]
+        action: TokenAction,
+    },
     /// Load-generate against the ingest pipeline in a temp dir, next to raw RocksDB.
     Bench {
         /// Records to append (the paced phase appends as many again).
@@ -88,6 +93,59 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+}
+
+#[derive(Subcommand)]
+enum TokenAction {
+    /// Issue a token; prints it as the last line (only its hash is stored).
+    Add {
+        /// The enforcer (or reader) the token authenticates.
+        #[arg(long)]
+        enforcer: String,
+        /// writer (append records) or reader (read records and proofs).
+        #[arg(long)]
+        role: String,
+    },
+    /// List tokens: id, role, enforcer.
+    List,
+    /// Revoke a token by its id (from `token list`).
+    Revoke {
+        /// The token id.
+        id: String,
+    },
+}
+
+fn token(data: &std::path::Path, action: TokenAction) -> Result<()> {
+    use api::tokens::{self, Role};
+    match action {
+        TokenAction::Add { enforcer, role } => {
+            let role = Role::parse(&role)
+                .with_context(|| format!("--role must be writer or reader, not {role:?}"))?;
+            let (entry, secret) = tokens::add(data, &enforcer, role)?;
+            eprintln!(
+                "token {} ({}) for {}; store it now, it is not shown again:",
+                entry.id,
+                role.as_str(),
+                entry.enforcer
+            );
+            println!("{secret}");
+        }
+        TokenAction::List => {
+            for e in tokens::load(data)? {
+                println!("{} {} {}", e.id, e.role.as_str(), e.enforcer);
+            }
+        }
+        TokenAction::Revoke { id } => {
+            let gone = tokens::revoke(data, &id)?;
+            println!(
+                "revoked {} ({} {})",
+                gone.id,
+                gone.role.as_str(),
+                gone.enforcer
+            );
+        }
+    }
+    Ok(())
 }
 
 fn write_out(out: Option<PathBuf>, text: &str) -> Result<()> {
@@ -128,9 +186,14 @@ fn run(cli: Cli) -> Result<()> {
             seed,
         });
     }
+    if let Command::Token { action } = cli.command {
+        return token(&cli.data, action);
+    }
     let dir = DataDir::new(cli.data);
     match cli.command {
-        Command::Keygen { .. } | Command::Bench { .. } => unreachable!("handled above"),
+        Command::Keygen { .. } | Command::Bench { .. } | Command::Token { .. } => {
+            unreachable!("handled above")
+        }
         Command::Append { files } => {
             let mut entries = Vec::with_capacity(files.len());
             for f in &files {

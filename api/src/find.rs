@@ -1,0 +1,202 @@
+//! Responders: a decision by id, its proof, and search over the indexes.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use ingest::index::lookup_decision;
+use ingest::query::{self, Query as SearchQuery};
+use ingest::Timestamp;
+use ledger::Log;
+use serde_json::{json, Value};
+use verifier::envelope::Envelope;
+
+use crate::server::{authorize, ApiError, AppState};
+use crate::tokens::Role;
+
+fn find_index(log: &Log, id: &str) -> Result<u64, ApiError> {
+    lookup_decision(log, id)?
+        .map(|(index, _)| index)
+        .ok_or_else(|| ApiError::not_found(format!("no decision with id {id:?}")))
+}
+
+/// A leaf as JSON: the record with where and when it was logged.
+pub(crate) fn leaf_json(log: &Log, index: u64) -> Result<Value, ApiError> {
+    let leaf = log.entry(index)?;
+    let env = Envelope::decode(&leaf).map_err(ApiError::internal)?;
+    let record = ingest::record::cbor_to_json(&env.record);
+    Ok(json!({
+        "decision_id": record.get("decision_id"),
+        "index": index,
+        "leaf_hash": verifier::leaf_hash(&leaf).to_hex(),
+        "received_at": env.received_at,
+        "submitted_by": env.submitted_by,
+        "record": record,
+    }))
+}
+
+/// `GET /v1/decisions/<id>`: JSON, or the exact leaf bytes with
+/// `Accept: application/cbor`.
+pub(crate) async fn decision(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    authorize(&state, &headers, Role::Reader)?;
+    let index = find_index(&state.log, &id)?;
+    let wants_cbor = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("application/cbor"));
+    if wants_cbor {
+        let leaf = state.log.entry(index)?;
+        let hash = verifier::leaf_hash(&leaf).to_hex();
+        return Ok((
+            [
+                (header::CONTENT_TYPE, "application/cbor".to_string()),
+                (
+                    header::HeaderName::from_static("x-ledger-index"),
+                    index.to_string(),
+                ),
+                (header::HeaderName::from_static("x-ledger-leaf-hash"), hash),
+            ],
+            leaf,
+        )
+            .into_response());
+    }
+    Ok((
+        [(header::CONTENT_TYPE, "application/json")],
+        leaf_json(&state.log, index)?.to_string(),
+    )
+        .into_response())
+}
+
+/// `GET /v1/decisions/<id>/proof[?size=N]`: a C2SP tlog-proof against the
+/// latest checkpoint, or the one signed at `size`.
+pub(crate) async fn proof(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    authorize(&state, &headers, Role::Reader)?;
+    let index = find_index(&state.log, &id)?;
+    let size = match q.get("size") {
+        Some(s) => Some(
+            verifier::checkpoint::parse_decimal(s)
+                .ok_or_else(|| ApiError::bad("size must be a decimal"))?,
+        ),
+        None => None,
+    };
+    let covered = state
+        .log
+        .latest_checkpoint()
+        .is_some_and(|c| c.checkpoint.size > index);
+    if size.is_none() && !covered {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("decision {index} is not yet in a signed checkpoint; checkpoints are signed about every second"),
+        ));
+    }
+    let proof = state.log.tlog_proof(index, size)?;
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                "text/plain; charset=utf-8".to_string(),
+            ),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{index}.tlog-proof\""),
+            ),
+        ],
+        proof.to_text(),
+    )
+        .into_response())
+}
+
+/// Largest page of search results.
+const MAX_LIMIT: usize = 1000;
+
+/// `GET /v1/search?subject=&actor=&resource=&policy=&version=&request_id=&trace_id=&parent=&decision=&from=&to=&limit=&cursor=`
+pub(crate) async fn search(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    authorize(&state, &headers, Role::Reader)?;
+    let known = [
+        "subject",
+        "actor",
+        "resource",
+        "policy",
+        "version",
+        "request_id",
+        "trace_id",
+        "parent",
+        "decision",
+        "from",
+        "to",
+        "limit",
+        "cursor",
+    ];
+    if let Some(k) = q.keys().find(|k| !known.contains(&k.as_str())) {
+        return Err(ApiError::bad(format!(
+            "unknown search parameter {k:?}; known: {}",
+            known.join(", ")
+        )));
+    }
+    let time = |name: &str| -> Result<Option<Timestamp>, ApiError> {
+        q.get(name)
+            .map(|s| {
+                Timestamp::parse_text(s)
+                    .ok_or_else(|| ApiError::bad(format!("{name} must be an RFC 3339 time")))
+            })
+            .transpose()
+    };
+    let number = |name: &str| -> Result<Option<u64>, ApiError> {
+        q.get(name)
+            .map(|s| {
+                verifier::checkpoint::parse_decimal(s)
+                    .ok_or_else(|| ApiError::bad(format!("{name} must be a decimal")))
+            })
+            .transpose()
+    };
+    let sq = SearchQuery {
+        subject: q.get("subject").cloned(),
+        actor: q.get("actor").cloned(),
+        resource: q.get("resource").cloned(),
+        policy: q.get("policy").cloned(),
+        version: q.get("version").cloned(),
+        request_id: q.get("request_id").cloned(),
+        trace_id: q.get("trace_id").cloned(),
+        parent_decision_id: q.get("parent").cloned(),
+        decision: q.get("decision").cloned(),
+        from: time("from")?,
+        to: time("to")?,
+    };
+    let limit = number("limit")?.map_or(100, |l| (l as usize).clamp(1, MAX_LIMIT));
+    let cursor = number("cursor")?;
+    let log = state.log.clone();
+    let body = tokio::task::spawn_blocking(move || -> Result<Value, ApiError> {
+        let page = query::search(&log, &sq, cursor, limit).map_err(|e| match e {
+            query::QueryError::VersionWithoutPolicy => ApiError::bad(e.to_string()),
+            query::QueryError::Ledger(e) => e.into(),
+        })?;
+        let results = page
+            .indexes
+            .iter()
+            .map(|&i| leaf_json(&log, i))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(json!({ "results": results, "next_cursor": page.next }))
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    Ok((
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response())
+}

@@ -1,0 +1,17 @@
+//! # ledgerd
+//!
+//! The Decision Ledger HTTP service: enforcers write decision records,
+//! auditors read the log as C2SP tlog-tiles, responders find and prove
+//! decisions. `ledgerd` (src/main.rs) wires it to a data directory.
+//! The HTTP surface is described in `specs/openapi.yaml`.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod find;
+mod read;
+pub mod server;
+pub mod tokens;
+mod write;
+
+pub use server::{router, AppState, ServerConfig};

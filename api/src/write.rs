@@ -1,0 +1,140 @@
+//! `POST /v1/decisions`: enforcers append decision records.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use ingest::input::{parse_body, Format};
+use ingest::{Outcome, Submission};
+use serde_json::{json, Value};
+
+use crate::server::{authorize, ApiError, AppState};
+use crate::tokens::Role;
+
+fn format_of(headers: &HeaderMap) -> Result<Format, ApiError> {
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    match ct.as_str() {
+        "application/json" => Ok(Format::Json),
+        "application/cbor" => Ok(Format::Cbor),
+        "application/cbor-seq" => Ok(Format::CborSeq),
+        other => Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!("content type {other:?} not accepted; use application/json, application/cbor or application/cbor-seq"),
+        )),
+    }
+}
+
+/// Checks every record, queues the good ones, and answers once they are
+/// durable: one result per record, in body order.
+pub(crate) async fn post_decisions(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let who = authorize(&state, &headers, Role::Writer)?;
+    let format = format_of(&headers)?;
+    let enforcer = who.enforcer.clone();
+    let parsed = tokio::task::spawn_blocking(move || parse_body(format, &body, &enforcer))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(|e| ApiError::bad(e.to_string()))?;
+    if parsed.is_empty() {
+        return Err(ApiError::bad("the body holds no records"));
+    }
+    let mut results: Vec<Value> = Vec::with_capacity(parsed.len());
+    let mut subs = Vec::new();
+    let mut slots = Vec::new();
+    for (position, item) in parsed.into_iter().enumerate() {
+        match item {
+            Ok(record) => {
+                results.push(json!({ "position": position, "decision_id": record.decision_id }));
+                slots.push(position);
+                subs.push(Submission {
+                    record,
+                    submitted_by: who.enforcer.clone(),
+                });
+            }
+            Err(rejected) => results.push(json!({
+                "position": position,
+                "decision_id": rejected.decision_id,
+                "status": "rejected",
+                "reason": rejected.reason,
+            })),
+        }
+    }
+    let rejected = results.len() - subs.len();
+    state.rejected.fetch_add(rejected as u64, Ordering::Relaxed);
+    let mut counts = [0usize; 4]; // appended, duplicate, conflict, failed
+    if !subs.is_empty() {
+        let rx = state.pipeline.submit(subs).map_err(|busy| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("{busy}; nothing of this request was appended"),
+            )
+        })?;
+        let outcomes = rx
+            .await
+            .map_err(|_| ApiError::internal("the writer stopped before acknowledging"))?;
+        for (slot, outcome) in slots.into_iter().zip(outcomes) {
+            let r = &mut results[slot];
+            match outcome {
+                Outcome::Appended { index, leaf_hash }
+                | Outcome::Duplicate { index, leaf_hash } => {
+                    let status = if matches!(outcome, Outcome::Appended { .. }) {
+                        0
+                    } else {
+                        1
+                    };
+                    counts[status] += 1;
+                    r["status"] = json!(["appended", "duplicate"][status]);
+                    r["index"] = json!(index);
+                    r["leaf_hash"] = json!(leaf_hash.to_hex());
+                }
+                Outcome::Conflict { index } => {
+                    counts[2] += 1;
+                    r["status"] = json!("conflict");
+                    r["index"] = json!(index);
+                    r["reason"] = json!("decision_id was already appended with different content");
+                }
+                Outcome::Failed(why) => {
+                    counts[3] += 1;
+                    r["status"] = json!("failed");
+                    r["reason"] = json!(why);
+                }
+            }
+        }
+    }
+    let status = if counts[3] > 0 {
+        StatusCode::INTERNAL_SERVER_ERROR
+    } else if rejected == results.len() {
+        StatusCode::BAD_REQUEST
+    } else if results.len() == 1 && counts[2] == 1 {
+        StatusCode::CONFLICT
+    } else {
+        StatusCode::OK
+    };
+    let body = json!({
+        "results": results,
+        "appended": counts[0],
+        "duplicate": counts[1],
+        "conflict": counts[2],
+        "rejected": rejected,
+    });
+    Ok((
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response())
+}
