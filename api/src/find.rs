@@ -23,7 +23,7 @@ fn find_index(log: &Log, id: &str) -> Result<u64, ApiError> {
 }
 
 /// A leaf as JSON: the record with where and when it was logged.
-pub(crate) fn leaf_json(log: &Log, index: u64) -> Result<Value, ApiError> {
+pub fn leaf_json(log: &Log, index: u64) -> Result<Value, ApiError> {
     let leaf = log.entry(index)?;
     let env = Envelope::decode(&leaf).map_err(ApiError::internal)?;
     let record = ingest::record::cbor_to_json(&env.record);

@@ -8,7 +8,8 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-mod find;
+pub mod find;
+pub mod opa;
 mod read;
 pub mod server;
 pub mod tokens;

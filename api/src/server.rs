@@ -143,6 +143,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     let max_body = state.config.max_body;
     Router::new()
         .route("/v1/decisions", post(crate::write::post_decisions))
+        .route("/v1/opa/logs", post(crate::opa::post_logs))
         .route("/checkpoint", get(crate::read::checkpoint))
         .route("/tile/{*path}", get(crate::read::tile))
         .route("/v1/checkpoints/{size}", get(crate::read::checkpoint_at))

@@ -93,8 +93,12 @@ impl Log {
     /// Opens without checking the last checkpoint's root, so that
     /// [`Log::audit`] can say what is wrong with a store `open` refuses.
     /// Use only to audit.
-    pub fn open_for_audit(path: &Path, key: &VerifierKey) -> Result<Log, LedgerError> {
-        Log::open_inner(path, key, &[], false)
+    pub fn open_for_audit(
+        path: &Path,
+        key: &VerifierKey,
+        extra_cfs: &[&str],
+    ) -> Result<Log, LedgerError> {
+        Log::open_inner(path, key, extra_cfs, false)
     }
 
     fn open_inner(

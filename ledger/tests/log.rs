@@ -279,7 +279,7 @@ fn corrupted_node_is_caught_by_open_and_audit() {
         matches!(err, LedgerError::RootMismatch { size: 300, .. }),
         "{err}"
     );
-    let log = Log::open_for_audit(dir.path(), &signer().verifier()).unwrap();
+    let log = Log::open_for_audit(dir.path(), &signer().verifier(), &[]).unwrap();
     let err = log.audit(|_, _| {}).unwrap_err();
     assert!(err.to_string().contains("level 8 index 0"), "{err}");
 }

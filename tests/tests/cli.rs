@@ -244,7 +244,14 @@ fn audit_reports_a_tampered_entry() {
         let db = rocksdb::DB::open_cf(
             &rocksdb::Options::default(),
             &db_path,
-            ["entries", "nodes", "checkpoints", "meta"],
+            [
+                "entries",
+                "nodes",
+                "checkpoints",
+                "meta",
+                "decisions",
+                "postings",
+            ],
         )
         .unwrap();
         db.put_cf(

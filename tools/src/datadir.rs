@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
+use ingest::index::INGEST_CFS;
 use ledger::Log;
 use verifier::SignerKey;
 
@@ -15,7 +16,7 @@ impl DataDir {
         DataDir { path }
     }
 
-    fn verifier(&self) -> Result<verifier::VerifierKey> {
+    pub fn verifier(&self) -> Result<verifier::VerifierKey> {
         ledger::keys::load_verifier(&self.path).with_context(|| {
             format!(
                 "no log key in {0}; create one with `ledgerctl keygen --origin <name> --out {0}`",
@@ -35,12 +36,12 @@ impl DataDir {
 
     pub fn open(&self) -> Result<Log> {
         let key = self.verifier()?;
-        Log::open(&self.db_path(), &key).with_context(|| self.open_hint())
+        Log::open_with(&self.db_path(), &key, INGEST_CFS).with_context(|| self.open_hint())
     }
 
     pub fn open_for_audit(&self) -> Result<Log> {
         let key = self.verifier()?;
-        Log::open_for_audit(&self.db_path(), &key).with_context(|| self.open_hint())
+        Log::open_for_audit(&self.db_path(), &key, INGEST_CFS).with_context(|| self.open_hint())
     }
 
     fn open_hint(&self) -> String {

@@ -2,6 +2,8 @@
 
 mod bench;
 mod datadir;
+mod remote;
+mod ship;
 
 use std::io::{IsTerminal, Read, Write};
 use std::path::PathBuf;
@@ -23,6 +25,16 @@ struct Cli {
     /// The data directory (RocksDB in <data>/db, keys in <data>/log.key and log.pub).
     #[arg(long, global = true, env = "LEDGER_DATA", default_value = "./data")]
     data: PathBuf,
+    /// Work against a running ledgerd instead of a data dir (reads, ship, bench).
+    #[arg(long, global = true, env = "LEDGER_URL")]
+    url: Option<String>,
+    /// Bearer token for --url (reader for reads, writer for ship and bench).
+    #[arg(long, global = true, env = "LEDGER_TOKEN")]
+    token: Option<String>,
+    /// The log's verifier key (string or file) to check what --url serves;
+    /// default: <data>/log.pub.
+    #[arg(long, global = true, env = "LEDGER_KEY")]
+    key: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -73,6 +85,14 @@ enum Command {
     },
     /// Recompute the whole tree from the entries and check every stored hash and checkpoint.
     Audit,
+    /// Find decisions (JSON lines, in log order); prints the next cursor to stderr.
+    Search(Box<SearchArgs>),
+    /// Send decision records to ledgerd (--url, --token): JSON lines, a JSON array, or CBOR.
+    Ship {
+        /// Files of records (`-` = stdin).
+        #[arg(required = true)]
+        inputs: Vec<String>,
+    },
     /// Manage bearer tokens (effective in a running ledgerd without restart).
     Token {
         #[command(subcommand)]
@@ -93,6 +113,201 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+}
+
+#[derive(clap::Args)]
+struct SearchArgs {
+    /// subject.id
+    #[arg(long)]
+    subject: Option<String>,
+    /// Any actor id in the delegation chain.
+    #[arg(long)]
+    actor: Option<String>,
+    /// resource.id
+    #[arg(long)]
+    resource: Option<String>,
+    /// policy.id
+    #[arg(long)]
+    policy: Option<String>,
+    /// policy.version (with --policy)
+    #[arg(long)]
+    version: Option<String>,
+    /// context.request_id
+    #[arg(long)]
+    request_id: Option<String>,
+    /// context.trace_id
+    #[arg(long)]
+    trace_id: Option<String>,
+    /// context.parent_decision_id
+    #[arg(long)]
+    parent: Option<String>,
+    /// allow or deny
+    #[arg(long)]
+    decision: Option<String>,
+    /// Record time at or after (RFC 3339).
+    #[arg(long)]
+    from: Option<String>,
+    /// Record time before (RFC 3339).
+    #[arg(long)]
+    to: Option<String>,
+    /// Results at most.
+    #[arg(long, default_value_t = 100)]
+    limit: usize,
+    /// Continue after this leaf index (the previous page's cursor).
+    #[arg(long)]
+    cursor: Option<u64>,
+}
+
+impl SearchArgs {
+    fn params(&self) -> Vec<(&'static str, String)> {
+        let mut p = Vec::new();
+        for (k, v) in [
+            ("subject", &self.subject),
+            ("actor", &self.actor),
+            ("resource", &self.resource),
+            ("policy", &self.policy),
+            ("version", &self.version),
+            ("request_id", &self.request_id),
+            ("trace_id", &self.trace_id),
+            ("parent", &self.parent),
+            ("decision", &self.decision),
+            ("from", &self.from),
+            ("to", &self.to),
+        ] {
+            if let Some(v) = v {
+                p.push((k, v.clone()));
+            }
+        }
+        p.push(("limit", self.limit.to_string()));
+        if let Some(c) = self.cursor {
+            p.push(("cursor", c.to_string()));
+        }
+        p
+    }
+
+    fn query(&self) -> Result<ingest::query::Query> {
+        let time = |name: &str, v: &Option<String>| {
+            v.as_deref()
+                .map(|s| {
+                    ingest::Timestamp::parse_text(s)
+                        .with_context(|| format!("--{name} must be an RFC 3339 time"))
+                })
+                .transpose()
+        };
+        Ok(ingest::query::Query {
+            subject: self.subject.clone(),
+            actor: self.actor.clone(),
+            resource: self.resource.clone(),
+            policy: self.policy.clone(),
+            version: self.version.clone(),
+            request_id: self.request_id.clone(),
+            trace_id: self.trace_id.clone(),
+            parent_decision_id: self.parent.clone(),
+            decision: self.decision.clone(),
+            from: time("from", &self.from)?,
+            to: time("to", &self.to)?,
+        })
+    }
+}
+
+/// Percent-encodes a query value.
+fn encode(v: &str) -> String {
+    v.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn load_key(cli_key: &Option<String>, dir: &DataDir) -> Result<verifier::VerifierKey> {
+    match cli_key {
+        Some(k) => verifier::VerifierKey::parse(k).or_else(|_| {
+            let text = std::fs::read_to_string(k).with_context(|| {
+                format!("--key {k:?} is neither a verifier key nor a readable file")
+            })?;
+            Ok(verifier::VerifierKey::parse(&text)?)
+        }),
+        None => dir
+            .verifier()
+            .context("with --url, give the log's verifier key with --key"),
+    }
+}
+
+/// The read commands against a running ledgerd.
+fn run_remote(
+    url: &str,
+    token: Option<String>,
+    key: &Option<String>,
+    dir: &DataDir,
+    command: Command,
+) -> Result<()> {
+    let remote = remote::Remote::new(url, token);
+    match command {
+        Command::Checkpoint { size } => {
+            let (_, text) = remote.checkpoint(&load_key(key, dir)?, size)?;
+            print!("{text}");
+        }
+        Command::Prove { index, size, out } => {
+            write_out(
+                out,
+                &remote.prove(&load_key(key, dir)?, index, size)?.to_text(),
+            )?;
+        }
+        Command::ProveConsistency { old, new, out } => {
+            write_out(out, &remote.consistency(old, new)?.to_text())?
+        }
+        Command::Audit => {
+            let tty = std::io::stderr().is_terminal();
+            let cp = remote.audit(&load_key(key, dir)?, |done, total| {
+                if tty {
+                    eprint!("\raudit {done}/{total}");
+                }
+            });
+            if tty {
+                eprintln!();
+            }
+            let cp = cp.map_err(|e| anyhow::anyhow!("audit FAILED: {e:#}"))?;
+            println!(
+                "audit OK: {} entries served by {url} hash to the signed checkpoint of {}",
+                cp.size, cp.origin
+            );
+        }
+        Command::Search(args) => {
+            let query: Vec<String> = args
+                .params()
+                .iter()
+                .map(|(k, v)| format!("{k}={}", encode(v)))
+                .collect();
+            let body = remote.get_ok(&format!("/v1/search?{}", query.join("&")))?;
+            let page: serde_json::Value = serde_json::from_slice(&body)?;
+            for r in page["results"].as_array().into_iter().flatten() {
+                println!("{r}");
+            }
+            if let Some(next) = page["next_cursor"].as_u64() {
+                eprintln!("more: --cursor {next}");
+            }
+        }
+        Command::Ship { inputs } => ship::run(&remote, &inputs)?,
+        Command::Bench {
+            records,
+            concurrency,
+            batch,
+            seed,
+        } => bench::run_http(
+            &remote,
+            bench::BenchArgs {
+                records,
+                concurrency,
+                batch,
+                seed,
+            },
+        )?,
+        _ => bail!("this command works on a data dir only; drop --url"),
+    }
+    Ok(())
 }
 
 #[derive(Subcommand)]
@@ -169,6 +384,20 @@ fn run(cli: Cli) -> Result<()> {
         println!("{}", signer.verifier());
         return Ok(());
     }
+    if let Some(url) = &cli.url {
+        if !matches!(cli.command, Command::Token { .. }) {
+            return run_remote(
+                url,
+                cli.token.clone(),
+                &cli.key,
+                &DataDir::new(cli.data.clone()),
+                cli.command,
+            );
+        }
+    }
+    if let Command::Ship { .. } = cli.command {
+        bail!("ship sends records to a running ledgerd: give --url and --token");
+    }
     if let Command::Bench {
         records,
         concurrency,
@@ -191,8 +420,23 @@ fn run(cli: Cli) -> Result<()> {
     }
     let dir = DataDir::new(cli.data);
     match cli.command {
-        Command::Keygen { .. } | Command::Bench { .. } | Command::Token { .. } => {
+        Command::Keygen { .. }
+        | Command::Bench { .. }
+        | Command::Token { .. }
+        | Command::Ship { .. } => {
             unreachable!("handled above")
+        }
+        Command::Search(args) => {
+            let log = dir.open()?;
+            let page = ingest::query::search(&log, &args.query()?, args.cursor, args.limit)?;
+            for index in page.indexes {
+                let j = api::find::leaf_json(&log, index)
+                    .map_err(|e| anyhow::anyhow!("{}", e.reason))?;
+                println!("{j}");
+            }
+            if let Some(next) = page.next {
+                eprintln!("more: --cursor {next}");
+            }
         }
         Command::Append { files } => {
             let mut entries = Vec::with_capacity(files.len());

@@ -1,0 +1,220 @@
+//! `POST /v1/opa/logs`: OPA's decision-log upload. A stock OPA with
+//! `decision_logs.service` pointing at `http://<ledgerd>/v1/opa` (and a writer
+//! token as its bearer credential) ships here unmodified: a gzip JSON array
+//! of decision events, answered 2xx only once the batch is durable.
+//!
+//! Mapping (specs/opa.md): `decision_id`, `timestamp` → `time`, `labels.id` →
+//! `enforcer.id` (kind `policy_engine`), subject and action and resource from
+//! common `input` shapes, `path` → `policy.id`, bundle revisions → `policy.version`,
+//! `result` → `decision`, `req_id`/`trace_id`/`span_id` → `context`, and the
+//! whole event (input, result, path, bundles, labels, …) kept under
+//! `extensions.opa` as evidence.
+
+use std::io::Read;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use ingest::input::check_record;
+use ingest::{Outcome, Submission};
+use serde_json::{json, Map, Value};
+
+use crate::server::{authorize, ApiError, AppState};
+use crate::tokens::Role;
+
+/// Largest decompressed upload accepted.
+const MAX_INFLATED: u64 = 64 << 20;
+
+fn text_at<'a>(v: &'a Value, paths: &[&[&str]]) -> Option<&'a str> {
+    paths.iter().find_map(|p| {
+        let mut cur = v;
+        for k in *p {
+            cur = cur.get(k)?;
+        }
+        cur.as_str().filter(|s| !s.is_empty())
+    })
+}
+
+/// Maps one OPA decision event to a v1 decision record.
+pub fn event_to_record(e: &Value) -> Value {
+    let input = e.get("input").cloned().unwrap_or(Value::Null);
+    let subject_id = text_at(
+        &input,
+        &[&["subject", "id"], &["user"], &["principal"], &["subject"]],
+    )
+    .or_else(|| text_at(e, &[&["requested_by"]]))
+    .unwrap_or("unknown");
+    let identity_kind = text_at(&input, &[&["subject", "identity_kind"], &["identity_kind"]])
+        .filter(|k| ingest::record::IDENTITY_KINDS.contains(k))
+        .unwrap_or("workload");
+    let owner = text_at(&input, &[&["subject", "owner"], &["owner"]]).unwrap_or("unknown");
+    let path = text_at(e, &[&["path"]]).unwrap_or("data");
+    let action = text_at(&input, &[&["action", "name"], &["action"], &["method"]]).unwrap_or(path);
+    let resource =
+        text_at(&input, &[&["resource", "id"], &["resource"], &["path"]]).unwrap_or(path);
+    let mut revisions: Vec<String> = e
+        .get("bundles")
+        .and_then(Value::as_object)
+        .map(|b| {
+            b.iter()
+                .map(|(name, v)| {
+                    format!(
+                        "{name}@{}",
+                        v.get("revision").and_then(Value::as_str).unwrap_or("")
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    revisions.sort();
+    let version = if revisions.is_empty() {
+        text_at(e, &[&["labels", "version"]])
+            .unwrap_or("unversioned")
+            .to_string()
+    } else {
+        revisions.join(",")
+    };
+    let allowed = match e.get("result") {
+        Some(Value::Bool(b)) => *b,
+        Some(Value::Object(o)) => o.get("allow").and_then(Value::as_bool).unwrap_or(false),
+        _ => false,
+    };
+    let mut context = Map::new();
+    for (from, to) in [
+        ("req_id", "request_id"),
+        ("trace_id", "trace_id"),
+        ("span_id", "span_id"),
+    ] {
+        match e.get(from) {
+            Some(Value::String(s)) if !s.is_empty() => {
+                context.insert(to.into(), json!(s));
+            }
+            Some(Value::Number(n)) => {
+                context.insert(to.into(), json!(n.to_string()));
+            }
+            _ => {}
+        }
+    }
+    let mut evidence = Map::new();
+    for k in [
+        "input",
+        "result",
+        "path",
+        "bundles",
+        "labels",
+        "requested_by",
+        "erased",
+        "masked",
+    ] {
+        if let Some(v) = e.get(k) {
+            evidence.insert(k.into(), v.clone());
+        }
+    }
+    json!({
+        "decision_id": e.get("decision_id").cloned().unwrap_or(Value::Null),
+        "time": e.get("timestamp").cloned().unwrap_or(Value::Null),
+        "enforcer": {"id": text_at(e, &[&["labels", "id"]]).unwrap_or("opa"), "kind": "policy_engine"},
+        "subject": {"type": "opa_input", "id": subject_id, "identity_kind": identity_kind, "owner": owner},
+        "action": {"name": action},
+        "resource": {"type": "opa_input", "id": resource},
+        "context": context,
+        "policy": {"engine": "opa", "id": path, "version": version},
+        "decision": if allowed { "allow" } else { "deny" },
+        "extensions": {"opa": evidence},
+    })
+}
+
+/// Decompresses (gzip) and maps an upload, appends the good events, and
+/// answers 200 once they are durable. Unmappable events are counted,
+/// logged and listed, not retried (OPA would resend the batch forever).
+pub(crate) async fn post_logs(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let who = authorize(&state, &headers, Role::Writer)?;
+    let gzip = headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("gzip"));
+    let enforcer = who.enforcer.clone();
+    let (subs, rejected) = tokio::task::spawn_blocking(move || -> Result<_, ApiError> {
+        let raw = if gzip || body.starts_with(&[0x1f, 0x8b]) {
+            let mut out = Vec::new();
+            flate2::read::GzDecoder::new(&body[..])
+                .take(MAX_INFLATED + 1)
+                .read_to_end(&mut out)
+                .map_err(|e| ApiError::bad(format!("gzip: {e}")))?;
+            if out.len() as u64 > MAX_INFLATED {
+                return Err(ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "decompressed upload exceeds 64 MiB",
+                ));
+            }
+            out
+        } else {
+            body.to_vec()
+        };
+        let events: Vec<Value> = serde_json::from_slice(&raw).map_err(|e| {
+            ApiError::bad(format!(
+                "OPA decision logs must be a JSON array of events: {e}"
+            ))
+        })?;
+        let mut subs = Vec::with_capacity(events.len());
+        let mut rejected = Vec::new();
+        for (i, e) in events.iter().enumerate() {
+            let record = ingest::record::from_json(&event_to_record(e));
+            match check_record(&record, i, &enforcer) {
+                Ok(record) => subs.push(Submission {
+                    record,
+                    submitted_by: enforcer.clone(),
+                }),
+                Err(r) => rejected
+                    .push(json!({"position": i, "decision_id": r.decision_id, "reason": r.reason})),
+            }
+        }
+        Ok((subs, rejected))
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    if !rejected.is_empty() {
+        tracing::warn!(
+            "OPA upload from {}: {} events could not be logged: {:?}",
+            who.enforcer,
+            rejected.len(),
+            rejected
+        );
+        state
+            .rejected
+            .fetch_add(rejected.len() as u64, Ordering::Relaxed);
+    }
+    let mut counts =
+        json!({"appended": 0, "duplicate": 0, "conflict": 0, "rejected": rejected.len()});
+    if !subs.is_empty() {
+        let rx = state
+            .pipeline
+            .submit(subs)
+            .map_err(|busy| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, busy.to_string()))?;
+        let outcomes = rx
+            .await
+            .map_err(|_| ApiError::internal("the writer stopped before acknowledging"))?;
+        for o in outcomes {
+            let key = match o {
+                Outcome::Appended { .. } => "appended",
+                Outcome::Duplicate { .. } => "duplicate",
+                Outcome::Conflict { .. } => "conflict",
+                Outcome::Failed(why) => return Err(ApiError::internal(why)),
+            };
+            counts[key] = json!(counts[key].as_u64().unwrap_or(0) + 1);
+        }
+    }
+    counts["rejected_events"] = Value::Array(rejected);
+    Ok((
+        [(header::CONTENT_TYPE, "application/json")],
+        counts.to_string(),
+    )
+        .into_response())
+}

@@ -1,0 +1,184 @@
+//! `ledgerctl` against a running `ledgerd` (`--url`, `--token`): the same
+//! read commands as on a data dir, computed from what the server serves and
+//! checked with the verifier before anything is printed.
+
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use verifier::consistency_file::ConsistencyFile;
+use verifier::tile::{Tile, TileHashReader, TileKind};
+use verifier::tlog_proof::TlogProof;
+use verifier::{checkpoint, Checkpoint, VerifierKey};
+
+/// An HTTP response: status, body, and `Retry-After` seconds if given.
+pub struct Reply {
+    pub status: u16,
+    pub body: Vec<u8>,
+    pub retry_after: Option<u64>,
+}
+
+impl Reply {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+pub struct Remote {
+    base: String,
+    token: Option<String>,
+    agent: ureq::Agent,
+}
+
+impl Remote {
+    pub fn new(url: &str, token: Option<String>) -> Remote {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(60)))
+            .build()
+            .into();
+        Remote {
+            base: url.trim_end_matches('/').to_string(),
+            token,
+            agent,
+        }
+    }
+
+    fn reply(
+        r: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+        what: &str,
+    ) -> Result<Reply> {
+        let mut r = r.with_context(|| format!("{what}: no answer from ledgerd"))?;
+        let retry_after = r
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok());
+        let status = r.status().as_u16();
+        let body = r.body_mut().with_config().limit(256 << 20).read_to_vec()?;
+        Ok(Reply {
+            status,
+            body,
+            retry_after,
+        })
+    }
+
+    pub fn get(&self, path: &str) -> Result<Reply> {
+        let mut req = self.agent.get(format!("{}{path}", self.base));
+        if let Some(t) = &self.token {
+            req = req.header("Authorization", format!("Bearer {t}"));
+        }
+        Remote::reply(req.call(), &format!("GET {path}"))
+    }
+
+    /// GET that must succeed; the server's reason otherwise.
+    pub fn get_ok(&self, path: &str) -> Result<Vec<u8>> {
+        let r = self.get(path)?;
+        if r.status != 200 {
+            bail!("GET {path}: {} {}", r.status, r.text().trim());
+        }
+        Ok(r.body)
+    }
+
+    pub fn post(&self, path: &str, content_type: &str, body: &[u8]) -> Result<Reply> {
+        let mut req = self
+            .agent
+            .post(format!("{}{path}", self.base))
+            .header("Content-Type", content_type);
+        if let Some(t) = &self.token {
+            req = req.header("Authorization", format!("Bearer {t}"));
+        }
+        Remote::reply(req.send(body), &format!("POST {path}"))
+    }
+
+    /// The signed checkpoint (latest, or the one signed at `size`), verified.
+    pub fn checkpoint(&self, key: &VerifierKey, size: Option<u64>) -> Result<(Checkpoint, String)> {
+        let path = size.map_or("/checkpoint".to_string(), |s| {
+            format!("/v1/checkpoints/{s}")
+        });
+        let text = self.get_ok(&path)?;
+        let cp = checkpoint::open(&text, key)
+            .with_context(|| format!("{path} does not verify with the log key"))?;
+        Ok((cp, String::from_utf8_lossy(&text).into_owned()))
+    }
+
+    fn tiles(&self, size: u64) -> TileHashReader<impl Fn(&Tile) -> Result<Vec<u8>> + '_> {
+        TileHashReader::new(size, move |t: &Tile| self.get_ok(&format!("/{}", t.path())))
+    }
+
+    /// A tlog-proof of leaf `index`, computed from tiles and checked against
+    /// the signed checkpoint before it is returned.
+    pub fn prove(&self, key: &VerifierKey, index: u64, size: Option<u64>) -> Result<TlogProof> {
+        let (cp, text) = self.checkpoint(key, size)?;
+        if index >= cp.size {
+            bail!(
+                "leaf index {index} is beyond the checkpoint's size {}",
+                cp.size
+            );
+        }
+        let reader = self.tiles(cp.size);
+        let proof = verifier::tree::inclusion_proof(&reader, index, cp.size)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let leaf = verifier::tree::HashReader::node(&reader, verifier::NodeId::leaf(index))
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        verifier::inclusion::verify_inclusion(&leaf, index, cp.size, &proof, &cp.root)
+            .context("tiles served do not match the signed checkpoint")?;
+        Ok(TlogProof {
+            extra: None,
+            index,
+            proof,
+            checkpoint: text,
+        })
+    }
+
+    pub fn consistency(&self, old: u64, new: u64) -> Result<ConsistencyFile> {
+        let body = self.get_ok(&format!("/v1/proof/consistency?from={old}&to={new}"))?;
+        Ok(ConsistencyFile::parse(&body)?)
+    }
+
+    /// Audits the served log: every entry bundle rehashed into the tree whose
+    /// root must be the signed checkpoint's. Returns the checkpoint.
+    pub fn audit(
+        &self,
+        key: &VerifierKey,
+        mut progress: impl FnMut(u64, u64),
+    ) -> Result<Checkpoint> {
+        let (cp, _) = self.checkpoint(key, None)?;
+        let mut tree = ledger::Frontier::new();
+        let mut n = 0u64;
+        while n < cp.size {
+            let width = Tile::width_at(TileKind::Entries, n / 256, cp.size).unwrap_or(1);
+            let tile = Tile {
+                kind: TileKind::Entries,
+                index: n / 256,
+                width,
+            };
+            let data = self.get_ok(&format!("/{}", tile.path()))?;
+            let entries = verifier::tile::decode_bundle(&data)?;
+            if entries.len() != usize::from(width) {
+                bail!(
+                    "{} holds {} entries, want {width}",
+                    tile.path(),
+                    entries.len()
+                );
+            }
+            entries.iter().for_each(|e| {
+                tree.push(verifier::leaf_hash(e));
+            });
+            n += u64::from(width);
+            progress(n, cp.size);
+        }
+        if tree.root() != cp.root {
+            bail!(
+                "the served entries do not hash to the signed root at size {}",
+                cp.size
+            );
+        }
+        // The hash tiles must agree with the entries too.
+        let served = verifier::tree::root(&self.tiles(cp.size), cp.size)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        if served != cp.root {
+            bail!("the served hash tiles do not match the signed root");
+        }
+        Ok(cp)
+    }
+}
