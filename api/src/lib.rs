@@ -12,6 +12,7 @@ pub mod find;
 pub mod opa;
 mod read;
 pub mod server;
+mod stream;
 pub mod tokens;
 mod write;
 

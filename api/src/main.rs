@@ -215,9 +215,8 @@ async fn main() -> Result<()> {
         }
         None => "<writer token>".into(),
     };
-    say!(
-        "send a record:\n  curl -sS -H 'Authorization: Bearer {writer}' -H 'Content-Type: application/json' \\\n    --data @examples/decision.json http://{addr}/v1/decisions"
-    );
+    say!("send a record:");
+    say!("  curl -sS -H 'Authorization: Bearer {writer}' -H 'Content-Type: application/json' --data @examples/decision.json http://{addr}/v1/decisions");
     let _ = std::io::Write::flush(&mut std::io::stdout());
     let app = api::router(state.clone());
     axum::serve(listener, app)

@@ -3,7 +3,7 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -36,14 +36,26 @@ fn format_of(headers: &HeaderMap) -> Result<Format, ApiError> {
 }
 
 /// Checks every record, queues the good ones, and answers once they are
-/// durable: one result per record, in body order.
+/// durable: one result per record, in body order. A CBOR sequence is
+/// decoded, checked and queued as it arrives.
 pub(crate) async fn post_decisions(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Result<Response, ApiError> {
     let who = authorize(&state, &headers, Role::Writer)?;
     let format = format_of(&headers)?;
+    if format == Format::CborSeq {
+        return crate::stream::post_sequence(state, who, body).await;
+    }
+    let body = axum::body::to_bytes(body, state.config.max_body)
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                too_large(state.config.max_body),
+            )
+        })?;
     let enforcer = who.enforcer.clone();
     let parsed = tokio::task::spawn_blocking(move || parse_body(format, &body, &enforcer))
         .await
@@ -75,47 +87,71 @@ pub(crate) async fn post_decisions(
     }
     let rejected = results.len() - subs.len();
     state.rejected.fetch_add(rejected as u64, Ordering::Relaxed);
-    let mut counts = [0usize; 4]; // appended, duplicate, conflict, failed
-    if !subs.is_empty() {
-        let rx = state.pipeline.submit(subs).map_err(|busy| {
-            ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!("{busy}; nothing of this request was appended"),
-            )
-        })?;
-        let outcomes = rx
-            .await
-            .map_err(|_| ApiError::internal("the writer stopped before acknowledging"))?;
-        for (slot, outcome) in slots.into_iter().zip(outcomes) {
-            let r = &mut results[slot];
-            match outcome {
-                Outcome::Appended { index, leaf_hash }
-                | Outcome::Duplicate { index, leaf_hash } => {
-                    let status = if matches!(outcome, Outcome::Appended { .. }) {
-                        0
-                    } else {
-                        1
-                    };
-                    counts[status] += 1;
-                    r["status"] = json!(["appended", "duplicate"][status]);
-                    r["index"] = json!(index);
-                    r["leaf_hash"] = json!(leaf_hash.to_hex());
-                }
-                Outcome::Conflict { index } => {
-                    counts[2] += 1;
-                    r["status"] = json!("conflict");
-                    r["index"] = json!(index);
-                    r["reason"] = json!("decision_id was already appended with different content");
-                }
-                Outcome::Failed(why) => {
-                    counts[3] += 1;
-                    r["status"] = json!("failed");
-                    r["reason"] = json!(why);
-                }
+    if subs.is_empty() {
+        return Ok(answer(results, [0; 4], rejected, None));
+    }
+    let rx = state.pipeline.submit(subs).map_err(|busy| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("{busy}; nothing of this request was appended"),
+        )
+    })?;
+    let outcomes = rx
+        .await
+        .map_err(|_| ApiError::internal("the writer stopped before acknowledging"))?;
+    let mut counts = [0usize; 4];
+    fill(&mut results, &slots, outcomes, &mut counts);
+    Ok(answer(results, counts, rejected, None))
+}
+
+pub(crate) fn too_large(max: usize) -> String {
+    format!("request body exceeds the limit of {max} bytes")
+}
+
+/// Writes each outcome into its record's result and counts appended,
+/// duplicate, conflict and failed.
+pub(crate) fn fill(
+    results: &mut [Value],
+    slots: &[usize],
+    outcomes: Vec<Outcome>,
+    counts: &mut [usize; 4],
+) {
+    for (&slot, outcome) in slots.iter().zip(outcomes) {
+        let r = &mut results[slot];
+        match outcome {
+            Outcome::Appended { index, leaf_hash } | Outcome::Duplicate { index, leaf_hash } => {
+                let status = usize::from(!matches!(outcome, Outcome::Appended { .. }));
+                counts[status] += 1;
+                r["status"] = json!(["appended", "duplicate"][status]);
+                r["index"] = json!(index);
+                r["leaf_hash"] = json!(leaf_hash.to_hex());
+            }
+            Outcome::Conflict { index } => {
+                counts[2] += 1;
+                r["status"] = json!("conflict");
+                r["index"] = json!(index);
+                r["reason"] = json!("decision_id was already appended with different content");
+            }
+            Outcome::Failed(why) => {
+                counts[3] += 1;
+                r["status"] = json!("failed");
+                r["reason"] = json!(why);
             }
         }
     }
-    let status = if counts[3] > 0 {
+}
+
+/// The response: per-record results and totals; `cut` names why the body
+/// was not read to its end.
+pub(crate) fn answer(
+    results: Vec<Value>,
+    counts: [usize; 4],
+    rejected: usize,
+    cut: Option<(StatusCode, String)>,
+) -> Response {
+    let status = if let Some((status, _)) = &cut {
+        *status
+    } else if counts[3] > 0 {
         StatusCode::INTERNAL_SERVER_ERROR
     } else if rejected == results.len() {
         StatusCode::BAD_REQUEST
@@ -124,17 +160,20 @@ pub(crate) async fn post_decisions(
     } else {
         StatusCode::OK
     };
-    let body = json!({
+    let mut body = json!({
         "results": results,
         "appended": counts[0],
         "duplicate": counts[1],
         "conflict": counts[2],
         "rejected": rejected,
     });
-    Ok((
+    if let Some((_, why)) = cut {
+        body["error"] = json!(why);
+    }
+    (
         status,
         [(header::CONTENT_TYPE, "application/json")],
         body.to_string(),
     )
-        .into_response())
+        .into_response()
 }

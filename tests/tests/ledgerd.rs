@@ -513,3 +513,65 @@ fn tokens_are_managed_without_restart_and_data_survives_restart() {
         r.text()
     );
 }
+
+#[test]
+fn cbor_sequences_stream_and_stop_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("ledgerd.toml");
+    std::fs::write(
+        &config,
+        "max_body_bytes = 200000\ncheckpoint_interval_ms = 100\n",
+    )
+    .unwrap();
+    let s = Server::start_in(
+        &dir.path().join("data"),
+        &["--config", config.to_str().unwrap()],
+    );
+    let auth = bearer(&s.writer);
+    let headers = [
+        ("Authorization", auth.as_str()),
+        ("Content-Type", "application/cbor-seq"),
+    ];
+    let item = |i: usize| {
+        let mut b = Vec::new();
+        ciborium::into_writer(&record(&format!("q{i}"), "seq", "agent"), &mut b).unwrap();
+        b
+    };
+    // 600 records (several groups queued while the body arrives).
+    let body: Vec<u8> = (0..600).flat_map(item).collect();
+    let r = s.request("POST", "/v1/decisions", &headers, &body);
+    assert_eq!(
+        (r.status, json_of(&r)["appended"].clone()),
+        (200, json!(600)),
+        "{}",
+        r.text()
+    );
+    // A truncated last item is reported; the complete ones go in.
+    let mut cut = [item(600), item(601)].concat();
+    cut.truncate(cut.len() - 3);
+    let j = json_of(&s.request("POST", "/v1/decisions", &headers, &cut));
+    assert_eq!(
+        (j["appended"].clone(), j["rejected"].clone()),
+        (json!(1), json!(1)),
+        "{j}"
+    );
+    assert_eq!(
+        j["results"][1]["reason"],
+        "the body ends inside a CBOR item"
+    );
+    // A malformed item ends the stream.
+    let bad = [item(602), vec![0xff], item(603)].concat();
+    let j = json_of(&s.request("POST", "/v1/decisions", &headers, &bad));
+    assert_eq!(
+        (
+            j["appended"].clone(),
+            j["results"].as_array().unwrap().len()
+        ),
+        (json!(1), 2),
+        "{j}"
+    );
+    // Over the body limit: 413, with what was read before the limit reported.
+    let big: Vec<u8> = (1000..2000).flat_map(item).collect();
+    let r = s.request("POST", "/v1/decisions", &headers, &big);
+    assert_eq!(r.status, 413, "{}", r.text());
+}

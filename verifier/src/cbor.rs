@@ -94,6 +94,29 @@ pub fn decode_next(input: &mut &[u8]) -> Result<Value, CborError> {
     Ok(value)
 }
 
+/// The start of a byte stream that may end inside an item.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Prefix {
+    /// A complete item and how many bytes it took.
+    Item(Value, usize),
+    /// The bytes so far are the beginning of an item; more are needed.
+    Incomplete,
+}
+
+/// Decodes the first item of a CBOR sequence that is still arriving.
+pub fn decode_prefix(bytes: &[u8]) -> Result<Prefix, CborError> {
+    let mut rest = bytes;
+    match ciborium::from_reader::<Value, _>(&mut rest) {
+        Ok(value) => {
+            check_unique_keys(&value)?;
+            Ok(Prefix::Item(value, bytes.len() - rest.len()))
+        }
+        // Reading a slice fails only at its end: the item is cut short.
+        Err(ciborium::de::Error::Io(_)) => Ok(Prefix::Incomplete),
+        Err(e) => Err(CborError::Invalid(e.to_string())),
+    }
+}
+
 fn check_unique_keys(value: &Value) -> Result<(), CborError> {
     match value {
         Value::Array(items) => items.iter().try_for_each(check_unique_keys),

@@ -80,3 +80,27 @@ fn envelope_parts_equal_the_generic_encoding_and_round_trip() {
     let v2 = cbor::encode(&Value::Map(vec![(t("v"), Value::Integer(2.into()))]));
     assert_eq!(Envelope::decode(&v2), Err(EnvelopeError::Version(2)));
 }
+
+#[test]
+fn sequences_decode_as_they_arrive() {
+    use verifier::cbor::{decode_prefix, Prefix};
+    let a = cbor::encode(&Value::Map(vec![(t("k"), t("a long enough value"))]));
+    let b = cbor::encode(&Value::Integer(7.into()));
+    let stream = [a.clone(), b.clone()].concat();
+    for cut in 0..a.len() {
+        assert_eq!(
+            decode_prefix(&stream[..cut]).unwrap(),
+            Prefix::Incomplete,
+            "cut at {cut}"
+        );
+    }
+    let Prefix::Item(_, used) = decode_prefix(&stream).unwrap() else {
+        panic!("first item")
+    };
+    assert_eq!(used, a.len());
+    assert_eq!(
+        decode_prefix(&stream[used..]).unwrap(),
+        Prefix::Item(Value::Integer(7.into()), 1)
+    );
+    assert!(decode_prefix(&[0xff]).is_err());
+}

@@ -1,0 +1,136 @@
+//! `application/cbor-seq` bodies (RFC 8742), processed as they arrive: each
+//! record is decoded, checked and queued as soon as its last byte is in, so
+//! a long stream is committed in groups while it is still being sent. The
+//! answer comes once every queued record is durable.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::StatusCode;
+use axum::response::Response;
+use futures_util::StreamExt;
+use ingest::input::check_record;
+use ingest::{Outcome, Submission};
+use serde_json::{json, Value};
+use tokio::sync::oneshot;
+use verifier::cbor::{decode_prefix, Prefix};
+
+use crate::server::{ApiError, AppState};
+use crate::tokens::TokenEntry;
+use crate::write::{answer, fill, too_large};
+
+/// Records queued per submission while a stream is arriving.
+const GROUP: usize = 256;
+
+struct Pending {
+    slots: Vec<usize>,
+    rx: oneshot::Receiver<Vec<Outcome>>,
+}
+
+/// Queues `subs`, waiting while the pipeline is busy (the sender is
+/// streaming, so it is held back rather than refused).
+async fn queue(
+    state: &AppState,
+    mut subs: Vec<Submission>,
+    slots: Vec<usize>,
+) -> Result<Pending, ApiError> {
+    let mut wait = Duration::from_millis(1);
+    loop {
+        match state.pipeline.submit(subs) {
+            Ok(rx) => return Ok(Pending { slots, rx }),
+            Err(busy) => {
+                subs = busy.subs;
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_millis(100));
+            }
+        }
+    }
+}
+
+pub(crate) async fn post_sequence(
+    state: Arc<AppState>,
+    who: TokenEntry,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let max = state.config.max_body;
+    let mut stream = body.into_data_stream();
+    let (mut buf, mut read) = (Vec::<u8>::new(), 0usize);
+    let mut results: Vec<Value> = Vec::new();
+    let (mut subs, mut slots, mut pending) = (Vec::new(), Vec::new(), Vec::new());
+    let mut cut: Option<(StatusCode, String)> = None;
+    let mut broken = false;
+    'body: while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| ApiError::bad(format!("reading the body: {e}")))?;
+        read += chunk.len();
+        if read > max {
+            cut = Some((
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!(
+                    "{}; records after the last result were not read",
+                    too_large(max)
+                ),
+            ));
+            break;
+        }
+        buf.extend_from_slice(&chunk);
+        let mut used = 0;
+        loop {
+            match decode_prefix(&buf[used..]) {
+                Ok(Prefix::Incomplete) => break,
+                Ok(Prefix::Item(value, n)) => {
+                    used += n;
+                    let position = results.len();
+                    match check_record(&value, position, &who.enforcer) {
+                        Ok(record) => {
+                            results.push(json!({ "position": position, "decision_id": record.decision_id }));
+                            slots.push(position);
+                            subs.push(Submission { record, submitted_by: who.enforcer.clone() });
+                        }
+                        Err(r) => results.push(
+                            json!({"position": position, "decision_id": r.decision_id, "status": "rejected", "reason": r.reason}),
+                        ),
+                    }
+                    if subs.len() >= GROUP {
+                        pending.push(
+                            queue(
+                                &state,
+                                std::mem::take(&mut subs),
+                                std::mem::take(&mut slots),
+                            )
+                            .await?,
+                        );
+                    }
+                }
+                Err(e) => {
+                    broken = true;
+                    results.push(json!({"position": results.len(), "status": "rejected",
+                        "reason": format!("{e}; the rest of the sequence was not read")}));
+                    break 'body;
+                }
+            }
+        }
+        buf.drain(..used);
+    }
+    if cut.is_none() && !broken && !buf.is_empty() {
+        results.push(json!({"position": results.len(), "status": "rejected", "reason": "the body ends inside a CBOR item"}));
+    }
+    if results.is_empty() && cut.is_none() {
+        return Err(ApiError::bad("the body holds no records"));
+    }
+    if !subs.is_empty() {
+        pending.push(queue(&state, subs, slots).await?);
+    }
+    let queued: usize = pending.iter().map(|p| p.slots.len()).sum();
+    let rejected = results.len() - queued;
+    state.rejected.fetch_add(rejected as u64, Ordering::Relaxed);
+    let mut counts = [0usize; 4];
+    for p in pending {
+        let outcomes =
+            p.rx.await
+                .map_err(|_| ApiError::internal("the writer stopped before acknowledging"))?;
+        fill(&mut results, &p.slots, outcomes, &mut counts);
+    }
+    Ok(answer(results, counts, rejected, cut))
+}
