@@ -194,13 +194,7 @@ pub(crate) async fn post_logs(
     let mut counts =
         json!({"appended": 0, "duplicate": 0, "conflict": 0, "rejected": rejected.len()});
     if !subs.is_empty() {
-        let rx = state
-            .pipeline
-            .submit(subs)
-            .map_err(|busy| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, busy.to_string()))?;
-        let outcomes = rx
-            .await
-            .map_err(|_| ApiError::internal("the writer stopped before acknowledging"))?;
+        let outcomes = crate::write::submit_and_wait(&state, subs).await?;
         for o in outcomes {
             let key = match o {
                 Outcome::Appended { .. } => "appended",

@@ -90,18 +90,26 @@ pub(crate) async fn post_decisions(
     if subs.is_empty() {
         return Ok(answer(results, [0; 4], rejected, None));
     }
+    let outcomes = submit_and_wait(&state, subs).await?;
+    let mut counts = [0usize; 4];
+    fill(&mut results, &slots, outcomes, &mut counts);
+    Ok(answer(results, counts, rejected, None))
+}
+
+/// Queues records and waits until they are durable; a full queue is 503
+/// with nothing appended.
+pub(crate) async fn submit_and_wait(
+    state: &AppState,
+    subs: Vec<Submission>,
+) -> Result<Vec<Outcome>, ApiError> {
     let rx = state.pipeline.submit(subs).map_err(|busy| {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             format!("{busy}; nothing of this request was appended"),
         )
     })?;
-    let outcomes = rx
-        .await
-        .map_err(|_| ApiError::internal("the writer stopped before acknowledging"))?;
-    let mut counts = [0usize; 4];
-    fill(&mut results, &slots, outcomes, &mut counts);
-    Ok(answer(results, counts, rejected, None))
+    rx.await
+        .map_err(|_| ApiError::internal("the writer stopped before acknowledging"))
 }
 
 pub(crate) fn too_large(max: usize) -> String {

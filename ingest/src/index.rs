@@ -125,9 +125,26 @@ pub fn lookup_decision(
     log: &Log,
     decision_id: &str,
 ) -> Result<Option<(u64, [u8; 32])>, LedgerError> {
-    let Some(v) = log.index_get(CF_DECISIONS, decision_id.as_bytes())? else {
-        return Ok(None);
-    };
+    match log.index_get(CF_DECISIONS, decision_id.as_bytes())? {
+        Some(v) => decode_decision(decision_id, &v).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// [`lookup_decision`] for many ids in one storage call.
+pub fn lookup_decisions(
+    log: &Log,
+    ids: &[&str],
+) -> Result<Vec<Option<(u64, [u8; 32])>>, LedgerError> {
+    let keys: Vec<&[u8]> = ids.iter().map(|id| id.as_bytes()).collect();
+    log.index_multi_get(CF_DECISIONS, &keys)?
+        .into_iter()
+        .zip(ids)
+        .map(|(v, id)| v.map(|v| decode_decision(id, &v)).transpose())
+        .collect()
+}
+
+fn decode_decision(decision_id: &str, v: &[u8]) -> Result<(u64, [u8; 32]), LedgerError> {
     if v.len() != 40 {
         return Err(LedgerError::Corrupt(format!(
             "decision index entry for {decision_id:?} is malformed"
@@ -137,7 +154,7 @@ pub fn lookup_decision(
     index.copy_from_slice(&v[..8]);
     let mut digest = [0u8; 32];
     digest.copy_from_slice(&v[8..]);
-    Ok(Some((u64::from_be_bytes(index), digest)))
+    Ok((u64::from_be_bytes(index), digest))
 }
 
 /// The record time of leaf `index`, from its `i` posting.

@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 
 use ledger::Log;
 use tokio::sync::oneshot;
-use verifier::{leaf_hash, Hash, SignerKey};
+use verifier::{Hash, SignerKey};
 
-use crate::index::{lookup_decision, puts_for};
+use crate::index::{lookup_decisions, puts_for};
 use crate::record::CheckedRecord;
 use crate::schema::Timestamp;
 
@@ -296,10 +296,21 @@ impl Writer {
         // decision_id → (position in `entries`, digest), for retries inside one batch.
         let mut in_batch: HashMap<&str, (usize, [u8; 32])> = HashMap::new();
         let mut plans: Vec<Vec<Plan>> = Vec::with_capacity(jobs.len());
+        // One storage call for every id of the batch.
+        let ids: Vec<&str> = jobs
+            .iter()
+            .flat_map(|j| j.subs.iter().map(|s| s.record.decision_id.as_str()))
+            .collect();
+        let mut known = match lookup_decisions(&self.log, &ids) {
+            Ok(found) => found.into_iter().map(Ok).collect::<Vec<_>>(),
+            Err(e) => ids.iter().map(|_| Err(e.to_string())).collect(),
+        }
+        .into_iter();
         for job in &jobs {
             let mut plan = Vec::with_capacity(job.subs.len());
             for sub in &job.subs {
                 let r = &sub.record;
+                let stored = known.next().unwrap_or(Ok(None));
                 if let Some(&(pos, digest)) = in_batch.get(r.decision_id.as_str()) {
                     plan.push(Plan::SameBatch {
                         pos,
@@ -307,7 +318,7 @@ impl Writer {
                     });
                     continue;
                 }
-                plan.push(match lookup_decision(&self.log, &r.decision_id) {
+                plan.push(match stored {
                     Ok(Some((index, digest))) if digest == r.digest => Plan::Done(
                         self.log
                             .leaf_hash(index)
@@ -325,13 +336,13 @@ impl Writer {
                         ));
                         Plan::New(entries.len() - 1)
                     }
-                    Err(e) => Plan::Done(Outcome::Failed(e.to_string())),
+                    Err(e) => Plan::Done(Outcome::Failed(e)),
                 });
             }
             plans.push(plan);
         }
         let result = if entries.is_empty() {
-            Ok(self.log.size())
+            Ok((self.log.size(), Vec::new()))
         } else {
             self.log
                 .append_with(&entries, |first| {
@@ -341,11 +352,11 @@ impl Writer {
                     }
                     puts
                 })
-                .map(|range| range.start)
+                .map(|(range, leaves)| (range.start, leaves))
         };
         let outcomes: Vec<Vec<Outcome>> = match result {
-            Ok(first) => {
-                let leaf = |pos: usize| (first + pos as u64, leaf_hash(&entries[pos]));
+            Ok((first, leaves)) => {
+                let leaf = |pos: usize| (first + pos as u64, leaves[pos]);
                 let outcomes: Vec<Vec<Outcome>> = plans
                     .into_iter()
                     .map(|plan| {

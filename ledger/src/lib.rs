@@ -177,16 +177,18 @@ impl Log {
     /// Appends entries durably; returns their leaf indexes.
     pub fn append<E: AsRef<[u8]>>(&self, entries: &[E]) -> Result<Range<u64>, LedgerError> {
         self.append_with(entries, |_| Vec::new())
+            .map(|(range, _)| range)
     }
 
     /// Appends entries and the index writes `puts(first_index)` returns, in one
-    /// WriteBatch with the WAL synced before returning. Nothing is written if
-    /// any entry is too large.
+    /// WriteBatch with the WAL synced before returning; returns the indexes
+    /// and the entries' leaf hashes. Nothing is written if any entry is too
+    /// large.
     pub fn append_with<E: AsRef<[u8]>>(
         &self,
         entries: &[E],
         puts: impl FnOnce(u64) -> Vec<IndexPut>,
-    ) -> Result<Range<u64>, LedgerError> {
+    ) -> Result<(Range<u64>, Vec<Hash>), LedgerError> {
         if let Some((position, e)) = entries
             .iter()
             .enumerate()
@@ -207,7 +209,7 @@ impl Log {
         let first = state.frontier.size();
         let mut frontier = state.frontier.clone();
         let mut batch = WriteBatch::default();
-        for (entry, leaf) in entries.iter().zip(leaves) {
+        for (entry, &leaf) in entries.iter().zip(&leaves) {
             batch.put_cf(entries_cf, index_key(frontier.size()), entry.as_ref());
             for (id, hash) in frontier.push(leaf) {
                 batch.put_cf(nodes_cf, node_key(id), hash.as_bytes());
@@ -223,12 +225,26 @@ impl Log {
         let end = frontier.size();
         state.frontier = frontier;
         self.committed.store(end, Ordering::Release);
-        Ok(first..end)
+        Ok((first..end, leaves))
     }
 
     /// Reads a point value from an index column family.
     pub fn index_get(&self, cf_name: &str, key: &[u8]) -> Result<Option<Vec<u8>>, LedgerError> {
         Ok(self.db.get_cf(cf(&self.db, cf_name)?, key)?)
+    }
+
+    /// Point values of many keys of an index column family, in order.
+    pub fn index_multi_get(
+        &self,
+        cf_name: &str,
+        keys: &[&[u8]],
+    ) -> Result<Vec<Option<Vec<u8>>>, LedgerError> {
+        let cf = cf(&self.db, cf_name)?;
+        self.db
+            .multi_get_cf(keys.iter().map(|k| (cf, *k)))
+            .into_iter()
+            .map(|r| r.map_err(LedgerError::from))
+            .collect()
     }
 
     /// Up to `limit` key/value pairs of an index column family whose keys

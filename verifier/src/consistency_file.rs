@@ -9,7 +9,7 @@
 
 use crate::checkpoint::{self, parse_decimal, Checkpoint, CheckpointError};
 use crate::consistency::{verify_consistency, ConsistencyError};
-use crate::hash::Hash;
+use crate::hash::{parse_hash_lines, write_hash_lines, Hash};
 use crate::note::VerifierKey;
 
 /// Why a consistency proof file or its check failed.
@@ -71,9 +71,7 @@ impl ConsistencyFile {
         };
         let old_size = size("old ").ok_or(Malformed("no \"old <size>\" line"))?;
         let new_size = size("new ").ok_or(Malformed("no \"new <size>\" line"))?;
-        let proof = lines
-            .map(|l| Hash::from_base64(l).ok_or(Malformed("proof line is not a base64 hash")))
-            .collect::<Result<Vec<_>, _>>()?;
+        let proof = parse_hash_lines(lines).ok_or(Malformed("proof line is not a base64 hash"))?;
         Ok(ConsistencyFile {
             old_size,
             new_size,
@@ -84,10 +82,7 @@ impl ConsistencyFile {
     /// The text form.
     pub fn to_text(&self) -> String {
         let mut s = format!("old {}\nnew {}\n", self.old_size, self.new_size);
-        for h in &self.proof {
-            s.push_str(&h.to_base64());
-            s.push('\n');
-        }
+        write_hash_lines(&mut s, &self.proof);
         s
     }
 

@@ -82,3 +82,17 @@ pub fn node_hash(left: &Hash, right: &Hash) -> Hash {
     h.update(right.0);
     Hash(h.finalize().into())
 }
+
+/// Reads proof hashes, one standard-base64 hash per line (as tlog-proof and
+/// consistency proof files carry them); `None` if any line is not one.
+pub fn parse_hash_lines<'a>(lines: impl Iterator<Item = &'a str>) -> Option<Vec<Hash>> {
+    lines.map(Hash::from_base64).collect()
+}
+
+/// Appends proof hashes to `out`, one base64 hash and newline each.
+pub fn write_hash_lines(out: &mut String, hashes: &[Hash]) {
+    for h in hashes {
+        out.push_str(&h.to_base64());
+        out.push('\n');
+    }
+}

@@ -14,7 +14,7 @@
 
 use crate::b64;
 use crate::checkpoint::{self, parse_decimal, Checkpoint, CheckpointError};
-use crate::hash::{leaf_hash, Hash};
+use crate::hash::{leaf_hash, parse_hash_lines, write_hash_lines, Hash};
 use crate::inclusion::{verify_inclusion, InclusionError};
 use crate::note::VerifierKey;
 
@@ -71,9 +71,7 @@ impl TlogProof {
             .and_then(|l| l.strip_prefix("index "))
             .and_then(parse_decimal)
             .ok_or(Malformed("no \"index <decimal>\" line"))?;
-        let proof = lines
-            .map(|l| Hash::from_base64(l).ok_or(Malformed("proof line is not a base64 hash")))
-            .collect::<Result<Vec<_>, _>>()?;
+        let proof = parse_hash_lines(lines).ok_or(Malformed("proof line is not a base64 hash"))?;
         Ok(TlogProof {
             extra,
             index,
@@ -89,10 +87,7 @@ impl TlogProof {
             s.push_str(&format!("extra {}\n", b64::encode(e)));
         }
         s.push_str(&format!("index {}\n", self.index));
-        for h in &self.proof {
-            s.push_str(&h.to_base64());
-            s.push('\n');
-        }
+        write_hash_lines(&mut s, &self.proof);
         s.push('\n');
         s.push_str(&self.checkpoint);
         s
