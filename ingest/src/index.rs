@@ -121,6 +121,9 @@ pub fn puts_for(record: &CheckedRecord, index: u64) -> Vec<IndexPut> {
 }
 
 /// Where a `decision_id` was appended: its leaf index and record digest.
+pub type Logged = (u64, [u8; 32]);
+
+/// Where a `decision_id` was appended, if it was.
 pub fn lookup_decision(
     log: &Log,
     decision_id: &str,
@@ -132,10 +135,7 @@ pub fn lookup_decision(
 }
 
 /// [`lookup_decision`] for many ids in one storage call.
-pub fn lookup_decisions(
-    log: &Log,
-    ids: &[&str],
-) -> Result<Vec<Option<(u64, [u8; 32])>>, LedgerError> {
+pub fn lookup_decisions(log: &Log, ids: &[&str]) -> Result<Vec<Option<Logged>>, LedgerError> {
     let keys: Vec<&[u8]> = ids.iter().map(|id| id.as_bytes()).collect();
     log.index_multi_get(CF_DECISIONS, &keys)?
         .into_iter()
