@@ -214,6 +214,11 @@ pub fn run(args: BenchArgs) -> Result<()> {
     }
     let raw_rate = n as f64 / t0.elapsed().as_secs_f64();
 
+    // Second baseline: raw RocksDB writing the same keys the ledger writes
+    // (leaf, ~2 tree nodes, decision id, postings) with none of its logic:
+    // the ceiling this storage layout allows.
+    let same_keys_rate = same_keys_baseline(&leaves, &subs_for(0..n, args.seed)?, per_commit)?;
+
     // Half of peak, paced: the latency an enforcer sees under normal load.
     let half = subs_for(n..2 * n, args.seed)?;
     let paced = drive(log.clone(), half, &args, Some(peak_rate / 2.0))?;
@@ -223,6 +228,10 @@ pub fn run(args: BenchArgs) -> Result<()> {
         peak_rate, ms(percentile(&peak.latencies, 0.5)), ms(percentile(&peak.latencies, 0.99)), peak.commits, per_commit);
     println!("raw RocksDB WriteBatch+sync, same bytes and batch sizes: {raw_rate:>9.0} records/s");
     println!("ratio:     {:.2}x raw", peak_rate / raw_rate);
+    println!(
+        "raw RocksDB writing the ledger's keys (leaf, nodes, decision id, postings), same batches: {same_keys_rate:>9.0} records/s; ledger = {:.2}x that",
+        peak_rate / same_keys_rate
+    );
     println!(
         "half peak: {:>9.0} records/s offered  ack p50 {:.2} ms  p99 {:.2} ms",
         peak_rate / 2.0,
@@ -299,4 +308,36 @@ pub fn run_http(remote: &crate::remote::Remote, args: BenchArgs) -> Result<()> {
         ms(percentile(&latencies, 0.99))
     );
     Ok(())
+}
+
+fn same_keys_baseline(leaves: &[Vec<u8>], subs: &[Submission], per_commit: usize) -> Result<f64> {
+    let dir = tempfile::tempdir()?;
+    let mut opts = rocksdb::Options::default();
+    opts.create_if_missing(true);
+    opts.create_missing_column_families(true);
+    let cfs = ["entries", "nodes", "decisions", "postings"];
+    let db = rocksdb::DB::open_cf(&opts, dir.path(), cfs)?;
+    let cf = |name: &str| db.cf_handle(name).ok_or_else(|| anyhow::anyhow!("no column family {name}"));
+    let (entries, nodes) = (cf("entries")?, cf("nodes")?);
+    let mut sync = rocksdb::WriteOptions::default();
+    sync.set_sync(true);
+    let t0 = Instant::now();
+    for (c, chunk) in leaves.chunks(per_commit).enumerate() {
+        let mut wb = rocksdb::WriteBatch::default();
+        for (i, leaf) in chunk.iter().enumerate() {
+            let index = (c * per_commit + i) as u64;
+            wb.put_cf(entries, index.to_be_bytes(), leaf);
+            // Leaf hash, and one parent on average per leaf.
+            for level in 0..2u8 {
+                let mut k = vec![level];
+                k.extend_from_slice(&(index >> level).to_be_bytes());
+                wb.put_cf(nodes, k, [level; 32]);
+            }
+            for put in ingest::index::puts_for(&subs[index as usize].record, index) {
+                wb.put_cf(cf(put.cf)?, put.key, put.value);
+            }
+        }
+        db.write_opt(wb, &sync)?;
+    }
+    Ok(leaves.len() as f64 / t0.elapsed().as_secs_f64())
 }
