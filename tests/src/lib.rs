@@ -143,6 +143,12 @@ impl Server {
         http(&self.addr, method, path, headers, body)
     }
 
+    /// Kills the process at once (SIGKILL), as a crash or power cut would.
+    pub fn kill9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Stops with SIGTERM and waits; returns the exit code.
     pub fn stop(mut self) -> Option<i32> {
         self.terminate()
@@ -196,8 +202,20 @@ pub fn http(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> Response {
+    try_http(addr, method, path, headers, body)
+        .unwrap_or_else(|| panic!("no response to {method} {path}"))
+}
+
+/// [`http`], `None` when the server is gone or answers nothing.
+pub fn try_http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Option<Response> {
     use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(addr).expect("connect to ledgerd");
+    let mut s = std::net::TcpStream::connect(addr).ok()?;
     s.set_read_timeout(Some(std::time::Duration::from_secs(30)))
         .ok();
     let mut req = format!(
@@ -208,22 +226,18 @@ pub fn http(
         req.push_str(&format!("{k}: {v}\r\n"));
     }
     req.push_str("\r\n");
-    s.write_all(req.as_bytes()).expect("send");
+    s.write_all(req.as_bytes()).ok()?;
     // The server may answer (413) before reading a large body.
     let _ = s.write_all(body);
     let mut raw = Vec::new();
     let _ = s.read_to_end(&mut raw);
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .unwrap_or_else(|| panic!("no response to {method} {path} ({} bytes)", raw.len()));
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
     let head = String::from_utf8_lossy(&raw[..split]).into_owned();
     let mut lines = head.split("\r\n");
     let status = lines
         .next()
         .and_then(|l| l.split(' ').nth(1))
-        .and_then(|c| c.parse().ok())
-        .expect("status");
+        .and_then(|c| c.parse().ok())?;
     let headers: Vec<(String, String)> = lines
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
@@ -235,11 +249,11 @@ pub fn http(
     {
         body = dechunk(&body);
     }
-    Response {
+    Some(Response {
         status,
         headers,
         body,
-    }
+    })
 }
 
 fn dechunk(mut data: &[u8]) -> Vec<u8> {

@@ -317,7 +317,10 @@ fn same_keys_baseline(leaves: &[Vec<u8>], subs: &[Submission], per_commit: usize
     opts.create_missing_column_families(true);
     let cfs = ["entries", "nodes", "decisions", "postings"];
     let db = rocksdb::DB::open_cf(&opts, dir.path(), cfs)?;
-    let cf = |name: &str| db.cf_handle(name).ok_or_else(|| anyhow::anyhow!("no column family {name}"));
+    let cf = |name: &str| {
+        db.cf_handle(name)
+            .ok_or_else(|| anyhow::anyhow!("no column family {name}"))
+    };
     let (entries, nodes) = (cf("entries")?, cf("nodes")?);
     let mut sync = rocksdb::WriteOptions::default();
     sync.set_sync(true);
