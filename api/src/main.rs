@@ -39,7 +39,7 @@ struct Cli {
     #[arg(long, env = "LEDGER_ORIGIN")]
     origin: Option<String>,
     /// TOML file with any of: data, listen, origin, public_reads, max_body_bytes,
-    /// checkpoint_interval_ms, request_timeout_ms, queue_capacity.
+    /// checkpoint_interval_ms, request_timeout_ms, queue_capacity, batch_delay_us.
     #[arg(long, env = "LEDGER_CONFIG")]
     config: Option<PathBuf>,
     /// Require a reader token for /checkpoint and /tile (default: public).
@@ -58,6 +58,7 @@ struct FileConfig {
     checkpoint_interval_ms: Option<u64>,
     request_timeout_ms: Option<u64>,
     queue_capacity: Option<usize>,
+    batch_delay_us: Option<u64>,
 }
 
 struct Settings {
@@ -96,6 +97,9 @@ fn settings(cli: Cli) -> Result<Settings> {
     }
     if let Some(q) = file.queue_capacity {
         pipeline.queue_capacity = q.max(1);
+    }
+    if let Some(us) = file.batch_delay_us {
+        pipeline.max_delay = Duration::from_micros(us);
     }
     Ok(Settings {
         data: cli

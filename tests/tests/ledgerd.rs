@@ -575,3 +575,48 @@ fn cbor_sequences_stream_and_stop_cleanly() {
     let r = s.request("POST", "/v1/decisions", &headers, &big);
     assert_eq!(r.status, 413, "{}", r.text());
 }
+
+#[test]
+fn a_full_queue_is_503_with_retry_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("ledgerd.toml");
+    // The writer holds a batch open for 2 s waiting for more, so the queue
+    // (5 records) is still full when the second request comes.
+    std::fs::write(&config, "queue_capacity = 5\nbatch_delay_us = 2000000\n").unwrap();
+    let s = Server::start_in(
+        &dir.path().join("data"),
+        &["--config", config.to_str().unwrap()],
+    );
+    let first: Vec<Value> = (0..5).map(|i| record(&format!("f{i}"), "u", "a")).collect();
+    let (addr, writer) = (s.addr.clone(), s.writer.clone());
+    let t = std::thread::spawn(move || {
+        let auth = format!("Bearer {writer}");
+        let body = Value::Array(first).to_string();
+        ledger_tests::http(
+            &addr,
+            "POST",
+            "/v1/decisions",
+            &[
+                ("Authorization", &auth),
+                ("Content-Type", "application/json"),
+            ],
+            body.as_bytes(),
+        )
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let r = post_json(&s, &s.writer, &record("late", "u", "a"));
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert_eq!(r.header("retry-after"), Some("1"));
+    assert!(json_of(&r)["error"]
+        .as_str()
+        .unwrap()
+        .contains("nothing of this request was appended"));
+    assert_eq!(json_of(&t.join().unwrap())["appended"], 5);
+    let r = post_json(&s, &s.writer, &record("late", "u", "a"));
+    assert_eq!(
+        r.status,
+        200,
+        "accepted once the queue drained: {}",
+        r.text()
+    );
+}
