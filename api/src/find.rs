@@ -182,7 +182,9 @@ pub(crate) async fn search(
     let log = state.log.clone();
     let body = tokio::task::spawn_blocking(move || -> Result<Value, ApiError> {
         let page = query::search(&log, &sq, cursor, limit).map_err(|e| match e {
-            query::QueryError::VersionWithoutPolicy => ApiError::bad(e.to_string()),
+            query::QueryError::VersionWithoutPolicy | query::QueryError::TooBroad => {
+                ApiError::bad(e.to_string())
+            }
             query::QueryError::Ledger(e) => e.into(),
         })?;
         let results = page

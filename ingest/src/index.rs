@@ -9,6 +9,9 @@
 
 use ledger::{IndexPut, LedgerError, Log};
 
+use ciborium::Value;
+use verifier::envelope::Envelope;
+
 use crate::record::CheckedRecord;
 use crate::schema::Timestamp;
 
@@ -30,20 +33,14 @@ pub enum Term {
     Resource = b'r' as isize,
     /// `policy.id`.
     Policy = b'p' as isize,
-    /// `policy.id` and `policy.version` (term `id ‖ 0x00 ‖ version`).
-    PolicyVersion = b'v' as isize,
     /// `context.request_id`.
     RequestId = b'q' as isize,
     /// `context.trace_id`.
     TraceId = b't' as isize,
     /// `context.parent_decision_id`.
     Parent = b'd' as isize,
-    /// `decision` (`allow` / `deny`).
-    Decision = b'D' as isize,
     /// Record time (8-byte BE nanoseconds).
     Time = b'T' as isize,
-    /// Leaf index → time (lookup, not a search term).
-    LeafTime = b'i' as isize,
 }
 
 /// `kind ‖ len ‖ term`: the prefix of all postings of one term.
@@ -61,14 +58,6 @@ pub fn posting_key(kind: Term, term: &[u8], index: u64) -> Vec<u8> {
     let mut k = term_prefix(kind, term);
     k.extend_from_slice(&index.to_be_bytes());
     k
-}
-
-/// `policy.id ‖ 0x00 ‖ policy.version`.
-pub fn policy_version_term(id: &str, version: &str) -> Vec<u8> {
-    let mut t = id.as_bytes().to_vec();
-    t.push(0);
-    t.extend_from_slice(version.as_bytes());
-    t
 }
 
 /// Every index write for `record` at leaf `index`.
@@ -96,11 +85,6 @@ pub fn puts_for(record: &CheckedRecord, index: u64) -> Vec<IndexPut> {
     actors.iter().for_each(|a| post(Term::Actor, a.as_bytes()));
     post(Term::Resource, t.resource.as_bytes());
     post(Term::Policy, t.policy.as_bytes());
-    post(
-        Term::PolicyVersion,
-        &policy_version_term(&t.policy, &t.policy_version),
-    );
-    post(Term::Decision, t.decision.as_bytes());
     for (kind, v) in [
         (Term::RequestId, &t.request_id),
         (Term::TraceId, &t.trace_id),
@@ -110,13 +94,7 @@ pub fn puts_for(record: &CheckedRecord, index: u64) -> Vec<IndexPut> {
             post(kind, v.as_bytes());
         }
     }
-    let nanos = record.time.unix_nanos().to_be_bytes();
-    post(Term::Time, &nanos);
-    puts.push(IndexPut {
-        cf: CF_POSTINGS,
-        key: posting_key(Term::LeafTime, &index.to_be_bytes(), index),
-        value: nanos.to_vec(),
-    });
+    post(Term::Time, &record.time.unix_nanos().to_be_bytes());
     puts
 }
 
@@ -157,11 +135,45 @@ fn decode_decision(decision_id: &str, v: &[u8]) -> Result<(u64, [u8; 32]), Ledge
     Ok((u64::from_be_bytes(index), digest))
 }
 
-/// The record time of leaf `index`, from its `i` posting.
-pub fn leaf_time(log: &Log, index: u64) -> Result<Option<Timestamp>, LedgerError> {
-    let key = posting_key(Term::LeafTime, &index.to_be_bytes(), index);
-    Ok(log
-        .index_get(CF_POSTINGS, &key)?
-        .and_then(|v| <[u8; 8]>::try_from(v.as_slice()).ok())
-        .and_then(|b| Timestamp::from_unix_nanos(u64::from_be_bytes(b))))
+/// What filters read from a leaf itself (not indexed, to keep appends lean).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LeafFacts {
+    /// The record's `time`.
+    pub time: Timestamp,
+    /// `allow` or `deny`.
+    pub decision: String,
+    /// `policy.version`.
+    pub policy_version: String,
+}
+
+/// Decodes the leaf at `index` for the facts filters need.
+pub fn leaf_facts(log: &Log, index: u64) -> Result<LeafFacts, LedgerError> {
+    let leaf = log.entry(index)?;
+    let bad = |what: &str| LedgerError::Corrupt(format!("leaf {index}: {what}"));
+    let env = Envelope::decode(&leaf).map_err(|e| bad(&e.to_string()))?;
+    let field = |v: &Value, k: &str| -> Option<Value> {
+        v.as_map()?
+            .iter()
+            .find(|(key, _)| key.as_text() == Some(k))
+            .map(|(_, v)| v.clone())
+    };
+    let text = |v: Option<Value>| -> Option<String> {
+        match v? {
+            Value::Text(s) => Some(s),
+            Value::Tag(_, inner) => inner.as_text().map(str::to_string),
+            _ => None,
+        }
+    };
+    let time = text(field(&env.record, "time"))
+        .and_then(|t| Timestamp::parse_text(&t))
+        .ok_or_else(|| bad("no time"))?;
+    let decision = text(field(&env.record, "decision")).ok_or_else(|| bad("no decision"))?;
+    let policy_version = field(&env.record, "policy")
+        .and_then(|p| text(field(&p, "version")))
+        .ok_or_else(|| bad("no policy.version"))?;
+    Ok(LeafFacts {
+        time,
+        decision,
+        policy_version,
+    })
 }

@@ -2,12 +2,14 @@
 
 use ledger::{LedgerError, Log};
 
-use crate::index::{leaf_time, policy_version_term, posting_key, term_prefix, Term, CF_POSTINGS};
+use crate::index::{leaf_facts, posting_key, term_prefix, Term, CF_POSTINGS};
 use crate::schema::Timestamp;
 
 /// Postings read per page at most; a page may come back short (with a
 /// cursor) when filters reject many candidates.
 pub const SCAN_BUDGET: usize = 100_000;
+/// Leaves a time range alone may match.
+pub const TIME_SCAN_LIMIT: usize = 1_000_000;
 
 /// A search: every given filter must match.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -51,6 +53,11 @@ pub enum QueryError {
     /// `version` without `policy`.
     #[error("version needs policy")]
     VersionWithoutPolicy,
+    /// A time range alone that matches too many leaves to sort.
+    #[error(
+        "the time range matches more than {TIME_SCAN_LIMIT} decisions; add a filter or narrow it"
+    )]
+    TooBroad,
     /// Storage failed.
     #[error(transparent)]
     Ledger(#[from] LedgerError),
@@ -71,24 +78,27 @@ impl Query {
         add(&mut t, Term::Subject, &self.subject);
         add(&mut t, Term::Actor, &self.actor);
         add(&mut t, Term::Resource, &self.resource);
-        match (&self.policy, &self.version) {
-            (Some(p), Some(v)) => t.push((Term::PolicyVersion, policy_version_term(p, v))),
-            (Some(p), None) => t.push((Term::Policy, p.as_bytes().to_vec())),
-            (None, Some(_)) => return Err(QueryError::VersionWithoutPolicy),
-            (None, None) => {}
+        if self.version.is_some() && self.policy.is_none() {
+            return Err(QueryError::VersionWithoutPolicy);
         }
-        add(&mut t, Term::Decision, &self.decision);
+        add(&mut t, Term::Policy, &self.policy);
         Ok(t)
     }
 
-    fn time_matches(&self, log: &Log, index: u64) -> Result<bool, LedgerError> {
-        if self.from.is_none() && self.to.is_none() {
+    /// Filters read from the leaf itself: version, decision, time range.
+    fn leaf_matches(&self, log: &Log, index: u64) -> Result<bool, LedgerError> {
+        if self.version.is_none()
+            && self.decision.is_none()
+            && self.from.is_none()
+            && self.to.is_none()
+        {
             return Ok(true);
         }
-        let Some(t) = leaf_time(log, index)? else {
-            return Ok(false);
-        };
-        Ok(self.from.is_none_or(|f| t >= f) && self.to.is_none_or(|to| t < to))
+        let f = leaf_facts(log, index)?;
+        Ok(self.version.as_ref().is_none_or(|v| *v == f.policy_version)
+            && self.decision.as_ref().is_none_or(|d| *d == f.decision)
+            && self.from.is_none_or(|from| f.time >= from)
+            && self.to.is_none_or(|to| f.time < to))
     }
 }
 
@@ -108,8 +118,11 @@ pub fn search(log: &Log, q: &Query, after: Option<u64>, limit: usize) -> Result<
                 return Ok(false);
             }
         }
-        Ok(q.time_matches(log, index)?)
+        Ok(q.leaf_matches(log, index)?)
     };
+    if terms.is_empty() && (q.from.is_some() || q.to.is_some()) {
+        return by_time(log, q, start, size, limit, &accept);
+    }
     let Some((kind, term)) = terms.first() else {
         // No term: walk the log itself from `start`.
         let mut index = start;
@@ -155,5 +168,69 @@ pub fn search(log: &Log, q: &Query, after: Option<u64>, limit: usize) -> Result<
     Ok(Page {
         indexes,
         next: if exhausted { None } else { last_seen },
+    })
+}
+
+/// Time range without a term: the leaves whose record time is in range,
+/// from the time postings, in log order.
+fn by_time(
+    log: &Log,
+    q: &Query,
+    start: u64,
+    size: u64,
+    limit: usize,
+    accept: &dyn Fn(u64) -> Result<bool, QueryError>,
+) -> Result<Page, QueryError> {
+    let prefix = [Term::Time as u8, 0, 8];
+    let mut from = prefix.to_vec();
+    from.extend_from_slice(&q.from.map_or(0, |t| t.unix_nanos()).to_be_bytes());
+    let to = q.to.map_or(u64::MAX, |t| t.unix_nanos());
+    let mut hits = Vec::new();
+    loop {
+        let chunk = log.index_scan(CF_POSTINGS, &prefix, &from, 4096)?;
+        let full = chunk.len() == 4096;
+        for (key, _) in chunk {
+            let nanos = u64::from_be_bytes(key[3..11].try_into().unwrap_or_default());
+            if nanos >= to {
+                return finish(hits, limit, accept);
+            }
+            let index = u64::from_be_bytes(key[11..19].try_into().unwrap_or_default());
+            if index >= start && index < size {
+                hits.push(index);
+            }
+            if hits.len() > TIME_SCAN_LIMIT {
+                return Err(QueryError::TooBroad);
+            }
+            from = key;
+            from.push(0);
+        }
+        if !full {
+            return finish(hits, limit, accept);
+        }
+    }
+}
+
+fn finish(
+    mut hits: Vec<u64>,
+    limit: usize,
+    accept: &dyn Fn(u64) -> Result<bool, QueryError>,
+) -> Result<Page, QueryError> {
+    hits.sort_unstable();
+    let mut indexes = Vec::new();
+    for (n, &index) in hits.iter().enumerate() {
+        if accept(index)? {
+            indexes.push(index);
+            if indexes.len() == limit {
+                let more = n + 1 < hits.len();
+                return Ok(Page {
+                    indexes,
+                    next: more.then_some(index),
+                });
+            }
+        }
+    }
+    Ok(Page {
+        indexes,
+        next: None,
     })
 }
