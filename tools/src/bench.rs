@@ -202,17 +202,10 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let mut opts = rocksdb::Options::default();
     opts.create_if_missing(true);
     let db = rocksdb::DB::open(&opts, raw_dir.path())?;
-    let mut sync = rocksdb::WriteOptions::default();
-    sync.set_sync(true);
-    let t0 = Instant::now();
-    for (c, chunk) in leaves.chunks(per_commit).enumerate() {
-        let mut wb = rocksdb::WriteBatch::default();
-        for (i, leaf) in chunk.iter().enumerate() {
-            wb.put(((c * per_commit + i) as u64).to_be_bytes(), leaf);
-        }
-        db.write_opt(wb, &sync)?;
-    }
-    let raw_rate = n as f64 / t0.elapsed().as_secs_f64();
+    let raw_rate = synced_batches(&db, leaves.len(), per_commit, |wb, index| {
+        wb.put(index.to_be_bytes(), &leaves[index as usize]);
+        Ok(())
+    })?;
 
     // Second baseline: raw RocksDB writing the same keys the ledger writes
     // (leaf, ~2 tree nodes, decision id, postings) with none of its logic:
@@ -310,37 +303,53 @@ pub fn run_http(remote: &crate::remote::Remote, args: BenchArgs) -> Result<()> {
     Ok(())
 }
 
+/// Writes `n` records in synced batches of `per_commit`, `put` adding each
+/// record's keys; returns records per second.
+fn synced_batches(
+    db: &rocksdb::DB,
+    n: usize,
+    per_commit: usize,
+    put: impl Fn(&mut rocksdb::WriteBatch, u64) -> Result<()>,
+) -> Result<f64> {
+    let mut sync = rocksdb::WriteOptions::default();
+    sync.set_sync(true);
+    let t0 = Instant::now();
+    for start in (0..n).step_by(per_commit) {
+        let mut wb = rocksdb::WriteBatch::default();
+        for index in start..(start + per_commit).min(n) {
+            put(&mut wb, index as u64)?;
+        }
+        db.write_opt(wb, &sync)?;
+    }
+    Ok(n as f64 / t0.elapsed().as_secs_f64())
+}
+
 fn same_keys_baseline(leaves: &[Vec<u8>], subs: &[Submission], per_commit: usize) -> Result<f64> {
     let dir = tempfile::tempdir()?;
     let mut opts = rocksdb::Options::default();
     opts.create_if_missing(true);
     opts.create_missing_column_families(true);
-    let cfs = ["entries", "nodes", "decisions", "postings"];
-    let db = rocksdb::DB::open_cf(&opts, dir.path(), cfs)?;
+    let db = rocksdb::DB::open_cf(
+        &opts,
+        dir.path(),
+        ["entries", "nodes", "decisions", "postings"],
+    )?;
     let cf = |name: &str| {
         db.cf_handle(name)
             .ok_or_else(|| anyhow::anyhow!("no column family {name}"))
     };
     let (entries, nodes) = (cf("entries")?, cf("nodes")?);
-    let mut sync = rocksdb::WriteOptions::default();
-    sync.set_sync(true);
-    let t0 = Instant::now();
-    for (c, chunk) in leaves.chunks(per_commit).enumerate() {
-        let mut wb = rocksdb::WriteBatch::default();
-        for (i, leaf) in chunk.iter().enumerate() {
-            let index = (c * per_commit + i) as u64;
-            wb.put_cf(entries, index.to_be_bytes(), leaf);
-            // Leaf hash, and one parent on average per leaf.
-            for level in 0..2u8 {
-                let mut k = vec![level];
-                k.extend_from_slice(&(index >> level).to_be_bytes());
-                wb.put_cf(nodes, k, [level; 32]);
-            }
-            for put in ingest::index::puts_for(&subs[index as usize].record, index) {
-                wb.put_cf(cf(put.cf)?, put.key, put.value);
-            }
+    synced_batches(&db, leaves.len(), per_commit, |wb, index| {
+        wb.put_cf(entries, index.to_be_bytes(), &leaves[index as usize]);
+        // The leaf hash, and one parent on average per leaf.
+        for level in 0..2u8 {
+            let mut k = vec![level];
+            k.extend_from_slice(&(index >> level).to_be_bytes());
+            wb.put_cf(nodes, k, [level; 32]);
         }
-        db.write_opt(wb, &sync)?;
-    }
-    Ok(leaves.len() as f64 / t0.elapsed().as_secs_f64())
+        for put in ingest::index::puts_for(&subs[index as usize].record, index) {
+            wb.put_cf(cf(put.cf)?, put.key, put.value);
+        }
+        Ok(())
+    })
 }
