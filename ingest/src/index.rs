@@ -23,7 +23,7 @@ pub const CF_POSTINGS: &str = "postings";
 pub const INGEST_CFS: &[&str] = &[CF_DECISIONS, CF_POSTINGS];
 
 /// What a posting indexes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Term {
     /// `subject.id`.
     Subject = b's' as isize,
@@ -60,42 +60,102 @@ pub fn posting_key(kind: Term, term: &[u8], index: u64) -> Vec<u8> {
     k
 }
 
-/// Every index write for `record` at leaf `index`.
-pub fn puts_for(record: &CheckedRecord, index: u64) -> Vec<IndexPut> {
+/// The terms a record is found by, each once.
+fn terms_of(record: &CheckedRecord) -> Vec<(Term, Vec<u8>)> {
     let t = &record.terms;
-    let mut puts = Vec::with_capacity(12 + t.actors.len());
-    let mut value = index.to_be_bytes().to_vec();
-    value.extend_from_slice(&record.digest);
-    puts.push(IndexPut {
-        cf: CF_DECISIONS,
-        key: record.decision_id.as_bytes().to_vec(),
-        value,
-    });
-    let mut post = |kind: Term, term: &[u8]| {
-        puts.push(IndexPut {
-            cf: CF_POSTINGS,
-            key: posting_key(kind, term, index),
-            value: Vec::new(),
-        })
-    };
-    post(Term::Subject, t.subject.as_bytes());
+    let mut out = vec![(Term::Subject, t.subject.as_bytes().to_vec())];
     let mut actors: Vec<&String> = t.actors.iter().collect();
     actors.sort();
     actors.dedup();
-    actors.iter().for_each(|a| post(Term::Actor, a.as_bytes()));
-    post(Term::Resource, t.resource.as_bytes());
-    post(Term::Policy, t.policy.as_bytes());
+    out.extend(actors.iter().map(|a| (Term::Actor, a.as_bytes().to_vec())));
+    out.push((Term::Resource, t.resource.as_bytes().to_vec()));
+    out.push((Term::Policy, t.policy.as_bytes().to_vec()));
     for (kind, v) in [
         (Term::RequestId, &t.request_id),
         (Term::TraceId, &t.trace_id),
         (Term::Parent, &t.parent_decision_id),
     ] {
         if let Some(v) = v {
-            post(kind, v.as_bytes());
+            out.push((kind, v.as_bytes().to_vec()));
         }
     }
-    post(Term::Time, &record.time.unix_nanos().to_be_bytes());
+    out.push((Term::Time, record.time.unix_nanos().to_be_bytes().to_vec()));
+    out
+}
+
+/// Every index write for `records` appended at `first, first+1, …`: one
+/// `decision_id` key per record, and one posting per term per batch, keyed by
+/// the last leaf index of the term in the batch and listing all of them.
+pub fn puts_for_batch(records: &[&CheckedRecord], first: u64) -> Vec<IndexPut> {
+    let mut puts = Vec::with_capacity(records.len() * 6);
+    let mut groups: std::collections::HashMap<(Term, Vec<u8>), Vec<u64>> =
+        std::collections::HashMap::new();
+    for (i, record) in records.iter().enumerate() {
+        let index = first + i as u64;
+        let mut value = index.to_be_bytes().to_vec();
+        value.extend_from_slice(&record.digest);
+        puts.push(IndexPut {
+            cf: CF_DECISIONS,
+            key: record.decision_id.as_bytes().to_vec(),
+            value,
+        });
+        for term in terms_of(record) {
+            groups.entry(term).or_default().push(index);
+        }
+    }
+    for ((kind, term), indexes) in groups {
+        let last = indexes[indexes.len() - 1];
+        puts.push(IndexPut {
+            cf: CF_POSTINGS,
+            key: posting_key(kind, &term, last),
+            value: encode_list(&indexes),
+        });
+    }
     puts
+}
+
+/// Ascending leaf indexes as LEB128 deltas (the first from 0).
+pub fn encode_list(indexes: &[u64]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(indexes.len() * 2);
+    let mut prev = 0;
+    for &i in indexes {
+        let mut d = i - prev;
+        prev = i;
+        loop {
+            let byte = (d & 0x7f) as u8;
+            d >>= 7;
+            if d == 0 {
+                out.push(byte);
+                break;
+            }
+            out.push(byte | 0x80);
+        }
+    }
+    out
+}
+
+/// The leaf indexes of a posting value; `None` if malformed.
+pub fn decode_list(mut data: &[u8]) -> Option<Vec<u64>> {
+    let mut out = Vec::new();
+    let mut prev: u64 = 0;
+    while !data.is_empty() {
+        let (mut d, mut shift) = (0u64, 0u32);
+        loop {
+            let (&byte, rest) = data.split_first()?;
+            data = rest;
+            if shift > 63 {
+                return None;
+            }
+            d |= u64::from(byte & 0x7f) << shift;
+            shift += 7;
+            if byte & 0x80 == 0 {
+                break;
+            }
+        }
+        prev = prev.checked_add(d)?;
+        out.push(prev);
+    }
+    Some(out)
 }
 
 /// Where a `decision_id` was appended: its leaf index and record digest.

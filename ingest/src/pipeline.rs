@@ -13,7 +13,7 @@ use ledger::Log;
 use tokio::sync::oneshot;
 use verifier::{Hash, SignerKey};
 
-use crate::index::{lookup_decisions, puts_for};
+use crate::index::{lookup_decisions, puts_for_batch};
 use crate::record::CheckedRecord;
 use crate::schema::Timestamp;
 
@@ -345,13 +345,7 @@ impl Writer {
             Ok((self.log.size(), Vec::new()))
         } else {
             self.log
-                .append_with(&entries, |first| {
-                    let mut puts = Vec::with_capacity(fresh.len() * 12);
-                    for (i, r) in fresh.iter().enumerate() {
-                        puts.extend(puts_for(r, first + i as u64));
-                    }
-                    puts
-                })
+                .append_with(&entries, |first| puts_for_batch(&fresh, first))
                 .map(|(range, leaves)| (range.start, leaves))
         };
         let outcomes: Vec<Vec<Outcome>> = match result {

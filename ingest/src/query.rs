@@ -2,7 +2,7 @@
 
 use ledger::{LedgerError, Log};
 
-use crate::index::{leaf_facts, posting_key, term_prefix, Term, CF_POSTINGS};
+use crate::index::{decode_list, leaf_facts, posting_key, term_prefix, Term, CF_POSTINGS};
 use crate::schema::Timestamp;
 
 /// Postings read per page at most; a page may come back short (with a
@@ -111,10 +111,7 @@ pub fn search(log: &Log, q: &Query, after: Option<u64>, limit: usize) -> Result<
     let mut indexes = Vec::new();
     let accept = |index: u64| -> Result<bool, QueryError> {
         for (kind, term) in terms.iter().skip(1) {
-            if log
-                .index_get(CF_POSTINGS, &posting_key(*kind, term, index))?
-                .is_none()
-            {
+            if !has_term(log, *kind, term, index)? {
                 return Ok(false);
             }
         }
@@ -147,16 +144,20 @@ pub fn search(log: &Log, q: &Query, after: Option<u64>, limit: usize) -> Result<
     'pages: loop {
         let chunk = log.index_scan(CF_POSTINGS, &prefix, &from, 1024)?;
         let full = chunk.len() == 1024;
-        for (key, _) in chunk {
-            let index = u64::from_be_bytes(key[key.len() - 8..].try_into().unwrap_or_default());
-            last_seen = Some(index);
-            scanned += 1;
-            if index < size && accept(index)? {
-                indexes.push(index);
-            }
-            if indexes.len() == limit || scanned == SCAN_BUDGET {
-                exhausted = false;
-                break 'pages;
+        for (key, value) in chunk {
+            for index in posting_list(&key, &value)?
+                .into_iter()
+                .filter(|&i| i >= start)
+            {
+                last_seen = Some(index);
+                scanned += 1;
+                if index < size && accept(index)? {
+                    indexes.push(index);
+                }
+                if indexes.len() == limit || scanned == SCAN_BUDGET {
+                    exhausted = false;
+                    break 'pages;
+                }
             }
             from = key;
             from.push(0);
@@ -189,14 +190,15 @@ fn by_time(
     loop {
         let chunk = log.index_scan(CF_POSTINGS, &prefix, &from, 4096)?;
         let full = chunk.len() == 4096;
-        for (key, _) in chunk {
+        for (key, value) in chunk {
             let nanos = u64::from_be_bytes(key[3..11].try_into().unwrap_or_default());
             if nanos >= to {
                 return finish(hits, limit, accept);
             }
-            let index = u64::from_be_bytes(key[11..19].try_into().unwrap_or_default());
-            if index >= start && index < size {
-                hits.push(index);
+            for index in posting_list(&key, &value)? {
+                if index >= start && index < size {
+                    hits.push(index);
+                }
             }
             if hits.len() > TIME_SCAN_LIMIT {
                 return Err(QueryError::TooBroad);
@@ -233,4 +235,24 @@ fn finish(
         indexes,
         next: None,
     })
+}
+
+/// The leaf indexes a posting lists.
+fn posting_list(key: &[u8], value: &[u8]) -> Result<Vec<u64>, QueryError> {
+    decode_list(value).ok_or_else(|| {
+        QueryError::Ledger(LedgerError::Corrupt(format!(
+            "posting {key:02x?} has a malformed index list"
+        )))
+    })
+}
+
+/// Whether leaf `index` has `term`: the posting of the batch that holds
+/// `index` is the first one whose last index is at least `index`.
+fn has_term(log: &Log, kind: Term, term: &[u8], index: u64) -> Result<bool, QueryError> {
+    let prefix = term_prefix(kind, term);
+    let from = posting_key(kind, term, index);
+    match log.index_scan(CF_POSTINGS, &prefix, &from, 1)?.first() {
+        Some((key, value)) => Ok(posting_list(key, value)?.binary_search(&index).is_ok()),
+        None => Ok(false),
+    }
 }

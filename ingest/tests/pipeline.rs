@@ -377,3 +377,70 @@ fn responders_find_decisions_in_log_order() {
     let all = search(&log, &Query::default(), Some(1), 2).unwrap();
     assert_eq!((all.indexes, all.next), (vec![2, 3], Some(3)));
 }
+
+#[test]
+fn postings_grouped_per_commit_page_across_commits() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path());
+    let p = Pipeline::start(log.clone(), None, config());
+    // Three commits; "dana" in each, "bot-7" only in some records.
+    for c in 0..3 {
+        let recs: Vec<Submission> = (0..4)
+            .map(|i| {
+                let actors: &[&str] = if i % 2 == 0 { &["bot-7"] } else { &[] };
+                sub(
+                    &variant(
+                        &format!("g{c}-{i}"),
+                        "dana",
+                        actors,
+                        "1",
+                        "2026-11-23T07:00:00Z",
+                        "allow",
+                    ),
+                    "gw",
+                )
+            })
+            .collect();
+        submit(&p, recs);
+    }
+    let s = |v: &str| Some(v.to_string());
+    let q = Query {
+        subject: s("dana"),
+        actor: s("bot-7"),
+        ..Query::default()
+    };
+    let mut all = Vec::new();
+    let mut after = None;
+    loop {
+        let page = search(&log, &q, after, 2).unwrap();
+        all.extend(page.indexes);
+        match page.next {
+            Some(n) => after = Some(n),
+            None => break,
+        }
+    }
+    assert_eq!(all, vec![0, 2, 4, 6, 8, 10]);
+    let q = Query {
+        actor: s("bot-7"),
+        subject: s("dana"),
+        ..Query::default()
+    };
+    assert_eq!(
+        search(&log, &q, Some(4), 100).unwrap().indexes,
+        vec![6, 8, 10]
+    );
+}
+
+proptest::proptest! {
+    #[test]
+    fn posting_lists_round_trip(mut v in proptest::collection::vec(proptest::prelude::any::<u64>(), 0..50)) {
+        v.sort_unstable();
+        v.dedup();
+        proptest::prop_assert_eq!(ingest::index::decode_list(&ingest::index::encode_list(&v)), Some(v));
+    }
+
+    #[test]
+    fn posting_lists_never_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..40)) {
+        let _ = ingest::index::decode_list(&bytes);
+    }
+}
