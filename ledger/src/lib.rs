@@ -67,6 +67,7 @@ pub struct Log {
     db: DB,
     key: VerifierKey,
     state: Mutex<State>,
+    signing: Mutex<()>,
     committed: AtomicU64,
 }
 
@@ -153,6 +154,7 @@ impl Log {
         Ok(Log {
             key: key.clone(),
             state: Mutex::new(State { frontier, latest }),
+            signing: Mutex::new(()),
             committed: AtomicU64::new(size),
             db,
         })
@@ -333,17 +335,26 @@ impl Log {
                 store: self.key.name().into(),
             });
         }
-        let mut state = self.state();
-        let size = state.frontier.size();
-        if let Some(latest) = &state.latest {
+        // Signing is serialised by its own lock, and appends are held only
+        // while the frontier is read, not during the synced write.
+        let _signing = self.signing.lock().unwrap_or_else(|p| p.into_inner());
+        let (size, root, latest) = {
+            let state = self.state();
+            (
+                state.frontier.size(),
+                state.frontier.root(),
+                state.latest.clone(),
+            )
+        };
+        if let Some(latest) = latest {
             if latest.checkpoint.size >= size {
-                return Ok(latest.clone());
+                return Ok(latest);
             }
         }
         let cp = Checkpoint {
             origin: self.key.name().to_string(),
             size,
-            root: state.frontier.root(),
+            root,
             extensions: vec![],
         };
         let text = cp.sign(signer).map_err(LedgerError::Sign)?;
@@ -355,7 +366,7 @@ impl Log {
             checkpoint: cp,
             text,
         };
-        state.latest = Some(signed.clone());
+        self.state().latest = Some(signed.clone());
         Ok(signed)
     }
 
