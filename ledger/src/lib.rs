@@ -10,6 +10,7 @@
 #![warn(missing_docs)]
 
 mod audit;
+mod edge;
 mod error;
 pub mod frontier;
 pub mod keys;
@@ -58,6 +59,7 @@ pub type KeyValue = (Vec<u8>, Vec<u8>);
 
 struct State {
     frontier: Frontier,
+    edge: edge::TileEdge,
     latest: Option<SignedCheckpoint>,
 }
 
@@ -126,13 +128,14 @@ impl Log {
         };
         let reader = DbReader {
             db: &db,
-            nodes: cf(&db, CF_NODES)?,
+            tiles: cf(&db, CF_TILES)?,
         };
         let last = Frontier::nodes_for(size)
             .map(|id| tree::HashReader::node(&reader, id))
             .collect::<Result<Vec<_>, _>>()?;
         let frontier = Frontier::from_nodes(size, last)
             .ok_or_else(|| LedgerError::Corrupt("frontier does not match size".into()))?;
+        let edge = edge::TileEdge::load(&reader, size)?;
         let latest = latest_checkpoint(&db, key)?;
         if let Some(latest) = latest.as_ref().filter(|_| check_root) {
             let cp = &latest.checkpoint;
@@ -153,7 +156,11 @@ impl Log {
         }
         Ok(Log {
             key: key.clone(),
-            state: Mutex::new(State { frontier, latest }),
+            state: Mutex::new(State {
+                frontier,
+                edge,
+                latest,
+            }),
             signing: Mutex::new(()),
             committed: AtomicU64::new(size),
             db,
@@ -202,20 +209,23 @@ impl Log {
             });
         }
         let leaves: Vec<Hash> = entries.iter().map(|e| leaf_hash(e.as_ref())).collect();
-        let (entries_cf, nodes_cf, meta_cf) = (
+        let (entries_cf, tiles_cf, meta_cf) = (
             cf(&self.db, CF_ENTRIES)?,
-            cf(&self.db, CF_NODES)?,
+            cf(&self.db, CF_TILES)?,
             cf(&self.db, CF_META)?,
         );
         let mut state = self.state();
         let first = state.frontier.size();
         let mut frontier = state.frontier.clone();
         let mut batch = WriteBatch::default();
+        let mut nodes = Vec::with_capacity(entries.len() * 2);
         for (entry, &leaf) in entries.iter().zip(&leaves) {
             batch.put_cf(entries_cf, index_key(frontier.size()), entry.as_ref());
-            for (id, hash) in frontier.push(leaf) {
-                batch.put_cf(nodes_cf, node_key(id), hash.as_bytes());
-            }
+            nodes.extend(frontier.push(leaf));
+        }
+        let mut edge = state.edge.clone();
+        for (key, tile) in edge.add(&nodes, frontier.size()) {
+            batch.put_cf(tiles_cf, key, tile);
         }
         for put in puts(first) {
             batch.put_cf(cf(&self.db, put.cf)?, put.key, put.value);
@@ -226,6 +236,7 @@ impl Log {
         self.db.write_opt(batch, &sync)?;
         let end = frontier.size();
         state.frontier = frontier;
+        state.edge = edge;
         self.committed.store(end, Ordering::Release);
         Ok((first..end, leaves))
     }
@@ -290,7 +301,7 @@ impl Log {
     fn reader(&self) -> Result<DbReader<'_>, LedgerError> {
         Ok(DbReader {
             db: &self.db,
-            nodes: cf(&self.db, CF_NODES)?,
+            tiles: cf(&self.db, CF_TILES)?,
         })
     }
 
@@ -429,10 +440,16 @@ impl Log {
         let start = tile.index * verifier::tile::TILE_WIDTH;
         let width = usize::from(tile.width);
         match tile.kind {
-            TileKind::Hashes(_) => {
-                let first = tile.nodes().next().map(node_key).unwrap_or_default();
-                let values = self.scan(CF_NODES, &first, width)?;
-                Ok(values.concat())
+            TileKind::Hashes(level) => {
+                let mut data = self.reader()?.tile(level, tile.index)?;
+                if data.len() < width * verifier::hash::HASH_SIZE {
+                    return Err(LedgerError::Corrupt(format!(
+                        "hash tile {} is short",
+                        tile.path()
+                    )));
+                }
+                data.truncate(width * verifier::hash::HASH_SIZE);
+                Ok(data)
             }
             TileKind::Entries => {
                 let values = self.scan(CF_ENTRIES, &index_key(start), width)?;

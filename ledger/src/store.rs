@@ -3,31 +3,33 @@
 //! | column family | key | value |
 //! |---|---|---|
 //! | `entries` | leaf index, u64 big-endian | entry bytes (the leaf) |
-//! | `nodes` | level u8 ‖ index u64 big-endian | 32-byte hash of that complete subtree |
+//! | `tiles` | tile level u8 ‖ tile index u64 big-endian | the hashes of tree level 8·L, nodes 256·N.., 32 bytes each (a tlog-tiles hash tile; the right-edge one partial) |
 //! | `checkpoints` | tree size, u64 big-endian | signed checkpoint note |
 //! | `meta` | `size` / `origin` | u64 big-endian / UTF-8 |
 //!
-//! One append is one WriteBatch (entries, nodes, new size) written with the
-//! WAL synced. Big-endian keys keep RocksDB's order equal to log order, so a
-//! tile or bundle is one forward scan.
+//! One append is one WriteBatch (entries, the hash tiles it changed, new size)
+//! written with the WAL synced. Big-endian keys keep RocksDB's order equal to
+//! log order. Nodes between tile levels are computed from the tile below.
 
 use std::path::Path;
 
 use rocksdb::{ColumnFamily, ColumnFamilyDescriptor, Options, DB};
+use verifier::hash::HASH_SIZE;
+use verifier::tile::{TILE_HEIGHT, TILE_WIDTH};
 use verifier::tree::{HashReader, NodeId};
-use verifier::Hash;
+use verifier::{node_hash, Hash};
 
 use crate::LedgerError;
 
 pub(crate) const CF_ENTRIES: &str = "entries";
-pub(crate) const CF_NODES: &str = "nodes";
+pub(crate) const CF_TILES: &str = "tiles";
 pub(crate) const CF_CHECKPOINTS: &str = "checkpoints";
 pub(crate) const CF_META: &str = "meta";
 pub(crate) const META_SIZE: &[u8] = b"size";
 pub(crate) const META_ORIGIN: &[u8] = b"origin";
 
 /// Column families every ledger store has; later layers add theirs.
-pub(crate) const BASE_CFS: [&str; 4] = [CF_ENTRIES, CF_NODES, CF_CHECKPOINTS, CF_META];
+pub(crate) const BASE_CFS: [&str; 4] = [CF_ENTRIES, CF_TILES, CF_CHECKPOINTS, CF_META];
 
 pub(crate) fn open_db(path: &Path, extra_cfs: &[&str]) -> Result<DB, LedgerError> {
     let mut opts = Options::default();
@@ -53,10 +55,10 @@ pub(crate) fn index_key(index: u64) -> [u8; 8] {
     index.to_be_bytes()
 }
 
-pub(crate) fn node_key(id: NodeId) -> [u8; 9] {
+pub(crate) fn tile_key(level: u8, index: u64) -> [u8; 9] {
     let mut k = [0u8; 9];
-    k[0] = id.level;
-    k[1..].copy_from_slice(&id.index.to_be_bytes());
+    k[0] = level;
+    k[1..].copy_from_slice(&index.to_be_bytes());
     k
 }
 
@@ -66,21 +68,60 @@ pub(crate) fn decode_u64(bytes: &[u8], what: &str) -> Result<u64, LedgerError> {
         .map_err(|_| LedgerError::Corrupt(format!("{what} is not 8 bytes")))
 }
 
-/// Reads node hashes straight from the `nodes` column family.
+/// Reads node hashes from the stored hash tiles: a node at tree level
+/// `8·L + h` is the root of `2^h` consecutive hashes of the level-`L` tile.
 pub(crate) struct DbReader<'a> {
     pub(crate) db: &'a DB,
-    pub(crate) nodes: &'a ColumnFamily,
+    pub(crate) tiles: &'a ColumnFamily,
+}
+
+impl DbReader<'_> {
+    /// The stored bytes of one hash tile (empty if absent).
+    pub(crate) fn tile(&self, level: u8, index: u64) -> Result<Vec<u8>, LedgerError> {
+        Ok(self
+            .db
+            .get_cf(self.tiles, tile_key(level, index))?
+            .unwrap_or_default())
+    }
 }
 
 impl HashReader for DbReader<'_> {
     type Error = LedgerError;
     fn node(&self, id: NodeId) -> Result<Hash, LedgerError> {
-        let value = self.db.get_pinned_cf(self.nodes, node_key(id))?;
-        value.as_deref().and_then(Hash::from_slice).ok_or_else(|| {
+        let missing = || {
             LedgerError::Corrupt(format!(
                 "node level {} index {} is missing or malformed",
                 id.level, id.index
             ))
-        })
+        };
+        let (tile_level, h) = (id.level / TILE_HEIGHT, u32::from(id.level % TILE_HEIGHT));
+        let first = id.index.checked_shl(h).ok_or_else(missing)?;
+        let value = self
+            .db
+            .get_pinned_cf(self.tiles, tile_key(tile_level, first / TILE_WIDTH))?
+            .ok_or_else(missing)?;
+        let start = (first % TILE_WIDTH) as usize * HASH_SIZE;
+        let span = value
+            .get(start..start + (HASH_SIZE << h))
+            .ok_or_else(missing)?;
+        subtree_root(span).ok_or_else(missing)
     }
+}
+
+/// The root of a power-of-two run of hashes (concatenated), pairing upward.
+pub(crate) fn subtree_root(span: &[u8]) -> Option<Hash> {
+    let mut level: Vec<Hash> = span
+        .chunks_exact(HASH_SIZE)
+        .filter_map(Hash::from_slice)
+        .collect();
+    if level.is_empty() || !level.len().is_power_of_two() {
+        return None;
+    }
+    while level.len() > 1 {
+        level = level
+            .chunks_exact(2)
+            .map(|p| node_hash(&p[0], &p[1]))
+            .collect();
+    }
+    level.pop()
 }

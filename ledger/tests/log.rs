@@ -256,7 +256,7 @@ fn bad_requests_append_nothing() {
 fn corrupt(dir: &Path, cf: &str, key: &[u8], value: &[u8]) {
     let mut opts = rocksdb::Options::default();
     opts.create_if_missing(false);
-    let db = rocksdb::DB::open_cf(&opts, dir, ["entries", "nodes", "checkpoints", "meta"]).unwrap();
+    let db = rocksdb::DB::open_cf(&opts, dir, ["entries", "tiles", "checkpoints", "meta"]).unwrap();
     db.put_cf(db.cf_handle(cf).unwrap(), key, value).unwrap();
 }
 
@@ -268,10 +268,11 @@ fn corrupted_node_is_caught_by_open_and_audit() {
     log.sign_checkpoint(&signer()).unwrap();
     assert_eq!(log.audit(|_, _| {}).unwrap().checkpoints, 1);
     drop(log);
-    // Node (8, 0) covers leaves 0..256 and is on the path to the root of 300.
-    let mut key = vec![8u8];
+    // Node (8, 0) covers leaves 0..256 and is on the path to the root of 300;
+    // it is the one hash of level-1 tile 0.
+    let mut key = vec![1u8];
     key.extend_from_slice(&0u64.to_be_bytes());
-    corrupt(dir.path(), "nodes", &key, &[0xee; 32]);
+    corrupt(dir.path(), "tiles", &key, &[0xee; 32]);
     let err = Log::open(dir.path(), &signer().verifier())
         .err()
         .expect("open must refuse");

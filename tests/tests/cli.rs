@@ -246,7 +246,7 @@ fn audit_reports_a_tampered_entry() {
             &db_path,
             [
                 "entries",
-                "nodes",
+                "tiles",
                 "checkpoints",
                 "meta",
                 "decisions",

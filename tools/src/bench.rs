@@ -222,7 +222,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
     println!("raw RocksDB WriteBatch+sync, same bytes and batch sizes: {raw_rate:>9.0} records/s");
     println!("ratio:     {:.2}x raw", peak_rate / raw_rate);
     println!(
-        "raw RocksDB writing the ledger's keys (leaf, nodes, decision id, postings), same batches: {same_keys_rate:>9.0} records/s; ledger = {:.2}x that",
+        "raw RocksDB writing the ledger's keys (leaf, hash tiles, decision id, postings), same batches: {same_keys_rate:>9.0} records/s; ledger = {:.2}x that",
         peak_rate / same_keys_rate
     );
     println!(
@@ -332,13 +332,13 @@ fn same_keys_baseline(leaves: &[Vec<u8>], subs: &[Submission], per_commit: usize
     let db = rocksdb::DB::open_cf(
         &opts,
         dir.path(),
-        ["entries", "nodes", "decisions", "postings"],
+        ["entries", "tiles", "decisions", "postings"],
     )?;
     let cf = |name: &str| {
         db.cf_handle(name)
             .ok_or_else(|| anyhow::anyhow!("no column family {name}"))
     };
-    let (entries, nodes) = (cf("entries")?, cf("nodes")?);
+    let (entries, tiles) = (cf("entries")?, cf("tiles")?);
     let t0 = Instant::now();
     let mut sync = rocksdb::WriteOptions::default();
     sync.set_sync(true);
@@ -347,13 +347,18 @@ fn same_keys_baseline(leaves: &[Vec<u8>], subs: &[Submission], per_commit: usize
         let mut wb = rocksdb::WriteBatch::default();
         for index in start as u64..end as u64 {
             wb.put_cf(entries, index.to_be_bytes(), &leaves[index as usize]);
-            // The leaf hash, and one parent on average per leaf.
-            for level in 0..2u8 {
-                let mut k = vec![level];
-                k.extend_from_slice(&(index >> level).to_be_bytes());
-                wb.put_cf(nodes, k, [level; 32]);
-            }
         }
+        // The hash tiles an append rewrites: each level-0 tile it fills or
+        // grows (8 KiB when full), and the partial tile one level up.
+        for t in (start / 256)..=((end - 1) / 256) {
+            let width = (end.min((t + 1) * 256) - t * 256) * 32;
+            wb.put_cf(tiles, tile_key(0, t as u64), vec![7u8; width]);
+        }
+        wb.put_cf(
+            tiles,
+            tile_key(1, 0),
+            vec![7u8; ((end / 256).max(1) * 32).min(8192)],
+        );
         let records: Vec<&ingest::CheckedRecord> =
             subs[start..end].iter().map(|s| &s.record).collect();
         for put in ingest::index::puts_for_batch(&records, start as u64) {
@@ -362,4 +367,10 @@ fn same_keys_baseline(leaves: &[Vec<u8>], subs: &[Submission], per_commit: usize
         db.write_opt(wb, &sync)?;
     }
     Ok(leaves.len() as f64 / t0.elapsed().as_secs_f64())
+}
+
+fn tile_key(level: u8, index: u64) -> Vec<u8> {
+    let mut k = vec![level];
+    k.extend_from_slice(&index.to_be_bytes());
+    k
 }
