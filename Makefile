@@ -7,6 +7,7 @@ DATA ?= ./data
 LISTEN ?= 127.0.0.1:8700
 ORIGIN ?= decisions.localhost/log
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+SHELL := /bin/bash
 
 .PHONY: all deps build test run bench lint fmt clean-data
 
@@ -31,7 +32,8 @@ build: deps
 # Every test: unit, property, vector, mutation and end-to-end tests (the e2e
 # tests run the binaries that `cargo test --workspace` builds).
 test: build
-	$(CARGO) test --workspace --no-fail-fast
+	set -o pipefail; $(CARGO) test --workspace --no-fail-fast 2>&1 | tee target/test.log
+	@awk '/^test result:/ {p += $$4; f += $$6} END {printf "tests: %d passed, %d failed\n", p, f}' target/test.log
 
 # Start ledgerd on $(LISTEN) with its data (RocksDB + generated key) in $(DATA).
 run: deps
