@@ -620,3 +620,39 @@ fn a_full_queue_is_503_with_retry_after() {
         r.text()
     );
 }
+
+#[test]
+fn private_reads_need_a_reader_token() {
+    let s = Server::start(&["--private-reads"]);
+    for path in [
+        "/checkpoint",
+        "/tile/entries/000.p/1",
+        "/v1/proof/consistency?from=0&to=0",
+    ] {
+        assert_eq!(s.request("GET", path, &[], b"").status, 401, "{path}");
+    }
+    let r = post_json(&s, &s.writer, &record("p1", "u", "a"));
+    assert_eq!(r.status, 200);
+    let rauth = bearer(&s.reader);
+    assert_eq!(
+        s.request("GET", "/checkpoint", &[("Authorization", &rauth)], b"")
+            .status,
+        200
+    );
+    assert_eq!(
+        s.request(
+            "GET",
+            "/tile/entries/000.p/1",
+            &[("Authorization", &rauth)],
+            b""
+        )
+        .status,
+        200
+    );
+    let wauth = bearer(&s.writer);
+    assert_eq!(
+        s.request("GET", "/checkpoint", &[("Authorization", &wauth)], b"")
+            .status,
+        403
+    );
+}
