@@ -1,8 +1,8 @@
 //! # Decision Ledger storage
 //!
-//! [`Log`] is an RFC 9162 Merkle log on RocksDB: entries, every complete
-//! subtree hash and the tree size go to disk in one synced WriteBatch per
-//! append; checkpoints are C2SP signed notes kept for every size ever signed.
+//! [`Log`] is an RFC 9162 Merkle log on RocksDB: entries, the tlog-tiles
+//! hash tiles they fill or grow and the tree size go to disk in one synced
+//! WriteBatch per append; checkpoints are C2SP signed notes kept for every size ever signed.
 //! All formats come from the `verifier` crate; this crate only stores them.
 //! The layout is in `specs/storage.md`.
 

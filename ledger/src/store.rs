@@ -14,10 +14,9 @@
 use std::path::Path;
 
 use rocksdb::{ColumnFamily, ColumnFamilyDescriptor, Options, DB};
-use verifier::hash::HASH_SIZE;
-use verifier::tile::{TILE_HEIGHT, TILE_WIDTH};
+use verifier::tile::{node_from_tile, tile_of};
 use verifier::tree::{HashReader, NodeId};
-use verifier::{node_hash, Hash};
+use verifier::Hash;
 
 use crate::LedgerError;
 
@@ -68,8 +67,7 @@ pub(crate) fn decode_u64(bytes: &[u8], what: &str) -> Result<u64, LedgerError> {
         .map_err(|_| LedgerError::Corrupt(format!("{what} is not 8 bytes")))
 }
 
-/// Reads node hashes from the stored hash tiles: a node at tree level
-/// `8·L + h` is the root of `2^h` consecutive hashes of the level-`L` tile.
+/// Reads node hashes from the stored hash tiles (`verifier::tile::tile_of`).
 pub(crate) struct DbReader<'a> {
     pub(crate) db: &'a DB,
     pub(crate) tiles: &'a ColumnFamily,
@@ -94,34 +92,11 @@ impl HashReader for DbReader<'_> {
                 id.level, id.index
             ))
         };
-        let (tile_level, h) = (id.level / TILE_HEIGHT, u32::from(id.level % TILE_HEIGHT));
-        let first = id.index.checked_shl(h).ok_or_else(missing)?;
-        let value = self
+        let (level, index) = tile_of(id).ok_or_else(missing)?;
+        let tile = self
             .db
-            .get_pinned_cf(self.tiles, tile_key(tile_level, first / TILE_WIDTH))?
+            .get_pinned_cf(self.tiles, tile_key(level, index))?
             .ok_or_else(missing)?;
-        let start = (first % TILE_WIDTH) as usize * HASH_SIZE;
-        let span = value
-            .get(start..start + (HASH_SIZE << h))
-            .ok_or_else(missing)?;
-        subtree_root(span).ok_or_else(missing)
+        node_from_tile(&tile, id).ok_or_else(missing)
     }
-}
-
-/// The root of a power-of-two run of hashes (concatenated), pairing upward.
-pub(crate) fn subtree_root(span: &[u8]) -> Option<Hash> {
-    let mut level: Vec<Hash> = span
-        .chunks_exact(HASH_SIZE)
-        .filter_map(Hash::from_slice)
-        .collect();
-    if level.is_empty() || !level.len().is_power_of_two() {
-        return None;
-    }
-    while level.len() > 1 {
-        level = level
-            .chunks_exact(2)
-            .map(|p| node_hash(&p[0], &p[1]))
-            .collect();
-    }
-    level.pop()
 }

@@ -9,9 +9,10 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::rc::Rc;
 
-use crate::hash::{Hash, HASH_SIZE};
-use crate::tree::{range_hash, HashReader, MemoryTree, NodeId};
+use crate::hash::{node_hash, Hash, HASH_SIZE};
+use crate::tree::{HashReader, NodeId};
 
 /// Tree levels per tile level.
 pub const TILE_HEIGHT: u8 = 8;
@@ -207,6 +208,34 @@ impl Tile {
     }
 }
 
+/// The hash tile `(tile level, tile index)` whose hashes node `id` is
+/// computed from: a node at tree level `8·L + h` is the root of `2^h`
+/// consecutive hashes of a level-`L` tile. `None` past the u64 range.
+pub fn tile_of(id: NodeId) -> Option<(u8, u64)> {
+    let first = id.index.checked_mul(1 << (id.level % TILE_HEIGHT))?;
+    Some((id.level / TILE_HEIGHT, first / TILE_WIDTH))
+}
+
+/// Node `id` from the bytes of the hash tile [`tile_of`] names; `None` if
+/// the tile does not hold every hash the node covers.
+pub fn node_from_tile(tile: &[u8], id: NodeId) -> Option<Hash> {
+    let h = u32::from(id.level % TILE_HEIGHT);
+    let first = id.index.checked_mul(1 << h)?;
+    let start = (first % TILE_WIDTH) as usize * HASH_SIZE;
+    let span = tile.get(start..start + (HASH_SIZE << h))?;
+    let mut level: Vec<Hash> = span
+        .chunks_exact(HASH_SIZE)
+        .filter_map(Hash::from_slice)
+        .collect();
+    while level.len() > 1 {
+        level = level
+            .chunks_exact(2)
+            .map(|p| node_hash(&p[0], &p[1]))
+            .collect();
+    }
+    level.pop()
+}
+
 /// The bytes of a hash tile, read node by node from `reader`.
 pub fn hash_tile_data<R: HashReader>(reader: &R, tile: &Tile) -> Result<Vec<u8>, R::Error> {
     let mut out = Vec::with_capacity(usize::from(tile.width) * HASH_SIZE);
@@ -257,6 +286,9 @@ pub enum TileReadError<E> {
     Tile(#[from] TileError),
 }
 
+/// Fetched hash tiles by (tile level, tile index).
+type TileCache = HashMap<(u8, u64), Rc<Vec<u8>>>;
+
 /// A [`HashReader`] over the hash tiles of a tree of a given size, fetched on
 /// demand (and kept) through `fetch(tile)`. Nodes between tile levels are
 /// computed from the tile below them. Hashes read this way are only as good
@@ -264,7 +296,7 @@ pub enum TileReadError<E> {
 pub struct TileHashReader<F> {
     size: u64,
     fetch: F,
-    tiles: RefCell<HashMap<(u8, u64), Vec<Hash>>>,
+    tiles: RefCell<TileCache>,
 }
 
 impl<F, E> TileHashReader<F>
@@ -280,9 +312,9 @@ where
         }
     }
 
-    fn tile_hashes(&self, level: u8, index: u64) -> Result<Vec<Hash>, TileReadError<E>> {
-        if let Some(h) = self.tiles.borrow().get(&(level, index)) {
-            return Ok(h.clone());
+    fn tile_bytes(&self, level: u8, index: u64) -> Result<Rc<Vec<u8>>, TileReadError<E>> {
+        if let Some(t) = self.tiles.borrow().get(&(level, index)) {
+            return Ok(t.clone());
         }
         let kind = TileKind::Hashes(level);
         let width = Tile::width_at(kind, index, self.size).ok_or(TileError::NotInTree {
@@ -300,14 +332,9 @@ where
             }
             .into());
         }
-        let hashes: Vec<Hash> = data
-            .chunks_exact(HASH_SIZE)
-            .filter_map(Hash::from_slice)
-            .collect();
-        self.tiles
-            .borrow_mut()
-            .insert((level, index), hashes.clone());
-        Ok(hashes)
+        let data = Rc::new(data);
+        self.tiles.borrow_mut().insert((level, index), data.clone());
+        Ok(data)
     }
 }
 
@@ -318,21 +345,12 @@ where
     type Error = TileReadError<E>;
 
     fn node(&self, id: NodeId) -> Result<Hash, Self::Error> {
-        let tile_level = id.level / TILE_HEIGHT;
-        let h = u32::from(id.level % TILE_HEIGHT);
-        // The node covers 2^h hashes of the tile level below it.
-        let first = id.index.checked_shl(h).unwrap_or(u64::MAX);
-        let hashes = self.tile_hashes(tile_level, first / TILE_WIDTH)?;
-        let start = (first % TILE_WIDTH) as usize;
-        let span = hashes
-            .get(start..start + (1usize << h))
-            .ok_or(TileError::NotInTree {
-                path: format!("tile/{tile_level}/{}", encode_index(first / TILE_WIDTH)),
-                size: self.size,
-            })?;
-        let mut sub = MemoryTree::new();
-        span.iter().for_each(|&x| sub.push(x));
-        // `sub` holds 2^h leaves, so its root exists.
-        Ok(range_hash(&sub, 0, 1 << h).unwrap_or_default())
+        let not_in_tree = || TileError::NotInTree {
+            path: format!("node level {} index {}", id.level, id.index),
+            size: self.size,
+        };
+        let (level, index) = tile_of(id).ok_or_else(not_in_tree)?;
+        let tile = self.tile_bytes(level, index)?;
+        Ok(node_from_tile(&tile, id).ok_or_else(not_in_tree)?)
     }
 }
