@@ -15,6 +15,7 @@ pub mod pipeline;
 pub mod query;
 pub mod record;
 mod schema;
+mod stages;
 
 pub use pipeline::{Busy, Outcome, Pipeline, PipelineConfig, Submission};
 pub use record::{check, CheckedRecord};

@@ -2,20 +2,18 @@
 //! group commit (one synced WriteBatch for many records) → acknowledgements
 //! after that commit; and a checkpoint publisher.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ledger::Log;
 use tokio::sync::oneshot;
 use verifier::{Hash, SignerKey};
 
-use crate::index::{lookup_decisions, puts_for_batch};
 use crate::record::CheckedRecord;
-use crate::schema::Timestamp;
+use crate::stages;
 
 /// Tuning of the pipeline.
 #[derive(Clone, Debug)]
@@ -87,9 +85,9 @@ pub struct Busy {
     pub subs: Vec<Submission>,
 }
 
-struct Job {
-    subs: Vec<Submission>,
-    ack: oneshot::Sender<Vec<Outcome>>,
+pub(crate) struct Job {
+    pub(crate) subs: Vec<Submission>,
+    pub(crate) ack: oneshot::Sender<Vec<Outcome>>,
 }
 
 /// Counters for metrics.
@@ -117,7 +115,8 @@ pub struct Pipeline {
     tx: Option<Sender<Job>>,
     stats: Arc<Stats>,
     capacity: usize,
-    writer: Option<JoinHandle<()>>,
+    /// The batcher and the committer.
+    threads: [Option<JoinHandle<()>>; 2],
     publisher: Option<(Sender<()>, JoinHandle<()>)>,
 }
 
@@ -126,11 +125,22 @@ impl Pipeline {
     pub fn start(log: Arc<Log>, signer: Option<SignerKey>, config: PipelineConfig) -> Pipeline {
         let (tx, rx) = mpsc::channel::<Job>();
         let stats = Arc::new(Stats::default());
-        let writer = {
-            let (log, stats, config) = (log.clone(), stats.clone(), config.clone());
+        // Batcher → (one prepared batch at most) → committer; the committer
+        // reports back so the batcher knows which ids are durable.
+        let (batch_tx, batch_rx) = mpsc::sync_channel::<stages::Batch>(1);
+        let (done_tx, done_rx) = mpsc::channel::<stages::Done>();
+        let batcher = {
+            let batcher = stages::Batcher::new(log.clone(), config.clone(), done_rx);
+            std::thread::Builder::new()
+                .name("ledger-batcher".into())
+                .spawn(move || batcher.run(rx, batch_tx))
+                .ok()
+        };
+        let committer = {
+            let (log, stats) = (log.clone(), stats.clone());
             std::thread::Builder::new()
                 .name("ledger-writer".into())
-                .spawn(move || Writer::new(log, stats, config).run(rx))
+                .spawn(move || stages::commit_all(log, stats, batch_rx, done_tx))
                 .ok()
         };
         let publisher = signer.and_then(|signer| {
@@ -147,7 +157,7 @@ impl Pipeline {
             tx: Some(tx),
             stats,
             capacity: config.queue_capacity,
-            writer,
+            threads: [batcher, committer],
             publisher,
         }
     }
@@ -189,8 +199,10 @@ impl Pipeline {
 
     fn stop(&mut self) {
         self.tx.take();
-        if let Some(w) = self.writer.take() {
-            let _ = w.join();
+        for t in &mut self.threads {
+            if let Some(t) = t.take() {
+                let _ = t.join();
+            }
         }
         if let Some((stop, h)) = self.publisher.take() {
             let _ = stop.send(());
@@ -232,191 +244,4 @@ fn publish(
             return;
         }
     }
-}
-
-struct Writer {
-    log: Arc<Log>,
-    stats: Arc<Stats>,
-    config: PipelineConfig,
-    /// The ledger clock: never goes backwards in log order.
-    clock: Timestamp,
-}
-
-impl Writer {
-    fn new(log: Arc<Log>, stats: Arc<Stats>, config: PipelineConfig) -> Writer {
-        Writer {
-            log,
-            stats,
-            config,
-            clock: Timestamp(time::OffsetDateTime::UNIX_EPOCH),
-        }
-    }
-
-    fn run(mut self, rx: Receiver<Job>) {
-        while let Ok(first) = rx.recv() {
-            let mut n = first.subs.len();
-            let mut jobs = vec![first];
-            let deadline = Instant::now() + self.config.max_delay;
-            while n < self.config.max_batch {
-                let next = match rx.try_recv() {
-                    Ok(job) => Ok(job),
-                    Err(_) => {
-                        let left = deadline.saturating_duration_since(Instant::now());
-                        if left.is_zero() {
-                            break;
-                        }
-                        rx.recv_timeout(left)
-                    }
-                };
-                match next {
-                    Ok(job) => {
-                        n += job.subs.len();
-                        jobs.push(job);
-                    }
-                    Err(_) => break,
-                }
-            }
-            self.commit(jobs, n);
-        }
-    }
-
-    fn tick(&mut self) -> String {
-        let now = Timestamp(time::OffsetDateTime::now_utc());
-        if now > self.clock {
-            self.clock = now;
-        }
-        self.clock.canonical()
-    }
-
-    fn commit(&mut self, jobs: Vec<Job>, n: usize) {
-        let started = Instant::now();
-        let received_at = self.tick();
-        let mut entries: Vec<Vec<u8>> = Vec::with_capacity(n);
-        let mut fresh: Vec<&CheckedRecord> = Vec::with_capacity(n);
-        // decision_id → (position in `entries`, digest), for retries inside one batch.
-        let mut in_batch: HashMap<&str, (usize, [u8; 32])> = HashMap::new();
-        let mut plans: Vec<Vec<Plan>> = Vec::with_capacity(jobs.len());
-        // One storage call for every id of the batch.
-        let ids: Vec<&str> = jobs
-            .iter()
-            .flat_map(|j| j.subs.iter().map(|s| s.record.decision_id.as_str()))
-            .collect();
-        let mut known = match lookup_decisions(&self.log, &ids) {
-            Ok(found) => found.into_iter().map(Ok).collect::<Vec<_>>(),
-            Err(e) => ids.iter().map(|_| Err(e.to_string())).collect(),
-        }
-        .into_iter();
-        for job in &jobs {
-            let mut plan = Vec::with_capacity(job.subs.len());
-            for sub in &job.subs {
-                let r = &sub.record;
-                let stored = known.next().unwrap_or(Ok(None));
-                if let Some(&(pos, digest)) = in_batch.get(r.decision_id.as_str()) {
-                    plan.push(Plan::SameBatch {
-                        pos,
-                        duplicate: digest == r.digest,
-                    });
-                    continue;
-                }
-                plan.push(match stored {
-                    Ok(Some((index, digest))) if digest == r.digest => Plan::Done(
-                        self.log
-                            .leaf_hash(index)
-                            .map(|leaf_hash| Outcome::Duplicate { index, leaf_hash })
-                            .unwrap_or_else(|e| Outcome::Failed(e.to_string())),
-                    ),
-                    Ok(Some((index, _))) => Plan::Done(Outcome::Conflict { index }),
-                    Ok(None) => {
-                        in_batch.insert(&r.decision_id, (entries.len(), r.digest));
-                        fresh.push(r);
-                        entries.push(verifier::envelope::encode_parts(
-                            &r.cbor,
-                            &received_at,
-                            &sub.submitted_by,
-                        ));
-                        Plan::New(entries.len() - 1)
-                    }
-                    Err(e) => Plan::Done(Outcome::Failed(e)),
-                });
-            }
-            plans.push(plan);
-        }
-        let result = if entries.is_empty() {
-            Ok((self.log.size(), Vec::new()))
-        } else {
-            self.log
-                .append_with(&entries, |first| puts_for_batch(&fresh, first))
-                .map(|(range, leaves)| (range.start, leaves))
-        };
-        let outcomes: Vec<Vec<Outcome>> = match result {
-            Ok((first, leaves)) => {
-                let leaf = |pos: usize| (first + pos as u64, leaves[pos]);
-                let outcomes: Vec<Vec<Outcome>> = plans
-                    .into_iter()
-                    .map(|plan| {
-                        plan.into_iter()
-                            .map(|p| match p {
-                                Plan::Done(o) => o,
-                                Plan::New(pos) => {
-                                    let (index, leaf_hash) = leaf(pos);
-                                    Outcome::Appended { index, leaf_hash }
-                                }
-                                Plan::SameBatch {
-                                    pos,
-                                    duplicate: true,
-                                } => {
-                                    let (index, leaf_hash) = leaf(pos);
-                                    Outcome::Duplicate { index, leaf_hash }
-                                }
-                                Plan::SameBatch {
-                                    pos,
-                                    duplicate: false,
-                                } => Outcome::Conflict { index: leaf(pos).0 },
-                            })
-                            .collect()
-                    })
-                    .collect();
-                self.count(&outcomes, entries.len());
-                outcomes
-            }
-            Err(e) => {
-                tracing::error!("group commit failed: {e}");
-                let why = format!("storage failure, nothing appended: {e}");
-                plans
-                    .iter()
-                    .map(|p| vec![Outcome::Failed(why.clone()); p.len()])
-                    .collect()
-            }
-        };
-        self.stats
-            .commit_micros
-            .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
-        self.stats.queued.fetch_sub(n, Ordering::AcqRel);
-        for (job, out) in jobs.into_iter().zip(outcomes) {
-            // The submitter may have gone away; the records are durable anyway.
-            let _ = job.ack.send(out);
-        }
-    }
-
-    fn count(&self, outcomes: &[Vec<Outcome>], appended: usize) {
-        self.stats.commits.fetch_add(1, Ordering::Relaxed);
-        self.stats.appended.fetch_add(appended, Ordering::Relaxed);
-        for o in outcomes.iter().flatten() {
-            match o {
-                Outcome::Duplicate { .. } => self.stats.duplicates.fetch_add(1, Ordering::Relaxed),
-                Outcome::Conflict { .. } => self.stats.conflicts.fetch_add(1, Ordering::Relaxed),
-                _ => 0,
-            };
-        }
-    }
-}
-
-/// What the writer will answer for one record once the batch is committed.
-enum Plan {
-    /// Known before the commit.
-    Done(Outcome),
-    /// Appended as `entries[pos]`.
-    New(usize),
-    /// A repeat of `entries[pos]` in the same batch.
-    SameBatch { pos: usize, duplicate: bool },
 }

@@ -444,3 +444,70 @@ proptest::proptest! {
         let _ = ingest::index::decode_list(&bytes);
     }
 }
+
+#[test]
+fn retries_racing_their_original_are_answered_once_durable() {
+    // Each id is sent in several submissions at once, so retries land in the
+    // same group commit, in the batch prepared while the original is being
+    // written, or after it is stored: exactly one is appended either way,
+    // the others name its index, and a changed record is a conflict.
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path());
+    let p = Arc::new(Pipeline::start(log.clone(), None, config()));
+    let ids: Vec<String> = (0..200).map(|i| format!("race-{i}")).collect();
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let (p, ids) = (p.clone(), ids.clone());
+            std::thread::spawn(move || {
+                let mut out = Vec::new();
+                for chunk in ids.chunks(7) {
+                    let subs: Vec<Submission> = chunk
+                        .iter()
+                        .map(|id| {
+                            let mut r = record(id);
+                            if t == 3 && id.ends_with('7') {
+                                r["decision"] = json!("deny");
+                            }
+                            sub(&r, "gw-1")
+                        })
+                        .collect();
+                    let o = submit(&p, subs);
+                    out.extend(chunk.iter().cloned().zip(o));
+                }
+                out
+            })
+        })
+        .collect();
+    let mut by_id: std::collections::HashMap<String, Vec<Outcome>> = Default::default();
+    for t in threads {
+        for (id, o) in t.join().unwrap() {
+            by_id.entry(id).or_default().push(o);
+        }
+    }
+    assert_eq!(log.size(), 200, "one leaf per decision_id");
+    for (id, outs) in by_id {
+        let appended: Vec<(u64, verifier::Hash)> = outs
+            .iter()
+            .filter_map(|o| match o {
+                Outcome::Appended { index, leaf_hash } => Some((*index, *leaf_hash)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(appended.len(), 1, "{id}: {outs:?}");
+        let (index, leaf) = appended[0];
+        assert_eq!(leaf_hash(&log.entry(index).unwrap()), leaf);
+        for o in &outs {
+            match o {
+                Outcome::Appended { .. } => {}
+                Outcome::Duplicate {
+                    index: i,
+                    leaf_hash,
+                } => {
+                    assert_eq!((*i, *leaf_hash), (index, leaf), "{id}")
+                }
+                Outcome::Conflict { index: i } => assert_eq!(*i, index, "{id}"),
+                Outcome::Failed(why) => panic!("{id}: {why}"),
+            }
+        }
+    }
+}

@@ -3,6 +3,7 @@
 
 use rocksdb::IteratorMode;
 use verifier::leaf_hash;
+use verifier::tile::decode_bundle;
 use verifier::tree::HashReader;
 
 use crate::store::*;
@@ -67,33 +68,44 @@ impl Log {
         };
         check_checkpoints(&frontier, &mut report)?;
         for item in snap.iterator_cf(cf(&self.db, CF_ENTRIES)?, IteratorMode::Start) {
-            let (k, entry) = item?;
-            let index = decode_u64(&k, "entry key")?;
-            if index != frontier.size() || index >= size {
+            let (k, chunk) = item?;
+            let start = decode_u64(&k, "entry chunk key")?;
+            if start != frontier.size() || start >= size {
                 return Err(LedgerError::Corrupt(format!(
-                    "entry key {index} where {} was expected (tree size {size})",
+                    "entry chunk at {start} where {} was expected (tree size {size})",
                     frontier.size()
                 )));
             }
-            // Only tree levels 0, 8, 16… are stored (as hash tiles); the
-            // levels between are computed from them and so checked with them.
-            let stored = frontier
-                .push(leaf_hash(&entry))
-                .into_iter()
-                .filter(|(id, _)| id.level % 8 == 0);
-            for (id, hash) in stored {
-                if reader.node(id)? != hash {
-                    return Err(LedgerError::Corrupt(format!(
-                        "stored node level {} index {} does not match the entries (first bad leaf {index})",
-                        id.level, id.index
-                    )));
-                }
-                report.nodes += 1;
+            let entries = decode_bundle(&chunk)
+                .map_err(|e| LedgerError::Corrupt(format!("entry chunk at {start}: {e}")))?;
+            if entries.is_empty() || entries.len() as u64 > CHUNK - start % CHUNK {
+                return Err(LedgerError::Corrupt(format!(
+                    "entry chunk at {start} holds {} entries",
+                    entries.len()
+                )));
             }
-            report.entries += 1;
-            check_checkpoints(&frontier, &mut report)?;
-            if report.entries % 4096 == 0 {
-                progress(report.entries, size);
+            for entry in entries {
+                let index = frontier.size();
+                // Only tree levels 0, 8, 16… are stored (as hash tiles); the
+                // levels between are computed from them and so checked with them.
+                let stored = frontier
+                    .push(leaf_hash(entry))
+                    .into_iter()
+                    .filter(|(id, _)| id.level % 8 == 0);
+                for (id, hash) in stored {
+                    if reader.node(id)? != hash {
+                        return Err(LedgerError::Corrupt(format!(
+                            "stored node level {} index {} does not match the entries (first bad leaf {index})",
+                            id.level, id.index
+                        )));
+                    }
+                    report.nodes += 1;
+                }
+                report.entries += 1;
+                check_checkpoints(&frontier, &mut report)?;
+                if report.entries % 4096 == 0 {
+                    progress(report.entries, size);
+                }
             }
         }
         if frontier.size() != size {

@@ -85,6 +85,17 @@ pub enum LedgerError {
     /// A tile request is bad.
     #[error(transparent)]
     Tile(#[from] TileError),
+    /// A prepared append was built on a tree that is no longer the committed
+    /// one (an earlier append failed, or another writer committed first).
+    #[error(
+        "append prepared at size {prepared} but the tree has {committed} leaves; nothing written"
+    )]
+    Stale {
+        /// The size the append was prepared on.
+        prepared: u64,
+        /// The committed size.
+        committed: u64,
+    },
     /// Signing failed (the text was not signable).
     #[error("signing checkpoint: {0}")]
     Sign(CheckpointError),

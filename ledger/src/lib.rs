@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod append;
 mod audit;
 mod edge;
 mod error;
@@ -16,18 +17,18 @@ pub mod frontier;
 pub mod keys;
 mod store;
 
-use std::ops::Range;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
-use rocksdb::{Direction, IteratorMode, WriteBatch, WriteOptions, DB};
+use rocksdb::{Direction, IteratorMode, WriteOptions, DB};
 use verifier::checkpoint::{self, Checkpoint};
-use verifier::tile::{encode_bundle, Tile, TileKind, MAX_ENTRY_SIZE};
+use verifier::tile::{decode_bundle, encode_bundle, Tile, TileKind};
 use verifier::tlog_proof::TlogProof;
 use verifier::tree::{self, TreeError};
-use verifier::{leaf_hash, Hash, SignerKey, VerifierKey};
+use verifier::{Hash, SignerKey, VerifierKey};
 
+pub use append::{PreparedAppend, Tip};
 pub use audit::AuditReport;
 pub use error::LedgerError;
 pub use frontier::Frontier;
@@ -69,6 +70,10 @@ pub struct Log {
     db: DB,
     key: VerifierKey,
     state: Mutex<State>,
+    /// Serialises [`Log::append_with`] callers.
+    appending: Mutex<()>,
+    /// Serialises [`Log::commit`]s.
+    writing: Mutex<()>,
     signing: Mutex<()>,
     committed: AtomicU64,
 }
@@ -161,6 +166,8 @@ impl Log {
                 edge,
                 latest,
             }),
+            appending: Mutex::new(()),
+            writing: Mutex::new(()),
             signing: Mutex::new(()),
             committed: AtomicU64::new(size),
             db,
@@ -177,68 +184,10 @@ impl Log {
         self.committed.load(Ordering::Acquire)
     }
 
-    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+    pub(crate) fn state(&self) -> std::sync::MutexGuard<'_, State> {
         // A panic while holding the lock cannot leave the state half-written
         // (it is replaced only after a successful commit), so poisoning is moot.
         self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Appends entries durably; returns their leaf indexes.
-    pub fn append<E: AsRef<[u8]>>(&self, entries: &[E]) -> Result<Range<u64>, LedgerError> {
-        self.append_with(entries, |_| Vec::new())
-            .map(|(range, _)| range)
-    }
-
-    /// Appends entries and the index writes `puts(first_index)` returns, in one
-    /// WriteBatch with the WAL synced before returning; returns the indexes
-    /// and the entries' leaf hashes. Nothing is written if any entry is too
-    /// large.
-    pub fn append_with<E: AsRef<[u8]>>(
-        &self,
-        entries: &[E],
-        puts: impl FnOnce(u64) -> Vec<IndexPut>,
-    ) -> Result<(Range<u64>, Vec<Hash>), LedgerError> {
-        if let Some((position, e)) = entries
-            .iter()
-            .enumerate()
-            .find(|(_, e)| e.as_ref().len() > MAX_ENTRY_SIZE)
-        {
-            return Err(LedgerError::EntryTooLarge {
-                position,
-                len: e.as_ref().len(),
-            });
-        }
-        let leaves: Vec<Hash> = entries.iter().map(|e| leaf_hash(e.as_ref())).collect();
-        let (entries_cf, tiles_cf, meta_cf) = (
-            cf(&self.db, CF_ENTRIES)?,
-            cf(&self.db, CF_TILES)?,
-            cf(&self.db, CF_META)?,
-        );
-        let mut state = self.state();
-        let first = state.frontier.size();
-        let mut frontier = state.frontier.clone();
-        let mut batch = WriteBatch::default();
-        let mut nodes = Vec::with_capacity(entries.len() * 2);
-        for (entry, &leaf) in entries.iter().zip(&leaves) {
-            batch.put_cf(entries_cf, index_key(frontier.size()), entry.as_ref());
-            nodes.extend(frontier.push(leaf));
-        }
-        let mut edge = state.edge.clone();
-        for (key, tile) in edge.add(&nodes, frontier.size()) {
-            batch.put_cf(tiles_cf, key, tile);
-        }
-        for put in puts(first) {
-            batch.put_cf(cf(&self.db, put.cf)?, put.key, put.value);
-        }
-        batch.put_cf(meta_cf, META_SIZE, frontier.size().to_be_bytes());
-        let mut sync = WriteOptions::default();
-        sync.set_sync(true);
-        self.db.write_opt(batch, &sync)?;
-        let end = frontier.size();
-        state.frontier = frontier;
-        state.edge = edge;
-        self.committed.store(end, Ordering::Release);
-        Ok((first..end, leaves))
     }
 
     /// Reads a point value from an index column family.
@@ -308,9 +257,16 @@ impl Log {
     /// The entry at `index`.
     pub fn entry(&self, index: u64) -> Result<Vec<u8>, LedgerError> {
         self.check_size("leaf index", index, false)?;
-        self.db
-            .get_cf(cf(&self.db, CF_ENTRIES)?, index_key(index))?
-            .ok_or_else(|| LedgerError::Corrupt(format!("entry {index} is missing")))
+        let mut iter = self.db.iterator_cf(
+            cf(&self.db, CF_ENTRIES)?,
+            IteratorMode::From(&index_key(index), Direction::Reverse),
+        );
+        let missing = || LedgerError::Corrupt(format!("entry {index} is missing"));
+        let (key, chunk) = iter.next().ok_or_else(missing)??;
+        let start = decode_u64(&key, "entry chunk key")?;
+        let pos = usize::try_from(index - start).map_err(|_| missing())?;
+        let entries = decode_bundle(&chunk).map_err(|_| missing())?;
+        entries.get(pos).map(|e| e.to_vec()).ok_or_else(missing)
     }
 
     /// The leaf hash of entry `index`.
@@ -451,44 +407,43 @@ impl Log {
                 data.truncate(width * verifier::hash::HASH_SIZE);
                 Ok(data)
             }
-            TileKind::Entries => {
-                let values = self.scan(CF_ENTRIES, &index_key(start), width)?;
-                Ok(encode_bundle(values.iter().map(|v| v.as_slice()))?)
-            }
+            TileKind::Entries => self.entry_bundle(start, width),
         }
     }
 
-    /// `count` consecutive values from `from`; all must exist.
-    fn scan(&self, cf_name: &str, from: &[u8], count: usize) -> Result<Vec<Vec<u8>>, LedgerError> {
+    /// The entry bundle of the `width` entries from `start` (a multiple of
+    /// 256): the concatenation of the stored chunks, which never cross a
+    /// bundle boundary.
+    fn entry_bundle(&self, start: u64, width: usize) -> Result<Vec<u8>, LedgerError> {
         let iter = self.db.iterator_cf(
-            cf(&self.db, cf_name)?,
-            IteratorMode::From(from, Direction::Forward),
+            cf(&self.db, CF_ENTRIES)?,
+            IteratorMode::From(&index_key(start), Direction::Forward),
         );
-        let mut out = Vec::with_capacity(count);
-        let mut expected = from.to_vec();
-        for item in iter.take(count) {
-            let (k, v) = item?;
-            if *k != expected[..] {
+        let mut out = Vec::new();
+        let mut next = start;
+        let end = start + width as u64;
+        for item in iter {
+            if next == end {
                 break;
             }
-            out.push(v.into_vec());
-            increment_key(&mut expected);
+            let (key, chunk) = item?;
+            let at = decode_u64(&key, "entry chunk key")?;
+            let entries = decode_bundle(&chunk).map_err(LedgerError::Tile)?;
+            if at != next || entries.is_empty() {
+                break;
+            }
+            let take = entries.len().min((end - next) as usize);
+            out.extend(encode_bundle(entries[..take].iter().copied())?);
+            next += take as u64;
         }
-        if out.len() != count {
+        if next != end {
             return Err(LedgerError::Corrupt(format!(
-                "{cf_name}: {count} consecutive values expected"
+                "entries {next}..{end} of bundle {} are missing",
+                start / verifier::tile::TILE_WIDTH
             )));
         }
         Ok(out)
     }
-}
-
-/// Adds one to a big-endian index stored in the last 8 bytes of a key.
-fn increment_key(key: &mut [u8]) {
-    let n = key.len();
-    let mut tail = [0u8; 8];
-    tail.copy_from_slice(&key[n - 8..]);
-    key[n - 8..].copy_from_slice(&u64::from_be_bytes(tail).wrapping_add(1).to_be_bytes());
 }
 
 fn tree_error(e: TreeError<LedgerError>) -> LedgerError {

@@ -2,7 +2,7 @@
 //!
 //! | column family | key | value |
 //! |---|---|---|
-//! | `entries` | leaf index, u64 big-endian | entry bytes (the leaf) |
+//! | `entries` | first leaf index of a chunk, u64 big-endian | up to 16 consecutive entries of one append, each as u16 BE length ‖ bytes (the entry-bundle encoding); chunks never cross a multiple of 16 |
 //! | `tiles` | tile level u8 ‖ tile index u64 big-endian | the hashes of tree level 8·L, nodes 256·N.., 32 bytes each (a tlog-tiles hash tile; the right-edge one partial) |
 //! | `checkpoints` | tree size, u64 big-endian | signed checkpoint note |
 //! | `meta` | `size` / `origin` | u64 big-endian / UTF-8 |
@@ -24,6 +24,9 @@ pub(crate) const CF_ENTRIES: &str = "entries";
 pub(crate) const CF_TILES: &str = "tiles";
 pub(crate) const CF_CHECKPOINTS: &str = "checkpoints";
 pub(crate) const CF_META: &str = "meta";
+/// Entries per stored chunk at most; chunks start at a multiple of it unless
+/// an append starts inside one.
+pub(crate) const CHUNK: u64 = 16;
 pub(crate) const META_SIZE: &[u8] = b"size";
 pub(crate) const META_ORIGIN: &[u8] = b"origin";
 

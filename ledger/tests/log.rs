@@ -292,7 +292,26 @@ fn corrupted_entry_is_caught_by_audit() {
     fill(&log, &mut MemoryTree::new(), 50, 50);
     log.sign_checkpoint(&signer()).unwrap();
     drop(log);
-    corrupt(dir.path(), "entries", &17u64.to_be_bytes(), b"tampered");
+    // Entries are stored in chunks of up to 16 (specs/storage.md): rewrite
+    // leaf 17, the second entry of the chunk that starts at 16.
+    let db = rocksdb::DB::open_cf(
+        &rocksdb::Options::default(),
+        dir.path(),
+        ["entries", "tiles", "checkpoints", "meta"],
+    )
+    .unwrap();
+    let cf = db.cf_handle("entries").unwrap();
+    let chunk = db.get_cf(cf, 16u64.to_be_bytes()).unwrap().unwrap();
+    let mut entries: Vec<Vec<u8>> = verifier::tile::decode_bundle(&chunk)
+        .unwrap()
+        .into_iter()
+        .map(<[u8]>::to_vec)
+        .collect();
+    assert_eq!(entries[1], entry(17));
+    entries[1] = b"tampered".to_vec();
+    let bundle = verifier::tile::encode_bundle(entries.iter().map(Vec::as_slice)).unwrap();
+    db.put_cf(cf, 16u64.to_be_bytes(), bundle).unwrap();
+    drop(db);
     let log = open(dir.path());
     let err = log.audit(|_, _| {}).unwrap_err();
     assert!(err.to_string().contains("first bad leaf 17"), "{err}");
@@ -323,4 +342,51 @@ fn key_files_round_trip_with_private_mode() {
         ledger::keys::save(dir.path(), &signer).is_err(),
         "never overwrite a key"
     );
+}
+
+#[test]
+fn prepared_appends_commit_in_order_and_stale_ones_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path());
+    let mut mem = MemoryTree::new();
+    fill(&log, &mut mem, 10, 3);
+    // Two appends prepared back to back on one tip, like the ingest batcher.
+    let mut tip = log.tip();
+    let a: Vec<Vec<u8>> = (10..30).map(entry).collect();
+    let b: Vec<Vec<u8>> = (30..33).map(entry).collect();
+    let pa = log.prepare(&mut tip, &a, |_| Vec::new()).unwrap();
+    let pb = log.prepare(&mut tip, &b, |_| Vec::new()).unwrap();
+    assert_eq!((pa.range(), pb.range()), (10..30, 30..33));
+    assert_eq!(log.size(), 10, "preparing writes nothing");
+    // The second cannot go first: it was built on the first.
+    let err = log.commit(pb).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            LedgerError::Stale {
+                prepared: 30,
+                committed: 10
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(log.size(), 10);
+    let (range, leaves) = log.commit(pa).unwrap();
+    assert_eq!(range, 10..30);
+    a.iter().for_each(|e| mem.push(leaf_hash(e)));
+    assert_eq!(leaves[0], leaf_hash(&a[0]));
+    assert_eq!(log.root(30).unwrap(), mem.root_at(30).unwrap());
+    // A fresh tip continues from the committed tree; entries read back
+    // across chunk boundaries (16) and an entry bundle is intact.
+    fill(&log, &mut mem, 300, 300);
+    assert_eq!(log.root(330).unwrap(), mem.root_at(330).unwrap());
+    for i in [0, 9, 10, 15, 16, 29, 30, 31, 329] {
+        assert_eq!(log.entry(i).unwrap(), entry(i), "entry {i}");
+    }
+    let tile = verifier::tile::Tile::parse_path("tile/entries/000").unwrap();
+    let bundle = log.tile(&tile).unwrap();
+    let got = verifier::tile::decode_bundle(&bundle).unwrap();
+    assert_eq!(got.len(), 256);
+    assert!(got.iter().enumerate().all(|(i, e)| *e == entry(i as u64)));
+    assert_eq!(log.audit(|_, _| {}).unwrap().entries, 330);
 }

@@ -254,12 +254,15 @@ fn audit_reports_a_tampered_entry() {
             ],
         )
         .unwrap();
-        db.put_cf(
-            db.cf_handle("entries").unwrap(),
-            9u64.to_be_bytes(),
-            b"rewritten history",
-        )
-        .unwrap();
+        // The 20 entries of one append are stored as chunks at 0 (16
+        // entries) and 16 (4); rewrite leaf 9 inside the first.
+        let cf = db.cf_handle("entries").unwrap();
+        let chunk = db.get_cf(cf, 0u64.to_be_bytes()).unwrap().unwrap();
+        let mut entries: Vec<&[u8]> = verifier::tile::decode_bundle(&chunk).unwrap();
+        assert_eq!(entries.len(), 16);
+        entries[9] = b"rewritten history";
+        let bundle = verifier::tile::encode_bundle(entries).unwrap();
+        db.put_cf(cf, 0u64.to_be_bytes(), bundle).unwrap();
     }
     let r = f.ctl_run(&["audit"]);
     assert_eq!(r.code, 1);

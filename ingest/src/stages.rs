@@ -1,0 +1,355 @@
+//! The two threads behind [`crate::Pipeline`] (docs/design/ingest.md):
+//!
+//! - the **batcher** takes queued jobs, drops retries (`decision_id`s
+//!   already logged or in flight), stamps the ledger clock, encodes the
+//!   leaves and builds the group commit's WriteBatch on the tree's tip
+//!   ([`ledger::Log::prepare`]);
+//! - the **committer** writes each prepared batch with the WAL synced
+//!   ([`ledger::Log::commit`]) and only then acknowledges its records.
+//!
+//! So batch N+1 is hashed and encoded while batch N is on its way to disk.
+//! At most one prepared batch waits for the committer. If a commit fails,
+//! every batch prepared on top of it fails too (its records were not
+//! appended; the callers may retry), and the batcher starts again from the
+//! committed tree.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{Receiver, Sender, SyncSender};
+use std::sync::Arc;
+use std::time::Instant;
+
+use ledger::{Log, PreparedAppend, Tip};
+use verifier::Hash;
+
+use crate::index::{lookup_decisions, puts_for_batch};
+use crate::pipeline::{Job, Outcome, PipelineConfig, Stats};
+use crate::record::CheckedRecord;
+use crate::schema::Timestamp;
+
+/// What the committer tells the batcher after each batch.
+pub(crate) enum Done {
+    /// The batch is durable: its `decision_id`s are now found in storage.
+    Committed(Vec<String>),
+    /// The batch of this epoch failed; everything prepared after it fails.
+    Failed(u64),
+}
+
+/// One group commit, built and waiting for the committer.
+pub(crate) struct Batch {
+    jobs: Vec<Job>,
+    plans: Vec<Vec<Plan>>,
+    append: Option<PreparedAppend>,
+    /// Tree size the batch was prepared on.
+    base: u64,
+    epoch: u64,
+    records: usize,
+    fresh_ids: Vec<String>,
+    error: Option<String>,
+}
+
+/// What a record will be answered once its batch is committed.
+enum Plan {
+    /// Known before the commit.
+    Done(Outcome),
+    /// Appended as the batch's entry `pos`.
+    New(usize),
+    /// A repeat of the batch's entry `pos`.
+    SameBatch { pos: usize, duplicate: bool },
+}
+
+/// A `decision_id` prepared but not yet known to be committed.
+struct InFlight {
+    index: u64,
+    leaf_hash: Hash,
+    digest: [u8; 32],
+}
+
+pub(crate) struct Batcher {
+    log: Arc<Log>,
+    config: PipelineConfig,
+    /// The ledger clock: never goes backwards in log order.
+    clock: Timestamp,
+    tip: Tip,
+    epoch: u64,
+    in_flight: HashMap<String, InFlight>,
+    done: Receiver<Done>,
+}
+
+impl Batcher {
+    pub(crate) fn new(log: Arc<Log>, config: PipelineConfig, done: Receiver<Done>) -> Batcher {
+        Batcher {
+            tip: log.tip(),
+            log,
+            config,
+            clock: Timestamp(time::OffsetDateTime::UNIX_EPOCH),
+            epoch: 0,
+            in_flight: HashMap::new(),
+            done,
+        }
+    }
+
+    /// Gathers jobs into batches until the queue closes.
+    pub(crate) fn run(mut self, rx: Receiver<Job>, out: SyncSender<Batch>) {
+        while let Ok(first) = rx.recv() {
+            let mut n = first.subs.len();
+            let mut jobs = vec![first];
+            let deadline = Instant::now() + self.config.max_delay;
+            while n < self.config.max_batch {
+                let next = match rx.try_recv() {
+                    Ok(job) => Ok(job),
+                    Err(_) => {
+                        let left = deadline.saturating_duration_since(Instant::now());
+                        if left.is_zero() {
+                            break;
+                        }
+                        rx.recv_timeout(left)
+                    }
+                };
+                match next {
+                    Ok(job) => {
+                        n += job.subs.len();
+                        jobs.push(job);
+                    }
+                    Err(_) => break,
+                }
+            }
+            let batch = self.prepare(jobs, n);
+            if out.send(batch).is_err() {
+                return;
+            }
+        }
+    }
+
+    fn tick(&mut self) -> String {
+        let now = Timestamp(time::OffsetDateTime::now_utc());
+        if now > self.clock {
+            self.clock = now;
+        }
+        self.clock.canonical()
+    }
+
+    /// Applies what the committer reported so far. Must run before storage
+    /// is asked about ids: an id leaves `in_flight` only once it is durable.
+    fn catch_up(&mut self) {
+        while let Ok(done) = self.done.try_recv() {
+            match done {
+                Done::Committed(ids) => {
+                    for id in ids {
+                        self.in_flight.remove(&id);
+                    }
+                }
+                Done::Failed(epoch) if epoch == self.epoch => {
+                    self.epoch += 1;
+                    self.tip = self.log.tip();
+                    self.in_flight.clear();
+                }
+                Done::Failed(_) => {}
+            }
+        }
+    }
+
+    fn prepare(&mut self, jobs: Vec<Job>, records: usize) -> Batch {
+        self.catch_up();
+        let received_at = self.tick();
+        let base = self.tip.size();
+        let mut entries: Vec<Vec<u8>> = Vec::with_capacity(records);
+        let mut fresh: Vec<&CheckedRecord> = Vec::with_capacity(records);
+        // decision_id → (position in `entries`, digest), for repeats in the batch.
+        let mut in_batch: HashMap<&str, (usize, [u8; 32])> = HashMap::new();
+        let mut plans: Vec<Vec<Plan>> = Vec::with_capacity(jobs.len());
+        // Ids in flight are answered from memory; the rest in one storage call.
+        let unknown: Vec<&str> = jobs
+            .iter()
+            .flat_map(|j| j.subs.iter().map(|s| s.record.decision_id.as_str()))
+            .filter(|id| !self.in_flight.contains_key(*id))
+            .collect();
+        let mut stored = match lookup_decisions(&self.log, &unknown) {
+            Ok(found) => found.into_iter().map(Ok).collect::<Vec<_>>(),
+            Err(e) => unknown.iter().map(|_| Err(e.to_string())).collect(),
+        }
+        .into_iter();
+        for job in &jobs {
+            let mut plan = Vec::with_capacity(job.subs.len());
+            for sub in &job.subs {
+                let r = &sub.record;
+                if let Some(f) = self.in_flight.get(&r.decision_id) {
+                    plan.push(Plan::Done(if f.digest == r.digest {
+                        Outcome::Duplicate {
+                            index: f.index,
+                            leaf_hash: f.leaf_hash,
+                        }
+                    } else {
+                        Outcome::Conflict { index: f.index }
+                    }));
+                    continue;
+                }
+                let logged = stored.next().unwrap_or(Ok(None));
+                if let Some(&(pos, digest)) = in_batch.get(r.decision_id.as_str()) {
+                    plan.push(Plan::SameBatch {
+                        pos,
+                        duplicate: digest == r.digest,
+                    });
+                    continue;
+                }
+                plan.push(match logged {
+                    Ok(Some((index, digest))) if digest == r.digest => Plan::Done(
+                        self.log
+                            .leaf_hash(index)
+                            .map(|leaf_hash| Outcome::Duplicate { index, leaf_hash })
+                            .unwrap_or_else(|e| Outcome::Failed(e.to_string())),
+                    ),
+                    Ok(Some((index, _))) => Plan::Done(Outcome::Conflict { index }),
+                    Ok(None) => {
+                        in_batch.insert(&r.decision_id, (entries.len(), r.digest));
+                        fresh.push(r);
+                        entries.push(verifier::envelope::encode_parts(
+                            &r.cbor,
+                            &received_at,
+                            &sub.submitted_by,
+                        ));
+                        Plan::New(entries.len() - 1)
+                    }
+                    Err(e) => Plan::Done(Outcome::Failed(e)),
+                });
+            }
+            plans.push(plan);
+        }
+        let (append, error) = if entries.is_empty() {
+            (None, None)
+        } else {
+            match self.log.prepare(&mut self.tip, &entries, |first| {
+                puts_for_batch(&fresh, first)
+            }) {
+                Ok(p) => (Some(p), None),
+                Err(e) => (None, Some(e.to_string())),
+            }
+        };
+        let mut fresh_ids = Vec::new();
+        if let Some(p) = &append {
+            let first = p.range().start;
+            for (i, r) in fresh.iter().enumerate() {
+                let f = InFlight {
+                    index: first + i as u64,
+                    leaf_hash: p.leaves()[i],
+                    digest: r.digest,
+                };
+                self.in_flight.insert(r.decision_id.clone(), f);
+                fresh_ids.push(r.decision_id.clone());
+            }
+        }
+        Batch {
+            jobs,
+            plans,
+            append,
+            base,
+            epoch: self.epoch,
+            records,
+            fresh_ids,
+            error,
+        }
+    }
+}
+
+/// Writes prepared batches in order and acknowledges them.
+pub(crate) fn commit_all(
+    log: Arc<Log>,
+    stats: Arc<Stats>,
+    rx: Receiver<Batch>,
+    done: Sender<Done>,
+) {
+    for batch in rx {
+        let started = Instant::now();
+        let Batch {
+            jobs,
+            plans,
+            append,
+            base,
+            epoch,
+            records,
+            fresh_ids,
+            error,
+        } = batch;
+        let refused = error.is_some();
+        let result = match (error, append) {
+            (Some(e), _) => Err(e),
+            // Prepared on a tree that is not the committed one: an earlier
+            // batch it builds on (or answers duplicates from) failed.
+            _ if base != log.size() => Err(format!(
+                "an earlier group commit failed (prepared at size {base}, tree has {})",
+                log.size()
+            )),
+            (None, None) => Ok((base, Vec::new())),
+            (None, Some(p)) => log
+                .commit(p)
+                .map(|(range, leaves)| (range.start, leaves))
+                .map_err(|e| e.to_string()),
+        };
+        let outcomes: Vec<Vec<Outcome>> = match result {
+            Ok((first, leaves)) => {
+                let _ = done.send(Done::Committed(fresh_ids));
+                let leaf = |pos: usize| (first + pos as u64, leaves[pos]);
+                let outcomes: Vec<Vec<Outcome>> = plans
+                    .into_iter()
+                    .map(|plan| {
+                        plan.into_iter()
+                            .map(|p| match p {
+                                Plan::Done(o) => o,
+                                Plan::New(pos) => {
+                                    let (index, leaf_hash) = leaf(pos);
+                                    Outcome::Appended { index, leaf_hash }
+                                }
+                                Plan::SameBatch {
+                                    pos,
+                                    duplicate: true,
+                                } => {
+                                    let (index, leaf_hash) = leaf(pos);
+                                    Outcome::Duplicate { index, leaf_hash }
+                                }
+                                Plan::SameBatch {
+                                    pos,
+                                    duplicate: false,
+                                } => Outcome::Conflict { index: leaf(pos).0 },
+                            })
+                            .collect()
+                    })
+                    .collect();
+                count(&stats, &outcomes, leaves.len());
+                outcomes
+            }
+            Err(e) => {
+                // A batch refused while being prepared left the tip as it
+                // was; only a failed write invalidates what follows it.
+                if !refused {
+                    let _ = done.send(Done::Failed(epoch));
+                }
+                tracing::error!("group commit failed: {e}");
+                let why = format!("storage failure, nothing appended: {e}");
+                plans
+                    .iter()
+                    .map(|p| vec![Outcome::Failed(why.clone()); p.len()])
+                    .collect()
+            }
+        };
+        stats
+            .commit_micros
+            .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+        stats.queued.fetch_sub(records, Ordering::AcqRel);
+        for (job, out) in jobs.into_iter().zip(outcomes) {
+            // The submitter may have gone away; the records are durable anyway.
+            let _ = job.ack.send(out);
+        }
+    }
+}
+
+fn count(stats: &Stats, outcomes: &[Vec<Outcome>], appended: usize) {
+    stats.commits.fetch_add(1, Ordering::Relaxed);
+    stats.appended.fetch_add(appended, Ordering::Relaxed);
+    for o in outcomes.iter().flatten() {
+        match o {
+            Outcome::Duplicate { .. } => stats.duplicates.fetch_add(1, Ordering::Relaxed),
+            Outcome::Conflict { .. } => stats.conflicts.fetch_add(1, Ordering::Relaxed),
+            _ => 0,
+        };
+    }
+}

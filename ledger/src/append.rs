@@ -1,0 +1,217 @@
+//! Appending in two steps, so a writer can build the next batch while the
+//! previous one is being written: [`Log::prepare`] hashes the entries and
+//! builds the WriteBatch on a [`Tip`] (the tree as it will be once every
+//! earlier prepared append is committed); [`Log::commit`] writes it, synced,
+//! and only if it extends exactly the committed tree.
+
+use std::ops::Range;
+use std::sync::atomic::Ordering;
+
+use rocksdb::{WriteBatch, WriteOptions};
+use verifier::tile::MAX_ENTRY_SIZE;
+use verifier::{leaf_hash, Hash};
+
+use crate::edge::TileEdge;
+use crate::store::*;
+use crate::{Frontier, IndexPut, LedgerError, Log};
+
+/// The right edge of the tree an append builds on: its frontier and the
+/// partial hash tiles. Taken from the log with [`Log::tip`] and advanced by
+/// each [`Log::prepare`].
+#[derive(Clone, Debug)]
+pub struct Tip {
+    pub(crate) frontier: Frontier,
+    pub(crate) edge: TileEdge,
+}
+
+impl Tip {
+    /// Leaves in the tree once everything prepared on this tip is committed.
+    pub fn size(&self) -> u64 {
+        self.frontier.size()
+    }
+}
+
+/// An append built by [`Log::prepare`], waiting for [`Log::commit`].
+pub struct PreparedAppend {
+    batch: WriteBatch,
+    first: u64,
+    leaves: Vec<Hash>,
+    after: Tip,
+}
+
+impl PreparedAppend {
+    /// The leaf indexes the entries get once committed.
+    pub fn range(&self) -> Range<u64> {
+        self.first..self.after.size()
+    }
+
+    /// The entries' leaf hashes, in order.
+    pub fn leaves(&self) -> &[Hash] {
+        &self.leaves
+    }
+}
+
+impl std::fmt::Debug for PreparedAppend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PreparedAppend")
+            .field("range", &self.range())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Log {
+    /// The committed tree's right edge, to prepare appends on.
+    pub fn tip(&self) -> Tip {
+        let state = self.state();
+        Tip {
+            frontier: state.frontier.clone(),
+            edge: state.edge.clone(),
+        }
+    }
+
+    /// Hashes `entries` and builds their WriteBatch with the index writes
+    /// `puts(first_index)` returns, on `tip`, which it advances. Nothing is
+    /// written. Refuses (leaving `tip` as it was) if an entry is over 65,535
+    /// bytes.
+    pub fn prepare<E: AsRef<[u8]>>(
+        &self,
+        tip: &mut Tip,
+        entries: &[E],
+        puts: impl FnOnce(u64) -> Vec<IndexPut>,
+    ) -> Result<PreparedAppend, LedgerError> {
+        if let Some((position, e)) = entries
+            .iter()
+            .enumerate()
+            .find(|(_, e)| e.as_ref().len() > MAX_ENTRY_SIZE)
+        {
+            return Err(LedgerError::EntryTooLarge {
+                position,
+                len: e.as_ref().len(),
+            });
+        }
+        let (entries_cf, tiles_cf, meta_cf) = (
+            cf(&self.db, CF_ENTRIES)?,
+            cf(&self.db, CF_TILES)?,
+            cf(&self.db, CF_META)?,
+        );
+        let first = tip.size();
+        let mut after = tip.clone();
+        let mut batch = WriteBatch::default();
+        for (start, chunk) in chunks(first, entries) {
+            batch.put_cf(entries_cf, index_key(start), encode_chunk(chunk));
+        }
+        let mut leaves = Vec::with_capacity(entries.len());
+        let mut nodes = Vec::with_capacity(entries.len() * 2);
+        for entry in entries {
+            let leaf = leaf_hash(entry.as_ref());
+            leaves.push(leaf);
+            nodes.extend(after.frontier.push(leaf));
+        }
+        for (key, tile) in after.edge.add(&nodes, after.size()) {
+            batch.put_cf(tiles_cf, key, tile);
+        }
+        let mut puts = puts(first);
+        // Keys in order make the memtable inserts walk the skiplist forward.
+        puts.sort_unstable_by(|a, b| (a.cf, &a.key).cmp(&(b.cf, &b.key)));
+        for put in puts {
+            batch.put_cf(cf(&self.db, put.cf)?, put.key, put.value);
+        }
+        batch.put_cf(meta_cf, META_SIZE, after.size().to_be_bytes());
+        *tip = after.clone();
+        Ok(PreparedAppend {
+            batch,
+            first,
+            leaves,
+            after,
+        })
+    }
+
+    /// Writes a prepared append with the WAL synced, if it extends exactly
+    /// the committed tree (else [`LedgerError::Stale`], nothing written);
+    /// returns the indexes and leaf hashes.
+    pub fn commit(&self, prepared: PreparedAppend) -> Result<(Range<u64>, Vec<Hash>), LedgerError> {
+        // Readers (checkpoint signing, proofs) do not wait for the write:
+        // only commits are serialised, and the state is swapped after it.
+        let _writing = self.writing.lock().unwrap_or_else(|p| p.into_inner());
+        let committed = self.size();
+        if prepared.first != committed {
+            return Err(LedgerError::Stale {
+                prepared: prepared.first,
+                committed,
+            });
+        }
+        let mut sync = WriteOptions::default();
+        sync.set_sync(true);
+        self.db.write_opt(prepared.batch, &sync)?;
+        let end = prepared.after.size();
+        let mut state = self.state();
+        state.frontier = prepared.after.frontier;
+        state.edge = prepared.after.edge;
+        self.committed.store(end, Ordering::Release);
+        Ok((prepared.first..end, prepared.leaves))
+    }
+
+    /// Appends entries and the index writes `puts(first_index)` returns, in one
+    /// WriteBatch with the WAL synced before returning; returns the indexes
+    /// and the entries' leaf hashes. Nothing is written if any entry is too
+    /// large.
+    pub fn append_with<E: AsRef<[u8]>>(
+        &self,
+        entries: &[E],
+        puts: impl FnOnce(u64) -> Vec<IndexPut>,
+    ) -> Result<(Range<u64>, Vec<Hash>), LedgerError> {
+        let _one = self.appending.lock().unwrap_or_else(|p| p.into_inner());
+        let mut tip = self.tip();
+        let prepared = self.prepare(&mut tip, entries, puts)?;
+        self.commit(prepared)
+    }
+
+    /// Appends entries durably; returns their leaf indexes.
+    pub fn append<E: AsRef<[u8]>>(&self, entries: &[E]) -> Result<Range<u64>, LedgerError> {
+        self.append_with(entries, |_| Vec::new())
+            .map(|(range, _)| range)
+    }
+}
+
+/// Splits entries appended at `first` into stored chunks: runs that never
+/// cross a multiple of [`CHUNK`], each with its first leaf index.
+fn chunks<E: AsRef<[u8]>>(first: u64, entries: &[E]) -> Vec<(u64, &[E])> {
+    let mut out = Vec::new();
+    let (mut start, mut rest) = (first, entries);
+    while !rest.is_empty() {
+        let room = (CHUNK - start % CHUNK) as usize;
+        let (chunk, tail) = rest.split_at(room.min(rest.len()));
+        out.push((start, chunk));
+        start += chunk.len() as u64;
+        rest = tail;
+    }
+    out
+}
+
+fn encode_chunk<E: AsRef<[u8]>>(entries: &[E]) -> Vec<u8> {
+    let len = entries.iter().map(|e| e.as_ref().len() + 2).sum();
+    let mut out = Vec::with_capacity(len);
+    for e in entries {
+        // Lengths were checked against MAX_ENTRY_SIZE (u16::MAX).
+        out.extend_from_slice(&(e.as_ref().len() as u16).to_be_bytes());
+        out.extend_from_slice(e.as_ref());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_never_cross_a_chunk_boundary() {
+        let entries: Vec<Vec<u8>> = (0..40u8).map(|i| vec![i]).collect();
+        let got: Vec<(u64, usize)> = chunks(10, &entries)
+            .into_iter()
+            .map(|(s, c)| (s, c.len()))
+            .collect();
+        assert_eq!(got, vec![(10, 6), (16, 16), (32, 16), (48, 2)]);
+        assert!(chunks::<Vec<u8>>(5, &[]).is_empty());
+        assert_eq!(encode_chunk(&[b"ab".to_vec()]), vec![0, 2, b'a', b'b']);
+    }
+}
