@@ -6,7 +6,6 @@ use std::sync::Arc;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use ingest::index::lookup_decision;
 use ingest::query::{self, Query as SearchQuery};
 use ingest::Timestamp;
 use ledger::Log;
@@ -16,8 +15,9 @@ use verifier::envelope::Envelope;
 use crate::server::{authorize, ApiError, AppState};
 use crate::tokens::Role;
 
-fn find_index(log: &Log, id: &str) -> Result<u64, ApiError> {
-    lookup_decision(log, id)?
+fn find_index(indexes: &ingest::Indexes, id: &str) -> Result<u64, ApiError> {
+    indexes
+        .lookup_decision(id)?
         .map(|(index, _)| index)
         .ok_or_else(|| ApiError::not_found(format!("no decision with id {id:?}")))
 }
@@ -45,7 +45,7 @@ pub(crate) async fn decision(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     authorize(&state, &headers, Role::Reader)?;
-    let index = find_index(&state.log, &id)?;
+    let index = find_index(&state.indexes, &id)?;
     let wants_cbor = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
@@ -82,7 +82,7 @@ pub(crate) async fn proof(
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     authorize(&state, &headers, Role::Reader)?;
-    let index = find_index(&state.log, &id)?;
+    let index = find_index(&state.indexes, &id)?;
     let size = match q.get("size") {
         Some(s) => Some(
             verifier::checkpoint::parse_decimal(s)
@@ -179,9 +179,9 @@ pub(crate) async fn search(
     };
     let limit = number("limit")?.map_or(100, |l| (l as usize).clamp(1, MAX_LIMIT));
     let cursor = number("cursor")?;
-    let log = state.log.clone();
+    let (log, indexes) = (state.log.clone(), state.indexes.clone());
     let body = tokio::task::spawn_blocking(move || -> Result<Value, ApiError> {
-        let page = query::search(&log, &sq, cursor, limit).map_err(|e| match e {
+        let page = query::search(&indexes, &sq, cursor, limit).map_err(|e| match e {
             query::QueryError::VersionWithoutPolicy | query::QueryError::TooBroad => {
                 ApiError::bad(e.to_string())
             }

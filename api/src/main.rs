@@ -189,9 +189,12 @@ async fn main() -> Result<()> {
         .await
         .with_context(|| format!("listening on {}", s.listen))?;
     let addr = listener.local_addr()?;
-    let pipeline = Pipeline::start(log.clone(), Some(signer.clone()), s.pipeline.clone());
+    let indexes = ingest::Indexes::open(log.clone())
+        .with_context(|| format!("opening the indexes in {}", s.data.join("db").display()))?;
+    let pipeline = Pipeline::start(indexes.clone(), Some(signer.clone()), s.pipeline.clone());
     let state = Arc::new(AppState {
         log: log.clone(),
+        indexes,
         pipeline,
         tokens: TokenStore::new(&s.data),
         config: s.server.clone(),

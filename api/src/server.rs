@@ -39,6 +39,8 @@ impl Default for ServerConfig {
 pub struct AppState {
     /// The log.
     pub log: Arc<Log>,
+    /// Its decision indexes.
+    pub indexes: Arc<ingest::Indexes>,
     /// The ingest pipeline.
     pub pipeline: Pipeline,
     /// Bearer tokens.

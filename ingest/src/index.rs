@@ -1,15 +1,22 @@
-//! Responder indexes and the idempotency key, written in the same batch as
-//! the leaf (specs/storage.md, "decision indexes").
+//! Responder indexes and the idempotency key (specs/storage.md, "decision
+//! indexes").
 //!
+//! - `ilog` (the index log): one key per group commit (split at span
+//!   boundaries), written in the same WriteBatch as the leaves: first leaf
+//!   index (8 BE) → the [`Facts`] of those leaves, in order. Its keys follow
+//!   log order, so it costs the append almost nothing.
 //! - `decisions`: `decision_id` → leaf index (8 bytes BE) ‖ record digest (32).
-//! - `postings`: `kind (1) ‖ len (2 BE) ‖ term ‖ leaf index (8 BE)` → empty, so
-//!   one term's leaves are one prefix scan in log order. Time postings use the
-//!   8-byte big-endian nanoseconds of the record's `time` as the term, and
-//!   `i ‖ 8 ‖ leaf index` → nanoseconds lets a filter read a leaf's time.
-
+//! - `postings`: `kind (1) ‖ len (2 BE) ‖ term ‖ last leaf index (8 BE)` →
+//!   the term's leaf indexes in one span, ascending, as LEB128 deltas. Time
+//!   postings use the 8-byte big-endian nanoseconds of the record's `time`.
+//!
+//! `decisions` and `postings` are built per span of [`SPAN`] leaves from the
+//! index log and added as sorted SST files ([`ledger::Log::ingest_sorted`]);
+//! the newest, partial span is served from memory ([`crate::Indexes`]).
 use ledger::{IndexPut, LedgerError, Log};
 
 use ciborium::Value;
+use rustc_hash::FxHashMap;
 use verifier::envelope::Envelope;
 
 use crate::record::CheckedRecord;
@@ -20,7 +27,7 @@ pub const CF_DECISIONS: &str = "decisions";
 /// Column family of the responder postings.
 pub const CF_POSTINGS: &str = "postings";
 /// Every column family this crate adds to the log.
-pub const INGEST_CFS: &[&str] = &[CF_DECISIONS, CF_POSTINGS];
+pub const INGEST_CFS: &[&str] = &[CF_DECISIONS, CF_POSTINGS, CF_ILOG];
 
 /// What a posting indexes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -41,6 +48,24 @@ pub enum Term {
     Parent = b'd' as isize,
     /// Record time (8-byte BE nanoseconds).
     Time = b'T' as isize,
+}
+
+impl Term {
+    /// The kind of a stored kind byte.
+    pub fn from_byte(b: u8) -> Option<Term> {
+        [
+            Term::Subject,
+            Term::Actor,
+            Term::Resource,
+            Term::Policy,
+            Term::RequestId,
+            Term::TraceId,
+            Term::Parent,
+            Term::Time,
+        ]
+        .into_iter()
+        .find(|t| *t as u8 == b)
+    }
 }
 
 /// `kind ‖ len ‖ term`: the prefix of all postings of one term.
@@ -83,35 +108,161 @@ fn terms_of(record: &CheckedRecord) -> Vec<(Term, Vec<u8>)> {
     out
 }
 
-/// Every index write for `records` appended at `first, first+1, …`: one
-/// `decision_id` key per record, and one posting per term per batch, keyed by
-/// the last leaf index of the term in the batch and listing all of them.
-pub fn puts_for_batch(records: &[&CheckedRecord], first: u64) -> Vec<IndexPut> {
-    let mut puts = Vec::with_capacity(records.len() * 6);
-    let mut groups: std::collections::HashMap<(Term, Vec<u8>), Vec<u64>> =
-        std::collections::HashMap::new();
-    for (i, record) in records.iter().enumerate() {
-        let index = first + i as u64;
-        let mut value = index.to_be_bytes().to_vec();
-        value.extend_from_slice(&record.digest);
-        puts.push(IndexPut {
-            cf: CF_DECISIONS,
-            key: record.decision_id.as_bytes().to_vec(),
-            value,
-        });
-        for term in terms_of(record) {
-            groups.entry(term).or_default().push(index);
+/// What the indexes record of one appended decision.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Facts {
+    /// The idempotency key.
+    pub decision_id: String,
+    /// SHA-256 of the canonical record.
+    pub digest: [u8; 32],
+    /// The terms it is found by, each once.
+    pub terms: Vec<(Term, Vec<u8>)>,
+}
+
+impl Facts {
+    /// The facts of a checked record.
+    pub fn of(record: &CheckedRecord) -> Facts {
+        Facts {
+            decision_id: record.decision_id.clone(),
+            digest: record.digest,
+            terms: terms_of(record),
         }
     }
-    for ((kind, term), indexes) in groups {
-        let last = indexes[indexes.len() - 1];
+}
+
+/// Column family of the index log.
+pub const CF_ILOG: &str = "ilog";
+/// Leaves per span: `decisions` and `postings` are built a span at a time.
+pub const SPAN: u64 = 65_536;
+/// The `postings` key saying up to which leaf the built indexes reach; it
+/// sorts before every posting.
+pub const INDEXED_KEY: &[u8] = b"\0indexed";
+
+/// The index-log writes for `facts` of leaves `first, first+1, …`: one key
+/// per piece of the run inside one span of `span` leaves.
+pub fn ilog_puts(facts: &[Facts], first: u64, span: u64) -> Vec<IndexPut> {
+    let mut puts = Vec::new();
+    let mut start = first;
+    let mut rest = facts;
+    while !rest.is_empty() {
+        let room = (span - start % span) as usize;
+        let (piece, tail) = rest.split_at(room.min(rest.len()));
         puts.push(IndexPut {
-            cf: CF_POSTINGS,
-            key: posting_key(kind, &term, last),
-            value: encode_list(&indexes),
+            cf: CF_ILOG,
+            key: start.to_be_bytes().to_vec(),
+            value: encode_facts(piece),
         });
+        start += piece.len() as u64;
+        rest = tail;
     }
     puts
+}
+
+/// `digest (32) ‖ id len (2 BE) ‖ id ‖ term count (1) ‖ (kind (1) ‖ len (2 BE) ‖ term)*`
+/// per leaf.
+pub fn encode_facts(facts: &[Facts]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(facts.len() * 160);
+    let put = |out: &mut Vec<u8>, b: &[u8]| {
+        let len = u16::try_from(b.len()).unwrap_or(u16::MAX);
+        out.extend_from_slice(&len.to_be_bytes());
+        out.extend_from_slice(&b[..usize::from(len)]);
+    };
+    for f in facts {
+        out.extend_from_slice(&f.digest);
+        put(&mut out, f.decision_id.as_bytes());
+        let terms = &f.terms[..f.terms.len().min(255)];
+        out.push(terms.len() as u8);
+        for (kind, term) in terms {
+            out.push(*kind as u8);
+            put(&mut out, term);
+        }
+    }
+    out
+}
+
+/// The facts of an index-log value; `None` if malformed.
+pub fn decode_facts(mut data: &[u8]) -> Option<Vec<Facts>> {
+    fn take<'a>(data: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
+        let (head, tail) = (data.get(..n)?, data.get(n..)?);
+        *data = tail;
+        Some(head)
+    }
+    fn field<'a>(data: &mut &'a [u8]) -> Option<&'a [u8]> {
+        let len = take(data, 2)?;
+        take(data, usize::from(u16::from_be_bytes([len[0], len[1]])))
+    }
+    let mut out = Vec::new();
+    while !data.is_empty() {
+        let digest: [u8; 32] = take(&mut data, 32)?.try_into().ok()?;
+        let decision_id = String::from_utf8(field(&mut data)?.to_vec()).ok()?;
+        let n = take(&mut data, 1)?[0];
+        let mut terms = Vec::with_capacity(usize::from(n));
+        for _ in 0..n {
+            let kind = Term::from_byte(take(&mut data, 1)?[0])?;
+            terms.push((kind, field(&mut data)?.to_vec()));
+        }
+        out.push(Facts {
+            decision_id,
+            digest,
+            terms,
+        });
+    }
+    Some(out)
+}
+
+/// A span's index, grouped: what goes into `decisions` and `postings`.
+#[derive(Clone, Debug, Default)]
+pub struct SpanIndex {
+    /// `decision_id` → where it was appended.
+    pub decisions: FxHashMap<String, Logged>,
+    /// Term → its leaf indexes in the span, ascending.
+    pub postings: FxHashMap<(Term, Vec<u8>), Vec<u64>>,
+}
+
+impl SpanIndex {
+    /// Adds the facts of leaf `index` (indexes must come in ascending order).
+    pub fn add(&mut self, index: u64, facts: &Facts) {
+        self.decisions
+            .insert(facts.decision_id.clone(), (index, facts.digest));
+        for term in &facts.terms {
+            match self.postings.get_mut(term) {
+                Some(list) => list.push(index),
+                None => {
+                    self.postings.insert(term.clone(), vec![index]);
+                }
+            }
+        }
+    }
+
+    /// The sorted `decisions` items.
+    pub fn decision_items(&self) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let mut items: Vec<(Vec<u8>, Vec<u8>)> = self
+            .decisions
+            .iter()
+            .map(|(id, (index, digest))| {
+                let mut v = index.to_be_bytes().to_vec();
+                v.extend_from_slice(digest);
+                (id.as_bytes().to_vec(), v)
+            })
+            .collect();
+        items.sort_unstable();
+        items
+    }
+
+    /// The sorted `postings` items, led by [`INDEXED_KEY`] → `indexed_upto`.
+    pub fn posting_items(&self, indexed_upto: u64) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let mut items: Vec<(Vec<u8>, Vec<u8>)> = self
+            .postings
+            .iter()
+            .map(|((kind, term), list)| {
+                let last = list[list.len() - 1];
+                (posting_key(*kind, term, last), encode_list(list))
+            })
+            .collect();
+        items.push((INDEXED_KEY.to_vec(), indexed_upto.to_be_bytes().to_vec()));
+        items.sort_unstable();
+        items
+    }
 }
 
 /// Ascending leaf indexes as LEB128 deltas (the first from 0).
@@ -161,28 +312,7 @@ pub fn decode_list(mut data: &[u8]) -> Option<Vec<u64>> {
 /// Where a `decision_id` was appended: its leaf index and record digest.
 pub type Logged = (u64, [u8; 32]);
 
-/// Where a `decision_id` was appended, if it was.
-pub fn lookup_decision(
-    log: &Log,
-    decision_id: &str,
-) -> Result<Option<(u64, [u8; 32])>, LedgerError> {
-    match log.index_get(CF_DECISIONS, decision_id.as_bytes())? {
-        Some(v) => decode_decision(decision_id, &v).map(Some),
-        None => Ok(None),
-    }
-}
-
-/// [`lookup_decision`] for many ids in one storage call.
-pub fn lookup_decisions(log: &Log, ids: &[&str]) -> Result<Vec<Option<Logged>>, LedgerError> {
-    let keys: Vec<&[u8]> = ids.iter().map(|id| id.as_bytes()).collect();
-    log.index_multi_get(CF_DECISIONS, &keys)?
-        .into_iter()
-        .zip(ids)
-        .map(|(v, id)| v.map(|v| decode_decision(id, &v)).transpose())
-        .collect()
-}
-
-fn decode_decision(decision_id: &str, v: &[u8]) -> Result<(u64, [u8; 32]), LedgerError> {
+pub(crate) fn decode_decision(decision_id: &str, v: &[u8]) -> Result<(u64, [u8; 32]), LedgerError> {
     if v.len() != 40 {
         return Err(LedgerError::Corrupt(format!(
             "decision index entry for {decision_id:?} is malformed"

@@ -10,6 +10,7 @@
 #![warn(missing_docs)]
 
 pub mod index;
+mod indexes;
 pub mod input;
 pub mod pipeline;
 pub mod query;
@@ -17,6 +18,7 @@ pub mod record;
 mod schema;
 mod stages;
 
+pub use indexes::Indexes;
 pub use pipeline::{Busy, Outcome, Pipeline, PipelineConfig, Submission};
 pub use record::{check, CheckedRecord};
 pub use schema::{FieldError, Timestamp};

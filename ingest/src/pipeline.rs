@@ -14,6 +14,7 @@ use verifier::{Hash, SignerKey};
 
 use crate::record::CheckedRecord;
 use crate::stages;
+use crate::Indexes;
 
 /// Tuning of the pipeline.
 #[derive(Clone, Debug)]
@@ -103,8 +104,12 @@ pub struct Stats {
     pub commits: AtomicUsize,
     /// Records currently queued.
     pub queued: AtomicUsize,
-    /// Time spent in group commits, microseconds.
+    /// Time spent acknowledging group commits (index in memory, acks), microseconds.
     pub commit_micros: std::sync::atomic::AtomicU64,
+    /// Time the batcher spent preparing group commits, microseconds.
+    pub prepare_micros: std::sync::atomic::AtomicU64,
+    /// Time spent in the synced RocksDB writes, microseconds.
+    pub write_micros: std::sync::atomic::AtomicU64,
     /// When the publisher last signed a checkpoint (Unix ms; 0 = never).
     pub last_checkpoint_unix_ms: std::sync::atomic::AtomicU64,
 }
@@ -115,32 +120,63 @@ pub struct Pipeline {
     tx: Option<Sender<Job>>,
     stats: Arc<Stats>,
     capacity: usize,
-    /// The batcher and the committer.
-    threads: [Option<JoinHandle<()>>; 2],
+    /// The batcher, the committer, the acknowledger and the indexer.
+    threads: [Option<JoinHandle<()>>; 4],
     publisher: Option<(Sender<()>, JoinHandle<()>)>,
 }
 
 impl Pipeline {
     /// Starts the writer, and a checkpoint publisher if `signer` is given.
-    pub fn start(log: Arc<Log>, signer: Option<SignerKey>, config: PipelineConfig) -> Pipeline {
+    pub fn start(
+        indexes: Arc<Indexes>,
+        signer: Option<SignerKey>,
+        config: PipelineConfig,
+    ) -> Pipeline {
+        let log = indexes.log().clone();
         let (tx, rx) = mpsc::channel::<Job>();
         let stats = Arc::new(Stats::default());
         // Batcher → (one prepared batch at most) → committer; the committer
         // reports back so the batcher knows which ids are durable.
         let (batch_tx, batch_rx) = mpsc::sync_channel::<stages::Batch>(1);
         let (done_tx, done_rx) = mpsc::channel::<stages::Done>();
+        let (build_tx, build_rx) = mpsc::channel::<()>();
         let batcher = {
-            let batcher = stages::Batcher::new(log.clone(), config.clone(), done_rx);
+            let batcher =
+                stages::Batcher::new(indexes.clone(), stats.clone(), config.clone(), done_rx);
             std::thread::Builder::new()
                 .name("ledger-batcher".into())
                 .spawn(move || batcher.run(rx, batch_tx))
                 .ok()
         };
+        let (written_tx, written_rx) = mpsc::sync_channel::<stages::Written>(2);
         let committer = {
             let (log, stats) = (log.clone(), stats.clone());
             std::thread::Builder::new()
                 .name("ledger-writer".into())
-                .spawn(move || stages::commit_all(log, stats, batch_rx, done_tx))
+                .spawn(move || stages::commit_all(log, stats, batch_rx, written_tx))
+                .ok()
+        };
+        let acknowledger = {
+            let (indexes, stats) = (indexes.clone(), stats.clone());
+            std::thread::Builder::new()
+                .name("ledger-acks".into())
+                .spawn(move || {
+                    stages::acknowledge_all(indexes, stats, written_rx, done_tx, build_tx)
+                })
+                .ok()
+        };
+        // Builds complete index spans off the acknowledgement path.
+        let indexer = {
+            let indexes = indexes.clone();
+            std::thread::Builder::new()
+                .name("ledger-indexer".into())
+                .spawn(move || {
+                    for () in build_rx {
+                        if let Err(e) = indexes.build() {
+                            tracing::error!("building an index span: {e}");
+                        }
+                    }
+                })
                 .ok()
         };
         let publisher = signer.and_then(|signer| {
@@ -157,7 +193,7 @@ impl Pipeline {
             tx: Some(tx),
             stats,
             capacity: config.queue_capacity,
-            threads: [batcher, committer],
+            threads: [batcher, committer, acknowledger, indexer],
             publisher,
         }
     }

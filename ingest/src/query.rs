@@ -4,6 +4,7 @@ use ledger::{LedgerError, Log};
 
 use crate::index::{decode_list, leaf_facts, posting_key, term_prefix, Term, CF_POSTINGS};
 use crate::schema::Timestamp;
+use crate::Indexes;
 
 /// Postings read per page at most; a page may come back short (with a
 /// cursor) when filters reject many candidates.
@@ -103,7 +104,13 @@ impl Query {
 }
 
 /// Leaves matching `q` with index greater than `after`, in log order, at most `limit`.
-pub fn search(log: &Log, q: &Query, after: Option<u64>, limit: usize) -> Result<Page, QueryError> {
+pub fn search(
+    idx: &Indexes,
+    q: &Query,
+    after: Option<u64>,
+    limit: usize,
+) -> Result<Page, QueryError> {
+    let log: &Log = idx.log();
     let terms = q.terms()?;
     let start = after.map_or(0, |a| a.saturating_add(1));
     let size = log.size();
@@ -111,14 +118,14 @@ pub fn search(log: &Log, q: &Query, after: Option<u64>, limit: usize) -> Result<
     let mut indexes = Vec::new();
     let accept = |index: u64| -> Result<bool, QueryError> {
         for (kind, term) in terms.iter().skip(1) {
-            if !has_term(log, *kind, term, index)? {
+            if !has_term(idx, *kind, term, index)? {
                 return Ok(false);
             }
         }
         Ok(q.leaf_matches(log, index)?)
     };
     if terms.is_empty() && (q.from.is_some() || q.to.is_some()) {
-        return by_time(log, q, start, size, limit, &accept);
+        return by_time(idx, q, start, size, limit, &accept);
     }
     let Some((kind, term)) = terms.first() else {
         // No term: walk the log itself from `start`.
@@ -135,12 +142,24 @@ pub fn search(log: &Log, q: &Query, after: Option<u64>, limit: usize) -> Result<
         let next = (index < size).then(|| index - 1);
         return Ok(Page { indexes, next });
     };
+    // Memory first, then the built spans: a span leaves memory only after
+    // it is built, so together they hold every leaf (a span in both is
+    // skipped in memory, being older than what the built ones yielded last).
+    let in_memory = idx.tail_postings(*kind, term);
     let prefix = term_prefix(*kind, term);
     let mut from = prefix.clone();
     from.extend_from_slice(&start.to_be_bytes());
     let mut last_seen = None;
     let mut scanned = 0;
     let mut exhausted = true;
+    let mut visit = |index: u64, last_seen: &mut Option<u64>| -> Result<bool, QueryError> {
+        *last_seen = Some(index);
+        scanned += 1;
+        if index < size && accept(index)? {
+            indexes.push(index);
+        }
+        Ok(indexes.len() == limit || scanned == SCAN_BUDGET)
+    };
     'pages: loop {
         let chunk = log.index_scan(CF_POSTINGS, &prefix, &from, 1024)?;
         let full = chunk.len() == 1024;
@@ -149,12 +168,7 @@ pub fn search(log: &Log, q: &Query, after: Option<u64>, limit: usize) -> Result<
                 .into_iter()
                 .filter(|&i| i >= start)
             {
-                last_seen = Some(index);
-                scanned += 1;
-                if index < size && accept(index)? {
-                    indexes.push(index);
-                }
-                if indexes.len() == limit || scanned == SCAN_BUDGET {
+                if visit(index, &mut last_seen)? {
                     exhausted = false;
                     break 'pages;
                 }
@@ -166,6 +180,18 @@ pub fn search(log: &Log, q: &Query, after: Option<u64>, limit: usize) -> Result<
             break;
         }
     }
+    if exhausted {
+        let built_up_to = last_seen;
+        for index in in_memory
+            .into_iter()
+            .filter(|&i| i >= start && built_up_to.is_none_or(|b| i > b))
+        {
+            if visit(index, &mut last_seen)? {
+                exhausted = false;
+                break;
+            }
+        }
+    }
     Ok(Page {
         indexes,
         next: if exhausted { None } else { last_seen },
@@ -175,7 +201,7 @@ pub fn search(log: &Log, q: &Query, after: Option<u64>, limit: usize) -> Result<
 /// Time range without a term: the leaves whose record time is in range,
 /// from the time postings, in log order.
 fn by_time(
-    log: &Log,
+    idx: &Indexes,
     q: &Query,
     start: u64,
     size: u64,
@@ -185,8 +211,16 @@ fn by_time(
     let prefix = [Term::Time as u8, 0, 8];
     let mut from = prefix.to_vec();
     from.extend_from_slice(&q.from.map_or(0, |t| t.unix_nanos()).to_be_bytes());
+    // Memory first (see `search`); a span in both is counted twice and
+    // deduplicated in `finish`.
     let to = q.to.map_or(u64::MAX, |t| t.unix_nanos());
-    let mut hits = Vec::new();
+    let from_nanos = q.from.map_or(0, |t| t.unix_nanos());
+    let mut hits: Vec<u64> = idx
+        .tail_times(from_nanos, to)
+        .into_iter()
+        .filter(|&i| i >= start && i < size)
+        .collect();
+    let log = idx.log();
     loop {
         let chunk = log.index_scan(CF_POSTINGS, &prefix, &from, 4096)?;
         let full = chunk.len() == 4096;
@@ -218,6 +252,7 @@ fn finish(
     accept: &dyn Fn(u64) -> Result<bool, QueryError>,
 ) -> Result<Page, QueryError> {
     hits.sort_unstable();
+    hits.dedup();
     let mut indexes = Vec::new();
     for (n, &index) in hits.iter().enumerate() {
         if accept(index)? {
@@ -246,9 +281,14 @@ fn posting_list(key: &[u8], value: &[u8]) -> Result<Vec<u64>, QueryError> {
     })
 }
 
-/// Whether leaf `index` has `term`: the posting of the batch that holds
-/// `index` is the first one whose last index is at least `index`.
-fn has_term(log: &Log, kind: Term, term: &[u8], index: u64) -> Result<bool, QueryError> {
+/// Whether leaf `index` has `term`: from memory if its span is there, else
+/// the posting of the span that holds `index` is the first one whose last
+/// index is at least `index`.
+fn has_term(idx: &Indexes, kind: Term, term: &[u8], index: u64) -> Result<bool, QueryError> {
+    if let Some(found) = idx.tail_has(kind, term, index) {
+        return Ok(found);
+    }
+    let log = idx.log();
     let prefix = term_prefix(kind, term);
     let from = posting_key(kind, term, index);
     match log.index_scan(CF_POSTINGS, &prefix, &from, 1)?.first() {

@@ -5,7 +5,9 @@
 //!   leaves and builds the group commit's WriteBatch on the tree's tip
 //!   ([`ledger::Log::prepare`]);
 //! - the **committer** writes each prepared batch with the WAL synced
-//!   ([`ledger::Log::commit`]) and only then acknowledges its records.
+//!   ([`ledger::Log::commit`]);
+//! - the **acknowledger** adds the written records to the in-memory index
+//!   ([`crate::Indexes`]) and only then acknowledges them.
 //!
 //! So batch N+1 is hashed and encoded while batch N is on its way to disk.
 //! At most one prepared batch waits for the committer. If a commit fails,
@@ -22,10 +24,11 @@ use std::time::Instant;
 use ledger::{Log, PreparedAppend, Tip};
 use verifier::Hash;
 
-use crate::index::{lookup_decisions, puts_for_batch};
+use crate::index::{ilog_puts, Facts};
 use crate::pipeline::{Job, Outcome, PipelineConfig, Stats};
 use crate::record::CheckedRecord;
 use crate::schema::Timestamp;
+use crate::Indexes;
 
 /// What the committer tells the batcher after each batch.
 pub(crate) enum Done {
@@ -45,6 +48,8 @@ pub(crate) struct Batch {
     epoch: u64,
     records: usize,
     fresh_ids: Vec<String>,
+    /// The index facts of the appended leaves, in order.
+    facts: Vec<Facts>,
     error: Option<String>,
 }
 
@@ -66,7 +71,9 @@ struct InFlight {
 }
 
 pub(crate) struct Batcher {
+    stats: Arc<Stats>,
     log: Arc<Log>,
+    indexes: Arc<Indexes>,
     config: PipelineConfig,
     /// The ledger clock: never goes backwards in log order.
     clock: Timestamp,
@@ -77,10 +84,18 @@ pub(crate) struct Batcher {
 }
 
 impl Batcher {
-    pub(crate) fn new(log: Arc<Log>, config: PipelineConfig, done: Receiver<Done>) -> Batcher {
+    pub(crate) fn new(
+        indexes: Arc<Indexes>,
+        stats: Arc<Stats>,
+        config: PipelineConfig,
+        done: Receiver<Done>,
+    ) -> Batcher {
+        let log = indexes.log().clone();
         Batcher {
+            stats,
             tip: log.tip(),
             log,
+            indexes,
             config,
             clock: Timestamp(time::OffsetDateTime::UNIX_EPOCH),
             epoch: 0,
@@ -114,7 +129,11 @@ impl Batcher {
                     Err(_) => break,
                 }
             }
+            let started = Instant::now();
             let batch = self.prepare(jobs, n);
+            self.stats
+                .prepare_micros
+                .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
             if out.send(batch).is_err() {
                 return;
             }
@@ -164,7 +183,7 @@ impl Batcher {
             .flat_map(|j| j.subs.iter().map(|s| s.record.decision_id.as_str()))
             .filter(|id| !self.in_flight.contains_key(*id))
             .collect();
-        let mut stored = match lookup_decisions(&self.log, &unknown) {
+        let mut stored = match self.indexes.lookup_decisions(&unknown) {
             Ok(found) => found.into_iter().map(Ok).collect::<Vec<_>>(),
             Err(e) => unknown.iter().map(|_| Err(e.to_string())).collect(),
         }
@@ -215,11 +234,13 @@ impl Batcher {
             }
             plans.push(plan);
         }
+        let facts: Vec<Facts> = fresh.iter().map(|r| Facts::of(r)).collect();
+        let span = self.indexes.span();
         let (append, error) = if entries.is_empty() {
             (None, None)
         } else {
             match self.log.prepare(&mut self.tip, &entries, |first| {
-                puts_for_batch(&fresh, first)
+                ilog_puts(&facts, first, span)
             }) {
                 Ok(p) => (Some(p), None),
                 Err(e) => (None, Some(e.to_string())),
@@ -246,17 +267,32 @@ impl Batcher {
             epoch: self.epoch,
             records,
             fresh_ids,
+            facts,
             error,
         }
     }
 }
 
-/// Writes prepared batches in order and acknowledges them.
+/// A batch after its write: what the acknowledger needs.
+pub(crate) struct Written {
+    jobs: Vec<Job>,
+    plans: Vec<Vec<Plan>>,
+    records: usize,
+    fresh_ids: Vec<String>,
+    facts: Vec<Facts>,
+    epoch: u64,
+    refused: bool,
+    /// First leaf index and leaf hashes, or why nothing was written.
+    result: Result<(u64, Vec<Hash>), String>,
+}
+
+/// Writes prepared batches in order (the synced write is all this thread
+/// does, so the next one starts as soon as the disk is done).
 pub(crate) fn commit_all(
     log: Arc<Log>,
     stats: Arc<Stats>,
     rx: Receiver<Batch>,
-    done: Sender<Done>,
+    out: SyncSender<Written>,
 ) {
     for batch in rx {
         let started = Instant::now();
@@ -268,6 +304,7 @@ pub(crate) fn commit_all(
             epoch,
             records,
             fresh_ids,
+            facts,
             error,
         } = batch;
         let refused = error.is_some();
@@ -285,11 +322,47 @@ pub(crate) fn commit_all(
                 .map(|(range, leaves)| (range.start, leaves))
                 .map_err(|e| e.to_string()),
         };
-        let outcomes: Vec<Vec<Outcome>> = match result {
+        stats
+            .write_micros
+            .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+        let written = Written {
+            jobs,
+            plans,
+            records,
+            fresh_ids,
+            facts,
+            epoch,
+            refused,
+            result,
+        };
+        if out.send(written).is_err() {
+            return;
+        }
+    }
+}
+
+/// Records each written batch's index facts (so it is searchable and
+/// deduplicated), tells the batcher, and acknowledges its records; pokes
+/// `build` when a span of the index is complete.
+pub(crate) fn acknowledge_all(
+    indexes: Arc<Indexes>,
+    stats: Arc<Stats>,
+    rx: Receiver<Written>,
+    done: Sender<Done>,
+    build: Sender<()>,
+) {
+    for w in rx {
+        let started = Instant::now();
+        let outcomes: Vec<Vec<Outcome>> = match w.result {
             Ok((first, leaves)) => {
-                let _ = done.send(Done::Committed(fresh_ids));
+                // Before the acks: a record acknowledged is found.
+                if indexes.apply(first, &w.facts, first + leaves.len() as u64) {
+                    let _ = build.send(());
+                }
+                let _ = done.send(Done::Committed(w.fresh_ids));
                 let leaf = |pos: usize| (first + pos as u64, leaves[pos]);
-                let outcomes: Vec<Vec<Outcome>> = plans
+                let outcomes: Vec<Vec<Outcome>> = w
+                    .plans
                     .into_iter()
                     .map(|plan| {
                         plan.into_iter()
@@ -320,12 +393,12 @@ pub(crate) fn commit_all(
             Err(e) => {
                 // A batch refused while being prepared left the tip as it
                 // was; only a failed write invalidates what follows it.
-                if !refused {
-                    let _ = done.send(Done::Failed(epoch));
+                if !w.refused {
+                    let _ = done.send(Done::Failed(w.epoch));
                 }
                 tracing::error!("group commit failed: {e}");
                 let why = format!("storage failure, nothing appended: {e}");
-                plans
+                w.plans
                     .iter()
                     .map(|p| vec![Outcome::Failed(why.clone()); p.len()])
                     .collect()
@@ -334,8 +407,8 @@ pub(crate) fn commit_all(
         stats
             .commit_micros
             .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
-        stats.queued.fetch_sub(records, Ordering::AcqRel);
-        for (job, out) in jobs.into_iter().zip(outcomes) {
+        stats.queued.fetch_sub(w.records, Ordering::AcqRel);
+        for (job, out) in w.jobs.into_iter().zip(outcomes) {
             // The submitter may have gone away; the records are durable anyway.
             let _ = job.ack.send(out);
         }

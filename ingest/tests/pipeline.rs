@@ -10,7 +10,7 @@ use common::{cbor_of, record};
 use ingest::index::INGEST_CFS;
 use ingest::input::{parse_body, Format};
 use ingest::query::{search, Query};
-use ingest::{check, Outcome, Pipeline, PipelineConfig, Submission, Timestamp};
+use ingest::{check, Indexes, Outcome, Pipeline, PipelineConfig, Submission, Timestamp};
 use ledger::Log;
 use serde_json::{json, Value};
 use verifier::envelope::Envelope;
@@ -46,7 +46,7 @@ fn config() -> PipelineConfig {
 fn appends_exactly_once_and_acks_after_commit() {
     let dir = tempfile::tempdir().unwrap();
     let log = open(dir.path());
-    let p = Pipeline::start(log.clone(), None, config());
+    let p = Pipeline::start(Indexes::open(log.clone()).unwrap(), None, config());
     let out = submit(
         &p,
         vec![sub(&record("a"), "gw-1"), sub(&record("b"), "gw-1")],
@@ -138,7 +138,7 @@ fn appends_exactly_once_and_acks_after_commit() {
     // Exactly-once survives a restart.
     drop(log);
     let log = open(dir.path());
-    let p = Pipeline::start(log.clone(), None, config());
+    let p = Pipeline::start(Indexes::open(log.clone()).unwrap(), None, config());
     assert_eq!(
         submit(&p, vec![sub(&record("a"), "gw-1")]),
         vec![Outcome::Duplicate {
@@ -153,7 +153,7 @@ fn appends_exactly_once_and_acks_after_commit() {
 fn good_records_of_a_mixed_batch_go_in() {
     let dir = tempfile::tempdir().unwrap();
     let log = open(dir.path());
-    let p = Pipeline::start(log.clone(), None, config());
+    let p = Pipeline::start(Indexes::open(log.clone()).unwrap(), None, config());
     let mut bad = record("bad");
     bad["subject"]["identity_kind"] = json!("ghost");
     let body = json!([record("x"), bad, record("y")]).to_string();
@@ -183,7 +183,7 @@ fn a_full_queue_asks_callers_to_back_off() {
         max_delay: Duration::from_secs(2),
         ..config()
     };
-    let p = Pipeline::start(log.clone(), None, cfg);
+    let p = Pipeline::start(Indexes::open(log.clone()).unwrap(), None, cfg);
     let first: Vec<Submission> = (0..6)
         .map(|i| sub(&record(&format!("q{i}")), "gw"))
         .collect();
@@ -205,7 +205,11 @@ fn a_full_queue_asks_callers_to_back_off() {
 fn publisher_signs_checkpoints_as_the_log_grows() {
     let dir = tempfile::tempdir().unwrap();
     let log = open(dir.path());
-    let p = Pipeline::start(log.clone(), Some(signer()), config());
+    let p = Pipeline::start(
+        Indexes::open(log.clone()).unwrap(),
+        Some(signer()),
+        config(),
+    );
     submit(&p, vec![sub(&record("k1"), "gw")]);
     let deadline = Instant::now() + Duration::from_secs(10);
     while log
@@ -249,7 +253,7 @@ fn variant(
 fn responders_find_decisions_in_log_order() {
     let dir = tempfile::tempdir().unwrap();
     let log = open(dir.path());
-    let p = Pipeline::start(log.clone(), None, config());
+    let p = Pipeline::start(Indexes::open(log.clone()).unwrap(), None, config());
     let records = [
         variant(
             "r0",
@@ -286,7 +290,11 @@ fn responders_find_decisions_in_log_order() {
         ),
     ];
     submit(&p, records.iter().map(|r| sub(r, "gw")).collect());
-    let find = |q: Query| search(&log, &q, None, 100).unwrap().indexes;
+    let find = |q: Query| {
+        search(&Indexes::open(log.clone()).unwrap(), &q, None, 100)
+            .unwrap()
+            .indexes
+    };
     let s = |v: &str| Some(v.to_string());
     assert_eq!(
         find(Query {
@@ -356,7 +364,7 @@ fn responders_find_decisions_in_log_order() {
     })
     .is_empty());
     assert!(search(
-        &log,
+        &Indexes::open(log.clone()).unwrap(),
         &Query {
             version: s("2"),
             ..Query::default()
@@ -370,11 +378,17 @@ fn responders_find_decisions_in_log_order() {
         actor: s("bot-1"),
         ..Query::default()
     };
-    let p1 = search(&log, &q, None, 2).unwrap();
+    let p1 = search(&Indexes::open(log.clone()).unwrap(), &q, None, 2).unwrap();
     assert_eq!(p1.indexes, vec![0, 1]);
-    let p2 = search(&log, &q, p1.next, 2).unwrap();
+    let p2 = search(&Indexes::open(log.clone()).unwrap(), &q, p1.next, 2).unwrap();
     assert_eq!(p2.indexes, vec![4]);
-    let all = search(&log, &Query::default(), Some(1), 2).unwrap();
+    let all = search(
+        &Indexes::open(log.clone()).unwrap(),
+        &Query::default(),
+        Some(1),
+        2,
+    )
+    .unwrap();
     assert_eq!((all.indexes, all.next), (vec![2, 3], Some(3)));
 }
 
@@ -382,7 +396,7 @@ fn responders_find_decisions_in_log_order() {
 fn postings_grouped_per_commit_page_across_commits() {
     let dir = tempfile::tempdir().unwrap();
     let log = open(dir.path());
-    let p = Pipeline::start(log.clone(), None, config());
+    let p = Pipeline::start(Indexes::open(log.clone()).unwrap(), None, config());
     // Three commits; "dana" in each, "bot-7" only in some records.
     for c in 0..3 {
         let recs: Vec<Submission> = (0..4)
@@ -412,7 +426,7 @@ fn postings_grouped_per_commit_page_across_commits() {
     let mut all = Vec::new();
     let mut after = None;
     loop {
-        let page = search(&log, &q, after, 2).unwrap();
+        let page = search(&Indexes::open(log.clone()).unwrap(), &q, after, 2).unwrap();
         all.extend(page.indexes);
         match page.next {
             Some(n) => after = Some(n),
@@ -426,7 +440,9 @@ fn postings_grouped_per_commit_page_across_commits() {
         ..Query::default()
     };
     assert_eq!(
-        search(&log, &q, Some(4), 100).unwrap().indexes,
+        search(&Indexes::open(log.clone()).unwrap(), &q, Some(4), 100)
+            .unwrap()
+            .indexes,
         vec![6, 8, 10]
     );
 }
@@ -453,7 +469,11 @@ fn retries_racing_their_original_are_answered_once_durable() {
     // the others name its index, and a changed record is a conflict.
     let dir = tempfile::tempdir().unwrap();
     let log = open(dir.path());
-    let p = Arc::new(Pipeline::start(log.clone(), None, config()));
+    let p = Arc::new(Pipeline::start(
+        Indexes::open(log.clone()).unwrap(),
+        None,
+        config(),
+    ));
     let ids: Vec<String> = (0..200).map(|i| format!("race-{i}")).collect();
     let threads: Vec<_> = (0..4)
         .map(|t| {
@@ -510,4 +530,103 @@ fn retries_racing_their_original_are_answered_once_durable() {
             }
         }
     }
+}
+
+#[test]
+fn spans_built_and_in_memory_answer_alike_and_survive_reopen() {
+    // Spans of 8 leaves: after 30 records in commits of 4, spans 0..24 are
+    // built into RocksDB and 24..30 are in memory (rebuilt from the index
+    // log on open); searches, lookups and retries see no seam.
+    let dir = tempfile::tempdir().unwrap();
+    let idx_of = |log: &Arc<Log>| Indexes::open_with_span(log.clone(), 8).unwrap();
+    let rec = |i: usize| {
+        let actors: &[&str] = if i % 3 == 0 { &["bot-3"] } else { &[] };
+        variant(
+            &format!("s-{i}"),
+            if i % 2 == 0 { "erin" } else { "frank" },
+            actors,
+            "1",
+            "2026-11-23T07:00:00Z",
+            "allow",
+        )
+    };
+    let expect_erin_bot: Vec<u64> = (0..30u64).filter(|i| i % 6 == 0).collect();
+    {
+        let log = open(dir.path());
+        let idx = idx_of(&log);
+        let p = Pipeline::start(idx.clone(), None, config());
+        for c in 0..30 / 4 + 1 {
+            let subs: Vec<Submission> = (c * 4..(c * 4 + 4).min(30))
+                .map(|i| sub(&rec(i), "gw"))
+                .collect();
+            submit(&p, subs);
+        }
+        p.shutdown();
+        assert_eq!(log.size(), 30);
+        let q = Query {
+            subject: Some("erin".into()),
+            actor: Some("bot-3".into()),
+            ..Query::default()
+        };
+        assert_eq!(
+            search(&idx, &q, None, 100).unwrap().indexes,
+            expect_erin_bot
+        );
+        // The index log keeps only the spans not built yet.
+        let ilog = log
+            .index_scan(ingest::index::CF_ILOG, &[], &[], 100)
+            .unwrap();
+        assert!(!ilog.is_empty());
+        assert!(ilog
+            .iter()
+            .all(|(k, _)| k.as_slice() >= &24u64.to_be_bytes()[..]));
+    }
+    let log = open(dir.path());
+    let idx = idx_of(&log);
+    for i in [0usize, 7, 8, 23, 24, 29] {
+        let (index, _) = idx.lookup_decision(&format!("s-{i}")).unwrap().unwrap();
+        assert_eq!(index, i as u64);
+    }
+    assert!(idx.lookup_decision("s-30").unwrap().is_none());
+    let q = Query {
+        actor: Some("bot-3".into()),
+        subject: Some("erin".into()),
+        ..Query::default()
+    };
+    let mut all = Vec::new();
+    let mut after = None;
+    loop {
+        let page = search(&idx, &q, after, 2).unwrap();
+        all.extend(page.indexes);
+        match page.next {
+            Some(n) => after = Some(n),
+            None => break,
+        }
+    }
+    assert_eq!(all, expect_erin_bot);
+    let by_time = Query {
+        from: Timestamp::parse_text("2026-11-23T06:00:00Z"),
+        ..Query::default()
+    };
+    assert_eq!(search(&idx, &by_time, None, 100).unwrap().indexes.len(), 30);
+    // Retries of built and in-memory ids are duplicates, not new leaves.
+    let p = Pipeline::start(idx.clone(), None, config());
+    let out = submit(
+        &p,
+        vec![sub(&rec(3), "gw"), sub(&rec(27), "gw"), sub(&rec(30), "gw")],
+    );
+    assert!(
+        matches!(out[0], Outcome::Duplicate { index: 3, .. }),
+        "{out:?}"
+    );
+    assert!(
+        matches!(out[1], Outcome::Duplicate { index: 27, .. }),
+        "{out:?}"
+    );
+    assert!(
+        matches!(out[2], Outcome::Appended { index: 30, .. }),
+        "{out:?}"
+    );
+    p.shutdown();
+    assert_eq!(log.size(), 31);
 }

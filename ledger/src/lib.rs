@@ -11,6 +11,7 @@
 
 mod append;
 mod audit;
+mod bulk;
 mod edge;
 mod error;
 pub mod frontier;
@@ -68,6 +69,9 @@ struct State {
 /// and see only committed sizes.
 pub struct Log {
     db: DB,
+    /// The RocksDB directory (bulk files are staged in it).
+    path: std::path::PathBuf,
+    bulk_files: AtomicU64,
     key: VerifierKey,
     state: Mutex<State>,
     /// Serialises [`Log::append_with`] callers.
@@ -171,6 +175,8 @@ impl Log {
             signing: Mutex::new(()),
             committed: AtomicU64::new(size),
             db,
+            path: path.to_path_buf(),
+            bulk_files: AtomicU64::new(0),
         })
     }
 

@@ -13,7 +13,7 @@
 
 use std::path::Path;
 
-use rocksdb::{ColumnFamily, ColumnFamilyDescriptor, Options, DB};
+use rocksdb::{BlockBasedOptions, ColumnFamily, ColumnFamilyDescriptor, Options, DB};
 use verifier::tile::{node_from_tile, tile_of};
 use verifier::tree::{HashReader, NodeId};
 use verifier::Hash;
@@ -44,8 +44,19 @@ pub(crate) fn open_db(path: &Path, extra_cfs: &[&str]) -> Result<DB, LedgerError
     let cfs = BASE_CFS
         .iter()
         .chain(extra_cfs)
-        .map(|name| ColumnFamilyDescriptor::new(*name, Options::default()));
+        .map(|name| ColumnFamilyDescriptor::new(*name, cf_options()));
     Ok(DB::open_cf_descriptors(&opts, path, cfs)?)
+}
+
+/// Options of every column family, and of the SST files built for
+/// [`crate::Log::ingest_sorted`]: a bloom filter makes point lookups of
+/// absent keys (a new `decision_id`) cheap.
+pub(crate) fn cf_options() -> Options {
+    let mut table = BlockBasedOptions::default();
+    table.set_bloom_filter(10.0, false);
+    let mut opts = Options::default();
+    opts.set_block_based_table_factory(&table);
+    opts
 }
 
 pub(crate) fn cf<'a>(db: &'a DB, name: &str) -> Result<&'a ColumnFamily, LedgerError> {

@@ -251,6 +251,7 @@ fn audit_reports_a_tampered_entry() {
                 "meta",
                 "decisions",
                 "postings",
+                "ilog",
             ],
         )
         .unwrap();

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
-use ingest::index::INGEST_CFS;
-use ingest::{Outcome, Pipeline, PipelineConfig, Submission};
+use ingest::index::{encode_facts, Facts, INGEST_CFS};
+use ingest::{Indexes, Outcome, Pipeline, PipelineConfig, Submission};
 use ledger::Log;
 use serde_json::{json, Value};
 
@@ -67,12 +67,12 @@ struct Phase {
 /// Drives `subs` through a fresh pipeline with `concurrency` submitters, each
 /// sending `batch` records per submission; `rate` (records/s) paces them.
 fn drive(
-    log: Arc<Log>,
+    indexes: Arc<Indexes>,
     subs: Vec<Submission>,
     args: &BenchArgs,
     rate: Option<f64>,
 ) -> Result<Phase> {
-    let pipeline = Arc::new(Pipeline::start(log, None, PipelineConfig::default()));
+    let pipeline = Arc::new(Pipeline::start(indexes, None, PipelineConfig::default()));
     let mut chunks: Vec<Vec<Submission>> = Vec::new();
     let mut subs = subs.into_iter().peekable();
     while subs.peek().is_some() {
@@ -129,6 +129,16 @@ fn drive(
     let elapsed = start.elapsed();
     latencies.sort();
     let commits = pipeline.stats().commits.load(Ordering::Relaxed);
+    let busy = |us: &std::sync::atomic::AtomicU64| {
+        us.load(Ordering::Relaxed) as f64 / 1e6 / elapsed.as_secs_f64() * 100.0
+    };
+    let st = pipeline.stats();
+    println!(
+        "  stages busy: batcher {:.0}%, committer (synced write) {:.0}%, acknowledger {:.0}%",
+        busy(&st.prepare_micros),
+        busy(&st.write_micros),
+        busy(&st.commit_micros)
+    );
     if failures.load(Ordering::Relaxed) > 0 {
         bail!(
             "{} records were not appended",
@@ -164,6 +174,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         &signer.verifier(),
         INGEST_CFS,
     )?);
+    let indexes = Indexes::open(log.clone())?;
     let subs = subs_for(0..n, args.seed)?;
     let avg_leaf = subs
         .iter()
@@ -181,12 +192,16 @@ pub fn run(args: BenchArgs) -> Result<()> {
         "bench: {n} records (~{avg_leaf} B leaves), {} submitters x {} records per request",
         args.concurrency, args.batch
     );
-    let peak = drive(log.clone(), subs, &args, None)?;
+    let peak = drive(indexes.clone(), subs, &args, None)?;
     let peak_rate = n as f64 / peak.elapsed.as_secs_f64();
     let per_commit = (n as usize / peak.commits.max(1)).max(1);
 
     // Time from the last ack to a signed checkpoint covering it.
-    let publisher = Pipeline::start(log.clone(), Some(signer.clone()), PipelineConfig::default());
+    let publisher = Pipeline::start(
+        indexes.clone(),
+        Some(signer.clone()),
+        PipelineConfig::default(),
+    );
     let t0 = Instant::now();
     while log
         .latest_checkpoint()
@@ -208,13 +223,13 @@ pub fn run(args: BenchArgs) -> Result<()> {
     })?;
 
     // Second baseline: raw RocksDB writing the same keys the ledger writes
-    // (leaf, ~2 tree nodes, decision id, postings) with none of its logic:
+    // (entry chunks, hash tiles, the index-log value) with none of its logic:
     // the ceiling this storage layout allows.
     let same_keys_rate = same_keys_baseline(&leaves, &subs_for(0..n, args.seed)?, per_commit)?;
 
     // Half of peak, paced: the latency an enforcer sees under normal load.
     let half = subs_for(n..2 * n, args.seed)?;
-    let paced = drive(log.clone(), half, &args, Some(peak_rate / 2.0))?;
+    let paced = drive(indexes, half, &args, Some(peak_rate / 2.0))?;
 
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     println!("peak:      {:>9.0} records/s  ack p50 {:.2} ms  p99 {:.2} ms  ({} group commits, ~{} records each)",
@@ -222,7 +237,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
     println!("raw RocksDB WriteBatch+sync, same bytes and batch sizes: {raw_rate:>9.0} records/s");
     println!("ratio:     {:.2}x raw", peak_rate / raw_rate);
     println!(
-        "raw RocksDB writing the ledger's keys (leaf, hash tiles, decision id, postings), same batches: {same_keys_rate:>9.0} records/s; ledger = {:.2}x that",
+        "raw RocksDB writing the ledger's keys (entry chunks, hash tiles, index log), same batches: {same_keys_rate:>9.0} records/s; ledger = {:.2}x that",
         peak_rate / same_keys_rate
     );
     println!(
@@ -329,24 +344,25 @@ fn same_keys_baseline(leaves: &[Vec<u8>], subs: &[Submission], per_commit: usize
     let mut opts = rocksdb::Options::default();
     opts.create_if_missing(true);
     opts.create_missing_column_families(true);
-    let db = rocksdb::DB::open_cf(
-        &opts,
-        dir.path(),
-        ["entries", "tiles", "decisions", "postings"],
-    )?;
+    let db = rocksdb::DB::open_cf(&opts, dir.path(), ["entries", "tiles", "ilog"])?;
     let cf = |name: &str| {
         db.cf_handle(name)
             .ok_or_else(|| anyhow::anyhow!("no column family {name}"))
     };
-    let (entries, tiles) = (cf("entries")?, cf("tiles")?);
+    let (entries, tiles, ilog) = (cf("entries")?, cf("tiles")?, cf("ilog")?);
     let t0 = Instant::now();
     let mut sync = rocksdb::WriteOptions::default();
     sync.set_sync(true);
     for start in (0..leaves.len()).step_by(per_commit) {
         let end = (start + per_commit).min(leaves.len());
         let mut wb = rocksdb::WriteBatch::default();
-        for index in start as u64..end as u64 {
-            wb.put_cf(entries, index.to_be_bytes(), &leaves[index as usize]);
+        // Entries in chunks that never cross a multiple of 16.
+        for chunk_start in (start..end).step_by(16) {
+            let chunk_end = (chunk_start + 16).min(end);
+            let chunk = verifier::tile::encode_bundle(
+                leaves[chunk_start..chunk_end].iter().map(Vec::as_slice),
+            )?;
+            wb.put_cf(entries, (chunk_start as u64).to_be_bytes(), chunk);
         }
         // The hash tiles an append rewrites: each level-0 tile it fills or
         // grows (8 KiB when full), and the partial tile one level up.
@@ -361,9 +377,8 @@ fn same_keys_baseline(leaves: &[Vec<u8>], subs: &[Submission], per_commit: usize
         );
         let records: Vec<&ingest::CheckedRecord> =
             subs[start..end].iter().map(|s| &s.record).collect();
-        for put in ingest::index::puts_for_batch(&records, start as u64) {
-            wb.put_cf(cf(put.cf)?, put.key, put.value);
-        }
+        let facts: Vec<Facts> = records.iter().map(|r| Facts::of(r)).collect();
+        wb.put_cf(ilog, (start as u64).to_be_bytes(), encode_facts(&facts));
         db.write_opt(wb, &sync)?;
     }
     Ok(leaves.len() as f64 / t0.elapsed().as_secs_f64())

@@ -107,7 +107,7 @@ enum Command {
         #[arg(long, default_value_t = 64)]
         concurrency: usize,
         /// Records per submission.
-        #[arg(long, default_value_t = 16)]
+        #[arg(long, default_value_t = 64)]
         batch: usize,
         /// Varies the generated records.
         #[arg(long, default_value_t = 1)]
@@ -427,8 +427,9 @@ fn run(cli: Cli) -> Result<()> {
             unreachable!("handled above")
         }
         Command::Search(args) => {
-            let log = dir.open()?;
-            let page = ingest::query::search(&log, &args.query()?, args.cursor, args.limit)?;
+            let log = std::sync::Arc::new(dir.open()?);
+            let indexes = ingest::Indexes::open(log.clone())?;
+            let page = ingest::query::search(&indexes, &args.query()?, args.cursor, args.limit)?;
             for index in page.indexes {
                 let j = api::find::leaf_json(&log, index)
                     .map_err(|e| anyhow::anyhow!("{}", e.reason))?;

@@ -1,0 +1,232 @@
+//! [`Indexes`]: the responder indexes and the idempotency key over a log,
+//! as built spans in RocksDB plus the newest spans in memory.
+//!
+//! Every group commit writes its records' [`Facts`] to the index log in the
+//! same WriteBatch as the leaves, so after a crash the facts of exactly the
+//! committed leaves exist. Term-ordered `postings` and the `decisions` map
+//! are built from them a span ([`SPAN`] leaves) at a time and ingested as
+//! sorted SST files, which costs far less than a random memtable insert per
+//! term per record. Until its span is built, a leaf's facts are served from
+//! memory; [`Indexes::open`] rebuilds that part from the index log.
+//!
+//! Readers look in memory first and in RocksDB second: a span leaves memory
+//! only after it was ingested, so every fact is always in one of the two.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, RwLock};
+
+use ledger::{LedgerError, Log};
+
+use crate::index::{
+    decode_decision, decode_facts, Facts, Logged, SpanIndex, Term, CF_DECISIONS, CF_ILOG,
+    CF_POSTINGS, INDEXED_KEY, SPAN,
+};
+
+/// The indexes of one log.
+pub struct Indexes {
+    log: Arc<Log>,
+    span: u64,
+    /// Spans not yet built, by first leaf index, and the leaves applied.
+    tail: RwLock<Tail>,
+    /// Serialises span builds.
+    building: Mutex<()>,
+}
+
+#[derive(Default)]
+struct Tail {
+    /// Complete spans are shared (`Arc`) while being built, so building
+    /// them never holds the lock; only the newest span is ever changed.
+    spans: BTreeMap<u64, Arc<SpanIndex>>,
+    /// Leaves whose facts are in `spans` or built: everything below it.
+    applied: u64,
+}
+
+impl Indexes {
+    /// Opens the indexes of `log`: reads the index log past the built spans
+    /// into memory and builds every complete span.
+    pub fn open(log: Arc<Log>) -> Result<Arc<Indexes>, LedgerError> {
+        Indexes::open_with_span(log, SPAN)
+    }
+
+    /// [`Indexes::open`] with another span length (tests use short spans; a
+    /// store must always be opened with the same one).
+    pub fn open_with_span(log: Arc<Log>, span: u64) -> Result<Arc<Indexes>, LedgerError> {
+        let span = span.max(1);
+        let built = match log.index_get(CF_POSTINGS, INDEXED_KEY)? {
+            Some(v) => <[u8; 8]>::try_from(v.as_slice())
+                .map(u64::from_be_bytes)
+                .map_err(|_| LedgerError::Corrupt("postings: bad indexed mark".into()))?,
+            None => 0,
+        };
+        let mut tail = Tail::default();
+        let mut from = built.to_be_bytes().to_vec();
+        loop {
+            let page = log.index_scan(CF_ILOG, &[], &from, 1024)?;
+            let full = page.len() == 1024;
+            for (key, value) in &page {
+                let first = <[u8; 8]>::try_from(key.as_slice())
+                    .map(u64::from_be_bytes)
+                    .map_err(|_| LedgerError::Corrupt("ilog: bad key".into()))?;
+                let facts = decode_facts(value).ok_or_else(|| {
+                    LedgerError::Corrupt(format!("ilog entry {first} is malformed"))
+                })?;
+                add(&mut tail, span, first, &facts);
+                from = key.clone();
+                from.push(0);
+            }
+            if !full {
+                break;
+            }
+        }
+        tail.applied = log.size();
+        let indexes = Arc::new(Indexes {
+            log,
+            span,
+            tail: RwLock::new(tail),
+            building: Mutex::new(()),
+        });
+        indexes.build()?;
+        Ok(indexes)
+    }
+
+    /// The log.
+    pub fn log(&self) -> &Arc<Log> {
+        &self.log
+    }
+
+    /// The span length.
+    pub fn span(&self) -> u64 {
+        self.span
+    }
+
+    fn tail(&self) -> std::sync::RwLockReadGuard<'_, Tail> {
+        self.tail.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records the facts of leaves `first..` (just committed). Returns
+    /// whether a span became complete (time to [`Indexes::build`]).
+    pub(crate) fn apply(&self, first: u64, facts: &[Facts], end: u64) -> bool {
+        let mut tail = self.tail.write().unwrap_or_else(|p| p.into_inner());
+        add(&mut tail, self.span, first, facts);
+        let before = tail.applied;
+        tail.applied = tail.applied.max(end);
+        before / self.span != tail.applied / self.span
+    }
+
+    /// Builds every complete span still in memory: its `decisions` and
+    /// `postings` go into RocksDB as sorted files (postings last, carrying
+    /// the new built mark), its index-log keys are deleted, and only then it
+    /// leaves memory. A crash in between repeats the same build on open.
+    pub fn build(&self) -> Result<(), LedgerError> {
+        let _one = self.building.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            let next = {
+                let tail = self.tail();
+                tail.spans
+                    .iter()
+                    .next()
+                    .filter(|(start, _)| *start + self.span <= tail.applied)
+                    .map(|(start, s)| (*start, s.clone()))
+            };
+            let Some((start, span)) = next else {
+                return Ok(());
+            };
+            let decisions = span.decision_items();
+            let postings = span.posting_items(start + self.span);
+            self.log.ingest_sorted(CF_DECISIONS, &decisions)?;
+            self.log.ingest_sorted(CF_POSTINGS, &postings)?;
+            self.tail
+                .write()
+                .unwrap_or_else(|p| p.into_inner())
+                .spans
+                .remove(&start);
+            self.log.index_delete_range(
+                CF_ILOG,
+                &start.to_be_bytes(),
+                &(start + self.span).to_be_bytes(),
+            )?;
+        }
+    }
+
+    /// Where a `decision_id` was appended, if it was.
+    pub fn lookup_decision(&self, decision_id: &str) -> Result<Option<Logged>, LedgerError> {
+        Ok(self.lookup_decisions(&[decision_id])?.pop().flatten())
+    }
+
+    /// [`Indexes::lookup_decision`] for many ids, in order; one storage call
+    /// for those not in memory.
+    pub fn lookup_decisions(&self, ids: &[&str]) -> Result<Vec<Option<Logged>>, LedgerError> {
+        let mut out: Vec<Option<Logged>> = {
+            let tail = self.tail();
+            ids.iter()
+                .map(|id| {
+                    tail.spans
+                        .values()
+                        .find_map(|s| s.decisions.get(*id).copied())
+                })
+                .collect()
+        };
+        let missing: Vec<usize> = (0..ids.len()).filter(|&i| out[i].is_none()).collect();
+        if missing.is_empty() {
+            return Ok(out);
+        }
+        let keys: Vec<&[u8]> = missing.iter().map(|&i| ids[i].as_bytes()).collect();
+        let stored = self.log.index_multi_get(CF_DECISIONS, &keys)?;
+        for (&i, v) in missing.iter().zip(stored) {
+            if let Some(v) = v {
+                out[i] = Some(decode_decision(ids[i], &v)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The term's leaves still in memory, ascending.
+    pub(crate) fn tail_postings(&self, kind: Term, term: &[u8]) -> Vec<u64> {
+        let key = (kind, term.to_vec());
+        let tail = self.tail();
+        tail.spans
+            .values()
+            .filter_map(|s| s.postings.get(&key))
+            .flatten()
+            .copied()
+            .collect()
+    }
+
+    /// The time postings in memory with nanoseconds in `from..to`.
+    pub(crate) fn tail_times(&self, from: u64, to: u64) -> Vec<u64> {
+        let tail = self.tail();
+        let mut out = Vec::new();
+        for s in tail.spans.values() {
+            for ((kind, term), list) in &s.postings {
+                if *kind != Term::Time {
+                    continue;
+                }
+                let nanos = <[u8; 8]>::try_from(term.as_slice()).map_or(0, u64::from_be_bytes);
+                if nanos >= from && nanos < to {
+                    out.extend_from_slice(list);
+                }
+            }
+        }
+        out
+    }
+
+    /// Whether leaf `index` has the term, if its span is in memory.
+    pub(crate) fn tail_has(&self, kind: Term, term: &[u8], index: u64) -> Option<bool> {
+        let tail = self.tail();
+        let span = tail.spans.get(&(index - index % self.span))?;
+        let key = (kind, term.to_vec());
+        Some(
+            span.postings
+                .get(&key)
+                .is_some_and(|l| l.binary_search(&index).is_ok()),
+        )
+    }
+}
+
+fn add(tail: &mut Tail, span: u64, first: u64, facts: &[Facts]) {
+    for (i, f) in facts.iter().enumerate() {
+        let index = first + i as u64;
+        // Never shared: only complete spans are handed to `build`.
+        Arc::make_mut(tail.spans.entry(index - index % span).or_default()).add(index, f);
+    }
+}
