@@ -212,7 +212,7 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         c(&s.queued),
         c(&s.appended),
         c(&s.commits),
-        s.commit_micros.load(Ordering::Relaxed) as f64 / 1e6,
+        s.write_micros.load(Ordering::Relaxed) as f64 / 1e6,
         c(&s.commits),
         state.log.size(),
     );

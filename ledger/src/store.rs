@@ -56,6 +56,9 @@ pub(crate) fn cf_options() -> Options {
     table.set_bloom_filter(10.0, false);
     let mut opts = Options::default();
     opts.set_block_based_table_factory(&table);
+    // Room for two memtables waiting to be flushed, so a slow flush on a
+    // busy machine does not stall appends.
+    opts.set_max_write_buffer_number(4);
     opts
 }
 
