@@ -8,7 +8,7 @@ use std::ops::Range;
 use std::sync::atomic::Ordering;
 
 use rocksdb::{WriteBatch, WriteOptions};
-use verifier::tile::MAX_ENTRY_SIZE;
+use verifier::tile::{encode_bundle, MAX_ENTRY_SIZE};
 use verifier::{leaf_hash, Hash};
 
 use crate::edge::TileEdge;
@@ -98,7 +98,8 @@ impl Log {
         let mut after = tip.clone();
         let mut batch = WriteBatch::default();
         for (start, chunk) in chunks(first, entries) {
-            batch.put_cf(entries_cf, index_key(start), encode_chunk(chunk));
+            let bundle = encode_bundle(chunk.iter().map(AsRef::as_ref))?;
+            batch.put_cf(entries_cf, index_key(start), bundle);
         }
         let mut leaves = Vec::with_capacity(entries.len());
         let mut nodes = Vec::with_capacity(entries.len() * 2);
@@ -188,17 +189,6 @@ fn chunks<E: AsRef<[u8]>>(first: u64, entries: &[E]) -> Vec<(u64, &[E])> {
     out
 }
 
-fn encode_chunk<E: AsRef<[u8]>>(entries: &[E]) -> Vec<u8> {
-    let len = entries.iter().map(|e| e.as_ref().len() + 2).sum();
-    let mut out = Vec::with_capacity(len);
-    for e in entries {
-        // Lengths were checked against MAX_ENTRY_SIZE (u16::MAX).
-        out.extend_from_slice(&(e.as_ref().len() as u16).to_be_bytes());
-        out.extend_from_slice(e.as_ref());
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -212,6 +202,5 @@ mod tests {
             .collect();
         assert_eq!(got, vec![(10, 6), (16, 16), (32, 16), (48, 2)]);
         assert!(chunks::<Vec<u8>>(5, &[]).is_empty());
-        assert_eq!(encode_chunk(&[b"ab".to_vec()]), vec![0, 2, b'a', b'b']);
     }
 }
