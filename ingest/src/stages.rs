@@ -47,8 +47,8 @@ pub(crate) struct Batch {
     base: u64,
     epoch: u64,
     records: usize,
-    fresh_ids: Vec<String>,
-    /// The index facts of the appended leaves, in order.
+    /// The index facts of the appended leaves, in order (their
+    /// `decision_id`s are what the batcher holds in flight).
     facts: Vec<Facts>,
     error: Option<String>,
 }
@@ -246,7 +246,6 @@ impl Batcher {
                 Err(e) => (None, Some(e.to_string())),
             }
         };
-        let mut fresh_ids = Vec::new();
         if let Some(p) = &append {
             let first = p.range().start;
             for (i, r) in fresh.iter().enumerate() {
@@ -256,7 +255,6 @@ impl Batcher {
                     digest: r.digest,
                 };
                 self.in_flight.insert(r.decision_id.clone(), f);
-                fresh_ids.push(r.decision_id.clone());
             }
         }
         Batch {
@@ -266,7 +264,6 @@ impl Batcher {
             base,
             epoch: self.epoch,
             records,
-            fresh_ids,
             facts,
             error,
         }
@@ -278,7 +275,6 @@ pub(crate) struct Written {
     jobs: Vec<Job>,
     plans: Vec<Vec<Plan>>,
     records: usize,
-    fresh_ids: Vec<String>,
     facts: Vec<Facts>,
     epoch: u64,
     refused: bool,
@@ -303,7 +299,6 @@ pub(crate) fn commit_all(
             base,
             epoch,
             records,
-            fresh_ids,
             facts,
             error,
         } = batch;
@@ -329,7 +324,6 @@ pub(crate) fn commit_all(
             jobs,
             plans,
             records,
-            fresh_ids,
             facts,
             epoch,
             refused,
@@ -359,7 +353,8 @@ pub(crate) fn acknowledge_all(
                 if indexes.apply(first, &w.facts, first + leaves.len() as u64) {
                     let _ = build.send(());
                 }
-                let _ = done.send(Done::Committed(w.fresh_ids));
+                let ids = w.facts.into_iter().map(|f| f.decision_id).collect();
+                let _ = done.send(Done::Committed(ids));
                 let leaf = |pos: usize| (first + pos as u64, leaves[pos]);
                 let outcomes: Vec<Vec<Outcome>> = w
                     .plans
