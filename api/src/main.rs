@@ -4,6 +4,11 @@
 //! TOML file (`--config`), then defaults. On first start it creates the data
 //! directory, the signing key and a writer and a reader token.
 
+/// mimalloc: the pipeline threads allocate records that other threads free,
+/// which glibc malloc serialises on its arena locks (docs/performance.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

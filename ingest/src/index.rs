@@ -16,10 +16,9 @@
 use ledger::{IndexPut, LedgerError, Log};
 
 use ciborium::Value;
-use rustc_hash::FxHashMap;
 use verifier::envelope::Envelope;
 
-use crate::record::CheckedRecord;
+use crate::record::{CheckedRecord, IndexTerms};
 use crate::schema::Timestamp;
 
 /// Column family of the idempotency index.
@@ -85,26 +84,26 @@ pub fn posting_key(kind: Term, term: &[u8], index: u64) -> Vec<u8> {
     k
 }
 
-/// The terms a record is found by, each once.
-fn terms_of(record: &CheckedRecord) -> Vec<(Term, Vec<u8>)> {
-    let t = &record.terms;
-    let mut out = vec![(Term::Subject, t.subject.as_bytes().to_vec())];
-    let mut actors: Vec<&String> = t.actors.iter().collect();
+/// The terms a record is found by, each once, taking its strings.
+fn terms_of(t: IndexTerms, time: &Timestamp) -> Vec<(Term, Vec<u8>)> {
+    let mut out = Vec::with_capacity(7 + t.actors.len());
+    out.push((Term::Subject, t.subject.into_bytes()));
+    let mut actors = t.actors;
     actors.sort();
     actors.dedup();
-    out.extend(actors.iter().map(|a| (Term::Actor, a.as_bytes().to_vec())));
-    out.push((Term::Resource, t.resource.as_bytes().to_vec()));
-    out.push((Term::Policy, t.policy.as_bytes().to_vec()));
+    out.extend(actors.into_iter().map(|a| (Term::Actor, a.into_bytes())));
+    out.push((Term::Resource, t.resource.into_bytes()));
+    out.push((Term::Policy, t.policy.into_bytes()));
     for (kind, v) in [
-        (Term::RequestId, &t.request_id),
-        (Term::TraceId, &t.trace_id),
-        (Term::Parent, &t.parent_decision_id),
+        (Term::RequestId, t.request_id),
+        (Term::TraceId, t.trace_id),
+        (Term::Parent, t.parent_decision_id),
     ] {
         if let Some(v) = v {
-            out.push((kind, v.as_bytes().to_vec()));
+            out.push((kind, v.into_bytes()));
         }
     }
-    out.push((Term::Time, record.time.unix_nanos().to_be_bytes().to_vec()));
+    out.push((Term::Time, time.unix_nanos().to_be_bytes().to_vec()));
     out
 }
 
@@ -125,7 +124,16 @@ impl Facts {
         Facts {
             decision_id: record.decision_id.clone(),
             digest: record.digest,
-            terms: terms_of(record),
+            terms: terms_of(record.terms.clone(), &record.time),
+        }
+    }
+
+    /// [`Facts::of`], taking the record's strings instead of copying them.
+    pub fn from_record(record: CheckedRecord) -> Facts {
+        Facts {
+            terms: terms_of(record.terms, &record.time),
+            decision_id: record.decision_id,
+            digest: record.digest,
         }
     }
 }
@@ -208,61 +216,6 @@ pub fn decode_facts(mut data: &[u8]) -> Option<Vec<Facts>> {
         });
     }
     Some(out)
-}
-
-/// A span's index, grouped: what goes into `decisions` and `postings`.
-#[derive(Clone, Debug, Default)]
-pub struct SpanIndex {
-    /// `decision_id` → where it was appended.
-    pub decisions: FxHashMap<String, Logged>,
-    /// Term → its leaf indexes in the span, ascending.
-    pub postings: FxHashMap<(Term, Vec<u8>), Vec<u64>>,
-}
-
-impl SpanIndex {
-    /// Adds the facts of leaf `index` (indexes must come in ascending order).
-    pub fn add(&mut self, index: u64, facts: &Facts) {
-        self.decisions
-            .insert(facts.decision_id.clone(), (index, facts.digest));
-        for term in &facts.terms {
-            match self.postings.get_mut(term) {
-                Some(list) => list.push(index),
-                None => {
-                    self.postings.insert(term.clone(), vec![index]);
-                }
-            }
-        }
-    }
-
-    /// The sorted `decisions` items.
-    pub fn decision_items(&self) -> Vec<(Vec<u8>, Vec<u8>)> {
-        let mut items: Vec<(Vec<u8>, Vec<u8>)> = self
-            .decisions
-            .iter()
-            .map(|(id, (index, digest))| {
-                let mut v = index.to_be_bytes().to_vec();
-                v.extend_from_slice(digest);
-                (id.as_bytes().to_vec(), v)
-            })
-            .collect();
-        items.sort_unstable();
-        items
-    }
-
-    /// The sorted `postings` items, led by [`INDEXED_KEY`] → `indexed_upto`.
-    pub fn posting_items(&self, indexed_upto: u64) -> Vec<(Vec<u8>, Vec<u8>)> {
-        let mut items: Vec<(Vec<u8>, Vec<u8>)> = self
-            .postings
-            .iter()
-            .map(|((kind, term), list)| {
-                let last = list[list.len() - 1];
-                (posting_key(*kind, term, last), encode_list(list))
-            })
-            .collect();
-        items.push((INDEXED_KEY.to_vec(), indexed_upto.to_be_bytes().to_vec()));
-        items.sort_unstable();
-        items
-    }
 }
 
 /// Ascending leaf indexes as LEB128 deltas (the first from 0).

@@ -18,9 +18,10 @@ use std::sync::{Arc, Mutex, RwLock};
 use ledger::{LedgerError, Log};
 
 use crate::index::{
-    decode_decision, decode_facts, Facts, Logged, SpanIndex, Term, CF_DECISIONS, CF_ILOG,
-    CF_POSTINGS, INDEXED_KEY, SPAN,
+    decode_decision, decode_facts, Facts, Logged, Term, CF_DECISIONS, CF_ILOG, CF_POSTINGS,
+    INDEXED_KEY, SPAN,
 };
+use crate::span::SpanIndex;
 
 /// The indexes of one log.
 pub struct Indexes {
@@ -70,7 +71,7 @@ impl Indexes {
                 let facts = decode_facts(value).ok_or_else(|| {
                     LedgerError::Corrupt(format!("ilog entry {first} is malformed"))
                 })?;
-                add(&mut tail, span, first, &facts);
+                add(&mut tail, span, first, facts);
                 from = key.clone();
                 from.push(0);
             }
@@ -105,7 +106,7 @@ impl Indexes {
 
     /// Records the facts of leaves `first..` (just committed). Returns
     /// whether a span became complete (time to [`Indexes::build`]).
-    pub(crate) fn apply(&self, first: u64, facts: &[Facts], end: u64) -> bool {
+    pub(crate) fn apply(&self, first: u64, facts: Vec<Facts>, end: u64) -> bool {
         let mut tail = self.tail.write().unwrap_or_else(|p| p.into_inner());
         add(&mut tail, self.span, first, facts);
         let before = tail.applied;
@@ -159,11 +160,7 @@ impl Indexes {
         let mut out: Vec<Option<Logged>> = {
             let tail = self.tail();
             ids.iter()
-                .map(|id| {
-                    tail.spans
-                        .values()
-                        .find_map(|s| s.decisions.get(*id).copied())
-                })
+                .map(|id| tail.spans.values().find_map(|s| s.decision(id)))
                 .collect()
         };
         let missing: Vec<usize> = (0..ids.len()).filter(|&i| out[i].is_none()).collect();
@@ -182,51 +179,42 @@ impl Indexes {
 
     /// The term's leaves still in memory, ascending.
     pub(crate) fn tail_postings(&self, kind: Term, term: &[u8]) -> Vec<u64> {
-        let key = (kind, term.to_vec());
         let tail = self.tail();
         tail.spans
             .values()
-            .filter_map(|s| s.postings.get(&key))
-            .flatten()
-            .copied()
+            .flat_map(|s| s.postings(kind, term))
             .collect()
     }
 
-    /// The time postings in memory with nanoseconds in `from..to`.
+    /// The leaves in memory whose record time is in `from..to`
+    /// (nanoseconds), ascending.
     pub(crate) fn tail_times(&self, from: u64, to: u64) -> Vec<u64> {
         let tail = self.tail();
-        let mut out = Vec::new();
-        for s in tail.spans.values() {
-            for ((kind, term), list) in &s.postings {
-                if *kind != Term::Time {
-                    continue;
-                }
-                let nanos = <[u8; 8]>::try_from(term.as_slice()).map_or(0, u64::from_be_bytes);
-                if nanos >= from && nanos < to {
-                    out.extend_from_slice(list);
-                }
-            }
-        }
-        out
+        tail.spans
+            .values()
+            .flat_map(|s| s.times(from, to))
+            .collect()
     }
 
     /// Whether leaf `index` has the term, if its span is in memory.
     pub(crate) fn tail_has(&self, kind: Term, term: &[u8], index: u64) -> Option<bool> {
         let tail = self.tail();
         let span = tail.spans.get(&(index - index % self.span))?;
-        let key = (kind, term.to_vec());
-        Some(
-            span.postings
-                .get(&key)
-                .is_some_and(|l| l.binary_search(&index).is_ok()),
-        )
+        (index < span.end()).then(|| span.has(kind, term, index))
     }
 }
 
-fn add(tail: &mut Tail, span: u64, first: u64, facts: &[Facts]) {
-    for (i, f) in facts.iter().enumerate() {
-        let index = first + i as u64;
+fn add(tail: &mut Tail, span: u64, first: u64, facts: Vec<Facts>) {
+    for (index, f) in (first..).zip(facts) {
+        let start = index - index % span;
+        let s = tail
+            .spans
+            .entry(start)
+            .or_insert_with(|| Arc::new(SpanIndex::new(start, span.min(SPAN) as usize)));
         // Never shared: only complete spans are handed to `build`.
-        Arc::make_mut(tail.spans.entry(index - index % span).or_default()).add(index, f);
+        let s = Arc::make_mut(s);
+        if index == s.end() {
+            s.add(f);
+        }
     }
 }

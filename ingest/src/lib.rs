@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod in_flight;
 pub mod index;
 mod indexes;
 pub mod input;
@@ -16,6 +17,7 @@ pub mod pipeline;
 pub mod query;
 pub mod record;
 mod schema;
+mod span;
 mod stages;
 
 pub use indexes::Indexes;

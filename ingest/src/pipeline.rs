@@ -34,7 +34,7 @@ impl Default for PipelineConfig {
     fn default() -> Self {
         PipelineConfig {
             queue_capacity: 100_000,
-            max_batch: 10_000,
+            max_batch: 1_000,
             max_delay: Duration::from_micros(500),
             checkpoint_interval: Duration::from_secs(1),
         }
@@ -171,6 +171,7 @@ impl Pipeline {
             std::thread::Builder::new()
                 .name("ledger-indexer".into())
                 .spawn(move || {
+                    lower_priority();
                     for () in build_rx {
                         if let Err(e) = indexes.build() {
                             tracing::error!("building an index span: {e}");
@@ -250,6 +251,16 @@ impl Pipeline {
 impl Drop for Pipeline {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// Lowers the calling thread's CPU priority (nice 10; on Linux each thread
+/// has its own): span builds are background work and must not delay the
+/// stages an acknowledgement waits for.
+fn lower_priority() {
+    let me = rustix::thread::gettid();
+    if rustix::process::setpriority_process(Some(me), 10).is_err() {
+        tracing::debug!("could not lower the indexer's priority");
     }
 }
 

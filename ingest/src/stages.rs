@@ -24,16 +24,16 @@ use std::time::Instant;
 use ledger::{Log, PreparedAppend, Tip};
 use verifier::Hash;
 
+use crate::in_flight::{InFlight, Pending};
 use crate::index::{ilog_puts, Facts};
 use crate::pipeline::{Job, Outcome, PipelineConfig, Stats};
-use crate::record::CheckedRecord;
 use crate::schema::Timestamp;
 use crate::Indexes;
 
 /// What the committer tells the batcher after each batch.
 pub(crate) enum Done {
-    /// The batch is durable: its `decision_id`s are now found in storage.
-    Committed(Vec<String>),
+    /// The leaves below this index are durable and in the indexes.
+    Committed(u64),
     /// The batch of this epoch failed; everything prepared after it fails.
     Failed(u64),
 }
@@ -63,13 +63,6 @@ enum Plan {
     SameBatch { pos: usize, duplicate: bool },
 }
 
-/// A `decision_id` prepared but not yet known to be committed.
-struct InFlight {
-    index: u64,
-    leaf_hash: Hash,
-    digest: [u8; 32],
-}
-
 pub(crate) struct Batcher {
     stats: Arc<Stats>,
     log: Arc<Log>,
@@ -79,7 +72,7 @@ pub(crate) struct Batcher {
     clock: Timestamp,
     tip: Tip,
     epoch: u64,
-    in_flight: HashMap<String, InFlight>,
+    in_flight: InFlight,
     done: Receiver<Done>,
 }
 
@@ -99,7 +92,7 @@ impl Batcher {
             config,
             clock: Timestamp(time::OffsetDateTime::UNIX_EPOCH),
             epoch: 0,
-            in_flight: HashMap::new(),
+            in_flight: InFlight::default(),
             done,
         }
     }
@@ -153,11 +146,7 @@ impl Batcher {
     fn catch_up(&mut self) {
         while let Ok(done) = self.done.try_recv() {
             match done {
-                Done::Committed(ids) => {
-                    for id in ids {
-                        self.in_flight.remove(&id);
-                    }
-                }
+                Done::Committed(end) => self.in_flight.committed_below(end),
                 Done::Failed(epoch) if epoch == self.epoch => {
                     self.epoch += 1;
                     self.tip = self.log.tip();
@@ -173,38 +162,53 @@ impl Batcher {
         let received_at = self.tick();
         let base = self.tip.size();
         let mut entries: Vec<Vec<u8>> = Vec::with_capacity(records);
-        let mut fresh: Vec<&CheckedRecord> = Vec::with_capacity(records);
+        // Per record, in order: whether it is appended (its facts are taken).
+        let mut fresh: Vec<bool> = Vec::with_capacity(records);
         // decision_id → (position in `entries`, digest), for repeats in the batch.
-        let mut in_batch: HashMap<&str, (usize, [u8; 32])> = HashMap::new();
+        let mut in_batch: HashMap<&str, (usize, [u8; 32]), foldhash::fast::RandomState> =
+            HashMap::with_capacity_and_hasher(records, Default::default());
         let mut plans: Vec<Vec<Plan>> = Vec::with_capacity(jobs.len());
         // Ids in flight are answered from memory; the rest in one storage call.
+        let flying: Vec<Option<Outcome>> = jobs
+            .iter()
+            .flat_map(|j| &j.subs)
+            .map(|s| {
+                let f = self.in_flight.get(&s.record.decision_id)?;
+                Some(if f.digest == s.record.digest {
+                    Outcome::Duplicate {
+                        index: f.index,
+                        leaf_hash: f.leaf_hash,
+                    }
+                } else {
+                    Outcome::Conflict { index: f.index }
+                })
+            })
+            .collect();
         let unknown: Vec<&str> = jobs
             .iter()
-            .flat_map(|j| j.subs.iter().map(|s| s.record.decision_id.as_str()))
-            .filter(|id| !self.in_flight.contains_key(*id))
+            .flat_map(|j| &j.subs)
+            .zip(&flying)
+            .filter(|(_, f)| f.is_none())
+            .map(|(s, _)| s.record.decision_id.as_str())
             .collect();
         let mut stored = match self.indexes.lookup_decisions(&unknown) {
             Ok(found) => found.into_iter().map(Ok).collect::<Vec<_>>(),
             Err(e) => unknown.iter().map(|_| Err(e.to_string())).collect(),
         }
         .into_iter();
+        let mut flying = flying.into_iter();
         for job in &jobs {
             let mut plan = Vec::with_capacity(job.subs.len());
             for sub in &job.subs {
                 let r = &sub.record;
-                if let Some(f) = self.in_flight.get(&r.decision_id) {
-                    plan.push(Plan::Done(if f.digest == r.digest {
-                        Outcome::Duplicate {
-                            index: f.index,
-                            leaf_hash: f.leaf_hash,
-                        }
-                    } else {
-                        Outcome::Conflict { index: f.index }
-                    }));
+                if let Some(outcome) = flying.next().flatten() {
+                    fresh.push(false);
+                    plan.push(Plan::Done(outcome));
                     continue;
                 }
                 let logged = stored.next().unwrap_or(Ok(None));
                 if let Some(&(pos, digest)) = in_batch.get(r.decision_id.as_str()) {
+                    fresh.push(false);
                     plan.push(Plan::SameBatch {
                         pos,
                         duplicate: digest == r.digest,
@@ -221,7 +225,6 @@ impl Batcher {
                     Ok(Some((index, _))) => Plan::Done(Outcome::Conflict { index }),
                     Ok(None) => {
                         in_batch.insert(&r.decision_id, (entries.len(), r.digest));
-                        fresh.push(r);
                         entries.push(verifier::envelope::encode_parts(
                             &r.cbor,
                             &received_at,
@@ -231,10 +234,20 @@ impl Batcher {
                     }
                     Err(e) => Plan::Done(Outcome::Failed(e)),
                 });
+                fresh.push(matches!(plan.last(), Some(Plan::New(_))));
             }
             plans.push(plan);
         }
-        let facts: Vec<Facts> = fresh.iter().map(|r| Facts::of(r)).collect();
+        // The records are not needed past this point: their index facts
+        // take their strings instead of copies.
+        let mut jobs = jobs;
+        let facts: Vec<Facts> = jobs
+            .iter_mut()
+            .flat_map(|j| std::mem::take(&mut j.subs))
+            .zip(fresh)
+            .filter(|(_, fresh)| *fresh)
+            .map(|(s, _)| Facts::from_record(s.record))
+            .collect();
         let span = self.indexes.span();
         let (append, error) = if entries.is_empty() {
             (None, None)
@@ -248,13 +261,13 @@ impl Batcher {
         };
         if let Some(p) = &append {
             let first = p.range().start;
-            for (i, r) in fresh.iter().enumerate() {
-                let f = InFlight {
+            for (i, f) in facts.iter().enumerate() {
+                self.in_flight.push(Pending {
+                    decision_id: f.decision_id.clone(),
                     index: first + i as u64,
                     leaf_hash: p.leaves()[i],
-                    digest: r.digest,
-                };
-                self.in_flight.insert(r.decision_id.clone(), f);
+                    digest: f.digest,
+                });
             }
         }
         Batch {
@@ -350,11 +363,11 @@ pub(crate) fn acknowledge_all(
         let outcomes: Vec<Vec<Outcome>> = match w.result {
             Ok((first, leaves)) => {
                 // Before the acks: a record acknowledged is found.
-                if indexes.apply(first, &w.facts, first + leaves.len() as u64) {
+                let end = first + leaves.len() as u64;
+                if indexes.apply(first, w.facts, end) {
                     let _ = build.send(());
                 }
-                let ids = w.facts.into_iter().map(|f| f.decision_id).collect();
-                let _ = done.send(Done::Committed(ids));
+                let _ = done.send(Done::Committed(end));
                 let leaf = |pos: usize| (first + pos as u64, leaves[pos]);
                 let outcomes: Vec<Vec<Outcome>> = w
                     .plans

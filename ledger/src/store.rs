@@ -41,6 +41,13 @@ pub(crate) fn open_db(path: &Path, extra_cfs: &[&str]) -> Result<DB, LedgerError
     // One writer thread commits every batch, so the lock-free (CAS) memtable
     // insert path only costs time.
     opts.set_allow_concurrent_memtable_write(false);
+    // Compactions yield the CPU to appends and their acknowledgements (their
+    // pool runs at the lowest priority); flushes keep the normal one, so
+    // memtables never pile up into a write stall.
+    let mut env = rocksdb::Env::new()?;
+    env.lower_thread_pool_cpu_priority();
+    opts.set_env(&env);
+    opts.set_bytes_per_sync(1 << 20);
     let cfs = BASE_CFS
         .iter()
         .chain(extra_cfs)
@@ -59,6 +66,7 @@ pub(crate) fn cf_options() -> Options {
     // Room for two memtables waiting to be flushed, so a slow flush on a
     // busy machine does not stall appends.
     opts.set_max_write_buffer_number(4);
+    opts.set_bytes_per_sync(1 << 20);
     opts
 }
 

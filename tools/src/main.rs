@@ -1,5 +1,10 @@
 //! `ledgerctl`: operate a Decision Ledger data directory and produce proofs.
 
+/// mimalloc: the pipeline threads allocate records that other threads free,
+/// which glibc malloc serialises on its arena locks (docs/performance.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod bench;
 mod datadir;
 mod remote;
@@ -109,6 +114,10 @@ enum Command {
         /// Records per submission.
         #[arg(long, default_value_t = 64)]
         batch: usize,
+        /// Records per group commit at most (in-process runs; a server
+        /// has its own setting).
+        #[arg(long, default_value_t = ingest::PipelineConfig::default().max_batch)]
+        group: usize,
         /// Varies the generated records.
         #[arg(long, default_value_t = 1)]
         seed: u64,
@@ -295,6 +304,7 @@ fn run_remote(
             records,
             concurrency,
             batch,
+            group,
             seed,
         } => bench::run_http(
             &remote,
@@ -302,6 +312,7 @@ fn run_remote(
                 records,
                 concurrency,
                 batch,
+                group,
                 seed,
             },
         )?,
@@ -402,16 +413,18 @@ fn run(cli: Cli) -> Result<()> {
         records,
         concurrency,
         batch,
+        group,
         seed,
     } = cli.command
     {
-        if records == 0 || concurrency == 0 || batch == 0 {
-            bail!("--records, --concurrency and --batch must be at least 1");
+        if records == 0 || concurrency == 0 || batch == 0 || group == 0 {
+            bail!("--records, --concurrency, --batch and --group must be at least 1");
         }
         return bench::run(bench::BenchArgs {
             records,
             concurrency,
             batch,
+            group,
             seed,
         });
     }

@@ -1,0 +1,303 @@
+//! [`SpanIndex`]: one span's `decisions` and `postings`, in memory until the
+//! span is built (specs/storage.md, "index spans").
+//!
+//! Appending a leaf costs no allocation of its own: the leaf's [`Facts`]
+//! are kept as they came, and the two hash tables hold only positions into
+//! them. Each distinct term has a list of its leaves, chained through one
+//! shared vector of links, in ascending order because leaves are added in
+//! log order. Hashes are seeded per process (foldhash), so an enforcer
+//! cannot pick `decision_id`s or terms that collide.
+
+use foldhash::fast::RandomState;
+use hashbrown::HashTable;
+use std::hash::BuildHasher;
+
+use crate::index::{encode_list, posting_key, Facts, Logged, Term, INDEXED_KEY};
+
+/// End of a chain of links.
+const END: u32 = u32::MAX;
+
+/// The leaves of one term: where the term is spelled, and its chain.
+#[derive(Clone, Debug)]
+struct TermList {
+    /// The first leaf with the term (offset in the span) ...
+    fact: u32,
+    /// ... and the term's position in that leaf's facts.
+    term: u32,
+    /// First and last link of the chain.
+    head: u32,
+    tail: u32,
+}
+
+/// One leaf in one term's chain.
+#[derive(Clone, Copy, Debug)]
+struct Link {
+    /// The leaf's offset in the span.
+    offset: u32,
+    /// The next link of the same term, or [`END`].
+    next: u32,
+}
+
+/// A span's index, grouped: what goes into `decisions` and `postings`.
+#[derive(Clone, Debug)]
+pub struct SpanIndex {
+    /// Leaf index of `facts[0]`.
+    start: u64,
+    /// The facts of leaves `start..`, in order.
+    facts: Vec<Facts>,
+    /// (hash, offset into `facts`), found by `decision_id`.
+    decisions: HashTable<(u64, u32)>,
+    /// (hash, position in `lists`), found by term.
+    terms: HashTable<(u64, u32)>,
+    lists: Vec<TermList>,
+    links: Vec<Link>,
+    hasher: RandomState,
+}
+
+impl SpanIndex {
+    /// An empty index of the span starting at leaf `start`, with room for
+    /// `leaves` leaves (a hint: it grows past it).
+    pub fn new(start: u64, leaves: usize) -> SpanIndex {
+        SpanIndex {
+            start,
+            facts: Vec::with_capacity(leaves),
+            decisions: HashTable::with_capacity(leaves),
+            terms: HashTable::with_capacity(leaves * 2),
+            lists: Vec::with_capacity(leaves * 2),
+            links: Vec::with_capacity(leaves * 8),
+            hasher: RandomState::default(),
+        }
+    }
+
+    /// The next leaf index to add.
+    pub fn end(&self) -> u64 {
+        self.start + self.facts.len() as u64
+    }
+
+    fn term_of(&self, list: &TermList) -> (Term, &[u8]) {
+        let (kind, term) = &self.facts[list.fact as usize].terms[list.term as usize];
+        (*kind, term)
+    }
+
+    fn find_list(&self, kind: Term, term: &[u8]) -> Option<&TermList> {
+        let hash = self.hasher.hash_one((kind as u8, term));
+        let (_, at) = self.terms.find(hash, |&(h, l)| {
+            h == hash && self.term_of(&self.lists[l as usize]) == (kind, term)
+        })?;
+        Some(&self.lists[*at as usize])
+    }
+
+    /// Adds the facts of leaf [`SpanIndex::end`]. A `decision_id` already
+    /// in the span keeps its first leaf (the pipeline never appends one
+    /// twice).
+    pub fn add(&mut self, facts: Facts) {
+        let offset = self.facts.len() as u32;
+        let SpanIndex {
+            facts: all,
+            decisions,
+            terms,
+            lists,
+            links,
+            hasher,
+            ..
+        } = self;
+        let hash = hasher.hash_one(facts.decision_id.as_str());
+        let id_at =
+            |&(h, o): &(u64, u32)| h == hash && all[o as usize].decision_id == facts.decision_id;
+        if decisions.find(hash, id_at).is_none() {
+            decisions.insert_unique(hash, (hash, offset), |&(h, _)| h);
+        }
+        all.push(facts);
+        let spelled = |l: &TermList| {
+            let (k, t) = &all[l.fact as usize].terms[l.term as usize];
+            (*k, t.as_slice())
+        };
+        for (pos, (kind, term)) in all[offset as usize].terms.iter().enumerate() {
+            let hash = hasher.hash_one((*kind as u8, term.as_slice()));
+            let link = links.len() as u32;
+            links.push(Link { offset, next: END });
+            let found = terms.find(hash, |&(h, l)| {
+                h == hash && spelled(&lists[l as usize]) == (*kind, term.as_slice())
+            });
+            match found {
+                Some(&(_, l)) => {
+                    let list = &mut lists[l as usize];
+                    links[list.tail as usize].next = link;
+                    list.tail = link;
+                }
+                None => {
+                    lists.push(TermList {
+                        fact: offset,
+                        term: pos as u32,
+                        head: link,
+                        tail: link,
+                    });
+                    let at = lists.len() as u32 - 1;
+                    terms.insert_unique(hash, (hash, at), |&(h, _)| h);
+                }
+            }
+        }
+    }
+
+    /// Where `decision_id` was appended, if in this span.
+    pub fn decision(&self, decision_id: &str) -> Option<Logged> {
+        let hash = self.hasher.hash_one(decision_id);
+        let (_, o) = *self.decisions.find(hash, |&(h, o)| {
+            h == hash && self.facts[o as usize].decision_id == decision_id
+        })?;
+        Some((self.start + u64::from(o), self.facts[o as usize].digest))
+    }
+
+    fn chain(&self, list: &TermList) -> impl Iterator<Item = u64> + '_ {
+        let mut at = list.head;
+        std::iter::from_fn(move || {
+            let link = self.links.get(at as usize)?;
+            at = link.next;
+            Some(self.start + u64::from(link.offset))
+        })
+    }
+
+    /// The leaves with the term, ascending.
+    pub fn postings(&self, kind: Term, term: &[u8]) -> Vec<u64> {
+        self.find_list(kind, term)
+            .map(|l| self.chain(l).collect())
+            .unwrap_or_default()
+    }
+
+    /// Whether leaf `index` (in this span) has the term.
+    pub fn has(&self, kind: Term, term: &[u8], index: u64) -> bool {
+        index
+            .checked_sub(self.start)
+            .and_then(|o| self.facts.get(o as usize))
+            .is_some_and(|f| f.terms.iter().any(|(k, t)| *k == kind && t == term))
+    }
+
+    /// The leaves whose record time is in `from..to` (nanoseconds), ascending.
+    pub fn times(&self, from: u64, to: u64) -> Vec<u64> {
+        (self.start..)
+            .zip(&self.facts)
+            .filter(|(_, f)| {
+                f.terms.iter().any(|(k, t)| {
+                    *k == Term::Time
+                        && <[u8; 8]>::try_from(t.as_slice())
+                            .map(u64::from_be_bytes)
+                            .is_ok_and(|n| n >= from && n < to)
+                })
+            })
+            .map(|(i, _)| i)
+            .collect()
+    }
+
+    /// The sorted `decisions` items.
+    pub fn decision_items(&self) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let mut items: Vec<(Vec<u8>, Vec<u8>)> = self
+            .decisions
+            .iter()
+            .map(|&(_, o)| {
+                let f = &self.facts[o as usize];
+                let mut v = (self.start + u64::from(o)).to_be_bytes().to_vec();
+                v.extend_from_slice(&f.digest);
+                (f.decision_id.as_bytes().to_vec(), v)
+            })
+            .collect();
+        items.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        items
+    }
+
+    /// The sorted `postings` items, led by [`INDEXED_KEY`] → `indexed_upto`.
+    pub fn posting_items(&self, indexed_upto: u64) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let mut items: Vec<(Vec<u8>, Vec<u8>)> = Vec::with_capacity(self.lists.len() + 1);
+        let mut leaves = Vec::new();
+        for list in &self.lists {
+            leaves.clear();
+            leaves.extend(self.chain(list));
+            let (kind, term) = self.term_of(list);
+            let last = self.start + u64::from(self.links[list.tail as usize].offset);
+            items.push((posting_key(kind, term, last), encode_list(&leaves)));
+        }
+        items.push((INDEXED_KEY.to_vec(), indexed_upto.to_be_bytes().to_vec()));
+        items.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        items
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::index::decode_list;
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
+
+    const KINDS: [Term; 3] = [Term::Subject, Term::Actor, Term::Time];
+
+    fn facts_strategy() -> impl Strategy<Value = Vec<(u8, Vec<(u8, u8)>)>> {
+        // (decision id, [(kind, term)]) with small alphabets so ids and
+        // terms repeat and hash tables grow past their first sizes.
+        prop::collection::vec(
+            (0u8..200, prop::collection::vec((0u8..3, 0u8..40), 0..6)),
+            0..300,
+        )
+    }
+
+    proptest! {
+        /// Answers equal those of a naive map built from the same facts.
+        #[test]
+        fn span_index_matches_a_naive_index(start in 0u64..1000, leaves in facts_strategy()) {
+            let mut span = SpanIndex::new(start, leaves.len() / 4);
+            let mut ids: BTreeMap<String, (u64, [u8; 32])> = BTreeMap::new();
+            let mut postings: BTreeMap<(u8, Vec<u8>), Vec<u64>> = BTreeMap::new();
+            for (i, (id, terms)) in leaves.iter().enumerate() {
+                let index = start + i as u64;
+                let mut terms: Vec<(Term, Vec<u8>)> = terms
+                    .iter()
+                    .map(|&(k, t)| (KINDS[k as usize], if k == 2 { u64::from(t).to_be_bytes().to_vec() } else { vec![t] }))
+                    .collect();
+                terms.sort_by_key(|(k, t)| (*k as u8, t.clone()));
+                terms.dedup();
+                let id = format!("d-{id}");
+                ids.entry(id.clone()).or_insert((index, [i as u8; 32]));
+                for (k, t) in &terms {
+                    postings.entry((*k as u8, t.clone())).or_default().push(index);
+                }
+                span.add(Facts { decision_id: id, digest: [i as u8; 32], terms });
+            }
+            prop_assert_eq!(span.end(), start + leaves.len() as u64);
+            for n in 0..200u8 {
+                let id = format!("d-{n}");
+                prop_assert_eq!(span.decision(&id), ids.get(&id).copied());
+            }
+            for k in 0..3u8 {
+                for t in 0..40u8 {
+                    let kind = KINDS[k as usize];
+                    let term = if k == 2 { u64::from(t).to_be_bytes().to_vec() } else { vec![t] };
+                    let want = postings.get(&(kind as u8, term.clone())).cloned().unwrap_or_default();
+                    prop_assert_eq!(&span.postings(kind, &term), &want);
+                    for index in start..span.end() {
+                        prop_assert_eq!(span.has(kind, &term, index), want.contains(&index));
+                    }
+                }
+            }
+            let times: Vec<u64> = (start..span.end())
+                .filter(|i| postings.iter().any(|((k, t), l)| *k == b'T' && t[7] >= 10 && t[7] < 20 && l.contains(i)))
+                .collect();
+            prop_assert_eq!(span.times(10, 20), times);
+            // The built items: sorted, one per id and per term.
+            let items = span.decision_items();
+            prop_assert_eq!(items.len(), ids.len());
+            for (key, value) in &items {
+                let (index, digest) = ids[std::str::from_utf8(key).unwrap_or_default()];
+                prop_assert_eq!(&value[..8], &index.to_be_bytes()[..]);
+                prop_assert_eq!(&value[8..], &digest[..]);
+            }
+            let items = span.posting_items(7);
+            prop_assert_eq!(items.len(), postings.len() + 1);
+            prop_assert!(items.windows(2).all(|w| w[0].0 < w[1].0));
+            prop_assert_eq!(&items[0], &(INDEXED_KEY.to_vec(), 7u64.to_be_bytes().to_vec()));
+            for ((k, t), list) in &postings {
+                let key = posting_key(Term::from_byte(*k).unwrap_or(Term::Time), t, list[list.len() - 1]);
+                let found = items.iter().find(|(ik, _)| *ik == key).map(|(_, v)| decode_list(v));
+                prop_assert_eq!(found, Some(Some(list.clone())));
+            }
+        }
+    }
+}
