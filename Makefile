@@ -13,13 +13,15 @@ SHELL := /bin/bash
 
 all: build
 
-# Install what a fresh Debian machine lacks: libclang for RocksDB's bindgen and
-# a C++ compiler for RocksDB itself. Rust (cargo) must already be there.
+# Install what a fresh Debian machine lacks: libclang for RocksDB's bindgen, a
+# C++ compiler for RocksDB and a C compiler for mimalloc. Rust (cargo) must
+# already be there.
 deps:
 	@command -v $(CARGO) >/dev/null || { echo "cargo not found: install Rust (https://rustup.rs)"; exit 1; }
 	@missing=""; \
 	ls /usr/lib/llvm-*/lib/libclang.so >/dev/null 2>&1 || ls /usr/lib/*/libclang.so >/dev/null 2>&1 || missing="$$missing libclang-dev"; \
 	command -v c++ >/dev/null || missing="$$missing g++"; \
+	command -v cc >/dev/null || missing="$$missing gcc"; \
 	command -v make >/dev/null || missing="$$missing make"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
