@@ -162,8 +162,6 @@ impl Batcher {
         let received_at = self.tick();
         let base = self.tip.size();
         let mut entries: Vec<Vec<u8>> = Vec::with_capacity(records);
-        // Per record, in order: whether it is appended (its facts are taken).
-        let mut fresh: Vec<bool> = Vec::with_capacity(records);
         // decision_id → (position in `entries`, digest), for repeats in the batch.
         let mut in_batch: HashMap<&str, (usize, [u8; 32]), foldhash::fast::RandomState> =
             HashMap::with_capacity_and_hasher(records, Default::default());
@@ -202,13 +200,11 @@ impl Batcher {
             for sub in &job.subs {
                 let r = &sub.record;
                 if let Some(outcome) = flying.next().flatten() {
-                    fresh.push(false);
                     plan.push(Plan::Done(outcome));
                     continue;
                 }
                 let logged = stored.next().unwrap_or(Ok(None));
                 if let Some(&(pos, digest)) = in_batch.get(r.decision_id.as_str()) {
-                    fresh.push(false);
                     plan.push(Plan::SameBatch {
                         pos,
                         duplicate: digest == r.digest,
@@ -234,18 +230,17 @@ impl Batcher {
                     }
                     Err(e) => Plan::Done(Outcome::Failed(e)),
                 });
-                fresh.push(matches!(plan.last(), Some(Plan::New(_))));
             }
             plans.push(plan);
         }
-        // The records are not needed past this point: their index facts
-        // take their strings instead of copies.
+        // The records are not needed past this point: the appended ones'
+        // index facts take their strings instead of copies.
         let mut jobs = jobs;
         let facts: Vec<Facts> = jobs
             .iter_mut()
-            .flat_map(|j| std::mem::take(&mut j.subs))
-            .zip(fresh)
-            .filter(|(_, fresh)| *fresh)
+            .zip(&plans)
+            .flat_map(|(j, plan)| std::mem::take(&mut j.subs).into_iter().zip(plan))
+            .filter(|(_, p)| matches!(p, Plan::New(_)))
             .map(|(s, _)| Facts::from_record(s.record))
             .collect();
         let span = self.indexes.span();
