@@ -14,6 +14,7 @@
 //! index log and added as sorted SST files ([`ledger::Log::ingest_sorted`]);
 //! the newest, partial span is served from memory ([`crate::Indexes`]).
 use ledger::{IndexPut, LedgerError, Log};
+use verifier::envelope::LeafHead;
 
 use ciborium::Value;
 use verifier::envelope::Envelope;
@@ -128,13 +129,22 @@ impl Facts {
         }
     }
 
-    /// [`Facts::of`], taking the record's strings instead of copying them.
-    pub fn from_record(record: CheckedRecord) -> Facts {
-        Facts {
-            terms: terms_of(record.terms, &record.time),
-            decision_id: record.decision_id,
-            digest: record.digest,
-        }
+    /// [`Facts::of`], taking the record's strings instead of copying them;
+    /// with the rest of the record, its leaf head.
+    pub fn from_record(record: CheckedRecord) -> (Facts, LeafHead) {
+        let CheckedRecord {
+            decision_id,
+            time,
+            leaf,
+            digest,
+            terms,
+        } = record;
+        let facts = Facts {
+            terms: terms_of(terms, &time),
+            decision_id,
+            digest,
+        };
+        (facts, leaf)
     }
 }
 

@@ -53,7 +53,7 @@ pub fn check_record(
         reason: e.to_string(),
     };
     let record = check(v).map_err(reject)?;
-    let leaf = record.cbor.len() + ENVELOPE_OVERHEAD + submitted_by.len() + 3;
+    let leaf = record.cbor().len() + ENVELOPE_OVERHEAD + submitted_by.len() + 3;
     if leaf > verifier::tile::MAX_ENTRY_SIZE {
         return Err(reject(FieldError {
             path: "(record)".into(),

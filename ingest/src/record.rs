@@ -5,6 +5,7 @@
 
 use ciborium::Value;
 use sha2::{Digest, Sha256};
+use verifier::envelope::LeafHead;
 
 use crate::schema::{check_free, err, kind, FieldError, Obj, Timestamp};
 
@@ -62,12 +63,20 @@ pub struct CheckedRecord {
     pub decision_id: String,
     /// When the enforcer decided.
     pub time: Timestamp,
-    /// Its deterministic CBOR encoding.
-    pub cbor: Vec<u8>,
-    /// SHA-256 of `cbor`: equal for a retry of the same record.
+    /// Its leaf, up to the `received_at` the batcher sets; holds the
+    /// record's deterministic CBOR ([`CheckedRecord::cbor`]).
+    pub leaf: LeafHead,
+    /// SHA-256 of the record's CBOR: equal for a retry of the same record.
     pub digest: [u8; 32],
     /// What it is indexed by.
     pub terms: IndexTerms,
+}
+
+impl CheckedRecord {
+    /// The record in deterministic CBOR.
+    pub fn cbor(&self) -> &[u8] {
+        self.leaf.record_cbor()
+    }
 }
 
 /// Checks a record and returns its canonical form, or the first problem with
@@ -150,7 +159,7 @@ pub fn check(v: &Value) -> Result<CheckedRecord, FieldError> {
         digest: Sha256::digest(&cbor).into(),
         decision_id,
         time,
-        cbor,
+        leaf: LeafHead::new(&cbor),
         terms: IndexTerms {
             subject: subject_id,
             actors,

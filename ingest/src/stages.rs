@@ -1,9 +1,11 @@
 //! The two threads behind [`crate::Pipeline`] (docs/design/ingest.md):
 //!
 //! - the **batcher** takes queued jobs, drops retries (`decision_id`s
-//!   already logged or in flight), stamps the ledger clock, encodes the
-//!   leaves and builds the group commit's WriteBatch on the tree's tip
-//!   ([`ledger::Log::prepare`]);
+//!   already logged or in flight), stamps the ledger clock, finishes the
+//!   leaves (their heads were built and hashed where the records were
+//!   checked, so only the `received_at` and `submitted_by` bytes are left
+//!   to hash) and builds the group commit's WriteBatch on the tree's tip
+//!   ([`ledger::Log::prepare_hashed`]);
 //! - the **committer** writes each prepared batch with the WAL synced
 //!   ([`ledger::Log::commit`]);
 //! - the **acknowledger** adds the written records to the in-memory index
@@ -22,7 +24,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use ledger::{Log, PreparedAppend, Tip};
-use verifier::Hash;
+use verifier::{Hash, HashedEntry};
 
 use crate::in_flight::{InFlight, Pending};
 use crate::index::{ilog_puts, Facts};
@@ -161,7 +163,8 @@ impl Batcher {
         self.catch_up();
         let received_at = self.tick();
         let base = self.tip.size();
-        let mut entries: Vec<Vec<u8>> = Vec::with_capacity(records);
+        // Records to append so far.
+        let mut new = 0;
         // decision_id → (position in `entries`, digest), for repeats in the batch.
         let mut in_batch: HashMap<&str, (usize, [u8; 32]), foldhash::fast::RandomState> =
             HashMap::with_capacity_and_hasher(records, Default::default());
@@ -220,13 +223,9 @@ impl Batcher {
                     ),
                     Ok(Some((index, _))) => Plan::Done(Outcome::Conflict { index }),
                     Ok(None) => {
-                        in_batch.insert(&r.decision_id, (entries.len(), r.digest));
-                        entries.push(verifier::envelope::encode_parts(
-                            &r.cbor,
-                            &received_at,
-                            &sub.submitted_by,
-                        ));
-                        Plan::New(entries.len() - 1)
+                        in_batch.insert(&r.decision_id, (new, r.digest));
+                        new += 1;
+                        Plan::New(new - 1)
                     }
                     Err(e) => Plan::Done(Outcome::Failed(e)),
                 });
@@ -234,20 +233,26 @@ impl Batcher {
             plans.push(plan);
         }
         // The records are not needed past this point: the appended ones'
-        // index facts take their strings instead of copies.
+        // leaves are finished from the heads built when they were checked
+        // (only the last bytes are left to hash), and their index facts
+        // take their strings instead of copies.
         let mut jobs = jobs;
-        let facts: Vec<Facts> = jobs
-            .iter_mut()
-            .zip(&plans)
-            .flat_map(|(j, plan)| std::mem::take(&mut j.subs).into_iter().zip(plan))
-            .filter(|(_, p)| matches!(p, Plan::New(_)))
-            .map(|(s, _)| Facts::from_record(s.record))
-            .collect();
+        let mut entries: Vec<HashedEntry> = Vec::with_capacity(new);
+        let mut facts: Vec<Facts> = Vec::with_capacity(new);
+        for (job, plan) in jobs.iter_mut().zip(&plans) {
+            for (sub, p) in std::mem::take(&mut job.subs).into_iter().zip(plan) {
+                if matches!(p, Plan::New(_)) {
+                    let (f, head) = Facts::from_record(sub.record);
+                    entries.push(head.finish(&received_at, &sub.submitted_by));
+                    facts.push(f);
+                }
+            }
+        }
         let span = self.indexes.span();
         let (append, error) = if entries.is_empty() {
             (None, None)
         } else {
-            match self.log.prepare(&mut self.tip, &entries, |first| {
+            match self.log.prepare_hashed(&mut self.tip, &entries, |first| {
                 ilog_puts(&facts, first, span)
             }) {
                 Ok(p) => (Some(p), None),

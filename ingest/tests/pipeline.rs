@@ -117,7 +117,7 @@ fn appends_exactly_once_and_acks_after_commit() {
     assert_eq!(env.submitted_by, "gw-2");
     assert_eq!(
         verifier::cbor::encode(&env.record),
-        check(&cbor_of(&record("c"))).unwrap().cbor
+        check(&cbor_of(&record("c"))).unwrap().cbor().to_vec()
     );
     let times: Vec<String> = (0..3)
         .map(|i| {

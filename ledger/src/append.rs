@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering;
 
 use rocksdb::{WriteBatch, WriteOptions};
 use verifier::tile::{encode_bundle, MAX_ENTRY_SIZE};
-use verifier::{leaf_hash, Hash};
+use verifier::{leaf_hash, Hash, HashedEntry};
 
 use crate::edge::TileEdge;
 use crate::store::*;
@@ -79,6 +79,29 @@ impl Log {
         entries: &[E],
         puts: impl FnOnce(u64) -> Vec<IndexPut>,
     ) -> Result<PreparedAppend, LedgerError> {
+        let leaves = entries.iter().map(|e| leaf_hash(e.as_ref())).collect();
+        self.prepare_leaves(tip, entries, leaves, puts)
+    }
+
+    /// [`Log::prepare`] for entries hashed already (by whoever built them).
+    pub fn prepare_hashed(
+        &self,
+        tip: &mut Tip,
+        entries: &[HashedEntry],
+        puts: impl FnOnce(u64) -> Vec<IndexPut>,
+    ) -> Result<PreparedAppend, LedgerError> {
+        let leaves = entries.iter().map(HashedEntry::leaf_hash).collect();
+        self.prepare_leaves(tip, entries, leaves, puts)
+    }
+
+    /// `leaves[i]` is the leaf hash of `entries[i]`.
+    fn prepare_leaves<E: AsRef<[u8]>>(
+        &self,
+        tip: &mut Tip,
+        entries: &[E],
+        leaves: Vec<Hash>,
+        puts: impl FnOnce(u64) -> Vec<IndexPut>,
+    ) -> Result<PreparedAppend, LedgerError> {
         if let Some((position, e)) = entries
             .iter()
             .enumerate()
@@ -101,11 +124,8 @@ impl Log {
             let bundle = encode_bundle(chunk.iter().map(AsRef::as_ref))?;
             batch.put_cf(entries_cf, index_key(start), bundle);
         }
-        let mut leaves = Vec::with_capacity(entries.len());
         let mut nodes = Vec::with_capacity(entries.len() * 2);
-        for entry in entries {
-            let leaf = leaf_hash(entry.as_ref());
-            leaves.push(leaf);
+        for &leaf in &leaves {
             nodes.extend(after.frontier.push(leaf));
         }
         for (key, tile) in after.edge.add(&nodes, after.size()) {

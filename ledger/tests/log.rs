@@ -355,7 +355,13 @@ fn prepared_appends_commit_in_order_and_stale_ones_are_refused() {
     let a: Vec<Vec<u8>> = (10..30).map(entry).collect();
     let b: Vec<Vec<u8>> = (30..33).map(entry).collect();
     let pa = log.prepare(&mut tip, &a, |_| Vec::new()).unwrap();
-    let pb = log.prepare(&mut tip, &b, |_| Vec::new()).unwrap();
+    // Entries hashed by their builder (the ingest pipeline's leaves) go
+    // the same way.
+    let hashed: Vec<verifier::HashedEntry> =
+        b.iter().cloned().map(verifier::HashedEntry::new).collect();
+    let pb = log
+        .prepare_hashed(&mut tip, &hashed, |_| Vec::new())
+        .unwrap();
     assert_eq!((pa.range(), pb.range()), (10..30, 30..33));
     assert_eq!(log.size(), 10, "preparing writes nothing");
     // The second cannot go first: it was built on the first.
@@ -376,9 +382,18 @@ fn prepared_appends_commit_in_order_and_stale_ones_are_refused() {
     a.iter().for_each(|e| mem.push(leaf_hash(e)));
     assert_eq!(leaves[0], leaf_hash(&a[0]));
     assert_eq!(log.root(30).unwrap(), mem.root_at(30).unwrap());
+    // Rebuilt on the committed tree, the hashed entries commit too.
+    let pb = log
+        .prepare_hashed(&mut log.tip(), &hashed, |_| Vec::new())
+        .unwrap();
+    let (range, leaves) = log.commit(pb).unwrap();
+    assert_eq!(range, 30..33);
+    b.iter().for_each(|e| mem.push(leaf_hash(e)));
+    assert_eq!(leaves[2], leaf_hash(&b[2]));
+    assert_eq!(log.root(33).unwrap(), mem.root_at(33).unwrap());
     // A fresh tip continues from the committed tree; entries read back
     // across chunk boundaries (16) and an entry bundle is intact.
-    fill(&log, &mut mem, 300, 300);
+    fill(&log, &mut mem, 297, 297);
     assert_eq!(log.root(330).unwrap(), mem.root_at(330).unwrap());
     for i in [0, 9, 10, 15, 16, 29, 30, 31, 329] {
         assert_eq!(log.entry(i).unwrap(), entry(i), "entry {i}");

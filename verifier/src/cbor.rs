@@ -56,7 +56,8 @@ fn write(value: &Value, out: &mut Vec<u8>) {
     }
 }
 
-fn head(major: u8, n: u64, out: &mut Vec<u8>) {
+/// The head of an item: major type and argument, shortest form.
+pub(crate) fn head(major: u8, n: u64, out: &mut Vec<u8>) {
     let m = major << 5;
     match n {
         0..=23 => out.push(m | n as u8),
@@ -74,6 +75,12 @@ fn head(major: u8, n: u64, out: &mut Vec<u8>) {
             out.extend_from_slice(&n.to_be_bytes());
         }
     }
+}
+
+/// Appends a text string.
+pub(crate) fn text_into(text: &str, out: &mut Vec<u8>) {
+    head(3, text.len() as u64, out);
+    out.extend_from_slice(text.as_bytes());
 }
 
 /// Decodes exactly one CBOR item (any encoding), rejecting duplicate map keys.

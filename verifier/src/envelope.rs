@@ -9,9 +9,12 @@
 //! }
 //! ```
 
+use std::ops::Range;
+
 use ciborium::Value;
 
-use crate::cbor::{self, CborError};
+use crate::cbor::{self, head, text_into, CborError};
+use crate::hash::{EntryWriter, HashedEntry};
 
 /// The envelope version this code writes and reads.
 pub const VERSION: u64 = 1;
@@ -49,19 +52,75 @@ pub struct Envelope {
 /// `submitted_by` (shorter encodings first), so the pieces are concatenated
 /// in that order.
 pub fn encode_parts(record_cbor: &[u8], received_at: &str, submitted_by: &str) -> Vec<u8> {
-    let text = |s: &str| cbor::encode(&Value::Text(s.to_string()));
-    let mut out = Vec::with_capacity(record_cbor.len() + 64 + submitted_by.len());
-    out.push(0xa4);
-    out.extend_from_slice(&text("v"));
-    out.extend_from_slice(&cbor::encode(&Value::Integer(VERSION.into())));
-    out.extend_from_slice(&text("record"));
-    out.extend_from_slice(record_cbor);
-    out.extend_from_slice(&text("received_at"));
-    out.push(0xc0);
-    out.extend_from_slice(&text(received_at));
-    out.extend_from_slice(&text("submitted_by"));
-    out.extend_from_slice(&text(submitted_by));
+    let mut out = Vec::with_capacity(record_cbor.len() + TAIL_ROOM + submitted_by.len());
+    write_head(record_cbor, &mut out);
+    write_tail(received_at, submitted_by, &mut out);
     out
+}
+
+/// Bytes after the record besides `submitted_by`: its key, the
+/// `received_at` key, tag and time, and text heads.
+const TAIL_ROOM: usize = 64;
+
+/// Writes the envelope up to the `received_at` text; returns where the
+/// record is in `out`.
+fn write_head(record_cbor: &[u8], out: &mut Vec<u8>) -> Range<usize> {
+    head(5, 4, out);
+    text_into("v", out);
+    head(0, VERSION, out);
+    text_into("record", out);
+    let start = out.len();
+    out.extend_from_slice(record_cbor);
+    let record = start..out.len();
+    text_into("received_at", out);
+    head(6, 0, out);
+    record
+}
+
+fn write_tail(received_at: &str, submitted_by: &str, out: &mut Vec<u8>) {
+    text_into(received_at, out);
+    text_into("submitted_by", out);
+    text_into(submitted_by, out);
+}
+
+/// A leaf whose `received_at` is not known yet: the envelope up to it,
+/// hashed so far. It is built where a record is checked, and finished by
+/// whoever owns the ledger clock, which then hashes only the last bytes.
+#[derive(Clone, Debug)]
+pub struct LeafHead {
+    entry: EntryWriter,
+    record: Range<usize>,
+}
+
+/// Equal heads have equal bytes (the hash state follows from them).
+impl PartialEq for LeafHead {
+    fn eq(&self, other: &LeafHead) -> bool {
+        self.entry.bytes() == other.entry.bytes()
+    }
+}
+
+impl LeafHead {
+    /// The envelope of a record in deterministic CBOR, up to `received_at`.
+    pub fn new(record_cbor: &[u8]) -> LeafHead {
+        let mut entry = EntryWriter::with_capacity(record_cbor.len() + 2 * TAIL_ROOM);
+        let mut record = 0..0;
+        entry.append(|out| record = write_head(record_cbor, out));
+        LeafHead { entry, record }
+    }
+
+    /// The record's deterministic CBOR.
+    pub fn record_cbor(&self) -> &[u8] {
+        &self.entry.bytes()[self.record.clone()]
+    }
+
+    /// The leaf bytes once the record was received at `received_at` (RFC
+    /// 3339 UTC) from `submitted_by`, and their leaf hash: the same bytes as
+    /// [`encode_parts`].
+    pub fn finish(mut self, received_at: &str, submitted_by: &str) -> HashedEntry {
+        self.entry
+            .append(|out| write_tail(received_at, submitted_by, out));
+        self.entry.finish()
+    }
 }
 
 impl Envelope {

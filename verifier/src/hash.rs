@@ -66,6 +66,85 @@ impl std::fmt::Display for Hash {
     }
 }
 
+/// An entry and its leaf hash, always computed from its bytes (there is no
+/// way to pair bytes with a hash given from outside).
+#[derive(Clone, Debug)]
+pub struct HashedEntry {
+    bytes: Vec<u8>,
+    leaf: Hash,
+}
+
+impl HashedEntry {
+    /// Hashes `bytes` ([`leaf_hash`]).
+    pub fn new(bytes: Vec<u8>) -> HashedEntry {
+        let leaf = leaf_hash(&bytes);
+        HashedEntry { bytes, leaf }
+    }
+
+    /// The entry.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// `SHA-256(0x00 || entry)`.
+    pub fn leaf_hash(&self) -> Hash {
+        self.leaf
+    }
+}
+
+/// An entry written piece by piece and hashed as it grows, so an entry whose
+/// end is only known later (a leaf's `received_at`) costs only that end to
+/// finish.
+#[derive(Clone)]
+pub struct EntryWriter {
+    bytes: Vec<u8>,
+    state: Sha256,
+}
+
+impl EntryWriter {
+    /// An empty entry with room for `capacity` bytes.
+    pub fn with_capacity(capacity: usize) -> EntryWriter {
+        let mut state = Sha256::new();
+        state.update([0x00]);
+        EntryWriter {
+            bytes: Vec::with_capacity(capacity),
+            state,
+        }
+    }
+
+    /// Appends what `write` pushes onto the bytes.
+    pub fn append(&mut self, write: impl FnOnce(&mut Vec<u8>)) {
+        let from = self.bytes.len();
+        write(&mut self.bytes);
+        self.state.update(&self.bytes[from..]);
+    }
+
+    /// The bytes so far.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// The entry with its leaf hash.
+    pub fn finish(self) -> HashedEntry {
+        HashedEntry {
+            bytes: self.bytes,
+            leaf: Hash(self.state.finalize().into()),
+        }
+    }
+}
+
+impl AsRef<[u8]> for HashedEntry {
+    fn as_ref(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
+impl std::fmt::Debug for EntryWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "EntryWriter({} bytes)", self.bytes.len())
+    }
+}
+
 /// The leaf hash of an entry: `SHA-256(0x00 || entry)`.
 pub fn leaf_hash(entry: &[u8]) -> Hash {
     let mut h = Sha256::new();

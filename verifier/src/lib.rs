@@ -37,6 +37,6 @@ pub mod tlog_proof;
 pub mod tree;
 
 pub use checkpoint::Checkpoint;
-pub use hash::{leaf_hash, node_hash, Hash};
+pub use hash::{leaf_hash, node_hash, EntryWriter, Hash, HashedEntry};
 pub use note::{SignerKey, VerifierKey};
 pub use tree::{HashReader, NodeId};

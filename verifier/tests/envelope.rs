@@ -104,3 +104,30 @@ fn sequences_decode_as_they_arrive() {
     );
     assert!(decode_prefix(&[0xff]).is_err());
 }
+
+proptest::proptest! {
+    /// A leaf finished from its head is byte for byte the envelope, and its
+    /// hash is the RFC 9162 leaf hash of those bytes, whatever the lengths
+    /// (text heads change size at 24 and 256 bytes).
+    #[test]
+    fn a_finished_leaf_head_is_the_envelope_and_its_leaf_hash(
+        id in "[a-z0-9-]{0,300}",
+        pad in proptest::collection::vec(proptest::num::u8::ANY, 0..600),
+        received_at in "[0-9TZ:.-]{0,40}",
+        submitted_by in "[a-z.-]{0,300}",
+    ) {
+        let record = cbor::encode(&Value::Map(vec![
+            (t("decision_id"), t(&id)),
+            (t("pad"), Value::Bytes(pad)),
+        ]));
+        let head = verifier::envelope::LeafHead::new(&record);
+        proptest::prop_assert_eq!(head.record_cbor(), &record[..]);
+        let leaf = head.finish(&received_at, &submitted_by);
+        let expected = encode_parts(&record, &received_at, &submitted_by);
+        proptest::prop_assert_eq!(leaf.bytes(), &expected[..]);
+        proptest::prop_assert_eq!(leaf.leaf_hash(), verifier::leaf_hash(&expected));
+        let decoded = Envelope::decode(&expected).unwrap();
+        proptest::prop_assert_eq!(decoded.received_at, received_at);
+        proptest::prop_assert_eq!(decoded.submitted_by, submitted_by);
+    }
+}
