@@ -2,8 +2,12 @@
 """The disk's own fsync latency at the ledger's half-peak pace.
 
 Writes 44 KB (64 records of ~680 B) and fdatasync()s it 640 times a second
-for 5 s, once on an otherwise idle disk and once while another thread
-writes 64 MB files the way a RocksDB memtable flush does; prints p50/p99.
+for 5 s: on an otherwise idle disk; while another thread writes 64 MB files
+the way a RocksDB memtable flush does; and while another thread writes
+100 MB/s in synced 1 MB steps into 64 MB files, once keeping the files and
+once deleting each (as RocksDB deletes obsolete WAL and SST files; on a
+file system mounted with `discard`, freeing blocks sends the device a
+discard that later syncs wait behind). Prints p50/p99.
 Usage: python3 tools/scripts/fsync_probe.py [DIR] (default: the current dir).
 See docs/performance.md.
 """
@@ -32,9 +36,33 @@ def background(stop):
         os.unlink(path)
 
 
-def probe(label, with_background):
+def steady(stop, delete):
+    """100 MB/s in synced 1 MB steps, a new file every 64 MB."""
+    files, n = [], 0
+    fd = None
+    try:
+        while not stop.is_set():
+            started = time.monotonic()
+            if n % 64 == 0:
+                if fd is not None:
+                    os.close(fd)
+                files.append(os.path.join(DIR, f"fsync-probe-steady-{n // 64}"))
+                fd = os.open(files[-1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+                if delete and len(files) > 2:
+                    os.unlink(files.pop(0))
+            os.write(fd, b"y" * (1 << 20))
+            os.fdatasync(fd)
+            n += 1
+            time.sleep(max(0.0, 0.01 - (time.monotonic() - started)))
+    finally:
+        os.close(fd)
+        for f in files:
+            os.unlink(f)
+
+
+def probe(label, with_background, target=background, args=()):
     stop = threading.Event()
-    bg = threading.Thread(target=background, args=(stop,))
+    bg = threading.Thread(target=target, args=(stop, *args))
     if with_background:
         bg.start()
     path = os.path.join(DIR, "fsync-probe")
@@ -62,3 +90,7 @@ def probe(label, with_background):
 
 probe("44 KB write + fdatasync, 640/s, idle disk", False)
 probe("the same while 64 MB files are written back", True)
+time.sleep(2)
+probe("the same while 100 MB/s are synced in 1 MB steps, files kept", True, steady, (False,))
+time.sleep(2)
+probe("the same while 100 MB/s are synced in 1 MB steps, files deleted", True, steady, (True,))

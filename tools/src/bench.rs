@@ -2,6 +2,7 @@
 //! pipeline, next to raw RocksDB WriteBatch+sync of the same leaf bytes in
 //! the same run (docs/performance.md).
 
+use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -193,13 +194,17 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let subs = subs_for(0..n, args.seed)?;
     let avg_leaf = subs
         .iter()
-        .map(|s| s.record.cbor.len() + 72 + 8)
+        .map(|s| s.record.cbor().len() + 72 + 8)
         .sum::<usize>()
         / subs.len().max(1);
     let leaves: Vec<Vec<u8>> = subs
         .iter()
         .map(|s| {
-            verifier::envelope::encode_parts(&s.record.cbor, "2026-11-23T07:00:00.123Z", "bench-gw")
+            verifier::envelope::encode_parts(
+                s.record.cbor(),
+                "2026-11-23T07:00:00.123Z",
+                "bench-gw",
+            )
         })
         .collect();
 
@@ -228,19 +233,27 @@ pub fn run(args: BenchArgs) -> Result<()> {
     drop(publisher);
 
     // Baseline: the same leaf bytes, in the same batch sizes, WriteBatch+sync.
-    let raw_dir = tempfile::tempdir()?;
+    // Every store of the run lives under `dir` and is deleted at the end:
+    // deleting one mid-run makes the file system discard its blocks, which
+    // stalls the next phase's synced writes.
     let mut opts = rocksdb::Options::default();
     opts.create_if_missing(true);
-    let db = rocksdb::DB::open(&opts, raw_dir.path())?;
+    let db = rocksdb::DB::open(&opts, dir.path().join("raw"))?;
     let raw_rate = synced_batches(&db, leaves.len(), per_commit, |wb, index| {
         wb.put(index.to_be_bytes(), &leaves[index as usize]);
         Ok(())
     })?;
+    drop(db);
 
     // Second baseline: raw RocksDB writing the same keys the ledger writes
     // (entry chunks, hash tiles, the index-log value) with none of its logic:
     // the ceiling this storage layout allows.
-    let same_keys_rate = same_keys_baseline(&leaves, &subs_for(0..n, args.seed)?, per_commit)?;
+    let same_keys_rate = same_keys_baseline(
+        &dir.path().join("same-keys"),
+        &leaves,
+        &subs_for(0..n, args.seed)?,
+        per_commit,
+    )?;
 
     // Half of peak, paced: the latency an enforcer sees under normal load.
     let half = subs_for(n..2 * n, args.seed)?;
@@ -248,7 +261,12 @@ pub fn run(args: BenchArgs) -> Result<()> {
 
     // The disk's own latency at that pace: raw RocksDB, one synced
     // WriteBatch per request of the same leaf bytes, from one thread.
-    let raw_paced = paced_raw(&leaves, args.batch, peak_rate / 2.0)?;
+    let raw_paced = paced_raw(
+        &dir.path().join("raw-paced"),
+        &leaves,
+        args.batch,
+        peak_rate / 2.0,
+    )?;
 
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     println!("peak:      {:>9.0} records/s  ack p50 {:.2} ms  p99 {:.2} ms  ({} group commits, ~{} records each)",
@@ -363,12 +381,16 @@ fn synced_batches(
     Ok(n as f64 / t0.elapsed().as_secs_f64())
 }
 
-fn same_keys_baseline(leaves: &[Vec<u8>], subs: &[Submission], per_commit: usize) -> Result<f64> {
-    let dir = tempfile::tempdir()?;
+fn same_keys_baseline(
+    dir: &Path,
+    leaves: &[Vec<u8>],
+    subs: &[Submission],
+    per_commit: usize,
+) -> Result<f64> {
     let mut opts = rocksdb::Options::default();
     opts.create_if_missing(true);
     opts.create_missing_column_families(true);
-    let db = rocksdb::DB::open_cf(&opts, dir.path(), ["entries", "tiles", "ilog"])?;
+    let db = rocksdb::DB::open_cf(&opts, dir, ["entries", "tiles", "ilog"])?;
     let cf = |name: &str| {
         db.cf_handle(name)
             .ok_or_else(|| anyhow::anyhow!("no column family {name}"))
@@ -417,11 +439,10 @@ fn tile_key(level: u8, index: u64) -> Vec<u8> {
 /// Writes `leaves` in synced WriteBatches of `batch`, one every `batch /
 /// rate` seconds; returns each write's latency counted from when it was due
 /// (so a stalled write also delays the ones queued behind it), sorted.
-fn paced_raw(leaves: &[Vec<u8>], batch: usize, rate: f64) -> Result<Vec<Duration>> {
-    let dir = tempfile::tempdir()?;
+fn paced_raw(dir: &Path, leaves: &[Vec<u8>], batch: usize, rate: f64) -> Result<Vec<Duration>> {
     let mut opts = rocksdb::Options::default();
     opts.create_if_missing(true);
-    let db = rocksdb::DB::open(&opts, dir.path())?;
+    let db = rocksdb::DB::open(&opts, dir)?;
     let mut sync = rocksdb::WriteOptions::default();
     sync.set_sync(true);
     let step = Duration::from_secs_f64(batch as f64 / rate);
