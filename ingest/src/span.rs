@@ -20,10 +20,8 @@ const END: u32 = u32::MAX;
 /// The leaves of one term: where the term is spelled, and its chain.
 #[derive(Clone, Debug)]
 struct TermList {
-    /// The first leaf with the term (offset in the span) ...
-    fact: u32,
-    /// ... and the term's position in that leaf's facts.
-    term: u32,
+    /// Where the term is spelled in [`SpanIndex::spellings`].
+    spelled: usize,
     /// First and last link of the chain.
     head: u32,
     tail: u32,
@@ -51,7 +49,24 @@ pub struct SpanIndex {
     terms: HashTable<(u64, u32)>,
     lists: Vec<TermList>,
     links: Vec<Link>,
+    /// Each distinct term once, as kind byte ‖ length (u32 LE) ‖ bytes, so
+    /// comparing a term is one read here rather than three pointer hops
+    /// into the facts.
+    spellings: Vec<u8>,
     hasher: RandomState,
+}
+
+/// The term spelled at `at` in `spellings`.
+fn spelling(spellings: &[u8], at: usize) -> (u8, &[u8]) {
+    let len = spellings
+        .get(at + 1..at + 5)
+        .and_then(|b| <[u8; 4]>::try_from(b).ok())
+        .map_or(0, u32::from_le_bytes) as usize;
+    let kind = spellings.get(at).copied().unwrap_or_default();
+    (
+        kind,
+        spellings.get(at + 5..at + 5 + len).unwrap_or_default(),
+    )
 }
 
 impl SpanIndex {
@@ -65,6 +80,7 @@ impl SpanIndex {
             terms: HashTable::with_capacity(leaves * 2),
             lists: Vec::with_capacity(leaves * 2),
             links: Vec::with_capacity(leaves * 8),
+            spellings: Vec::with_capacity(leaves * 32),
             hasher: RandomState::default(),
         }
     }
@@ -74,15 +90,14 @@ impl SpanIndex {
         self.start + self.facts.len() as u64
     }
 
-    fn term_of(&self, list: &TermList) -> (Term, &[u8]) {
-        let (kind, term) = &self.facts[list.fact as usize].terms[list.term as usize];
-        (*kind, term)
+    fn term_of(&self, list: &TermList) -> (u8, &[u8]) {
+        spelling(&self.spellings, list.spelled)
     }
 
     fn find_list(&self, kind: Term, term: &[u8]) -> Option<&TermList> {
         let hash = self.hasher.hash_one((kind as u8, term));
         let (_, at) = self.terms.find(hash, |&(h, l)| {
-            h == hash && self.term_of(&self.lists[l as usize]) == (kind, term)
+            h == hash && self.term_of(&self.lists[l as usize]) == (kind as u8, term)
         })?;
         Some(&self.lists[*at as usize])
     }
@@ -98,6 +113,7 @@ impl SpanIndex {
             terms,
             lists,
             links,
+            spellings,
             hasher,
             ..
         } = self;
@@ -107,17 +123,13 @@ impl SpanIndex {
         if decisions.find(hash, id_at).is_none() {
             decisions.insert_unique(hash, (hash, offset), |&(h, _)| h);
         }
-        all.push(facts);
-        let spelled = |l: &TermList| {
-            let (k, t) = &all[l.fact as usize].terms[l.term as usize];
-            (*k, t.as_slice())
-        };
-        for (pos, (kind, term)) in all[offset as usize].terms.iter().enumerate() {
-            let hash = hasher.hash_one((*kind as u8, term.as_slice()));
+        for (kind, term) in &facts.terms {
+            let (kind, term) = (*kind as u8, term.as_slice());
+            let hash = hasher.hash_one((kind, term));
             let link = links.len() as u32;
             links.push(Link { offset, next: END });
             let found = terms.find(hash, |&(h, l)| {
-                h == hash && spelled(&lists[l as usize]) == (*kind, term.as_slice())
+                h == hash && spelling(spellings, lists[l as usize].spelled) == (kind, term)
             });
             match found {
                 Some(&(_, l)) => {
@@ -126,9 +138,12 @@ impl SpanIndex {
                     list.tail = link;
                 }
                 None => {
+                    let spelled = spellings.len();
+                    spellings.push(kind);
+                    spellings.extend_from_slice(&(term.len() as u32).to_le_bytes());
+                    spellings.extend_from_slice(term);
                     lists.push(TermList {
-                        fact: offset,
-                        term: pos as u32,
+                        spelled,
                         head: link,
                         tail: link,
                     });
@@ -137,6 +152,7 @@ impl SpanIndex {
                 }
             }
         }
+        all.push(facts);
     }
 
     /// Where `decision_id` was appended, if in this span.
@@ -212,6 +228,9 @@ impl SpanIndex {
             leaves.clear();
             leaves.extend(self.chain(list));
             let (kind, term) = self.term_of(list);
+            let Some(kind) = Term::from_byte(kind) else {
+                continue;
+            };
             let last = self.start + u64::from(self.links[list.tail as usize].offset);
             items.push((posting_key(kind, term, last), encode_list(&leaves)));
         }
