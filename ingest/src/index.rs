@@ -14,10 +14,9 @@
 //! index log and added as sorted SST files ([`ledger::Log::ingest_sorted`]);
 //! the newest, partial span is served from memory ([`crate::Indexes`]).
 use ledger::{IndexPut, LedgerError, Log};
-use verifier::envelope::LeafHead;
 
 use ciborium::Value;
-use verifier::envelope::Envelope;
+use verifier::envelope::{Envelope, LeafHead};
 
 use crate::record::{CheckedRecord, IndexTerms};
 use crate::schema::Timestamp;
