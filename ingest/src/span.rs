@@ -20,7 +20,8 @@ const END: u32 = u32::MAX;
 /// The leaves of one term: where the term is spelled, and its chain.
 #[derive(Clone, Debug)]
 struct TermList {
-    /// Where the term is spelled in [`SpanIndex::spellings`].
+    /// The term's kind, and where its bytes are in [`SpanIndex::spellings`].
+    kind: Term,
     spelled: usize,
     /// First and last link of the chain.
     head: u32,
@@ -49,24 +50,20 @@ pub struct SpanIndex {
     terms: HashTable<(u64, u32)>,
     lists: Vec<TermList>,
     links: Vec<Link>,
-    /// Each distinct term once, as kind byte ‖ length (u32 LE) ‖ bytes, so
+    /// Each distinct term's bytes once, as length (u32 LE) ‖ bytes, so
     /// comparing a term is one read here rather than three pointer hops
     /// into the facts.
     spellings: Vec<u8>,
     hasher: RandomState,
 }
 
-/// The term spelled at `at` in `spellings`.
-fn spelling(spellings: &[u8], at: usize) -> (u8, &[u8]) {
+/// The term bytes spelled at `at` in `spellings`.
+fn spelling(spellings: &[u8], at: usize) -> &[u8] {
     let len = spellings
-        .get(at + 1..at + 5)
+        .get(at..at + 4)
         .and_then(|b| <[u8; 4]>::try_from(b).ok())
         .map_or(0, u32::from_le_bytes) as usize;
-    let kind = spellings.get(at).copied().unwrap_or_default();
-    (
-        kind,
-        spellings.get(at + 5..at + 5 + len).unwrap_or_default(),
-    )
+    spellings.get(at + 4..at + 4 + len).unwrap_or_default()
 }
 
 impl SpanIndex {
@@ -90,14 +87,14 @@ impl SpanIndex {
         self.start + self.facts.len() as u64
     }
 
-    fn term_of(&self, list: &TermList) -> (u8, &[u8]) {
-        spelling(&self.spellings, list.spelled)
+    fn term_of(&self, list: &TermList) -> (Term, &[u8]) {
+        (list.kind, spelling(&self.spellings, list.spelled))
     }
 
     fn find_list(&self, kind: Term, term: &[u8]) -> Option<&TermList> {
         let hash = self.hasher.hash_one((kind as u8, term));
         let (_, at) = self.terms.find(hash, |&(h, l)| {
-            h == hash && self.term_of(&self.lists[l as usize]) == (kind as u8, term)
+            h == hash && self.term_of(&self.lists[l as usize]) == (kind, term)
         })?;
         Some(&self.lists[*at as usize])
     }
@@ -124,12 +121,13 @@ impl SpanIndex {
             decisions.insert_unique(hash, (hash, offset), |&(h, _)| h);
         }
         for (kind, term) in &facts.terms {
-            let (kind, term) = (*kind as u8, term.as_slice());
-            let hash = hasher.hash_one((kind, term));
+            let (kind, term) = (*kind, term.as_slice());
+            let hash = hasher.hash_one((kind as u8, term));
             let link = links.len() as u32;
             links.push(Link { offset, next: END });
             let found = terms.find(hash, |&(h, l)| {
-                h == hash && spelling(spellings, lists[l as usize].spelled) == (kind, term)
+                let list = &lists[l as usize];
+                h == hash && list.kind == kind && spelling(spellings, list.spelled) == term
             });
             match found {
                 Some(&(_, l)) => {
@@ -139,10 +137,10 @@ impl SpanIndex {
                 }
                 None => {
                     let spelled = spellings.len();
-                    spellings.push(kind);
                     spellings.extend_from_slice(&(term.len() as u32).to_le_bytes());
                     spellings.extend_from_slice(term);
                     lists.push(TermList {
+                        kind,
                         spelled,
                         head: link,
                         tail: link,
@@ -228,9 +226,6 @@ impl SpanIndex {
             leaves.clear();
             leaves.extend(self.chain(list));
             let (kind, term) = self.term_of(list);
-            let Some(kind) = Term::from_byte(kind) else {
-                continue;
-            };
             let last = self.start + u64::from(self.links[list.tail as usize].offset);
             items.push((posting_key(kind, term, last), encode_list(&leaves)));
         }
