@@ -15,6 +15,12 @@ use crate::edge::TileEdge;
 use crate::store::*;
 use crate::{Frontier, IndexPut, LedgerError, Log};
 
+/// Bytes of a WriteBatch before its first record (sequence number, count).
+const BATCH_HEADER: usize = 12;
+/// Bytes a put adds besides its key and value at most: a tag, the column
+/// family id and the two lengths, as varints.
+const PUT_OVERHEAD: usize = 16;
+
 /// The right edge of the tree an append builds on: its frontier and the
 /// partial hash tiles. Taken from the log with [`Log::tip`] and advanced by
 /// each [`Log::prepare`].
@@ -119,21 +125,45 @@ impl Log {
         );
         let first = tip.size();
         let mut after = tip.clone();
-        let mut batch = WriteBatch::default();
-        for (start, chunk) in chunks(first, entries) {
-            let bundle = encode_bundle(chunk.iter().map(AsRef::as_ref))?;
-            batch.put_cf(entries_cf, index_key(start), bundle);
-        }
+        let bundles = chunks(first, entries)
+            .into_iter()
+            .map(|(start, chunk)| {
+                Ok((
+                    index_key(start),
+                    encode_bundle(chunk.iter().map(AsRef::as_ref))?,
+                ))
+            })
+            .collect::<Result<Vec<_>, LedgerError>>()?;
         let mut nodes = Vec::with_capacity(entries.len() * 2);
         for &leaf in &leaves {
             nodes.extend(after.frontier.push(leaf));
         }
-        for (key, tile) in after.edge.add(&nodes, after.size()) {
-            batch.put_cf(tiles_cf, key, tile);
-        }
+        let tiles = after.edge.add(&nodes, after.size());
         let mut puts = puts(first);
         // Keys in order make the memtable inserts walk the skiplist forward.
         puts.sort_unstable_by(|a, b| (a.cf, &a.key).cmp(&(b.cf, &b.key)));
+        // The batch is about a megabyte at peak: sized up front, it is
+        // allocated once instead of being copied each time it doubles.
+        let bytes = BATCH_HEADER
+            + PUT_OVERHEAD * (bundles.len() + tiles.len() + puts.len() + 1)
+            + bundles
+                .iter()
+                .map(|(k, v)| k.len() + v.len())
+                .sum::<usize>()
+            + tiles.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>()
+            + puts
+                .iter()
+                .map(|p| p.key.len() + p.value.len())
+                .sum::<usize>()
+            + META_SIZE.len()
+            + 8;
+        let mut batch = WriteBatch::with_capacity_bytes(bytes);
+        for (key, bundle) in bundles {
+            batch.put_cf(entries_cf, key, bundle);
+        }
+        for (key, tile) in tiles {
+            batch.put_cf(tiles_cf, key, tile);
+        }
         for put in puts {
             batch.put_cf(cf(&self.db, put.cf)?, put.key, put.value);
         }

@@ -67,7 +67,12 @@ impl TileEdge {
             if self.partial.len() <= l {
                 self.partial.resize(l + 1, Vec::new());
             }
-            self.partial[l].extend_from_slice(hash.as_bytes());
+            let tile = &mut self.partial[l];
+            if tile.is_empty() {
+                // A tile grows to 8 KiB one hash at a time: allocate it once.
+                tile.reserve_exact(FULL);
+            }
+            tile.extend_from_slice(hash.as_bytes());
             if self.partial[l].len() == FULL {
                 out.push((
                     tile_key(level, id.index / TILE_WIDTH),

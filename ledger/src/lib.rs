@@ -33,6 +33,7 @@ pub use append::{PreparedAppend, Tip};
 pub use audit::AuditReport;
 pub use error::LedgerError;
 pub use frontier::Frontier;
+pub use store::db_options;
 use store::*;
 
 /// A checkpoint and the signed note that carries it.
@@ -208,10 +209,12 @@ impl Log {
         keys: &[&[u8]],
     ) -> Result<Vec<Option<Vec<u8>>>, LedgerError> {
         let cf = cf(&self.db, cf_name)?;
+        // The batched form takes the keys in place and pins the values
+        // (no copy of either on the way in).
         self.db
-            .multi_get_cf(keys.iter().map(|k| (cf, *k)))
+            .batched_multi_get_cf(cf, keys.iter().copied(), false)
             .into_iter()
-            .map(|r| r.map_err(LedgerError::from))
+            .map(|r| r.map(|v| v.map(|v| v.to_vec())).map_err(LedgerError::from))
             .collect()
     }
 

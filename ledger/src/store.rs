@@ -34,6 +34,17 @@ pub(crate) const META_ORIGIN: &[u8] = b"origin";
 pub(crate) const BASE_CFS: [&str; 4] = [CF_ENTRIES, CF_TILES, CF_CHECKPOINTS, CF_META];
 
 pub(crate) fn open_db(path: &Path, extra_cfs: &[&str]) -> Result<DB, LedgerError> {
+    let opts = db_options()?;
+    let cfs = BASE_CFS
+        .iter()
+        .chain(extra_cfs)
+        .map(|name| ColumnFamilyDescriptor::new(*name, cf_options()));
+    Ok(DB::open_cf_descriptors(&opts, path, cfs)?)
+}
+
+/// The database-wide RocksDB options a ledger store is opened with (public
+/// so that benchmarks can give raw RocksDB the same ones).
+pub fn db_options() -> Result<Options, LedgerError> {
     let mut opts = Options::default();
     opts.create_if_missing(true);
     opts.create_missing_column_families(true);
@@ -47,17 +58,23 @@ pub(crate) fn open_db(path: &Path, extra_cfs: &[&str]) -> Result<DB, LedgerError
     let mut env = rocksdb::Env::new()?;
     env.lower_thread_pool_cpu_priority();
     opts.set_env(&env);
-    opts.set_bytes_per_sync(1 << 20);
+    // Flushes and compactions write their files back in small steps (256
+    // KiB) and at most 128 MiB/s, granted every 10 ms: the synced WAL
+    // writes of appends then never queue behind tens of megabytes of SST
+    // data. Paced synced writes at ~57k records/s had p99 86-113 ms with
+    // 1 MiB steps and no limit, 6-11 ms with these (docs/performance.md,
+    // session 5). At the bench's peak the memtables take ~110 MB/s, close
+    // to the limit: the four memtables per column family absorb a burst,
+    // and past that RocksDB slows the writes, which reaches enforcers as
+    // back-off from the bounded queue.
+    opts.set_bytes_per_sync(256 << 10);
+    opts.set_ratelimiter(128 << 20, 10_000, 10);
     // Reuse WAL files instead of deleting and creating them: a deleted file
     // frees blocks, which on a file system mounted with `discard` stalls the
     // synced writes that follow, and a new file's first syncs also write
     // its allocation (docs/performance.md, session 4).
     opts.set_recycle_log_file_num(4);
-    let cfs = BASE_CFS
-        .iter()
-        .chain(extra_cfs)
-        .map(|name| ColumnFamilyDescriptor::new(*name, cf_options()));
-    Ok(DB::open_cf_descriptors(&opts, path, cfs)?)
+    Ok(opts)
 }
 
 /// Options of every column family, and of the SST files built for
@@ -71,7 +88,7 @@ pub(crate) fn cf_options() -> Options {
     // Room for two memtables waiting to be flushed, so a slow flush on a
     // busy machine does not stall appends.
     opts.set_max_write_buffer_number(4);
-    opts.set_bytes_per_sync(1 << 20);
+    opts.set_bytes_per_sync(256 << 10);
     opts
 }
 

@@ -246,10 +246,13 @@ pub fn hash_tile_data<R: HashReader>(reader: &R, tile: &Tile) -> Result<Vec<u8>,
 }
 
 /// Encodes entries as an entry bundle.
-pub fn encode_bundle<'a>(
-    entries: impl IntoIterator<Item = &'a [u8]>,
-) -> Result<Vec<u8>, TileError> {
-    let mut out = Vec::new();
+pub fn encode_bundle<'a, I>(entries: I) -> Result<Vec<u8>, TileError>
+where
+    I: IntoIterator<Item = &'a [u8]>,
+    I::IntoIter: Clone,
+{
+    let entries = entries.into_iter();
+    let mut out = Vec::with_capacity(entries.clone().map(|e| 2 + e.len()).sum());
     for e in entries {
         let len = u16::try_from(e.len()).map_err(|_| TileError::EntryTooLarge(e.len()))?;
         out.extend_from_slice(&len.to_be_bytes());
