@@ -204,33 +204,46 @@ impl SpanIndex {
 
     /// The sorted `decisions` items.
     pub fn decision_items(&self) -> Vec<(Vec<u8>, Vec<u8>)> {
-        let mut items: Vec<(Vec<u8>, Vec<u8>)> = self
-            .decisions
-            .iter()
-            .map(|&(_, o)| {
-                let f = &self.facts[o as usize];
-                let mut v = (self.start + u64::from(o)).to_be_bytes().to_vec();
-                v.extend_from_slice(&f.digest);
-                (f.decision_id.as_bytes().to_vec(), v)
+        // Offsets are sorted by id, and the items made in that order.
+        let mut order: Vec<u32> = self.decisions.iter().map(|&(_, o)| o).collect();
+        let id = |o: u32| self.facts[o as usize].decision_id.as_bytes();
+        order.sort_unstable_by(|&a, &b| id(a).cmp(id(b)));
+        order
+            .into_iter()
+            .map(|o| {
+                let mut v = Vec::with_capacity(8 + 32);
+                v.extend_from_slice(&(self.start + u64::from(o)).to_be_bytes());
+                v.extend_from_slice(&self.facts[o as usize].digest);
+                (id(o).to_vec(), v)
             })
-            .collect();
-        items.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        items
+            .collect()
     }
 
     /// The sorted `postings` items, led by [`INDEXED_KEY`] → `indexed_upto`.
     pub fn posting_items(&self, indexed_upto: u64) -> Vec<(Vec<u8>, Vec<u8>)> {
+        // A key is kind ‖ term length (2 BE) ‖ term ‖ last leaf, and each
+        // list has its own kind and term: ordering the lists by (kind,
+        // length, term) orders their keys, so the items are made in order
+        // rather than sorted as vectors. The mark's key starts with a zero
+        // byte, below every kind.
+        let key_order = |l: &TermList| {
+            let (kind, term) = self.term_of(l);
+            (kind as u8, term.len(), term)
+        };
+        let mut order: Vec<u32> = (0..self.lists.len() as u32).collect();
+        order.sort_unstable_by(|&a, &b| {
+            key_order(&self.lists[a as usize]).cmp(&key_order(&self.lists[b as usize]))
+        });
         let mut items: Vec<(Vec<u8>, Vec<u8>)> = Vec::with_capacity(self.lists.len() + 1);
+        items.push((INDEXED_KEY.to_vec(), indexed_upto.to_be_bytes().to_vec()));
         let mut leaves = Vec::new();
-        for list in &self.lists {
+        for list in order.into_iter().map(|l| &self.lists[l as usize]) {
             leaves.clear();
             leaves.extend(self.chain(list));
             let (kind, term) = self.term_of(list);
             let last = self.start + u64::from(self.links[list.tail as usize].offset);
             items.push((posting_key(kind, term, last), encode_list(&leaves)));
         }
-        items.push((INDEXED_KEY.to_vec(), indexed_upto.to_be_bytes().to_vec()));
-        items.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         items
     }
 }
@@ -253,6 +266,16 @@ mod tests {
         )
     }
 
+    /// A time term is 8 bytes; the others are 1-3 bytes long, so the
+    /// built keys' order depends on their length as well as their bytes.
+    fn term_bytes(kind: u8, t: u8) -> Vec<u8> {
+        if kind == 2 {
+            u64::from(t).to_be_bytes().to_vec()
+        } else {
+            vec![t; 1 + usize::from(t % 3)]
+        }
+    }
+
     proptest! {
         /// Answers equal those of a naive map built from the same facts.
         #[test]
@@ -264,7 +287,7 @@ mod tests {
                 let index = start + i as u64;
                 let mut terms: Vec<(Term, Vec<u8>)> = terms
                     .iter()
-                    .map(|&(k, t)| (KINDS[k as usize], if k == 2 { u64::from(t).to_be_bytes().to_vec() } else { vec![t] }))
+                    .map(|&(k, t)| (KINDS[k as usize], term_bytes(k, t)))
                     .collect();
                 terms.sort_by_key(|(k, t)| (*k as u8, t.clone()));
                 terms.dedup();
@@ -283,7 +306,7 @@ mod tests {
             for k in 0..3u8 {
                 for t in 0..40u8 {
                     let kind = KINDS[k as usize];
-                    let term = if k == 2 { u64::from(t).to_be_bytes().to_vec() } else { vec![t] };
+                    let term = term_bytes(k, t);
                     let want = postings.get(&(kind as u8, term.clone())).cloned().unwrap_or_default();
                     prop_assert_eq!(&span.postings(kind, &term), &want);
                     for index in start..span.end() {
