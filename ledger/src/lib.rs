@@ -201,6 +201,18 @@ impl Log {
     pub fn index_get(&self, cf_name: &str, key: &[u8]) -> Result<Option<Vec<u8>>, LedgerError> {
         Ok(self.db.get_cf(cf(&self.db, cf_name)?, key)?)
     }
+    /// Waits (up to `timeout`) until RocksDB has no flush or compaction
+    /// running or pending, without forcing a flush: a benchmark settles
+    /// the store between phases with it, so one phase's background writes
+    /// are not measured in the next.
+    pub fn wait_for_background_work(
+        &self,
+        timeout: std::time::Duration,
+    ) -> Result<(), LedgerError> {
+        let mut opts = rocksdb::WaitForCompactOptions::default();
+        opts.set_timeout(u64::try_from(timeout.as_micros()).unwrap_or(u64::MAX));
+        Ok(self.db.wait_for_compact(&opts)?)
+    }
 
     /// Point values of many keys of an index column family, in order.
     pub fn index_multi_get(

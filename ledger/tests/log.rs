@@ -405,3 +405,19 @@ fn prepared_appends_commit_in_order_and_stale_ones_are_refused() {
     assert!(got.iter().enumerate().all(|(i, e)| *e == entry(i as u64)));
     assert_eq!(log.audit(|_, _| {}).unwrap().entries, 330);
 }
+
+#[test]
+fn waiting_for_background_work_returns_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path());
+    let mut mem = MemoryTree::new();
+    fill(&log, &mut mem, 3000, 500);
+    log.wait_for_background_work(std::time::Duration::from_secs(30))
+        .unwrap();
+    assert_eq!(log.size(), 3000);
+    assert_eq!(log.entry(2999).unwrap(), entry(2999));
+    assert_eq!(
+        log.sign_checkpoint(&signer()).unwrap().checkpoint.root,
+        mem.root_at(3000).unwrap()
+    );
+}

@@ -231,6 +231,10 @@ pub fn run(args: BenchArgs) -> Result<()> {
     }
     let to_checkpoint = t0.elapsed();
     drop(publisher);
+    // Every phase starts on a quiet disk, as the peak did: the peak's
+    // flushes and compactions finish first.
+    let settle = || log.wait_for_background_work(Duration::from_secs(60));
+    settle()?;
 
     // Baseline: the same leaf bytes, in the same batch sizes, WriteBatch+sync.
     // Every store of the run lives under `dir` and is deleted at the end:
@@ -257,10 +261,12 @@ pub fn run(args: BenchArgs) -> Result<()> {
 
     // Half of peak, paced: the latency an enforcer sees under normal load.
     let half = subs_for(n..2 * n, args.seed)?;
+    settle()?;
     let paced = drive(indexes, half, &args, Some(peak_rate / 2.0))?;
 
     // The disk's own latency at that pace: raw RocksDB, one synced
     // WriteBatch per request of the same leaf bytes, from one thread.
+    settle()?;
     let mut defaults = rocksdb::Options::default();
     defaults.create_if_missing(true);
     let raw_paced = paced_raw(
