@@ -201,6 +201,7 @@ impl Log {
     pub fn index_get(&self, cf_name: &str, key: &[u8]) -> Result<Option<Vec<u8>>, LedgerError> {
         Ok(self.db.get_cf(cf(&self.db, cf_name)?, key)?)
     }
+
     /// Waits (up to `timeout`) until RocksDB has no flush or compaction
     /// running or pending, without forcing a flush: a benchmark settles
     /// the store between phases with it, so one phase's background writes

@@ -27,6 +27,10 @@ pub(crate) const CF_META: &str = "meta";
 /// Entries per stored chunk at most; chunks start at a multiple of it unless
 /// an append starts inside one.
 pub(crate) const CHUNK: u64 = 16;
+/// Bytes a file is written back in (RocksDB's `bytes_per_sync`), for the
+/// store's flushes and compactions and for the index files built for
+/// [`crate::Log::ingest_sorted`].
+const WRITE_BACK_STEP: u64 = 256 << 10;
 pub(crate) const META_SIZE: &[u8] = b"size";
 pub(crate) const META_ORIGIN: &[u8] = b"origin";
 
@@ -61,13 +65,13 @@ pub fn db_options() -> Result<Options, LedgerError> {
     // Flushes and compactions write their files back in small steps (256
     // KiB) and at most 128 MiB/s, granted every 10 ms: the synced WAL
     // writes of appends then never queue behind tens of megabytes of SST
-    // data. Paced synced writes at ~57k records/s had p99 86-113 ms with
-    // 1 MiB steps and no limit, 6-11 ms with these (docs/performance.md,
-    // session 5). At the bench's peak the memtables take ~110 MB/s, close
+    // data. Paced synced writes at ~57k records/s had p99 86-159 ms with
+    // 1 MiB steps and no limit, 6-21 ms in most runs with these
+    // (`ledgerctl paced-sync`, docs/performance.md, session 5). At the bench's peak the memtables take ~110 MB/s, close
     // to the limit: the four memtables per column family absorb a burst,
     // and past that RocksDB slows the writes, which reaches enforcers as
     // back-off from the bounded queue.
-    opts.set_bytes_per_sync(256 << 10);
+    opts.set_bytes_per_sync(WRITE_BACK_STEP);
     opts.set_ratelimiter(128 << 20, 10_000, 10);
     // Reuse WAL files instead of deleting and creating them: a deleted file
     // frees blocks, which on a file system mounted with `discard` stalls the
@@ -88,7 +92,7 @@ pub(crate) fn cf_options() -> Options {
     // Room for two memtables waiting to be flushed, so a slow flush on a
     // busy machine does not stall appends.
     opts.set_max_write_buffer_number(4);
-    opts.set_bytes_per_sync(256 << 10);
+    opts.set_bytes_per_sync(WRITE_BACK_STEP);
     opts
 }
 

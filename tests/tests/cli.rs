@@ -227,6 +227,28 @@ fn bad_input_is_refused_with_a_reason() {
         "keygen never overwrites: {}",
         r.stderr
     );
+    let r = run("ledgerctl", &["paced-sync", "--options", "recycle,bogus"]);
+    assert!(
+        r.code != 0 && r.stderr.contains("\"bogus\""),
+        "{}",
+        r.stderr
+    );
+    let r = run("ledgerctl", &["paced-sync", "--rate", "0"]);
+    assert!(r.code != 0 && r.stderr.contains("--rate"), "{}", r.stderr);
+    // A short run prints its percentiles.
+    let r = run(
+        "ledgerctl",
+        &[
+            "paced-sync",
+            "--options",
+            "ledger",
+            "--seconds",
+            "0.2",
+            "--rate",
+            "6400",
+        ],
+    );
+    assert!(r.code == 0 && r.stdout.contains("p99"), "{}", r.stderr);
 }
 
 #[test]

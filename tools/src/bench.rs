@@ -273,6 +273,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         &dir.path().join("raw-paced"),
         defaults,
         &leaves,
+        leaves.len(),
         args.batch,
         peak_rate / 2.0,
     )?;
@@ -282,6 +283,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         &dir.path().join("raw-paced-tuned"),
         ledger::db_options()?,
         &leaves,
+        leaves.len(),
         args.batch,
         peak_rate / 2.0,
     )?;
@@ -456,34 +458,93 @@ fn tile_key(level: u8, index: u64) -> Vec<u8> {
     k
 }
 
-/// Writes `leaves` in synced WriteBatches of `batch`, one every `batch /
-/// rate` seconds; returns each write's latency counted from when it was due
-/// (so a stalled write also delays the ones queued behind it), sorted.
+/// Writes `records` records (values taken from `leaves` in turn) in synced
+/// WriteBatches of `batch`, one every `batch / rate` seconds; returns each
+/// write's latency counted from when it was due (so a stalled write also
+/// delays the ones queued behind it), sorted.
 fn paced_raw(
     dir: &Path,
     opts: rocksdb::Options,
     leaves: &[Vec<u8>],
+    records: usize,
     batch: usize,
     rate: f64,
 ) -> Result<Vec<Duration>> {
+    if leaves.is_empty() {
+        bail!("no values to write");
+    }
     let db = rocksdb::DB::open(&opts, dir)?;
     let mut sync = rocksdb::WriteOptions::default();
     sync.set_sync(true);
+    let batch = batch.max(1);
     let step = Duration::from_secs_f64(batch as f64 / rate);
     let start = Instant::now();
     let mut latencies = Vec::new();
-    for (n, chunk) in leaves.chunks(batch.max(1)).enumerate() {
+    for (n, first) in (0..records).step_by(batch).enumerate() {
         let due = start + step * n as u32;
         std::thread::sleep(due.saturating_duration_since(Instant::now()));
         let mut wb = rocksdb::WriteBatch::default();
-        for (i, leaf) in chunk.iter().enumerate() {
-            wb.put(((n * batch + i) as u64).to_be_bytes(), leaf);
+        for i in first..(first + batch).min(records) {
+            wb.put((i as u64).to_be_bytes(), &leaves[i % leaves.len()]);
         }
         db.write_opt(wb, &sync)?;
         latencies.push(due.elapsed());
     }
     latencies.sort();
     Ok(latencies)
+}
+
+/// RocksDB options from a comma-separated list: `recycle` (reuse 4 WAL
+/// files), `sync1m` / `sync256k` (bytes_per_sync), `limitN` (flushes and
+/// compactions write at most N MiB/s, granted every 100 ms), `grant10ms`
+/// (grants every 10 ms instead), `ledger` (`ledger::db_options`).
+fn raw_options(spec: &str) -> Result<rocksdb::Options> {
+    let mut opts = rocksdb::Options::default();
+    opts.create_if_missing(true);
+    let mut limit = None;
+    let mut grant_us = 100_000;
+    for o in spec.split(',').filter(|o| !o.is_empty()) {
+        match o {
+            "ledger" => opts = ledger::db_options()?,
+            "recycle" => opts.set_recycle_log_file_num(4),
+            "sync1m" => opts.set_bytes_per_sync(1 << 20),
+            "sync256k" => opts.set_bytes_per_sync(256 << 10),
+            "grant10ms" => grant_us = 10_000,
+            _ => match o.strip_prefix("limit").map(str::parse::<i64>) {
+                Some(Ok(mib)) if mib > 0 => limit = Some(mib << 20),
+                _ => bail!("unknown RocksDB option {o:?} (see ledgerctl paced-sync --help)"),
+            },
+        }
+    }
+    if let Some(bytes) = limit {
+        opts.set_ratelimiter(bytes, grant_us, 10);
+    }
+    Ok(opts)
+}
+
+/// `ledgerctl paced-sync`: raw RocksDB in a temp dir, one synced WriteBatch
+/// of `batch` 680-byte values every `batch / rate` seconds for `seconds`,
+/// with the RocksDB options `spec` names; prints the latency percentiles
+/// (docs/performance.md, session 5).
+pub fn paced_sync(spec: &str, seconds: f64, rate: f64, batch: usize) -> Result<()> {
+    if !(seconds > 0.0 && rate > 0.0) || batch == 0 {
+        bail!("--seconds, --rate and --batch must be above 0");
+    }
+    let opts = raw_options(spec)?;
+    let dir = tempfile::tempdir()?;
+    let records = (seconds * rate) as usize;
+    let lat = paced_raw(dir.path(), opts, &[vec![0x5a; 680]], records, batch, rate)?;
+    let ms = |p: f64| percentile(&lat, p).as_secs_f64() * 1e3;
+    println!(
+        "{spec}: {} synced writes of {batch} at {rate:.0} records/s: p50 {:.2} ms, p90 {:.2}, p99 {:.2}, p99.9 {:.2}, max {:.1}",
+        lat.len(),
+        ms(0.5),
+        ms(0.9),
+        ms(0.99),
+        ms(0.999),
+        ms(1.0)
+    );
+    Ok(())
 }
 
 /// CPU time (user + system) this process used so far, from /proc/self/stat

@@ -122,6 +122,25 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+    /// Raw RocksDB in a temp dir: paced synced WriteBatches with chosen
+    /// options, to measure the disk's fsync tail while memtables are flushed.
+    PacedSync {
+        /// Comma-separated: recycle (reuse 4 WAL files), sync1m / sync256k
+        /// (bytes_per_sync), limitN (flushes and compactions at most N MiB/s,
+        /// granted every 100 ms), grant10ms (grants every 10 ms), ledger (the
+        /// ledger's own options). Empty: RocksDB's defaults.
+        #[arg(long, default_value = "")]
+        options: String,
+        /// How long to write.
+        #[arg(long, default_value_t = 15.0)]
+        seconds: f64,
+        /// Records per second offered.
+        #[arg(long, default_value_t = 57_000.0)]
+        rate: f64,
+        /// Records per synced WriteBatch.
+        #[arg(long, default_value_t = 64)]
+        batch: usize,
+    },
 }
 
 #[derive(clap::Args)]
@@ -395,6 +414,16 @@ fn run(cli: Cli) -> Result<()> {
         println!("{}", signer.verifier());
         return Ok(());
     }
+    // Raw RocksDB in a temp dir: no data dir, no server.
+    if let Command::PacedSync {
+        options,
+        seconds,
+        rate,
+        batch,
+    } = &cli.command
+    {
+        return bench::paced_sync(options, *seconds, *rate, *batch);
+    }
     if let Some(url) = &cli.url {
         if !matches!(cli.command, Command::Token { .. }) {
             return run_remote(
@@ -435,6 +464,7 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Keygen { .. }
         | Command::Bench { .. }
+        | Command::PacedSync { .. }
         | Command::Token { .. }
         | Command::Ship { .. } => {
             unreachable!("handled above")
