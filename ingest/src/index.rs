@@ -1,19 +1,17 @@
 //! Responder indexes and the idempotency key (specs/storage.md, "decision
 //! indexes").
 //!
-//! - `ilog` (the index log): one key per group commit (split at span
-//!   boundaries), written in the same WriteBatch as the leaves: first leaf
-//!   index (8 BE) → the [`Facts`] of those leaves, in order. Its keys follow
-//!   log order, so it costs the append almost nothing.
 //! - `decisions`: `decision_id` → leaf index (8 bytes BE) ‖ record digest (32).
 //! - `postings`: `kind (1) ‖ len (2 BE) ‖ term ‖ last leaf index (8 BE)` →
 //!   the term's leaf indexes in one span, ascending, as LEB128 deltas. Time
 //!   postings use the 8-byte big-endian nanoseconds of the record's `time`.
 //!
-//! `decisions` and `postings` are built per span of [`SPAN`] leaves from the
-//! index log and added as sorted SST files ([`ledger::Log::ingest_sorted`]);
-//! the newest, partial span is served from memory ([`crate::Indexes`]).
-use ledger::{IndexPut, LedgerError, Log};
+//! `decisions` and `postings` are built per span of [`SPAN`] leaves and added
+//! as sorted SST files ([`ledger::Log::ingest_sorted`]); the newest, partial
+//! span is served from memory ([`crate::Indexes`]). Nothing but the leaves is
+//! written when records are appended: every fact is a function of its leaf
+//! ([`Facts::of_leaf`]), so the leaves themselves are the index's log.
+use ledger::{LedgerError, Log};
 
 use ciborium::Value;
 use verifier::envelope::{Envelope, LeafHead};
@@ -26,7 +24,7 @@ pub const CF_DECISIONS: &str = "decisions";
 /// Column family of the responder postings.
 pub const CF_POSTINGS: &str = "postings";
 /// Every column family this crate adds to the log.
-pub const INGEST_CFS: &[&str] = &[CF_DECISIONS, CF_POSTINGS, CF_ILOG];
+pub const INGEST_CFS: &[&str] = &[CF_DECISIONS, CF_POSTINGS];
 
 /// What a posting indexes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -128,6 +126,26 @@ impl Facts {
         }
     }
 
+    /// The facts of a stored leaf, re-derived from the record in it: the
+    /// same as when it was appended, as checking a record in canonical form
+    /// gives it back unchanged. `None` for a leaf that holds no decision
+    /// record (a raw entry appended with `ledgerctl append`).
+    pub fn of_leaf(leaf: &[u8]) -> Option<Facts> {
+        let env = Envelope::decode(leaf).ok()?;
+        let record = crate::record::check(&env.record).ok()?;
+        Some(Facts::from_record(record).0)
+    }
+
+    /// The facts of a leaf that is not a decision record: no
+    /// `decision_id` (a record's is never empty) and no terms.
+    pub fn unindexed() -> Facts {
+        Facts {
+            decision_id: String::new(),
+            digest: [0; 32],
+            terms: Vec::new(),
+        }
+    }
+
     /// [`Facts::of`], taking the record's strings instead of copying them;
     /// with the rest of the record, its leaf head.
     pub fn from_record(record: CheckedRecord) -> (Facts, LeafHead) {
@@ -147,85 +165,11 @@ impl Facts {
     }
 }
 
-/// Column family of the index log.
-pub const CF_ILOG: &str = "ilog";
 /// Leaves per span: `decisions` and `postings` are built a span at a time.
 pub const SPAN: u64 = 65_536;
 /// The `postings` key saying up to which leaf the built indexes reach; it
 /// sorts before every posting.
 pub const INDEXED_KEY: &[u8] = b"\0indexed";
-
-/// The index-log writes for `facts` of leaves `first, first+1, …`: one key
-/// per piece of the run inside one span of `span` leaves.
-pub fn ilog_puts(facts: &[Facts], first: u64, span: u64) -> Vec<IndexPut> {
-    let mut puts = Vec::new();
-    let mut start = first;
-    let mut rest = facts;
-    while !rest.is_empty() {
-        let room = (span - start % span) as usize;
-        let (piece, tail) = rest.split_at(room.min(rest.len()));
-        puts.push(IndexPut {
-            cf: CF_ILOG,
-            key: start.to_be_bytes().to_vec(),
-            value: encode_facts(piece),
-        });
-        start += piece.len() as u64;
-        rest = tail;
-    }
-    puts
-}
-
-/// `digest (32) ‖ id len (2 BE) ‖ id ‖ term count (1) ‖ (kind (1) ‖ len (2 BE) ‖ term)*`
-/// per leaf.
-pub fn encode_facts(facts: &[Facts]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(facts.len() * 160);
-    let put = |out: &mut Vec<u8>, b: &[u8]| {
-        let len = u16::try_from(b.len()).unwrap_or(u16::MAX);
-        out.extend_from_slice(&len.to_be_bytes());
-        out.extend_from_slice(&b[..usize::from(len)]);
-    };
-    for f in facts {
-        out.extend_from_slice(&f.digest);
-        put(&mut out, f.decision_id.as_bytes());
-        let terms = &f.terms[..f.terms.len().min(255)];
-        out.push(terms.len() as u8);
-        for (kind, term) in terms {
-            out.push(*kind as u8);
-            put(&mut out, term);
-        }
-    }
-    out
-}
-
-/// The facts of an index-log value; `None` if malformed.
-pub fn decode_facts(mut data: &[u8]) -> Option<Vec<Facts>> {
-    fn take<'a>(data: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
-        let (head, tail) = (data.get(..n)?, data.get(n..)?);
-        *data = tail;
-        Some(head)
-    }
-    fn field<'a>(data: &mut &'a [u8]) -> Option<&'a [u8]> {
-        let len = take(data, 2)?;
-        take(data, usize::from(u16::from_be_bytes([len[0], len[1]])))
-    }
-    let mut out = Vec::new();
-    while !data.is_empty() {
-        let digest: [u8; 32] = take(&mut data, 32)?.try_into().ok()?;
-        let decision_id = String::from_utf8(field(&mut data)?.to_vec()).ok()?;
-        let n = take(&mut data, 1)?[0];
-        let mut terms = Vec::with_capacity(usize::from(n));
-        for _ in 0..n {
-            let kind = Term::from_byte(take(&mut data, 1)?[0])?;
-            terms.push((kind, field(&mut data)?.to_vec()));
-        }
-        out.push(Facts {
-            decision_id,
-            digest,
-            terms,
-        });
-    }
-    Some(out)
-}
 
 /// Ascending leaf indexes as LEB128 deltas (the first from 0).
 pub fn encode_list(indexes: &[u64]) -> Vec<u8> {

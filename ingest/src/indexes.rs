@@ -1,13 +1,13 @@
 //! [`Indexes`]: the responder indexes and the idempotency key over a log,
 //! as built spans in RocksDB plus the newest spans in memory.
 //!
-//! Every group commit writes its records' [`Facts`] to the index log in the
-//! same WriteBatch as the leaves, so after a crash the facts of exactly the
-//! committed leaves exist. Term-ordered `postings` and the `decisions` map
-//! are built from them a span ([`SPAN`] leaves) at a time and ingested as
-//! sorted SST files, which costs far less than a random memtable insert per
-//! term per record. Until its span is built, a leaf's facts are served from
-//! memory; [`Indexes::open`] rebuilds that part from the index log.
+//! A group commit writes only the leaves: a record's [`Facts`] are a
+//! function of its leaf, so after a crash the facts of exactly the
+//! committed leaves can be had again. Term-ordered `postings` and the
+//! `decisions` map are built a span ([`SPAN`] leaves) at a time and ingested
+//! as sorted SST files, which costs far less than a random memtable insert
+//! per term per record. Until its span is built, a leaf's facts are served
+//! from memory; [`Indexes::open`] rebuilds that part from the leaves.
 //!
 //! Readers look in memory first and in RocksDB second: a span leaves memory
 //! only after it was ingested, so every fact is always in one of the two.
@@ -18,8 +18,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use ledger::{LedgerError, Log};
 
 use crate::index::{
-    decode_decision, decode_facts, Facts, Logged, Term, CF_DECISIONS, CF_ILOG, CF_POSTINGS,
-    INDEXED_KEY, SPAN,
+    decode_decision, Facts, Logged, Term, CF_DECISIONS, CF_POSTINGS, INDEXED_KEY, SPAN,
 };
 use crate::span::SpanIndex;
 
@@ -43,8 +42,8 @@ struct Tail {
 }
 
 impl Indexes {
-    /// Opens the indexes of `log`: reads the index log past the built spans
-    /// into memory and builds every complete span.
+    /// Opens the indexes of `log`: reads the facts of the leaves past the
+    /// built spans into memory and builds every complete span.
     pub fn open(log: Arc<Log>) -> Result<Arc<Indexes>, LedgerError> {
         Indexes::open_with_span(log, SPAN)
     }
@@ -59,26 +58,25 @@ impl Indexes {
                 .map_err(|_| LedgerError::Corrupt("postings: bad indexed mark".into()))?,
             None => 0,
         };
+        // The leaves past the built spans are the index's log: their facts
+        // are read back from the records in them.
         let mut tail = Tail::default();
-        let mut from = built.to_be_bytes().to_vec();
-        loop {
-            let page = log.index_scan(CF_ILOG, &[], &from, 1024)?;
-            let full = page.len() == 1024;
-            for (key, value) in &page {
-                let first = <[u8; 8]>::try_from(key.as_slice())
-                    .map(u64::from_be_bytes)
-                    .map_err(|_| LedgerError::Corrupt("ilog: bad key".into()))?;
-                let facts = decode_facts(value).ok_or_else(|| {
-                    LedgerError::Corrupt(format!("ilog entry {first} is malformed"))
-                })?;
-                add(&mut tail, span, first, facts);
-                from = key.clone();
-                from.push(0);
-            }
-            if !full {
-                break;
-            }
+        let size = log.size();
+        let mut facts = Vec::new();
+        let mut unindexed = 0u64;
+        log.scan_entries(built, size, |_, leaf| {
+            facts.push(Facts::of_leaf(leaf).unwrap_or_else(|| {
+                unindexed += 1;
+                Facts::unindexed()
+            }));
+            Ok::<(), LedgerError>(())
+        })?;
+        if unindexed > 0 {
+            tracing::warn!(
+                "{unindexed} of leaves {built}..{size} hold no decision record; they are not indexed"
+            );
         }
+        add(&mut tail, span, built, facts);
         tail.applied = log.size();
         let indexes = Arc::new(Indexes {
             log,
@@ -116,8 +114,8 @@ impl Indexes {
 
     /// Builds every complete span still in memory: its `decisions` and
     /// `postings` go into RocksDB as sorted files (postings last, carrying
-    /// the new built mark), its index-log keys are deleted, and only then it
-    /// leaves memory. A crash in between repeats the same build on open.
+    /// the new built mark), and only then it leaves memory. A crash in
+    /// between repeats the same build on open.
     pub fn build(&self) -> Result<(), LedgerError> {
         let _one = self.building.lock().unwrap_or_else(|p| p.into_inner());
         loop {
@@ -141,11 +139,6 @@ impl Indexes {
                 .unwrap_or_else(|p| p.into_inner())
                 .spans
                 .remove(&start);
-            self.log.index_delete_range(
-                CF_ILOG,
-                &start.to_be_bytes(),
-                &(start + self.span).to_be_bytes(),
-            )?;
         }
     }
 

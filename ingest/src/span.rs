@@ -101,7 +101,7 @@ impl SpanIndex {
 
     /// Adds the facts of leaf [`SpanIndex::end`]. A `decision_id` already
     /// in the span keeps its first leaf (the pipeline never appends one
-    /// twice).
+    /// twice); an empty one ([`Facts::unindexed`]) is not added.
     pub fn add(&mut self, facts: Facts) {
         let offset = self.facts.len() as u32;
         let SpanIndex {
@@ -117,7 +117,7 @@ impl SpanIndex {
         let hash = hasher.hash_one(facts.decision_id.as_str());
         let id_at =
             |&(h, o): &(u64, u32)| h == hash && all[o as usize].decision_id == facts.decision_id;
-        if decisions.find(hash, id_at).is_none() {
+        if !facts.decision_id.is_empty() && decisions.find(hash, id_at).is_none() {
             decisions.insert_unique(hash, (hash, offset), |&(h, _)| h);
         }
         for (kind, term) in &facts.terms {

@@ -27,7 +27,7 @@ use ledger::{Log, PreparedAppend, Tip};
 use verifier::{Hash, HashedEntry};
 
 use crate::in_flight::{InFlight, Pending};
-use crate::index::{ilog_puts, Facts};
+use crate::index::Facts;
 use crate::pipeline::{Job, Outcome, PipelineConfig, Stats};
 use crate::schema::Timestamp;
 use crate::Indexes;
@@ -248,13 +248,13 @@ impl Batcher {
                 }
             }
         }
-        let span = self.indexes.span();
         let (append, error) = if entries.is_empty() {
             (None, None)
         } else {
-            match self.log.prepare_hashed(&mut self.tip, &entries, |first| {
-                ilog_puts(&facts, first, span)
-            }) {
+            match self
+                .log
+                .prepare_hashed(&mut self.tip, &entries, |_| Vec::new())
+            {
                 Ok(p) => (Some(p), None),
                 Err(e) => (None, Some(e.to_string())),
             }

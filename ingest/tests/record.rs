@@ -4,6 +4,7 @@
 mod common;
 
 use common::{cbor_of, record};
+use ingest::index::Facts;
 use ingest::input::{parse_body, Format};
 use ingest::record::check;
 use proptest::prelude::*;
@@ -257,8 +258,54 @@ const PATHS: &[&[&str]] = &[
     &["new_field"],
 ];
 
+/// The index reads a record's facts back from its leaf after a restart:
+/// they must be the facts it was appended with.
+fn facts_survive_the_leaf(r: &Value) -> Result<(), TestCaseError> {
+    if let Ok(checked) = check(&cbor_of(r)) {
+        let facts = Facts::of(&checked);
+        let leaf = checked.leaf.finish("2026-11-23T07:00:01.5Z", "gw-1");
+        prop_assert_eq!(Facts::of_leaf(leaf.as_ref()), Some(facts));
+    }
+    Ok(())
+}
+
+#[test]
+fn facts_are_read_back_from_leaves() {
+    facts_survive_the_leaf(&record("full")).unwrap();
+    let mut minimal = record("minimal");
+    for key in [
+        "delegation",
+        "context",
+        "credential",
+        "extensions",
+        "reasons",
+    ] {
+        minimal.as_object_mut().unwrap().remove(key);
+    }
+    minimal["time"] = json!("2026-11-23T07:00:00+02:00");
+    facts_survive_the_leaf(&minimal).unwrap();
+    // Raw entries and other envelopes hold no decision record.
+    assert_eq!(Facts::of_leaf(b"raw entry"), None);
+    let other = verifier::envelope::encode_parts(&[0xa0], "2026-11-23T07:00:00Z", "gw");
+    assert_eq!(Facts::of_leaf(&other), None);
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(500))]
+
+    #[test]
+    fn facts_of_any_accepted_record_are_read_back_from_its_leaf(
+        path in prop::sample::select(PATHS),
+        value in arb_json(),
+    ) {
+        let mut r = record("p");
+        let mut target = &mut r;
+        for key in &path[..path.len() - 1] {
+            target = &mut target[*key];
+        }
+        target[path[path.len() - 1]] = value;
+        facts_survive_the_leaf(&r)?;
+    }
 
     #[test]
     fn mutated_records_never_panic(path in prop::sample::select(PATHS), value in arb_json()) {

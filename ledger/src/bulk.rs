@@ -44,14 +44,4 @@ impl Log {
         let _ = std::fs::remove_file(&file);
         Ok(written?)
     }
-
-    /// Deletes the keys in `from..to` of an index column family.
-    pub fn index_delete_range(
-        &self,
-        cf_name: &str,
-        from: &[u8],
-        to: &[u8],
-    ) -> Result<(), LedgerError> {
-        Ok(self.db.delete_range_cf(cf(&self.db, cf_name)?, from, to)?)
-    }
 }

@@ -291,6 +291,60 @@ impl Log {
         entries.get(pos).map(|e| e.to_vec()).ok_or_else(missing)
     }
 
+    /// Calls `f(index, entry)` for every entry in `from..to`, in order, in
+    /// one forward scan of the stored chunks.
+    pub fn scan_entries<E: From<LedgerError>>(
+        &self,
+        from: u64,
+        to: u64,
+        mut f: impl FnMut(u64, &[u8]) -> Result<(), E>,
+    ) -> Result<(), E> {
+        if from >= to {
+            return Ok(());
+        }
+        self.check_size("leaf index", to - 1, false)?;
+        let entries_cf = cf(&self.db, CF_ENTRIES)?;
+        let missing = |i: u64| LedgerError::Corrupt(format!("entry {i} is missing"));
+        // The chunk holding `from` starts at the greatest key <= from.
+        let first_key = match self
+            .db
+            .iterator_cf(
+                entries_cf,
+                IteratorMode::From(&index_key(from), Direction::Reverse),
+            )
+            .next()
+        {
+            Some(item) => item.map_err(LedgerError::from)?.0,
+            None => return Err(missing(from).into()),
+        };
+        let iter = self.db.iterator_cf(
+            entries_cf,
+            IteratorMode::From(&first_key, Direction::Forward),
+        );
+        let mut next = from;
+        for item in iter {
+            if next >= to {
+                break;
+            }
+            let (key, chunk) = item.map_err(LedgerError::from)?;
+            let at = decode_u64(&key, "entry chunk key")?;
+            let entries = decode_bundle(&chunk).map_err(|_| missing(next))?;
+            if at > next || at + entries.len() as u64 <= next {
+                return Err(missing(next).into());
+            }
+            for (i, e) in (at..).zip(entries) {
+                if i >= next && i < to {
+                    f(i, e)?;
+                    next = i + 1;
+                }
+            }
+        }
+        if next < to {
+            return Err(missing(next).into());
+        }
+        Ok(())
+    }
+
     /// The leaf hash of entry `index`.
     pub fn leaf_hash(&self, index: u64) -> Result<Hash, LedgerError> {
         self.check_size("leaf index", index, false)?;

@@ -421,3 +421,41 @@ fn waiting_for_background_work_returns_and_changes_nothing() {
         mem.root_at(3000).unwrap()
     );
 }
+
+#[test]
+fn scanning_entries_reads_any_range_across_chunks() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path());
+    // Appends of 5, 20 and 3 entries: chunks start at 0, 5, 16, 25.
+    for (from, n) in [(0u64, 5u64), (5, 20), (25, 3)] {
+        let entries: Vec<Vec<u8>> = (from..from + n).map(entry).collect();
+        log.append(&entries).unwrap();
+    }
+    for (from, to) in [(0, 28), (3, 17), (16, 16), (24, 26), (27, 28)] {
+        let mut seen = Vec::new();
+        log.scan_entries(from, to, |i, e| {
+            seen.push((i, e.to_vec()));
+            Ok::<(), LedgerError>(())
+        })
+        .unwrap();
+        let want: Vec<(u64, Vec<u8>)> = (from..to).map(|i| (i, entry(i))).collect();
+        assert_eq!(seen, want, "{from}..{to}");
+    }
+    let past = log.scan_entries(20, 29, |_, _| Ok::<(), LedgerError>(()));
+    assert!(
+        matches!(past, Err(LedgerError::OutOfRange { value: 28, .. })),
+        "{past:?}"
+    );
+    // The callback's error stops the scan.
+    let mut calls = 0;
+    let stop = log.scan_entries(0, 28, |i, _| {
+        calls += 1;
+        if i == 6 {
+            Err(LedgerError::Corrupt("stop".into()))
+        } else {
+            Ok(())
+        }
+    });
+    assert!(matches!(stop, Err(LedgerError::Corrupt(_))));
+    assert_eq!(calls, 7);
+}

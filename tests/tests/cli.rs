@@ -273,7 +273,6 @@ fn audit_reports_a_tampered_entry() {
                 "meta",
                 "decisions",
                 "postings",
-                "ilog",
             ],
         )
         .unwrap();
