@@ -13,6 +13,7 @@
 //! only after it was ingested, so every fact is always in one of the two.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use ledger::{LedgerError, Log};
@@ -30,6 +31,20 @@ pub struct Indexes {
     tail: RwLock<Tail>,
     /// Serialises span builds.
     building: Mutex<()>,
+    /// Spans that left memory so far (after their build was ingested).
+    released: AtomicU64,
+}
+
+/// What the built spans (RocksDB) said about some `decision_id`s, asked
+/// before a submission was queued ([`Indexes::lookup_built`]), so that the
+/// batcher need not ask again. It stays true while no span leaves memory:
+/// a leaf committed later is in memory (or in flight) when the batcher looks.
+#[derive(Clone, Debug)]
+pub(crate) struct BuiltAnswer {
+    /// [`Indexes`]' count of released spans before the lookup.
+    pub(crate) released: u64,
+    /// One answer per id, in order.
+    pub(crate) found: Vec<Option<Logged>>,
 }
 
 #[derive(Default)]
@@ -83,6 +98,7 @@ impl Indexes {
             span,
             tail: RwLock::new(tail),
             building: Mutex::new(()),
+            released: AtomicU64::new(0),
         });
         indexes.build()?;
         Ok(indexes)
@@ -134,11 +150,11 @@ impl Indexes {
             let postings = span.posting_items(start + self.span);
             self.log.ingest_sorted(CF_DECISIONS, &decisions)?;
             self.log.ingest_sorted(CF_POSTINGS, &postings)?;
-            self.tail
-                .write()
-                .unwrap_or_else(|p| p.into_inner())
-                .spans
-                .remove(&start);
+            let mut tail = self.tail.write().unwrap_or_else(|p| p.into_inner());
+            tail.spans.remove(&start);
+            // Under the lock: a reader sees the span in memory, or the count
+            // that tells it to ask RocksDB again.
+            self.released.fetch_add(1, Ordering::AcqRel);
         }
     }
 
@@ -150,22 +166,61 @@ impl Indexes {
     /// [`Indexes::lookup_decision`] for many ids, in order; one storage call
     /// for those not in memory.
     pub fn lookup_decisions(&self, ids: &[&str]) -> Result<Vec<Option<Logged>>, LedgerError> {
-        let mut out: Vec<Option<Logged>> = {
+        self.lookup_decisions_given(ids, |_| None)
+    }
+
+    /// The built spans' answer for `ids` (RocksDB only; memory is not
+    /// asked), for [`Indexes::lookup_decisions_given`] to use later.
+    pub(crate) fn lookup_built(&self, ids: &[&str]) -> Result<BuiltAnswer, LedgerError> {
+        // Read before RocksDB: a span released after this count was read may
+        // have been ingested after the lookup.
+        let released = self.released.load(Ordering::Acquire);
+        let keys: Vec<&[u8]> = ids.iter().map(|id| id.as_bytes()).collect();
+        let found = self
+            .log
+            .index_multi_get(CF_DECISIONS, &keys)?
+            .into_iter()
+            .zip(ids)
+            .map(|(v, id)| v.map(|v| decode_decision(id, &v)).transpose())
+            .collect::<Result<_, _>>()?;
+        Ok(BuiltAnswer { released, found })
+    }
+
+    /// [`Indexes::lookup_decisions`], where `earlier(i)` may give what the
+    /// built spans said about `ids[i]` before ([`Indexes::lookup_built`]):
+    /// used as long as no span has left memory since, else asked again.
+    pub(crate) fn lookup_decisions_given<'a>(
+        &self,
+        ids: &[&str],
+        earlier: impl Fn(usize) -> Option<(&'a BuiltAnswer, usize)>,
+    ) -> Result<Vec<Option<Logged>>, LedgerError> {
+        let (mut out, released) = {
             let tail = self.tail();
-            ids.iter()
+            let out: Vec<Option<Logged>> = ids
+                .iter()
                 .map(|id| tail.spans.values().find_map(|s| s.decision(id)))
-                .collect()
+                .collect();
+            (out, self.released.load(Ordering::Acquire))
         };
-        let missing: Vec<usize> = (0..ids.len()).filter(|&i| out[i].is_none()).collect();
+        let mut missing = Vec::new();
+        for (i, found) in out.iter_mut().enumerate() {
+            if found.is_some() {
+                continue;
+            }
+            match earlier(i) {
+                Some((answer, at)) if answer.released == released => {
+                    *found = answer.found.get(at).copied().flatten();
+                }
+                _ => missing.push(i),
+            }
+        }
         if missing.is_empty() {
             return Ok(out);
         }
-        let keys: Vec<&[u8]> = missing.iter().map(|&i| ids[i].as_bytes()).collect();
-        let stored = self.log.index_multi_get(CF_DECISIONS, &keys)?;
-        for (&i, v) in missing.iter().zip(stored) {
-            if let Some(v) = v {
-                out[i] = Some(decode_decision(ids[i], &v)?);
-            }
+        let asked: Vec<&str> = missing.iter().map(|&i| ids[i]).collect();
+        let stored = self.lookup_built(&asked)?;
+        for (&i, found) in missing.iter().zip(stored.found) {
+            out[i] = found;
         }
         Ok(out)
     }
@@ -209,5 +264,48 @@ fn add(tail: &mut Tail, span: u64, first: u64, facts: Vec<Facts>) {
         if index == s.end() {
             s.add(f);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_earlier_answer_is_used_only_while_no_span_left_memory() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = verifier::SignerKey::from_seed("t.example/log", &[9; 32]).unwrap();
+        let log = Arc::new(
+            Log::open_with(dir.path(), &key.verifier(), crate::index::INGEST_CFS).unwrap(),
+        );
+        let indexes = Indexes::open_with_span(log.clone(), 4).unwrap();
+        log.append(&[b"a", b"b", b"c", b"d"]).unwrap();
+        let facts = |id: &str| Facts {
+            decision_id: id.into(),
+            digest: [id.len() as u8; 32],
+            terms: Vec::new(),
+        };
+        assert!(indexes.apply(0, ["id-0", "id-1", "id-2", "id-3"].map(facts).into(), 4));
+        // Asked at submission, before the span was built: not there.
+        let before = indexes.lookup_built(&["id-2"]).unwrap();
+        assert_eq!(before.found, vec![None]);
+        // Still in memory: memory answers.
+        let got = indexes.lookup_decisions_given(&["id-2"], |_| Some((&before, 0)));
+        assert_eq!(got.unwrap(), vec![Some((2, [4; 32]))]);
+        // Built and gone from memory: the earlier answer is stale and the
+        // built index is asked again.
+        indexes.build().unwrap();
+        let got = indexes.lookup_decisions_given(&["id-2"], |_| Some((&before, 0)));
+        assert_eq!(got.unwrap(), vec![Some((2, [4; 32]))]);
+        // An answer given after the release is taken as it is.
+        let after = indexes.lookup_built(&["id-2", "new"]).unwrap();
+        assert_eq!(after.found, vec![Some((2, [4; 32])), None]);
+        let forged = BuiltAnswer {
+            released: after.released,
+            found: vec![Some((99, [7; 32]))],
+        };
+        let got =
+            indexes.lookup_decisions_given(&["new", "new"], |i| (i == 0).then_some((&forged, 0)));
+        assert_eq!(got.unwrap(), vec![Some((99, [7; 32])), None]);
     }
 }

@@ -12,6 +12,7 @@ use ledger::Log;
 use tokio::sync::oneshot;
 use verifier::{Hash, SignerKey};
 
+use crate::indexes::BuiltAnswer;
 use crate::record::CheckedRecord;
 use crate::stages;
 use crate::Indexes;
@@ -88,6 +89,9 @@ pub struct Busy {
 
 pub(crate) struct Job {
     pub(crate) subs: Vec<Submission>,
+    /// What the built indexes said about the subs' `decision_id`s when they
+    /// were submitted (`None` if that lookup failed).
+    pub(crate) built: Option<BuiltAnswer>,
     pub(crate) ack: oneshot::Sender<Vec<Outcome>>,
 }
 
@@ -118,6 +122,7 @@ pub struct Stats {
 /// queue, commits and acknowledges everything in flight, and stops.
 pub struct Pipeline {
     tx: Option<Sender<Job>>,
+    indexes: Arc<Indexes>,
     stats: Arc<Stats>,
     capacity: usize,
     /// The batcher, the committer, the acknowledger and the indexer.
@@ -192,6 +197,7 @@ impl Pipeline {
         });
         Pipeline {
             tx: Some(tx),
+            indexes,
             stats,
             capacity: config.queue_capacity,
             threads: [batcher, committer, acknowledger, indexer],
@@ -206,6 +212,10 @@ impl Pipeline {
 
     /// Queues records; the receiver yields one outcome per record, in order,
     /// once they are durable. Refuses with [`Busy`] when the queue is full.
+    ///
+    /// Looks the `decision_id`s up in the built indexes first, on the
+    /// caller's thread (request handlers run on every core; the batcher
+    /// is one thread that every record passes through).
     pub fn submit(&self, subs: Vec<Submission>) -> Result<oneshot::Receiver<Vec<Outcome>>, Busy> {
         let n = subs.len();
         let queued = self.stats.queued.fetch_add(n, Ordering::AcqRel);
@@ -213,12 +223,14 @@ impl Pipeline {
             self.stats.queued.fetch_sub(n, Ordering::AcqRel);
             return Err(Busy { queued, subs });
         }
+        let ids: Vec<&str> = subs.iter().map(|s| s.record.decision_id.as_str()).collect();
+        let built = self.indexes.lookup_built(&ids).ok();
         let (ack, rx) = oneshot::channel();
         let Some(tx) = self.tx.as_ref() else {
             self.stats.queued.fetch_sub(n, Ordering::AcqRel);
             return Err(Busy { queued, subs });
         };
-        if let Err(mpsc::SendError(job)) = tx.send(Job { subs, ack }) {
+        if let Err(mpsc::SendError(job)) = tx.send(Job { subs, built, ack }) {
             self.stats.queued.fetch_sub(n, Ordering::AcqRel);
             return Err(Busy {
                 queued,

@@ -28,6 +28,7 @@ use verifier::{Hash, HashedEntry};
 
 use crate::in_flight::{InFlight, Pending};
 use crate::index::Facts;
+use crate::indexes::BuiltAnswer;
 use crate::pipeline::{Job, Outcome, PipelineConfig, Stats};
 use crate::schema::Timestamp;
 use crate::Indexes;
@@ -169,7 +170,7 @@ impl Batcher {
         let mut in_batch: HashMap<&str, (usize, [u8; 32]), foldhash::fast::RandomState> =
             HashMap::with_capacity_and_hasher(records, Default::default());
         let mut plans: Vec<Vec<Plan>> = Vec::with_capacity(jobs.len());
-        // Ids in flight are answered from memory; the rest in one storage call.
+        // Ids in flight are answered from memory.
         let flying: Vec<Option<Outcome>> = jobs
             .iter()
             .flat_map(|j| &j.subs)
@@ -185,14 +186,24 @@ impl Batcher {
                 })
             })
             .collect();
-        let unknown: Vec<&str> = jobs
-            .iter()
-            .flat_map(|j| &j.subs)
-            .zip(&flying)
-            .filter(|(_, f)| f.is_none())
-            .map(|(s, _)| s.record.decision_id.as_str())
-            .collect();
-        let mut stored = match self.indexes.lookup_decisions(&unknown) {
+        // The rest: memory first, then what the built indexes said when the
+        // job was submitted, unless a span left memory since.
+        let mut unknown: Vec<&str> = Vec::new();
+        let mut asked: Vec<Option<(&BuiltAnswer, usize)>> = Vec::new();
+        let mut at = 0;
+        for job in &jobs {
+            for (k, s) in job.subs.iter().enumerate() {
+                if flying[at].is_none() {
+                    unknown.push(&s.record.decision_id);
+                    asked.push(job.built.as_ref().map(|b| (b, k)));
+                }
+                at += 1;
+            }
+        }
+        let mut stored = match self
+            .indexes
+            .lookup_decisions_given(&unknown, |i| asked.get(i).copied().flatten())
+        {
             Ok(found) => found.into_iter().map(Ok).collect::<Vec<_>>(),
             Err(e) => unknown.iter().map(|_| Err(e.to_string())).collect(),
         }
