@@ -31,6 +31,8 @@ pub(crate) const CHUNK: u64 = 16;
 /// store's flushes and compactions and for the index files built for
 /// [`crate::Log::ingest_sorted`].
 const WRITE_BACK_STEP: u64 = 256 << 10;
+/// WAL bytes kept at most (about three `entries` memtables).
+const MAX_TOTAL_WAL: u64 = 192 << 20;
 pub(crate) const META_SIZE: &[u8] = b"size";
 pub(crate) const META_ORIGIN: &[u8] = b"origin";
 
@@ -78,6 +80,14 @@ pub fn db_options() -> Result<Options, LedgerError> {
     // synced writes that follow, and a new file's first syncs also write
     // its allocation (docs/performance.md, session 4).
     opts.set_recycle_log_file_num(4);
+    // A WAL file can be reused only once every column family with data in
+    // it has flushed; `tiles` and `meta` take ~40 bytes per record and
+    // would hold old WAL files for millions of records, so each `entries`
+    // memtable would get a new, unwritten file, whose every synced write
+    // also commits the file system's journal. Past this total, RocksDB
+    // flushes the column families holding the oldest WAL file, which is
+    // then reused. It also bounds the WAL replayed after a crash.
+    opts.set_max_total_wal_size(MAX_TOTAL_WAL);
     Ok(opts)
 }
 
