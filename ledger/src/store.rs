@@ -39,13 +39,29 @@ pub(crate) const META_ORIGIN: &[u8] = b"origin";
 /// Column families every ledger store has; later layers add theirs.
 pub(crate) const BASE_CFS: [&str; 4] = [CF_ENTRIES, CF_TILES, CF_CHECKPOINTS, CF_META];
 
+/// Column families of earlier layouts, dropped when a store is opened:
+/// what they held can be had from the rest (the index log of sessions 1-5:
+/// from the leaves).
+const RETIRED_CFS: [&str; 1] = ["ilog"];
+
 pub(crate) fn open_db(path: &Path, extra_cfs: &[&str]) -> Result<DB, LedgerError> {
     let opts = db_options()?;
+    // A column family that exists must be opened; absent store: none.
+    let existing = DB::list_cf(&opts, path).unwrap_or_default();
+    let retired: Vec<&str> = RETIRED_CFS
+        .into_iter()
+        .filter(|name| existing.iter().any(|e| e == name))
+        .collect();
     let cfs = BASE_CFS
         .iter()
         .chain(extra_cfs)
+        .chain(&retired)
         .map(|name| ColumnFamilyDescriptor::new(*name, cf_options()));
-    Ok(DB::open_cf_descriptors(&opts, path, cfs)?)
+    let mut db = DB::open_cf_descriptors(&opts, path, cfs)?;
+    for name in retired {
+        db.drop_cf(name)?;
+    }
+    Ok(db)
 }
 
 /// The database-wide RocksDB options a ledger store is opened with (public

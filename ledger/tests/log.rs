@@ -459,3 +459,24 @@ fn scanning_entries_reads_any_range_across_chunks() {
     assert!(matches!(stop, Err(LedgerError::Corrupt(_))));
     assert_eq!(calls, 7);
 }
+
+#[test]
+fn a_store_with_the_retired_index_log_opens_and_drops_it() {
+    let dir = tempfile::tempdir().unwrap();
+    open(dir.path()).append(&[b"kept"]).unwrap();
+    {
+        let mut opts = rocksdb::Options::default();
+        opts.create_missing_column_families(true);
+        let names = rocksdb::DB::list_cf(&opts, dir.path()).unwrap();
+        let mut all: Vec<&str> = names.iter().map(String::as_str).collect();
+        all.push("ilog");
+        let db = rocksdb::DB::open_cf(&opts, dir.path(), all).unwrap();
+        db.put_cf(db.cf_handle("ilog").unwrap(), 0u64.to_be_bytes(), b"facts")
+            .unwrap();
+    }
+    let log = open(dir.path());
+    assert_eq!(log.entry(0).unwrap(), b"kept");
+    drop(log);
+    let names = rocksdb::DB::list_cf(&rocksdb::Options::default(), dir.path()).unwrap();
+    assert!(!names.iter().any(|n| n == "ilog"), "{names:?}");
+}
