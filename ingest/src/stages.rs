@@ -262,10 +262,7 @@ impl Batcher {
         let (append, error) = if entries.is_empty() {
             (None, None)
         } else {
-            match self
-                .log
-                .prepare_hashed(&mut self.tip, &entries, |_| Vec::new())
-            {
+            match self.log.prepare_hashed(&mut self.tip, &entries) {
                 Ok(p) => (Some(p), None),
                 Err(e) => (None, Some(e.to_string())),
             }

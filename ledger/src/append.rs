@@ -13,7 +13,7 @@ use verifier::{leaf_hash, Hash, HashedEntry};
 
 use crate::edge::TileEdge;
 use crate::store::*;
-use crate::{Frontier, IndexPut, LedgerError, Log};
+use crate::{Frontier, LedgerError, Log};
 
 /// Bytes of a WriteBatch before its first record (sequence number, count).
 const BATCH_HEADER: usize = 12;
@@ -75,18 +75,16 @@ impl Log {
         }
     }
 
-    /// Hashes `entries` and builds their WriteBatch with the index writes
-    /// `puts(first_index)` returns, on `tip`, which it advances. Nothing is
-    /// written. Refuses (leaving `tip` as it was) if an entry is over 65,535
-    /// bytes.
+    /// Hashes `entries` and builds their WriteBatch on `tip`, which it
+    /// advances. Nothing is written. Refuses (leaving `tip` as it was) if an
+    /// entry is over 65,535 bytes.
     pub fn prepare<E: AsRef<[u8]>>(
         &self,
         tip: &mut Tip,
         entries: &[E],
-        puts: impl FnOnce(u64) -> Vec<IndexPut>,
     ) -> Result<PreparedAppend, LedgerError> {
         let leaves = entries.iter().map(|e| leaf_hash(e.as_ref())).collect();
-        self.prepare_leaves(tip, entries, leaves, puts)
+        self.prepare_leaves(tip, entries, leaves)
     }
 
     /// [`Log::prepare`] for entries hashed already (by whoever built them).
@@ -94,10 +92,9 @@ impl Log {
         &self,
         tip: &mut Tip,
         entries: &[HashedEntry],
-        puts: impl FnOnce(u64) -> Vec<IndexPut>,
     ) -> Result<PreparedAppend, LedgerError> {
         let leaves = entries.iter().map(HashedEntry::leaf_hash).collect();
-        self.prepare_leaves(tip, entries, leaves, puts)
+        self.prepare_leaves(tip, entries, leaves)
     }
 
     /// `leaves[i]` is the leaf hash of `entries[i]`.
@@ -106,7 +103,6 @@ impl Log {
         tip: &mut Tip,
         entries: &[E],
         leaves: Vec<Hash>,
-        puts: impl FnOnce(u64) -> Vec<IndexPut>,
     ) -> Result<PreparedAppend, LedgerError> {
         if let Some((position, e)) = entries
             .iter()
@@ -139,22 +135,15 @@ impl Log {
             nodes.extend(after.frontier.push(leaf));
         }
         let tiles = after.edge.add(&nodes, after.size());
-        let mut puts = puts(first);
-        // Keys in order make the memtable inserts walk the skiplist forward.
-        puts.sort_unstable_by(|a, b| (a.cf, &a.key).cmp(&(b.cf, &b.key)));
         // The batch is about a megabyte at peak: sized up front, it is
         // allocated once instead of being copied each time it doubles.
         let bytes = BATCH_HEADER
-            + PUT_OVERHEAD * (bundles.len() + tiles.len() + puts.len() + 1)
+            + PUT_OVERHEAD * (bundles.len() + tiles.len() + 1)
             + bundles
                 .iter()
                 .map(|(k, v)| k.len() + v.len())
                 .sum::<usize>()
             + tiles.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>()
-            + puts
-                .iter()
-                .map(|p| p.key.len() + p.value.len())
-                .sum::<usize>()
             + META_SIZE.len()
             + 8;
         let mut batch = WriteBatch::with_capacity_bytes(bytes);
@@ -163,9 +152,6 @@ impl Log {
         }
         for (key, tile) in tiles {
             batch.put_cf(tiles_cf, key, tile);
-        }
-        for put in puts {
-            batch.put_cf(cf(&self.db, put.cf)?, put.key, put.value);
         }
         batch.put_cf(meta_cf, META_SIZE, after.size().to_be_bytes());
         *tip = after.clone();
@@ -202,25 +188,14 @@ impl Log {
         Ok((prepared.first..end, prepared.leaves))
     }
 
-    /// Appends entries and the index writes `puts(first_index)` returns, in one
-    /// WriteBatch with the WAL synced before returning; returns the indexes
-    /// and the entries' leaf hashes. Nothing is written if any entry is too
-    /// large.
-    pub fn append_with<E: AsRef<[u8]>>(
-        &self,
-        entries: &[E],
-        puts: impl FnOnce(u64) -> Vec<IndexPut>,
-    ) -> Result<(Range<u64>, Vec<Hash>), LedgerError> {
+    /// Appends entries in one WriteBatch with the WAL synced before
+    /// returning; returns their leaf indexes. Nothing is written if any
+    /// entry is too large.
+    pub fn append<E: AsRef<[u8]>>(&self, entries: &[E]) -> Result<Range<u64>, LedgerError> {
         let _one = self.appending.lock().unwrap_or_else(|p| p.into_inner());
         let mut tip = self.tip();
-        let prepared = self.prepare(&mut tip, entries, puts)?;
-        self.commit(prepared)
-    }
-
-    /// Appends entries durably; returns their leaf indexes.
-    pub fn append<E: AsRef<[u8]>>(&self, entries: &[E]) -> Result<Range<u64>, LedgerError> {
-        self.append_with(entries, |_| Vec::new())
-            .map(|(range, _)| range)
+        let prepared = self.prepare(&mut tip, entries)?;
+        self.commit(prepared).map(|(range, _)| range)
     }
 }
 

@@ -45,18 +45,6 @@ pub struct SignedCheckpoint {
     pub text: String,
 }
 
-/// A key/value written in the same atomic batch as an append, into one of the
-/// column families named when the log was opened (indexes built on the log).
-#[derive(Clone, Debug)]
-pub struct IndexPut {
-    /// The column family.
-    pub cf: &'static str,
-    /// The key.
-    pub key: Vec<u8>,
-    /// The value.
-    pub value: Vec<u8>,
-}
-
 /// A key and its value, as read from an index column family.
 pub type KeyValue = (Vec<u8>, Vec<u8>);
 
@@ -75,7 +63,7 @@ pub struct Log {
     bulk_files: AtomicU64,
     key: VerifierKey,
     state: Mutex<State>,
-    /// Serialises [`Log::append_with`] callers.
+    /// Serialises [`Log::append`] callers.
     appending: Mutex<()>,
     /// Serialises [`Log::commit`]s.
     writing: Mutex<()>,
@@ -94,7 +82,7 @@ impl Log {
     }
 
     /// [`Log::open`], also creating the column families `extra_cfs` for
-    /// [`IndexPut`]s.
+    /// indexes built on the log ([`Log::ingest_sorted`]).
     pub fn open_with(
         path: &Path,
         key: &VerifierKey,
@@ -488,36 +476,13 @@ impl Log {
     }
 
     /// The entry bundle of the `width` entries from `start` (a multiple of
-    /// 256): the concatenation of the stored chunks, which never cross a
-    /// bundle boundary.
+    /// 256), read with [`Log::scan_entries`].
     fn entry_bundle(&self, start: u64, width: usize) -> Result<Vec<u8>, LedgerError> {
-        let iter = self.db.iterator_cf(
-            cf(&self.db, CF_ENTRIES)?,
-            IteratorMode::From(&index_key(start), Direction::Forward),
-        );
         let mut out = Vec::new();
-        let mut next = start;
-        let end = start + width as u64;
-        for item in iter {
-            if next == end {
-                break;
-            }
-            let (key, chunk) = item?;
-            let at = decode_u64(&key, "entry chunk key")?;
-            let entries = decode_bundle(&chunk).map_err(LedgerError::Tile)?;
-            if at != next || entries.is_empty() {
-                break;
-            }
-            let take = entries.len().min((end - next) as usize);
-            out.extend(encode_bundle(entries[..take].iter().copied())?);
-            next += take as u64;
-        }
-        if next != end {
-            return Err(LedgerError::Corrupt(format!(
-                "entries {next}..{end} of bundle {} are missing",
-                start / verifier::tile::TILE_WIDTH
-            )));
-        }
+        self.scan_entries(start, start + width as u64, |_, entry| {
+            out.extend(encode_bundle(std::iter::once(entry))?);
+            Ok::<(), LedgerError>(())
+        })?;
         Ok(out)
     }
 }

@@ -354,14 +354,12 @@ fn prepared_appends_commit_in_order_and_stale_ones_are_refused() {
     let mut tip = log.tip();
     let a: Vec<Vec<u8>> = (10..30).map(entry).collect();
     let b: Vec<Vec<u8>> = (30..33).map(entry).collect();
-    let pa = log.prepare(&mut tip, &a, |_| Vec::new()).unwrap();
+    let pa = log.prepare(&mut tip, &a).unwrap();
     // Entries hashed by their builder (the ingest pipeline's leaves) go
     // the same way.
     let hashed: Vec<verifier::HashedEntry> =
         b.iter().cloned().map(verifier::HashedEntry::new).collect();
-    let pb = log
-        .prepare_hashed(&mut tip, &hashed, |_| Vec::new())
-        .unwrap();
+    let pb = log.prepare_hashed(&mut tip, &hashed).unwrap();
     assert_eq!((pa.range(), pb.range()), (10..30, 30..33));
     assert_eq!(log.size(), 10, "preparing writes nothing");
     // The second cannot go first: it was built on the first.
@@ -383,9 +381,7 @@ fn prepared_appends_commit_in_order_and_stale_ones_are_refused() {
     assert_eq!(leaves[0], leaf_hash(&a[0]));
     assert_eq!(log.root(30).unwrap(), mem.root_at(30).unwrap());
     // Rebuilt on the committed tree, the hashed entries commit too.
-    let pb = log
-        .prepare_hashed(&mut log.tip(), &hashed, |_| Vec::new())
-        .unwrap();
+    let pb = log.prepare_hashed(&mut log.tip(), &hashed).unwrap();
     let (range, leaves) = log.commit(pb).unwrap();
     assert_eq!(range, 30..33);
     b.iter().for_each(|e| mem.push(leaf_hash(e)));
