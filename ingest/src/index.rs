@@ -117,15 +117,6 @@ pub struct Facts {
 }
 
 impl Facts {
-    /// The facts of a checked record.
-    pub fn of(record: &CheckedRecord) -> Facts {
-        Facts {
-            decision_id: record.decision_id.clone(),
-            digest: record.digest,
-            terms: terms_of(record.terms.clone(), &record.time),
-        }
-    }
-
     /// The facts of a stored leaf, re-derived from the record in it: the
     /// same as when it was appended, as checking a record in canonical form
     /// gives it back unchanged. `None` for a leaf that holds no decision
@@ -146,8 +137,8 @@ impl Facts {
         }
     }
 
-    /// [`Facts::of`], taking the record's strings instead of copying them;
-    /// with the rest of the record, its leaf head.
+    /// The facts of a checked record, taking its strings instead of copying
+    /// them; with the rest of the record, its leaf head.
     pub fn from_record(record: CheckedRecord) -> (Facts, LeafHead) {
         let CheckedRecord {
             decision_id,

@@ -262,8 +262,9 @@ const PATHS: &[&[&str]] = &[
 /// they must be the facts it was appended with.
 fn facts_survive_the_leaf(r: &Value) -> Result<(), TestCaseError> {
     if let Ok(checked) = check(&cbor_of(r)) {
-        let facts = Facts::of(&checked);
-        let leaf = checked.leaf.finish("2026-11-23T07:00:01.5Z", "gw-1");
+        // As the batcher does: the facts, and the leaf finished from its head.
+        let (facts, head) = Facts::from_record(checked);
+        let leaf = head.finish("2026-11-23T07:00:01.5Z", "gw-1");
         prop_assert_eq!(Facts::of_leaf(leaf.as_ref()), Some(facts));
     }
     Ok(())
