@@ -32,13 +32,13 @@ struct Pending {
 /// Queues `subs`, waiting while the pipeline is busy (the sender is
 /// streaming, so it is held back rather than refused).
 async fn queue(
-    state: &AppState,
+    state: &Arc<AppState>,
     mut subs: Vec<Submission>,
     slots: Vec<usize>,
 ) -> Result<Pending, ApiError> {
     let mut wait = Duration::from_millis(1);
     loop {
-        match state.pipeline.submit(subs) {
+        match crate::write::submit(state, subs).await? {
             Ok(rx) => return Ok(Pending { slots, rx }),
             Err(busy) => {
                 subs = busy.subs;

@@ -8,7 +8,7 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use ingest::input::{parse_body, Format};
-use ingest::{Outcome, Submission};
+use ingest::{Busy, Outcome, Submission};
 use serde_json::{json, Value};
 
 use crate::server::{authorize, ApiError, AppState};
@@ -96,13 +96,25 @@ pub(crate) async fn post_decisions(
     Ok(answer(results, counts, rejected, None))
 }
 
+/// [`ingest::Pipeline::submit`] off the async workers, as it reads the
+/// built `decisions` index (RocksDB) before queueing.
+pub(crate) async fn submit(
+    state: &Arc<AppState>,
+    subs: Vec<Submission>,
+) -> Result<Result<tokio::sync::oneshot::Receiver<Vec<Outcome>>, Busy>, ApiError> {
+    let state = state.clone();
+    tokio::task::spawn_blocking(move || state.pipeline.submit(subs))
+        .await
+        .map_err(ApiError::internal)
+}
+
 /// Queues records and waits until they are durable; a full queue is 503
 /// with nothing appended.
 pub(crate) async fn submit_and_wait(
-    state: &AppState,
+    state: &Arc<AppState>,
     subs: Vec<Submission>,
 ) -> Result<Vec<Outcome>, ApiError> {
-    let rx = state.pipeline.submit(subs).map_err(|busy| {
+    let rx = submit(state, subs).await?.map_err(|busy| {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             format!("{busy}; nothing of this request was appended"),
