@@ -627,6 +627,26 @@ fn spans_built_and_in_memory_answer_alike_and_survive_reopen() {
     );
     p.shutdown();
     assert_eq!(log.size(), 31);
+    drop((idx, log));
+
+    // The index database is derived from the leaves: without it (lost, or
+    // a store of the layout that kept the indexes beside the log, whose
+    // index column families are dropped on open) it is rebuilt on open.
+    std::fs::remove_dir_all(dir.path().join("index")).unwrap();
+    let log = open(dir.path());
+    let idx = idx_of(&log);
+    let mark = log
+        .index_get(ingest::index::CF_POSTINGS, ingest::index::INDEXED_KEY)
+        .unwrap();
+    assert_eq!(mark, Some(24u64.to_be_bytes().to_vec()));
+    for i in [0usize, 7, 23, 24, 30] {
+        let (index, _) = idx.lookup_decision(&format!("s-{i}")).unwrap().unwrap();
+        assert_eq!(index, i as u64);
+    }
+    // Record 30 (appended above) is erin's, with bot-3 in its chain.
+    let mut expect = expect_erin_bot;
+    expect.push(30);
+    assert_eq!(search(&idx, &q, None, 100).unwrap().indexes, expect);
 }
 
 #[test]

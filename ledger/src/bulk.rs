@@ -4,7 +4,7 @@
 
 use rocksdb::{IngestExternalFileOptions, SstFileWriter};
 
-use crate::store::{cf, cf_options};
+use crate::store::{cf_options, INDEX_FILTER_BITS};
 use crate::{LedgerError, Log};
 
 impl Log {
@@ -20,15 +20,15 @@ impl Log {
         if items.is_empty() {
             return Ok(());
         }
-        let handle = cf(&self.db, cf_name)?;
+        let (db, handle) = self.index_cf(cf_name)?;
         let seq = self
             .bulk_files
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let file = self
-            .path
+            .index_path
             .join(format!("bulk-{}-{cf_name}-{seq}.tmp", std::process::id()));
         let written = (|| {
-            let opts = cf_options();
+            let opts = cf_options(cf_name, INDEX_FILTER_BITS);
             let mut writer = SstFileWriter::create(&opts);
             writer.open(&file)?;
             for (k, v) in items {
@@ -37,8 +37,7 @@ impl Log {
             writer.finish()?;
             let mut ingest = IngestExternalFileOptions::default();
             ingest.set_move_files(true);
-            self.db
-                .ingest_external_file_cf_opts(handle, &ingest, vec![&file])
+            db.ingest_external_file_cf_opts(handle, &ingest, vec![&file])
         })();
         // Moved into the store on success; a leftover on failure.
         let _ = std::fs::remove_file(&file);

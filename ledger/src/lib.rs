@@ -22,7 +22,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
-use rocksdb::{Direction, IteratorMode, WriteOptions, DB};
+use rocksdb::{ColumnFamily, Direction, IteratorMode, WriteOptions, DB};
 use verifier::checkpoint::{self, Checkpoint};
 use verifier::tile::{decode_bundle, encode_bundle, Tile, TileKind};
 use verifier::tlog_proof::TlogProof;
@@ -58,8 +58,11 @@ struct State {
 /// and see only committed sizes.
 pub struct Log {
     db: DB,
-    /// The RocksDB directory (bulk files are staged in it).
-    path: std::path::PathBuf,
+    /// The index database (`index/` in the log's directory), if the log
+    /// was opened with index column families.
+    index: Option<DB>,
+    /// The index database's directory (bulk files are staged in it).
+    index_path: std::path::PathBuf,
     bulk_files: AtomicU64,
     key: VerifierKey,
     state: Mutex<State>,
@@ -81,8 +84,9 @@ impl Log {
         Log::open_with(path, key, &[])
     }
 
-    /// [`Log::open`], also creating the column families `extra_cfs` for
-    /// indexes built on the log ([`Log::ingest_sorted`]).
+    /// [`Log::open`], also opening (creating if needed) the index database
+    /// beside the log, with the column families `extra_cfs`, for indexes
+    /// built on the log ([`Log::ingest_sorted`]).
     pub fn open_with(
         path: &Path,
         key: &VerifierKey,
@@ -108,7 +112,13 @@ impl Log {
         extra_cfs: &[&str],
         check_root: bool,
     ) -> Result<Log, LedgerError> {
-        let db = open_db(path, extra_cfs)?;
+        let db = open_db(path)?;
+        let index_path = path.join(INDEX_DIR);
+        let index = if extra_cfs.is_empty() {
+            None
+        } else {
+            Some(open_index_db(&index_path, extra_cfs)?)
+        };
         let meta = cf(&db, CF_META)?;
         match db.get_cf(meta, META_ORIGIN)? {
             Some(origin) if origin != key.name().as_bytes() => {
@@ -164,7 +174,8 @@ impl Log {
             signing: Mutex::new(()),
             committed: AtomicU64::new(size),
             db,
-            path: path.to_path_buf(),
+            index,
+            index_path,
             bulk_files: AtomicU64::new(0),
         })
     }
@@ -185,9 +196,20 @@ impl Log {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The index database, and the handle of its column family `cf_name`.
+    pub(crate) fn index_cf(&self, cf_name: &str) -> Result<(&DB, &ColumnFamily), LedgerError> {
+        let db = self.index.as_ref().ok_or_else(|| {
+            LedgerError::Corrupt(format!(
+                "index column family {cf_name} asked of a log opened without indexes"
+            ))
+        })?;
+        Ok((db, cf(db, cf_name)?))
+    }
+
     /// Reads a point value from an index column family.
     pub fn index_get(&self, cf_name: &str, key: &[u8]) -> Result<Option<Vec<u8>>, LedgerError> {
-        Ok(self.db.get_cf(cf(&self.db, cf_name)?, key)?)
+        let (db, cf) = self.index_cf(cf_name)?;
+        Ok(db.get_cf(cf, key)?)
     }
 
     /// Waits (up to `timeout`) until RocksDB has no flush or compaction
@@ -200,7 +222,11 @@ impl Log {
     ) -> Result<(), LedgerError> {
         let mut opts = rocksdb::WaitForCompactOptions::default();
         opts.set_timeout(u64::try_from(timeout.as_micros()).unwrap_or(u64::MAX));
-        Ok(self.db.wait_for_compact(&opts)?)
+        self.db.wait_for_compact(&opts)?;
+        if let Some(index) = &self.index {
+            index.wait_for_compact(&opts)?;
+        }
+        Ok(())
     }
 
     /// Point values of many keys of an index column family, in order.
@@ -209,11 +235,10 @@ impl Log {
         cf_name: &str,
         keys: &[&[u8]],
     ) -> Result<Vec<Option<Vec<u8>>>, LedgerError> {
-        let cf = cf(&self.db, cf_name)?;
+        let (db, cf) = self.index_cf(cf_name)?;
         // The batched form takes the keys in place and pins the values
         // (no copy of either on the way in).
-        self.db
-            .batched_multi_get_cf(cf, keys.iter().copied(), false)
+        db.batched_multi_get_cf(cf, keys.iter().copied(), false)
             .into_iter()
             .map(|r| r.map(|v| v.map(|v| v.to_vec())).map_err(LedgerError::from))
             .collect()
@@ -230,10 +255,8 @@ impl Log {
     ) -> Result<Vec<KeyValue>, LedgerError> {
         let from = if start < prefix { prefix } else { start };
         let mut out = Vec::new();
-        let iter = self.db.iterator_cf(
-            cf(&self.db, cf_name)?,
-            IteratorMode::From(from, Direction::Forward),
-        );
+        let (db, cf) = self.index_cf(cf_name)?;
+        let iter = db.iterator_cf(cf, IteratorMode::From(from, Direction::Forward));
         for item in iter {
             let (k, v) = item?;
             if !k.starts_with(prefix) || out.len() == limit {

@@ -10,10 +10,14 @@
 //! One append is one WriteBatch (entries, the hash tiles it changed, new size)
 //! written with the WAL synced. Big-endian keys keep RocksDB's order equal to
 //! log order. Nodes between tile levels are computed from the tile below.
+//! Index column families built on the log live in a second database, in
+//! `index/` inside the log's directory ([`open_index_db`]).
 
 use std::path::Path;
 
-use rocksdb::{BlockBasedOptions, ColumnFamily, ColumnFamilyDescriptor, Options, DB};
+use rocksdb::{
+    BlockBasedOptions, ColumnFamily, ColumnFamilyDescriptor, DBCompressionType, Options, DB,
+};
 use verifier::tile::{node_from_tile, tile_of};
 use verifier::tree::{HashReader, NodeId};
 use verifier::Hash;
@@ -36,38 +40,74 @@ const MAX_TOTAL_WAL: u64 = 192 << 20;
 pub(crate) const META_SIZE: &[u8] = b"size";
 pub(crate) const META_ORIGIN: &[u8] = b"origin";
 
-/// Column families every ledger store has; later layers add theirs.
+/// Column families every ledger store has.
 pub(crate) const BASE_CFS: [&str; 4] = [CF_ENTRIES, CF_TILES, CF_CHECKPOINTS, CF_META];
 
-/// Column families of earlier layouts, dropped when a store is opened:
-/// what they held can be had from the rest (the index log of sessions 1-5:
-/// from the leaves).
-const RETIRED_CFS: [&str; 1] = ["ilog"];
+/// The directory, inside the log's, of the second RocksDB database that
+/// holds the column families of indexes built on the log.
+pub(crate) const INDEX_DIR: &str = "index";
 
-pub(crate) fn open_db(path: &Path, extra_cfs: &[&str]) -> Result<DB, LedgerError> {
+/// Opens the log's database. Column families other than [`BASE_CFS`] are
+/// dropped: they are from earlier layouts and what they held can be had
+/// from the leaves (the index log of sessions 1-5, and index column
+/// families kept beside the log before they got their own database).
+pub(crate) fn open_db(path: &Path) -> Result<DB, LedgerError> {
     let opts = db_options()?;
     // A column family that exists must be opened; absent store: none.
     let existing = DB::list_cf(&opts, path).unwrap_or_default();
-    let retired: Vec<&str> = RETIRED_CFS
-        .into_iter()
-        .filter(|name| existing.iter().any(|e| e == name))
+    let retired: Vec<&str> = existing
+        .iter()
+        .map(String::as_str)
+        .filter(|name| *name != "default" && !BASE_CFS.contains(name))
         .collect();
     let cfs = BASE_CFS
         .iter()
-        .chain(extra_cfs)
         .chain(&retired)
-        .map(|name| ColumnFamilyDescriptor::new(*name, cf_options()));
+        .map(|name| ColumnFamilyDescriptor::new(*name, cf_options(name, FILTER_BITS)));
     let mut db = DB::open_cf_descriptors(&opts, path, cfs)?;
     for name in retired {
+        tracing::info!("dropping column family {name} of an earlier layout");
         db.drop_cf(name)?;
     }
     Ok(db)
 }
 
+/// Opens the index database in `path` with the column families `cfs`.
+/// Its own database, so that ingesting a built span and compacting the
+/// indexes never hold the log's writes: RocksDB stops a database's writes
+/// while it commits an ingested file, and its compactions share the
+/// database's MANIFEST and mutex with the appends (docs/performance.md,
+/// session 7). It is written only by ingesting files, so it has no WAL
+/// traffic; everything in it can be rebuilt from the leaves.
+pub(crate) fn open_index_db(path: &Path, cfs: &[&str]) -> Result<DB, LedgerError> {
+    let opts = db_options()?;
+    let existing = DB::list_cf(&opts, path).unwrap_or_default();
+    let names: Vec<&str> = cfs
+        .iter()
+        .copied()
+        .chain(
+            existing
+                .iter()
+                .map(String::as_str)
+                .filter(|name| *name != "default" && !cfs.contains(name)),
+        )
+        .collect();
+    let descriptors = names
+        .iter()
+        .map(|name| ColumnFamilyDescriptor::new(*name, cf_options(name, INDEX_FILTER_BITS)));
+    Ok(DB::open_cf_descriptors(&opts, path, descriptors)?)
+}
+
 /// The database-wide RocksDB options a ledger store is opened with (public
 /// so that benchmarks can give raw RocksDB the same ones).
 pub fn db_options() -> Result<Options, LedgerError> {
-    let mut opts = Options::default();
+    // No file is preallocated. RocksDB reserves an SST file's expected
+    // size (e.g. 70 MB for a 9 MB flush output) and frees the rest when
+    // the file is closed; on a file system mounted with `discard`, that
+    // free is a discard of tens of megabytes, which the next synced WAL
+    // writes wait behind (docs/performance.md, session 7). WAL files are
+    // reused (below), so they are already allocated.
+    let mut opts = Options::default().get_options_from_string("allow_fallocate=false")?;
     opts.create_if_missing(true);
     opts.create_missing_column_families(true);
     opts.increase_parallelism(2);
@@ -107,14 +147,36 @@ pub fn db_options() -> Result<Options, LedgerError> {
     Ok(opts)
 }
 
-/// Options of every column family, and of the SST files built for
-/// [`crate::Log::ingest_sorted`]: a bloom filter makes point lookups of
-/// absent keys (a new `decision_id`) cheap.
-pub(crate) fn cf_options() -> Options {
+/// Bloom filter bits per key in the log's column families.
+const FILTER_BITS: f64 = 10.0;
+/// Bloom filter bits per key in the index database. Nearly every lookup
+/// there is of an absent key (a new `decision_id`, asked at submission)
+/// and passes through every file of the level-0 pile and each level: at
+/// 10 bits (~1% false positives per file) a 64-record request read about
+/// three data blocks, from disk when their file was just ingested, and a
+/// request stalled on such a read now and then; 20 bits (~0.01%) cost 2.5
+/// bytes of memory per indexed key (docs/performance.md, session 7).
+pub(crate) const INDEX_FILTER_BITS: f64 = 20.0;
+
+/// Options of the column family `name`, and of the SST files built for it
+/// by [`crate::Log::ingest_sorted`]: a bloom filter (`filter_bits` per key)
+/// makes point lookups of absent keys cheap.
+pub(crate) fn cf_options(name: &str, filter_bits: f64) -> Options {
     let mut table = BlockBasedOptions::default();
-    table.set_bloom_filter(10.0, false);
+    table.set_bloom_filter(filter_bits, false);
     let mut opts = Options::default();
     opts.set_block_based_table_factory(&table);
+    // SST files are LZ4-compressed, except hash tiles (SHA-256 output does
+    // not compress). Decision records repeat their field names and most of
+    // their values, and the leaves are written twice (WAL, then a flush):
+    // a compressed flush writes a fraction of the bytes, so it competes less
+    // with the synced WAL writes of appends and the store takes less disk
+    // (docs/performance.md, session 7). The WAL itself is not compressed.
+    opts.set_compression_type(if name == CF_TILES {
+        DBCompressionType::None
+    } else {
+        DBCompressionType::Lz4
+    });
     // Room for two memtables waiting to be flushed, so a slow flush on a
     // busy machine does not stall appends.
     opts.set_max_write_buffer_number(4);

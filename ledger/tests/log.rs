@@ -457,22 +457,57 @@ fn scanning_entries_reads_any_range_across_chunks() {
 }
 
 #[test]
-fn a_store_with_the_retired_index_log_opens_and_drops_it() {
+fn a_store_with_column_families_of_earlier_layouts_opens_and_drops_them() {
+    // The index log of sessions 1-5, and the index column families that
+    // were kept beside the log before they got their own database.
     let dir = tempfile::tempdir().unwrap();
     open(dir.path()).append(&[b"kept"]).unwrap();
+    let earlier = ["ilog", "decisions", "postings"];
     {
         let mut opts = rocksdb::Options::default();
         opts.create_missing_column_families(true);
         let names = rocksdb::DB::list_cf(&opts, dir.path()).unwrap();
         let mut all: Vec<&str> = names.iter().map(String::as_str).collect();
-        all.push("ilog");
+        all.extend(earlier);
         let db = rocksdb::DB::open_cf(&opts, dir.path(), all).unwrap();
-        db.put_cf(db.cf_handle("ilog").unwrap(), 0u64.to_be_bytes(), b"facts")
-            .unwrap();
+        for name in earlier {
+            db.put_cf(db.cf_handle(name).unwrap(), 0u64.to_be_bytes(), b"facts")
+                .unwrap();
+        }
     }
     let log = open(dir.path());
     assert_eq!(log.entry(0).unwrap(), b"kept");
     drop(log);
     let names = rocksdb::DB::list_cf(&rocksdb::Options::default(), dir.path()).unwrap();
-    assert!(!names.iter().any(|n| n == "ilog"), "{names:?}");
+    assert!(
+        !names.iter().any(|n| earlier.contains(&n.as_str())),
+        "{names:?}"
+    );
+}
+
+#[test]
+fn index_column_families_live_in_their_own_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open_with(dir.path(), &signer().verifier(), &["postings"]).unwrap();
+    log.append(&[b"leaf"]).unwrap();
+    log.ingest_sorted("postings", &[(b"k", b"v")]).unwrap();
+    assert_eq!(
+        log.index_get("postings", b"k").unwrap(),
+        Some(b"v".to_vec())
+    );
+    drop(log);
+    let opts = rocksdb::Options::default();
+    let main = rocksdb::DB::list_cf(&opts, dir.path()).unwrap();
+    assert!(!main.iter().any(|n| n == "postings"), "{main:?}");
+    let index = rocksdb::DB::list_cf(&opts, dir.path().join("index")).unwrap();
+    assert!(index.iter().any(|n| n == "postings"), "{index:?}");
+
+    // A log opened without index column families has no index database:
+    // asking it for one is an error, not a panic.
+    let log = open(dir.path());
+    assert_eq!(log.entry(0).unwrap(), b"leaf");
+    assert!(matches!(
+        log.index_get("postings", b"k"),
+        Err(LedgerError::Corrupt(_))
+    ));
 }
