@@ -80,7 +80,7 @@ fn drive(
         max_batch: args.group,
         ..PipelineConfig::default()
     };
-    let pipeline = Pipeline::start(indexes, None, config);
+    let pipeline = Arc::new(Pipeline::start(indexes, None, config));
     let mut chunks: Vec<Vec<Submission>> = Vec::new();
     let mut subs = subs.into_iter().peekable();
     while subs.peek().is_some() {
@@ -93,6 +93,9 @@ fn drive(
     let per_chunk = rate.map(|r| Duration::from_secs_f64(args.batch as f64 / r));
     // The submitters are tasks on one thread: waiting for an ack costs no
     // thread of its own, so the generator leaves the CPUs to the pipeline.
+    // They call `Pipeline::submit` on the blocking pool, as ledgerd's
+    // handlers do: it looks the ids up in RocksDB, and a lookup that waits
+    // for the disk must not hold up every other submitter's acks.
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .build()?;
@@ -108,7 +111,13 @@ fn drive(
             let len = chunk.len();
             let mut pending = chunk;
             loop {
-                match pipeline.submit(pending) {
+                let p = pipeline.clone();
+                let Ok(submitted) = tokio::task::spawn_blocking(move || p.submit(pending)).await
+                else {
+                    failures.fetch_add(len, Ordering::Relaxed);
+                    break;
+                };
+                match submitted {
                     Ok(rx) => {
                         let out = rx.await.unwrap_or_default();
                         let ok = out
