@@ -1,0 +1,90 @@
+//! The RocksDB options that the appends' sync latency depends on
+//! (docs/performance.md, session 7), read back from what RocksDB wrote:
+//! its OPTIONS file and the table properties of an ingested file.
+
+use std::path::Path;
+
+use ledger::Log;
+use verifier::SignerKey;
+
+fn signer() -> SignerKey {
+    SignerKey::from_seed("test.example/log", &[3; 32]).unwrap()
+}
+
+/// The `key=value` lines of one section (`[DBOptions]`, `[CFOptions "x"]`)
+/// of the newest OPTIONS file in `dir`.
+fn options_section(dir: &Path, section: &str) -> Vec<String> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("OPTIONS-"))
+        })
+        .collect();
+    files.sort();
+    let text = std::fs::read_to_string(files.last().expect("an OPTIONS file")).unwrap();
+    text.lines()
+        .skip_while(|l| l.trim() != section)
+        .skip(1)
+        .take_while(|l| !l.starts_with('['))
+        .map(|l| l.trim().to_string())
+        .collect()
+}
+
+#[test]
+fn no_preallocation_and_lz4_except_for_hash_tiles() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open_with(dir.path(), &signer().verifier(), &["postings"]).unwrap();
+    log.append(&[b"leaf"]).unwrap();
+    drop(log);
+    for db in [dir.path().to_path_buf(), dir.path().join("index")] {
+        let db_opts = options_section(&db, "[DBOptions]");
+        assert!(db_opts.contains(&"allow_fallocate=false".into()), "{db:?}");
+    }
+    let compression = |db: &Path, cf: &str| -> String {
+        options_section(db, &format!("[CFOptions \"{cf}\"]"))
+            .into_iter()
+            .find(|l| l.starts_with("compression="))
+            .unwrap_or_default()
+    };
+    for cf in ["entries", "checkpoints", "meta"] {
+        assert_eq!(compression(dir.path(), cf), "compression=kLZ4Compression");
+    }
+    assert_eq!(
+        compression(dir.path(), "tiles"),
+        "compression=kNoCompression"
+    );
+    assert_eq!(
+        compression(&dir.path().join("index"), "postings"),
+        "compression=kLZ4Compression"
+    );
+}
+
+#[test]
+fn index_files_carry_twenty_filter_bits_per_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open_with(dir.path(), &signer().verifier(), &["decisions"]).unwrap();
+    let keys = 10_000u32;
+    let items: Vec<([u8; 4], [u8; 1])> = (0..keys).map(|i| (i.to_be_bytes(), [1])).collect();
+    log.ingest_sorted("decisions", &items).unwrap();
+    drop(log);
+    let index = dir.path().join("index");
+    let db = rocksdb::DB::open_cf(&rocksdb::Options::default(), &index, ["decisions"]).unwrap();
+    let cf = db.cf_handle("decisions").unwrap();
+    let props = db
+        .property_value_cf(cf, "rocksdb.aggregated-table-properties")
+        .unwrap()
+        .unwrap();
+    let filter_bytes: u64 = props
+        .split(';')
+        .find_map(|p| p.trim().strip_prefix("filter block size="))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no filter size in {props}"));
+    // 20 bits per key is 25,000 bytes for 10,000 keys; 10 bits would be half.
+    let bits_per_key = filter_bytes * 8 / u64::from(keys);
+    assert!(
+        (18..=24).contains(&bits_per_key),
+        "{bits_per_key} bits/key: {props}"
+    );
+}
