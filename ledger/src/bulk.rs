@@ -4,7 +4,7 @@
 
 use rocksdb::{IngestExternalFileOptions, SstFileWriter};
 
-use crate::store::{cf_options, INDEX_FILTER_BITS};
+use crate::store::index_cf_options;
 use crate::{LedgerError, Log};
 
 impl Log {
@@ -28,7 +28,7 @@ impl Log {
             .index_path
             .join(format!("bulk-{}-{cf_name}-{seq}.tmp", std::process::id()));
         let written = (|| {
-            let opts = cf_options(cf_name, INDEX_FILTER_BITS);
+            let opts = index_cf_options(cf_name);
             let mut writer = SstFileWriter::create(&opts);
             writer.open(&file)?;
             for (k, v) in items {
