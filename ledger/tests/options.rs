@@ -33,7 +33,7 @@ fn options_section(dir: &Path, section: &str) -> Vec<String> {
 }
 
 #[test]
-fn no_preallocation_and_lz4_except_for_hash_tiles() {
+fn no_preallocation_lz4_except_for_hash_tiles_and_universal_index_compaction() {
     let dir = tempfile::tempdir().unwrap();
     let log = Log::open_with(dir.path(), &signer().verifier(), &["postings"]).unwrap();
     log.append(&[b"leaf"]).unwrap();
@@ -59,6 +59,13 @@ fn no_preallocation_and_lz4_except_for_hash_tiles() {
         compression(&dir.path().join("index"), "postings"),
         "compression=kLZ4Compression"
     );
+    // The index database merges sorted runs (universal compaction), eight
+    // spans' files at a time; the log's keeps RocksDB's leveled default.
+    let index = options_section(&dir.path().join("index"), "[CFOptions \"postings\"]");
+    assert!(index.contains(&"compaction_style=kCompactionStyleUniversal".into()));
+    assert!(index.contains(&"level0_file_num_compaction_trigger=8".into()));
+    let entries = options_section(dir.path(), "[CFOptions \"entries\"]");
+    assert!(entries.contains(&"compaction_style=kCompactionStyleLevel".into()));
 }
 
 #[test]
