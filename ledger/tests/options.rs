@@ -33,7 +33,7 @@ fn options_section(dir: &Path, section: &str) -> Vec<String> {
 }
 
 #[test]
-fn no_preallocation_lz4_except_for_hash_tiles_and_universal_index_compaction() {
+fn no_preallocation_lz4_for_the_log_but_tiles_and_universal_index_compaction() {
     let dir = tempfile::tempdir().unwrap();
     let log = Log::open_with(dir.path(), &signer().verifier(), &["postings"]).unwrap();
     log.append(&[b"leaf"]).unwrap();
@@ -57,7 +57,7 @@ fn no_preallocation_lz4_except_for_hash_tiles_and_universal_index_compaction() {
     );
     assert_eq!(
         compression(&dir.path().join("index"), "postings"),
-        "compression=kLZ4Compression"
+        "compression=kNoCompression"
     );
     // The index database merges sorted runs (universal compaction), eight
     // spans' files at a time; the log's keeps RocksDB's leveled default.
