@@ -99,4 +99,8 @@ pub enum LedgerError {
     /// Signing failed (the text was not signable).
     #[error("signing checkpoint: {0}")]
     Sign(CheckpointError),
+    /// An index column family was asked of a log opened without its index
+    /// database ([`crate::Log::open`] rather than [`crate::Log::open_with`]).
+    #[error("index column family {0} asked of a log opened without indexes")]
+    NoIndexes(String),
 }

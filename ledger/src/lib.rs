@@ -198,11 +198,10 @@ impl Log {
 
     /// The index database, and the handle of its column family `cf_name`.
     pub(crate) fn index_cf(&self, cf_name: &str) -> Result<(&DB, &ColumnFamily), LedgerError> {
-        let db = self.index.as_ref().ok_or_else(|| {
-            LedgerError::Corrupt(format!(
-                "index column family {cf_name} asked of a log opened without indexes"
-            ))
-        })?;
+        let db = self
+            .index
+            .as_ref()
+            .ok_or_else(|| LedgerError::NoIndexes(cf_name.into()))?;
         Ok((db, cf(db, cf_name)?))
     }
 

@@ -186,7 +186,7 @@ const FILTER_BITS: f64 = 10.0;
 /// and passes through every file of the level-0 pile and each level: at
 /// 10 bits (~1% false positives per file) a 64-record request read about
 /// three data blocks, from disk when their file was just ingested, and a
-/// request stalled on such a read now and then; 20 bits (~0.01%) cost 2.5
+/// request stalled on such a read now and then; 20 bits (~0.02%) cost 2.5
 /// bytes of memory per indexed key (docs/performance.md, session 7).
 pub(crate) const INDEX_FILTER_BITS: f64 = 20.0;
 
@@ -199,10 +199,11 @@ pub(crate) fn cf_options(name: &str, filter_bits: f64) -> Options {
     let mut opts = Options::default();
     opts.set_block_based_table_factory(&table);
     // SST files are LZ4-compressed, except hash tiles (SHA-256 output does
-    // not compress) and the index database's ([`index_cf_options`]). Decision records repeat their field names and most of
-    // their values, and the leaves are written twice (WAL, then a flush):
-    // a compressed flush writes a fraction of the bytes, so it competes less
-    // with the synced WAL writes of appends and the store takes less disk
+    // not compress) and the index database's ([`index_cf_options`]).
+    // Decision records repeat their field names and most of their values,
+    // and the leaves are written twice (WAL, then a flush): a compressed
+    // flush writes a fraction of the bytes, so it competes less with the
+    // synced WAL writes of appends, and the store takes less disk
     // (docs/performance.md, session 7). The WAL itself is not compressed.
     opts.set_compression_type(if name == CF_TILES {
         DBCompressionType::None
