@@ -288,21 +288,18 @@ impl Log {
 
     /// The entry at `index`.
     pub fn entry(&self, index: u64) -> Result<Vec<u8>, LedgerError> {
+        // Checked first, so that `index + 1` cannot overflow.
         self.check_size("leaf index", index, false)?;
-        let mut iter = self.db.iterator_cf(
-            cf(&self.db, CF_ENTRIES)?,
-            IteratorMode::From(&index_key(index), Direction::Reverse),
-        );
-        let missing = || LedgerError::Corrupt(format!("entry {index} is missing"));
-        let (key, chunk) = iter.next().ok_or_else(missing)??;
-        let start = decode_u64(&key, "entry chunk key")?;
-        let pos = usize::try_from(index - start).map_err(|_| missing())?;
-        let entries = decode_bundle(&chunk).map_err(|_| missing())?;
-        entries.get(pos).map(|e| e.to_vec()).ok_or_else(missing)
+        let mut out = Vec::new();
+        self.scan_entries(index, index + 1, |_, e| {
+            out = e.to_vec();
+            Ok::<(), LedgerError>(())
+        })?;
+        Ok(out)
     }
 
     /// Calls `f(index, entry)` for every entry in `from..to`, in order, in
-    /// one forward scan of the stored chunks.
+    /// one scan of the stored chunks from the one holding `from`.
     pub fn scan_entries<E: From<LedgerError>>(
         &self,
         from: u64,
@@ -313,32 +310,18 @@ impl Log {
             return Ok(());
         }
         self.check_size("leaf index", to - 1, false)?;
-        let entries_cf = cf(&self.db, CF_ENTRIES)?;
         let missing = |i: u64| LedgerError::Corrupt(format!("entry {i} is missing"));
-        // The chunk holding `from` starts at the greatest key <= from.
-        let first_key = match self
-            .db
-            .iterator_cf(
-                entries_cf,
-                IteratorMode::From(&index_key(from), Direction::Reverse),
-            )
-            .next()
-        {
-            Some(item) => item.map_err(LedgerError::from)?.0,
-            None => return Err(missing(from).into()),
-        };
-        let iter = self.db.iterator_cf(
-            entries_cf,
-            IteratorMode::From(&first_key, Direction::Forward),
-        );
+        let mut iter = self.db.raw_iterator_cf(cf(&self.db, CF_ENTRIES)?);
+        // The chunk holding `from` is the one with the greatest key <= from.
+        iter.seek_for_prev(index_key(from));
         let mut next = from;
-        for item in iter {
-            if next >= to {
-                break;
-            }
-            let (key, chunk) = item.map_err(LedgerError::from)?;
-            let at = decode_u64(&key, "entry chunk key")?;
-            let entries = decode_bundle(&chunk).map_err(|_| missing(next))?;
+        while next < to {
+            let (Some(key), Some(chunk)) = (iter.key(), iter.value()) else {
+                iter.status().map_err(LedgerError::from)?;
+                return Err(missing(next).into());
+            };
+            let at = decode_u64(key, "entry chunk key")?;
+            let entries = decode_bundle(chunk).map_err(|_| missing(next))?;
             if at > next || at + entries.len() as u64 <= next {
                 return Err(missing(next).into());
             }
@@ -348,9 +331,7 @@ impl Log {
                     next = i + 1;
                 }
             }
-        }
-        if next < to {
-            return Err(missing(next).into());
+            iter.next();
         }
         Ok(())
     }
