@@ -131,23 +131,19 @@ impl SpanIndex {
                 let list = &lists[l as usize];
                 h == hash && list.kind == kind && spelling(spellings, list.spelled) == term
             });
+            let list = found.map_or(lists.len() as u32, |&(_, l)| l);
+            links.push(Link {
+                offset,
+                next: END,
+                list,
+            });
             match found {
                 Some(&(_, l)) => {
-                    links.push(Link {
-                        offset,
-                        next: END,
-                        list: l,
-                    });
                     let list = &mut lists[l as usize];
                     links[list.tail as usize].next = link;
                     list.tail = link;
                 }
                 None => {
-                    links.push(Link {
-                        offset,
-                        next: END,
-                        list: lists.len() as u32,
-                    });
                     let spelled = spellings.len();
                     spellings.extend_from_slice(&(term.len() as u32).to_le_bytes());
                     spellings.extend_from_slice(term);
