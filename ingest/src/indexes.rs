@@ -31,18 +31,20 @@ pub struct Indexes {
     tail: RwLock<Tail>,
     /// Serialises span builds.
     building: Mutex<()>,
-    /// Spans that left memory so far (after their build was ingested).
-    released: AtomicU64,
+    /// The leaves below it are in the built spans (RocksDB) and no longer
+    /// in memory; it moves only after a span's build was ingested.
+    built: AtomicU64,
 }
 
 /// What the built spans (RocksDB) said about some `decision_id`s, asked
 /// before a submission was queued ([`Indexes::lookup_built`]), so that the
-/// batcher need not ask again. It stays true while no span leaves memory:
-/// a leaf committed later is in memory (or in flight) when the batcher looks.
+/// batcher need not ask again. It holds for every leaf below `built`: a
+/// leaf appended later is in the batcher's memory when it looks.
 #[derive(Clone, Debug)]
 pub(crate) struct BuiltAnswer {
-    /// [`Indexes`]' count of released spans before the lookup.
-    pub(crate) released: u64,
+    /// [`Indexes::built`] before the lookup: the answer covers the leaves
+    /// below it.
+    pub(crate) built: u64,
     /// One answer per id, in order.
     pub(crate) found: Vec<Option<Logged>>,
 }
@@ -77,6 +79,7 @@ impl Indexes {
         // are read back from the records in them.
         let mut tail = Tail::default();
         let size = log.size();
+        let first = built;
         let mut facts = Vec::new();
         let mut unindexed = 0u64;
         log.scan_entries(built, size, |_, leaf| {
@@ -98,7 +101,7 @@ impl Indexes {
             span,
             tail: RwLock::new(tail),
             building: Mutex::new(()),
-            released: AtomicU64::new(0),
+            built: AtomicU64::new(first),
         });
         indexes.build()?;
         Ok(indexes)
@@ -152,10 +155,28 @@ impl Indexes {
             self.log.ingest_sorted(CF_POSTINGS, &postings)?;
             let mut tail = self.tail.write().unwrap_or_else(|p| p.into_inner());
             tail.spans.remove(&start);
-            // Under the lock: a reader sees the span in memory, or the count
+            // Under the lock: a reader sees the span in memory, or the mark
             // that tells it to ask RocksDB again.
-            self.released.fetch_add(1, Ordering::AcqRel);
+            self.built.store(start + self.span, Ordering::Release);
         }
+    }
+
+    /// The leaves below it are in the built spans, not in memory.
+    pub(crate) fn built(&self) -> u64 {
+        self.built.load(Ordering::Acquire)
+    }
+
+    /// [`Indexes::built`], and the `decision_id`s of every leaf past it
+    /// (in memory), in log order: (leaf index, id, digest).
+    pub(crate) fn unbuilt_decisions(&self) -> (u64, Vec<(u64, String, [u8; 32])>) {
+        let tail = self.tail();
+        let ids = tail
+            .spans
+            .values()
+            .flat_map(|s| s.decisions_in_order())
+            .map(|(i, id, digest)| (i, id.to_string(), digest))
+            .collect();
+        (self.built(), ids)
     }
 
     /// Where a `decision_id` was appended, if it was.
@@ -163,18 +184,38 @@ impl Indexes {
         Ok(self.lookup_decisions(&[decision_id])?.pop().flatten())
     }
 
-    /// [`Indexes::lookup_decision`] for many ids, in order; one storage call
-    /// for those not in memory.
+    /// [`Indexes::lookup_decision`] for many ids, in order: memory first,
+    /// then one storage call for the rest.
     pub fn lookup_decisions(&self, ids: &[&str]) -> Result<Vec<Option<Logged>>, LedgerError> {
-        self.lookup_decisions_given(ids, |_| None)
+        let (mut out, built) = {
+            let tail = self.tail();
+            let out: Vec<Option<Logged>> = ids
+                .iter()
+                .map(|id| tail.spans.values().find_map(|s| s.decision(id)))
+                .collect();
+            (out, self.built())
+        };
+        let missing: Vec<usize> = (0..ids.len()).filter(|&i| out[i].is_none()).collect();
+        if missing.is_empty() {
+            return Ok(out);
+        }
+        let asked: Vec<&str> = missing.iter().map(|&i| ids[i]).collect();
+        let stored = self.lookup_built(&asked)?;
+        // A span that left memory between the two looks was ingested
+        // before it left: the second look sees it.
+        let _ = built;
+        for (&i, found) in missing.iter().zip(stored.found) {
+            out[i] = found;
+        }
+        Ok(out)
     }
 
     /// The built spans' answer for `ids` (RocksDB only; memory is not
-    /// asked), for [`Indexes::lookup_decisions_given`] to use later.
+    /// asked).
     pub(crate) fn lookup_built(&self, ids: &[&str]) -> Result<BuiltAnswer, LedgerError> {
-        // Read before RocksDB: a span released after this count was read may
+        // Read before RocksDB: a span released after the mark was read may
         // have been ingested after the lookup.
-        let released = self.released.load(Ordering::Acquire);
+        let built = self.built();
         let keys: Vec<&[u8]> = ids.iter().map(|id| id.as_bytes()).collect();
         let found = self
             .log
@@ -183,46 +224,7 @@ impl Indexes {
             .zip(ids)
             .map(|(v, id)| v.map(|v| decode_decision(id, &v)).transpose())
             .collect::<Result<_, _>>()?;
-        Ok(BuiltAnswer { released, found })
-    }
-
-    /// [`Indexes::lookup_decisions`], where `earlier(i)` may give what the
-    /// built spans said about `ids[i]` before ([`Indexes::lookup_built`]):
-    /// used as long as no span has left memory since, else asked again.
-    pub(crate) fn lookup_decisions_given<'a>(
-        &self,
-        ids: &[&str],
-        earlier: impl Fn(usize) -> Option<(&'a BuiltAnswer, usize)>,
-    ) -> Result<Vec<Option<Logged>>, LedgerError> {
-        let (mut out, released) = {
-            let tail = self.tail();
-            let out: Vec<Option<Logged>> = ids
-                .iter()
-                .map(|id| tail.spans.values().find_map(|s| s.decision(id)))
-                .collect();
-            (out, self.released.load(Ordering::Acquire))
-        };
-        let mut missing = Vec::new();
-        for (i, found) in out.iter_mut().enumerate() {
-            if found.is_some() {
-                continue;
-            }
-            match earlier(i) {
-                Some((answer, at)) if answer.released == released => {
-                    *found = answer.found.get(at).copied().flatten();
-                }
-                _ => missing.push(i),
-            }
-        }
-        if missing.is_empty() {
-            return Ok(out);
-        }
-        let asked: Vec<&str> = missing.iter().map(|&i| ids[i]).collect();
-        let stored = self.lookup_built(&asked)?;
-        for (&i, found) in missing.iter().zip(stored.found) {
-            out[i] = found;
-        }
-        Ok(out)
+        Ok(BuiltAnswer { built, found })
     }
 
     /// The term's leaves still in memory, ascending.
@@ -272,40 +274,56 @@ mod tests {
     use super::*;
 
     #[test]
-    fn an_earlier_answer_is_used_only_while_no_span_left_memory() {
+    fn ids_are_in_memory_until_built_and_in_rocksdb_after() {
         let dir = tempfile::tempdir().unwrap();
         let key = verifier::SignerKey::from_seed("t.example/log", &[9; 32]).unwrap();
         let log = Arc::new(
             Log::open_with(dir.path(), &key.verifier(), crate::index::INGEST_CFS).unwrap(),
         );
         let indexes = Indexes::open_with_span(log.clone(), 4).unwrap();
-        log.append(&[b"a", b"b", b"c", b"d"]).unwrap();
+        log.append(&[b"a", b"b", b"c", b"d", b"e"]).unwrap();
         let facts = |id: &str| Facts {
             decision_id: id.into(),
             digest: [id.len() as u8; 32],
             terms: Vec::new(),
         };
         assert!(indexes.apply(0, ["id-0", "id-1", "id-2", "id-3"].map(facts).into(), 4));
-        // Asked at submission, before the span was built: not there.
-        let before = indexes.lookup_built(&["id-2"]).unwrap();
-        assert_eq!(before.found, vec![None]);
-        // Still in memory: memory answers.
-        let got = indexes.lookup_decisions_given(&["id-2"], |_| Some((&before, 0)));
-        assert_eq!(got.unwrap(), vec![Some((2, [4; 32]))]);
-        // Built and gone from memory: the earlier answer is stale and the
-        // built index is asked again.
+        assert!(!indexes.apply(4, vec![facts("id-four")], 5));
+        // In memory, not yet in RocksDB.
+        assert_eq!(indexes.built(), 0);
+        assert_eq!(indexes.lookup_built(&["id-2"]).unwrap().found, vec![None]);
+        let (built, ids) = indexes.unbuilt_decisions();
+        assert_eq!(built, 0);
+        let ids: Vec<(u64, &str)> = ids.iter().map(|(i, id, _)| (*i, id.as_str())).collect();
+        assert_eq!(
+            ids,
+            vec![
+                (0, "id-0"),
+                (1, "id-1"),
+                (2, "id-2"),
+                (3, "id-3"),
+                (4, "id-four")
+            ]
+        );
+        let both = indexes
+            .lookup_decisions(&["id-2", "id-four", "nope"])
+            .unwrap();
+        assert_eq!(both, vec![Some((2, [4; 32])), Some((4, [7; 32])), None]);
+        // Built: the mark moves past the span, which left memory.
         indexes.build().unwrap();
-        let got = indexes.lookup_decisions_given(&["id-2"], |_| Some((&before, 0)));
-        assert_eq!(got.unwrap(), vec![Some((2, [4; 32]))]);
-        // An answer given after the release is taken as it is.
-        let after = indexes.lookup_built(&["id-2", "new"]).unwrap();
-        assert_eq!(after.found, vec![Some((2, [4; 32])), None]);
-        let forged = BuiltAnswer {
-            released: after.released,
-            found: vec![Some((99, [7; 32]))],
-        };
-        let got =
-            indexes.lookup_decisions_given(&["new", "new"], |i| (i == 0).then_some((&forged, 0)));
-        assert_eq!(got.unwrap(), vec![Some((99, [7; 32])), None]);
+        assert_eq!(indexes.built(), 4);
+        let answer = indexes.lookup_built(&["id-2", "id-four"]).unwrap();
+        assert_eq!(answer.built, 4);
+        assert_eq!(answer.found, vec![Some((2, [4; 32])), None]);
+        let (built, ids) = indexes.unbuilt_decisions();
+        assert_eq!((built, ids.len()), (4, 1));
+        let both = indexes
+            .lookup_decisions(&["id-2", "id-four", "nope"])
+            .unwrap();
+        assert_eq!(both, vec![Some((2, [4; 32])), Some((4, [7; 32])), None]);
+        // Reopened: the mark is where the build left it.
+        drop(indexes);
+        let indexes = Indexes::open_with_span(log, 4).unwrap();
+        assert_eq!(indexes.built(), 4);
     }
 }

@@ -9,12 +9,12 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-mod in_flight;
 pub mod index;
 mod indexes;
 pub mod input;
 pub mod pipeline;
 pub mod query;
+mod recent;
 pub mod record;
 mod schema;
 mod span;

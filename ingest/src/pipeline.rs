@@ -143,11 +143,11 @@ impl Pipeline {
         // Batcher → (one prepared batch at most) → committer; the committer
         // reports back so the batcher knows which ids are durable.
         let (batch_tx, batch_rx) = mpsc::sync_channel::<stages::Batch>(1);
-        let (done_tx, done_rx) = mpsc::channel::<stages::Done>();
+        let (failed_tx, failed_rx) = mpsc::channel::<stages::Failed>();
         let (build_tx, build_rx) = mpsc::channel::<()>();
         let batcher = {
             let batcher =
-                stages::Batcher::new(indexes.clone(), stats.clone(), config.clone(), done_rx);
+                stages::Batcher::new(indexes.clone(), stats.clone(), config.clone(), failed_rx);
             std::thread::Builder::new()
                 .name("ledger-batcher".into())
                 .spawn(move || batcher.run(rx, batch_tx))
@@ -166,7 +166,7 @@ impl Pipeline {
             std::thread::Builder::new()
                 .name("ledger-acks".into())
                 .spawn(move || {
-                    stages::acknowledge_all(indexes, stats, written_rx, done_tx, build_tx)
+                    stages::acknowledge_all(indexes, stats, written_rx, failed_tx, build_tx)
                 })
                 .ok()
         };

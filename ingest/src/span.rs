@@ -170,6 +170,15 @@ impl SpanIndex {
         Some((self.start + u64::from(o), self.facts[o as usize].digest))
     }
 
+    /// Every leaf's `decision_id` and digest, in log order (the leaves
+    /// without one are left out).
+    pub fn decisions_in_order(&self) -> impl Iterator<Item = (u64, &str, [u8; 32])> + '_ {
+        (self.start..)
+            .zip(&self.facts)
+            .filter(|(_, f)| !f.decision_id.is_empty())
+            .map(|(i, f)| (i, f.decision_id.as_str(), f.digest))
+    }
+
     fn chain(&self, list: &TermList) -> impl Iterator<Item = u64> + '_ {
         let mut at = list.head;
         std::iter::from_fn(move || {

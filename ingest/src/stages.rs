@@ -1,7 +1,8 @@
 //! The two threads behind [`crate::Pipeline`] (docs/design/ingest.md):
 //!
 //! - the **batcher** takes queued jobs, drops retries (`decision_id`s
-//!   already logged or in flight), stamps the ledger clock, finishes the
+//!   already logged or in flight: its own memory holds every id the built
+//!   index lacks, so it never waits for the acknowledger), stamps the ledger clock, finishes the
 //!   leaves (their heads were built and hashed where the records were
 //!   checked, so only the `received_at` and `submitted_by` bytes are left
 //!   to hash) and builds the group commit's WriteBatch on the tree's tip
@@ -26,20 +27,15 @@ use std::time::Instant;
 use ledger::{Log, PreparedAppend, Tip};
 use verifier::{Hash, HashedEntry};
 
-use crate::in_flight::{InFlight, Pending};
 use crate::index::Facts;
-use crate::indexes::BuiltAnswer;
 use crate::pipeline::{Job, Outcome, PipelineConfig, Stats};
+use crate::recent::{Pending, Recent};
 use crate::schema::Timestamp;
 use crate::Indexes;
 
-/// What the committer tells the batcher after each batch.
-pub(crate) enum Done {
-    /// The leaves below this index are durable and in the indexes.
-    Committed(u64),
-    /// The batch of this epoch failed; everything prepared after it fails.
-    Failed(u64),
-}
+/// What the acknowledger tells the batcher when a write failed: the batch
+/// of this epoch was not appended, nor anything prepared after it.
+pub(crate) struct Failed(pub(crate) u64);
 
 /// One group commit, built and waiting for the committer.
 pub(crate) struct Batch {
@@ -50,8 +46,7 @@ pub(crate) struct Batch {
     base: u64,
     epoch: u64,
     records: usize,
-    /// The index facts of the appended leaves, in order (their
-    /// `decision_id`s are what the batcher holds in flight).
+    /// The index facts of the appended leaves, in order.
     facts: Vec<Facts>,
     error: Option<String>,
 }
@@ -75,8 +70,12 @@ pub(crate) struct Batcher {
     clock: Timestamp,
     tip: Tip,
     epoch: u64,
-    in_flight: InFlight,
-    done: Receiver<Done>,
+    /// Every `decision_id` logged or prepared past `floor`.
+    recent: Recent,
+    /// The built mark `recent` was last trimmed to: the leaves below it
+    /// are in the built index.
+    floor: u64,
+    failed: Receiver<Failed>,
 }
 
 impl Batcher {
@@ -84,9 +83,20 @@ impl Batcher {
         indexes: Arc<Indexes>,
         stats: Arc<Stats>,
         config: PipelineConfig,
-        done: Receiver<Done>,
+        failed: Receiver<Failed>,
     ) -> Batcher {
         let log = indexes.log().clone();
+        // The ids already in memory (logged before this pipeline started).
+        let (floor, known) = indexes.unbuilt_decisions();
+        let mut recent = Recent::default();
+        for (index, decision_id, digest) in known {
+            recent.push(Pending {
+                decision_id,
+                index,
+                leaf_hash: None,
+                digest,
+            });
+        }
         Batcher {
             stats,
             tip: log.tip(),
@@ -95,8 +105,9 @@ impl Batcher {
             config,
             clock: Timestamp(time::OffsetDateTime::UNIX_EPOCH),
             epoch: 0,
-            in_flight: InFlight::default(),
-            done,
+            recent,
+            floor,
+            failed,
         }
     }
 
@@ -144,19 +155,20 @@ impl Batcher {
         self.clock.canonical()
     }
 
-    /// Applies what the committer reported so far. Must run before storage
-    /// is asked about ids: an id leaves `in_flight` only once it is durable.
+    /// Applies the failed writes reported so far, and forgets the ids the
+    /// built index has taken over.
     fn catch_up(&mut self) {
-        while let Ok(done) = self.done.try_recv() {
-            match done {
-                Done::Committed(end) => self.in_flight.committed_below(end),
-                Done::Failed(epoch) if epoch == self.epoch => {
-                    self.epoch += 1;
-                    self.tip = self.log.tip();
-                    self.in_flight.clear();
-                }
-                Done::Failed(_) => {}
+        while let Ok(Failed(epoch)) = self.failed.try_recv() {
+            if epoch == self.epoch {
+                self.epoch += 1;
+                self.tip = self.log.tip();
+                self.recent.truncate(self.tip.size());
             }
+        }
+        let built = self.indexes.built();
+        if built > self.floor {
+            self.recent.built_below(built);
+            self.floor = built;
         }
     }
 
@@ -170,54 +182,52 @@ impl Batcher {
         let mut in_batch: HashMap<&str, (usize, [u8; 32]), foldhash::fast::RandomState> =
             HashMap::with_capacity_and_hasher(records, Default::default());
         let mut plans: Vec<Vec<Plan>> = Vec::with_capacity(jobs.len());
-        // Ids in flight are answered from memory.
-        let flying: Vec<Option<Outcome>> = jobs
-            .iter()
-            .flat_map(|j| &j.subs)
-            .map(|s| {
-                let f = self.in_flight.get(&s.record.decision_id)?;
-                Some(if f.digest == s.record.digest {
-                    Outcome::Duplicate {
-                        index: f.index,
-                        leaf_hash: f.leaf_hash,
-                    }
-                } else {
-                    Outcome::Conflict { index: f.index }
-                })
-            })
-            .collect();
-        // The rest: memory first, then what the built indexes said when the
-        // job was submitted, unless a span left memory since.
-        let mut unknown: Vec<&str> = Vec::new();
-        let mut asked: Vec<Option<(&BuiltAnswer, usize)>> = Vec::new();
-        let mut at = 0;
+        // Where each id was logged or prepared, if it was: (leaf index,
+        // digest, leaf hash if known). Memory holds every leaf past `floor`;
+        // below it, what the built index said when the job was submitted,
+        // if it already covered `floor`; RocksDB is asked again for the rest.
+        type Found = Result<Option<(u64, [u8; 32], Option<Hash>)>, String>;
+        let mut found: Vec<Option<Found>> = Vec::with_capacity(records);
+        let mut ask: Vec<&str> = Vec::new();
         for job in &jobs {
+            let answer = job.built.as_ref().filter(|a| a.built >= self.floor);
             for (k, s) in job.subs.iter().enumerate() {
-                if flying[at].is_none() {
-                    unknown.push(&s.record.decision_id);
-                    asked.push(job.built.as_ref().map(|b| (b, k)));
-                }
-                at += 1;
+                let id = s.record.decision_id.as_str();
+                found.push(if let Some(p) = self.recent.get(id) {
+                    Some(Ok(Some((p.index, p.digest, p.leaf_hash))))
+                } else if let Some(a) = answer {
+                    Some(Ok(a
+                        .found
+                        .get(k)
+                        .copied()
+                        .flatten()
+                        .map(|(i, d)| (i, d, None))))
+                } else {
+                    ask.push(id);
+                    None
+                });
             }
         }
-        let mut stored = match self
-            .indexes
-            .lookup_decisions_given(&unknown, |i| asked.get(i).copied().flatten())
-        {
-            Ok(found) => found.into_iter().map(Ok).collect::<Vec<_>>(),
-            Err(e) => unknown.iter().map(|_| Err(e.to_string())).collect(),
+        if !ask.is_empty() {
+            let mut stored = match self.indexes.lookup_built(&ask) {
+                Ok(a) => a.found.into_iter().map(Ok).collect::<Vec<_>>(),
+                Err(e) => ask.iter().map(|_| Err(e.to_string())).collect(),
+            }
+            .into_iter();
+            for f in found.iter_mut().filter(|f| f.is_none()) {
+                *f = Some(match stored.next() {
+                    Some(Ok(l)) => Ok(l.map(|(i, d)| (i, d, None))),
+                    Some(Err(e)) => Err(e),
+                    None => Ok(None),
+                });
+            }
         }
-        .into_iter();
-        let mut flying = flying.into_iter();
+        let mut found = found.into_iter();
         for job in &jobs {
             let mut plan = Vec::with_capacity(job.subs.len());
             for sub in &job.subs {
                 let r = &sub.record;
-                if let Some(outcome) = flying.next().flatten() {
-                    plan.push(Plan::Done(outcome));
-                    continue;
-                }
-                let logged = stored.next().unwrap_or(Ok(None));
+                let logged = found.next().flatten().unwrap_or(Ok(None));
                 if let Some(&(pos, digest)) = in_batch.get(r.decision_id.as_str()) {
                     plan.push(Plan::SameBatch {
                         pos,
@@ -226,13 +236,13 @@ impl Batcher {
                     continue;
                 }
                 plan.push(match logged {
-                    Ok(Some((index, digest))) if digest == r.digest => Plan::Done(
-                        self.log
-                            .leaf_hash(index)
+                    Ok(Some((index, digest, known))) if digest == r.digest => Plan::Done(
+                        known
+                            .map_or_else(|| self.log.leaf_hash(index), Ok)
                             .map(|leaf_hash| Outcome::Duplicate { index, leaf_hash })
                             .unwrap_or_else(|e| Outcome::Failed(e.to_string())),
                     ),
-                    Ok(Some((index, _))) => Plan::Done(Outcome::Conflict { index }),
+                    Ok(Some((index, ..))) => Plan::Done(Outcome::Conflict { index }),
                     Ok(None) => {
                         in_batch.insert(&r.decision_id, (new, r.digest));
                         new += 1;
@@ -270,10 +280,10 @@ impl Batcher {
         if let Some(p) = &append {
             let first = p.range().start;
             for (i, f) in facts.iter().enumerate() {
-                self.in_flight.push(Pending {
+                self.recent.push(Pending {
                     decision_id: f.decision_id.clone(),
                     index: first + i as u64,
-                    leaf_hash: p.leaves()[i],
+                    leaf_hash: Some(p.leaves()[i]),
                     digest: f.digest,
                 });
             }
@@ -356,14 +366,14 @@ pub(crate) fn commit_all(
     }
 }
 
-/// Records each written batch's index facts (so it is searchable and
-/// deduplicated), tells the batcher, and acknowledges its records; pokes
+/// Records each written batch's index facts (so it is searchable), tells
+/// the batcher of a failed write, and acknowledges the records; pokes
 /// `build` when a span of the index is complete.
 pub(crate) fn acknowledge_all(
     indexes: Arc<Indexes>,
     stats: Arc<Stats>,
     rx: Receiver<Written>,
-    done: Sender<Done>,
+    failed: Sender<Failed>,
     build: Sender<()>,
 ) {
     for w in rx {
@@ -375,7 +385,6 @@ pub(crate) fn acknowledge_all(
                 if indexes.apply(first, w.facts, end) {
                     let _ = build.send(());
                 }
-                let _ = done.send(Done::Committed(end));
                 let leaf = |pos: usize| (first + pos as u64, leaves[pos]);
                 let outcomes: Vec<Vec<Outcome>> = w
                     .plans
@@ -410,7 +419,7 @@ pub(crate) fn acknowledge_all(
                 // A batch refused while being prepared left the tip as it
                 // was; only a failed write invalidates what follows it.
                 if !w.refused {
-                    let _ = done.send(Done::Failed(w.epoch));
+                    let _ = failed.send(Failed(w.epoch));
                 }
                 tracing::error!("group commit failed: {e}");
                 let why = format!("storage failure, nothing appended: {e}");
@@ -440,5 +449,173 @@ fn count(stats: &Stats, outcomes: &[Vec<Outcome>], appended: usize) {
             Outcome::Conflict { .. } => stats.conflicts.fetch_add(1, Ordering::Relaxed),
             _ => 0,
         };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+
+    use serde_json::json;
+    use tokio::sync::oneshot;
+
+    use super::*;
+    use crate::indexes::BuiltAnswer;
+    use crate::pipeline::Submission;
+
+    fn submission(id: &str) -> Submission {
+        let v = json!({
+            "decision_id": id,
+            "time": "2026-11-23T07:00:00Z",
+            "enforcer": {"id": "gw-1", "kind": "gateway"},
+            "subject": {"type": "user", "id": "alice", "identity_kind": "human", "owner": "alice"},
+            "delegation": [],
+            "action": {"name": "read"},
+            "resource": {"type": "doc", "id": "d-1"},
+            "context": {},
+            "policy": {"engine": "opa", "id": "p", "version": "1"},
+            "decision": "allow",
+            "reasons": [],
+            "errors": [],
+            "extensions": {}
+        });
+        Submission {
+            record: crate::check(&crate::record::from_json(&v)).unwrap(),
+            submitted_by: "gw-1".into(),
+        }
+    }
+
+    /// The three stages, with the batcher driven by hand so that a test
+    /// chooses what each job was told at submission and when spans build.
+    struct Stages {
+        indexes: Arc<Indexes>,
+        batcher: Batcher,
+        to_writer: Option<SyncSender<Batch>>,
+    }
+
+    impl Stages {
+        fn start(dir: &std::path::Path) -> Stages {
+            let key = verifier::SignerKey::from_seed("t.example/log", &[3; 32]).unwrap();
+            let log =
+                Arc::new(Log::open_with(dir, &key.verifier(), crate::index::INGEST_CFS).unwrap());
+            let indexes = Indexes::open_with_span(log.clone(), 4).unwrap();
+            let stats = Arc::new(Stats::default());
+            let (failed_tx, failed_rx) = mpsc::channel();
+            let (batch_tx, batch_rx) = mpsc::sync_channel(1);
+            let (written_tx, written_rx) = mpsc::sync_channel(1);
+            let (build_tx, _build_rx) = mpsc::channel();
+            let s = stats.clone();
+            std::thread::spawn(move || commit_all(log, s, batch_rx, written_tx));
+            let (i, s) = (indexes.clone(), stats.clone());
+            std::thread::spawn(move || acknowledge_all(i, s, written_rx, failed_tx, build_tx));
+            let batcher =
+                Batcher::new(indexes.clone(), stats, PipelineConfig::default(), failed_rx);
+            Stages {
+                indexes,
+                batcher,
+                to_writer: Some(batch_tx),
+            }
+        }
+
+        /// One group commit of jobs, each `(ids, what the built index said)`;
+        /// `spoil` breaks the batch so that its write fails.
+        fn commit(
+            &mut self,
+            jobs: Vec<(&[&str], Option<BuiltAnswer>)>,
+            spoil: bool,
+        ) -> Vec<Vec<Outcome>> {
+            let mut acks = Vec::new();
+            let mut records = 0;
+            let jobs = jobs
+                .into_iter()
+                .map(|(ids, built)| {
+                    let (ack, rx) = oneshot::channel();
+                    acks.push(rx);
+                    records += ids.len();
+                    let subs = ids.iter().map(|id| submission(id)).collect();
+                    Job { subs, built, ack }
+                })
+                .collect();
+            let mut batch = self.batcher.prepare(jobs, records);
+            if spoil {
+                batch.base += 1;
+            }
+            let tx = self.to_writer.as_ref().unwrap();
+            tx.send(batch).unwrap();
+            acks.into_iter()
+                .map(|rx| rx.blocking_recv().unwrap())
+                .collect()
+        }
+
+        fn answer(&self, ids: &[&str]) -> Option<BuiltAnswer> {
+            Some(self.indexes.lookup_built(ids).unwrap())
+        }
+    }
+
+    fn dup(o: &Outcome) -> (u64, Hash) {
+        match o {
+            Outcome::Duplicate { index, leaf_hash } => (*index, *leaf_hash),
+            o => panic!("not a duplicate: {o:?}"),
+        }
+    }
+
+    fn appended(o: &Outcome) -> (u64, Hash) {
+        match o {
+            Outcome::Appended { index, leaf_hash } => (*index, *leaf_hash),
+            o => panic!("not appended: {o:?}"),
+        }
+    }
+
+    #[test]
+    fn retries_are_found_in_memory_or_asked_again_after_a_span_is_built() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut st = Stages::start(dir.path());
+        // Asked before anything was built: the answer covers no leaf.
+        let stale = st.answer(&["r-2"]);
+        let ids = ["r-0", "r-1", "r-2", "r-3"];
+        let first = st.commit(vec![(&ids, st.answer(&ids))], false);
+        let leaves: Vec<(u64, Hash)> = first[0].iter().map(appended).collect();
+        // Committed, not built: the batcher's memory answers, even where
+        // the job was told "not logged".
+        let out = st.commit(vec![(&["r-1"], st.answer(&["r-1"]))], false);
+        assert_eq!(dup(&out[0][0]), leaves[1]);
+        // The span is built and leaves memory: an answer given before the
+        // build is stale and RocksDB is asked again; one given after holds.
+        st.indexes.build().unwrap();
+        assert_eq!(st.indexes.built(), 4);
+        let out = st.commit(
+            vec![
+                (&["r-2"], stale),
+                (&["r-3"], st.answer(&["r-3"])),
+                (&["r-0"], None),
+                (&["r-4"], st.answer(&["r-4"])),
+            ],
+            false,
+        );
+        assert_eq!(dup(&out[0][0]), leaves[2]);
+        assert_eq!(dup(&out[1][0]), leaves[3]);
+        assert_eq!(dup(&out[2][0]), leaves[0]);
+        let r4 = appended(&out[3][0]);
+        assert_eq!(r4.0, 4);
+        // A failed write: its ids were not appended, and go in next time.
+        let out = st.commit(vec![(&["r-5", "r-4"], None)], true);
+        assert!(matches!(out[0][0], Outcome::Failed(_)), "{out:?}");
+        let out = st.commit(vec![(&["r-4", "r-5"], st.answer(&["r-5"]))], false);
+        assert_eq!(dup(&out[0][0]), r4);
+        assert_eq!(appended(&out[0][1]).0, 5);
+        // A new batcher (a restarted pipeline) knows the ids in memory.
+        let indexes = st.indexes.clone();
+        drop(st);
+        let (_tx, rx) = mpsc::channel();
+        let mut b = Batcher::new(
+            indexes,
+            Arc::new(Stats::default()),
+            PipelineConfig::default(),
+            rx,
+        );
+        b.catch_up();
+        let p = b.recent.get("r-5").map(|p| (p.index, p.leaf_hash));
+        assert_eq!(p, Some((5, None)));
+        assert!(b.recent.get("r-3").is_none());
     }
 }
