@@ -56,6 +56,8 @@ struct Tail {
     spans: BTreeMap<u64, Arc<SpanIndex>>,
     /// Leaves whose facts are in `spans` or built: everything below it.
     applied: u64,
+    /// A built span's emptied index, kept for the next span.
+    spare: Option<SpanIndex>,
 }
 
 impl Indexes {
@@ -153,11 +155,21 @@ impl Indexes {
             let postings = span.posting_items(start + self.span);
             self.log.ingest_sorted(CF_DECISIONS, &decisions)?;
             self.log.ingest_sorted(CF_POSTINGS, &postings)?;
-            let mut tail = self.tail.write().unwrap_or_else(|p| p.into_inner());
-            tail.spans.remove(&start);
-            // Under the lock: a reader sees the span in memory, or the mark
-            // that tells it to ask RocksDB again.
-            self.built.store(start + self.span, Ordering::Release);
+            let done = {
+                let mut tail = self.tail.write().unwrap_or_else(|p| p.into_inner());
+                let done = tail.spans.remove(&start);
+                // Under the lock: a reader sees the span in memory, or the
+                // mark that tells it to ask RocksDB again.
+                self.built.store(start + self.span, Ordering::Release);
+                done
+            };
+            // Emptied here, off the acknowledgement path, for the next span.
+            drop(span);
+            if let Some(mut spare) = done.and_then(|s| Arc::try_unwrap(s).ok()) {
+                spare.recycle(0);
+                let mut tail = self.tail.write().unwrap_or_else(|p| p.into_inner());
+                tail.spare = Some(spare);
+            }
         }
     }
 
@@ -255,12 +267,18 @@ impl Indexes {
 }
 
 fn add(tail: &mut Tail, span: u64, first: u64, facts: Vec<Facts>) {
+    let Tail { spans, spare, .. } = tail;
     for (index, f) in (first..).zip(facts) {
         let start = index - index % span;
-        let s = tail
-            .spans
-            .entry(start)
-            .or_insert_with(|| Arc::new(SpanIndex::new(start, span.min(SPAN) as usize)));
+        let s = spans.entry(start).or_insert_with(|| {
+            Arc::new(match spare.take() {
+                Some(mut s) => {
+                    s.recycle(start);
+                    s
+                }
+                None => SpanIndex::new(start, span.min(SPAN) as usize),
+            })
+        });
         // Never shared: only complete spans are handed to `build`.
         let s = Arc::make_mut(s);
         if index == s.end() {

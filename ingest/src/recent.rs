@@ -4,9 +4,9 @@
 //! answers retries from memory without sharing a lock with the
 //! acknowledger (docs/design/ingest.md, "Who asks where").
 //!
-//! Entries are kept in leaf order; a span build drops a prefix and a failed
-//! commit drops a suffix. The id table holds only sequence numbers into
-//! that queue, hashed with a per-process seed (foldhash).
+//! Entries are kept in leaf order, a table per span; a span build drops the
+//! span's table and a failed commit drops a suffix. Ids are hashed with a
+//! per-process seed (foldhash).
 
 use std::collections::VecDeque;
 use std::hash::BuildHasher;
@@ -26,30 +26,46 @@ pub(crate) struct Pending {
     pub(crate) digest: [u8; 32],
 }
 
-#[derive(Default)]
+/// The ids of one span's leaves.
+struct SpanIds {
+    start: u64,
+    /// In leaf order.
+    entries: Vec<Pending>,
+    /// (hash, position in `entries`), found by `decision_id`.
+    by_id: HashTable<(u64, u32)>,
+}
+
 pub(crate) struct Recent {
-    /// In leaf order; `queue[0]` has sequence number `first_seq`.
-    queue: VecDeque<Pending>,
-    first_seq: u64,
-    /// (hash, sequence number), found by `decision_id`; entries outside
-    /// `first_seq..first_seq + queue.len()` are stale.
-    by_id: HashTable<(u64, u64)>,
+    span: u64,
+    /// In leaf order, a table per span: a built span leaves as a whole, and
+    /// no table grows (and rehashes) past a span.
+    spans: VecDeque<SpanIds>,
+    /// A built span's emptied table, kept for the next span (its memory is
+    /// already paged in).
+    spare: Option<SpanIds>,
     hasher: RandomState,
 }
 
 impl Recent {
-    fn at(&self, seq: u64) -> Option<&Pending> {
-        let i = seq.checked_sub(self.first_seq)?;
-        self.queue.get(usize::try_from(i).ok()?)
+    /// Empty, for spans of `span` leaves.
+    pub(crate) fn new(span: u64) -> Recent {
+        Recent {
+            span: span.max(1),
+            spans: VecDeque::new(),
+            spare: None,
+            hasher: RandomState::default(),
+        }
     }
 
     /// The leaf of `decision_id`, if it is here.
     pub(crate) fn get(&self, decision_id: &str) -> Option<&Pending> {
         let hash = self.hasher.hash_one(decision_id);
-        let (_, seq) = self.by_id.find(hash, |&(h, s)| {
-            h == hash && self.at(s).is_some_and(|p| p.decision_id == decision_id)
-        })?;
-        self.at(*seq)
+        self.spans.iter().find_map(|s| {
+            let (_, at) = s.by_id.find(hash, |&(h, at)| {
+                h == hash && s.entries[at as usize].decision_id == decision_id
+            })?;
+            Some(&s.entries[*at as usize])
+        })
     }
 
     /// Adds a leaf after every earlier one. An id already here keeps its
@@ -58,41 +74,56 @@ impl Recent {
         if self.get(&p.decision_id).is_some() {
             return;
         }
-        let seq = self.first_seq + self.queue.len() as u64;
+        let start = p.index - p.index % self.span;
+        if self.spans.back().is_none_or(|s| s.start != start) {
+            let mut ids = self.spare.take().unwrap_or_else(|| {
+                let room = usize::try_from(self.span.min(crate::index::SPAN)).unwrap_or(0);
+                SpanIds {
+                    start,
+                    entries: Vec::with_capacity(room),
+                    by_id: HashTable::with_capacity(room),
+                }
+            });
+            ids.start = start;
+            self.spans.push_back(ids);
+        }
+        let Some(s) = self.spans.back_mut() else {
+            return;
+        };
         let hash = self.hasher.hash_one(p.decision_id.as_str());
-        self.queue.push_back(p);
-        self.by_id.insert_unique(hash, (hash, seq), |&(h, _)| h);
+        let at = s.entries.len() as u32;
+        s.entries.push(p);
+        s.by_id.insert_unique(hash, (hash, at), |&(h, _)| h);
     }
 
-    /// Forgets the leaves below `end`: the built index holds them. Their
-    /// table slots are stale from now on and swept once they outnumber
-    /// the live ones (one linear pass instead of a removal per id).
+    /// Forgets the spans wholly below `end`: the built index holds them.
     pub(crate) fn built_below(&mut self, end: u64) {
-        while self.queue.front().is_some_and(|p| p.index < end) {
-            self.queue.pop_front();
-            self.first_seq += 1;
-        }
-        if self.by_id.len() > 2 * self.queue.len() + 1024 {
-            self.sweep();
+        while self
+            .spans
+            .front()
+            .is_some_and(|s| s.start + self.span <= end)
+        {
+            if let Some(mut s) = self.spans.pop_front() {
+                s.entries.clear();
+                s.by_id.clear();
+                self.spare = Some(s);
+            }
         }
     }
 
     /// Forgets the leaves from `size` on (a commit failed: they were not
     /// appended).
     pub(crate) fn truncate(&mut self, size: u64) {
-        let before = self.queue.len();
-        while self.queue.back().is_some_and(|p| p.index >= size) {
-            self.queue.pop_back();
+        while self.spans.back().is_some_and(|s| s.start >= size) {
+            self.spans.pop_back();
         }
-        if self.queue.len() != before {
-            // Their sequence numbers will be handed out again.
-            self.sweep();
+        if let Some(s) = self.spans.back_mut() {
+            let keep = s.entries.partition_point(|p| p.index < size);
+            if keep < s.entries.len() {
+                s.entries.truncate(keep);
+                s.by_id.retain(|&mut (_, at)| (at as usize) < keep);
+            }
         }
-    }
-
-    fn sweep(&mut self) {
-        let live = self.first_seq..self.first_seq + self.queue.len() as u64;
-        self.by_id.retain(|&mut (_, s)| live.contains(&s));
     }
 }
 
@@ -111,13 +142,14 @@ mod tests {
 
     #[test]
     fn ids_leave_once_built_or_when_their_commit_failed() {
-        let mut r = Recent::default();
-        // Sweeps stale slots on the way without losing live ones.
+        // Spans of 10 leaves.
+        let mut r = Recent::new(10);
         for i in 100..5000 {
             r.push(pending(&format!("e-{i}"), i));
-            r.built_below(i);
+            r.built_below(i - i % 10);
         }
-        assert!(r.get("e-4998").is_none());
+        assert!(r.get("e-4989").is_none());
+        assert_eq!(r.get("e-4990").map(|p| p.index), Some(4990));
         assert_eq!(r.get("e-4999").map(|p| p.index), Some(4999));
         for i in 5000..5100 {
             r.push(pending(&format!("d-{i}"), i));
@@ -126,15 +158,22 @@ mod tests {
         // The first leaf of an id is kept.
         r.push(pending("d-5042", 5100));
         assert_eq!(r.get("d-5042").map(|p| p.index), Some(5042));
-        r.built_below(5050);
+        // Only whole spans leave.
+        r.built_below(5055);
         assert!(r.get("d-5042").is_none());
         assert_eq!(r.get("d-5050").map(|p| p.index), Some(5050));
-        // A failed commit: leaves 5080.. were not appended.
-        r.truncate(5080);
+        // A failed commit: leaves 5075.. were not appended.
+        r.truncate(5075);
+        assert!(r.get("d-5075").is_none());
         assert!(r.get("d-5080").is_none());
         assert!(r.get("d-5099").is_none());
-        assert_eq!(r.get("d-5079").map(|p| p.index), Some(5079));
-        // Their sequence numbers go to other ids; the old ids stay gone.
+        assert_eq!(r.get("d-5074").map(|p| p.index), Some(5074));
+        r.push(pending("y-5075", 5075));
+        r.push(pending("y-5076", 5076));
+        r.push(pending("y-5077", 5077));
+        r.push(pending("y-5078", 5078));
+        r.push(pending("y-5079", 5079));
+        // Their places go to other ids; the old ids stay gone.
         for i in 0..20 {
             r.push(pending(&format!("x-{i}"), 5080 + i));
         }

@@ -88,7 +88,7 @@ impl Batcher {
         let log = indexes.log().clone();
         // The ids already in memory (logged before this pipeline started).
         let (floor, known) = indexes.unbuilt_decisions();
-        let mut recent = Recent::default();
+        let mut recent = Recent::new(indexes.span());
         for (index, decision_id, digest) in known {
             recent.push(Pending {
                 decision_id,
