@@ -71,6 +71,7 @@ struct Phase {
 /// on one thread), each sending `batch` records per submission and waiting
 /// for the acks; `rate` (records/s) paces them.
 fn drive(
+    runtime: &tokio::runtime::Runtime,
     indexes: Arc<Indexes>,
     subs: Vec<Submission>,
     args: &BenchArgs,
@@ -96,9 +97,6 @@ fn drive(
     // They call `Pipeline::submit` on the blocking pool, as ledgerd's
     // handlers do: it looks the ids up in RocksDB, and a lookup that waits
     // for the disk must not hold up every other submitter's acks.
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()?;
     let submitter = || async {
         let mut lat = Vec::new();
         loop {
@@ -221,7 +219,14 @@ pub fn run(args: BenchArgs) -> Result<()> {
         "bench: {n} records (~{avg_leaf} B leaves), {} submitters x {} records per request",
         args.concurrency, args.batch
     );
-    let peak = drive(indexes.clone(), subs, &args, None)?;
+    // One runtime for both phases, its blocking threads kept between them
+    // as a server keeps its own: else the paced phase would start by
+    // creating them, and time that instead of the ledger.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .thread_keep_alive(Duration::from_secs(600))
+        .build()?;
+    let peak = drive(&runtime, indexes.clone(), subs, &args, None)?;
     let peak_rate = n as f64 / peak.elapsed.as_secs_f64();
     let per_commit = (n as usize / peak.commits.max(1)).max(1);
 
@@ -266,7 +271,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
     // Half of peak, paced: the latency an enforcer sees under normal load.
     let half = subs_for(n..2 * n, args.seed)?;
     settle()?;
-    let paced = drive(indexes, half, &args, Some(peak_rate / 2.0))?;
+    let paced = drive(&runtime, indexes, half, &args, Some(peak_rate / 2.0))?;
 
     // The disk's own latency at that pace: raw RocksDB, one synced
     // WriteBatch per request of the same leaf bytes, from one thread.
