@@ -68,12 +68,9 @@ impl Recent {
         })
     }
 
-    /// Adds a leaf after every earlier one. An id already here keeps its
-    /// first leaf.
+    /// Adds a leaf after every earlier one, whose id is not here (the
+    /// batcher appends an id only after [`Recent::get`] did not find it).
     pub(crate) fn push(&mut self, p: Pending) {
-        if self.get(&p.decision_id).is_some() {
-            return;
-        }
         let start = p.index - p.index % self.span;
         if self.spans.back().is_none_or(|s| s.start != start) {
             let mut ids = self.spare.take().unwrap_or_else(|| {
@@ -154,9 +151,6 @@ mod tests {
         for i in 5000..5100 {
             r.push(pending(&format!("d-{i}"), i));
         }
-        assert_eq!(r.get("d-5042").map(|p| p.index), Some(5042));
-        // The first leaf of an id is kept.
-        r.push(pending("d-5042", 5100));
         assert_eq!(r.get("d-5042").map(|p| p.index), Some(5042));
         // Only whole spans leave.
         r.built_below(5055);

@@ -90,6 +90,10 @@ impl Batcher {
         let (floor, known) = indexes.unbuilt_decisions();
         let mut recent = Recent::new(indexes.span());
         for (index, decision_id, digest) in known {
+            // The span index keeps an id's first leaf; so does this.
+            if recent.get(&decision_id).is_some() {
+                continue;
+            }
             recent.push(Pending {
                 decision_id,
                 index,
