@@ -166,7 +166,7 @@ impl Indexes {
             // Emptied here, off the acknowledgement path, for the next span.
             drop(span);
             if let Some(mut spare) = done.and_then(|s| Arc::try_unwrap(s).ok()) {
-                spare.recycle(0);
+                spare.clear();
                 let mut tail = self.tail.write().unwrap_or_else(|p| p.into_inner());
                 tail.spare = Some(spare);
             }
@@ -199,13 +199,13 @@ impl Indexes {
     /// [`Indexes::lookup_decision`] for many ids, in order: memory first,
     /// then one storage call for the rest.
     pub fn lookup_decisions(&self, ids: &[&str]) -> Result<Vec<Option<Logged>>, LedgerError> {
-        let (mut out, built) = {
+        // A span that leaves memory after this look was ingested before it
+        // left, so the RocksDB look below sees it.
+        let mut out: Vec<Option<Logged>> = {
             let tail = self.tail();
-            let out: Vec<Option<Logged>> = ids
-                .iter()
+            ids.iter()
                 .map(|id| tail.spans.values().find_map(|s| s.decision(id)))
-                .collect();
-            (out, self.built())
+                .collect()
         };
         let missing: Vec<usize> = (0..ids.len()).filter(|&i| out[i].is_none()).collect();
         if missing.is_empty() {
@@ -213,9 +213,6 @@ impl Indexes {
         }
         let asked: Vec<&str> = missing.iter().map(|&i| ids[i]).collect();
         let stored = self.lookup_built(&asked)?;
-        // A span that left memory between the two looks was ingested
-        // before it left: the second look sees it.
-        let _ = built;
         for (&i, found) in missing.iter().zip(stored.found) {
             out[i] = found;
         }
@@ -272,10 +269,7 @@ fn add(tail: &mut Tail, span: u64, first: u64, facts: Vec<Facts>) {
         let start = index - index % span;
         let s = spans.entry(start).or_insert_with(|| {
             Arc::new(match spare.take() {
-                Some(mut s) => {
-                    s.recycle(start);
-                    s
-                }
+                Some(s) => s.restarted(start),
                 None => SpanIndex::new(start, span.min(SPAN) as usize),
             })
         });

@@ -140,8 +140,9 @@ impl Pipeline {
         let log = indexes.log().clone();
         let (tx, rx) = mpsc::channel::<Job>();
         let stats = Arc::new(Stats::default());
-        // Batcher → (one prepared batch at most) → committer; the committer
-        // reports back so the batcher knows which ids are durable.
+        // Batcher → (one prepared batch at most) → committer → acknowledger,
+        // which tells the batcher of a failed write so that it starts again
+        // from the committed tree.
         let (batch_tx, batch_rx) = mpsc::sync_channel::<stages::Batch>(1);
         let (failed_tx, failed_rx) = mpsc::channel::<stages::Failed>();
         let (build_tx, build_rx) = mpsc::channel::<()>();

@@ -85,17 +85,27 @@ impl SpanIndex {
         }
     }
 
-    /// Empties the index for the span starting at `start`, keeping its
-    /// memory: a span's tables are tens of MB, and adding to fresh ones
-    /// costs a page fault per page touched, on the acknowledgement path.
-    pub fn recycle(&mut self, start: u64) {
-        self.start = start;
+    /// Empties the index, keeping its memory for another span
+    /// ([`SpanIndex::restarted`]): a span's tables are tens of MB, and
+    /// adding to fresh ones costs a page fault per page touched, on the
+    /// acknowledgement path.
+    pub fn clear(&mut self) {
         self.facts.clear();
         self.decisions.clear();
         self.terms.clear();
         self.lists.clear();
         self.links.clear();
         self.spellings.clear();
+    }
+
+    /// This index, emptied by [`SpanIndex::clear`], for the span starting
+    /// at `start`.
+    pub fn restarted(mut self, start: u64) -> SpanIndex {
+        if !self.facts.is_empty() {
+            self.clear();
+        }
+        self.start = start;
+        self
     }
 
     /// The next leaf index to add.
@@ -397,8 +407,8 @@ mod tests {
                     let terms = terms.iter().map(|&(k, t)| (KINDS[k as usize], term_bytes(k, t)));
                     used.add(Facts { decision_id: id_of(*id), digest: [!(i as u8); 32], terms: terms.collect() });
                 }
-                used.recycle(start);
-                span = used;
+                used.clear();
+                span = used.restarted(start);
             }
             let mut ids: BTreeMap<String, (u64, [u8; 32])> = BTreeMap::new();
             let mut postings: BTreeMap<(u8, Vec<u8>), Vec<u64>> = BTreeMap::new();

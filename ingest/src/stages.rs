@@ -1,9 +1,9 @@
-//! The two threads behind [`crate::Pipeline`] (docs/design/ingest.md):
+//! The three threads behind [`crate::Pipeline`] (docs/design/ingest.md):
 //!
 //! - the **batcher** takes queued jobs, drops retries (`decision_id`s
 //!   already logged or in flight: its own memory holds every id the built
-//!   index lacks, so it never waits for the acknowledger), stamps the ledger clock, finishes the
-//!   leaves (their heads were built and hashed where the records were
+//!   index lacks, so it never waits for the acknowledger), stamps the
+//!   ledger clock, finishes the leaves (their heads were built and hashed where the records were
 //!   checked, so only the `received_at` and `submitted_by` bytes are left
 //!   to hash) and builds the group commit's WriteBatch on the tree's tip
 //!   ([`ledger::Log::prepare_hashed`]);

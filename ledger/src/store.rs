@@ -54,19 +54,14 @@ pub(crate) const INDEX_DIR: &str = "index";
 /// families kept beside the log before they got their own database).
 pub(crate) fn open_db(path: &Path) -> Result<DB, LedgerError> {
     let opts = db_options()?;
-    // A column family that exists must be opened; absent store: none.
-    let existing = DB::list_cf(&opts, path).unwrap_or_default();
-    let retired: Vec<&str> = existing
-        .iter()
-        .map(String::as_str)
-        .filter(|name| *name != "default" && !BASE_CFS.contains(name))
-        .collect();
+    let retired = other_cfs(&opts, path, &BASE_CFS);
     let cfs = BASE_CFS
         .iter()
-        .chain(&retired)
-        .map(|name| ColumnFamilyDescriptor::new(*name, cf_options(name, FILTER_BITS)));
+        .copied()
+        .chain(retired.iter().map(String::as_str))
+        .map(|name| ColumnFamilyDescriptor::new(name, cf_options(name, FILTER_BITS)));
     let mut db = DB::open_cf_descriptors(&opts, path, cfs)?;
-    for name in retired {
+    for name in &retired {
         tracing::info!("dropping column family {name} of an earlier layout");
         db.drop_cf(name)?;
     }
@@ -82,21 +77,24 @@ pub(crate) fn open_db(path: &Path) -> Result<DB, LedgerError> {
 /// traffic; everything in it can be rebuilt from the leaves.
 pub(crate) fn open_index_db(path: &Path, cfs: &[&str]) -> Result<DB, LedgerError> {
     let opts = db_options()?;
-    let existing = DB::list_cf(&opts, path).unwrap_or_default();
-    let names: Vec<&str> = cfs
+    let others = other_cfs(&opts, path, cfs);
+    let descriptors = cfs
         .iter()
         .copied()
-        .chain(
-            existing
-                .iter()
-                .map(String::as_str)
-                .filter(|name| *name != "default" && !cfs.contains(name)),
-        )
-        .collect();
-    let descriptors = names
-        .iter()
-        .map(|name| ColumnFamilyDescriptor::new(*name, index_cf_options(name)));
+        .chain(others.iter().map(String::as_str))
+        .map(|name| ColumnFamilyDescriptor::new(name, index_cf_options(name)));
     Ok(DB::open_cf_descriptors(&opts, path, descriptors)?)
+}
+
+/// The column families of the store at `path` other than `default` and
+/// `known` (none for a store not yet created): RocksDB opens a store only
+/// with every column family it has.
+fn other_cfs(opts: &Options, path: &Path, known: &[&str]) -> Vec<String> {
+    DB::list_cf(opts, path)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|name| name != "default" && !known.contains(&name.as_str()))
+        .collect()
 }
 
 /// Options of an index column family: universal compaction. Every
