@@ -554,6 +554,7 @@ fn run(cli: Cli) -> Result<()> {
 }
 
 fn main() -> ExitCode {
+    api::allocator::keep_freed_memory(api::allocator::KEEP_FREED_MS);
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -1,0 +1,59 @@
+//! Settings of mimalloc, the allocator of `ledgerd` and `ledgerctl`
+//! (each declares it as its `#[global_allocator]`).
+//!
+//! mimalloc gives memory that stayed free for `purge_delay` milliseconds
+//! back to the OS (v3's default: 1 s). Memory given back is paged in again,
+//! one zeroed page per fault, by whichever thread allocates it next: after
+//! a pause of a second or more, the batcher, the acknowledger and the
+//! request handlers paid for that on the acknowledgement path
+//! (docs/performance.md, session 9). [`keep_freed_memory`] sets a longer
+//! delay.
+//!
+//! mimalloc reads its environment (`MIMALLOC_PURGE_DELAY`) only when the
+//! process starts, so the setting is made through its C API. The option is
+//! named by its position in mimalloc v3's `mi_option_t`; a test checks
+//! that the position still holds v3's `purge_delay` default.
+
+#![allow(unsafe_code)]
+
+use libmimalloc_sys::{mi_option_get, mi_option_set, mi_option_t};
+use std::ffi::c_long;
+
+/// `mi_option_purge_delay` in mimalloc v3's `mi_option_e` (mimalloc.h;
+/// the Rust bindings still number the options as v2 did).
+const PURGE_DELAY: mi_option_t = 15;
+
+/// How long memory freed in the ledger's process stays with it before it
+/// goes back to the OS: a minute, so load that pauses for less than that
+/// finds its memory still paged in.
+pub const KEEP_FREED_MS: c_long = 60_000;
+
+/// Keeps freed memory in the process for `ms` milliseconds before giving it
+/// back to the OS (-1: never). Call it first thing in `main`.
+pub fn keep_freed_memory(ms: c_long) {
+    // SAFETY: mi_option_set only stores the value in mimalloc's option
+    // table; the option index is in range (checked by the test below).
+    unsafe { mi_option_set(PURGE_DELAY, ms) }
+}
+
+/// The purge delay in force, in milliseconds.
+pub fn purge_delay_ms() -> c_long {
+    // SAFETY: mi_option_get only reads mimalloc's option table.
+    unsafe { mi_option_get(PURGE_DELAY) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_option_is_mimalloc_v3s_purge_delay() {
+        // v3's default purge delay, unless the environment set one: if the
+        // position named another option, this would read its value.
+        if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
+            assert_eq!(purge_delay_ms(), 1000);
+        }
+        keep_freed_memory(KEEP_FREED_MS);
+        assert_eq!(purge_delay_ms(), KEEP_FREED_MS);
+    }
+}
