@@ -56,9 +56,13 @@ struct Tail {
     spans: BTreeMap<u64, Arc<SpanIndex>>,
     /// Leaves whose facts are in `spans` or built: everything below it.
     applied: u64,
-    /// A built span's emptied index, kept for the next span.
-    spare: Option<SpanIndex>,
+    /// Emptied indexes, paged in, for the next spans ([`SPARES`] at most).
+    spares: Vec<SpanIndex>,
 }
+
+/// Spare span indexes kept paged in: the next span's, and the one after,
+/// which starts while the span before it is still being built.
+const SPARES: usize = 2;
 
 impl Indexes {
     /// Opens the indexes of `log`: reads the facts of the leaves past the
@@ -79,7 +83,18 @@ impl Indexes {
         };
         // The leaves past the built spans are the index's log: their facts
         // are read back from the records in them.
-        let mut tail = Tail::default();
+        let mut tail = Tail {
+            // Paged in now rather than page by page on the acknowledgement
+            // path as the first spans fill (docs/design/ingest.md).
+            spares: (0..SPARES)
+                .map(|_| {
+                    let mut s = SpanIndex::new(built, span.min(SPAN) as usize);
+                    s.page_in();
+                    s
+                })
+                .collect(),
+            ..Tail::default()
+        };
         let size = log.size();
         let first = built;
         let mut facts = Vec::new();
@@ -168,7 +183,9 @@ impl Indexes {
             if let Some(mut spare) = done.and_then(|s| Arc::try_unwrap(s).ok()) {
                 spare.clear();
                 let mut tail = self.tail.write().unwrap_or_else(|p| p.into_inner());
-                tail.spare = Some(spare);
+                if tail.spares.len() < SPARES {
+                    tail.spares.push(spare);
+                }
             }
         }
     }
@@ -264,11 +281,11 @@ impl Indexes {
 }
 
 fn add(tail: &mut Tail, span: u64, first: u64, facts: Vec<Facts>) {
-    let Tail { spans, spare, .. } = tail;
+    let Tail { spans, spares, .. } = tail;
     for (index, f) in (first..).zip(facts) {
         let start = index - index % span;
         let s = spans.entry(start).or_insert_with(|| {
-            Arc::new(match spare.take() {
+            Arc::new(match spares.pop() {
                 Some(s) => s.restarted(start),
                 None => SpanIndex::new(start, span.min(SPAN) as usize),
             })

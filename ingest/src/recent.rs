@@ -35,24 +35,61 @@ struct SpanIds {
     by_id: HashTable<(u64, u32)>,
 }
 
+impl SpanIds {
+    fn new(room: usize) -> SpanIds {
+        SpanIds {
+            start: 0,
+            entries: Vec::with_capacity(room),
+            by_id: HashTable::with_capacity(room),
+        }
+    }
+
+    /// Empty, with every page of its tables written to once.
+    fn paged_in(room: usize) -> SpanIds {
+        let mut ids = SpanIds::new(room);
+        ids.entries.resize_with(room, || Pending {
+            decision_id: String::new(),
+            index: 0,
+            leaf_hash: None,
+            digest: [0; 32],
+        });
+        let (mut h, odd) = (0u64, 0x9e37_79b9_7f4a_7c15u64);
+        for at in 0..ids.by_id.capacity() as u32 {
+            h = h.wrapping_add(odd);
+            ids.by_id.insert_unique(h, (h, at), |&(h, _)| h);
+        }
+        ids.entries.clear();
+        ids.by_id.clear();
+        ids
+    }
+}
+
+/// Spare tables kept paged in.
+const SPARES: usize = 2;
+
 pub(crate) struct Recent {
     span: u64,
     /// In leaf order, a table per span: a built span leaves as a whole, and
     /// no table grows (and rehashes) past a span.
     spans: VecDeque<SpanIds>,
-    /// A built span's emptied table, kept for the next span (its memory is
-    /// already paged in).
-    spare: Option<SpanIds>,
+    /// Emptied tables, paged in, for the next spans (two at most: the
+    /// next span's, and the one after, which starts before the span
+    /// before it is built).
+    spares: Vec<SpanIds>,
     hasher: RandomState,
 }
 
 impl Recent {
-    /// Empty, for spans of `span` leaves.
+    /// Empty, for spans of `span` leaves, with the tables of the next two
+    /// spans paged in: each page first written costs a fault that zeroes
+    /// it, and the batcher would pay for those as the first spans fill.
     pub(crate) fn new(span: u64) -> Recent {
+        let span = span.max(1);
+        let room = usize::try_from(span.min(crate::index::SPAN)).unwrap_or(0);
         Recent {
-            span: span.max(1),
+            span,
             spans: VecDeque::new(),
-            spare: None,
+            spares: (0..SPARES).map(|_| SpanIds::paged_in(room)).collect(),
             hasher: RandomState::default(),
         }
     }
@@ -73,13 +110,9 @@ impl Recent {
     pub(crate) fn push(&mut self, p: Pending) {
         let start = p.index - p.index % self.span;
         if self.spans.back().is_none_or(|s| s.start != start) {
-            let mut ids = self.spare.take().unwrap_or_else(|| {
+            let mut ids = self.spares.pop().unwrap_or_else(|| {
                 let room = usize::try_from(self.span.min(crate::index::SPAN)).unwrap_or(0);
-                SpanIds {
-                    start,
-                    entries: Vec::with_capacity(room),
-                    by_id: HashTable::with_capacity(room),
-                }
+                SpanIds::new(room)
             });
             ids.start = start;
             self.spans.push_back(ids);
@@ -103,7 +136,9 @@ impl Recent {
             if let Some(mut s) = self.spans.pop_front() {
                 s.entries.clear();
                 s.by_id.clear();
-                self.spare = Some(s);
+                if self.spares.len() < SPARES {
+                    self.spares.push(s);
+                }
             }
         }
     }
