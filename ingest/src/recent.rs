@@ -53,13 +53,8 @@ impl SpanIds {
             leaf_hash: None,
             digest: [0; 32],
         });
-        let (mut h, odd) = (0u64, 0x9e37_79b9_7f4a_7c15u64);
-        for at in 0..ids.by_id.capacity() as u32 {
-            h = h.wrapping_add(odd);
-            ids.by_id.insert_unique(h, (h, at), |&(h, _)| h);
-        }
         ids.entries.clear();
-        ids.by_id.clear();
+        crate::span::page_in_table(&mut ids.by_id);
         ids
     }
 }
@@ -69,6 +64,8 @@ const SPARES: usize = 2;
 
 pub(crate) struct Recent {
     span: u64,
+    /// Entries a span's table is sized for.
+    room: usize,
     /// In leaf order, a table per span: a built span leaves as a whole, and
     /// no table grows (and rehashes) past a span.
     spans: VecDeque<SpanIds>,
@@ -88,6 +85,7 @@ impl Recent {
         let room = usize::try_from(span.min(crate::index::SPAN)).unwrap_or(0);
         Recent {
             span,
+            room,
             spans: VecDeque::new(),
             spares: (0..SPARES).map(|_| SpanIds::paged_in(room)).collect(),
             hasher: RandomState::default(),
@@ -110,10 +108,7 @@ impl Recent {
     pub(crate) fn push(&mut self, p: Pending) {
         let start = p.index - p.index % self.span;
         if self.spans.back().is_none_or(|s| s.start != start) {
-            let mut ids = self.spares.pop().unwrap_or_else(|| {
-                let room = usize::try_from(self.span.min(crate::index::SPAN)).unwrap_or(0);
-                SpanIds::new(room)
-            });
+            let mut ids = self.spares.pop().unwrap_or_else(|| SpanIds::new(self.room));
             ids.start = start;
             self.spans.push_back(ids);
         }

@@ -60,6 +60,18 @@ pub struct SpanIndex {
     hasher: RandomState,
 }
 
+/// Writes to every page of `table`'s allocation once, then empties it:
+/// dummy entries up to its capacity (within which a table never grows, so
+/// every insert lands in the allocation being paged in).
+pub(crate) fn page_in_table(table: &mut HashTable<(u64, u32)>) {
+    let (mut h, odd) = (0u64, 0x9e37_79b9_7f4a_7c15u64);
+    for i in 0..table.capacity() as u32 {
+        h = h.wrapping_add(odd);
+        table.insert_unique(h, (h, i), |&(h, _)| h);
+    }
+    table.clear();
+}
+
 /// The term bytes spelled at `at` in `spellings`.
 fn spelling(spellings: &[u8], at: usize) -> &[u8] {
     let len = spellings
@@ -97,15 +109,8 @@ impl SpanIndex {
     pub fn page_in(&mut self) {
         self.facts
             .resize_with(self.facts.capacity(), Facts::unindexed);
-        let (mut h, odd) = (0u64, 0x9e37_79b9_7f4a_7c15u64);
-        for table in [&mut self.decisions, &mut self.terms] {
-            // Within its capacity a table never grows, so every insert
-            // lands in the allocation being paged in.
-            for i in 0..table.capacity() as u32 {
-                h = h.wrapping_add(odd);
-                table.insert_unique(h, (h, i), |&(h, _)| h);
-            }
-        }
+        page_in_table(&mut self.decisions);
+        page_in_table(&mut self.terms);
         let list = TermList {
             kind: Term::Time,
             spelled: 0,
@@ -426,6 +431,15 @@ mod tests {
         } else {
             format!("decision-00000000-{n}")
         }
+    }
+
+    #[test]
+    fn a_paged_in_table_is_empty_and_keeps_its_room() {
+        let mut table: HashTable<(u64, u32)> = HashTable::with_capacity(1000);
+        let room = table.capacity();
+        page_in_table(&mut table);
+        assert_eq!(table.len(), 0);
+        assert_eq!(table.capacity(), room);
     }
 
     proptest! {
