@@ -61,6 +61,18 @@ pub fn ok(name: &str, args: &[&str]) -> String {
     r.stdout
 }
 
+/// Runs `name args…`, asserting that it fails (exit code ≠ 0) with a
+/// message naming `needle` on stderr.
+pub fn refused(name: &str, args: &[&str], needle: &str) {
+    let r = run(name, args);
+    assert!(
+        r.code != 0 && r.stderr.contains(needle),
+        "{name} {args:?} should fail naming {needle:?}: exit {}\n{}",
+        r.code,
+        r.stderr
+    );
+}
+
 /// A `ledgerd` started on 127.0.0.1 with a temp data dir; stopped (SIGTERM)
 /// when dropped.
 pub struct Server {

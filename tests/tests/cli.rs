@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use ledger_tests::{ok, run};
+use ledger_tests::{ok, refused, run};
 
 fn p(path: &Path) -> &str {
     path.to_str().unwrap()
@@ -287,4 +287,41 @@ fn audit_reports_a_tampered_entry() {
         "{}",
         r.stderr
     );
+}
+
+#[test]
+fn bench_warms_up_and_paces_as_asked() {
+    // Small and bounded: every store is in a temp dir, nothing leaves the
+    // process.
+    let out = ok(
+        "ledgerctl",
+        &[
+            "bench",
+            "--records",
+            "3000",
+            "--concurrency",
+            "4",
+            "--batch",
+            "50",
+            "--warmup",
+            "1000",
+            "--paced",
+            "20000",
+        ],
+    );
+    assert!(out.contains("warm-up: 1000 records"), "{out}");
+    assert!(out.contains("ratio:"), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("paced:") && l.contains(" 20000 records/s offered")),
+        "{out}"
+    );
+    assert!(!out.contains("half peak:"), "{out}");
+
+    for bad in ["0", "-5", "NaN", "lots"] {
+        let arg = format!("--paced={bad}");
+        refused("ledgerctl", &["bench", "--records", "10", &arg], "--paced");
+    }
+    let remote = ["--url", "http://127.0.0.1:9", "bench", "--warmup", "10"];
+    refused("ledgerctl", &remote, "--warmup");
 }

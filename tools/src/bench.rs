@@ -21,7 +21,19 @@ pub struct BenchArgs {
     /// Records per group commit at most.
     pub group: usize,
     pub seed: u64,
+    /// Records per second offered in the paced phase; `None`: half the
+    /// peak just measured. A fixed pace compares two builds at the same
+    /// load (a faster peak otherwise paces its half-peak phase faster).
+    pub paced: Option<f64>,
+    /// Records appended through the same pipeline before the peak is
+    /// timed (not counted), and written to each raw baseline's store
+    /// before it is timed: 0 times a cold process, as a server just
+    /// started; more times one whose memory is already paged in.
+    pub warmup: usize,
 }
+
+/// Where the raw baseline's warm-up keys start: above every timed key.
+const WARMUP_KEYS: u64 = 1 << 40;
 
 const KINDS: [&str; 5] = ["human", "service_account", "workload", "agent", "device"];
 const ENFORCERS: [&str; 4] = ["gateway", "service_mesh", "policy_engine", "agent_gateway"];
@@ -67,21 +79,24 @@ struct Phase {
     commits: usize,
 }
 
-/// Drives `subs` through a fresh pipeline with `concurrency` submitters (tasks
-/// on one thread), each sending `batch` records per submission and waiting
-/// for the acks; `rate` (records/s) paces them.
+/// Drives `subs` through `pipeline` with `concurrency` submitters (tasks on
+/// one thread), each sending `batch` records per submission and waiting for
+/// the acks; `rate` (records/s) paces them.
 fn drive(
     runtime: &tokio::runtime::Runtime,
-    indexes: Arc<Indexes>,
+    pipeline: &Arc<Pipeline>,
     subs: Vec<Submission>,
     args: &BenchArgs,
     rate: Option<f64>,
 ) -> Result<Phase> {
-    let config = PipelineConfig {
-        max_batch: args.group,
-        ..PipelineConfig::default()
-    };
-    let pipeline = Arc::new(Pipeline::start(indexes, None, config));
+    let st = pipeline.stats();
+    let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+    let before = (
+        st.commits.load(Ordering::Relaxed),
+        load(&st.prepare_micros),
+        load(&st.write_micros),
+        load(&st.commit_micros),
+    );
     let mut chunks: Vec<Vec<Submission>> = Vec::new();
     let mut subs = subs.into_iter().peekable();
     while subs.peek().is_some() {
@@ -149,16 +164,15 @@ fn drive(
         .zip(cpu_before)
         .map(|(after, before)| (after - before) / elapsed.as_secs_f64());
     latencies.sort();
-    let commits = pipeline.stats().commits.load(Ordering::Relaxed);
-    let busy = |us: &std::sync::atomic::AtomicU64| {
-        us.load(Ordering::Relaxed) as f64 / 1e6 / elapsed.as_secs_f64() * 100.0
+    let commits = st.commits.load(Ordering::Relaxed) - before.0;
+    let busy = |us: &std::sync::atomic::AtomicU64, before: u64| {
+        (load(us) - before) as f64 / 1e6 / elapsed.as_secs_f64() * 100.0
     };
-    let st = pipeline.stats();
     println!(
         "  stages busy: batcher {:.0}%, committer (synced write) {:.0}%, acknowledger {:.0}%; process CPU {:.2} of {} cores",
-        busy(&st.prepare_micros),
-        busy(&st.write_micros),
-        busy(&st.commit_micros),
+        busy(&st.prepare_micros, before.1),
+        busy(&st.write_micros, before.2),
+        busy(&st.commit_micros, before.3),
         cpu.unwrap_or(f64::NAN),
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
@@ -226,7 +240,32 @@ pub fn run(args: BenchArgs) -> Result<()> {
         .enable_time()
         .thread_keep_alive(Duration::from_secs(600))
         .build()?;
-    let peak = drive(&runtime, indexes.clone(), subs, &args, None)?;
+    let config = PipelineConfig {
+        max_batch: args.group,
+        ..PipelineConfig::default()
+    };
+    // Every phase starts on a quiet disk: the flushes and compactions of
+    // the phase before finish first.
+    let settle = || log.wait_for_background_work(Duration::from_secs(60));
+    // Warm-up and peak share one pipeline, as a server's requests do.
+    let pipeline = Arc::new(Pipeline::start(indexes.clone(), None, config.clone()));
+    if args.warmup > 0 {
+        let w = args.warmup as u64;
+        let warm = drive(
+            &runtime,
+            &pipeline,
+            subs_for(2 * n..2 * n + w, args.seed)?,
+            &args,
+            None,
+        )?;
+        println!(
+            "warm-up: {w} records, {:.0} records/s (not counted)",
+            w as f64 / warm.elapsed.as_secs_f64()
+        );
+        settle()?;
+    }
+    let peak = drive(&runtime, &pipeline, subs, &args, None)?;
+    drop(pipeline);
     let peak_rate = n as f64 / peak.elapsed.as_secs_f64();
     let per_commit = (n as usize / peak.commits.max(1)).max(1);
 
@@ -237,17 +276,15 @@ pub fn run(args: BenchArgs) -> Result<()> {
         PipelineConfig::default(),
     );
     let t0 = Instant::now();
+    let size = log.size();
     while log
         .latest_checkpoint()
-        .is_none_or(|c| c.checkpoint.size < n)
+        .is_none_or(|c| c.checkpoint.size < size)
     {
         std::thread::sleep(Duration::from_millis(2));
     }
     let to_checkpoint = t0.elapsed();
     drop(publisher);
-    // Every phase starts on a quiet disk, as the peak did: the peak's
-    // flushes and compactions finish first.
-    let settle = || log.wait_for_background_work(Duration::from_secs(60));
     settle()?;
 
     // Baseline: the same leaf bytes, in the same batch sizes, WriteBatch+sync.
@@ -257,6 +294,15 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let mut opts = rocksdb::Options::default();
     opts.create_if_missing(true);
     let db = rocksdb::DB::open(&opts, dir.path().join("raw"))?;
+    if args.warmup > 0 {
+        // Keys above the timed ones, so the timed writes are all new keys.
+        synced_batches(&db, args.warmup, per_commit, |wb, index| {
+            let leaf = &leaves[index as usize % leaves.len()];
+            wb.put((WARMUP_KEYS + index).to_be_bytes(), leaf);
+            Ok(())
+        })?;
+        db.wait_for_compact(&rocksdb::WaitForCompactOptions::default())?;
+    }
     let raw_rate = synced_batches(&db, leaves.len(), per_commit, |wb, index| {
         wb.put(index.to_be_bytes(), &leaves[index as usize]);
         Ok(())
@@ -266,12 +312,20 @@ pub fn run(args: BenchArgs) -> Result<()> {
     // Second baseline: raw RocksDB writing the same keys the ledger writes
     // (entry chunks, hash tiles, the tree size) with none of its logic:
     // the ceiling this storage layout allows.
-    let same_keys_rate = same_keys_baseline(&dir.path().join("same-keys"), &leaves, per_commit)?;
+    let same_keys_rate = same_keys_baseline(
+        &dir.path().join("same-keys"),
+        &leaves,
+        per_commit,
+        args.warmup,
+    )?;
 
     // Half of peak, paced: the latency an enforcer sees under normal load.
+    let pace = args.paced.unwrap_or(peak_rate / 2.0);
     let half = subs_for(n..2 * n, args.seed)?;
     settle()?;
-    let paced = drive(&runtime, indexes, half, &args, Some(peak_rate / 2.0))?;
+    let pipeline = Arc::new(Pipeline::start(indexes, None, config));
+    let paced = drive(&runtime, &pipeline, half, &args, Some(pace))?;
+    drop(pipeline);
 
     // The disk's own latency at that pace: raw RocksDB, one synced
     // WriteBatch per request of the same leaf bytes, from one thread.
@@ -284,7 +338,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         &leaves,
         leaves.len(),
         args.batch,
-        peak_rate / 2.0,
+        pace,
     )?;
     // The same with the ledger's RocksDB options (WAL reuse, write-back in
     // small steps, rate-limited flushes): what this disk allows.
@@ -294,7 +348,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         &leaves,
         leaves.len(),
         args.batch,
-        peak_rate / 2.0,
+        pace,
     )?;
 
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
@@ -307,8 +361,13 @@ pub fn run(args: BenchArgs) -> Result<()> {
         peak_rate / same_keys_rate
     );
     println!(
-        "half peak: {:>9.0} records/s offered  ack p50 {:.2} ms  p99 {:.2} ms",
-        peak_rate / 2.0,
+        "{}: {:>9.0} records/s offered  ack p50 {:.2} ms  p99 {:.2} ms",
+        if args.paced.is_some() {
+            "paced"
+        } else {
+            "half peak"
+        },
+        pace,
         ms(percentile(&paced.latencies, 0.5)),
         ms(percentile(&paced.latencies, 0.99))
     );
@@ -412,7 +471,15 @@ fn synced_batches(
     Ok(n as f64 / t0.elapsed().as_secs_f64())
 }
 
-fn same_keys_baseline(dir: &Path, leaves: &[Vec<u8>], per_commit: usize) -> Result<f64> {
+/// Raw RocksDB writing the keys the ledger writes for `leaves`, after
+/// `warmup` leaves written the same way (untimed; the leaves cycled) at
+/// the positions before them; returns records per second.
+fn same_keys_baseline(
+    dir: &Path,
+    leaves: &[Vec<u8>],
+    per_commit: usize,
+    warmup: usize,
+) -> Result<f64> {
     let mut opts = rocksdb::Options::default();
     opts.create_if_missing(true);
     opts.create_missing_column_families(true);
@@ -422,34 +489,42 @@ fn same_keys_baseline(dir: &Path, leaves: &[Vec<u8>], per_commit: usize) -> Resu
             .ok_or_else(|| anyhow::anyhow!("no column family {name}"))
     };
     let (entries, tiles, meta) = (cf("entries")?, cf("tiles")?, cf("meta")?);
-    let t0 = Instant::now();
     let mut sync = rocksdb::WriteOptions::default();
     sync.set_sync(true);
-    for start in (0..leaves.len()).step_by(per_commit) {
-        let end = (start + per_commit).min(leaves.len());
-        let mut wb = rocksdb::WriteBatch::default();
-        // Entries in chunks that never cross a multiple of 16.
-        for chunk_start in (start..end).step_by(16) {
-            let chunk_end = (chunk_start + 16).min(end);
-            let chunk = verifier::tile::encode_bundle(
-                leaves[chunk_start..chunk_end].iter().map(Vec::as_slice),
-            )?;
-            wb.put_cf(entries, (chunk_start as u64).to_be_bytes(), chunk);
+    let leaf = |p: usize| leaves[p % leaves.len()].as_slice();
+    // Positions `from..to` of the log, in group commits of `per_commit`.
+    let write = |from: usize, to: usize| -> Result<()> {
+        for start in (from..to).step_by(per_commit) {
+            let end = (start + per_commit).min(to);
+            let mut wb = rocksdb::WriteBatch::default();
+            // Entries in chunks of 16.
+            for chunk_start in (start..end).step_by(16) {
+                let chunk_end = (chunk_start + 16).min(end);
+                let chunk = verifier::tile::encode_bundle((chunk_start..chunk_end).map(leaf))?;
+                wb.put_cf(entries, (chunk_start as u64).to_be_bytes(), chunk);
+            }
+            // The hash tiles an append rewrites: each level-0 tile it fills or
+            // grows (8 KiB when full), and the partial tile one level up.
+            for t in (start / 256)..=((end - 1) / 256) {
+                let width = (end.min((t + 1) * 256) - t * 256) * 32;
+                wb.put_cf(tiles, tile_key(0, t as u64), vec![7u8; width]);
+            }
+            wb.put_cf(
+                tiles,
+                tile_key(1, 0),
+                vec![7u8; ((end / 256).max(1) * 32).min(8192)],
+            );
+            wb.put_cf(meta, b"size", (end as u64).to_be_bytes());
+            db.write_opt(wb, &sync)?;
         }
-        // The hash tiles an append rewrites: each level-0 tile it fills or
-        // grows (8 KiB when full), and the partial tile one level up.
-        for t in (start / 256)..=((end - 1) / 256) {
-            let width = (end.min((t + 1) * 256) - t * 256) * 32;
-            wb.put_cf(tiles, tile_key(0, t as u64), vec![7u8; width]);
-        }
-        wb.put_cf(
-            tiles,
-            tile_key(1, 0),
-            vec![7u8; ((end / 256).max(1) * 32).min(8192)],
-        );
-        wb.put_cf(meta, b"size", (end as u64).to_be_bytes());
-        db.write_opt(wb, &sync)?;
+        Ok(())
+    };
+    if warmup > 0 {
+        write(0, warmup)?;
+        db.wait_for_compact(&rocksdb::WaitForCompactOptions::default())?;
     }
+    let t0 = Instant::now();
+    write(warmup, warmup + leaves.len())?;
     Ok(leaves.len() as f64 / t0.elapsed().as_secs_f64())
 }
 

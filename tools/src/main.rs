@@ -121,6 +121,15 @@ enum Command {
         /// Varies the generated records.
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Records per second offered in the paced phase (in-process
+        /// runs); default: half the measured peak.
+        #[arg(long)]
+        paced: Option<f64>,
+        /// Records appended before the peak is timed, through the same
+        /// pipeline (in-process runs; raw RocksDB gets as many first):
+        /// 0 times a process just started.
+        #[arg(long, default_value_t = 0)]
+        warmup: usize,
     },
     /// Raw RocksDB in a temp dir: paced synced WriteBatches with chosen
     /// options, to measure the disk's fsync tail while memtables are flushed.
@@ -325,7 +334,9 @@ fn run_remote(
             batch,
             group,
             seed,
-        } => bench::run_http(
+            paced,
+            warmup,
+        } if paced.is_none() && warmup == 0 => bench::run_http(
             &remote,
             bench::BenchArgs {
                 records,
@@ -333,8 +344,13 @@ fn run_remote(
                 batch,
                 group,
                 seed,
+                paced,
+                warmup,
             },
         )?,
+        Command::Bench { .. } => {
+            bail!("--paced and --warmup apply to in-process runs only; drop them or --url")
+        }
         _ => bail!("this command works on a data dir only; drop --url"),
     }
     Ok(())
@@ -444,10 +460,15 @@ fn run(cli: Cli) -> Result<()> {
         batch,
         group,
         seed,
+        paced,
+        warmup,
     } = cli.command
     {
         if records == 0 || concurrency == 0 || batch == 0 || group == 0 {
             bail!("--records, --concurrency, --batch and --group must be at least 1");
+        }
+        if paced.is_some_and(|r| !(r.is_finite() && r >= 1.0)) {
+            bail!("--paced must be a number of records per second, at least 1");
         }
         return bench::run(bench::BenchArgs {
             records,
@@ -455,6 +476,8 @@ fn run(cli: Cli) -> Result<()> {
             batch,
             group,
             seed,
+            paced,
+            warmup,
         });
     }
     if let Command::Token { action } = cli.command {
