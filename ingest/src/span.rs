@@ -1,84 +1,59 @@
 //! [`SpanIndex`]: one span's `decisions` and `postings`, in memory until the
 //! span is built (specs/storage.md, "index spans").
 //!
-//! Appending a leaf costs no allocation of its own: the leaf's [`Facts`]
-//! are kept as they came, and the two hash tables hold only positions into
-//! them. Each distinct term has a list of its leaves, chained through one
-//! shared vector of links, in ascending order because leaves are added in
-//! log order. Hashes are seeded per process (foldhash), so an enforcer
-//! cannot pick `decision_id`s or terms that collide.
+//! Adding a leaf is appending: its [`Facts`] are kept as they came, the
+//! hash of its `decision_id` and of each of its terms go into two vectors
+//! in log order, and its terms' bytes into one more. Nothing is looked up
+//! when a leaf is added (that is the acknowledgement path); a query scans
+//! the hashes, and a build groups the terms by sorting them by hash. Hashes are seeded per process (foldhash),
+//! so an enforcer cannot pick `decision_id`s or terms that collide; every
+//! match of a hash is still checked against the term itself.
 
 use foldhash::fast::RandomState;
-use hashbrown::HashTable;
 use std::hash::BuildHasher;
 
 use crate::index::{encode_list, posting_key, Facts, Logged, Term, INDEXED_KEY};
 
-/// End of a chain of links.
-const END: u32 = u32::MAX;
-
-/// The leaves of one term: where the term is spelled, and its chain.
-#[derive(Clone, Debug)]
-struct TermList {
-    /// The term's kind, and where its bytes are in [`SpanIndex::spellings`].
-    kind: Term,
-    spelled: usize,
-    /// First and last link of the chain.
-    head: u32,
-    tail: u32,
-}
-
-/// One leaf in one term's chain.
+/// One term of one leaf.
 #[derive(Clone, Copy, Debug)]
-struct Link {
+struct TermAt {
+    /// Hash of (kind, term).
+    hash: u64,
+    /// Where the term is spelled in [`SpanIndex::spellings`].
+    spelled: usize,
     /// The leaf's offset in the span.
     offset: u32,
-    /// The next link of the same term, or [`END`].
-    next: u32,
-    /// The term's list (position in [`SpanIndex::lists`]), so that a build
-    /// groups the links in one pass over them instead of walking chains.
-    list: u32,
 }
 
-/// A span's index, grouped: what goes into `decisions` and `postings`.
+/// A span's index: what goes into `decisions` and `postings`.
 #[derive(Clone, Debug)]
 pub struct SpanIndex {
     /// Leaf index of `facts[0]`.
     start: u64,
     /// The facts of leaves `start..`, in order.
     facts: Vec<Facts>,
-    /// (hash, offset into `facts`), found by `decision_id`.
-    decisions: HashTable<(u64, u32)>,
-    /// (hash, position in `lists`), found by term.
-    terms: HashTable<(u64, u32)>,
-    lists: Vec<TermList>,
-    links: Vec<Link>,
-    /// Each distinct term's bytes once, as length (u32 LE) ‖ bytes, so
-    /// comparing a term is one read here rather than three pointer hops
-    /// into the facts.
+    /// (hash of the `decision_id`, offset into `facts`) of every leaf that
+    /// has one, in log order.
+    decisions: Vec<(u64, u32)>,
+    /// Every leaf's terms, in log order.
+    terms: Vec<TermAt>,
+    /// Each term of `terms` as kind (1) ‖ length (4, LE) ‖ bytes, so that
+    /// a build reads a term in one place rather than through three
+    /// pointers into the facts.
     spellings: Vec<u8>,
     hasher: RandomState,
+    /// Tests: hashes cut to 3 bits, so that distinct terms collide.
+    #[cfg(test)]
+    weak: bool,
 }
 
-/// Writes to every page of `table`'s allocation once, then empties it:
-/// dummy entries up to its capacity (within which a table never grows, so
-/// every insert lands in the allocation being paged in).
-pub(crate) fn page_in_table(table: &mut HashTable<(u64, u32)>) {
-    let (mut h, odd) = (0u64, 0x9e37_79b9_7f4a_7c15u64);
-    for i in 0..table.capacity() as u32 {
-        h = h.wrapping_add(odd);
-        table.insert_unique(h, (h, i), |&(h, _)| h);
-    }
-    table.clear();
-}
-
-/// The term bytes spelled at `at` in `spellings`.
-fn spelling(spellings: &[u8], at: usize) -> &[u8] {
-    let len = spellings
-        .get(at..at + 4)
-        .and_then(|b| <[u8; 4]>::try_from(b).ok())
-        .map_or(0, u32::from_le_bytes) as usize;
-    spellings.get(at + 4..at + 4 + len).unwrap_or_default()
+/// The leaves of one term, as a build groups them.
+struct Group {
+    /// Where the term is spelled.
+    spelled: usize,
+    /// Its leaves' offsets, ascending: `grouped[from..to]`.
+    from: u32,
+    to: u32,
 }
 
 impl SpanIndex {
@@ -88,56 +63,43 @@ impl SpanIndex {
         SpanIndex {
             start,
             facts: Vec::with_capacity(leaves),
-            decisions: HashTable::with_capacity(leaves),
-            terms: HashTable::with_capacity(leaves * 2),
-            lists: Vec::with_capacity(leaves * 2),
-            links: Vec::with_capacity(leaves * 8),
-            // The bench's records spell ~36 bytes of distinct terms per
-            // leaf (request and trace ids are new in every record): room
-            // for 64, so that a span's spellings are not copied into a
-            // fresh, unpaged allocation halfway through it.
-            spellings: Vec::with_capacity(leaves * 64),
+            decisions: Vec::with_capacity(leaves),
+            // The bench's records have 7-10 terms, of ~25 bytes each.
+            terms: Vec::with_capacity(leaves * 10),
+            spellings: Vec::with_capacity(leaves * 256),
             hasher: RandomState::default(),
+            #[cfg(test)]
+            weak: false,
         }
     }
 
-    /// Writes to every page of the index's tables, then empties them, so
-    /// that filling them later costs no page faults: a fresh span's tables
+    /// Writes to every page of the index's vectors, then empties them, so
+    /// that filling them later costs no page faults: a fresh span's vectors
     /// are tens of MB, and each page first written costs a fault that
     /// zeroes it, on the acknowledgement path. Spare indexes are paged in
     /// when the indexes are opened (docs/design/ingest.md).
     pub fn page_in(&mut self) {
         self.facts
             .resize_with(self.facts.capacity(), Facts::unindexed);
-        page_in_table(&mut self.decisions);
-        page_in_table(&mut self.terms);
-        let list = TermList {
-            kind: Term::Time,
+        self.decisions.resize(self.decisions.capacity(), (0, 0));
+        let term = TermAt {
+            hash: 0,
             spelled: 0,
-            head: END,
-            tail: END,
-        };
-        self.lists.resize(self.lists.capacity(), list);
-        let link = Link {
             offset: 0,
-            next: END,
-            list: 0,
         };
-        self.links.resize(self.links.capacity(), link);
+        self.terms.resize(self.terms.capacity(), term);
         self.spellings.resize(self.spellings.capacity(), 0);
         self.clear();
     }
 
     /// Empties the index, keeping its memory for another span
-    /// ([`SpanIndex::restarted`]): a span's tables are tens of MB, and
+    /// ([`SpanIndex::restarted`]): a span's vectors are tens of MB, and
     /// adding to fresh ones costs a page fault per page touched, on the
     /// acknowledgement path.
     pub fn clear(&mut self) {
         self.facts.clear();
         self.decisions.clear();
         self.terms.clear();
-        self.lists.clear();
-        self.links.clear();
         self.spellings.clear();
     }
 
@@ -156,83 +118,76 @@ impl SpanIndex {
         self.start + self.facts.len() as u64
     }
 
-    fn term_of(&self, list: &TermList) -> (Term, &[u8]) {
-        (list.kind, spelling(&self.spellings, list.spelled))
+    #[cfg(test)]
+    fn cut(&self, hash: u64) -> u64 {
+        if self.weak {
+            hash & 7
+        } else {
+            hash
+        }
     }
 
-    fn find_list(&self, kind: Term, term: &[u8]) -> Option<&TermList> {
-        let hash = self.hasher.hash_one((kind as u8, term));
-        let (_, at) = self.terms.find(hash, |&(h, l)| {
-            h == hash && self.term_of(&self.lists[l as usize]) == (kind, term)
-        })?;
-        Some(&self.lists[*at as usize])
+    #[cfg(not(test))]
+    fn cut(&self, hash: u64) -> u64 {
+        hash
     }
 
-    /// Adds the facts of leaf [`SpanIndex::end`]. A `decision_id` already
-    /// in the span keeps its first leaf (the pipeline never appends one
-    /// twice); an empty one ([`Facts::unindexed`]) is not added.
+    fn id_hash(&self, decision_id: &str) -> u64 {
+        self.cut(self.hasher.hash_one(decision_id))
+    }
+
+    fn term_hash(&self, kind: Term, term: &[u8]) -> u64 {
+        self.cut(self.hasher.hash_one((kind as u8, term)))
+    }
+
+    /// The kind byte and bytes of a term of a leaf.
+    fn term(&self, t: &TermAt) -> (u8, &[u8]) {
+        self.spelling(t.spelled)
+    }
+
+    /// The kind byte and bytes of the term spelled at `at`.
+    fn spelling(&self, at: usize) -> (u8, &[u8]) {
+        let kind = self.spellings.get(at).copied().unwrap_or_default();
+        let len = self
+            .spellings
+            .get(at + 1..at + 5)
+            .and_then(|b| <[u8; 4]>::try_from(b).ok())
+            .map_or(0, u32::from_le_bytes) as usize;
+        let bytes = self.spellings.get(at + 5..at + 5 + len);
+        (kind, bytes.unwrap_or_default())
+    }
+
+    /// Adds the facts of leaf [`SpanIndex::end`]. An empty `decision_id`
+    /// ([`Facts::unindexed`]) is not added.
     pub fn add(&mut self, facts: Facts) {
         let offset = self.facts.len() as u32;
-        let SpanIndex {
-            facts: all,
-            decisions,
-            terms,
-            lists,
-            links,
-            spellings,
-            hasher,
-            ..
-        } = self;
-        let hash = hasher.hash_one(facts.decision_id.as_str());
-        let id_at =
-            |&(h, o): &(u64, u32)| h == hash && all[o as usize].decision_id == facts.decision_id;
-        if !facts.decision_id.is_empty() && decisions.find(hash, id_at).is_none() {
-            decisions.insert_unique(hash, (hash, offset), |&(h, _)| h);
+        if !facts.decision_id.is_empty() {
+            let hash = self.id_hash(&facts.decision_id);
+            self.decisions.push((hash, offset));
         }
         for (kind, term) in &facts.terms {
-            let (kind, term) = (*kind, term.as_slice());
-            let hash = hasher.hash_one((kind as u8, term));
-            let link = links.len() as u32;
-            let found = terms.find(hash, |&(h, l)| {
-                let list = &lists[l as usize];
-                h == hash && list.kind == kind && spelling(spellings, list.spelled) == term
-            });
-            let list = found.map_or(lists.len() as u32, |&(_, l)| l);
-            links.push(Link {
+            let hash = self.term_hash(*kind, term);
+            self.terms.push(TermAt {
+                hash,
+                spelled: self.spellings.len(),
                 offset,
-                next: END,
-                list,
             });
-            match found {
-                Some(&(_, l)) => {
-                    let list = &mut lists[l as usize];
-                    links[list.tail as usize].next = link;
-                    list.tail = link;
-                }
-                None => {
-                    let spelled = spellings.len();
-                    spellings.extend_from_slice(&(term.len() as u32).to_le_bytes());
-                    spellings.extend_from_slice(term);
-                    lists.push(TermList {
-                        kind,
-                        spelled,
-                        head: link,
-                        tail: link,
-                    });
-                    let at = lists.len() as u32 - 1;
-                    terms.insert_unique(hash, (hash, at), |&(h, _)| h);
-                }
-            }
+            self.spellings.push(*kind as u8);
+            self.spellings
+                .extend_from_slice(&(term.len() as u32).to_le_bytes());
+            self.spellings.extend_from_slice(term);
         }
-        all.push(facts);
+        self.facts.push(facts);
     }
 
-    /// Where `decision_id` was appended, if in this span.
+    /// Where `decision_id` was appended, if in this span: its first leaf
+    /// (the pipeline never appends one twice).
     pub fn decision(&self, decision_id: &str) -> Option<Logged> {
-        let hash = self.hasher.hash_one(decision_id);
-        let (_, o) = *self.decisions.find(hash, |&(h, o)| {
-            h == hash && self.facts[o as usize].decision_id == decision_id
-        })?;
+        let hash = self.id_hash(decision_id);
+        let &(_, o) = self
+            .decisions
+            .iter()
+            .find(|&&(h, o)| h == hash && self.facts[o as usize].decision_id == decision_id)?;
         Some((self.start + u64::from(o), self.facts[o as usize].digest))
     }
 
@@ -245,20 +200,14 @@ impl SpanIndex {
             .map(|(i, f)| (i, f.decision_id.as_str(), f.digest))
     }
 
-    fn chain(&self, list: &TermList) -> impl Iterator<Item = u64> + '_ {
-        let mut at = list.head;
-        std::iter::from_fn(move || {
-            let link = self.links.get(at as usize)?;
-            at = link.next;
-            Some(self.start + u64::from(link.offset))
-        })
-    }
-
     /// The leaves with the term, ascending.
     pub fn postings(&self, kind: Term, term: &[u8]) -> Vec<u64> {
-        self.find_list(kind, term)
-            .map(|l| self.chain(l).collect())
-            .unwrap_or_default()
+        let hash = self.term_hash(kind, term);
+        self.terms
+            .iter()
+            .filter(|t| t.hash == hash && self.term(t) == (kind as u8, term))
+            .map(|t| self.start + u64::from(t.offset))
+            .collect()
     }
 
     /// Whether leaf `index` (in this span) has the term.
@@ -285,15 +234,17 @@ impl SpanIndex {
             .collect()
     }
 
-    /// The sorted `decisions` items.
+    /// The sorted `decisions` items, one per id: its first leaf.
     pub fn decision_items(&self) -> Vec<(Vec<u8>, Vec<u8>)> {
-        // Offsets are sorted by id, and the items made in that order.
+        // Offsets are sorted by id, then leaf, and the items made in that
+        // order.
         let id = |o: u32| self.facts[o as usize].decision_id.as_bytes();
-        let order = sorted_by_prefix(
+        let mut order = sorted_by_prefix(
             self.decisions.iter().map(|&(_, o)| o),
             |o| prefix_key(0, id(o)),
-            |a, b| id(a).cmp(id(b)),
+            |a, b| id(a).cmp(id(b)).then(a.cmp(&b)),
         );
+        order.dedup_by(|later, first| id(*later) == id(*first));
         order
             .into_iter()
             .map(|o| {
@@ -305,62 +256,85 @@ impl SpanIndex {
             .collect()
     }
 
+    /// Each distinct term once, with its leaves' offsets (ascending) in
+    /// `grouped`. The terms are sorted by hash, then by leaf: a run of one
+    /// hash is one term's leaves, unless distinct terms share the hash,
+    /// when the run is split by term.
+    fn groups(&self) -> (Vec<Group>, Vec<u32>) {
+        let mut by_hash = self.terms.clone();
+        by_hash.sort_unstable_by_key(|t| (t.hash, t.offset, t.spelled));
+        let mut grouped: Vec<u32> = Vec::with_capacity(by_hash.len());
+        let mut groups: Vec<Group> = Vec::new();
+        for run in by_hash.chunk_by(|a, b| a.hash == b.hash) {
+            let first = self.term(&run[0]);
+            if run[1..].iter().all(|t| self.term(t) == first) {
+                let from = grouped.len() as u32;
+                grouped.extend(run.iter().map(|t| t.offset));
+                groups.push(Group {
+                    spelled: run[0].spelled,
+                    from,
+                    to: grouped.len() as u32,
+                });
+                continue;
+            }
+            // Distinct terms with one hash: each in the order first seen.
+            let mut taken = vec![false; run.len()];
+            for a in 0..run.len() {
+                if taken[a] {
+                    continue;
+                }
+                let term = self.term(&run[a]);
+                let from = grouped.len() as u32;
+                for (b, t) in run.iter().enumerate().skip(a) {
+                    if !taken[b] && self.term(t) == term {
+                        taken[b] = true;
+                        grouped.push(t.offset);
+                    }
+                }
+                groups.push(Group {
+                    spelled: run[a].spelled,
+                    from,
+                    to: grouped.len() as u32,
+                });
+            }
+        }
+        (groups, grouped)
+    }
+
     /// The sorted `postings` items, led by [`INDEXED_KEY`] → `indexed_upto`.
     pub fn posting_items(&self, indexed_upto: u64) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let (groups, grouped) = self.groups();
         // A key is kind ‖ term length (2 BE) ‖ term ‖ last leaf, and each
-        // list has its own kind and term: ordering the lists by (kind,
+        // group has its own kind and term: ordering the groups by (kind,
         // length, term) orders their keys, so the items are made in order
         // rather than sorted as vectors. The mark's key starts with a zero
         // byte, below every kind.
-        let key_order = |l: u32| {
-            let (kind, term) = self.term_of(&self.lists[l as usize]);
-            (kind as u8, term.len(), term)
+        let term_of = |g: u32| self.spelling(groups[g as usize].spelled);
+        let key_order = |g: u32| {
+            let (kind, term) = term_of(g);
+            (kind, term.len(), term)
         };
         let order = sorted_by_prefix(
-            0..self.lists.len() as u32,
-            |l| {
-                let (kind, len, term) = key_order(l);
+            0..groups.len() as u32,
+            |g| {
+                let (kind, len, term) = key_order(g);
                 let head = (u128::from(kind) << 16) | len.min(usize::from(u16::MAX)) as u128;
                 prefix_key(head, term)
             },
             |a, b| key_order(a).cmp(&key_order(b)),
         );
-        // Each list's leaves, grouped by one counting sort over the links
-        // (in leaf order, so each group is ascending) into `grouped`, the
-        // lists' groups in key order: two sequential passes instead of
-        // following every chain link by link (a dependent memory read each).
-        let mut rank = vec![0u32; self.lists.len()];
-        for (r, &l) in order.iter().enumerate() {
-            rank[l as usize] = r as u32;
-        }
-        let mut bounds = vec![0u32; self.lists.len() + 1];
-        for link in &self.links {
-            bounds[rank[link.list as usize] as usize + 1] += 1;
-        }
-        for r in 0..self.lists.len() {
-            bounds[r + 1] += bounds[r];
-        }
-        let mut next = bounds.clone();
-        let mut grouped = vec![0u32; self.links.len()];
-        for link in &self.links {
-            let at = &mut next[rank[link.list as usize] as usize];
-            grouped[*at as usize] = link.offset;
-            *at += 1;
-        }
-        let mut items: Vec<(Vec<u8>, Vec<u8>)> = Vec::with_capacity(self.lists.len() + 1);
+        let mut items: Vec<(Vec<u8>, Vec<u8>)> = Vec::with_capacity(groups.len() + 1);
         items.push((INDEXED_KEY.to_vec(), indexed_upto.to_be_bytes().to_vec()));
         let mut leaves = Vec::new();
-        for (r, list) in order
-            .into_iter()
-            .map(|l| &self.lists[l as usize])
-            .enumerate()
-        {
+        for g in order {
+            let group = &groups[g as usize];
             leaves.clear();
-            let group = grouped
-                .get(bounds[r] as usize..bounds[r + 1] as usize)
+            let offsets = grouped
+                .get(group.from as usize..group.to as usize)
                 .unwrap_or_default();
-            leaves.extend(group.iter().map(|&o| self.start + u64::from(o)));
-            let (kind, term) = self.term_of(list);
+            leaves.extend(offsets.iter().map(|&o| self.start + u64::from(o)));
+            let (kind, term) = term_of(g);
+            let kind = Term::from_byte(kind).unwrap_or(Term::Time);
             let last = leaves.last().copied().unwrap_or(self.start);
             items.push((posting_key(kind, term, last), encode_list(&leaves)));
         }
@@ -433,15 +407,6 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_paged_in_table_is_empty_and_keeps_its_room() {
-        let mut table: HashTable<(u64, u32)> = HashTable::with_capacity(1000);
-        let room = table.capacity();
-        page_in_table(&mut table);
-        assert_eq!(table.len(), 0);
-        assert_eq!(table.capacity(), room);
-    }
-
     proptest! {
         /// Answers equal those of a naive map built from the same facts.
         #[test]
@@ -450,6 +415,7 @@ mod tests {
             leaves in facts_strategy(),
             earlier in prop::option::of(facts_strategy()),
             paged in any::<bool>(),
+            weak in any::<bool>(),
         ) {
             let mut span = SpanIndex::new(start, leaves.len() / 4);
             // Paged in: the dummy entries written may not show either.
@@ -467,6 +433,9 @@ mod tests {
                 used.clear();
                 span = used.restarted(start);
             }
+            // Hashes cut to 3 bits: distinct ids and terms share them, and
+            // every answer must still be exact.
+            span.weak = weak;
             let mut ids: BTreeMap<String, (u64, [u8; 32])> = BTreeMap::new();
             let mut postings: BTreeMap<(u8, Vec<u8>), Vec<u64>> = BTreeMap::new();
             for (i, (id, terms)) in leaves.iter().enumerate() {
