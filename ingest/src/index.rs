@@ -67,19 +67,31 @@ impl Term {
 
 /// `kind ‖ len ‖ term`: the prefix of all postings of one term.
 pub fn term_prefix(kind: Term, term: &[u8]) -> Vec<u8> {
-    let len = u16::try_from(term.len()).unwrap_or(u16::MAX);
     let mut k = Vec::with_capacity(term.len() + 11);
-    k.push(kind as u8);
-    k.extend_from_slice(&len.to_be_bytes());
-    k.extend_from_slice(&term[..usize::from(len)]);
+    push_term_prefix(&mut k, kind, term);
     k
+}
+
+/// Appends [`term_prefix`] to `out`.
+fn push_term_prefix(out: &mut Vec<u8>, kind: Term, term: &[u8]) {
+    let len = u16::try_from(term.len()).unwrap_or(u16::MAX);
+    out.push(kind as u8);
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(&term[..usize::from(len)]);
 }
 
 /// The posting key of `index` under a term.
 pub fn posting_key(kind: Term, term: &[u8], index: u64) -> Vec<u8> {
-    let mut k = term_prefix(kind, term);
-    k.extend_from_slice(&index.to_be_bytes());
+    let mut k = Vec::with_capacity(term.len() + 11);
+    posting_key_into(&mut k, kind, term, index);
     k
+}
+
+/// [`posting_key`], written over `out`.
+pub fn posting_key_into(out: &mut Vec<u8>, kind: Term, term: &[u8], index: u64) {
+    out.clear();
+    push_term_prefix(out, kind, term);
+    out.extend_from_slice(&index.to_be_bytes());
 }
 
 /// The terms a record is found by, each once, taking its strings.
@@ -165,6 +177,13 @@ pub const INDEXED_KEY: &[u8] = b"\0indexed";
 /// Ascending leaf indexes as LEB128 deltas (the first from 0).
 pub fn encode_list(indexes: &[u64]) -> Vec<u8> {
     let mut out = Vec::with_capacity(indexes.len() * 2);
+    encode_list_into(&mut out, indexes);
+    out
+}
+
+/// [`encode_list`], written over `out`.
+pub fn encode_list_into(out: &mut Vec<u8>, indexes: &[u64]) {
+    out.clear();
     let mut prev = 0;
     for &i in indexes {
         let mut d = i - prev;
@@ -179,7 +198,6 @@ pub fn encode_list(indexes: &[u64]) -> Vec<u8> {
             out.push(byte | 0x80);
         }
     }
-    out
 }
 
 /// The leaf indexes of a posting value; `None` if malformed.

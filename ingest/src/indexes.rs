@@ -166,10 +166,13 @@ impl Indexes {
             let Some((start, span)) = next else {
                 return Ok(());
             };
-            let decisions = span.decision_items();
-            let postings = span.posting_items(start + self.span);
-            self.log.ingest_sorted(CF_DECISIONS, &decisions)?;
-            self.log.ingest_sorted(CF_POSTINGS, &postings)?;
+            // Straight into the files, item by item.
+            self.log.ingest_sorted_with(CF_DECISIONS, |sink| {
+                span.write_decisions(|k, v| sink.put(k, v))
+            })?;
+            self.log.ingest_sorted_with(CF_POSTINGS, |sink| {
+                span.write_postings(start + self.span, |k, v| sink.put(k, v))
+            })?;
             let done = {
                 let mut tail = self.tail.write().unwrap_or_else(|p| p.into_inner());
                 let done = tail.spans.remove(&start);

@@ -12,7 +12,7 @@
 use foldhash::fast::RandomState;
 use std::hash::BuildHasher;
 
-use crate::index::{encode_list, posting_key, Facts, Logged, Term, INDEXED_KEY};
+use crate::index::{encode_list_into, posting_key_into, Facts, Logged, Term, INDEXED_KEY};
 
 /// One term of one leaf.
 #[derive(Clone, Copy, Debug)]
@@ -234,8 +234,12 @@ impl SpanIndex {
             .collect()
     }
 
-    /// The sorted `decisions` items, one per id: its first leaf.
-    pub fn decision_items(&self) -> Vec<(Vec<u8>, Vec<u8>)> {
+    /// The sorted `decisions` items, one per id (its first leaf), given
+    /// to `put` in key order.
+    pub fn write_decisions<E>(
+        &self,
+        mut put: impl FnMut(&[u8], &[u8]) -> Result<(), E>,
+    ) -> Result<(), E> {
         // Offsets are sorted by id, then leaf, and the items made in that
         // order.
         let id = |o: u32| self.facts[o as usize].decision_id.as_bytes();
@@ -245,15 +249,19 @@ impl SpanIndex {
             |a, b| id(a).cmp(id(b)).then(a.cmp(&b)),
         );
         order.dedup_by(|later, first| id(*later) == id(*first));
-        order
-            .into_iter()
-            .map(|o| {
-                let mut v = Vec::with_capacity(8 + 32);
-                v.extend_from_slice(&(self.start + u64::from(o)).to_be_bytes());
-                v.extend_from_slice(&self.facts[o as usize].digest);
-                (id(o).to_vec(), v)
-            })
-            .collect()
+        let mut value = [0u8; 40];
+        for o in order {
+            value[..8].copy_from_slice(&(self.start + u64::from(o)).to_be_bytes());
+            value[8..].copy_from_slice(&self.facts[o as usize].digest);
+            put(id(o), &value)?;
+        }
+        Ok(())
+    }
+
+    /// [`SpanIndex::write_decisions`], collected (tests).
+    #[cfg(test)]
+    pub fn decision_items(&self) -> Vec<(Vec<u8>, Vec<u8>)> {
+        collect(|put| self.write_decisions(put))
     }
 
     /// Each distinct term once, with its leaves' offsets (ascending) in
@@ -262,7 +270,9 @@ impl SpanIndex {
     /// when the run is split by term.
     fn groups(&self) -> (Vec<Group>, Vec<u32>) {
         let mut by_hash = self.terms.clone();
-        by_hash.sort_unstable_by_key(|t| (t.hash, t.offset, t.spelled));
+        // Ties (one hash, one leaf) are distinct terms of a leaf, which
+        // go to distinct groups: their order does not show.
+        by_hash.sort_unstable_by_key(|t| (u128::from(t.hash) << 32) | u128::from(t.offset));
         let mut grouped: Vec<u32> = Vec::with_capacity(by_hash.len());
         let mut groups: Vec<Group> = Vec::new();
         for run in by_hash.chunk_by(|a, b| a.hash == b.hash) {
@@ -301,14 +311,19 @@ impl SpanIndex {
         (groups, grouped)
     }
 
-    /// The sorted `postings` items, led by [`INDEXED_KEY`] → `indexed_upto`.
-    pub fn posting_items(&self, indexed_upto: u64) -> Vec<(Vec<u8>, Vec<u8>)> {
+    /// The sorted `postings` items, led by [`INDEXED_KEY`] →
+    /// `indexed_upto`, given to `put` in key order.
+    pub fn write_postings<E>(
+        &self,
+        indexed_upto: u64,
+        mut put: impl FnMut(&[u8], &[u8]) -> Result<(), E>,
+    ) -> Result<(), E> {
         let (groups, grouped) = self.groups();
         // A key is kind ‖ term length (2 BE) ‖ term ‖ last leaf, and each
         // group has its own kind and term: ordering the groups by (kind,
         // length, term) orders their keys, so the items are made in order
-        // rather than sorted as vectors. The mark's key starts with a zero
-        // byte, below every kind.
+        // rather than sorted. The mark's key starts with a zero byte, below
+        // every kind.
         let term_of = |g: u32| self.spelling(groups[g as usize].spelled);
         let key_order = |g: u32| {
             let (kind, term) = term_of(g);
@@ -323,9 +338,8 @@ impl SpanIndex {
             },
             |a, b| key_order(a).cmp(&key_order(b)),
         );
-        let mut items: Vec<(Vec<u8>, Vec<u8>)> = Vec::with_capacity(groups.len() + 1);
-        items.push((INDEXED_KEY.to_vec(), indexed_upto.to_be_bytes().to_vec()));
-        let mut leaves = Vec::new();
+        put(INDEXED_KEY, &indexed_upto.to_be_bytes())?;
+        let (mut leaves, mut key, mut value) = (Vec::new(), Vec::new(), Vec::new());
         for g in order {
             let group = &groups[g as usize];
             leaves.clear();
@@ -336,10 +350,31 @@ impl SpanIndex {
             let (kind, term) = term_of(g);
             let kind = Term::from_byte(kind).unwrap_or(Term::Time);
             let last = leaves.last().copied().unwrap_or(self.start);
-            items.push((posting_key(kind, term, last), encode_list(&leaves)));
+            posting_key_into(&mut key, kind, term, last);
+            encode_list_into(&mut value, &leaves);
+            put(&key, &value)?;
         }
-        items
+        Ok(())
     }
+
+    /// [`SpanIndex::write_postings`], collected (tests).
+    #[cfg(test)]
+    pub fn posting_items(&self, indexed_upto: u64) -> Vec<(Vec<u8>, Vec<u8>)> {
+        collect(|put| self.write_postings(indexed_upto, put))
+    }
+}
+
+/// The items a `write_*` method gives, as owned pairs.
+#[cfg(test)]
+fn collect(
+    write: impl FnOnce(&mut dyn FnMut(&[u8], &[u8]) -> Result<(), ()>) -> Result<(), ()>,
+) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let mut items = Vec::new();
+    let _ = write(&mut |k, v| {
+        items.push((k.to_vec(), v.to_vec()));
+        Ok(())
+    });
+    items
 }
 
 /// `head` in the top 24 bits, then the first 13 bytes of `bytes` (zero
@@ -368,7 +403,7 @@ fn sorted_by_prefix(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::index::decode_list;
+    use crate::index::{decode_list, posting_key};
     use proptest::prelude::*;
     use std::collections::BTreeMap;
 

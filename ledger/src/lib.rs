@@ -31,6 +31,7 @@ use verifier::{Hash, SignerKey, VerifierKey};
 
 pub use append::{PreparedAppend, Tip};
 pub use audit::AuditReport;
+pub use bulk::SortedSink;
 pub use error::LedgerError;
 pub use frontier::Frontier;
 pub use store::db_options;

@@ -511,3 +511,40 @@ fn index_column_families_live_in_their_own_database() {
         Err(LedgerError::NoIndexes(cf)) if cf == "postings"
     ));
 }
+
+#[test]
+fn a_sorted_build_is_added_whole_or_not_at_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open_with(dir.path(), &signer().verifier(), &["postings"]).unwrap();
+    let get = |k: &[u8]| log.index_get("postings", k).unwrap();
+    // Keys out of order: an error, and not even the first key is added.
+    let r = log.ingest_sorted_with("postings", |sink| {
+        sink.put(b"b", b"1")?;
+        sink.put(b"a", b"2")
+    });
+    assert!(r.is_err());
+    assert_eq!(get(b"b"), None);
+    // A build that fails part-way adds nothing either.
+    let r = log.ingest_sorted_with("postings", |sink| {
+        sink.put(b"c", b"1")?;
+        Err(LedgerError::Corrupt("build failed".into()))
+    });
+    assert!(r.is_err());
+    assert_eq!(get(b"c"), None);
+    // Nothing put: nothing to add, and no error.
+    log.ingest_sorted_with("postings", |_| Ok(())).unwrap();
+    // Streamed items are all there.
+    log.ingest_sorted_with("postings", |sink| {
+        (0u32..1000).try_for_each(|i| sink.put(&i.to_be_bytes(), &[i as u8]))
+    })
+    .unwrap();
+    assert_eq!(get(&999u32.to_be_bytes()), Some(vec![999u32 as u8]));
+    assert_eq!(get(&0u32.to_be_bytes()), Some(vec![0]));
+    // No temp file is left behind.
+    let left: Vec<_> = std::fs::read_dir(dir.path().join("index"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
