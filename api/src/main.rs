@@ -44,7 +44,8 @@ struct Cli {
     #[arg(long, env = "LEDGER_ORIGIN")]
     origin: Option<String>,
     /// TOML file with any of: data, listen, origin, public_reads, max_body_bytes,
-    /// checkpoint_interval_ms, request_timeout_ms, queue_capacity, batch_delay_us.
+    /// checkpoint_interval_ms, request_timeout_ms, queue_capacity, batch_delay_us,
+    /// blocking_threads.
     #[arg(long, env = "LEDGER_CONFIG")]
     config: Option<PathBuf>,
     /// Require a reader token for /checkpoint and /tile (default: public).
@@ -64,6 +65,7 @@ struct FileConfig {
     request_timeout_ms: Option<u64>,
     queue_capacity: Option<usize>,
     batch_delay_us: Option<u64>,
+    blocking_threads: Option<usize>,
 }
 
 struct Settings {
@@ -72,6 +74,8 @@ struct Settings {
     origin: Option<String>,
     server: ServerConfig,
     pipeline: PipelineConfig,
+    /// Threads for blocking work (parsing, submitting, reading RocksDB).
+    blocking_threads: usize,
 }
 
 fn settings(cli: Cli) -> Result<Settings> {
@@ -106,6 +110,10 @@ fn settings(cli: Cli) -> Result<Settings> {
     if let Some(us) = file.batch_delay_us {
         pipeline.max_delay = Duration::from_micros(us);
     }
+    let blocking_threads = file.blocking_threads.unwrap_or(ingest::BLOCKING_THREADS);
+    if blocking_threads == 0 {
+        bail!("blocking_threads must be at least 1");
+    }
     Ok(Settings {
         data: cli
             .data
@@ -118,6 +126,7 @@ fn settings(cli: Cli) -> Result<Settings> {
         origin: cli.origin.or(file.origin),
         server,
         pipeline,
+        blocking_threads,
     })
 }
 
@@ -172,8 +181,7 @@ async fn shutdown_signal() {
     tracing::info!("shutting down: finishing requests in flight");
 }
 
-#[tokio::main]
-async fn main() -> Result<()> {
+fn main() -> Result<()> {
     api::allocator::keep_freed_memory(api::allocator::KEEP_FREED_MS);
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -183,6 +191,15 @@ async fn main() -> Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let s = settings(Cli::parse())?;
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .max_blocking_threads(s.blocking_threads)
+        .build()
+        .context("starting the runtime")?
+        .block_on(serve(s))
+}
+
+async fn serve(s: Settings) -> Result<()> {
     std::fs::create_dir_all(&s.data).with_context(|| format!("creating {}", s.data.display()))?;
     let signer = signer(&s.data, s.origin.as_deref())?;
     let first = first_tokens(&s.data)?;

@@ -21,6 +21,6 @@ mod span;
 mod stages;
 
 pub use indexes::Indexes;
-pub use pipeline::{Busy, Outcome, Pipeline, PipelineConfig, Submission};
+pub use pipeline::{Busy, Outcome, Pipeline, PipelineConfig, Submission, BLOCKING_THREADS};
 pub use record::{check, CheckedRecord};
 pub use schema::{FieldError, Timestamp};

@@ -17,6 +17,16 @@ use crate::record::CheckedRecord;
 use crate::stages;
 use crate::Indexes;
 
+/// How many threads of a process should call [`Pipeline::submit`] at
+/// once, at most (the size of `ledgerd`'s and `ledgerctl bench`'s blocking
+/// pools). Each submission of 64 concurrent submitters on a thread of its
+/// own contended for the two cores with the pipeline's threads, and each
+/// new thread paged in its own stack and allocator pages: with 16, the
+/// bench's peak rose by about a quarter (docs/performance.md, session 10).
+/// Enough remain for submissions whose `decision_id` lookups wait for the
+/// disk.
+pub const BLOCKING_THREADS: usize = 16;
+
 /// Tuning of the pipeline.
 #[derive(Clone, Debug)]
 pub struct PipelineConfig {

@@ -520,7 +520,8 @@ fn cbor_sequences_stream_and_stop_cleanly() {
     let config = dir.path().join("ledgerd.toml");
     std::fs::write(
         &config,
-        "max_body_bytes = 200000\ncheckpoint_interval_ms = 100\n",
+        // Two blocking threads: parsing and submitting share them.
+        "max_body_bytes = 200000\ncheckpoint_interval_ms = 100\nblocking_threads = 2\n",
     )
     .unwrap();
     let s = Server::start_in(
@@ -655,4 +656,35 @@ fn private_reads_need_a_reader_token() {
             .status,
         403
     );
+}
+
+#[test]
+fn bad_settings_stop_ledgerd_with_a_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("ledgerd.toml");
+    let data = dir.path().join("data");
+    for (text, named) in [
+        (
+            "blocking_threads = 0\n",
+            "blocking_threads must be at least 1",
+        ),
+        (
+            "checkpoint_interval_ms = 0\n",
+            "checkpoint_interval_ms must be",
+        ),
+        ("no_such_key = 1\n", "unknown field `no_such_key`"),
+    ] {
+        std::fs::write(&config, text).unwrap();
+        let args = [
+            "--data",
+            data.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+            "--config",
+            config.to_str().unwrap(),
+        ];
+        ledger_tests::refused("ledgerd", &args, named);
+        let r = ledger_tests::run("ledgerd", &args);
+        assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
+    }
 }

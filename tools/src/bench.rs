@@ -239,6 +239,8 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .thread_keep_alive(Duration::from_secs(600))
+        // As many blocking threads as ledgerd's handlers have.
+        .max_blocking_threads(ingest::BLOCKING_THREADS)
         .build()?;
     let config = PipelineConfig {
         max_batch: args.group,
