@@ -15,15 +15,35 @@ use foldhash::fast::RandomState;
 use hashbrown::HashTable;
 use verifier::Hash;
 
-/// A logged or prepared leaf's identity.
-#[derive(Clone, Debug)]
+/// Where a logged or prepared `decision_id` is.
+#[derive(Clone, Copy, Debug)]
 pub(crate) struct Pending {
-    pub(crate) decision_id: String,
     pub(crate) index: u64,
     /// Known for the leaves this batcher prepared; read from the log for
     /// those it found in memory when it started.
     pub(crate) leaf_hash: Option<Hash>,
     pub(crate) digest: [u8; 32],
+}
+
+/// One leaf's entry: where its id is spelled in [`SpanIds::ids`].
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    id_at: u32,
+    id_len: u32,
+    pending: Pending,
+}
+
+/// The ids of one span's leaves.
+struct SpanIds {
+    start: u64,
+    /// In leaf order.
+    entries: Vec<Entry>,
+    /// The entries' ids, one after another: copied here rather than each
+    /// cloned into an allocation of its own, which every record cost, and
+    /// which the batcher freed one by one when a span was built.
+    ids: Vec<u8>,
+    /// (hash, position in `entries`), found by `decision_id`.
+    by_id: HashTable<(u64, u32)>,
 }
 
 /// Writes to every page of `table`'s allocation once, then empties it:
@@ -38,20 +58,13 @@ fn page_in_table(table: &mut HashTable<(u64, u32)>) {
     table.clear();
 }
 
-/// The ids of one span's leaves.
-struct SpanIds {
-    start: u64,
-    /// In leaf order.
-    entries: Vec<Pending>,
-    /// (hash, position in `entries`), found by `decision_id`.
-    by_id: HashTable<(u64, u32)>,
-}
-
 impl SpanIds {
     fn new(room: usize) -> SpanIds {
         SpanIds {
             start: 0,
             entries: Vec::with_capacity(room),
+            // Room for ids of 48 bytes on average (a UUID is 36).
+            ids: Vec::with_capacity(room * 48),
             by_id: HashTable::with_capacity(room),
         }
     }
@@ -59,15 +72,31 @@ impl SpanIds {
     /// Empty, with every page of its tables written to once.
     fn paged_in(room: usize) -> SpanIds {
         let mut ids = SpanIds::new(room);
-        ids.entries.resize_with(room, || Pending {
-            decision_id: String::new(),
-            index: 0,
-            leaf_hash: None,
-            digest: [0; 32],
-        });
-        ids.entries.clear();
+        let entry = Entry {
+            id_at: 0,
+            id_len: 0,
+            pending: Pending {
+                index: 0,
+                leaf_hash: None,
+                digest: [0; 32],
+            },
+        };
+        ids.entries.resize(room, entry);
+        ids.ids.resize(ids.ids.capacity(), 0);
+        ids.clear();
         page_in_table(&mut ids.by_id);
         ids
+    }
+
+    fn clear(&mut self) {
+        self.entries.clear();
+        self.ids.clear();
+        self.by_id.clear();
+    }
+
+    fn id(&self, e: &Entry) -> &[u8] {
+        let at = e.id_at as usize;
+        self.ids.get(at..at + e.id_len as usize).unwrap_or_default()
     }
 }
 
@@ -109,15 +138,15 @@ impl Recent {
         let hash = self.hasher.hash_one(decision_id);
         self.spans.iter().find_map(|s| {
             let (_, at) = s.by_id.find(hash, |&(h, at)| {
-                h == hash && s.entries[at as usize].decision_id == decision_id
+                h == hash && s.id(&s.entries[at as usize]) == decision_id.as_bytes()
             })?;
-            Some(&s.entries[*at as usize])
+            Some(&s.entries[*at as usize].pending)
         })
     }
 
     /// Adds a leaf after every earlier one, whose id is not here (the
     /// batcher appends an id only after [`Recent::get`] did not find it).
-    pub(crate) fn push(&mut self, p: Pending) {
+    pub(crate) fn push(&mut self, decision_id: &str, p: Pending) {
         let start = p.index - p.index % self.span;
         if self.spans.back().is_none_or(|s| s.start != start) {
             let mut ids = self.spares.pop().unwrap_or_else(|| SpanIds::new(self.room));
@@ -127,9 +156,14 @@ impl Recent {
         let Some(s) = self.spans.back_mut() else {
             return;
         };
-        let hash = self.hasher.hash_one(p.decision_id.as_str());
+        let hash = self.hasher.hash_one(decision_id);
         let at = s.entries.len() as u32;
-        s.entries.push(p);
+        s.entries.push(Entry {
+            id_at: s.ids.len() as u32,
+            id_len: decision_id.len() as u32,
+            pending: p,
+        });
+        s.ids.extend_from_slice(decision_id.as_bytes());
         s.by_id.insert_unique(hash, (hash, at), |&(h, _)| h);
     }
 
@@ -141,8 +175,7 @@ impl Recent {
             .is_some_and(|s| s.start + self.span <= end)
         {
             if let Some(mut s) = self.spans.pop_front() {
-                s.entries.clear();
-                s.by_id.clear();
+                s.clear();
                 if self.spares.len() < SPARES {
                     self.spares.push(s);
                 }
@@ -157,9 +190,10 @@ impl Recent {
             self.spans.pop_back();
         }
         if let Some(s) = self.spans.back_mut() {
-            let keep = s.entries.partition_point(|p| p.index < size);
-            if keep < s.entries.len() {
+            let keep = s.entries.partition_point(|e| e.pending.index < size);
+            if let Some(first_gone) = s.entries.get(keep).copied() {
                 s.entries.truncate(keep);
+                s.ids.truncate(first_gone.id_at as usize);
                 s.by_id.retain(|&mut (_, at)| (at as usize) < keep);
             }
         }
@@ -170,9 +204,8 @@ impl Recent {
 mod tests {
     use super::*;
 
-    fn pending(id: &str, index: u64) -> Pending {
+    fn pending(index: u64) -> Pending {
         Pending {
-            decision_id: id.into(),
             index,
             leaf_hash: Some(Hash([index as u8; 32])),
             digest: [1; 32],
@@ -193,14 +226,14 @@ mod tests {
         // Spans of 10 leaves.
         let mut r = Recent::new(10);
         for i in 100..5000 {
-            r.push(pending(&format!("e-{i}"), i));
+            r.push(&format!("e-{i}"), pending(i));
             r.built_below(i - i % 10);
         }
         assert!(r.get("e-4989").is_none());
         assert_eq!(r.get("e-4990").map(|p| p.index), Some(4990));
         assert_eq!(r.get("e-4999").map(|p| p.index), Some(4999));
         for i in 5000..5100 {
-            r.push(pending(&format!("d-{i}"), i));
+            r.push(&format!("d-{i}"), pending(i));
         }
         assert_eq!(r.get("d-5042").map(|p| p.index), Some(5042));
         // Only whole spans leave.
@@ -213,14 +246,14 @@ mod tests {
         assert!(r.get("d-5080").is_none());
         assert!(r.get("d-5099").is_none());
         assert_eq!(r.get("d-5074").map(|p| p.index), Some(5074));
-        r.push(pending("y-5075", 5075));
-        r.push(pending("y-5076", 5076));
-        r.push(pending("y-5077", 5077));
-        r.push(pending("y-5078", 5078));
-        r.push(pending("y-5079", 5079));
+        r.push("y-5075", pending(5075));
+        r.push("y-5076", pending(5076));
+        r.push("y-5077", pending(5077));
+        r.push("y-5078", pending(5078));
+        r.push("y-5079", pending(5079));
         // Their places go to other ids; the old ids stay gone.
         for i in 0..20 {
-            r.push(pending(&format!("x-{i}"), 5080 + i));
+            r.push(&format!("x-{i}"), pending(5080 + i));
         }
         assert!(r.get("d-5085").is_none());
         assert_eq!(r.get("x-5").map(|p| p.index), Some(5085));

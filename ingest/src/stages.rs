@@ -94,12 +94,14 @@ impl Batcher {
             if recent.get(&decision_id).is_some() {
                 continue;
             }
-            recent.push(Pending {
-                decision_id,
-                index,
-                leaf_hash: None,
-                digest,
-            });
+            recent.push(
+                &decision_id,
+                Pending {
+                    index,
+                    leaf_hash: None,
+                    digest,
+                },
+            );
         }
         Batcher {
             stats,
@@ -284,12 +286,14 @@ impl Batcher {
         if let Some(p) = &append {
             let first = p.range().start;
             for (i, f) in facts.iter().enumerate() {
-                self.recent.push(Pending {
-                    decision_id: f.decision_id.clone(),
-                    index: first + i as u64,
-                    leaf_hash: Some(p.leaves()[i]),
-                    digest: f.digest,
-                });
+                self.recent.push(
+                    &f.decision_id,
+                    Pending {
+                        index: first + i as u64,
+                        leaf_hash: Some(p.leaves()[i]),
+                        digest: f.digest,
+                    },
+                );
             }
         }
         Batch {
