@@ -402,14 +402,18 @@ fn sorted_by_hash(terms: &[TermAt]) -> Vec<TermAt> {
     out
 }
 
-/// `head` in the top 24 bits, then the first 13 bytes of `bytes` (zero
-/// padded), as one number: numbers compare as the byte strings do whenever
-/// they differ, and equal numbers need the full comparison.
-fn prefix_key(head: u128, bytes: &[u8]) -> u128 {
-    let mut prefix = [0u8; 16];
-    let n = bytes.len().min(13);
+/// `head` in the top 24 bits, then the first 29 bytes of `bytes` (zero
+/// padded), as two numbers: they compare as the byte strings do whenever
+/// they differ, and equal ones need the full comparison. Ids and terms of
+/// one kind often share their first bytes (`req-…`, UUIDs of one source):
+/// 29 of them spare most comparisons a read of the bytes themselves.
+fn prefix_key(head: u128, bytes: &[u8]) -> (u128, u128) {
+    let mut prefix = [0u8; 32];
+    let n = bytes.len().min(29);
     prefix[3..3 + n].copy_from_slice(&bytes[..n]);
-    (head << 104) | u128::from_be_bytes(prefix)
+    let (first, second) = prefix.split_at(16);
+    let number = |b: &[u8]| <[u8; 16]>::try_from(b).map_or(0, u128::from_be_bytes);
+    ((head << 104) | number(first), number(second))
 }
 
 /// `items` in the order `full` defines, sorted by their [`prefix_key`]s
@@ -417,10 +421,10 @@ fn prefix_key(head: u128, bytes: &[u8]) -> u128 {
 /// the bytes (a span has ~140 k terms), and `full` breaks ties.
 fn sorted_by_prefix(
     items: impl Iterator<Item = u32>,
-    key: impl Fn(u32) -> u128,
+    key: impl Fn(u32) -> (u128, u128),
     full: impl Fn(u32, u32) -> std::cmp::Ordering,
 ) -> Vec<u32> {
-    let mut keyed: Vec<(u128, u32)> = items.map(|i| (key(i), i)).collect();
+    let mut keyed: Vec<((u128, u128), u32)> = items.map(|i| (key(i), i)).collect();
     keyed.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| full(a.1, b.1)));
     keyed.into_iter().map(|(_, i)| i).collect()
 }
@@ -445,12 +449,12 @@ mod tests {
 
     /// A time term is 8 bytes; subjects are 1-3 bytes long, so the built
     /// keys' order depends on their length as well as their bytes; actors
-    /// share their first 13-15 bytes, past the sort's prefix.
+    /// share their first 29-31 bytes, past the sort's prefix.
     fn term_bytes(kind: u8, t: u8) -> Vec<u8> {
         match kind {
             2 => u64::from(t).to_be_bytes().to_vec(),
             1 => {
-                let mut v = vec![b'x'; 13 + usize::from(t % 3)];
+                let mut v = vec![b'x'; 29 + usize::from(t % 3)];
                 v.push(t);
                 v
             }
@@ -458,12 +462,13 @@ mod tests {
         }
     }
 
-    /// Ids short and long; the long ones share 18 bytes.
+    /// Ids short and long; the long ones share 32 bytes, past the sort's
+    /// prefix.
     fn id_of(n: u8) -> String {
         if n % 2 == 0 {
             format!("d-{n}")
         } else {
-            format!("decision-00000000-{n}")
+            format!("decision-0000000000000000000000-{n}")
         }
     }
 
