@@ -130,9 +130,10 @@ impl Log {
                 ))
             })
             .collect::<Result<Vec<_>, LedgerError>>()?;
-        let mut nodes = Vec::with_capacity(entries.len() * 2);
+        // n leaves complete fewer than 2n + 64 nodes: room for all.
+        let mut nodes = Vec::with_capacity(entries.len() * 2 + 64);
         for &leaf in &leaves {
-            nodes.extend(after.frontier.push(leaf));
+            after.frontier.push_into(leaf, &mut nodes);
         }
         let tiles = after.edge.add(&nodes, after.size());
         // The batch is about a megabyte at peak: sized up front, it is

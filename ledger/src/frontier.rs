@@ -5,7 +5,7 @@
 //! decomposition are exactly the rightmost nodes of the levels whose bit is
 //! set). At most 64 hashes, so appends are O(1) amortised with no reads.
 
-use verifier::tree::{new_nodes, HashReader, NodeId};
+use verifier::tree::{new_nodes_into, HashReader, NodeId};
 use verifier::{node_hash, Hash};
 
 /// The rightmost complete node at each level of a tree of `size` leaves.
@@ -50,9 +50,20 @@ impl Frontier {
 
     /// Appends a leaf hash and returns every node it completes.
     pub fn push(&mut self, leaf: Hash) -> Vec<(NodeId, Hash)> {
-        // Left siblings of the completed nodes are all on the frontier.
-        let nodes = new_nodes(&*self, self.size, leaf).unwrap_or_default();
-        for &(id, hash) in &nodes {
+        let mut nodes = Vec::new();
+        self.push_into(leaf, &mut nodes);
+        nodes
+    }
+
+    /// Appends a leaf hash and appends every node it completes to `nodes`.
+    pub fn push_into(&mut self, leaf: Hash, nodes: &mut Vec<(NodeId, Hash)>) {
+        // Left siblings of the completed nodes are all on the frontier, so
+        // this never fails.
+        let from = nodes.len();
+        if new_nodes_into(&*self, self.size, leaf, nodes).is_err() {
+            nodes.truncate(from);
+        }
+        for &(id, hash) in &nodes[from..] {
             let level = usize::from(id.level);
             if level == self.last.len() {
                 self.last.push(hash);
@@ -61,7 +72,6 @@ impl Frontier {
             }
         }
         self.size += 1;
-        nodes
     }
 
     /// The root of the tree (`SHA-256("")` when empty).

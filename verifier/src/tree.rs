@@ -167,7 +167,21 @@ pub fn new_nodes<R: HashReader>(
     index: u64,
     leaf: Hash,
 ) -> Result<Vec<(NodeId, Hash)>, R::Error> {
-    let mut out = vec![(NodeId::leaf(index), leaf)];
+    let mut out = Vec::new();
+    new_nodes_into(reader, index, leaf, &mut out)?;
+    Ok(out)
+}
+
+/// [`new_nodes`], appended to `out` (a batch of appends fills one vector
+/// instead of allocating one per leaf). On an error, what was appended
+/// before it is left in `out`.
+pub fn new_nodes_into<R: HashReader>(
+    reader: &R,
+    index: u64,
+    leaf: Hash,
+    out: &mut Vec<(NodeId, Hash)>,
+) -> Result<(), R::Error> {
+    out.push((NodeId::leaf(index), leaf));
     let (mut level, mut idx, mut hash) = (0u8, index, leaf);
     while idx & 1 == 1 {
         let left = reader.node(NodeId {
@@ -179,7 +193,7 @@ pub fn new_nodes<R: HashReader>(
         idx >>= 1;
         out.push((NodeId { level, index: idx }, hash));
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Every complete-subtree hash of a tree held in memory: `levels[L][K]`.
