@@ -152,6 +152,29 @@ impl Facts {
     /// The facts of a checked record, taking its strings instead of copying
     /// them; with the rest of the record, its leaf head.
     pub fn from_record(record: CheckedRecord) -> (Facts, LeafHead) {
+        let (facts, leaf) = RecordFacts::split(record);
+        (facts.into_facts(), leaf)
+    }
+}
+
+/// A checked record's facts before they are put in the form the indexes
+/// keep ([`RecordFacts::into_facts`]). The batcher hands these on, so that
+/// the acknowledger, which has time to spare, does that work rather than
+/// the batcher, which every record waits for.
+#[derive(Debug)]
+pub struct RecordFacts {
+    /// The idempotency key.
+    pub decision_id: String,
+    /// SHA-256 of the canonical record.
+    pub digest: [u8; 32],
+    time: Timestamp,
+    terms: IndexTerms,
+}
+
+impl RecordFacts {
+    /// The facts of a checked record, taking its strings; with the rest of
+    /// the record, its leaf head.
+    pub fn split(record: CheckedRecord) -> (RecordFacts, LeafHead) {
         let CheckedRecord {
             decision_id,
             time,
@@ -159,12 +182,22 @@ impl Facts {
             digest,
             terms,
         } = record;
-        let facts = Facts {
-            terms: terms_of(terms, &time),
+        let facts = RecordFacts {
             decision_id,
             digest,
+            time,
+            terms,
         };
         (facts, leaf)
+    }
+
+    /// The facts in the form the indexes keep.
+    pub fn into_facts(self) -> Facts {
+        Facts {
+            terms: terms_of(self.terms, &self.time),
+            decision_id: self.decision_id,
+            digest: self.digest,
+        }
     }
 }
 

@@ -27,7 +27,7 @@ use std::time::Instant;
 use ledger::{Log, PreparedAppend, Tip};
 use verifier::{Hash, HashedEntry};
 
-use crate::index::Facts;
+use crate::index::RecordFacts;
 use crate::pipeline::{Job, Outcome, PipelineConfig, Stats};
 use crate::recent::{Pending, Recent};
 use crate::schema::Timestamp;
@@ -47,7 +47,7 @@ pub(crate) struct Batch {
     epoch: u64,
     records: usize,
     /// The index facts of the appended leaves, in order.
-    facts: Vec<Facts>,
+    facts: Vec<RecordFacts>,
     error: Option<String>,
 }
 
@@ -265,11 +265,11 @@ impl Batcher {
         // take their strings instead of copies.
         let mut jobs = jobs;
         let mut entries: Vec<HashedEntry> = Vec::with_capacity(new);
-        let mut facts: Vec<Facts> = Vec::with_capacity(new);
+        let mut facts: Vec<RecordFacts> = Vec::with_capacity(new);
         for (job, plan) in jobs.iter_mut().zip(&plans) {
             for (sub, p) in std::mem::take(&mut job.subs).into_iter().zip(plan) {
                 if matches!(p, Plan::New(_)) {
-                    let (f, head) = Facts::from_record(sub.record);
+                    let (f, head) = RecordFacts::split(sub.record);
                     entries.push(head.finish(&received_at, &sub.submitted_by));
                     facts.push(f);
                 }
@@ -314,7 +314,7 @@ pub(crate) struct Written {
     jobs: Vec<Job>,
     plans: Vec<Vec<Plan>>,
     records: usize,
-    facts: Vec<Facts>,
+    facts: Vec<RecordFacts>,
     epoch: u64,
     refused: bool,
     /// First leaf index and leaf hashes, or why nothing was written.
@@ -390,7 +390,9 @@ pub(crate) fn acknowledge_all(
             Ok((first, leaves)) => {
                 // Before the acks: a record acknowledged is found.
                 let end = first + leaves.len() as u64;
-                if indexes.apply(first, w.facts, end) {
+                // Put in index form here, not in the batcher.
+                let facts = w.facts.into_iter().map(RecordFacts::into_facts).collect();
+                if indexes.apply(first, facts, end) {
                     let _ = build.send(());
                 }
                 let leaf = |pos: usize| (first + pos as u64, leaves[pos]);
