@@ -1,9 +1,10 @@
 //! [`SpanIndex`]: one span's `decisions` and `postings`, in memory until the
 //! span is built (specs/storage.md, "index spans").
 //!
-//! Adding a leaf is appending: its [`Facts`] are kept as they came, the
+//! Adding a leaf is appending: its `decision_id` and digest are kept, the
 //! hash of its `decision_id` and of each of its terms go into two vectors
-//! in log order, and its terms' bytes into one more. Nothing is looked up
+//! in log order, and its terms' bytes into one more (the [`Facts`] given
+//! are dropped there, on the thread that made them, not a span later). Nothing is looked up
 //! when a leaf is added (that is the acknowledgement path); a query scans
 //! the hashes, and a build groups the terms by sorting them by hash. Hashes are seeded per process (foldhash),
 //! so an enforcer cannot pick `decision_id`s or terms that collide; every
@@ -23,6 +24,16 @@ struct TermAt {
     spelled: usize,
     /// The leaf's offset in the span.
     offset: u32,
+    /// The term's kind byte (also spelled).
+    kind: u8,
+}
+
+/// What a span keeps of a leaf besides its terms.
+#[derive(Clone, Debug)]
+struct Leaf {
+    /// Empty for a leaf that is not a decision record.
+    decision_id: String,
+    digest: [u8; 32],
 }
 
 /// A span's index: what goes into `decisions` and `postings`.
@@ -30,8 +41,8 @@ struct TermAt {
 pub struct SpanIndex {
     /// Leaf index of `facts[0]`.
     start: u64,
-    /// The facts of leaves `start..`, in order.
-    facts: Vec<Facts>,
+    /// Leaves `start..`, in order.
+    facts: Vec<Leaf>,
     /// (hash of the `decision_id`, offset into `facts`) of every leaf that
     /// has one, in log order.
     decisions: Vec<(u64, u32)>,
@@ -79,13 +90,17 @@ impl SpanIndex {
     /// zeroes it, on the acknowledgement path. Spare indexes are paged in
     /// when the indexes are opened (docs/design/ingest.md).
     pub fn page_in(&mut self) {
-        self.facts
-            .resize_with(self.facts.capacity(), Facts::unindexed);
+        let leaf = Leaf {
+            decision_id: String::new(),
+            digest: [0; 32],
+        };
+        self.facts.resize(self.facts.capacity(), leaf);
         self.decisions.resize(self.decisions.capacity(), (0, 0));
         let term = TermAt {
             hash: 0,
             spelled: 0,
             offset: 0,
+            kind: 0,
         };
         self.terms.resize(self.terms.capacity(), term);
         self.spellings.resize(self.spellings.capacity(), 0);
@@ -171,13 +186,17 @@ impl SpanIndex {
                 hash,
                 spelled: self.spellings.len(),
                 offset,
+                kind: *kind as u8,
             });
             self.spellings.push(*kind as u8);
             self.spellings
                 .extend_from_slice(&(term.len() as u32).to_le_bytes());
             self.spellings.extend_from_slice(term);
         }
-        self.facts.push(facts);
+        self.facts.push(Leaf {
+            decision_id: facts.decision_id,
+            digest: facts.digest,
+        });
     }
 
     /// Where `decision_id` was appended, if in this span: its first leaf
@@ -212,26 +231,34 @@ impl SpanIndex {
 
     /// Whether leaf `index` (in this span) has the term.
     pub fn has(&self, kind: Term, term: &[u8], index: u64) -> bool {
-        index
+        let Some(offset) = index
             .checked_sub(self.start)
-            .and_then(|o| self.facts.get(o as usize))
-            .is_some_and(|f| f.terms.iter().any(|(k, t)| *k == kind && t == term))
+            .and_then(|o| u32::try_from(o).ok())
+        else {
+            return false;
+        };
+        // The terms are in leaf order.
+        let first = self.terms.partition_point(|t| t.offset < offset);
+        self.terms[first..]
+            .iter()
+            .take_while(|t| t.offset == offset)
+            .any(|t| self.term(t) == (kind as u8, term))
     }
 
     /// The leaves whose record time is in `from..to` (nanoseconds), ascending.
     pub fn times(&self, from: u64, to: u64) -> Vec<u64> {
-        (self.start..)
-            .zip(&self.facts)
-            .filter(|(_, f)| {
-                f.terms.iter().any(|(k, t)| {
-                    *k == Term::Time
-                        && <[u8; 8]>::try_from(t.as_slice())
-                            .map(u64::from_be_bytes)
-                            .is_ok_and(|n| n >= from && n < to)
-                })
+        let mut leaves: Vec<u64> = (self.terms.iter())
+            .filter(|t| t.kind == Term::Time as u8)
+            .filter(|t| {
+                <[u8; 8]>::try_from(self.term(t).1)
+                    .map(u64::from_be_bytes)
+                    .is_ok_and(|n| n >= from && n < to)
             })
-            .map(|(i, _)| i)
-            .collect()
+            .map(|t| self.start + u64::from(t.offset))
+            .collect();
+        // A leaf has one time; this keeps the answer a set all the same.
+        leaves.dedup();
+        leaves
     }
 
     /// The sorted `decisions` items, one per id (its first leaf), given
@@ -448,7 +475,9 @@ mod tests {
     }
 
     /// A time term is 8 bytes; subjects are 1-3 bytes long, so the built
-    /// keys' order depends on their length as well as their bytes; actors
+    /// keys' order depends on their length as well as their bytes, or
+    /// spelled as a time is (which neither a time query nor a posting may
+    /// take for one); actors
     /// share their first 29-31 bytes, past the sort's prefix.
     fn term_bytes(kind: u8, t: u8) -> Vec<u8> {
         match kind {
@@ -458,6 +487,7 @@ mod tests {
                 v.push(t);
                 v
             }
+            _ if t % 4 == 0 => u64::from(t).to_be_bytes().to_vec(),
             _ => vec![t; 1 + usize::from(t % 3)],
         }
     }
