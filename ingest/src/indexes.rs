@@ -60,9 +60,11 @@ struct Tail {
     spares: Vec<SpanIndex>,
 }
 
-/// Spare span indexes kept paged in: the next span's, and the one after,
-/// which starts while the span before it is still being built.
-const SPARES: usize = 2;
+/// Spare span indexes kept paged in (~37 MB each): the next span's, and
+/// the two after it. At peak, span builds (at nice 10, on a busy machine)
+/// ran more than a span behind, so the third span started before the
+/// first was built and was paged in on the acknowledgement path.
+const SPARES: usize = 3;
 
 impl Indexes {
     /// Opens the indexes of `log`: reads the facts of the leaves past the
