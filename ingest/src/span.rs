@@ -3,12 +3,13 @@
 //!
 //! Adding a leaf is appending: its `decision_id` and digest are kept, the
 //! hash of its `decision_id` and of each of its terms go into two vectors
-//! in log order, and its terms' bytes into one more (the [`Facts`] given
-//! are dropped there, on the thread that made them, not a span later). Nothing is looked up
-//! when a leaf is added (that is the acknowledgement path); a query scans
-//! the hashes, and a build groups the terms by sorting them by hash. Hashes are seeded per process (foldhash),
-//! so an enforcer cannot pick `decision_id`s or terms that collide; every
-//! match of a hash is still checked against the term itself.
+//! in log order, and its terms' bytes into one more. The [`Facts`] given
+//! are dropped there, on the thread that made them, not a span later.
+//! Nothing is looked up when a leaf is added (that is the acknowledgement
+//! path); a query scans the hashes, and a build groups the terms by
+//! sorting them by hash. Hashes are seeded per process (foldhash), so an
+//! enforcer cannot pick `decision_id`s or terms that collide; every match
+//! of a hash is still checked against the term itself.
 
 use foldhash::fast::RandomState;
 use std::hash::BuildHasher;
@@ -39,18 +40,17 @@ struct Leaf {
 /// A span's index: what goes into `decisions` and `postings`.
 #[derive(Clone, Debug)]
 pub struct SpanIndex {
-    /// Leaf index of `facts[0]`.
+    /// Leaf index of `leaves[0]`.
     start: u64,
     /// Leaves `start..`, in order.
-    facts: Vec<Leaf>,
-    /// (hash of the `decision_id`, offset into `facts`) of every leaf that
-    /// has one, in log order.
+    leaves: Vec<Leaf>,
+    /// (hash of the `decision_id`, offset into `leaves`) of every leaf
+    /// that has one, in log order.
     decisions: Vec<(u64, u32)>,
     /// Every leaf's terms, in log order.
     terms: Vec<TermAt>,
-    /// Each term of `terms` as kind (1) ‖ length (4, LE) ‖ bytes, so that
-    /// a build reads a term in one place rather than through three
-    /// pointers into the facts.
+    /// Each term of `terms` as kind (1) ‖ length (4, LE) ‖ bytes, one
+    /// after another.
     spellings: Vec<u8>,
     hasher: RandomState,
     /// Tests: hashes cut to 3 bits, so that distinct terms collide.
@@ -73,7 +73,7 @@ impl SpanIndex {
     pub fn new(start: u64, leaves: usize) -> SpanIndex {
         SpanIndex {
             start,
-            facts: Vec::with_capacity(leaves),
+            leaves: Vec::with_capacity(leaves),
             decisions: Vec::with_capacity(leaves),
             // The bench's records have 7-10 terms, of ~25 bytes each.
             terms: Vec::with_capacity(leaves * 10),
@@ -94,7 +94,7 @@ impl SpanIndex {
             decision_id: String::new(),
             digest: [0; 32],
         };
-        self.facts.resize(self.facts.capacity(), leaf);
+        self.leaves.resize(self.leaves.capacity(), leaf);
         self.decisions.resize(self.decisions.capacity(), (0, 0));
         let term = TermAt {
             hash: 0,
@@ -112,7 +112,7 @@ impl SpanIndex {
     /// adding to fresh ones costs a page fault per page touched, on the
     /// acknowledgement path.
     pub fn clear(&mut self) {
-        self.facts.clear();
+        self.leaves.clear();
         self.decisions.clear();
         self.terms.clear();
         self.spellings.clear();
@@ -121,7 +121,7 @@ impl SpanIndex {
     /// This index, emptied by [`SpanIndex::clear`], for the span starting
     /// at `start`.
     pub fn restarted(mut self, start: u64) -> SpanIndex {
-        if !self.facts.is_empty() {
+        if !self.leaves.is_empty() {
             self.clear();
         }
         self.start = start;
@@ -130,7 +130,7 @@ impl SpanIndex {
 
     /// The next leaf index to add.
     pub fn end(&self) -> u64 {
-        self.start + self.facts.len() as u64
+        self.start + self.leaves.len() as u64
     }
 
     #[cfg(test)]
@@ -175,7 +175,7 @@ impl SpanIndex {
     /// Adds the facts of leaf [`SpanIndex::end`]. An empty `decision_id`
     /// ([`Facts::unindexed`]) is not added.
     pub fn add(&mut self, facts: Facts) {
-        let offset = self.facts.len() as u32;
+        let offset = self.leaves.len() as u32;
         if !facts.decision_id.is_empty() {
             let hash = self.id_hash(&facts.decision_id);
             self.decisions.push((hash, offset));
@@ -193,7 +193,7 @@ impl SpanIndex {
                 .extend_from_slice(&(term.len() as u32).to_le_bytes());
             self.spellings.extend_from_slice(term);
         }
-        self.facts.push(Leaf {
+        self.leaves.push(Leaf {
             decision_id: facts.decision_id,
             digest: facts.digest,
         });
@@ -206,15 +206,15 @@ impl SpanIndex {
         let &(_, o) = self
             .decisions
             .iter()
-            .find(|&&(h, o)| h == hash && self.facts[o as usize].decision_id == decision_id)?;
-        Some((self.start + u64::from(o), self.facts[o as usize].digest))
+            .find(|&&(h, o)| h == hash && self.leaves[o as usize].decision_id == decision_id)?;
+        Some((self.start + u64::from(o), self.leaves[o as usize].digest))
     }
 
     /// Every leaf's `decision_id` and digest, in log order (the leaves
     /// without one are left out).
     pub fn decisions_in_order(&self) -> impl Iterator<Item = (u64, &str, [u8; 32])> + '_ {
         (self.start..)
-            .zip(&self.facts)
+            .zip(&self.leaves)
             .filter(|(_, f)| !f.decision_id.is_empty())
             .map(|(i, f)| (i, f.decision_id.as_str(), f.digest))
     }
@@ -269,7 +269,7 @@ impl SpanIndex {
     ) -> Result<(), E> {
         // Offsets are sorted by id, then leaf, and the items made in that
         // order.
-        let id = |o: u32| self.facts[o as usize].decision_id.as_bytes();
+        let id = |o: u32| self.leaves[o as usize].decision_id.as_bytes();
         let mut order = sorted_by_prefix(
             self.decisions.iter().map(|&(_, o)| o),
             |o| prefix_key(0, id(o)),
@@ -279,7 +279,7 @@ impl SpanIndex {
         let mut value = [0u8; 40];
         for o in order {
             value[..8].copy_from_slice(&(self.start + u64::from(o)).to_be_bytes());
-            value[8..].copy_from_slice(&self.facts[o as usize].digest);
+            value[8..].copy_from_slice(&self.leaves[o as usize].digest);
             put(id(o), &value)?;
         }
         Ok(())
