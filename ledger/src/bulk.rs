@@ -69,9 +69,6 @@ impl Log {
         cf_name: &str,
         items: &[(K, V)],
     ) -> Result<(), LedgerError> {
-        if items.is_empty() {
-            return Ok(());
-        }
         self.ingest_sorted_with(cf_name, |sink| {
             items
                 .iter()
