@@ -94,29 +94,6 @@ pub fn posting_key_into(out: &mut Vec<u8>, kind: Term, term: &[u8], index: u64) 
     out.extend_from_slice(&index.to_be_bytes());
 }
 
-/// The terms a record is found by, each once, taking its strings.
-fn terms_of(t: IndexTerms, time: &Timestamp) -> Vec<(Term, Vec<u8>)> {
-    let mut out = Vec::with_capacity(7 + t.actors.len());
-    out.push((Term::Subject, t.subject.into_bytes()));
-    let mut actors = t.actors;
-    actors.sort();
-    actors.dedup();
-    out.extend(actors.into_iter().map(|a| (Term::Actor, a.into_bytes())));
-    out.push((Term::Resource, t.resource.into_bytes()));
-    out.push((Term::Policy, t.policy.into_bytes()));
-    for (kind, v) in [
-        (Term::RequestId, t.request_id),
-        (Term::TraceId, t.trace_id),
-        (Term::Parent, t.parent_decision_id),
-    ] {
-        if let Some(v) = v {
-            out.push((kind, v.into_bytes()));
-        }
-    }
-    out.push((Term::Time, time.unix_nanos().to_be_bytes().to_vec()));
-    out
-}
-
 /// What the indexes record of one appended decision.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Facts {
@@ -157,10 +134,10 @@ impl Facts {
     }
 }
 
-/// A checked record's facts before they are put in the form the indexes
-/// keep ([`RecordFacts::into_facts`]). The batcher hands these on, so that
-/// the acknowledger, which has time to spare, does that work rather than
-/// the batcher, which every record waits for.
+/// A checked record's facts, as the record's own strings. The batcher hands
+/// these on, and the acknowledger adds them to the span index term by term
+/// ([`RecordFacts::each_term`]): the batcher, which every record waits
+/// for, does no index work, and no [`Facts`] are built in between.
 #[derive(Debug)]
 pub struct RecordFacts {
     /// The idempotency key.
@@ -191,10 +168,38 @@ impl RecordFacts {
         (facts, leaf)
     }
 
-    /// The facts in the form the indexes keep.
-    pub fn into_facts(self) -> Facts {
+    /// Calls `f` with each term the record is found by, each once, in the
+    /// order [`Facts::terms`] lists them: subject, actors (sorted, repeats
+    /// dropped), resource, policy, request id, trace id, parent decision
+    /// id, time (8-byte BE nanoseconds).
+    pub fn each_term(&mut self, mut f: impl FnMut(Term, &[u8])) {
+        let t = &mut self.terms;
+        f(Term::Subject, t.subject.as_bytes());
+        t.actors.sort();
+        t.actors.dedup();
+        for a in &t.actors {
+            f(Term::Actor, a.as_bytes());
+        }
+        f(Term::Resource, t.resource.as_bytes());
+        f(Term::Policy, t.policy.as_bytes());
+        for (kind, v) in [
+            (Term::RequestId, &t.request_id),
+            (Term::TraceId, &t.trace_id),
+            (Term::Parent, &t.parent_decision_id),
+        ] {
+            if let Some(v) = v {
+                f(kind, v.as_bytes());
+            }
+        }
+        f(Term::Time, &self.time.unix_nanos().to_be_bytes());
+    }
+
+    /// The facts as owned values ([`Facts`]).
+    pub fn into_facts(mut self) -> Facts {
+        let mut terms = Vec::with_capacity(7 + self.terms.actors.len());
+        self.each_term(|kind, term| terms.push((kind, term.to_vec())));
         Facts {
-            terms: terms_of(self.terms, &self.time),
+            terms,
             decision_id: self.decision_id,
             digest: self.digest,
         }

@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use ledger::{LedgerError, Log};
 
 use crate::index::{
-    decode_decision, Facts, Logged, Term, CF_DECISIONS, CF_POSTINGS, INDEXED_KEY, SPAN,
+    decode_decision, Facts, Logged, RecordFacts, Term, CF_DECISIONS, CF_POSTINGS, INDEXED_KEY, SPAN,
 };
 use crate::span::SpanIndex;
 
@@ -142,7 +142,7 @@ impl Indexes {
 
     /// Records the facts of leaves `first..` (just committed). Returns
     /// whether a span became complete (time to [`Indexes::build`]).
-    pub(crate) fn apply(&self, first: u64, facts: Vec<Facts>, end: u64) -> bool {
+    pub(crate) fn apply<F: ToSpan>(&self, first: u64, facts: Vec<F>, end: u64) -> bool {
         let mut tail = self.tail.write().unwrap_or_else(|p| p.into_inner());
         add(&mut tail, self.span, first, facts);
         let before = tail.applied;
@@ -285,7 +285,26 @@ impl Indexes {
     }
 }
 
-fn add(tail: &mut Tail, span: u64, first: u64, facts: Vec<Facts>) {
+/// What a span index can be given for a leaf: its [`Facts`] (read back
+/// from the leaves when the indexes open), or its record's facts as the
+/// record holds them (the acknowledgement path).
+pub(crate) trait ToSpan {
+    fn add_to(self, span: &mut SpanIndex);
+}
+
+impl ToSpan for Facts {
+    fn add_to(self, span: &mut SpanIndex) {
+        span.add(self);
+    }
+}
+
+impl ToSpan for RecordFacts {
+    fn add_to(self, span: &mut SpanIndex) {
+        span.add_record(self);
+    }
+}
+
+fn add<F: ToSpan>(tail: &mut Tail, span: u64, first: u64, facts: Vec<F>) {
     let Tail { spans, spares, .. } = tail;
     for (index, f) in (first..).zip(facts) {
         let start = index - index % span;
@@ -298,7 +317,7 @@ fn add(tail: &mut Tail, span: u64, first: u64, facts: Vec<Facts>) {
         // Never shared: only complete spans are handed to `build`.
         let s = Arc::make_mut(s);
         if index == s.end() {
-            s.add(f);
+            f.add_to(s);
         }
     }
 }

@@ -3,8 +3,8 @@
 //!
 //! Adding a leaf is appending: its `decision_id` and digest are kept, the
 //! hash of its `decision_id` and of each of its terms go into two vectors
-//! in log order, and its terms' bytes into one more. The [`Facts`] given
-//! are dropped there, on the thread that made them, not a span later.
+//! in log order, and its terms' bytes into one more. What it was given is
+//! dropped there, on the thread that made it, not a span later.
 //! Nothing is looked up when a leaf is added (that is the acknowledgement
 //! path); a query scans the hashes, and a build groups the terms by
 //! sorting them by hash. Hashes are seeded per process (foldhash), so an
@@ -14,7 +14,9 @@
 use foldhash::fast::RandomState;
 use std::hash::BuildHasher;
 
-use crate::index::{encode_list_into, posting_key_into, Facts, Logged, Term, INDEXED_KEY};
+use crate::index::{
+    encode_list_into, posting_key_into, Facts, Logged, RecordFacts, Term, INDEXED_KEY,
+};
 
 /// One term of one leaf.
 #[derive(Clone, Copy, Debug)]
@@ -25,9 +27,16 @@ struct TermAt {
     spelled: usize,
     /// The leaf's offset in the span.
     offset: u32,
-    /// The term's kind byte (also spelled).
-    kind: u8,
+    kind: Term,
 }
+
+/// A placeholder term, to fill vectors with.
+const NO_TERM: TermAt = TermAt {
+    hash: 0,
+    spelled: 0,
+    offset: 0,
+    kind: Term::Time,
+};
 
 /// What a span keeps of a leaf besides its terms.
 #[derive(Clone, Debug)]
@@ -49,8 +58,7 @@ pub struct SpanIndex {
     decisions: Vec<(u64, u32)>,
     /// Every leaf's terms, in log order.
     terms: Vec<TermAt>,
-    /// Each term of `terms` as kind (1) ‖ length (4, LE) ‖ bytes, one
-    /// after another.
+    /// Each term of `terms` as length (4, LE) ‖ bytes, one after another.
     spellings: Vec<u8>,
     hasher: RandomState,
     /// Tests: hashes cut to 3 bits, so that distinct terms collide.
@@ -60,6 +68,7 @@ pub struct SpanIndex {
 
 /// The leaves of one term, as a build groups them.
 struct Group {
+    kind: Term,
     /// Where the term is spelled.
     spelled: usize,
     /// Its leaves' offsets, ascending: `grouped[from..to]`.
@@ -96,13 +105,7 @@ impl SpanIndex {
         };
         self.leaves.resize(self.leaves.capacity(), leaf);
         self.decisions.resize(self.decisions.capacity(), (0, 0));
-        let term = TermAt {
-            hash: 0,
-            spelled: 0,
-            offset: 0,
-            kind: 0,
-        };
-        self.terms.resize(self.terms.capacity(), term);
+        self.terms.resize(self.terms.capacity(), NO_TERM);
         self.spellings.resize(self.spellings.capacity(), 0);
         self.clear();
     }
@@ -155,47 +158,61 @@ impl SpanIndex {
         self.cut(self.hasher.hash_one((kind as u8, term)))
     }
 
-    /// The kind byte and bytes of a term of a leaf.
-    fn term(&self, t: &TermAt) -> (u8, &[u8]) {
-        self.spelling(t.spelled)
+    /// The kind and bytes of a term of a leaf.
+    fn term(&self, t: &TermAt) -> (Term, &[u8]) {
+        (t.kind, self.spelling(t.spelled))
     }
 
-    /// The kind byte and bytes of the term spelled at `at`.
-    fn spelling(&self, at: usize) -> (u8, &[u8]) {
-        let kind = self.spellings.get(at).copied().unwrap_or_default();
+    /// The bytes of the term spelled at `at`.
+    fn spelling(&self, at: usize) -> &[u8] {
         let len = self
             .spellings
-            .get(at + 1..at + 5)
+            .get(at..at + 4)
             .and_then(|b| <[u8; 4]>::try_from(b).ok())
             .map_or(0, u32::from_le_bytes) as usize;
-        let bytes = self.spellings.get(at + 5..at + 5 + len);
-        (kind, bytes.unwrap_or_default())
+        self.spellings.get(at + 4..at + 4 + len).unwrap_or_default()
     }
 
     /// Adds the facts of leaf [`SpanIndex::end`]. An empty `decision_id`
     /// ([`Facts::unindexed`]) is not added.
     pub fn add(&mut self, facts: Facts) {
         let offset = self.leaves.len() as u32;
-        if !facts.decision_id.is_empty() {
-            let hash = self.id_hash(&facts.decision_id);
-            self.decisions.push((hash, offset));
-        }
         for (kind, term) in &facts.terms {
-            let hash = self.term_hash(*kind, term);
-            self.terms.push(TermAt {
-                hash,
-                spelled: self.spellings.len(),
-                offset,
-                kind: *kind as u8,
-            });
-            self.spellings.push(*kind as u8);
-            self.spellings
-                .extend_from_slice(&(term.len() as u32).to_le_bytes());
-            self.spellings.extend_from_slice(term);
+            self.push_term(offset, *kind, term);
+        }
+        self.push_leaf(facts.decision_id, facts.digest);
+    }
+
+    /// [`SpanIndex::add`] of a record's facts as the record holds them:
+    /// the acknowledgement path, where no [`Facts`] are built in between.
+    pub(crate) fn add_record(&mut self, mut record: RecordFacts) {
+        let offset = self.leaves.len() as u32;
+        record.each_term(|kind, term| self.push_term(offset, kind, term));
+        self.push_leaf(record.decision_id, record.digest);
+    }
+
+    fn push_term(&mut self, offset: u32, kind: Term, term: &[u8]) {
+        let hash = self.term_hash(kind, term);
+        self.terms.push(TermAt {
+            hash,
+            spelled: self.spellings.len(),
+            offset,
+            kind,
+        });
+        self.spellings
+            .extend_from_slice(&(term.len() as u32).to_le_bytes());
+        self.spellings.extend_from_slice(term);
+    }
+
+    /// Ends leaf [`SpanIndex::end`], whose terms were pushed.
+    fn push_leaf(&mut self, decision_id: String, digest: [u8; 32]) {
+        if !decision_id.is_empty() {
+            let hash = self.id_hash(&decision_id);
+            self.decisions.push((hash, self.leaves.len() as u32));
         }
         self.leaves.push(Leaf {
-            decision_id: facts.decision_id,
-            digest: facts.digest,
+            decision_id,
+            digest,
         });
     }
 
@@ -224,7 +241,7 @@ impl SpanIndex {
         let hash = self.term_hash(kind, term);
         self.terms
             .iter()
-            .filter(|t| t.hash == hash && self.term(t) == (kind as u8, term))
+            .filter(|t| t.hash == hash && self.term(t) == (kind, term))
             .map(|t| self.start + u64::from(t.offset))
             .collect()
     }
@@ -242,13 +259,13 @@ impl SpanIndex {
         self.terms[first..]
             .iter()
             .take_while(|t| t.offset == offset)
-            .any(|t| self.term(t) == (kind as u8, term))
+            .any(|t| self.term(t) == (kind, term))
     }
 
     /// The leaves whose record time is in `from..to` (nanoseconds), ascending.
     pub fn times(&self, from: u64, to: u64) -> Vec<u64> {
         let mut leaves: Vec<u64> = (self.terms.iter())
-            .filter(|t| t.kind == Term::Time as u8)
+            .filter(|t| t.kind == Term::Time)
             .filter(|t| {
                 <[u8; 8]>::try_from(self.term(t).1)
                     .map(u64::from_be_bytes)
@@ -305,6 +322,7 @@ impl SpanIndex {
                 let from = grouped.len() as u32;
                 grouped.extend(run.iter().map(|t| t.offset));
                 groups.push(Group {
+                    kind: run[0].kind,
                     spelled: run[0].spelled,
                     from,
                     to: grouped.len() as u32,
@@ -326,6 +344,7 @@ impl SpanIndex {
                     }
                 }
                 groups.push(Group {
+                    kind: run[a].kind,
                     spelled: run[a].spelled,
                     from,
                     to: grouped.len() as u32,
@@ -348,10 +367,13 @@ impl SpanIndex {
         // length, term) orders their keys, so the items are made in order
         // rather than sorted. The mark's key starts with a zero byte, below
         // every kind.
-        let term_of = |g: u32| self.spelling(groups[g as usize].spelled);
+        let term_of = |g: u32| {
+            let group = &groups[g as usize];
+            (group.kind, self.spelling(group.spelled))
+        };
         let key_order = |g: u32| {
             let (kind, term) = term_of(g);
-            (kind, term.len(), term)
+            (kind as u8, term.len(), term)
         };
         let order = sorted_by_prefix(
             0..groups.len() as u32,
@@ -372,7 +394,6 @@ impl SpanIndex {
                 .unwrap_or_default();
             leaves.extend(offsets.iter().map(|&o| self.start + u64::from(o)));
             let (kind, term) = term_of(g);
-            let kind = Term::from_byte(kind).unwrap_or(Term::Time);
             let last = leaves.last().copied().unwrap_or(self.start);
             posting_key_into(&mut key, kind, term, last);
             encode_list_into(&mut value, &leaves);
@@ -417,7 +438,7 @@ fn sorted_by_hash(terms: &[TermAt]) -> Vec<TermAt> {
         bounds[b + 1] += bounds[b];
     }
     let mut next = bounds.clone();
-    let mut out = terms.to_vec();
+    let mut out = vec![NO_TERM; terms.len()];
     for t in terms {
         let at = &mut next[bucket(t)];
         out[*at] = *t;

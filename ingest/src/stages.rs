@@ -390,9 +390,8 @@ pub(crate) fn acknowledge_all(
             Ok((first, leaves)) => {
                 // Before the acks: a record acknowledged is found.
                 let end = first + leaves.len() as u64;
-                // Put in index form here, not in the batcher.
-                let facts = w.facts.into_iter().map(RecordFacts::into_facts).collect();
-                if indexes.apply(first, facts, end) {
+                // Added term by term here, not in the batcher.
+                if indexes.apply(first, w.facts, end) {
                     let _ = build.send(());
                 }
                 let leaf = |pos: usize| (first + pos as u64, leaves[pos]);

@@ -697,3 +697,62 @@ fn raw_entries_between_records_keep_the_index_in_step() {
         );
     }
 }
+
+#[test]
+fn the_pipelines_own_indexes_answer_as_reopened_ones_do() {
+    // The acknowledger adds each record's terms to the in-memory span as
+    // the record holds them; a reopened index reads them back from the
+    // leaves. Both must answer alike, actors unsorted and repeated too.
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path());
+    let live = Indexes::open(log.clone()).unwrap();
+    let p = Pipeline::start(live.clone(), None, config());
+    let t = "2026-11-23T07:00:00Z";
+    let records = [
+        variant("m0", "alice", &["sa-9", "bot-1", "sa-9"], "1", t, "allow"),
+        variant("m1", "bob", &["bot-1"], "1", t, "deny"),
+        variant("m2", "alice", &[], "2", "2026-11-23T09:00:00Z", "allow"),
+        variant("m3", "carol", &["bot-2", "sa-9"], "2", t, "deny"),
+    ];
+    submit(&p, records.iter().map(|r| sub(r, "gw")).collect());
+    let s = |v: &str| Some(v.to_string());
+    let queries = [
+        Query {
+            subject: s("alice"),
+            ..Query::default()
+        },
+        Query {
+            actor: s("sa-9"),
+            ..Query::default()
+        },
+        Query {
+            actor: s("bot-1"),
+            ..Query::default()
+        },
+        Query {
+            policy: s("bookings.authz"),
+            version: s("2"),
+            ..Query::default()
+        },
+        Query {
+            request_id: s("req-m3"),
+            ..Query::default()
+        },
+        Query {
+            from: Timestamp::parse_text("2026-11-23T08:00:00Z"),
+            ..Query::default()
+        },
+    ];
+    let want: [&[u64]; 6] = [&[0, 2], &[0, 3], &[0, 1], &[2, 3], &[3], &[2]];
+    let reopened = Indexes::open(log.clone()).unwrap();
+    for (q, want) in queries.iter().zip(want) {
+        let in_memory = search(&live, q, None, 100).unwrap().indexes;
+        assert_eq!(in_memory, want, "{q:?}");
+        assert_eq!(
+            search(&reopened, q, None, 100).unwrap().indexes,
+            want,
+            "{q:?}"
+        );
+    }
+    assert_eq!(live.lookup_decision("m2").unwrap().map(|(i, _)| i), Some(2));
+}
