@@ -172,31 +172,29 @@ impl RecordFacts {
     /// order [`Facts::terms`] lists them: subject, actors (sorted, repeats
     /// dropped), resource, policy, request id, trace id, parent decision
     /// id, time (8-byte BE nanoseconds).
-    pub fn each_term(&mut self, mut f: impl FnMut(Term, &[u8])) {
-        let t = &mut self.terms;
-        f(Term::Subject, t.subject.as_bytes());
-        t.actors.sort();
-        t.actors.dedup();
-        for a in &t.actors {
-            f(Term::Actor, a.as_bytes());
+    pub fn each_term(&self, mut f: impl FnMut(Term, &[u8])) {
+        let t = &self.terms;
+        f(Term::Subject, t.subject());
+        for a in t.actors() {
+            f(Term::Actor, a);
         }
-        f(Term::Resource, t.resource.as_bytes());
-        f(Term::Policy, t.policy.as_bytes());
+        f(Term::Resource, t.resource());
+        f(Term::Policy, t.policy());
         for (kind, v) in [
-            (Term::RequestId, &t.request_id),
-            (Term::TraceId, &t.trace_id),
-            (Term::Parent, &t.parent_decision_id),
+            (Term::RequestId, t.request_id()),
+            (Term::TraceId, t.trace_id()),
+            (Term::Parent, t.parent_decision_id()),
         ] {
             if let Some(v) = v {
-                f(kind, v.as_bytes());
+                f(kind, v);
             }
         }
         f(Term::Time, &self.time.unix_nanos().to_be_bytes());
     }
 
     /// The facts as owned values ([`Facts`]).
-    pub fn into_facts(mut self) -> Facts {
-        let mut terms = Vec::with_capacity(7 + self.terms.actors.len());
+    pub fn into_facts(self) -> Facts {
+        let mut terms = Vec::with_capacity(8);
         self.each_term(|kind, term| terms.push((kind, term.to_vec())));
         Facts {
             terms,

@@ -19,6 +19,7 @@ pub mod record;
 mod schema;
 mod span;
 mod stages;
+mod terms;
 
 pub use indexes::Indexes;
 pub use pipeline::{Busy, Outcome, Pipeline, PipelineConfig, Submission, BLOCKING_THREADS};

@@ -8,6 +8,7 @@ use sha2::{Digest, Sha256};
 use verifier::envelope::LeafHead;
 
 use crate::schema::{check_free, err, kind, FieldError, Obj, Timestamp};
+pub use crate::terms::{IndexTerms, TermValues};
 
 /// `enforcer.kind` values.
 pub const ENFORCER_KINDS: &[&str] = &[
@@ -32,29 +33,6 @@ pub const MAX_DECISION_ID: usize = 256;
 /// Bytes the leaf envelope adds around a record, beyond `submitted_by`
 /// (map header, the four keys, version, tag 0 and a 30-byte time).
 pub const ENVELOPE_OVERHEAD: usize = 72;
-
-/// The values a record is indexed by, for responders' queries.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct IndexTerms {
-    /// `subject.id`.
-    pub subject: String,
-    /// Every `delegation[].id`, in chain order.
-    pub actors: Vec<String>,
-    /// `resource.id`.
-    pub resource: String,
-    /// `policy.id`.
-    pub policy: String,
-    /// `policy.version`.
-    pub policy_version: String,
-    /// `context.request_id`.
-    pub request_id: Option<String>,
-    /// `context.trace_id`.
-    pub trace_id: Option<String>,
-    /// `context.parent_decision_id`.
-    pub parent_decision_id: Option<String>,
-    /// `allow` or `deny`.
-    pub decision: String,
-}
 
 /// A record that passed every check, in canonical form.
 #[derive(Clone, Debug, PartialEq)]
@@ -160,17 +138,17 @@ pub fn check(v: &Value) -> Result<CheckedRecord, FieldError> {
         decision_id,
         time,
         leaf: LeafHead::new(&cbor),
-        terms: IndexTerms {
-            subject: subject_id,
-            actors,
-            resource: resource_id,
-            policy: policy_id,
-            policy_version,
-            request_id,
-            trace_id,
-            parent_decision_id,
-            decision,
-        },
+        terms: IndexTerms::new(TermValues {
+            subject: &subject_id,
+            actors: &actors,
+            resource: &resource_id,
+            policy: &policy_id,
+            policy_version: &policy_version,
+            decision: &decision,
+            request_id: request_id.as_deref(),
+            trace_id: trace_id.as_deref(),
+            parent_decision_id: parent_decision_id.as_deref(),
+        }),
     })
 }
 

@@ -185,7 +185,7 @@ impl SpanIndex {
 
     /// [`SpanIndex::add`] of a record's facts as the record holds them:
     /// the acknowledgement path, where no [`Facts`] are built in between.
-    pub(crate) fn add_record(&mut self, mut record: RecordFacts) {
+    pub(crate) fn add_record(&mut self, record: RecordFacts) {
         let offset = self.leaves.len() as u32;
         record.each_term(|kind, term| self.push_term(offset, kind, term));
         self.push_leaf(record.decision_id, record.digest);

@@ -1,0 +1,236 @@
+//! [`IndexTerms`]: the values a checked record is found by, spelled one
+//! after another in one buffer.
+//!
+//! A record's terms are made where it is checked (a request handler) and
+//! dropped where they are added to the span index (the acknowledger, one
+//! thread for every record). Held as a string each, they were about ten
+//! allocations per record, each freed on another thread than the one that
+//! made it: some 40% of the acknowledger's time at peak
+//! (docs/performance.md, session 11). In one buffer they are one.
+
+use std::ops::Range;
+
+/// A term of [`IndexTerms`] that has at most one value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Field {
+    Subject,
+    Resource,
+    Policy,
+    PolicyVersion,
+    Decision,
+    RequestId,
+    TraceId,
+    Parent,
+}
+
+/// How many [`Field`]s there are.
+const FIELDS: usize = 8;
+
+/// The values of a record's terms, borrowed, to build [`IndexTerms`] from.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TermValues<'a> {
+    /// `subject.id`.
+    pub subject: &'a str,
+    /// Every `delegation[].id`, in chain order, repeats and all.
+    pub actors: &'a [String],
+    /// `resource.id`.
+    pub resource: &'a str,
+    /// `policy.id`.
+    pub policy: &'a str,
+    /// `policy.version`.
+    pub policy_version: &'a str,
+    /// `allow` or `deny`.
+    pub decision: &'a str,
+    /// `context.request_id`.
+    pub request_id: Option<&'a str>,
+    /// `context.trace_id`.
+    pub trace_id: Option<&'a str>,
+    /// `context.parent_decision_id`.
+    pub parent_decision_id: Option<&'a str>,
+}
+
+/// The values a record is indexed by, for responders' queries: one
+/// allocation, however many terms.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct IndexTerms {
+    /// The [`Field`]s' values in order, then each distinct actor id
+    /// (sorted) as length (4, LE) ‖ bytes.
+    bytes: Vec<u8>,
+    /// Where each [`Field`]'s value ends in `bytes`.
+    ends: [u32; FIELDS],
+    /// Bit `f` set: [`Field`] `f` has a value (the optional ones may not).
+    present: u8,
+}
+
+impl IndexTerms {
+    /// The terms of a record with these values. Actor ids are kept once
+    /// each, sorted: a term finds a record, however often it occurs in it.
+    pub fn new(v: TermValues<'_>) -> IndexTerms {
+        let fields = [
+            Some(v.subject),
+            Some(v.resource),
+            Some(v.policy),
+            Some(v.policy_version),
+            Some(v.decision),
+            v.request_id,
+            v.trace_id,
+            v.parent_decision_id,
+        ];
+        let mut actors: Vec<&str> = v.actors.iter().map(String::as_str).collect();
+        actors.sort_unstable();
+        actors.dedup();
+        let len = fields.iter().flatten().map(|s| s.len()).sum::<usize>()
+            + actors.iter().map(|a| 4 + a.len()).sum::<usize>();
+        let mut t = IndexTerms {
+            bytes: Vec::with_capacity(len),
+            ..IndexTerms::default()
+        };
+        for (f, value) in fields.iter().enumerate() {
+            if let Some(value) = value {
+                t.bytes.extend_from_slice(value.as_bytes());
+                t.present |= 1 << f;
+            }
+            t.ends[f] = offset(t.bytes.len());
+        }
+        for a in actors {
+            t.bytes.extend_from_slice(&offset(a.len()).to_le_bytes());
+            t.bytes.extend_from_slice(a.as_bytes());
+        }
+        t
+    }
+
+    fn range(&self, f: Field) -> Range<usize> {
+        let i = f as usize;
+        let start = i.checked_sub(1).map_or(0, |p| self.ends[p] as usize);
+        start..self.ends[i] as usize
+    }
+
+    /// The bytes of field `f`, if it has a value.
+    fn bytes_of(&self, f: Field) -> Option<&[u8]> {
+        (self.present & (1 << f as usize) != 0)
+            .then(|| self.bytes.get(self.range(f)))
+            .flatten()
+    }
+
+    /// The text of field `f`, if it has a value (it was made from text).
+    fn text(&self, f: Field) -> Option<&str> {
+        self.bytes_of(f).and_then(|b| std::str::from_utf8(b).ok())
+    }
+
+    /// `subject.id`.
+    pub fn subject(&self) -> &[u8] {
+        self.bytes_of(Field::Subject).unwrap_or_default()
+    }
+
+    /// `resource.id`.
+    pub fn resource(&self) -> &[u8] {
+        self.bytes_of(Field::Resource).unwrap_or_default()
+    }
+
+    /// `policy.id`.
+    pub fn policy(&self) -> &[u8] {
+        self.bytes_of(Field::Policy).unwrap_or_default()
+    }
+
+    /// `policy.version`.
+    pub fn policy_version(&self) -> &str {
+        self.text(Field::PolicyVersion).unwrap_or_default()
+    }
+
+    /// `allow` or `deny`.
+    pub fn decision(&self) -> &str {
+        self.text(Field::Decision).unwrap_or_default()
+    }
+
+    /// `context.request_id`.
+    pub fn request_id(&self) -> Option<&[u8]> {
+        self.bytes_of(Field::RequestId)
+    }
+
+    /// `context.trace_id`.
+    pub fn trace_id(&self) -> Option<&[u8]> {
+        self.bytes_of(Field::TraceId)
+    }
+
+    /// `context.parent_decision_id`.
+    pub fn parent_decision_id(&self) -> Option<&[u8]> {
+        self.bytes_of(Field::Parent)
+    }
+
+    /// Each distinct `delegation[].id`, sorted by its bytes.
+    pub fn actors(&self) -> Actors<'_> {
+        let start = self.ends[FIELDS - 1] as usize;
+        Actors {
+            rest: self.bytes.get(start..).unwrap_or_default(),
+        }
+    }
+}
+
+/// [`IndexTerms::actors`].
+pub struct Actors<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Iterator for Actors<'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        let (len, rest) = self.rest.split_first_chunk::<4>()?;
+        let len = u32::from_le_bytes(*len) as usize;
+        let (actor, rest) = rest.split_at_checked(len)?;
+        self.rest = rest;
+        Some(actor)
+    }
+}
+
+/// A position in the buffer: records are far smaller than 4 GiB (a leaf
+/// is at most 65,535 bytes), so this never saturates for a real one.
+fn offset(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn values<'a>(ids: &'a [String; 8], actors: &'a [String], mask: u8) -> TermValues<'a> {
+        let opt = |bit: u8, s: &'a String| (mask & bit != 0).then_some(s.as_str());
+        TermValues {
+            subject: &ids[0],
+            actors,
+            resource: &ids[1],
+            policy: &ids[2],
+            policy_version: &ids[3],
+            decision: &ids[4],
+            request_id: opt(1, &ids[5]),
+            trace_id: opt(2, &ids[6]),
+            parent_decision_id: opt(4, &ids[7]),
+        }
+    }
+
+    proptest! {
+        /// Every value comes back as given (empty ones too), absent ones
+        /// stay absent, and the actors come back sorted, once each.
+        #[test]
+        fn terms_come_back_as_given(
+            ids in prop::array::uniform8(".{0,12}"),
+            actors in prop::collection::vec("[a-c]{0,3}", 0..8),
+            mask in 0u8..8,
+        ) {
+            let t = IndexTerms::new(values(&ids, &actors, mask));
+            prop_assert_eq!(t.subject(), ids[0].as_bytes());
+            prop_assert_eq!(t.resource(), ids[1].as_bytes());
+            prop_assert_eq!(t.policy(), ids[2].as_bytes());
+            prop_assert_eq!(t.policy_version(), ids[3].as_str());
+            prop_assert_eq!(t.decision(), ids[4].as_str());
+            prop_assert_eq!(t.request_id(), (mask & 1 != 0).then_some(ids[5].as_bytes()));
+            prop_assert_eq!(t.trace_id(), (mask & 2 != 0).then_some(ids[6].as_bytes()));
+            prop_assert_eq!(t.parent_decision_id(), (mask & 4 != 0).then_some(ids[7].as_bytes()));
+            let mut want: Vec<&[u8]> = actors.iter().map(|a| a.as_bytes()).collect();
+            want.sort();
+            want.dedup();
+            prop_assert_eq!(t.actors().collect::<Vec<_>>(), want);
+        }
+    }
+}
