@@ -48,6 +48,11 @@ pub(crate) struct Batch {
     records: usize,
     /// The index facts of the appended leaves, in order.
     facts: Vec<RecordFacts>,
+    /// The appended leaves, already copied into `append`: freed by the
+    /// acknowledger after its acks, not by the batcher, which every
+    /// record waits for (each was allocated by the thread that checked
+    /// it, so each free is a cross-thread one).
+    entries: Vec<HashedEntry>,
     error: Option<String>,
 }
 
@@ -304,6 +309,7 @@ impl Batcher {
             epoch: self.epoch,
             records,
             facts,
+            entries,
             error,
         }
     }
@@ -315,6 +321,7 @@ pub(crate) struct Written {
     plans: Vec<Vec<Plan>>,
     records: usize,
     facts: Vec<RecordFacts>,
+    entries: Vec<HashedEntry>,
     epoch: u64,
     refused: bool,
     /// First leaf index and leaf hashes, or why nothing was written.
@@ -339,6 +346,7 @@ pub(crate) fn commit_all(
             epoch,
             records,
             facts,
+            entries,
             error,
         } = batch;
         let refused = error.is_some();
@@ -364,6 +372,7 @@ pub(crate) fn commit_all(
             plans,
             records,
             facts,
+            entries,
             epoch,
             refused,
             result,
@@ -446,6 +455,8 @@ pub(crate) fn acknowledge_all(
             // The submitter may have gone away; the records are durable anyway.
             let _ = job.ack.send(out);
         }
+        // Freed once every ack is out.
+        drop(w.entries);
     }
 }
 
