@@ -165,12 +165,13 @@ pub(crate) async fn post_logs(
         })?;
         let mut subs = Vec::with_capacity(events.len());
         let mut rejected = Vec::new();
+        let by: std::sync::Arc<str> = enforcer.as_str().into();
         for (i, e) in events.iter().enumerate() {
             let record = ingest::record::from_json(&event_to_record(e));
             match check_record(&record, i, &enforcer) {
                 Ok(record) => subs.push(Submission {
                     record,
-                    submitted_by: enforcer.clone(),
+                    submitted_by: by.clone(),
                 }),
                 Err(r) => rejected
                     .push(json!({"position": i, "decision_id": r.decision_id, "reason": r.reason})),

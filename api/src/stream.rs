@@ -59,6 +59,7 @@ pub(crate) async fn post_sequence(
     let (mut buf, mut read) = (Vec::<u8>::new(), 0usize);
     let mut results: Vec<Value> = Vec::new();
     let (mut subs, mut slots, mut pending) = (Vec::new(), Vec::new(), Vec::new());
+    let by: Arc<str> = who.enforcer.as_str().into();
     let mut cut: Option<(StatusCode, String)> = None;
     let mut broken = false;
     'body: while let Some(chunk) = stream.next().await {
@@ -86,7 +87,7 @@ pub(crate) async fn post_sequence(
                         Ok(record) => {
                             results.push(json!({ "position": position, "decision_id": record.decision_id }));
                             slots.push(position);
-                            subs.push(Submission { record, submitted_by: who.enforcer.clone() });
+                            subs.push(Submission { record, submitted_by: by.clone() });
                         }
                         Err(r) => results.push(
                             json!({"position": position, "decision_id": r.decision_id, "status": "rejected", "reason": r.reason}),

@@ -66,6 +66,7 @@ pub(crate) async fn post_decisions(
     }
     let mut results: Vec<Value> = Vec::with_capacity(parsed.len());
     let mut subs = Vec::new();
+    let by: std::sync::Arc<str> = who.enforcer.as_str().into();
     let mut slots = Vec::new();
     for (position, item) in parsed.into_iter().enumerate() {
         match item {
@@ -74,7 +75,7 @@ pub(crate) async fn post_decisions(
                 slots.push(position);
                 subs.push(Submission {
                     record,
-                    submitted_by: who.enforcer.clone(),
+                    submitted_by: by.clone(),
                 });
             }
             Err(rejected) => results.push(json!({

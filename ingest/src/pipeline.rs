@@ -57,8 +57,10 @@ impl Default for PipelineConfig {
 pub struct Submission {
     /// The record.
     pub record: CheckedRecord,
-    /// The authenticated enforcer id (the leaf's `submitted_by`).
-    pub submitted_by: String,
+    /// The authenticated enforcer id (the leaf's `submitted_by`): one
+    /// per request, shared by its records, so that a record costs no
+    /// copy of it to make nor to free.
+    pub submitted_by: Arc<str>,
 }
 
 /// What became of one submitted record.

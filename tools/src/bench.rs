@@ -190,13 +190,15 @@ fn drive(
 }
 
 fn subs_for(range: std::ops::Range<u64>, seed: u64) -> Result<Vec<Submission>> {
+    // One per request in ledgerd; one for the whole run here.
+    let by: Arc<str> = "bench-gw".into();
     range
         .map(|i| {
             let v = ingest::record::from_json(&sample_record(i, seed));
             let record = ingest::input::check_record(&v, 0, "bench-gw")?;
             Ok(Submission {
                 record,
-                submitted_by: "bench-gw".into(),
+                submitted_by: by.clone(),
             })
         })
         .collect()
