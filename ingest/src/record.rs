@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 use verifier::envelope::LeafHead;
 
 use crate::schema::{check_free, err, kind, FieldError, Obj, Timestamp};
-pub use crate::terms::{IndexTerms, TermValues};
+pub use crate::terms::{Actors, IndexTerms, TermValues};
 
 /// `enforcer.kind` values.
 pub const ENFORCER_KINDS: &[&str] = &[
