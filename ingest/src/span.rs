@@ -17,6 +17,7 @@ use std::hash::BuildHasher;
 use crate::index::{
     encode_list_into, posting_key_into, Facts, Logged, RecordFacts, Term, INDEXED_KEY,
 };
+use crate::terms::{push_spelled, spelled_at};
 
 /// One term of one leaf.
 #[derive(Clone, Copy, Debug)]
@@ -58,7 +59,7 @@ pub struct SpanIndex {
     decisions: Vec<(u64, u32)>,
     /// Every leaf's terms, in log order.
     terms: Vec<TermAt>,
-    /// Each term of `terms` as length (4, LE) ‖ bytes, one after another.
+    /// Each term of `terms`, spelled ([`push_spelled`]), one after another.
     spellings: Vec<u8>,
     hasher: RandomState,
     /// Tests: hashes cut to 3 bits, so that distinct terms collide.
@@ -165,12 +166,7 @@ impl SpanIndex {
 
     /// The bytes of the term spelled at `at`.
     fn spelling(&self, at: usize) -> &[u8] {
-        let len = self
-            .spellings
-            .get(at..at + 4)
-            .and_then(|b| <[u8; 4]>::try_from(b).ok())
-            .map_or(0, u32::from_le_bytes) as usize;
-        self.spellings.get(at + 4..at + 4 + len).unwrap_or_default()
+        spelled_at(&self.spellings, at).unwrap_or_default()
     }
 
     /// Adds the facts of leaf [`SpanIndex::end`]. An empty `decision_id`
@@ -199,9 +195,7 @@ impl SpanIndex {
             offset,
             kind,
         });
-        self.spellings
-            .extend_from_slice(&(term.len() as u32).to_le_bytes());
-        self.spellings.extend_from_slice(term);
+        push_spelled(&mut self.spellings, term);
     }
 
     /// Ends leaf [`SpanIndex::end`], whose terms were pushed.

@@ -54,7 +54,7 @@ pub struct TermValues<'a> {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct IndexTerms {
     /// The [`Field`]s' values in order, then each distinct actor id
-    /// (sorted) as length (4, LE) ‖ bytes.
+    /// (sorted), spelled ([`push_spelled`]).
     bytes: Vec<u8>,
     /// Where each [`Field`]'s value ends in `bytes`.
     ends: [u32; FIELDS],
@@ -93,8 +93,7 @@ impl IndexTerms {
             t.ends[f] = offset(t.bytes.len());
         }
         for a in actors {
-            t.bytes.extend_from_slice(&offset(a.len()).to_le_bytes());
-            t.bytes.extend_from_slice(a.as_bytes());
+            push_spelled(&mut t.bytes, a.as_bytes());
         }
         t
     }
@@ -175,12 +174,26 @@ impl<'a> Iterator for Actors<'a> {
     type Item = &'a [u8];
 
     fn next(&mut self) -> Option<&'a [u8]> {
-        let (len, rest) = self.rest.split_first_chunk::<4>()?;
-        let len = u32::from_le_bytes(*len) as usize;
-        let (actor, rest) = rest.split_at_checked(len)?;
-        self.rest = rest;
+        let actor = spelled_at(self.rest, 0)?;
+        self.rest = self.rest.get(4 + actor.len()..).unwrap_or_default();
         Some(actor)
     }
+}
+
+/// Appends `bytes` to `out` spelled as length (4, LE) ‖ bytes: how
+/// [`IndexTerms`] keeps its actors and a span index its terms, one after
+/// another.
+pub(crate) fn push_spelled(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.extend_from_slice(&offset(bytes.len()).to_le_bytes());
+    out.extend_from_slice(bytes);
+}
+
+/// The bytes spelled at `at` in `buf` by [`push_spelled`], if `buf` holds
+/// a whole spelling there.
+pub(crate) fn spelled_at(buf: &[u8], at: usize) -> Option<&[u8]> {
+    let len = buf.get(at..)?.first_chunk::<4>()?;
+    let start = at + 4;
+    buf.get(start..start + u32::from_le_bytes(*len) as usize)
 }
 
 /// A position in the buffer: records are far smaller than 4 GiB (a leaf
