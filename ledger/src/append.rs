@@ -8,7 +8,7 @@ use std::ops::Range;
 use std::sync::atomic::Ordering;
 
 use rocksdb::{WriteBatch, WriteOptions};
-use verifier::tile::{encode_bundle, MAX_ENTRY_SIZE};
+use verifier::tile::{encode_bundle_into, MAX_ENTRY_SIZE};
 use verifier::{leaf_hash, Hash, HashedEntry};
 
 use crate::edge::TileEdge;
@@ -121,15 +121,7 @@ impl Log {
         );
         let first = tip.size();
         let mut after = tip.clone();
-        let bundles = chunks(first, entries)
-            .into_iter()
-            .map(|(start, chunk)| {
-                Ok((
-                    index_key(start),
-                    encode_bundle(chunk.iter().map(AsRef::as_ref))?,
-                ))
-            })
-            .collect::<Result<Vec<_>, LedgerError>>()?;
+        let chunks = chunks(first, entries);
         // n leaves complete fewer than 2n + 64 nodes: room for all.
         let mut nodes = Vec::with_capacity(entries.len() * 2 + 64);
         for &leaf in &leaves {
@@ -139,17 +131,20 @@ impl Log {
         // The batch is about a megabyte at peak: sized up front, it is
         // allocated once instead of being copied each time it doubles.
         let bytes = BATCH_HEADER
-            + PUT_OVERHEAD * (bundles.len() + tiles.len() + 1)
-            + bundles
-                .iter()
-                .map(|(k, v)| k.len() + v.len())
-                .sum::<usize>()
+            + PUT_OVERHEAD * (chunks.len() + tiles.len() + 1)
+            + chunks.len() * 8
+            + entries.iter().map(|e| 2 + e.as_ref().len()).sum::<usize>()
             + tiles.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>()
             + META_SIZE.len()
             + 8;
         let mut batch = WriteBatch::with_capacity_bytes(bytes);
-        for (key, bundle) in bundles {
-            batch.put_cf(entries_cf, key, bundle);
+        // Each chunk is encoded into one buffer and copied into the batch
+        // while it is still in cache: one buffer for the whole batch, not
+        // one allocation per chunk, all of them held until the last.
+        let mut bundle = Vec::with_capacity(CHUNK as usize * (2 + MAX_ENTRY_SIZE).min(1024));
+        for (start, chunk) in chunks {
+            encode_bundle_into(&mut bundle, chunk.iter().map(AsRef::as_ref))?;
+            batch.put_cf(entries_cf, index_key(start), &bundle);
         }
         for (key, tile) in tiles {
             batch.put_cf(tiles_cf, key, tile);

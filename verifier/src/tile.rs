@@ -253,12 +253,24 @@ where
 {
     let entries = entries.into_iter();
     let mut out = Vec::with_capacity(entries.clone().map(|e| 2 + e.len()).sum());
+    encode_bundle_into(&mut out, entries)?;
+    Ok(out)
+}
+
+/// [`encode_bundle`] into `out`, which is emptied first and keeps its
+/// memory (a writer encodes bundle after bundle into one buffer). On error
+/// `out` holds the entries before the one that is too large.
+pub fn encode_bundle_into<'a, I>(out: &mut Vec<u8>, entries: I) -> Result<(), TileError>
+where
+    I: IntoIterator<Item = &'a [u8]>,
+{
+    out.clear();
     for e in entries {
         let len = u16::try_from(e.len()).map_err(|_| TileError::EntryTooLarge(e.len()))?;
         out.extend_from_slice(&len.to_be_bytes());
         out.extend_from_slice(e);
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Splits an entry bundle into its entries.

@@ -9,7 +9,8 @@ use verifier::consistency::verify_consistency;
 use verifier::inclusion::verify_inclusion;
 use verifier::note::{key_id, SignerKey, VerifierKey};
 use verifier::tile::{
-    decode_bundle, encode_bundle, hash_tile_data, Tile, TileHashReader, TileKind,
+    decode_bundle, encode_bundle, encode_bundle_into, hash_tile_data, Tile, TileHashReader,
+    TileKind,
 };
 use verifier::tree::{consistency_proof, inclusion_proof, MemoryTree};
 use verifier::{leaf_hash, Hash};
@@ -114,6 +115,9 @@ fn tiles_match_go_reference() {
             t["data"].as_str().unwrap()
         );
     }
+    // One buffer for every bundle, as the ledger's writer encodes them: it
+    // starts with stray bytes, and then holds the bundle before.
+    let mut reused = vec![0xff; 3];
     for b in v["entry_bundles"].as_array().unwrap() {
         let path = b["path"].as_str().unwrap();
         let tile = Tile::parse_path(path).unwrap();
@@ -122,11 +126,27 @@ fn tiles_match_go_reference() {
         let slice = &entries[start..start + usize::from(tile.width)];
         let data = encode_bundle(slice.iter().map(|e| e.as_slice())).unwrap();
         assert_eq!(hex::encode(&data), b["data"].as_str().unwrap());
+        encode_bundle_into(&mut reused, slice.iter().map(|e| e.as_slice())).unwrap();
+        assert_eq!(reused, data);
         assert_eq!(
             decode_bundle(&data).unwrap(),
             slice.iter().map(|e| e.as_slice()).collect::<Vec<_>>()
         );
     }
+}
+
+#[test]
+fn bundles_refuse_an_entry_over_65535_bytes() {
+    let (fits, over) = (vec![1u8; 65_535], vec![2u8; 65_536]);
+    let ok = encode_bundle([fits.as_slice()]).unwrap();
+    assert_eq!((ok.len(), &ok[..2]), (65_537, &[0xff, 0xff][..]));
+    let mut out = Vec::new();
+    assert!(matches!(
+        encode_bundle_into(&mut out, [b"a".as_slice(), over.as_slice()]),
+        Err(verifier::tile::TileError::EntryTooLarge(65_536))
+    ));
+    assert_eq!(out, [0, 1, b'a'], "the entries before the refused one");
+    assert!(encode_bundle([over.as_slice()]).is_err());
 }
 
 #[test]
