@@ -251,8 +251,16 @@ pub fn run(args: BenchArgs) -> Result<()> {
     // Every phase starts on a quiet disk: the flushes and compactions of
     // the phase before finish first.
     let settle = || log.wait_for_background_work(Duration::from_secs(60));
-    // Warm-up and peak share one pipeline, as a server's requests do.
-    let pipeline = Arc::new(Pipeline::start(indexes.clone(), None, config.clone()));
+    // One pipeline for every phase, with its checkpoint publisher, as a
+    // server keeps one for its life: a pipeline started for a phase would
+    // time its threads' first allocations (fresh memory, paged in on the
+    // acknowledgement path) instead of the ledger (docs/performance.md,
+    // session 12).
+    let pipeline = Arc::new(Pipeline::start(
+        indexes.clone(),
+        Some(signer.clone()),
+        config.clone(),
+    ));
     if args.warmup > 0 {
         let w = args.warmup as u64;
         let warm = drive(
@@ -269,16 +277,10 @@ pub fn run(args: BenchArgs) -> Result<()> {
         settle()?;
     }
     let peak = drive(&runtime, &pipeline, subs, &args, None)?;
-    drop(pipeline);
     let peak_rate = n as f64 / peak.elapsed.as_secs_f64();
     let per_commit = (n as usize / peak.commits.max(1)).max(1);
 
     // Time from the last ack to a signed checkpoint covering it.
-    let publisher = Pipeline::start(
-        indexes.clone(),
-        Some(signer.clone()),
-        PipelineConfig::default(),
-    );
     let t0 = Instant::now();
     let size = log.size();
     while log
@@ -288,7 +290,6 @@ pub fn run(args: BenchArgs) -> Result<()> {
         std::thread::sleep(Duration::from_millis(2));
     }
     let to_checkpoint = t0.elapsed();
-    drop(publisher);
     settle()?;
 
     // Baseline: the same leaf bytes, in the same batch sizes, WriteBatch+sync.
@@ -327,7 +328,6 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let pace = args.paced.unwrap_or(peak_rate / 2.0);
     let half = subs_for(n..2 * n, args.seed)?;
     settle()?;
-    let pipeline = Arc::new(Pipeline::start(indexes, None, config));
     let paced = drive(&runtime, &pipeline, half, &args, Some(pace))?;
     drop(pipeline);
 
