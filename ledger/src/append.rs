@@ -138,10 +138,10 @@ impl Log {
             + META_SIZE.len()
             + 8;
         let mut batch = WriteBatch::with_capacity_bytes(bytes);
-        // Each chunk is encoded into one buffer and copied into the batch
-        // while it is still in cache: one buffer for the whole batch, not
-        // one allocation per chunk, all of them held until the last.
-        let mut bundle = Vec::with_capacity(CHUNK as usize * (2 + MAX_ENTRY_SIZE).min(1024));
+        // Each chunk is encoded into one buffer (it grows to the largest
+        // chunk once) and copied into the batch while it is still in
+        // cache: not one allocation per chunk, all held until the last.
+        let mut bundle = Vec::new();
         for (start, chunk) in chunks {
             encode_bundle_into(&mut bundle, chunk.iter().map(AsRef::as_ref))?;
             batch.put_cf(entries_cf, index_key(start), &bundle);
