@@ -163,7 +163,10 @@ impl Pipeline {
                 stages::Batcher::new(indexes.clone(), stats.clone(), config.clone(), failed_rx);
             std::thread::Builder::new()
                 .name("ledger-batcher".into())
-                .spawn(move || batcher.run(rx, batch_tx))
+                .spawn(move || {
+                    set_nice(STAGE_NICE);
+                    batcher.run(rx, batch_tx)
+                })
                 .ok()
         };
         let (written_tx, written_rx) = mpsc::sync_channel::<stages::Written>(2);
@@ -171,7 +174,10 @@ impl Pipeline {
             let (log, stats) = (log.clone(), stats.clone());
             std::thread::Builder::new()
                 .name("ledger-writer".into())
-                .spawn(move || stages::commit_all(log, stats, batch_rx, written_tx))
+                .spawn(move || {
+                    set_nice(COMMITTER_NICE);
+                    stages::commit_all(log, stats, batch_rx, written_tx)
+                })
                 .ok()
         };
         let acknowledger = {
@@ -179,6 +185,7 @@ impl Pipeline {
             std::thread::Builder::new()
                 .name("ledger-acks".into())
                 .spawn(move || {
+                    set_nice(STAGE_NICE);
                     stages::acknowledge_all(indexes, stats, written_rx, failed_tx, build_tx)
                 })
                 .ok()
@@ -189,7 +196,7 @@ impl Pipeline {
             std::thread::Builder::new()
                 .name("ledger-indexer".into())
                 .spawn(move || {
-                    lower_priority();
+                    set_nice(INDEXER_NICE);
                     for () in build_rx {
                         if let Err(e) = indexes.build() {
                             tracing::error!("building an index span: {e}");
@@ -279,13 +286,35 @@ impl Drop for Pipeline {
     }
 }
 
-/// Lowers the calling thread's CPU priority (nice 10; on Linux each thread
-/// has its own): span builds are background work and must not delay the
-/// stages an acknowledgement waits for.
-fn lower_priority() {
+/// CPU priority (nice) of the committer: the highest. It sleeps in
+/// `fdatasync` for most of each group commit, and what it does when that
+/// returns (write the next batch to the WAL and memtables) is what every
+/// acknowledgement waits for. At the same priority as the other threads,
+/// it woke to find a core taken by a flush, a lookup or a span build, and
+/// on the disk the ledger's peak was 0.54-0.63x raw RocksDB; with these
+/// priorities 0.71-0.85x (docs/performance.md, session 13).
+pub const COMMITTER_NICE: i32 = -20;
+/// CPU priority of the batcher and the acknowledger: above the request
+/// handlers, flushes and lookups, below the committer, which must not wait
+/// behind the next batch being prepared.
+pub const STAGE_NICE: i32 = -10;
+/// CPU priority of span builds: background work, below everything an
+/// acknowledgement waits for.
+pub const INDEXER_NICE: i32 = 10;
+
+/// Sets the calling thread's CPU priority (on Linux each thread has its
+/// own nice value). Raising it (below 0) needs `CAP_SYS_NICE` (root, or a
+/// service given the capability or a `RLIMIT_NICE`); without it the
+/// thread keeps its priority, which costs throughput, not correctness,
+/// and is logged once per thread.
+fn set_nice(nice: i32) {
     let me = rustix::thread::gettid();
-    if rustix::process::setpriority_process(Some(me), 10).is_err() {
-        tracing::debug!("could not lower the indexer's priority");
+    if let Err(e) = rustix::process::setpriority_process(Some(me), nice) {
+        let name = std::thread::current().name().unwrap_or("?").to_string();
+        tracing::warn!(
+            "could not set the CPU priority of {name} to nice {nice} ({e}); \
+             raising it needs CAP_SYS_NICE: appends work, with less throughput under load"
+        );
     }
 }
 
