@@ -9,6 +9,16 @@
 //! (docs/performance.md, session 9). [`keep_freed_memory`] sets a longer
 //! delay.
 //!
+//! It is built without transparent huge pages (the `no_thp` feature,
+//! Cargo.toml): by default mimalloc marks its memory `MADV_HUGEPAGE`, and
+//! the first touch of each 2 MiB of it then zeroed the whole 2 MiB in one
+//! fault, 3-4 ms on this VM, on whichever thread touched it: the first
+//! submissions of each blocking-pool thread, the batcher, the
+//! acknowledger. Without the mark only the 4 KiB pages touched are zeroed;
+//! the rest of the process (RocksDB's own allocations) keeps the system's
+//! huge page policy, which mimalloc's `allow_thp` option would have turned
+//! off for the whole process (docs/performance.md, session 13).
+//!
 //! mimalloc reads its environment (`MIMALLOC_PURGE_DELAY`) only when the
 //! process starts, so the setting is made through its C API. The option is
 //! named by its position in mimalloc v3's `mi_option_t`; a test checks
@@ -55,5 +65,47 @@ mod tests {
         }
         keep_freed_memory(KEEP_FREED_MS);
         assert_eq!(purge_delay_ms(), KEEP_FREED_MS);
+    }
+
+    /// The `VmFlags` of the mapping of this process that holds `addr`,
+    /// from /proc/self/smaps.
+    fn vm_flags(addr: usize) -> Option<String> {
+        let smaps = std::fs::read_to_string("/proc/self/smaps").ok()?;
+        let mut inside = false;
+        for line in smaps.lines() {
+            let range = line.split_whitespace().next().unwrap_or_default();
+            if let Some((lo, hi)) = range.split_once('-') {
+                if let (Ok(lo), Ok(hi)) =
+                    (usize::from_str_radix(lo, 16), usize::from_str_radix(hi, 16))
+                {
+                    inside = lo <= addr && addr < hi;
+                    continue;
+                }
+            }
+            if inside {
+                if let Some(flags) = line.strip_prefix("VmFlags:") {
+                    return Some(flags.trim().to_string());
+                }
+            }
+        }
+        None
+    }
+
+    #[test]
+    fn mimalloc_memory_is_not_marked_for_huge_pages() {
+        // Large enough to come from a fresh OS allocation of mimalloc's.
+        let size = 64 << 20;
+        // SAFETY: a plain allocation, freed below; nothing reads it.
+        let p = unsafe { libmimalloc_sys::mi_malloc(size) };
+        assert!(!p.is_null());
+        let flags = vm_flags(p as usize);
+        // SAFETY: `p` came from mi_malloc and is freed once.
+        unsafe { libmimalloc_sys::mi_free(p) };
+        let flags = flags.expect("the allocation's mapping is in /proc/self/smaps");
+        // `hg`: madvise(MADV_HUGEPAGE) was called on the mapping.
+        assert!(
+            !flags.split_whitespace().any(|f| f == "hg"),
+            "mimalloc marked its memory for huge pages: VmFlags {flags}"
+        );
     }
 }
