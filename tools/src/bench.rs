@@ -331,8 +331,10 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let paced = drive(&runtime, &pipeline, half, &args, Some(pace))?;
     drop(pipeline);
 
-    // The disk's own latency at that pace: raw RocksDB, one synced
-    // WriteBatch per request of the same leaf bytes, from one thread.
+    // The disk's own latency at that pace: raw RocksDB writing the same
+    // leaf bytes from one thread, each synced WriteBatch taking every
+    // request due (one per request could not keep up past ~200 k
+    // records/s on this disk: docs/performance.md, session 13).
     settle()?;
     let mut defaults = rocksdb::Options::default();
     defaults.create_if_missing(true);
@@ -343,6 +345,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         leaves.len(),
         args.batch,
         pace,
+        true,
     )?;
     // The same with the ledger's RocksDB options (WAL reuse, write-back in
     // small steps, rate-limited flushes): what this disk allows.
@@ -353,6 +356,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         leaves.len(),
         args.batch,
         pace,
+        true,
     )?;
 
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
@@ -377,7 +381,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
     );
     for (options, lat) in [("default", &raw_paced), ("the ledger's", &raw_paced_tuned)] {
         println!(
-            "raw RocksDB at the same pace, one synced WriteBatch per request, {options} options: p50 {:.2} ms  p99 {:.2} ms",
+            "raw RocksDB at the same pace, each synced WriteBatch taking every request due, {options} options: p50 {:.2} ms  p99 {:.2} ms",
             ms(percentile(lat, 0.5)),
             ms(percentile(lat, 0.99))
         );
@@ -538,10 +542,12 @@ fn tile_key(level: u8, index: u64) -> Vec<u8> {
     k
 }
 
-/// Writes `records` records (values taken from `leaves` in turn) in synced
-/// WriteBatches of `batch`, one every `batch / rate` seconds; returns each
-/// write's latency counted from when it was due (so a stalled write also
-/// delays the ones queued behind it), sorted.
+/// Writes `records` records (values taken from `leaves` in turn) as
+/// requests of `batch`, one due every `batch / rate` seconds, each write
+/// one synced WriteBatch: of one request, or with `group` of every request
+/// due by the time the write starts (group commit, as the ledger does).
+/// Returns each request's latency counted from when it was due (so a
+/// stalled write also delays the ones queued behind it), sorted.
 fn paced_raw(
     dir: &Path,
     opts: rocksdb::Options,
@@ -549,6 +555,7 @@ fn paced_raw(
     records: usize,
     batch: usize,
     rate: f64,
+    group: bool,
 ) -> Result<Vec<Duration>> {
     if leaves.is_empty() {
         bail!("no values to write");
@@ -559,16 +566,26 @@ fn paced_raw(
     let batch = batch.max(1);
     let step = Duration::from_secs_f64(batch as f64 / rate);
     let start = Instant::now();
-    let mut latencies = Vec::new();
-    for (n, first) in (0..records).step_by(batch).enumerate() {
-        let due = start + step * n as u32;
-        std::thread::sleep(due.saturating_duration_since(Instant::now()));
+    let due = |n: usize| start + step * n as u32;
+    let requests = records.div_ceil(batch);
+    let mut latencies = Vec::with_capacity(requests);
+    let mut next = 0;
+    while next < requests {
+        std::thread::sleep(due(next).saturating_duration_since(Instant::now()));
+        let mut end = next + 1;
+        if group {
+            let now = Instant::now();
+            while end < requests && due(end) <= now {
+                end += 1;
+            }
+        }
         let mut wb = rocksdb::WriteBatch::default();
-        for i in first..(first + batch).min(records) {
+        for i in next * batch..(end * batch).min(records) {
             wb.put((i as u64).to_be_bytes(), &leaves[i % leaves.len()]);
         }
         db.write_opt(wb, &sync)?;
-        latencies.push(due.elapsed());
+        latencies.extend((next..end).map(|n| due(n).elapsed()));
+        next = end;
     }
     latencies.sort();
     Ok(latencies)
@@ -613,7 +630,15 @@ pub fn paced_sync(spec: &str, seconds: f64, rate: f64, batch: usize) -> Result<(
     let opts = raw_options(spec)?;
     let dir = tempfile::tempdir()?;
     let records = (seconds * rate) as usize;
-    let lat = paced_raw(dir.path(), opts, &[vec![0x5a; 680]], records, batch, rate)?;
+    let lat = paced_raw(
+        dir.path(),
+        opts,
+        &[vec![0x5a; 680]],
+        records,
+        batch,
+        rate,
+        false,
+    )?;
     let ms = |p: f64| percentile(&lat, p).as_secs_f64() * 1e3;
     println!(
         "{spec}: {} synced writes of {batch} at {rate:.0} records/s: p50 {:.2} ms, p90 {:.2}, p99 {:.2}, p99.9 {:.2}, max {:.1}",
