@@ -195,8 +195,10 @@ impl Indexes {
         }
     }
 
-    /// The leaves below it are in the built spans, not in memory.
-    pub(crate) fn built(&self) -> u64 {
+    /// The leaves below it are in the built spans (RocksDB), not in
+    /// memory: a multiple of [`Indexes::span`]. Complete spans past it are
+    /// waiting for the indexer thread.
+    pub fn built(&self) -> u64 {
         self.built.load(Ordering::Acquire)
     }
 

@@ -39,6 +39,13 @@ pub struct PipelineConfig {
     pub max_delay: Duration,
     /// How often the publisher signs a checkpoint when the tree has grown.
     pub checkpoint_interval: Duration,
+    /// Leaves not yet in the built indexes (held in memory) at most;
+    /// beyond it, submit says busy until the indexer thread catches up.
+    /// Span builds run behind the acks, below the stages' priority: a
+    /// burst leaves them behind for a while, but under sustained load
+    /// they must keep up, or the spans held in memory would grow without
+    /// bound.
+    pub max_unbuilt: u64,
 }
 
 impl Default for PipelineConfig {
@@ -48,6 +55,8 @@ impl Default for PipelineConfig {
             max_batch: 1_000,
             max_delay: Duration::from_micros(500),
             checkpoint_interval: Duration::from_secs(1),
+            // Four spans: ~190 MB of span indexes and id tables.
+            max_unbuilt: 4 * crate::index::SPAN,
         }
     }
 }
@@ -89,15 +98,38 @@ pub enum Outcome {
     Failed(String),
 }
 
-/// The queue is full: back off and retry. Carries the submissions back.
-#[derive(Debug, thiserror::Error)]
-#[error("ingest queue is full ({queued} records queued); retry later")]
+/// The ledger takes no more records for now: back off and retry. Carries
+/// the submissions back.
+#[derive(Debug)]
 pub struct Busy {
     /// Records waiting when refused.
     pub queued: usize,
+    /// Leaves not yet in the built indexes when refused, if that was the
+    /// reason ([`PipelineConfig::max_unbuilt`]); 0 if the queue was full.
+    pub unbuilt: u64,
     /// The refused submissions, untouched.
     pub subs: Vec<Submission>,
 }
+
+impl std::fmt::Display for Busy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.unbuilt > 0 {
+            write!(
+                f,
+                "the responder indexes are {} records behind the log; retry later",
+                self.unbuilt
+            )
+        } else {
+            write!(
+                f,
+                "ingest queue is full ({} records queued); retry later",
+                self.queued
+            )
+        }
+    }
+}
+
+impl std::error::Error for Busy {}
 
 pub(crate) struct Job {
     pub(crate) subs: Vec<Submission>,
@@ -137,6 +169,7 @@ pub struct Pipeline {
     indexes: Arc<Indexes>,
     stats: Arc<Stats>,
     capacity: usize,
+    max_unbuilt: u64,
     /// The batcher, the committer, the acknowledger and the indexer.
     threads: [Option<JoinHandle<()>>; 4],
     publisher: Option<(Sender<()>, JoinHandle<()>)>,
@@ -220,6 +253,7 @@ impl Pipeline {
             indexes,
             stats,
             capacity: config.queue_capacity,
+            max_unbuilt: config.max_unbuilt,
             threads: [batcher, committer, acknowledger, indexer],
             publisher,
         }
@@ -231,29 +265,50 @@ impl Pipeline {
     }
 
     /// Queues records; the receiver yields one outcome per record, in order,
-    /// once they are durable. Refuses with [`Busy`] when the queue is full.
+    /// once they are durable. Refuses with [`Busy`] when the queue is full,
+    /// or when more than [`PipelineConfig::max_unbuilt`] leaves wait for
+    /// their index span to be built.
     ///
     /// Looks the `decision_id`s up in the built indexes first, on the
     /// caller's thread (request handlers run on every core; the batcher
     /// is one thread that every record passes through).
     pub fn submit(&self, subs: Vec<Submission>) -> Result<oneshot::Receiver<Vec<Outcome>>, Busy> {
         let n = subs.len();
+        let unbuilt =
+            self.indexes.log().size() - self.indexes.built().min(self.indexes.log().size());
+        if unbuilt > self.max_unbuilt {
+            let queued = self.stats.queued.load(Ordering::Acquire);
+            return Err(Busy {
+                queued,
+                unbuilt,
+                subs,
+            });
+        }
         let queued = self.stats.queued.fetch_add(n, Ordering::AcqRel);
         if queued + n > self.capacity && queued > 0 {
             self.stats.queued.fetch_sub(n, Ordering::AcqRel);
-            return Err(Busy { queued, subs });
+            return Err(Busy {
+                queued,
+                unbuilt: 0,
+                subs,
+            });
         }
         let ids: Vec<&str> = subs.iter().map(|s| s.record.decision_id.as_str()).collect();
         let built = self.indexes.lookup_built(&ids).ok();
         let (ack, rx) = oneshot::channel();
         let Some(tx) = self.tx.as_ref() else {
             self.stats.queued.fetch_sub(n, Ordering::AcqRel);
-            return Err(Busy { queued, subs });
+            return Err(Busy {
+                queued,
+                unbuilt: 0,
+                subs,
+            });
         };
         if let Err(mpsc::SendError(job)) = tx.send(Job { subs, built, ack }) {
             self.stats.queued.fetch_sub(n, Ordering::AcqRel);
             return Err(Busy {
                 queued,
+                unbuilt: 0,
                 subs: job.subs,
             });
         }
