@@ -69,6 +69,9 @@ pub struct SpanIndex {
 
 /// The leaves of one term, as a build groups them.
 struct Group {
+    /// The term's [`term_key`]: groups sort by it as their postings' keys
+    /// do, and a term of up to [`PREFIX`] bytes is read back from it.
+    key: (u128, u128),
     kind: Term,
     /// Where the term is spelled.
     spelled: usize,
@@ -305,22 +308,30 @@ impl SpanIndex {
     /// Each distinct term once, with its leaves' offsets (ascending) in
     /// `grouped`. The terms are sorted by hash, then by leaf: a run of one
     /// hash is one term's leaves, unless distinct terms share the hash,
-    /// when the run is split by term.
+    /// when the run is split by term. A term is read once here, for its
+    /// key, and the members of a longer run once more, to check them
+    /// against it.
     fn groups(&self) -> (Vec<Group>, Vec<u32>) {
         let by_hash = sorted_by_hash(&self.terms);
         let mut grouped: Vec<u32> = Vec::with_capacity(by_hash.len());
-        let mut groups: Vec<Group> = Vec::new();
+        // Room for a group per term: pages never written are never faulted
+        // in, and growing by doubling would copy the groups over and over.
+        let mut groups: Vec<Group> = Vec::with_capacity(by_hash.len());
+        let mut group = |grouped: &mut Vec<u32>, first: &TermAt, term: &[u8], from: usize| {
+            groups.push(Group {
+                key: term_key(first.kind, term),
+                kind: first.kind,
+                spelled: first.spelled,
+                from: from as u32,
+                to: grouped.len() as u32,
+            });
+        };
         for run in by_hash.chunk_by(|a, b| a.hash == b.hash) {
-            let first = self.term(&run[0]);
-            if run[1..].iter().all(|t| self.term(t) == first) {
-                let from = grouped.len() as u32;
+            let (kind, term) = self.term(&run[0]);
+            if run[1..].iter().all(|t| self.term(t) == (kind, term)) {
+                let from = grouped.len();
                 grouped.extend(run.iter().map(|t| t.offset));
-                groups.push(Group {
-                    kind: run[0].kind,
-                    spelled: run[0].spelled,
-                    from,
-                    to: grouped.len() as u32,
-                });
+                group(&mut grouped, &run[0], term, from);
                 continue;
             }
             // Distinct terms with one hash: each in the order first seen.
@@ -329,20 +340,15 @@ impl SpanIndex {
                 if taken[a] {
                     continue;
                 }
-                let term = self.term(&run[a]);
-                let from = grouped.len() as u32;
+                let (kind, term) = self.term(&run[a]);
+                let from = grouped.len();
                 for (b, t) in run.iter().enumerate().skip(a) {
-                    if !taken[b] && self.term(t) == term {
+                    if !taken[b] && self.term(t) == (kind, term) {
                         taken[b] = true;
                         grouped.push(t.offset);
                     }
                 }
-                groups.push(Group {
-                    kind: run[a].kind,
-                    spelled: run[a].spelled,
-                    from,
-                    to: grouped.len() as u32,
-                });
+                group(&mut grouped, &run[a], term, from);
             }
         }
         (groups, grouped)
@@ -355,41 +361,36 @@ impl SpanIndex {
         indexed_upto: u64,
         mut put: impl FnMut(&[u8], &[u8]) -> Result<(), E>,
     ) -> Result<(), E> {
-        let (groups, grouped) = self.groups();
+        let (mut groups, grouped) = self.groups();
         // A key is kind ‖ term length (2 BE) ‖ term ‖ last leaf, and each
         // group has its own kind and term: ordering the groups by (kind,
         // length, term) orders their keys, so the items are made in order
-        // rather than sorted. The mark's key starts with a zero byte, below
-        // every kind.
-        let term_of = |g: u32| {
-            let group = &groups[g as usize];
-            (group.kind, self.spelling(group.spelled))
+        // rather than sorted. The groups carry their term keys, so the
+        // sort compares numbers, and reads a term only when two share
+        // their first [`PREFIX`] bytes. The mark's key starts with a zero
+        // byte, below every kind.
+        let full = |g: &Group| {
+            let term = self.spelling(g.spelled);
+            (g.kind as u8, term.len(), term)
         };
-        let key_order = |g: u32| {
-            let (kind, term) = term_of(g);
-            (kind as u8, term.len(), term)
-        };
-        let order = sorted_by_prefix(
-            0..groups.len() as u32,
-            |g| {
-                let (kind, len, term) = key_order(g);
-                let head = (u128::from(kind) << 16) | len.min(usize::from(u16::MAX)) as u128;
-                prefix_key(head, term)
-            },
-            |a, b| key_order(a).cmp(&key_order(b)),
-        );
+        groups.sort_unstable_by(|a, b| a.key.cmp(&b.key).then_with(|| full(a).cmp(&full(b))));
         put(INDEXED_KEY, &indexed_upto.to_be_bytes())?;
         let (mut leaves, mut key, mut value) = (Vec::new(), Vec::new(), Vec::new());
-        for g in order {
-            let group = &groups[g as usize];
+        for group in &groups {
             leaves.clear();
             let offsets = grouped
                 .get(group.from as usize..group.to as usize)
                 .unwrap_or_default();
             leaves.extend(offsets.iter().map(|&o| self.start + u64::from(o)));
-            let (kind, term) = term_of(g);
+            // A short term is read back from its key, not from the
+            // spellings (one random read fewer per group).
+            let (len, in_key) = (key_len(group.key), key_bytes(group.key));
+            let term = match in_key.get(3..3 + len) {
+                Some(term) if len <= PREFIX => term,
+                _ => self.spelling(group.spelled),
+            };
             let last = leaves.last().copied().unwrap_or(self.start);
-            posting_key_into(&mut key, kind, term, last);
+            posting_key_into(&mut key, group.kind, term, last);
             encode_list_into(&mut value, &leaves);
             put(&key, &value)?;
         }
@@ -444,18 +445,44 @@ fn sorted_by_hash(terms: &[TermAt]) -> Vec<TermAt> {
     out
 }
 
-/// `head` in the top 24 bits, then the first 29 bytes of `bytes` (zero
-/// padded), as two numbers: they compare as the byte strings do whenever
-/// they differ, and equal ones need the full comparison. Ids and terms of
-/// one kind often share their first bytes (`req-…`, UUIDs of one source):
-/// 29 of them spare most comparisons a read of the bytes themselves.
+/// Bytes of a term or id that [`prefix_key`] holds.
+const PREFIX: usize = 29;
+
+/// `head` in the top 24 bits, then the first [`PREFIX`] bytes of `bytes`
+/// (zero padded), as two numbers: they compare as the byte strings do
+/// whenever they differ, and equal ones need the full comparison. Ids and
+/// terms of one kind often share their first bytes (`req-…`, UUIDs of one
+/// source): 29 of them spare most comparisons a read of the bytes
+/// themselves.
 fn prefix_key(head: u128, bytes: &[u8]) -> (u128, u128) {
     let mut prefix = [0u8; 32];
-    let n = bytes.len().min(29);
+    let n = bytes.len().min(PREFIX);
     prefix[3..3 + n].copy_from_slice(&bytes[..n]);
     let (first, second) = prefix.split_at(16);
     let number = |b: &[u8]| <[u8; 16]>::try_from(b).map_or(0, u128::from_be_bytes);
     ((head << 104) | number(first), number(second))
+}
+
+/// The [`prefix_key`] of a term: kind, then length (at most 65,535, as
+/// [`posting_key_into`] spells it), then its first bytes. Keys of distinct
+/// terms order as their postings' keys do, or are equal.
+fn term_key(kind: Term, term: &[u8]) -> (u128, u128) {
+    let len = term.len().min(usize::from(u16::MAX)) as u128;
+    prefix_key((u128::from(kind as u8) << 16) | len, term)
+}
+
+/// The 32 bytes a [`prefix_key`] packs: 3 of head, then the prefix.
+fn key_bytes(key: (u128, u128)) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    out[..16].copy_from_slice(&key.0.to_be_bytes());
+    out[16..].copy_from_slice(&key.1.to_be_bytes());
+    out
+}
+
+/// The term length a [`term_key`] holds. When it is at most [`PREFIX`],
+/// the term is the bytes from 3 on of [`key_bytes`].
+fn key_len(key: (u128, u128)) -> usize {
+    ((key.0 >> 104) & 0xffff) as usize
 }
 
 /// `items` in the order `full` defines, sorted by their [`prefix_key`]s
