@@ -347,7 +347,7 @@ impl Drop for Pipeline {
 /// acknowledgement waits for. At the same priority as the other threads,
 /// it woke to find a core taken by a flush, a lookup or a span build, and
 /// on the disk the ledger's peak was 0.54-0.63x raw RocksDB; with these
-/// priorities 0.71-0.85x (docs/performance.md, session 13).
+/// priorities 0.69-0.95x (docs/performance.md, session 13).
 pub const COMMITTER_NICE: i32 = -20;
 /// CPU priority of the batcher and the acknowledger: above the request
 /// handlers, flushes and lookups, below the committer, which must not wait
