@@ -194,6 +194,9 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     } else {
         now_ms.saturating_sub(signed_at) as f64 / 1e3
     };
+    // Leaves whose index span is not built yet (held in memory); past
+    // the pipeline's bound, writes are refused with 503 until it falls.
+    let unbuilt = state.log.size().saturating_sub(state.indexes.built());
     let text = format!(
         "# TYPE ledger_records_appended_total counter\nledger_records_appended_total {}\n\
          # TYPE ledger_records_rejected_total counter\nledger_records_rejected_total {}\n\
@@ -204,7 +207,8 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
          # TYPE ledger_commit_seconds summary\nledger_commit_seconds_sum {:.6}\nledger_commit_seconds_count {}\n\
          # TYPE ledger_tree_size gauge\nledger_tree_size {}\n\
          # TYPE ledger_checkpoint_size gauge\nledger_checkpoint_size {checkpoint}\n\
-         # TYPE ledger_checkpoint_age_seconds gauge\nledger_checkpoint_age_seconds {age:.3}\n",
+         # TYPE ledger_checkpoint_age_seconds gauge\nledger_checkpoint_age_seconds {age:.3}\n\
+         # TYPE ledger_index_unbuilt_leaves gauge\nledger_index_unbuilt_leaves {unbuilt}\n",
         c(&s.appended),
         state.rejected.load(Ordering::Relaxed),
         c(&s.duplicates),

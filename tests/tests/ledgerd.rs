@@ -446,6 +446,8 @@ fn duplicates_conflicts_and_bad_requests() {
     // Nothing of the refused requests was appended: a, b1, b3.
     let m = s.request("GET", "/metrics", &[], b"").text();
     assert!(m.contains("ledger_tree_size 3\n"), "{m}");
+    // Far below a span: all three wait in memory for their span's build.
+    assert!(m.contains("ledger_index_unbuilt_leaves 3\n"), "{m}");
 }
 
 #[test]
