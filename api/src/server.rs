@@ -196,7 +196,7 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     };
     // Leaves whose index span is not built yet (held in memory); past
     // the pipeline's bound, writes are refused with 503 until it falls.
-    let unbuilt = state.log.size().saturating_sub(state.indexes.built());
+    let unbuilt = state.indexes.unbuilt();
     let text = format!(
         "# TYPE ledger_records_appended_total counter\nledger_records_appended_total {}\n\
          # TYPE ledger_records_rejected_total counter\nledger_records_rejected_total {}\n\

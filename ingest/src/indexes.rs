@@ -202,6 +202,12 @@ impl Indexes {
         self.built.load(Ordering::Acquire)
     }
 
+    /// Leaves of the log not yet in the built indexes (held in memory
+    /// until their span is built).
+    pub fn unbuilt(&self) -> u64 {
+        self.log.size().saturating_sub(self.built())
+    }
+
     /// [`Indexes::built`], and the `decision_id`s of every leaf past it
     /// (in memory), in log order: (leaf index, id, digest).
     pub(crate) fn unbuilt_decisions(&self) -> (u64, Vec<(u64, String, [u8; 32])>) {

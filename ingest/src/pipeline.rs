@@ -274,8 +274,7 @@ impl Pipeline {
     /// is one thread that every record passes through).
     pub fn submit(&self, subs: Vec<Submission>) -> Result<oneshot::Receiver<Vec<Outcome>>, Busy> {
         let n = subs.len();
-        let unbuilt =
-            self.indexes.log().size() - self.indexes.built().min(self.indexes.log().size());
+        let unbuilt = self.indexes.unbuilt();
         if unbuilt > self.max_unbuilt {
             let queued = self.stats.queued.load(Ordering::Acquire);
             return Err(Busy {
