@@ -487,7 +487,7 @@ fn key_len(key: (u128, u128)) -> usize {
 
 /// `items` in the order `full` defines, sorted by their [`prefix_key`]s
 /// first: the comparisons read one array instead of following pointers to
-/// the bytes (a span has ~140 k terms), and `full` breaks ties.
+/// the bytes (a span has 65,536 `decision_id`s), and `full` breaks ties.
 fn sorted_by_prefix(
     items: impl Iterator<Item = u32>,
     key: impl Fn(u32) -> (u128, u128),

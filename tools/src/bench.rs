@@ -291,7 +291,6 @@ pub fn run(args: BenchArgs) -> Result<()> {
     // rate counting it, so that work deferred past the peak shows.
     let t0 = Instant::now();
     let size = log.size();
-    let span = indexes.span();
     let (mut to_checkpoint, mut to_built) = (None, None);
     while to_checkpoint.is_none() || to_built.is_none() {
         if t0.elapsed() > Duration::from_secs(60) {
@@ -303,7 +302,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         if signed && to_checkpoint.is_none() {
             to_checkpoint = Some(t0.elapsed());
         }
-        if indexes.built() >= size / span * span && to_built.is_none() {
+        if spans_complete(&indexes, size) && to_built.is_none() {
             to_built = Some(t0.elapsed());
         }
         std::thread::sleep(Duration::from_millis(2));
@@ -486,12 +485,17 @@ pub fn run_http(remote: &crate::remote::Remote, args: BenchArgs) -> Result<()> {
     Ok(())
 }
 
-/// Waits until every complete span of the log is in the built indexes
-/// (the indexer thread builds them behind the acks).
+/// Whether every complete span of the first `size` leaves is in the
+/// built indexes (the indexer thread builds them behind the acks).
+fn spans_complete(indexes: &Indexes, size: u64) -> bool {
+    let span = indexes.span();
+    indexes.built() >= size / span * span
+}
+
+/// Waits until every complete span of the log is built.
 fn spans_built(indexes: &Indexes, timeout: Duration) -> Result<()> {
     let deadline = Instant::now() + timeout;
-    let span = indexes.span();
-    while indexes.built() < indexes.log().size() / span * span {
+    while !spans_complete(indexes, indexes.log().size()) {
         if Instant::now() > deadline {
             bail!("index spans not built within {timeout:?}");
         }
