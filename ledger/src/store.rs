@@ -33,9 +33,14 @@ pub(crate) const CF_META: &str = "meta";
 /// an append starts inside one.
 pub(crate) const CHUNK: u64 = 16;
 /// Bytes a file is written back in (RocksDB's `bytes_per_sync`), for the
-/// store's flushes and compactions and for the index files built for
-/// [`crate::Log::ingest_sorted`].
+/// store's flushes and compactions. (The index files built for
+/// [`crate::Log::ingest_sorted`] are written by RocksDB's `SstFileWriter`,
+/// which starts the write-back of each MiB it writes: see `bulk.rs`.)
 const WRITE_BACK_STEP: u64 = 256 << 10;
+/// Bytes per second that background writes may reach the disk at: each
+/// database's flushes and compactions (RocksDB's rate limiter), and the
+/// index files of span builds (paced in `bulk.rs`).
+pub(crate) const BACKGROUND_WRITE_RATE: u64 = 128 << 20;
 /// WAL bytes kept at most (about three `entries` memtables).
 const MAX_TOTAL_WAL: u64 = 192 << 20;
 pub(crate) const META_SIZE: &[u8] = b"size";
@@ -160,7 +165,7 @@ pub fn db_options() -> Result<Options, LedgerError> {
     // and past that RocksDB slows the writes, which reaches enforcers as
     // back-off from the bounded queue.
     opts.set_bytes_per_sync(WRITE_BACK_STEP);
-    opts.set_ratelimiter(128 << 20, 10_000, 10);
+    opts.set_ratelimiter(BACKGROUND_WRITE_RATE as i64, 10_000, 10);
     // Reuse WAL files instead of deleting and creating them: a deleted file
     // frees blocks, which on a file system mounted with `discard` stalls the
     // synced writes that follow, and a new file's first syncs also write
