@@ -307,13 +307,18 @@ fn bench_warms_up_and_paces_as_asked() {
             "1000",
             "--paced",
             "20000",
+            // More than --records: the paced phase's ids must stay clear of
+            // the warm-up's (a duplicate is not appended, and fails the run).
+            "--paced-records",
+            "4500",
         ],
     );
     assert!(out.contains("warm-up: 1000 records"), "{out}");
     assert!(out.contains("ratio:"), "{out}");
     assert!(
-        out.lines()
-            .any(|l| l.starts_with("paced:") && l.contains(" 20000 records/s offered")),
+        out.lines().any(|l| l.starts_with("paced:")
+            && l.contains(" 20000 records/s offered, 4500 records")
+            && l.contains("p99.9")),
         "{out}"
     );
     assert!(!out.contains("half peak:"), "{out}");
@@ -322,6 +327,19 @@ fn bench_warms_up_and_paces_as_asked() {
         let arg = format!("--paced={bad}");
         refused("ledgerctl", &["bench", "--records", "10", &arg], "--paced");
     }
+    refused(
+        "ledgerctl",
+        &["bench", "--records", "10", "--paced-records=0"],
+        "--paced-records",
+    );
     let remote = ["--url", "http://127.0.0.1:9", "bench", "--warmup", "10"];
     refused("ledgerctl", &remote, "--warmup");
+    let remote = [
+        "--url",
+        "http://127.0.0.1:9",
+        "bench",
+        "--paced-records",
+        "10",
+    ];
+    refused("ledgerctl", &remote, "--paced-records");
 }

@@ -105,9 +105,16 @@ enum Command {
     },
     /// Load-generate against the ingest pipeline in a temp dir, next to raw RocksDB.
     Bench {
-        /// Records to append (the paced phase appends as many again).
+        /// Records to append at peak (the paced phase appends as many
+        /// again, unless --paced-records).
         #[arg(long, default_value_t = 200_000)]
         records: usize,
+        /// Records the paced phase appends (in-process runs); default: as
+        /// many as --records. More gives a p99 over a longer stretch of
+        /// steady load (at half of peak, 200 k records last under a
+        /// second).
+        #[arg(long)]
+        paced_records: Option<usize>,
         /// Concurrent submitters.
         #[arg(long, default_value_t = 64)]
         concurrency: usize,
@@ -335,8 +342,9 @@ fn run_remote(
             group,
             seed,
             paced,
+            paced_records,
             warmup,
-        } if paced.is_none() && warmup == 0 => bench::run_http(
+        } if paced.is_none() && paced_records.is_none() && warmup == 0 => bench::run_http(
             &remote,
             bench::BenchArgs {
                 records,
@@ -345,11 +353,14 @@ fn run_remote(
                 group,
                 seed,
                 paced,
+                paced_records,
                 warmup,
             },
         )?,
         Command::Bench { .. } => {
-            bail!("--paced and --warmup apply to in-process runs only; drop them or --url")
+            bail!(
+                "--paced, --paced-records and --warmup apply to in-process runs only; drop them or --url"
+            )
         }
         _ => bail!("this command works on a data dir only; drop --url"),
     }
@@ -461,11 +472,15 @@ fn run(cli: Cli) -> Result<()> {
         group,
         seed,
         paced,
+        paced_records,
         warmup,
     } = cli.command
     {
         if records == 0 || concurrency == 0 || batch == 0 || group == 0 {
             bail!("--records, --concurrency, --batch and --group must be at least 1");
+        }
+        if paced_records == Some(0) {
+            bail!("--paced-records must be at least 1");
         }
         if paced.is_some_and(|r| !(r.is_finite() && r >= 1.0)) {
             bail!("--paced must be a number of records per second, at least 1");
@@ -477,6 +492,7 @@ fn run(cli: Cli) -> Result<()> {
             group,
             seed,
             paced,
+            paced_records,
             warmup,
         });
     }
