@@ -4,9 +4,9 @@
 //!
 //! The file is written at most [`BACKGROUND_WRITE_RATE`] bytes per second,
 //! like the databases' flushes and compactions. RocksDB's `SstFileWriter`
-//! has no rate limiter of its own (the C API leaves its I/O priority at
-//! the one its rate limiter lets through), and it starts the write-back of
-//! every MiB it writes, so a span build unpaced put ~10 MB on the disk in
+//! is not rate-limited (the crate's C API gives it no limiter, and leaves
+//! it at an I/O priority RocksDB's limiter does not charge), and it starts
+//! the write-back of every MiB it writes, so a span build unpaced put ~10 MB on the disk in
 //! a few tens of milliseconds. Every synced WAL write of appends queued
 //! behind it: 45 KB synced writes at 3,000/s, with 10 MB written that way
 //! every 0.25 s, had 23 of 24,000 syncs over 5 ms (max 8 ms); written at
@@ -27,7 +27,7 @@ const PACE_STEP: u64 = 256 << 10;
 
 /// How long a writer that has put `bytes` in `elapsed` must wait so that
 /// it has written at most `rate` bytes per second (zero if it is behind).
-pub(crate) fn pause_for(bytes: u64, elapsed: Duration, rate: u64) -> Duration {
+fn pause_for(bytes: u64, elapsed: Duration, rate: u64) -> Duration {
     if rate == 0 {
         return Duration::ZERO;
     }
