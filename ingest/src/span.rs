@@ -317,13 +317,14 @@ impl SpanIndex {
         // Room for a group per term: pages never written are never faulted
         // in, and growing by doubling would copy the groups over and over.
         let mut groups: Vec<Group> = Vec::with_capacity(by_hash.len());
-        let mut group = |grouped: &mut Vec<u32>, first: &TermAt, term: &[u8], from: usize| {
+        // One term's group: its leaves are grouped[from..to].
+        let mut group = |first: &TermAt, term: &[u8], from: usize, to: usize| {
             groups.push(Group {
                 key: term_key(first.kind, term),
                 kind: first.kind,
                 spelled: first.spelled,
                 from: from as u32,
-                to: grouped.len() as u32,
+                to: to as u32,
             });
         };
         for run in by_hash.chunk_by(|a, b| a.hash == b.hash) {
@@ -331,7 +332,7 @@ impl SpanIndex {
             if run[1..].iter().all(|t| self.term(t) == (kind, term)) {
                 let from = grouped.len();
                 grouped.extend(run.iter().map(|t| t.offset));
-                group(&mut grouped, &run[0], term, from);
+                group(&run[0], term, from, grouped.len());
                 continue;
             }
             // Distinct terms with one hash: each in the order first seen.
@@ -348,7 +349,7 @@ impl SpanIndex {
                         grouped.push(t.offset);
                     }
                 }
-                group(&mut grouped, &run[a], term, from);
+                group(&run[a], term, from, grouped.len());
             }
         }
         (groups, grouped)
