@@ -2,9 +2,13 @@
 //! indexes").
 //!
 //! - `decisions`: `decision_id` → leaf index (8 bytes BE) ‖ record digest (32).
-//! - `postings`: `kind (1) ‖ len (2 BE) ‖ term ‖ last leaf index (8 BE)` →
-//!   the term's leaf indexes in one span, ascending, as LEB128 deltas. Time
+//! - `span_postings`: `span start (8 BE) ‖ kind (1) ‖ len (2 BE) ‖ term` →
+//!   the term's leaf indexes in that span, ascending, as LEB128 deltas;
+//!   `span start ‖ 0xff` → the leaf up to which the indexes are built. Time
 //!   postings use the 8-byte big-endian nanoseconds of the record's `time`.
+//!   A span's keys all start with the span, so each span's file is beside
+//!   the others', never across them: RocksDB adds it to the last level
+//!   and never rewrites it (no compaction).
 //!
 //! `decisions` and `postings` are built per span of [`SPAN`] leaves and added
 //! as sorted SST files ([`ledger::Log::ingest_sorted`]); the newest, partial
@@ -21,8 +25,10 @@ use crate::schema::Timestamp;
 
 /// Column family of the idempotency index.
 pub const CF_DECISIONS: &str = "decisions";
-/// Column family of the responder postings.
-pub const CF_POSTINGS: &str = "postings";
+/// Column family of the responder postings. (Stores written before
+/// session 15 had `postings`, keyed by term first; it is dropped when the
+/// log is opened, and the indexes are rebuilt from the leaves.)
+pub const CF_POSTINGS: &str = "span_postings";
 /// Every column family this crate adds to the log.
 pub const INGEST_CFS: &[&str] = &[CF_DECISIONS, CF_POSTINGS];
 
@@ -65,33 +71,33 @@ impl Term {
     }
 }
 
-/// `kind ‖ len ‖ term`: the prefix of all postings of one term.
-pub fn term_prefix(kind: Term, term: &[u8]) -> Vec<u8> {
+/// `span start ‖ kind ‖ len ‖ term`: the key of a term's posting in the
+/// span starting at leaf `span`, and the prefix of the time postings of a
+/// span (with an empty `term` and the length of a time, 8).
+pub fn posting_key(span: u64, kind: Term, term: &[u8]) -> Vec<u8> {
     let mut k = Vec::with_capacity(term.len() + 11);
-    push_term_prefix(&mut k, kind, term);
+    posting_key_into(&mut k, span, kind, term);
     k
 }
 
-/// Appends [`term_prefix`] to `out`.
-fn push_term_prefix(out: &mut Vec<u8>, kind: Term, term: &[u8]) {
+/// [`posting_key`], written over `out`.
+pub fn posting_key_into(out: &mut Vec<u8>, span: u64, kind: Term, term: &[u8]) {
+    out.clear();
     let len = u16::try_from(term.len()).unwrap_or(u16::MAX);
+    out.extend_from_slice(&span.to_be_bytes());
     out.push(kind as u8);
     out.extend_from_slice(&len.to_be_bytes());
     out.extend_from_slice(&term[..usize::from(len)]);
 }
 
-/// The posting key of `index` under a term.
-pub fn posting_key(kind: Term, term: &[u8], index: u64) -> Vec<u8> {
-    let mut k = Vec::with_capacity(term.len() + 11);
-    posting_key_into(&mut k, kind, term, index);
+/// The prefix of every time posting of the span starting at `span`:
+/// `span ‖ T ‖ 0x0008`, followed by the time's 8 bytes.
+pub fn time_prefix(span: u64) -> [u8; 11] {
+    let mut k = [0u8; 11];
+    k[..8].copy_from_slice(&span.to_be_bytes());
+    k[8] = Term::Time as u8;
+    k[9..].copy_from_slice(&8u16.to_be_bytes());
     k
-}
-
-/// [`posting_key`], written over `out`.
-pub fn posting_key_into(out: &mut Vec<u8>, kind: Term, term: &[u8], index: u64) {
-    out.clear();
-    push_term_prefix(out, kind, term);
-    out.extend_from_slice(&index.to_be_bytes());
 }
 
 /// What the indexes record of one appended decision.
@@ -206,9 +212,33 @@ impl RecordFacts {
 
 /// Leaves per span: `decisions` and `postings` are built a span at a time.
 pub const SPAN: u64 = 65_536;
-/// The `postings` key saying up to which leaf the built indexes reach; it
-/// sorts before every posting.
-pub const INDEXED_KEY: &[u8] = b"\0indexed";
+/// The last byte of a span's mark key ([`mark_key`]), above every kind.
+const MARK: u8 = 0xff;
+
+/// The key, in the span starting at leaf `span`, that says up to which leaf
+/// the built indexes reach: `span ‖ 0xff`, after every posting of the span.
+/// The last key of the column family is the newest span's.
+pub fn mark_key(span: u64) -> [u8; 9] {
+    let mut k = [MARK; 9];
+    k[..8].copy_from_slice(&span.to_be_bytes());
+    k
+}
+
+/// The built mark from the last key and value of the postings (none if
+/// there are none yet).
+pub fn built_mark(last: Option<(&[u8], &[u8])>) -> Result<u64, LedgerError> {
+    let Some((key, value)) = last else {
+        return Ok(0);
+    };
+    if key.len() != 9 || key[8] != MARK {
+        return Err(LedgerError::Corrupt(format!(
+            "{CF_POSTINGS}: the last key {key:02x?} is not a span's built mark"
+        )));
+    }
+    <[u8; 8]>::try_from(value)
+        .map(u64::from_be_bytes)
+        .map_err(|_| LedgerError::Corrupt(format!("{CF_POSTINGS}: bad built mark")))
+}
 
 /// Ascending leaf indexes as LEB128 deltas (the first from 0).
 pub fn encode_list(indexes: &[u64]) -> Vec<u8> {

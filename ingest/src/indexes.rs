@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use ledger::{LedgerError, Log};
 
 use crate::index::{
-    decode_decision, Facts, Logged, RecordFacts, Term, CF_DECISIONS, CF_POSTINGS, INDEXED_KEY, SPAN,
+    built_mark, decode_decision, Facts, Logged, RecordFacts, Term, CF_DECISIONS, CF_POSTINGS, SPAN,
 };
 use crate::span::SpanIndex;
 
@@ -77,12 +77,8 @@ impl Indexes {
     /// store must always be opened with the same one).
     pub fn open_with_span(log: Arc<Log>, span: u64) -> Result<Arc<Indexes>, LedgerError> {
         let span = span.max(1);
-        let built = match log.index_get(CF_POSTINGS, INDEXED_KEY)? {
-            Some(v) => <[u8; 8]>::try_from(v.as_slice())
-                .map(u64::from_be_bytes)
-                .map_err(|_| LedgerError::Corrupt("postings: bad indexed mark".into()))?,
-            None => 0,
-        };
+        let last = log.index_last(CF_POSTINGS)?;
+        let built = built_mark(last.as_ref().map(|(k, v)| (k.as_slice(), v.as_slice())))?;
         // The leaves past the built spans are the index's log: their facts
         // are read back from the records in them.
         let mut tail = Tail {
@@ -126,6 +122,11 @@ impl Indexes {
         Ok(indexes)
     }
 
+    /// The start of the span holding leaf `index`.
+    pub(crate) fn span_of(&self, index: u64) -> u64 {
+        index - index % self.span
+    }
+
     /// The log.
     pub fn log(&self) -> &Arc<Log> {
         &self.log
@@ -151,9 +152,11 @@ impl Indexes {
     }
 
     /// Builds every complete span still in memory: its `decisions` and
-    /// `postings` go into RocksDB as sorted files (postings last, carrying
+    /// postings go into RocksDB as sorted files (postings last, carrying
     /// the new built mark), and only then it leaves memory. A crash in
-    /// between repeats the same build on open.
+    /// between repeats the same build on open. The postings file holds
+    /// only keys of its span, so RocksDB puts it beside the built spans'
+    /// files and never merges it with them.
     pub fn build(&self) -> Result<(), LedgerError> {
         let _one = self.building.lock().unwrap_or_else(|p| p.into_inner());
         loop {

@@ -2,7 +2,7 @@
 
 use ledger::{LedgerError, Log};
 
-use crate::index::{decode_list, leaf_facts, posting_key, term_prefix, Term, CF_POSTINGS};
+use crate::index::{decode_list, leaf_facts, posting_key, time_prefix, Term, CF_POSTINGS};
 use crate::schema::Timestamp;
 use crate::Indexes;
 
@@ -11,6 +11,8 @@ use crate::Indexes;
 pub const SCAN_BUDGET: usize = 100_000;
 /// Leaves a time range alone may match.
 pub const TIME_SCAN_LIMIT: usize = 1_000_000;
+/// Spans whose posting of a term is read in one batch.
+const SPANS_PER_READ: usize = 64;
 
 /// A search: every given filter must match.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -142,16 +144,16 @@ pub fn search(
         let next = (index < size).then(|| index - 1);
         return Ok(Page { indexes, next });
     };
-    // Memory first, then the built spans: a span leaves memory only after
-    // it is built, so together they hold every leaf (a span in both is
-    // skipped in memory, being older than what the built ones yielded last).
+    // Memory first, then the built mark: a span leaves memory only after
+    // it is built, so the spans below the mark (read from RocksDB) and the
+    // leaves at or past it in memory hold every leaf.
     let in_memory = idx.tail_postings(*kind, term);
-    let prefix = term_prefix(*kind, term);
-    let mut from = prefix.clone();
-    from.extend_from_slice(&start.to_be_bytes());
+    let built = idx.built();
+    let spans: Vec<u64> = (idx.span_of(start)..built)
+        .step_by(idx.span() as usize)
+        .collect();
     let mut last_seen = None;
     let mut scanned = 0;
-    let mut exhausted = true;
     let mut visit = |index: u64, last_seen: &mut Option<u64>| -> Result<bool, QueryError> {
         *last_seen = Some(index);
         scanned += 1;
@@ -160,41 +162,37 @@ pub fn search(
         }
         Ok(indexes.len() == limit || scanned == SCAN_BUDGET)
     };
-    'pages: loop {
-        let chunk = log.index_scan(CF_POSTINGS, &prefix, &from, 1024)?;
-        let full = chunk.len() == 1024;
-        for (key, value) in chunk {
-            for index in posting_list(&key, &value)?
+    // One posting per span at most: point reads, a batch of spans at a
+    // time (a span without the term is passed over by its file's filter).
+    for batch in spans.chunks(SPANS_PER_READ) {
+        let keys: Vec<Vec<u8>> = batch.iter().map(|&s| posting_key(s, *kind, term)).collect();
+        let refs: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
+        for (key, value) in keys.iter().zip(log.index_multi_get(CF_POSTINGS, &refs)?) {
+            let Some(value) = value else { continue };
+            for index in posting_list(key, &value)?
                 .into_iter()
                 .filter(|&i| i >= start)
             {
                 if visit(index, &mut last_seen)? {
-                    exhausted = false;
-                    break 'pages;
+                    return Ok(Page {
+                        indexes,
+                        next: last_seen,
+                    });
                 }
             }
-            from = key;
-            from.push(0);
-        }
-        if !full {
-            break;
         }
     }
-    if exhausted {
-        let built_up_to = last_seen;
-        for index in in_memory
-            .into_iter()
-            .filter(|&i| i >= start && built_up_to.is_none_or(|b| i > b))
-        {
-            if visit(index, &mut last_seen)? {
-                exhausted = false;
-                break;
-            }
+    for index in in_memory.into_iter().filter(|&i| i >= start && i >= built) {
+        if visit(index, &mut last_seen)? {
+            return Ok(Page {
+                indexes,
+                next: last_seen,
+            });
         }
     }
     Ok(Page {
         indexes,
-        next: if exhausted { None } else { last_seen },
+        next: None,
     })
 }
 
@@ -208,42 +206,50 @@ fn by_time(
     limit: usize,
     accept: &dyn Fn(u64) -> Result<bool, QueryError>,
 ) -> Result<Page, QueryError> {
-    let prefix = [Term::Time as u8, 0, 8];
-    let mut from = prefix.to_vec();
-    from.extend_from_slice(&q.from.map_or(0, |t| t.unix_nanos()).to_be_bytes());
+    let from_nanos = q.from.map_or(0, |t| t.unix_nanos());
+    let to = q.to.map_or(u64::MAX, |t| t.unix_nanos());
     // Memory first (see `search`); a span in both is counted twice and
     // deduplicated in `finish`.
-    let to = q.to.map_or(u64::MAX, |t| t.unix_nanos());
-    let from_nanos = q.from.map_or(0, |t| t.unix_nanos());
     let mut hits: Vec<u64> = idx
         .tail_times(from_nanos, to)
         .into_iter()
         .filter(|&i| i >= start && i < size)
         .collect();
+    let built = idx.built();
     let log = idx.log();
-    loop {
-        let chunk = log.index_scan(CF_POSTINGS, &prefix, &from, 4096)?;
-        let full = chunk.len() == 4096;
-        for (key, value) in chunk {
-            let nanos = u64::from_be_bytes(key[3..11].try_into().unwrap_or_default());
-            if nanos >= to {
-                return finish(hits, limit, accept);
-            }
-            for index in posting_list(&key, &value)? {
-                if index >= start && index < size {
-                    hits.push(index);
+    // Each built span's time postings in the range: one seek per span.
+    for span in (idx.span_of(start)..built).step_by(idx.span() as usize) {
+        let prefix = time_prefix(span);
+        let mut from = prefix.to_vec();
+        from.extend_from_slice(&from_nanos.to_be_bytes());
+        'span: loop {
+            let chunk = log.index_scan(CF_POSTINGS, &prefix, &from, 4096)?;
+            let full = chunk.len() == 4096;
+            for (key, value) in chunk {
+                let nanos = key
+                    .get(11..19)
+                    .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                    .map_or(u64::MAX, u64::from_be_bytes);
+                if nanos >= to {
+                    break 'span;
                 }
+                for index in posting_list(&key, &value)? {
+                    if index >= start && index < size {
+                        hits.push(index);
+                    }
+                }
+                if hits.len() > TIME_SCAN_LIMIT {
+                    return Err(QueryError::TooBroad);
+                }
+                from = key;
+                from.push(0);
             }
-            if hits.len() > TIME_SCAN_LIMIT {
-                return Err(QueryError::TooBroad);
+            if !full {
+                break;
             }
-            from = key;
-            from.push(0);
-        }
-        if !full {
-            return finish(hits, limit, accept);
         }
     }
+    finish(hits, limit, accept)
 }
 
 fn finish(
@@ -282,17 +288,14 @@ fn posting_list(key: &[u8], value: &[u8]) -> Result<Vec<u64>, QueryError> {
 }
 
 /// Whether leaf `index` has `term`: from memory if its span is there, else
-/// the posting of the span that holds `index` is the first one whose last
-/// index is at least `index`.
+/// from the posting of the term in the built span that holds `index`.
 fn has_term(idx: &Indexes, kind: Term, term: &[u8], index: u64) -> Result<bool, QueryError> {
     if let Some(found) = idx.tail_has(kind, term, index) {
         return Ok(found);
     }
-    let log = idx.log();
-    let prefix = term_prefix(kind, term);
-    let from = posting_key(kind, term, index);
-    match log.index_scan(CF_POSTINGS, &prefix, &from, 1)?.first() {
-        Some((key, value)) => Ok(posting_list(key, value)?.binary_search(&index).is_ok()),
+    let key = posting_key(idx.span_of(index), kind, term);
+    match idx.log().index_get(CF_POSTINGS, &key)? {
+        Some(value) => Ok(posting_list(&key, &value)?.binary_search(&index).is_ok()),
         None => Ok(false),
     }
 }

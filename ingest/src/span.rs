@@ -15,7 +15,7 @@ use foldhash::fast::RandomState;
 use std::hash::BuildHasher;
 
 use crate::index::{
-    encode_list_into, posting_key_into, Facts, Logged, RecordFacts, Term, INDEXED_KEY,
+    encode_list_into, mark_key, posting_key_into, Facts, Logged, RecordFacts, Term,
 };
 use crate::terms::{push_spelled, spelled_at};
 
@@ -355,7 +355,7 @@ impl SpanIndex {
         (groups, grouped)
     }
 
-    /// The sorted `postings` items, led by [`INDEXED_KEY`] →
+    /// The sorted postings items, closed by the span's [`mark_key`] →
     /// `indexed_upto`, given to `put` in key order.
     pub fn write_postings<E>(
         &self,
@@ -363,19 +363,18 @@ impl SpanIndex {
         mut put: impl FnMut(&[u8], &[u8]) -> Result<(), E>,
     ) -> Result<(), E> {
         let (mut groups, grouped) = self.groups();
-        // A key is kind ‖ term length (2 BE) ‖ term ‖ last leaf, and each
+        // A key is span ‖ kind ‖ term length (2 BE) ‖ term, and each
         // group has its own kind and term: ordering the groups by (kind,
         // length, term) orders their keys, so the items are made in order
         // rather than sorted. The groups carry their term keys, so the
         // sort compares numbers, and reads a term only when two share
-        // their first [`PREFIX`] bytes. The mark's key starts with a zero
-        // byte, below every kind.
+        // their first [`PREFIX`] bytes. The mark's key ends in 0xff, above
+        // every kind.
         let full = |g: &Group| {
             let term = self.spelling(g.spelled);
             (g.kind as u8, term.len(), term)
         };
         groups.sort_unstable_by(|a, b| a.key.cmp(&b.key).then_with(|| full(a).cmp(&full(b))));
-        put(INDEXED_KEY, &indexed_upto.to_be_bytes())?;
         let (mut leaves, mut key, mut value) = (Vec::new(), Vec::new(), Vec::new());
         for group in &groups {
             leaves.clear();
@@ -390,12 +389,11 @@ impl SpanIndex {
                 Some(term) if len <= PREFIX => term,
                 _ => self.spelling(group.spelled),
             };
-            let last = leaves.last().copied().unwrap_or(self.start);
-            posting_key_into(&mut key, group.kind, term, last);
+            posting_key_into(&mut key, self.start, group.kind, term);
             encode_list_into(&mut value, &leaves);
             put(&key, &value)?;
         }
-        Ok(())
+        put(&mark_key(self.start), &indexed_upto.to_be_bytes())
     }
 
     /// [`SpanIndex::write_postings`], collected (tests).
@@ -623,9 +621,12 @@ mod tests {
             let items = span.posting_items(7);
             prop_assert_eq!(items.len(), postings.len() + 1);
             prop_assert!(items.windows(2).all(|w| w[0].0 < w[1].0));
-            prop_assert_eq!(&items[0], &(INDEXED_KEY.to_vec(), 7u64.to_be_bytes().to_vec()));
+            // Every key starts with the span, so spans' files never
+            // overlap; the mark closes the span's items.
+            prop_assert!(items.iter().all(|(k, _)| k.starts_with(&start.to_be_bytes())));
+            prop_assert_eq!(items.last(), Some(&(mark_key(start).to_vec(), 7u64.to_be_bytes().to_vec())));
             for ((k, t), list) in &postings {
-                let key = posting_key(Term::from_byte(*k).unwrap_or(Term::Time), t, list[list.len() - 1]);
+                let key = posting_key(start, Term::from_byte(*k).unwrap_or(Term::Time), t);
                 let found = items.iter().find(|(ik, _)| *ik == key).map(|(_, v)| decode_list(v));
                 prop_assert_eq!(found, Some(Some(list.clone())));
             }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{cbor_of, record};
-use ingest::index::INGEST_CFS;
+use ingest::index::{mark_key, CF_DECISIONS, CF_POSTINGS, INGEST_CFS};
 use ingest::input::{parse_body, Format};
 use ingest::query::{search, Query};
 use ingest::{check, Indexes, Outcome, Pipeline, PipelineConfig, Submission, Timestamp};
@@ -573,11 +573,15 @@ fn spans_built_and_in_memory_answer_alike_and_survive_reopen() {
             expect_erin_bot
         );
         // Three spans are built; leaves 24..30 are in memory only, and
-        // are read back from the leaves on reopen.
-        let mark = log
-            .index_get(ingest::index::CF_POSTINGS, ingest::index::INDEXED_KEY)
-            .unwrap();
-        assert_eq!(mark, Some(24u64.to_be_bytes().to_vec()));
+        // are read back from the leaves on reopen. The newest span's mark
+        // is the last key; no span's postings went to level 0 (none
+        // overlaps another, so none waits to be merged).
+        let mark = log.index_last(CF_POSTINGS).unwrap();
+        assert_eq!(
+            mark,
+            Some((mark_key(16).to_vec(), 24u64.to_be_bytes().to_vec()))
+        );
+        assert_eq!(log.index_level0_files(CF_POSTINGS).unwrap(), 0);
     }
     let log = open(dir.path());
     let idx = idx_of(&log);
@@ -635,9 +639,7 @@ fn spans_built_and_in_memory_answer_alike_and_survive_reopen() {
     std::fs::remove_dir_all(dir.path().join("index")).unwrap();
     let log = open(dir.path());
     let idx = idx_of(&log);
-    let mark = log
-        .index_get(ingest::index::CF_POSTINGS, ingest::index::INDEXED_KEY)
-        .unwrap();
+    let mark = log.index_get(CF_POSTINGS, &mark_key(16)).unwrap();
     assert_eq!(mark, Some(24u64.to_be_bytes().to_vec()));
     for i in [0usize, 7, 23, 24, 30] {
         let (index, _) = idx.lookup_decision(&format!("s-{i}")).unwrap().unwrap();
@@ -647,6 +649,31 @@ fn spans_built_and_in_memory_answer_alike_and_survive_reopen() {
     let mut expect = expect_erin_bot;
     expect.push(30);
     assert_eq!(search(&idx, &q, None, 100).unwrap().indexes, expect);
+    drop((idx, log));
+
+    // A store of the layout before session 15 (postings keyed by term
+    // first, in `postings`, with the mark `\0indexed` at 24): the old
+    // column family is dropped on open and the postings rebuilt.
+    std::fs::remove_dir_all(dir.path().join("index")).unwrap();
+    {
+        let old = Log::open_with(
+            dir.path(),
+            &signer().verifier(),
+            &[CF_DECISIONS, "postings"],
+        )
+        .unwrap();
+        old.ingest_sorted("postings", &[(b"\0indexed", 24u64.to_be_bytes())])
+            .unwrap();
+    }
+    let log = open(dir.path());
+    let cfs = rocksdb::DB::list_cf(&rocksdb::Options::default(), dir.path().join("index")).unwrap();
+    assert!(!cfs.iter().any(|c| c == "postings"), "{cfs:?}");
+    let idx = idx_of(&log);
+    assert_eq!(search(&idx, &q, None, 100).unwrap().indexes, expect);
+    assert_eq!(
+        log.index_get(CF_POSTINGS, &mark_key(16)).unwrap(),
+        Some(24u64.to_be_bytes().to_vec())
+    );
 }
 
 #[test]

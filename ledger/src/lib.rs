@@ -267,6 +267,28 @@ impl Log {
         Ok(out)
     }
 
+    /// The last key/value pair of an index column family, if it has any.
+    pub fn index_last(&self, cf_name: &str) -> Result<Option<KeyValue>, LedgerError> {
+        let (db, cf) = self.index_cf(cf_name)?;
+        match db.iterator_cf(cf, IteratorMode::End).next() {
+            Some(item) => {
+                let (k, v) = item?;
+                Ok(Some((k.into_vec(), v.into_vec())))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Files in level 0 of an index column family (RocksDB's
+    /// `num-files-at-level0`): files added there wait to be merged by a
+    /// compaction.
+    pub fn index_level0_files(&self, cf_name: &str) -> Result<u64, LedgerError> {
+        let (db, cf) = self.index_cf(cf_name)?;
+        Ok(db
+            .property_int_value_cf(cf, "rocksdb.num-files-at-level0")?
+            .unwrap_or(0))
+    }
+
     fn check_size(
         &self,
         what: &'static str,

@@ -79,16 +79,22 @@ pub(crate) fn open_db(path: &Path) -> Result<DB, LedgerError> {
 /// while it commits an ingested file, and its compactions share the
 /// database's MANIFEST and mutex with the appends (docs/performance.md,
 /// session 7). It is written only by ingesting files, so it has no WAL
-/// traffic; everything in it can be rebuilt from the leaves.
+/// traffic; everything in it can be rebuilt from the leaves. Column
+/// families other than `cfs` are from earlier layouts and are dropped.
 pub(crate) fn open_index_db(path: &Path, cfs: &[&str]) -> Result<DB, LedgerError> {
     let opts = db_options()?;
-    let others = other_cfs(&opts, path, cfs);
+    let retired = other_cfs(&opts, path, cfs);
     let descriptors = cfs
         .iter()
         .copied()
-        .chain(others.iter().map(String::as_str))
+        .chain(retired.iter().map(String::as_str))
         .map(|name| ColumnFamilyDescriptor::new(name, index_cf_options(name)));
-    Ok(DB::open_cf_descriptors(&opts, path, descriptors)?)
+    let mut db = DB::open_cf_descriptors(&opts, path, descriptors)?;
+    for name in &retired {
+        tracing::info!("dropping index column family {name} of an earlier layout");
+        db.drop_cf(name)?;
+    }
+    Ok(db)
 }
 
 /// The column families of the store at `path` other than `default` and
@@ -102,9 +108,12 @@ fn other_cfs(opts: &Options, path: &Path, known: &[&str]) -> Vec<String> {
         .collect()
 }
 
-/// Options of an index column family: universal compaction. Every
-/// ingested span's file covers the whole key range (`decision_id`s and
-/// terms are spread evenly), so under leveled compaction each level-0
+/// Options of an index column family: universal compaction. A column
+/// family whose spans' files each cover the whole key range (ingest's
+/// `decisions`: `decision_id`s are spread evenly) has them merged by
+/// compactions; one whose files lie beside each other (ingest's
+/// `span_postings`, keyed by span first) has them added to the last level
+/// and never merged. For the first kind, under leveled compaction each level-0
 /// compaction merged with the whole level below, which with RocksDB's 256
 /// MB level base was the whole index until it reached millions of records:
 /// 1.5-3.3 s of CPU per compaction at 1.5-3 M records, once every four
