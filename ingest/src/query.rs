@@ -218,37 +218,32 @@ fn by_time(
     let built = idx.built();
     let log = idx.log();
     // Each built span's time postings in the range: one seek per span.
-    for span in (idx.span_of(start)..built).step_by(idx.span() as usize) {
-        let prefix = time_prefix(span);
-        let mut from = prefix.to_vec();
-        from.extend_from_slice(&from_nanos.to_be_bytes());
-        'span: loop {
-            let chunk = log.index_scan(CF_POSTINGS, &prefix, &from, 4096)?;
-            let full = chunk.len() == 4096;
-            for (key, value) in chunk {
-                let nanos = key
-                    .get(11..19)
-                    .and_then(|b| <[u8; 8]>::try_from(b).ok())
-                    .map_or(u64::MAX, u64::from_be_bytes);
-                if nanos >= to {
-                    break 'span;
-                }
-                for index in posting_list(&key, &value)? {
-                    if index >= start && index < size {
-                        hits.push(index);
-                    }
-                }
-                if hits.len() > TIME_SCAN_LIMIT {
-                    return Err(QueryError::TooBroad);
-                }
-                from = key;
-                from.push(0);
-            }
-            if !full {
-                break;
+    let ranges = (idx.span_of(start)..built)
+        .step_by(idx.span() as usize)
+        .map(|span| {
+            let prefix = time_prefix(span).to_vec();
+            let mut from = prefix.clone();
+            from.extend_from_slice(&from_nanos.to_be_bytes());
+            (prefix, from)
+        });
+    log.index_scan_ranges(CF_POSTINGS, ranges, |key, value| {
+        let nanos = key
+            .get(11..19)
+            .and_then(|b| <[u8; 8]>::try_from(b).ok())
+            .map_or(u64::MAX, u64::from_be_bytes);
+        if nanos >= to {
+            return Ok(false);
+        }
+        for index in posting_list(key, value)? {
+            if index >= start && index < size {
+                hits.push(index);
             }
         }
-    }
+        if hits.len() > TIME_SCAN_LIMIT {
+            return Err(QueryError::TooBroad);
+        }
+        Ok(true)
+    })?;
     finish(hits, limit, accept)
 }
 

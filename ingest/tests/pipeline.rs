@@ -574,14 +574,17 @@ fn spans_built_and_in_memory_answer_alike_and_survive_reopen() {
         );
         // Three spans are built; leaves 24..30 are in memory only, and
         // are read back from the leaves on reopen. The newest span's mark
-        // is the last key; no span's postings went to level 0 (none
-        // overlaps another, so none waits to be merged).
+        // is the last key; the spans' postings files are one sorted run
+        // (none overlaps another, so none waits to be merged).
         let mark = log.index_last(CF_POSTINGS).unwrap();
         assert_eq!(
             mark,
             Some((mark_key(16).to_vec(), 24u64.to_be_bytes().to_vec()))
         );
-        assert_eq!(log.index_level0_files(CF_POSTINGS).unwrap(), 0);
+        assert_eq!(log.index_sorted_runs(CF_POSTINGS).unwrap(), 1);
+        // Each span's decisions file spans the ids ("s-1" < "s-10" < "s-2"),
+        // so those are runs of their own.
+        assert!(log.index_sorted_runs(CF_DECISIONS).unwrap() > 1);
     }
     let log = open(dir.path());
     let idx = idx_of(&log);

@@ -244,27 +244,31 @@ impl Log {
             .collect()
     }
 
-    /// Up to `limit` key/value pairs of an index column family whose keys
-    /// start with `prefix`, from `start` (inclusive, at least `prefix`) on.
-    pub fn index_scan(
+    /// For each `(prefix, start)` of `ranges` in turn, the key/value pairs
+    /// of an index column family whose keys start with `prefix`, from
+    /// `start` (inclusive, at least `prefix`) on, given to `visit` in key
+    /// order until it returns `false` (on to the next range) or an error
+    /// (the end). One iterator serves every range: a seek each, not a new
+    /// iterator (a time range reads one range per built span).
+    pub fn index_scan_ranges<E: From<LedgerError>>(
         &self,
         cf_name: &str,
-        prefix: &[u8],
-        start: &[u8],
-        limit: usize,
-    ) -> Result<Vec<KeyValue>, LedgerError> {
-        let from = if start < prefix { prefix } else { start };
-        let mut out = Vec::new();
+        ranges: impl IntoIterator<Item = (Vec<u8>, Vec<u8>)>,
+        mut visit: impl FnMut(&[u8], &[u8]) -> Result<bool, E>,
+    ) -> Result<(), E> {
         let (db, cf) = self.index_cf(cf_name)?;
-        let iter = db.iterator_cf(cf, IteratorMode::From(from, Direction::Forward));
-        for item in iter {
-            let (k, v) = item?;
-            if !k.starts_with(prefix) || out.len() == limit {
-                break;
+        let mut iter = db.raw_iterator_cf(cf);
+        for (prefix, start) in ranges {
+            iter.seek(if start < prefix { &prefix } else { &start });
+            while let (Some(key), Some(value)) = (iter.key(), iter.value()) {
+                if !key.starts_with(&prefix) || !visit(key, value)? {
+                    break;
+                }
+                iter.next();
             }
-            out.push((k.into_vec(), v.into_vec()));
+            iter.status().map_err(LedgerError::from)?;
         }
-        Ok(out)
+        Ok(())
     }
 
     /// The last key/value pair of an index column family, if it has any.
@@ -279,14 +283,25 @@ impl Log {
         }
     }
 
-    /// Files in level 0 of an index column family (RocksDB's
-    /// `num-files-at-level0`): files added there wait to be merged by a
-    /// compaction.
-    pub fn index_level0_files(&self, cf_name: &str) -> Result<u64, LedgerError> {
+    /// Sorted runs of an index column family (RocksDB's
+    /// `num-files-at-levelN`): each file in level 0 and each non-empty
+    /// level below it. Files whose keys overlap are added as runs of their
+    /// own, which compactions merge; files that lie beside the others join
+    /// the last level's run.
+    pub fn index_sorted_runs(&self, cf_name: &str) -> Result<u64, LedgerError> {
         let (db, cf) = self.index_cf(cf_name)?;
-        Ok(db
-            .property_int_value_cf(cf, "rocksdb.num-files-at-level0")?
-            .unwrap_or(0))
+        let mut runs = 0;
+        for level in 0..INDEX_LEVELS {
+            let files = db
+                .property_int_value_cf(cf, format!("rocksdb.num-files-at-level{level}").as_str())?
+                .unwrap_or(0);
+            runs += if level == 0 {
+                files
+            } else {
+                u64::from(files > 0)
+            };
+        }
+        Ok(runs)
     }
 
     fn check_size(

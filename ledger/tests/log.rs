@@ -513,6 +513,67 @@ fn index_column_families_live_in_their_own_database() {
 }
 
 #[test]
+fn index_ranges_are_scanned_in_turn_and_the_last_key_is_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open_with(dir.path(), &signer().verifier(), &["spans"]).unwrap();
+    assert_eq!(log.index_last("spans").unwrap(), None);
+    // Three files whose keys start with their "span" (a, b, c): each lies
+    // beside the others, so they make one sorted run, never merged.
+    for span in [b'a', b'b', b'c'] {
+        let items: Vec<([u8; 2], [u8; 1])> = (0u8..5).map(|i| ([span, i], [i])).collect();
+        log.ingest_sorted("spans", &items).unwrap();
+    }
+    assert_eq!(log.index_sorted_runs("spans").unwrap(), 1);
+    assert_eq!(
+        log.index_last("spans").unwrap(),
+        Some((vec![b'c', 4], vec![4]))
+    );
+    let ranges =
+        || [(b"a", 2u8), (b"b", 0), (b"c", 3)].map(|(p, from)| (p.to_vec(), vec![p[0], from]));
+    let mut seen = Vec::new();
+    log.index_scan_ranges("spans", ranges(), |k, v| {
+        seen.push((k.to_vec(), v[0]));
+        // On to the next range after key 3 of each.
+        Ok::<_, LedgerError>(k[1] < 3)
+    })
+    .unwrap();
+    let want: Vec<(Vec<u8>, u8)> = [
+        (b'a', 2),
+        (b'a', 3),
+        (b'b', 0),
+        (b'b', 1),
+        (b'b', 2),
+        (b'b', 3),
+        (b'c', 3),
+    ]
+    .map(|(s, i)| (vec![s, i], i))
+    .to_vec();
+    assert_eq!(seen, want);
+    // An error ends the scan.
+    let mut n = 0;
+    let r = log.index_scan_ranges("spans", ranges(), |_, _| {
+        n += 1;
+        Err(LedgerError::Corrupt("stop".into()))
+    });
+    assert!(r.is_err());
+    assert_eq!(n, 1);
+    // Overlapping files are runs of their own, until merged.
+    for _ in 0..2 {
+        log.ingest_sorted("spans", &[(b"a", b"x"), (b"z", b"y")])
+            .unwrap();
+    }
+    assert_eq!(log.index_sorted_runs("spans").unwrap(), 3);
+    drop(log);
+    // An index column family no longer asked for is of an earlier layout:
+    // dropped on open.
+    let log = Log::open_with(dir.path(), &signer().verifier(), &["other"]).unwrap();
+    drop(log);
+    let index =
+        rocksdb::DB::list_cf(&rocksdb::Options::default(), dir.path().join("index")).unwrap();
+    assert!(!index.iter().any(|n| n == "spans"), "{index:?}");
+}
+
+#[test]
 fn a_sorted_build_is_added_whole_or_not_at_all() {
     let dir = tempfile::tempdir().unwrap();
     let log = Log::open_with(dir.path(), &signer().verifier(), &["postings"]).unwrap();
