@@ -72,8 +72,7 @@ impl Term {
 }
 
 /// `span start ‖ kind ‖ len ‖ term`: the key of a term's posting in the
-/// span starting at leaf `span`, and the prefix of the time postings of a
-/// span (with an empty `term` and the length of a time, 8).
+/// span starting at leaf `span`.
 pub fn posting_key(span: u64, kind: Term, term: &[u8]) -> Vec<u8> {
     let mut k = Vec::with_capacity(term.len() + 11);
     posting_key_into(&mut k, span, kind, term);
