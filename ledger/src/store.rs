@@ -58,19 +58,7 @@ pub(crate) const INDEX_DIR: &str = "index";
 /// from the leaves (the index log of sessions 1-5, and index column
 /// families kept beside the log before they got their own database).
 pub(crate) fn open_db(path: &Path) -> Result<DB, LedgerError> {
-    let opts = db_options()?;
-    let retired = other_cfs(&opts, path, &BASE_CFS);
-    let cfs = BASE_CFS
-        .iter()
-        .copied()
-        .chain(retired.iter().map(String::as_str))
-        .map(|name| ColumnFamilyDescriptor::new(name, cf_options(name, FILTER_BITS)));
-    let mut db = DB::open_cf_descriptors(&opts, path, cfs)?;
-    for name in &retired {
-        tracing::info!("dropping column family {name} of an earlier layout");
-        db.drop_cf(name)?;
-    }
-    Ok(db)
+    open_dropping_retired(path, &BASE_CFS, |name| cf_options(name, FILTER_BITS))
 }
 
 /// Opens the index database in `path` with the column families `cfs`.
@@ -82,16 +70,28 @@ pub(crate) fn open_db(path: &Path) -> Result<DB, LedgerError> {
 /// traffic; everything in it can be rebuilt from the leaves. Column
 /// families other than `cfs` are from earlier layouts and are dropped.
 pub(crate) fn open_index_db(path: &Path, cfs: &[&str]) -> Result<DB, LedgerError> {
+    open_dropping_retired(path, cfs, index_cf_options)
+}
+
+/// Opens the database at `path` with the column families `cfs` (each
+/// with `cf_opts(name)`), and drops every other one it has: RocksDB opens a
+/// store only with all its column families, and those not asked for are of
+/// an earlier layout, their contents derived from the leaves.
+fn open_dropping_retired(
+    path: &Path,
+    cfs: &[&str],
+    cf_opts: impl Fn(&str) -> Options,
+) -> Result<DB, LedgerError> {
     let opts = db_options()?;
     let retired = other_cfs(&opts, path, cfs);
     let descriptors = cfs
         .iter()
         .copied()
         .chain(retired.iter().map(String::as_str))
-        .map(|name| ColumnFamilyDescriptor::new(name, index_cf_options(name)));
+        .map(|name| ColumnFamilyDescriptor::new(name, cf_opts(name)));
     let mut db = DB::open_cf_descriptors(&opts, path, descriptors)?;
     for name in &retired {
-        tracing::info!("dropping index column family {name} of an earlier layout");
+        tracing::info!("dropping column family {name} of an earlier layout in {path:?}");
         db.drop_cf(name)?;
     }
     Ok(db)
