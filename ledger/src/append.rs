@@ -114,11 +114,6 @@ impl Log {
                 len: e.as_ref().len(),
             });
         }
-        let (entries_cf, tiles_cf, meta_cf) = (
-            cf(&self.db, CF_ENTRIES)?,
-            cf(&self.db, CF_TILES)?,
-            cf(&self.db, CF_META)?,
-        );
         let first = tip.size();
         let mut after = tip.clone();
         let chunks = chunks(first, entries);
@@ -127,16 +122,14 @@ impl Log {
         for &leaf in &leaves {
             after.frontier.push_into(leaf, &mut nodes);
         }
-        let tiles = after.edge.add(&nodes, after.size());
+        let tiles = after.edge.add(&nodes, after.size())?;
         // The batch is about a megabyte at peak: sized up front, it is
         // allocated once instead of being copied each time it doubles.
         let bytes = BATCH_HEADER
-            + PUT_OVERHEAD * (chunks.len() + tiles.len() + 1)
-            + chunks.len() * 8
+            + PUT_OVERHEAD * (chunks.len() + tiles.len())
+            + chunks.len() * 10
             + entries.iter().map(|e| 2 + e.as_ref().len()).sum::<usize>()
-            + tiles.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>()
-            + META_SIZE.len()
-            + 8;
+            + tiles.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
         let mut batch = WriteBatch::with_capacity_bytes(bytes);
         // Each chunk is encoded into one buffer (it grows to the largest
         // chunk once) and copied into the batch while it is still in
@@ -144,12 +137,11 @@ impl Log {
         let mut bundle = Vec::new();
         for (start, chunk) in chunks {
             encode_bundle_into(&mut bundle, chunk.iter().map(AsRef::as_ref))?;
-            batch.put_cf(entries_cf, index_key(start), &bundle);
+            batch.put(chunk_key(start), &bundle);
         }
         for (key, tile) in tiles {
-            batch.put_cf(tiles_cf, key, tile);
+            batch.put(key, tile);
         }
-        batch.put_cf(meta_cf, META_SIZE, after.size().to_be_bytes());
         *tip = after.clone();
         Ok(PreparedAppend {
             batch,

@@ -25,16 +25,14 @@ impl Log {
     /// every signed checkpoint (signature and root), and reports progress as
     /// `(entries done, total)`. The first discrepancy is the error.
     pub fn audit(&self, mut progress: impl FnMut(u64, u64)) -> Result<AuditReport, LedgerError> {
-        // One consistent view, even while a server keeps appending.
-        let snap = self.db.snapshot();
-        let size = match snap.get_cf(cf(&self.db, CF_META)?, META_SIZE)? {
-            Some(v) => decode_u64(&v, "stored tree size")?,
-            None => 0,
-        };
+        // One consistent view, even while a server keeps appending: the
+        // checkpoints first, then the tree (its size and right edge), then
+        // the entries, which hold at least that tree.
+        let signed = self.checkpoints.snapshot();
         let reader = self.reader()?;
-        let mut checkpoints = snap
-            .iterator_cf(cf(&self.db, CF_CHECKPOINTS)?, IteratorMode::Start)
-            .peekable();
+        let size = reader.edge.size();
+        let snap = self.db.snapshot();
+        let mut checkpoints = signed.iterator(IteratorMode::Start).peekable();
         let mut report = AuditReport {
             entries: 0,
             nodes: 0,
@@ -67,9 +65,16 @@ impl Log {
             Ok(())
         };
         check_checkpoints(&frontier, &mut report)?;
-        for item in snap.iterator_cf(cf(&self.db, CF_ENTRIES)?, IteratorMode::Start) {
+        for item in snap.iterator_opt(IteratorMode::Start, position_reads()) {
             let (k, chunk) = item?;
-            let start = decode_u64(&k, "entry chunk key")?;
+            let (start, kind) = decode_position(&k)?;
+            if kind != CHUNK_KIND {
+                continue;
+            }
+            if start == size && start == frontier.size() {
+                // Appended since the audit began.
+                break;
+            }
             if start != frontier.size() || start >= size {
                 return Err(LedgerError::Corrupt(format!(
                     "entry chunk at {start} where {} was expected (tree size {size})",

@@ -1,21 +1,38 @@
-//! The right edge of the stored hash tiles: for each tile level, the hashes
-//! of its partial (not yet 256-wide) tile, kept in memory so an append
-//! rewrites that one key instead of writing a key per node.
+//! The right edge of the hash tiles: for each tile level, the hashes of its
+//! partial (not yet 256-wide) tile. Only full tiles are stored, each once;
+//! the partial ones are computed when the log is opened (level 0 from the
+//! last entries, level L from the full tiles of level L − 1) and then kept
+//! in memory, growing with every append.
 
+use rocksdb::DB;
 use verifier::hash::HASH_SIZE;
-use verifier::tile::{TILE_HEIGHT, TILE_WIDTH};
+use verifier::tile::{tile_root, TILE_HEIGHT, TILE_WIDTH};
 use verifier::tree::NodeId;
-use verifier::Hash;
+use verifier::{leaf_hash, Hash};
 
-use crate::store::{tile_key, DbReader};
+use crate::store::{scan_entries, tile_key};
 use crate::LedgerError;
 
 const FULL: usize = TILE_WIDTH as usize * HASH_SIZE;
 
-/// The partial tile of each tile level.
+/// A full tile to store: its key and its 256 hashes.
+pub(crate) type FullTile = ([u8; 10], Vec<u8>);
+
+/// The partial tile of each tile level of a tree of `size` leaves.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct TileEdge {
+    size: u64,
     partial: Vec<Vec<u8>>,
+}
+
+/// Where the hashes of one tile are, in the tree an edge belongs to.
+pub(crate) enum TilePlace<'a> {
+    /// Full, so stored.
+    Stored,
+    /// The partial tile of its level, held by the edge.
+    Edge(&'a [u8]),
+    /// Not one hash of it is complete yet.
+    Beyond,
 }
 
 /// Complete nodes at tree level `8·L` in a tree of `size` leaves.
@@ -25,42 +42,74 @@ fn count(size: u64, tile_level: u8) -> u64 {
 }
 
 impl TileEdge {
-    /// Reads the partial tiles of a tree of `size` leaves.
-    pub(crate) fn load(reader: &DbReader<'_>, size: u64) -> Result<TileEdge, LedgerError> {
+    /// Computes the partial tiles of the tree of the `size` leaves stored in
+    /// `db`: level 0's from the leaves after the last full tile, each level
+    /// above from the full tiles of the level below.
+    pub(crate) fn load(db: &DB, size: u64) -> Result<TileEdge, LedgerError> {
         let mut partial = Vec::new();
         for level in 0u8.. {
             let n = count(size, level);
             if n == 0 {
                 break;
             }
-            let width = (n % TILE_WIDTH) as usize;
-            let bytes = if width == 0 {
-                Vec::new()
+            let width = n % TILE_WIDTH;
+            let first = n - width;
+            let mut bytes = Vec::with_capacity(FULL);
+            if level == 0 {
+                if width > 0 {
+                    scan_entries(db, first, n, |_, entry| {
+                        bytes.extend_from_slice(leaf_hash(entry).as_bytes());
+                        Ok::<(), LedgerError>(())
+                    })?;
+                }
             } else {
-                reader.tile(level, n / TILE_WIDTH)?
-            };
-            if bytes.len() != width * HASH_SIZE {
-                return Err(LedgerError::Corrupt(format!(
-                    "hash tile level {level} index {} holds {} bytes, want {}",
-                    n / TILE_WIDTH,
-                    bytes.len(),
-                    width * HASH_SIZE
-                )));
+                for index in first..n {
+                    let below = level - 1;
+                    let missing = || {
+                        LedgerError::Corrupt(format!(
+                            "hash tile level {below} index {index} is missing or not full"
+                        ))
+                    };
+                    let tile = db
+                        .get_pinned(tile_key(below, index).ok_or_else(missing)?)?
+                        .ok_or_else(missing)?;
+                    bytes.extend_from_slice(tile_root(&tile).ok_or_else(missing)?.as_bytes());
+                }
             }
             partial.push(bytes);
         }
-        Ok(TileEdge { partial })
+        Ok(TileEdge { size, partial })
     }
 
-    /// Takes the nodes one append completed (in order) and returns the tiles
-    /// to write: every tile that filled up, then each partial tile that grew.
+    /// Leaves of the tree this is the edge of.
+    pub(crate) fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Where tile `(level, index)` of this edge's tree is.
+    pub(crate) fn place(&self, level: u8, index: u64) -> TilePlace<'_> {
+        let n = count(self.size, level);
+        let full = n / TILE_WIDTH;
+        if index < full {
+            TilePlace::Stored
+        } else if index == full && n % TILE_WIDTH > 0 {
+            match self.partial.get(usize::from(level)) {
+                Some(bytes) => TilePlace::Edge(bytes),
+                None => TilePlace::Beyond,
+            }
+        } else {
+            TilePlace::Beyond
+        }
+    }
+
+    /// Takes the nodes one append completed (in order) on a tree that grew
+    /// to `size_after` leaves, and returns the tiles it filled, to store.
     pub(crate) fn add(
         &mut self,
         nodes: &[(NodeId, Hash)],
         size_after: u64,
-    ) -> Vec<([u8; 9], Vec<u8>)> {
+    ) -> Result<Vec<FullTile>, LedgerError> {
         let mut out = Vec::new();
-        let mut grown = Vec::new();
         for (id, hash) in nodes.iter().filter(|(id, _)| id.level % TILE_HEIGHT == 0) {
             let level = id.level / TILE_HEIGHT;
             let l = usize::from(level);
@@ -73,24 +122,15 @@ impl TileEdge {
                 tile.reserve_exact(FULL);
             }
             tile.extend_from_slice(hash.as_bytes());
-            if self.partial[l].len() == FULL {
-                out.push((
-                    tile_key(level, id.index / TILE_WIDTH),
-                    std::mem::take(&mut self.partial[l]),
-                ));
-            } else if !grown.contains(&level) {
-                grown.push(level);
+            if tile.len() == FULL {
+                let index = id.index / TILE_WIDTH;
+                let key = tile_key(level, index).ok_or_else(|| {
+                    LedgerError::Corrupt(format!("tile level {level} index {index} is past u64"))
+                })?;
+                out.push((key, std::mem::take(tile)));
             }
         }
-        for level in grown {
-            let bytes = &self.partial[usize::from(level)];
-            if !bytes.is_empty() {
-                out.push((
-                    tile_key(level, count(size_after, level) / TILE_WIDTH),
-                    bytes.clone(),
-                ));
-            }
-        }
-        out
+        self.size = size_after;
+        Ok(out)
     }
 }

@@ -16,6 +16,7 @@ mod edge;
 mod error;
 pub mod frontier;
 pub mod keys;
+mod layout;
 mod store;
 
 use std::path::Path;
@@ -24,7 +25,7 @@ use std::sync::Mutex;
 
 use rocksdb::{ColumnFamily, Direction, IteratorMode, WriteOptions, DB};
 use verifier::checkpoint::{self, Checkpoint};
-use verifier::tile::{decode_bundle, encode_bundle, Tile, TileKind};
+use verifier::tile::{encode_bundle, Tile, TileKind};
 use verifier::tlog_proof::TlogProof;
 use verifier::tree::{self, TreeError};
 use verifier::{Hash, SignerKey, VerifierKey};
@@ -59,6 +60,8 @@ struct State {
 /// and see only committed sizes.
 pub struct Log {
     db: DB,
+    /// The signed checkpoints' database (`checkpoints/` in the log's directory).
+    checkpoints: DB,
     /// The index database (`index/` in the log's directory), if the log
     /// was opened with index column families.
     index: Option<DB>,
@@ -113,15 +116,15 @@ impl Log {
         extra_cfs: &[&str],
         check_root: bool,
     ) -> Result<Log, LedgerError> {
-        let db = open_db(path)?;
+        let checkpoints = open_checkpoints_db(&path.join(CHECKPOINTS_DIR))?;
+        let db = open_db(path, &checkpoints)?;
         let index_path = path.join(INDEX_DIR);
         let index = if extra_cfs.is_empty() {
             None
         } else {
             Some(open_index_db(&index_path, extra_cfs)?)
         };
-        let meta = cf(&db, CF_META)?;
-        match db.get_cf(meta, META_ORIGIN)? {
+        match db.get(META_ORIGIN)? {
             Some(origin) if origin != key.name().as_bytes() => {
                 return Err(LedgerError::WrongLog {
                     key: key.name().into(),
@@ -129,23 +132,25 @@ impl Log {
                 })
             }
             Some(_) => {}
-            None => db.put_cf(meta, META_ORIGIN, key.name())?,
+            None => {
+                let mut batch = rocksdb::WriteBatch::default();
+                batch.put(META_ORIGIN, key.name());
+                batch.put(META_LAYOUT, LAYOUT.to_be_bytes());
+                db.write(batch)?;
+            }
         }
-        let size = match db.get_cf(meta, META_SIZE)? {
-            Some(v) => decode_u64(&v, "stored tree size")?,
-            None => 0,
-        };
+        let size = stored_size(&db)?;
+        let edge = edge::TileEdge::load(&db, size)?;
         let reader = DbReader {
             db: &db,
-            tiles: cf(&db, CF_TILES)?,
+            edge: std::borrow::Cow::Borrowed(&edge),
         };
         let last = Frontier::nodes_for(size)
             .map(|id| tree::HashReader::node(&reader, id))
             .collect::<Result<Vec<_>, _>>()?;
         let frontier = Frontier::from_nodes(size, last)
             .ok_or_else(|| LedgerError::Corrupt("frontier does not match size".into()))?;
-        let edge = edge::TileEdge::load(&reader, size)?;
-        let latest = latest_checkpoint(&db, key)?;
+        let latest = latest_checkpoint(&checkpoints, key)?;
         if let Some(latest) = latest.as_ref().filter(|_| check_root) {
             let cp = &latest.checkpoint;
             if cp.size > size {
@@ -175,6 +180,7 @@ impl Log {
             signing: Mutex::new(()),
             committed: AtomicU64::new(size),
             db,
+            checkpoints,
             index,
             index_path,
             bulk_files: AtomicU64::new(0),
@@ -317,10 +323,11 @@ impl Log {
         Ok(())
     }
 
+    /// Reads nodes of the committed tree (of any size up to it).
     fn reader(&self) -> Result<DbReader<'_>, LedgerError> {
         Ok(DbReader {
             db: &self.db,
-            tiles: cf(&self.db, CF_TILES)?,
+            edge: std::borrow::Cow::Owned(self.state().edge.clone()),
         })
     }
 
@@ -342,36 +349,13 @@ impl Log {
         &self,
         from: u64,
         to: u64,
-        mut f: impl FnMut(u64, &[u8]) -> Result<(), E>,
+        f: impl FnMut(u64, &[u8]) -> Result<(), E>,
     ) -> Result<(), E> {
         if from >= to {
             return Ok(());
         }
         self.check_size("leaf index", to - 1, false)?;
-        let missing = |i: u64| LedgerError::Corrupt(format!("entry {i} is missing"));
-        let mut iter = self.db.raw_iterator_cf(cf(&self.db, CF_ENTRIES)?);
-        // The chunk holding `from` is the one with the greatest key <= from.
-        iter.seek_for_prev(index_key(from));
-        let mut next = from;
-        while next < to {
-            let (Some(key), Some(chunk)) = (iter.key(), iter.value()) else {
-                iter.status().map_err(LedgerError::from)?;
-                return Err(missing(next).into());
-            };
-            let at = decode_u64(key, "entry chunk key")?;
-            let entries = decode_bundle(chunk).map_err(|_| missing(next))?;
-            if at > next || at + entries.len() as u64 <= next {
-                return Err(missing(next).into());
-            }
-            for (i, e) in (at..).zip(entries) {
-                if i >= next && i < to {
-                    f(i, e)?;
-                    next = i + 1;
-                }
-            }
-            iter.next();
-        }
-        Ok(())
+        scan_entries(&self.db, from, to, f)
     }
 
     /// The leaf hash of entry `index`.
@@ -432,8 +416,7 @@ impl Log {
         let text = cp.sign(signer).map_err(LedgerError::Sign)?;
         let mut sync = WriteOptions::default();
         sync.set_sync(true);
-        self.db
-            .put_cf_opt(cf(&self.db, CF_CHECKPOINTS)?, index_key(size), &text, &sync)?;
+        self.checkpoints.put_opt(size.to_be_bytes(), &text, &sync)?;
         let signed = SignedCheckpoint {
             checkpoint: cp,
             text,
@@ -450,19 +433,18 @@ impl Log {
     /// The checkpoint signed at exactly `size`.
     pub fn checkpoint_at(&self, size: u64) -> Result<SignedCheckpoint, LedgerError> {
         let text = self
-            .db
-            .get_cf(cf(&self.db, CF_CHECKPOINTS)?, index_key(size))?
+            .checkpoints
+            .get(size.to_be_bytes())?
             .ok_or(LedgerError::NoCheckpoint(size))?;
         parse_stored_checkpoint(size, &text, &self.key)
     }
 
     /// Sizes of signed checkpoints from `from` on, at most `limit`.
     pub fn checkpoint_sizes(&self, from: u64, limit: usize) -> Result<Vec<u64>, LedgerError> {
-        let start = index_key(from);
-        let iter = self.db.iterator_cf(
-            cf(&self.db, CF_CHECKPOINTS)?,
-            IteratorMode::From(&start, Direction::Forward),
-        );
+        let start = from.to_be_bytes();
+        let iter = self
+            .checkpoints
+            .iterator(IteratorMode::From(&start, Direction::Forward));
         let mut out = Vec::new();
         for item in iter.take(limit) {
             out.push(decode_u64(&item?.0, "checkpoint key")?);
@@ -564,7 +546,7 @@ fn parse_stored_checkpoint(
 }
 
 fn latest_checkpoint(db: &DB, key: &VerifierKey) -> Result<Option<SignedCheckpoint>, LedgerError> {
-    let mut iter = db.iterator_cf(cf(db, CF_CHECKPOINTS)?, IteratorMode::End);
+    let mut iter = db.iterator(IteratorMode::End);
     match iter.next() {
         None => Ok(None),
         Some(item) => {

@@ -1,34 +1,58 @@
 //! The RocksDB layout (specs/storage.md).
 //!
-//! | column family | key | value |
-//! |---|---|---|
-//! | `entries` | first leaf index of a chunk, u64 big-endian | up to 16 consecutive entries of one append, each as u16 BE length ‖ bytes (the entry-bundle encoding); chunks never cross a multiple of 16 |
-//! | `tiles` | tile level u8 ‖ tile index u64 big-endian | the hashes of tree level 8·L, nodes 256·N.., 32 bytes each (a tlog-tiles hash tile; the right-edge one partial) |
-//! | `checkpoints` | tree size, u64 big-endian | signed checkpoint note |
-//! | `meta` | `size` / `origin` | u64 big-endian / UTF-8 |
+//! The log's database keeps everything in RocksDB's default column family,
+//! keyed by position in the log, so that every write lands at the end of
+//! the key space and is never rewritten:
 //!
-//! One append is one WriteBatch (entries, the hash tiles it changed, new size)
-//! written with the WAL synced. Big-endian keys keep RocksDB's order equal to
-//! log order. Nodes between tile levels are computed from the tile below.
-//! Index column families built on the log live in a second database, in
-//! `index/` inside the log's directory ([`open_index_db`]).
+//! | key | value |
+//! |---|---|
+//! | `p` ‖ P (u64 BE) ‖ `0x00` | the chunk of entries from leaf P: up to 16 consecutive entries of one append, each as u16 BE length ‖ bytes (the entry-bundle encoding); chunks never cross a multiple of 16 |
+//! | `p` ‖ E (u64 BE) ‖ `0x01` + L | the full hash tile of level L that ends at leaf E: the 256 hashes of tree level 8·L, nodes 256·N … 256·N+255 where E = (N+1)·256^(L+1), 32 bytes each |
+//! | `a` ‖ `origin` / `layout` | UTF-8 / u64 BE (2) |
+//!
+//! One append is one WriteBatch (its entry chunks and the hash tiles it
+//! filled) written with the WAL synced. The tree size is where the last
+//! chunk ends, and the partial right-edge tile of each level is computed
+//! from the entries and full tiles below it when the log is opened, then
+//! kept in memory (`edge.rs`). Nodes between tile levels are computed from
+//! the tile below. Signed checkpoints live in a database of their own
+//! (`checkpoints/` in the log's directory), and index column families
+//! built on the log in another (`index/`, [`open_index_db`]).
+//!
+//! Why: keys written in one place are flushed into files that lie beside
+//! the older ones, which RocksDB moves down the levels without rewriting
+//! them. Layout 1 (`layout.rs` converts it on open) had a column family per
+//! kind of record, and rewrote the partial tiles and the size on every
+//! append. When a database with more than one column family flushes a
+//! memtable, RocksDB first syncs the WAL files written before it and,
+//! since it reuses WAL files, closes them, which truncates each to its
+//! length; on a file system mounted with `discard` that truncate took
+//! 11-20 ms, and every synced write waited for it. Raw RocksDB paced at
+//! 150 k records/s, 64 per synced write, had p99 1.6-3.3 ms with one column
+//! family and 35-131 ms with a second one written beside it. In one column
+//! family, keys rewritten at the end of the key space made every flushed
+//! file overlap all the tiles before it, and each compaction rewrote the
+//! whole log (docs/performance.md, session 16).
 
 use std::path::Path;
 
 use rocksdb::{
     BlockBasedOptions, ColumnFamily, ColumnFamilyDescriptor, DBCompactionStyle, DBCompressionType,
-    Options, DB,
+    Options, ReadOptions, DB,
 };
-use verifier::tile::{node_from_tile, tile_of};
+use verifier::tile::{decode_bundle, node_from_tile, tile_of};
 use verifier::tree::{HashReader, NodeId};
 use verifier::Hash;
 
+use crate::edge::{TileEdge, TilePlace};
 use crate::LedgerError;
 
-pub(crate) const CF_ENTRIES: &str = "entries";
-pub(crate) const CF_TILES: &str = "tiles";
-pub(crate) const CF_CHECKPOINTS: &str = "checkpoints";
-pub(crate) const CF_META: &str = "meta";
+/// Key prefix of the records kept by position (entry chunks, full tiles).
+pub(crate) const POSITION: u8 = b'p';
+/// Kind byte of an entry chunk's key; a level-L hash tile's is `TILE + L`.
+pub(crate) const CHUNK_KIND: u8 = 0;
+/// Kind byte of a level-0 hash tile's key.
+pub(crate) const TILE_KIND: u8 = 1;
 /// Entries per stored chunk at most; chunks start at a multiple of it unless
 /// an append starts inside one.
 pub(crate) const CHUNK: u64 = 16;
@@ -41,24 +65,45 @@ const WRITE_BACK_STEP: u64 = 256 << 10;
 /// database's flushes and compactions (RocksDB's rate limiter), and the
 /// index files of span builds (paced in `bulk.rs`).
 pub(crate) const BACKGROUND_WRITE_RATE: u64 = 128 << 20;
-/// WAL bytes kept at most (about three `entries` memtables).
+/// WAL bytes kept at most (about three memtables).
 const MAX_TOTAL_WAL: u64 = 192 << 20;
-pub(crate) const META_SIZE: &[u8] = b"size";
-pub(crate) const META_ORIGIN: &[u8] = b"origin";
-
-/// Column families every ledger store has.
-pub(crate) const BASE_CFS: [&str; 4] = [CF_ENTRIES, CF_TILES, CF_CHECKPOINTS, CF_META];
+pub(crate) const META_ORIGIN: &[u8] = b"aorigin";
+/// The store's layout: [`LAYOUT`], written when a store is created or
+/// converted from layout 1.
+pub(crate) const META_LAYOUT: &[u8] = b"alayout";
+/// The layout this code writes.
+pub(crate) const LAYOUT: u64 = 2;
+/// The directory, inside the log's, of the database of signed checkpoints.
+pub(crate) const CHECKPOINTS_DIR: &str = "checkpoints";
 
 /// The directory, inside the log's, of the second RocksDB database that
 /// holds the column families of indexes built on the log.
 pub(crate) const INDEX_DIR: &str = "index";
 
-/// Opens the log's database. Column families other than [`BASE_CFS`] are
-/// dropped: they are from earlier layouts and what they held can be had
-/// from the leaves (the index log of sessions 1-5, and index column
-/// families kept beside the log before they got their own database).
-pub(crate) fn open_db(path: &Path) -> Result<DB, LedgerError> {
-    open_dropping_retired(path, &BASE_CFS, |name| cf_options(name, FILTER_BITS))
+/// Opens the log's database (converting a store of layout 1 first,
+/// copying its checkpoints into `checkpoints`). Column families other than
+/// the default one are dropped: they are from earlier layouts, and what
+/// they held is in the default one or can be had from the leaves (the
+/// index log of sessions 1-5, and index column families kept beside the
+/// log before they got their own database).
+pub(crate) fn open_db(path: &Path, checkpoints: &DB) -> Result<DB, LedgerError> {
+    let opts = db_options()?;
+    let others = other_cfs(&opts, path, &[]);
+    let descriptors = std::iter::once(rocksdb::DEFAULT_COLUMN_FAMILY_NAME)
+        .chain(others.iter().map(String::as_str))
+        .map(|name| ColumnFamilyDescriptor::new(name, log_options()));
+    let mut db = DB::open_cf_descriptors(&opts, path, descriptors)?;
+    crate::layout::convert_layout_1(&db, checkpoints, &others)?;
+    for name in &others {
+        tracing::info!("dropping column family {name} of an earlier layout in {path:?}");
+        db.drop_cf(name)?;
+    }
+    Ok(db)
+}
+
+/// Opens the database of signed checkpoints in `path`.
+pub(crate) fn open_checkpoints_db(path: &Path) -> Result<DB, LedgerError> {
+    Ok(DB::open(&checkpoints_options()?, path)?)
 }
 
 /// Opens the index database in `path` with the column families `cfs`.
@@ -70,25 +115,13 @@ pub(crate) fn open_db(path: &Path) -> Result<DB, LedgerError> {
 /// traffic; everything in it can be rebuilt from the leaves. Column
 /// families other than `cfs` are from earlier layouts and are dropped.
 pub(crate) fn open_index_db(path: &Path, cfs: &[&str]) -> Result<DB, LedgerError> {
-    open_dropping_retired(path, cfs, index_cf_options)
-}
-
-/// Opens the database at `path` with the column families `cfs` (each
-/// with `cf_opts(name)`), and drops every other one it has: RocksDB opens a
-/// store only with all its column families, and those not asked for are of
-/// an earlier layout, their contents derived from the leaves.
-fn open_dropping_retired(
-    path: &Path,
-    cfs: &[&str],
-    cf_opts: impl Fn(&str) -> Options,
-) -> Result<DB, LedgerError> {
     let opts = db_options()?;
     let retired = other_cfs(&opts, path, cfs);
     let descriptors = cfs
         .iter()
         .copied()
         .chain(retired.iter().map(String::as_str))
-        .map(|name| ColumnFamilyDescriptor::new(name, cf_opts(name)));
+        .map(|name| ColumnFamilyDescriptor::new(name, index_cf_options(name)));
     let mut db = DB::open_cf_descriptors(&opts, path, descriptors)?;
     for name in &retired {
         tracing::info!("dropping column family {name} of an earlier layout in {path:?}");
@@ -124,8 +157,8 @@ fn other_cfs(opts: &Options, path: &Path, known: &[&str]) -> Vec<String> {
 /// spans' files pile up before they are merged (not RocksDB's four) took
 /// that to 7.3 s. Lookups check each run's filter; there are about a dozen
 /// at most.
-pub(crate) fn index_cf_options(name: &str) -> Options {
-    let mut opts = cf_options(name, INDEX_FILTER_BITS);
+pub(crate) fn index_cf_options(_name: &str) -> Options {
+    let mut opts = table_options(INDEX_FILTER_BITS);
     opts.set_compaction_style(DBCompactionStyle::Universal);
     opts.set_level_zero_file_num_compaction_trigger(INDEX_RUNS_BEFORE_MERGE);
     opts.set_num_levels(i32::from(INDEX_LEVELS));
@@ -185,18 +218,16 @@ pub fn db_options() -> Result<Options, LedgerError> {
     // synced writes that follow, and a new file's first syncs also write
     // its allocation (docs/performance.md, session 4).
     opts.set_recycle_log_file_num(4);
-    // A WAL file can be reused only once every column family with data in
-    // it has flushed; `tiles` and `meta` take ~40 bytes per record and
-    // would hold old WAL files for millions of records, so each `entries`
-    // memtable would get a new, unwritten file, whose every synced write
-    // also commits the file system's journal. Past this total, RocksDB
-    // flushes the column families holding the oldest WAL file, which is
-    // then reused. It also bounds the WAL replayed after a crash.
+    // A WAL file is reused once the memtable it holds is flushed. Past
+    // this total (flushes fallen behind), RocksDB flushes at once; it
+    // bounds the WAL replayed after a crash. (With a column family per
+    // kind of record, layout 1, it also made the small ones flush, so
+    // that they did not hold old WAL files for millions of records.)
     opts.set_max_total_wal_size(MAX_TOTAL_WAL);
     Ok(opts)
 }
 
-/// Bloom filter bits per key in the log's column families.
+/// Bloom filter bits per key in the log's and the checkpoints' databases.
 const FILTER_BITS: f64 = 10.0;
 /// Bloom filter bits per key in the index database. Nearly every lookup
 /// there is of an absent key (a new `decision_id`, asked at submission)
@@ -207,31 +238,52 @@ const FILTER_BITS: f64 = 10.0;
 /// bytes of memory per indexed key (docs/performance.md, session 7).
 pub(crate) const INDEX_FILTER_BITS: f64 = 20.0;
 
-/// Options of the column family `name`, and of the SST files built for it
-/// by [`crate::Log::ingest_sorted`]: a bloom filter (`filter_bits` per key)
+/// Options of the log's column family: LZ4-compressed SST files. Decision
+/// records repeat their field names and most of their values, and the
+/// leaves are written twice (WAL, then a flush): a compressed flush writes
+/// a fraction of the bytes, so it competes less with the synced WAL writes
+/// of appends, and the store takes less disk (docs/performance.md, session
+/// 7). The WAL itself is not compressed. Hash tiles (SHA-256 output) do
+/// not compress; RocksDB keeps such blocks as they are.
+pub(crate) fn log_options() -> Options {
+    let mut opts = table_options(FILTER_BITS);
+    opts.set_compression_type(DBCompressionType::Lz4);
+    opts
+}
+
+/// The options of the checkpoints' database: [`db_options`] and
+/// [`log_options`].
+fn checkpoints_options() -> Result<Options, LedgerError> {
+    let mut opts = db_options()?;
+    opts.set_compression_type(DBCompressionType::Lz4);
+    opts.set_bloom_filter_for(FILTER_BITS);
+    Ok(opts)
+}
+
+/// Options of a column family, and of the SST files built for it by
+/// [`crate::Log::ingest_sorted`]: a bloom filter (`filter_bits` per key)
 /// makes point lookups of absent keys cheap.
-pub(crate) fn cf_options(name: &str, filter_bits: f64) -> Options {
-    let mut table = BlockBasedOptions::default();
-    table.set_bloom_filter(filter_bits, false);
+pub(crate) fn table_options(filter_bits: f64) -> Options {
     let mut opts = Options::default();
-    opts.set_block_based_table_factory(&table);
-    // SST files are LZ4-compressed, except hash tiles (SHA-256 output does
-    // not compress) and the index database's ([`index_cf_options`]).
-    // Decision records repeat their field names and most of their values,
-    // and the leaves are written twice (WAL, then a flush): a compressed
-    // flush writes a fraction of the bytes, so it competes less with the
-    // synced WAL writes of appends, and the store takes less disk
-    // (docs/performance.md, session 7). The WAL itself is not compressed.
-    opts.set_compression_type(if name == CF_TILES {
-        DBCompressionType::None
-    } else {
-        DBCompressionType::Lz4
-    });
-    // Room for two memtables waiting to be flushed, so a slow flush on a
-    // busy machine does not stall appends.
+    opts.set_bloom_filter_for(filter_bits);
+    // Room for memtables waiting to be flushed, so a slow flush on a busy
+    // machine does not stall appends.
     opts.set_max_write_buffer_number(4);
     opts.set_bytes_per_sync(WRITE_BACK_STEP);
     opts
+}
+
+/// A bloom filter of `bits` per key in the SST files.
+trait BloomFilter {
+    fn set_bloom_filter_for(&mut self, bits: f64);
+}
+
+impl BloomFilter for Options {
+    fn set_bloom_filter_for(&mut self, bits: f64) {
+        let mut table = BlockBasedOptions::default();
+        table.set_bloom_filter(bits, false);
+        self.set_block_based_table_factory(&table);
+    }
 }
 
 pub(crate) fn cf<'a>(db: &'a DB, name: &str) -> Result<&'a ColumnFamily, LedgerError> {
@@ -239,15 +291,111 @@ pub(crate) fn cf<'a>(db: &'a DB, name: &str) -> Result<&'a ColumnFamily, LedgerE
         .ok_or_else(|| LedgerError::Corrupt(format!("column family {name} is missing")))
 }
 
-pub(crate) fn index_key(index: u64) -> [u8; 8] {
-    index.to_be_bytes()
+/// The key of the entry chunk that starts at leaf `first`.
+pub(crate) fn chunk_key(first: u64) -> [u8; 10] {
+    position_key(first, CHUNK_KIND)
 }
 
-pub(crate) fn tile_key(level: u8, index: u64) -> [u8; 9] {
-    let mut k = [0u8; 9];
-    k[0] = level;
-    k[1..].copy_from_slice(&index.to_be_bytes());
+/// The key of the full hash tile `index` of tile level `level`; `None` if
+/// the leaf it ends at is past the u64 range (no tree gets there).
+pub(crate) fn tile_key(level: u8, index: u64) -> Option<[u8; 10]> {
+    let leaves = 1u64.checked_shl(8 * (u32::from(level) + 1))?;
+    let end = index.checked_add(1)?.checked_mul(leaves)?;
+    Some(position_key(end, TILE_KIND.checked_add(level)?))
+}
+
+fn position_key(position: u64, kind: u8) -> [u8; 10] {
+    let mut k = [POSITION; 10];
+    k[1..9].copy_from_slice(&position.to_be_bytes());
+    k[9] = kind;
     k
+}
+
+/// The position and kind of a key of [`POSITION`].
+pub(crate) fn decode_position(key: &[u8]) -> Result<(u64, u8), LedgerError> {
+    match key {
+        [POSITION, position @ .., kind] if position.len() == 8 => {
+            Ok((decode_u64(position, "key position")?, *kind))
+        }
+        _ => Err(LedgerError::Corrupt(format!(
+            "key {key:02x?} is not a log position"
+        ))),
+    }
+}
+
+/// Read options of an iterator over the records kept by position only.
+pub(crate) fn position_reads() -> ReadOptions {
+    let mut ro = ReadOptions::default();
+    ro.set_iterate_lower_bound(vec![POSITION]);
+    ro.set_iterate_upper_bound(vec![POSITION + 1]);
+    ro
+}
+
+/// The tree size: where the last entry chunk ends (0 if there is none).
+pub(crate) fn stored_size(db: &DB) -> Result<u64, LedgerError> {
+    let mut iter = db.raw_iterator_opt(position_reads());
+    iter.seek_to_last();
+    // Past the last chunk there are at most the tiles its append filled.
+    while let Some(key) = iter.key() {
+        let (position, kind) = decode_position(key)?;
+        if kind == CHUNK_KIND {
+            let chunk = iter.value().unwrap_or_default();
+            let entries = decode_bundle(chunk)
+                .map_err(|e| LedgerError::Corrupt(format!("entry chunk at {position}: {e}")))?;
+            return position.checked_add(entries.len() as u64).ok_or_else(|| {
+                LedgerError::Corrupt(format!("entry chunk at {position} ends past u64"))
+            });
+        }
+        iter.prev();
+    }
+    iter.status()?;
+    Ok(0)
+}
+
+/// Calls `f(index, entry)` for every entry in `from..to` (`from < to`, all
+/// stored), in order, in one scan of the stored chunks from the one holding
+/// `from`.
+pub(crate) fn scan_entries<E: From<LedgerError>>(
+    db: &DB,
+    from: u64,
+    to: u64,
+    mut f: impl FnMut(u64, &[u8]) -> Result<(), E>,
+) -> Result<(), E> {
+    let missing = |i: u64| LedgerError::Corrupt(format!("entry {i} is missing"));
+    let mut iter = db.raw_iterator_opt(position_reads());
+    // The chunk holding `from` is the one with the greatest key <= from;
+    // tiles that end at `from` or before lie between.
+    iter.seek_for_prev(chunk_key(from));
+    while let Some(key) = iter.key() {
+        if decode_position(key)?.1 == CHUNK_KIND {
+            break;
+        }
+        iter.prev();
+    }
+    let mut next = from;
+    while next < to {
+        let (Some(key), Some(chunk)) = (iter.key(), iter.value()) else {
+            iter.status().map_err(LedgerError::from)?;
+            return Err(missing(next).into());
+        };
+        let (at, kind) = decode_position(key)?;
+        if kind != CHUNK_KIND {
+            iter.next();
+            continue;
+        }
+        let entries = decode_bundle(chunk).map_err(|_| missing(next))?;
+        if at > next || at + entries.len() as u64 <= next {
+            return Err(missing(next).into());
+        }
+        for (i, e) in (at..).zip(entries) {
+            if i >= next && i < to {
+                f(i, e)?;
+                next = i + 1;
+            }
+        }
+        iter.next();
+    }
+    Ok(())
 }
 
 pub(crate) fn decode_u64(bytes: &[u8], what: &str) -> Result<u64, LedgerError> {
@@ -256,20 +404,33 @@ pub(crate) fn decode_u64(bytes: &[u8], what: &str) -> Result<u64, LedgerError> {
         .map_err(|_| LedgerError::Corrupt(format!("{what} is not 8 bytes")))
 }
 
-/// Reads node hashes from the stored hash tiles (`verifier::tile::tile_of`).
+/// Reads node hashes from the stored full hash tiles and the partial
+/// right-edge tiles of the tree `edge` is the edge of
+/// (`verifier::tile::tile_of`). Every node complete in a tree of any size
+/// up to the edge's is in one or the other: a tile is stored once full,
+/// and a partial tile grows only at its end.
 pub(crate) struct DbReader<'a> {
     pub(crate) db: &'a DB,
-    pub(crate) tiles: &'a ColumnFamily,
+    pub(crate) edge: std::borrow::Cow<'a, TileEdge>,
 }
 
 impl DbReader<'_> {
-    /// The stored bytes of one hash tile (empty if absent).
+    /// The bytes of hash tile `(level, index)`: full, partial (the right
+    /// edge), or empty if the tree has no node of it yet.
     pub(crate) fn tile(&self, level: u8, index: u64) -> Result<Vec<u8>, LedgerError> {
-        Ok(self
-            .db
-            .get_cf(self.tiles, tile_key(level, index))?
-            .unwrap_or_default())
+        match self.edge.place(level, index) {
+            TilePlace::Stored => Ok(self
+                .db
+                .get(tile_key(level, index).ok_or_else(|| missing_tile(level, index))?)?
+                .ok_or_else(|| missing_tile(level, index))?),
+            TilePlace::Edge(bytes) => Ok(bytes.to_vec()),
+            TilePlace::Beyond => Ok(Vec::new()),
+        }
     }
+}
+
+fn missing_tile(level: u8, index: u64) -> LedgerError {
+    LedgerError::Corrupt(format!("hash tile level {level} index {index} is missing"))
 }
 
 impl HashReader for DbReader<'_> {
@@ -282,10 +443,14 @@ impl HashReader for DbReader<'_> {
             ))
         };
         let (level, index) = tile_of(id).ok_or_else(missing)?;
-        let tile = self
-            .db
-            .get_pinned_cf(self.tiles, tile_key(level, index))?
-            .ok_or_else(missing)?;
-        node_from_tile(&tile, id).ok_or_else(missing)
+        match self.edge.place(level, index) {
+            TilePlace::Stored => {
+                let key = tile_key(level, index).ok_or_else(missing)?;
+                let tile = self.db.get_pinned(key)?.ok_or_else(missing)?;
+                node_from_tile(&tile, id).ok_or_else(missing)
+            }
+            TilePlace::Edge(bytes) => node_from_tile(bytes, id).ok_or_else(missing),
+            TilePlace::Beyond => Err(missing()),
+        }
     }
 }

@@ -61,6 +61,9 @@ fn seventy_thousand_entries_match_rs_merkle_across_tile_boundaries() {
     let log = open(dir.path());
     let mut mem = MemoryTree::new();
     fill(&log, &mut mem, 70_100, 997);
+    // Reopened: the partial tiles of levels 0-2 are computed from storage.
+    drop(log);
+    let log = open(dir.path());
     let leaves: Vec<[u8; 32]> = (0..70_100).map(|i| leaf_hash(&entry(i)).0).collect();
     let mut rng = proptest::test_runner::TestRunner::deterministic();
     let sizes: Vec<u64> = [1, 255, 256, 257, 65_535, 65_536, 65_537, 70_100]
@@ -253,11 +256,23 @@ fn bad_requests_append_nothing() {
     ));
 }
 
-fn corrupt(dir: &Path, cf: &str, key: &[u8], value: &[u8]) {
+/// The key of a record kept by position (specs/storage.md): `p` ‖
+/// position (8 BE) ‖ kind (0 for an entry chunk, 1 + L for a full tile of
+/// level L ending at that leaf).
+fn position_key(position: u64, kind: u8) -> Vec<u8> {
+    let mut key = vec![b'p'];
+    key.extend_from_slice(&position.to_be_bytes());
+    key.push(kind);
+    key
+}
+
+/// Rewrites the value of `key` in the store in `dir` with `f`.
+fn corrupt(dir: &Path, key: &[u8], f: impl FnOnce(Vec<u8>) -> Vec<u8>) {
     let mut opts = rocksdb::Options::default();
     opts.create_if_missing(false);
-    let db = rocksdb::DB::open_cf(&opts, dir, ["entries", "tiles", "checkpoints", "meta"]).unwrap();
-    db.put_cf(db.cf_handle(cf).unwrap(), key, value).unwrap();
+    let db = rocksdb::DB::open(&opts, dir).unwrap();
+    let value = db.get(key).unwrap().expect("the key is stored");
+    db.put(key, f(value)).unwrap();
 }
 
 #[test]
@@ -268,53 +283,66 @@ fn corrupted_node_is_caught_by_open_and_audit() {
     log.sign_checkpoint(&signer()).unwrap();
     assert_eq!(log.audit(|_, _| {}).unwrap().checkpoints, 1);
     drop(log);
-    // Node (8, 0) covers leaves 0..256 and is on the path to the root of 300;
-    // it is the one hash of level-1 tile 0.
-    let mut key = vec![1u8];
-    key.extend_from_slice(&0u64.to_be_bytes());
-    corrupt(dir.path(), "tiles", &key, &[0xee; 32]);
-    let err = Log::open(dir.path(), &signer().verifier())
+    // Level-0 tile 0 is full (leaves 0..256), so stored, under the leaf it
+    // ends at; its root, node (8, 0), is on the path to the root of 300.
+    corrupt(dir.path(), &position_key(256, 1), |mut tile| {
+        assert_eq!(tile.len(), 256 * 32);
+        tile[..32].copy_from_slice(&[0xee; 32]);
+        tile
+    });
+    refused_for_the_root_at(dir.path(), 300);
+    let log = Log::open_for_audit(dir.path(), &signer().verifier(), &[]).unwrap();
+    let err = log.audit(|_, _| {}).unwrap_err();
+    assert!(err.to_string().contains("level 0 index 0"), "{err}");
+}
+
+/// Opening the store in `dir` is refused: its tree does not have the root
+/// signed at `size`.
+fn refused_for_the_root_at(dir: &Path, size: u64) {
+    let err = Log::open(dir, &signer().verifier())
         .err()
         .expect("open must refuse");
     assert!(
-        matches!(err, LedgerError::RootMismatch { size: 300, .. }),
+        matches!(err, LedgerError::RootMismatch { size: s, .. } if s == size),
         "{err}"
     );
-    let log = Log::open_for_audit(dir.path(), &signer().verifier(), &[]).unwrap();
-    let err = log.audit(|_, _| {}).unwrap_err();
-    assert!(err.to_string().contains("level 8 index 0"), "{err}");
+}
+
+/// Rewrites entry `index` of the chunk that starts at leaf `chunk`.
+fn tamper_entry(dir: &Path, chunk: u64, index: u64) {
+    corrupt(dir, &position_key(chunk, 0), |bytes| {
+        let mut entries: Vec<Vec<u8>> = verifier::tile::decode_bundle(&bytes)
+            .unwrap()
+            .into_iter()
+            .map(<[u8]>::to_vec)
+            .collect();
+        let pos = (index - chunk) as usize;
+        assert_eq!(entries[pos], entry(index));
+        entries[pos] = b"tampered".to_vec();
+        verifier::tile::encode_bundle(entries.iter().map(Vec::as_slice)).unwrap()
+    });
 }
 
 #[test]
-fn corrupted_entry_is_caught_by_audit() {
+fn corrupted_entry_is_caught_by_audit_or_on_open() {
     let dir = tempfile::tempdir().unwrap();
     let log = open(dir.path());
-    fill(&log, &mut MemoryTree::new(), 50, 50);
+    fill(&log, &mut MemoryTree::new(), 300, 50);
     log.sign_checkpoint(&signer()).unwrap();
     drop(log);
     // Entries are stored in chunks of up to 16 (specs/storage.md): rewrite
-    // leaf 17, the second entry of the chunk that starts at 16.
-    let db = rocksdb::DB::open_cf(
-        &rocksdb::Options::default(),
-        dir.path(),
-        ["entries", "tiles", "checkpoints", "meta"],
-    )
-    .unwrap();
-    let cf = db.cf_handle("entries").unwrap();
-    let chunk = db.get_cf(cf, 16u64.to_be_bytes()).unwrap().unwrap();
-    let mut entries: Vec<Vec<u8>> = verifier::tile::decode_bundle(&chunk)
-        .unwrap()
-        .into_iter()
-        .map(<[u8]>::to_vec)
-        .collect();
-    assert_eq!(entries[1], entry(17));
-    entries[1] = b"tampered".to_vec();
-    let bundle = verifier::tile::encode_bundle(entries.iter().map(Vec::as_slice)).unwrap();
-    db.put_cf(cf, 16u64.to_be_bytes(), bundle).unwrap();
-    drop(db);
+    // leaf 17, the second entry of the chunk that starts at 16. Its hash is
+    // in the full (stored) level-0 tile 0, so the tree still has the
+    // signed root; the audit rehashes every entry.
+    tamper_entry(dir.path(), 16, 17);
     let log = open(dir.path());
     let err = log.audit(|_, _| {}).unwrap_err();
     assert!(err.to_string().contains("first bad leaf 17"), "{err}");
+    drop(log);
+    // Leaf 290 is past the last full tile: the partial tile is computed
+    // from the entries on open, so the tree no longer has the signed root.
+    tamper_entry(dir.path(), 288, 290);
+    refused_for_the_root_at(dir.path(), 300);
 }
 
 #[test]

@@ -544,13 +544,7 @@ fn same_keys_baseline(
 ) -> Result<f64> {
     let mut opts = rocksdb::Options::default();
     opts.create_if_missing(true);
-    opts.create_missing_column_families(true);
-    let db = rocksdb::DB::open_cf(&opts, dir, ["entries", "tiles", "meta"])?;
-    let cf = |name: &str| {
-        db.cf_handle(name)
-            .ok_or_else(|| anyhow::anyhow!("no column family {name}"))
-    };
-    let (entries, tiles, meta) = (cf("entries")?, cf("tiles")?, cf("meta")?);
+    let db = rocksdb::DB::open(&opts, dir)?;
     let mut sync = rocksdb::WriteOptions::default();
     sync.set_sync(true);
     let leaf = |p: usize| leaves[p % leaves.len()].as_slice();
@@ -563,20 +557,19 @@ fn same_keys_baseline(
             for chunk_start in (start..end).step_by(16) {
                 let chunk_end = (chunk_start + 16).min(end);
                 let chunk = verifier::tile::encode_bundle((chunk_start..chunk_end).map(leaf))?;
-                wb.put_cf(entries, (chunk_start as u64).to_be_bytes(), chunk);
+                wb.put(prefixed(b'e', &(chunk_start as u64).to_be_bytes()), chunk);
             }
             // The hash tiles an append rewrites: each level-0 tile it fills or
             // grows (8 KiB when full), and the partial tile one level up.
             for t in (start / 256)..=((end - 1) / 256) {
                 let width = (end.min((t + 1) * 256) - t * 256) * 32;
-                wb.put_cf(tiles, tile_key(0, t as u64), vec![7u8; width]);
+                wb.put(tile_key(0, t as u64), vec![7u8; width]);
             }
-            wb.put_cf(
-                tiles,
+            wb.put(
                 tile_key(1, 0),
                 vec![7u8; ((end / 256).max(1) * 32).min(8192)],
             );
-            wb.put_cf(meta, b"size", (end as u64).to_be_bytes());
+            wb.put(b"msize", (end as u64).to_be_bytes());
             db.write_opt(wb, &sync)?;
         }
         Ok(())
@@ -590,8 +583,16 @@ fn same_keys_baseline(
     Ok(leaves.len() as f64 / t0.elapsed().as_secs_f64())
 }
 
+/// `prefix` ‖ `rest`: the ledger keeps every kind of record in one column
+/// family under a one-byte prefix (specs/storage.md).
+fn prefixed(prefix: u8, rest: &[u8]) -> Vec<u8> {
+    let mut k = vec![prefix];
+    k.extend_from_slice(rest);
+    k
+}
+
 fn tile_key(level: u8, index: u64) -> Vec<u8> {
-    let mut k = vec![level];
+    let mut k = prefixed(b't', &[level]);
     k.extend_from_slice(&index.to_be_bytes());
     k
 }

@@ -223,7 +223,23 @@ pub fn node_from_tile(tile: &[u8], id: NodeId) -> Option<Hash> {
     let first = id.index.checked_mul(1 << h)?;
     let start = (first % TILE_WIDTH) as usize * HASH_SIZE;
     let span = tile.get(start..start + (HASH_SIZE << h))?;
-    let mut level: Vec<Hash> = span
+    subtree_root(span)
+}
+
+/// The root of a full hash tile: the node 8 levels above its 256 hashes
+/// (at tree level 8·(L+1) for a tile of level L); `None` if `tile` is not
+/// 256 hashes.
+pub fn tile_root(tile: &[u8]) -> Option<Hash> {
+    if tile.len() != TILE_WIDTH as usize * HASH_SIZE {
+        return None;
+    }
+    subtree_root(tile)
+}
+
+/// The root of the complete subtree over `hashes` (a power of two of them,
+/// 32 bytes each).
+fn subtree_root(hashes: &[u8]) -> Option<Hash> {
+    let mut level: Vec<Hash> = hashes
         .chunks_exact(HASH_SIZE)
         .filter_map(Hash::from_slice)
         .collect();

@@ -9,8 +9,8 @@ use verifier::consistency::verify_consistency;
 use verifier::inclusion::verify_inclusion;
 use verifier::note::{key_id, SignerKey, VerifierKey};
 use verifier::tile::{
-    decode_bundle, encode_bundle, encode_bundle_into, hash_tile_data, Tile, TileHashReader,
-    TileKind,
+    decode_bundle, encode_bundle, encode_bundle_into, hash_tile_data, tile_root, Tile,
+    TileHashReader, TileKind,
 };
 use verifier::tree::{consistency_proof, inclusion_proof, MemoryTree};
 use verifier::{leaf_hash, Hash};
@@ -115,6 +115,30 @@ fn tiles_match_go_reference() {
             t["data"].as_str().unwrap()
         );
     }
+    // The root of each full level-0 tile is the matching hash of the
+    // level-1 tile (the ledger computes its partial tiles so).
+    let data = |path: &str| -> Vec<u8> {
+        let t = v["tiles"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["path"] == path);
+        hex::decode(
+            t.unwrap_or_else(|| panic!("no tile {path}"))["data"]
+                .as_str()
+                .unwrap(),
+        )
+        .unwrap()
+    };
+    let level_1 = data("tile/1/000.p/3");
+    for (k, path) in ["tile/0/000", "tile/0/001", "tile/0/002"]
+        .iter()
+        .enumerate()
+    {
+        let root = tile_root(&data(path)).unwrap();
+        assert_eq!(root.as_bytes(), &level_1[k * 32..k * 32 + 32], "{path}");
+    }
+    assert_eq!(tile_root(&data("tile/0/003.p/232")), None, "a partial tile");
     // One buffer for every bundle, as the ledger's writer encodes them: it
     // starts with stray bytes, and then holds the bundle before.
     let mut reused = vec![0xff; 3];
