@@ -6,8 +6,8 @@
 //!
 //! | key | value |
 //! |---|---|
-//! | `p` ‖ P (u64 BE) ‖ `0x00` | the chunk of entries from leaf P: up to 16 consecutive entries of one append, each as u16 BE length ‖ bytes (the entry-bundle encoding); chunks never cross a multiple of 16 |
-//! | `p` ‖ E (u64 BE) ‖ `0x01` + L | the full hash tile of level L that ends at leaf E: the 256 hashes of tree level 8·L, nodes 256·N … 256·N+255 where E = (N+1)·256^(L+1), 32 bytes each |
+//! | `p` ‖ P (u64 BE) ‖ `0xff` | the chunk of entries from leaf P: up to 16 consecutive entries of one append, each as u16 BE length ‖ bytes (the entry-bundle encoding); chunks never cross a multiple of 16 |
+//! | `p` ‖ E (u64 BE) ‖ L | the full hash tile of level L that ends at leaf E: the 256 hashes of tree level 8·L, nodes 256·N … 256·N+255 where E = (N+1)·256^(L+1), 32 bytes each |
 //! | `a` ‖ `origin` / `layout` | UTF-8 / u64 BE (2) |
 //!
 //! One append is one WriteBatch (its entry chunks and the hash tiles it
@@ -49,10 +49,13 @@ use crate::LedgerError;
 
 /// Key prefix of the records kept by position (entry chunks, full tiles).
 pub(crate) const POSITION: u8 = b'p';
-/// Kind byte of an entry chunk's key; a level-L hash tile's is `TILE + L`.
-pub(crate) const CHUNK_KIND: u8 = 0;
-/// Kind byte of a level-0 hash tile's key.
-pub(crate) const TILE_KIND: u8 = 1;
+/// Kind byte of an entry chunk's key; a level-L hash tile's is L. Where a
+/// tile ends and a chunk starts at the same leaf, the tile was written
+/// first (by the append that wrote the leaf before), so it sorts first:
+/// then each flushed file starts past the last key of the one before, and
+/// RocksDB moves it down the levels without merging (with the chunk first,
+/// such files overlapped by one key and were compacted).
+pub(crate) const CHUNK_KIND: u8 = 0xff;
 /// Entries per stored chunk at most; chunks start at a multiple of it unless
 /// an append starts inside one.
 pub(crate) const CHUNK: u64 = 16;
@@ -301,7 +304,7 @@ pub(crate) fn chunk_key(first: u64) -> [u8; 10] {
 pub(crate) fn tile_key(level: u8, index: u64) -> Option<[u8; 10]> {
     let leaves = 1u64.checked_shl(8 * (u32::from(level) + 1))?;
     let end = index.checked_add(1)?.checked_mul(leaves)?;
-    Some(position_key(end, TILE_KIND.checked_add(level)?))
+    (level < CHUNK_KIND).then(|| position_key(end, level))
 }
 
 fn position_key(position: u64, kind: u8) -> [u8; 10] {

@@ -66,7 +66,7 @@ fn write_layout_1(new: &Path, old: &Path) {
     let src = rocksdb::DB::open_for_read_only(&rocksdb::Options::default(), new, false).unwrap();
     for item in src.iterator(rocksdb::IteratorMode::Start) {
         let (key, value) = item.unwrap();
-        if let [b'p', position @ .., 0] = &key[..] {
+        if let [b'p', position @ .., 0xff] = &key[..] {
             db.put_cf(cf("entries"), position, &value).unwrap();
         }
     }
@@ -109,7 +109,7 @@ fn a_layout_1_store_is_converted_on_open() {
         .unwrap();
         let mut key = vec![b'p'];
         key.extend_from_slice(&16u64.to_be_bytes());
-        key.push(0);
+        key.push(0xff);
         db.put(key, b"stale").unwrap();
     }
     let log = Log::open(old.path(), &signer().verifier()).unwrap();

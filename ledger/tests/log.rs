@@ -257,7 +257,7 @@ fn bad_requests_append_nothing() {
 }
 
 /// The key of a record kept by position (specs/storage.md): `p` ‖
-/// position (8 BE) ‖ kind (0 for an entry chunk, 1 + L for a full tile of
+/// position (8 BE) ‖ kind (0xff for an entry chunk, L for a full tile of
 /// level L ending at that leaf).
 fn position_key(position: u64, kind: u8) -> Vec<u8> {
     let mut key = vec![b'p'];
@@ -285,7 +285,7 @@ fn corrupted_node_is_caught_by_open_and_audit() {
     drop(log);
     // Level-0 tile 0 is full (leaves 0..256), so stored, under the leaf it
     // ends at; its root, node (8, 0), is on the path to the root of 300.
-    corrupt(dir.path(), &position_key(256, 1), |mut tile| {
+    corrupt(dir.path(), &position_key(256, 0), |mut tile| {
         assert_eq!(tile.len(), 256 * 32);
         tile[..32].copy_from_slice(&[0xee; 32]);
         tile
@@ -310,7 +310,7 @@ fn refused_for_the_root_at(dir: &Path, size: u64) {
 
 /// Rewrites entry `index` of the chunk that starts at leaf `chunk`.
 fn tamper_entry(dir: &Path, chunk: u64, index: u64) {
-    corrupt(dir, &position_key(chunk, 0), |bytes| {
+    corrupt(dir, &position_key(chunk, 0xff), |bytes| {
         let mut entries: Vec<Vec<u8>> = verifier::tile::decode_bundle(&bytes)
             .unwrap()
             .into_iter()

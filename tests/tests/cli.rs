@@ -270,11 +270,11 @@ fn audit_reports_a_tampered_entry() {
         // databases, in db/index and db/checkpoints).
         let db = rocksdb::DB::open(&rocksdb::Options::default(), &db_path).unwrap();
         // The entries of one append are stored in chunks of 16, keyed `p`
-        // ‖ first leaf (8 BE) ‖ 0 (specs/storage.md); rewrite leaf 9
+        // ‖ first leaf (8 BE) ‖ 0xff (specs/storage.md); rewrite leaf 9
         // inside the first.
         let mut key = vec![b'p'];
         key.extend_from_slice(&0u64.to_be_bytes());
-        key.push(0);
+        key.push(0xff);
         let chunk = db.get(&key).unwrap().unwrap();
         let mut entries: Vec<&[u8]> = verifier::tile::decode_bundle(&chunk).unwrap();
         assert_eq!(entries.len(), 16);
