@@ -343,7 +343,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
     drop(db);
 
     // Second baseline: raw RocksDB writing the same keys the ledger writes
-    // (entry chunks, hash tiles, the tree size) with none of its logic:
+    // (entry chunks, the full hash tiles) with none of its logic:
     // the ceiling this storage layout allows.
     let same_keys_rate = same_keys_baseline(
         &dir.path().join("same-keys"),
@@ -398,7 +398,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         built_rate / raw_rate
     );
     println!(
-        "raw RocksDB writing the ledger's keys (entry chunks, hash tiles, size), same batches: {same_keys_rate:>9.0} records/s; ledger = {:.2}x that",
+        "raw RocksDB writing the ledger's keys (entry chunks, full hash tiles), same batches: {same_keys_rate:>9.0} records/s; ledger = {:.2}x that",
         peak_rate / same_keys_rate
     );
     println!(
@@ -557,19 +557,16 @@ fn same_keys_baseline(
             for chunk_start in (start..end).step_by(16) {
                 let chunk_end = (chunk_start + 16).min(end);
                 let chunk = verifier::tile::encode_bundle((chunk_start..chunk_end).map(leaf))?;
-                wb.put(prefixed(b'e', &(chunk_start as u64).to_be_bytes()), chunk);
+                wb.put(position_key(chunk_start as u64, 0xff), chunk);
             }
-            // The hash tiles an append rewrites: each level-0 tile it fills or
-            // grows (8 KiB when full), and the partial tile one level up.
-            for t in (start / 256)..=((end - 1) / 256) {
-                let width = (end.min((t + 1) * 256) - t * 256) * 32;
-                wb.put(tile_key(0, t as u64), vec![7u8; width]);
+            // The hash tiles an append fills: each level-0 tile (8 KiB)
+            // under the leaf it ends at, and one level up likewise.
+            for level in 0..2u32 {
+                let width = 256usize.pow(level + 1);
+                for t in (start / width + 1)..=(end / width) {
+                    wb.put(position_key((t * width) as u64, level as u8), [7u8; 8192]);
+                }
             }
-            wb.put(
-                tile_key(1, 0),
-                vec![7u8; ((end / 256).max(1) * 32).min(8192)],
-            );
-            wb.put(b"msize", (end as u64).to_be_bytes());
             db.write_opt(wb, &sync)?;
         }
         Ok(())
@@ -583,17 +580,12 @@ fn same_keys_baseline(
     Ok(leaves.len() as f64 / t0.elapsed().as_secs_f64())
 }
 
-/// `prefix` ‖ `rest`: the ledger keeps every kind of record in one column
-/// family under a one-byte prefix (specs/storage.md).
-fn prefixed(prefix: u8, rest: &[u8]) -> Vec<u8> {
-    let mut k = vec![prefix];
-    k.extend_from_slice(rest);
-    k
-}
-
-fn tile_key(level: u8, index: u64) -> Vec<u8> {
-    let mut k = prefixed(b't', &[level]);
-    k.extend_from_slice(&index.to_be_bytes());
+/// The key of a record the ledger keeps by position (specs/storage.md):
+/// `p` ‖ leaf (8 BE) ‖ kind (0xff an entry chunk, L a level-L hash tile).
+fn position_key(position: u64, kind: u8) -> [u8; 10] {
+    let mut k = [b'p'; 10];
+    k[1..9].copy_from_slice(&position.to_be_bytes());
+    k[9] = kind;
     k
 }
 
