@@ -101,7 +101,7 @@ impl Log {
             .index_path
             .join(format!("bulk-{}-{cf_name}-{seq}.tmp", std::process::id()));
         let written = (|| {
-            let opts = index_cf_options(cf_name);
+            let opts = index_cf_options();
             let writer = SstFileWriter::create(&opts);
             writer.open(&file)?;
             let mut sink = SortedSink::new(writer);
@@ -167,7 +167,7 @@ mod tests {
     #[test]
     fn a_sink_keeps_the_background_write_rate() {
         let dir = tempfile::tempdir().unwrap();
-        let opts = index_cf_options("postings");
+        let opts = index_cf_options();
         let writer = SstFileWriter::create(&opts);
         writer.open(dir.path().join("paced.sst")).unwrap();
         let mut sink = SortedSink::new(writer);

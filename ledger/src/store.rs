@@ -97,10 +97,7 @@ pub(crate) fn open_db(path: &Path, checkpoints: &DB) -> Result<DB, LedgerError> 
         .map(|name| ColumnFamilyDescriptor::new(name, log_options()));
     let mut db = DB::open_cf_descriptors(&opts, path, descriptors)?;
     crate::layout::convert_layout_1(&db, checkpoints, &others)?;
-    for name in &others {
-        tracing::info!("dropping column family {name} of an earlier layout in {path:?}");
-        db.drop_cf(name)?;
-    }
+    drop_retired(&mut db, path, &others)?;
     Ok(db)
 }
 
@@ -124,13 +121,20 @@ pub(crate) fn open_index_db(path: &Path, cfs: &[&str]) -> Result<DB, LedgerError
         .iter()
         .copied()
         .chain(retired.iter().map(String::as_str))
-        .map(|name| ColumnFamilyDescriptor::new(name, index_cf_options(name)));
+        .map(|name| ColumnFamilyDescriptor::new(name, index_cf_options()));
     let mut db = DB::open_cf_descriptors(&opts, path, descriptors)?;
-    for name in &retired {
+    drop_retired(&mut db, path, &retired)?;
+    Ok(db)
+}
+
+/// Drops the column families `names` of an earlier layout from `db` (at
+/// `path`): what they held is elsewhere or can be had from the leaves.
+fn drop_retired(db: &mut DB, path: &Path, names: &[String]) -> Result<(), LedgerError> {
+    for name in names {
         tracing::info!("dropping column family {name} of an earlier layout in {path:?}");
         db.drop_cf(name)?;
     }
-    Ok(db)
+    Ok(())
 }
 
 /// The column families of the store at `path` other than `default` and
@@ -160,7 +164,7 @@ fn other_cfs(opts: &Options, path: &Path, known: &[&str]) -> Vec<String> {
 /// spans' files pile up before they are merged (not RocksDB's four) took
 /// that to 7.3 s. Lookups check each run's filter; there are about a dozen
 /// at most.
-pub(crate) fn index_cf_options(_name: &str) -> Options {
+pub(crate) fn index_cf_options() -> Options {
     let mut opts = table_options(INDEX_FILTER_BITS);
     opts.set_compaction_style(DBCompactionStyle::Universal);
     opts.set_level_zero_file_num_compaction_trigger(INDEX_RUNS_BEFORE_MERGE);
@@ -259,7 +263,7 @@ pub(crate) fn log_options() -> Options {
 fn checkpoints_options() -> Result<Options, LedgerError> {
     let mut opts = db_options()?;
     opts.set_compression_type(DBCompressionType::Lz4);
-    opts.set_bloom_filter_for(FILTER_BITS);
+    set_bloom_filter(&mut opts, FILTER_BITS);
     Ok(opts)
 }
 
@@ -268,7 +272,7 @@ fn checkpoints_options() -> Result<Options, LedgerError> {
 /// makes point lookups of absent keys cheap.
 pub(crate) fn table_options(filter_bits: f64) -> Options {
     let mut opts = Options::default();
-    opts.set_bloom_filter_for(filter_bits);
+    set_bloom_filter(&mut opts, filter_bits);
     // Room for memtables waiting to be flushed, so a slow flush on a busy
     // machine does not stall appends.
     opts.set_max_write_buffer_number(4);
@@ -277,16 +281,10 @@ pub(crate) fn table_options(filter_bits: f64) -> Options {
 }
 
 /// A bloom filter of `bits` per key in the SST files.
-trait BloomFilter {
-    fn set_bloom_filter_for(&mut self, bits: f64);
-}
-
-impl BloomFilter for Options {
-    fn set_bloom_filter_for(&mut self, bits: f64) {
-        let mut table = BlockBasedOptions::default();
-        table.set_bloom_filter(bits, false);
-        self.set_block_based_table_factory(&table);
-    }
+fn set_bloom_filter(opts: &mut Options, bits: f64) {
+    let mut table = BlockBasedOptions::default();
+    table.set_bloom_filter(bits, false);
+    opts.set_block_based_table_factory(&table);
 }
 
 pub(crate) fn cf<'a>(db: &'a DB, name: &str) -> Result<&'a ColumnFamily, LedgerError> {
