@@ -220,5 +220,33 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         c(&s.commits),
         state.log.size(),
     );
+    let synced = state.log.synced_writes();
+    let text = text
+        + &histogram("ledger_synced_write_seconds", &synced.total)
+        + &histogram("ledger_wal_write_seconds", &synced.wal);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+}
+
+/// A Prometheus histogram of durations (cumulative buckets, in seconds):
+/// `ledger_synced_write_seconds` is each group commit's synced RocksDB
+/// write, `ledger_wal_write_seconds` its write-ahead-log write and sync.
+/// Their difference over 10 ms is a stall inside RocksDB; both over it, a
+/// slow disk.
+fn histogram(name: &str, d: &ledger::Durations) -> String {
+    let mut out = format!("# TYPE {name} histogram\n");
+    let mut cumulative = 0;
+    for (bound, count) in ledger::BUCKET_BOUNDS_MICROS.iter().zip(d.buckets) {
+        cumulative += count;
+        out += &format!(
+            "{name}_bucket{{le=\"{}\"}} {cumulative}\n",
+            *bound as f64 / 1e6
+        );
+    }
+    out += &format!(
+        "{name}_bucket{{le=\"+Inf\"}} {}\n{name}_sum {:.6}\n{name}_count {}\n",
+        d.count(),
+        d.sum_micros as f64 / 1e6,
+        d.count()
+    );
+    out
 }

@@ -167,7 +167,8 @@ impl Log {
         }
         let mut sync = WriteOptions::default();
         sync.set_sync(true);
-        self.db.write_opt(prepared.batch, &sync)?;
+        self.synced
+            .time(|| self.db.write_opt(prepared.batch, &sync))?;
         let end = prepared.after.size();
         let mut state = self.state();
         state.frontier = prepared.after.frontier;

@@ -18,6 +18,7 @@ pub mod frontier;
 pub mod keys;
 mod layout;
 mod store;
+mod timings;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -37,6 +38,7 @@ pub use error::LedgerError;
 pub use frontier::Frontier;
 pub use store::db_options;
 use store::*;
+pub use timings::{Durations, SyncedWriteTimings, BUCKET_BOUNDS_MICROS};
 
 /// A checkpoint and the signed note that carries it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -76,6 +78,8 @@ pub struct Log {
     writing: Mutex<()>,
     signing: Mutex<()>,
     committed: AtomicU64,
+    /// How long the synced writes of [`Log::commit`] take.
+    synced: timings::SyncedWrites,
 }
 
 impl Log {
@@ -179,6 +183,7 @@ impl Log {
             writing: Mutex::new(()),
             signing: Mutex::new(()),
             committed: AtomicU64::new(size),
+            synced: timings::SyncedWrites::default(),
             db,
             checkpoints,
             index,
@@ -190,6 +195,12 @@ impl Log {
     /// The log's verifier key.
     pub fn verifier_key(&self) -> &VerifierKey {
         &self.key
+    }
+
+    /// How long the synced writes of [`Log::commit`] have taken since the
+    /// log was opened, and their write-ahead-log part (write and sync).
+    pub fn synced_writes(&self) -> SyncedWriteTimings {
+        self.synced.snapshot()
     }
 
     /// Number of committed entries.

@@ -98,3 +98,29 @@ fn index_files_carry_twenty_filter_bits_per_key() {
         "{bits_per_key} bits/key: {props}"
     );
 }
+
+#[test]
+fn every_synced_write_is_timed_with_its_wal_part() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path(), &signer().verifier()).unwrap();
+    assert_eq!(log.synced_writes().total.count(), 0);
+    // 12 MB per write: its WAL append alone takes well over a microsecond,
+    // so a WAL part of 0 would mean RocksDB's perf context was not read.
+    let entries = vec![vec![7u8; 60_000]; 200];
+    for _ in 0..3 {
+        log.append(&entries).unwrap();
+    }
+    let before = log.synced_writes();
+    log.append(&[b"small"]).unwrap();
+    let t = log.synced_writes();
+    assert_eq!(t.total.count(), 4);
+    assert_eq!(t.wal.count(), 4);
+    assert!(t.wal.sum_micros > 0, "{t:?}");
+    assert!(t.wal.sum_micros <= t.total.sum_micros, "{t:?}");
+    assert!(t.wal.max_micros <= t.total.max_micros, "{t:?}");
+    let last = t.since(&before);
+    assert_eq!((last.total.count(), last.wal.count()), (1, 1));
+    // A refused append is not a write.
+    assert!(log.append(&[vec![0u8; 70_000]]).is_err());
+    assert_eq!(log.synced_writes().total.count(), 4);
+}

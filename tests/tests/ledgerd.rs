@@ -254,6 +254,26 @@ fn ship_verify_from_tiles_find_and_prove() {
 
     let m = s.request("GET", "/metrics", &[], b"").text();
     assert!(m.contains("ledger_records_appended_total 304"), "{m}");
+    // Every group commit's synced write is in the histograms, with its
+    // WAL part: as many in the last bucket as were counted.
+    let value = |name: &str| -> f64 {
+        m.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in {m}"))
+    };
+    for h in ["ledger_synced_write_seconds", "ledger_wal_write_seconds"] {
+        let count = value(&format!("{h}_count"));
+        assert!(count >= 1.0, "{m}");
+        assert_eq!(value(&format!("{h}_bucket{{le=\"+Inf\"}}")), count, "{m}");
+        assert!(
+            value(&format!("{h}_bucket{{le=\"0.001\"}}")) <= count,
+            "{m}"
+        );
+    }
+    assert!(
+        value("ledger_wal_write_seconds_sum") <= value("ledger_synced_write_seconds_sum"),
+        "{m}"
+    );
     assert_eq!(s.request("GET", "/healthz", &[], b"").status, 200);
     assert_eq!(s.request("GET", "/readyz", &[], b"").status, 200);
     assert_eq!(s.stop(), Some(0), "graceful shutdown exits 0");

@@ -88,6 +88,7 @@ struct Phase {
 fn drive(
     runtime: &tokio::runtime::Runtime,
     pipeline: &Arc<Pipeline>,
+    log: &Log,
     subs: Vec<Submission>,
     args: &BenchArgs,
     rate: Option<f64>,
@@ -107,7 +108,9 @@ fn drive(
     }
     let chunks = std::sync::Mutex::new(chunks.into_iter().enumerate());
     let failures = AtomicUsize::new(0);
+    let synced_before = log.synced_writes();
     let cpu_before = cpu_seconds();
+    let threads_before = cpu_by_thread();
     let start = Instant::now();
     let per_chunk = rate.map(|r| Duration::from_secs_f64(args.batch as f64 / r));
     // The submitters are tasks on one thread: waiting for an ack costs no
@@ -178,6 +181,38 @@ fn drive(
         busy(&st.commit_micros, before.3),
         cpu.unwrap_or(f64::NAN),
         std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    // Where the CPU went, by thread (cores over the phase), largest first.
+    let mut threads: Vec<(String, f64)> = cpu_by_thread()
+        .into_iter()
+        .map(|(name, s)| {
+            let before = threads_before.get(&name).copied().unwrap_or(0.0);
+            (name, (s - before) / elapsed.as_secs_f64())
+        })
+        .filter(|(_, cores)| *cores >= 0.01)
+        .collect();
+    threads.sort_by(|a, b| b.1.total_cmp(&a.1));
+    println!(
+        "  CPU by thread (cores): {}",
+        threads
+            .iter()
+            .map(|(name, cores)| format!("{name} {cores:.2}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    // What the slow acks waited for: a synced write over 10 ms whose WAL
+    // write and sync were also over 10 ms is the disk; one whose WAL part
+    // was short waited inside RocksDB before reaching the WAL.
+    let synced = log.synced_writes().since(&synced_before);
+    let over = |d: &ledger::Durations, ms: u64| d.over(ms * 1_000).unwrap_or(0);
+    println!(
+        "  acks over 10 ms: {}; synced writes: {}, over 10 ms: {} (WAL write+sync over 10 ms: {}), over 50 ms: {} ({})",
+        latencies.len() - latencies.partition_point(|l| *l <= Duration::from_millis(10)),
+        synced.total.count(),
+        over(&synced.total, 10),
+        over(&synced.wal, 10),
+        over(&synced.total, 50),
+        over(&synced.wal, 50),
     );
     if failures.load(Ordering::Relaxed) > 0 {
         bail!(
@@ -277,6 +312,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         let warm = drive(
             &runtime,
             &pipeline,
+            &log,
             subs_for(2 * n + p..2 * n + p + w, args.seed)?,
             &args,
             None,
@@ -287,7 +323,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         );
         settle()?;
     }
-    let peak = drive(&runtime, &pipeline, subs, &args, None)?;
+    let peak = drive(&runtime, &pipeline, &log, subs, &args, None)?;
     let peak_rate = n as f64 / peak.elapsed.as_secs_f64();
     let per_commit = (n as usize / peak.commits.max(1)).max(1);
 
@@ -356,7 +392,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let pace = args.paced.unwrap_or(peak_rate / 2.0);
     let half = subs_for(n..n + p, args.seed)?;
     settle()?;
-    let paced = drive(&runtime, &pipeline, half, &args, Some(pace))?;
+    let paced = drive(&runtime, &pipeline, &log, half, &args, Some(pace))?;
     drop(pipeline);
 
     // The disk's own latency at that pace: raw RocksDB writing the same
@@ -709,4 +745,25 @@ fn cpu_seconds() -> Option<f64> {
     let fields: Vec<&str> = rest.split_whitespace().collect();
     let ticks = |i: usize| fields.get(i - 3)?.parse::<f64>().ok();
     Some((ticks(14)? + ticks(15)?) / 100.0)
+}
+
+/// CPU time per thread name (threads of one name added up, e.g. RocksDB's
+/// `rocksdb:high` or the runtime's workers), from each thread's
+/// `/proc/self/task/*/schedstat` (Linux; nanoseconds on a CPU).
+fn cpu_by_thread() -> std::collections::BTreeMap<String, f64> {
+    let mut out = std::collections::BTreeMap::new();
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return out;
+    };
+    for task in tasks.flatten() {
+        let path = task.path();
+        let name = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
+        let ns = std::fs::read_to_string(path.join("schedstat"))
+            .ok()
+            .and_then(|s| s.split_whitespace().next()?.parse::<f64>().ok());
+        if let Some(ns) = ns {
+            *out.entry(name.trim().to_string()).or_insert(0.0) += ns / 1e9;
+        }
+    }
+    out
 }
