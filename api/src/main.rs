@@ -194,6 +194,9 @@ fn main() -> Result<()> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .max_blocking_threads(s.blocking_threads)
+        // Handlers are on an acknowledgement's path: a short time slice
+        // lets them take a CPU from a flush as soon as a request arrives.
+        .on_thread_start(ingest::sched::latency_sensitive)
         .build()
         .context("starting the runtime")?
         .block_on(serve(s))

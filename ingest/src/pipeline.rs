@@ -14,6 +14,7 @@ use verifier::{Hash, SignerKey};
 
 use crate::indexes::BuiltAnswer;
 use crate::record::CheckedRecord;
+use crate::sched;
 use crate::stages;
 use crate::Indexes;
 
@@ -197,7 +198,7 @@ impl Pipeline {
             std::thread::Builder::new()
                 .name("ledger-batcher".into())
                 .spawn(move || {
-                    set_nice(STAGE_NICE);
+                    set_priority(STAGE_NICE, Some(sched::LATENCY_SLICE));
                     batcher.run(rx, batch_tx)
                 })
                 .ok()
@@ -208,7 +209,7 @@ impl Pipeline {
             std::thread::Builder::new()
                 .name("ledger-writer".into())
                 .spawn(move || {
-                    set_nice(COMMITTER_NICE);
+                    set_priority(COMMITTER_NICE, Some(sched::LATENCY_SLICE));
                     stages::commit_all(log, stats, batch_rx, written_tx)
                 })
                 .ok()
@@ -218,7 +219,7 @@ impl Pipeline {
             std::thread::Builder::new()
                 .name("ledger-acks".into())
                 .spawn(move || {
-                    set_nice(STAGE_NICE);
+                    set_priority(STAGE_NICE, Some(sched::LATENCY_SLICE));
                     stages::acknowledge_all(indexes, stats, written_rx, failed_tx, build_tx)
                 })
                 .ok()
@@ -229,7 +230,7 @@ impl Pipeline {
             std::thread::Builder::new()
                 .name("ledger-indexer".into())
                 .spawn(move || {
-                    set_nice(INDEXER_NICE);
+                    set_priority(INDEXER_NICE, None);
                     for () in build_rx {
                         if let Err(e) = indexes.build() {
                             tracing::error!("building an index span: {e}");
@@ -357,18 +358,22 @@ pub const STAGE_NICE: i32 = -10;
 pub const INDEXER_NICE: i32 = 10;
 
 /// Sets the calling thread's CPU priority (on Linux each thread has its
-/// own nice value). Raising it (below 0) needs `CAP_SYS_NICE` (root, or a
-/// service given the capability or a `RLIMIT_NICE`); without it the
-/// thread keeps its priority, which costs throughput, not correctness,
-/// and is logged once per thread.
-fn set_nice(nice: i32) {
-    let me = rustix::thread::gettid();
-    if let Err(e) = rustix::process::setpriority_process(Some(me), nice) {
+/// own nice value) and, for a thread an acknowledgement waits for, a short
+/// time slice so that it takes a CPU as soon as it wakes ([`sched`]).
+/// Raising the priority (below 0) needs `CAP_SYS_NICE` (root, or a service
+/// given the capability or a `RLIMIT_NICE`); without it the thread keeps
+/// its nice value but still gets the slice, which costs throughput, not
+/// correctness, and is logged once per thread.
+fn set_priority(nice: i32, slice: Option<Duration>) {
+    if let Err(e) = sched::set_current(nice, slice) {
         let name = std::thread::current().name().unwrap_or("?").to_string();
         tracing::warn!(
             "could not set the CPU priority of {name} to nice {nice} ({e}); \
              raising it needs CAP_SYS_NICE: appends work, with less throughput under load"
         );
+        if slice.is_some() {
+            sched::latency_sensitive();
+        }
     }
 }
 

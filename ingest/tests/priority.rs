@@ -1,7 +1,8 @@
 //! The pipeline's threads run at the CPU priorities docs/design/ingest.md
 //! gives them: the committer highest, the batcher and the acknowledger
 //! next, span builds lowest; and without the right to raise a priority
-//! (no `CAP_SYS_NICE`) the pipeline still appends.
+//! (no `CAP_SYS_NICE`) the pipeline still appends. The stages also get the
+//! short time slice of `ingest::sched` (where the kernel shows it).
 
 use std::sync::Arc;
 
@@ -81,6 +82,24 @@ fn stages_run_at_their_priorities() {
             "thread priorities {got:?}, expected {expected:?}"
         );
         std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    // The threads an ack waits for take a CPU as soon as they wake; span
+    // builds keep the default slice.
+    let short = ingest::sched::LATENCY_SLICE.as_nanos() as u64;
+    for task in std::fs::read_dir("/proc/self/task").expect("/proc/self/task") {
+        let path = task.expect("task").path();
+        let name = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
+        let Some(slice) = ingest::sched::shown_slice(&path) else {
+            continue;
+        };
+        let slice = slice.as_nanos() as u64;
+        match name.trim() {
+            "ledger-writer" | "ledger-batcher" | "ledger-acks" => {
+                assert_eq!(slice, short, "{name}")
+            }
+            "ledger-indexer" => assert!(slice > short, "{name}: {slice}"),
+            _ => {}
+        }
     }
     pipeline.shutdown();
 }

@@ -276,7 +276,35 @@ fn ship_verify_from_tiles_find_and_prove() {
     );
     assert_eq!(s.request("GET", "/healthz", &[], b"").status, 200);
     assert_eq!(s.request("GET", "/readyz", &[], b"").status, 200);
+    assert_handler_threads_have_the_short_slice(&s);
     assert_eq!(s.stop(), Some(0), "graceful shutdown exits 0");
+}
+
+/// The runtime's threads (request handlers, lookups) and the pipeline's
+/// stages have `ingest::sched`'s short time slice, where the kernel shows
+/// slices (`se.slice`, Linux 6.12 and later).
+fn assert_handler_threads_have_the_short_slice(s: &Server) {
+    let short = ingest::sched::LATENCY_SLICE.as_nanos() as u64;
+    let tasks = std::path::PathBuf::from(format!("/proc/{}/task", s.child.id()));
+    let mut seen = 0;
+    for task in std::fs::read_dir(&tasks).unwrap() {
+        let path = task.unwrap().path();
+        let name = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
+        let Some(slice) = ingest::sched::shown_slice(&path) else {
+            continue;
+        };
+        let slice = slice.as_nanos() as u64;
+        let name = name.trim();
+        if name.starts_with("tokio-r")
+            || ["ledger-writer", "ledger-batcher", "ledger-acks"].contains(&name)
+        {
+            assert_eq!(slice, short, "{name}");
+            seen += 1;
+        }
+    }
+    if ingest::sched::shown_slice(std::path::Path::new("/proc/self")).is_some() {
+        assert!(seen >= 4, "runtime and stage threads: {seen}");
+    }
 }
 
 #[test]

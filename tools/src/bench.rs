@@ -276,12 +276,16 @@ pub fn run(args: BenchArgs) -> Result<()> {
         "bench: {n} records (~{avg_leaf} B leaves), {} submitters x {} records per request",
         args.concurrency, args.batch
     );
+    // The submitters run on this thread (`block_on`).
+    ingest::sched::latency_sensitive();
     // One runtime for both phases, its blocking threads kept between them
     // as a server keeps its own: else the paced phase would start by
     // creating them, and time that instead of the ledger.
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .thread_keep_alive(Duration::from_secs(600))
+        // As ledgerd's handler threads (ingest::sched).
+        .on_thread_start(ingest::sched::latency_sensitive)
         // As many blocking threads as ledgerd's handlers have.
         .max_blocking_threads(ingest::BLOCKING_THREADS)
         .build()?;
