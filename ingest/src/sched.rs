@@ -39,7 +39,9 @@ pub enum PriorityError {
 }
 
 /// Sets the calling thread's nice value and, if `slice` is given, its time
-/// slice (clamped by Linux to 0.1-100 ms).
+/// slice (clamped by Linux to 0.1-100 ms). Where `sched_setattr` is not
+/// allowed (other than for want of `CAP_SYS_NICE`), only the nice value
+/// is set.
 pub fn set_current(nice: i32, slice: Option<Duration>) -> Result<(), PriorityError> {
     imp::set_current(nice, slice)
 }
@@ -107,10 +109,16 @@ mod imp {
         let r =
             unsafe { libc::syscall(libc::SYS_sched_setattr, 0, &attr as *const SchedAttr, 0u32) };
         if r == 0 {
-            Ok(())
-        } else {
-            Err(PriorityError::Refused(std::io::Error::last_os_error()))
+            return Ok(());
         }
+        let e = std::io::Error::last_os_error();
+        if e.raw_os_error() == Some(libc::EPERM) {
+            return Err(PriorityError::Refused(e));
+        }
+        // No `sched_setattr` (a sandbox's filter, an old kernel): the nice
+        // value alone, as before the slices.
+        rustix::process::setpriority_process(Some(rustix::thread::gettid()), nice)
+            .map_err(|e| PriorityError::Refused(e.into()))
     }
 
     pub(super) fn current_nice() -> i32 {
