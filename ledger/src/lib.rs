@@ -52,6 +52,19 @@ pub struct SignedCheckpoint {
 /// A key and its value, as read from an index column family.
 pub type KeyValue = (Vec<u8>, Vec<u8>);
 
+/// One SST file of the log's database ([`Log::stored_files`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredFile {
+    /// The file's name, e.g. `/000012.sst`. RocksDB numbers files in the
+    /// order it makes them, and never reuses a number: a file that keeps
+    /// its name was not rewritten.
+    pub name: String,
+    /// The level it is in (0: as flushed from a memtable).
+    pub level: i32,
+    /// Its size in bytes.
+    pub size: usize,
+}
+
 struct State {
     frontier: Frontier,
     edge: edge::TileEdge,
@@ -244,6 +257,30 @@ impl Log {
             index.wait_for_compact(&opts)?;
         }
         Ok(())
+    }
+
+    /// Writes the log's memtable to an SST file now, rather than when it
+    /// fills (the entries are already durable in the WAL): before copying
+    /// the store's files, or to see how flushed files are laid out.
+    pub fn flush(&self) -> Result<(), LedgerError> {
+        Ok(self.db.flush()?)
+    }
+
+    /// The SST files of the log's database (entry chunks and full hash
+    /// tiles; not the checkpoints' or the indexes'), in no set order.
+    /// Flushed files lie beside the older ones and are moved down the
+    /// levels whole, never merged (specs/storage.md).
+    pub fn stored_files(&self) -> Result<Vec<StoredFile>, LedgerError> {
+        Ok(self
+            .db
+            .live_files()?
+            .into_iter()
+            .map(|f| StoredFile {
+                name: f.name,
+                level: f.level,
+                size: f.size,
+            })
+            .collect())
     }
 
     /// Point values of many keys of an index column family, in order.
