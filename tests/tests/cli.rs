@@ -301,6 +301,8 @@ fn bench_warms_up_and_paces_as_asked() {
             "bench",
             "--records",
             "3000",
+            "--rounds",
+            "2",
             "--concurrency",
             "4",
             "--batch",
@@ -316,7 +318,20 @@ fn bench_warms_up_and_paces_as_asked() {
         ],
     );
     assert!(out.contains("warm-up: 1000 records"), "{out}");
+    // Two rounds, each the ledger then raw RocksDB; the medians compared.
+    for round in ["round 1/2: ledger ", "round 2/2: ledger "] {
+        assert!(
+            out.lines()
+                .any(|l| l.starts_with(round) && l.contains("raw RocksDB")),
+            "{out}"
+        );
+    }
+    assert!(!out.contains("round 3/"), "{out}");
     assert!(out.contains("ratio:"), "{out}");
+    assert!(
+        out.contains("sustained peak, counting the index builds:"),
+        "{out}"
+    );
     assert!(
         out.lines().any(|l| l.starts_with("paced:")
             && l.contains(" 20000 records/s offered, 4500 records")
@@ -334,6 +349,13 @@ fn bench_warms_up_and_paces_as_asked() {
         &["bench", "--records", "10", "--paced-records=0"],
         "--paced-records",
     );
+    refused(
+        "ledgerctl",
+        &["bench", "--records", "10", "--rounds=0"],
+        "--rounds",
+    );
+    let remote = ["--url", "http://127.0.0.1:9", "bench", "--rounds", "2"];
+    refused("ledgerctl", &remote, "--rounds");
     let remote = ["--url", "http://127.0.0.1:9", "bench", "--warmup", "10"];
     refused("ledgerctl", &remote, "--warmup");
     let remote = [
