@@ -475,6 +475,11 @@ pub fn run(args: BenchArgs) -> Result<()> {
     settle()?;
     let paced = drive(&runtime, &pipeline, &log, half, &args, Some(pace))?;
     drop(pipeline);
+    // What the log takes on disk: its SST files (LZ4-compressed entry
+    // chunks and the hash tiles), the memtables flushed first.
+    log.flush()?;
+    let stored: usize = log.stored_files()?.iter().map(|f| f.size).sum();
+    let stored_per_leaf = stored as f64 / log.size().max(1) as f64;
 
     // The disk's own latency at that pace: raw RocksDB writing the same
     // leaf bytes from one thread, each synced WriteBatch taking every
@@ -548,6 +553,10 @@ pub fn run(args: BenchArgs) -> Result<()> {
     println!(
         "last ack -> signed checkpoint: {:.0} ms, the median of the rounds (publisher interval 1 s)",
         to_checkpoint * 1e3
+    );
+    println!(
+        "the log's files: {:.0} MB, {stored_per_leaf:.0} B per leaf of ~{avg_leaf} B (the indexes not counted)",
+        stored as f64 / 1e6
     );
     Ok(())
 }
