@@ -104,47 +104,7 @@ enum Command {
         action: TokenAction,
     },
     /// Load-generate against the ingest pipeline in a temp dir, next to raw RocksDB.
-    Bench {
-        /// Records to append in each peak round (over --url: in all).
-        /// The default is long enough that the index builds the acks leave
-        /// behind cannot all wait for later (a pipeline holds at most four
-        /// spans of 65,536 unbuilt leaves), so the peak is one the ledger
-        /// sustains.
-        #[arg(long, default_value_t = 1_000_000)]
-        records: usize,
-        /// Peak rounds (in-process runs): each times the ledger, then raw
-        /// RocksDB writing the same bytes; the medians are compared.
-        #[arg(long)]
-        rounds: Option<usize>,
-        /// Records the paced phase appends (in-process runs); default:
-        /// twice --records (about 13 s of steady load at half of the
-        /// sustained peak on the project machine).
-        #[arg(long)]
-        paced_records: Option<usize>,
-        /// Concurrent submitters.
-        #[arg(long, default_value_t = 64)]
-        concurrency: usize,
-        /// Records per submission.
-        #[arg(long, default_value_t = 64)]
-        batch: usize,
-        /// Records per group commit at most (in-process runs; a server
-        /// has its own setting).
-        #[arg(long, default_value_t = ingest::PipelineConfig::default().max_batch)]
-        group: usize,
-        /// Varies the generated records.
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-        /// Records per second offered in the paced phase (in-process
-        /// runs); default: half the measured sustained peak (the rate
-        /// counting the index builds).
-        #[arg(long)]
-        paced: Option<f64>,
-        /// Records appended before the peak is timed, through the same
-        /// pipeline (in-process runs; raw RocksDB gets as many first):
-        /// 0 times a process just started.
-        #[arg(long, default_value_t = 0)]
-        warmup: usize,
-    },
+    Bench(bench::BenchArgs),
     /// Raw RocksDB in a temp dir: paced synced WriteBatches with chosen
     /// options, to measure the disk's fsync tail while memtables are flushed.
     PacedSync {
@@ -342,37 +302,7 @@ fn run_remote(
             }
         }
         Command::Ship { inputs } => ship::run(&remote, &inputs)?,
-        Command::Bench {
-            records,
-            rounds,
-            concurrency,
-            batch,
-            group,
-            seed,
-            paced,
-            paced_records,
-            warmup,
-        } if paced.is_none() && paced_records.is_none() && warmup == 0 && rounds.is_none() => {
-            bench::run_http(
-                &remote,
-                bench::BenchArgs {
-                    records,
-                    rounds: 1,
-                    concurrency,
-                    batch,
-                    group,
-                    seed,
-                    paced,
-                    paced_records,
-                    warmup,
-                },
-            )?
-        }
-        Command::Bench { .. } => {
-            bail!(
-                "--rounds, --paced, --paced-records and --warmup apply to in-process runs only; drop them or --url"
-            )
-        }
+        Command::Bench(args) => bench::run_http(&remote, &args)?,
         _ => bail!("this command works on a data dir only; drop --url"),
     }
     Ok(())
@@ -476,41 +406,8 @@ fn run(cli: Cli) -> Result<()> {
     if let Command::Ship { .. } = cli.command {
         bail!("ship sends records to a running ledgerd: give --url and --token");
     }
-    if let Command::Bench {
-        records,
-        rounds,
-        concurrency,
-        batch,
-        group,
-        seed,
-        paced,
-        paced_records,
-        warmup,
-    } = cli.command
-    {
-        if records == 0 || concurrency == 0 || batch == 0 || group == 0 {
-            bail!("--records, --concurrency, --batch and --group must be at least 1");
-        }
-        if paced_records == Some(0) {
-            bail!("--paced-records must be at least 1");
-        }
-        if rounds == Some(0) {
-            bail!("--rounds must be at least 1");
-        }
-        if paced.is_some_and(|r| !(r.is_finite() && r >= 1.0)) {
-            bail!("--paced must be a number of records per second, at least 1");
-        }
-        return bench::run(bench::BenchArgs {
-            records,
-            rounds: rounds.unwrap_or(3),
-            concurrency,
-            batch,
-            group,
-            seed,
-            paced,
-            paced_records,
-            warmup,
-        });
+    if let Command::Bench(args) = cli.command {
+        return bench::run(args);
     }
     if let Command::Token { action } = cli.command {
         return token(&cli.data, action);
@@ -518,7 +415,7 @@ fn run(cli: Cli) -> Result<()> {
     let dir = DataDir::new(cli.data);
     match cli.command {
         Command::Keygen { .. }
-        | Command::Bench { .. }
+        | Command::Bench(_)
         | Command::PacedSync { .. }
         | Command::Token { .. }
         | Command::Ship { .. } => {

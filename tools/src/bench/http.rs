@@ -11,7 +11,8 @@ use super::{percentile, sample_record, BenchArgs};
 
 /// Drives a running ledgerd over HTTP: `concurrency` connections, each
 /// posting `batch` JSON records per request; reports records/s and latency.
-pub fn run_http(remote: &crate::remote::Remote, args: BenchArgs) -> Result<()> {
+pub fn run_http(remote: &crate::remote::Remote, args: &BenchArgs) -> Result<()> {
+    args.check(true)?;
     let n = args.records as u64;
     let bodies: Vec<Vec<u8>> = (0..n)
         .collect::<Vec<_>>()

@@ -26,29 +26,83 @@ use ingest::{Indexes, Outcome, Pipeline, PipelineConfig, Submission};
 use ledger::Log;
 use serde_json::{json, Value};
 
-/// Options of one bench run.
+/// Rounds of the peak unless `--rounds` says otherwise.
+const ROUNDS: usize = 3;
+
+/// Options of `ledgerctl bench`: in-process against the pipeline, or over
+/// HTTP against a running ledgerd (`--url`), which takes only `records`,
+/// `concurrency`, `batch` and `seed`.
+#[derive(clap::Args)]
 pub struct BenchArgs {
-    /// Records per peak round.
+    /// Records to append in each peak round (over --url: in all).
+    /// The default is long enough that the index builds the acks leave
+    /// behind cannot all wait for later (a pipeline holds at most four
+    /// spans of 65,536 unbuilt leaves), so the peak is one the ledger
+    /// sustains.
+    #[arg(long, default_value_t = 1_000_000)]
     pub records: usize,
-    /// Peak rounds, each the ledger then raw RocksDB.
-    pub rounds: usize,
-    pub concurrency: usize,
-    pub batch: usize,
-    /// Records per group commit at most.
-    pub group: usize,
-    pub seed: u64,
-    /// Records per second offered in the paced phase; `None`: half the
-    /// sustained peak just measured. A fixed pace compares two builds at the same
-    /// load (a faster peak otherwise paces its half-peak phase faster).
-    pub paced: Option<f64>,
-    /// Records offered in the paced phase (and written by the raw paced
-    /// baselines); `None`: twice `records`.
+    /// Peak rounds (in-process runs; default 3): each times the ledger,
+    /// then raw RocksDB writing the same bytes; the medians are compared.
+    #[arg(long)]
+    pub rounds: Option<usize>,
+    /// Records the paced phase appends, and the raw paced baselines write
+    /// (in-process runs); default: twice --records (about 13 s of steady
+    /// load at half of the sustained peak on the project machine).
+    #[arg(long)]
     pub paced_records: Option<usize>,
-    /// Records appended through the same pipeline before the peak is
-    /// timed (not counted), and written to each raw baseline's store
-    /// before it is timed: 0 times a cold process, as a server just
-    /// started; more times one whose memory is already paged in.
+    /// Concurrent submitters.
+    #[arg(long, default_value_t = 64)]
+    pub concurrency: usize,
+    /// Records per submission.
+    #[arg(long, default_value_t = 64)]
+    pub batch: usize,
+    /// Records per group commit at most (in-process runs; a server
+    /// has its own setting).
+    #[arg(long, default_value_t = ingest::PipelineConfig::default().max_batch)]
+    pub group: usize,
+    /// Varies the generated records.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Records per second offered in the paced phase (in-process runs);
+    /// default: half the measured sustained peak (the rate counting the
+    /// index builds). A fixed pace compares two builds at the same load.
+    #[arg(long)]
+    pub paced: Option<f64>,
+    /// Records appended before the peak is timed, through the same
+    /// pipeline (in-process runs; raw RocksDB gets as many first):
+    /// 0 times a process just started, more one whose memory is paged in.
+    #[arg(long, default_value_t = 0)]
     pub warmup: usize,
+}
+
+impl BenchArgs {
+    /// Refuses what cannot run: a count of 0, a pace that is not a rate,
+    /// and over HTTP (`over_http`) the options of in-process runs.
+    pub fn check(&self, over_http: bool) -> Result<()> {
+        if self.records == 0 || self.concurrency == 0 || self.batch == 0 || self.group == 0 {
+            bail!("--records, --concurrency, --batch and --group must be at least 1");
+        }
+        if over_http
+            && (self.rounds.is_some()
+                || self.paced.is_some()
+                || self.paced_records.is_some()
+                || self.warmup > 0)
+        {
+            bail!(
+                "--rounds, --paced, --paced-records and --warmup apply to in-process runs only; drop them or --url"
+            );
+        }
+        if self.paced_records == Some(0) {
+            bail!("--paced-records must be at least 1");
+        }
+        if self.rounds == Some(0) {
+            bail!("--rounds must be at least 1");
+        }
+        if self.paced.is_some_and(|r| !(r.is_finite() && r >= 1.0)) {
+            bail!("--paced must be a number of records per second, at least 1");
+        }
+        Ok(())
+    }
 }
 
 /// Where the raw baseline's warm-up keys start: above every timed key.
@@ -326,8 +380,9 @@ fn leaves_of(subs: &[Submission]) -> Vec<Vec<u8>> {
 }
 
 pub fn run(args: BenchArgs) -> Result<()> {
+    args.check(false)?;
     let n = args.records as u64;
-    let rounds = args.rounds.max(1) as u64;
+    let rounds = args.rounds.unwrap_or(ROUNDS) as u64;
     let p = args.paced_records.unwrap_or(2 * args.records) as u64;
     // Ids: round r's from r·n, the paced phase's from rounds·n, the
     // warm-up's above both.
@@ -423,13 +478,14 @@ pub fn run(args: BenchArgs) -> Result<()> {
         let subs = subs_for(r * n..(r + 1) * n, args.seed)?;
         leaves = leaves_of(&subs);
         settle()?;
-        let round = peak_round(&runtime, &pipeline, &indexes, subs, &args)?;
-        settle()?;
-        let raw = raw::synced_batches(&raw_db, leaves.len(), round.per_commit, |wb, index| {
-            wb.put((r * n + index).to_be_bytes(), &leaves[index as usize]);
-            Ok(())
+        let round = peak_round(&runtime, &pipeline, &indexes, subs, &args, |per_commit| {
+            settle()?;
+            raw::synced_batches(&raw_db, leaves.len(), per_commit, |wb, index| {
+                wb.put((r * n + index).to_be_bytes(), &leaves[index as usize]);
+                Ok(())
+            })
         })?;
-        let round = Round { raw, ..round };
+        let raw = round.raw;
         println!(
             "round {}/{rounds}: ledger {:.0} records/s acked ({} group commits, ~{} records each), {:.0} counting its index builds (the last built {:.0} ms after the last ack); raw RocksDB {raw:.0} records/s; {:.2}x raw",
             r + 1,
@@ -561,17 +617,19 @@ pub fn run(args: BenchArgs) -> Result<()> {
     Ok(())
 }
 
-/// The ledger's part of a peak round: `subs` unpaced, then the time from
+/// One peak round: `subs` through the ledger unpaced, then the time from
 /// the last ack to a signed checkpoint covering it and to the last
 /// complete index span built (span builds run behind the acks, below the
 /// stages' priority), so that work deferred past the acks shows in the
-/// rate counting it. `raw` is left at 0 for the caller.
+/// rate counting it; then `raw_rate`, given the records per group commit
+/// the ledger reached, times raw RocksDB.
 fn peak_round(
     runtime: &tokio::runtime::Runtime,
     pipeline: &Arc<Pipeline>,
     indexes: &Indexes,
     subs: Vec<Submission>,
     args: &BenchArgs,
+    raw_rate: impl FnOnce(usize) -> Result<f64>,
 ) -> Result<Round> {
     let log = indexes.log();
     let n = subs.len();
@@ -598,13 +656,14 @@ fn peak_round(
         to_checkpoint.unwrap_or_default(),
         to_built.unwrap_or_default(),
     );
+    let per_commit = (n / phase.commits.max(1)).max(1);
     Ok(Round {
         acked: n as f64 / phase.elapsed.as_secs_f64(),
         indexed: n as f64 / (phase.elapsed + to_built).as_secs_f64(),
-        raw: 0.0,
+        raw: raw_rate(per_commit)?,
         to_checkpoint,
         to_built,
-        per_commit: (n / phase.commits.max(1)).max(1),
+        per_commit,
         phase,
     })
 }
