@@ -11,19 +11,13 @@
 #![warn(missing_docs)]
 
 pub mod index;
-mod indexes;
-pub mod input;
 pub mod pipeline;
-pub mod query;
-mod recent;
 pub mod record;
-pub mod sched;
-mod schema;
-mod span;
-mod stages;
-mod terms;
 
-pub use indexes::Indexes;
+pub use index::indexes::Indexes;
+pub use index::{chain, query};
+pub use pipeline::sched;
 pub use pipeline::{Busy, Outcome, Pipeline, PipelineConfig, Submission, BLOCKING_THREADS};
+pub use record::input;
+pub use record::schema::{FieldError, Timestamp};
 pub use record::{check, CheckedRecord};
-pub use schema::{FieldError, Timestamp};

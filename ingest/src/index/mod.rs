@@ -15,13 +15,19 @@
 //! span is served from memory ([`crate::Indexes`]). Nothing but the leaves is
 //! written when records are appended: every fact is a function of its leaf
 //! ([`Facts::of_leaf`]), so the leaves themselves are the index's log.
+
+pub mod chain;
+pub(crate) mod indexes;
+pub mod query;
+pub(crate) mod span;
+
 use ledger::{LedgerError, Log};
 
 use ciborium::Value;
 use verifier::envelope::{Envelope, LeafHead};
 
 use crate::record::{CheckedRecord, IndexTerms};
-use crate::schema::Timestamp;
+use crate::record::schema::Timestamp;
 
 /// Column family of the idempotency index.
 pub const CF_DECISIONS: &str = "decisions";

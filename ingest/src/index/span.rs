@@ -17,7 +17,7 @@ use std::hash::BuildHasher;
 use crate::index::{
     encode_list_into, mark_key, posting_key_into, Facts, Logged, RecordFacts, Term,
 };
-use crate::terms::{push_spelled, spelled_at};
+use crate::record::terms::{push_spelled, spelled_at};
 
 /// One term of one leaf.
 #[derive(Clone, Copy, Debug)]

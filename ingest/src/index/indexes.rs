@@ -21,7 +21,7 @@ use ledger::{LedgerError, Log};
 use crate::index::{
     built_mark, decode_decision, Facts, Logged, RecordFacts, Term, CF_DECISIONS, CF_POSTINGS, SPAN,
 };
-use crate::span::SpanIndex;
+use crate::index::span::SpanIndex;
 
 /// The indexes of one log.
 pub struct Indexes {

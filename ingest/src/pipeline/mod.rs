@@ -2,6 +2,10 @@
 //! group commit (one synced WriteBatch for many records) → acknowledgements
 //! after that commit; and a checkpoint publisher.
 
+mod recent;
+pub mod sched;
+pub(crate) mod stages;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
@@ -12,10 +16,8 @@ use ledger::Log;
 use tokio::sync::oneshot;
 use verifier::{Hash, SignerKey};
 
-use crate::indexes::BuiltAnswer;
+use crate::index::indexes::BuiltAnswer;
 use crate::record::CheckedRecord;
-use crate::sched;
-use crate::stages;
 use crate::Indexes;
 
 /// How many threads of a process should call [`Pipeline::submit`] at

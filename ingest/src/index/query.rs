@@ -3,7 +3,7 @@
 use ledger::{LedgerError, Log};
 
 use crate::index::{decode_list, leaf_facts, posting_key, time_prefix, Term, CF_POSTINGS};
-use crate::schema::Timestamp;
+use crate::record::schema::Timestamp;
 use crate::Indexes;
 
 /// Postings read per page at most; a page may come back short (with a

@@ -29,8 +29,8 @@ use verifier::{Hash, HashedEntry};
 
 use crate::index::RecordFacts;
 use crate::pipeline::{Job, Outcome, PipelineConfig, Stats};
-use crate::recent::{Pending, Recent};
-use crate::schema::Timestamp;
+use crate::pipeline::recent::{Pending, Recent};
+use crate::record::schema::Timestamp;
 use crate::Indexes;
 
 /// What the acknowledger tells the batcher when a write failed: the batch
@@ -480,7 +480,7 @@ mod tests {
     use tokio::sync::oneshot;
 
     use super::*;
-    use crate::indexes::BuiltAnswer;
+    use crate::index::indexes::BuiltAnswer;
     use crate::pipeline::Submission;
 
     fn submission(id: &str) -> Submission {

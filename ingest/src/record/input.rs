@@ -5,7 +5,7 @@
 use ciborium::Value;
 
 use crate::record::{check, from_json, CheckedRecord, ENVELOPE_OVERHEAD};
-use crate::schema::FieldError;
+use crate::record::schema::FieldError;
 
 /// Body encodings accepted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -3,12 +3,16 @@
 //! delegation. [`check`] reads a record from CBOR (or JSON converted by
 //! [`from_json`]), checks every field and returns its canonical form.
 
+pub mod input;
+pub(crate) mod schema;
+pub(crate) mod terms;
+
 use ciborium::Value;
 use sha2::{Digest, Sha256};
 use verifier::envelope::LeafHead;
 
-use crate::schema::{check_free, err, kind, FieldError, Obj, Timestamp};
-pub use crate::terms::{Actors, IndexTerms, TermValues};
+use crate::record::schema::{check_free, err, kind, FieldError, Obj, Timestamp};
+pub use crate::record::terms::{Actors, IndexTerms, TermValues};
 
 /// `enforcer.kind` values.
 pub const ENFORCER_KINDS: &[&str] = &[
