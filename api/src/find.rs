@@ -26,7 +26,7 @@ fn find_index(indexes: &ingest::Indexes, id: &str) -> Result<u64, ApiError> {
 pub fn leaf_json(log: &Log, index: u64) -> Result<Value, ApiError> {
     let leaf = log.entry(index)?;
     let env = Envelope::decode(&leaf).map_err(ApiError::internal)?;
-    let record = ingest::record::cbor_to_json(&env.record);
+    let record = verifier::json::to_json(&env.record);
     Ok(json!({
         "decision_id": record.get("decision_id"),
         "index": index,

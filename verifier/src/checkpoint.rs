@@ -31,6 +31,9 @@ pub enum CheckpointError {
     /// The root is not base64 of 32 bytes.
     #[error("checkpoint root {0:?} is not base64 of a 32-byte hash")]
     Root(String),
+    /// A file that must carry the log's signature alone carries others.
+    #[error("checkpoint carries {0} signatures; this file carries the log's signature alone")]
+    NotSole(usize),
     /// The checkpoint is for another log.
     #[error("checkpoint origin {found:?} is not the key's log {expected:?}")]
     OriginMismatch {
@@ -124,4 +127,14 @@ pub fn open(signed: &[u8], key: &VerifierKey) -> Result<Checkpoint, CheckpointEr
         });
     }
     Ok(cp)
+}
+
+/// [`open`], for files in which every byte must be authenticated (evidence,
+/// chain bundles): the note must carry exactly one signature, the log's.
+pub fn open_sole(signed: &[u8], key: &VerifierKey) -> Result<Checkpoint, CheckpointError> {
+    let n = note::Note::parse(signed)?;
+    if n.signatures.len() != 1 {
+        return Err(CheckpointError::NotSole(n.signatures.len()));
+    }
+    open(signed, key)
 }

@@ -51,6 +51,21 @@ pub fn verify_inclusion(
     proof: &[Hash],
     root: &Hash,
 ) -> Result<(), InclusionError> {
+    if root_from_inclusion(leaf, index, size, proof)? != *root {
+        return Err(InclusionError::RootMismatch);
+    }
+    Ok(())
+}
+
+/// The root that the audit path `proof` (leaf upward) leads to from `leaf`
+/// at `index` in a tree of `size` leaves: the root such a tree must have
+/// for the proof to hold.
+pub fn root_from_inclusion(
+    leaf: &Hash,
+    index: u64,
+    size: u64,
+    proof: &[Hash],
+) -> Result<Hash, InclusionError> {
     if index >= size {
         return Err(InclusionError::IndexOutOfRange { index, size });
     }
@@ -83,8 +98,8 @@ pub fn verify_inclusion(
         fnode >>= 1;
         snode >>= 1;
     }
-    if snode != 0 || r != *root {
+    if snode != 0 {
         return Err(InclusionError::RootMismatch);
     }
-    Ok(())
+    Ok(r)
 }

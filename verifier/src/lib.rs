@@ -17,22 +17,38 @@
 //! | [`consistency_file`] | consistency proof files | specs/consistency-proof.md |
 //! | [`cbor`] | deterministic CBOR | RFC 8949 §4.2.1 |
 //! | [`envelope`] | the leaf bytes of a decision | specs/record.md |
+//! | [`decision`] | a decision record read from a leaf | specs/record.md |
+//! | [`evidence`] | one decision's evidence file | specs/evidence.md |
+//! | [`receipt`] | COSE receipts | RFC 9942, specs/receipt.md |
+//! | [`chain`] | identity-chain bundles | specs/chain.md |
+//! | [`findings`] | findings and agreement over decisions | specs/chain.md |
+//! | [`account`] | readable accounts of verified decisions | |
+//! | [`json`] | records as JSON | specs/record.md |
+//! | [`timestamp`] | record times, canonical form | specs/record.md |
 //!
 //! The written formats are in `specs/` at the top of the repository.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod account;
 mod b64;
 pub mod cbor;
+pub mod chain;
 pub mod checkpoint;
 pub mod consistency;
 pub mod consistency_file;
+pub mod decision;
 pub mod envelope;
+pub mod evidence;
+pub mod findings;
 pub mod hash;
 pub mod inclusion;
+pub mod json;
 pub mod note;
+pub mod receipt;
 pub mod tile;
+pub mod timestamp;
 pub mod tlog_proof;
 pub mod tree;
 

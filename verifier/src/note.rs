@@ -156,7 +156,8 @@ impl VerifierKey {
         self.id
     }
 
-    fn verify(&self, text: &[u8], sig: &[u8]) -> bool {
+    /// Whether `sig` is this key's Ed25519 signature of `text`.
+    pub(crate) fn verify(&self, text: &[u8], sig: &[u8]) -> bool {
         Signature::from_slice(sig).is_ok_and(|s| self.key.verify(text, &s).is_ok())
     }
 }
@@ -227,6 +228,12 @@ impl SignerKey {
     /// The key name.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The Ed25519 signature of `message` (for formats other than notes
+    /// that the log signs: COSE receipts).
+    pub(crate) fn sign_bytes(&self, message: &[u8]) -> [u8; 64] {
+        self.key.sign(message).to_bytes()
     }
 
     /// The matching public key.

@@ -18,10 +18,10 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use ledger::{LedgerError, Log};
 
+use crate::index::span::SpanIndex;
 use crate::index::{
     built_mark, decode_decision, Facts, Logged, RecordFacts, Term, CF_DECISIONS, CF_POSTINGS, SPAN,
 };
-use crate::index::span::SpanIndex;
 
 /// The indexes of one log.
 pub struct Indexes {

@@ -26,8 +26,8 @@ use ledger::{LedgerError, Log};
 use ciborium::Value;
 use verifier::envelope::{Envelope, LeafHead};
 
-use crate::record::{CheckedRecord, IndexTerms};
 use crate::record::schema::Timestamp;
+use crate::record::{CheckedRecord, IndexTerms};
 
 /// Column family of the idempotency index.
 pub const CF_DECISIONS: &str = "decisions";

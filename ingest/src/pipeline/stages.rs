@@ -28,8 +28,8 @@ use ledger::{Log, PreparedAppend, Tip};
 use verifier::{Hash, HashedEntry};
 
 use crate::index::RecordFacts;
-use crate::pipeline::{Job, Outcome, PipelineConfig, Stats};
 use crate::pipeline::recent::{Pending, Recent};
+use crate::pipeline::{Job, Outcome, PipelineConfig, Stats};
 use crate::record::schema::Timestamp;
 use crate::Indexes;
 

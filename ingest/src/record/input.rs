@@ -4,8 +4,8 @@
 
 use ciborium::Value;
 
-use crate::record::{check, from_json, CheckedRecord, ENVELOPE_OVERHEAD};
 use crate::record::schema::FieldError;
+use crate::record::{check, from_json, CheckedRecord, ENVELOPE_OVERHEAD};
 
 /// Body encodings accepted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

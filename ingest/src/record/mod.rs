@@ -316,33 +316,3 @@ pub fn from_json(v: &serde_json::Value) -> Value {
         ),
     }
 }
-
-/// Converts a stored record back to JSON: times (tag 0) become their text,
-/// bytes become base64 text.
-pub fn cbor_to_json(v: &Value) -> serde_json::Value {
-    use base64::Engine;
-    match v {
-        Value::Null => serde_json::Value::Null,
-        Value::Bool(b) => serde_json::Value::Bool(*b),
-        Value::Integer(i) => match (u64::try_from(*i), i64::try_from(*i)) {
-            (Ok(u), _) => u.into(),
-            (_, Ok(s)) => s.into(),
-            _ => serde_json::Value::String(format!("{}", i128::from(*i))),
-        },
-        Value::Float(f) => {
-            serde_json::Number::from_f64(*f).map_or(serde_json::Value::Null, Into::into)
-        }
-        Value::Text(s) => serde_json::Value::String(s.clone()),
-        Value::Bytes(b) => {
-            serde_json::Value::String(base64::engine::general_purpose::STANDARD.encode(b))
-        }
-        Value::Tag(_, inner) => cbor_to_json(inner),
-        Value::Array(a) => serde_json::Value::Array(a.iter().map(cbor_to_json).collect()),
-        Value::Map(m) => serde_json::Value::Object(
-            m.iter()
-                .map(|(k, v)| (k.as_text().unwrap_or_default().to_string(), cbor_to_json(v)))
-                .collect(),
-        ),
-        _ => serde_json::Value::Null,
-    }
-}

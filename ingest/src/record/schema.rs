@@ -2,8 +2,8 @@
 //! field and name the exact path of any problem.
 
 use ciborium::Value;
-use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
+pub use verifier::timestamp::Timestamp;
 
 /// A problem with one field of a record.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -34,85 +34,33 @@ pub(crate) fn join(path: &str, key: &str) -> String {
     }
 }
 
-/// A checked, normalised timestamp.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Timestamp(pub OffsetDateTime);
-
-impl Timestamp {
-    /// Nanoseconds since the Unix epoch (all accepted years are after 1970).
-    pub fn unix_nanos(&self) -> u64 {
-        u64::try_from(self.0.unix_timestamp_nanos()).unwrap_or(0)
-    }
-
-    /// From nanoseconds since the epoch.
-    pub fn from_unix_nanos(nanos: u64) -> Option<Timestamp> {
-        OffsetDateTime::from_unix_timestamp_nanos(i128::from(nanos))
-            .ok()
-            .map(Timestamp)
-    }
-
-    /// The one canonical text form: RFC 3339 in UTC with `Z`, fraction of a
-    /// second without trailing zeros (none if zero), e.g. `2026-11-23T07:00:00.123Z`.
-    pub fn canonical(&self) -> String {
-        let t = self.0;
-        let mut s = format!(
-            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
-            t.year(),
-            u8::from(t.month()),
-            t.day(),
-            t.hour(),
-            t.minute(),
-            t.second()
-        );
-        if t.nanosecond() != 0 {
-            let frac = format!("{:09}", t.nanosecond());
-            s.push('.');
-            s.push_str(frac.trim_end_matches('0'));
-        }
-        s.push('Z');
-        s
-    }
-
-    /// The canonical CBOR value: tag 0 over the canonical text.
-    pub fn to_cbor(&self) -> Value {
-        Value::Tag(0, Box::new(Value::Text(self.canonical())))
-    }
-
-    /// Parses RFC 3339 text (any offset; normalised to UTC).
-    pub fn parse_text(s: &str) -> Option<Timestamp> {
-        let t = OffsetDateTime::parse(s, &Rfc3339)
-            .ok()?
-            .to_offset(time::UtcOffset::UTC);
-        (1970..=9999).contains(&t.year()).then_some(Timestamp(t))
-    }
-
-    /// Reads a time: RFC 3339 text, tag 0 text, or tag 1 epoch seconds.
-    pub(crate) fn from_value(v: &Value, path: &str) -> Result<Timestamp, FieldError> {
-        let parsed = match v {
-            Value::Text(s) => Timestamp::parse_text(s),
-            Value::Tag(0, inner) => inner.as_text().and_then(Timestamp::parse_text),
-            Value::Tag(1, inner) => match inner.as_ref() {
-                Value::Integer(i) => i64::try_from(*i)
+/// Reads a time as a record may spell it: RFC 3339 text, tag 0 text, or
+/// tag 1 epoch seconds.
+pub(crate) fn time_from_value(v: &Value, path: &str) -> Result<Timestamp, FieldError> {
+    let parsed = match v {
+        Value::Text(s) => Timestamp::parse_text(s),
+        Value::Tag(0, inner) => inner.as_text().and_then(Timestamp::parse_text),
+        Value::Tag(1, inner) => match inner.as_ref() {
+            Value::Integer(i) => i64::try_from(*i)
+                .ok()
+                .and_then(|s| OffsetDateTime::from_unix_timestamp(s).ok())
+                .map(Timestamp),
+            // A float epoch carries no more than microseconds reliably.
+            Value::Float(f) if f.is_finite() && *f >= 0.0 && *f < 253_402_300_800.0 => {
+                OffsetDateTime::from_unix_timestamp_nanos((*f * 1e6).round() as i128 * 1000)
                     .ok()
-                    .and_then(|s| OffsetDateTime::from_unix_timestamp(s).ok())
-                    .map(Timestamp),
-                // A float epoch carries no more than microseconds reliably.
-                Value::Float(f) if f.is_finite() && *f >= 0.0 && *f < 253_402_300_800.0 => {
-                    OffsetDateTime::from_unix_timestamp_nanos((*f * 1e6).round() as i128 * 1000)
-                        .ok()
-                        .map(Timestamp)
-                }
-                _ => None,
-            },
+                    .map(Timestamp)
+            }
             _ => None,
-        };
-        match parsed {
-            Some(t) if (1970..=9999).contains(&t.0.year()) => Ok(t),
-            _ => err(
-                path,
-                "must be an RFC 3339 time such as 2026-11-23T07:00:00.123Z (or CBOR tag 0/1)",
-            ),
-        }
+        },
+        _ => None,
+    };
+    match parsed {
+        Some(t) if (1970..=9999).contains(&t.0.year()) => Ok(t),
+        _ => err(
+            path,
+            "must be an RFC 3339 time such as 2026-11-23T07:00:00.123Z (or CBOR tag 0/1)",
+        ),
     }
 }
 
@@ -213,7 +161,7 @@ impl<'a> Obj<'a> {
             self.raw(key)
         };
         let Some(v) = v else { return Ok(None) };
-        let t = Timestamp::from_value(v, &self.path(key))?;
+        let t = time_from_value(v, &self.path(key))?;
         self.put(key, t.to_cbor());
         Ok(Some(t))
     }

@@ -7,7 +7,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use verifier::consistency_file::ConsistencyFile;
-use verifier::{checkpoint, tlog_proof, VerifierKey};
+use verifier::decision::LoggedDecision;
+use verifier::{account, chain, checkpoint, evidence, receipt, tlog_proof, VerifierKey};
 
 #[derive(Parser)]
 #[command(
@@ -45,6 +46,43 @@ enum Command {
         /// The consistency proof file (`old N`, `new M`, base64 hashes).
         proof: PathBuf,
     },
+    /// Verify one decision's evidence file and print an account of it.
+    Evidence {
+        /// The log's verifier key (`name+id+base64`), or a file holding it.
+        #[arg(long)]
+        key: String,
+        /// Print the account as JSON.
+        #[arg(long)]
+        json: bool,
+        /// The evidence file (`ledgerctl evidence`, `GET /v1/decisions/<id>/evidence`).
+        file: PathBuf,
+    },
+    /// Verify a COSE receipt (RFC 9942) for a leaf and print an account of it.
+    Receipt {
+        /// The log's verifier key (`name+id+base64`), or a file holding it.
+        #[arg(long)]
+        key: String,
+        /// The exact leaf bytes (`GET /v1/decisions/<id>` with `Accept: application/cbor`).
+        #[arg(long)]
+        leaf: PathBuf,
+        /// Print the account as JSON.
+        #[arg(long)]
+        json: bool,
+        /// The receipt (`GET /v1/decisions/<id>/receipt`).
+        receipt: PathBuf,
+    },
+    /// Verify a chain bundle: every hop's proof and that the hops are linked;
+    /// print the chain, the agreement per request and the findings.
+    Chain {
+        /// The log's verifier key (`name+id+base64`), or a file holding it.
+        #[arg(long)]
+        key: String,
+        /// Print the chain as JSON.
+        #[arg(long)]
+        json: bool,
+        /// The chain bundle (`ledgerctl chain`, `GET /v1/decisions/<id>/chain`).
+        file: PathBuf,
+    },
     /// Verify a signed checkpoint and print its size and root.
     Checkpoint {
         /// The log's verifier key (`name+id+base64`), or a file holding it.
@@ -79,6 +117,15 @@ fn load_key(arg: &str) -> Result<VerifierKey, Failure> {
     VerifierKey::parse(&text).map_err(|e| Failure::Input(format!("verifier key in {arg}: {e}")))
 }
 
+/// What verified, as text or (with `--json`) as JSON.
+fn account(json: bool, text: String, value: serde_json::Value) -> String {
+    if json {
+        value.to_string()
+    } else {
+        text
+    }
+}
+
 fn run(cli: Cli) -> Result<String, Failure> {
     match cli.command {
         Command::Proof { key, entry, proof } => {
@@ -89,12 +136,74 @@ fn run(cli: Cli) -> Result<String, Failure> {
             let cp = parsed
                 .verify(&entry, &key)
                 .map_err(|e| Failure::Check(format!("{}: {e}", proof.display())))?;
-            Ok(format!(
+            let verdict = format!(
                 "OK: entry is leaf {} of {} at tree size {} (root {})",
                 parsed.index,
                 cp.origin,
                 cp.size,
                 cp.root.to_base64()
+            );
+            Ok(match LoggedDecision::from_leaf(&entry) {
+                Ok(logged) => format!(
+                    "{verdict}\n{}",
+                    account::decision_text(parsed.index, &cp, "checkpoint", &logged).trim_end()
+                ),
+                Err(e) => format!("{verdict}\n(the entry is not a decision record: {e})"),
+            })
+        }
+        Command::Evidence { key, json, file } => {
+            let key = load_key(&key)?;
+            let v = evidence::verify(&read(&file)?, &key)
+                .map_err(|e| Failure::Check(format!("{}: {e}", file.display())))?;
+            Ok(account(
+                json,
+                format!(
+                    "OK: evidence verified\n{}",
+                    account::decision_text(v.index, &v.checkpoint, "checkpoint", &v.logged)
+                        .trim_end()
+                ),
+                account::decision_json(v.index, &v.checkpoint, &v.logged),
+            ))
+        }
+        Command::Receipt {
+            key,
+            leaf,
+            json,
+            receipt: file,
+        } => {
+            let key = load_key(&key)?;
+            let (leaf, bytes) = (read(&leaf)?, read(&file)?);
+            let (r, root) = receipt::verify(&bytes, &leaf, &key)
+                .map_err(|e| Failure::Check(format!("{}: {e}", file.display())))?;
+            let cp = checkpoint::Checkpoint {
+                origin: key.name().to_string(),
+                size: r.tree_size,
+                root,
+                extensions: vec![],
+            };
+            let logged = LoggedDecision::from_leaf(&leaf)
+                .map_err(|e| Failure::Check(format!("the leaf is not a decision record: {e}")))?;
+            Ok(account(
+                json,
+                format!(
+                    "OK: COSE receipt verified: the leaf is at index {} of tree size {}, whose root {} {} signed\n{}",
+                    r.leaf_index,
+                    r.tree_size,
+                    root.to_base64(),
+                    key.name(),
+                    account::decision_text(r.leaf_index, &cp, "COSE receipt", &logged).trim_end()
+                ),
+                account::decision_json(r.leaf_index, &cp, &logged),
+            ))
+        }
+        Command::Chain { key, json, file } => {
+            let key = load_key(&key)?;
+            let c = chain::verify(&read(&file)?, &key)
+                .map_err(|e| Failure::Check(format!("{}: {e}", file.display())))?;
+            Ok(account(
+                json,
+                format!("OK: chain verified\n{}", account::chain_text(&c).trim_end()),
+                account::chain_json(&c),
             ))
         }
         Command::Consistency {

@@ -80,3 +80,4 @@ pub fn naive_subproof(m: usize, leaves: &[Hash], whole: bool) -> Vec<Hash> {
         p
     }
 }
+pub mod decisions;

@@ -1,0 +1,182 @@
+//! Evidence files and COSE receipts: made from a log in memory, verified,
+//! and every single-byte change of either rejected.
+
+mod common;
+
+use common::decisions::{byte_changes, leaf, record, signer, TestLog};
+use serde_json::json;
+use verifier::evidence::{Evidence, EvidenceError};
+use verifier::receipt::{Receipt, ReceiptError};
+use verifier::tlog_proof::TlogProof;
+use verifier::{account, evidence, receipt};
+
+fn log() -> TestLog {
+    let mut leaves: Vec<Vec<u8>> = (0..37).map(|i| leaf(&record(&format!("d{i}")))).collect();
+    let mut special = record("d-special");
+    special["subject"]["issuer"] = json!("https://idp.example.com");
+    special["delegation"] = json!([
+        {"identity_kind": "agent", "id": "agent:travel-bot", "owner": "team-travel",
+         "expires_at": "2026-11-23T07:00:00Z", "grant_id": "jit-7", "approved_by": "bob"},
+        {"identity_kind": "service_account", "id": "sa:booking-svc"}
+    ]);
+    special["credential"]["expires_at"] = json!("2026-11-23T07:00:00Z");
+    leaves[20] = leaf(&special);
+    TestLog::new(leaves)
+}
+
+fn evidence_of(log: &TestLog, index: u64) -> Evidence {
+    Evidence {
+        leaf: log.leaves[index as usize].clone(),
+        proof: TlogProof {
+            extra: None,
+            index,
+            proof: log.proof(index),
+            checkpoint: log.checkpoint(&signer()),
+        },
+    }
+}
+
+#[test]
+fn evidence_verifies_and_its_account_names_the_people_and_findings() {
+    let log = log();
+    let key = signer().verifier();
+    let text = evidence_of(&log, 20).to_text();
+    let v = evidence::verify(text.as_bytes(), &key).unwrap();
+    assert_eq!((v.index, v.checkpoint.size), (20, 37));
+    assert_eq!(v.logged.decision.decision_id, "d-special");
+    let account = account::decision_text(v.index, &v.checkpoint, "checkpoint", &v.logged);
+    for needle in [
+        "alice@example.com (human, type user), owner alice@example.com, issuer https://idp.example.com",
+        "1. agent:travel-bot (agent), owner team-travel",
+        "grant jit-7, approved by bob",
+        "2. sa:booking-svc (service_account), NO OWNER",
+        "NOT valid at the decision time",
+        "gateway gw-1 (as declared); submitted by relay-1 (as authenticated)",
+        "included at index 20 of tree size 37, checkpoint signed by decisions.example.org/log",
+        "finding: decision d-special: delegation[1] sa:booking-svc (service_account) has no accountable owner",
+        "finding: decision d-special: the delegation grant to agent:travel-bot (grant jit-7) expired",
+        "finding: decision d-special: credential sha256:0123456789abcdef used at 2026-11-23T07:00:00.5Z, after it expired",
+        "finding: decision d-special: credential sha256:0123456789abcdef states a TTL of 300 s",
+    ] {
+        assert!(account.contains(needle), "{needle:?} missing from\n{account}");
+    }
+    let json = account::decision_json(v.index, &v.checkpoint, &v.logged);
+    assert_eq!(json["decision"]["subject"]["owner"], "alice@example.com");
+    assert_eq!(json["credential_valid"], false);
+    let codes: Vec<&str> = json["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        codes,
+        [
+            "grant_expired",
+            "no_owner",
+            "credential_expired",
+            "ttl_mismatch"
+        ]
+    );
+    // A clean record has no findings.
+    let clean = evidence::verify(evidence_of(&log, 3).to_text().as_bytes(), &key).unwrap();
+    assert!(verifier::findings::of_decision(&clean.logged.decision).is_empty());
+}
+
+#[test]
+fn every_single_byte_change_of_an_evidence_file_is_rejected() {
+    let log = log();
+    let key = signer().verifier();
+    for index in [0, 20, 36] {
+        let text = evidence_of(&log, index).to_text().into_bytes();
+        evidence::verify(&text, &key).unwrap();
+        for (at, changed) in byte_changes(&text) {
+            assert!(
+                evidence::verify(&changed, &key).is_err(),
+                "evidence of {index}: a change at byte {at} verified"
+            );
+        }
+    }
+}
+
+#[test]
+fn evidence_refuses_what_nothing_authenticates() {
+    let log = log();
+    let key = signer().verifier();
+    let mut e = evidence_of(&log, 5);
+    e.proof.extra = Some(b"anything".to_vec());
+    assert!(matches!(
+        evidence::verify(e.to_text().as_bytes(), &key),
+        Err(EvidenceError::Malformed(_))
+    ));
+    // A cosignature by another key would be ignored by a note verifier,
+    // so an evidence file may not carry one.
+    let other = verifier::SignerKey::from_seed("witness.example/w", &[3; 32]).unwrap();
+    let mut e = evidence_of(&log, 5);
+    let body = e.proof.checkpoint.split("\n\n").next().unwrap().to_string() + "\n";
+    let cosigned = verifier::note::sign(&body, &other).unwrap();
+    let cosignature = cosigned.lines().last().unwrap();
+    e.proof.checkpoint = format!("{}{cosignature}\n", e.proof.checkpoint);
+    verifier::checkpoint::open(e.proof.checkpoint.as_bytes(), &key).unwrap();
+    assert!(matches!(
+        evidence::verify(e.to_text().as_bytes(), &key),
+        Err(EvidenceError::Checkpoint(
+            verifier::checkpoint::CheckpointError::NotSole(2)
+        ))
+    ));
+    // Another log's key.
+    assert!(
+        evidence::verify(evidence_of(&log, 5).to_text().as_bytes(), &other.verifier()).is_err()
+    );
+}
+
+fn receipt_of(log: &TestLog, index: u64) -> Vec<u8> {
+    let size = log.leaves.len() as u64;
+    Receipt::sign(
+        &signer(),
+        size,
+        index,
+        log.proof(index),
+        &log.tree.root_at(size).unwrap(),
+    )
+    .encode()
+}
+
+#[test]
+fn receipts_verify_for_their_leaf_only() {
+    let log = log();
+    let key = signer().verifier();
+    for index in [0, 1, 20, 36] {
+        let bytes = receipt_of(&log, index);
+        let (r, root) = receipt::verify(&bytes, &log.leaves[index as usize], &key).unwrap();
+        assert_eq!((r.leaf_index, r.tree_size), (index, 37));
+        assert_eq!(root, log.tree.root_at(37).unwrap());
+        let other = &log.leaves[(index as usize + 1) % 37];
+        assert_eq!(
+            receipt::verify(&bytes, other, &key).unwrap_err(),
+            ReceiptError::Signature
+        );
+    }
+}
+
+#[test]
+fn every_single_byte_change_of_a_receipt_is_rejected() {
+    let log = log();
+    let key = signer().verifier();
+    for index in [0, 20, 36] {
+        let bytes = receipt_of(&log, index);
+        let leaf = &log.leaves[index as usize];
+        for (at, changed) in byte_changes(&bytes) {
+            assert!(
+                receipt::verify(&changed, leaf, &key).is_err(),
+                "receipt of {index}: a change at byte {at} verified"
+            );
+        }
+        for (at, changed) in byte_changes(leaf).step_by(7) {
+            assert!(
+                receipt::verify(&bytes, &changed, &key).is_err(),
+                "receipt of {index}: the leaf changed at byte {at} verified"
+            );
+        }
+    }
+}
