@@ -50,7 +50,9 @@ pub fn event_to_record(e: &Value) -> Value {
     let identity_kind = text_at(&input, &[&["subject", "identity_kind"], &["identity_kind"]])
         .filter(|k| ingest::record::IDENTITY_KINDS.contains(k))
         .unwrap_or("workload");
-    let owner = text_at(&input, &[&["subject", "owner"], &["owner"]]).unwrap_or("unknown");
+    // No default: a missing owner stays missing, and the evidence of the
+    // decision reports an identity without an accountable owner.
+    let owner = text_at(&input, &[&["subject", "owner"], &["owner"]]);
     let path = text_at(e, &[&["path"]]).unwrap_or("data");
     let action = text_at(&input, &[&["action", "name"], &["action"], &["method"]]).unwrap_or(path);
     let resource =
@@ -113,11 +115,16 @@ pub fn event_to_record(e: &Value) -> Value {
             evidence.insert(k.into(), v.clone());
         }
     }
+    let mut subject =
+        json!({"type": "opa_input", "id": subject_id, "identity_kind": identity_kind});
+    if let Some(owner) = owner {
+        subject["owner"] = json!(owner);
+    }
     json!({
         "decision_id": e.get("decision_id").cloned().unwrap_or(Value::Null),
         "time": e.get("timestamp").cloned().unwrap_or(Value::Null),
         "enforcer": {"id": text_at(e, &[&["labels", "id"]]).unwrap_or("opa"), "kind": "policy_engine"},
-        "subject": {"type": "opa_input", "id": subject_id, "identity_kind": identity_kind, "owner": owner},
+        "subject": subject,
         "action": {"name": action},
         "resource": {"type": "opa_input", "id": resource},
         "context": context,
@@ -212,4 +219,40 @@ pub(crate) async fn post_logs(
         counts.to_string(),
     )
         .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every default specs/opa.md names, and a missing owner left missing
+    /// so that the evidence reports it.
+    #[test]
+    fn a_bare_event_gets_the_documented_defaults_and_no_owner() {
+        let e =
+            json!({"decision_id": "opa-1", "timestamp": "2026-11-23T07:00:00Z", "result": true});
+        let r = event_to_record(&e);
+        assert_eq!(
+            r["subject"],
+            json!({"type": "opa_input", "id": "unknown", "identity_kind": "workload"})
+        );
+        assert_eq!(r["enforcer"], json!({"id": "opa", "kind": "policy_engine"}));
+        assert_eq!(
+            r["policy"],
+            json!({"engine": "opa", "id": "data", "version": "unversioned"})
+        );
+        assert_eq!(
+            (&r["action"]["name"], &r["resource"]["id"]),
+            (&json!("data"), &json!("data"))
+        );
+        assert_eq!(r["decision"], "allow");
+        let checked = ingest::check(&ingest::record::from_json(&r)).unwrap();
+        let leaf = verifier::envelope::encode_parts(checked.cbor(), "2026-11-23T07:00:01Z", "opa");
+        let d = verifier::decision::LoggedDecision::from_leaf(&leaf).unwrap();
+        let codes: Vec<&str> = verifier::findings::of_decision(&d.decision)
+            .iter()
+            .map(|f| f.code)
+            .collect();
+        assert_eq!(codes, ["no_owner"]);
+    }
 }

@@ -57,6 +57,49 @@ fn optional_parts_may_be_absent() {
     });
     let r = check(&cbor_of(&minimal)).unwrap();
     assert_eq!(r.terms.actors().count(), 0);
+    // No owner: logged, and the evidence reports it (verifier::findings).
+    let mut ownerless = minimal.clone();
+    ownerless["subject"]
+        .as_object_mut()
+        .unwrap()
+        .remove("owner");
+    check(&cbor_of(&ownerless)).unwrap();
+}
+
+#[test]
+fn the_optional_additions_are_kept_in_canonical_form() {
+    let mut r = record("d");
+    r["delegation"][1]["expires_at"] = json!("2026-11-23T08:00:00+01:00");
+    r["delegation"][1]["approved_by"] = json!("bob@example.com");
+    r["delegation"][1]["grant_id"] = json!("jit-42");
+    r["policy"]["owner"] = json!("team-policy");
+    r["credential"]["issuer"] = json!("https://sts.example.com");
+    r["emergency"] = json!({"break_glass": true, "justification": "outage", "ticket": "INC-9",
+                            "approved_by": "carol", "expires_at": "2026-11-23T07:30:00Z",
+                            "grant_id": "bg-1"});
+    let checked = check(&cbor_of(&r)).unwrap();
+    let leaf = verifier::envelope::encode_parts(checked.cbor(), "2026-11-23T07:00:01Z", "gw");
+    let d = verifier::decision::LoggedDecision::from_leaf(&leaf)
+        .unwrap()
+        .decision;
+    assert_eq!(
+        d.delegation[1].expires_at.unwrap().canonical(),
+        "2026-11-23T07:00:00Z"
+    );
+    assert_eq!(d.delegation[1].grant_id.as_deref(), Some("jit-42"));
+    assert_eq!(d.policy.owner.as_deref(), Some("team-policy"));
+    assert_eq!(
+        d.credential.unwrap().issuer.as_deref(),
+        Some("https://sts.example.com")
+    );
+    let e = d.emergency.unwrap();
+    assert_eq!(
+        (e.approved_by.as_deref(), e.grant_id.as_deref()),
+        (Some("carol"), Some("bg-1"))
+    );
+    // Checking the canonical form again gives the same bytes.
+    let again = check(&verifier::cbor::decode(checked.cbor()).unwrap()).unwrap();
+    assert_eq!(again.cbor(), checked.cbor());
 }
 
 #[test]
@@ -88,10 +131,8 @@ fn every_problem_names_its_field() {
             "subject.identity_kind:",
         ),
         (
-            problem(r.clone(), |v| {
-                v["subject"].as_object_mut().unwrap().remove("owner");
-            }),
-            "subject.owner: is required",
+            problem(r.clone(), |v| v["subject"]["owner"] = json!("")),
+            "subject.owner: must not be empty",
         ),
         (
             problem(r.clone(), |v| v["subject"]["spiffe_id"] = json!("http://x")),
@@ -108,6 +149,34 @@ fn every_problem_names_its_field() {
                 v["delegation"][1]["granted_at"] = json!("2026-11-23T06:00:00Z")
             }),
             "delegation[1].granted_at: is earlier",
+        ),
+        (
+            problem(r.clone(), |v| {
+                v["delegation"][1]["expires_at"] = json!("2026-11-23T06:59:00Z")
+            }),
+            "delegation[1].expires_at: is before granted_at",
+        ),
+        (
+            problem(r.clone(), |v| v["delegation"][0]["approved_by"] = json!(5)),
+            "delegation[0].approved_by: must be text",
+        ),
+        (
+            problem(r.clone(), |v| v["policy"]["owner"] = json!([])),
+            "policy.owner: must be text",
+        ),
+        (
+            problem(r.clone(), |v| v["credential"]["issuer"] = json!("")),
+            "credential.issuer: must not be empty",
+        ),
+        (
+            problem(
+                r.clone(),
+                |v| {
+                    v["emergency"] =
+                        json!({"break_glass": true, "justification": "x", "expires_at": "soon"})
+                },
+            ),
+            "emergency.expires_at: must be an RFC 3339 time",
         ),
         (
             problem(r.clone(), |v| v["delegation"][0]["scope"] = json!(["a", 3])),
@@ -267,6 +336,9 @@ fn facts_survive_the_leaf(r: &Value) -> Result<(), TestCaseError> {
         let (facts, head) = Facts::from_record(checked);
         let leaf = head.finish("2026-11-23T07:00:01.5Z", "gw-1");
         prop_assert_eq!(Facts::of_leaf(leaf.as_ref()), Some(facts));
+        // Whatever the checks accept, the verifier can read and account for.
+        let read = verifier::decision::LoggedDecision::from_leaf(leaf.as_ref());
+        prop_assert!(read.is_ok(), "{:?}", read.err());
     }
     Ok(())
 }

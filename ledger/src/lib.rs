@@ -14,6 +14,7 @@ mod audit;
 mod bulk;
 mod edge;
 mod error;
+mod evidence;
 pub mod frontier;
 pub mod keys;
 mod layout;

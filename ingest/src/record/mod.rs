@@ -14,22 +14,7 @@ use verifier::envelope::LeafHead;
 use crate::record::schema::{check_free, err, kind, FieldError, Obj, Timestamp};
 pub use crate::record::terms::{Actors, IndexTerms, TermValues};
 
-/// `enforcer.kind` values.
-pub const ENFORCER_KINDS: &[&str] = &[
-    "gateway",
-    "service_mesh",
-    "api",
-    "policy_engine",
-    "token_issuer",
-    "agent_gateway",
-    "other",
-];
-/// `subject.identity_kind` and `delegation[].identity_kind` values.
-pub const IDENTITY_KINDS: &[&str] = &["human", "service_account", "workload", "agent", "device"];
-/// `decision` values.
-pub const DECISIONS: &[&str] = &["allow", "deny"];
-/// `credential.kind` values.
-pub const CREDENTIAL_KINDS: &[&str] = &["token", "jit_grant", "api_key", "certificate"];
+pub use verifier::decision::{CREDENTIAL_KINDS, DECISIONS, ENFORCER_KINDS, IDENTITY_KINDS};
 /// Longest delegation chain accepted.
 pub const MAX_DELEGATION: usize = 32;
 /// Longest `decision_id`.
@@ -85,7 +70,9 @@ pub fn check(v: &Value) -> Result<CheckedRecord, FieldError> {
     subject.text("type", true)?;
     let subject_id = subject.text("id", true)?.unwrap_or_default();
     subject.one_of("identity_kind", IDENTITY_KINDS, true)?;
-    subject.text("owner", true)?;
+    // Optional: a record without one is logged, and its evidence says the
+    // identity has no accountable owner (verifier::findings).
+    subject.text("owner", false)?;
     subject.text("issuer", false)?;
     if let Some(spiffe) = subject.text("spiffe_id", false)? {
         if !spiffe.starts_with("spiffe://") {
@@ -116,6 +103,7 @@ pub fn check(v: &Value) -> Result<CheckedRecord, FieldError> {
     let policy_id = policy.text("id", true)?.unwrap_or_default();
     let policy_version = policy.text("version", true)?.unwrap_or_default();
     policy.text("hash", false)?;
+    policy.text("owner", false)?;
     r.put("policy", policy.finish()?);
 
     let decision = r.one_of("decision", DECISIONS, true)?.unwrap_or_default();
@@ -181,7 +169,8 @@ fn check_delegation(r: &mut Obj<'_>) -> Result<Vec<String>, FieldError> {
         actor.one_of("identity_kind", IDENTITY_KINDS, true)?;
         ids.push(actor.text("id", true)?.unwrap_or_default());
         actor.text("owner", false)?;
-        if let Some(granted) = actor.time("granted_at", false)? {
+        let granted = actor.time("granted_at", false)?;
+        if let Some(granted) = granted {
             if last_grant.is_some_and(|prev| granted < prev) {
                 return err(
                     &format!("{path}.granted_at"),
@@ -190,6 +179,13 @@ fn check_delegation(r: &mut Obj<'_>) -> Result<Vec<String>, FieldError> {
             }
             last_grant = Some(granted);
         }
+        if let Some(expires) = actor.time("expires_at", false)? {
+            if granted.is_some_and(|g| expires < g) {
+                return err(&format!("{path}.expires_at"), "is before granted_at");
+            }
+        }
+        actor.text("approved_by", false)?;
+        actor.text("grant_id", false)?;
         match actor.raw("scope") {
             None => {}
             Some(Value::Text(s)) if !s.is_empty() => actor.put("scope", Value::Text(s.clone())),
@@ -239,6 +235,7 @@ fn check_credential(r: &mut Obj<'_>) -> Result<(), FieldError> {
     };
     let mut c = Obj::new(cred, "credential")?;
     c.one_of("kind", CREDENTIAL_KINDS, true)?;
+    c.text("issuer", false)?;
     let id_hash = c.text("id_hash", true)?.unwrap_or_default();
     if id_hash.len() < 16
         || !id_hash
@@ -291,6 +288,9 @@ fn check_emergency(r: &mut Obj<'_>) -> Result<(), FieldError> {
     }
     e.text("justification", true)?;
     e.text("ticket", false)?;
+    e.text("approved_by", false)?;
+    e.time("expires_at", false)?;
+    e.text("grant_id", false)?;
     r.put("emergency", e.finish()?);
     Ok(())
 }
