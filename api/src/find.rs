@@ -4,37 +4,21 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use ingest::query::{self, Query as SearchQuery};
 use ingest::Timestamp;
 use ledger::Log;
 use serde_json::{json, Value};
-use verifier::envelope::Envelope;
 
-use crate::server::{authorize, ApiError, AppState};
+use crate::auth::authorize;
+use crate::error::ApiError;
+use crate::state::{attachment, AppState};
 use crate::tokens::Role;
 
-fn find_index(indexes: &ingest::Indexes, id: &str) -> Result<u64, ApiError> {
-    indexes
-        .lookup_decision(id)?
-        .map(|(index, _)| index)
-        .ok_or_else(|| ApiError::not_found(format!("no decision with id {id:?}")))
-}
-
-/// A leaf as JSON: the record with where and when it was logged.
-pub fn leaf_json(log: &Log, index: u64) -> Result<Value, ApiError> {
-    let leaf = log.entry(index)?;
-    let env = Envelope::decode(&leaf).map_err(ApiError::internal)?;
-    let record = verifier::json::to_json(&env.record);
-    Ok(json!({
-        "decision_id": record.get("decision_id"),
-        "index": index,
-        "leaf_hash": verifier::leaf_hash(&leaf).to_hex(),
-        "received_at": env.received_at,
-        "submitted_by": env.submitted_by,
-        "record": record,
-    }))
+/// A leaf as JSON ([`verifier::json::logged_json`]).
+fn leaf_json(log: &Log, index: u64) -> Result<Value, ApiError> {
+    verifier::json::logged_json(index, &log.entry(index)?).map_err(ApiError::internal)
 }
 
 /// `GET /v1/decisions/<id>`: JSON, or the exact leaf bytes with
@@ -45,7 +29,7 @@ pub(crate) async fn decision(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     authorize(&state, &headers, Role::Reader)?;
-    let index = find_index(&state.indexes, &id)?;
+    let index = state.find_decision(&id)?;
     let wants_cbor = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
@@ -82,39 +66,14 @@ pub(crate) async fn proof(
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     authorize(&state, &headers, Role::Reader)?;
-    let index = find_index(&state.indexes, &id)?;
-    let size = match q.get("size") {
-        Some(s) => Some(
-            verifier::checkpoint::parse_decimal(s)
-                .ok_or_else(|| ApiError::bad("size must be a decimal"))?,
-        ),
-        None => None,
-    };
-    let covered = state
-        .log
-        .latest_checkpoint()
-        .is_some_and(|c| c.checkpoint.size > index);
-    if size.is_none() && !covered {
-        return Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("decision {index} is not yet in a signed checkpoint; checkpoints are signed about every second"),
-        ));
-    }
-    let proof = state.log.tlog_proof(index, size)?;
-    Ok((
-        [
-            (
-                header::CONTENT_TYPE,
-                "text/plain; charset=utf-8".to_string(),
-            ),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{index}.tlog-proof\""),
-            ),
-        ],
+    let index = state.find_decision(&id)?;
+    let size = state.checkpoint_for(index, q.get("size"))?;
+    let proof = state.log.tlog_proof(index, Some(size))?;
+    Ok(attachment(
+        "text/plain; charset=utf-8",
+        &format!("{index}.tlog-proof"),
         proof.to_text(),
-    )
-        .into_response())
+    ))
 }
 
 /// Largest page of search results.
@@ -181,12 +140,7 @@ pub(crate) async fn search(
     let cursor = number("cursor")?;
     let (log, indexes) = (state.log.clone(), state.indexes.clone());
     let body = tokio::task::spawn_blocking(move || -> Result<Value, ApiError> {
-        let page = query::search(&indexes, &sq, cursor, limit).map_err(|e| match e {
-            query::QueryError::VersionWithoutPolicy | query::QueryError::TooBroad => {
-                ApiError::bad(e.to_string())
-            }
-            query::QueryError::Ledger(e) => e.into(),
-        })?;
+        let page = query::search(&indexes, &sq, cursor, limit)?;
         let results = page
             .indexes
             .iter()

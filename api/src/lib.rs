@@ -9,13 +9,20 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+mod ack;
 pub mod allocator;
-pub mod find;
+mod auth;
+pub mod error;
+mod evidence;
+mod find;
 pub mod opa;
+mod ops;
 mod read;
 pub mod server;
+pub mod state;
 mod stream;
 pub mod tokens;
 mod write;
 
-pub use server::{router, AppState, ServerConfig};
+pub use server::router;
+pub use state::{AppState, ServerConfig};

@@ -225,6 +225,7 @@ async fn serve(s: Settings) -> Result<()> {
         tokens: TokenStore::new(&s.data),
         config: s.server.clone(),
         rejected: Default::default(),
+        signer: signer.clone(),
     });
 
     say!(

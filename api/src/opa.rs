@@ -22,7 +22,9 @@ use ingest::input::check_record;
 use ingest::{Outcome, Submission};
 use serde_json::{json, Map, Value};
 
-use crate::server::{authorize, ApiError, AppState};
+use crate::auth::authorize;
+use crate::error::ApiError;
+use crate::state::AppState;
 use crate::tokens::Role;
 
 /// Largest decompressed upload accepted.
@@ -202,7 +204,7 @@ pub(crate) async fn post_logs(
     let mut counts =
         json!({"appended": 0, "duplicate": 0, "conflict": 0, "rejected": rejected.len()});
     if !subs.is_empty() {
-        let outcomes = crate::write::submit_and_wait(&state, subs).await?;
+        let outcomes = crate::ack::submit_and_wait(&state, subs).await?;
         for o in outcomes {
             let key = match o {
                 Outcome::Appended { .. } => "appended",

@@ -10,7 +10,9 @@ use serde::Deserialize;
 use verifier::consistency_file::ConsistencyFile;
 use verifier::tile::{Tile, TILE_WIDTH};
 
-use crate::server::{authorize, ApiError, AppState};
+use crate::auth::authorize;
+use crate::error::ApiError;
+use crate::state::AppState;
 use crate::tokens::Role;
 
 fn public_or_reader(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {

@@ -17,9 +17,10 @@ use serde_json::{json, Value};
 use tokio::sync::oneshot;
 use verifier::cbor::{decode_prefix, Prefix};
 
-use crate::server::{ApiError, AppState};
+use crate::ack::{answer, fill, too_large};
+use crate::error::ApiError;
+use crate::state::AppState;
 use crate::tokens::TokenEntry;
-use crate::write::{answer, fill, too_large};
 
 /// Records queued per submission while a stream is arriving.
 const GROUP: usize = 256;
@@ -38,7 +39,7 @@ async fn queue(
 ) -> Result<Pending, ApiError> {
     let mut wait = Duration::from_millis(1);
     loop {
-        match crate::write::submit(state, subs).await? {
+        match crate::ack::submit(state, subs).await? {
             Ok(rx) => return Ok(Pending { slots, rx }),
             Err(busy) => {
                 subs = busy.subs;

@@ -57,16 +57,41 @@ impl Fixture {
     }
 }
 
+/// A decision record (JSON) with this id.
+fn record(id: &str) -> String {
+    serde_json::json!({
+        "decision_id": id, "time": "2026-11-23T07:00:00.123Z",
+        "enforcer": {"id": "gw-1", "kind": "gateway"},
+        "subject": {"type": "user", "id": "alice@example.com", "identity_kind": "human",
+                    "owner": "alice@example.com"},
+        "action": {"name": "read"}, "resource": {"type": "api", "id": "orders"},
+        "context": {"request_id": format!("req-{id}"), "trace_id": "trace-cli"},
+        "policy": {"engine": "opa", "id": "orders.authz", "version": "7"}, "decision": "allow"
+    })
+    .to_string()
+}
+
 #[test]
 fn append_prove_and_verify_offline() {
     let f = Fixture::new();
     let files: Vec<String> = (0..5)
-        .map(|i| f.write(&format!("e{i}"), format!("entry {i}").as_bytes()))
+        .map(|i| f.write(&format!("r{i}.json"), record(&format!("d{i}")).as_bytes()))
         .collect();
     let refs: Vec<&str> = std::iter::once("append")
         .chain(files.iter().map(|s| s.as_str()))
         .collect();
-    assert_eq!(f.ctl(&refs), "0\n1\n2\n3\n4\n");
+    assert_eq!(
+        f.ctl(&refs),
+        "appended 0 d0\nappended 1 d1\nappended 2 d2\nappended 3 d3\nappended 4 d4\n"
+    );
+    // The same path as HTTP ingest: a retry is a duplicate, and the record
+    // is found through the indexes.
+    assert_eq!(f.ctl(&["append", &files[1]]), "duplicate 1 d1\n");
+    let found = f.ctl(&["search", "--request-id", "req-d2"]);
+    assert!(
+        found.contains("\"index\":2") && found.contains("\"submitted_by\":\"ledgerctl\""),
+        "{found}"
+    );
     let cp1 = f.ctl(&["checkpoint"]);
     let cp1_file = f.write("cp1", cp1.as_bytes());
     assert!(ok(
@@ -75,13 +100,25 @@ fn append_prove_and_verify_offline() {
     )
     .contains("size 5"));
 
+    // `decision` prints the record and writes the exact leaf bytes.
+    let leaves: Vec<String> = (0..5).map(|i| f.path(&format!("leaf{i}.cbor"))).collect();
+    for (i, leaf) in leaves.iter().enumerate() {
+        let shown = f.ctl(&["decision", &format!("d{i}"), "--leaf", leaf]);
+        let j: serde_json::Value = serde_json::from_str(&shown).unwrap();
+        assert_eq!(j["index"], i);
+        assert_eq!(j["record"]["subject"]["id"], "alice@example.com");
+    }
     let proof = f.path("e3.tlog-proof");
     f.ctl(&["prove", "3", "--out", &proof]);
     let verdict = ok(
         "ledger-verify",
-        &["proof", "--key", &f.key(), "--entry", &files[3], &proof],
+        &["proof", "--key", &f.key(), "--entry", &leaves[3], &proof],
     );
     assert!(verdict.starts_with("OK: entry is leaf 3"), "{verdict}");
+    assert!(
+        verdict.contains("decision d3: allow"),
+        "the record it proves: {verdict}"
+    );
     // The key string works as well as the key file.
     let key_line = std::fs::read_to_string(f.key()).unwrap();
     ok(
@@ -91,14 +128,14 @@ fn append_prove_and_verify_offline() {
             "--key",
             key_line.trim(),
             "--entry",
-            &files[3],
+            &leaves[3],
             &proof,
         ],
     );
     // The wrong entry, a tampered proof, another log's key: all fail with exit 1.
     let r = run(
         "ledger-verify",
-        &["proof", "--key", &f.key(), "--entry", &files[2], &proof],
+        &["proof", "--key", &f.key(), "--entry", &leaves[2], &proof],
     );
     assert_eq!(r.code, 1);
     assert!(
@@ -113,7 +150,7 @@ fn append_prove_and_verify_offline() {
     assert_eq!(
         run(
             "ledger-verify",
-            &["proof", "--key", &f.key(), "--entry", &files[3], &bad]
+            &["proof", "--key", &f.key(), "--entry", &leaves[3], &bad]
         )
         .code,
         1
@@ -121,7 +158,14 @@ fn append_prove_and_verify_offline() {
     let other = Fixture::new();
     let r = run(
         "ledger-verify",
-        &["proof", "--key", &other.key(), "--entry", &files[3], &proof],
+        &[
+            "proof",
+            "--key",
+            &other.key(),
+            "--entry",
+            &leaves[3],
+            &proof,
+        ],
     );
     assert_eq!(r.code, 1);
     assert!(
@@ -133,15 +177,71 @@ fn append_prove_and_verify_offline() {
     assert_eq!(
         run(
             "ledger-verify",
-            &["proof", "--key", "nonsense", "--entry", &files[3], &proof]
+            &["proof", "--key", "nonsense", "--entry", &leaves[3], &proof]
         )
         .code,
         2
     );
 
+    // Evidence, a receipt and the chain, offline from the store.
+    let ev = f.path("d3.evidence");
+    f.ctl(&["evidence", "d3", "--out", &ev]);
+    let out = ok("ledger-verify", &["evidence", &ev, "--key", &f.key()]);
+    assert!(
+        out.starts_with("OK: evidence verified\ndecision d3: allow"),
+        "{out}"
+    );
+    assert!(
+        out.contains("submitted by ledgerctl (as authenticated)"),
+        "{out}"
+    );
+    let json = ok(
+        "ledger-verify",
+        &["evidence", &ev, "--key", &f.key(), "--json"],
+    );
+    let j: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(
+        (j["verified"].clone(), j["index"].clone()),
+        (serde_json::json!(true), serde_json::json!(3))
+    );
+    let cose = f.path("d3.cose");
+    f.ctl(&["receipt", "d3", "--out", &cose]);
+    let out = ok(
+        "ledger-verify",
+        &["receipt", &cose, "--leaf", &leaves[3], "--key", &f.key()],
+    );
+    assert!(
+        out.contains("the leaf is at index 3 of tree size 5"),
+        "{out}"
+    );
+    let r = run(
+        "ledger-verify",
+        &["receipt", &cose, "--leaf", &leaves[4], "--key", &f.key()],
+    );
+    assert!(
+        r.code == 1 && r.stderr.contains("signature"),
+        "{}",
+        r.stderr
+    );
+    let chain = f.path("d3.chain");
+    f.ctl(&["chain", "d3", "--out", &chain]);
+    let out = ok("ledger-verify", &["chain", &chain, "--key", &f.key()]);
+    assert!(
+        out.contains("chain of 5 decisions (complete)"),
+        "trace-cli links all five: {out}"
+    );
+    refused(
+        "ledgerctl",
+        &["--data", p(&f.data()), "evidence", "nope"],
+        "no decision with id \"nope\"",
+    );
+
     // Grow the log, then prove the new checkpoint extends the old one.
-    let more = f.write("more", b"entry 5");
-    f.ctl(&["append", &more, "-"]);
+    let more = f.write(
+        "more.jsonl",
+        format!("{}\n{}\n", record("d5"), record("d6")).as_bytes(),
+    );
+    f.ctl(&["append", &more]);
     let cp2_file = f.write("cp2", f.ctl(&["checkpoint"]).as_bytes());
     let cons = f.path("5-7.proof");
     f.ctl(&["prove-consistency", "5", "7", "--out", &cons]);
@@ -173,9 +273,17 @@ fn append_prove_and_verify_offline() {
     assert_eq!(f.ctl(&["checkpoint", "--size", "5"]), cp1);
     let old_proof = f.path("old.tlog-proof");
     f.ctl(&["prove", "0", "--size", "5", "--out", &old_proof]);
+    f.ctl(&["decision", "d0", "--leaf", &leaves[0]]);
     ok(
         "ledger-verify",
-        &["proof", "--key", &f.key(), "--entry", &files[0], &old_proof],
+        &[
+            "proof",
+            "--key",
+            &f.key(),
+            "--entry",
+            &leaves[0],
+            &old_proof,
+        ],
     );
 
     assert!(f.ctl(&["audit"]).starts_with("audit OK: 7 entries"));
@@ -184,11 +292,29 @@ fn append_prove_and_verify_offline() {
 #[test]
 fn bad_input_is_refused_with_a_reason() {
     let f = Fixture::new();
-    let big = f.write("big", &vec![b'x'; 65_536]);
-    let small = f.write("small", b"fine");
+    let mut big: serde_json::Value = serde_json::from_str(&record("big")).unwrap();
+    big["extensions"] = serde_json::json!({"blob": "x".repeat(65_536)});
+    let big = f.write("big.json", big.to_string().as_bytes());
+    let small = f.write("small.json", record("fine").as_bytes());
     let r = f.ctl_run(&["append", &small, &big]);
     assert_ne!(r.code, 0);
-    assert!(r.stderr.contains("65535"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("65535") && r.stderr.contains("nothing was appended"),
+        "{}",
+        r.stderr
+    );
+    let mut bad: serde_json::Value = serde_json::from_str(&record("bad")).unwrap();
+    bad["subject"]["identity_kind"] = serde_json::json!("robot");
+    let two = f.write("two.jsonl", format!("{}\n{bad}\n", record("ok")).as_bytes());
+    let r = f.ctl_run(&["append", &two]);
+    assert!(
+        r.code != 0 && r.stderr.contains("subject.identity_kind"),
+        "{}",
+        r.stderr
+    );
+    let raw = f.write("raw", b"entry bytes, not a record");
+    let r = f.ctl_run(&["append", &raw]);
+    assert!(r.code != 0 && r.stderr.contains("CBOR"), "{}", r.stderr);
     assert!(f.ctl(&["checkpoint"]).contains("\n0\n"), "nothing appended");
     let r = f.ctl_run(&["prove", "0"]);
     assert_ne!(r.code, 0);
@@ -257,28 +383,33 @@ fn audit_reports_a_tampered_entry() {
     // 300 entries: leaf 9 is in the first full hash tile, which is stored
     // (a leaf in the partial tile would change the root computed when the
     // log is opened, and the audit would report the signed root instead).
-    let files: Vec<String> = (0..300)
-        .map(|i| f.write(&format!("e{i}"), &[i as u8; 40]))
-        .collect();
-    let mut args = vec!["append"];
-    args.extend(files.iter().map(|s| s.as_str()));
-    f.ctl(&args);
+    let lines: Vec<String> = (0..300).map(|i| record(&format!("e{i}"))).collect();
+    let file = f.write("records.jsonl", lines.join("\n").as_bytes());
+    f.ctl(&["append", &file]);
     f.ctl(&["checkpoint"]);
     {
         let db_path = f.data().join("db");
         // One column family (the indexes and checkpoints are in their own
         // databases, in db/index and db/checkpoints).
         let db = rocksdb::DB::open(&rocksdb::Options::default(), &db_path).unwrap();
-        // The entries of one append are stored in chunks of 16, keyed `p`
-        // ‖ first leaf (8 BE) ‖ 0xff (specs/storage.md); rewrite leaf 9
-        // inside the first.
-        let mut key = vec![b'p'];
-        key.extend_from_slice(&0u64.to_be_bytes());
-        key.push(0xff);
-        let chunk = db.get(&key).unwrap().unwrap();
+        // Entries are stored in chunks of up to 16 of one append, keyed
+        // `p` ‖ first leaf (8 BE) ‖ 0xff (specs/storage.md): leaf 9 is in
+        // the chunk with the greatest key at or below its own.
+        let mut at = vec![b'p'];
+        at.extend_from_slice(&9u64.to_be_bytes());
+        at.push(0xff);
+        let (key, chunk) = db
+            .iterator(rocksdb::IteratorMode::From(
+                &at,
+                rocksdb::Direction::Reverse,
+            ))
+            .next()
+            .unwrap()
+            .unwrap();
+        let first = u64::from_be_bytes(key[1..9].try_into().unwrap()) as usize;
         let mut entries: Vec<&[u8]> = verifier::tile::decode_bundle(&chunk).unwrap();
-        assert_eq!(entries.len(), 16);
-        entries[9] = b"rewritten history";
+        assert!(first <= 9 && 9 < first + entries.len());
+        entries[9 - first] = b"rewritten history";
         let bundle = verifier::tile::encode_bundle(entries).unwrap();
         db.put(&key, bundle).unwrap();
     }

@@ -5,12 +5,14 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod append;
 mod bench;
 mod datadir;
+mod evidence;
 mod remote;
 mod ship;
 
-use std::io::{IsTerminal, Read, Write};
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -55,12 +57,19 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
-    /// Append raw entries, one per file (`-` reads one entry from stdin); prints each index.
+    /// Append decision records to a data dir, checked, indexed and deduplicated
+    /// as ledgerd does (JSON object, array or lines; CBOR record, array or
+    /// sequence; `-` = stdin). Nothing is appended if any record is refused.
     Append {
-        /// Files holding one entry each.
+        /// Files of records.
         #[arg(required = true)]
         files: Vec<String>,
+        /// The identity recorded as `submitted_by` in each leaf.
+        #[arg(long, default_value = "ledgerctl")]
+        submitted_by: String,
     },
+    #[command(flatten)]
+    Evidence(evidence::What),
     /// Sign a checkpoint for the current size (or print the one signed at --size).
     Checkpoint {
         /// Print the checkpoint signed at this size instead.
@@ -221,18 +230,6 @@ impl SearchArgs {
     }
 }
 
-/// Percent-encodes a query value.
-fn encode(v: &str) -> String {
-    v.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 fn load_key(cli_key: &Option<String>, dir: &DataDir) -> Result<verifier::VerifierKey> {
     match cli_key {
         Some(k) => verifier::VerifierKey::parse(k).or_else(|_| {
@@ -290,7 +287,7 @@ fn run_remote(
             let query: Vec<String> = args
                 .params()
                 .iter()
-                .map(|(k, v)| format!("{k}={}", encode(v)))
+                .map(|(k, v)| format!("{k}={}", evidence::encode(v)))
                 .collect();
             let body = remote.get_ok(&format!("/v1/search?{}", query.join("&")))?;
             let page: serde_json::Value = serde_json::from_slice(&body)?;
@@ -302,6 +299,13 @@ fn run_remote(
             }
         }
         Command::Ship { inputs } => ship::run(&remote, &inputs)?,
+        Command::Evidence(what) => {
+            let key = match key {
+                Some(_) => Some(load_key(key, dir)?),
+                None => dir.verifier().ok(),
+            };
+            evidence::run_remote(&remote, key, what)?
+        }
         Command::Bench(args) => bench::run_http(&remote, &args)?,
         _ => bail!("this command works on a data dir only; drop --url"),
     }
@@ -426,32 +430,18 @@ fn run(cli: Cli) -> Result<()> {
             let indexes = ingest::Indexes::open(log.clone())?;
             let page = ingest::query::search(&indexes, &args.query()?, args.cursor, args.limit)?;
             for index in page.indexes {
-                let j = api::find::leaf_json(&log, index)
-                    .map_err(|e| anyhow::anyhow!("{}", e.reason))?;
+                let j = verifier::json::logged_json(index, &log.entry(index)?)?;
                 println!("{j}");
             }
             if let Some(next) = page.next {
                 eprintln!("more: --cursor {next}");
             }
         }
-        Command::Append { files } => {
-            let mut entries = Vec::with_capacity(files.len());
-            for f in &files {
-                entries.push(if f == "-" {
-                    let mut buf = Vec::new();
-                    std::io::stdin()
-                        .read_to_end(&mut buf)
-                        .context("reading stdin")?;
-                    buf
-                } else {
-                    std::fs::read(f).with_context(|| format!("reading {f}"))?
-                });
-            }
-            let range = dir.open()?.append(&entries)?;
-            for index in range {
-                println!("{index}");
-            }
-        }
+        Command::Append {
+            files,
+            submitted_by,
+        } => append::run(&dir, &files, &submitted_by)?,
+        Command::Evidence(what) => evidence::run_local(&dir, what)?,
         Command::Checkpoint { size } => {
             let log = dir.open()?;
             let signed = match size {

@@ -70,6 +70,39 @@ impl Remote {
         Remote::reply(req.call(), &format!("GET {path}"))
     }
 
+    /// The exact leaf bytes of a decision (`Accept: application/cbor`),
+    /// checked against the leaf hash the server states.
+    pub fn get_leaf(&self, decision_id: &str) -> Result<Vec<u8>> {
+        let path = format!("/v1/decisions/{}", crate::evidence::encode(decision_id));
+        let mut req = self
+            .agent
+            .get(format!("{}{path}", self.base))
+            .header("Accept", "application/cbor");
+        if let Some(t) = &self.token {
+            req = req.header("Authorization", format!("Bearer {t}"));
+        }
+        let mut r = req
+            .call()
+            .with_context(|| format!("GET {path}: no answer from ledgerd"))?;
+        let stated = r
+            .headers()
+            .get("x-ledger-leaf-hash")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let status = r.status().as_u16();
+        let body = r.body_mut().with_config().limit(1 << 20).read_to_vec()?;
+        if status != 200 {
+            bail!(
+                "GET {path}: {status} {}",
+                String::from_utf8_lossy(&body).trim()
+            );
+        }
+        if stated.as_deref() != Some(verifier::leaf_hash(&body).to_hex().as_str()) {
+            bail!("GET {path}: the leaf served does not hash to the leaf hash stated");
+        }
+        Ok(body)
+    }
+
     /// GET that must succeed; the server's reason otherwise.
     pub fn get_ok(&self, path: &str) -> Result<Vec<u8>> {
         let r = self.get(path)?;

@@ -15,12 +15,12 @@ const BATCH: usize = 500;
 /// Attempts per batch while the server is busy or unreachable.
 const ATTEMPTS: u32 = 10;
 
-enum Records {
+pub(crate) enum Records {
     Json(Vec<String>),
     Cbor(Vec<Vec<u8>>),
 }
 
-fn read_input(name: &str) -> Result<Vec<u8>> {
+pub(crate) fn read_input(name: &str) -> Result<Vec<u8>> {
     if name == "-" {
         let mut buf = Vec::new();
         std::io::stdin()
@@ -33,7 +33,7 @@ fn read_input(name: &str) -> Result<Vec<u8>> {
 }
 
 /// JSON when the first non-space byte is `{` or `[`, otherwise CBOR.
-fn split(name: &str, data: &[u8]) -> Result<Records> {
+pub(crate) fn split(name: &str, data: &[u8]) -> Result<Records> {
     let first = data.iter().find(|b| !b.is_ascii_whitespace());
     match first {
         None => Ok(Records::Json(vec![])),
@@ -43,6 +43,10 @@ fn split(name: &str, data: &[u8]) -> Result<Records> {
             Ok(Records::Json(v.iter().map(Value::to_string).collect()))
         }
         Some(b'{') => {
+            // One record (pretty-printed or not), else JSON lines.
+            if let Ok(one) = serde_json::from_slice::<Value>(data) {
+                return Ok(Records::Json(vec![one.to_string()]));
+            }
             let text = std::str::from_utf8(data).with_context(|| format!("{name}: not UTF-8"))?;
             let lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
             Ok(Records::Json(lines.map(str::to_string).collect()))

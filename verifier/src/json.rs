@@ -32,3 +32,26 @@ pub fn to_json(v: &Value) -> serde_json::Value {
         _ => serde_json::Value::Null,
     }
 }
+
+/// A logged decision as JSON: the record with where and when it was logged
+/// (what `GET /v1/decisions/{id}` and `/v1/search` answer, and `ledgerctl`
+/// prints).
+///
+/// ```text
+/// {"decision_id", "index", "leaf_hash" (hex), "received_at", "submitted_by", "record"}
+/// ```
+pub fn logged_json(
+    index: u64,
+    leaf: &[u8],
+) -> Result<serde_json::Value, crate::envelope::EnvelopeError> {
+    let env = crate::envelope::Envelope::decode(leaf)?;
+    let record = to_json(&env.record);
+    Ok(serde_json::json!({
+        "decision_id": record.get("decision_id"),
+        "index": index,
+        "leaf_hash": crate::leaf_hash(leaf).to_hex(),
+        "received_at": env.received_at,
+        "submitted_by": env.submitted_by,
+        "record": record,
+    }))
+}

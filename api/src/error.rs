@@ -1,0 +1,73 @@
+//! Error answers: a status and a reason, sent as `{"error": reason}`.
+
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+/// An error answer.
+#[derive(Debug)]
+pub struct ApiError {
+    /// The HTTP status.
+    pub status: StatusCode,
+    /// Why.
+    pub reason: String,
+}
+
+impl ApiError {
+    /// An error with `status` and `reason`.
+    pub fn new(status: StatusCode, reason: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            reason: reason.into(),
+        }
+    }
+    pub(crate) fn bad(reason: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, reason)
+    }
+    pub(crate) fn not_found(reason: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, reason)
+    }
+    pub(crate) fn internal(e: impl std::fmt::Display) -> ApiError {
+        tracing::error!("internal error: {e}");
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+    }
+}
+
+impl From<ledger::LedgerError> for ApiError {
+    fn from(e: ledger::LedgerError) -> ApiError {
+        use ledger::LedgerError::*;
+        match e {
+            OutOfRange { .. } | SizeOrder { .. } => ApiError::bad(e.to_string()),
+            NoCheckpoint(_) | Tile(_) => ApiError::not_found(e.to_string()),
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({ "error": self.reason }).to_string();
+        let mut r = (
+            self.status,
+            [(header::CONTENT_TYPE, "application/json")],
+            body,
+        )
+            .into_response();
+        if self.status == StatusCode::SERVICE_UNAVAILABLE
+            || self.status == StatusCode::TOO_MANY_REQUESTS
+        {
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+        }
+        r
+    }
+}
+
+impl From<ingest::query::QueryError> for ApiError {
+    fn from(e: ingest::query::QueryError) -> ApiError {
+        use ingest::query::QueryError::*;
+        match e {
+            VersionWithoutPolicy | TooBroad => ApiError::bad(e.to_string()),
+            Ledger(e) => e.into(),
+        }
+    }
+}

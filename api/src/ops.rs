@@ -1,0 +1,93 @@
+//! Operations: `/readyz` and `/metrics` (Prometheus).
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+pub(crate) async fn readyz(State(state): State<Arc<AppState>>) -> Response {
+    let queued = state.pipeline.stats().queued.load(Ordering::Relaxed);
+    if state.log.latest_checkpoint().is_some() {
+        format!("ready: size {}, {queued} queued\n", state.log.size()).into_response()
+    } else {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "no checkpoint signed yet").into_response()
+    }
+}
+
+pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    let s = state.pipeline.stats();
+    let c = |a: &std::sync::atomic::AtomicUsize| a.load(Ordering::Relaxed);
+    let checkpoint = state
+        .log
+        .latest_checkpoint()
+        .map_or(0, |c| c.checkpoint.size);
+    let signed_at = s.last_checkpoint_unix_ms.load(Ordering::Relaxed);
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let age = if signed_at == 0 {
+        0.0
+    } else {
+        now_ms.saturating_sub(signed_at) as f64 / 1e3
+    };
+    // Leaves whose index span is not built yet (held in memory); past
+    // the pipeline's bound, writes are refused with 503 until it falls.
+    let unbuilt = state.indexes.unbuilt();
+    let text = format!(
+        "# TYPE ledger_records_appended_total counter\nledger_records_appended_total {}\n\
+         # TYPE ledger_records_rejected_total counter\nledger_records_rejected_total {}\n\
+         # TYPE ledger_records_duplicate_total counter\nledger_records_duplicate_total {}\n\
+         # TYPE ledger_records_conflict_total counter\nledger_records_conflict_total {}\n\
+         # TYPE ledger_queue_depth gauge\nledger_queue_depth {}\n\
+         # TYPE ledger_commit_batch_records summary\nledger_commit_batch_records_sum {}\nledger_commit_batch_records_count {}\n\
+         # TYPE ledger_commit_seconds summary\nledger_commit_seconds_sum {:.6}\nledger_commit_seconds_count {}\n\
+         # TYPE ledger_tree_size gauge\nledger_tree_size {}\n\
+         # TYPE ledger_checkpoint_size gauge\nledger_checkpoint_size {checkpoint}\n\
+         # TYPE ledger_checkpoint_age_seconds gauge\nledger_checkpoint_age_seconds {age:.3}\n\
+         # TYPE ledger_index_unbuilt_leaves gauge\nledger_index_unbuilt_leaves {unbuilt}\n",
+        c(&s.appended),
+        state.rejected.load(Ordering::Relaxed),
+        c(&s.duplicates),
+        c(&s.conflicts),
+        c(&s.queued),
+        c(&s.appended),
+        c(&s.commits),
+        s.write_micros.load(Ordering::Relaxed) as f64 / 1e6,
+        c(&s.commits),
+        state.log.size(),
+    );
+    let synced = state.log.synced_writes();
+    let text = text
+        + &histogram("ledger_synced_write_seconds", &synced.total)
+        + &histogram("ledger_wal_write_seconds", &synced.wal);
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+}
+
+/// A Prometheus histogram of durations (cumulative buckets, in seconds):
+/// `ledger_synced_write_seconds` is each group commit's synced RocksDB
+/// write, `ledger_wal_write_seconds` its write-ahead-log write and sync.
+/// Their difference over 10 ms is a stall inside RocksDB; both over it, a
+/// slow disk.
+fn histogram(name: &str, d: &ledger::Durations) -> String {
+    let mut out = format!("# TYPE {name} histogram\n");
+    let mut cumulative = 0;
+    for (bound, count) in ledger::BUCKET_BOUNDS_MICROS.iter().zip(d.buckets) {
+        cumulative += count;
+        out += &format!(
+            "{name}_bucket{{le=\"{}\"}} {cumulative}\n",
+            *bound as f64 / 1e6
+        );
+    }
+    out += &format!(
+        "{name}_bucket{{le=\"+Inf\"}} {}\n{name}_sum {:.6}\n{name}_count {}\n",
+        d.count(),
+        d.sum_micros as f64 / 1e6,
+        d.count()
+    );
+    out
+}

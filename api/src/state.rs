@@ -1,0 +1,100 @@
+//! What every handler shares: the log, its indexes, the pipeline, the
+//! tokens, the signing key, and the HTTP settings.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use ingest::Pipeline;
+use ledger::Log;
+use verifier::SignerKey;
+
+use crate::error::ApiError;
+use crate::tokens::TokenStore;
+
+/// Settings of the HTTP layer.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// Serve `/checkpoint` and `/tile/…` without a token.
+    pub public_reads: bool,
+    /// Largest request body accepted (413 beyond).
+    pub max_body: usize,
+    /// A request taking longer is answered 503.
+    pub request_timeout: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            public_reads: true,
+            max_body: 16 << 20,
+            request_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// What every handler shares.
+pub struct AppState {
+    /// The log.
+    pub log: Arc<Log>,
+    /// Its decision indexes.
+    pub indexes: Arc<ingest::Indexes>,
+    /// The ingest pipeline.
+    pub pipeline: Pipeline,
+    /// Bearer tokens.
+    pub tokens: TokenStore,
+    /// HTTP settings.
+    pub config: ServerConfig,
+    /// Records refused by validation (for /metrics).
+    pub rejected: std::sync::atomic::AtomicU64,
+    /// The log's signing key (COSE receipts are signed on request).
+    pub signer: SignerKey,
+}
+
+impl AppState {
+    /// The leaf index of the decision with this `decision_id`; 404 if none.
+    pub fn find_decision(&self, decision_id: &str) -> Result<u64, ApiError> {
+        self.indexes
+            .lookup_decision(decision_id)?
+            .map(|(index, _)| index)
+            .ok_or_else(|| ApiError::not_found(format!("no decision with id {decision_id:?}")))
+    }
+
+    /// The tree size to prove leaf `index` at: `size` if the client asked
+    /// for one (a decimal; it must be a signed checkpoint's), else the
+    /// latest signed checkpoint's, which must cover the leaf (503 until the
+    /// next checkpoint does).
+    pub fn checkpoint_for(&self, index: u64, size: Option<&String>) -> Result<u64, ApiError> {
+        if let Some(s) = size {
+            return verifier::checkpoint::parse_decimal(s)
+                .ok_or_else(|| ApiError::bad("size must be a decimal"));
+        }
+        match self.log.latest_checkpoint() {
+            Some(c) if c.checkpoint.size > index => Ok(c.checkpoint.size),
+            _ => Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("decision {index} is not yet in a signed checkpoint; checkpoints are signed about every second"),
+            )),
+        }
+    }
+}
+
+/// A file to download: its media type, name and bytes.
+pub fn attachment(
+    content_type: &str,
+    filename: &str,
+    body: impl Into<axum::body::Body>,
+) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, content_type.to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{filename}\""),
+            ),
+        ],
+        body.into(),
+    )
+        .into_response()
+}

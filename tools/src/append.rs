@@ -1,0 +1,91 @@
+//! `ledgerctl append`: decision records into a data dir, on the same path as
+//! `POST /v1/decisions`: every record checked and canonicalised, wrapped in
+//! the leaf envelope, appended exactly once by `decision_id` through the
+//! ingest pipeline, indexed, and covered by a signed checkpoint.
+
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use ingest::input::{parse_body, Format};
+use ingest::{Indexes, Outcome, Pipeline, PipelineConfig, Submission};
+
+use crate::datadir::DataDir;
+use crate::ship::{read_input, split, Records};
+
+/// Records per submission (one group commit at most).
+const GROUP: usize = 1_000;
+
+/// Appends the records in `inputs` (JSON lines or array, CBOR records or a
+/// CBOR sequence; `-` is stdin) as `submitted_by`. If any record is refused,
+/// nothing is appended.
+pub fn run(dir: &DataDir, inputs: &[String], submitted_by: &str) -> Result<()> {
+    let mut checked = Vec::new();
+    let mut refused = 0;
+    for name in inputs {
+        let data = read_input(name)?;
+        let bodies: Vec<(Format, Vec<u8>)> = match split(name, &data)? {
+            Records::Json(lines) => lines
+                .into_iter()
+                .map(|l| (Format::Json, l.into_bytes()))
+                .collect(),
+            Records::Cbor(items) => items.into_iter().map(|i| (Format::Cbor, i)).collect(),
+        };
+        for (position, (format, body)) in bodies.iter().enumerate() {
+            let parsed = parse_body(*format, body, submitted_by)
+                .with_context(|| format!("{name}: record {position}"))?;
+            for item in parsed {
+                match item {
+                    Ok(record) => checked.push(record),
+                    Err(r) => {
+                        refused += 1;
+                        eprintln!("{name}: record {position}: {}", r.reason);
+                    }
+                }
+            }
+        }
+    }
+    if refused > 0 {
+        bail!("{refused} records refused; nothing was appended");
+    }
+    if checked.is_empty() {
+        bail!("no records in {}", inputs.join(", "));
+    }
+    let log = Arc::new(dir.open()?);
+    let indexes = Indexes::open(log.clone())?;
+    let signer = dir.signer()?;
+    let pipeline = Pipeline::start(indexes, Some(signer.clone()), PipelineConfig::default());
+    let by: Arc<str> = submitted_by.into();
+    let mut conflicts = 0;
+    for group in checked.chunks(GROUP) {
+        let subs: Vec<Submission> = group
+            .iter()
+            .map(|record| Submission {
+                record: record.clone(),
+                submitted_by: by.clone(),
+            })
+            .collect();
+        let ids: Vec<String> = group.iter().map(|r| r.decision_id.clone()).collect();
+        let outcomes = pipeline
+            .submit(subs)
+            .map_err(|busy| anyhow::anyhow!("{busy}"))?
+            .blocking_recv()
+            .context("the pipeline stopped before acknowledging")?;
+        for (id, outcome) in ids.iter().zip(outcomes) {
+            match outcome {
+                Outcome::Appended { index, .. } => println!("appended {index} {id}"),
+                Outcome::Duplicate { index, .. } => println!("duplicate {index} {id}"),
+                Outcome::Conflict { index } => {
+                    conflicts += 1;
+                    eprintln!("conflict: {id} was appended at {index} with different content");
+                }
+                Outcome::Failed(why) => bail!("storage failed: {why}"),
+            }
+        }
+    }
+    pipeline.shutdown();
+    log.sign_checkpoint(&signer)?;
+    if conflicts > 0 {
+        bail!("{conflicts} records conflict with decisions already logged");
+    }
+    Ok(())
+}

@@ -1,0 +1,270 @@
+//! `ledgerctl decision | evidence | receipt | chain`: one decision and the
+//! proofs of it (specs/evidence.md, receipt.md, chain.md), from a data dir
+//! or a running ledgerd. What is written is checked with the verifier
+//! first: always from a data dir, and from a server whenever the log's key
+//! is known (`--key`, or `<data>/log.pub`).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use ingest::chain::{collect, HOP_LIMIT};
+use ingest::Indexes;
+use ledger::Log;
+use verifier::{chain, evidence, receipt, VerifierKey};
+
+use crate::datadir::DataDir;
+use crate::remote::Remote;
+
+/// What to fetch.
+#[derive(Clone, Debug, clap::Subcommand)]
+pub enum What {
+    /// Print one decision: its record, leaf index and leaf hash (JSON).
+    Decision {
+        /// The decision's `decision_id`.
+        decision_id: String,
+        /// Also write the exact leaf bytes (what proofs and receipts are for) here.
+        #[arg(long)]
+        leaf: Option<PathBuf>,
+    },
+    /// Write one decision's evidence file, checkable offline with
+    /// `ledger-verify evidence` (specs/evidence.md).
+    Evidence {
+        /// The decision's `decision_id`.
+        decision_id: String,
+        /// Write it here instead of stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Against the checkpoint signed at this size (default: the latest;
+        /// from a data dir, one is signed for the current size first).
+        #[arg(long)]
+        size: Option<u64>,
+    },
+    /// Write a COSE receipt (RFC 9942) of one decision (specs/receipt.md).
+    Receipt {
+        /// The decision's `decision_id`.
+        decision_id: String,
+        /// Write it here (it is binary).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Write the chain bundle of every decision linked to this one, each
+    /// proven against one checkpoint (specs/chain.md).
+    Chain {
+        /// The decision's `decision_id`.
+        decision_id: String,
+        /// Write it here instead of stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+fn write_out(out: &Option<PathBuf>, bytes: &[u8]) -> Result<()> {
+    match out {
+        Some(path) => {
+            std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))
+        }
+        None => Ok(std::io::stdout().write_all(bytes)?),
+    }
+}
+
+fn written(out: &Option<PathBuf>) -> String {
+    out.as_ref()
+        .map_or("stdout".into(), |p| p.display().to_string())
+}
+
+/// Percent-encodes a path segment or query value.
+pub fn encode(v: &str) -> String {
+    v.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// A data dir's log and indexes, opened for reading and proving.
+struct Local {
+    log: Arc<Log>,
+    indexes: Arc<Indexes>,
+}
+
+impl Local {
+    fn open(dir: &DataDir) -> Result<Local> {
+        let log = Arc::new(dir.open()?);
+        let indexes = Indexes::open(log.clone())?;
+        Ok(Local { log, indexes })
+    }
+
+    fn find(&self, decision_id: &str) -> Result<u64> {
+        match self.indexes.lookup_decision(decision_id)? {
+            Some((index, _)) => Ok(index),
+            None => bail!("no decision with id {decision_id:?} in this log"),
+        }
+    }
+
+    /// Signs a checkpoint for the current size, so that every decision is
+    /// in one; returns its size.
+    fn checkpoint(&self, dir: &DataDir) -> Result<u64> {
+        Ok(self.log.sign_checkpoint(&dir.signer()?)?.checkpoint.size)
+    }
+}
+
+/// The command on a data dir.
+pub fn run_local(dir: &DataDir, what: What) -> Result<()> {
+    let local = Local::open(dir)?;
+    let key = dir.verifier()?;
+    match what {
+        What::Decision { decision_id, leaf } => {
+            let index = local.find(&decision_id)?;
+            let bytes = local.log.entry(index)?;
+            println!(
+                "{:#}",
+                verifier::json::logged_json(index, &bytes)
+                    .context("the leaf is not a decision record")?
+            );
+            if let Some(path) = leaf {
+                std::fs::write(&path, &bytes)
+                    .with_context(|| format!("writing {}", path.display()))?;
+            }
+        }
+        What::Evidence {
+            decision_id,
+            out,
+            size,
+        } => {
+            let index = local.find(&decision_id)?;
+            if size.is_none() {
+                local.checkpoint(dir)?;
+            }
+            let text = local.log.evidence(index, size)?.to_text();
+            save_evidence(&key, text.as_bytes(), &out)?;
+        }
+        What::Receipt { decision_id, out } => {
+            let index = local.find(&decision_id)?;
+            local.checkpoint(dir)?;
+            let bytes = local.log.receipt(index, &dir.signer()?)?.encode();
+            save_receipt(&key, &bytes, &local.log.entry(index)?, &out)?;
+        }
+        What::Chain { decision_id, out } => {
+            let index = local.find(&decision_id)?;
+            let size = local.checkpoint(dir)?;
+            let found = collect(&local.indexes, index, size, HOP_LIMIT)?;
+            let text = local
+                .log
+                .chain_bundle(&found.indexes, found.truncated, Some(size))?
+                .to_text();
+            save_chain(&key, text.as_bytes(), &out)?;
+        }
+    }
+    Ok(())
+}
+
+/// The command against a running ledgerd; `key` checks what it serves.
+pub fn run_remote(remote: &Remote, key: Option<VerifierKey>, what: What) -> Result<()> {
+    let unchecked = || {
+        eprintln!(
+            "ledgerctl: NOT verified: no log key (give --key <log.pub>); check it with ledger-verify"
+        )
+    };
+    let decision = |id: &str| format!("/v1/decisions/{}", encode(id));
+    match what {
+        What::Decision { decision_id, leaf } => {
+            let body = remote.get_ok(&decision(&decision_id))?;
+            let json: serde_json::Value =
+                serde_json::from_slice(&body).context("the server's answer is not JSON")?;
+            println!("{json:#}");
+            if let Some(path) = leaf {
+                let bytes = remote.get_leaf(&decision_id)?;
+                std::fs::write(&path, bytes)
+                    .with_context(|| format!("writing {}", path.display()))?;
+            }
+        }
+        What::Evidence {
+            decision_id,
+            out,
+            size,
+        } => {
+            let mut path = format!("{}/evidence", decision(&decision_id));
+            if let Some(s) = size {
+                path.push_str(&format!("?size={s}"));
+            }
+            let body = remote.get_ok(&path)?;
+            match key {
+                Some(key) => save_evidence(&key, &body, &out)?,
+                None => {
+                    write_out(&out, &body)?;
+                    unchecked();
+                }
+            }
+        }
+        What::Receipt { decision_id, out } => {
+            let body = remote.get_ok(&format!("{}/receipt", decision(&decision_id)))?;
+            match key {
+                Some(key) => save_receipt(&key, &body, &remote.get_leaf(&decision_id)?, &out)?,
+                None => {
+                    std::fs::write(&out, &body)
+                        .with_context(|| format!("writing {}", out.display()))?;
+                    unchecked();
+                }
+            }
+        }
+        What::Chain { decision_id, out } => {
+            let body = remote.get_ok(&format!("{}/chain", decision(&decision_id)))?;
+            match key {
+                Some(key) => save_chain(&key, &body, &out)?,
+                None => {
+                    write_out(&out, &body)?;
+                    unchecked();
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn save_evidence(key: &VerifierKey, bytes: &[u8], out: &Option<PathBuf>) -> Result<()> {
+    let v = evidence::verify(bytes, key).context("the evidence does not verify")?;
+    write_out(out, bytes)?;
+    eprintln!(
+        "evidence of decision {} (leaf {} of tree size {}, {}), verified, written to {}",
+        v.logged.decision.decision_id,
+        v.index,
+        v.checkpoint.size,
+        v.checkpoint.origin,
+        written(out)
+    );
+    Ok(())
+}
+
+fn save_receipt(key: &VerifierKey, bytes: &[u8], leaf: &[u8], out: &Path) -> Result<()> {
+    let (r, _) = receipt::verify(bytes, leaf, key).context("the receipt does not verify")?;
+    std::fs::write(out, bytes).with_context(|| format!("writing {}", out.display()))?;
+    eprintln!(
+        "receipt of leaf {} of tree size {}, verified, written to {}",
+        r.leaf_index,
+        r.tree_size,
+        out.display()
+    );
+    Ok(())
+}
+
+fn save_chain(key: &VerifierKey, bytes: &[u8], out: &Option<PathBuf>) -> Result<()> {
+    let c = chain::verify(bytes, key).context("the chain bundle does not verify")?;
+    write_out(out, bytes)?;
+    eprintln!(
+        "chain of {} decisions ({}) in tree size {}, verified, written to {}",
+        c.hops.len(),
+        if c.truncated {
+            "truncated at the hop limit"
+        } else {
+            "complete"
+        },
+        c.checkpoint.size,
+        written(out)
+    );
+    Ok(())
+}
