@@ -471,6 +471,20 @@ fn bench_warms_up_and_paces_as_asked() {
     );
     assert!(!out.contains("half peak:"), "{out}");
 
+    let out = ok(
+        "ledgerctl",
+        &["bench-proofs", "--sizes", "100,300", "--samples", "20"],
+    );
+    assert!(
+        out.lines().any(|l| l.trim_start().starts_with("300 ")) && out.contains("evidence p50 is"),
+        "{out}"
+    );
+    refused(
+        "ledgerctl",
+        &["bench-proofs", "--sizes", "300,100"],
+        "--sizes",
+    );
+
     for bad in ["0", "-5", "NaN", "lots"] {
         let arg = format!("--paced={bad}");
         refused("ledgerctl", &["bench", "--records", "10", &arg], "--paced");

@@ -114,6 +114,9 @@ enum Command {
     },
     /// Load-generate against the ingest pipeline in a temp dir, next to raw RocksDB.
     Bench(bench::BenchArgs),
+    /// Time evidence, receipts and chains as a log in a temp dir grows to
+    /// each of --sizes, next to one leaf read.
+    BenchProofs(bench::ProofArgs),
     /// Raw RocksDB in a temp dir: paced synced WriteBatches with chosen
     /// options, to measure the disk's fsync tail while memtables are flushed.
     PacedSync {
@@ -413,6 +416,9 @@ fn run(cli: Cli) -> Result<()> {
     if let Command::Bench(args) = cli.command {
         return bench::run(args);
     }
+    if let Command::BenchProofs(args) = cli.command {
+        return bench::run_proofs(args);
+    }
     if let Command::Token { action } = cli.command {
         return token(&cli.data, action);
     }
@@ -420,6 +426,7 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Keygen { .. }
         | Command::Bench(_)
+        | Command::BenchProofs(_)
         | Command::PacedSync { .. }
         | Command::Token { .. }
         | Command::Ship { .. } => {

@@ -180,3 +180,48 @@ fn every_single_byte_change_of_a_receipt_is_rejected() {
         }
     }
 }
+
+/// Why the tree size is also in the protected header: for a leaf far from
+/// the right edge, another tree size leads the same path to the same root,
+/// so a verifier that trusted the unprotected size would accept a receipt
+/// claiming a tree the log never signed.
+#[test]
+fn a_receipts_unsigned_tree_size_cannot_be_changed() {
+    use ciborium::Value;
+    let log = log();
+    let key = signer().verifier();
+    let (leaf, path) = (&log.leaves[0], log.proof(0));
+    let h = verifier::leaf_hash(leaf);
+    let root_at = |size| verifier::inclusion::root_from_inclusion(&h, 0, size, &path).unwrap();
+    assert_eq!(
+        root_at(37),
+        root_at(38),
+        "the root alone does not pin the size"
+    );
+    // The same receipt with 38 in the vdp: refused.
+    let bytes = receipt_of(&log, 0);
+    let Value::Tag(18, body) = verifier::cbor::decode(&bytes).unwrap() else {
+        panic!()
+    };
+    let Value::Array(mut parts) = *body else {
+        panic!()
+    };
+    let proof = Value::Array(vec![
+        Value::Integer(38.into()),
+        Value::Integer(0.into()),
+        Value::Array(path.iter().map(|p| Value::Bytes(p.0.to_vec())).collect()),
+    ]);
+    parts[1] = Value::Map(vec![(
+        Value::Integer(396.into()),
+        Value::Map(vec![(
+            Value::Integer((-1).into()),
+            Value::Array(vec![Value::Bytes(verifier::cbor::encode(&proof))]),
+        )]),
+    )]);
+    let changed = verifier::cbor::encode(&Value::Tag(18, Box::new(Value::Array(parts))));
+    assert_ne!(changed, bytes);
+    assert!(matches!(
+        receipt::verify(&changed, leaf, &key),
+        Err(ReceiptError::Malformed(m)) if m.contains("tree size")
+    ));
+}

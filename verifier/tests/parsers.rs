@@ -8,6 +8,13 @@ use verifier::tile::{decode_bundle, Tile};
 use verifier::tlog_proof::TlogProof;
 
 fn parse_all(bytes: &[u8]) {
+    let key = SignerKey::from_seed("fuzz.example/log", &[1; 32])
+        .unwrap()
+        .verifier();
+    let _ = verifier::evidence::verify(bytes, &key);
+    let _ = verifier::chain::verify(bytes, &key);
+    let _ = verifier::receipt::verify(bytes, b"leaf", &key);
+    let _ = verifier::decision::LoggedDecision::from_leaf(bytes);
     let _ = Note::parse(bytes);
     let _ = TlogProof::parse(bytes);
     let _ = ConsistencyFile::parse(bytes);
@@ -29,7 +36,7 @@ proptest! {
     }
 
     #[test]
-    fn near_valid_text(s in "(c2sp.org/tlog-proof@v1\n)?(index [0-9]{1,3}\n)?([A-Za-z0-9+/=]{0,44}\n){0,3}\n?(tile/[0-9x/.pentries]{0,20})?([a-z./]{1,12}\n[0-9]{1,4}\n[A-Za-z0-9+/=]{40,46}\n)?\n?(\u{2014} [a-z./]{1,12} [A-Za-z0-9+/=]{0,100}\n)?") {
+    fn near_valid_text(s in "(decision-ledger/(evidence|chain)@v1\n)?((complete|truncated|hop [0-9]{1,2})\n)?(leaf [A-Za-z0-9+/=]{0,20}\n)?(c2sp.org/tlog-proof@v1\n)?(index [0-9]{1,3}\n)?([A-Za-z0-9+/=]{0,44}\n){0,3}\n?(tile/[0-9x/.pentries]{0,20})?([a-z./]{1,12}\n[0-9]{1,4}\n[A-Za-z0-9+/=]{40,46}\n)?\n?(\u{2014} [a-z./]{1,12} [A-Za-z0-9+/=]{0,100}\n)?") {
         parse_all(s.as_bytes());
     }
 }

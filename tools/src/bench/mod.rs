@@ -11,9 +11,11 @@
 
 mod cpu;
 mod http;
+mod proofs;
 mod raw;
 
 pub use http::run_http;
+pub use proofs::{run as run_proofs, ProofArgs};
 pub use raw::paced_sync;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -299,7 +301,7 @@ fn drive(
 
 /// The checked records of ids `range`, made on every core (before any
 /// timing starts).
-fn subs_for(range: std::ops::Range<u64>, seed: u64) -> Result<Vec<Submission>> {
+pub(super) fn subs_for(range: std::ops::Range<u64>, seed: u64) -> Result<Vec<Submission>> {
     // One per request in ledgerd; one for the whole run here.
     let by: Arc<str> = "bench-gw".into();
     let make = |range: std::ops::Range<u64>| -> Result<Vec<Submission>> {
@@ -676,7 +678,7 @@ fn spans_complete(indexes: &Indexes, size: u64) -> bool {
 }
 
 /// Waits until every complete span of the log is built.
-fn spans_built(indexes: &Indexes, timeout: Duration) -> Result<()> {
+pub(super) fn spans_built(indexes: &Indexes, timeout: Duration) -> Result<()> {
     let deadline = Instant::now() + timeout;
     while !spans_complete(indexes, indexes.log().size()) {
         if Instant::now() > deadline {
