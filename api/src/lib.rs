@@ -14,6 +14,7 @@ pub mod allocator;
 mod auth;
 pub mod error;
 mod evidence;
+mod export;
 mod find;
 pub mod opa;
 mod ops;

@@ -1,11 +1,16 @@
-//! Proof packages for responders, built from the log: evidence files
-//! (specs/evidence.md), chain bundles (specs/chain.md) and COSE receipts
-//! (specs/receipt.md). Each is against one signed checkpoint; the formats
-//! are the verifier's.
+//! Proof packages built from the log: evidence files (specs/evidence.md),
+//! chain bundles (specs/chain.md), COSE receipts (specs/receipt.md) and the
+//! head of a compliance export (specs/export.md). Each is against one
+//! signed checkpoint; the formats are the verifier's.
 
 use verifier::chain::{ChainBundle, Hop};
+use verifier::envelope::Envelope;
 use verifier::evidence::Evidence;
+use verifier::export::{boundary_of, Filter, Head, Window};
+use verifier::range::cover;
 use verifier::receipt::Receipt;
+use verifier::timestamp::Timestamp;
+use verifier::tree::{HashReader, NodeId};
 use verifier::SignerKey;
 
 use crate::{LedgerError, Log, SignedCheckpoint};
@@ -70,5 +75,79 @@ impl Log {
         let cp = self.signed_checkpoint(None)?.checkpoint;
         let path = self.inclusion_proof(index, cp.size)?;
         Ok(Receipt::sign(signer, cp.size, index, path, &cp.root))
+    }
+
+    /// When leaf `index` was received (its envelope's `received_at`).
+    pub fn received_at(&self, index: u64) -> Result<Timestamp, LedgerError> {
+        let leaf = self.entry(index)?;
+        let bad = |why: String| LedgerError::Corrupt(format!("leaf {index}: {why}"));
+        let env = Envelope::decode(&leaf).map_err(|e| bad(e.to_string()))?;
+        Timestamp::parse_text(&env.received_at)
+            .ok_or_else(|| bad(format!("received_at {:?} is not a time", env.received_at)))
+    }
+
+    /// The first leaf below `size` received at or after `t` (`size` if
+    /// none): `received_at` never decreases in log order.
+    pub fn first_received_at_or_after(&self, t: Timestamp, size: u64) -> Result<u64, LedgerError> {
+        let (mut lo, mut hi) = (0, size);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if self.received_at(mid)? < t {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        Ok(lo)
+    }
+
+    /// The hash of a complete subtree of the committed tree.
+    pub fn node(&self, id: NodeId) -> Result<verifier::Hash, LedgerError> {
+        self.reader()?.node(id)
+    }
+
+    /// The head of an export of the decisions received in `[from, to)`
+    /// (specs/export.md), against the checkpoint signed at `size` (the
+    /// latest if `None`): the range of leaves, its proof, and the leaves
+    /// on either side with their inclusion proofs.
+    pub fn export_head(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+        filter: Filter,
+        size: Option<u64>,
+    ) -> Result<Head, LedgerError> {
+        let signed = self.signed_checkpoint(size)?;
+        let n = signed.checkpoint.size;
+        let first = self.first_received_at_or_after(from, n)?;
+        let end = self.first_received_at_or_after(to, n)?.max(first);
+        let hashes = |b, e| -> Result<Vec<String>, LedgerError> {
+            cover(b, e)
+                .into_iter()
+                .map(|id| Ok(self.node(id)?.to_base64()))
+                .collect()
+        };
+        let bound = |i: u64| -> Result<_, LedgerError> {
+            Ok(boundary_of(
+                i,
+                &self.entry(i)?,
+                &self.inclusion_proof(i, n)?,
+            ))
+        };
+        Ok(Head {
+            origin: signed.checkpoint.origin.clone(),
+            window: Window {
+                from: from.canonical(),
+                to: to.canonical(),
+            },
+            filter,
+            first,
+            end,
+            left: hashes(0, first)?,
+            right: hashes(end, n)?,
+            before: first.checked_sub(1).map(bound).transpose()?,
+            after: (end < n).then(|| bound(end)).transpose()?,
+            checkpoint: signed.text,
+        })
     }
 }

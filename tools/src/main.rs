@@ -9,6 +9,7 @@ mod append;
 mod bench;
 mod datadir;
 mod evidence;
+mod export;
 mod remote;
 mod ship;
 
@@ -70,6 +71,10 @@ enum Command {
     },
     #[command(flatten)]
     Evidence(evidence::What),
+    /// Export every decision received in a window as a package a regulator
+    /// verifies offline (specs/export.md): leaves, range proof, JSON Lines,
+    /// CSV, OCSF, report.html, manifest.json.
+    Export(Box<export::ExportArgs>),
     /// Sign a checkpoint for the current size (or print the one signed at --size).
     Checkpoint {
         /// Print the checkpoint signed at this size instead.
@@ -309,6 +314,7 @@ fn run_remote(
             };
             evidence::run_remote(&remote, key, what)?
         }
+        Command::Export(args) => export::run_remote(&remote, &load_key(key, dir)?, &args)?,
         Command::Bench(args) => bench::run_http(&remote, &args)?,
         _ => bail!("this command works on a data dir only; drop --url"),
     }
@@ -449,6 +455,7 @@ fn run(cli: Cli) -> Result<()> {
             submitted_by,
         } => append::run(&dir, &files, &submitted_by)?,
         Command::Evidence(what) => evidence::run_local(&dir, what)?,
+        Command::Export(args) => export::run_local(&dir, &args)?,
         Command::Checkpoint { size } => {
             let log = dir.open()?;
             let signed = match size {

@@ -103,6 +103,30 @@ impl Remote {
         Ok(body)
     }
 
+    /// GET of a long stream: no overall time limit (the server keeps
+    /// sending), the body as a reader; the server's reason if it refuses.
+    pub fn get_stream(&self, path: &str) -> Result<impl std::io::Read + Send + 'static> {
+        let mut req = self
+            .agent
+            .get(format!("{}{path}", self.base))
+            .config()
+            .timeout_global(None)
+            .timeout_recv_body(None)
+            .build();
+        if let Some(t) = &self.token {
+            req = req.header("Authorization", format!("Bearer {t}"));
+        }
+        let r = req
+            .call()
+            .with_context(|| format!("GET {path}: no answer from ledgerd"))?;
+        if r.status().as_u16() != 200 {
+            let status = r.status().as_u16();
+            let text = r.into_body().read_to_string().unwrap_or_default();
+            bail!("GET {path}: {status} {}", text.trim());
+        }
+        Ok(r.into_body().into_reader())
+    }
+
     /// GET that must succeed; the server's reason otherwise.
     pub fn get_ok(&self, path: &str) -> Result<Vec<u8>> {
         let r = self.get(path)?;

@@ -45,13 +45,30 @@ pub fn logged_json(
     leaf: &[u8],
 ) -> Result<serde_json::Value, crate::envelope::EnvelopeError> {
     let env = crate::envelope::Envelope::decode(leaf)?;
-    let record = to_json(&env.record);
-    Ok(serde_json::json!({
+    Ok(logged_value(
+        index,
+        &crate::leaf_hash(leaf),
+        &env.received_at,
+        &env.submitted_by,
+        &env.record,
+    ))
+}
+
+/// [`logged_json`] from the parts of a leaf already read.
+pub fn logged_value(
+    index: u64,
+    leaf_hash: &crate::Hash,
+    received_at: &str,
+    submitted_by: &str,
+    record: &Value,
+) -> serde_json::Value {
+    let record = to_json(record);
+    serde_json::json!({
         "decision_id": record.get("decision_id"),
         "index": index,
-        "leaf_hash": crate::leaf_hash(leaf).to_hex(),
-        "received_at": env.received_at,
-        "submitted_by": env.submitted_by,
+        "leaf_hash": leaf_hash.to_hex(),
+        "received_at": received_at,
+        "submitted_by": submitted_by,
         "record": record,
-    }))
+    })
 }

@@ -21,6 +21,8 @@
 //! | [`evidence`] | one decision's evidence file | specs/evidence.md |
 //! | [`receipt`] | COSE receipts | RFC 9942, specs/receipt.md |
 //! | [`chain`] | identity-chain bundles | specs/chain.md |
+//! | [`export`] | compliance exports: files, their lines, the report | specs/export.md |
+//! | [`range`] | range proofs: a run of leaves in a signed tree | specs/export.md |
 //! | [`findings`] | findings and agreement over decisions | specs/chain.md |
 //! | [`account`] | readable accounts of verified decisions | |
 //! | [`json`] | records as JSON | specs/record.md |
@@ -41,11 +43,13 @@ pub mod consistency_file;
 pub mod decision;
 pub mod envelope;
 pub mod evidence;
+pub mod export;
 pub mod findings;
 pub mod hash;
 pub mod inclusion;
 pub mod json;
 pub mod note;
+pub mod range;
 pub mod receipt;
 pub mod tile;
 pub mod timestamp;

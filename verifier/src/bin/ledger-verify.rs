@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use verifier::consistency_file::ConsistencyFile;
 use verifier::decision::LoggedDecision;
-use verifier::{account, chain, checkpoint, evidence, receipt, tlog_proof, VerifierKey};
+use verifier::{account, chain, checkpoint, evidence, export, receipt, tlog_proof, VerifierKey};
 
 #[derive(Parser)]
 #[command(
@@ -82,6 +82,16 @@ enum Command {
         json: bool,
         /// The chain bundle (`ledgerctl chain`, `GET /v1/decisions/<id>/chain`).
         file: PathBuf,
+    },
+    /// Verify a compliance export (`ledgerctl export`): every file, every
+    /// leaf, the range against the signed checkpoint, the boundary leaves,
+    /// and that the JSONL, CSV, OCSF and report are what the leaves yield.
+    Export {
+        /// The log's verifier key (`name+id+base64`), or a file holding it.
+        #[arg(long)]
+        key: String,
+        /// The export's directory.
+        dir: PathBuf,
     },
     /// Verify a signed checkpoint and print its size and root.
     Checkpoint {
@@ -223,6 +233,34 @@ fn run(cli: Cli) -> Result<String, Failure> {
                 "OK: {} at size {} extends size {} (append-only between them)",
                 n.origin, n.size, o.size
             ))
+        }
+        Command::Export { key, dir } => {
+            let key = load_key(&key)?;
+            let open = |name: &str| {
+                let path = dir.join(name);
+                std::fs::File::open(&path)
+                    .map_err(|e| Failure::Input(format!("cannot read {}: {e}", path.display())))
+            };
+            let src = export::Sources {
+                manifest: read(&dir.join(export::MANIFEST))?,
+                checkpoint: read(&dir.join(export::CHECKPOINT))?,
+                report: read(&dir.join(export::REPORT))?,
+                leaves: open(export::LEAVES)?,
+                jsonl: open(export::JSONL)?,
+                csv: open(export::CSV)?,
+                ocsf: open(export::OCSF)?,
+            };
+            let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
+            let verdict = export::verify(src, &key, |done, total| {
+                if tty {
+                    eprint!("\rverifying {done}/{total} leaves");
+                }
+            });
+            if tty {
+                eprintln!();
+            }
+            let v = verdict.map_err(|e| Failure::Check(format!("{}: {e}", dir.display())))?;
+            Ok(format!("OK: export {}", v))
         }
         Command::Checkpoint { key, checkpoint } => {
             let key = load_key(&key)?;

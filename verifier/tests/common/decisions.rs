@@ -31,8 +31,13 @@ fn to_cbor(v: &serde_json::Value, key: Option<&str>) -> Value {
 
 /// The leaf bytes of a record given as JSON.
 pub fn leaf(record: &serde_json::Value) -> Vec<u8> {
+    leaf_at(record, "2026-11-23T07:00:01Z")
+}
+
+/// [`leaf`], received at `received_at`.
+pub fn leaf_at(record: &serde_json::Value, received_at: &str) -> Vec<u8> {
     let cbor = verifier::cbor::encode(&to_cbor(record, None));
-    encode_parts(&cbor, "2026-11-23T07:00:01Z", "relay-1")
+    encode_parts(&cbor, received_at, "relay-1")
 }
 
 /// A clean record: owners named, credential valid, TTL right.

@@ -1,0 +1,151 @@
+//! `GET /v1/export`: the decisions received in a window, as a stream a
+//! client turns into an export package (specs/export.md, "Over HTTP"): a
+//! CBOR sequence whose first item is the export's head (range, proof,
+//! boundary leaves, checkpoint), then one item per leaf of the range, in
+//! order — the leaf, or its hash when the filter withholds it. The leaves
+//! are read and sent as the client takes them, in bounded memory.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderMap};
+use axum::response::{IntoResponse, Response};
+use tokio::sync::mpsc;
+use verifier::decision::LoggedDecision;
+use verifier::export::{write_item, Filter};
+use verifier::timestamp::Timestamp;
+
+use crate::auth::authorize;
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::tokens::Role;
+
+/// Leaves read from storage at a time.
+const CHUNK: u64 = 1024;
+/// Chunks of the body waiting for the client at most.
+const QUEUED: usize = 8;
+
+/// The query parameters.
+const KNOWN: [&str; 10] = [
+    "from",
+    "to",
+    "subject",
+    "actor",
+    "resource",
+    "policy",
+    "decision",
+    "enforcer",
+    "break_glass",
+    "size",
+];
+
+fn parse(
+    q: &HashMap<String, String>,
+) -> Result<(Timestamp, Timestamp, Filter, Option<u64>), ApiError> {
+    if let Some(k) = q.keys().find(|k| !KNOWN.contains(&k.as_str())) {
+        return Err(ApiError::bad(format!(
+            "unknown export parameter {k:?}; known: {}",
+            KNOWN.join(", ")
+        )));
+    }
+    let time = |name: &str| -> Result<Timestamp, ApiError> {
+        let v = q
+            .get(name)
+            .ok_or_else(|| ApiError::bad(format!("{name} (an RFC 3339 time) is required")))?;
+        Timestamp::parse_text(v)
+            .ok_or_else(|| ApiError::bad(format!("{name} must be an RFC 3339 time")))
+    };
+    let (from, to) = (time("from")?, time("to")?);
+    if from >= to {
+        return Err(ApiError::bad("from must be before to"));
+    }
+    let decision = q.get("decision").cloned();
+    if decision
+        .as_deref()
+        .is_some_and(|d| d != "allow" && d != "deny")
+    {
+        return Err(ApiError::bad("decision must be allow or deny"));
+    }
+    let break_glass = match q.get("break_glass").map(String::as_str) {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(_) => return Err(ApiError::bad("break_glass must be true or false")),
+    };
+    let size = q
+        .get("size")
+        .map(|s| {
+            verifier::checkpoint::parse_decimal(s)
+                .ok_or_else(|| ApiError::bad("size must be a decimal"))
+        })
+        .transpose()?;
+    let filter = Filter {
+        subject: q.get("subject").cloned(),
+        actor: q.get("actor").cloned(),
+        resource: q.get("resource").cloned(),
+        policy: q.get("policy").cloned(),
+        decision,
+        enforcer: q.get("enforcer").cloned(),
+        break_glass,
+    };
+    Ok((from, to, filter, size))
+}
+
+/// `GET /v1/export?from=&to=[&subject=&actor=&resource=&policy=&decision=&enforcer=&break_glass=&size=]`
+pub(crate) async fn export(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    authorize(&state, &headers, Role::Reader)?;
+    let (from, to, filter, size) = parse(&q)?;
+    let log = state.log.clone();
+    let head = tokio::task::spawn_blocking(move || log.export_head(from, to, filter, size))
+        .await
+        .map_err(ApiError::internal)??;
+    let mut first_item = Vec::new();
+    ciborium::into_writer(&head, &mut first_item).map_err(ApiError::internal)?;
+    let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(QUEUED);
+    let log = state.log.clone();
+    tokio::task::spawn_blocking(move || {
+        if tx.blocking_send(Ok(first_item.into())).is_err() {
+            return;
+        }
+        let mut at = head.first;
+        while at < head.end {
+            let stop = (at + CHUNK).min(head.end);
+            let mut out = Vec::with_capacity(CHUNK as usize * 700);
+            let read = log.scan_entries(at, stop, |_, leaf| {
+                let withheld = if head.filter.is_empty() {
+                    None
+                } else {
+                    match LoggedDecision::from_leaf(leaf) {
+                        Ok(l) if head.filter.matches(&l.decision) => None,
+                        Ok(l) => Some(l.leaf_hash),
+                        Err(_) => Some(verifier::leaf_hash(leaf)),
+                    }
+                };
+                // Writing to a Vec cannot fail.
+                let _ = write_item(&mut out, leaf, withheld.as_ref());
+                Ok::<(), ledger::LedgerError>(())
+            });
+            let chunk = read
+                .map(|()| Bytes::from(out))
+                .map_err(|e| std::io::Error::other(e.to_string()));
+            let failed = chunk.is_err();
+            if tx.blocking_send(chunk).is_err() || failed {
+                return;
+            }
+            at = stop;
+        }
+    });
+    let body = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|chunk| (chunk, rx))
+    });
+    Ok((
+        [(header::CONTENT_TYPE, "application/cbor-seq")],
+        Body::from_stream(body),
+    )
+        .into_response())
+}

@@ -1,0 +1,342 @@
+//! `ledgerctl export`: every decision received in a window, as a package
+//! a regulator verifies offline (specs/export.md), from a data dir or from a
+//! running ledgerd (`GET /v1/export`, streamed). Streaming end to end: the
+//! leaves pass through once, in order; memory does not grow with the
+//! window.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, IsTerminal};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use verifier::export::{
+    self, render, Builder, Filter, Finished, Head, Item, ItemReader, Rendered, Sinks,
+};
+use verifier::timestamp::Timestamp;
+use verifier::VerifierKey;
+
+use crate::datadir::DataDir;
+use crate::remote::Remote;
+
+/// Options of `ledgerctl export`.
+#[derive(Clone, Debug, clap::Args)]
+pub struct ExportArgs {
+    /// Start of the window: `received_at` at or after this (RFC 3339).
+    #[arg(long)]
+    pub from: String,
+    /// End of the window: `received_at` before this (RFC 3339).
+    #[arg(long)]
+    pub to: String,
+    /// Disclose only decisions about this subject.id (others as leaf hashes).
+    #[arg(long)]
+    pub subject: Option<String>,
+    /// Disclose only decisions with this actor in the delegation chain.
+    #[arg(long)]
+    pub actor: Option<String>,
+    /// Disclose only decisions on this resource.id.
+    #[arg(long)]
+    pub resource: Option<String>,
+    /// Disclose only decisions under this policy.id.
+    #[arg(long)]
+    pub policy: Option<String>,
+    /// Disclose only allow or only deny decisions.
+    #[arg(long, value_parser = ["allow", "deny"])]
+    pub decision: Option<String>,
+    /// Disclose only decisions by this enforcer.id.
+    #[arg(long)]
+    pub enforcer: Option<String>,
+    /// Disclose only break-glass decisions.
+    #[arg(long)]
+    pub break_glass: bool,
+    /// The package's directory (created; must not hold an export already).
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+impl ExportArgs {
+    fn window(&self) -> Result<(Timestamp, Timestamp)> {
+        let t = |name: &str, v: &str| {
+            Timestamp::parse_text(v)
+                .with_context(|| format!("--{name} {v:?} is not an RFC 3339 time"))
+        };
+        let (from, to) = (t("from", &self.from)?, t("to", &self.to)?);
+        if from >= to {
+            bail!("--from must be before --to");
+        }
+        Ok((from, to))
+    }
+
+    fn filter(&self) -> Filter {
+        Filter {
+            subject: self.subject.clone(),
+            actor: self.actor.clone(),
+            resource: self.resource.clone(),
+            policy: self.policy.clone(),
+            decision: self.decision.clone(),
+            enforcer: self.enforcer.clone(),
+            break_glass: self.break_glass,
+        }
+    }
+
+    /// The query string of `GET /v1/export`.
+    pub fn query(&self) -> String {
+        let mut q = vec![
+            format!("from={}", crate::evidence::encode(&self.from)),
+            format!("to={}", crate::evidence::encode(&self.to)),
+        ];
+        for (k, v) in [
+            ("subject", &self.subject),
+            ("actor", &self.actor),
+            ("resource", &self.resource),
+            ("policy", &self.policy),
+            ("decision", &self.decision),
+            ("enforcer", &self.enforcer),
+        ] {
+            if let Some(v) = v {
+                q.push(format!("{k}={}", crate::evidence::encode(v)));
+            }
+        }
+        if self.break_glass {
+            q.push("break_glass=true".into());
+        }
+        q.join("&")
+    }
+}
+
+/// Creates the package directory and its four streamed files.
+fn sinks(dir: &Path) -> Result<Sinks<BufWriter<File>>> {
+    if dir.join(export::MANIFEST).exists() {
+        bail!("{} already holds an export", dir.display());
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let open = |name: &str| -> Result<BufWriter<File>> {
+        let path = dir.join(name);
+        let f = File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+        Ok(BufWriter::with_capacity(1 << 20, f))
+    };
+    Ok(Sinks {
+        leaves: open(export::LEAVES)?,
+        jsonl: open(export::JSONL)?,
+        csv: open(export::CSV)?,
+        ocsf: open(export::OCSF)?,
+    })
+}
+
+/// A progress bar on a terminal, nothing otherwise.
+fn progress(total: u64) -> Option<indicatif::ProgressBar> {
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(total);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "export [{bar:40}] {pos}/{len} decisions, {per_sec}, {eta} left",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    Some(bar)
+}
+
+/// Writes the three files the builder returns and says what was exported.
+fn write_rest(dir: &Path, f: Finished<BufWriter<File>>, started: Instant) -> Result<()> {
+    let write = |name: &str, bytes: &[u8]| {
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).with_context(|| format!("writing {}", path.display()))
+    };
+    write(export::CHECKPOINT, &f.checkpoint)?;
+    write(export::REPORT, &f.report)?;
+    let manifest = serde_json::to_vec_pretty(&f.manifest)?;
+    write(export::MANIFEST, &manifest)?;
+    let m = &f.manifest;
+    let secs = started.elapsed().as_secs_f64();
+    eprintln!(
+        "exported leaves {}..{} of tree size {} ({} decisions received in [{}, {}), {} disclosed) to {} in {secs:.1} s ({:.0} decisions/s)",
+        m.first,
+        m.end,
+        m.checkpoint.size,
+        m.counts.leaves,
+        m.window.from,
+        m.window.to,
+        m.counts.disclosed,
+        dir.display(),
+        m.counts.leaves as f64 / secs.max(1e-9)
+    );
+    println!(
+        "verify offline: ledger-verify export {} --key log.pub",
+        dir.display()
+    );
+    Ok(())
+}
+
+/// Leaves rendered per batch, on every core.
+const BATCH: usize = 4096;
+
+/// Renders a batch of leaves on every core, in order.
+fn render_all(
+    first: u64,
+    leaves: Vec<Vec<u8>>,
+    filter: &Filter,
+    origin: &str,
+) -> Result<Vec<Rendered>> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let per = leaves.len().div_ceil(threads).max(1);
+    let mut parts: Vec<Vec<(u64, Vec<u8>)>> = Vec::new();
+    let mut it = (first..).zip(leaves).peekable();
+    while it.peek().is_some() {
+        parts.push(it.by_ref().take(per).collect());
+    }
+    let done: Vec<Result<Vec<Rendered>, export::ExportError>> = std::thread::scope(|s| {
+        let handles: Vec<_> = parts
+            .into_iter()
+            .map(|part| {
+                s.spawn(move || {
+                    part.into_iter()
+                        .map(|(i, leaf)| render(i, leaf, filter, origin))
+                        .collect()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Ok(Vec::new())))
+            .collect()
+    });
+    let mut out = Vec::with_capacity(per * threads);
+    for part in done {
+        out.extend(part?);
+    }
+    Ok(out)
+}
+
+/// The export from a data dir.
+pub fn run_local(dir: &DataDir, args: &ExportArgs) -> Result<()> {
+    let started = Instant::now();
+    let (from, to) = args.window()?;
+    let log = dir.open()?;
+    let key = dir.verifier()?;
+    // A checkpoint of the log as it is now, so the whole window is covered.
+    let size = match dir.signer() {
+        Ok(signer) => Some(log.sign_checkpoint(&signer)?.checkpoint.size),
+        Err(_) => None,
+    };
+    let head = log.export_head(from, to, args.filter(), size)?;
+    let (first, end) = (head.first, head.end);
+    let (filter, origin) = (head.filter.clone(), head.origin.clone());
+    let mut builder = Builder::new(head, &key, sinks(&args.out)?)?;
+    let bar = progress(end - first);
+    let mut at = first;
+    while at < end {
+        let stop = (at + BATCH as u64).min(end);
+        let mut leaves = Vec::with_capacity(BATCH);
+        log.scan_entries(at, stop, |_, leaf| {
+            leaves.push(leaf.to_vec());
+            Ok::<(), ledger::LedgerError>(())
+        })?;
+        for r in render_all(at, leaves, &filter, &origin)? {
+            builder.append(r)?;
+        }
+        if let Some(b) = &bar {
+            b.set_position(stop - first);
+        }
+        at = stop;
+    }
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    write_rest(&args.out, builder.finish()?, started)
+}
+
+/// The export from a running ledgerd: its stream, checked with `key` as it
+/// arrives (the checkpoint, each leaf against the filter, the range against
+/// the signed root).
+pub fn run_remote(remote: &Remote, key: &VerifierKey, args: &ExportArgs) -> Result<()> {
+    let started = Instant::now();
+    args.window()?;
+    let body = remote.get_stream(&format!("/v1/export?{}", args.query()))?;
+    let mut items = BufReader::with_capacity(1 << 20, body);
+    let head: Head = ciborium::from_reader(&mut items)
+        .context("the export stream does not start with its head")?;
+    if head.filter != args.filter() {
+        bail!("the server exported with another filter than asked for");
+    }
+    let (first, end) = (head.first, head.end);
+    let (filter, origin) = (head.filter.clone(), head.origin.clone());
+    let mut builder = Builder::new(head, key, sinks(&args.out)?)?;
+    let bar = progress(end - first);
+    let mut reader = ItemReader::new(&mut items as &mut dyn BufRead);
+    let mut index = first;
+    let mut batch = Vec::with_capacity(BATCH);
+    loop {
+        let item = reader
+            .next_item()
+            .with_context(|| format!("the export stream at leaf {index}"))?;
+        let done = item.is_none();
+        match item {
+            Some(Item::Leaf(leaf)) => batch.push(Ok(leaf)),
+            Some(Item::Withheld(h)) => batch.push(Err(h)),
+            None => {}
+        }
+        if batch.len() == BATCH || (done && !batch.is_empty()) {
+            let n = batch.len() as u64;
+            for r in render_batch(index, std::mem::take(&mut batch), &filter, &origin)? {
+                builder.append(r)?;
+            }
+            index += n;
+            if let Some(b) = &bar {
+                b.set_position(index - first);
+            }
+        }
+        if done {
+            break;
+        }
+    }
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    if index != end {
+        bail!(
+            "the export stream holds {} leaves, not the {} of its range",
+            index - first,
+            end - first
+        );
+    }
+    write_rest(&args.out, builder.finish()?, started)
+}
+
+/// [`render_all`] for a stream's items: withheld ones are passed on by hash.
+fn render_batch(
+    first: u64,
+    items: Vec<Result<Vec<u8>, verifier::Hash>>,
+    filter: &Filter,
+    origin: &str,
+) -> Result<Vec<Rendered>> {
+    let mut out = Vec::with_capacity(items.len());
+    let mut run: Vec<Vec<u8>> = Vec::new();
+    let mut run_start = first;
+    for (i, item) in (first..).zip(items) {
+        match item {
+            Ok(leaf) => {
+                if run.is_empty() {
+                    run_start = i;
+                }
+                run.push(leaf);
+            }
+            Err(hash) => {
+                if !run.is_empty() {
+                    out.extend(render_all(
+                        run_start,
+                        std::mem::take(&mut run),
+                        filter,
+                        origin,
+                    )?);
+                }
+                out.push(Rendered::withheld(hash));
+            }
+        }
+    }
+    if !run.is_empty() {
+        out.extend(render_all(run_start, run, filter, origin)?);
+    }
+    Ok(out)
+}

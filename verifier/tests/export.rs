@@ -1,0 +1,424 @@
+//! Exports built from a log in memory and verified: whole and filtered
+//! windows, windows at either end of the log, and every way of tampering
+//! with a package the spec names: a changed byte, a removed, added or
+//! reordered record, a derived line that does not follow from its leaf.
+
+mod common;
+
+use std::io::Cursor;
+
+use common::decisions::{leaf_at, record, signer, TestLog};
+use serde_json::json;
+use verifier::export::{
+    self, boundary_of, render, Builder, ExportError, Filter, Head, Manifest, Sinks, Sources, Window,
+};
+use verifier::range::cover;
+use verifier::timestamp::Timestamp;
+use verifier::tree::HashReader;
+
+/// 60 decisions received a second apart from 08:00:00; every fourth is
+/// carol's, every seventh a break-glass.
+fn log() -> TestLog {
+    let leaves = (0..60)
+        .map(|i| {
+            let mut r = record(&format!("d{i}"));
+            if i % 4 == 0 {
+                r["subject"]["id"] = json!("carol@example.com");
+                r["subject"]["owner"] = json!("carol@example.com");
+            }
+            if i % 7 == 0 {
+                r["emergency"] = json!({"break_glass": true, "justification": "outage", "ticket": format!("INC-{i}")});
+            }
+            if i % 5 == 0 {
+                r["decision"] = json!("deny");
+            }
+            leaf_at(&r, &format!("2026-11-23T08:00:{i:02}Z"))
+        })
+        .collect();
+    TestLog::new(leaves)
+}
+
+fn received(log: &TestLog, i: usize) -> Timestamp {
+    verifier::decision::LoggedDecision::from_leaf(&log.leaves[i])
+        .unwrap()
+        .received_at
+}
+
+/// The head the ledger would make for `[from, to)`.
+fn head(log: &TestLog, from: &str, to: &str, filter: Filter) -> Head {
+    let size = log.leaves.len() as u64;
+    let (f, t) = (
+        Timestamp::parse_text(from).unwrap(),
+        Timestamp::parse_text(to).unwrap(),
+    );
+    let first = (0..size)
+        .find(|&i| received(log, i as usize) >= f)
+        .unwrap_or(size);
+    let end = (0..size)
+        .find(|&i| received(log, i as usize) >= t)
+        .unwrap_or(size);
+    let hashes = |b, e| -> Vec<String> {
+        cover(b, e)
+            .into_iter()
+            .map(|id| log.tree.node(id).unwrap().to_base64())
+            .collect()
+    };
+    let bound = |i: u64| boundary_of(i, &log.leaves[i as usize], &log.proof(i));
+    Head {
+        origin: signer().name().into(),
+        window: Window {
+            from: f.canonical(),
+            to: t.canonical(),
+        },
+        filter,
+        first,
+        end,
+        checkpoint: log.checkpoint(&signer()),
+        left: hashes(0, first),
+        right: hashes(end, size),
+        before: first.checked_sub(1).map(bound),
+        after: (end < size).then(|| bound(end)),
+    }
+}
+
+/// A package in memory: the manifest and every file's bytes.
+#[derive(Clone)]
+struct Package {
+    manifest: Manifest,
+    checkpoint: Vec<u8>,
+    report: Vec<u8>,
+    leaves: Vec<u8>,
+    jsonl: Vec<u8>,
+    csv: Vec<u8>,
+    ocsf: Vec<u8>,
+}
+
+fn build(log: &TestLog, head: Head) -> Package {
+    let (first, end) = (head.first, head.end);
+    let (filter, origin) = (head.filter.clone(), head.origin.clone());
+    let sinks = Sinks {
+        leaves: Vec::new(),
+        jsonl: Vec::new(),
+        csv: Vec::new(),
+        ocsf: Vec::new(),
+    };
+    let mut b = Builder::new(head, &signer().verifier(), sinks).unwrap();
+    for i in first..end {
+        b.append(render(i, log.leaves[i as usize].clone(), &filter, &origin).unwrap())
+            .unwrap();
+    }
+    let f = b.finish().unwrap();
+    Package {
+        manifest: f.manifest,
+        checkpoint: f.checkpoint,
+        report: f.report,
+        leaves: f.sinks.leaves,
+        jsonl: f.sinks.jsonl,
+        csv: f.sinks.csv,
+        ocsf: f.sinks.ocsf,
+    }
+}
+
+impl Package {
+    fn verify(&self) -> Result<export::Verdict, ExportError> {
+        export::verify(
+            Sources {
+                manifest: serde_json::to_vec(&self.manifest).unwrap(),
+                checkpoint: self.checkpoint.clone(),
+                report: self.report.clone(),
+                leaves: Cursor::new(self.leaves.clone()),
+                jsonl: Cursor::new(self.jsonl.clone()),
+                csv: Cursor::new(self.csv.clone()),
+                ocsf: Cursor::new(self.ocsf.clone()),
+            },
+            &signer().verifier(),
+            |_, _| {},
+        )
+    }
+
+    /// Restates the digests after an edit, so that the check behind them is
+    /// the one that must catch it.
+    fn redigest(&mut self) {
+        for (name, bytes) in [
+            (export::LEAVES, &self.leaves),
+            (export::JSONL, &self.jsonl),
+            (export::CSV, &self.csv),
+            (export::OCSF, &self.ocsf),
+            (export::REPORT, &self.report),
+        ] {
+            self.manifest
+                .files
+                .insert(name.into(), export::digest(bytes));
+        }
+    }
+
+    /// The byte ranges of leaves.cbor's items.
+    fn items(&self) -> Vec<std::ops::Range<usize>> {
+        let mut out = Vec::new();
+        let mut rest = &self.leaves[..];
+        let mut at = 0;
+        while !rest.is_empty() {
+            let before = rest.len();
+            verifier::cbor::decode_next(&mut rest).unwrap();
+            out.push(at..at + before - rest.len());
+            at += before - rest.len();
+        }
+        out
+    }
+}
+
+const FROM: &str = "2026-11-23T08:00:10Z";
+const TO: &str = "2026-11-23T08:00:40.5Z";
+
+#[test]
+fn a_window_exports_and_verifies_as_complete() {
+    let log = log();
+    let p = build(&log, head(&log, FROM, TO, Filter::default()));
+    assert_eq!((p.manifest.first, p.manifest.end), (10, 41));
+    let v = p.verify().unwrap();
+    assert!(v.end_proven);
+    assert_eq!(
+        v.to_string(),
+        "complete: 31 decisions received in [2026-11-23T08:00:10Z, 2026-11-23T08:00:40.5Z), leaves 10..41 of tree size 60 signed by decisions.example.org/log"
+    );
+    let jsonl = String::from_utf8(p.jsonl.clone()).unwrap();
+    assert_eq!(jsonl.lines().count(), 31);
+    assert!(jsonl.lines().next().unwrap().contains("\"index\":10"));
+    let csv = String::from_utf8(p.csv.clone()).unwrap();
+    assert_eq!(csv.lines().count(), 32);
+    assert!(csv.lines().nth(1).unwrap().starts_with("10,2026-11-23T08:00:10Z,2026-11-23T07:00:00.5Z,d10,deny,alice@example.com,human,alice@example.com,agent:travel-bot,POST /v1/bookings,bookings-api,bookings.authz@7,gateway gw-1,relay-1,2026-11-23T07:04:00Z,,"), "{csv}");
+    let ocsf: serde_json::Value = serde_json::from_str(
+        std::str::from_utf8(&p.ocsf)
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        (
+            ocsf["class_uid"].clone(),
+            ocsf["type_uid"].clone(),
+            ocsf["status_id"].clone()
+        ),
+        (json!(6003), json!(600301), json!(2))
+    );
+    let report = String::from_utf8(p.report.clone()).unwrap();
+    assert!(
+        report.contains("<h2>Break-glass and just-in-time access (4)</h2>"),
+        "14, 21, 28, 35"
+    );
+    assert!(report.contains("<h2>Denials (7)</h2>"), "10, 15, … 40");
+    // Windows at the ends of the log: no leaf before, or none after.
+    let start = build(
+        &log,
+        head(&log, "2026-11-23T07:00:00Z", FROM, Filter::default()),
+    );
+    assert!(start.manifest.before.is_none() && start.verify().unwrap().end_proven);
+    let open = build(
+        &log,
+        head(&log, FROM, "2026-11-24T00:00:00Z", Filter::default()),
+    );
+    let v = open.verify().unwrap();
+    assert!(open.manifest.after.is_none() && !v.end_proven);
+    assert!(v
+        .to_string()
+        .contains("decisions received after tree size 60 are not covered"));
+    let empty = build(
+        &log,
+        head(
+            &log,
+            "2026-11-23T08:00:10.1Z",
+            "2026-11-23T08:00:10.9Z",
+            Filter::default(),
+        ),
+    );
+    assert_eq!(empty.verify().unwrap().manifest.counts.leaves, 0);
+}
+
+#[test]
+fn a_filtered_export_discloses_only_what_matches_and_still_proves_the_window() {
+    let log = log();
+    let filter = Filter {
+        subject: Some("carol@example.com".into()),
+        ..Filter::default()
+    };
+    let p = build(&log, head(&log, FROM, TO, filter));
+    let v = p.verify().unwrap();
+    assert_eq!(
+        (v.manifest.counts.disclosed, v.manifest.counts.withheld),
+        (8, 23)
+    );
+    assert!(v.to_string().contains("filtered (subject=carol@example.com): 8 disclosed and matching, 23 withheld as leaf hashes"));
+    let jsonl = String::from_utf8(p.jsonl.clone()).unwrap();
+    assert!(
+        !jsonl.contains("alice@example.com\""),
+        "no other subject is disclosed"
+    );
+    assert!(!String::from_utf8_lossy(&p.leaves).contains("alice@example.com"));
+    // A disclosed record that does not match is caught.
+    let mut wrong = build(&log, head(&log, FROM, TO, Filter::default()));
+    wrong.manifest.filter = Filter {
+        subject: Some("carol@example.com".into()),
+        ..Filter::default()
+    };
+    assert!(
+        matches!(wrong.verify(), Err(ExportError::Leaf { index: 10, .. })),
+        "{:?}",
+        wrong.verify()
+    );
+}
+
+#[test]
+fn tampering_is_caught_by_name() {
+    let log = log();
+    let p = build(&log, head(&log, FROM, TO, Filter::default()));
+    let items = p.items();
+    // A changed byte anywhere in leaves.cbor: the digest, then (restated)
+    // the leaf itself or the range proof.
+    for at in (0..p.leaves.len()).step_by(97) {
+        let mut q = p.clone();
+        q.leaves[at] ^= 0x01;
+        assert!(
+            matches!(
+                q.verify(),
+                Err(ExportError::File {
+                    file: "leaves.cbor",
+                    ..
+                }) | Err(ExportError::Leaf { .. })
+            ),
+            "byte {at}: {:?}",
+            q.verify()
+        );
+        q.redigest();
+        assert!(q.verify().is_err(), "byte {at} with its digest restated");
+    }
+    // A record removed, or two swapped, with every derived file and count
+    // made to agree: the range no longer leads to the signed root.
+    let mut removed = p.clone();
+    removed.leaves.drain(items[5].clone());
+    removed.redigest();
+    assert!(removed.verify().is_err());
+    let mut swapped = p.clone();
+    let (a, b) = (items[3].clone(), items[4].clone());
+    let mut bytes = p.leaves[..a.start].to_vec();
+    bytes.extend_from_slice(&p.leaves[b.clone()]);
+    bytes.extend_from_slice(&p.leaves[a.clone()]);
+    bytes.extend_from_slice(&p.leaves[b.end..]);
+    swapped.leaves = bytes;
+    swapped.redigest();
+    assert!(
+        matches!(
+            swapped.verify(),
+            Err(ExportError::Leaf { .. })
+                | Err(ExportError::Derived { .. })
+                | Err(ExportError::Range(_))
+        ),
+        "{:?}",
+        swapped.verify()
+    );
+    // A record added at the end.
+    let mut added = p.clone();
+    added.leaves.extend_from_slice(&log.leaves[41]);
+    added.redigest();
+    assert!(
+        matches!(
+            added.verify(),
+            Err(ExportError::File {
+                file: "leaves.cbor",
+                ..
+            })
+        ),
+        "{:?}",
+        added.verify()
+    );
+    // A derived line that is not what its leaf yields.
+    for (file, edit) in [
+        ("decisions.jsonl", 0usize),
+        ("decisions.csv", 1),
+        ("ocsf.jsonl", 2),
+    ] {
+        let mut q = p.clone();
+        let target = match edit {
+            0 => &mut q.jsonl,
+            1 => &mut q.csv,
+            _ => &mut q.ocsf,
+        };
+        let text =
+            String::from_utf8(target.clone())
+                .unwrap()
+                .replacen("bookings-api", "orders-api", 1);
+        *target = text.into_bytes();
+        q.redigest();
+        assert!(
+            matches!(q.verify(), Err(ExportError::Derived { file: f, .. }) if f == file),
+            "{file}: {:?}",
+            q.verify()
+        );
+    }
+    let mut q = p.clone();
+    q.report = String::from_utf8(q.report)
+        .unwrap()
+        .replace("Denials (7)", "Denials (6)")
+        .into_bytes();
+    q.redigest();
+    assert!(matches!(
+        q.verify(),
+        Err(ExportError::File {
+            file: "report.html",
+            ..
+        })
+    ));
+    // A range that starts late or ends early is refused by its boundary.
+    let mut late = head(&log, FROM, TO, Filter::default());
+    late.first = 12;
+    late.before = Some(boundary_of(11, &log.leaves[11], &log.proof(11)));
+    late.left = cover(0, 12)
+        .into_iter()
+        .map(|id| log.tree.node(id).unwrap().to_base64())
+        .collect();
+    let q = build(&log, late);
+    assert!(
+        matches!(
+            q.verify(),
+            Err(ExportError::Boundary {
+                which: "before",
+                ..
+            })
+        ),
+        "{:?}",
+        q.verify()
+    );
+    let mut early = head(&log, FROM, TO, Filter::default());
+    early.end = 39;
+    early.after = Some(boundary_of(39, &log.leaves[39], &log.proof(39)));
+    early.right = cover(39, 60)
+        .into_iter()
+        .map(|id| log.tree.node(id).unwrap().to_base64())
+        .collect();
+    let q = build(&log, early);
+    assert!(
+        matches!(
+            q.verify(),
+            Err(ExportError::Boundary { which: "after", .. })
+        ),
+        "{:?}",
+        q.verify()
+    );
+    // Another log's key.
+    let other = verifier::SignerKey::from_seed("other.example/log", &[2; 32]).unwrap();
+    let r = export::verify(
+        Sources {
+            manifest: serde_json::to_vec(&p.manifest).unwrap(),
+            checkpoint: p.checkpoint.clone(),
+            report: p.report.clone(),
+            leaves: Cursor::new(p.leaves.clone()),
+            jsonl: Cursor::new(p.jsonl.clone()),
+            csv: Cursor::new(p.csv.clone()),
+            ocsf: Cursor::new(p.ocsf.clone()),
+        },
+        &other.verifier(),
+        |_, _| {},
+    );
+    assert!(matches!(r, Err(ExportError::Checkpoint(_))));
+}
