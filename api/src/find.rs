@@ -9,7 +9,6 @@ use axum::response::{IntoResponse, Response};
 use ingest::query::{self, Query as SearchQuery};
 use ingest::Timestamp;
 use ledger::Log;
-use serde_json::{json, Value};
 
 use crate::auth::authorize;
 use crate::error::ApiError;
@@ -17,7 +16,7 @@ use crate::state::{attachment, AppState};
 use crate::tokens::Role;
 
 /// A leaf as JSON ([`verifier::json::logged_json`]).
-fn leaf_json(log: &Log, index: u64) -> Result<Value, ApiError> {
+fn leaf_json(log: &Log, index: u64) -> Result<String, ApiError> {
     verifier::json::logged_json(index, &log.entry(index)?).map_err(ApiError::internal)
 }
 
@@ -52,7 +51,7 @@ pub(crate) async fn decision(
     }
     Ok((
         [(header::CONTENT_TYPE, "application/json")],
-        leaf_json(&state.log, index)?.to_string(),
+        leaf_json(&state.log, index)?,
     )
         .into_response())
 }
@@ -139,20 +138,21 @@ pub(crate) async fn search(
     let limit = number("limit")?.map_or(100, |l| (l as usize).clamp(1, MAX_LIMIT));
     let cursor = number("cursor")?;
     let (log, indexes) = (state.log.clone(), state.indexes.clone());
-    let body = tokio::task::spawn_blocking(move || -> Result<Value, ApiError> {
+    let body = tokio::task::spawn_blocking(move || -> Result<String, ApiError> {
         let page = query::search(&indexes, &sq, cursor, limit)?;
-        let results = page
-            .indexes
-            .iter()
-            .map(|&i| leaf_json(&log, i))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(json!({ "results": results, "next_cursor": page.next }))
+        let mut body = String::from("{\"results\":[");
+        for (n, &i) in page.indexes.iter().enumerate() {
+            if n > 0 {
+                body.push(',');
+            }
+            body.push_str(&leaf_json(&log, i)?);
+        }
+        body.push_str("],\"next_cursor\":");
+        body.push_str(&page.next.map_or("null".into(), |n| n.to_string()));
+        body.push('}');
+        Ok(body)
     })
     .await
     .map_err(ApiError::internal)??;
-    Ok((
-        [(header::CONTENT_TYPE, "application/json")],
-        body.to_string(),
-    )
-        .into_response())
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }

@@ -121,11 +121,10 @@ pub fn run_local(dir: &DataDir, what: What) -> Result<()> {
         What::Decision { decision_id, leaf } => {
             let index = local.find(&decision_id)?;
             let bytes = local.log.entry(index)?;
-            println!(
-                "{:#}",
-                verifier::json::logged_json(index, &bytes)
-                    .context("the leaf is not a decision record")?
-            );
+            let json = verifier::json::logged_json(index, &bytes)
+                .context("the leaf is not a decision record")?;
+            let pretty: serde_json::Value = serde_json::from_str(&json)?;
+            println!("{pretty:#}");
             if let Some(path) = leaf {
                 std::fs::write(&path, &bytes)
                     .with_context(|| format!("writing {}", path.display()))?;

@@ -209,6 +209,42 @@ fn render_all(
     Ok(out)
 }
 
+type Batch = Vec<Rendered>;
+
+/// Runs `produce`, which sends rendered batches in order, beside a thread
+/// that appends them to the builder (writing and hashing the files while
+/// the next batch is rendered); returns the builder with every batch in.
+fn appended<W: std::io::Write + Send>(
+    mut builder: Builder<W>,
+    produce: impl FnOnce(&std::sync::mpsc::SyncSender<Batch>) -> Result<()>,
+) -> Result<Builder<W>> {
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(2);
+    std::thread::scope(|s| {
+        let writer = s.spawn(move || -> Result<Builder<W>> {
+            for batch in rx {
+                for r in batch {
+                    builder.append(r)?;
+                }
+            }
+            Ok(builder)
+        });
+        let produced = produce(&tx);
+        drop(tx);
+        let builder = writer
+            .join()
+            .map_err(|_| anyhow::anyhow!("the export's writer thread panicked"))?;
+        // A writer error stops the producer (its sends fail); report it first.
+        let builder = builder?;
+        produced?;
+        Ok(builder)
+    })
+}
+
+fn send(tx: &std::sync::mpsc::SyncSender<Batch>, batch: Batch) -> Result<()> {
+    tx.send(batch)
+        .map_err(|_| anyhow::anyhow!("the export's writer stopped"))
+}
+
 /// The export from a data dir.
 pub fn run_local(dir: &DataDir, args: &ExportArgs) -> Result<()> {
     let started = Instant::now();
@@ -223,24 +259,25 @@ pub fn run_local(dir: &DataDir, args: &ExportArgs) -> Result<()> {
     let head = log.export_head(from, to, args.filter(), size)?;
     let (first, end) = (head.first, head.end);
     let (filter, origin) = (head.filter.clone(), head.origin.clone());
-    let mut builder = Builder::new(head, &key, sinks(&args.out)?)?;
+    let builder = Builder::new(head, &key, sinks(&args.out)?)?;
     let bar = progress(end - first);
-    let mut at = first;
-    while at < end {
-        let stop = (at + BATCH as u64).min(end);
-        let mut leaves = Vec::with_capacity(BATCH);
-        log.scan_entries(at, stop, |_, leaf| {
-            leaves.push(leaf.to_vec());
-            Ok::<(), ledger::LedgerError>(())
-        })?;
-        for r in render_all(at, leaves, &filter, &origin)? {
-            builder.append(r)?;
+    let builder = appended(builder, |tx| {
+        let mut at = first;
+        while at < end {
+            let stop = (at + BATCH as u64).min(end);
+            let mut leaves = Vec::with_capacity(BATCH);
+            log.scan_entries(at, stop, |_, leaf| {
+                leaves.push(leaf.to_vec());
+                Ok::<(), ledger::LedgerError>(())
+            })?;
+            send(tx, render_all(at, leaves, &filter, &origin)?)?;
+            if let Some(b) = &bar {
+                b.set_position(stop - first);
+            }
+            at = stop;
         }
-        if let Some(b) = &bar {
-            b.set_position(stop - first);
-        }
-        at = stop;
-    }
+        Ok(())
+    })?;
     if let Some(b) = bar {
         b.finish_and_clear();
     }
@@ -262,35 +299,38 @@ pub fn run_remote(remote: &Remote, key: &VerifierKey, args: &ExportArgs) -> Resu
     }
     let (first, end) = (head.first, head.end);
     let (filter, origin) = (head.filter.clone(), head.origin.clone());
-    let mut builder = Builder::new(head, key, sinks(&args.out)?)?;
+    let builder = Builder::new(head, key, sinks(&args.out)?)?;
     let bar = progress(end - first);
-    let mut reader = ItemReader::new(&mut items as &mut dyn BufRead);
     let mut index = first;
-    let mut batch = Vec::with_capacity(BATCH);
-    loop {
-        let item = reader
-            .next_item()
-            .with_context(|| format!("the export stream at leaf {index}"))?;
-        let done = item.is_none();
-        match item {
-            Some(Item::Leaf(leaf)) => batch.push(Ok(leaf)),
-            Some(Item::Withheld(h)) => batch.push(Err(h)),
-            None => {}
-        }
-        if batch.len() == BATCH || (done && !batch.is_empty()) {
-            let n = batch.len() as u64;
-            for r in render_batch(index, std::mem::take(&mut batch), &filter, &origin)? {
-                builder.append(r)?;
+    let builder = appended(builder, |tx| {
+        let mut reader = ItemReader::new(&mut items as &mut dyn BufRead);
+        let mut batch = Vec::with_capacity(BATCH);
+        loop {
+            let item = reader
+                .next_item()
+                .with_context(|| format!("the export stream at leaf {index}"))?;
+            let done = item.is_none();
+            match item {
+                Some(Item::Leaf(leaf)) => batch.push(Ok(leaf)),
+                Some(Item::Withheld(h)) => batch.push(Err(h)),
+                None => {}
             }
-            index += n;
-            if let Some(b) = &bar {
-                b.set_position(index - first);
+            if batch.len() == BATCH || (done && !batch.is_empty()) {
+                let n = batch.len() as u64;
+                send(
+                    tx,
+                    render_batch(index, std::mem::take(&mut batch), &filter, &origin)?,
+                )?;
+                index += n;
+                if let Some(b) = &bar {
+                    b.set_position(index - first);
+                }
+            }
+            if done {
+                return Ok(());
             }
         }
-        if done {
-            break;
-        }
-    }
+    })?;
     if let Some(b) = bar {
         b.finish_and_clear();
     }

@@ -122,6 +122,9 @@ enum Command {
     /// Time evidence, receipts and chains as a log in a temp dir grows to
     /// each of --sizes, next to one leaf read.
     BenchProofs(bench::ProofArgs),
+    /// Time a compliance export of a large window (and its verification),
+    /// with peak RSS, next to reading the same leaves.
+    BenchExport(bench::ExportBenchArgs),
     /// Raw RocksDB in a temp dir: paced synced WriteBatches with chosen
     /// options, to measure the disk's fsync tail while memtables are flushed.
     PacedSync {
@@ -425,6 +428,9 @@ fn run(cli: Cli) -> Result<()> {
     if let Command::BenchProofs(args) = cli.command {
         return bench::run_proofs(args);
     }
+    if let Command::BenchExport(args) = cli.command {
+        return bench::run_export_bench(args);
+    }
     if let Command::Token { action } = cli.command {
         return token(&cli.data, action);
     }
@@ -433,6 +439,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Keygen { .. }
         | Command::Bench(_)
         | Command::BenchProofs(_)
+        | Command::BenchExport(_)
         | Command::PacedSync { .. }
         | Command::Token { .. }
         | Command::Ship { .. } => {

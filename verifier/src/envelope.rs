@@ -135,49 +135,48 @@ impl Envelope {
 
     /// Decodes and checks leaf bytes.
     pub fn decode(leaf: &[u8]) -> Result<Envelope, EnvelopeError> {
-        let value = cbor::decode(leaf)?;
-        if cbor::encode(&value) != leaf {
-            return Err(EnvelopeError::NotDeterministic);
-        }
+        let value = match cbor::decode_canonical(leaf) {
+            Some(v) => v,
+            None => {
+                let v = cbor::decode(leaf)?;
+                if !cbor::is_encoding_of(leaf, &v) {
+                    return Err(EnvelopeError::NotDeterministic);
+                }
+                v
+            }
+        };
         let Value::Map(entries) = value else {
             return Err(EnvelopeError::Field("(top level map)"));
         };
-        let get = |name: &'static str| {
-            entries
-                .iter()
-                .find(|(k, _)| k.as_text() == Some(name))
-                .map(|(_, v)| v)
-                .ok_or(EnvelopeError::Field(name))
-        };
-        let version = get("v")?
-            .as_integer()
-            .and_then(|i| u64::try_from(i).ok())
-            .ok_or(EnvelopeError::Field("v"))?;
+        let four = entries.len() == 4;
+        let (mut version, mut record, mut received_at, mut submitted_by) = (None, None, None, None);
+        for (k, v) in entries {
+            match k.as_text() {
+                Some("v") => version = v.as_integer().and_then(|i| u64::try_from(i).ok()),
+                Some("record") => record = Some(v).filter(Value::is_map),
+                Some("received_at") => {
+                    received_at = match v {
+                        Value::Tag(0, t) => t.into_text().ok(),
+                        _ => None,
+                    }
+                }
+                Some("submitted_by") => submitted_by = v.into_text().ok(),
+                _ => {}
+            }
+        }
+        let version = version.ok_or(EnvelopeError::Field("v"))?;
         if version != VERSION {
             return Err(EnvelopeError::Version(version));
         }
-        if entries.len() != 4 {
+        if !four {
             return Err(EnvelopeError::Field(
                 "(exactly v, record, received_at, submitted_by)",
             ));
         }
-        let record = get("record")?.clone();
-        if !record.is_map() {
-            return Err(EnvelopeError::Field("record"));
-        }
-        let received_at = match get("received_at")? {
-            Value::Tag(0, t) => t.as_text().map(str::to_string),
-            _ => None,
-        }
-        .ok_or(EnvelopeError::Field("received_at"))?;
-        let submitted_by = get("submitted_by")?
-            .as_text()
-            .ok_or(EnvelopeError::Field("submitted_by"))?
-            .to_string();
         Ok(Envelope {
-            record,
-            received_at,
-            submitted_by,
+            record: record.ok_or(EnvelopeError::Field("record"))?,
+            received_at: received_at.ok_or(EnvelopeError::Field("received_at"))?,
+            submitted_by: submitted_by.ok_or(EnvelopeError::Field("submitted_by"))?,
         })
     }
 }

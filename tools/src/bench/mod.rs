@@ -10,10 +10,12 @@
 //! the sustained peak, the rate counting those builds.
 
 mod cpu;
+mod export;
 mod http;
 mod proofs;
 mod raw;
 
+pub use export::{run as run_export_bench, ExportBenchArgs};
 pub use http::run_http;
 pub use proofs::{run as run_proofs, ProofArgs};
 pub use raw::paced_sync;

@@ -43,7 +43,7 @@ const BATCH: usize = 1_000;
 const IN_FLIGHT: usize = 32;
 
 /// Appends sample records `from..to` through the pipeline.
-fn fill(pipeline: &Pipeline, from: u64, to: u64, seed: u64) -> Result<()> {
+pub(super) fn fill(pipeline: &Pipeline, from: u64, to: u64, seed: u64) -> Result<()> {
     let mut start = from;
     while start < to {
         let end = (start + CHUNK).min(to);

@@ -3,10 +3,10 @@
 //! API Activity. Each line is a function of the proven leaf alone, so a
 //! verifier regenerates it and compares bytes.
 
-use serde_json::{json, Value};
+use serde::Serialize;
 
 use crate::decision::{Decision, LoggedDecision};
-use crate::json::logged_value;
+use crate::json::write_logged;
 
 /// The OCSF schema version the lines follow.
 pub const OCSF_VERSION: &str = "1.1.0";
@@ -22,14 +22,15 @@ pub const CSV_HEADER: &str = "index,received_at,time,decision_id,decision,subjec
 /// with its index, leaf hash, `received_at` and `submitted_by`, as
 /// `GET /v1/decisions/{id}` answers.
 pub fn jsonl(index: u64, logged: &LoggedDecision) -> String {
-    let mut line = logged_value(
+    let mut line = String::with_capacity(1536);
+    write_logged(
         index,
         &logged.leaf_hash,
         &logged.received_at.canonical(),
         &logged.submitted_by,
         &logged.record,
-    )
-    .to_string();
+        &mut line,
+    );
     line.push('\n');
     line
 }
@@ -105,18 +106,155 @@ fn millis(t: &crate::timestamp::Timestamp) -> u64 {
     t.unix_nanos() / 1_000_000
 }
 
-fn user(kind: &str, id: &str, owner: &Option<String>) -> Value {
-    // OCSF user types: 1 User, 3 System, 99 Other.
-    let type_id = match kind {
+/// OCSF user `type_id`: 1 User (a person), 3 System (a service account
+/// or workload), 99 Other (an agent or device).
+fn user_type(kind: &str) -> u8 {
+    match kind {
         "human" => 1,
         "service_account" | "workload" => 3,
         _ => 99,
-    };
-    let mut u = json!({"uid": id, "name": id, "type_id": type_id, "type": kind});
-    if let Some(o) = owner {
-        u["org"] = json!({"owner": o});
     }
-    u
+}
+
+#[derive(Serialize)]
+struct Org<'a> {
+    owner: &'a str,
+}
+
+#[derive(Serialize)]
+struct User<'a> {
+    uid: &'a str,
+    name: &'a str,
+    type_id: u8,
+    #[serde(rename = "type")]
+    kind: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    org: Option<Org<'a>>,
+}
+
+#[derive(Serialize)]
+struct PolicyRef<'a> {
+    uid: &'a str,
+    name: &'a str,
+    version: &'a str,
+}
+
+#[derive(Serialize)]
+struct Authorization<'a> {
+    decision: &'a str,
+    policy: PolicyRef<'a>,
+}
+
+#[derive(Serialize)]
+struct Named<'a> {
+    name: &'a str,
+}
+
+#[derive(Serialize)]
+struct Actor<'a> {
+    user: User<'a>,
+    authorizations: [Authorization<'a>; 1],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    idp: Option<Named<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    invoked_by: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Uid<'a> {
+    uid: &'a str,
+}
+
+#[derive(Serialize)]
+struct Api<'a> {
+    operation: &'a str,
+    service: Named<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request: Option<Uid<'a>>,
+}
+
+#[derive(Serialize)]
+struct Endpoint<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ip: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    svc_name: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct Category<'a> {
+    category: &'a str,
+}
+
+#[derive(Serialize)]
+struct Resource<'a> {
+    uid: &'a str,
+    #[serde(rename = "type")]
+    kind: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data_classification: Option<Category<'a>>,
+}
+
+#[derive(Serialize)]
+struct Product {
+    name: &'static str,
+    vendor_name: &'static str,
+}
+
+#[derive(Serialize)]
+struct Metadata<'a> {
+    version: &'static str,
+    product: Product,
+    profiles: [&'static str; 1],
+    uid: &'a str,
+    log_name: &'a str,
+    logged_time: u64,
+    original_time: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    correlation_uid: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct Unmapped<'a> {
+    leaf_index: u64,
+    leaf_hash: String,
+    submitted_by: &'a str,
+    enforcer: &'a crate::decision::Enforcer,
+    policy_engine: &'a str,
+    delegation: &'a [crate::decision::Actor],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    credential: Option<&'a crate::decision::Credential>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    emergency: Option<&'a crate::decision::Emergency>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    parent_decision_id: Option<&'a str>,
+}
+
+/// An OCSF API Activity event, as far as a decision fills it.
+#[derive(Serialize)]
+struct ApiActivity<'a> {
+    class_uid: u64,
+    class_name: &'static str,
+    category_uid: u64,
+    category_name: &'static str,
+    activity_id: u64,
+    activity_name: &'a str,
+    type_uid: u64,
+    time: u64,
+    severity_id: u8,
+    status_id: u8,
+    status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status_detail: Option<String>,
+    disposition_id: u8,
+    disposition: &'static str,
+    actor: Actor<'a>,
+    api: Api<'a>,
+    src_endpoint: Endpoint<'a>,
+    resources: [Resource<'a>; 1],
+    metadata: Metadata<'a>,
+    message: String,
+    unmapped: Unmapped<'a>,
 }
 
 /// A decision's line of `ocsf.jsonl` (with its newline): an OCSF API
@@ -127,63 +265,7 @@ pub fn ocsf(index: u64, logged: &LoggedDecision, origin: &str) -> String {
     let activity = activity_id(&d.action);
     let allowed = d.decision == "allow";
     let break_glass = d.emergency.as_ref().is_some_and(|e| e.break_glass);
-    let mut actor = json!({
-        "user": user(&d.subject.identity_kind, &d.subject.id, &d.subject.owner),
-        "authorizations": [{
-            "decision": d.decision,
-            "policy": {"uid": d.policy.id, "name": d.policy.id, "version": d.policy.version},
-        }],
-    });
-    if let Some(issuer) = &d.subject.issuer {
-        actor["idp"] = json!({"name": issuer});
-    }
-    if !d.delegation.is_empty() {
-        actor["invoked_by"] = json!(d.chain_ids().join(" > "));
-    }
-    let mut src = json!({});
-    if let Some(ip) = &d.context.source_ip {
-        src["ip"] = json!(ip);
-    }
-    if let Some(s) = &d.context.originating_service {
-        src["svc_name"] = json!(s);
-    }
-    let mut api = json!({"operation": d.action, "service": {"name": d.resource.id}});
-    if let Some(r) = &d.context.request_id {
-        api["request"] = json!({"uid": r});
-    }
-    let mut resource = json!({"uid": d.resource.id, "type": d.resource.kind});
-    if let Some(s) = &d.resource.sensitivity {
-        resource["data_classification"] = json!({"category": s});
-    }
-    let mut metadata = json!({
-        "version": OCSF_VERSION,
-        "product": {"name": "Decision Ledger", "vendor_name": "Decision Ledger"},
-        "profiles": ["security_control"],
-        "uid": d.decision_id,
-        "log_name": origin,
-        "logged_time": millis(&logged.received_at),
-        "original_time": d.time.canonical(),
-    });
-    if let Some(t) = &d.context.trace_id {
-        metadata["correlation_uid"] = json!(t);
-    }
-    let mut unmapped = json!({
-        "leaf_index": index,
-        "leaf_hash": logged.leaf_hash.to_hex(),
-        "submitted_by": logged.submitted_by,
-        "enforcer": {"id": d.enforcer.id, "kind": d.enforcer.kind},
-        "policy_engine": d.policy.engine,
-        "delegation": d.delegation,
-    });
-    if let Some(c) = &d.credential {
-        unmapped["credential"] = json!(c);
-    }
-    if let Some(e) = &d.emergency {
-        unmapped["emergency"] = json!(e);
-    }
-    if let Some(p) = &d.context.parent_decision_id {
-        unmapped["parent_decision_id"] = json!(p);
-    }
+    let c = &d.context;
     let mut message = format!(
         "{} {} {} on {}: {} by {}@{}",
         d.subject.id,
@@ -201,32 +283,88 @@ pub fn ocsf(index: u64, logged: &LoggedDecision, origin: &str) -> String {
     if break_glass {
         message.push_str(" (break-glass)");
     }
-    let mut event = json!({
-        "class_uid": OCSF_CLASS_UID,
-        "class_name": "API Activity",
-        "category_uid": OCSF_CATEGORY_UID,
-        "category_name": "Application Activity",
-        "activity_id": activity,
-        "activity_name": d.action,
-        "type_uid": OCSF_CLASS_UID * 100 + activity,
-        "time": millis(&d.time),
-        "severity_id": if break_glass { 3 } else { 1 },
-        "status_id": if allowed { 1 } else { 2 },
-        "status": if allowed { "Success" } else { "Failure" },
-        "disposition_id": if allowed { 1 } else { 2 },
-        "disposition": if allowed { "Allowed" } else { "Blocked" },
-        "actor": actor,
-        "api": api,
-        "src_endpoint": src,
-        "resources": [resource],
-        "metadata": metadata,
-        "message": message,
-        "unmapped": unmapped,
-    });
-    if !d.reasons.is_empty() {
-        event["status_detail"] = json!(d.reasons.join("; "));
-    }
-    let mut line = event.to_string();
+    let event = ApiActivity {
+        class_uid: OCSF_CLASS_UID,
+        class_name: "API Activity",
+        category_uid: OCSF_CATEGORY_UID,
+        category_name: "Application Activity",
+        activity_id: activity,
+        activity_name: &d.action,
+        type_uid: OCSF_CLASS_UID * 100 + activity,
+        time: millis(&d.time),
+        severity_id: if break_glass { 3 } else { 1 },
+        status_id: if allowed { 1 } else { 2 },
+        status: if allowed { "Success" } else { "Failure" },
+        status_detail: (!d.reasons.is_empty()).then(|| d.reasons.join("; ")),
+        disposition_id: if allowed { 1 } else { 2 },
+        disposition: if allowed { "Allowed" } else { "Blocked" },
+        actor: Actor {
+            user: User {
+                uid: &d.subject.id,
+                name: &d.subject.id,
+                type_id: user_type(&d.subject.identity_kind),
+                kind: &d.subject.identity_kind,
+                org: d.subject.owner.as_deref().map(|owner| Org { owner }),
+            },
+            authorizations: [Authorization {
+                decision: &d.decision,
+                policy: PolicyRef {
+                    uid: &d.policy.id,
+                    name: &d.policy.id,
+                    version: &d.policy.version,
+                },
+            }],
+            idp: d.subject.issuer.as_deref().map(|name| Named { name }),
+            invoked_by: (!d.delegation.is_empty()).then(|| d.chain_ids().join(" > ")),
+        },
+        api: Api {
+            operation: &d.action,
+            service: Named {
+                name: &d.resource.id,
+            },
+            request: c.request_id.as_deref().map(|uid| Uid { uid }),
+        },
+        src_endpoint: Endpoint {
+            ip: c.source_ip.as_deref(),
+            svc_name: c.originating_service.as_deref(),
+        },
+        resources: [Resource {
+            uid: &d.resource.id,
+            kind: &d.resource.kind,
+            data_classification: d
+                .resource
+                .sensitivity
+                .as_deref()
+                .map(|category| Category { category }),
+        }],
+        metadata: Metadata {
+            version: OCSF_VERSION,
+            product: Product {
+                name: "Decision Ledger",
+                vendor_name: "Decision Ledger",
+            },
+            profiles: ["security_control"],
+            uid: &d.decision_id,
+            log_name: origin,
+            logged_time: millis(&logged.received_at),
+            original_time: d.time.canonical(),
+            correlation_uid: c.trace_id.as_deref(),
+        },
+        message,
+        unmapped: Unmapped {
+            leaf_index: index,
+            leaf_hash: logged.leaf_hash.to_hex(),
+            submitted_by: &logged.submitted_by,
+            enforcer: &d.enforcer,
+            policy_engine: &d.policy.engine,
+            delegation: &d.delegation,
+            credential: d.credential.as_ref(),
+            emergency: d.emergency.as_ref(),
+            parent_decision_id: c.parent_decision_id.as_deref(),
+        },
+    };
+    // Serialising these types into a String cannot fail.
+    let mut line = serde_json::to_string(&event).unwrap_or_default();
     line.push('\n');
     line
 }
