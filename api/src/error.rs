@@ -66,7 +66,7 @@ impl From<ingest::query::QueryError> for ApiError {
     fn from(e: ingest::query::QueryError) -> ApiError {
         use ingest::query::QueryError::*;
         match e {
-            VersionWithoutPolicy | TooBroad => ApiError::bad(e.to_string()),
+            VersionWithoutPolicy | AtBeyondLog { .. } => ApiError::bad(e.to_string()),
             Ledger(e) => e.into(),
         }
     }

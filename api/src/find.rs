@@ -7,7 +7,6 @@ use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use ingest::query::{self, Query as SearchQuery};
-use ingest::Timestamp;
 use ledger::Log;
 
 use crate::auth::authorize;
@@ -78,42 +77,15 @@ pub(crate) async fn proof(
 /// Largest page of search results.
 const MAX_LIMIT: usize = 1000;
 
-/// `GET /v1/search?subject=&actor=&resource=&policy=&version=&request_id=&trace_id=&parent=&decision=&from=&to=&limit=&cursor=`
+/// `GET /v1/search?<filters>&limit=&cursor=`: the filters of
+/// [`ingest::query::PARAMS`], combined; `at=<size>` pins the query to the
+/// checkpoint signed at that size, which the answer names.
 pub(crate) async fn search(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     authorize(&state, &headers, Role::Reader)?;
-    let known = [
-        "subject",
-        "actor",
-        "resource",
-        "policy",
-        "version",
-        "request_id",
-        "trace_id",
-        "parent",
-        "decision",
-        "from",
-        "to",
-        "limit",
-        "cursor",
-    ];
-    if let Some(k) = q.keys().find(|k| !known.contains(&k.as_str())) {
-        return Err(ApiError::bad(format!(
-            "unknown search parameter {k:?}; known: {}",
-            known.join(", ")
-        )));
-    }
-    let time = |name: &str| -> Result<Option<Timestamp>, ApiError> {
-        q.get(name)
-            .map(|s| {
-                Timestamp::parse_text(s)
-                    .ok_or_else(|| ApiError::bad(format!("{name} must be an RFC 3339 time")))
-            })
-            .transpose()
-    };
     let number = |name: &str| -> Result<Option<u64>, ApiError> {
         q.get(name)
             .map(|s| {
@@ -122,22 +94,16 @@ pub(crate) async fn search(
             })
             .transpose()
     };
-    let sq = SearchQuery {
-        subject: q.get("subject").cloned(),
-        actor: q.get("actor").cloned(),
-        resource: q.get("resource").cloned(),
-        policy: q.get("policy").cloned(),
-        version: q.get("version").cloned(),
-        request_id: q.get("request_id").cloned(),
-        trace_id: q.get("trace_id").cloned(),
-        parent_decision_id: q.get("parent").cloned(),
-        decision: q.get("decision").cloned(),
-        from: time("from")?,
-        to: time("to")?,
-    };
+    let sq = SearchQuery::from_params(
+        q.iter()
+            .filter(|(k, _)| k.as_str() != "limit" && k.as_str() != "cursor")
+            .map(|(k, v)| (k.as_str(), v.as_str())),
+    )
+    .map_err(ApiError::bad)?;
     let limit = number("limit")?.map_or(100, |l| (l as usize).clamp(1, MAX_LIMIT));
     let cursor = number("cursor")?;
     let (log, indexes) = (state.log.clone(), state.indexes.clone());
+    let pinned = sq.at.map(|at| state.log.checkpoint_at(at)).transpose()?;
     let body = tokio::task::spawn_blocking(move || -> Result<String, ApiError> {
         let page = query::search(&indexes, &sq, cursor, limit)?;
         let mut body = String::from("{\"results\":[");
@@ -149,6 +115,18 @@ pub(crate) async fn search(
         }
         body.push_str("],\"next_cursor\":");
         body.push_str(&page.next.map_or("null".into(), |n| n.to_string()));
+        body.push_str(&format!(",\"size\":{}", page.size));
+        if let Some(cp) = pinned {
+            body.push_str(",\"checkpoint\":");
+            body.push_str(
+                &serde_json::json!({
+                    "size": cp.checkpoint.size,
+                    "root": cp.checkpoint.root.to_base64(),
+                    "signed": cp.text,
+                })
+                .to_string(),
+            );
+        }
         body.push('}');
         Ok(body)
     })

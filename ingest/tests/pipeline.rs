@@ -702,7 +702,7 @@ fn raw_entries_between_records_keep_the_index_in_step() {
         submit(&p, (from..to).map(|i| sub(&rec(i), "gw")).collect());
         p.shutdown();
     };
-    // Records 0..5 at leaves 0..5, two raw entries (`ledgerctl append`)
+    // Records 0..5 at leaves 0..5, two raw entries (`Log::append`)
     // at 5 and 6, then records 5..12 at leaves 7..14: the span 0..8 mixes
     // both, and is built on the second open.
     run(0, 5);

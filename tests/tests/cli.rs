@@ -87,7 +87,7 @@ fn append_prove_and_verify_offline() {
     // The same path as HTTP ingest: a retry is a duplicate, and the record
     // is found through the indexes.
     assert_eq!(f.ctl(&["append", &files[1]]), "duplicate 1 d1\n");
-    let found = f.ctl(&["search", "--request-id", "req-d2"]);
+    let found = f.ctl(&["search", "--request-id", "req-d2", "--json"]);
     assert!(
         found.contains("\"index\":2") && found.contains("\"submitted_by\":\"ledgerctl\""),
         "{found}"

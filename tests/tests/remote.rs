@@ -92,6 +92,7 @@ fn ledgerctl_reads_and_ships_over_http_and_locally() {
             "ann",
             "--limit",
             "5",
+            "--json",
         ],
     );
     let hits: Vec<serde_json::Value> = out
@@ -179,7 +180,10 @@ fn ledgerctl_reads_and_ships_over_http_and_locally() {
     assert_eq!(s.stop(), Some(0));
     let data = dir.path().join("data");
     let data = data.to_str().unwrap();
-    let out = ok("ledgerctl", &["--data", data, "search", "--subject", "cat"]);
+    let out = ok(
+        "ledgerctl",
+        &["--data", data, "search", "--subject", "cat", "--json"],
+    );
     assert_eq!(out.lines().count(), 3);
     assert!(ok("ledgerctl", &["--data", data, "audit"]).starts_with("audit OK: 2043 entries"));
 }

@@ -39,6 +39,13 @@ impl DataDir {
         Log::open_with(&self.db_path(), &key, INGEST_CFS).with_context(|| self.open_hint())
     }
 
+    /// The log without its indexes (the index database is not opened):
+    /// for reads that need none, in less memory.
+    pub fn open_log(&self) -> Result<Log> {
+        let key = self.verifier()?;
+        Log::open(&self.db_path(), &key).with_context(|| self.open_hint())
+    }
+
     pub fn open_for_audit(&self) -> Result<Log> {
         let key = self.verifier()?;
         Log::open_for_audit(&self.db_path(), &key, INGEST_CFS).with_context(|| self.open_hint())

@@ -170,7 +170,7 @@ fn write_rest(dir: &Path, f: Finished<BufWriter<File>>, started: Instant) -> Res
 }
 
 /// Leaves rendered per batch, on every core.
-const BATCH: usize = 4096;
+const BATCH: usize = 1024;
 
 /// Renders a batch of leaves on every core, in order.
 fn render_all(
@@ -218,7 +218,7 @@ fn appended<W: std::io::Write + Send>(
     mut builder: Builder<W>,
     produce: impl FnOnce(&std::sync::mpsc::SyncSender<Batch>) -> Result<()>,
 ) -> Result<Builder<W>> {
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(2);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(1);
     std::thread::scope(|s| {
         let writer = s.spawn(move || -> Result<Builder<W>> {
             for batch in rx {
@@ -249,7 +249,7 @@ fn send(tx: &std::sync::mpsc::SyncSender<Batch>, batch: Batch) -> Result<()> {
 pub fn run_local(dir: &DataDir, args: &ExportArgs) -> Result<()> {
     let started = Instant::now();
     let (from, to) = args.window()?;
-    let log = dir.open()?;
+    let log = dir.open_log()?;
     let key = dir.verifier()?;
     // A checkpoint of the log as it is now, so the whole window is covered.
     let size = match dir.signer() {

@@ -11,6 +11,7 @@ mod datadir;
 mod evidence;
 mod export;
 mod remote;
+mod search;
 mod ship;
 
 use std::io::{IsTerminal, Write};
@@ -104,8 +105,8 @@ enum Command {
     },
     /// Recompute the whole tree from the entries and check every stored hash and checkpoint.
     Audit,
-    /// Find decisions (JSON lines, in log order); prints the next cursor to stderr.
-    Search(Box<SearchArgs>),
+    /// Find decisions by any combination of filters (a table, or --json lines), in log order; prints the next cursor to stderr.
+    Search(Box<search::SearchArgs>),
     /// Send decision records to ledgerd (--url, --token): JSON lines, a JSON array, or CBOR.
     Ship {
         /// Files of records (`-` = stdin).
@@ -144,101 +145,6 @@ enum Command {
         #[arg(long, default_value_t = 64)]
         batch: usize,
     },
-}
-
-#[derive(clap::Args)]
-struct SearchArgs {
-    /// subject.id
-    #[arg(long)]
-    subject: Option<String>,
-    /// Any actor id in the delegation chain.
-    #[arg(long)]
-    actor: Option<String>,
-    /// resource.id
-    #[arg(long)]
-    resource: Option<String>,
-    /// policy.id
-    #[arg(long)]
-    policy: Option<String>,
-    /// policy.version (with --policy)
-    #[arg(long)]
-    version: Option<String>,
-    /// context.request_id
-    #[arg(long)]
-    request_id: Option<String>,
-    /// context.trace_id
-    #[arg(long)]
-    trace_id: Option<String>,
-    /// context.parent_decision_id
-    #[arg(long)]
-    parent: Option<String>,
-    /// allow or deny
-    #[arg(long)]
-    decision: Option<String>,
-    /// Record time at or after (RFC 3339).
-    #[arg(long)]
-    from: Option<String>,
-    /// Record time before (RFC 3339).
-    #[arg(long)]
-    to: Option<String>,
-    /// Results at most.
-    #[arg(long, default_value_t = 100)]
-    limit: usize,
-    /// Continue after this leaf index (the previous page's cursor).
-    #[arg(long)]
-    cursor: Option<u64>,
-}
-
-impl SearchArgs {
-    fn params(&self) -> Vec<(&'static str, String)> {
-        let mut p = Vec::new();
-        for (k, v) in [
-            ("subject", &self.subject),
-            ("actor", &self.actor),
-            ("resource", &self.resource),
-            ("policy", &self.policy),
-            ("version", &self.version),
-            ("request_id", &self.request_id),
-            ("trace_id", &self.trace_id),
-            ("parent", &self.parent),
-            ("decision", &self.decision),
-            ("from", &self.from),
-            ("to", &self.to),
-        ] {
-            if let Some(v) = v {
-                p.push((k, v.clone()));
-            }
-        }
-        p.push(("limit", self.limit.to_string()));
-        if let Some(c) = self.cursor {
-            p.push(("cursor", c.to_string()));
-        }
-        p
-    }
-
-    fn query(&self) -> Result<ingest::query::Query> {
-        let time = |name: &str, v: &Option<String>| {
-            v.as_deref()
-                .map(|s| {
-                    ingest::Timestamp::parse_text(s)
-                        .with_context(|| format!("--{name} must be an RFC 3339 time"))
-                })
-                .transpose()
-        };
-        Ok(ingest::query::Query {
-            subject: self.subject.clone(),
-            actor: self.actor.clone(),
-            resource: self.resource.clone(),
-            policy: self.policy.clone(),
-            version: self.version.clone(),
-            request_id: self.request_id.clone(),
-            trace_id: self.trace_id.clone(),
-            parent_decision_id: self.parent.clone(),
-            decision: self.decision.clone(),
-            from: time("from", &self.from)?,
-            to: time("to", &self.to)?,
-        })
-    }
 }
 
 fn load_key(cli_key: &Option<String>, dir: &DataDir) -> Result<verifier::VerifierKey> {
@@ -294,21 +200,7 @@ fn run_remote(
                 cp.size, cp.origin
             );
         }
-        Command::Search(args) => {
-            let query: Vec<String> = args
-                .params()
-                .iter()
-                .map(|(k, v)| format!("{k}={}", evidence::encode(v)))
-                .collect();
-            let body = remote.get_ok(&format!("/v1/search?{}", query.join("&")))?;
-            let page: serde_json::Value = serde_json::from_slice(&body)?;
-            for r in page["results"].as_array().into_iter().flatten() {
-                println!("{r}");
-            }
-            if let Some(next) = page["next_cursor"].as_u64() {
-                eprintln!("more: --cursor {next}");
-            }
-        }
+        Command::Search(args) => search::run_remote(&remote, &args)?,
         Command::Ship { inputs } => ship::run(&remote, &inputs)?,
         Command::Evidence(what) => {
             let key = match key {
@@ -445,18 +337,7 @@ fn run(cli: Cli) -> Result<()> {
         | Command::Ship { .. } => {
             unreachable!("handled above")
         }
-        Command::Search(args) => {
-            let log = std::sync::Arc::new(dir.open()?);
-            let indexes = ingest::Indexes::open(log.clone())?;
-            let page = ingest::query::search(&indexes, &args.query()?, args.cursor, args.limit)?;
-            for index in page.indexes {
-                let j = verifier::json::logged_json(index, &log.entry(index)?)?;
-                println!("{j}");
-            }
-            if let Some(next) = page.next {
-                eprintln!("more: --cursor {next}");
-            }
-        }
+        Command::Search(args) => search::run_local(&dir, &args)?,
         Command::Append {
             files,
             submitted_by,

@@ -23,7 +23,7 @@ pub(crate) mod span;
 
 use ledger::{LedgerError, Log};
 
-use ciborium::Value;
+use verifier::decision::LoggedDecision;
 use verifier::envelope::{Envelope, LeafHead};
 
 use crate::record::schema::Timestamp;
@@ -31,10 +31,11 @@ use crate::record::{CheckedRecord, IndexTerms};
 
 /// Column family of the idempotency index.
 pub const CF_DECISIONS: &str = "decisions";
-/// Column family of the responder postings. (Stores written before
-/// session 15 had `postings`, keyed by term first; it is dropped when the
-/// log is opened, and the indexes are rebuilt from the leaves.)
-pub const CF_POSTINGS: &str = "span_postings";
+/// Column family of the responder postings. Its name changes whenever
+/// the terms a record is indexed by do: a store's older postings column
+/// family is then dropped when the log is opened, and the postings are
+/// rebuilt from the leaves (earlier names: `postings`, `span_postings`).
+pub const CF_POSTINGS: &str = "span_postings_v3";
 /// Every column family this crate adds to the log.
 pub const INGEST_CFS: &[&str] = &[CF_DECISIONS, CF_POSTINGS];
 
@@ -55,6 +56,16 @@ pub enum Term {
     TraceId = b't' as isize,
     /// `context.parent_decision_id`.
     Parent = b'd' as isize,
+    /// `credential.id_hash`.
+    Credential = b'c' as isize,
+    /// `subject.owner`.
+    Owner = b'o' as isize,
+    /// `enforcer.id`.
+    Enforcer = b'e' as isize,
+    /// `action.name`.
+    Action = b'n' as isize,
+    /// Break-glass records, under the term [`crate::record::BREAK_GLASS`].
+    BreakGlass = b'b' as isize,
     /// Record time (8-byte BE nanoseconds).
     Time = b'T' as isize,
 }
@@ -70,6 +81,11 @@ impl Term {
             Term::RequestId,
             Term::TraceId,
             Term::Parent,
+            Term::Credential,
+            Term::Owner,
+            Term::Enforcer,
+            Term::Action,
+            Term::BreakGlass,
             Term::Time,
         ]
         .into_iter()
@@ -120,7 +136,7 @@ impl Facts {
     /// The facts of a stored leaf, re-derived from the record in it: the
     /// same as when it was appended, as checking a record in canonical form
     /// gives it back unchanged. `None` for a leaf that holds no decision
-    /// record (a raw entry appended with `ledgerctl append`).
+    /// record (a raw entry, appended directly with `Log::append`).
     pub fn of_leaf(leaf: &[u8]) -> Option<Facts> {
         let env = Envelope::decode(leaf).ok()?;
         let record = crate::record::check(&env.record).ok()?;
@@ -181,8 +197,9 @@ impl RecordFacts {
 
     /// Calls `f` with each term the record is found by, each once, in the
     /// order [`Facts::terms`] lists them: subject, actors (sorted, repeats
-    /// dropped), resource, policy, request id, trace id, parent decision
-    /// id, time (8-byte BE nanoseconds).
+    /// dropped), resource, policy, enforcer, action, request id, trace id,
+    /// parent decision id, credential, owner, break-glass, time (8-byte BE
+    /// nanoseconds).
     pub fn each_term(&self, mut f: impl FnMut(Term, &[u8])) {
         let t = &self.terms;
         f(Term::Subject, t.subject());
@@ -191,10 +208,15 @@ impl RecordFacts {
         }
         f(Term::Resource, t.resource());
         f(Term::Policy, t.policy());
+        f(Term::Enforcer, t.enforcer());
+        f(Term::Action, t.action());
         for (kind, v) in [
             (Term::RequestId, t.request_id()),
             (Term::TraceId, t.trace_id()),
             (Term::Parent, t.parent_decision_id()),
+            (Term::Credential, t.credential()),
+            (Term::Owner, t.owner()),
+            (Term::BreakGlass, t.break_glass()),
         ] {
             if let Some(v) = v {
                 f(kind, v);
@@ -311,45 +333,9 @@ pub(crate) fn decode_decision(decision_id: &str, v: &[u8]) -> Result<(u64, [u8; 
     Ok((u64::from_be_bytes(index), digest))
 }
 
-/// What filters read from a leaf itself (not indexed, to keep appends lean).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LeafFacts {
-    /// The record's `time`.
-    pub time: Timestamp,
-    /// `allow` or `deny`.
-    pub decision: String,
-    /// `policy.version`.
-    pub policy_version: String,
-}
-
-/// Decodes the leaf at `index` for the facts filters need.
-pub fn leaf_facts(log: &Log, index: u64) -> Result<LeafFacts, LedgerError> {
+/// The decision in the leaf at `index`, for the filters that read the leaf
+/// itself (specs/record.md, "Responder indexes").
+pub fn leaf_decision(log: &Log, index: u64) -> Result<LoggedDecision, LedgerError> {
     let leaf = log.entry(index)?;
-    let bad = |what: &str| LedgerError::Corrupt(format!("leaf {index}: {what}"));
-    let env = Envelope::decode(&leaf).map_err(|e| bad(&e.to_string()))?;
-    let field = |v: &Value, k: &str| -> Option<Value> {
-        v.as_map()?
-            .iter()
-            .find(|(key, _)| key.as_text() == Some(k))
-            .map(|(_, v)| v.clone())
-    };
-    let text = |v: Option<Value>| -> Option<String> {
-        match v? {
-            Value::Text(s) => Some(s),
-            Value::Tag(_, inner) => inner.as_text().map(str::to_string),
-            _ => None,
-        }
-    };
-    let time = text(field(&env.record, "time"))
-        .and_then(|t| Timestamp::parse_text(&t))
-        .ok_or_else(|| bad("no time"))?;
-    let decision = text(field(&env.record, "decision")).ok_or_else(|| bad("no decision"))?;
-    let policy_version = field(&env.record, "policy")
-        .and_then(|p| text(field(&p, "version")))
-        .ok_or_else(|| bad("no policy.version"))?;
-    Ok(LeafFacts {
-        time,
-        decision,
-        policy_version,
-    })
+    LoggedDecision::from_leaf(&leaf).map_err(|e| LedgerError::Corrupt(format!("leaf {index}: {e}")))
 }

@@ -1,16 +1,25 @@
-//! Finding decisions: filters over the postings, results in log order, paged.
+//! Finding decisions: filters over the postings and the leaves, results in
+//! log order, paged by the last leaf index returned.
+//!
+//! A query's most selective indexed term drives the scan (one posting per
+//! span); the other terms are checked in their postings, and the filters
+//! that are not indexed (`version`, `decision`, `identity_kind`,
+//! `submitted_by`, the record time) on the leaf. `received_at` never
+//! decreases in log order, so a `received_*` window is a range of leaves,
+//! found by binary search. A query without a term walks the time postings
+//! (with a record time range) or the leaves, span by span, a page at a time.
 
 use ledger::{LedgerError, Log};
+use verifier::decision::LoggedDecision;
 
-use crate::index::{decode_list, leaf_facts, posting_key, time_prefix, Term, CF_POSTINGS};
+use crate::index::{decode_list, leaf_decision, posting_key, time_prefix, Term, CF_POSTINGS};
 use crate::record::schema::Timestamp;
+use crate::record::BREAK_GLASS;
 use crate::Indexes;
 
-/// Postings read per page at most; a page may come back short (with a
-/// cursor) when filters reject many candidates.
+/// Postings (or leaves) read per page at most; a page may come back short
+/// (with a cursor) when filters reject many candidates.
 pub const SCAN_BUDGET: usize = 100_000;
-/// Leaves a time range alone may match.
-pub const TIME_SCAN_LIMIT: usize = 1_000_000;
 /// Spans whose posting of a term is read in one batch.
 const SPANS_PER_READ: usize = 64;
 
@@ -33,12 +42,33 @@ pub struct Query {
     pub trace_id: Option<String>,
     /// `context.parent_decision_id`.
     pub parent_decision_id: Option<String>,
+    /// `credential.id_hash`: which decisions used this credential.
+    pub credential: Option<String>,
+    /// Only break-glass decisions.
+    pub break_glass: bool,
+    /// `subject.identity_kind`.
+    pub identity_kind: Option<String>,
+    /// `subject.owner`.
+    pub owner: Option<String>,
+    /// `enforcer.id` (as the record declares it).
+    pub enforcer: Option<String>,
+    /// `submitted_by` (the writer as authenticated).
+    pub submitted_by: Option<String>,
+    /// `action.name`.
+    pub action: Option<String>,
     /// `allow` or `deny`.
     pub decision: Option<String>,
     /// Record time at or after.
     pub from: Option<Timestamp>,
     /// Record time before.
     pub to: Option<Timestamp>,
+    /// `received_at` at or after.
+    pub received_from: Option<Timestamp>,
+    /// `received_at` before.
+    pub received_to: Option<Timestamp>,
+    /// Only leaves below this tree size (a signed checkpoint's), so that
+    /// paging through a growing log stays stable.
+    pub at: Option<u64>,
 }
 
 /// One page of results.
@@ -48,6 +78,8 @@ pub struct Page {
     pub indexes: Vec<u64>,
     /// Pass as `after` for the next page; `None` when done.
     pub next: Option<u64>,
+    /// The tree size the query saw: its `at`, or the log's size.
+    pub size: u64,
 }
 
 /// Why a query is refused.
@@ -56,53 +88,190 @@ pub enum QueryError {
     /// `version` without `policy`.
     #[error("version needs policy")]
     VersionWithoutPolicy,
-    /// A time range alone that matches too many leaves to sort.
-    #[error(
-        "the time range matches more than {TIME_SCAN_LIMIT} decisions; add a filter or narrow it"
-    )]
-    TooBroad,
+    /// `at` beyond the log.
+    #[error("at={at} is beyond the log's size {size}")]
+    AtBeyondLog {
+        /// The size asked for.
+        at: u64,
+        /// The log's size.
+        size: u64,
+    },
     /// Storage failed.
     #[error(transparent)]
     Ledger(#[from] LedgerError),
 }
 
 impl Query {
+    /// The indexed terms given, most selective first: the first drives the
+    /// scan.
     fn terms(&self) -> Result<Vec<(Term, Vec<u8>)>, QueryError> {
-        let mut t = Vec::new();
-        let add = |t: &mut Vec<(Term, Vec<u8>)>, kind, v: &Option<String>| {
-            if let Some(v) = v {
-                t.push((kind, v.as_bytes().to_vec()));
-            }
-        };
-        // Most selective first: the first term drives the scan.
-        add(&mut t, Term::RequestId, &self.request_id);
-        add(&mut t, Term::TraceId, &self.trace_id);
-        add(&mut t, Term::Parent, &self.parent_decision_id);
-        add(&mut t, Term::Subject, &self.subject);
-        add(&mut t, Term::Actor, &self.actor);
-        add(&mut t, Term::Resource, &self.resource);
         if self.version.is_some() && self.policy.is_none() {
             return Err(QueryError::VersionWithoutPolicy);
         }
-        add(&mut t, Term::Policy, &self.policy);
+        let mut t = Vec::new();
+        for (kind, v) in [
+            (Term::RequestId, &self.request_id),
+            (Term::TraceId, &self.trace_id),
+            (Term::Parent, &self.parent_decision_id),
+            (Term::Credential, &self.credential),
+            (Term::Subject, &self.subject),
+            (Term::Actor, &self.actor),
+            (Term::Owner, &self.owner),
+            (Term::Resource, &self.resource),
+            (Term::Enforcer, &self.enforcer),
+            (Term::Action, &self.action),
+            (Term::Policy, &self.policy),
+        ] {
+            if let Some(v) = v {
+                t.push((kind, v.as_bytes().to_vec()));
+            }
+        }
+        if self.break_glass {
+            t.push((Term::BreakGlass, BREAK_GLASS.to_vec()));
+        }
         Ok(t)
     }
 
-    /// Filters read from the leaf itself: version, decision, time range.
-    fn leaf_matches(&self, log: &Log, index: u64) -> Result<bool, LedgerError> {
-        if self.version.is_none()
-            && self.decision.is_none()
-            && self.from.is_none()
-            && self.to.is_none()
-        {
-            return Ok(true);
-        }
-        let f = leaf_facts(log, index)?;
-        Ok(self.version.as_ref().is_none_or(|v| *v == f.policy_version)
-            && self.decision.as_ref().is_none_or(|d| *d == f.decision)
-            && self.from.is_none_or(|from| f.time >= from)
-            && self.to.is_none_or(|to| f.time < to))
+    /// Whether any filter is read from the leaf itself.
+    fn reads_leaves(&self) -> bool {
+        self.version.is_some()
+            || self.decision.is_some()
+            || self.identity_kind.is_some()
+            || self.submitted_by.is_some()
+            || self.from.is_some()
+            || self.to.is_some()
     }
+
+    /// The filters read from the leaf: version, decision, identity kind,
+    /// submitted_by, record time.
+    fn leaf_matches(&self, l: &LoggedDecision) -> bool {
+        let d = &l.decision;
+        let eq = |want: &Option<String>, have: &str| want.as_deref().is_none_or(|w| w == have);
+        eq(&self.version, &d.policy.version)
+            && eq(&self.decision, &d.decision)
+            && eq(&self.identity_kind, &d.subject.identity_kind)
+            && eq(&self.submitted_by, &l.submitted_by)
+            && self.from.is_none_or(|from| d.time >= from)
+            && self.to.is_none_or(|to| d.time < to)
+    }
+}
+
+/// The filters' parameter names, as `GET /v1/search` and `ledgerctl
+/// search` take them (besides `limit` and `cursor`).
+pub const PARAMS: [&str; 21] = [
+    "subject",
+    "actor",
+    "resource",
+    "policy",
+    "version",
+    "request_id",
+    "trace_id",
+    "parent",
+    "credential",
+    "break_glass",
+    "identity_kind",
+    "owner",
+    "enforcer",
+    "submitted_by",
+    "action",
+    "decision",
+    "from",
+    "to",
+    "received_from",
+    "received_to",
+    "at",
+];
+
+impl Query {
+    /// A query from its parameters ([`PARAMS`]): values as given, times in
+    /// RFC 3339, `break_glass` `true` or `false`, `at` a decimal size.
+    /// Unknown names are refused, naming the known ones.
+    pub fn from_params<'a>(
+        params: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Query, String> {
+        let mut q = Query::default();
+        for (k, v) in params {
+            let time = || {
+                Timestamp::parse_text(v)
+                    .ok_or_else(|| format!("{k} must be an RFC 3339 time, not {v:?}"))
+            };
+            let text = || Some(v.to_string());
+            match k {
+                "subject" => q.subject = text(),
+                "actor" => q.actor = text(),
+                "resource" => q.resource = text(),
+                "policy" => q.policy = text(),
+                "version" => q.version = text(),
+                "request_id" => q.request_id = text(),
+                "trace_id" => q.trace_id = text(),
+                "parent" => q.parent_decision_id = text(),
+                "credential" => q.credential = text(),
+                "break_glass" => {
+                    q.break_glass = match v {
+                        "true" => true,
+                        "false" => false,
+                        _ => return Err(format!("break_glass must be true or false, not {v:?}")),
+                    }
+                }
+                "identity_kind" => {
+                    if !crate::record::IDENTITY_KINDS.contains(&v) {
+                        return Err(format!(
+                            "identity_kind must be one of {}, not {v:?}",
+                            crate::record::IDENTITY_KINDS.join(", ")
+                        ));
+                    }
+                    q.identity_kind = text();
+                }
+                "owner" => q.owner = text(),
+                "enforcer" => q.enforcer = text(),
+                "submitted_by" => q.submitted_by = text(),
+                "action" => q.action = text(),
+                "decision" => {
+                    if !crate::record::DECISIONS.contains(&v) {
+                        return Err(format!("decision must be allow or deny, not {v:?}"));
+                    }
+                    q.decision = text();
+                }
+                "from" => q.from = Some(time()?),
+                "to" => q.to = Some(time()?),
+                "received_from" => q.received_from = Some(time()?),
+                "received_to" => q.received_to = Some(time()?),
+                "at" => {
+                    q.at = Some(
+                        verifier::checkpoint::parse_decimal(v)
+                            .ok_or_else(|| format!("at must be a decimal tree size, not {v:?}"))?,
+                    )
+                }
+                _ => {
+                    return Err(format!(
+                        "unknown search parameter {k:?}; known: {}, limit, cursor",
+                        PARAMS.join(", ")
+                    ))
+                }
+            }
+        }
+        Ok(q)
+    }
+}
+
+/// The leaves a query may return: `[first, end)`.
+fn bounds(idx: &Indexes, q: &Query) -> Result<(u64, u64), QueryError> {
+    let log = idx.log();
+    let size = log.size();
+    let end = match q.at {
+        Some(at) if at > size => return Err(QueryError::AtBeyondLog { at, size }),
+        Some(at) => at,
+        None => size,
+    };
+    let first = match q.received_from {
+        Some(t) => log.first_received_at_or_after(t, end)?,
+        None => 0,
+    };
+    let end = match q.received_to {
+        Some(t) => log.first_received_at_or_after(t, end)?,
+        None => end,
+    };
+    Ok((first, end.max(first)))
 }
 
 /// Leaves matching `q` with index greater than `after`, in log order, at most `limit`.
@@ -114,163 +283,204 @@ pub fn search(
 ) -> Result<Page, QueryError> {
     let log: &Log = idx.log();
     let terms = q.terms()?;
-    let start = after.map_or(0, |a| a.saturating_add(1));
-    let size = log.size();
+    let (first, end) = bounds(idx, q)?;
+    let size = q.at.unwrap_or(log.size());
+    let start = after.map_or(0, |a| a.saturating_add(1)).max(first);
     let limit = limit.max(1);
-    let mut indexes = Vec::new();
     let accept = |index: u64| -> Result<bool, QueryError> {
         for (kind, term) in terms.iter().skip(1) {
             if !has_term(idx, *kind, term, index)? {
                 return Ok(false);
             }
         }
-        Ok(q.leaf_matches(log, index)?)
+        Ok(!q.reads_leaves() || q.leaf_matches(&leaf_decision(log, index)?))
     };
-    if terms.is_empty() && (q.from.is_some() || q.to.is_some()) {
-        return by_time(idx, q, start, size, limit, &accept);
-    }
-    let Some((kind, term)) = terms.first() else {
-        // No term: walk the log itself from `start`.
-        let mut index = start;
-        let mut scanned = 0;
-        while index < size && indexes.len() < limit && scanned < SCAN_BUDGET {
-            if accept(index)? {
-                indexes.push(index);
+    let mut out = Collect::new(limit, size);
+    let full = start < end
+        && match terms.first() {
+            Some((kind, term)) => by_term(idx, *kind, term, start, end, &mut out, &accept)?,
+            None if q.from.is_some() || q.to.is_some() => {
+                by_time(idx, q, start, end, &mut out, &accept)?
             }
-            index += 1;
-            scanned += 1;
+            None => walk(start, end, &mut out, &accept)?,
+        };
+    Ok(if full { out.page() } else { out.done() })
+}
+
+/// No term: the leaves themselves, in order. True when the page is full.
+fn walk(
+    start: u64,
+    end: u64,
+    out: &mut Collect,
+    accept: &dyn Fn(u64) -> Result<bool, QueryError>,
+) -> Result<bool, QueryError> {
+    for index in start..end {
+        if out.visit(index, accept)? {
+            return Ok(true);
         }
-        // At least one leaf was scanned, so `index >= 1` here.
-        let next = (index < size).then(|| index - 1);
-        return Ok(Page { indexes, next });
-    };
-    // Memory first, then the built mark: a span leaves memory only after
-    // it is built, so the spans below the mark (read from RocksDB) and the
-    // leaves at or past it in memory hold every leaf.
-    let in_memory = idx.tail_postings(*kind, term);
+    }
+    Ok(false)
+}
+
+/// The page being filled.
+struct Collect {
+    indexes: Vec<u64>,
+    last_seen: Option<u64>,
+    scanned: usize,
+    limit: usize,
+    size: u64,
+}
+
+impl Collect {
+    fn new(limit: usize, size: u64) -> Collect {
+        Collect {
+            indexes: Vec::new(),
+            last_seen: None,
+            scanned: 0,
+            limit,
+            size,
+        }
+    }
+
+    /// Looks at a candidate; true when the page is full (or its budget
+    /// spent).
+    fn visit(
+        &mut self,
+        index: u64,
+        accept: &dyn Fn(u64) -> Result<bool, QueryError>,
+    ) -> Result<bool, QueryError> {
+        self.last_seen = Some(index);
+        self.scanned += 1;
+        if accept(index)? {
+            self.indexes.push(index);
+        }
+        Ok(self.indexes.len() == self.limit || self.scanned == SCAN_BUDGET)
+    }
+
+    /// The page, with a cursor to go on from.
+    fn page(self) -> Page {
+        Page {
+            indexes: self.indexes,
+            next: self.last_seen,
+            size: self.size,
+        }
+    }
+
+    /// The last page.
+    fn done(self) -> Page {
+        Page {
+            indexes: self.indexes,
+            next: None,
+            size: self.size,
+        }
+    }
+}
+
+/// The leaves with `term`, from its postings: memory first, then the
+/// built mark. A span leaves memory only after it is built, so the spans
+/// below the mark (read from RocksDB) and the leaves at or past it in
+/// memory hold every leaf. True when the page is full.
+fn by_term(
+    idx: &Indexes,
+    kind: Term,
+    term: &[u8],
+    start: u64,
+    end: u64,
+    out: &mut Collect,
+    accept: &dyn Fn(u64) -> Result<bool, QueryError>,
+) -> Result<bool, QueryError> {
+    let in_memory = idx.tail_postings(kind, term);
     let built = idx.built();
-    let spans: Vec<u64> = (idx.span_of(start)..built)
+    let spans: Vec<u64> = (idx.span_of(start)..built.min(end))
         .step_by(idx.span() as usize)
         .collect();
-    let mut last_seen = None;
-    let mut scanned = 0;
-    let mut visit = |index: u64, last_seen: &mut Option<u64>| -> Result<bool, QueryError> {
-        *last_seen = Some(index);
-        scanned += 1;
-        if index < size && accept(index)? {
-            indexes.push(index);
-        }
-        Ok(indexes.len() == limit || scanned == SCAN_BUDGET)
-    };
     // One posting per span at most: point reads, a batch of spans at a
     // time (a span without the term is passed over by its file's filter).
     for batch in spans.chunks(SPANS_PER_READ) {
-        let keys: Vec<Vec<u8>> = batch.iter().map(|&s| posting_key(s, *kind, term)).collect();
+        let keys: Vec<Vec<u8>> = batch.iter().map(|&s| posting_key(s, kind, term)).collect();
         let refs: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
-        for (key, value) in keys.iter().zip(log.index_multi_get(CF_POSTINGS, &refs)?) {
+        for (key, value) in keys
+            .iter()
+            .zip(idx.log().index_multi_get(CF_POSTINGS, &refs)?)
+        {
             let Some(value) = value else { continue };
-            for index in posting_list(key, &value)?
-                .into_iter()
-                .filter(|&i| i >= start)
-            {
-                if visit(index, &mut last_seen)? {
-                    return Ok(Page {
-                        indexes,
-                        next: last_seen,
-                    });
+            for index in posting_list(key, &value)? {
+                if index >= end {
+                    return Ok(false);
+                }
+                if index >= start && out.visit(index, accept)? {
+                    return Ok(true);
                 }
             }
         }
     }
     for index in in_memory.into_iter().filter(|&i| i >= start && i >= built) {
-        if visit(index, &mut last_seen)? {
-            return Ok(Page {
-                indexes,
-                next: last_seen,
-            });
+        if index >= end {
+            return Ok(false);
+        }
+        if out.visit(index, accept)? {
+            return Ok(true);
         }
     }
-    Ok(Page {
-        indexes,
-        next: None,
-    })
+    Ok(false)
 }
 
-/// Time range without a term: the leaves whose record time is in range,
-/// from the time postings, in log order.
+/// A record time range without a term: each built span's time postings in
+/// the range, sorted, a span at a time (memory holds one span's hits at
+/// most), then the spans in memory. True when the page is full.
 fn by_time(
     idx: &Indexes,
     q: &Query,
     start: u64,
-    size: u64,
-    limit: usize,
+    end: u64,
+    out: &mut Collect,
     accept: &dyn Fn(u64) -> Result<bool, QueryError>,
-) -> Result<Page, QueryError> {
+) -> Result<bool, QueryError> {
     let from_nanos = q.from.map_or(0, |t| t.unix_nanos());
     let to = q.to.map_or(u64::MAX, |t| t.unix_nanos());
-    // Memory first (see `search`); a span in both is counted twice and
-    // deduplicated in `finish`.
-    let mut hits: Vec<u64> = idx
-        .tail_times(from_nanos, to)
-        .into_iter()
-        .filter(|&i| i >= start && i < size)
-        .collect();
     let built = idx.built();
     let log = idx.log();
-    // Each built span's time postings in the range: one seek per span.
-    let ranges = (idx.span_of(start)..built)
-        .step_by(idx.span() as usize)
-        .map(|span| {
-            let prefix = time_prefix(span).to_vec();
-            let mut from = prefix.clone();
-            from.extend_from_slice(&from_nanos.to_be_bytes());
-            (prefix, from)
-        });
-    log.index_scan_ranges(CF_POSTINGS, ranges, |key, value| {
-        let nanos = key
-            .get(11..19)
-            .and_then(|b| <[u8; 8]>::try_from(b).ok())
-            .map_or(u64::MAX, u64::from_be_bytes);
-        if nanos >= to {
-            return Ok(false);
-        }
-        for index in posting_list(key, value)? {
-            if index >= start && index < size {
-                hits.push(index);
+    let mut visit_all = |mut hits: Vec<u64>| -> Result<bool, QueryError> {
+        hits.retain(|&i| i >= start && i < end);
+        hits.sort_unstable();
+        hits.dedup();
+        for index in hits {
+            if out.visit(index, accept)? {
+                return Ok(true);
             }
         }
-        if hits.len() > TIME_SCAN_LIMIT {
-            return Err(QueryError::TooBroad);
-        }
-        Ok(true)
-    })?;
-    finish(hits, limit, accept)
-}
-
-fn finish(
-    mut hits: Vec<u64>,
-    limit: usize,
-    accept: &dyn Fn(u64) -> Result<bool, QueryError>,
-) -> Result<Page, QueryError> {
-    hits.sort_unstable();
-    hits.dedup();
-    let mut indexes = Vec::new();
-    for (n, &index) in hits.iter().enumerate() {
-        if accept(index)? {
-            indexes.push(index);
-            if indexes.len() == limit {
-                let more = n + 1 < hits.len();
-                return Ok(Page {
-                    indexes,
-                    next: more.then_some(index),
-                });
-            }
+        Ok(false)
+    };
+    for span in (idx.span_of(start)..built.min(end)).step_by(idx.span() as usize) {
+        let prefix = time_prefix(span).to_vec();
+        let mut from = prefix.clone();
+        from.extend_from_slice(&from_nanos.to_be_bytes());
+        let mut hits = Vec::new();
+        log.index_scan_ranges(
+            CF_POSTINGS,
+            std::iter::once((prefix, from)),
+            |key, value| {
+                let nanos = key
+                    .get(11..19)
+                    .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                    .map_or(u64::MAX, u64::from_be_bytes);
+                if nanos >= to {
+                    return Ok(false);
+                }
+                hits.extend(posting_list(key, value)?);
+                Ok::<bool, QueryError>(true)
+            },
+        )?;
+        if visit_all(hits)? {
+            return Ok(true);
         }
     }
-    Ok(Page {
-        indexes,
-        next: None,
-    })
+    if end > built {
+        let mut hits = idx.tail_times(from_nanos, to);
+        hits.retain(|&i| i >= built);
+        return visit_all(hits);
+    }
+    Ok(false)
 }
 
 /// The leaf indexes a posting lists.

@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use verifier::envelope::LeafHead;
 
 use crate::record::schema::{check_free, err, kind, FieldError, Obj, Timestamp};
-pub use crate::record::terms::{Actors, IndexTerms, TermValues};
+pub use crate::record::terms::{Actors, IndexTerms, TermValues, BREAK_GLASS};
 
 pub use verifier::decision::{CREDENTIAL_KINDS, DECISIONS, ENFORCER_KINDS, IDENTITY_KINDS};
 /// Longest delegation chain accepted.
@@ -62,7 +62,7 @@ pub fn check(v: &Value) -> Result<CheckedRecord, FieldError> {
         .unwrap_or(Timestamp(time::OffsetDateTime::UNIX_EPOCH));
 
     let mut enforcer = Obj::new(r.required("enforcer")?, "enforcer")?;
-    enforcer.text("id", true)?;
+    let enforcer_id = enforcer.text("id", true)?.unwrap_or_default();
     enforcer.one_of("kind", ENFORCER_KINDS, true)?;
     r.put("enforcer", enforcer.finish()?);
 
@@ -72,7 +72,7 @@ pub fn check(v: &Value) -> Result<CheckedRecord, FieldError> {
     subject.one_of("identity_kind", IDENTITY_KINDS, true)?;
     // Optional: a record without one is logged, and its evidence says the
     // identity has no accountable owner (verifier::findings).
-    subject.text("owner", false)?;
+    let owner = subject.text("owner", false)?;
     subject.text("issuer", false)?;
     if let Some(spiffe) = subject.text("spiffe_id", false)? {
         if !spiffe.starts_with("spiffe://") {
@@ -85,7 +85,7 @@ pub fn check(v: &Value) -> Result<CheckedRecord, FieldError> {
     let actors = check_delegation(&mut r)?;
 
     let mut action = Obj::new(r.required("action")?, "action")?;
-    action.text("name", true)?;
+    let action_name = action.text("name", true)?.unwrap_or_default();
     action.free_map("properties")?;
     r.put("action", action.finish()?);
 
@@ -119,8 +119,8 @@ pub fn check(v: &Value) -> Result<CheckedRecord, FieldError> {
         check_free(obligations, "obligations")?;
         r.put("obligations", obligations.clone());
     }
-    check_credential(&mut r)?;
-    check_emergency(&mut r)?;
+    let credential = check_credential(&mut r)?;
+    let break_glass = check_emergency(&mut r)?;
     r.free_map("extensions")?;
 
     let value = r.finish()?;
@@ -140,6 +140,11 @@ pub fn check(v: &Value) -> Result<CheckedRecord, FieldError> {
             request_id: request_id.as_deref(),
             trace_id: trace_id.as_deref(),
             parent_decision_id: parent_decision_id.as_deref(),
+            credential: credential.as_deref(),
+            owner: owner.as_deref(),
+            enforcer: &enforcer_id,
+            action: &action_name,
+            break_glass,
         }),
     })
 }
@@ -229,9 +234,10 @@ fn check_context(r: &mut Obj<'_>) -> Result<ContextIds, FieldError> {
     Ok((request_id, trace_id, parent))
 }
 
-fn check_credential(r: &mut Obj<'_>) -> Result<(), FieldError> {
+/// The `credential`, if any; returns its `id_hash`.
+fn check_credential(r: &mut Obj<'_>) -> Result<Option<String>, FieldError> {
     let Some(cred) = r.raw("credential") else {
-        return Ok(());
+        return Ok(None);
     };
     let mut c = Obj::new(cred, "credential")?;
     c.one_of("kind", CREDENTIAL_KINDS, true)?;
@@ -266,18 +272,20 @@ fn check_credential(r: &mut Obj<'_>) -> Result<(), FieldError> {
     }
     c.texts("scopes")?;
     r.put("credential", c.finish()?);
-    Ok(())
+    Ok(Some(id_hash))
 }
 
-fn check_emergency(r: &mut Obj<'_>) -> Result<(), FieldError> {
+/// The `emergency`, if any; returns whether it is break-glass.
+fn check_emergency(r: &mut Obj<'_>) -> Result<bool, FieldError> {
     let Some(em) = r.raw("emergency") else {
-        return Ok(());
+        return Ok(false);
     };
     let mut e = Obj::new(em, "emergency")?;
-    match e.required("break_glass")? {
+    let break_glass = match e.required("break_glass")? {
         Value::Bool(b) => {
             let b = *b;
             e.put("break_glass", Value::Bool(b));
+            b
         }
         other => {
             return err(
@@ -285,14 +293,14 @@ fn check_emergency(r: &mut Obj<'_>) -> Result<(), FieldError> {
                 format!("must be a boolean, found {}", kind(other)),
             )
         }
-    }
+    };
     e.text("justification", true)?;
     e.text("ticket", false)?;
     e.text("approved_by", false)?;
     e.time("expires_at", false)?;
     e.text("grant_id", false)?;
     r.put("emergency", e.finish()?);
-    Ok(())
+    Ok(break_glass)
 }
 
 /// Converts a JSON value to the CBOR data model (numbers to integers where

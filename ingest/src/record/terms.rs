@@ -21,10 +21,15 @@ enum Field {
     RequestId,
     TraceId,
     Parent,
+    Credential,
+    Owner,
+    Enforcer,
+    Action,
+    BreakGlass,
 }
 
 /// How many [`Field`]s there are.
-const FIELDS: usize = 8;
+const FIELDS: usize = 13;
 
 /// The values of a record's terms, borrowed, to build [`IndexTerms`] from.
 #[derive(Clone, Copy, Debug, Default)]
@@ -47,7 +52,20 @@ pub struct TermValues<'a> {
     pub trace_id: Option<&'a str>,
     /// `context.parent_decision_id`.
     pub parent_decision_id: Option<&'a str>,
+    /// `credential.id_hash`.
+    pub credential: Option<&'a str>,
+    /// `subject.owner`.
+    pub owner: Option<&'a str>,
+    /// `enforcer.id` (as declared).
+    pub enforcer: &'a str,
+    /// `action.name`.
+    pub action: &'a str,
+    /// `emergency.break_glass` is true.
+    pub break_glass: bool,
 }
+
+/// The term a break-glass record has ([`IndexTerms::break_glass`]).
+pub const BREAK_GLASS: &[u8] = b"1";
 
 /// The values a record is indexed by, for responders' queries: one
 /// allocation, however many terms.
@@ -59,7 +77,7 @@ pub struct IndexTerms {
     /// Where each [`Field`]'s value ends in `bytes`.
     ends: [u32; FIELDS],
     /// Bit `f` set: [`Field`] `f` has a value (the optional ones may not).
-    present: u8,
+    present: u16,
 }
 
 impl IndexTerms {
@@ -75,6 +93,11 @@ impl IndexTerms {
             v.request_id,
             v.trace_id,
             v.parent_decision_id,
+            v.credential,
+            v.owner,
+            Some(v.enforcer),
+            Some(v.action),
+            v.break_glass.then_some("1"),
         ];
         let mut actors: Vec<&str> = v.actors.iter().map(String::as_str).collect();
         actors.sort_unstable();
@@ -156,6 +179,31 @@ impl IndexTerms {
         self.bytes_of(Field::Parent)
     }
 
+    /// `credential.id_hash`.
+    pub fn credential(&self) -> Option<&[u8]> {
+        self.bytes_of(Field::Credential)
+    }
+
+    /// `subject.owner`.
+    pub fn owner(&self) -> Option<&[u8]> {
+        self.bytes_of(Field::Owner)
+    }
+
+    /// `enforcer.id`.
+    pub fn enforcer(&self) -> &[u8] {
+        self.bytes_of(Field::Enforcer).unwrap_or_default()
+    }
+
+    /// `action.name`.
+    pub fn action(&self) -> &[u8] {
+        self.bytes_of(Field::Action).unwrap_or_default()
+    }
+
+    /// [`BREAK_GLASS`] if the record is a break-glass one.
+    pub fn break_glass(&self) -> Option<&[u8]> {
+        self.bytes_of(Field::BreakGlass)
+    }
+
     /// Each distinct `delegation[].id`, sorted by its bytes.
     pub fn actors(&self) -> Actors<'_> {
         let start = self.ends[FIELDS - 1] as usize;
@@ -207,7 +255,7 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn values<'a>(ids: &'a [String; 8], actors: &'a [String], mask: u8) -> TermValues<'a> {
+    fn values<'a>(ids: &'a [String; 12], actors: &'a [String], mask: u8) -> TermValues<'a> {
         let opt = |bit: u8, s: &'a String| (mask & bit != 0).then_some(s.as_str());
         TermValues {
             subject: &ids[0],
@@ -219,6 +267,11 @@ mod tests {
             request_id: opt(1, &ids[5]),
             trace_id: opt(2, &ids[6]),
             parent_decision_id: opt(4, &ids[7]),
+            credential: opt(8, &ids[8]),
+            owner: opt(16, &ids[9]),
+            enforcer: &ids[10],
+            action: &ids[11],
+            break_glass: mask & 32 != 0,
         }
     }
 
@@ -227,9 +280,9 @@ mod tests {
         /// stay absent, and the actors come back sorted, once each.
         #[test]
         fn terms_come_back_as_given(
-            ids in prop::array::uniform8(".{0,12}"),
+            ids in prop::array::uniform12(".{0,12}"),
             actors in prop::collection::vec("[a-c]{0,3}", 0..8),
-            mask in 0u8..8,
+            mask in 0u8..64,
         ) {
             let t = IndexTerms::new(values(&ids, &actors, mask));
             prop_assert_eq!(t.subject(), ids[0].as_bytes());
@@ -240,6 +293,11 @@ mod tests {
             prop_assert_eq!(t.request_id(), (mask & 1 != 0).then_some(ids[5].as_bytes()));
             prop_assert_eq!(t.trace_id(), (mask & 2 != 0).then_some(ids[6].as_bytes()));
             prop_assert_eq!(t.parent_decision_id(), (mask & 4 != 0).then_some(ids[7].as_bytes()));
+            prop_assert_eq!(t.credential(), (mask & 8 != 0).then_some(ids[8].as_bytes()));
+            prop_assert_eq!(t.owner(), (mask & 16 != 0).then_some(ids[9].as_bytes()));
+            prop_assert_eq!(t.enforcer(), ids[10].as_bytes());
+            prop_assert_eq!(t.action(), ids[11].as_bytes());
+            prop_assert_eq!(t.break_glass(), (mask & 32 != 0).then_some(BREAK_GLASS));
             let mut want: Vec<&[u8]> = actors.iter().map(|a| a.as_bytes()).collect();
             want.sort();
             want.dedup();

@@ -1,0 +1,209 @@
+//! `ledgerctl search`: find decisions by any combination of the filters of
+//! `GET /v1/search` (ingest::query::PARAMS), from a data dir or a running
+//! ledgerd, printed as a table for people or (`--json`) as JSON lines.
+
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use serde_json::Value;
+
+use crate::datadir::DataDir;
+use crate::remote::Remote;
+
+/// Options of `ledgerctl search`.
+#[derive(clap::Args)]
+pub struct SearchArgs {
+    /// subject.id
+    #[arg(long)]
+    subject: Option<String>,
+    /// Any actor id in the delegation chain.
+    #[arg(long)]
+    actor: Option<String>,
+    /// resource.id
+    #[arg(long)]
+    resource: Option<String>,
+    /// policy.id
+    #[arg(long)]
+    policy: Option<String>,
+    /// policy.version (with --policy)
+    #[arg(long)]
+    version: Option<String>,
+    /// context.request_id
+    #[arg(long)]
+    request_id: Option<String>,
+    /// context.trace_id
+    #[arg(long)]
+    trace_id: Option<String>,
+    /// context.parent_decision_id
+    #[arg(long)]
+    parent: Option<String>,
+    /// credential.id_hash: the decisions that used this credential.
+    #[arg(long)]
+    credential: Option<String>,
+    /// Only break-glass decisions.
+    #[arg(long)]
+    break_glass: bool,
+    /// subject.identity_kind: human, service_account, workload, agent, device.
+    #[arg(long)]
+    identity_kind: Option<String>,
+    /// subject.owner
+    #[arg(long)]
+    owner: Option<String>,
+    /// enforcer.id (as the record declares it)
+    #[arg(long)]
+    enforcer: Option<String>,
+    /// submitted_by (the writer as authenticated)
+    #[arg(long)]
+    submitted_by: Option<String>,
+    /// action.name
+    #[arg(long)]
+    action: Option<String>,
+    /// allow or deny
+    #[arg(long)]
+    decision: Option<String>,
+    /// Record time at or after (RFC 3339).
+    #[arg(long)]
+    from: Option<String>,
+    /// Record time before (RFC 3339).
+    #[arg(long)]
+    to: Option<String>,
+    /// received_at at or after (RFC 3339).
+    #[arg(long)]
+    received_from: Option<String>,
+    /// received_at before (RFC 3339).
+    #[arg(long)]
+    received_to: Option<String>,
+    /// Only decisions in the checkpoint signed at this tree size (stable
+    /// paging as the log grows).
+    #[arg(long)]
+    at: Option<u64>,
+    /// Results at most.
+    #[arg(long, default_value_t = 100)]
+    limit: usize,
+    /// Continue after this leaf index (the previous page's cursor).
+    #[arg(long)]
+    cursor: Option<u64>,
+    /// JSON lines (the record with index, leaf hash, received_at and
+    /// submitted_by) instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+impl SearchArgs {
+    /// The filters given, as `GET /v1/search` names them.
+    fn filters(&self) -> Vec<(&'static str, String)> {
+        let mut p = Vec::new();
+        for (k, v) in [
+            ("subject", &self.subject),
+            ("actor", &self.actor),
+            ("resource", &self.resource),
+            ("policy", &self.policy),
+            ("version", &self.version),
+            ("request_id", &self.request_id),
+            ("trace_id", &self.trace_id),
+            ("parent", &self.parent),
+            ("credential", &self.credential),
+            ("identity_kind", &self.identity_kind),
+            ("owner", &self.owner),
+            ("enforcer", &self.enforcer),
+            ("submitted_by", &self.submitted_by),
+            ("action", &self.action),
+            ("decision", &self.decision),
+            ("from", &self.from),
+            ("to", &self.to),
+            ("received_from", &self.received_from),
+            ("received_to", &self.received_to),
+        ] {
+            if let Some(v) = v {
+                p.push((k, v.clone()));
+            }
+        }
+        if self.break_glass {
+            p.push(("break_glass", "true".into()));
+        }
+        if let Some(at) = self.at {
+            p.push(("at", at.to_string()));
+        }
+        p
+    }
+}
+
+/// Prints one page: a table (or JSON lines), then the cursor on stderr.
+fn print(results: &[Value], next: Option<u64>, json: bool) {
+    if json {
+        for r in results {
+            println!("{r}");
+        }
+    } else {
+        println!(
+            "{:>8}  {:<24}  {:<24}  {:<5}  {:<32}  {:<20}  {:<20}  {:<24}  enforcer",
+            "index", "received_at", "decision_id", "", "subject", "action", "resource", "policy"
+        );
+        for r in results {
+            let rec = &r["record"];
+            let s = |v: &Value| v.as_str().unwrap_or("").to_string();
+            println!(
+                "{:>8}  {:<24}  {:<24}  {:<5}  {:<32}  {:<20}  {:<20}  {:<24}  {} {}",
+                r["index"],
+                s(&r["received_at"]),
+                s(&r["decision_id"]),
+                s(&rec["decision"]),
+                format!(
+                    "{} ({})",
+                    s(&rec["subject"]["id"]),
+                    s(&rec["subject"]["identity_kind"])
+                ),
+                s(&rec["action"]["name"]),
+                s(&rec["resource"]["id"]),
+                format!(
+                    "{}@{}",
+                    s(&rec["policy"]["id"]),
+                    s(&rec["policy"]["version"])
+                ),
+                s(&rec["enforcer"]["kind"]),
+                s(&rec["enforcer"]["id"]),
+            );
+        }
+    }
+    if let Some(next) = next {
+        eprintln!("more: --cursor {next}");
+    }
+}
+
+/// The search on a data dir.
+pub fn run_local(dir: &DataDir, args: &SearchArgs) -> Result<()> {
+    let filters = args.filters();
+    let q = ingest::query::Query::from_params(filters.iter().map(|(k, v)| (*k, v.as_str())))
+        .map_err(|e| anyhow::anyhow!(e))?;
+    let log = Arc::new(dir.open()?);
+    let indexes = ingest::Indexes::open(log.clone())?;
+    let page = ingest::query::search(&indexes, &q, args.cursor, args.limit)?;
+    let results = page
+        .indexes
+        .iter()
+        .map(|&i| -> Result<Value> {
+            let j = verifier::json::logged_json(i, &log.entry(i)?)?;
+            Ok(serde_json::from_str(&j)?)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    print(&results, page.next, args.json);
+    Ok(())
+}
+
+/// The search against a running ledgerd.
+pub fn run_remote(remote: &Remote, args: &SearchArgs) -> Result<()> {
+    let mut query: Vec<String> = args
+        .filters()
+        .iter()
+        .map(|(k, v)| format!("{k}={}", crate::evidence::encode(v)))
+        .collect();
+    query.push(format!("limit={}", args.limit));
+    if let Some(c) = args.cursor {
+        query.push(format!("cursor={c}"));
+    }
+    let body = remote.get_ok(&format!("/v1/search?{}", query.join("&")))?;
+    let page: Value = serde_json::from_slice(&body).context("the answer is not JSON")?;
+    let results = page["results"].as_array().cloned().unwrap_or_default();
+    print(&results, page["next_cursor"].as_u64(), args.json);
+    Ok(())
+}
