@@ -103,6 +103,10 @@ pub(crate) async fn search(
     let limit = number("limit")?.map_or(100, |l| (l as usize).clamp(1, MAX_LIMIT));
     let cursor = number("cursor")?;
     let (log, indexes) = (state.log.clone(), state.indexes.clone());
+    let size = state.log.size();
+    if let Some(at) = sq.at.filter(|&at| at > size) {
+        return Err(query::QueryError::AtBeyondLog { at, size }.into());
+    }
     let pinned = sq.at.map(|at| state.log.checkpoint_at(at)).transpose()?;
     let body = tokio::task::spawn_blocking(move || -> Result<String, ApiError> {
         let page = query::search(&indexes, &sq, cursor, limit)?;
