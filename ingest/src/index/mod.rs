@@ -60,10 +60,6 @@ pub enum Term {
     Credential = b'c' as isize,
     /// `subject.owner`.
     Owner = b'o' as isize,
-    /// `enforcer.id`.
-    Enforcer = b'e' as isize,
-    /// `action.name`.
-    Action = b'n' as isize,
     /// Break-glass records, under the term [`crate::record::BREAK_GLASS`].
     BreakGlass = b'b' as isize,
     /// Record time (8-byte BE nanoseconds).
@@ -83,8 +79,6 @@ impl Term {
             Term::Parent,
             Term::Credential,
             Term::Owner,
-            Term::Enforcer,
-            Term::Action,
             Term::BreakGlass,
             Term::Time,
         ]
@@ -197,9 +191,8 @@ impl RecordFacts {
 
     /// Calls `f` with each term the record is found by, each once, in the
     /// order [`Facts::terms`] lists them: subject, actors (sorted, repeats
-    /// dropped), resource, policy, enforcer, action, request id, trace id,
-    /// parent decision id, credential, owner, break-glass, time (8-byte BE
-    /// nanoseconds).
+    /// dropped), resource, policy, request id, trace id, parent decision id,
+    /// credential, owner, break-glass, time (8-byte BE nanoseconds).
     pub fn each_term(&self, mut f: impl FnMut(Term, &[u8])) {
         let t = &self.terms;
         f(Term::Subject, t.subject());
@@ -208,8 +201,6 @@ impl RecordFacts {
         }
         f(Term::Resource, t.resource());
         f(Term::Policy, t.policy());
-        f(Term::Enforcer, t.enforcer());
-        f(Term::Action, t.action());
         for (kind, v) in [
             (Term::RequestId, t.request_id()),
             (Term::TraceId, t.trace_id()),

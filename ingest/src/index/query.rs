@@ -4,7 +4,9 @@
 //! A query's most selective indexed term drives the scan (one posting per
 //! span); the other terms are checked in their postings, and the filters
 //! that are not indexed (`version`, `decision`, `identity_kind`,
-//! `submitted_by`, the record time) on the leaf. `received_at` never
+//! `enforcer`, `action`, `submitted_by`, the record time) on the leaf: they
+//! take few values each, so a posting of one would list a large part of
+//! every span and cost more to keep than to read the leaves. `received_at` never
 //! decreases in log order, so a `received_*` window is a range of leaves,
 //! found by binary search. A query without a term walks the time postings
 //! (with a record time range) or the leaves, span by span, a page at a time.
@@ -113,13 +115,17 @@ impl Query {
             (Term::RequestId, &self.request_id),
             (Term::TraceId, &self.trace_id),
             (Term::Parent, &self.parent_decision_id),
-            (Term::Credential, &self.credential),
+            (
+                Term::Credential,
+                &self
+                    .credential
+                    .as_deref()
+                    .map(crate::record::credential_term),
+            ),
             (Term::Subject, &self.subject),
             (Term::Actor, &self.actor),
             (Term::Owner, &self.owner),
             (Term::Resource, &self.resource),
-            (Term::Enforcer, &self.enforcer),
-            (Term::Action, &self.action),
             (Term::Policy, &self.policy),
         ] {
             if let Some(v) = v {
@@ -136,20 +142,29 @@ impl Query {
     fn reads_leaves(&self) -> bool {
         self.version.is_some()
             || self.decision.is_some()
+            || self.credential.is_some()
             || self.identity_kind.is_some()
+            || self.enforcer.is_some()
+            || self.action.is_some()
             || self.submitted_by.is_some()
             || self.from.is_some()
             || self.to.is_some()
     }
 
     /// The filters read from the leaf: version, decision, identity kind,
-    /// submitted_by, record time.
+    /// enforcer, action, submitted_by, record time.
     fn leaf_matches(&self, l: &LoggedDecision) -> bool {
         let d = &l.decision;
         let eq = |want: &Option<String>, have: &str| want.as_deref().is_none_or(|w| w == have);
         eq(&self.version, &d.policy.version)
             && eq(&self.decision, &d.decision)
+            && self
+                .credential
+                .as_ref()
+                .is_none_or(|c| d.credential.as_ref().is_some_and(|have| have.id_hash == *c))
             && eq(&self.identity_kind, &d.subject.identity_kind)
+            && eq(&self.enforcer, &d.enforcer.id)
+            && eq(&self.action, &d.action)
             && eq(&self.submitted_by, &l.submitted_by)
             && self.from.is_none_or(|from| d.time >= from)
             && self.to.is_none_or(|to| d.time < to)

@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use verifier::envelope::LeafHead;
 
 use crate::record::schema::{check_free, err, kind, FieldError, Obj, Timestamp};
-pub use crate::record::terms::{Actors, IndexTerms, TermValues, BREAK_GLASS};
+pub use crate::record::terms::{credential_term, Actors, IndexTerms, TermValues, BREAK_GLASS};
 
 pub use verifier::decision::{CREDENTIAL_KINDS, DECISIONS, ENFORCER_KINDS, IDENTITY_KINDS};
 /// Longest delegation chain accepted.
@@ -62,7 +62,7 @@ pub fn check(v: &Value) -> Result<CheckedRecord, FieldError> {
         .unwrap_or(Timestamp(time::OffsetDateTime::UNIX_EPOCH));
 
     let mut enforcer = Obj::new(r.required("enforcer")?, "enforcer")?;
-    let enforcer_id = enforcer.text("id", true)?.unwrap_or_default();
+    enforcer.text("id", true)?;
     enforcer.one_of("kind", ENFORCER_KINDS, true)?;
     r.put("enforcer", enforcer.finish()?);
 
@@ -85,7 +85,7 @@ pub fn check(v: &Value) -> Result<CheckedRecord, FieldError> {
     let actors = check_delegation(&mut r)?;
 
     let mut action = Obj::new(r.required("action")?, "action")?;
-    let action_name = action.text("name", true)?.unwrap_or_default();
+    action.text("name", true)?;
     action.free_map("properties")?;
     r.put("action", action.finish()?);
 
@@ -140,10 +140,8 @@ pub fn check(v: &Value) -> Result<CheckedRecord, FieldError> {
             request_id: request_id.as_deref(),
             trace_id: trace_id.as_deref(),
             parent_decision_id: parent_decision_id.as_deref(),
-            credential: credential.as_deref(),
+            credential: credential.as_deref().map(credential_term).as_deref(),
             owner: owner.as_deref(),
-            enforcer: &enforcer_id,
-            action: &action_name,
             break_glass,
         }),
     })

@@ -23,13 +23,11 @@ enum Field {
     Parent,
     Credential,
     Owner,
-    Enforcer,
-    Action,
     BreakGlass,
 }
 
 /// How many [`Field`]s there are.
-const FIELDS: usize = 13;
+const FIELDS: usize = 11;
 
 /// The values of a record's terms, borrowed, to build [`IndexTerms`] from.
 #[derive(Clone, Copy, Debug, Default)]
@@ -52,16 +50,24 @@ pub struct TermValues<'a> {
     pub trace_id: Option<&'a str>,
     /// `context.parent_decision_id`.
     pub parent_decision_id: Option<&'a str>,
-    /// `credential.id_hash`.
+    /// [`credential_term`] of `credential.id_hash`.
     pub credential: Option<&'a str>,
     /// `subject.owner`.
     pub owner: Option<&'a str>,
-    /// `enforcer.id` (as declared).
-    pub enforcer: &'a str,
-    /// `action.name`.
-    pub action: &'a str,
     /// `emergency.break_glass` is true.
     pub break_glass: bool,
+}
+
+/// The term a credential is indexed by: the first 8 bytes of the SHA-256
+/// of its `id_hash`, in hex. Credentials are often one a decision, so the
+/// term is short and of one length; a query's candidates are checked
+/// against the whole `id_hash` on the leaf.
+pub fn credential_term(id_hash: &str) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(id_hash.as_bytes())[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// The term a break-glass record has ([`IndexTerms::break_glass`]).
@@ -95,8 +101,6 @@ impl IndexTerms {
             v.parent_decision_id,
             v.credential,
             v.owner,
-            Some(v.enforcer),
-            Some(v.action),
             v.break_glass.then_some("1"),
         ];
         let mut actors: Vec<&str> = v.actors.iter().map(String::as_str).collect();
@@ -179,7 +183,7 @@ impl IndexTerms {
         self.bytes_of(Field::Parent)
     }
 
-    /// `credential.id_hash`.
+    /// [`credential_term`] of `credential.id_hash`.
     pub fn credential(&self) -> Option<&[u8]> {
         self.bytes_of(Field::Credential)
     }
@@ -187,16 +191,6 @@ impl IndexTerms {
     /// `subject.owner`.
     pub fn owner(&self) -> Option<&[u8]> {
         self.bytes_of(Field::Owner)
-    }
-
-    /// `enforcer.id`.
-    pub fn enforcer(&self) -> &[u8] {
-        self.bytes_of(Field::Enforcer).unwrap_or_default()
-    }
-
-    /// `action.name`.
-    pub fn action(&self) -> &[u8] {
-        self.bytes_of(Field::Action).unwrap_or_default()
     }
 
     /// [`BREAK_GLASS`] if the record is a break-glass one.
@@ -255,7 +249,7 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn values<'a>(ids: &'a [String; 12], actors: &'a [String], mask: u8) -> TermValues<'a> {
+    fn values<'a>(ids: &'a [String; 10], actors: &'a [String], mask: u8) -> TermValues<'a> {
         let opt = |bit: u8, s: &'a String| (mask & bit != 0).then_some(s.as_str());
         TermValues {
             subject: &ids[0],
@@ -269,8 +263,6 @@ mod tests {
             parent_decision_id: opt(4, &ids[7]),
             credential: opt(8, &ids[8]),
             owner: opt(16, &ids[9]),
-            enforcer: &ids[10],
-            action: &ids[11],
             break_glass: mask & 32 != 0,
         }
     }
@@ -280,7 +272,7 @@ mod tests {
         /// stay absent, and the actors come back sorted, once each.
         #[test]
         fn terms_come_back_as_given(
-            ids in prop::array::uniform12(".{0,12}"),
+            ids in prop::array::uniform10(".{0,12}"),
             actors in prop::collection::vec("[a-c]{0,3}", 0..8),
             mask in 0u8..64,
         ) {
@@ -295,8 +287,6 @@ mod tests {
             prop_assert_eq!(t.parent_decision_id(), (mask & 4 != 0).then_some(ids[7].as_bytes()));
             prop_assert_eq!(t.credential(), (mask & 8 != 0).then_some(ids[8].as_bytes()));
             prop_assert_eq!(t.owner(), (mask & 16 != 0).then_some(ids[9].as_bytes()));
-            prop_assert_eq!(t.enforcer(), ids[10].as_bytes());
-            prop_assert_eq!(t.action(), ids[11].as_bytes());
             prop_assert_eq!(t.break_glass(), (mask & 32 != 0).then_some(BREAK_GLASS));
             let mut want: Vec<&[u8]> = actors.iter().map(|a| a.as_bytes()).collect();
             want.sort();
