@@ -27,28 +27,20 @@ const CHUNK: u64 = 1024;
 /// Chunks of the body waiting for the client at most.
 const QUEUED: usize = 8;
 
-/// The query parameters.
-const KNOWN: [&str; 10] = [
-    "from",
-    "to",
-    "subject",
-    "actor",
-    "resource",
-    "policy",
-    "decision",
-    "enforcer",
-    "break_glass",
-    "size",
-];
-
+/// The window, the filter and the checkpoint's size, from the query.
 fn parse(
     q: &HashMap<String, String>,
 ) -> Result<(Timestamp, Timestamp, Filter, Option<u64>), ApiError> {
-    if let Some(k) = q.keys().find(|k| !KNOWN.contains(&k.as_str())) {
-        return Err(ApiError::bad(format!(
-            "unknown export parameter {k:?}; known: {}",
-            KNOWN.join(", ")
-        )));
+    let mut filter = Filter::default();
+    for (k, v) in q {
+        let known = matches!(k.as_str(), "from" | "to" | "size")
+            || filter.set(k, v).map_err(ApiError::bad)?;
+        if !known {
+            return Err(ApiError::bad(format!(
+                "unknown export parameter {k:?}; known: from, to, size, {}",
+                Filter::PARAMS.join(", ")
+            )));
+        }
     }
     let time = |name: &str| -> Result<Timestamp, ApiError> {
         let v = q
@@ -61,18 +53,6 @@ fn parse(
     if from >= to {
         return Err(ApiError::bad("from must be before to"));
     }
-    let decision = q.get("decision").cloned();
-    if decision
-        .as_deref()
-        .is_some_and(|d| d != "allow" && d != "deny")
-    {
-        return Err(ApiError::bad("decision must be allow or deny"));
-    }
-    let break_glass = match q.get("break_glass").map(String::as_str) {
-        None | Some("false") => false,
-        Some("true") => true,
-        Some(_) => return Err(ApiError::bad("break_glass must be true or false")),
-    };
     let size = q
         .get("size")
         .map(|s| {
@@ -80,15 +60,6 @@ fn parse(
                 .ok_or_else(|| ApiError::bad("size must be a decimal"))
         })
         .transpose()?;
-    let filter = Filter {
-        subject: q.get("subject").cloned(),
-        actor: q.get("actor").cloned(),
-        resource: q.get("resource").cloned(),
-        policy: q.get("policy").cloned(),
-        decision,
-        enforcer: q.get("enforcer").cloned(),
-        break_glass,
-    };
     Ok((from, to, filter, size))
 }
 

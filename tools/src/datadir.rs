@@ -16,6 +16,11 @@ impl DataDir {
         DataDir { path }
     }
 
+    /// The data dir's directory.
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+
     pub fn verifier(&self) -> Result<verifier::VerifierKey> {
         ledger::keys::load_verifier(&self.path).with_context(|| {
             format!(

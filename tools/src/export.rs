@@ -81,26 +81,12 @@ impl ExportArgs {
 
     /// The query string of `GET /v1/export`.
     pub fn query(&self) -> String {
-        let mut q = vec![
-            format!("from={}", crate::evidence::encode(&self.from)),
-            format!("to={}", crate::evidence::encode(&self.to)),
-        ];
-        for (k, v) in [
-            ("subject", &self.subject),
-            ("actor", &self.actor),
-            ("resource", &self.resource),
-            ("policy", &self.policy),
-            ("decision", &self.decision),
-            ("enforcer", &self.enforcer),
-        ] {
-            if let Some(v) = v {
-                q.push(format!("{k}={}", crate::evidence::encode(v)));
-            }
-        }
-        if self.break_glass {
-            q.push("break_glass=true".into());
-        }
-        q.join("&")
+        let mut q = vec![("from", self.from.clone()), ("to", self.to.clone())];
+        q.extend(self.filter().params());
+        q.iter()
+            .map(|(k, v)| format!("{k}={}", crate::evidence::encode(v)))
+            .collect::<Vec<_>>()
+            .join("&")
     }
 }
 
@@ -139,7 +125,7 @@ fn progress(total: u64) -> Option<indicatif::ProgressBar> {
 }
 
 /// Writes the three files the builder returns and says what was exported.
-fn write_rest(dir: &Path, f: Finished<BufWriter<File>>, started: Instant) -> Result<()> {
+fn write_rest(dir: &Path, f: Finished<BufWriter<File>>, started: Instant, key: &str) -> Result<()> {
     let write = |name: &str, bytes: &[u8]| {
         let path = dir.join(name);
         std::fs::write(&path, bytes).with_context(|| format!("writing {}", path.display()))
@@ -163,7 +149,7 @@ fn write_rest(dir: &Path, f: Finished<BufWriter<File>>, started: Instant) -> Res
         m.counts.leaves as f64 / secs.max(1e-9)
     );
     println!(
-        "verify offline: ledger-verify export {} --key log.pub",
+        "verify offline: ledger-verify export {} --key {key}",
         dir.display()
     );
     Ok(())
@@ -281,7 +267,13 @@ pub fn run_local(dir: &DataDir, args: &ExportArgs) -> Result<()> {
     if let Some(b) = bar {
         b.finish_and_clear();
     }
-    write_rest(&args.out, builder.finish()?, started)
+    let key_file = dir.path().join(ledger::keys::VERIFIER_FILE);
+    write_rest(
+        &args.out,
+        builder.finish()?,
+        started,
+        &key_file.display().to_string(),
+    )
 }
 
 /// The export from a running ledgerd: its stream, checked with `key` as it
@@ -341,7 +333,7 @@ pub fn run_remote(remote: &Remote, key: &VerifierKey, args: &ExportArgs) -> Resu
             end - first
         );
     }
-    write_rest(&args.out, builder.finish()?, started)
+    write_rest(&args.out, builder.finish()?, started, &key.to_string())
 }
 
 /// [`render_all`] for a stream's items: withheld ones are passed on by hash.

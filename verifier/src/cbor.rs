@@ -224,6 +224,26 @@ pub fn decode_canonical(bytes: &[u8]) -> Option<Value> {
     (at == bytes.len()).then_some(v)
 }
 
+/// The argument of the head whose first byte had `info` (its low five
+/// bits), read from `b` at `at` (advancing past it): `None` unless it is
+/// there, in its shortest form, and of definite length.
+fn shortest_arg(b: &[u8], at: &mut usize, info: u8) -> Option<u64> {
+    let len = match info {
+        0..=23 => return Some(u64::from(info)),
+        24 => 1,
+        25 => 2,
+        26 => 4,
+        27 => 8,
+        _ => return None,
+    };
+    let bytes = b.get(*at..*at + len)?;
+    *at += len;
+    let n = bytes.iter().fold(0u64, |n, &x| n << 8 | u64::from(x));
+    // The least value each length is the shortest form of.
+    let least = [24, 0x100, 0x1_0000, 0x1_0000_0000][len.trailing_zeros() as usize];
+    (n >= least).then_some(n)
+}
+
 fn canonical_value(b: &[u8], at: &mut usize, depth: usize) -> Option<Value> {
     if depth > MAX_DEPTH {
         return None;
@@ -239,19 +259,7 @@ fn canonical_value(b: &[u8], at: &mut usize, depth: usize) -> Option<Value> {
             _ => None,
         };
     }
-    let mut arg = |len: usize| -> Option<u64> {
-        let bytes = b.get(*at..*at + len)?;
-        *at += len;
-        Some(bytes.iter().fold(0u64, |n, &x| n << 8 | u64::from(x)))
-    };
-    let n = match info {
-        0..=23 => u64::from(info),
-        24 => arg(1).filter(|&n| n >= 24)?,
-        25 => arg(2).filter(|&n| n > 0xff)?,
-        26 => arg(4).filter(|&n| n > 0xffff)?,
-        27 => arg(8).filter(|&n| n > 0xffff_ffff)?,
-        _ => return None,
-    };
+    let n = shortest_arg(b, at, info)?;
     let mut take = |n: u64| -> Option<&[u8]> {
         let end = at.checked_add(usize::try_from(n).ok()?)?;
         let s = b.get(*at..end)?;
@@ -317,31 +325,21 @@ fn canonical_item(b: &[u8], at: &mut usize, depth: usize) -> Option<Canonical> {
     let first = *b.get(*at)?;
     *at += 1;
     let (major, info) = (first >> 5, first & 0x1f);
-    let mut arg = |len: usize| -> Option<u64> {
-        let bytes = b.get(*at..*at + len)?;
-        *at += len;
-        Some(bytes.iter().fold(0u64, |n, &x| n << 8 | u64::from(x)))
-    };
     if major == 7 {
+        let mut skip = |len: usize| b.get(*at..*at + len).map(|_| *at += len);
         return match info {
-            // false, true, null; other simple values as ciborium reads them.
+            // false, true, null; other simple values and floats as
+            // ciborium reads them.
             20..=22 => Some(Yes),
             0..=19 | 23 => Some(Ask),
-            24 => arg(1).map(|_| Ask),
-            25 => arg(2).map(|_| Ask),
-            26 => arg(4).map(|_| Ask),
-            27 => arg(8).map(|_| Ask),
+            24 => skip(1).map(|_| Ask),
+            25 => skip(2).map(|_| Ask),
+            26 => skip(4).map(|_| Ask),
+            27 => skip(8).map(|_| Ask),
             _ => Some(No),
         };
     }
-    let n = match info {
-        0..=23 => u64::from(info),
-        24 => arg(1).filter(|&n| n >= 24)?,
-        25 => arg(2).filter(|&n| n > 0xff)?,
-        26 => arg(4).filter(|&n| n > 0xffff)?,
-        27 => arg(8).filter(|&n| n > 0xffff_ffff)?,
-        _ => return Some(No),
-    };
+    let n = shortest_arg(b, at, info)?;
     match major {
         0 | 1 => Some(Yes),
         2 | 3 => {

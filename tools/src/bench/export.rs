@@ -76,6 +76,27 @@ fn measured(cmd: &mut Command) -> Result<(Duration, f64, String)> {
     Ok((elapsed, peak_kb as f64 / 1024.0, text))
 }
 
+/// The disk's sequential write rate (bytes/s): `bytes` written to a file
+/// in `dir` in 1 MiB writes, then synced.
+fn disk_write_rate(dir: &Path, bytes: u64) -> Result<f64> {
+    use std::io::Write;
+    let path = dir.join("disk-baseline");
+    let block = vec![0x5au8; 1 << 20];
+    let t = Instant::now();
+    let mut f = std::fs::File::create(&path)?;
+    let mut left = bytes;
+    while left > 0 {
+        let n = left.min(block.len() as u64) as usize;
+        f.write_all(&block[..n])?;
+        left -= n as u64;
+    }
+    f.sync_all()?;
+    let rate = bytes as f64 / t.elapsed().as_secs_f64();
+    drop(f);
+    std::fs::remove_file(&path)?;
+    Ok(rate)
+}
+
 fn dir_bytes(dir: &Path) -> u64 {
     std::fs::read_dir(dir)
         .map(|d| {
@@ -157,13 +178,27 @@ pub fn run(args: ExportBenchArgs) -> Result<()> {
             .arg("--out")
             .arg(&out);
         let (took, rss, _) = measured(&mut cmd)?;
+        let written = dir_bytes(&out);
         println!(
-            "export ({name}): {:.1} s, {:.0} decisions/s = {:.2}x the baseline read; peak RSS {rss:.0} MiB; {:.1} GB written",
+            "export ({name}): {:.1} s, {:.0} decisions/s = {:.2}x the baseline read; peak RSS {rss:.0} MiB; {:.1} GB written ({:.0} B a decision, {:.0} MB/s)",
             took.as_secs_f64(),
             rate(took),
             scan.0.as_secs_f64() / took.as_secs_f64(),
-            dir_bytes(&out) as f64 / 1e9
+            written as f64 / 1e9,
+            written as f64 / args.records as f64,
+            written as f64 / 1e6 / took.as_secs_f64()
         );
+        if filter.is_empty() {
+            // What the disk allows: its sequential write rate, over the
+            // bytes an export writes per decision.
+            let disk = disk_write_rate(tmp.path(), 4 << 30)?;
+            println!(
+                "baseline, the disk writing 4 GiB in 1 MiB writes and syncing: {:.0} MB/s, so at most {:.0} decisions/s at {:.0} B each",
+                disk / 1e6,
+                disk * args.records as f64 / written as f64,
+                written as f64 / args.records as f64
+            );
+        }
         let mut cmd = Command::new(&verify_bin);
         cmd.arg("export")
             .arg(&out)

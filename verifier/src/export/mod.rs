@@ -113,25 +113,75 @@ impl Filter {
             && (!self.break_glass || d.emergency.as_ref().is_some_and(|e| e.break_glass))
     }
 
-    /// For people: `subject=alice, break_glass` (empty when none).
-    pub fn describe(&self) -> String {
-        let mut parts = Vec::new();
-        for (k, v) in [
+    /// The parameter names a filter takes (`GET /v1/export`, and
+    /// `ledgerctl export` as `--<name>`).
+    pub const PARAMS: [&'static str; 7] = [
+        "subject",
+        "actor",
+        "resource",
+        "policy",
+        "decision",
+        "enforcer",
+        "break_glass",
+    ];
+
+    /// The fields given, as (parameter name, value); `break_glass` as
+    /// `true`.
+    pub fn params(&self) -> Vec<(&'static str, String)> {
+        let mut p: Vec<(&'static str, String)> = [
             ("subject", &self.subject),
             ("actor", &self.actor),
             ("resource", &self.resource),
             ("policy", &self.policy),
             ("decision", &self.decision),
             ("enforcer", &self.enforcer),
-        ] {
-            if let Some(v) = v {
-                parts.push(format!("{k}={v}"));
-            }
-        }
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| v.clone().map(|v| (k, v)))
+        .collect();
         if self.break_glass {
-            parts.push("break_glass".into());
+            p.push(("break_glass", "true".into()));
         }
-        parts.join(", ")
+        p
+    }
+
+    /// A filter from parameters ([`Filter::PARAMS`]); a name that is not one
+    /// of them is returned for the caller to handle.
+    pub fn set(&mut self, name: &str, value: &str) -> Result<bool, String> {
+        let v = Some(value.to_string());
+        match name {
+            "subject" => self.subject = v,
+            "actor" => self.actor = v,
+            "resource" => self.resource = v,
+            "policy" => self.policy = v,
+            "enforcer" => self.enforcer = v,
+            "decision" if value == "allow" || value == "deny" => self.decision = v,
+            "decision" => return Err(format!("decision must be allow or deny, not {value:?}")),
+            "break_glass" => {
+                self.break_glass = match value {
+                    "true" => true,
+                    "false" => false,
+                    _ => return Err(format!("break_glass must be true or false, not {value:?}")),
+                }
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// For people: `subject=alice, break_glass` (empty when none).
+    pub fn describe(&self) -> String {
+        self.params()
+            .into_iter()
+            .map(|(k, v)| {
+                if k == "break_glass" {
+                    k.to_string()
+                } else {
+                    format!("{k}={v}")
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 
