@@ -84,8 +84,16 @@ pub(crate) fn answer(
     rejected: usize,
     cut: Option<(StatusCode, String)>,
 ) -> Response {
+    let disk_full = results.iter().any(|r| {
+        r["status"] == "failed"
+            && r["reason"]
+                .as_str()
+                .is_some_and(ingest::pipeline::is_disk_full)
+    });
     let status = if let Some((status, _)) = &cut {
         *status
+    } else if counts[3] > 0 && disk_full {
+        StatusCode::INSUFFICIENT_STORAGE
     } else if counts[3] > 0 {
         StatusCode::INTERNAL_SERVER_ERROR
     } else if rejected == results.len() {
@@ -105,10 +113,17 @@ pub(crate) fn answer(
     if let Some((_, why)) = cut {
         body["error"] = json!(why);
     }
-    (
+    let mut r = (
         status,
         [(header::CONTENT_TYPE, "application/json")],
         body.to_string(),
     )
-        .into_response()
+        .into_response();
+    if status == StatusCode::INSUFFICIENT_STORAGE {
+        r.headers_mut().insert(
+            header::RETRY_AFTER,
+            header::HeaderValue::from_static(crate::error::DISK_FULL_RETRY_AFTER),
+        );
+    }
+    r
 }

@@ -6,8 +6,8 @@ use crate::error::ApiError;
 use crate::state::AppState;
 use crate::tokens::{Role, TokenEntry};
 
-/// Checks the bearer token for `role`: 401 without a valid token, 403 for
-/// the wrong role.
+/// Checks the bearer token for `role` (a relay token may do what a writer
+/// token may): 401 without a valid token, 403 for the wrong role.
 pub(crate) fn authorize(
     state: &AppState,
     headers: &HeaderMap,
@@ -18,11 +18,13 @@ pub(crate) fn authorize(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "missing bearer token"))?;
+    let now = verifier::timestamp::Timestamp(time::OffsetDateTime::now_utc());
     let entry = state
         .tokens
-        .authenticate(token.trim())
-        .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "unknown or revoked token"))?;
-    if entry.role != role {
+        .authenticate(token.trim(), now)
+        .map_err(|e| ApiError::new(StatusCode::UNAUTHORIZED, e.to_string()))?;
+    let allowed = entry.role == role || (role == Role::Writer && entry.role.writes());
+    if !allowed {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             format!(

@@ -3,6 +3,10 @@
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 
+/// Seconds a writer waits after a 507 (the disk is full) before trying
+/// again: space is freed by people, not in a moment.
+pub const DISK_FULL_RETRY_AFTER: &str = "10";
+
 /// An error answer.
 #[derive(Debug)]
 pub struct ApiError {
@@ -57,6 +61,12 @@ impl IntoResponse for ApiError {
         {
             r.headers_mut()
                 .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+        }
+        if self.status == StatusCode::INSUFFICIENT_STORAGE {
+            r.headers_mut().insert(
+                header::RETRY_AFTER,
+                header::HeaderValue::from_static(DISK_FULL_RETRY_AFTER),
+            );
         }
         r
     }

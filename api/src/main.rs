@@ -154,13 +154,14 @@ fn signer(data: &Path, origin: Option<&str>) -> Result<verifier::SignerKey> {
     Ok(key)
 }
 
-/// On first start, a writer token and a reader token to begin with.
+/// On first start, a relay token (it may write the records of any
+/// enforcer, as the examples do) and a reader token to begin with.
 fn first_tokens(data: &Path) -> Result<Option<(String, String)>> {
     if data.join(tokens::TOKENS_FILE).exists() {
         return Ok(None);
     }
-    let (_, writer) = tokens::add(data, "local-enforcer", Role::Writer)?;
-    let (_, reader) = tokens::add(data, "local-reader", Role::Reader)?;
+    let (_, writer) = tokens::add(data, "local-enforcer", Role::Relay, None)?;
+    let (_, reader) = tokens::add(data, "local-reader", Role::Reader, None)?;
     Ok(Some((writer, reader)))
 }
 
@@ -243,8 +244,8 @@ async fn serve(s: Settings) -> Result<()> {
                 "created tokens (shown once; also see `ledgerctl --data {} token add`):",
                 s.data.display()
             );
-            say!("  writer (enforcer local-enforcer): {writer}");
-            say!("  reader (local-reader):            {reader}");
+            say!("  relay (local-enforcer, may write for any enforcer.id): {writer}");
+            say!("  reader (local-reader):                                 {reader}");
             writer.clone()
         }
         None => "<writer token>".into(),

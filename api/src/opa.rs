@@ -3,8 +3,9 @@
 //! token as its bearer credential) ships here unmodified: a gzip JSON array
 //! of decision events, answered 2xx only once the batch is durable.
 //!
-//! Mapping (specs/opa.md): `decision_id`, `timestamp` → `time`, `labels.id` →
-//! `enforcer.id` (kind `policy_engine`), subject and action and resource from
+//! Mapping (specs/opa.md): `decision_id`, `timestamp` → `time`, the writer
+//! token's enforcer (a relay's: `labels.id`) → `enforcer.id` (kind
+//! `policy_engine`), subject and action and resource from
 //! common `input` shapes, `path` → `policy.id`, bundle revisions → `policy.version`,
 //! `result` → `decision`, `req_id`/`trace_id`/`span_id` → `context`, and the
 //! whole event (input, result, path, bundles, labels, …) kept under
@@ -18,7 +19,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use ingest::input::check_record;
+use ingest::input::{check_record, Sender};
 use ingest::{Outcome, Submission};
 use serde_json::{json, Map, Value};
 
@@ -150,6 +151,9 @@ pub(crate) async fn post_logs(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("gzip"));
     let enforcer = who.enforcer.clone();
+    // A writer token speaks for its own enforcer: the records say so,
+    // whatever OPA labelled itself (kept under extensions.opa.labels).
+    let bound = who.bound_enforcer().map(str::to_string);
     let (subs, rejected) = tokio::task::spawn_blocking(move || -> Result<_, ApiError> {
         let raw = if gzip || body.starts_with(&[0x1f, 0x8b]) {
             let mut out = Vec::new();
@@ -175,9 +179,14 @@ pub(crate) async fn post_logs(
         let mut subs = Vec::with_capacity(events.len());
         let mut rejected = Vec::new();
         let by: std::sync::Arc<str> = enforcer.as_str().into();
+        let sender = Sender::relay(&enforcer);
         for (i, e) in events.iter().enumerate() {
-            let record = ingest::record::from_json(&event_to_record(e));
-            match check_record(&record, i, &enforcer) {
+            let mut mapped = event_to_record(e);
+            if let Some(id) = &bound {
+                mapped["enforcer"]["id"] = json!(id);
+            }
+            let record = ingest::record::from_json(&mapped);
+            match check_record(&record, i, &sender) {
                 Ok(record) => subs.push(Submission {
                     record,
                     submitted_by: by.clone(),
@@ -210,6 +219,9 @@ pub(crate) async fn post_logs(
                 Outcome::Appended { .. } => "appended",
                 Outcome::Duplicate { .. } => "duplicate",
                 Outcome::Conflict { .. } => "conflict",
+                Outcome::Failed(why) if ingest::pipeline::is_disk_full(&why) => {
+                    return Err(ApiError::new(StatusCode::INSUFFICIENT_STORAGE, why))
+                }
                 Outcome::Failed(why) => return Err(ApiError::internal(why)),
             };
             counts[key] = json!(counts[key].as_u64().unwrap_or(0) + 1);

@@ -43,6 +43,8 @@ pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
          # TYPE ledger_records_rejected_total counter\nledger_records_rejected_total {}\n\
          # TYPE ledger_records_duplicate_total counter\nledger_records_duplicate_total {}\n\
          # TYPE ledger_records_conflict_total counter\nledger_records_conflict_total {}\n\
+         # TYPE ledger_records_failed_total counter\nledger_records_failed_total {}\n\
+         # TYPE ledger_records_failed_disk_full_total counter\nledger_records_failed_disk_full_total {}\n\
          # TYPE ledger_queue_depth gauge\nledger_queue_depth {}\n\
          # TYPE ledger_commit_batch_records summary\nledger_commit_batch_records_sum {}\nledger_commit_batch_records_count {}\n\
          # TYPE ledger_commit_seconds summary\nledger_commit_seconds_sum {:.6}\nledger_commit_seconds_count {}\n\
@@ -54,6 +56,8 @@ pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         state.rejected.load(Ordering::Relaxed),
         c(&s.duplicates),
         c(&s.conflicts),
+        c(&s.failed),
+        c(&s.failed_disk_full),
         c(&s.queued),
         c(&s.appended),
         c(&s.commits),

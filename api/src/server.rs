@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
-use axum::http::StatusCode;
+use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::Router;
@@ -44,6 +44,30 @@ pub fn router(state: Arc<AppState>) -> Router {
                     Err(_) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "request timed out")
                         .into_response(),
                 }
+            },
+        ))
+        // A body declared larger than the limit is refused before a byte
+        // of it is read (a chunked one is cut where it passes the limit).
+        .layer(axum::middleware::from_fn(
+            move |req: axum::extract::Request, next: axum::middleware::Next| async move {
+                let declared = req
+                    .headers()
+                    .get(header::CONTENT_LENGTH)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse::<u64>().ok());
+                if declared.is_some_and(|n| n > max_body as u64) {
+                    let mut r = ApiError::new(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        crate::ack::too_large(max_body),
+                    )
+                    .into_response();
+                    r.headers_mut().insert(
+                        header::CONNECTION,
+                        header::HeaderValue::from_static("close"),
+                    );
+                    return r;
+                }
+                next.run(req).await
             },
         ))
         .with_state(state)

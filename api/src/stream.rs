@@ -11,7 +11,7 @@ use axum::body::Body;
 use axum::http::StatusCode;
 use axum::response::Response;
 use futures_util::StreamExt;
-use ingest::input::check_record;
+use ingest::input::{check_record, Sender};
 use ingest::{Outcome, Submission};
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
@@ -84,7 +84,21 @@ pub(crate) async fn post_sequence(
                 Ok(Prefix::Item(value, n)) => {
                     used += n;
                     let position = results.len();
-                    match check_record(&value, position, &who.enforcer) {
+                    let sender = Sender {
+                        submitted_by: &who.enforcer,
+                        enforcer: who.bound_enforcer(),
+                    };
+                    match check_record(&value, position, &sender) {
+                        Err(r) if r.forbidden => {
+                            // Not appended, and nothing after it is read;
+                            // what was queued before is answered as usual.
+                            cut = Some((
+                                StatusCode::FORBIDDEN,
+                                format!("{r}; records after the last result were not read"),
+                            ));
+                            results.push(json!({"position": position, "decision_id": r.decision_id, "status": "rejected", "reason": r.reason}));
+                            break 'body;
+                        }
                         Ok(record) => {
                             results.push(json!({ "position": position, "decision_id": record.decision_id }));
                             slots.push(position);

@@ -1,13 +1,15 @@
 //! Bearer tokens (specs/tokens.md): `<data>/tokens`, one line per token,
-//! `<token id> <role> <enforcer id> <sha256 of token, hex>`. Only the hash is
-//! stored; the token is printed once when made. `ledgerd` rereads the file
-//! when it changes, so adding or revoking needs no restart.
+//! `<token id> <role> <enforcer id> <sha256 of token, hex> [<expires>]`.
+//! Only the hash is stored; the token is printed once when made. `ledgerd`
+//! rereads the file when it changes, so adding or revoking needs no restart.
 
 use std::path::{Path, PathBuf};
 use std::sync::RwLock;
 use std::time::SystemTime;
 
 use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use verifier::timestamp::Timestamp;
 
 /// The file name in a data directory.
 pub const TOKENS_FILE: &str = "tokens";
@@ -15,28 +17,39 @@ pub const TOKENS_FILE: &str = "tokens";
 /// What a token may do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Role {
-    /// Append decision records (as its enforcer).
+    /// Append the decision records of its own enforcer: every record's
+    /// `enforcer.id` must be the token's enforcer id.
     Writer,
     /// Read records, proofs and search results.
     Reader,
+    /// Append records for any enforcer: a collector or log shipper that
+    /// forwards for many (`submitted_by` still records the relay).
+    Relay,
 }
 
 impl Role {
-    /// Parses `writer` / `reader`.
+    /// Parses `writer` / `reader` / `relay`.
     pub fn parse(s: &str) -> Option<Role> {
         match s {
             "writer" => Some(Role::Writer),
             "reader" => Some(Role::Reader),
+            "relay" => Some(Role::Relay),
             _ => None,
         }
     }
 
-    /// `writer` / `reader`.
+    /// `writer` / `reader` / `relay`.
     pub fn as_str(&self) -> &'static str {
         match self {
             Role::Writer => "writer",
             Role::Reader => "reader",
+            Role::Relay => "relay",
         }
+    }
+
+    /// Whether a token of this role may append records.
+    pub fn writes(&self) -> bool {
+        matches!(self, Role::Writer | Role::Relay)
     }
 }
 
@@ -51,6 +64,32 @@ pub struct TokenEntry {
     pub enforcer: String,
     /// SHA-256 of the token.
     pub hash: [u8; 32],
+    /// When it stops being accepted, if it does.
+    pub expires: Option<Timestamp>,
+}
+
+impl TokenEntry {
+    /// The enforcer id its records must declare: its own for a writer,
+    /// none for a relay (or a reader, which cannot write).
+    pub fn bound_enforcer(&self) -> Option<&str> {
+        (self.role == Role::Writer).then_some(self.enforcer.as_str())
+    }
+}
+
+/// Why a presented token is refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    /// No token in the file has that hash (unknown, or revoked).
+    #[error("unknown or revoked token")]
+    Unknown,
+    /// It expired.
+    #[error("token {id} expired at {at}")]
+    Expired {
+        /// The token's id.
+        id: String,
+        /// When.
+        at: Timestamp,
+    },
 }
 
 /// Why the token file could not be used.
@@ -111,8 +150,16 @@ pub fn load(dir: &Path) -> Result<Vec<TokenEntry>, TokenError> {
             line: i + 1,
         };
         let parts: Vec<&str> = line.split(' ').collect();
-        let [id, role, enforcer, h] = parts[..] else {
-            return Err(bad());
+        let (id, role, enforcer, h, expires) = match parts[..] {
+            [id, role, enforcer, h] => (id, role, enforcer, h, None),
+            [id, role, enforcer, h, e] => (
+                id,
+                role,
+                enforcer,
+                h,
+                Some(Timestamp::parse_text(e).ok_or_else(bad)?),
+            ),
+            _ => return Err(bad()),
         };
         let hash: [u8; 32] = hex::decode(h)
             .ok()
@@ -123,6 +170,7 @@ pub fn load(dir: &Path) -> Result<Vec<TokenEntry>, TokenError> {
             role: Role::parse(role).ok_or_else(bad)?,
             enforcer: enforcer.to_string(),
             hash,
+            expires,
         });
     }
     Ok(out)
@@ -138,8 +186,11 @@ fn save(dir: &Path, entries: &[TokenEntry]) -> Result<(), TokenError> {
     let text: String = entries
         .iter()
         .map(|e| {
+            let expires = e
+                .expires
+                .map_or(String::new(), |t| format!(" {}", t.canonical()));
             format!(
-                "{} {} {} {}\n",
+                "{} {} {} {}{expires}\n",
                 e.id,
                 e.role.as_str(),
                 e.enforcer,
@@ -158,9 +209,14 @@ fn save(dir: &Path, entries: &[TokenEntry]) -> Result<(), TokenError> {
     std::fs::rename(&tmp, &path).map_err(io)
 }
 
-/// Issues a token for `enforcer` with `role`; returns the entry and the
-/// secret token (shown once).
-pub fn add(dir: &Path, enforcer: &str, role: Role) -> Result<(TokenEntry, String), TokenError> {
+/// Issues a token for `enforcer` with `role`, valid until `expires` (for
+/// ever if `None`); returns the entry and the secret token (shown once).
+pub fn add(
+    dir: &Path,
+    enforcer: &str,
+    role: Role,
+    expires: Option<Timestamp>,
+) -> Result<(TokenEntry, String), TokenError> {
     if enforcer.is_empty()
         || enforcer.len() > 256
         || enforcer
@@ -178,6 +234,7 @@ pub fn add(dir: &Path, enforcer: &str, role: Role) -> Result<(TokenEntry, String
         role,
         enforcer: enforcer.to_string(),
         hash,
+        expires,
     };
     let mut all = load(dir)?;
     all.push(entry.clone());
@@ -214,8 +271,9 @@ impl TokenStore {
         }
     }
 
-    /// The entry a presented token belongs to, if any.
-    pub fn authenticate(&self, token: &str) -> Option<TokenEntry> {
+    /// The entry a presented token belongs to, if it has one and has not
+    /// expired at `now`.
+    pub fn authenticate(&self, token: &str, now: Timestamp) -> Result<TokenEntry, AuthError> {
         let mtime = std::fs::metadata(&self.path)
             .and_then(|m| m.modified())
             .ok();
@@ -231,8 +289,22 @@ impl TokenStore {
             }
         }
         let h = hash(token);
-        let cache = self.cache.read().ok()?;
-        // Compare every hash in full; hashes are not secret, tokens are.
-        cache.1.iter().find(|e| e.hash == h).cloned()
+        let cache = self.cache.read().map_err(|_| AuthError::Unknown)?;
+        // Every hash compared in full and in constant time, whichever
+        // matches: how long this takes says nothing of the file.
+        let mut found = None;
+        for e in &cache.1 {
+            if bool::from(e.hash.ct_eq(&h)) {
+                found = Some(e);
+            }
+        }
+        let e = found.ok_or(AuthError::Unknown)?;
+        match e.expires {
+            Some(at) if now >= at => Err(AuthError::Expired {
+                id: e.id.clone(),
+                at,
+            }),
+            _ => Ok(e.clone()),
+        }
     }
 }

@@ -7,7 +7,7 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::Response;
-use ingest::input::{parse_body, Format};
+use ingest::input::{parse_body, Format, Sender};
 use ingest::Submission;
 use serde_json::{json, Value};
 
@@ -59,13 +59,26 @@ pub(crate) async fn post_decisions(
                 too_large(state.config.max_body),
             )
         })?;
-    let enforcer = who.enforcer.clone();
-    let parsed = tokio::task::spawn_blocking(move || parse_body(format, &body, &enforcer))
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(|e| ApiError::bad(e.to_string()))?;
+    let sender = who.clone();
+    let parsed = tokio::task::spawn_blocking(move || {
+        let s = Sender {
+            submitted_by: &sender.enforcer,
+            enforcer: sender.bound_enforcer(),
+        };
+        parse_body(format, &body, &s)
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(|e| ApiError::bad(e.to_string()))?;
     if parsed.is_empty() {
         return Err(ApiError::bad("the body holds no records"));
+    }
+    // A record its writer may not send refuses the whole request.
+    if let Some(Err(r)) = parsed.iter().find(|p| matches!(p, Err(r) if r.forbidden)) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!("{r}; nothing of this request was appended"),
+        ));
     }
     let mut results: Vec<Value> = Vec::with_capacity(parsed.len());
     let mut subs = Vec::new();

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use common::{cbor_of, record};
 use ingest::index::{mark_key, CF_DECISIONS, CF_POSTINGS, INGEST_CFS};
-use ingest::input::{parse_body, Format};
+use ingest::input::{parse_body, Format, Sender};
 use ingest::query::{search, Query};
 use ingest::{check, Indexes, Outcome, Pipeline, PipelineConfig, Submission, Timestamp};
 use ledger::Log;
@@ -157,7 +157,7 @@ fn good_records_of_a_mixed_batch_go_in() {
     let mut bad = record("bad");
     bad["subject"]["identity_kind"] = json!("ghost");
     let body = json!([record("x"), bad, record("y")]).to_string();
-    let parsed = parse_body(Format::Json, body.as_bytes(), "gw").unwrap();
+    let parsed = parse_body(Format::Json, body.as_bytes(), &Sender::relay("gw")).unwrap();
     let subs: Vec<Submission> = parsed
         .iter()
         .filter_map(|r| r.as_ref().ok())

@@ -5,7 +5,7 @@ mod common;
 
 use common::{cbor_of, record};
 use ingest::index::Facts;
-use ingest::input::{parse_body, Format};
+use ingest::input::{parse_body, Format, Sender};
 use ingest::record::check;
 use proptest::prelude::*;
 use serde_json::{json, Value};
@@ -247,7 +247,7 @@ fn every_problem_names_its_field() {
 fn too_large_a_leaf_is_refused_by_size() {
     let mut r = record("big");
     r["extensions"] = json!({"blob": "x".repeat(65_500)});
-    let out = parse_body(Format::Json, r.to_string().as_bytes(), "gw").unwrap();
+    let out = parse_body(Format::Json, r.to_string().as_bytes(), &Sender::relay("gw")).unwrap();
     let err = out[0].as_ref().unwrap_err();
     assert!(err.reason.contains("limit is 65535"), "{err}");
     assert_eq!(err.decision_id.as_deref(), Some("big"));
@@ -258,7 +258,7 @@ fn batches_report_bad_records_by_position() {
     let mut bad = record("b");
     bad["decision"] = json!("perhaps");
     let body = json!([record("a"), bad, record("c")]).to_string();
-    let out = parse_body(Format::Json, body.as_bytes(), "gw").unwrap();
+    let out = parse_body(Format::Json, body.as_bytes(), &Sender::relay("gw")).unwrap();
     assert!(out[0].is_ok() && out[2].is_ok());
     let e = out[1].as_ref().unwrap_err();
     assert_eq!((e.position, e.decision_id.as_deref()), (1, Some("b")));
@@ -268,22 +268,27 @@ fn batches_report_bad_records_by_position() {
         .map(|r| verifier::cbor::encode(&cbor_of(r)))
         .collect();
     let seq = items.concat();
-    let out = parse_body(Format::CborSeq, &seq, "gw").unwrap();
+    let out = parse_body(Format::CborSeq, &seq, &Sender::relay("gw")).unwrap();
     assert_eq!(out.len(), 2);
     assert!(out.iter().all(|r| r.is_ok()));
     let arr = verifier::cbor::encode(&ciborium::Value::Array(vec![
         cbor_of(&record("a")),
         cbor_of(&record("c")),
     ]));
-    assert_eq!(parse_body(Format::Cbor, &arr, "gw").unwrap().len(), 2);
+    assert_eq!(
+        parse_body(Format::Cbor, &arr, &Sender::relay("gw"))
+            .unwrap()
+            .len(),
+        2
+    );
     // A broken item in a sequence ends it, with the good ones kept.
     let mut broken = items[0].clone();
     broken.extend_from_slice(&[0xa5, 0x01]);
-    let out = parse_body(Format::CborSeq, &broken, "gw").unwrap();
+    let out = parse_body(Format::CborSeq, &broken, &Sender::relay("gw")).unwrap();
     assert!(out[0].is_ok() && out[1].is_err());
     // Bodies that are not JSON or CBOR at all are refused as a whole.
-    assert!(parse_body(Format::Json, b"{not json", "gw").is_err());
-    assert!(parse_body(Format::Cbor, &[0xff, 0x00], "gw").is_err());
+    assert!(parse_body(Format::Json, b"{not json", &Sender::relay("gw")).is_err());
+    assert!(parse_body(Format::Cbor, &[0xff, 0x00], &Sender::relay("gw")).is_err());
 }
 
 fn arb_json() -> impl Strategy<Value = Value> {
@@ -395,7 +400,7 @@ proptest! {
     #[test]
     fn arbitrary_bodies_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..400)) {
         for f in [Format::Json, Format::Cbor, Format::CborSeq] {
-            let _ = parse_body(f, &bytes, "gw");
+            let _ = parse_body(f, &bytes, &Sender::relay("gw"));
         }
     }
 }

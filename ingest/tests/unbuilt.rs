@@ -35,7 +35,8 @@ fn leaves_waiting_for_their_index_build_are_bounded() {
             .map(|i| {
                 let v = ingest::record::from_json(&record(&format!("u{job}-{i}")));
                 Submission {
-                    record: ingest::input::check_record(&v, 0, "gw").unwrap(),
+                    record: ingest::input::check_record(&v, 0, &ingest::input::Sender::relay("gw"))
+                        .unwrap(),
                     submitted_by: by.clone(),
                 }
             })

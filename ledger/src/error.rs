@@ -19,6 +19,14 @@ pub enum LedgerError {
         /// What went wrong.
         source: std::io::Error,
     },
+    /// The signer key file may be read by others than its owner.
+    #[error("{path} is readable by group or others (mode {mode:o}); the log's signing key must be private: chmod 600 {path}")]
+    KeyExposed {
+        /// The key file.
+        path: String,
+        /// Its permission bits.
+        mode: u32,
+    },
     /// An entry larger than a tile entry bundle can hold.
     #[error("entry {position} of the batch is {len} bytes; the limit is 65535")]
     EntryTooLarge {

@@ -48,9 +48,25 @@ pub fn save(dir: &Path, signer: &SignerKey) -> Result<(PathBuf, PathBuf), Ledger
     Ok((key_path, pub_path))
 }
 
-/// Reads `log.key` from `dir`.
+/// Reads `log.key` from `dir`; refuses a file that its group or others
+/// may read.
 pub fn load_signer(dir: &Path) -> Result<SignerKey, LedgerError> {
     let path = dir.join(SIGNER_FILE);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path)
+            .map_err(io(&path))?
+            .permissions()
+            .mode()
+            & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(LedgerError::KeyExposed {
+                path: path.display().to_string(),
+                mode,
+            });
+        }
+    }
     let text = std::fs::read_to_string(&path).map_err(io(&path))?;
     Ok(SignerKey::parse(&text)?)
 }

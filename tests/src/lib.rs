@@ -80,7 +80,8 @@ pub struct Server {
     pub child: std::process::Child,
     /// `127.0.0.1:port`.
     pub addr: String,
-    /// The writer token made on first start (enforcer `local-enforcer`).
+    /// The relay token made on first start (`local-enforcer`; it may write
+    /// records of any `enforcer.id`).
     pub writer: String,
     /// The reader token made on first start.
     pub reader: String,
@@ -123,7 +124,7 @@ impl Server {
                 key = k.to_string();
             }
             let last = line.split_whitespace().last().unwrap_or("").to_string();
-            if line.contains("writer (enforcer") {
+            if line.contains("relay (local-enforcer") {
                 writer = last;
             } else if line.contains("reader (local-reader)") {
                 reader = last;

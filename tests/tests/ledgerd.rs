@@ -511,7 +511,7 @@ fn tokens_are_managed_without_restart_and_data_survives_restart() {
             "token",
             "add",
             "--enforcer",
-            "mesh-7",
+            "gw-1",
             "--role",
             "writer",
         ],
@@ -522,7 +522,7 @@ fn tokens_are_managed_without_restart_and_data_survives_restart() {
     let list = ledger_tests::ok("ledgerctl", &["--data", &data, "token", "list"]);
     let id = list
         .lines()
-        .find(|l| l.ends_with("mesh-7"))
+        .find(|l| l.ends_with("writer gw-1"))
         .unwrap()
         .split(' ')
         .next()
@@ -546,7 +546,7 @@ fn tokens_are_managed_without_restart_and_data_survives_restart() {
         ],
     );
     assert!(
-        r.code != 0 && r.stderr.contains("writer or reader"),
+        r.code != 0 && r.stderr.contains("writer, relay or reader"),
         "{}",
         r.stderr
     );

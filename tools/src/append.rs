@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
-use ingest::input::{parse_body, Format};
+use ingest::input::{parse_body, Format, Sender};
 use ingest::{Indexes, Outcome, Pipeline, PipelineConfig, Submission};
 
 use crate::datadir::DataDir;
@@ -31,7 +31,7 @@ pub fn run(dir: &DataDir, inputs: &[String], submitted_by: &str) -> Result<()> {
             Records::Cbor(items) => items.into_iter().map(|i| (Format::Cbor, i)).collect(),
         };
         for (position, (format, body)) in bodies.iter().enumerate() {
-            let parsed = parse_body(*format, body, submitted_by)
+            let parsed = parse_body(*format, body, &Sender::relay(submitted_by))
                 .with_context(|| format!("{name}: record {position}"))?;
             for item in parsed {
                 match item {

@@ -223,11 +223,17 @@ enum TokenAction {
         /// The enforcer (or reader) the token authenticates.
         #[arg(long)]
         enforcer: String,
-        /// writer (append records) or reader (read records and proofs).
+        /// writer (append records whose enforcer.id is --enforcer), relay
+        /// (append records of any enforcer: collectors, log shippers) or
+        /// reader (read records and proofs).
         #[arg(long)]
         role: String,
+        /// When the token stops working: an RFC 3339 time, or a duration
+        /// from now (`90d`, `12h`, `30m`). Default: never.
+        #[arg(long)]
+        expires: Option<String>,
     },
-    /// List tokens: id, role, enforcer.
+    /// List tokens: id, role, enforcer, expiry.
     List,
     /// Revoke a token by its id (from `token list`).
     Revoke {
@@ -239,10 +245,15 @@ enum TokenAction {
 fn token(data: &std::path::Path, action: TokenAction) -> Result<()> {
     use api::tokens::{self, Role};
     match action {
-        TokenAction::Add { enforcer, role } => {
+        TokenAction::Add {
+            enforcer,
+            role,
+            expires,
+        } => {
             let role = Role::parse(&role)
-                .with_context(|| format!("--role must be writer or reader, not {role:?}"))?;
-            let (entry, secret) = tokens::add(data, &enforcer, role)?;
+                .with_context(|| format!("--role must be writer, relay or reader, not {role:?}"))?;
+            let expires = expires.as_deref().map(expiry).transpose()?;
+            let (entry, secret) = tokens::add(data, &enforcer, role, expires)?;
             eprintln!(
                 "token {} ({}) for {}; store it now, it is not shown again:",
                 entry.id,
@@ -253,7 +264,8 @@ fn token(data: &std::path::Path, action: TokenAction) -> Result<()> {
         }
         TokenAction::List => {
             for e in tokens::load(data)? {
-                println!("{} {} {}", e.id, e.role.as_str(), e.enforcer);
+                let expires = e.expires.map_or(String::new(), |t| format!(" expires {t}"));
+                println!("{} {} {}{expires}", e.id, e.role.as_str(), e.enforcer);
             }
         }
         TokenAction::Revoke { id } => {
@@ -267,6 +279,29 @@ fn token(data: &std::path::Path, action: TokenAction) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// `--expires`: an RFC 3339 time, or a duration from now (`90d`, `12h`,
+/// `30m`, `45s`).
+fn expiry(v: &str) -> Result<verifier::timestamp::Timestamp> {
+    use verifier::timestamp::Timestamp;
+    if let Some(t) = Timestamp::parse_text(v) {
+        return Ok(t);
+    }
+    let (n, unit) = v.split_at(v.len().saturating_sub(1));
+    let secs = match unit {
+        "d" => 86_400,
+        "h" => 3_600,
+        "m" => 60,
+        "s" => 1,
+        _ => 0,
+    };
+    let n: i64 = n.parse().unwrap_or(0);
+    if secs == 0 || n <= 0 {
+        bail!("--expires {v:?} is neither an RFC 3339 time nor a duration such as 90d, 12h, 30m");
+    }
+    let at = time::OffsetDateTime::now_utc() + time::Duration::seconds(n.saturating_mul(secs));
+    Ok(Timestamp(at))
 }
 
 fn write_out(out: Option<PathBuf>, text: &str) -> Result<()> {

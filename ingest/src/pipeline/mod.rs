@@ -101,6 +101,12 @@ pub enum Outcome {
     Failed(String),
 }
 
+/// Whether a storage failure's message says the disk is full (RocksDB and
+/// the OS say "No space left on device", ENOSPC).
+pub fn is_disk_full(why: &str) -> bool {
+    why.contains("No space left") || why.contains("ENOSPC") || why.contains("os error 28")
+}
+
 /// The ledger takes no more records for now: back off and retry. Carries
 /// the submissions back.
 #[derive(Debug)]
@@ -155,6 +161,10 @@ pub struct Stats {
     pub commits: AtomicUsize,
     /// Records currently queued.
     pub queued: AtomicUsize,
+    /// Records whose group commit failed (nothing of it appended).
+    pub failed: AtomicUsize,
+    /// Of those, records whose commit failed for want of disk space.
+    pub failed_disk_full: AtomicUsize,
     /// Time spent acknowledging group commits (index in memory, acks), microseconds.
     pub commit_micros: std::sync::atomic::AtomicU64,
     /// Time the batcher spent preparing group commits, microseconds.

@@ -439,8 +439,18 @@ pub(crate) fn acknowledge_all(
                 if !w.refused {
                     let _ = failed.send(Failed(w.epoch));
                 }
-                tracing::error!("group commit failed: {e}");
                 let why = format!("storage failure, nothing appended: {e}");
+                stats.failed.fetch_add(w.records, Ordering::Relaxed);
+                if crate::pipeline::is_disk_full(&why) {
+                    stats
+                        .failed_disk_full
+                        .fetch_add(w.records, Ordering::Relaxed);
+                    tracing::error!(
+                        "group commit failed, the disk is full: {e}; writes are refused with 507 and resume when space is freed"
+                    );
+                } else {
+                    tracing::error!("group commit failed: {e}");
+                }
                 w.plans
                     .iter()
                     .map(|p| vec![Outcome::Failed(why.clone()); p.len()])

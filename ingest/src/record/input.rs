@@ -28,6 +28,30 @@ pub struct Rejected {
     pub decision_id: Option<String>,
     /// The field path and problem.
     pub reason: String,
+    /// The sender may not write it (its `enforcer.id` is not the one the
+    /// sender's token is bound to): the whole request is refused.
+    pub forbidden: bool,
+}
+
+/// Who sends records: the authenticated writer, and the `enforcer.id`
+/// its records must declare, if its token is bound to one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Sender<'a> {
+    /// What the leaves' `submitted_by` records.
+    pub submitted_by: &'a str,
+    /// The only `enforcer.id` it may write (a writer token); `None` for a
+    /// relay, which forwards for many enforcers.
+    pub enforcer: Option<&'a str>,
+}
+
+impl<'a> Sender<'a> {
+    /// A sender that may write for any enforcer.
+    pub fn relay(submitted_by: &'a str) -> Sender<'a> {
+        Sender {
+            submitted_by,
+            enforcer: None,
+        }
+    }
 }
 
 /// The whole body is unreadable.
@@ -40,20 +64,39 @@ pub struct BodyError {
     pub reason: String,
 }
 
-/// Checks one decoded record, including that its leaf will fit in a tile
-/// entry (65,535 bytes) once wrapped with `submitted_by`.
+/// Checks one decoded record from `sender`: that it may send it, every
+/// field, and that its leaf will fit in a tile entry (65,535 bytes) once
+/// wrapped with `submitted_by`.
 pub fn check_record(
     v: &Value,
     position: usize,
-    submitted_by: &str,
+    sender: &Sender<'_>,
 ) -> Result<CheckedRecord, Rejected> {
     let reject = |e: FieldError| Rejected {
         position,
         decision_id: decision_id_of(v),
         reason: e.to_string(),
+        forbidden: false,
     };
+    if let Some(bound) = sender.enforcer {
+        let declared = field_of(v, "enforcer")
+            .and_then(|e| field_of(e, "id"))
+            .and_then(Value::as_text);
+        if declared != Some(bound) {
+            return Err(Rejected {
+                forbidden: true,
+                ..reject(FieldError {
+                    path: "enforcer.id".into(),
+                    problem: format!(
+                        "is {}, but this writer token is for enforcer {bound:?} only (a relay token may write for others)",
+                        declared.map_or("missing".to_string(), |d| format!("{d:?}"))
+                    ),
+                })
+            });
+        }
+    }
     let record = check(v).map_err(reject)?;
-    let leaf = record.cbor().len() + ENVELOPE_OVERHEAD + submitted_by.len() + 3;
+    let leaf = record.cbor().len() + ENVELOPE_OVERHEAD + sender.submitted_by.len() + 3;
     if leaf > verifier::tile::MAX_ENTRY_SIZE {
         return Err(reject(FieldError {
             path: "(record)".into(),
@@ -63,11 +106,16 @@ pub fn check_record(
     Ok(record)
 }
 
-fn decision_id_of(v: &Value) -> Option<String> {
+fn field_of<'v>(v: &'v Value, key: &str) -> Option<&'v Value> {
     v.as_map()?
         .iter()
-        .find(|(k, _)| k.as_text() == Some("decision_id"))
-        .and_then(|(_, v)| v.as_text())
+        .find(|(k, _)| k.as_text() == Some(key))
+        .map(|(_, v)| v)
+}
+
+fn decision_id_of(v: &Value) -> Option<String> {
+    field_of(v, "decision_id")
+        .and_then(Value::as_text)
         .map(str::to_string)
 }
 
@@ -75,7 +123,7 @@ fn decision_id_of(v: &Value) -> Option<String> {
 pub fn parse_body(
     format: Format,
     body: &[u8],
-    submitted_by: &str,
+    sender: &Sender<'_>,
 ) -> Result<Vec<Result<CheckedRecord, Rejected>>, BodyError> {
     let items: Vec<Result<Value, Rejected>> = match format {
         Format::Json => {
@@ -110,6 +158,7 @@ pub fn parse_body(
                             position: items.len(),
                             decision_id: None,
                             reason: format!("{e}; the rest of the sequence was not read"),
+                            forbidden: false,
                         }));
                         break;
                     }
@@ -121,6 +170,6 @@ pub fn parse_body(
     Ok(items
         .into_iter()
         .enumerate()
-        .map(|(i, item)| item.and_then(|v| check_record(&v, i, submitted_by)))
+        .map(|(i, item)| item.and_then(|v| check_record(&v, i, sender)))
         .collect())
 }

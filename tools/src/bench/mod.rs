@@ -310,7 +310,8 @@ pub(super) fn subs_for(range: std::ops::Range<u64>, seed: u64) -> Result<Vec<Sub
         range
             .map(|i| {
                 let v = ingest::record::from_json(&sample_record(i, seed));
-                let record = ingest::input::check_record(&v, 0, "bench-gw")?;
+                let record =
+                    ingest::input::check_record(&v, 0, &ingest::input::Sender::relay("bench-gw"))?;
                 Ok(Submission {
                     record,
                     submitted_by: by.clone(),
