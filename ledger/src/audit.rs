@@ -124,6 +124,26 @@ impl Log {
                 "a checkpoint is beyond the tree size".into(),
             ));
         }
+        // The witness of the last checkpoint signed, outside RocksDB: the
+        // store must reach it and agree with it.
+        if let Some(w) = crate::witness::read(&self.path, &self.key)? {
+            let signed = w.checkpoint.size;
+            if signed > size {
+                return Err(LedgerError::BehindSignedCheckpoint {
+                    store: size,
+                    signed,
+                    witness: crate::witness::path(&self.path).display().to_string(),
+                });
+            }
+            let computed = crate::tree::root(&reader, signed)?;
+            if computed != w.checkpoint.root {
+                return Err(LedgerError::RootMismatch {
+                    size: signed,
+                    computed,
+                    signed: w.checkpoint.root,
+                });
+            }
+        }
         progress(size, size);
         Ok(report)
     }

@@ -20,6 +20,7 @@ pub mod keys;
 mod layout;
 mod store;
 mod timings;
+pub mod witness;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -83,6 +84,8 @@ pub struct Log {
     index: Option<DB>,
     /// The index database's directory (bulk files are staged in it).
     index_path: std::path::PathBuf,
+    /// The log's directory (it holds the [`witness`] file).
+    path: std::path::PathBuf,
     bulk_files: AtomicU64,
     key: VerifierKey,
     state: Mutex<State>,
@@ -168,7 +171,25 @@ impl Log {
             .collect::<Result<Vec<_>, _>>()?;
         let frontier = Frontier::from_nodes(size, last)
             .ok_or_else(|| LedgerError::Corrupt("frontier does not match size".into()))?;
-        let latest = latest_checkpoint(&checkpoints, key)?;
+        let mut latest = latest_checkpoint(&checkpoints, key)?;
+        // The witness outside RocksDB: a store behind it lost leaves the
+        // log signed, and is refused (audits still open it to say so).
+        if let Some(w) = witness::read(path, key)? {
+            if w.checkpoint.size > size && check_root {
+                return Err(LedgerError::BehindSignedCheckpoint {
+                    store: size,
+                    signed: w.checkpoint.size,
+                    witness: witness::path(path).display().to_string(),
+                });
+            }
+            if latest
+                .as_ref()
+                .is_none_or(|l| l.checkpoint.size < w.checkpoint.size)
+                && w.checkpoint.size <= size
+            {
+                latest = Some(w);
+            }
+        }
         if let Some(latest) = latest.as_ref().filter(|_| check_root) {
             let cp = &latest.checkpoint;
             if cp.size > size {
@@ -202,6 +223,7 @@ impl Log {
             checkpoints,
             index,
             index_path,
+            path: path.to_path_buf(),
             bulk_files: AtomicU64::new(0),
         })
     }
@@ -470,7 +492,44 @@ impl Log {
             checkpoint: cp,
             text,
         };
+        witness::write(&self.path, &signed)?;
         self.state().latest = Some(signed.clone());
+        Ok(signed)
+    }
+
+    /// Stores a checkpoint the log's key signed elsewhere (restoring from
+    /// a mirror): it must verify with the key and its root must be this
+    /// tree's at its size. Kept like one signed here, and the witness
+    /// moves to it if it is the newest.
+    pub fn store_checkpoint(&self, text: &[u8]) -> Result<SignedCheckpoint, LedgerError> {
+        let cp = checkpoint::open(text, &self.key)
+            .map_err(|source| LedgerError::BadCheckpoint { size: 0, source })?;
+        let computed = self.root(cp.size)?;
+        if computed != cp.root {
+            return Err(LedgerError::RootMismatch {
+                size: cp.size,
+                computed,
+                signed: cp.root,
+            });
+        }
+        let _signing = self.signing.lock().unwrap_or_else(|p| p.into_inner());
+        let mut sync = WriteOptions::default();
+        sync.set_sync(true);
+        self.checkpoints
+            .put_opt(cp.size.to_be_bytes(), text, &sync)?;
+        let signed = SignedCheckpoint {
+            checkpoint: cp,
+            text: String::from_utf8_lossy(text).into_owned(),
+        };
+        let newest = self
+            .state()
+            .latest
+            .as_ref()
+            .is_none_or(|l| l.checkpoint.size < signed.checkpoint.size);
+        if newest {
+            witness::write(&self.path, &signed)?;
+            self.state().latest = Some(signed.clone());
+        }
         Ok(signed)
     }
 

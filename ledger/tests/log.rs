@@ -637,3 +637,70 @@ fn a_sorted_build_is_added_whole_or_not_at_all() {
         .collect();
     assert!(left.is_empty(), "{left:?}");
 }
+
+/// The last signed checkpoint is kept outside RocksDB too: a store that
+/// holds fewer leaves than it signed (the tail of its WAL lost), or other
+/// leaves at that size, is refused, naming what was lost.
+#[test]
+fn a_store_behind_its_last_signed_checkpoint_is_refused() {
+    let (a, b, c) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    let witness = |d: &Path| d.join(ledger::witness::WITNESS_FILE);
+    {
+        let log = open(a.path());
+        let entries: Vec<Vec<u8>> = (0..10).map(entry).collect();
+        log.append(&entries).unwrap();
+        log.sign_checkpoint(&signer()).unwrap();
+    }
+    assert!(std::fs::read_to_string(witness(a.path()))
+        .unwrap()
+        .contains("\n10\n"));
+    // The same log with its last five leaves gone.
+    {
+        let log = open(b.path());
+        let entries: Vec<Vec<u8>> = (0..5).map(entry).collect();
+        log.append(&entries).unwrap();
+    }
+    std::fs::copy(witness(a.path()), witness(b.path())).unwrap();
+    let err = Log::open(b.path(), &signer().verifier()).err().unwrap();
+    assert!(
+        matches!(
+            err,
+            LedgerError::BehindSignedCheckpoint {
+                store: 5,
+                signed: 10,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("leaves 5..10 are lost")
+            && err.to_string().contains("ledgerctl restore"),
+        "{err}"
+    );
+    // Ten other leaves: not the history that was signed.
+    {
+        let log = open(c.path());
+        let entries: Vec<Vec<u8>> = (100..110).map(entry).collect();
+        log.append(&entries).unwrap();
+    }
+    std::fs::copy(witness(a.path()), witness(c.path())).unwrap();
+    assert!(matches!(
+        Log::open(c.path(), &signer().verifier()),
+        Err(LedgerError::RootMismatch { size: 10, .. })
+    ));
+    // An audit still opens such a store, and says what is wrong with it.
+    let log = Log::open_for_audit(b.path(), &signer().verifier(), &[]).unwrap();
+    assert!(matches!(
+        log.audit(|_, _| {}),
+        Err(LedgerError::BehindSignedCheckpoint {
+            store: 5,
+            signed: 10,
+            ..
+        })
+    ));
+}

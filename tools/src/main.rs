@@ -10,6 +10,7 @@ mod bench;
 mod datadir;
 mod evidence;
 mod export;
+mod mirror;
 mod remote;
 mod search;
 mod ship;
@@ -112,6 +113,25 @@ enum Command {
         /// Files of records (`-` = stdin).
         #[arg(required = true)]
         inputs: Vec<String>,
+    },
+    /// Keep a verified copy of a log (--url, --key) in --data as tlog-tiles
+    /// files: every new checkpoint is checked, and the log's new leaves
+    /// must extend the copy to its root, before anything is stored.
+    Mirror {
+        /// Fetch once and stop (default: follow the log).
+        #[arg(long)]
+        once: bool,
+        /// Seconds between fetches when following.
+        #[arg(long, default_value_t = 5)]
+        every: u64,
+    },
+    /// Rebuild a full ledger store in --data (a new directory) from a
+    /// mirror: leaves at their indexes, tree, checkpoints, dedup map,
+    /// indexes. Put the log's signing key back in it to run ledgerd on it.
+    Restore {
+        /// The mirror's directory (`ledgerctl mirror --data`).
+        #[arg(long)]
+        mirror: PathBuf,
     },
     /// Manage bearer tokens (effective in a running ledgerd without restart).
     Token {
@@ -335,6 +355,24 @@ fn run(cli: Cli) -> Result<()> {
     {
         return bench::paced_sync(options, *seconds, *rate, *batch);
     }
+    if let Command::Mirror { once, every } = cli.command {
+        let url = cli
+            .url
+            .as_deref()
+            .context("mirror follows a running ledgerd: give --url and --key")?;
+        let key = load_key(&cli.key, &DataDir::new(cli.data.clone()))?;
+        let remote = remote::Remote::new(url, cli.token.clone());
+        return mirror::run(
+            &remote,
+            &key,
+            &cli.data,
+            once,
+            std::time::Duration::from_secs(every.max(1)),
+        );
+    }
+    if let Command::Restore { mirror } = &cli.command {
+        return mirror::restore(mirror, &cli.data);
+    }
     if let Some(url) = &cli.url {
         if !matches!(cli.command, Command::Token { .. }) {
             return run_remote(
@@ -364,6 +402,8 @@ fn run(cli: Cli) -> Result<()> {
     let dir = DataDir::new(cli.data);
     match cli.command {
         Command::Keygen { .. }
+        | Command::Mirror { .. }
+        | Command::Restore { .. }
         | Command::Bench(_)
         | Command::BenchProofs(_)
         | Command::BenchExport(_)

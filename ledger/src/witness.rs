@@ -1,0 +1,64 @@
+//! The last signed checkpoint, kept outside RocksDB as well
+//! (`<db>/last-checkpoint`, specs/storage.md): a witness of what the log
+//! signed that survives a store whose write-ahead log lost its tail. A
+//! store older than it (fewer leaves, or another root at its size) is
+//! refused on open, so the ledger never signs a history that contradicts
+//! one it signed before; the message says what was lost and how to
+//! restore it.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use verifier::checkpoint;
+use verifier::VerifierKey;
+
+use crate::{LedgerError, SignedCheckpoint};
+
+/// The witness file's name in the log's directory.
+pub const WITNESS_FILE: &str = "last-checkpoint";
+
+/// The witness file of the log in `db`.
+pub fn path(db: &Path) -> PathBuf {
+    db.join(WITNESS_FILE)
+}
+
+/// The checkpoint the witness holds, verified with `key`; `None` if there
+/// is no witness yet.
+pub fn read(db: &Path, key: &VerifierKey) -> Result<Option<SignedCheckpoint>, LedgerError> {
+    let p = path(db);
+    let text = match std::fs::read(&p) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => {
+            return Err(LedgerError::Io {
+                path: p.display().to_string(),
+                source,
+            })
+        }
+    };
+    let cp = checkpoint::open(&text, key)
+        .map_err(|source| LedgerError::BadCheckpoint { size: 0, source })?;
+    Ok(Some(SignedCheckpoint {
+        checkpoint: cp,
+        text: String::from_utf8_lossy(&text).into_owned(),
+    }))
+}
+
+/// Replaces the witness with `signed`, durably: written beside it, synced,
+/// renamed over it, and the directory synced.
+pub fn write(db: &Path, signed: &SignedCheckpoint) -> Result<(), LedgerError> {
+    let p = path(db);
+    let tmp = db.join(format!("{WITNESS_FILE}.tmp"));
+    let io = |source| LedgerError::Io {
+        path: p.display().to_string(),
+        source,
+    };
+    let mut f = std::fs::File::create(&tmp).map_err(io)?;
+    f.write_all(signed.text.as_bytes()).map_err(io)?;
+    f.sync_all().map_err(io)?;
+    std::fs::rename(&tmp, &p).map_err(io)?;
+    std::fs::File::open(db)
+        .and_then(|d| d.sync_all())
+        .map_err(io)?;
+    Ok(())
+}

@@ -1,0 +1,238 @@
+//! Recovery from damaged storage, end to end: a mirror follows ledgerd
+//! through its tiles and refuses a log that forked; a store that lost its
+//! newest leaves is refused on start, naming what was lost; a store rebuilt
+//! from the mirror lets ledgerd go on with the same log.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use ledger_tests::{ok, run, Server};
+use serde_json::{json, Value};
+use verifier::VerifierKey;
+
+fn records(prefix: &str, n: usize) -> Value {
+    Value::Array(
+        (0..n)
+            .map(|i| {
+                json!({
+                    "decision_id": format!("{prefix}-{i}"), "time": "2026-11-23T07:00:00Z",
+                    "enforcer": {"id": "gw", "kind": "gateway"},
+                    "subject": {"type": "user", "id": format!("u{}", i % 9), "identity_kind": "human", "owner": "o"},
+                    "action": {"name": "read"}, "resource": {"type": "api", "id": "r"},
+                    "context": {"request_id": format!("{prefix}-req-{i}")},
+                    "policy": {"engine": "opa", "id": "p", "version": "1"}, "decision": "allow"
+                })
+            })
+            .collect(),
+    )
+}
+
+fn post(s: &Server, body: &Value) {
+    let auth = format!("Bearer {}", s.writer);
+    let r = s.request(
+        "POST",
+        "/v1/decisions",
+        &[
+            ("Authorization", &auth),
+            ("Content-Type", "application/json"),
+        ],
+        body.to_string().as_bytes(),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+}
+
+/// The latest checkpoint once it covers `size`.
+fn checkpoint(s: &Server, size: u64) -> (u64, String) {
+    let key = VerifierKey::parse(&s.key).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let cp = verifier::checkpoint::open(&s.request("GET", "/checkpoint", &[], b"").body, &key)
+            .unwrap();
+        if cp.size >= size {
+            return (cp.size, cp.root.to_base64());
+        }
+        assert!(Instant::now() < deadline, "no checkpoint of {size}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn mirror(s: &Server, dir: &Path, key: &str) -> ledger_tests::Run {
+    run(
+        "ledgerctl",
+        &[
+            "--url",
+            &format!("http://{}", s.addr),
+            "--key",
+            key,
+            "--data",
+            dir.to_str().unwrap(),
+            "mirror",
+            "--once",
+        ],
+    )
+}
+
+fn decision(s: &Server, id: &str) -> Value {
+    let auth = format!("Bearer {}", s.reader);
+    serde_json::from_slice(
+        &s.request(
+            "GET",
+            &format!("/v1/decisions/{id}"),
+            &[("Authorization", &auth)],
+            b"",
+        )
+        .body,
+    )
+    .unwrap()
+}
+
+#[test]
+fn a_mirror_restores_the_same_log_and_refuses_forks() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, mirror_dir) = (dir.path().join("data"), dir.path().join("mirror"));
+    let s = Server::start_in(&data, &[]);
+    let key_file = dir.path().join("log.pub");
+    std::fs::write(&key_file, &s.key).unwrap();
+    let key = key_file.to_str().unwrap().to_string();
+    post(&s, &records("a", 700));
+    checkpoint(&s, 700);
+    let r = mirror(&s, &mirror_dir, &key);
+    assert!(
+        r.code == 0 && r.stdout.contains("700 leaves"),
+        "{}{}",
+        r.stdout,
+        r.stderr
+    );
+    // Incrementally: the partial bundle is fetched again, the rest is new.
+    post(&s, &records("b", 300));
+    let (size, root) = checkpoint(&s, 1000);
+    let r = mirror(&s, &mirror_dir, &key);
+    assert!(
+        r.code == 0 && r.stdout.contains(&format!("{size} leaves")) && r.stdout.contains("(+"),
+        "{}{}",
+        r.stdout,
+        r.stderr
+    );
+    let before = decision(&s, "b-299");
+
+    // A log with the same key and other leaves: not an extension.
+    let forked_data = dir.path().join("forked");
+    std::fs::create_dir_all(&forked_data).unwrap();
+    for f in ["log.key", "log.pub"] {
+        std::fs::copy(data.join(f), forked_data.join(f)).unwrap();
+    }
+    let forked = Server::start_in(&forked_data, &[]);
+    post(&forked, &records("z", 1200));
+    checkpoint(&forked, 1200);
+    let r = mirror(&forked, &mirror_dir, &key);
+    assert!(
+        r.code != 0 && r.stderr.contains("not an append-only extension"),
+        "{}",
+        r.stderr
+    );
+    drop(forked);
+    assert!(
+        std::fs::read_to_string(mirror_dir.join("checkpoint"))
+            .unwrap()
+            .contains(&format!("\n{size}\n")),
+        "the mirror is unchanged"
+    );
+
+    // The store is lost; a new one is rebuilt from the mirror.
+    let (writer, reader) = (s.writer.clone(), s.reader.clone());
+    s.stop();
+    std::fs::remove_dir_all(data.join("db")).unwrap();
+    let restored = dir.path().join("restored");
+    let out = ok(
+        "ledgerctl",
+        &[
+            "--data",
+            restored.to_str().unwrap(),
+            "restore",
+            "--mirror",
+            mirror_dir.to_str().unwrap(),
+        ],
+    );
+    assert!(out.contains(&format!("restored {size} leaves")), "{out}");
+    for f in ["log.key", "tokens"] {
+        std::fs::copy(data.join(f), restored.join(f)).unwrap();
+    }
+    assert!(ok(
+        "ledgerctl",
+        &["--data", restored.to_str().unwrap(), "audit"]
+    )
+    .starts_with(&format!("audit OK: {size} entries")));
+    let mut s2 = Server::start_in(&restored, &[]);
+    (s2.writer, s2.reader) = (writer, reader);
+    let (size2, root2) = checkpoint(&s2, size);
+    assert_eq!((size2, root2), (size, root), "the same log, the same root");
+    let after = decision(&s2, "b-299");
+    assert_eq!(
+        (after["index"].clone(), after["leaf_hash"].clone()),
+        (before["index"].clone(), before["leaf_hash"].clone())
+    );
+    // Retries are still duplicates; new records go on after the old ones.
+    post(&s2, &records("b", 10));
+    post(&s2, &records("c", 5));
+    assert_eq!(decision(&s2, "c-0")["index"], size);
+    let (size3, _) = checkpoint(&s2, size + 5);
+    assert_eq!(size3, size + 5);
+    // The new checkpoint extends the old one, as the mirror checks.
+    let r = mirror(&s2, &mirror_dir, &key);
+    assert!(r.code == 0, "{}", r.stderr);
+}
+
+#[test]
+fn a_store_that_lost_its_newest_leaves_is_refused_and_says_what_was_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let s = Server::start_in(&data, &[]);
+    post(&s, &records("a", 300));
+    checkpoint(&s, 300);
+    let (writer, reader) = (s.writer.clone(), s.reader.clone());
+    s.stop();
+    // The store as it was at 300 leaves.
+    let old = dir.path().join("old-db");
+    copy_dir(&data.join("db"), &old);
+    let mut s = Server::start_in(&data, &[]);
+    (s.writer, s.reader) = (writer, reader);
+    post(&s, &records("b", 200));
+    checkpoint(&s, 500);
+    s.stop();
+    // The store goes back to 300 leaves (as a damaged WAL replays only
+    // part of itself), while the log had signed 500.
+    let witness = std::fs::read(data.join("db").join("last-checkpoint")).unwrap();
+    std::fs::remove_dir_all(data.join("db")).unwrap();
+    copy_dir(&old, &data.join("db"));
+    std::fs::write(data.join("db").join("last-checkpoint"), witness).unwrap();
+    let out = std::process::Command::new(ledger_tests::bin("ledgerd"))
+        .args(["--data", data.to_str().unwrap(), "--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("holds 300 leaves, but the log signed a checkpoint of 500")
+            && err.contains("leaves 300..500 are lost")
+            && err.contains("ledgerctl restore"),
+        "{err}"
+    );
+    let r = run("ledgerctl", &["--data", data.to_str().unwrap(), "audit"]);
+    assert!(
+        r.code != 0 && r.stderr.contains("leaves 300..500 are lost"),
+        "{}",
+        r.stderr
+    );
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            copy_dir(&p, &to.join(e.file_name()));
+        } else {
+            std::fs::copy(&p, to.join(e.file_name())).unwrap();
+        }
+    }
+}

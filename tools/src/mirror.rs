@@ -1,0 +1,299 @@
+//! `ledgerctl mirror` and `ledgerctl restore` (docs/operations.md): a
+//! verified copy of a log kept through its tlog-tiles API, and a full
+//! ledger store rebuilt from it.
+//!
+//! A mirror directory holds the log as static tlog-tiles files:
+//!
+//! ```text
+//! DIR/log.pub                the log's verifier key
+//! DIR/checkpoint             the newest checkpoint verified
+//! DIR/checkpoints/<size>     every checkpoint verified
+//! DIR/tile/entries/<N>       entry bundles (tlog-tiles paths); the last,
+//! DIR/tile/entries/<N>.p/<W> partial one until it fills
+//! DIR/frontier               the tree's right edge at the checkpoint's size
+//! ```
+//!
+//! Nothing is stored before it is proven: a new checkpoint must verify with
+//! the key, and the mirror's own leaves extended by the new ones must hash
+//! to its root (so the log only grew: append-only, checked from the leaves
+//! themselves). A log that went back or forked is refused.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use ledger::{Frontier, Log};
+use verifier::checkpoint::{self, Checkpoint};
+use verifier::tile::{decode_bundle, Tile, TileKind, TILE_WIDTH};
+use verifier::tree::HashReader;
+use verifier::{leaf_hash, Hash, VerifierKey};
+
+use crate::remote::Remote;
+
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let mut f =
+        std::fs::File::create(&tmp).with_context(|| format!("writing {}", tmp.display()))?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+/// The mirror's state: its newest verified checkpoint and tree edge.
+struct Mirror {
+    dir: PathBuf,
+    key: VerifierKey,
+    checkpoint: Option<Checkpoint>,
+    frontier: Frontier,
+}
+
+impl Mirror {
+    /// Opens (or starts) the mirror in `dir` for the log of `key`.
+    fn open(dir: &Path, key: &VerifierKey) -> Result<Mirror> {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let key_file = dir.join(ledger::keys::VERIFIER_FILE);
+        match std::fs::read_to_string(&key_file) {
+            Ok(text) => {
+                let theirs = VerifierKey::parse(&text)
+                    .with_context(|| format!("{} is not a verifier key", key_file.display()))?;
+                if theirs != *key {
+                    bail!("{} mirrors the log {}, not {}", dir.display(), theirs, key);
+                }
+            }
+            Err(_) => write_atomic(&key_file, format!("{key}\n").as_bytes())?,
+        }
+        let checkpoint = match std::fs::read(dir.join("checkpoint")) {
+            Ok(text) => Some(
+                checkpoint::open(&text, key)
+                    .context("the mirror's own checkpoint does not verify")?,
+            ),
+            Err(_) => None,
+        };
+        let frontier = match &checkpoint {
+            None => Frontier::new(),
+            Some(cp) => read_frontier(&dir.join("frontier"), cp)?,
+        };
+        Ok(Mirror {
+            dir: dir.to_path_buf(),
+            key: key.clone(),
+            checkpoint,
+            frontier,
+        })
+    }
+
+    fn size(&self) -> u64 {
+        self.frontier.size()
+    }
+
+    fn bundle_path(&self, tile: &Tile) -> PathBuf {
+        self.dir.join(tile.path())
+    }
+
+    /// Fetches what the log has beyond the mirror, proves it, stores it;
+    /// returns the new size.
+    fn sync(&mut self, remote: &Remote) -> Result<u64> {
+        let (cp, text) = remote.checkpoint(&self.key, None)?;
+        let have = self.size();
+        if cp.size < have {
+            bail!(
+                "the log now says it has {} leaves, fewer than the {have} this mirror holds: it went back (refused; the mirror is unchanged)",
+                cp.size
+            );
+        }
+        if cp.size == have {
+            if self.checkpoint.as_ref().is_some_and(|c| c.root != cp.root) {
+                bail!("the log signed another root at size {have} than the one this mirror holds: it forked (refused)");
+            }
+            return Ok(have);
+        }
+        // Extend the mirror's own tree with the new leaves, bundle by
+        // bundle; store nothing until the root is the signed one.
+        let mut frontier = self.frontier.clone();
+        let mut bundles: Vec<(Tile, Vec<u8>)> = Vec::new();
+        let mut at = have;
+        while at < cp.size {
+            let index = at / TILE_WIDTH;
+            let width = Tile::width_at(TileKind::Entries, index, cp.size).unwrap_or(1);
+            let tile = Tile {
+                kind: TileKind::Entries,
+                index,
+                width,
+            };
+            let data = remote.get_ok(&format!("/{}", tile.path()))?;
+            let entries = decode_bundle(&data)
+                .with_context(|| format!("{} is not an entry bundle", tile.path()))?;
+            if entries.len() != usize::from(width) {
+                bail!(
+                    "{} holds {} entries, want {width}",
+                    tile.path(),
+                    entries.len()
+                );
+            }
+            // The bundle repeats the leaves the mirror has of it.
+            let skip = (at - index * TILE_WIDTH) as usize;
+            for e in &entries[skip..] {
+                frontier.push(leaf_hash(e));
+            }
+            at = index * TILE_WIDTH + u64::from(width);
+            bundles.push((tile, data));
+        }
+        if frontier.root() != cp.root {
+            bail!(
+                "the log's leaves from {have} to {} do not extend this mirror's {have} to the signed root: not an append-only extension (refused; the mirror is unchanged)",
+                cp.size
+            );
+        }
+        for (tile, data) in &bundles {
+            write_atomic(&self.bundle_path(tile), data)?;
+            if u64::from(tile.width) == TILE_WIDTH {
+                // The partial bundles this one completes are no longer needed.
+                let _ = std::fs::remove_dir_all(self.dir.join(format!("{}.p", tile.path())));
+            }
+        }
+        write_frontier(&self.dir.join("frontier"), &frontier)?;
+        write_atomic(
+            &self.dir.join("checkpoints").join(cp.size.to_string()),
+            text.as_bytes(),
+        )?;
+        write_atomic(&self.dir.join("checkpoint"), text.as_bytes())?;
+        self.frontier = frontier;
+        self.checkpoint = Some(cp);
+        Ok(self.size())
+    }
+}
+
+fn write_frontier(path: &Path, f: &Frontier) -> Result<()> {
+    let mut text = format!("{}\n", f.size());
+    for id in Frontier::nodes_for(f.size()) {
+        let h = f.node(id).map_err(|e| anyhow::anyhow!("{e}"))?;
+        text.push_str(&h.to_base64());
+        text.push('\n');
+    }
+    write_atomic(path, text.as_bytes())
+}
+
+fn read_frontier(path: &Path, cp: &Checkpoint) -> Result<Frontier> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut lines = text.lines();
+    let size: u64 = lines
+        .next()
+        .and_then(|l| l.parse().ok())
+        .context("frontier: no size")?;
+    let hashes = lines
+        .map(|l| Hash::from_base64(l).context("frontier: not a hash"))
+        .collect::<Result<Vec<_>>>()?;
+    let f = Frontier::from_nodes(size, hashes).context("frontier: wrong number of hashes")?;
+    if size != cp.size || f.root() != cp.root {
+        bail!("the mirror's frontier is not its checkpoint's tree");
+    }
+    Ok(f)
+}
+
+/// `ledgerctl mirror`: one sync, or (without `once`) a sync every
+/// `every` until stopped.
+pub fn run(
+    remote: &Remote,
+    key: &VerifierKey,
+    dir: &Path,
+    once: bool,
+    every: Duration,
+) -> Result<()> {
+    let mut m = Mirror::open(dir, key)?;
+    loop {
+        let before = m.size();
+        let size = m.sync(remote)?;
+        if size > before || once {
+            println!(
+                "mirror {}: {size} leaves of {}, checkpoint verified (+{})",
+                dir.display(),
+                key.name(),
+                size - before
+            );
+        }
+        if once {
+            return Ok(());
+        }
+        std::thread::sleep(every);
+    }
+}
+
+/// `ledgerctl restore`: a full ledger store in `data` (leaves at their
+/// indexes, the tree, every checkpoint the mirror verified, the dedup map
+/// and the responder indexes), from the mirror in `mirror`.
+pub fn restore(mirror: &Path, data: &Path) -> Result<()> {
+    let key = ledger::keys::load_verifier(mirror)
+        .with_context(|| format!("{} is not a mirror (no log.pub)", mirror.display()))?;
+    let text = std::fs::read(mirror.join("checkpoint")).context("the mirror has no checkpoint")?;
+    let cp = checkpoint::open(&text, &key).context("the mirror's checkpoint does not verify")?;
+    if data.join("db").exists() {
+        bail!(
+            "{} already holds a store; restore into a new directory",
+            data.display()
+        );
+    }
+    std::fs::create_dir_all(data)?;
+    let log = std::sync::Arc::new(
+        Log::open_with(&data.join("db"), &key, ingest::index::INGEST_CFS)
+            .with_context(|| format!("creating the store in {}", data.join("db").display()))?,
+    );
+    let mut at = 0;
+    while at < cp.size {
+        let index = at / TILE_WIDTH;
+        let width = Tile::width_at(TileKind::Entries, index, cp.size).unwrap_or(1);
+        let tile = Tile {
+            kind: TileKind::Entries,
+            index,
+            width,
+        };
+        let path = mirror.join(tile.path());
+        let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+        let entries = decode_bundle(&bytes).with_context(|| format!("{}", path.display()))?;
+        if entries.len() != usize::from(width) {
+            bail!(
+                "{} holds {} entries, want {width}",
+                path.display(),
+                entries.len()
+            );
+        }
+        // The exact leaves, at their indexes: appended raw, as the
+        // leaves they are (received_at and submitted_by included).
+        log.append(&entries)?;
+        at += u64::from(width);
+    }
+    if log.root(cp.size)? != cp.root {
+        bail!("the mirror's leaves do not hash to its checkpoint's root");
+    }
+    let mut sizes: Vec<u64> = std::fs::read_dir(mirror.join("checkpoints"))
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| e.file_name().to_str()?.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    sizes.sort_unstable();
+    for size in &sizes {
+        let text = std::fs::read(mirror.join("checkpoints").join(size.to_string()))?;
+        log.store_checkpoint(&text)
+            .with_context(|| format!("the mirror's checkpoint of size {size}"))?;
+    }
+    ingest::Indexes::open(log.clone())?;
+    std::fs::copy(
+        mirror.join(ledger::keys::VERIFIER_FILE),
+        data.join(ledger::keys::VERIFIER_FILE),
+    )?;
+    println!(
+        "restored {} leaves of {} into {} ({} checkpoints, indexes built); put the log's signing key back as {} before starting ledgerd on it",
+        cp.size,
+        key.name(),
+        data.display(),
+        sizes.len(),
+        data.join(ledger::keys::SIGNER_FILE).display()
+    );
+    Ok(())
+}
