@@ -252,6 +252,17 @@ async fn serve(s: Settings) -> Result<()> {
     };
     say!("send a record:");
     say!("  curl -sS -H 'Authorization: Bearer {writer}' -H 'Content-Type: application/json' --data @examples/decision.json http://{addr}/v1/decisions");
+    let reader = first.as_ref().map_or("<reader token>", |(_, r)| r.as_str());
+    let key = s.data.join(ledger::keys::VERIFIER_FILE);
+    say!("then prove it offline (after the next checkpoint, about a second):");
+    say!(
+        "  ledgerctl --url http://{addr} --token {reader} --key {} evidence example-0001 --out example.evidence",
+        key.display()
+    );
+    say!(
+        "  ledger-verify evidence example.evidence --key {}",
+        key.display()
+    );
     let _ = std::io::Write::flush(&mut std::io::stdout());
     let app = api::router(state.clone());
     axum::serve(listener, app)
