@@ -43,32 +43,49 @@ pub(crate) fn too_large(max: usize) -> String {
     format!("request body exceeds the limit of {max} bytes")
 }
 
-/// Writes each outcome into its record's result and counts appended,
-/// duplicate, conflict and failed.
+/// What became of a request's records.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Counts {
+    appended: usize,
+    duplicate: usize,
+    conflict: usize,
+    failed: usize,
+    /// Of the failed, those whose commit found the disk full.
+    disk_full: usize,
+}
+
+/// Writes each outcome into its record's result and counts it.
 pub(crate) fn fill(
     results: &mut [Value],
     slots: &[usize],
     outcomes: Vec<Outcome>,
-    counts: &mut [usize; 4],
+    counts: &mut Counts,
 ) {
     for (&slot, outcome) in slots.iter().zip(outcomes) {
         let r = &mut results[slot];
         match outcome {
             Outcome::Appended { index, leaf_hash } | Outcome::Duplicate { index, leaf_hash } => {
-                let status = usize::from(!matches!(outcome, Outcome::Appended { .. }));
-                counts[status] += 1;
-                r["status"] = json!(["appended", "duplicate"][status]);
+                let appended = matches!(outcome, Outcome::Appended { .. });
+                if appended {
+                    counts.appended += 1;
+                } else {
+                    counts.duplicate += 1;
+                }
+                r["status"] = json!(if appended { "appended" } else { "duplicate" });
                 r["index"] = json!(index);
                 r["leaf_hash"] = json!(leaf_hash.to_hex());
             }
             Outcome::Conflict { index } => {
-                counts[2] += 1;
+                counts.conflict += 1;
                 r["status"] = json!("conflict");
                 r["index"] = json!(index);
                 r["reason"] = json!("decision_id was already appended with different content");
             }
             Outcome::Failed(why) => {
-                counts[3] += 1;
+                counts.failed += 1;
+                if ingest::pipeline::is_disk_full(&why) {
+                    counts.disk_full += 1;
+                }
                 r["status"] = json!("failed");
                 r["reason"] = json!(why);
             }
@@ -80,34 +97,28 @@ pub(crate) fn fill(
 /// was not read to its end.
 pub(crate) fn answer(
     results: Vec<Value>,
-    counts: [usize; 4],
+    counts: Counts,
     rejected: usize,
     cut: Option<(StatusCode, String)>,
 ) -> Response {
-    let disk_full = results.iter().any(|r| {
-        r["status"] == "failed"
-            && r["reason"]
-                .as_str()
-                .is_some_and(ingest::pipeline::is_disk_full)
-    });
     let status = if let Some((status, _)) = &cut {
         *status
-    } else if counts[3] > 0 && disk_full {
+    } else if counts.disk_full > 0 {
         StatusCode::INSUFFICIENT_STORAGE
-    } else if counts[3] > 0 {
+    } else if counts.failed > 0 {
         StatusCode::INTERNAL_SERVER_ERROR
     } else if rejected == results.len() {
         StatusCode::BAD_REQUEST
-    } else if results.len() == 1 && counts[2] == 1 {
+    } else if results.len() == 1 && counts.conflict == 1 {
         StatusCode::CONFLICT
     } else {
         StatusCode::OK
     };
     let mut body = json!({
         "results": results,
-        "appended": counts[0],
-        "duplicate": counts[1],
-        "conflict": counts[2],
+        "appended": counts.appended,
+        "duplicate": counts.duplicate,
+        "conflict": counts.conflict,
         "rejected": rejected,
     });
     if let Some((_, why)) = cut {

@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 use tokio::sync::oneshot;
 use verifier::cbor::{decode_prefix, Prefix};
 
-use crate::ack::{answer, fill, too_large};
+use crate::ack::{answer, fill, too_large, Counts};
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::tokens::TokenEntry;
@@ -141,7 +141,7 @@ pub(crate) async fn post_sequence(
     let queued: usize = pending.iter().map(|p| p.slots.len()).sum();
     let rejected = results.len() - queued;
     state.rejected.fetch_add(rejected as u64, Ordering::Relaxed);
-    let mut counts = [0usize; 4];
+    let mut counts = Counts::default();
     for p in pending {
         let outcomes =
             p.rx.await

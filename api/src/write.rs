@@ -11,7 +11,7 @@ use ingest::input::{parse_body, Format, Sender};
 use ingest::Submission;
 use serde_json::{json, Value};
 
-use crate::ack::{answer, fill, submit_and_wait, too_large};
+use crate::ack::{answer, fill, submit_and_wait, too_large, Counts};
 use crate::auth::authorize;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -105,10 +105,10 @@ pub(crate) async fn post_decisions(
     let rejected = results.len() - subs.len();
     state.rejected.fetch_add(rejected as u64, Ordering::Relaxed);
     if subs.is_empty() {
-        return Ok(answer(results, [0; 4], rejected, None));
+        return Ok(answer(results, Counts::default(), rejected, None));
     }
     let outcomes = submit_and_wait(&state, subs).await?;
-    let mut counts = [0usize; 4];
+    let mut counts = Counts::default();
     fill(&mut results, &slots, outcomes, &mut counts);
     Ok(answer(results, counts, rejected, None))
 }

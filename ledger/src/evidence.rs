@@ -13,19 +13,9 @@ use verifier::timestamp::Timestamp;
 use verifier::tree::{HashReader, NodeId};
 use verifier::SignerKey;
 
-use crate::{LedgerError, Log, SignedCheckpoint};
+use crate::{LedgerError, Log};
 
 impl Log {
-    /// The checkpoint signed at `size`, or the latest one.
-    fn signed_checkpoint(&self, size: Option<u64>) -> Result<SignedCheckpoint, LedgerError> {
-        match size {
-            Some(s) => self.checkpoint_at(s),
-            None => self
-                .latest_checkpoint()
-                .ok_or(LedgerError::NoCheckpoint(self.size())),
-        }
-    }
-
     /// The evidence file of entry `index` against the checkpoint signed at
     /// `size` (the latest if `None`): its bytes and tlog-proof.
     pub fn evidence(&self, index: u64, size: Option<u64>) -> Result<Evidence, LedgerError> {
@@ -66,12 +56,7 @@ impl Log {
     /// A COSE receipt of entry `index` in the tree of the latest signed
     /// checkpoint, signed with `signer` (this log's key).
     pub fn receipt(&self, index: u64, signer: &SignerKey) -> Result<Receipt, LedgerError> {
-        if signer.verifier() != *self.verifier_key() {
-            return Err(LedgerError::WrongLog {
-                key: signer.name().into(),
-                store: self.verifier_key().name().into(),
-            });
-        }
+        self.check_signer(signer)?;
         let cp = self.signed_checkpoint(None)?.checkpoint;
         let path = self.inclusion_proof(index, cp.size)?;
         Ok(Receipt::sign(signer, cp.size, index, path, &cp.root))

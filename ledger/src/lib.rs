@@ -456,12 +456,7 @@ impl Log {
     /// Signs a checkpoint for the current size, or returns the last one if
     /// the tree has not grown since. `signer` must be this log's key.
     pub fn sign_checkpoint(&self, signer: &SignerKey) -> Result<SignedCheckpoint, LedgerError> {
-        if signer.verifier() != self.key {
-            return Err(LedgerError::WrongLog {
-                key: signer.name().into(),
-                store: self.key.name().into(),
-            });
-        }
+        self.check_signer(signer)?;
         // Signing is serialised by its own lock, and appends are held only
         // while the frontier is read, not during the synced write.
         let _signing = self.signing.lock().unwrap_or_else(|p| p.into_inner());
@@ -560,15 +555,34 @@ impl Log {
         Ok(out)
     }
 
+    /// Refuses a signer that is not this log's key.
+    pub(crate) fn check_signer(&self, signer: &SignerKey) -> Result<(), LedgerError> {
+        if signer.verifier() != self.key {
+            return Err(LedgerError::WrongLog {
+                key: signer.name().into(),
+                store: self.key.name().into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The checkpoint signed at `size`, or the latest one.
+    pub(crate) fn signed_checkpoint(
+        &self,
+        size: Option<u64>,
+    ) -> Result<SignedCheckpoint, LedgerError> {
+        match size {
+            Some(s) => self.checkpoint_at(s),
+            None => self
+                .latest_checkpoint()
+                .ok_or(LedgerError::NoCheckpoint(self.size())),
+        }
+    }
+
     /// A C2SP tlog-proof of entry `index` against the checkpoint signed at
     /// `size` (the latest checkpoint if `None`).
     pub fn tlog_proof(&self, index: u64, size: Option<u64>) -> Result<TlogProof, LedgerError> {
-        let signed = match size {
-            Some(s) => self.checkpoint_at(s)?,
-            None => self
-                .latest_checkpoint()
-                .ok_or(LedgerError::NoCheckpoint(self.size()))?,
-        };
+        let signed = self.signed_checkpoint(size)?;
         let size = signed.checkpoint.size;
         if index >= size {
             return Err(LedgerError::OutOfRange {

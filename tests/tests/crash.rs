@@ -241,20 +241,11 @@ fn sigkill_at_random_moments_loses_nothing_acknowledged() {
     }
     let (latest, _) = settled(&s, &key);
     let mut ids = std::collections::HashSet::new();
-    let mut n = 0;
-    while n < latest.size {
-        let width =
-            verifier::tile::Tile::width_at(verifier::tile::TileKind::Entries, n / 256, latest.size)
-                .unwrap();
-        let tile = verifier::tile::Tile {
-            kind: verifier::tile::TileKind::Entries,
-            index: n / 256,
-            width,
-        };
+    for tile in verifier::tile::entry_bundles(0, latest.size) {
         let bundle = s
             .request("GET", &format!("/{}", tile.path()), &[], b"")
             .body;
-        for leaf in verifier::tile::decode_bundle(&bundle).unwrap() {
+        for leaf in verifier::tile::decode_bundle_of(&tile, &bundle).unwrap() {
             let d = verifier::decision::LoggedDecision::from_leaf(leaf).unwrap();
             assert!(
                 ids.insert(d.decision.decision_id.clone()),
@@ -262,7 +253,6 @@ fn sigkill_at_random_moments_loses_nothing_acknowledged() {
                 d.decision.decision_id
             );
         }
-        n += u64::from(width);
     }
     eprintln!(
         "crash: {cycles} cycles, {} acknowledged records all found, {} leaves, none twice",

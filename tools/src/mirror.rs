@@ -25,7 +25,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use ledger::{Frontier, Log};
 use verifier::checkpoint::{self, Checkpoint};
-use verifier::tile::{decode_bundle, Tile, TileKind, TILE_WIDTH};
+use verifier::tile::{decode_bundle_of, entry_bundles, Tile, TILE_WIDTH};
 use verifier::tree::HashReader;
 use verifier::{leaf_hash, Hash, VerifierKey};
 
@@ -115,31 +115,14 @@ impl Mirror {
         // bundle; store nothing until the root is the signed one.
         let mut frontier = self.frontier.clone();
         let mut bundles: Vec<(Tile, Vec<u8>)> = Vec::new();
-        let mut at = have;
-        while at < cp.size {
-            let index = at / TILE_WIDTH;
-            let width = Tile::width_at(TileKind::Entries, index, cp.size).unwrap_or(1);
-            let tile = Tile {
-                kind: TileKind::Entries,
-                index,
-                width,
-            };
+        for tile in entry_bundles(have, cp.size) {
             let data = remote.get_ok(&format!("/{}", tile.path()))?;
-            let entries = decode_bundle(&data)
-                .with_context(|| format!("{} is not an entry bundle", tile.path()))?;
-            if entries.len() != usize::from(width) {
-                bail!(
-                    "{} holds {} entries, want {width}",
-                    tile.path(),
-                    entries.len()
-                );
-            }
+            let entries = decode_bundle_of(&tile, &data).with_context(|| tile.path())?;
             // The bundle repeats the leaves the mirror has of it.
-            let skip = (at - index * TILE_WIDTH) as usize;
+            let skip = (have.max(tile.index * TILE_WIDTH) - tile.index * TILE_WIDTH) as usize;
             for e in &entries[skip..] {
                 frontier.push(leaf_hash(e));
             }
-            at = index * TILE_WIDTH + u64::from(width);
             bundles.push((tile, data));
         }
         if frontier.root() != cp.root {
@@ -242,29 +225,14 @@ pub fn restore(mirror: &Path, data: &Path) -> Result<()> {
         Log::open_with(&data.join("db"), &key, ingest::index::INGEST_CFS)
             .with_context(|| format!("creating the store in {}", data.join("db").display()))?,
     );
-    let mut at = 0;
-    while at < cp.size {
-        let index = at / TILE_WIDTH;
-        let width = Tile::width_at(TileKind::Entries, index, cp.size).unwrap_or(1);
-        let tile = Tile {
-            kind: TileKind::Entries,
-            index,
-            width,
-        };
+    for tile in entry_bundles(0, cp.size) {
         let path = mirror.join(tile.path());
         let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-        let entries = decode_bundle(&bytes).with_context(|| format!("{}", path.display()))?;
-        if entries.len() != usize::from(width) {
-            bail!(
-                "{} holds {} entries, want {width}",
-                path.display(),
-                entries.len()
-            );
-        }
+        let entries =
+            decode_bundle_of(&tile, &bytes).with_context(|| format!("{}", path.display()))?;
         // The exact leaves, at their indexes: appended raw, as the
         // leaves they are (received_at and submitted_by included).
         log.append(&entries)?;
-        at += u64::from(width);
     }
     if log.root(cp.size)? != cp.root {
         bail!("the mirror's leaves do not hash to its checkpoint's root");

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use verifier::consistency_file::ConsistencyFile;
-use verifier::tile::{Tile, TileHashReader, TileKind};
+use verifier::tile::{Tile, TileHashReader};
 use verifier::tlog_proof::TlogProof;
 use verifier::{checkpoint, Checkpoint, VerifierKey};
 
@@ -201,28 +201,14 @@ impl Remote {
     ) -> Result<Checkpoint> {
         let (cp, _) = self.checkpoint(key, None)?;
         let mut tree = ledger::Frontier::new();
-        let mut n = 0u64;
-        while n < cp.size {
-            let width = Tile::width_at(TileKind::Entries, n / 256, cp.size).unwrap_or(1);
-            let tile = Tile {
-                kind: TileKind::Entries,
-                index: n / 256,
-                width,
-            };
+        for tile in verifier::tile::entry_bundles(0, cp.size) {
             let data = self.get_ok(&format!("/{}", tile.path()))?;
-            let entries = verifier::tile::decode_bundle(&data)?;
-            if entries.len() != usize::from(width) {
-                bail!(
-                    "{} holds {} entries, want {width}",
-                    tile.path(),
-                    entries.len()
-                );
-            }
+            let entries =
+                verifier::tile::decode_bundle_of(&tile, &data).with_context(|| tile.path())?;
             entries.iter().for_each(|e| {
                 tree.push(verifier::leaf_hash(e));
             });
-            n += u64::from(width);
-            progress(n, cp.size);
+            progress(tree.size(), cp.size);
         }
         if tree.root() != cp.root {
             bail!(

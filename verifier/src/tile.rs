@@ -289,6 +289,33 @@ where
     Ok(())
 }
 
+/// The entry bundles that hold leaves `from..size` of a tree of `size`
+/// leaves, in order: full ones, and the last partial when `size` is not a
+/// multiple of 256. Bundles are aligned, so the first may start before
+/// `from`.
+pub fn entry_bundles(from: u64, size: u64) -> impl Iterator<Item = Tile> {
+    (from / TILE_WIDTH..size.div_ceil(TILE_WIDTH)).filter_map(move |index| {
+        Tile::width_at(TileKind::Entries, index, size).map(|width| Tile {
+            kind: TileKind::Entries,
+            index,
+            width,
+        })
+    })
+}
+
+/// The entries of the entry bundle `tile`: `data` decoded, holding exactly
+/// the tile's width of them.
+pub fn decode_bundle_of<'a>(tile: &Tile, data: &'a [u8]) -> Result<Vec<&'a [u8]>, TileError> {
+    let entries = decode_bundle(data)?;
+    if entries.len() != usize::from(tile.width) {
+        return Err(TileError::BundleCount {
+            got: entries.len(),
+            want: usize::from(tile.width),
+        });
+    }
+    Ok(entries)
+}
+
 /// Splits an entry bundle into its entries.
 pub fn decode_bundle(mut data: &[u8]) -> Result<Vec<&[u8]>, TileError> {
     let mut out = Vec::new();

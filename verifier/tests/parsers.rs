@@ -68,3 +68,18 @@ fn tile_paths_round_trip_and_reject_non_canonical() {
     assert_eq!(verifier::tile::encode_index(0), "000");
     assert_eq!(verifier::tile::encode_index(1000), "x001/000");
 }
+
+#[test]
+fn entry_bundles_cover_a_range_and_hold_their_width() {
+    use verifier::tile::{decode_bundle_of, encode_bundle, entry_bundles};
+    let paths: Vec<String> = entry_bundles(300, 700).map(|t| t.path()).collect();
+    assert_eq!(paths, ["tile/entries/001", "tile/entries/002.p/188"]);
+    assert_eq!(entry_bundles(0, 512).count(), 2);
+    assert_eq!(entry_bundles(512, 512).count(), 0);
+    let last = entry_bundles(0, 700).last().unwrap();
+    let entries: Vec<&[u8]> = (0..188).map(|_| &b"e"[..]).collect();
+    let data = encode_bundle(entries.iter().copied()).unwrap();
+    assert_eq!(decode_bundle_of(&last, &data).unwrap().len(), 188);
+    let short = encode_bundle(entries[..187].iter().copied()).unwrap();
+    assert!(decode_bundle_of(&last, &short).is_err());
+}

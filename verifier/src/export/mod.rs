@@ -343,8 +343,8 @@ pub fn digest(bytes: &[u8]) -> FileDigest {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+fn hex(digest: &[u8]) -> String {
+    Hash::from_slice(digest).map_or_else(String::new, |h| h.to_hex())
 }
 
 /// A reader that hashes what passes through it.
