@@ -33,8 +33,9 @@ pub(crate) async fn evidence(
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     authorize(&state, &headers, Role::Reader)?;
+    let size = crate::state::requested_size(q.get("size"))?;
     let index = state.find_decision(&id)?;
-    let size = state.checkpoint_for(index, q.get("size"))?;
+    let size = state.checkpoint_for(index, size)?;
     let text = blocking(move || Ok(state.log.evidence(index, Some(size))?.to_text())).await?;
     Ok(attachment(
         "text/plain; charset=utf-8",

@@ -64,8 +64,9 @@ pub(crate) async fn proof(
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     authorize(&state, &headers, Role::Reader)?;
+    let size = crate::state::requested_size(q.get("size"))?;
     let index = state.find_decision(&id)?;
-    let size = state.checkpoint_for(index, q.get("size"))?;
+    let size = state.checkpoint_for(index, size)?;
     let proof = state.log.tlog_proof(index, Some(size))?;
     Ok(attachment(
         "text/plain; charset=utf-8",

@@ -51,7 +51,10 @@ pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
          # TYPE ledger_tree_size gauge\nledger_tree_size {}\n\
          # TYPE ledger_checkpoint_size gauge\nledger_checkpoint_size {checkpoint}\n\
          # TYPE ledger_checkpoint_age_seconds gauge\nledger_checkpoint_age_seconds {age:.3}\n\
-         # TYPE ledger_index_unbuilt_leaves gauge\nledger_index_unbuilt_leaves {unbuilt}\n",
+         # TYPE ledger_index_unbuilt_leaves gauge\nledger_index_unbuilt_leaves {unbuilt}\n\
+         # TYPE ledger_connections_refused_total counter\nledger_connections_refused_total {}\n\
+         # TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes {}\n\
+         # TYPE ledger_process_peak_resident_memory_bytes gauge\nledger_process_peak_resident_memory_bytes {}\n",
         c(&s.appended),
         state.rejected.load(Ordering::Relaxed),
         c(&s.duplicates),
@@ -64,12 +67,28 @@ pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         s.write_micros.load(Ordering::Relaxed) as f64 / 1e6,
         c(&s.commits),
         state.log.size(),
+        crate::listen::REFUSED_CONNECTIONS.load(Ordering::Relaxed),
+        resident_kib("VmRSS:") * 1024,
+        resident_kib("VmHWM:") * 1024,
     );
     let synced = state.log.synced_writes();
     let text = text
         + &histogram("ledger_synced_write_seconds", &synced.total)
         + &histogram("ledger_wal_write_seconds", &synced.wal);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+}
+
+/// A size from `/proc/self/status` (`VmRSS:` now, `VmHWM:` the peak), in
+/// KiB; 0 where there is no such file.
+fn resident_kib(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix(field))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
 }
 
 /// A Prometheus histogram of durations (cumulative buckets, in seconds):

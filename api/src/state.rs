@@ -65,10 +65,9 @@ impl AppState {
     /// for one (a decimal; it must be a signed checkpoint's), else the
     /// latest signed checkpoint's, which must cover the leaf (503 until the
     /// next checkpoint does).
-    pub fn checkpoint_for(&self, index: u64, size: Option<&String>) -> Result<u64, ApiError> {
+    pub fn checkpoint_for(&self, index: u64, size: Option<u64>) -> Result<u64, ApiError> {
         if let Some(s) = size {
-            return verifier::checkpoint::parse_decimal(s)
-                .ok_or_else(|| ApiError::bad("size must be a decimal"));
+            return Ok(s);
         }
         match self.log.latest_checkpoint() {
             Some(c) if c.checkpoint.size > index => Ok(c.checkpoint.size),
@@ -78,6 +77,16 @@ impl AppState {
             )),
         }
     }
+}
+
+/// The `size` a request pins its proof to, if any: checked before
+/// anything is looked up.
+pub fn requested_size(size: Option<&String>) -> Result<Option<u64>, ApiError> {
+    size.map(|s| {
+        verifier::checkpoint::parse_decimal(s)
+            .ok_or_else(|| ApiError::bad(format!("size must be a decimal tree size, not {s:?}")))
+    })
+    .transpose()
 }
 
 /// A file to download: its media type, name and bytes.

@@ -102,6 +102,28 @@ impl Server {
         s
     }
 
+    /// Starts `ledgerd` in a new temp dir with `toml` as its config file
+    /// (`--config`), and `extra` flags.
+    pub fn with_config(toml: &str, extra: &[&str]) -> Server {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = dir.path().join("ledgerd.toml");
+        std::fs::write(&config, toml).expect("write the config");
+        let mut args = vec!["--config", config.to_str().expect("a UTF-8 path")];
+        args.extend_from_slice(extra);
+        let mut s = Server::start_in(&dir.path().join("data"), &args);
+        s._dir = Some(dir);
+        s
+    }
+
+    /// The log's size, as `/metrics` gives it.
+    pub fn tree_size(&self) -> u64 {
+        let m = self.request("GET", "/metrics", &[], b"").text();
+        m.lines()
+            .find_map(|l| l.strip_prefix("ledger_tree_size "))
+            .and_then(|v| v.parse().ok())
+            .expect("ledger_tree_size in /metrics")
+    }
+
     /// Starts `ledgerd` on `data` (reusing tokens made earlier, if any).
     pub fn start_in(data: &Path, extra: &[&str]) -> Server {
         use std::io::BufRead;

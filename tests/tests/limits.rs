@@ -39,14 +39,6 @@ fn token(s: &Server, args: &[&str]) -> String {
     ok("ledgerctl", &all).trim().to_string()
 }
 
-fn size(s: &Server) -> u64 {
-    let m = s.request("GET", "/metrics", &[], b"").text();
-    m.lines()
-        .find_map(|l| l.strip_prefix("ledger_tree_size "))
-        .and_then(|v| v.parse().ok())
-        .unwrap()
-}
-
 #[test]
 fn writers_speak_for_their_own_enforcer_and_tokens_expire() {
     let s = Server::start(&[]);
@@ -68,7 +60,7 @@ fn writers_speak_for_their_own_enforcer_and_tokens_expire() {
         &json!([record("w-3", "gw-bound"), record("w-4", "gw-other")]),
     );
     assert_eq!(r.status, 403, "{}", r.text());
-    assert_eq!(size(&s), 1);
+    assert_eq!(s.tree_size(), 1);
     // A CBOR sequence stops at the first such record.
     let mut seq = Vec::new();
     for (id, e) in [
@@ -217,7 +209,7 @@ fn a_body_declared_too_large_is_refused_before_it_is_read() {
         started.elapsed() < Duration::from_secs(2),
         "answered at once, not after a timeout"
     );
-    assert_eq!(size(&s), 0);
+    assert_eq!(s.tree_size(), 0);
 }
 
 #[test]

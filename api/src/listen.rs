@@ -1,0 +1,132 @@
+//! Accepting connections, with the limits that keep a slow or hostile
+//! client from holding the server: a cap on open connections, a deadline
+//! for a request's headers, and a cap on how many headers a request may
+//! carry.
+//!
+//! - **Connections.** At most `max_connections` are served at once. One
+//!   more is answered `503` with `Retry-After: 1` and closed, without
+//!   reading from it.
+//! - **Headers.** A request's head (request line and headers) must arrive
+//!   within `header_timeout`; the same deadline bounds how long an idle
+//!   keep-alive connection waits for its next request. Past it the
+//!   connection is closed. More than `max_headers` headers: `431`.
+//! - **Body.** The whole request, body included, is bounded by the
+//!   router's request timeout (`503`), and the body by its size limit
+//!   (`413`), both in [`crate::server`].
+//!
+//! HTTP/1.1 only, as `axum::serve` serves it by default.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+
+/// Limits on connections and request heads (see the module docs).
+#[derive(Clone, Debug)]
+pub struct ConnLimits {
+    /// Connections served at once; one more is answered 503 and closed.
+    pub max_connections: usize,
+    /// Deadline for a request's head, and for an idle connection's next
+    /// request.
+    pub header_timeout: Duration,
+    /// Headers a request may carry (431 beyond).
+    pub max_headers: usize,
+}
+
+impl Default for ConnLimits {
+    fn default() -> Self {
+        ConnLimits {
+            max_connections: 1024,
+            header_timeout: Duration::from_secs(10),
+            max_headers: 100,
+        }
+    }
+}
+
+/// Connections refused because `max_connections` were open (for
+/// `/metrics`).
+pub static REFUSED_CONNECTIONS: AtomicU64 = AtomicU64::new(0);
+
+/// Serves `app` on `listener` until `shutdown` completes, then lets the
+/// open connections finish their requests.
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    limits: ConnLimits,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let graceful = GracefulShutdown::new();
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout)
+        .max_headers(limits.max_headers);
+    tokio::pin!(shutdown);
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    accept_error(e).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => break,
+        };
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            REFUSED_CONNECTIONS.fetch_add(1, Ordering::Relaxed);
+            tokio::spawn(refuse(stream));
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let conn =
+            builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone()));
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!("connection ended: {e}");
+            }
+            drop(permit);
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+}
+
+/// Answers a connection over the cap, without reading its request.
+async fn refuse(mut stream: TcpStream) {
+    const BODY: &str = "{\"error\":\"too many open connections; retry shortly\"}";
+    let answer = format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n\
+         retry-after: 1\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{BODY}",
+        BODY.len()
+    );
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        let _ = stream.write_all(answer.as_bytes()).await;
+        let _ = stream.shutdown().await;
+    })
+    .await;
+}
+
+/// A failed accept: a connection reset before it was taken is nothing;
+/// anything else (out of file descriptors) is logged and waited out.
+async fn accept_error(e: std::io::Error) {
+    use std::io::ErrorKind::*;
+    if matches!(
+        e.kind(),
+        ConnectionAborted | ConnectionRefused | ConnectionReset
+    ) {
+        return;
+    }
+    tracing::warn!("accepting a connection: {e}");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+}

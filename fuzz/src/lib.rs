@@ -1,0 +1,289 @@
+//! Fuzz targets: every parser that reads bytes from outside the process.
+//!
+//! Each target takes arbitrary bytes and must return without panicking;
+//! some also check an invariant (an encoding that is a fixed point, a
+//! path with one spelling). They are plain functions so that three
+//! drivers share them:
+//! - `tests/smoke.rs` (part of `make test`): every seed and regression
+//!   input, then a bounded run of random mutations of the seeds;
+//! - `libfuzzer/` (`make fuzz`): coverage-guided runs with cargo-fuzz;
+//! - [`regenerate_seeds`](../tests/seeds.rs): the seed corpus, made from
+//!   real files written by `ledgerctl`.
+//!
+//! Targets that verify signatures use [`key`], the key the seeds are
+//! signed with, so mutations of a seed get past the signature check to the
+//! code behind it. Inputs made of several files (an export package, a
+//! receipt and its leaf) are [`frames`]: each part a 4-byte little-endian
+//! length and its bytes.
+
+use ciborium::Value;
+use ingest::input::{check_record, parse_body, Format, Sender};
+use verifier::{SignerKey, VerifierKey};
+
+pub mod mutate;
+
+/// Origin of the fuzzing log.
+pub const ORIGIN: &str = "fuzz.example/log";
+
+/// The signer of the seeds: a fixed key, so that its verifier key is known
+/// to every target.
+pub fn signer() -> SignerKey {
+    SignerKey::from_seed(ORIGIN, &[7; 32]).expect("a valid fixed key")
+}
+
+/// The verifier key every target checks signatures with.
+pub fn key() -> VerifierKey {
+    signer().verifier()
+}
+
+/// A target: its name (the corpus folder) and the function.
+pub type Target = (&'static str, fn(&[u8]));
+
+/// Every target.
+pub const TARGETS: &[Target] = &[
+    ("record_cbor", record_cbor),
+    ("record_json", record_json),
+    ("cbor_seq", cbor_seq),
+    ("record_fast", record_fast),
+    ("opa_event", opa_event),
+    ("search_params", search_params),
+    ("cbor", cbor),
+    ("leaf", leaf),
+    ("note", note),
+    ("tlog_proof", tlog_proof),
+    ("consistency", consistency),
+    ("tiles", tiles),
+    ("evidence", evidence),
+    ("chain", chain),
+    ("receipt", receipt),
+    ("export", export),
+];
+
+/// Splits `data` into parts, each a 4-byte little-endian length and that
+/// many bytes; a part cut short by the end of the data ends there.
+pub fn frames(mut data: &[u8]) -> Vec<&[u8]> {
+    let mut parts = Vec::new();
+    while data.len() >= 4 {
+        let n = u32::from_le_bytes([data[0], data[1], data[2], data[3]]) as usize;
+        data = &data[4..];
+        let n = n.min(data.len());
+        parts.push(&data[..n]);
+        data = &data[n..];
+    }
+    parts
+}
+
+/// Joins parts as [`frames`] splits them.
+pub fn frame(parts: &[&[u8]]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for p in parts {
+        out.extend_from_slice(&(p.len() as u32).to_le_bytes());
+        out.extend_from_slice(p);
+    }
+    out
+}
+
+fn sender() -> Sender<'static> {
+    Sender {
+        submitted_by: "fuzz-writer",
+        enforcer: None,
+    }
+}
+
+/// A request body of records as CBOR, as `POST /v1/decisions` reads it;
+/// also with a writer token bound to one enforcer.
+pub fn record_cbor(data: &[u8]) {
+    let _ = parse_body(Format::Cbor, data, &sender());
+    let bound = Sender {
+        submitted_by: "gw-1",
+        enforcer: Some("gw-1"),
+    };
+    if let Ok(items) = parse_body(Format::Cbor, data, &bound) {
+        for r in items.into_iter().flatten() {
+            // A record that passed is canonical: checking its bytes again
+            // gives the same bytes.
+            let again = verifier::cbor::decode(r.cbor()).expect("a checked record decodes");
+            let twice = ingest::check(&again).expect("a checked record checks again");
+            assert_eq!(twice.cbor(), r.cbor(), "checking is a fixed point");
+        }
+    }
+}
+
+/// The fast path of record checking against the reference, in every
+/// format: the same answer for any bytes.
+pub fn record_fast(data: &[u8]) {
+    use ingest::input::parse_reference;
+    for format in [Format::Cbor, Format::Json, Format::CborSeq] {
+        for s in [
+            sender(),
+            Sender {
+                submitted_by: "gw-eu-1",
+                enforcer: Some("gw-eu-1"),
+            },
+        ] {
+            assert_eq!(
+                parse_body(format, data, &s),
+                parse_reference(format, data, &s),
+                "{format:?}"
+            );
+        }
+    }
+}
+
+/// A request body of records as JSON.
+pub fn record_json(data: &[u8]) {
+    let _ = parse_body(Format::Json, data, &sender());
+}
+
+/// A CBOR sequence, read whole and as it arrives in pieces.
+pub fn cbor_seq(data: &[u8]) {
+    let _ = parse_body(Format::CborSeq, data, &sender());
+    let mut at = 0;
+    while at < data.len() {
+        match verifier::cbor::decode_prefix(&data[at..]) {
+            Ok(verifier::cbor::Prefix::Item(_, used)) if used > 0 => at += used,
+            _ => break,
+        }
+    }
+}
+
+/// An OPA decision-log upload: a JSON array of events, each mapped to a
+/// record and checked.
+pub fn opa_event(data: &[u8]) {
+    let Ok(serde_json::Value::Array(events)) = serde_json::from_slice(data) else {
+        return;
+    };
+    for (i, e) in events.iter().enumerate() {
+        let mapped = api::opa::event_to_record(e);
+        let record: Value = ingest::record::from_json(&mapped);
+        let _ = check_record(&record, i, &sender());
+    }
+}
+
+/// Search parameters, as a query string splits them.
+pub fn search_params(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let params: Vec<(&str, &str)> = text
+        .split('&')
+        .map(|p| p.split_once('=').unwrap_or((p, "")))
+        .collect();
+    let _ = ingest::query::Query::from_params(params);
+}
+
+/// Deterministic CBOR: whatever decodes re-encodes to a fixed point.
+pub fn cbor(data: &[u8]) {
+    if let Ok(v) = verifier::cbor::decode(data) {
+        let once = verifier::cbor::encode(&v);
+        let back = verifier::cbor::decode(&once).expect("an encoding decodes");
+        assert_eq!(
+            verifier::cbor::encode(&back),
+            once,
+            "encoding is a fixed point"
+        );
+        assert!(verifier::cbor::is_deterministic(&once));
+    }
+    if let Some(v) = verifier::cbor::decode_canonical(data) {
+        assert_eq!(
+            verifier::cbor::encode(&v),
+            data,
+            "one-pass reading of a canonical item"
+        );
+    }
+    let _ = verifier::cbor::decode_prefix(data);
+}
+
+/// A leaf: its envelope and the decision read from it.
+pub fn leaf(data: &[u8]) {
+    let _ = verifier::envelope::Envelope::decode(data);
+    let _ = verifier::decision::LoggedDecision::from_leaf(data);
+}
+
+/// Signed notes, checkpoint bodies, key strings.
+pub fn note(data: &[u8]) {
+    let _ = verifier::note::Note::parse(data);
+    let _ = verifier::checkpoint::open(data, &key());
+    if let Ok(s) = std::str::from_utf8(data) {
+        let _ = verifier::Checkpoint::parse_body(s);
+        let _ = VerifierKey::parse(s);
+        let _ = SignerKey::parse(s);
+    }
+}
+
+/// A C2SP tlog-proof: the proof, then the entry it proves.
+pub fn tlog_proof(data: &[u8]) {
+    let parts = frames(data);
+    let (proof, entry) = match parts.as_slice() {
+        [p, e, ..] => (*p, *e),
+        _ => (data, &b"entry"[..]),
+    };
+    let _ = verifier::tlog_proof::verify(proof, entry, &key());
+}
+
+/// A consistency-proof file and the two checkpoints it links.
+pub fn consistency(data: &[u8]) {
+    let parts = frames(data);
+    let (file, old, new) = match parts.as_slice() {
+        [f, o, n, ..] => (*f, *o, *n),
+        _ => (data, data, data),
+    };
+    if let Ok(f) = verifier::consistency_file::ConsistencyFile::parse(file) {
+        let _ = f.verify(old, new, &key());
+    }
+}
+
+/// Tile paths (one spelling per tile) and entry bundles.
+pub fn tiles(data: &[u8]) {
+    let _ = verifier::tile::decode_bundle(data);
+    if let Ok(s) = std::str::from_utf8(data) {
+        if let Ok(t) = verifier::tile::Tile::parse_path(s) {
+            assert_eq!(t.path(), s, "one spelling per tile");
+            let _ = verifier::tile::decode_bundle_of(&t, data);
+        }
+    }
+}
+
+/// An evidence file.
+pub fn evidence(data: &[u8]) {
+    if let Ok(v) = verifier::evidence::verify(data, &key()) {
+        let signed = String::from_utf8_lossy(data);
+        let _ = verifier::account::decision_text(v.index, &v.checkpoint, &signed, &v.logged);
+        let _ = verifier::account::decision_json(v.index, &v.checkpoint, &v.logged);
+    }
+}
+
+/// A chain bundle.
+pub fn chain(data: &[u8]) {
+    if let Ok(v) = verifier::chain::verify(data, &key()) {
+        let _ = verifier::account::chain_text(&v);
+        let _ = verifier::account::chain_json(&v);
+    }
+}
+
+/// A COSE receipt and the leaf it is for.
+pub fn receipt(data: &[u8]) {
+    let parts = frames(data);
+    let (receipt, leaf) = match parts.as_slice() {
+        [r, l, ..] => (*r, *l),
+        _ => (data, &b"entry"[..]),
+    };
+    let _ = verifier::receipt::verify(receipt, leaf, &key());
+}
+
+/// An export package: manifest, checkpoint, report, leaves, JSON lines,
+/// CSV and OCSF, in that order.
+pub fn export(data: &[u8]) {
+    let parts = frames(data);
+    let part = |i: usize| parts.get(i).copied().unwrap_or_default();
+    let src = verifier::export::Sources {
+        manifest: part(0).to_vec(),
+        checkpoint: part(1).to_vec(),
+        report: part(2).to_vec(),
+        leaves: part(3),
+        jsonl: part(4),
+        csv: part(5),
+        ocsf: part(6),
+    };
+    let _ = verifier::export::verify(src, &key(), |_, _| {});
+}

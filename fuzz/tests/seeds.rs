@@ -1,0 +1,273 @@
+//! Makes the seed corpus (`corpus/<target>/`) from real files: a small log
+//! signed with the fuzzing key ([`ledger_fuzz::signer`]) is filled with
+//! `ledgerctl append`, and its evidence, chain, receipt, proofs,
+//! checkpoints and an export are written by `ledgerctl` as users get them.
+//!
+//! ```sh
+//! cargo test -p ledger-fuzz --test seeds -- --ignored   # rewrites fuzz/corpus/
+//! ```
+//!
+//! The test that always runs checks that the committed seeds are still
+//! accepted where they should be: a seed that no longer parses would leave
+//! its target fuzzing only the error path.
+
+use std::path::{Path, PathBuf};
+
+use ledger_fuzz::{frame, key};
+use ledger_tests::ok;
+use serde_json::{json, Value};
+
+fn corpus() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("corpus")
+}
+
+fn put(target: &str, name: &str, bytes: &[u8]) {
+    let dir = corpus().join(target);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(name), bytes).unwrap();
+}
+
+fn record(i: usize) -> Value {
+    let mut r: Value = serde_json::from_str(include_str!("../../examples/decision.json")).unwrap();
+    r["decision_id"] = json!(format!("seed-{i}"));
+    r["time"] = json!(format!("2026-11-23T07:00:0{i}Z"));
+    if i > 0 {
+        r["context"]["parent_decision_id"] = json!(format!("seed-{}", i - 1));
+    }
+    if i % 2 == 1 {
+        r["decision"] = json!("deny");
+        r["emergency"] = json!({"break_glass": true, "justification": "outage", "ticket": "INC-7"});
+        r["action"]["properties"] = json!({"weight": 0.5, "count": -3, "tags": ["a", "b"]});
+    }
+    r
+}
+
+fn cbor(v: &Value) -> Vec<u8> {
+    let mut b = Vec::new();
+    ciborium::into_writer(v, &mut b).unwrap();
+    b
+}
+
+fn read(path: &Path) -> Vec<u8> {
+    std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[test]
+#[ignore = "rewrites fuzz/corpus; run by hand when a format changes"]
+fn regenerate_seeds() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    ledger::keys::save(&data, &ledger_fuzz::signer()).unwrap();
+    let d = data.to_str().unwrap();
+    let at = |name: &str| tmp.path().join(name);
+    let s = |p: PathBuf| p.to_str().unwrap().to_string();
+
+    // Records in every body form.
+    let records: Vec<Value> = (0..6).map(record).collect();
+    let lines: String = records.iter().map(|r| format!("{r}\n")).collect();
+    std::fs::write(at("records.jsonl"), &lines).unwrap();
+    ok(
+        "ledgerctl",
+        &["--data", d, "append", &s(at("records.jsonl"))],
+    );
+    put("record_json", "one.json", records[0].to_string().as_bytes());
+    put(
+        "record_json",
+        "array.json",
+        Value::Array(records.clone()).to_string().as_bytes(),
+    );
+    put("record_cbor", "one.cbor", &cbor(&records[1]));
+    put(
+        "record_cbor",
+        "array.cbor",
+        &cbor(&Value::Array(records[..3].to_vec())),
+    );
+    let seq: Vec<u8> = records.iter().flat_map(cbor).collect();
+    put("cbor_seq", "six.cbor-seq", &seq);
+    put("cbor", "record.cbor", &cbor(&records[3]));
+    put("record_fast", "one.json", records[1].to_string().as_bytes());
+    put(
+        "record_fast",
+        "array.cbor",
+        &cbor(&Value::Array(records[2..5].to_vec())),
+    );
+    put("record_fast", "seq.cbor-seq", &seq);
+
+    // OPA events, as a stock OPA ships them.
+    let opa = json!([{
+        "labels": {"id": "opa-7f9c", "version": "0.70.0"},
+        "decision_id": "opa-1",
+        "bundles": {"authz": {"revision": "rev-42"}},
+        "path": "httpapi/authz/allow",
+        "input": {"method": "GET", "path": ["finance", "salary", "bob"], "user": "alice",
+                  "subject": {"id": "alice", "identity_kind": "human", "owner": "finance-team"}},
+        "result": true,
+        "timestamp": "2026-11-23T07:00:00.123456789Z",
+        "req_id": 17
+    }, {"decision_id": "opa-2", "result": {"allow": false, "reasons": ["no"]}, "path": "a/b"}]);
+    put("opa_event", "events.json", opa.to_string().as_bytes());
+
+    put(
+        "search_params",
+        "all.txt",
+        b"subject=alice&actor=agent:x&resource=r&policy=p&version=1&request_id=q&trace_id=t&parent=d\
+          &credential=sha256:9f86d081884c7d65&break_glass=true&identity_kind=agent&owner=o&enforcer=gw\
+          &submitted_by=w&action=read&decision=deny&from=2026-11-23T00:00:00Z&to=2026-11-24T00:00:00Z\
+          &received_from=2026-11-23T00:00:00Z&received_to=2026-11-24T00:00:00Z&at=5",
+    );
+
+    // Leaves, checkpoints, proofs.
+    ok(
+        "ledgerctl",
+        &[
+            "--data",
+            d,
+            "decision",
+            "seed-3",
+            "--leaf",
+            &s(at("d.leaf")),
+        ],
+    );
+    let leaf = read(&at("d.leaf"));
+    put("leaf", "seed-3.leaf", &leaf);
+    let cp = ok("ledgerctl", &["--data", d, "checkpoint"]);
+    put("note", "checkpoint", cp.as_bytes());
+    put("note", "key.txt", key().to_string().as_bytes());
+    ok(
+        "ledgerctl",
+        &["--data", d, "prove", "3", "--out", &s(at("p.tlog-proof"))],
+    );
+    put(
+        "tlog_proof",
+        "seed-3",
+        &frame(&[&read(&at("p.tlog-proof")), &leaf]),
+    );
+    ok(
+        "ledgerctl",
+        &["--data", d, "append", &s(at("records.jsonl"))],
+    );
+    let old = ok("ledgerctl", &["--data", d, "checkpoint"]);
+    std::fs::write(at("more.jsonl"), format!("{}\n{}\n", record(6), record(7))).unwrap();
+    ok("ledgerctl", &["--data", d, "append", &s(at("more.jsonl"))]);
+    let new = ok("ledgerctl", &["--data", d, "checkpoint"]);
+    ok(
+        "ledgerctl",
+        &[
+            "--data",
+            d,
+            "prove-consistency",
+            "6",
+            "8",
+            "--out",
+            &s(at("c.proof")),
+        ],
+    );
+    put(
+        "consistency",
+        "6-8",
+        &frame(&[&read(&at("c.proof")), old.as_bytes(), new.as_bytes()]),
+    );
+
+    // Tiles: paths and an entry bundle.
+    put("tiles", "path-hash.txt", b"tile/0/x001/234.p/5");
+    put("tiles", "path-entries.txt", b"tile/entries/000.p/8");
+    let bundle = verifier::tile::encode_bundle([leaf.as_slice(), b"second entry"]).unwrap();
+    put("tiles", "bundle", &bundle);
+
+    // Evidence, chain, receipt.
+    ok(
+        "ledgerctl",
+        &["--data", d, "evidence", "seed-3", "--out", &s(at("e"))],
+    );
+    put("evidence", "seed-3.evidence", &read(&at("e")));
+    ok(
+        "ledgerctl",
+        &["--data", d, "chain", "seed-2", "--out", &s(at("c"))],
+    );
+    put("chain", "seed-2.chain", &read(&at("c")));
+    ok(
+        "ledgerctl",
+        &["--data", d, "receipt", "seed-3", "--out", &s(at("r"))],
+    );
+    put("receipt", "seed-3", &frame(&[&read(&at("r")), &leaf]));
+
+    // An export of the whole log, and a filtered one.
+    for (name, extra) in [
+        ("whole", vec![]),
+        ("alice", vec!["--subject", "alice@example.com"]),
+    ] {
+        let out = at(name);
+        let mut args = vec![
+            "--data",
+            d,
+            "export",
+            "--from",
+            "2000-01-01T00:00:00Z",
+            "--to",
+            "2100-01-01T00:00:00Z",
+        ];
+        args.extend(extra);
+        let o = s(out.clone());
+        args.extend(["--out", &o]);
+        ok("ledgerctl", &args);
+        let f = |n: &str| read(&out.join(n));
+        use verifier::export::*;
+        put(
+            "export",
+            name,
+            &frame(&[
+                &f(MANIFEST),
+                &f(CHECKPOINT),
+                &f(REPORT),
+                &f(LEAVES),
+                &f(JSONL),
+                &f(CSV),
+                &f(OCSF),
+            ]),
+        );
+    }
+}
+
+/// The seeds that are meant to verify still do: a format change that
+/// breaks them would leave their targets fuzzing only the first check.
+#[test]
+fn the_seeds_still_verify() {
+    let read = |t: &str, n: &str| read(&corpus().join(t).join(n));
+    let k = key();
+    verifier::evidence::verify(&read("evidence", "seed-3.evidence"), &k).unwrap();
+    verifier::chain::verify(&read("chain", "seed-2.chain"), &k).unwrap();
+    let r = read("receipt", "seed-3");
+    let parts = ledger_fuzz::frames(&r);
+    verifier::receipt::verify(parts[0], parts[1], &k).unwrap();
+    let p = read("tlog_proof", "seed-3");
+    let parts = ledger_fuzz::frames(&p);
+    verifier::tlog_proof::verify(parts[0], parts[1], &k).unwrap();
+    let c = read("consistency", "6-8");
+    let parts = ledger_fuzz::frames(&c);
+    verifier::consistency_file::ConsistencyFile::parse(parts[0])
+        .unwrap()
+        .verify(parts[1], parts[2], &k)
+        .unwrap();
+    for name in ["whole", "alice"] {
+        let e = read("export", name);
+        let parts = ledger_fuzz::frames(&e);
+        let src = verifier::export::Sources {
+            manifest: parts[0].to_vec(),
+            checkpoint: parts[1].to_vec(),
+            report: parts[2].to_vec(),
+            leaves: parts[3],
+            jsonl: parts[4],
+            csv: parts[5],
+            ocsf: parts[6],
+        };
+        verifier::export::verify(src, &k, |_, _| {}).unwrap();
+    }
+    let bodies = ingest::input::parse_body(
+        ingest::input::Format::Json,
+        &read("record_json", "array.json"),
+        &ingest::input::Sender::relay("w"),
+    )
+    .unwrap();
+    assert!(bodies.iter().all(Result::is_ok));
+}
