@@ -3,21 +3,19 @@
 //!
 //! mimalloc gives memory that stayed free for `purge_delay` milliseconds
 //! back to the OS (v3's default: 1 s). Memory given back is paged in again,
-//! one zeroed page per fault, by whichever thread allocates it next: after
-//! a pause of a second or more, the batcher, the acknowledger and the
-//! request handlers paid for that on the acknowledgement path
-//! (docs/performance.md, session 9). [`keep_freed_memory`] sets a longer
-//! delay.
+//! one zeroed page per fault, by whichever thread allocates it next; after
+//! a pause in load that can be a thread an acknowledgement waits for.
+//! `keep_freed_ms` in ledgerd's settings sets a longer delay
+//! ([`keep_freed_memory`]): off by default, as it trades resident memory
+//! for that latency.
 //!
 //! It is built without transparent huge pages (the `no_thp` feature,
 //! Cargo.toml): by default mimalloc marks its memory `MADV_HUGEPAGE`, and
-//! the first touch of each 2 MiB of it then zeroed the whole 2 MiB in one
-//! fault, 3-4 ms on this VM, on whichever thread touched it: the first
-//! submissions of each blocking-pool thread, the batcher, the
-//! acknowledger. Without the mark only the 4 KiB pages touched are zeroed;
-//! the rest of the process (RocksDB's own allocations) keeps the system's
-//! huge page policy, which mimalloc's `allow_thp` option would have turned
-//! off for the whole process (docs/performance.md, session 13).
+//! the first touch of each 2 MiB of it then zeroes the whole 2 MiB in one
+//! fault on whichever thread touched it. Without the mark only the 4 KiB
+//! pages touched are zeroed, and the process keeps the system's own huge
+//! page policy (mimalloc's `allow_thp` option would have turned it off for
+//! the whole process, RocksDB's allocations included).
 //!
 //! mimalloc reads its environment (`MIMALLOC_PURGE_DELAY`) only when the
 //! process starts, so the setting is made through its C API. The option is
@@ -32,11 +30,6 @@ use std::ffi::c_long;
 /// `mi_option_purge_delay` in mimalloc v3's `mi_option_e` (mimalloc.h;
 /// the Rust bindings still number the options as v2 did).
 const PURGE_DELAY: mi_option_t = 15;
-
-/// How long memory freed in the ledger's process stays with it before it
-/// goes back to the OS: a minute, so load that pauses for less than that
-/// finds its memory still paged in.
-pub const KEEP_FREED_MS: c_long = 60_000;
 
 /// Keeps freed memory in the process for `ms` milliseconds before giving it
 /// back to the OS (-1: never). Call it first thing in `main`.
@@ -63,8 +56,8 @@ mod tests {
         if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
             assert_eq!(purge_delay_ms(), 1000);
         }
-        keep_freed_memory(KEEP_FREED_MS);
-        assert_eq!(purge_delay_ms(), KEEP_FREED_MS);
+        keep_freed_memory(60_000);
+        assert_eq!(purge_delay_ms(), 60_000);
     }
 
     /// The `VmFlags` of the mapping of this process that holds `addr`,

@@ -16,6 +16,7 @@ pub mod error;
 mod evidence;
 mod export;
 mod find;
+pub mod listen;
 pub mod opa;
 mod ops;
 mod read;
@@ -25,5 +26,6 @@ mod stream;
 pub mod tokens;
 mod write;
 
+pub use listen::{serve, ConnLimits};
 pub use server::router;
 pub use state::{AppState, ServerConfig};

@@ -44,10 +44,16 @@ struct Cli {
     #[arg(long, env = "LEDGER_ORIGIN")]
     origin: Option<String>,
     /// TOML file with any of: data, listen, origin, public_reads, max_body_bytes,
-    /// checkpoint_interval_ms, request_timeout_ms, queue_capacity, batch_delay_us,
-    /// blocking_threads.
+    /// checkpoint_interval_ms, request_timeout_ms, header_timeout_ms, max_connections,
+    /// max_headers, queue_capacity, batch_delay_us, blocking_threads,
+    /// thread_priorities, keep_freed_ms.
     #[arg(long, env = "LEDGER_CONFIG")]
     config: Option<PathBuf>,
+    /// Run the commit path's threads at a raised CPU priority with a short
+    /// time slice (needs CAP_SYS_NICE; off by default: it changes how the
+    /// host schedules ledgerd against other processes).
+    #[arg(long, env = "LEDGER_THREAD_PRIORITIES")]
+    thread_priorities: bool,
     /// Require a reader token for /checkpoint and /tile (default: public).
     #[arg(long, env = "LEDGER_PRIVATE_READS")]
     private_reads: bool,
@@ -63,9 +69,14 @@ struct FileConfig {
     max_body_bytes: Option<usize>,
     checkpoint_interval_ms: Option<u64>,
     request_timeout_ms: Option<u64>,
+    header_timeout_ms: Option<u64>,
+    max_connections: Option<usize>,
+    max_headers: Option<usize>,
     queue_capacity: Option<usize>,
     batch_delay_us: Option<u64>,
     blocking_threads: Option<usize>,
+    thread_priorities: Option<bool>,
+    keep_freed_ms: Option<u64>,
 }
 
 struct Settings {
@@ -73,9 +84,13 @@ struct Settings {
     listen: SocketAddr,
     origin: Option<String>,
     server: ServerConfig,
+    conn: api::ConnLimits,
     pipeline: PipelineConfig,
     /// Threads for blocking work (parsing, submitting, reading RocksDB).
     blocking_threads: usize,
+    /// How long freed memory stays in the process before it goes back to
+    /// the OS (the allocator's default if unset).
+    keep_freed_ms: Option<u64>,
 }
 
 fn settings(cli: Cli) -> Result<Settings> {
@@ -97,6 +112,25 @@ fn settings(cli: Cli) -> Result<Settings> {
     if let Some(ms) = file.request_timeout_ms {
         server.request_timeout = Duration::from_millis(ms);
     }
+    let mut conn = api::ConnLimits::default();
+    if let Some(ms) = file.header_timeout_ms {
+        if ms == 0 {
+            bail!("header_timeout_ms must be at least 1");
+        }
+        conn.header_timeout = Duration::from_millis(ms);
+    }
+    if let Some(n) = file.max_connections {
+        if n == 0 {
+            bail!("max_connections must be at least 1");
+        }
+        conn.max_connections = n;
+    }
+    if let Some(n) = file.max_headers {
+        if n == 0 {
+            bail!("max_headers must be at least 1");
+        }
+        conn.max_headers = n;
+    }
     let mut pipeline = PipelineConfig::default();
     if let Some(ms) = file.checkpoint_interval_ms {
         if ms == 0 {
@@ -110,6 +144,7 @@ fn settings(cli: Cli) -> Result<Settings> {
     if let Some(us) = file.batch_delay_us {
         pipeline.max_delay = Duration::from_micros(us);
     }
+    pipeline.thread_priorities = cli.thread_priorities || file.thread_priorities.unwrap_or(false);
     let blocking_threads = file.blocking_threads.unwrap_or(ingest::BLOCKING_THREADS);
     if blocking_threads == 0 {
         bail!("blocking_threads must be at least 1");
@@ -125,8 +160,10 @@ fn settings(cli: Cli) -> Result<Settings> {
             .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8700))),
         origin: cli.origin.or(file.origin),
         server,
+        conn,
         pipeline,
         blocking_threads,
+        keep_freed_ms: file.keep_freed_ms,
     })
 }
 
@@ -183,7 +220,6 @@ async fn shutdown_signal() {
 }
 
 fn main() -> Result<()> {
-    api::allocator::keep_freed_memory(api::allocator::KEEP_FREED_MS);
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -192,12 +228,19 @@ fn main() -> Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let s = settings(Cli::parse())?;
-    tokio::runtime::Builder::new_multi_thread()
+    if let Some(ms) = s.keep_freed_ms {
+        api::allocator::keep_freed_memory(ms.min(i64::MAX as u64) as std::ffi::c_long);
+    }
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    runtime
         .enable_all()
-        .max_blocking_threads(s.blocking_threads)
+        .max_blocking_threads(s.blocking_threads);
+    if s.pipeline.thread_priorities {
         // Handlers are on an acknowledgement's path: a short time slice
         // lets them take a CPU from a flush as soon as a request arrives.
-        .on_thread_start(ingest::sched::latency_sensitive)
+        runtime.on_thread_start(ingest::sched::latency_sensitive);
+    }
+    runtime
         .build()
         .context("starting the runtime")?
         .block_on(serve(s))
@@ -265,9 +308,7 @@ async fn serve(s: Settings) -> Result<()> {
     );
     let _ = std::io::Write::flush(&mut std::io::stdout());
     let app = api::router(state.clone());
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    api::serve(listener, app, s.conn.clone(), shutdown_signal()).await;
     // Requests are done; commit and acknowledge what is queued, sign a last checkpoint.
     match Arc::try_unwrap(state) {
         Ok(state) => state.pipeline.shutdown(),

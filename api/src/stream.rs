@@ -11,13 +11,11 @@ use axum::body::Body;
 use axum::http::StatusCode;
 use axum::response::Response;
 use futures_util::StreamExt;
-use ingest::input::{check_record, Sender};
+use ingest::input::{next_item, Sender};
 use ingest::{Outcome, Submission};
-use serde_json::{json, Value};
 use tokio::sync::oneshot;
-use verifier::cbor::{decode_prefix, Prefix};
 
-use crate::ack::{answer, fill, too_large, Counts};
+use crate::ack::{too_large, Results};
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::tokens::TokenEntry;
@@ -54,15 +52,20 @@ pub(crate) async fn post_sequence(
     state: Arc<AppState>,
     who: TokenEntry,
     body: Body,
+    cbor_answer: bool,
 ) -> Result<Response, ApiError> {
     let max = state.config.max_body;
     let mut stream = body.into_data_stream();
     let (mut buf, mut read) = (Vec::<u8>::new(), 0usize);
-    let mut results: Vec<Value> = Vec::new();
+    let mut results = Results::default();
     let (mut subs, mut slots, mut pending) = (Vec::new(), Vec::new(), Vec::new());
     let by: Arc<str> = who.enforcer.as_str().into();
     let mut cut: Option<(StatusCode, String)> = None;
     let mut broken = false;
+    let sender = Sender {
+        submitted_by: &who.enforcer,
+        enforcer: who.bound_enforcer(),
+    };
     'body: while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| ApiError::bad(format!("reading the body: {e}")))?;
         read += chunk.len();
@@ -78,17 +81,11 @@ pub(crate) async fn post_sequence(
         }
         buf.extend_from_slice(&chunk);
         let mut used = 0;
-        loop {
-            match decode_prefix(&buf[used..]) {
-                Ok(Prefix::Incomplete) => break,
-                Ok(Prefix::Item(value, n)) => {
+        while let Some(next) = next_item(&buf[used..], results.len(), &sender) {
+            match next {
+                Ok((n, checked)) => {
                     used += n;
-                    let position = results.len();
-                    let sender = Sender {
-                        submitted_by: &who.enforcer,
-                        enforcer: who.bound_enforcer(),
-                    };
-                    match check_record(&value, position, &sender) {
+                    match checked {
                         Err(r) if r.forbidden => {
                             // Not appended, and nothing after it is read;
                             // what was queued before is answered as usual.
@@ -96,17 +93,17 @@ pub(crate) async fn post_sequence(
                                 StatusCode::FORBIDDEN,
                                 format!("{r}; records after the last result were not read"),
                             ));
-                            results.push(json!({"position": position, "decision_id": r.decision_id, "status": "rejected", "reason": r.reason}));
+                            results.reject(r.decision_id, r.reason);
                             break 'body;
                         }
                         Ok(record) => {
-                            results.push(json!({ "position": position, "decision_id": record.decision_id }));
-                            slots.push(position);
-                            subs.push(Submission { record, submitted_by: by.clone() });
+                            slots.push(results.queued(&record.decision_id));
+                            subs.push(Submission {
+                                record,
+                                submitted_by: by.clone(),
+                            });
                         }
-                        Err(r) => results.push(
-                            json!({"position": position, "decision_id": r.decision_id, "status": "rejected", "reason": r.reason}),
-                        ),
+                        Err(r) => results.reject(r.decision_id, r.reason),
                     }
                     if subs.len() >= GROUP {
                         pending.push(
@@ -121,8 +118,10 @@ pub(crate) async fn post_sequence(
                 }
                 Err(e) => {
                     broken = true;
-                    results.push(json!({"position": results.len(), "status": "rejected",
-                        "reason": format!("{e}; the rest of the sequence was not read")}));
+                    results.reject(
+                        None,
+                        format!("{}; the rest of the sequence was not read", e.reason),
+                    );
                     break 'body;
                 }
             }
@@ -130,7 +129,7 @@ pub(crate) async fn post_sequence(
         buf.drain(..used);
     }
     if cut.is_none() && !broken && !buf.is_empty() {
-        results.push(json!({"position": results.len(), "status": "rejected", "reason": "the body ends inside a CBOR item"}));
+        results.reject(None, "the body ends inside a CBOR item".into());
     }
     if results.is_empty() && cut.is_none() {
         return Err(ApiError::bad("the body holds no records"));
@@ -138,15 +137,14 @@ pub(crate) async fn post_sequence(
     if !subs.is_empty() {
         pending.push(queue(&state, subs, slots).await?);
     }
-    let queued: usize = pending.iter().map(|p| p.slots.len()).sum();
-    let rejected = results.len() - queued;
-    state.rejected.fetch_add(rejected as u64, Ordering::Relaxed);
-    let mut counts = Counts::default();
+    state
+        .rejected
+        .fetch_add(results.rejected() as u64, Ordering::Relaxed);
     for p in pending {
         let outcomes =
             p.rx.await
                 .map_err(|_| ApiError::internal("the writer stopped before acknowledging"))?;
-        fill(&mut results, &p.slots, outcomes, &mut counts);
+        results.fill(&p.slots, outcomes);
     }
-    Ok(answer(results, counts, rejected, cut))
+    Ok(results.answer(cut, cbor_answer))
 }

@@ -3,21 +3,28 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use crate::ack::{submit_and_wait, too_large, wants_cbor, Results};
+use crate::auth::authorize;
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::tokens::Role;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::Response;
 use ingest::input::{parse_body, Format, Sender};
 use ingest::Submission;
-use serde_json::{json, Value};
-
-use crate::ack::{answer, fill, submit_and_wait, too_large, Counts};
-use crate::auth::authorize;
-use crate::error::ApiError;
-use crate::state::AppState;
-use crate::tokens::Role;
 
 fn format_of(headers: &HeaderMap) -> Result<Format, ApiError> {
+    if let Some(enc) = headers.get(header::CONTENT_ENCODING) {
+        let enc = enc.to_str().unwrap_or("?").trim();
+        if !enc.eq_ignore_ascii_case("identity") {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                format!("content encoding {enc:?} not accepted here; send records uncompressed"),
+            ));
+        }
+    }
     let ct = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -48,8 +55,9 @@ pub(crate) async fn post_decisions(
 ) -> Result<Response, ApiError> {
     let who = authorize(&state, &headers, Role::Writer)?;
     let format = format_of(&headers)?;
+    let cbor_answer = wants_cbor(&headers);
     if format == Format::CborSeq {
-        return crate::stream::post_sequence(state, who, body).await;
+        return crate::stream::post_sequence(state, who, body, cbor_answer).await;
     }
     let body = axum::body::to_bytes(body, state.config.max_body)
         .await
@@ -80,35 +88,28 @@ pub(crate) async fn post_decisions(
             format!("{r}; nothing of this request was appended"),
         ));
     }
-    let mut results: Vec<Value> = Vec::with_capacity(parsed.len());
-    let mut subs = Vec::new();
+    let mut results = Results::with_capacity(parsed.len());
+    let mut subs = Vec::with_capacity(parsed.len());
     let by: std::sync::Arc<str> = who.enforcer.as_str().into();
-    let mut slots = Vec::new();
-    for (position, item) in parsed.into_iter().enumerate() {
+    let mut slots = Vec::with_capacity(parsed.len());
+    for item in parsed {
         match item {
             Ok(record) => {
-                results.push(json!({ "position": position, "decision_id": record.decision_id }));
-                slots.push(position);
+                slots.push(results.queued(&record.decision_id));
                 subs.push(Submission {
                     record,
                     submitted_by: by.clone(),
                 });
             }
-            Err(rejected) => results.push(json!({
-                "position": position,
-                "decision_id": rejected.decision_id,
-                "status": "rejected",
-                "reason": rejected.reason,
-            })),
+            Err(rejected) => results.reject(rejected.decision_id, rejected.reason),
         }
     }
-    let rejected = results.len() - subs.len();
-    state.rejected.fetch_add(rejected as u64, Ordering::Relaxed);
-    if subs.is_empty() {
-        return Ok(answer(results, Counts::default(), rejected, None));
+    state
+        .rejected
+        .fetch_add(results.rejected() as u64, Ordering::Relaxed);
+    if !subs.is_empty() {
+        let outcomes = submit_and_wait(&state, subs).await?;
+        results.fill(&slots, outcomes);
     }
-    let outcomes = submit_and_wait(&state, subs).await?;
-    let mut counts = Counts::default();
-    fill(&mut results, &slots, outcomes, &mut counts);
-    Ok(answer(results, counts, rejected, None))
+    Ok(results.answer(None, cbor_answer))
 }

@@ -276,14 +276,15 @@ fn ship_verify_from_tiles_find_and_prove() {
     );
     assert_eq!(s.request("GET", "/healthz", &[], b"").status, 200);
     assert_eq!(s.request("GET", "/readyz", &[], b"").status, 200);
-    assert_handler_threads_have_the_short_slice(&s);
+    assert_handler_thread_slices(&s, false);
     assert_eq!(s.stop(), Some(0), "graceful shutdown exits 0");
 }
 
-/// The runtime's threads (request handlers, lookups) and the pipeline's
-/// stages have `ingest::sched`'s short time slice, where the kernel shows
-/// slices (`se.slice`, Linux 6.12 and later).
-fn assert_handler_threads_have_the_short_slice(s: &Server) {
+/// Only with `--thread-priorities` do the runtime's threads (request
+/// handlers, lookups) and the pipeline's stages get `ingest::sched`'s short
+/// time slice; by default they keep the host's. Checked where the kernel
+/// shows slices (`se.slice`, Linux 6.12 and later).
+fn assert_handler_thread_slices(s: &Server, short_expected: bool) {
     let short = ingest::sched::LATENCY_SLICE.as_nanos() as u64;
     let tasks = std::path::PathBuf::from(format!("/proc/{}/task", s.child.id()));
     let mut seen = 0;
@@ -298,13 +299,21 @@ fn assert_handler_threads_have_the_short_slice(s: &Server) {
         if name.starts_with("tokio-r")
             || ["ledger-writer", "ledger-batcher", "ledger-acks"].contains(&name)
         {
-            assert_eq!(slice, short, "{name}");
+            assert_eq!(slice == short, short_expected, "{name}: {slice} ns");
             seen += 1;
         }
     }
     if ingest::sched::shown_slice(std::path::Path::new("/proc/self")).is_some() {
         assert!(seen >= 4, "runtime and stage threads: {seen}");
     }
+}
+
+#[test]
+fn thread_priorities_are_opt_in() {
+    let s = Server::start(&["--thread-priorities"]);
+    let r = post_json(&s, &s.writer, &record("prio-1", "u", "a"));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_handler_thread_slices(&s, true);
 }
 
 #[test]
@@ -566,17 +575,10 @@ fn tokens_are_managed_without_restart_and_data_survives_restart() {
 
 #[test]
 fn cbor_sequences_stream_and_stop_cleanly() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("ledgerd.toml");
-    std::fs::write(
-        &config,
+    let s = Server::with_config(
         // Two blocking threads: parsing and submitting share them.
         "max_body_bytes = 200000\ncheckpoint_interval_ms = 100\nblocking_threads = 2\n",
-    )
-    .unwrap();
-    let s = Server::start_in(
-        &dir.path().join("data"),
-        &["--config", config.to_str().unwrap()],
+        &[],
     );
     let auth = bearer(&s.writer);
     let headers = [
@@ -629,15 +631,9 @@ fn cbor_sequences_stream_and_stop_cleanly() {
 
 #[test]
 fn a_full_queue_is_503_with_retry_after() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("ledgerd.toml");
     // The writer holds a batch open for 2 s waiting for more, so the queue
     // (5 records) is still full when the second request comes.
-    std::fs::write(&config, "queue_capacity = 5\nbatch_delay_us = 2000000\n").unwrap();
-    let s = Server::start_in(
-        &dir.path().join("data"),
-        &["--config", config.to_str().unwrap()],
-    );
+    let s = Server::with_config("queue_capacity = 5\nbatch_delay_us = 2000000\n", &[]);
     let first: Vec<Value> = (0..5).map(|i| record(&format!("f{i}"), "u", "a")).collect();
     let (addr, writer) = (s.addr.clone(), s.writer.clone());
     let t = std::thread::spawn(move || {

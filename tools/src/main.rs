@@ -14,6 +14,7 @@ mod mirror;
 mod remote;
 mod search;
 mod ship;
+mod soak;
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -140,6 +141,10 @@ enum Command {
     },
     /// Load-generate against the ingest pipeline in a temp dir, next to raw RocksDB.
     Bench(bench::BenchArgs),
+    /// Hold a fixed rate against a running ledgerd (--url, --token) for a
+    /// bounded time: passes when nothing is refused, the queue stays
+    /// bounded, every acknowledged record is in the tree and RSS is flat.
+    Soak(soak::SoakArgs),
     /// Time evidence, receipts and chains as a log in a temp dir grows to
     /// each of --sizes, next to one leaf read.
     BenchProofs(bench::ProofArgs),
@@ -231,6 +236,7 @@ fn run_remote(
         }
         Command::Export(args) => export::run_remote(&remote, &load_key(key, dir)?, &args)?,
         Command::Bench(args) => bench::run_http(&remote, &args)?,
+        Command::Soak(args) => soak::run(&remote, &args)?,
         _ => bail!("this command works on a data dir only; drop --url"),
     }
     Ok(())
@@ -387,6 +393,9 @@ fn run(cli: Cli) -> Result<()> {
     if let Command::Ship { .. } = cli.command {
         bail!("ship sends records to a running ledgerd: give --url and --token");
     }
+    if let Command::Soak(_) = cli.command {
+        bail!("soak loads a running ledgerd: give --url and --token");
+    }
     if let Command::Bench(args) = cli.command {
         return bench::run(args);
     }
@@ -409,6 +418,7 @@ fn run(cli: Cli) -> Result<()> {
         | Command::BenchExport(_)
         | Command::PacedSync { .. }
         | Command::Token { .. }
+        | Command::Soak(_)
         | Command::Ship { .. } => {
             unreachable!("handled above")
         }
@@ -473,7 +483,6 @@ fn run(cli: Cli) -> Result<()> {
 }
 
 fn main() -> ExitCode {
-    api::allocator::keep_freed_memory(api::allocator::KEEP_FREED_MS);
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

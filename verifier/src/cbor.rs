@@ -99,7 +99,7 @@ fn by_encoding(a: &str, b: &str) -> std::cmp::Ordering {
 }
 
 /// The head of an item: major type and argument, shortest form.
-pub(crate) fn head(major: u8, n: u64, out: &mut Vec<u8>) {
+pub fn head(major: u8, n: u64, out: &mut Vec<u8>) {
     let m = major << 5;
     match n {
         0..=23 => out.push(m | n as u8),
@@ -120,7 +120,7 @@ pub(crate) fn head(major: u8, n: u64, out: &mut Vec<u8>) {
 }
 
 /// Appends a text string.
-pub(crate) fn text_into(text: &str, out: &mut Vec<u8>) {
+pub fn text_into(text: &str, out: &mut Vec<u8>) {
     head(3, text.len() as u64, out);
     out.extend_from_slice(text.as_bytes());
 }

@@ -49,6 +49,13 @@ pub struct PipelineConfig {
     /// they must keep up, or the spans held in memory would grow without
     /// bound.
     pub max_unbuilt: u64,
+    /// Raise the stages' CPU priority ([`COMMITTER_NICE`], [`STAGE_NICE`])
+    /// and shorten their time slice ([`sched`]), so that an
+    /// acknowledgement does not wait for a CPU behind a RocksDB flush.
+    /// Off by default: it changes how the host schedules this process
+    /// against others, and raising a priority needs `CAP_SYS_NICE`. Span
+    /// builds always run at [`INDEXER_NICE`], which only lowers them.
+    pub thread_priorities: bool,
 }
 
 impl Default for PipelineConfig {
@@ -60,6 +67,7 @@ impl Default for PipelineConfig {
             checkpoint_interval: Duration::from_secs(1),
             // Four spans: ~190 MB of span indexes and id tables.
             max_unbuilt: 4 * crate::index::SPAN,
+            thread_priorities: false,
         }
     }
 }
@@ -196,6 +204,7 @@ impl Pipeline {
         config: PipelineConfig,
     ) -> Pipeline {
         let log = indexes.log().clone();
+        let raise = config.thread_priorities;
         let (tx, rx) = mpsc::channel::<Job>();
         let stats = Arc::new(Stats::default());
         // Batcher → (one prepared batch at most) → committer → acknowledger,
@@ -210,7 +219,9 @@ impl Pipeline {
             std::thread::Builder::new()
                 .name("ledger-batcher".into())
                 .spawn(move || {
-                    set_priority(STAGE_NICE, Some(sched::LATENCY_SLICE));
+                    if raise {
+                        set_priority(STAGE_NICE, Some(sched::LATENCY_SLICE));
+                    }
                     batcher.run(rx, batch_tx)
                 })
                 .ok()
@@ -221,7 +232,9 @@ impl Pipeline {
             std::thread::Builder::new()
                 .name("ledger-writer".into())
                 .spawn(move || {
-                    set_priority(COMMITTER_NICE, Some(sched::LATENCY_SLICE));
+                    if raise {
+                        set_priority(COMMITTER_NICE, Some(sched::LATENCY_SLICE));
+                    }
                     stages::commit_all(log, stats, batch_rx, written_tx)
                 })
                 .ok()
@@ -231,7 +244,9 @@ impl Pipeline {
             std::thread::Builder::new()
                 .name("ledger-acks".into())
                 .spawn(move || {
-                    set_priority(STAGE_NICE, Some(sched::LATENCY_SLICE));
+                    if raise {
+                        set_priority(STAGE_NICE, Some(sched::LATENCY_SLICE));
+                    }
                     stages::acknowledge_all(indexes, stats, written_rx, failed_tx, build_tx)
                 })
                 .ok()
@@ -353,13 +368,12 @@ impl Drop for Pipeline {
     }
 }
 
-/// CPU priority (nice) of the committer: the highest. It sleeps in
+/// CPU priority (nice) of the committer with
+/// [`PipelineConfig::thread_priorities`]: the highest. It sleeps in
 /// `fdatasync` for most of each group commit, and what it does when that
 /// returns (write the next batch to the WAL and memtables) is what every
-/// acknowledgement waits for. At the same priority as the other threads,
-/// it woke to find a core taken by a flush, a lookup or a span build, and
-/// on the disk the ledger's peak was 0.54-0.63x raw RocksDB; with these
-/// priorities 0.69-0.95x (docs/performance.md, session 13).
+/// acknowledgement waits for; at the others' priority it can wake to find
+/// a core taken by a flush, a lookup or a span build.
 pub const COMMITTER_NICE: i32 = -20;
 /// CPU priority of the batcher and the acknowledger: above the request
 /// handlers, flushes and lookups, below the committer, which must not wait

@@ -5,7 +5,7 @@
 use ciborium::Value;
 
 use crate::record::schema::FieldError;
-use crate::record::{check, from_json, CheckedRecord, ENVELOPE_OVERHEAD};
+use crate::record::{check, fast, CheckedRecord, ENVELOPE_OVERHEAD};
 
 /// Body encodings accepted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -120,20 +120,85 @@ fn decision_id_of(v: &Value) -> Option<String> {
 }
 
 /// Splits and checks a body. `Err` only when nothing in it can be read.
+///
+/// A body whose records are all readable in place and all pass is checked
+/// by the fast path ([`fast`](super::fast)); any other is decoded into
+/// values and checked record by record, which names each problem.
 pub fn parse_body(
+    format: Format,
+    body: &[u8],
+    sender: &Sender<'_>,
+) -> Result<Vec<Result<CheckedRecord, Rejected>>, BodyError> {
+    if let Some(records) = parse_fast(format, body, sender) {
+        return Ok(records.into_iter().map(Ok).collect());
+    }
+    parse_reference(format, body, sender)
+}
+
+/// One record of a body: checked, or refused with the reason.
+pub type Checked = Result<CheckedRecord, Rejected>;
+
+/// The first item of a CBOR sequence as it arrives, checked: `None` while
+/// the bytes so far end inside it; else how many bytes it took and the
+/// record or why it was refused (`Err` of a [`BodyError`] when the bytes
+/// are not CBOR, after which a sequence cannot be read on).
+pub fn next_item(
+    bytes: &[u8],
+    position: usize,
+    sender: &Sender<'_>,
+) -> Option<Result<(usize, Checked), BodyError>> {
+    if let Some(n) = fast::item_len(bytes) {
+        if let Some(r) = fast::check(&bytes[..n], sender.enforcer) {
+            let leaf = r.cbor().len() + ENVELOPE_OVERHEAD + sender.submitted_by.len() + 3;
+            if leaf <= verifier::tile::MAX_ENTRY_SIZE {
+                return Some(Ok((n, Ok(r))));
+            }
+        }
+    }
+    match verifier::cbor::decode_prefix(bytes) {
+        Ok(verifier::cbor::Prefix::Incomplete) => None,
+        Ok(verifier::cbor::Prefix::Item(v, n)) => Some(Ok((n, check_record(&v, position, sender)))),
+        Err(e) => Some(Err(BodyError {
+            format: "CBOR",
+            reason: e.to_string(),
+        })),
+    }
+}
+
+/// The fast path alone: every record of the body checked in place, or
+/// `None` if any needs the reference path (for tests and benchmarks;
+/// [`parse_body`] falls back by itself).
+pub fn parse_fast(format: Format, body: &[u8], sender: &Sender<'_>) -> Option<Vec<CheckedRecord>> {
+    let bound = sender.enforcer;
+    let records = match format {
+        Format::Cbor => fast::records(body, bound)?,
+        Format::CborSeq => fast::sequence(body, bound)?,
+        Format::Json => fast::records(&fast::json_to_cbor(body)?, bound)?,
+    };
+    let limit = verifier::tile::MAX_ENTRY_SIZE
+        .saturating_sub(ENVELOPE_OVERHEAD + sender.submitted_by.len() + 3);
+    records
+        .iter()
+        .all(|r| r.cbor().len() <= limit)
+        .then_some(records)
+}
+
+/// The reference path: the body decoded into values, each record checked
+/// with its problems named.
+pub fn parse_reference(
     format: Format,
     body: &[u8],
     sender: &Sender<'_>,
 ) -> Result<Vec<Result<CheckedRecord, Rejected>>, BodyError> {
     let items: Vec<Result<Value, Rejected>> = match format {
         Format::Json => {
-            let v: serde_json::Value = serde_json::from_slice(body).map_err(|e| BodyError {
+            let v = crate::record::json::from_slice(body).map_err(|e| BodyError {
                 format: "JSON",
                 reason: e.to_string(),
             })?;
             match v {
-                serde_json::Value::Array(a) => a.iter().map(|v| Ok(from_json(v))).collect(),
-                v => vec![Ok(from_json(&v))],
+                Value::Array(a) => a.into_iter().map(Ok).collect(),
+                v => vec![Ok(v)],
             }
         }
         Format::Cbor => {

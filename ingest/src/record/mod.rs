@@ -3,7 +3,9 @@
 //! delegation. [`check`] reads a record from CBOR (or JSON converted by
 //! [`from_json`]), checks every field and returns its canonical form.
 
+pub(crate) mod fast;
 pub mod input;
+pub(crate) mod json;
 pub(crate) mod schema;
 pub(crate) mod terms;
 

@@ -77,6 +77,10 @@ pub struct BenchArgs {
     /// 0 times a process just started, more one whose memory is paged in.
     #[arg(long, default_value_t = 0)]
     pub warmup: usize,
+    /// Run the pipeline as `ledgerd --thread-priorities` does: its commit
+    /// path at a raised CPU priority with a short time slice.
+    #[arg(long)]
+    pub thread_priorities: bool,
 }
 
 impl BenchArgs {
@@ -143,7 +147,7 @@ pub fn sample_record(i: u64, seed: u64) -> Value {
     })
 }
 
-pub(super) fn percentile(sorted: &[Duration], p: f64) -> Duration {
+pub(crate) fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;
     }
@@ -412,20 +416,24 @@ pub fn run(args: BenchArgs) -> Result<()> {
         "bench: {rounds} rounds of {n} records (~{avg_leaf} B leaves), {} submitters x {} records per request",
         args.concurrency, args.batch
     );
-    // The submitters run on this thread (`block_on`).
-    ingest::sched::latency_sensitive();
     // One runtime for every phase, its blocking threads kept between them
     // as a server keeps its own: else a phase would start by creating
     // them, and time that instead of the ledger.
-    let runtime = tokio::runtime::Builder::new_current_thread()
+    let mut runtime = tokio::runtime::Builder::new_current_thread();
+    runtime
         .enable_time()
         .thread_keep_alive(Duration::from_secs(600))
-        // As ledgerd's handler threads (ingest::sched).
-        .on_thread_start(ingest::sched::latency_sensitive)
         // As many blocking threads as ledgerd's handlers have.
-        .max_blocking_threads(ingest::BLOCKING_THREADS)
-        .build()?;
+        .max_blocking_threads(ingest::BLOCKING_THREADS);
+    if args.thread_priorities {
+        // The submitters run on this thread (`block_on`); the blocking
+        // threads are ledgerd's handlers' (ingest::sched).
+        ingest::sched::latency_sensitive();
+        runtime.on_thread_start(ingest::sched::latency_sensitive);
+    }
+    let runtime = runtime.build()?;
     let config = PipelineConfig {
+        thread_priorities: args.thread_priorities,
         max_batch: args.group,
         ..PipelineConfig::default()
     };

@@ -1,0 +1,359 @@
+//! The fast path of record checking against the reference: for any body,
+//! in any of the three formats, `parse_body` (fast path, falling back to
+//! the reference) answers exactly as `parse_reference` does: the same
+//! records with the same canonical bytes, digests and index terms, the
+//! same rejections, the same body errors. And the fast path does take the
+//! records it should: every valid record of the generator, in every
+//! format.
+
+use ciborium::Value as Cbor;
+use ingest::input::{parse_body, parse_fast, parse_reference, Format, Sender};
+use proptest::prelude::*;
+use serde_json::{json, Value};
+
+fn base() -> Value {
+    json!({
+        "decision_id": "d-1",
+        "time": "2026-11-23T07:00:00.123Z",
+        "enforcer": {"id": "gw-eu-1", "kind": "agent_gateway"},
+        "subject": {"type": "user", "id": "alice@example.com", "identity_kind": "human", "owner": "alice@example.com"},
+        "delegation": [
+            {"identity_kind": "agent", "id": "agent:travel-bot", "owner": "team-travel", "granted_at": "2026-11-23T06:59:00Z", "scope": "bookings:write"},
+            {"identity_kind": "service_account", "id": "sa:booking-svc", "owner": "team-booking", "scope": ["a", "b"]}
+        ],
+        "action": {"name": "POST /v1/bookings"},
+        "resource": {"type": "api", "id": "bookings-api", "sensitivity": "confidential"},
+        "context": {"request_id": "req-1", "trace_id": "4bf92f3577b34da6", "source_ip": "10.0.0.1", "extra": {"k": [1, 2]}},
+        "policy": {"engine": "opa", "id": "bookings.authz", "version": "2026.11.1", "hash": "sha256:x"},
+        "decision": "allow",
+        "reasons": ["rule.allow_delegated_agent"],
+        "credential": {"kind": "token", "id_hash": "sha256:9f86d081884c7d65", "issued_at": "2026-11-23T06:59:30Z",
+                       "expires_at": "2026-11-23T07:04:30Z", "ttl_s": 300, "scopes": ["s"]},
+        "emergency": {"break_glass": true, "justification": "outage", "ticket": "INC-1"},
+        "extensions": {"opa": {"labels": {"id": "x"}, "n": 2.5}}
+    })
+}
+
+/// Values a field may be set to: right, wrong and odd.
+fn any_value() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        // Edge values first and weighted up: each breaks some rule.
+        3 => Just(json!("")),
+        2 => Just(Value::Null),
+        2 => Just(json!([])),
+        2 => Just(json!({})),
+        2 => Just(json!(["", "x"])),
+        1 => Just(json!(-1)),
+        1 => any::<bool>().prop_map(Value::Bool),
+        1 => any::<i64>().prop_map(|n| json!(n)),
+        1 => any::<u64>().prop_map(|n| json!(n)),
+        1 => (-1e6f64..1e6).prop_map(|f| json!(f)),
+        1 => Just(json!("x".repeat(1025))),
+        1 => Just(json!("x".repeat(257))),
+        1 => Just(json!("2026-11-23T07:00:00+02:00")),
+        1 => Just(json!("2026-11-23T06:00:00Z")),
+        1 => Just(json!("1969-12-31T23:59:59Z")),
+        1 => Just(json!("not a time")),
+        1 => Just(json!("spiffe://x/y")),
+        1 => Just(json!("10.0.0.300")),
+        1 => Just(json!("::1")),
+        1 => Just(json!("deny")),
+        1 => Just(json!("agent")),
+        1 => Just(json!("sha256:9f86d081884c7d65")),
+        1 => Just(json!("short")),
+        2 => "[a-z0-9:_./ -]{0,24}".prop_map(Value::String),
+    ];
+    leaf.prop_recursive(3, 16, 4, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+            prop::collection::btree_map("[a-z_]{1,12}", inner, 0..4)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+/// Paths of the record's fields, to set or remove.
+const PATHS: &[&[&str]] = &[
+    &["decision_id"],
+    &["time"],
+    &["enforcer"],
+    &["enforcer", "id"],
+    &["enforcer", "kind"],
+    &["subject", "id"],
+    &["subject", "identity_kind"],
+    &["subject", "owner"],
+    &["subject", "spiffe_id"],
+    &["subject", "properties"],
+    &["delegation"],
+    &["delegation", "0", "granted_at"],
+    &["delegation", "0", "expires_at"],
+    &["delegation", "0", "scope"],
+    &["delegation", "1", "id"],
+    &["delegation", "1", "granted_at"],
+    &["action", "name"],
+    &["action", "properties"],
+    &["resource", "id"],
+    &["context"],
+    &["context", "source_ip"],
+    &["context", "parent_decision_id"],
+    &["context", "other"],
+    &["policy", "version"],
+    &["decision"],
+    &["reasons"],
+    &["errors"],
+    &["obligations"],
+    &["credential"],
+    &["credential", "ttl_s"],
+    &["credential", "expires_at"],
+    &["credential", "id_hash"],
+    &["emergency", "break_glass"],
+    &["emergency"],
+    &["extensions"],
+    &["unknown_field"],
+];
+
+fn set(v: &mut Value, path: &[&str], to: Option<Value>) {
+    let (last, parents) = path.split_last().unwrap();
+    let mut cur = v;
+    for p in parents {
+        cur = match cur {
+            Value::Object(m) => match m.get_mut(*p) {
+                Some(x) => x,
+                None => return,
+            },
+            Value::Array(a) => match p.parse::<usize>().ok().and_then(|i| a.get_mut(i)) {
+                Some(x) => x,
+                None => return,
+            },
+            _ => return,
+        };
+    }
+    if let Value::Object(m) = cur {
+        match to {
+            Some(x) => {
+                m.insert(last.to_string(), x);
+            }
+            None => {
+                m.remove(*last);
+            }
+        }
+    }
+}
+
+/// A record: the base with up to three fields set or removed.
+fn record() -> impl Strategy<Value = Value> {
+    prop::collection::vec(
+        (0..PATHS.len(), prop::option::weighted(0.8, any_value())),
+        0..6,
+    )
+    .prop_map(|edits| {
+        let mut r = base();
+        for (p, to) in edits {
+            set(&mut r, PATHS[p], to);
+        }
+        r
+    })
+}
+
+fn cbor(v: &Value) -> Vec<u8> {
+    let mut b = Vec::new();
+    ciborium::into_writer(v, &mut b).unwrap();
+    b
+}
+
+/// The same record with its times as CBOR tags (0 over text, 1 over
+/// seconds), as an enforcer writing CBOR may send them.
+fn tagged_times(v: &Value) -> Vec<u8> {
+    let mut c: Cbor = ciborium::Value::serialized(v).unwrap();
+    if let Cbor::Map(entries) = &mut c {
+        for (k, v) in entries.iter_mut() {
+            if k.as_text() == Some("time") {
+                *v = Cbor::Tag(0, Box::new(v.clone()));
+            }
+            if k.as_text() == Some("credential") {
+                if let Cbor::Map(cred) = v {
+                    for (k, v) in cred.iter_mut() {
+                        if k.as_text() == Some("issued_at") {
+                            *v = Cbor::Tag(1, Box::new(Cbor::Integer(1_795_417_170.into())));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let mut b = Vec::new();
+    ciborium::into_writer(&c, &mut b).unwrap();
+    b
+}
+
+fn same(format: Format, body: &[u8], sender: &Sender<'_>) {
+    let fast = parse_body(format, body, sender);
+    let reference = parse_reference(format, body, sender);
+    assert_eq!(
+        fast,
+        reference,
+        "{format:?} body {}",
+        String::from_utf8_lossy(body)
+    );
+}
+
+fn senders() -> [Sender<'static>; 2] {
+    [
+        Sender::relay("relay-1"),
+        Sender {
+            submitted_by: "gw-eu-1",
+            enforcer: Some("gw-eu-1"),
+        },
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    #[test]
+    fn the_fast_path_answers_as_the_reference(records in prop::collection::vec(record(), 1..4)) {
+        for sender in &senders() {
+            let array = Value::Array(records.clone());
+            same(Format::Json, array.to_string().as_bytes(), sender);
+            same(Format::Json, records[0].to_string().as_bytes(), sender);
+            same(Format::Cbor, &cbor(&array), sender);
+            same(Format::Cbor, &cbor(&records[0]), sender);
+            same(Format::Cbor, &tagged_times(&records[0]), sender);
+            let seq: Vec<u8> = records.iter().flat_map(cbor).collect();
+            same(Format::CborSeq, &seq, sender);
+        }
+    }
+
+    #[test]
+    fn the_fast_path_answers_as_the_reference_on_mutated_bytes(
+        r in record(), at in any::<prop::sample::Index>(), byte in any::<u8>(), cut in any::<prop::sample::Index>()
+    ) {
+        for (format, mut body) in [(Format::Cbor, cbor(&r)), (Format::Json, r.to_string().into_bytes())] {
+            let i = at.index(body.len());
+            body[i] = byte;
+            same(format, &body, &senders()[0]);
+            body.truncate(cut.index(body.len() + 1));
+            same(format, &body, &senders()[0]);
+        }
+    }
+}
+
+/// Values each field is set to in the exhaustive test: right, wrong, odd.
+fn edge_values() -> Vec<Option<Value>> {
+    let mut v: Vec<Option<Value>> = [
+        json!(""),
+        Value::Null,
+        json!([]),
+        json!({}),
+        json!(["", "x"]),
+        json!(["x", "y"]),
+        json!(-1),
+        json!(0),
+        json!(300),
+        json!(2.5),
+        json!(true),
+        json!(false),
+        json!("x".repeat(1025)),
+        json!("x".repeat(1024)),
+        json!("x".repeat(257)),
+        json!("2026-11-23T07:00:00+02:00"),
+        json!("2026-11-23T06:00:00Z"),
+        json!("2026-11-23T08:00:00.5Z"),
+        json!("1969-12-31T23:59:59Z"),
+        json!("not a time"),
+        json!("spiffe://x/y"),
+        json!("10.0.0.300"),
+        json!("::1"),
+        json!("deny"),
+        json!("allow"),
+        json!("agent"),
+        json!("token"),
+        json!("sha256:9f86d081884c7d65"),
+        json!("sha256:9f86 081884c7d65"),
+        json!("short"),
+        json!({"k": null, "n": [1, {"m": -2}]}),
+        json!({"id": "gw-eu-1", "kind": "gateway"}),
+        json!([{"identity_kind": "agent", "id": "a"}]),
+    ]
+    .into_iter()
+    .map(Some)
+    .collect();
+    v.push(None);
+    v
+}
+
+/// Every field of [`PATHS`] set to every edge value (or removed), one at a
+/// time, in every format: a record wrong in one field only is where a
+/// fast path that accepts too much would show.
+#[test]
+fn one_field_changed_at_a_time() {
+    let values = edge_values();
+    for path in PATHS {
+        for to in &values {
+            let mut r = base();
+            set(&mut r, path, to.clone());
+            for sender in &senders() {
+                same(Format::Json, r.to_string().as_bytes(), sender);
+                same(Format::Cbor, &cbor(&r), sender);
+                same(Format::Cbor, &tagged_times(&r), sender);
+            }
+        }
+    }
+}
+
+#[test]
+fn the_fast_path_takes_every_valid_record() {
+    let mut r = base();
+    let sender = Sender::relay("relay-1");
+    // With and without every optional part.
+    let mut bodies = vec![r.clone()];
+    for strip in [
+        "delegation",
+        "context",
+        "credential",
+        "emergency",
+        "extensions",
+        "reasons",
+    ] {
+        r.as_object_mut().unwrap().remove(strip);
+        bodies.push(r.clone());
+    }
+    for b in &bodies {
+        let json = parse_fast(Format::Json, b.to_string().as_bytes(), &sender);
+        assert!(json.is_some(), "JSON {b}");
+        let c = parse_fast(Format::Cbor, &cbor(b), &sender);
+        assert_eq!(json, c, "JSON and CBOR give the same record");
+        assert!(parse_fast(Format::Cbor, &tagged_times(b), &sender).is_some());
+        assert_eq!(
+            json.unwrap(),
+            parse_reference(Format::Json, b.to_string().as_bytes(), &sender)
+                .unwrap()
+                .into_iter()
+                .map(Result::unwrap)
+                .collect::<Vec<_>>()
+        );
+    }
+    let all = Value::Array(bodies.clone());
+    assert_eq!(
+        parse_fast(Format::Json, all.to_string().as_bytes(), &sender).map(|v| v.len()),
+        Some(bodies.len())
+    );
+    let seq: Vec<u8> = bodies.iter().flat_map(cbor).collect();
+    assert_eq!(
+        parse_fast(Format::CborSeq, &seq, &sender).map(|v| v.len()),
+        Some(bodies.len())
+    );
+    // A record the reference refuses is left to it.
+    let mut bad = base();
+    bad["decision"] = json!("maybe");
+    assert!(parse_fast(Format::Json, bad.to_string().as_bytes(), &sender).is_none());
+    // A writer bound to another enforcer is left to the reference, which
+    // names the problem.
+    let bound = Sender {
+        submitted_by: "gw-2",
+        enforcer: Some("gw-2"),
+    };
+    assert!(parse_fast(Format::Json, base().to_string().as_bytes(), &bound).is_none());
+    let r = parse_body(Format::Json, base().to_string().as_bytes(), &bound).unwrap();
+    assert!(r[0].as_ref().unwrap_err().forbidden);
+}
