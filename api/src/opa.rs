@@ -146,6 +146,13 @@ pub(crate) async fn post_logs(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let who = authorize(&state, &headers, Role::Writer)?;
+    if let Some(why) = state.pipeline.refusing() {
+        // The upload is read already (the extractor); OPA retries later.
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("{why}; nothing of this upload was appended"),
+        ));
+    }
     let gzip = headers
         .get(header::CONTENT_ENCODING)
         .and_then(|v| v.to_str().ok())

@@ -45,6 +45,29 @@ fn format_of(headers: &HeaderMap) -> Result<Format, ApiError> {
     }
 }
 
+/// 503 without checking the body when the pipeline would refuse its
+/// records anyway (a full queue, or indexes too far behind the log):
+/// checking them would only take CPU from the work that frees it. The
+/// body is still read (and dropped, up to the size limit), so that the
+/// writer gets the answer on a connection it can keep using.
+pub(crate) async fn refuse_if_busy(state: &AppState, body: Body) -> Result<Body, ApiError> {
+    let Some(why) = state.pipeline.refusing() else {
+        return Ok(body);
+    };
+    let mut chunks = body.into_data_stream();
+    let mut read = 0usize;
+    while let Some(Ok(chunk)) = futures_util::StreamExt::next(&mut chunks).await {
+        read += chunk.len();
+        if read > state.config.max_body {
+            break;
+        }
+    }
+    Err(ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        format!("{why}; nothing of this request was appended"),
+    ))
+}
+
 /// Checks every record, queues the good ones, and answers once they are
 /// durable: one result per record, in body order. A CBOR sequence is
 /// decoded, checked and queued as it arrives.
@@ -56,6 +79,7 @@ pub(crate) async fn post_decisions(
     let who = authorize(&state, &headers, Role::Writer)?;
     let format = format_of(&headers)?;
     let cbor_answer = wants_cbor(&headers);
+    let body = refuse_if_busy(&state, body).await?;
     if format == Format::CborSeq {
         return crate::stream::post_sequence(state, who, body, cbor_answer).await;
     }

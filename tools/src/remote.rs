@@ -136,6 +136,25 @@ impl Remote {
         Ok(r.body)
     }
 
+    /// [`Remote::post`] asking for an answer in `accept`.
+    pub fn post_accepting(
+        &self,
+        path: &str,
+        content_type: &str,
+        accept: &str,
+        body: &[u8],
+    ) -> Result<Reply> {
+        let mut req = self
+            .agent
+            .post(format!("{}{path}", self.base))
+            .header("Content-Type", content_type)
+            .header("Accept", accept);
+        if let Some(t) = &self.token {
+            req = req.header("Authorization", format!("Bearer {t}"));
+        }
+        Remote::reply(req.send(body), &format!("POST {path}"))
+    }
+
     pub fn post(&self, path: &str, content_type: &str, body: &[u8]) -> Result<Reply> {
         let mut req = self
             .agent

@@ -32,7 +32,7 @@ impl Hash {
 
     /// Lower-case hex, as in logs and test vectors.
     pub fn to_hex(&self) -> String {
-        self.0.iter().map(|b| format!("{b:02x}")).collect()
+        hex(&self.0)
     }
 
     /// Standard base64 with padding, as in checkpoints and tlog-proof files.
@@ -174,4 +174,15 @@ pub fn write_hash_lines(out: &mut String, hashes: &[Hash]) {
         out.push_str(&h.to_base64());
         out.push('\n');
     }
+}
+
+/// Lower-case hex of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(char::from(DIGITS[usize::from(b >> 4)]));
+        s.push(char::from(DIGITS[usize::from(b & 0xf)]));
+    }
+    s
 }

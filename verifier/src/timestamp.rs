@@ -37,19 +37,33 @@ impl Timestamp {
     /// `2026-11-23T07:00:00.123Z`.
     pub fn canonical(&self) -> String {
         let t = self.0;
-        let mut s = format!(
-            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
-            t.year(),
-            u8::from(t.month()),
-            t.day(),
-            t.hour(),
-            t.minute(),
-            t.second()
-        );
-        if t.nanosecond() != 0 {
-            let frac = format!("{:09}", t.nanosecond());
+        let mut s = String::with_capacity(30);
+        let mut digits = |n: u32, width: u32, sep: Option<char>| {
+            for i in (0..width).rev() {
+                s.push(char::from(b'0' + (n / 10u32.pow(i) % 10) as u8));
+            }
+            if let Some(c) = sep {
+                s.push(c);
+            }
+        };
+        // Years are 1970–9999 (four digits), as every accepted time's.
+        digits(t.year().unsigned_abs(), 4, Some('-'));
+        digits(u32::from(u8::from(t.month())), 2, Some('-'));
+        digits(u32::from(t.day()), 2, Some('T'));
+        digits(u32::from(t.hour()), 2, Some(':'));
+        digits(u32::from(t.minute()), 2, Some(':'));
+        digits(u32::from(t.second()), 2, None);
+        let mut nanos = t.nanosecond();
+        if nanos != 0 {
+            let mut width = 9;
+            while nanos % 10 == 0 {
+                nanos /= 10;
+                width -= 1;
+            }
             s.push('.');
-            s.push_str(frac.trim_end_matches('0'));
+            for i in (0..width).rev() {
+                s.push(char::from(b'0' + (nanos / 10u32.pow(i) % 10) as u8));
+            }
         }
         s.push('Z');
         s

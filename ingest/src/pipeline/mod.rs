@@ -53,8 +53,11 @@ pub struct PipelineConfig {
     /// and shorten their time slice ([`sched`]), so that an
     /// acknowledgement does not wait for a CPU behind a RocksDB flush.
     /// Off by default: it changes how the host schedules this process
-    /// against others, and raising a priority needs `CAP_SYS_NICE`. Span
-    /// builds always run at [`INDEXER_NICE`], which only lowers them.
+    /// against others, and raising a priority needs `CAP_SYS_NICE`. With
+    /// it, span builds run at [`INDEXER_NICE`]. Without it every thread
+    /// keeps the process's priority, and under a load that fills every
+    /// core span builds get their fair share: at a lower one they fell so
+    /// far behind that writes were refused until they caught up.
     pub thread_priorities: bool,
 }
 
@@ -257,7 +260,9 @@ impl Pipeline {
             std::thread::Builder::new()
                 .name("ledger-indexer".into())
                 .spawn(move || {
-                    set_priority(INDEXER_NICE, None);
+                    if raise {
+                        set_priority(INDEXER_NICE, None);
+                    }
                     for () in build_rx {
                         if let Err(e) = indexes.build() {
                             tracing::error!("building an index span: {e}");
@@ -290,6 +295,32 @@ impl Pipeline {
     /// Counters.
     pub fn stats(&self) -> &Arc<Stats> {
         &self.stats
+    }
+
+    /// Why [`Pipeline::submit`] would refuse records now, if it would: for
+    /// request handlers, to answer before reading (and parsing) a body that
+    /// would only be refused.
+    pub fn refusing(&self) -> Option<String> {
+        let unbuilt = self.indexes.unbuilt();
+        let queued = self.stats.queued.load(Ordering::Acquire);
+        if unbuilt > self.max_unbuilt {
+            return Some(
+                Busy {
+                    queued,
+                    unbuilt,
+                    subs: Vec::new(),
+                }
+                .to_string(),
+            );
+        }
+        (queued >= self.capacity).then(|| {
+            Busy {
+                queued,
+                unbuilt: 0,
+                subs: Vec::new(),
+            }
+            .to_string()
+        })
     }
 
     /// Queues records; the receiver yields one outcome per record, in order,

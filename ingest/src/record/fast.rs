@@ -71,7 +71,9 @@ impl<'a> In<'a> {
         Some((major, info, arg))
     }
 
-    /// Skips one well-formed item, returning its bytes.
+    /// Skips one item, returning its bytes. Only its structure is checked:
+    /// a text the fast path uses is checked where it is read ([`In::text`]),
+    /// and free-form content is decoded by the reference.
     fn item(&mut self, depth: usize) -> Option<&'a [u8]> {
         if depth > MAX_DEPTH {
             return None;
@@ -80,11 +82,8 @@ impl<'a> In<'a> {
         let (major, _, arg) = self.head()?;
         match major {
             0 | 1 | 7 => {}
-            2 => {
+            2 | 3 => {
                 self.take(arg)?;
-            }
-            3 => {
-                std::str::from_utf8(self.take(arg)?).ok()?;
             }
             4 => {
                 for _ in 0..arg {
@@ -117,52 +116,84 @@ fn is_null(item: &[u8]) -> bool {
     item == [0xf6]
 }
 
+/// Most fields a schema map may have; a map with more is left to the
+/// reference (the largest, the record itself, has 17 known fields).
+const MAX_FIELDS: usize = 32;
+
 /// A CBOR map of a record, read in place: its entries, each key text and
 /// none twice; fields are taken one by one and [`Fields::finish`] refuses
-/// any left over.
+/// any left over. Keys are compared as bytes: one that names a field is
+/// valid UTF-8 by being equal to its name, and any other is either refused
+/// or checked when it is kept ([`Fields::rest`]).
 struct Fields<'a> {
-    entries: Vec<(&'a str, &'a [u8])>,
-    used: u64,
+    item: &'a [u8],
+    /// Per entry: its key's and its value's start and end in `item`.
+    /// Offsets of 16 bits keep this small to move; a record too large for
+    /// them could not be a leaf (at most 65,535 bytes) anyway.
+    at: [[u16; 4]; MAX_FIELDS],
+    len: usize,
+    used: u32,
 }
 
 impl<'a> Fields<'a> {
     fn new(item: &'a [u8]) -> Option<Fields<'a>> {
-        let mut r = In::new(item);
-        let (5, _, n) = r.head()? else { return None };
-        // Schema maps have at most 21 fields; more is for the reference.
-        if n > 64 {
+        if item.len() > usize::from(u16::MAX) {
             return None;
         }
-        let mut entries: Vec<(&'a str, &'a [u8])> = Vec::with_capacity(n as usize);
-        for _ in 0..n {
-            let key = r.text()?;
-            if entries.iter().any(|(k, _)| *k == key) {
+        let mut r = In::new(item);
+        let (5, _, n) = r.head()? else { return None };
+        if n > MAX_FIELDS as u64 {
+            return None;
+        }
+        let mut f = Fields {
+            item,
+            at: [[0; 4]; MAX_FIELDS],
+            len: n as usize,
+            used: 0,
+        };
+        for i in 0..f.len {
+            let (3, _, klen) = r.head()? else { return None };
+            let k0 = r.at;
+            let key = r.take(klen)?;
+            if (0..i).any(|j| f.key(j) == key) {
                 return None;
             }
-            entries.push((key, r.item(1)?));
+            let v0 = r.at;
+            r.item(1)?;
+            f.at[i] = [k0 as u16, (k0 + key.len()) as u16, v0 as u16, r.at as u16];
         }
-        r.done().then_some(Fields { entries, used: 0 })
+        r.done().then_some(f)
+    }
+
+    fn key(&self, i: usize) -> &'a [u8] {
+        let [k0, k1, _, _] = self.at[i];
+        &self.item[usize::from(k0)..usize::from(k1)]
+    }
+
+    fn value(&self, i: usize) -> &'a [u8] {
+        let [_, _, v0, v1] = self.at[i];
+        &self.item[usize::from(v0)..usize::from(v1)]
     }
 
     /// The value of `key` unless absent or null (which means absent).
     fn get(&mut self, key: &str) -> Option<&'a [u8]> {
-        let i = self.entries.iter().position(|(k, _)| *k == key)?;
+        let i = (0..self.len).find(|&i| self.key(i) == key.as_bytes())?;
         self.used |= 1 << i;
-        let v = self.entries[i].1;
+        let v = self.value(i);
         (!is_null(v)).then_some(v)
     }
 
-    fn rest(&self) -> impl Iterator<Item = (&'a str, &'a [u8])> + '_ {
-        self.entries
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| self.used & (1 << i) == 0)
-            .map(|(_, e)| *e)
+    /// The fields not taken, their keys checked as text.
+    fn rest(&self) -> Option<Vec<(&'a str, &'a [u8])>> {
+        (0..self.len)
+            .filter(|i| self.used & (1 << i) == 0)
+            .map(|i| Some((std::str::from_utf8(self.key(i)).ok()?, self.value(i))))
+            .collect()
     }
 
     /// Whether every field was taken.
     fn finish(&self) -> Option<()> {
-        (self.used.count_ones() as usize == self.entries.len()).then_some(())
+        (self.used.count_ones() as usize == self.len).then_some(())
     }
 }
 
@@ -316,8 +347,15 @@ impl<'a> Obj<'a> {
         Some(texts)
     }
 
-    fn finish(self) -> Option<Out<'a>> {
+    /// The map, its entries sorted as deterministic CBOR orders them:
+    /// text keys' encodings sort as (length, bytes).
+    fn finish(mut self) -> Option<Out<'a>> {
         self.f.finish()?;
+        self.out.sort_unstable_by(|a, b| {
+            a.0.len()
+                .cmp(&b.0.len())
+                .then_with(|| a.0.as_bytes().cmp(b.0.as_bytes()))
+        });
         Some(Out::Map(self.out))
     }
 }
@@ -411,8 +449,7 @@ pub(crate) fn check(item: &[u8], bound: Option<&str>) -> Option<CheckedRecord> {
         }
         c.text("task", false)?;
         c.text("originating_service", false)?;
-        let rest: Vec<(&str, &[u8])> = c.f.rest().collect();
-        for (k, v) in rest {
+        for (k, v) in c.f.rest()? {
             c.f.get(k);
             c.out.push((k, free(v, false)?));
         }

@@ -64,10 +64,7 @@ pub struct TermValues<'a> {
 /// against the whole `id_hash` on the leaf.
 pub fn credential_term(id_hash: &str) -> String {
     use sha2::{Digest, Sha256};
-    Sha256::digest(id_hash.as_bytes())[..8]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    verifier::hash::hex(&Sha256::digest(id_hash.as_bytes())[..8])
 }
 
 /// The term a break-glass record has ([`IndexTerms::break_glass`]).

@@ -11,7 +11,7 @@
 
 mod cpu;
 mod export;
-mod http;
+pub(crate) mod http;
 mod proofs;
 mod raw;
 
@@ -81,6 +81,13 @@ pub struct BenchArgs {
     /// path at a raised CPU priority with a short time slice.
     #[arg(long)]
     pub thread_priorities: bool,
+    /// Over --url: the body formats to time, in order (the first is also
+    /// paced at half its peak); default cbor,json.
+    #[arg(long)]
+    pub formats: Option<String>,
+    /// Over --url: skip the in-process pipeline baseline.
+    #[arg(long)]
+    pub no_baseline: bool,
 }
 
 impl BenchArgs {
@@ -90,15 +97,16 @@ impl BenchArgs {
         if self.records == 0 || self.concurrency == 0 || self.batch == 0 || self.group == 0 {
             bail!("--records, --concurrency, --batch and --group must be at least 1");
         }
-        if over_http
-            && (self.rounds.is_some()
-                || self.paced.is_some()
-                || self.paced_records.is_some()
-                || self.warmup > 0)
-        {
+        if over_http && (self.rounds.is_some() || self.paced.is_some() || self.warmup > 0) {
             bail!(
-                "--rounds, --paced, --paced-records and --warmup apply to in-process runs only; drop them or --url"
+                "--rounds, --paced and --warmup apply to in-process runs only; drop them or --url"
             );
+        }
+        if !over_http && (self.formats.is_some() || self.no_baseline) {
+            bail!("--formats and --no-baseline apply to runs over --url only");
+        }
+        if over_http {
+            self.formats()?;
         }
         if self.paced_records == Some(0) {
             bail!("--paced-records must be at least 1");
@@ -111,6 +119,55 @@ impl BenchArgs {
         }
         Ok(())
     }
+}
+
+impl BenchArgs {
+    /// The body formats of an HTTP run, in order.
+    fn formats(&self) -> Result<Vec<http::Format>> {
+        let list = self.formats.as_deref().unwrap_or("cbor,json");
+        let formats = list
+            .split(',')
+            .map(|f| match f.trim() {
+                "cbor" => Ok(http::Format::Cbor),
+                "json" => Ok(http::Format::Json),
+                other => bail!("--formats: {other:?} is not cbor or json"),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        if formats.is_empty() {
+            bail!("--formats names no format");
+        }
+        Ok(formats)
+    }
+}
+
+/// The in-process pipeline's acknowledged rate for `n` records (checked
+/// before timing, as request handlers check them) from `args.concurrency`
+/// submitters of `args.batch` records, in a temp dir: the baseline the
+/// HTTP bench measures the server against.
+pub(super) fn in_process_rate(args: &BenchArgs, n: u64, seed: u64) -> Result<f64> {
+    let signer = verifier::SignerKey::from_seed("bench.localhost/log", &[1; 32])?;
+    let dir = tempfile::tempdir()?;
+    let log = Arc::new(Log::open_with(
+        &dir.path().join("db"),
+        &signer.verifier(),
+        INGEST_CFS,
+    )?);
+    let indexes = Indexes::open(log.clone())?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .max_blocking_threads(ingest::BLOCKING_THREADS)
+        .build()?;
+    let pipeline = Arc::new(Pipeline::start(
+        indexes.clone(),
+        Some(signer),
+        PipelineConfig::default(),
+    ));
+    let subs = subs_for(0..n, seed)?;
+    let phase = drive(&runtime, &pipeline, &log, subs, args, None)?;
+    let rate = n as f64 / phase.elapsed.as_secs_f64();
+    println!("  in-process: {rate:.0} records/s");
+    drop(pipeline);
+    Ok(rate)
 }
 
 /// Where the raw baseline's warm-up keys start: above every timed key.
