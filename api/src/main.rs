@@ -46,7 +46,7 @@ struct Cli {
     /// TOML file with any of: data, listen, origin, public_reads, max_body_bytes,
     /// checkpoint_interval_ms, request_timeout_ms, header_timeout_ms, max_connections,
     /// max_headers, queue_capacity, batch_delay_us, blocking_threads,
-    /// thread_priorities, keep_freed_ms.
+    /// thread_priorities, keep_freed_ms, memory_budget_mb.
     #[arg(long, env = "LEDGER_CONFIG")]
     config: Option<PathBuf>,
     /// Run the commit path's threads at a raised CPU priority with a short
@@ -54,6 +54,11 @@ struct Cli {
     /// host schedules ledgerd against other processes).
     #[arg(long, env = "LEDGER_THREAD_PRIORITIES")]
     thread_priorities: bool,
+    /// Memory budget in MiB for what grows with load: unbuilt index spans,
+    /// RocksDB memtables and block cache (ingest::budget). Default 512,
+    /// at least 192.
+    #[arg(long, env = "LEDGER_MEMORY_BUDGET")]
+    memory_budget: Option<usize>,
     /// Require a reader token for /checkpoint and /tile (default: public).
     #[arg(long, env = "LEDGER_PRIVATE_READS")]
     private_reads: bool,
@@ -77,6 +82,7 @@ struct FileConfig {
     blocking_threads: Option<usize>,
     thread_priorities: Option<bool>,
     keep_freed_ms: Option<u64>,
+    memory_budget_mb: Option<usize>,
 }
 
 struct Settings {
@@ -91,6 +97,10 @@ struct Settings {
     /// How long freed memory stays in the process before it goes back to
     /// the OS (the allocator's default if unset).
     keep_freed_ms: Option<u64>,
+    /// The memory budget, split.
+    budget: ingest::budget::Budget,
+    /// The budget in MiB, as given.
+    budget_mb: usize,
 }
 
 fn settings(cli: Cli) -> Result<Settings> {
@@ -145,6 +155,18 @@ fn settings(cli: Cli) -> Result<Settings> {
         pipeline.max_delay = Duration::from_micros(us);
     }
     pipeline.thread_priorities = cli.thread_priorities || file.thread_priorities.unwrap_or(false);
+    let budget_mb = cli
+        .memory_budget
+        .or(file.memory_budget_mb)
+        .unwrap_or(ingest::budget::DEFAULT_BUDGET >> 20);
+    if budget_mb < ingest::budget::MIN_BUDGET >> 20 {
+        bail!(
+            "the memory budget must be at least {} MiB, not {budget_mb}",
+            ingest::budget::MIN_BUDGET >> 20
+        );
+    }
+    let budget = ingest::budget::Budget::split(budget_mb << 20);
+    pipeline.max_unbuilt = budget.max_unbuilt;
     let blocking_threads = file.blocking_threads.unwrap_or(ingest::BLOCKING_THREADS);
     if blocking_threads == 0 {
         bail!("blocking_threads must be at least 1");
@@ -164,6 +186,8 @@ fn settings(cli: Cli) -> Result<Settings> {
         pipeline,
         blocking_threads,
         keep_freed_ms: file.keep_freed_ms,
+        budget,
+        budget_mb,
     })
 }
 
@@ -220,6 +244,9 @@ async fn shutdown_signal() {
 }
 
 fn main() -> Result<()> {
+    // RocksDB's threads allocate with the C library's malloc: two arenas
+    // keep what they free reusable instead of resident per thread.
+    api::allocator::limit_c_arenas(2);
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -250,6 +277,7 @@ async fn serve(s: Settings) -> Result<()> {
     std::fs::create_dir_all(&s.data).with_context(|| format!("creating {}", s.data.display()))?;
     let signer = signer(&s.data, s.origin.as_deref())?;
     let first = first_tokens(&s.data)?;
+    ledger::limit_rocksdb_memory(s.budget.rocks);
     let log = Arc::new(
         Log::open_with(&s.data.join("db"), &signer.verifier(), INGEST_CFS)
             .with_context(|| format!("opening the log in {}", s.data.join("db").display()))?,
@@ -259,7 +287,7 @@ async fn serve(s: Settings) -> Result<()> {
         .await
         .with_context(|| format!("listening on {}", s.listen))?;
     let addr = listener.local_addr()?;
-    let indexes = ingest::Indexes::open(log.clone())
+    let indexes = ingest::Indexes::open_with_spares(log.clone(), s.budget.spares)
         .with_context(|| format!("opening the indexes in {}", s.data.join("db").display()))?;
     let pipeline = Pipeline::start(indexes.clone(), Some(signer.clone()), s.pipeline.clone());
     let state = Arc::new(AppState {
@@ -276,6 +304,14 @@ async fn serve(s: Settings) -> Result<()> {
         "ledgerd: log {} with {} entries, listening on http://{addr}",
         signer.name(),
         log.size()
+    );
+    say!(
+        "memory budget {} MiB: up to {} unbuilt index leaves, {} spare spans, RocksDB memtables {} MiB, block cache {} MiB",
+        s.budget_mb,
+        s.budget.max_unbuilt,
+        s.budget.spares,
+        s.budget.rocks.memtables >> 20,
+        s.budget.rocks.block_cache >> 20
     );
     say!(
         "verifier key (give this to auditors): {}",

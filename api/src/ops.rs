@@ -71,6 +71,15 @@ pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         resident_kib("VmRSS:") * 1024,
         resident_kib("VmHWM:") * 1024,
     );
+    let mem = state.log.memory();
+    let text = text
+        + &format!(
+            "# TYPE ledger_rocksdb_memory_bytes gauge\n\
+             ledger_rocksdb_memory_bytes{{part=\"memtables\"}} {}\n\
+             ledger_rocksdb_memory_bytes{{part=\"table_readers\"}} {}\n\
+             ledger_rocksdb_memory_bytes{{part=\"block_cache\"}} {}\n",
+            mem.memtables, mem.table_readers, mem.block_cache
+        );
     let synced = state.log.synced_writes();
     let text = text
         + &histogram("ledger_synced_write_seconds", &synced.total)

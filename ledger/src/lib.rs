@@ -18,6 +18,7 @@ mod evidence;
 pub mod frontier;
 pub mod keys;
 mod layout;
+mod memory;
 mod store;
 mod timings;
 pub mod witness;
@@ -38,6 +39,7 @@ pub use audit::AuditReport;
 pub use bulk::SortedSink;
 pub use error::LedgerError;
 pub use frontier::Frontier;
+pub use memory::{limit as limit_rocksdb_memory, MemoryUse, RocksLimits};
 pub use store::db_options;
 use store::*;
 pub use timings::{Durations, SyncedWriteTimings, BUCKET_BOUNDS_MICROS};
@@ -82,6 +84,8 @@ pub struct Log {
     /// The index database (`index/` in the log's directory), if the log
     /// was opened with index column families.
     index: Option<DB>,
+    /// The index database's column families.
+    index_cfs: Vec<String>,
     /// The index database's directory (bulk files are staged in it).
     index_path: std::path::PathBuf,
     /// The log's directory (it holds the [`witness`] file).
@@ -222,6 +226,7 @@ impl Log {
             db,
             checkpoints,
             index,
+            index_cfs: extra_cfs.iter().map(|c| c.to_string()).collect(),
             index_path,
             path: path.to_path_buf(),
             bulk_files: AtomicU64::new(0),
@@ -231,6 +236,18 @@ impl Log {
     /// The log's verifier key.
     pub fn verifier_key(&self) -> &VerifierKey {
         &self.key
+    }
+
+    /// What RocksDB holds in memory for the log, over its databases.
+    pub fn memory(&self) -> MemoryUse {
+        let mut m = MemoryUse::default();
+        memory::add(&mut m, &self.db, &[]);
+        memory::add(&mut m, &self.checkpoints, &[]);
+        if let Some(index) = &self.index {
+            memory::add(&mut m, index, &self.index_cfs);
+        }
+        m.block_cache = memory::cache_use();
+        m
     }
 
     /// How long the synced writes of [`Log::commit`] have taken since the

@@ -231,6 +231,9 @@ pub fn db_options() -> Result<Options, LedgerError> {
     // kind of record, layout 1, it also made the small ones flush, so
     // that they did not hold old WAL files for millions of records.)
     opts.set_max_total_wal_size(MAX_TOTAL_WAL);
+    // Memtables of every database count against one limit
+    // (crate::memory::RocksLimits).
+    opts.set_write_buffer_manager(&crate::memory::shared().write_buffers);
     Ok(opts)
 }
 
@@ -274,8 +277,10 @@ pub(crate) fn table_options(filter_bits: f64) -> Options {
     let mut opts = Options::default();
     set_bloom_filter(&mut opts, filter_bits);
     // Room for memtables waiting to be flushed, so a slow flush on a busy
-    // machine does not stall appends.
+    // machine does not stall appends; each half of the memtable limit, so
+    // that one is flushed while the next fills.
     opts.set_max_write_buffer_number(4);
+    opts.set_write_buffer_size(crate::memory::shared().limits.memtables / 2);
     opts.set_bytes_per_sync(WRITE_BACK_STEP);
     opts
 }
@@ -284,6 +289,7 @@ pub(crate) fn table_options(filter_bits: f64) -> Options {
 fn set_bloom_filter(opts: &mut Options, bits: f64) {
     let mut table = BlockBasedOptions::default();
     table.set_bloom_filter(bits, false);
+    table.set_block_cache(&crate::memory::shared().cache);
     opts.set_block_based_table_factory(&table);
 }
 

@@ -503,12 +503,12 @@ fn bench_warms_up_and_paces_as_asked() {
     refused("ledgerctl", &remote, "--rounds");
     let remote = ["--url", "http://127.0.0.1:9", "bench", "--warmup", "10"];
     refused("ledgerctl", &remote, "--warmup");
-    let remote = [
-        "--url",
-        "http://127.0.0.1:9",
-        "bench",
-        "--paced-records",
-        "10",
-    ];
-    refused("ledgerctl", &remote, "--paced-records");
+    let remote = ["--url", "http://127.0.0.1:9", "bench", "--rounds", "2"];
+    refused("ledgerctl", &remote, "--rounds");
+    // Nothing listening: said at once, before any record is made.
+    refused(
+        "ledgerctl",
+        &["--url", "http://127.0.0.1:9", "bench"],
+        "no answer from ledgerd",
+    );
 }

@@ -27,6 +27,8 @@ use crate::index::{
 pub struct Indexes {
     log: Arc<Log>,
     span: u64,
+    /// Span indexes kept paged in ahead of use.
+    spares: usize,
     /// Spans not yet built, by first leaf index, and the leaves applied.
     tail: RwLock<Tail>,
     /// Serialises span builds.
@@ -56,26 +58,37 @@ struct Tail {
     spans: BTreeMap<u64, Arc<SpanIndex>>,
     /// Leaves whose facts are in `spans` or built: everything below it.
     applied: u64,
-    /// Emptied indexes, paged in, for the next spans ([`SPARES`] at most).
+    /// Emptied indexes, paged in, for the next spans (`Indexes::spares`
+    /// at most).
     spares: Vec<SpanIndex>,
 }
 
-/// Spare span indexes kept paged in (~37 MB each): the next span's, and
-/// the two after it. At peak, span builds (at nice 10, on a busy machine)
-/// ran more than a span behind, so the third span started before the
-/// first was built and was paged in on the acknowledgement path.
-const SPARES: usize = 3;
+/// Spare span indexes kept paged in (~37 MB each) by default: the next
+/// span's, and the one after it, so that a span started while the one
+/// before is still being built is not paged in on the acknowledgement
+/// path. [`Indexes::open_with_spares`] sets another number
+/// ([`crate::budget`]).
+pub const SPARES: usize = 2;
 
 impl Indexes {
     /// Opens the indexes of `log`: reads the facts of the leaves past the
     /// built spans into memory and builds every complete span.
     pub fn open(log: Arc<Log>) -> Result<Arc<Indexes>, LedgerError> {
-        Indexes::open_with_span(log, SPAN)
+        Indexes::open_with(log, SPAN, SPARES)
+    }
+
+    /// [`Indexes::open`] keeping `spares` span indexes paged in ahead.
+    pub fn open_with_spares(log: Arc<Log>, spares: usize) -> Result<Arc<Indexes>, LedgerError> {
+        Indexes::open_with(log, SPAN, spares)
     }
 
     /// [`Indexes::open`] with another span length (tests use short spans; a
     /// store must always be opened with the same one).
     pub fn open_with_span(log: Arc<Log>, span: u64) -> Result<Arc<Indexes>, LedgerError> {
+        Indexes::open_with(log, span, SPARES)
+    }
+
+    fn open_with(log: Arc<Log>, span: u64, spares: usize) -> Result<Arc<Indexes>, LedgerError> {
         let span = span.max(1);
         let last = log.index_last(CF_POSTINGS)?;
         let built = built_mark(last.as_ref().map(|(k, v)| (k.as_slice(), v.as_slice())))?;
@@ -84,7 +97,7 @@ impl Indexes {
         let mut tail = Tail {
             // Paged in now rather than page by page on the acknowledgement
             // path as the first spans fill (docs/design/ingest.md).
-            spares: (0..SPARES)
+            spares: (0..spares)
                 .map(|_| {
                     let mut s = SpanIndex::new(built, span.min(SPAN) as usize);
                     s.page_in();
@@ -114,6 +127,7 @@ impl Indexes {
         let indexes = Arc::new(Indexes {
             log,
             span,
+            spares,
             tail: RwLock::new(tail),
             building: Mutex::new(()),
             built: AtomicU64::new(first),
@@ -191,7 +205,7 @@ impl Indexes {
             if let Some(mut spare) = done.and_then(|s| Arc::try_unwrap(s).ok()) {
                 spare.clear();
                 let mut tail = self.tail.write().unwrap_or_else(|p| p.into_inner());
-                if tail.spares.len() < SPARES {
+                if tail.spares.len() < self.spares {
                     tail.spares.push(spare);
                 }
             }

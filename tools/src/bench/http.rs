@@ -216,6 +216,7 @@ fn server_rss(remote: &Remote) -> (f64, f64) {
 pub fn run_http(remote: &Remote, args: &BenchArgs) -> Result<()> {
     args.check(true)?;
     let formats = args.formats()?;
+    remote.get("/healthz")?;
     let n = args.records as u64;
     let paced_n = args.paced_records.unwrap_or(args.records / 2).max(1) as u64;
     // Ids unique to this run, so that a server reused between runs

@@ -1,0 +1,80 @@
+//! One memory budget for `ledgerd` (`--memory-budget`), split between what
+//! grows with load:
+//!
+//! | part | share | at 512 MiB |
+//! |---|---|---|
+//! | span indexes: leaves acknowledged but not yet in the built indexes, and spare spans paged in ahead | 2/5 | 5 spans of ~40 MiB: 4 unbuilt, 1 spare |
+//! | RocksDB memtables, every database | 1/16 | 32 MiB |
+//! | RocksDB block cache, shared | 1/32 | 16 MiB |
+//! | the rest: requests in flight, the allocators' free lists, the process itself | 17/32 | |
+//!
+//! Not in it: RocksDB's table readers (each open SST file's index and
+//! bloom filter blocks), which grow with the log, about 12 MiB per 10^6
+//! decisions (docs/performance.md).
+
+use ledger::RocksLimits;
+
+/// Memory one span's index takes when full, about (leaves, decisions,
+/// terms and their spellings of [`crate::index::SPAN`] records).
+pub const SPAN_MEMORY: usize = 40 << 20;
+
+/// The smallest budget accepted.
+pub const MIN_BUDGET: usize = 192 << 20;
+
+/// The default budget.
+pub const DEFAULT_BUDGET: usize = 512 << 20;
+
+/// A budget split into its parts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Budget {
+    /// RocksDB's memtables and block cache.
+    pub rocks: RocksLimits,
+    /// Span indexes kept paged in ahead of use.
+    pub spares: usize,
+    /// Leaves held unbuilt at most ([`crate::PipelineConfig::max_unbuilt`]).
+    pub max_unbuilt: u64,
+}
+
+impl Budget {
+    /// Splits `bytes` (at least [`MIN_BUDGET`]).
+    pub fn split(bytes: usize) -> Budget {
+        let bytes = bytes.max(MIN_BUDGET);
+        let spans = (bytes * 2 / 5 / SPAN_MEMORY).max(3);
+        let spares = (spans / 4).clamp(1, 3);
+        Budget {
+            rocks: RocksLimits {
+                memtables: bytes / 16,
+                block_cache: bytes / 32,
+            },
+            spares,
+            max_unbuilt: (spans - spares) as u64 * crate::index::SPAN,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_budget_keeps_todays_defaults() {
+        let b = Budget::split(DEFAULT_BUDGET);
+        assert_eq!(b.rocks, RocksLimits::default());
+        assert_eq!(b.max_unbuilt, crate::PipelineConfig::default().max_unbuilt);
+        assert_eq!(b.spares, 1);
+    }
+
+    #[test]
+    fn parts_stay_within_the_budget_and_grow_with_it() {
+        let mut last = Budget::split(MIN_BUDGET);
+        for mb in [192usize, 256, 512, 1024, 4096] {
+            let bytes = mb << 20;
+            let b = Budget::split(bytes);
+            let spans = b.spares + (b.max_unbuilt / crate::index::SPAN) as usize;
+            let parts = spans * SPAN_MEMORY + b.rocks.memtables + b.rocks.block_cache;
+            assert!(parts <= bytes * 3 / 4 || mb == 192, "{mb} MiB: {parts}");
+            assert!(b.max_unbuilt >= last.max_unbuilt);
+            last = b;
+        }
+    }
+}
