@@ -9,7 +9,7 @@ ORIGIN ?= decisions.localhost/log
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 SHELL := /bin/bash
 
-.PHONY: all deps build test run bench lint fmt clean-data
+.PHONY: all deps build test run bench fuzz lint fmt clean-data
 
 all: build
 
@@ -46,6 +46,25 @@ run: deps
 # build so RocksDB is not compiled again. Figures go in docs/performance.md.
 bench: deps
 	$(CARGO) bench --profile dev -p ledger
+
+# Coverage-guided fuzzing of every parser (fuzz/src/lib.rs), FUZZ_SECONDS
+# each: cargo-fuzz with libFuzzer on the stable toolchain (no sanitizer; a
+# panic is the failure). New inputs go to target/fuzz-corpus/<target>; a
+# crash to fuzz/libfuzzer/artifacts/<target>/ and fails the run. The first
+# run compiles RocksDB again with the fuzzer's flags (~15 min). `make test`
+# runs the same targets briefly without instrumentation (fuzz/tests/smoke.rs).
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := $(basename $(notdir $(wildcard fuzz/libfuzzer/fuzz_targets/*.rs)))
+fuzz: deps
+	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
+	@for t in $(FUZZ_TARGETS); do \
+	  mkdir -p target/fuzz-corpus/$$t; \
+	  echo "fuzz: $$t for $(FUZZ_SECONDS) s (log: target/fuzz-$$t.log)"; \
+	  $(CARGO) fuzz run --fuzz-dir fuzz/libfuzzer -s none -O $$t target/fuzz-corpus/$$t fuzz/corpus/$$t \
+	    -- -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 > target/fuzz-$$t.log 2>&1 \
+	    || { tail -40 target/fuzz-$$t.log; exit 1; }; \
+	  grep -E "^Done|stat::number_of_executed_units|stat::peak_rss" target/fuzz-$$t.log; \
+	done
 
 lint:
 	$(CARGO) fmt --all -- --check

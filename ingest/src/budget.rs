@@ -5,12 +5,12 @@
 //! |---|---|---|
 //! | span indexes: leaves acknowledged but not yet in the built indexes, and spare spans paged in ahead | 2/5 | 5 spans of ~40 MiB: 4 unbuilt, 1 spare |
 //! | RocksDB memtables, every database | 1/16 | 32 MiB |
-//! | RocksDB block cache, shared | 1/32 | 16 MiB |
-//! | the rest: requests in flight, the allocators' free lists, the process itself | 17/32 | |
+//! | RocksDB block cache, shared: data blocks, and the index and bloom filter blocks of every SST file (partitioned) | 1/8 | 64 MiB |
+//! | the rest: requests in flight, the allocators' free lists, the process itself | 7/16 | |
 //!
-//! Not in it: RocksDB's table readers (each open SST file's index and
-//! bloom filter blocks), which grow with the log, about 12 MiB per 10^6
-//! decisions (docs/performance.md).
+//! RocksDB's index and bloom filter blocks are kept in the block cache
+//! (partitioned, the top level of each file pinned), so they are inside it
+//! rather than growing with the log.
 
 use ledger::RocksLimits;
 
@@ -44,7 +44,7 @@ impl Budget {
         Budget {
             rocks: RocksLimits {
                 memtables: bytes / 16,
-                block_cache: bytes / 32,
+                block_cache: bytes / 8,
             },
             spares,
             max_unbuilt: (spans - spares) as u64 * crate::index::SPAN,

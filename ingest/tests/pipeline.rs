@@ -654,7 +654,7 @@ fn spans_built_and_in_memory_answer_alike_and_survive_reopen() {
     assert_eq!(search(&idx, &q, None, 100).unwrap().indexes, expect);
     drop((idx, log));
 
-    // A store of the layout before session 15 (postings keyed by term
+    // A store of the earlier index layout (postings keyed by term
     // first, in `postings`, with the mark `\0indexed` at 24): the old
     // column family is dropped on open and the postings rebuilt.
     std::fs::remove_dir_all(dir.path().join("index")).unwrap();

@@ -12,8 +12,7 @@
 //! every 0.25 s, had 23 of 24,000 syncs over 5 ms (max 8 ms); written at
 //! 128 MiB/s, none (max 4 ms). With 2 M records offered at 150 k records/s
 //! (three alternating runs each), the ledger's ack p99 was 10.3-13.6 ms
-//! with paced builds against 15.3-24.1 ms unpaced (docs/performance.md,
-//! session 14).
+//! with paced builds against 15.3-24.1 ms unpaced.
 
 use std::time::{Duration, Instant};
 

@@ -1,4 +1,4 @@
-//! Stores of layout 1 (written before session 16) kept each kind of record
+//! Stores of layout 1 (before layout 2) kept each kind of record
 //! in a column family of its own (specs/storage.md):
 //!
 //! | column family | key | value |

@@ -67,7 +67,7 @@ impl Default for RocksLimits {
     fn default() -> Self {
         RocksLimits {
             memtables: 32 << 20,
-            block_cache: 16 << 20,
+            block_cache: 64 << 20,
         }
     }
 }

@@ -32,7 +32,7 @@
 //! family and 35-131 ms with a second one written beside it. In one column
 //! family, keys rewritten at the end of the key space made every flushed
 //! file overlap all the tiles before it, and each compaction rewrote the
-//! whole log (docs/performance.md, session 16).
+//! whole log.
 
 use std::path::Path;
 
@@ -87,7 +87,7 @@ pub(crate) const INDEX_DIR: &str = "index";
 /// copying its checkpoints into `checkpoints`). Column families other than
 /// the default one are dropped: they are from earlier layouts, and what
 /// they held is in the default one or can be had from the leaves (the
-/// index log of sessions 1-5, and index column families kept beside the
+/// index log of an early layout, and index column families kept beside the
 /// log before they got their own database).
 pub(crate) fn open_db(path: &Path, checkpoints: &DB) -> Result<DB, LedgerError> {
     let opts = db_options()?;
@@ -110,9 +110,8 @@ pub(crate) fn open_checkpoints_db(path: &Path) -> Result<DB, LedgerError> {
 /// Its own database, so that ingesting a built span and compacting the
 /// indexes never hold the log's writes: RocksDB stops a database's writes
 /// while it commits an ingested file, and its compactions share the
-/// database's MANIFEST and mutex with the appends (docs/performance.md,
-/// session 7). It is written only by ingesting files, so it has no WAL
-/// traffic; everything in it can be rebuilt from the leaves. Column
+/// database's MANIFEST and mutex with the appends. It is written only by
+/// ingesting files, so it has no WAL traffic; everything in it can be rebuilt from the leaves. Column
 /// families other than `cfs` are from earlier layouts and are dropped.
 pub(crate) fn open_index_db(path: &Path, cfs: &[&str]) -> Result<DB, LedgerError> {
     let opts = db_options()?;
@@ -160,8 +159,7 @@ fn other_cfs(opts: &Options, path: &Path, known: &[&str]) -> Vec<String> {
 /// spans. Universal compaction merges sorted runs of similar size, so a
 /// record is rewritten about log2(runs) times: over a 3 M-record bench the
 /// index compactions took 11.7 s of CPU, against 21.2 s leveled (16.0 s with
-/// a 32 MB level base) (docs/performance.md, session 7). Letting eight
-/// spans' files pile up before they are merged (not RocksDB's four) took
+/// a 32 MB level base). Letting eight spans' files pile up before they are merged (not RocksDB's four) took
 /// that to 7.3 s. Lookups check each run's filter; there are about a dozen
 /// at most.
 pub(crate) fn index_cf_options() -> Options {
@@ -173,7 +171,7 @@ pub(crate) fn index_cf_options() -> Options {
     // delta-coded leaf lists) compress little, and without LZ4 span builds
     // took ~11% less CPU (perf samples over a 100 k-record bench: 1,271 and
     // 1,381 against 1,428 and 1,568) and index compactions 10.6 s against
-    // 11.7 s of CPU over 3 M records (docs/performance.md, session 7).
+    // 11.7 s of CPU over 3 M records.
     opts.set_compression_type(DBCompressionType::None);
     opts
 }
@@ -194,8 +192,8 @@ pub fn db_options() -> Result<Options, LedgerError> {
     // size (e.g. 70 MB for a 9 MB flush output) and frees the rest when
     // the file is closed; on a file system mounted with `discard`, that
     // free is a discard of tens of megabytes, which the next synced WAL
-    // writes wait behind (docs/performance.md, session 7). WAL files are
-    // reused (below), so they are already allocated.
+    // writes wait behind. WAL files are reused (below), so they are
+    // already allocated.
     let mut opts = Options::default().get_options_from_string("allow_fallocate=false")?;
     opts.create_if_missing(true);
     opts.create_missing_column_families(true);
@@ -214,7 +212,8 @@ pub fn db_options() -> Result<Options, LedgerError> {
     // writes of appends then never queue behind tens of megabytes of SST
     // data. Paced synced writes at ~57k records/s had p99 86-159 ms with
     // 1 MiB steps and no limit, 6-21 ms in most runs with these
-    // (`ledgerctl paced-sync`, docs/performance.md, session 5). At the bench's peak the memtables take ~110 MB/s, close
+    // (`ledgerctl paced-sync`). At the bench's peak the memtables take
+    // ~110 MB/s, close
     // to the limit: the four memtables per column family absorb a burst,
     // and past that RocksDB slows the writes, which reaches enforcers as
     // back-off from the bounded queue.
@@ -223,7 +222,7 @@ pub fn db_options() -> Result<Options, LedgerError> {
     // Reuse WAL files instead of deleting and creating them: a deleted file
     // frees blocks, which on a file system mounted with `discard` stalls the
     // synced writes that follow, and a new file's first syncs also write
-    // its allocation (docs/performance.md, session 4).
+    // its allocation.
     opts.set_recycle_log_file_num(4);
     // A WAL file is reused once the memtable it holds is flushed. Past
     // this total (flushes fallen behind), RocksDB flushes at once; it
@@ -245,7 +244,7 @@ const FILTER_BITS: f64 = 10.0;
 /// 10 bits (~1% false positives per file) a 64-record request read about
 /// three data blocks, from disk when their file was just ingested, and a
 /// request stalled on such a read now and then; 20 bits (~0.02%) cost 2.5
-/// bytes of memory per indexed key (docs/performance.md, session 7).
+/// bytes of memory per indexed key.
 pub(crate) const INDEX_FILTER_BITS: f64 = 20.0;
 
 /// Options of the log's column family: LZ4-compressed SST files. Decision
@@ -290,6 +289,19 @@ fn set_bloom_filter(opts: &mut Options, bits: f64) {
     let mut table = BlockBasedOptions::default();
     table.set_bloom_filter(bits, false);
     table.set_block_cache(&crate::memory::shared().cache);
+    // Index and filter blocks live in the block cache too, partitioned,
+    // so that what they take in memory is bounded by the cache instead of
+    // growing with the log (~13 MiB per 10^6 decisions when each open file
+    // kept its own): only the top level of each file's index and filter,
+    // and level 0's blocks, stay pinned; partitions are read as lookups
+    // need them.
+    table.set_index_type(rocksdb::BlockBasedIndexType::TwoLevelIndexSearch);
+    table.set_partition_filters(true);
+    table.set_metadata_block_size(4096);
+    table.set_cache_index_and_filter_blocks(true);
+    table.set_cache_index_and_filter_blocks_with_high_priority(true);
+    table.set_pin_top_level_index_and_filter(true);
+    table.set_pin_l0_filter_and_index_blocks_in_cache(true);
     opts.set_block_based_table_factory(&table);
 }
 

@@ -1,9 +1,7 @@
 //! How the log's SST files are laid out (specs/storage.md, layout 2): every
 //! file a flush makes lies beside the older ones, so RocksDB moves it down
 //! the levels whole and never rewrites the log. A compaction that merged
-//! files would make files of new numbers (docs/performance.md, session 16:
-//! with keys rewritten at the end of the key space, each compaction
-//! rewrote the whole log).
+//! files would make files of new numbers.
 
 use std::collections::BTreeSet;
 use std::time::Duration;

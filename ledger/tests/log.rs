@@ -486,7 +486,7 @@ fn scanning_entries_reads_any_range_across_chunks() {
 
 #[test]
 fn a_store_with_column_families_of_earlier_layouts_opens_and_drops_them() {
-    // The index log of sessions 1-5, and the index column families that
+    // The index log of an early layout, and the index column families that
     // were kept beside the log before they got their own database.
     let dir = tempfile::tempdir().unwrap();
     open(dir.path()).append(&[b"kept"]).unwrap();

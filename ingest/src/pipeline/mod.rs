@@ -25,7 +25,7 @@ use crate::Indexes;
 /// pools). Each submission of 64 concurrent submitters on a thread of its
 /// own contended for the two cores with the pipeline's threads, and each
 /// new thread paged in its own stack and allocator pages: with 16, the
-/// bench's peak rose by about a quarter (docs/performance.md, session 10).
+/// bench's peak rose by about a quarter.
 /// Enough remain for submissions whose `decision_id` lookups wait for the
 /// disk.
 pub const BLOCKING_THREADS: usize = 16;
@@ -44,7 +44,7 @@ pub struct PipelineConfig {
     pub checkpoint_interval: Duration,
     /// Leaves not yet in the built indexes (held in memory) at most;
     /// beyond it, submit says busy until the indexer thread catches up.
-    /// Span builds run behind the acks, below the stages' priority: a
+    /// Span builds run behind the acks: a
     /// burst leaves them behind for a while, but under sustained load
     /// they must keep up, or the spans held in memory would grow without
     /// bound.

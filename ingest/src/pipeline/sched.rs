@@ -1,5 +1,7 @@
 //! How the pipeline's threads, and the request handlers that feed them,
-//! compete for a CPU (Linux; elsewhere these do nothing).
+//! compete for a CPU (Linux; elsewhere these do nothing). Used only when
+//! asked (`PipelineConfig::thread_priorities`, `ledgerd
+//! --thread-priorities`): by default no thread's scheduling is changed.
 //!
 //! Two settings per thread:
 //! - its **nice** value, which decides its share of a busy CPU;
@@ -12,7 +14,7 @@
 //! RocksDB flush or an index span build 94 and 58 times in a 7-second run
 //! at half of peak. With a shorter slice than the thread running, Linux
 //! 6.12 and later let the woken thread take the CPU at once ("PREEMPT_SHORT"):
-//! 20 and 15 times, none over 2.4 ms (docs/performance.md, session 17).
+//! 20 and 15 times, none over 2.4 ms.
 //! Older kernels take the nice value and ignore the slice.
 //!
 //! The slice is set with `sched_setattr(2)` (`sched_runtime` of a

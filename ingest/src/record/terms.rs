@@ -6,7 +6,7 @@
 //! thread for every record). Held as a string each, they were about ten
 //! allocations per record, each freed on another thread than the one that
 //! made it: some 40% of the acknowledger's time at peak
-//! (docs/performance.md, session 11). In one buffer they are one.
+//!. In one buffer they are one.
 
 use std::ops::Range;
 

@@ -505,8 +505,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
     // One pipeline for every phase, with its checkpoint publisher, as a
     // server keeps one for its life: a pipeline started for a phase would
     // time its threads' first allocations (fresh memory, paged in on the
-    // acknowledgement path) instead of the ledger (docs/performance.md,
-    // session 12).
+    // acknowledgement path) instead of the ledger.
     let pipeline = Arc::new(Pipeline::start(
         indexes.clone(),
         Some(signer.clone()),
@@ -610,7 +609,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
     // The disk's own latency at that pace: raw RocksDB writing the same
     // leaf bytes from one thread, each synced WriteBatch taking every
     // request due (one per request could not keep up past ~200 k
-    // records/s on this disk: docs/performance.md, session 13).
+    // records/s on this disk).
     settle()?;
     let mut defaults = rocksdb::Options::default();
     defaults.create_if_missing(true);
