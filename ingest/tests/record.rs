@@ -404,3 +404,49 @@ proptest! {
         }
     }
 }
+
+/// Free-form content nested deeper than the record allows is refused with
+/// its path; as deep as it allows, the record is logged and its leaf reads
+/// back, in every reader the verifier has.
+#[test]
+fn free_form_nesting_is_bounded_so_every_reader_reads_the_leaf() {
+    let nested = |depth: usize| {
+        let mut v = json!(1);
+        for _ in 0..depth {
+            v = json!([v]);
+        }
+        v
+    };
+    let max = ingest::record::MAX_NESTING;
+    let refused = problem(record("deep"), |r| {
+        r["extensions"] = json!({"x": nested(max + 1)})
+    });
+    assert!(
+        refused.contains("is nested more than 32 levels deep"),
+        "{refused}"
+    );
+    assert!(refused.starts_with("extensions.x[0]"), "{refused}");
+    let mut r = record("deep");
+    r["extensions"] = json!({"x": nested(max)});
+    let checked = check(&cbor_of(&r)).unwrap();
+    let leaf = verifier::envelope::encode_parts(checked.cbor(), "2026-11-23T07:00:01Z", "w");
+    assert!(verifier::cbor::is_deterministic(&leaf));
+    verifier::envelope::Envelope::decode(&leaf).unwrap();
+    verifier::decision::LoggedDecision::from_leaf(&leaf).unwrap();
+    // Over a body, CBOR or JSON, the same refusal.
+    let sender = Sender::relay("w");
+    let mut deep = record("deep-2");
+    deep["context"] = json!({"k": nested(40)});
+    for (format, body) in [
+        (Format::Json, serde_json::to_vec(&deep).unwrap()),
+        (Format::Cbor, {
+            let mut b = Vec::new();
+            ciborium::into_writer(&deep, &mut b).unwrap();
+            b
+        }),
+    ] {
+        let out = parse_body(format, &body, &sender).unwrap();
+        let why = out[0].as_ref().unwrap_err().reason.clone();
+        assert!(why.contains("nested more than"), "{format:?}: {why}");
+    }
+}

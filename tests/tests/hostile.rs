@@ -147,6 +147,9 @@ fn hostile_requests_get_4xx_and_append_nothing() {
         .unwrap();
     bad_utf8_cbor[at + 1] = 0xfe;
     let bomb = gzip(&vec![b' '; 80 << 20]);
+    let mut deep = record("h-deep");
+    deep["extensions"] = json!({"x": (0..40).fold(json!(1), |v, _| json!([v]))});
+    let deep_extensions = serde_json::to_vec(&deep).unwrap();
 
     let cases = vec![
         // Bodies.
@@ -172,6 +175,13 @@ fn hostile_requests_get_4xx_and_append_nothing() {
             &w,
             "application/cbor",
             vec![0x81; 100_000],
+            400,
+        ),
+        Case::write(
+            "extensions nested 40 deep",
+            &w,
+            "application/json",
+            deep_extensions,
             400,
         ),
         Case::write(

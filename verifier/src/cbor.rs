@@ -139,7 +139,7 @@ pub fn decode(bytes: &[u8]) -> Result<Value, CborError> {
 pub fn decode_next(input: &mut &[u8]) -> Result<Value, CborError> {
     let value: Value =
         ciborium::from_reader(&mut *input).map_err(|e| CborError::Invalid(e.to_string()))?;
-    check_unique_keys(&value)?;
+    check_unique_keys(&value, 0)?;
     Ok(value)
 }
 
@@ -157,7 +157,7 @@ pub fn decode_prefix(bytes: &[u8]) -> Result<Prefix, CborError> {
     let mut rest = bytes;
     match ciborium::from_reader::<Value, _>(&mut rest) {
         Ok(value) => {
-            check_unique_keys(&value)?;
+            check_unique_keys(&value, 0)?;
             Ok(Prefix::Item(value, bytes.len() - rest.len()))
         }
         // Reading a slice fails only at its end: the item is cut short.
@@ -166,9 +166,19 @@ pub fn decode_prefix(bytes: &[u8]) -> Result<Prefix, CborError> {
     }
 }
 
-fn check_unique_keys(value: &Value) -> Result<(), CborError> {
+/// Refuses a map with a key twice, and nesting deeper than `MAX_DEPTH`
+/// (ciborium reads up to 256 levels; every reader here stops at 128, so an
+/// item one of them accepts, all of them accept).
+fn check_unique_keys(value: &Value, depth: usize) -> Result<(), CborError> {
+    if depth > MAX_DEPTH {
+        return Err(CborError::Invalid(format!(
+            "nested more than {MAX_DEPTH} levels deep"
+        )));
+    }
     match value {
-        Value::Array(items) => items.iter().try_for_each(check_unique_keys),
+        Value::Array(items) => items
+            .iter()
+            .try_for_each(|v| check_unique_keys(v, depth + 1)),
         Value::Map(entries) => {
             let duplicate = match text_keys(entries) {
                 Some(mut keys) => {
@@ -185,11 +195,11 @@ fn check_unique_keys(value: &Value) -> Result<(), CborError> {
                 return Err(CborError::DuplicateKey);
             }
             entries.iter().try_for_each(|(k, v)| {
-                check_unique_keys(k)?;
-                check_unique_keys(v)
+                check_unique_keys(k, depth + 1)?;
+                check_unique_keys(v, depth + 1)
             })
         }
-        Value::Tag(_, inner) => check_unique_keys(inner),
+        Value::Tag(_, inner) => check_unique_keys(inner, depth + 1),
         _ => Ok(()),
     }
 }

@@ -13,6 +13,7 @@ use ciborium::Value;
 use sha2::{Digest, Sha256};
 use verifier::envelope::LeafHead;
 
+pub use crate::record::schema::MAX_NESTING;
 use crate::record::schema::{check_free, err, kind, FieldError, Obj, Timestamp};
 pub use crate::record::terms::{credential_term, Actors, IndexTerms, TermValues, BREAK_GLASS};
 

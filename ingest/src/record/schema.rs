@@ -245,20 +245,37 @@ fn check_text(v: &Value, path: &str) -> Result<String, FieldError> {
     }
 }
 
+/// Deepest nesting of free-form content (maps, arrays and tags inside
+/// `properties`, `extensions`, `obligations` and `context`), well inside
+/// the 128 levels the verifier reads a leaf to: a record logged must be one
+/// every reader of the log can decode.
+pub const MAX_NESTING: usize = 32;
+
 /// Free-form content: text map keys (so every record has a JSON form), no
-/// NaN or infinities, no undefined or other simple values.
+/// NaN or infinities, no undefined or other simple values, nested at most
+/// [`MAX_NESTING`] levels.
 pub(crate) fn check_free(v: &Value, path: &str) -> Result<(), FieldError> {
+    check_free_at(v, path, 0)
+}
+
+fn check_free_at(v: &Value, path: &str, depth: usize) -> Result<(), FieldError> {
+    if depth > MAX_NESTING && matches!(v, Value::Map(_) | Value::Array(_) | Value::Tag(..)) {
+        return err(
+            path,
+            format!("is nested more than {MAX_NESTING} levels deep"),
+        );
+    }
     match v {
         Value::Map(entries) => entries.iter().try_for_each(|(k, v)| match k.as_text() {
-            Some(key) => check_free(v, &join(path, key)),
+            Some(key) => check_free_at(v, &join(path, key), depth + 1),
             None => err(path, "map keys must be text"),
         }),
         Value::Array(items) => items
             .iter()
             .enumerate()
-            .try_for_each(|(i, item)| check_free(item, &format!("{path}[{i}]"))),
+            .try_for_each(|(i, item)| check_free_at(item, &format!("{path}[{i}]"), depth + 1)),
         Value::Float(f) if !f.is_finite() => err(path, "numbers must be finite"),
-        Value::Tag(_, inner) => check_free(inner, path),
+        Value::Tag(_, inner) => check_free_at(inner, path, depth + 1),
         Value::Integer(_)
         | Value::Bytes(_)
         | Value::Float(_)
