@@ -34,14 +34,20 @@ pub(crate) async fn submit_and_wait(
     state: &Arc<AppState>,
     subs: Vec<Submission>,
 ) -> Result<Vec<Outcome>, ApiError> {
-    let rx = submit(state, subs).await?.map_err(|busy| {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("{busy}; nothing of this request was appended"),
-        )
-    })?;
+    let rx = submit(state, subs)
+        .await?
+        .map_err(|busy| busy_error(&busy))?;
     rx.await
         .map_err(|_| ApiError::internal("the writer stopped before acknowledging"))
+}
+
+/// The answer to a write the pipeline refuses for now (503 with
+/// `Retry-After`): nothing of it was appended.
+pub(crate) fn busy_error(busy: &Busy) -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        format!("{busy}; nothing of this request was appended"),
+    )
 }
 
 pub(crate) fn too_large(max: usize) -> String {

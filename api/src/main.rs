@@ -123,29 +123,17 @@ fn settings(cli: Cli) -> Result<Settings> {
         server.request_timeout = Duration::from_millis(ms);
     }
     let mut conn = api::ConnLimits::default();
-    if let Some(ms) = file.header_timeout_ms {
-        if ms == 0 {
-            bail!("header_timeout_ms must be at least 1");
-        }
+    if let Some(ms) = at_least_one("header_timeout_ms", file.header_timeout_ms)? {
         conn.header_timeout = Duration::from_millis(ms);
     }
-    if let Some(n) = file.max_connections {
-        if n == 0 {
-            bail!("max_connections must be at least 1");
-        }
+    if let Some(n) = at_least_one("max_connections", file.max_connections)? {
         conn.max_connections = n;
     }
-    if let Some(n) = file.max_headers {
-        if n == 0 {
-            bail!("max_headers must be at least 1");
-        }
+    if let Some(n) = at_least_one("max_headers", file.max_headers)? {
         conn.max_headers = n;
     }
     let mut pipeline = PipelineConfig::default();
-    if let Some(ms) = file.checkpoint_interval_ms {
-        if ms == 0 {
-            bail!("checkpoint_interval_ms must be at least 1");
-        }
+    if let Some(ms) = at_least_one("checkpoint_interval_ms", file.checkpoint_interval_ms)? {
         pipeline.checkpoint_interval = Duration::from_millis(ms);
     }
     if let Some(q) = file.queue_capacity {
@@ -167,10 +155,8 @@ fn settings(cli: Cli) -> Result<Settings> {
     }
     let budget = ingest::budget::Budget::split(budget_mb << 20);
     pipeline.max_unbuilt = budget.max_unbuilt;
-    let blocking_threads = file.blocking_threads.unwrap_or(ingest::BLOCKING_THREADS);
-    if blocking_threads == 0 {
-        bail!("blocking_threads must be at least 1");
-    }
+    let blocking_threads = at_least_one("blocking_threads", file.blocking_threads)?
+        .unwrap_or(ingest::BLOCKING_THREADS);
     Ok(Settings {
         data: cli
             .data
@@ -189,6 +175,14 @@ fn settings(cli: Cli) -> Result<Settings> {
         budget,
         budget_mb,
     })
+}
+
+/// A setting that must be at least 1 if given.
+fn at_least_one<T: Default + PartialEq>(name: &str, value: Option<T>) -> Result<Option<T>> {
+    if value.as_ref().is_some_and(|v| *v == T::default()) {
+        bail!("{name} must be at least 1");
+    }
+    Ok(value)
 }
 
 /// Loads the signing key, creating it (and the directory) on first start.

@@ -146,12 +146,9 @@ pub(crate) async fn post_logs(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let who = authorize(&state, &headers, Role::Writer)?;
-    if let Some(why) = state.pipeline.refusing() {
-        // The upload is read already (the extractor); OPA retries later.
-        return Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("{why}; nothing of this upload was appended"),
-        ));
+    // The upload is read already (the extractor); OPA retries later.
+    if let Some(busy) = state.pipeline.refusing() {
+        return Err(crate::ack::busy_error(&busy));
     }
     let gzip = headers
         .get(header::CONTENT_ENCODING)

@@ -3,17 +3,18 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use crate::ack::{submit_and_wait, too_large, wants_cbor, Results};
-use crate::auth::authorize;
-use crate::error::ApiError;
-use crate::state::AppState;
-use crate::tokens::Role;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::Response;
 use ingest::input::{parse_body, Format, Sender};
 use ingest::Submission;
+
+use crate::ack::{busy_error, submit_and_wait, too_large, wants_cbor, Results};
+use crate::auth::authorize;
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::tokens::Role;
 
 fn format_of(headers: &HeaderMap) -> Result<Format, ApiError> {
     if let Some(enc) = headers.get(header::CONTENT_ENCODING) {
@@ -50,8 +51,8 @@ fn format_of(headers: &HeaderMap) -> Result<Format, ApiError> {
 /// checking them would only take CPU from the work that frees it. The
 /// body is still read (and dropped, up to the size limit), so that the
 /// writer gets the answer on a connection it can keep using.
-pub(crate) async fn refuse_if_busy(state: &AppState, body: Body) -> Result<Body, ApiError> {
-    let Some(why) = state.pipeline.refusing() else {
+async fn refuse_if_busy(state: &AppState, body: Body) -> Result<Body, ApiError> {
+    let Some(busy) = state.pipeline.refusing() else {
         return Ok(body);
     };
     let mut chunks = body.into_data_stream();
@@ -62,10 +63,7 @@ pub(crate) async fn refuse_if_busy(state: &AppState, body: Body) -> Result<Body,
             break;
         }
     }
-    Err(ApiError::new(
-        StatusCode::SERVICE_UNAVAILABLE,
-        format!("{why}; nothing of this request was appended"),
-    ))
+    Err(busy_error(&busy))
 }
 
 /// Checks every record, queues the good ones, and answers once they are

@@ -61,7 +61,7 @@ mod tests {
         let b = Budget::split(DEFAULT_BUDGET);
         assert_eq!(b.rocks, RocksLimits::default());
         assert_eq!(b.max_unbuilt, crate::PipelineConfig::default().max_unbuilt);
-        assert_eq!(b.spares, 1);
+        assert_eq!(b.spares, crate::index::indexes::SPARES);
     }
 
     #[test]

@@ -6,32 +6,21 @@
 //! records it should: every valid record of the generator, in every
 //! format.
 
+mod common;
+
 use ciborium::Value as Cbor;
+use common::{set, PATHS};
 use ingest::input::{parse_body, parse_fast, parse_reference, Format, Sender};
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
+/// The common test record, with every optional part: an emergency and
+/// free-form extensions with a float as well.
 fn base() -> Value {
-    json!({
-        "decision_id": "d-1",
-        "time": "2026-11-23T07:00:00.123Z",
-        "enforcer": {"id": "gw-eu-1", "kind": "agent_gateway"},
-        "subject": {"type": "user", "id": "alice@example.com", "identity_kind": "human", "owner": "alice@example.com"},
-        "delegation": [
-            {"identity_kind": "agent", "id": "agent:travel-bot", "owner": "team-travel", "granted_at": "2026-11-23T06:59:00Z", "scope": "bookings:write"},
-            {"identity_kind": "service_account", "id": "sa:booking-svc", "owner": "team-booking", "scope": ["a", "b"]}
-        ],
-        "action": {"name": "POST /v1/bookings"},
-        "resource": {"type": "api", "id": "bookings-api", "sensitivity": "confidential"},
-        "context": {"request_id": "req-1", "trace_id": "4bf92f3577b34da6", "source_ip": "10.0.0.1", "extra": {"k": [1, 2]}},
-        "policy": {"engine": "opa", "id": "bookings.authz", "version": "2026.11.1", "hash": "sha256:x"},
-        "decision": "allow",
-        "reasons": ["rule.allow_delegated_agent"],
-        "credential": {"kind": "token", "id_hash": "sha256:9f86d081884c7d65", "issued_at": "2026-11-23T06:59:30Z",
-                       "expires_at": "2026-11-23T07:04:30Z", "ttl_s": 300, "scopes": ["s"]},
-        "emergency": {"break_glass": true, "justification": "outage", "ticket": "INC-1"},
-        "extensions": {"opa": {"labels": {"id": "x"}, "n": 2.5}}
-    })
+    let mut r = common::record("d-1");
+    r["emergency"] = json!({"break_glass": true, "justification": "outage", "ticket": "INC-1"});
+    r["extensions"] = json!({"opa": {"labels": {"id": "x"}, "n": 2.5}});
+    r
 }
 
 /// Values a field may be set to: right, wrong and odd.
@@ -63,81 +52,7 @@ fn any_value() -> impl Strategy<Value = Value> {
         1 => Just(json!("short")),
         2 => "[a-z0-9:_./ -]{0,24}".prop_map(Value::String),
     ];
-    leaf.prop_recursive(3, 16, 4, |inner| {
-        prop_oneof![
-            prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
-            prop::collection::btree_map("[a-z_]{1,12}", inner, 0..4)
-                .prop_map(|m| Value::Object(m.into_iter().collect())),
-        ]
-    })
-}
-
-/// Paths of the record's fields, to set or remove.
-const PATHS: &[&[&str]] = &[
-    &["decision_id"],
-    &["time"],
-    &["enforcer"],
-    &["enforcer", "id"],
-    &["enforcer", "kind"],
-    &["subject", "id"],
-    &["subject", "identity_kind"],
-    &["subject", "owner"],
-    &["subject", "spiffe_id"],
-    &["subject", "properties"],
-    &["delegation"],
-    &["delegation", "0", "granted_at"],
-    &["delegation", "0", "expires_at"],
-    &["delegation", "0", "scope"],
-    &["delegation", "1", "id"],
-    &["delegation", "1", "granted_at"],
-    &["action", "name"],
-    &["action", "properties"],
-    &["resource", "id"],
-    &["context"],
-    &["context", "source_ip"],
-    &["context", "parent_decision_id"],
-    &["context", "other"],
-    &["policy", "version"],
-    &["decision"],
-    &["reasons"],
-    &["errors"],
-    &["obligations"],
-    &["credential"],
-    &["credential", "ttl_s"],
-    &["credential", "expires_at"],
-    &["credential", "id_hash"],
-    &["emergency", "break_glass"],
-    &["emergency"],
-    &["extensions"],
-    &["unknown_field"],
-];
-
-fn set(v: &mut Value, path: &[&str], to: Option<Value>) {
-    let (last, parents) = path.split_last().unwrap();
-    let mut cur = v;
-    for p in parents {
-        cur = match cur {
-            Value::Object(m) => match m.get_mut(*p) {
-                Some(x) => x,
-                None => return,
-            },
-            Value::Array(a) => match p.parse::<usize>().ok().and_then(|i| a.get_mut(i)) {
-                Some(x) => x,
-                None => return,
-            },
-            _ => return,
-        };
-    }
-    if let Value::Object(m) = cur {
-        match to {
-            Some(x) => {
-                m.insert(last.to_string(), x);
-            }
-            None => {
-                m.remove(*last);
-            }
-        }
-    }
+    common::nested(leaf)
 }
 
 /// A record: the base with up to three fields set or removed.

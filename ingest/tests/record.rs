@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{cbor_of, record};
+use common::{cbor_of, record, set, PATHS};
 use ingest::index::Facts;
 use ingest::input::{parse_body, Format, Sender};
 use ingest::record::check;
@@ -300,38 +300,8 @@ fn arb_json() -> impl Strategy<Value = Value> {
         "[a-z:@./-]{0,12}".prop_map(Value::String),
         Just(json!("2026-11-23T07:00:00Z")),
     ];
-    leaf.prop_recursive(3, 24, 4, |inner| {
-        prop_oneof![
-            prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
-            prop::collection::btree_map("[a-z_]{1,12}", inner, 0..4)
-                .prop_map(|m| Value::Object(m.into_iter().collect())),
-        ]
-    })
+    common::nested(leaf)
 }
-
-const PATHS: &[&[&str]] = &[
-    &["decision_id"],
-    &["time"],
-    &["enforcer"],
-    &["enforcer", "kind"],
-    &["subject"],
-    &["subject", "id"],
-    &["subject", "properties"],
-    &["delegation"],
-    &["action"],
-    &["resource", "id"],
-    &["context"],
-    &["context", "source_ip"],
-    &["policy"],
-    &["decision"],
-    &["reasons"],
-    &["credential"],
-    &["credential", "ttl_s"],
-    &["emergency"],
-    &["extensions"],
-    &["obligations"],
-    &["new_field"],
-];
 
 /// The index reads a record's facts back from its leaf after a restart:
 /// they must be the facts it was appended with.
@@ -378,22 +348,14 @@ proptest! {
         value in arb_json(),
     ) {
         let mut r = record("p");
-        let mut target = &mut r;
-        for key in &path[..path.len() - 1] {
-            target = &mut target[*key];
-        }
-        target[path[path.len() - 1]] = value;
+        set(&mut r, path, Some(value));
         facts_survive_the_leaf(&r)?;
     }
 
     #[test]
     fn mutated_records_never_panic(path in prop::sample::select(PATHS), value in arb_json()) {
         let mut r = record("p");
-        let mut target = &mut r;
-        for key in &path[..path.len() - 1] {
-            target = &mut target[*key];
-        }
-        target[path[path.len() - 1]] = value;
+        set(&mut r, path, Some(value));
         let _ = check(&cbor_of(&r));
     }
 
@@ -449,4 +411,45 @@ fn free_form_nesting_is_bounded_so_every_reader_reads_the_leaf() {
         let why = out[0].as_ref().unwrap_err().reason.clone();
         assert!(why.contains("nested more than"), "{format:?}: {why}");
     }
+}
+
+/// JSON bodies are read as the CBOR they transcode to: a key twice in one
+/// object is refused (in a record's own maps and in large free-form ones),
+/// as are numbers JSON cannot hold exactly and nesting past the limit; the
+/// values read are those of the JSON value tree.
+#[test]
+fn json_bodies_refuse_a_key_twice_and_read_as_their_values() {
+    let sender = Sender::relay("w");
+    let body_error = |text: &str| parse_body(Format::Json, text.as_bytes(), &sender).unwrap_err();
+    let e = body_error(r#"{"decision_id": "a", "decision_id": "b"}"#);
+    assert!(
+        e.to_string()
+            .contains("malformed JSON body: map has a duplicate key"),
+        "{e}"
+    );
+    let mut big: Vec<String> = (0..100).map(|i| format!("\"k{i}\": {i}")).collect();
+    big.push("\"k7\": 0".into());
+    let plain = record("big").to_string();
+    let vendor = r#""extensions":{"vendor":{"x":true}}"#;
+    assert!(plain.contains(vendor), "{plain}");
+    let many = |keys: &[String]| {
+        plain.replace(
+            vendor,
+            &format!(r#""extensions":{{"many":{{{}}}}}"#, keys.join(",")),
+        )
+    };
+    let e = body_error(&many(&big));
+    assert!(e.to_string().contains("duplicate key"), "{e}");
+    big.pop();
+    assert!(parse_body(Format::Json, many(&big).as_bytes(), &sender).unwrap()[0].is_ok());
+    for bad in ["1e999", "NaN", &"[".repeat(10_000)] {
+        assert_eq!(body_error(bad).format, "JSON", "{bad}");
+    }
+    // Values as the JSON tree gives them: floats, negative and large
+    // integers, null in free-form content.
+    let mut r = record("values");
+    r["extensions"] = json!({"v": [1, -2, 2.5, true, null, "x", 18446744073709551615u64]});
+    let from_text = parse_body(Format::Json, r.to_string().as_bytes(), &sender).unwrap();
+    let from_tree = check(&cbor_of(&r)).unwrap();
+    assert_eq!(from_text[0].as_ref().unwrap(), &from_tree);
 }

@@ -115,6 +115,15 @@ impl Server {
         s
     }
 
+    /// Adds a token with `ledgerctl token add <args>` on the server's data
+    /// dir (the server reads it without restarting); returns the token.
+    pub fn add_token(&self, args: &[&str]) -> String {
+        let data = self.data.to_str().expect("a UTF-8 path");
+        let mut all = vec!["--data", data, "token", "add"];
+        all.extend_from_slice(args);
+        ok("ledgerctl", &all).trim().to_string()
+    }
+
     /// The log's size, as `/metrics` gives it.
     pub fn tree_size(&self) -> u64 {
         let m = self.request("GET", "/metrics", &[], b"").text();

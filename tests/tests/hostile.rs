@@ -8,7 +8,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use ledger_tests::{ok, Server};
+use ledger_tests::Server;
 use serde_json::{json, Value};
 
 fn record(id: &str) -> Value {
@@ -93,27 +93,9 @@ fn gzip(data: &[u8]) -> Vec<u8> {
 #[test]
 fn hostile_requests_get_4xx_and_append_nothing() {
     let s = Server::with_config("max_body_bytes = 1000000\n", &[]);
-    let data = s.data.clone();
     let w = s.writer.clone();
     let reader = format!("Bearer {}", s.reader);
-    let d = data.to_str().unwrap();
-    let expired = ok(
-        "ledgerctl",
-        &[
-            "--data",
-            d,
-            "token",
-            "add",
-            "--enforcer",
-            "gw-1",
-            "--role",
-            "writer",
-            "--expires",
-            "1s",
-        ],
-    )
-    .trim()
-    .to_string();
+    let expired = s.add_token(&["--enforcer", "gw-1", "--role", "writer", "--expires", "1s"]);
 
     let good = cbor(&record("h-1"));
     let mut truncated = good.clone();
@@ -533,8 +515,16 @@ fn slow_heads_are_cut_off_and_connections_are_capped() {
             break;
         }
     }
+    // The server closed it (end of stream, or a reset), rather than the
+    // client's read timing out on a connection still held open.
     let mut rest = Vec::new();
-    let closed = matches!(slow.read_to_end(&mut rest), Ok(_) | Err(_));
+    let closed = match slow.read_to_end(&mut rest) {
+        Ok(_) => true,
+        Err(e) => !matches!(
+            e.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        ),
+    };
     assert!(cut || closed, "a slow head was not cut off");
     assert!(
         t.elapsed() < Duration::from_secs(5),

@@ -32,18 +32,11 @@ fn post(s: &Server, token: &str, body: &Value) -> ledger_tests::Response {
     )
 }
 
-fn token(s: &Server, args: &[&str]) -> String {
-    let data = s.data.to_str().unwrap();
-    let mut all = vec!["--data", data, "token", "add"];
-    all.extend_from_slice(args);
-    ok("ledgerctl", &all).trim().to_string()
-}
-
 #[test]
 fn writers_speak_for_their_own_enforcer_and_tokens_expire() {
     let s = Server::start(&[]);
-    let writer = token(&s, &["--enforcer", "gw-bound", "--role", "writer"]);
-    let relay = token(&s, &["--enforcer", "collector-1", "--role", "relay"]);
+    let writer = s.add_token(&["--enforcer", "gw-bound", "--role", "writer"]);
+    let relay = s.add_token(&["--enforcer", "collector-1", "--role", "relay"]);
     assert_eq!(post(&s, &writer, &record("w-1", "gw-bound")).status, 200);
     // Another enforcer's record: 403 with the reason, nothing appended,
     // even when it is one of a batch.
@@ -142,17 +135,14 @@ fn writers_speak_for_their_own_enforcer_and_tokens_expire() {
         "someone-else"
     );
     // Tokens expire.
-    let brief = token(
-        &s,
-        &[
-            "--enforcer",
-            "gw-brief",
-            "--role",
-            "writer",
-            "--expires",
-            "1s",
-        ],
-    );
+    let brief = s.add_token(&[
+        "--enforcer",
+        "gw-brief",
+        "--role",
+        "writer",
+        "--expires",
+        "1s",
+    ]);
     assert_eq!(post(&s, &brief, &record("b-1", "gw-brief")).status, 200);
     std::thread::sleep(Duration::from_millis(1300));
     let r = post(&s, &brief, &record("b-2", "gw-brief"));

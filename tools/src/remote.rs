@@ -23,6 +23,21 @@ impl Reply {
     }
 }
 
+/// The server's `/metrics`, read by name.
+pub struct Metrics(String);
+
+impl Metrics {
+    /// The value of the sample named `name` (with its labels, if any);
+    /// NaN where the server does not give it.
+    pub fn get(&self, name: &str) -> f64 {
+        self.0
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(f64::NAN)
+    }
+}
+
 pub struct Remote {
     base: String,
     token: Option<String>,
@@ -60,6 +75,11 @@ impl Remote {
             body,
             retry_after,
         })
+    }
+
+    /// The server's `/metrics`.
+    pub fn metrics(&self) -> Result<Metrics> {
+        Ok(Metrics(self.get("/metrics")?.text()))
     }
 
     pub fn get(&self, path: &str) -> Result<Reply> {

@@ -74,22 +74,15 @@ struct Sample {
     failed: f64,
 }
 
-fn metric(text: &str, name: &str) -> Option<f64> {
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
-        .and_then(|v| v.trim().parse().ok())
-}
-
 fn sample(remote: &Remote, start: Instant) -> Result<Sample> {
-    let text = remote.get("/metrics")?.text();
-    let get = |n| metric(&text, n).unwrap_or(f64::NAN);
+    let m = remote.metrics()?;
     Ok(Sample {
         at: start.elapsed().as_secs_f64(),
-        rss: get("process_resident_memory_bytes"),
-        queue: get("ledger_queue_depth"),
-        unbuilt: get("ledger_index_unbuilt_leaves"),
-        size: get("ledger_tree_size"),
-        failed: get("ledger_records_failed_total"),
+        rss: m.get("process_resident_memory_bytes"),
+        queue: m.get("ledger_queue_depth"),
+        unbuilt: m.get("ledger_index_unbuilt_leaves"),
+        size: m.get("ledger_tree_size"),
+        failed: m.get("ledger_records_failed_total"),
     })
 }
 

@@ -92,7 +92,8 @@ fn text_keys(entries: &[(Value, Value)]) -> Option<Vec<(&str, &Value)>> {
 
 /// The order of two text keys' deterministic encodings: shorter first,
 /// then bytewise.
-fn by_encoding(a: &str, b: &str) -> std::cmp::Ordering {
+#[inline]
+pub fn by_encoding(a: &str, b: &str) -> std::cmp::Ordering {
     a.len()
         .cmp(&b.len())
         .then_with(|| a.as_bytes().cmp(b.as_bytes()))

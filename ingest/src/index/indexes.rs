@@ -63,12 +63,11 @@ struct Tail {
     spares: Vec<SpanIndex>,
 }
 
-/// Spare span indexes kept paged in (~37 MB each) by default: the next
-/// span's, and the one after it, so that a span started while the one
-/// before is still being built is not paged in on the acknowledgement
-/// path. [`Indexes::open_with_spares`] sets another number
-/// ([`crate::budget`]).
-pub const SPARES: usize = 2;
+/// Spare span indexes kept paged in (~37 MB each) by default, so that the
+/// next span does not page in its memory on the acknowledgement path: the
+/// default memory budget's ([`crate::budget`]; a larger budget keeps more,
+/// [`Indexes::open_with_spares`]).
+pub const SPARES: usize = 1;
 
 impl Indexes {
     /// Opens the indexes of `log`: reads the facts of the leaves past the

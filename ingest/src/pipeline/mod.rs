@@ -298,29 +298,26 @@ impl Pipeline {
     }
 
     /// Why [`Pipeline::submit`] would refuse records now, if it would: for
-    /// request handlers, to answer before reading (and parsing) a body that
-    /// would only be refused.
-    pub fn refusing(&self) -> Option<String> {
-        let unbuilt = self.indexes.unbuilt();
+    /// request handlers, to answer before reading (and checking) a body
+    /// whose records would only be refused.
+    pub fn refusing(&self) -> Option<Busy> {
         let queued = self.stats.queued.load(Ordering::Acquire);
-        if unbuilt > self.max_unbuilt {
-            return Some(
-                Busy {
-                    queued,
-                    unbuilt,
-                    subs: Vec::new(),
-                }
-                .to_string(),
-            );
+        let busy = |unbuilt| Busy {
+            queued,
+            unbuilt,
+            subs: Vec::new(),
+        };
+        match self.too_far_behind() {
+            Some(unbuilt) => Some(busy(unbuilt)),
+            None => (queued >= self.capacity).then(|| busy(0)),
         }
-        (queued >= self.capacity).then(|| {
-            Busy {
-                queued,
-                unbuilt: 0,
-                subs: Vec::new(),
-            }
-            .to_string()
-        })
+    }
+
+    /// The leaves waiting for their span build, if more than
+    /// [`PipelineConfig::max_unbuilt`].
+    fn too_far_behind(&self) -> Option<u64> {
+        let unbuilt = self.indexes.unbuilt();
+        (unbuilt > self.max_unbuilt).then_some(unbuilt)
     }
 
     /// Queues records; the receiver yields one outcome per record, in order,
@@ -333,8 +330,7 @@ impl Pipeline {
     /// is one thread that every record passes through).
     pub fn submit(&self, subs: Vec<Submission>) -> Result<oneshot::Receiver<Vec<Outcome>>, Busy> {
         let n = subs.len();
-        let unbuilt = self.indexes.unbuilt();
-        if unbuilt > self.max_unbuilt {
+        if let Some(unbuilt) = self.too_far_behind() {
             let queued = self.stats.queued.load(Ordering::Acquire);
             return Err(Busy {
                 queued,

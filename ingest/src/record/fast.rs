@@ -18,7 +18,7 @@
 //! at their end), which the same reader then checks.
 
 use sha2::{Digest, Sha256};
-use verifier::cbor::{head, text_into};
+use verifier::cbor::{by_encoding, head, text_into};
 use verifier::envelope::LeafHead;
 
 use super::schema::{check_free, Timestamp, MAX_TEXT};
@@ -111,7 +111,7 @@ impl<'a> In<'a> {
     }
 }
 
-/// What an item is, read off its first byte.
+/// Whether an item is `null` (which, for an optional field, is absence).
 fn is_null(item: &[u8]) -> bool {
     item == [0xf6]
 }
@@ -214,8 +214,9 @@ impl Out<'_> {
     fn write(&self, out: &mut Vec<u8>) {
         match self {
             Out::Text(t) => text_into(t, out),
+            // Tag 0 over the canonical text, as `Timestamp::to_cbor`.
             Out::Time(t) => {
-                out.push(0xc0);
+                head(6, 0, out);
                 text_into(&t.canonical(), out);
             }
             Out::Uint(n) => head(0, *n, out),
@@ -225,16 +226,10 @@ impl Out<'_> {
                 head(4, items.len() as u64, out);
                 items.iter().for_each(|i| i.write(out));
             }
+            // Entries already in deterministic order ([`Obj::finish`]).
             Out::Map(entries) => {
                 head(5, entries.len() as u64, out);
-                let mut order: Vec<&(&str, Out<'_>)> = entries.iter().collect();
-                // Text keys' encodings sort as (length, bytes).
-                order.sort_unstable_by(|a, b| {
-                    a.0.len()
-                        .cmp(&b.0.len())
-                        .then_with(|| a.0.as_bytes().cmp(b.0.as_bytes()))
-                });
-                for (k, v) in order {
+                for (k, v) in entries {
                     text_into(k, out);
                     v.write(out);
                 }
@@ -347,15 +342,10 @@ impl<'a> Obj<'a> {
         Some(texts)
     }
 
-    /// The map, its entries sorted as deterministic CBOR orders them:
-    /// text keys' encodings sort as (length, bytes).
+    /// The map, its entries sorted as deterministic CBOR orders them.
     fn finish(mut self) -> Option<Out<'a>> {
         self.f.finish()?;
-        self.out.sort_unstable_by(|a, b| {
-            a.0.len()
-                .cmp(&b.0.len())
-                .then_with(|| a.0.as_bytes().cmp(b.0.as_bytes()))
-        });
+        self.out.sort_unstable_by(|a, b| by_encoding(a.0, b.0));
         Some(Out::Map(self.out))
     }
 }
@@ -640,14 +630,17 @@ pub(crate) fn item_len(bytes: &[u8]) -> Option<usize> {
 }
 
 /// JSON text transcoded to CBOR: the same values in the same order, maps
-/// and arrays with 8-byte counts; `None` if it is not JSON.
-pub(crate) fn json_to_cbor(body: &[u8]) -> Option<Vec<u8>> {
+/// and arrays with 8-byte counts, numbers integers where exact and floats
+/// otherwise (serde_json refuses NaN, infinities and numbers out of range;
+/// its recursion limit, 128 levels, bounds nesting). Keys twice in an
+/// object are left for the CBOR readers to refuse.
+pub(crate) fn json_to_cbor(body: &[u8]) -> Result<Vec<u8>, serde_json::Error> {
     use serde::de::DeserializeSeed;
     let mut out = Vec::with_capacity(body.len());
     let mut d = serde_json::Deserializer::from_slice(body);
-    ToCbor(&mut out).deserialize(&mut d).ok()?;
-    d.end().ok()?;
-    Some(out)
+    ToCbor(&mut out).deserialize(&mut d)?;
+    d.end()?;
+    Ok(out)
 }
 
 struct ToCbor<'o>(&'o mut Vec<u8>);

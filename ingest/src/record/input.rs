@@ -96,8 +96,8 @@ pub fn check_record(
         }
     }
     let record = check(v).map_err(reject)?;
-    let leaf = record.cbor().len() + ENVELOPE_OVERHEAD + sender.submitted_by.len() + 3;
-    if leaf > verifier::tile::MAX_ENTRY_SIZE {
+    if !fits_in_leaf(&record, sender.submitted_by) {
+        let leaf = leaf_size(&record, sender.submitted_by);
         return Err(reject(FieldError {
             path: "(record)".into(),
             problem: format!("leaf would be {leaf} bytes; the limit is 65535"),
@@ -119,24 +119,55 @@ fn decision_id_of(v: &Value) -> Option<String> {
         .map(str::to_string)
 }
 
+/// The size of a record's leaf once wrapped with `submitted_by`.
+fn leaf_size(record: &CheckedRecord, submitted_by: &str) -> usize {
+    record.cbor().len() + ENVELOPE_OVERHEAD + submitted_by.len() + 3
+}
+
+/// Whether a record fits in a tile entry (65,535 bytes) once wrapped.
+fn fits_in_leaf(record: &CheckedRecord, submitted_by: &str) -> bool {
+    leaf_size(record, submitted_by) <= verifier::tile::MAX_ENTRY_SIZE
+}
+
+/// One record of a body: checked, or refused with the reason.
+pub type Checked = Result<CheckedRecord, Rejected>;
+
 /// Splits and checks a body. `Err` only when nothing in it can be read.
 ///
 /// A body whose records are all readable in place and all pass is checked
 /// by the fast path ([`fast`](super::fast)); any other is decoded into
-/// values and checked record by record, which names each problem.
+/// values and checked record by record, which names each problem. JSON is
+/// transcoded to CBOR once, and both paths read that.
 pub fn parse_body(
     format: Format,
     body: &[u8],
     sender: &Sender<'_>,
-) -> Result<Vec<Result<CheckedRecord, Rejected>>, BodyError> {
+) -> Result<Vec<Checked>, BodyError> {
+    if format == Format::Json {
+        let cbor = json_as_cbor(body)?;
+        return parse_body(Format::Cbor, &cbor, sender).map_err(as_json);
+    }
     if let Some(records) = parse_fast(format, body, sender) {
         return Ok(records.into_iter().map(Ok).collect());
     }
     parse_reference(format, body, sender)
 }
 
-/// One record of a body: checked, or refused with the reason.
-pub type Checked = Result<CheckedRecord, Rejected>;
+/// JSON text as CBOR (the same values in the same order).
+fn json_as_cbor(body: &[u8]) -> Result<Vec<u8>, BodyError> {
+    fast::json_to_cbor(body).map_err(|e| BodyError {
+        format: "JSON",
+        reason: e.to_string(),
+    })
+}
+
+/// A problem of a JSON body found in its CBOR form, said of the JSON.
+fn as_json(e: BodyError) -> BodyError {
+    BodyError {
+        format: "JSON",
+        ..e
+    }
+}
 
 /// The first item of a CBOR sequence as it arrives, checked: `None` while
 /// the bytes so far end inside it; else how many bytes it took and the
@@ -149,8 +180,7 @@ pub fn next_item(
 ) -> Option<Result<(usize, Checked), BodyError>> {
     if let Some(n) = fast::item_len(bytes) {
         if let Some(r) = fast::check(&bytes[..n], sender.enforcer) {
-            let leaf = r.cbor().len() + ENVELOPE_OVERHEAD + sender.submitted_by.len() + 3;
-            if leaf <= verifier::tile::MAX_ENTRY_SIZE {
+            if fits_in_leaf(&r, sender.submitted_by) {
                 return Some(Ok((n, Ok(r))));
             }
         }
@@ -173,13 +203,11 @@ pub fn parse_fast(format: Format, body: &[u8], sender: &Sender<'_>) -> Option<Ve
     let records = match format {
         Format::Cbor => fast::records(body, bound)?,
         Format::CborSeq => fast::sequence(body, bound)?,
-        Format::Json => fast::records(&fast::json_to_cbor(body)?, bound)?,
+        Format::Json => fast::records(&fast::json_to_cbor(body).ok()?, bound)?,
     };
-    let limit = verifier::tile::MAX_ENTRY_SIZE
-        .saturating_sub(ENVELOPE_OVERHEAD + sender.submitted_by.len() + 3);
     records
         .iter()
-        .all(|r| r.cbor().len() <= limit)
+        .all(|r| fits_in_leaf(r, sender.submitted_by))
         .then_some(records)
 }
 
@@ -189,17 +217,11 @@ pub fn parse_reference(
     format: Format,
     body: &[u8],
     sender: &Sender<'_>,
-) -> Result<Vec<Result<CheckedRecord, Rejected>>, BodyError> {
+) -> Result<Vec<Checked>, BodyError> {
     let items: Vec<Result<Value, Rejected>> = match format {
         Format::Json => {
-            let v = crate::record::json::from_slice(body).map_err(|e| BodyError {
-                format: "JSON",
-                reason: e.to_string(),
-            })?;
-            match v {
-                Value::Array(a) => a.into_iter().map(Ok).collect(),
-                v => vec![Ok(v)],
-            }
+            let cbor = json_as_cbor(body)?;
+            return parse_reference(Format::Cbor, &cbor, sender).map_err(as_json);
         }
         Format::Cbor => {
             let v = verifier::cbor::decode(body).map_err(|e| BodyError {

@@ -1,11 +1,12 @@
 //! The decision record, v1 (specs/record.md): shaped after AuthZEN 1.0
 //! (subject / action / resource / context), OPA decision logs and RFC 8693
-//! delegation. [`check`] reads a record from CBOR (or JSON converted by
-//! [`from_json`]), checks every field and returns its canonical form.
+//! delegation. [`check`] reads a record from CBOR (JSON bodies are
+//! transcoded to CBOR first, [`input`]; a JSON value, such as a mapped OPA
+//! event, is converted by [`from_json`]), checks every field and returns its
+//! canonical form.
 
 pub(crate) mod fast;
 pub mod input;
-pub(crate) mod json;
 pub(crate) mod schema;
 pub(crate) mod terms;
 

@@ -1,5 +1,6 @@
 #![allow(dead_code)]
 
+use proptest::prelude::*;
 use serde_json::{json, Value};
 
 /// A complete v1 record: a human's request carried by an agent through a
@@ -34,4 +35,88 @@ pub fn record(id: &str) -> Value {
 
 pub fn cbor_of(v: &Value) -> ciborium::Value {
     ingest::record::from_json(v)
+}
+
+/// Paths of a record's fields (of [`record`]), to set or remove.
+pub const PATHS: &[&[&str]] = &[
+    &["decision_id"],
+    &["time"],
+    &["enforcer"],
+    &["enforcer", "id"],
+    &["enforcer", "kind"],
+    &["subject"],
+    &["subject", "id"],
+    &["subject", "identity_kind"],
+    &["subject", "owner"],
+    &["subject", "spiffe_id"],
+    &["subject", "properties"],
+    &["delegation"],
+    &["delegation", "0", "granted_at"],
+    &["delegation", "0", "expires_at"],
+    &["delegation", "0", "scope"],
+    &["delegation", "1", "id"],
+    &["delegation", "1", "granted_at"],
+    &["action"],
+    &["action", "name"],
+    &["action", "properties"],
+    &["resource", "id"],
+    &["context"],
+    &["context", "source_ip"],
+    &["context", "parent_decision_id"],
+    &["context", "other"],
+    &["policy"],
+    &["policy", "version"],
+    &["decision"],
+    &["reasons"],
+    &["errors"],
+    &["obligations"],
+    &["credential"],
+    &["credential", "ttl_s"],
+    &["credential", "expires_at"],
+    &["credential", "id_hash"],
+    &["emergency", "break_glass"],
+    &["emergency"],
+    &["extensions"],
+    &["unknown_field"],
+];
+
+/// Sets the field at `path` to `to`, or removes it (`None`); nothing if a
+/// parent is missing or not a map or array.
+pub fn set(v: &mut Value, path: &[&str], to: Option<Value>) {
+    let (last, parents) = path.split_last().unwrap();
+    let mut cur = v;
+    for p in parents {
+        cur = match cur {
+            Value::Object(m) => match m.get_mut(*p) {
+                Some(x) => x,
+                None => return,
+            },
+            Value::Array(a) => match p.parse::<usize>().ok().and_then(|i| a.get_mut(i)) {
+                Some(x) => x,
+                None => return,
+            },
+            _ => return,
+        };
+    }
+    if let Value::Object(m) = cur {
+        match to {
+            Some(x) => {
+                m.insert(last.to_string(), x);
+            }
+            None => {
+                m.remove(*last);
+            }
+        }
+    }
+}
+
+/// Values built from `leaf`: arrays and maps of them, three levels deep.
+pub fn nested(leaf: impl Strategy<Value = Value> + 'static) -> impl Strategy<Value = Value> {
+    leaf.prop_recursive(3, 16, 4, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+            prop::collection::btree_map("[a-z_]{1,12}", inner, 0..4)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
 }

@@ -199,17 +199,14 @@ fn drive(
 /// The server's resident memory now and at its peak, in MiB, from
 /// `/metrics` (NaN where it does not say).
 fn server_rss(remote: &Remote) -> (f64, f64) {
-    let text = remote.get("/metrics").map(|r| r.text()).unwrap_or_default();
-    let get = |name: &str| {
-        text.lines()
-            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
-            .and_then(|v| v.trim().parse::<f64>().ok())
-            .map_or(f64::NAN, |b| b / 1048576.0)
-    };
-    (
-        get("process_resident_memory_bytes"),
-        get("ledger_process_peak_resident_memory_bytes"),
-    )
+    let mib = |b: f64| b / 1048576.0;
+    match remote.metrics() {
+        Ok(m) => (
+            mib(m.get("process_resident_memory_bytes")),
+            mib(m.get("ledger_process_peak_resident_memory_bytes")),
+        ),
+        Err(_) => (f64::NAN, f64::NAN),
+    }
 }
 
 /// Drives a running ledgerd over HTTP and prints the figures.

@@ -140,19 +140,25 @@ impl BenchArgs {
     }
 }
 
+/// A bench's log and its indexes in `dir`, signed with a fixed key.
+fn bench_log(dir: &std::path::Path) -> Result<(verifier::SignerKey, Arc<Log>, Arc<Indexes>)> {
+    let signer = verifier::SignerKey::from_seed("bench.localhost/log", &[1; 32])?;
+    let log = Arc::new(Log::open_with(
+        &dir.join("db"),
+        &signer.verifier(),
+        INGEST_CFS,
+    )?);
+    let indexes = Indexes::open(log.clone())?;
+    Ok((signer, log, indexes))
+}
+
 /// The in-process pipeline's acknowledged rate for `n` records (checked
 /// before timing, as request handlers check them) from `args.concurrency`
 /// submitters of `args.batch` records, in a temp dir: the baseline the
 /// HTTP bench measures the server against.
 pub(super) fn in_process_rate(args: &BenchArgs, n: u64, seed: u64) -> Result<f64> {
-    let signer = verifier::SignerKey::from_seed("bench.localhost/log", &[1; 32])?;
     let dir = tempfile::tempdir()?;
-    let log = Arc::new(Log::open_with(
-        &dir.path().join("db"),
-        &signer.verifier(),
-        INGEST_CFS,
-    )?);
-    let indexes = Indexes::open(log.clone())?;
+    let (signer, log, indexes) = bench_log(dir.path())?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .max_blocking_threads(ingest::BLOCKING_THREADS)
@@ -454,14 +460,8 @@ pub fn run(args: BenchArgs) -> Result<()> {
     // warm-up's above both.
     let paced_ids = rounds * n..rounds * n + p;
     let warmup_ids = paced_ids.end..paced_ids.end + args.warmup as u64;
-    let signer = verifier::SignerKey::from_seed("bench.localhost/log", &[1; 32])?;
     let dir = tempfile::tempdir()?;
-    let log = Arc::new(Log::open_with(
-        &dir.path().join("db"),
-        &signer.verifier(),
-        INGEST_CFS,
-    )?);
-    let indexes = Indexes::open(log.clone())?;
+    let (signer, log, indexes) = bench_log(dir.path())?;
     let sample = subs_for(0..n.min(1_000), args.seed)?;
     let avg_leaf = sample
         .iter()
