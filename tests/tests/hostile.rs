@@ -491,7 +491,7 @@ fn hostile_requests_get_4xx_and_append_nothing() {
 #[test]
 fn slow_heads_are_cut_off_and_connections_are_capped() {
     let s = Server::with_config(
-        "header_timeout_ms = 500\nmax_connections = 4\nmax_headers = 30\n",
+        "header_timeout_ms = 500\nrequest_timeout_ms = 700\nmax_connections = 4\nmax_headers = 30\n",
         &[],
     );
 
@@ -531,6 +531,41 @@ fn slow_heads_are_cut_off_and_connections_are_capped() {
         "cut after {:?}",
         t.elapsed()
     );
+    // A body sent slower than the request deadline: 503 once it passes,
+    // nothing appended.
+    let mut slow_body = TcpStream::connect(&s.addr).unwrap();
+    slow_body
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let head = format!(
+        "POST /v1/decisions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/json\r\nContent-Length: 100000\r\n\r\n",
+        s.writer
+    );
+    slow_body.write_all(head.as_bytes()).unwrap();
+    let t = Instant::now();
+    let mut answer = Vec::new();
+    let mut byte = [0u8; 1];
+    while t.elapsed() < Duration::from_secs(5) {
+        if slow_body.write_all(b" ").is_err() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        slow_body.set_nonblocking(true).unwrap();
+        let got = slow_body.read(&mut byte);
+        slow_body.set_nonblocking(false).unwrap();
+        if let Ok(1) = got {
+            answer.push(byte[0]);
+            break;
+        }
+    }
+    let _ = slow_body.read_to_end(&mut answer);
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(answer.contains("request timed out"), "{answer}");
+    assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+    assert_eq!(s.tree_size(), 0);
+
     // 31 headers: over max_headers.
     let mut many = String::from("GET /healthz HTTP/1.1\r\nHost: x\r\n");
     for i in 0..31 {
