@@ -128,6 +128,16 @@ pub fn record_fast(data: &[u8]) {
             );
         }
     }
+    // A sequence as it arrives: each complete item is answered as the
+    // reference answers that item alone.
+    let s = sender();
+    let mut at = 0;
+    while let Some(Ok((n, item))) = ingest::input::next_item(&data[at..], 0, &s) {
+        let alone = parse_reference(Format::CborSeq, &data[at..at + n], &s);
+        assert_eq!(Ok(vec![item]), alone, "item at byte {at}");
+        assert!(n > 0, "an item takes bytes");
+        at += n;
+    }
 }
 
 /// A request body of records as JSON.

@@ -10,7 +10,7 @@ mod common;
 
 use ciborium::Value as Cbor;
 use common::{set, PATHS};
-use ingest::input::{parse_body, parse_fast, parse_reference, Format, Sender};
+use ingest::input::{next_item, parse_body, parse_fast, parse_reference, Format, Sender};
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
@@ -110,6 +110,21 @@ fn same(format: Format, body: &[u8], sender: &Sender<'_>) {
         "{format:?} body {}",
         String::from_utf8_lossy(body)
     );
+    if format == Format::CborSeq {
+        same_arriving(body, sender);
+    }
+}
+
+/// A CBOR sequence read as it arrives ([`next_item`]): each complete item
+/// is answered as the reference answers that item alone.
+fn same_arriving(body: &[u8], sender: &Sender<'_>) {
+    let mut at = 0;
+    while let Some(Ok((n, item))) = next_item(&body[at..], 0, sender) {
+        let alone = parse_reference(Format::CborSeq, &body[at..at + n], sender);
+        assert_eq!(Ok(vec![item]), alone, "item at byte {at}");
+        assert!(n > 0);
+        at += n;
+    }
 }
 
 fn senders() -> [Sender<'static>; 2] {
@@ -143,7 +158,11 @@ proptest! {
     fn the_fast_path_answers_as_the_reference_on_mutated_bytes(
         r in record(), at in any::<prop::sample::Index>(), byte in any::<u8>(), cut in any::<prop::sample::Index>()
     ) {
-        for (format, mut body) in [(Format::Cbor, cbor(&r)), (Format::Json, r.to_string().into_bytes())] {
+        for (format, mut body) in [
+            (Format::Cbor, cbor(&r)),
+            (Format::CborSeq, cbor(&r)),
+            (Format::Json, r.to_string().into_bytes()),
+        ] {
             let i = at.index(body.len());
             body[i] = byte;
             same(format, &body, &senders()[0]);
@@ -233,12 +252,22 @@ fn the_fast_path_takes_every_valid_record() {
         r.as_object_mut().unwrap().remove(strip);
         bodies.push(r.clone());
     }
+    // A context of more than 23 entries: a map head of two bytes.
+    let mut wide = base();
+    for i in 0..20 {
+        wide["context"][format!("k{i}")] = json!(i);
+    }
+    bodies.push(wide);
     for b in &bodies {
         let json = parse_fast(Format::Json, b.to_string().as_bytes(), &sender);
         assert!(json.is_some(), "JSON {b}");
         let c = parse_fast(Format::Cbor, &cbor(b), &sender);
         assert_eq!(json, c, "JSON and CBOR give the same record");
         assert!(parse_fast(Format::Cbor, &tagged_times(b), &sender).is_some());
+        // A record already in deterministic CBOR comes out as it went in.
+        let canonical = c.as_ref().unwrap()[0].cbor().to_vec();
+        let again = parse_fast(Format::Cbor, &canonical, &sender).unwrap();
+        assert_eq!(again[0].cbor(), canonical);
         assert_eq!(
             json.unwrap(),
             parse_reference(Format::Json, b.to_string().as_bytes(), &sender)

@@ -28,6 +28,11 @@ pub fn encode(value: &Value) -> Vec<u8> {
     out
 }
 
+/// Appends `value`'s deterministic encoding to `out`.
+pub fn encode_into(value: &Value, out: &mut Vec<u8>) {
+    write(value, out);
+}
+
 fn write(value: &Value, out: &mut Vec<u8>) {
     match value {
         Value::Array(items) => {

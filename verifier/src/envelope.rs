@@ -53,7 +53,10 @@ pub struct Envelope {
 /// in that order.
 pub fn encode_parts(record_cbor: &[u8], received_at: &str, submitted_by: &str) -> Vec<u8> {
     let mut out = Vec::with_capacity(record_cbor.len() + TAIL_ROOM + submitted_by.len());
-    write_head(record_cbor, &mut out);
+    write_head(&mut out, |out| {
+        out.extend_from_slice(record_cbor);
+        Some(())
+    });
     write_tail(received_at, submitted_by, &mut out);
     out
 }
@@ -62,19 +65,23 @@ pub fn encode_parts(record_cbor: &[u8], received_at: &str, submitted_by: &str) -
 /// `received_at` key, tag and time, and text heads.
 const TAIL_ROOM: usize = 64;
 
-/// Writes the envelope up to the `received_at` text; returns where the
-/// record is in `out`.
-fn write_head(record_cbor: &[u8], out: &mut Vec<u8>) -> Range<usize> {
+/// Writes the envelope up to the `received_at` text, the record being
+/// what `record` appends; returns where the record is in `out`, or `None`
+/// if `record` did.
+fn write_head(
+    out: &mut Vec<u8>,
+    record: impl FnOnce(&mut Vec<u8>) -> Option<()>,
+) -> Option<Range<usize>> {
     head(5, 4, out);
     text_into("v", out);
     head(0, VERSION, out);
     text_into("record", out);
     let start = out.len();
-    out.extend_from_slice(record_cbor);
+    record(out)?;
     let record = start..out.len();
     text_into("received_at", out);
     head(6, 0, out);
-    record
+    Some(record)
 }
 
 fn write_tail(received_at: &str, submitted_by: &str, out: &mut Vec<u8>) {
@@ -104,8 +111,31 @@ impl LeafHead {
     pub fn new(record_cbor: &[u8]) -> LeafHead {
         let mut entry = EntryWriter::with_capacity(record_cbor.len() + 2 * TAIL_ROOM);
         let mut record = 0..0;
-        entry.append(|out| record = write_head(record_cbor, out));
+        entry.append(|out| {
+            // Copying never fails, so the range is always there.
+            record = write_head(out, |out| {
+                out.extend_from_slice(record_cbor);
+                Some(())
+            })
+            .unwrap_or_default()
+        });
         LeafHead { entry, record }
+    }
+
+    /// The envelope of the record that `record` appends in deterministic
+    /// CBOR (about `size` bytes), written in place: `None` if `record`
+    /// answers `None` (it found the record invalid).
+    pub fn write(size: usize, record: impl FnOnce(&mut Vec<u8>) -> Option<()>) -> Option<LeafHead> {
+        let mut entry = EntryWriter::with_capacity(size + 2 * TAIL_ROOM);
+        let mut written = None;
+        entry.try_append(|out| {
+            written = write_head(out, record);
+            written.as_ref().map(|_| ())
+        })?;
+        Some(LeafHead {
+            entry,
+            record: written?,
+        })
     }
 
     /// The record's deterministic CBOR.

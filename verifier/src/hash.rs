@@ -119,6 +119,18 @@ impl EntryWriter {
         self.state.update(&self.bytes[from..]);
     }
 
+    /// Appends what `write` pushes onto the bytes, unless it answers
+    /// `None`: then the bytes it pushed are dropped and nothing is hashed.
+    pub fn try_append(&mut self, write: impl FnOnce(&mut Vec<u8>) -> Option<()>) -> Option<()> {
+        let from = self.bytes.len();
+        if write(&mut self.bytes).is_none() {
+            self.bytes.truncate(from);
+            return None;
+        }
+        self.state.update(&self.bytes[from..]);
+        Some(())
+    }
+
     /// The bytes so far.
     pub fn bytes(&self) -> &[u8] {
         &self.bytes

@@ -36,22 +36,29 @@ impl Timestamp {
     /// second without trailing zeros (none if zero), e.g.
     /// `2026-11-23T07:00:00.123Z`.
     pub fn canonical(&self) -> String {
+        let mut s = Vec::with_capacity(30);
+        self.canonical_into(&mut s);
+        // Only ASCII digits and separators were written.
+        String::from_utf8(s).unwrap_or_default()
+    }
+
+    /// Appends [`Timestamp::canonical`]'s text (ASCII) to `s`.
+    pub fn canonical_into(&self, s: &mut Vec<u8>) {
         let t = self.0;
-        let mut s = String::with_capacity(30);
-        let mut digits = |n: u32, width: u32, sep: Option<char>| {
+        let mut digits = |n: u32, width: u32, sep: Option<u8>| {
             for i in (0..width).rev() {
-                s.push(char::from(b'0' + (n / 10u32.pow(i) % 10) as u8));
+                s.push(b'0' + (n / 10u32.pow(i) % 10) as u8);
             }
             if let Some(c) = sep {
                 s.push(c);
             }
         };
         // Years are 1970–9999 (four digits), as every accepted time's.
-        digits(t.year().unsigned_abs(), 4, Some('-'));
-        digits(u32::from(u8::from(t.month())), 2, Some('-'));
-        digits(u32::from(t.day()), 2, Some('T'));
-        digits(u32::from(t.hour()), 2, Some(':'));
-        digits(u32::from(t.minute()), 2, Some(':'));
+        digits(t.year().unsigned_abs(), 4, Some(b'-'));
+        digits(u32::from(u8::from(t.month())), 2, Some(b'-'));
+        digits(u32::from(t.day()), 2, Some(b'T'));
+        digits(u32::from(t.hour()), 2, Some(b':'));
+        digits(u32::from(t.minute()), 2, Some(b':'));
         digits(u32::from(t.second()), 2, None);
         let mut nanos = t.nanosecond();
         if nanos != 0 {
@@ -60,13 +67,12 @@ impl Timestamp {
                 nanos /= 10;
                 width -= 1;
             }
-            s.push('.');
+            s.push(b'.');
             for i in (0..width).rev() {
-                s.push(char::from(b'0' + (nanos / 10u32.pow(i) % 10) as u8));
+                s.push(b'0' + (nanos / 10u32.pow(i) % 10) as u8);
             }
         }
-        s.push('Z');
-        s
+        s.push(b'Z');
     }
 
     /// The canonical CBOR value: tag 0 over the canonical text.

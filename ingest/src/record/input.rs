@@ -178,11 +178,9 @@ pub fn next_item(
     position: usize,
     sender: &Sender<'_>,
 ) -> Option<Result<(usize, Checked), BodyError>> {
-    if let Some(n) = fast::item_len(bytes) {
-        if let Some(r) = fast::check(&bytes[..n], sender.enforcer) {
-            if fits_in_leaf(&r, sender.submitted_by) {
-                return Some(Ok((n, Ok(r))));
-            }
+    if let Some((n, r)) = fast::check_prefix(bytes, sender.enforcer) {
+        if fits_in_leaf(&r, sender.submitted_by) {
+            return Some(Ok((n, Ok(r))));
         }
     }
     match verifier::cbor::decode_prefix(bytes) {

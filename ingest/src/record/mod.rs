@@ -129,6 +129,7 @@ pub fn check(v: &Value) -> Result<CheckedRecord, FieldError> {
 
     let value = r.finish()?;
     let cbor = verifier::cbor::encode(&value);
+    let actors: Vec<&str> = actors.iter().map(String::as_str).collect();
     Ok(CheckedRecord {
         digest: Sha256::digest(&cbor).into(),
         decision_id,

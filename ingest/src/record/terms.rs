@@ -35,7 +35,7 @@ pub struct TermValues<'a> {
     /// `subject.id`.
     pub subject: &'a str,
     /// Every `delegation[].id`, in chain order, repeats and all.
-    pub actors: &'a [String],
+    pub actors: &'a [&'a str],
     /// `resource.id`.
     pub resource: &'a str,
     /// `policy.id`.
@@ -100,7 +100,7 @@ impl IndexTerms {
             v.owner,
             v.break_glass.then_some("1"),
         ];
-        let mut actors: Vec<&str> = v.actors.iter().map(String::as_str).collect();
+        let mut actors: Vec<&str> = v.actors.to_vec();
         actors.sort_unstable();
         actors.dedup();
         let len = fields.iter().flatten().map(|s| s.len()).sum::<usize>()
@@ -246,7 +246,7 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn values<'a>(ids: &'a [String; 10], actors: &'a [String], mask: u8) -> TermValues<'a> {
+    fn values<'a>(ids: &'a [String; 10], actors: &'a [&'a str], mask: u8) -> TermValues<'a> {
         let opt = |bit: u8, s: &'a String| (mask & bit != 0).then_some(s.as_str());
         TermValues {
             subject: &ids[0],
@@ -273,7 +273,8 @@ mod tests {
             actors in prop::collection::vec("[a-c]{0,3}", 0..8),
             mask in 0u8..64,
         ) {
-            let t = IndexTerms::new(values(&ids, &actors, mask));
+            let refs: Vec<&str> = actors.iter().map(String::as_str).collect();
+            let t = IndexTerms::new(values(&ids, &refs, mask));
             prop_assert_eq!(t.subject(), ids[0].as_bytes());
             prop_assert_eq!(t.resource(), ids[1].as_bytes());
             prop_assert_eq!(t.policy(), ids[2].as_bytes());

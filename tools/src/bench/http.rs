@@ -209,6 +209,31 @@ fn server_rss(remote: &Remote) -> (f64, f64) {
     }
 }
 
+/// Waits, a minute at most, until the server has caught up with what the
+/// phase before left it (nothing queued, index builds at most one span
+/// behind), so that each phase starts from a steady state and the paced
+/// phase measures half the peak rate rather than the recovery from it.
+/// Says so when it waited.
+fn settle(remote: &Remote) {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(60) {
+        match remote.metrics() {
+            Ok(m)
+                if m.get("ledger_queue_depth") == 0.0
+                    && m.get("ledger_index_unbuilt_leaves") <= ingest::index::SPAN as f64 =>
+            {
+                break
+            }
+            Ok(_) => std::thread::sleep(Duration::from_millis(100)),
+            Err(_) => break,
+        }
+    }
+    if start.elapsed() >= Duration::from_millis(200) {
+        let waited = start.elapsed().as_secs_f64();
+        println!("  (waited {waited:.1} s for the server to catch up)");
+    }
+}
+
 /// Drives a running ledgerd over HTTP and prints the figures.
 pub fn run_http(remote: &Remote, args: &BenchArgs) -> Result<()> {
     args.check(true)?;
@@ -230,6 +255,7 @@ pub fn run_http(remote: &Remote, args: &BenchArgs) -> Result<()> {
     let mut results: Vec<(Format, Phase)> = Vec::new();
     for (k, &format) in formats.iter().enumerate() {
         let b = bodies(format, k as u64 * n, n, args.batch, seed)?;
+        settle(remote);
         let p = drive(remote, format, b, n as usize, args.concurrency, None)?;
         let (rss, peak) = server_rss(remote);
         println!(
@@ -248,6 +274,7 @@ pub fn run_http(remote: &Remote, args: &BenchArgs) -> Result<()> {
     let half = peak / 2.0;
     let b = bodies(formats[0], 2 * n, paced_n, args.batch, seed)?;
     let interval = Duration::from_secs_f64(args.batch as f64 / half);
+    settle(remote);
     let paced = drive(
         remote,
         formats[0],
