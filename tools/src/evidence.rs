@@ -74,18 +74,6 @@ fn written(out: &Option<PathBuf>) -> String {
         .map_or("stdout".into(), |p| p.display().to_string())
 }
 
-/// Percent-encodes a path segment or query value.
-pub fn encode(v: &str) -> String {
-    v.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 /// A data dir's log and indexes, opened for reading and proving.
 struct Local {
     log: Arc<Log>,
@@ -169,7 +157,7 @@ pub fn run_remote(remote: &Remote, key: Option<VerifierKey>, what: What) -> Resu
             "ledgerctl: NOT verified: no log key (give --key <log.pub>); check it with ledger-verify"
         )
     };
-    let decision = |id: &str| format!("/v1/decisions/{}", encode(id));
+    let decision = |id: &str| format!("/v1/decisions/{}", crate::remote::encode(id));
     match what {
         What::Decision { decision_id, leaf } => {
             let body = remote.get_ok(&decision(&decision_id))?;

@@ -84,7 +84,7 @@ impl ExportArgs {
         let mut q = vec![("from", self.from.clone()), ("to", self.to.clone())];
         q.extend(self.filter().params());
         q.iter()
-            .map(|(k, v)| format!("{k}={}", crate::evidence::encode(v)))
+            .map(|(k, v)| format!("{k}={}", crate::remote::encode(v)))
             .collect::<Vec<_>>()
             .join("&")
     }

@@ -93,7 +93,7 @@ impl Remote {
     /// The exact leaf bytes of a decision (`Accept: application/cbor`),
     /// checked against the leaf hash the server states.
     pub fn get_leaf(&self, decision_id: &str) -> Result<Vec<u8>> {
-        let path = format!("/v1/decisions/{}", crate::evidence::encode(decision_id));
+        let path = format!("/v1/decisions/{}", encode(decision_id));
         let mut req = self
             .agent
             .get(format!("{}{path}", self.base))
@@ -263,4 +263,16 @@ impl Remote {
         }
         Ok(cp)
     }
+}
+
+/// Percent-encodes a path segment or query value.
+pub fn encode(v: &str) -> String {
+    v.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }

@@ -195,7 +195,7 @@ pub fn run_remote(remote: &Remote, args: &SearchArgs) -> Result<()> {
     let mut query: Vec<String> = args
         .filters()
         .iter()
-        .map(|(k, v)| format!("{k}={}", crate::evidence::encode(v)))
+        .map(|(k, v)| format!("{k}={}", crate::remote::encode(v)))
         .collect();
     query.push(format!("limit={}", args.limit));
     if let Some(c) = args.cursor {
