@@ -11,7 +11,7 @@ use axum::body::Body;
 use axum::http::StatusCode;
 use axum::response::Response;
 use futures_util::StreamExt;
-use ingest::input::{next_item, Sender};
+use ingest::input::next_item;
 use ingest::{Outcome, Submission};
 use tokio::sync::oneshot;
 
@@ -62,10 +62,7 @@ pub(crate) async fn post_sequence(
     let by: Arc<str> = who.enforcer.as_str().into();
     let mut cut: Option<(StatusCode, String)> = None;
     let mut broken = false;
-    let sender = Sender {
-        submitted_by: &who.enforcer,
-        enforcer: who.bound_enforcer(),
-    };
+    let sender = who.sender();
     'body: while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| ApiError::bad(format!("reading the body: {e}")))?;
         read += chunk.len();

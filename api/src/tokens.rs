@@ -74,6 +74,14 @@ impl TokenEntry {
     pub fn bound_enforcer(&self) -> Option<&str> {
         (self.role == Role::Writer).then_some(self.enforcer.as_str())
     }
+
+    /// Who sends the records of a request made with this token.
+    pub fn sender(&self) -> ingest::input::Sender<'_> {
+        ingest::input::Sender {
+            submitted_by: &self.enforcer,
+            enforcer: self.bound_enforcer(),
+        }
+    }
 }
 
 /// Why a presented token is refused.

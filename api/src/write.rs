@@ -7,7 +7,7 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::Response;
-use ingest::input::{parse_body, Format, Sender};
+use ingest::input::{parse_body, Format};
 use ingest::Submission;
 
 use crate::ack::{busy_error, submit_and_wait, too_large, wants_cbor, Results};
@@ -90,16 +90,10 @@ pub(crate) async fn post_decisions(
             )
         })?;
     let sender = who.clone();
-    let parsed = tokio::task::spawn_blocking(move || {
-        let s = Sender {
-            submitted_by: &sender.enforcer,
-            enforcer: sender.bound_enforcer(),
-        };
-        parse_body(format, &body, &s)
-    })
-    .await
-    .map_err(ApiError::internal)?
-    .map_err(|e| ApiError::bad(e.to_string()))?;
+    let parsed = tokio::task::spawn_blocking(move || parse_body(format, &body, &sender.sender()))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(|e| ApiError::bad(e.to_string()))?;
     if parsed.is_empty() {
         return Err(ApiError::bad("the body holds no records"));
     }
