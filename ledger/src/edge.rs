@@ -2,12 +2,13 @@
 //! partial (not yet 256-wide) tile. Only full tiles are stored, each once;
 //! the partial ones are computed when the log is opened (level 0 from the
 //! last entries, level L from the full tiles of level L − 1) and then kept
-//! in memory, growing with every append.
+//! in memory, growing with every append. [`DbReader`] reads the tree's
+//! nodes through it: from a stored tile, or from the edge.
 
 use rocksdb::DB;
 use verifier::hash::HASH_SIZE;
-use verifier::tile::{tile_root, TILE_HEIGHT, TILE_WIDTH};
-use verifier::tree::NodeId;
+use verifier::tile::{node_from_tile, tile_of, tile_root, TILE_HEIGHT, TILE_WIDTH};
+use verifier::tree::{HashReader, NodeId};
 use verifier::{leaf_hash, Hash};
 
 use crate::store::{scan_entries, tile_key};
@@ -132,5 +133,56 @@ impl TileEdge {
         }
         self.size = size_after;
         Ok(out)
+    }
+}
+
+/// Reads node hashes from the stored full hash tiles and the partial
+/// right-edge tiles of the tree `edge` is the edge of
+/// (`verifier::tile::tile_of`). Every node complete in a tree of any size
+/// up to the edge's is in one or the other: a tile is stored once full,
+/// and a partial tile grows only at its end.
+pub(crate) struct DbReader<'a> {
+    pub(crate) db: &'a DB,
+    pub(crate) edge: std::borrow::Cow<'a, TileEdge>,
+}
+
+impl DbReader<'_> {
+    /// The bytes of hash tile `(level, index)`: full, partial (the right
+    /// edge), or empty if the tree has no node of it yet.
+    pub(crate) fn tile(&self, level: u8, index: u64) -> Result<Vec<u8>, LedgerError> {
+        match self.edge.place(level, index) {
+            TilePlace::Stored => Ok(self
+                .db
+                .get(tile_key(level, index).ok_or_else(|| missing_tile(level, index))?)?
+                .ok_or_else(|| missing_tile(level, index))?),
+            TilePlace::Edge(bytes) => Ok(bytes.to_vec()),
+            TilePlace::Beyond => Ok(Vec::new()),
+        }
+    }
+}
+
+fn missing_tile(level: u8, index: u64) -> LedgerError {
+    LedgerError::Corrupt(format!("hash tile level {level} index {index} is missing"))
+}
+
+impl HashReader for DbReader<'_> {
+    type Error = LedgerError;
+    fn node(&self, id: NodeId) -> Result<Hash, LedgerError> {
+        let missing = || {
+            LedgerError::Corrupt(format!(
+                "node level {} index {} is missing or malformed",
+                id.level, id.index
+            ))
+        };
+        let (level, index) = tile_of(id).ok_or_else(missing)?;
+        match self.edge.place(level, index) {
+            TilePlace::Stored => {
+                let key = tile_key(level, index).ok_or_else(missing)?;
+                let tile = self.db.get_pinned(key)?.ok_or_else(missing)?;
+                node_from_tile(&tile, id).ok_or_else(missing)
+            }
+            TilePlace::Edge(bytes) => node_from_tile(bytes, id).ok_or_else(missing),
+            TilePlace::Beyond => Err(missing()),
+        }
     }
 }

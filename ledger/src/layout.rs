@@ -1,3 +1,6 @@
+//! Opening the log's database ([`open_db`]), which converts a store of an
+//! earlier layout first.
+//!
 //! Stores of layout 1 (before layout 2) kept each kind of record
 //! in a column family of its own (specs/storage.md):
 //!
@@ -20,12 +23,35 @@
 //! copied (again) from the start, and one with the key had every copy on
 //! disk before it: its old column families only wait to be dropped.
 
-use rocksdb::{IteratorMode, WriteBatch, WriteOptions, DB};
+use std::path::Path;
+
+use rocksdb::{ColumnFamilyDescriptor, IteratorMode, WriteBatch, WriteOptions, DB};
 use verifier::hash::HASH_SIZE;
 use verifier::tile::TILE_WIDTH;
 
-use crate::store::{cf, chunk_key, decode_u64, tile_key, LAYOUT, META_LAYOUT, META_ORIGIN};
+use crate::store::{
+    cf, chunk_key, db_options, decode_u64, drop_retired, log_options, other_cfs, tile_key, LAYOUT,
+    META_LAYOUT, META_ORIGIN,
+};
 use crate::LedgerError;
+
+/// Opens the log's database (converting a store of layout 1 first,
+/// copying its checkpoints into `checkpoints`). Column families other than
+/// the default one are dropped: they are from earlier layouts, and what
+/// they held is in the default one or can be had from the leaves (the
+/// index log of an early layout, and index column families kept beside the
+/// log before they got their own database).
+pub(crate) fn open_db(path: &Path, checkpoints: &DB) -> Result<DB, LedgerError> {
+    let opts = db_options()?;
+    let others = other_cfs(&opts, path, &[]);
+    let descriptors = std::iter::once(rocksdb::DEFAULT_COLUMN_FAMILY_NAME)
+        .chain(others.iter().map(String::as_str))
+        .map(|name| ColumnFamilyDescriptor::new(name, log_options()));
+    let mut db = DB::open_cf_descriptors(&opts, path, descriptors)?;
+    convert_layout_1(&db, checkpoints, &others)?;
+    drop_retired(&mut db, path, &others)?;
+    Ok(db)
+}
 
 /// Layout 1's column families.
 const LAYOUT_1: [&str; 4] = ["entries", "tiles", "checkpoints", "meta"];

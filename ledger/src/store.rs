@@ -40,11 +40,8 @@ use rocksdb::{
     BlockBasedOptions, ColumnFamily, ColumnFamilyDescriptor, DBCompactionStyle, DBCompressionType,
     Options, ReadOptions, DB,
 };
-use verifier::tile::{decode_bundle, node_from_tile, tile_of};
-use verifier::tree::{HashReader, NodeId};
-use verifier::Hash;
+use verifier::tile::decode_bundle;
 
-use crate::edge::{TileEdge, TilePlace};
 use crate::LedgerError;
 
 /// Key prefix of the records kept by position (entry chunks, full tiles).
@@ -83,24 +80,6 @@ pub(crate) const CHECKPOINTS_DIR: &str = "checkpoints";
 /// holds the column families of indexes built on the log.
 pub(crate) const INDEX_DIR: &str = "index";
 
-/// Opens the log's database (converting a store of layout 1 first,
-/// copying its checkpoints into `checkpoints`). Column families other than
-/// the default one are dropped: they are from earlier layouts, and what
-/// they held is in the default one or can be had from the leaves (the
-/// index log of an early layout, and index column families kept beside the
-/// log before they got their own database).
-pub(crate) fn open_db(path: &Path, checkpoints: &DB) -> Result<DB, LedgerError> {
-    let opts = db_options()?;
-    let others = other_cfs(&opts, path, &[]);
-    let descriptors = std::iter::once(rocksdb::DEFAULT_COLUMN_FAMILY_NAME)
-        .chain(others.iter().map(String::as_str))
-        .map(|name| ColumnFamilyDescriptor::new(name, log_options()));
-    let mut db = DB::open_cf_descriptors(&opts, path, descriptors)?;
-    crate::layout::convert_layout_1(&db, checkpoints, &others)?;
-    drop_retired(&mut db, path, &others)?;
-    Ok(db)
-}
-
 /// Opens the database of signed checkpoints in `path`.
 pub(crate) fn open_checkpoints_db(path: &Path) -> Result<DB, LedgerError> {
     Ok(DB::open(&checkpoints_options()?, path)?)
@@ -128,7 +107,7 @@ pub(crate) fn open_index_db(path: &Path, cfs: &[&str]) -> Result<DB, LedgerError
 
 /// Drops the column families `names` of an earlier layout from `db` (at
 /// `path`): what they held is elsewhere or can be had from the leaves.
-fn drop_retired(db: &mut DB, path: &Path, names: &[String]) -> Result<(), LedgerError> {
+pub(crate) fn drop_retired(db: &mut DB, path: &Path, names: &[String]) -> Result<(), LedgerError> {
     for name in names {
         tracing::info!("dropping column family {name} of an earlier layout in {path:?}");
         db.drop_cf(name)?;
@@ -139,7 +118,7 @@ fn drop_retired(db: &mut DB, path: &Path, names: &[String]) -> Result<(), Ledger
 /// The column families of the store at `path` other than `default` and
 /// `known` (none for a store not yet created): RocksDB opens a store only
 /// with every column family it has.
-fn other_cfs(opts: &Options, path: &Path, known: &[&str]) -> Vec<String> {
+pub(crate) fn other_cfs(opts: &Options, path: &Path, known: &[&str]) -> Vec<String> {
     DB::list_cf(opts, path)
         .unwrap_or_default()
         .into_iter()
@@ -421,55 +400,4 @@ pub(crate) fn decode_u64(bytes: &[u8], what: &str) -> Result<u64, LedgerError> {
     <[u8; 8]>::try_from(bytes)
         .map(u64::from_be_bytes)
         .map_err(|_| LedgerError::Corrupt(format!("{what} is not 8 bytes")))
-}
-
-/// Reads node hashes from the stored full hash tiles and the partial
-/// right-edge tiles of the tree `edge` is the edge of
-/// (`verifier::tile::tile_of`). Every node complete in a tree of any size
-/// up to the edge's is in one or the other: a tile is stored once full,
-/// and a partial tile grows only at its end.
-pub(crate) struct DbReader<'a> {
-    pub(crate) db: &'a DB,
-    pub(crate) edge: std::borrow::Cow<'a, TileEdge>,
-}
-
-impl DbReader<'_> {
-    /// The bytes of hash tile `(level, index)`: full, partial (the right
-    /// edge), or empty if the tree has no node of it yet.
-    pub(crate) fn tile(&self, level: u8, index: u64) -> Result<Vec<u8>, LedgerError> {
-        match self.edge.place(level, index) {
-            TilePlace::Stored => Ok(self
-                .db
-                .get(tile_key(level, index).ok_or_else(|| missing_tile(level, index))?)?
-                .ok_or_else(|| missing_tile(level, index))?),
-            TilePlace::Edge(bytes) => Ok(bytes.to_vec()),
-            TilePlace::Beyond => Ok(Vec::new()),
-        }
-    }
-}
-
-fn missing_tile(level: u8, index: u64) -> LedgerError {
-    LedgerError::Corrupt(format!("hash tile level {level} index {index} is missing"))
-}
-
-impl HashReader for DbReader<'_> {
-    type Error = LedgerError;
-    fn node(&self, id: NodeId) -> Result<Hash, LedgerError> {
-        let missing = || {
-            LedgerError::Corrupt(format!(
-                "node level {} index {} is missing or malformed",
-                id.level, id.index
-            ))
-        };
-        let (level, index) = tile_of(id).ok_or_else(missing)?;
-        match self.edge.place(level, index) {
-            TilePlace::Stored => {
-                let key = tile_key(level, index).ok_or_else(missing)?;
-                let tile = self.db.get_pinned(key)?.ok_or_else(missing)?;
-                node_from_tile(&tile, id).ok_or_else(missing)
-            }
-            TilePlace::Edge(bytes) => node_from_tile(bytes, id).ok_or_else(missing),
-            TilePlace::Beyond => Err(missing()),
-        }
-    }
 }
