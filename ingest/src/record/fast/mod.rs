@@ -247,7 +247,7 @@ fn map<'a, T: Copy>(
         let (3, klen) = r.head()? else { return None };
         let key = r.take(klen)?;
         let start = w.out.len();
-        let rank = match find(fields, key, next) {
+        let (key_end, rank) = match find(fields, key, next) {
             Some(i) => {
                 if seen & (1 << i) != 0 {
                     return None;
@@ -281,7 +281,6 @@ fn map<'a, T: Copy>(
             }
             None => return None,
         };
-        let (key_end, rank) = rank;
         m.entries[m.len] = [offset(start)?, offset(key_end)?, offset(w.out.len())?, rank];
         m.len += 1;
     }
