@@ -209,11 +209,15 @@ struct Map {
     extras: bool,
 }
 
-/// The position of `key` among `fields`, looked for from `from` on first
-/// (where a body in the same order as the list goes on).
-fn find<T>(fields: &[Field<T>], key: &[u8], from: usize) -> Option<usize> {
-    let is = |i: &usize| fields[*i].0.as_bytes() == key;
-    (from..fields.len()).find(is).or_else(|| (0..from).find(is))
+/// The position of `key` among `fields`: the list is in deterministic
+/// order (shorter first, then bytewise), so it is searched by halves.
+fn find<T>(fields: &[Field<T>], key: &[u8]) -> Option<usize> {
+    fields
+        .binary_search_by(|(name, _, _)| {
+            let name = name.as_bytes();
+            name.len().cmp(&key.len()).then_with(|| name.cmp(key))
+        })
+        .ok()
 }
 
 /// Reads one map of the schema from `r`, writing it to `w`: `value` reads
@@ -242,18 +246,16 @@ fn map<'a, T: Copy>(
     let (mut seen, mut present) = (0u32, 0u32);
     let mut extra_keys: [&[u8]; MAX_FIELDS] = [&[]; MAX_FIELDS];
     let mut extra_count = 0;
-    let mut next = 0;
     for _ in 0..n {
         let (3, klen) = r.head()? else { return None };
         let key = r.take(klen)?;
         let start = w.out.len();
-        let (key_end, rank) = match find(fields, key, next) {
+        let (key_end, rank) = match find(fields, key) {
             Some(i) => {
                 if seen & (1 << i) != 0 {
                     return None;
                 }
                 seen |= 1 << i;
-                next = i + 1;
                 if r.peek()? == 0xf6 {
                     r.at += 1;
                     continue;
