@@ -3,63 +3,38 @@
 //! queue bounded. The long form (minutes, with RSS flatness judged) is
 //! `ledgerctl soak` with its defaults (docs/reliability.md).
 
-use ledger_tests::{run, Server};
+use ledger_tests::{ok, refused, Server};
+
+/// `ledgerctl --url … --token … soak args…`.
+fn soak<'a>(s: &'a Server, url: &'a str, args: &[&'a str]) -> Vec<&'a str> {
+    let mut v = vec!["--url", url, "--token", &s.writer, "soak"];
+    v.extend_from_slice(args);
+    v
+}
 
 #[test]
 fn a_short_soak_at_a_fixed_rate_passes() {
     let s = Server::start(&[]);
     let url = format!("http://{}", s.addr);
-    let r = run(
-        "ledgerctl",
-        &[
-            "--url",
-            &url,
-            "--token",
-            &s.writer,
-            "soak",
-            "--rate",
-            "4000",
-            "--duration",
-            "6s",
-            "--batch",
-            "50",
-            "--concurrency",
-            "2",
-        ],
-    );
-    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
-    assert!(
-        r.stdout.contains("soak: 24000 records acknowledged"),
-        "{}",
-        r.stdout
-    );
-    assert!(r.stdout.contains("requests refused 0"), "{}", r.stdout);
-    assert!(r.stdout.contains("soak: passed"), "{}", r.stdout);
+    let run = [
+        "--rate",
+        "4000",
+        "--duration",
+        "6s",
+        "--batch",
+        "50",
+        "--concurrency",
+        "2",
+    ];
+    let out = ok("ledgerctl", &soak(&s, &url, &run));
+    assert!(out.contains("soak: 24000 records acknowledged"), "{out}");
+    assert!(out.contains("requests refused 0"), "{out}");
+    assert!(out.contains("soak: passed"), "{out}");
     // Bad options are refused with a reason.
-    let r = run(
+    refused(
         "ledgerctl",
-        &[
-            "--url",
-            &url,
-            "--token",
-            &s.writer,
-            "soak",
-            "--duration",
-            "0s",
-        ],
+        &soak(&s, &url, &["--duration", "0s"]),
+        "at least 1s",
     );
-    assert!(
-        r.code != 0 && r.stderr.contains("at least 1s"),
-        "{}",
-        r.stderr
-    );
-    let r = run(
-        "ledgerctl",
-        &["--url", &url, "--token", &s.writer, "soak", "--rate", "0"],
-    );
-    assert!(
-        r.code != 0 && r.stderr.contains("at least 1"),
-        "{}",
-        r.stderr
-    );
+    refused("ledgerctl", &soak(&s, &url, &["--rate", "0"]), "at least 1");
 }
