@@ -151,7 +151,7 @@ pub(super) fn record<'a>(
             R::Context => context(r, w, &mut f)?,
             R::Policy => policy(r, w, &mut f)?,
             R::Decision => f.decision = one_of(r, w, DECISIONS)?,
-            R::Reasons | R::Errors => texts(r, w, &mut |_| {})?,
+            R::Reasons | R::Errors => texts(r, w)?,
             R::Obligations => {
                 if !matches!(r.peek()?, 0x80..=0x9b) {
                     return None;
@@ -307,7 +307,7 @@ fn scope(r: &mut In<'_>, w: &mut Out<'_>) -> Option<()> {
             w.text(t);
             Some(())
         }
-        0x80..=0x9b => texts(r, w, &mut |_| {}),
+        0x80..=0x9b => texts(r, w),
         _ => None,
     }
 }
@@ -487,7 +487,7 @@ fn credential<'a>(r: &mut In<'a>, w: &mut Out<'_>) -> Option<&'a str> {
                 let (0, n) = r.head()? else { return None };
                 head(0, n, w.out);
             }
-            Cred::Scopes => texts(r, w, &mut |_| {})?,
+            Cred::Scopes => texts(r, w)?,
         }
         Some(())
     })?;
