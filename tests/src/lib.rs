@@ -126,11 +126,16 @@ impl Server {
 
     /// The log's size, as `/metrics` gives it.
     pub fn tree_size(&self) -> u64 {
+        self.metric("ledger_tree_size") as u64
+    }
+
+    /// One unlabelled value of `/metrics`, by name.
+    pub fn metric(&self, name: &str) -> f64 {
         let m = self.request("GET", "/metrics", &[], b"").text();
         m.lines()
-            .find_map(|l| l.strip_prefix("ledger_tree_size "))
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
             .and_then(|v| v.parse().ok())
-            .expect("ledger_tree_size in /metrics")
+            .unwrap_or_else(|| panic!("{name} in /metrics"))
     }
 
     /// Starts `ledgerd` on `data` (reusing tokens made earlier, if any).

@@ -109,13 +109,7 @@ fn logged(s: &Server, reader: &str, id: &str) -> Option<(u64, String)> {
 
 /// The newest checkpoint, once it covers the whole log.
 fn settled(s: &Server, key: &VerifierKey) -> (checkpoint::Checkpoint, String) {
-    let m = s.request("GET", "/metrics", &[], b"").text();
-    let size: u64 = m
-        .lines()
-        .find_map(|l| l.strip_prefix("ledger_tree_size "))
-        .unwrap()
-        .parse()
-        .unwrap();
+    let size = s.tree_size();
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         let text = s.request("GET", "/checkpoint", &[], b"").text();

@@ -650,7 +650,12 @@ fn a_full_queue_is_503_with_retry_after() {
             body.as_bytes(),
         )
     });
-    std::thread::sleep(Duration::from_millis(500));
+    // Once the five are queued (polled: a loaded machine may take a moment).
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while s.metric("ledger_queue_depth") < 5.0 {
+        assert!(Instant::now() < deadline, "the first request never queued");
+        std::thread::sleep(Duration::from_millis(10));
+    }
     let r = post_json(&s, &s.writer, &record("late", "u", "a"));
     assert_eq!(r.status, 503, "{}", r.text());
     assert_eq!(r.header("retry-after"), Some("1"));

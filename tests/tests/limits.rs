@@ -134,17 +134,18 @@ fn writers_speak_for_their_own_enforcer_and_tokens_expire() {
         d["record"]["extensions"]["opa"]["labels"]["id"],
         "someone-else"
     );
-    // Tokens expire.
+    // Tokens expire (3 s: room for a loaded machine to use it once first).
     let brief = s.add_token(&[
         "--enforcer",
         "gw-brief",
         "--role",
         "writer",
         "--expires",
-        "1s",
+        "3s",
     ]);
+    let added = Instant::now();
     assert_eq!(post(&s, &brief, &record("b-1", "gw-brief")).status, 200);
-    std::thread::sleep(Duration::from_millis(1300));
+    std::thread::sleep(Duration::from_millis(3300).saturating_sub(added.elapsed()));
     let r = post(&s, &brief, &record("b-2", "gw-brief"));
     assert_eq!(r.status, 401, "{}", r.text());
     assert!(r.text().contains("expired"), "{}", r.text());
