@@ -90,8 +90,9 @@ pub(crate) fn open_checkpoints_db(path: &Path) -> Result<DB, LedgerError> {
 /// indexes never hold the log's writes: RocksDB stops a database's writes
 /// while it commits an ingested file, and its compactions share the
 /// database's MANIFEST and mutex with the appends. It is written only by
-/// ingesting files, so it has no WAL traffic; everything in it can be rebuilt from the leaves. Column
-/// families other than `cfs` are from earlier layouts and are dropped.
+/// ingesting files, so it has no WAL traffic; everything in it can be
+/// rebuilt from the leaves. Column families other than `cfs` are from
+/// earlier layouts and are dropped.
 pub(crate) fn open_index_db(path: &Path, cfs: &[&str]) -> Result<DB, LedgerError> {
     let opts = db_options()?;
     let retired = other_cfs(&opts, path, cfs);
@@ -138,8 +139,8 @@ pub(crate) fn other_cfs(opts: &Options, path: &Path, known: &[&str]) -> Vec<Stri
 /// spans. Universal compaction merges sorted runs of similar size, so a
 /// record is rewritten about log2(runs) times: over a 3 M-record bench the
 /// index compactions took 11.7 s of CPU, against 21.2 s leveled (16.0 s with
-/// a 32 MB level base). Letting eight spans' files pile up before they are merged (not RocksDB's four) took
-/// that to 7.3 s. Lookups check each run's filter; there are about a dozen
+/// a 32 MB level base). Letting eight spans' files pile up before they
+/// are merged (not RocksDB's four) took that to 7.3 s. Lookups check each run's filter; there are about a dozen
 /// at most.
 pub(crate) fn index_cf_options() -> Options {
     let mut opts = table_options(INDEX_FILTER_BITS);
@@ -192,10 +193,9 @@ pub fn db_options() -> Result<Options, LedgerError> {
     // data. Paced synced writes at ~57k records/s had p99 86-159 ms with
     // 1 MiB steps and no limit, 6-21 ms in most runs with these
     // (`ledgerctl paced-sync`). At the bench's peak the memtables take
-    // ~110 MB/s, close
-    // to the limit: the four memtables per column family absorb a burst,
-    // and past that RocksDB slows the writes, which reaches enforcers as
-    // back-off from the bounded queue.
+    // ~110 MB/s, close to the limit: the four memtables per column family
+    // absorb a burst, and past that RocksDB slows the writes, which reaches
+    // enforcers as back-off from the bounded queue.
     opts.set_bytes_per_sync(WRITE_BACK_STEP);
     opts.set_ratelimiter(BACKGROUND_WRITE_RATE as i64, 10_000, 10);
     // Reuse WAL files instead of deleting and creating them: a deleted file

@@ -1,5 +1,5 @@
-//! The RocksDB options that the appends' sync latency depends on
-//!, read back from what RocksDB wrote:
+//! The RocksDB options that the appends' sync latency depends on, read
+//! back from what RocksDB wrote:
 //! its OPTIONS file and the table properties of an ingested file.
 
 use std::path::Path;

@@ -44,10 +44,9 @@ pub struct PipelineConfig {
     pub checkpoint_interval: Duration,
     /// Leaves not yet in the built indexes (held in memory) at most;
     /// beyond it, submit says busy until the indexer thread catches up.
-    /// Span builds run behind the acks: a
-    /// burst leaves them behind for a while, but under sustained load
-    /// they must keep up, or the spans held in memory would grow without
-    /// bound.
+    /// Span builds run behind the acks: a burst leaves them behind for a
+    /// while, but under sustained load they must keep up, or the spans held
+    /// in memory would grow without bound.
     pub max_unbuilt: u64,
     /// Raise the stages' CPU priority ([`COMMITTER_NICE`], [`STAGE_NICE`])
     /// and shorten their time slice ([`sched`]), so that an

@@ -5,8 +5,8 @@
 //! dropped where they are added to the span index (the acknowledger, one
 //! thread for every record). Held as a string each, they were about ten
 //! allocations per record, each freed on another thread than the one that
-//! made it: some 40% of the acknowledger's time at peak
-//!. In one buffer they are one.
+//! made it: some 40% of the acknowledger's time at peak. In one buffer
+//! they are one.
 
 use std::ops::Range;
 

@@ -164,8 +164,7 @@ fn raw_options(spec: &str) -> Result<rocksdb::Options> {
 
 /// `ledgerctl paced-sync`: raw RocksDB in a temp dir, one synced WriteBatch
 /// of `batch` 680-byte values every `batch / rate` seconds for `seconds`,
-/// with the RocksDB options `spec` names; prints the latency percentiles
-///.
+/// with the RocksDB options `spec` names; prints the latency percentiles.
 pub fn paced_sync(spec: &str, seconds: f64, rate: f64, batch: usize) -> Result<()> {
     if !(seconds > 0.0 && rate > 0.0) || batch == 0 {
         bail!("--seconds, --rate and --batch must be above 0");
