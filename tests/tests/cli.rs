@@ -323,6 +323,8 @@ fn bad_input_is_refused_with_a_reason() {
     assert_ne!(r.code, 0);
     let r = f.ctl_run(&["append", &f.path("missing")]);
     assert!(r.code != 0 && r.stderr.contains("missing"), "{}", r.stderr);
+    let r = f.ctl_run(&["search", "--limit", "0"]);
+    assert!(r.code != 0 && r.stderr.contains("--limit"), "{}", r.stderr);
     let r = run("ledgerctl", &["--data", &f.path("nokeys"), "checkpoint"]);
     assert!(
         r.code != 0 && r.stderr.contains("ledgerctl keygen"),
@@ -375,6 +377,61 @@ fn bad_input_is_refused_with_a_reason() {
         ],
     );
     assert!(r.code == 0 && r.stdout.contains("p99"), "{}", r.stderr);
+}
+
+/// Runs `name args…` with a stdout whose reader is already gone, as
+/// `ledgerctl search | head` leaves it once head has read enough.
+fn run_into_closed_pipe(name: &str, args: &[&str]) -> std::process::Output {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let mut fds = [0; 2];
+    // SAFETY: pipe(2) fills both descriptors on success, checked here; each
+    // is then owned once.
+    let (reader, writer) = unsafe {
+        assert_eq!(libc::pipe(fds.as_mut_ptr()), 0);
+        (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1]))
+    };
+    drop(reader);
+    std::process::Command::new(ledger_tests::bin(name))
+        .args(args)
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_closed_stdout_ends_the_commands_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    let f = Fixture::new();
+    let lines: Vec<String> = (0..3).map(|i| record(&format!("c{i}"))).collect();
+    let file = f.write("records.jsonl", lines.join("\n").as_bytes());
+    let data = f.data();
+    // ledgerctl ends by SIGPIPE, as Unix filters do, without a panic; the
+    // records are appended all the same, or not at all.
+    for args in [
+        vec!["append", &file],
+        vec!["search", "--subject", "alice@example.com"],
+    ] {
+        let mut all = vec!["--data", p(&data)];
+        all.extend(args.iter().copied());
+        let out = run_into_closed_pipe("ledgerctl", &all);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert_eq!(
+            out.status.signal(),
+            Some(libc::SIGPIPE),
+            "{args:?}: {stderr}"
+        );
+    }
+    f.ctl(&["append", &file]);
+    let found = f.ctl(&["search", "--subject", "alice@example.com", "--json"]);
+    assert_eq!(found.lines().count(), 3, "{found}");
+    // ledger-verify's verdict and exit code stand without a reader.
+    let cp = f.write("cp", f.ctl(&["checkpoint"]).as_bytes());
+    let out = run_into_closed_pipe("ledger-verify", &["checkpoint", "--key", &f.key(), &cp]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
 }
 
 #[test]

@@ -482,7 +482,20 @@ fn run(cli: Cli) -> Result<()> {
     Ok(())
 }
 
+/// Lets a closed stdout end ledgerctl as it ends other Unix filters
+/// (`ledgerctl search | head`), instead of a panic on the next print. Rust
+/// ignores SIGPIPE by default; this puts back the default action. Nothing
+/// is lost by it: what was appended is durable, and a retry deduplicates.
+fn die_quietly_on_closed_stdout() {
+    // SAFETY: called first in main, before any other thread exists;
+    // SIG_DFL is a valid disposition for SIGPIPE.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn main() -> ExitCode {
+    die_quietly_on_closed_stdout();
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

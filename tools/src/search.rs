@@ -77,9 +77,9 @@ pub struct SearchArgs {
     /// paging as the log grows).
     #[arg(long)]
     at: Option<u64>,
-    /// Results at most.
-    #[arg(long, default_value_t = 100)]
-    limit: usize,
+    /// Results at most (1 or more; a server answers at most its own limit).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
+    limit: u64,
     /// Continue after this leaf index (the previous page's cursor).
     #[arg(long)]
     cursor: Option<u64>,
@@ -128,45 +128,87 @@ impl SearchArgs {
     }
 }
 
-/// Prints one page: a table (or JSON lines), then the cursor on stderr.
-fn print(results: &[Value], next: Option<u64>, json: bool) {
-    if json {
+/// The table's columns: a heading and how a result fills it.
+const COLUMNS: [&str; 9] = [
+    "index",
+    "received_at",
+    "decision_id",
+    "decision",
+    "subject",
+    "action",
+    "resource",
+    "policy",
+    "enforcer",
+];
+
+/// One result as the table's cells, in the order of [`COLUMNS`].
+fn cells(r: &Value) -> [String; 9] {
+    let rec = &r["record"];
+    let s = |v: &Value| v.as_str().unwrap_or("").to_string();
+    [
+        r["index"].to_string(),
+        s(&r["received_at"]),
+        s(&r["decision_id"]),
+        s(&rec["decision"]),
+        format!(
+            "{} ({})",
+            s(&rec["subject"]["id"]),
+            s(&rec["subject"]["identity_kind"])
+        ),
+        s(&rec["action"]["name"]),
+        s(&rec["resource"]["id"]),
+        format!(
+            "{}@{}",
+            s(&rec["policy"]["id"]),
+            s(&rec["policy"]["version"])
+        ),
+        format!(
+            "{} {}",
+            s(&rec["enforcer"]["kind"]),
+            s(&rec["enforcer"]["id"])
+        ),
+    ]
+}
+
+/// The page as a table: every column as wide as its widest cell, the index
+/// right-aligned, no trailing spaces.
+fn table(results: &[Value]) -> String {
+    let rows: Vec<[String; 9]> = std::iter::once(COLUMNS.map(String::from))
+        .chain(results.iter().map(cells))
+        .collect();
+    let mut widths = [0usize; 9];
+    for row in &rows {
+        for (w, c) in widths.iter_mut().zip(row) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for row in &rows {
+        let mut line = format!("{:>w$}", row[0], w = widths[0]);
+        for (c, w) in row.iter().zip(widths).skip(1) {
+            line.push_str(&format!("  {c:<w$}"));
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// Prints one page: a table (or JSON lines) on stdout; on stderr, the tree
+/// size searched and, when there is more, the flag that continues the query
+/// (with `--at` given again, at the same size).
+fn print(results: &[Value], next: Option<u64>, size: u64, args: &SearchArgs) {
+    if args.json {
         for r in results {
             println!("{r}");
         }
     } else {
-        println!(
-            "{:>8}  {:<24}  {:<24}  {:<5}  {:<32}  {:<20}  {:<20}  {:<24}  enforcer",
-            "index", "received_at", "decision_id", "", "subject", "action", "resource", "policy"
-        );
-        for r in results {
-            let rec = &r["record"];
-            let s = |v: &Value| v.as_str().unwrap_or("").to_string();
-            println!(
-                "{:>8}  {:<24}  {:<24}  {:<5}  {:<32}  {:<20}  {:<20}  {:<24}  {} {}",
-                r["index"],
-                s(&r["received_at"]),
-                s(&r["decision_id"]),
-                s(&rec["decision"]),
-                format!(
-                    "{} ({})",
-                    s(&rec["subject"]["id"]),
-                    s(&rec["subject"]["identity_kind"])
-                ),
-                s(&rec["action"]["name"]),
-                s(&rec["resource"]["id"]),
-                format!(
-                    "{}@{}",
-                    s(&rec["policy"]["id"]),
-                    s(&rec["policy"]["version"])
-                ),
-                s(&rec["enforcer"]["kind"]),
-                s(&rec["enforcer"]["id"]),
-            );
-        }
+        print!("{}", table(results));
     }
+    eprintln!("{} results in tree size {size}", results.len());
     if let Some(next) = next {
-        eprintln!("more: --cursor {next}");
+        let at = args.at.map_or(String::new(), |at| format!(" --at {at}"));
+        eprintln!("more: --cursor {next}{at}");
     }
 }
 
@@ -177,7 +219,7 @@ pub fn run_local(dir: &DataDir, args: &SearchArgs) -> Result<()> {
         .map_err(|e| anyhow::anyhow!(e))?;
     let log = Arc::new(dir.open()?);
     let indexes = ingest::Indexes::open(log.clone())?;
-    let page = ingest::query::search(&indexes, &q, args.cursor, args.limit)?;
+    let page = ingest::query::search(&indexes, &q, args.cursor, args.limit as usize)?;
     let results = page
         .indexes
         .iter()
@@ -186,7 +228,7 @@ pub fn run_local(dir: &DataDir, args: &SearchArgs) -> Result<()> {
             Ok(serde_json::from_str(&j)?)
         })
         .collect::<Result<Vec<_>>>()?;
-    print(&results, page.next, args.json);
+    print(&results, page.next, page.size, args);
     Ok(())
 }
 
@@ -204,6 +246,56 @@ pub fn run_remote(remote: &Remote, args: &SearchArgs) -> Result<()> {
     let body = remote.get_ok(&format!("/v1/search?{}", query.join("&")))?;
     let page: Value = serde_json::from_slice(&body).context("the answer is not JSON")?;
     let results = page["results"].as_array().cloned().unwrap_or_default();
-    print(&results, page["next_cursor"].as_u64(), args.json);
+    let size = page["size"]
+        .as_u64()
+        .context("the answer names no tree size")?;
+    print(&results, page["next_cursor"].as_u64(), size, args);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn result(index: u64, id: &str, subject: &str) -> Value {
+        serde_json::json!({
+            "index": index,
+            "received_at": "2026-12-05T11:08:31.620874794Z",
+            "decision_id": id,
+            "record": {
+                "decision": "deny",
+                "subject": {"id": subject, "identity_kind": "human"},
+                "action": {"name": "GET /x"},
+                "resource": {"id": "r"},
+                "policy": {"id": "p", "version": "1"},
+                "enforcer": {"kind": "gateway", "id": "gw"},
+            },
+        })
+    }
+
+    #[test]
+    fn every_column_has_a_heading_and_lines_up() {
+        let t = table(&[
+            result(7, "short", "a@example.com"),
+            result(123456789, "a-much-longer-decision-id", "b"),
+        ]);
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines.len(), 3);
+        for heading in COLUMNS {
+            assert!(lines[0].contains(heading), "{heading} in {}", lines[0]);
+        }
+        // Each column starts at the same offset on every line.
+        for (heading, cell) in [
+            ("decision ", "deny"),
+            ("subject", "a@"),
+            ("enforcer", "gateway"),
+        ] {
+            let at = lines[0].find(heading).unwrap();
+            assert_eq!(lines[1].find(cell), Some(at), "{heading}: {t}");
+        }
+        assert_eq!(lines[2].find("b (human)"), lines[0].find("subject"), "{t}");
+        // The index is right-aligned.
+        assert!(lines[1].starts_with("        7  "), "{t}");
+        assert!(t.lines().all(|l| l == l.trim_end()), "{t}");
+    }
 }

@@ -2,6 +2,7 @@
 //! public key. Exit 0 only when everything checked holds; 1 when a check
 //! fails; 2 when the command line or a file cannot be read.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -279,7 +280,9 @@ fn run(cli: Cli) -> Result<String, Failure> {
 fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(verdict) => {
-            println!("{verdict}");
+            // The verdict stands whether or not a reader is still there
+            // (`ledger-verify chain … | head`): a closed stdout is no failure.
+            let _ = writeln!(std::io::stdout(), "{verdict}");
             ExitCode::SUCCESS
         }
         Err(Failure::Check(why)) => {
