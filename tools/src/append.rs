@@ -38,7 +38,8 @@ pub fn run(dir: &DataDir, inputs: &[String], submitted_by: &str) -> Result<()> {
                     Ok(record) => checked.push(record),
                     Err(r) => {
                         refused += 1;
-                        eprintln!("{name}: record {position}: {}", r.reason);
+                        let reason = verifier::shown::line(&r.reason);
+                        eprintln!("{name}: record {position}: {reason}");
                     }
                 }
             }
@@ -71,6 +72,7 @@ pub fn run(dir: &DataDir, inputs: &[String], submitted_by: &str) -> Result<()> {
             .blocking_recv()
             .context("the pipeline stopped before acknowledging")?;
         for (id, outcome) in ids.iter().zip(outcomes) {
+            let id = verifier::shown::line(id);
             match outcome {
                 Outcome::Appended { index, .. } => println!("appended {index} {id}"),
                 Outcome::Duplicate { index, .. } => println!("duplicate {index} {id}"),

@@ -218,7 +218,7 @@ fn save_evidence(key: &VerifierKey, bytes: &[u8], out: &Option<PathBuf>) -> Resu
     write_out(out, bytes)?;
     eprintln!(
         "evidence of decision {} (leaf {} of tree size {}, {}), verified, written to {}",
-        v.logged.decision.decision_id,
+        verifier::shown::line(&v.logged.decision.decision_id),
         v.index,
         v.checkpoint.size,
         v.checkpoint.origin,

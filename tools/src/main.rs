@@ -499,7 +499,7 @@ fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("ledgerctl: {e:#}");
+            eprintln!("ledgerctl: {}", verifier::shown::lines(&format!("{e:#}")));
             ExitCode::FAILURE
         }
     }

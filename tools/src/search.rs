@@ -141,10 +141,11 @@ const COLUMNS: [&str; 9] = [
     "enforcer",
 ];
 
-/// One result as the table's cells, in the order of [`COLUMNS`].
+/// One result as the table's cells, in the order of [`COLUMNS`]; record
+/// text as [`verifier::shown::line`] shows it.
 fn cells(r: &Value) -> [String; 9] {
     let rec = &r["record"];
-    let s = |v: &Value| v.as_str().unwrap_or("").to_string();
+    let s = |v: &Value| verifier::shown::line(v.as_str().unwrap_or("")).into_owned();
     [
         r["index"].to_string(),
         s(&r["received_at"]),
@@ -297,5 +298,15 @@ mod tests {
         // The index is right-aligned.
         assert!(lines[1].starts_with("        7  "), "{t}");
         assert!(t.lines().all(|l| l == l.trim_end()), "{t}");
+    }
+
+    #[test]
+    fn record_text_cannot_break_a_row() {
+        let t = table(&[result(1, "x\r\nforged", "s\u{1b}[2K")]);
+        assert_eq!(t.lines().count(), 2, "{t}");
+        assert!(
+            t.contains("x\\u{d}\\u{a}forged") && t.contains("s\\u{1b}[2K"),
+            "{t}"
+        );
     }
 }

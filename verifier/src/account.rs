@@ -2,6 +2,8 @@
 //! prints, as text for people and as JSON for tools. Only verified content
 //! reaches here ([`crate::evidence::Verified`], [`crate::chain::VerifiedChain`]),
 //! so an account is never printed for something that did not verify.
+//! Every line of a text account passes through [`shown::line`], so record
+//! content cannot forge or hide a line of it.
 
 use std::fmt::Write as _;
 
@@ -12,6 +14,7 @@ use crate::checkpoint::Checkpoint;
 use crate::decision::{Actor, Decision, LoggedDecision};
 use crate::findings::{self, Agreement};
 use crate::json::to_json;
+use crate::shown;
 
 fn or_none(v: &Option<String>) -> &str {
     v.as_deref().unwrap_or("none")
@@ -179,7 +182,7 @@ fn decision_lines(d: &Decision, submitted_by: &str, received_at: &str) -> Vec<(S
 
 fn table(rows: &[(String, String)], out: &mut String) {
     for (k, v) in rows {
-        let _ = writeln!(out, "  {k:<12} {v}");
+        let _ = writeln!(out, "  {k:<12} {}", shown::line(v));
     }
 }
 
@@ -188,7 +191,8 @@ fn table(rows: &[(String, String)], out: &mut String) {
 /// what the log signed the root in (`checkpoint`, `COSE receipt`).
 pub fn decision_text(index: u64, cp: &Checkpoint, signed: &str, logged: &LoggedDecision) -> String {
     let d = &logged.decision;
-    let mut out = format!("decision {}: {}\n", d.decision_id, d.decision);
+    let heading = format!("decision {}: {}", d.decision_id, d.decision);
+    let mut out = format!("{}\n", shown::line(&heading));
     let mut rows = decision_lines(d, &logged.submitted_by, &logged.received_at.canonical());
     rows.push((
         "logged".into(),
@@ -204,7 +208,7 @@ pub fn decision_text(index: u64, cp: &Checkpoint, signed: &str, logged: &LoggedD
     rows.push(("".into(), format!("root {}", cp.root.to_base64())));
     table(&rows, &mut out);
     for f in findings::of_decision(d) {
-        let _ = writeln!(out, "{f}");
+        let _ = writeln!(out, "{}", shown::line(&f.to_string()));
     }
     out
 }
@@ -229,8 +233,9 @@ pub fn decision_json(index: u64, cp: &Checkpoint, logged: &LoggedDecision) -> se
     })
 }
 
-/// One line of a chain tree for a hop.
-pub fn hop_line(d: &Decision) -> String {
+/// One line of a chain tree for a hop (record text as it is: print it
+/// through [`shown::line`]).
+fn hop_line(d: &Decision) -> String {
     format!(
         "{}  {} {}  {} {} ({})  {}  {}  {}  {}@{}  {}",
         d.decision_id,
@@ -250,10 +255,10 @@ pub fn hop_line(d: &Decision) -> String {
 
 fn agreement_text(a: &[Agreement], out: &mut String) {
     for req in a {
-        let _ = writeln!(out, "agreement for {}:", req.request);
+        let heading = format!("agreement for {}:", req.request);
+        let _ = writeln!(out, "{}", shown::line(&heading));
         for r in &req.rows {
-            let _ = writeln!(
-                out,
+            let row = format!(
                 "  {:<14} {:<28} {:<24} {:<6} subject {}  policy {}",
                 r.role.label(),
                 r.enforcer,
@@ -262,6 +267,7 @@ fn agreement_text(a: &[Agreement], out: &mut String) {
                 r.subject,
                 r.policy
             );
+            let _ = writeln!(out, "{}", shown::line(&row));
         }
     }
 }
@@ -270,8 +276,8 @@ fn agreement_text(a: &[Agreement], out: &mut String) {
 /// the agreement table per request, then the findings.
 pub fn chain_text(chain: &VerifiedChain) -> String {
     let cp = &chain.checkpoint;
-    let mut out = format!(
-        "chain of {} decisions ({}), every hop included in tree size {}, checkpoint signed by {} (root {})\n",
+    let heading = format!(
+        "chain of {} decisions ({}), every hop included in tree size {}, checkpoint signed by {} (root {})",
         chain.hops.len(),
         if chain.truncated {
             "TRUNCATED at the hop limit"
@@ -282,13 +288,15 @@ pub fn chain_text(chain: &VerifiedChain) -> String {
         cp.origin,
         cp.root.to_base64()
     );
+    let mut out = format!("{}\n", shown::line(&heading));
     for line in chain.tree() {
         let d = &chain.hops[line.hop].logged.decision;
-        let _ = writeln!(out, "{}{}", "  ".repeat(line.depth), hop_line(d));
+        let hop = hop_line(d);
+        let _ = writeln!(out, "{}{}", "  ".repeat(line.depth), shown::line(&hop));
     }
     agreement_text(&chain.agreement(), &mut out);
     for f in chain.findings() {
-        let _ = writeln!(out, "{f}");
+        let _ = writeln!(out, "{}", shown::line(&f.to_string()));
     }
     out
 }

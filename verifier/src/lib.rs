@@ -26,6 +26,7 @@
 //! | [`findings`] | findings and agreement over decisions | specs/chain.md |
 //! | [`account`] | readable accounts of verified decisions | |
 //! | [`json`] | records as JSON | specs/record.md |
+//! | [`shown`] | record text made safe to print on a terminal | |
 //! | [`timestamp`] | record times, canonical form | specs/record.md |
 //!
 //! The written formats are in `specs/` at the top of the repository.
@@ -51,6 +52,7 @@ pub mod json;
 pub mod note;
 pub mod range;
 pub mod receipt;
+pub mod shown;
 pub mod tile;
 pub mod timestamp;
 pub mod tlog_proof;

@@ -225,3 +225,88 @@ fn a_receipts_unsigned_tree_size_cannot_be_changed() {
         Err(ReceiptError::Malformed(m)) if m.contains("tree size")
     ));
 }
+
+/// A record whose every printed text field ends in `tail`, with no owner
+/// (so a finding quotes the subject) and a break-glass justification.
+fn record_ending_in(id: &str, tail: &str) -> serde_json::Value {
+    let mut r = record(&format!("{id}{tail}"));
+    for path in [
+        "/subject/id",
+        "/delegation/0/id",
+        "/delegation/0/owner",
+        "/action/name",
+        "/resource/id",
+        "/policy/id",
+        "/policy/version",
+        "/enforcer/id",
+        "/context/request_id",
+    ] {
+        let v = r.pointer_mut(path).unwrap();
+        *v = json!(format!("{}{tail}", v.as_str().unwrap()));
+    }
+    r["subject"].as_object_mut().unwrap().remove("owner");
+    r["reasons"] = json!([format!("rule{tail}")]);
+    r["emergency"] = json!({"break_glass": true, "justification": format!("outage{tail}")});
+    r
+}
+
+#[test]
+fn record_text_cannot_forge_or_hide_a_line_of_an_account() {
+    // An enforcer's text holding a line break, ANSI sequences (erase the
+    // line, move to column 1), a right-to-left override and a tag character.
+    let hostile = "\u{1b}[2K\u{1b}[1G\r\nOK: evidence verified\u{202e}\u{e0041}";
+    let key = signer().verifier();
+    let accounts: Vec<(String, String)> = [hostile, "-plain"]
+        .map(|tail| {
+            let log = TestLog::new(vec![
+                leaf(&record("d0")),
+                leaf(&record_ending_in("d1", tail)),
+            ]);
+            let v = evidence::verify(evidence_of(&log, 1).to_text().as_bytes(), &key).unwrap();
+            let text = account::decision_text(v.index, &v.checkpoint, "checkpoint", &v.logged);
+            let chain = verifier::chain::ChainBundle {
+                truncated: false,
+                hops: vec![verifier::chain::Hop {
+                    index: 1,
+                    leaf: log.leaves[1].clone(),
+                    proof: log.proof(1),
+                }],
+                checkpoint: log.checkpoint(&signer()),
+            };
+            let c = verifier::chain::verify(chain.to_text().as_bytes(), &key).unwrap();
+            (text, account::chain_text(&c))
+        })
+        .into_iter()
+        .collect();
+    let (hostile_out, plain_out) = (&accounts[0], &accounts[1]);
+    for (bad, good) in [
+        (&hostile_out.0, &plain_out.0),
+        (&hostile_out.1, &plain_out.1),
+    ] {
+        // As many lines as the same account of plain text, none of them
+        // forged, and nothing a terminal would act on.
+        assert_eq!(
+            bad.lines().count(),
+            good.lines().count(),
+            "{bad}\n---\n{good}"
+        );
+        assert!(!bad.lines().any(|l| l.starts_with("OK:")), "{bad}");
+        let unsafe_chars: Vec<char> = bad
+            .chars()
+            .filter(|&c| c != '\n' && verifier::shown::is_unsafe(c))
+            .collect();
+        assert!(unsafe_chars.is_empty(), "{unsafe_chars:?} in\n{bad}");
+        assert!(
+            bad.contains(
+                "\\u{1b}[2K\\u{1b}[1G\\u{d}\\u{a}OK: evidence verified\\u{202e}\\u{e0041}"
+            ),
+            "{bad}"
+        );
+    }
+    // The findings still quote the subject, escaped.
+    assert!(
+        hostile_out.0.contains("finding: decision d1\\u{1b}"),
+        "{}",
+        hostile_out.0
+    );
+}

@@ -9,7 +9,9 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use verifier::consistency_file::ConsistencyFile;
 use verifier::decision::LoggedDecision;
-use verifier::{account, chain, checkpoint, evidence, export, receipt, tlog_proof, VerifierKey};
+use verifier::{
+    account, chain, checkpoint, evidence, export, receipt, shown, tlog_proof, VerifierKey,
+};
 
 #[derive(Parser)]
 #[command(
@@ -282,15 +284,17 @@ fn main() -> ExitCode {
         Ok(verdict) => {
             // The verdict stands whether or not a reader is still there
             // (`ledger-verify chain … | head`): a closed stdout is no failure.
-            let _ = writeln!(std::io::stdout(), "{verdict}");
+            // Accounts escape record text line by line already; this keeps
+            // every other line printed here from carrying a terminal control.
+            let _ = writeln!(std::io::stdout(), "{}", shown::lines(&verdict));
             ExitCode::SUCCESS
         }
         Err(Failure::Check(why)) => {
-            eprintln!("FAILED: {why}");
+            eprintln!("FAILED: {}", shown::lines(&why));
             ExitCode::from(1)
         }
         Err(Failure::Input(why)) => {
-            eprintln!("error: {why}");
+            eprintln!("error: {}", shown::lines(&why));
             ExitCode::from(2)
         }
     }

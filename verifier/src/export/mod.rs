@@ -494,30 +494,34 @@ pub struct Verdict {
 }
 
 impl std::fmt::Display for Verdict {
+    /// One line; the filter's values (from the manifest) pass through
+    /// [`crate::shown::line`].
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use std::fmt::Write as _;
         let m = &self.manifest;
+        let mut s = String::new();
         write!(
-            f,
+            s,
             "complete: {} decisions received in [{}, {}), leaves {}..{} of tree size {} signed by {}",
             m.counts.leaves, m.window.from, m.window.to, m.first, m.end, m.checkpoint.size, m.origin
         )?;
         if !self.end_proven {
             write!(
-                f,
+                s,
                 "; the window reaches past the checkpoint, so decisions received after tree size {} are not covered",
                 m.checkpoint.size
             )?;
         }
         if !m.filter.is_empty() {
             write!(
-                f,
+                s,
                 "; filtered ({}): {} disclosed and matching, {} withheld as leaf hashes (that a withheld decision does not match cannot be shown)",
                 m.filter.describe(),
                 m.counts.disclosed,
                 m.counts.withheld
             )?;
         }
-        Ok(())
+        f.write_str(&crate::shown::line(&s))
     }
 }
 
