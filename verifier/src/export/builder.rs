@@ -83,7 +83,7 @@ pub fn render(
     }
     let lines = [
         lines::jsonl(index, &logged),
-        lines::csv(index, &logged),
+        lines::csv(index, &logged, lines::CsvCells::FormulasGuarded),
         lines::ocsf(index, &logged, origin),
     ];
     Ok(Rendered {

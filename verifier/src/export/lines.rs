@@ -35,9 +35,34 @@ pub fn jsonl(index: u64, logged: &LoggedDecision) -> String {
     line
 }
 
+/// How `decisions.csv` writes a field that a spreadsheet would read as a
+/// formula (specs/export.md, "Derived files").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CsvCells {
+    /// As given (`export@v1`).
+    AsGiven,
+    /// A field starting with `=`, `+`, `-`, `@`, tab or carriage return gets
+    /// a leading `'`, so a record cannot put a formula in a regulator's
+    /// spreadsheet (`export@v2`).
+    FormulasGuarded,
+}
+
+/// Whether a spreadsheet would read a field starting with `c` as a formula.
+fn starts_formula(c: char) -> bool {
+    matches!(c, '=' | '+' | '-' | '@' | '\t' | '\r')
+}
+
 /// One CSV field (RFC 4180): quoted when it holds a comma, quote or line
-/// break, quotes doubled.
-fn field(out: &mut String, v: &str) {
+/// break, quotes doubled; a formula guarded as `cells` says.
+fn field(out: &mut String, v: &str, cells: CsvCells) {
+    let guarded;
+    let v = match v.chars().next() {
+        Some(c) if cells == CsvCells::FormulasGuarded && starts_formula(c) => {
+            guarded = format!("'{v}");
+            guarded.as_str()
+        }
+        _ => v,
+    };
     if v.contains([',', '"', '\n', '\r']) {
         out.push('"');
         out.push_str(&v.replace('"', "\"\""));
@@ -49,7 +74,7 @@ fn field(out: &mut String, v: &str) {
 
 /// A decision's row of `decisions.csv` (with its newline), in the columns
 /// of [`CSV_HEADER`].
-pub fn csv(index: u64, logged: &LoggedDecision) -> String {
+pub fn csv(index: u64, logged: &LoggedDecision, guard: CsvCells) -> String {
     let d = &logged.decision;
     let chain = d.chain_ids().join(" > ");
     let cells: [String; 17] = [
@@ -82,7 +107,7 @@ pub fn csv(index: u64, logged: &LoggedDecision) -> String {
         if i > 0 {
             out.push(',');
         }
-        field(&mut out, c);
+        field(&mut out, c, guard);
     }
     out.push('\n');
     out

@@ -43,8 +43,11 @@ use crate::timestamp::Timestamp;
 pub use builder::{render, Builder, Finished, Head, Rendered, Sinks};
 pub use items::{write_item, Item, ItemReader};
 
-/// `manifest.json`'s `format`.
-pub const FORMAT: &str = "decision-ledger/export@v1";
+/// `manifest.json`'s `format`: what exports are made in.
+pub const FORMAT: &str = "decision-ledger/export@v2";
+/// The first format, still verified: the same as [`FORMAT`] but for CSV
+/// fields that look like formulas, written as given ([`lines::CsvCells`]).
+pub const FORMAT_V1: &str = "decision-ledger/export@v1";
 /// The manifest's file name.
 pub const MANIFEST: &str = "manifest.json";
 /// The signed checkpoint's file name.
@@ -243,7 +246,7 @@ pub struct Counts {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Manifest {
-    /// [`FORMAT`].
+    /// [`FORMAT`] (or [`FORMAT_V1`]).
     pub format: String,
     /// The log's origin.
     pub origin: String,
@@ -564,12 +567,15 @@ pub fn verify<R: Read>(
 ) -> Result<Verdict, ExportError> {
     let m: Manifest =
         serde_json::from_slice(&src.manifest).map_err(|e| manifest_error(e.to_string()))?;
-    if m.format != FORMAT {
-        return Err(manifest_error(format!(
-            "format is {:?}, not {FORMAT}",
-            m.format
-        )));
-    }
+    let cells = match m.format.as_str() {
+        FORMAT => lines::CsvCells::FormulasGuarded,
+        FORMAT_V1 => lines::CsvCells::AsGiven,
+        other => {
+            return Err(manifest_error(format!(
+                "format is {other:?}, not {FORMAT} or {FORMAT_V1}"
+            )))
+        }
+    };
     if m.files.keys().map(String::as_str).ne(FILES
         .iter()
         .copied()
@@ -673,7 +679,7 @@ pub fn verify<R: Read>(
                     ));
                 }
                 jsonl.expect(&lines::jsonl(index, &logged), index, &mut derived)?;
-                csv.expect(&lines::csv(index, &logged), index, &mut derived)?;
+                csv.expect(&lines::csv(index, &logged, cells), index, &mut derived)?;
                 ocsf.expect(&lines::ocsf(index, &logged, &m.origin), index, &mut derived)?;
                 counts.disclosed += 1;
                 report.add(&logged);
