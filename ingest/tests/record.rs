@@ -216,7 +216,7 @@ fn every_problem_names_its_field() {
         ),
         (
             problem(r.clone(), |v| v["credential"]["ttl_s"] = json!(-5)),
-            "credential.ttl_s: must be a non-negative integer",
+            "credential.ttl_s: must be a non-negative integer, found a negative integer",
         ),
         (
             problem(r.clone(), |v| {

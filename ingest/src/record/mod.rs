@@ -267,10 +267,14 @@ fn check_credential(r: &mut Obj<'_>) -> Result<Option<String>, FieldError> {
             c.put("ttl_s", ttl);
         }
         other => {
+            let found = match other {
+                Value::Integer(_) => "a negative integer",
+                other => kind(other),
+            };
             return err(
                 "credential.ttl_s",
-                format!("must be a non-negative integer, found {}", kind(other)),
-            )
+                format!("must be a non-negative integer, found {found}"),
+            );
         }
     }
     c.texts("scopes")?;
