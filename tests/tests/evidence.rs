@@ -362,6 +362,19 @@ fn evidence_chain_and_receipt_of_a_five_enforcer_chain() {
         !out.contains("noise-"),
         "unrelated decisions stay out: {out}"
     );
+    // The hops were made on 2026-11-23 at 07:00 and logged now: each is
+    // found not logged inline (on a clock past that morning).
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    if now > 1_795_420_801 {
+        let late = findings
+            .iter()
+            .filter(|f| f.ends_with("later): not logged inline"))
+            .count();
+        assert_eq!(late, 5, "{findings:#?}");
+    }
     // From any hop, the same hops against the same checkpoint.
     let again = get(&s, &s.reader, "/v1/decisions/hop-5-api/chain", None);
     assert_eq!(again.body, chain);

@@ -207,7 +207,7 @@ pub fn decision_text(index: u64, cp: &Checkpoint, signed: &str, logged: &LoggedD
     ));
     rows.push(("".into(), format!("root {}", cp.root.to_base64())));
     table(&rows, &mut out);
-    for f in findings::of_decision(d) {
+    for f in findings::of_logged(logged) {
         let _ = writeln!(out, "{}", shown::line(&f.to_string()));
     }
     out
@@ -229,7 +229,7 @@ pub fn decision_json(index: u64, cp: &Checkpoint, logged: &LoggedDecision) -> se
         "credential_valid": d.credential_valid(),
         "decision": d,
         "record": to_json(&logged.record),
-        "findings": findings::of_decision(d),
+        "findings": findings::of_logged(logged),
     })
 }
 

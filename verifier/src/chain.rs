@@ -304,9 +304,16 @@ impl VerifiedChain {
         self.hops.iter().map(|h| &h.logged.decision).collect()
     }
 
-    /// Every finding over the chain ([`findings::of_chain`]).
+    /// Every finding over the chain: each hop's as logged
+    /// ([`findings::of_logged`]), then those across hops ([`findings::across`]).
     pub fn findings(&self) -> Vec<Finding> {
-        findings::of_chain(&self.decisions(), self.truncated)
+        let mut out: Vec<Finding> = self
+            .hops
+            .iter()
+            .flat_map(|h| findings::of_logged(&h.logged))
+            .collect();
+        out.extend(findings::across(&self.decisions(), self.truncated));
+        out
     }
 
     /// The per-request agreement table ([`findings::agreement`]).

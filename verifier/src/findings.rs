@@ -3,7 +3,8 @@
 //! authentic whatever it finds.
 //!
 //! [`of_decision`] looks at one record (credential times and TTL, owners,
-//! break-glass, expired grants); [`of_chain`] adds what only several hops
+//! break-glass, expired grants); [`of_logged`] adds how it was logged (long
+//! after it was made, or before); [`of_chain`] adds what only several hops
 //! show: an enforcer disagreeing with the policy engine on one request,
 //! several versions of one policy in a request, a parent that is not there,
 //! and a delegation chain that is not its parent's chain extended.
@@ -13,11 +14,20 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::decision::Decision;
+use crate::decision::{Decision, LoggedDecision};
 
 /// How far `ttl_s` may be from `expires_at − issued_at` (the two times may
 /// be rounded differently by an issuer).
 pub const TTL_SLACK_S: f64 = 1.0;
+
+/// How long after a decision was made the ledger may receive it and it
+/// still counts as logged inline: decision-log batching and retries take
+/// minutes, not hours.
+pub const LATE_AFTER_S: f64 = 3600.0;
+
+/// How far a decision's `time` may be ahead of the ledger's `received_at`
+/// (the enforcer's and the ledger's clocks disagree by that much at most).
+pub const AHEAD_SLACK_S: f64 = 300.0;
 
 /// One finding.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -160,6 +170,53 @@ pub fn of_decision(d: &Decision) -> Vec<Finding> {
     out
 }
 
+/// Whole hours, minutes or seconds, for a message.
+fn span(seconds: f64) -> String {
+    let s = seconds.round() as u64;
+    match s {
+        0..=119 => format!("{s} s"),
+        120..=7199 => format!("{} min", s / 60),
+        7200..=172_799 => format!("{} h", s / 3600),
+        _ => format!("{} days", s / 86_400),
+    }
+}
+
+/// The findings of one logged decision: the record's own ([`of_decision`]),
+/// then whether the ledger received it inline: more than [`LATE_AFTER_S`]
+/// after its `time` (`logged_late`), or over [`AHEAD_SLACK_S`] before it
+/// (`time_after_receipt`).
+pub fn of_logged(l: &LoggedDecision) -> Vec<Finding> {
+    let d = &l.decision;
+    let mut out = of_decision(d);
+    let delay = l.received_at.seconds_since(&d.time);
+    if delay > LATE_AFTER_S {
+        out.push(Finding::new(
+            "logged_late",
+            vec![d.decision_id.clone()],
+            format!(
+                "decision {}: made at {}, received by the ledger at {} ({} later): not logged inline",
+                d.decision_id,
+                d.time,
+                l.received_at,
+                span(delay)
+            ),
+        ));
+    } else if -delay > AHEAD_SLACK_S {
+        out.push(Finding::new(
+            "time_after_receipt",
+            vec![d.decision_id.clone()],
+            format!(
+                "decision {}: its time {} is {} after the ledger received it at {}: the enforcer's clock or the record's time is wrong",
+                d.decision_id,
+                d.time,
+                span(-delay),
+                l.received_at
+            ),
+        ));
+    }
+    out
+}
+
 /// What part an enforcer plays in a request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -254,10 +311,19 @@ pub fn agreement(hops: &[&Decision]) -> Vec<Agreement> {
 }
 
 /// The findings of a chain of hops: each hop's own ([`of_decision`]), then
-/// those across hops. `truncated`: the bundle stopped at its hop limit, so
-/// an absent parent may only be beyond it.
+/// those across hops ([`across`]).
 pub fn of_chain(hops: &[&Decision], truncated: bool) -> Vec<Finding> {
     let mut out: Vec<Finding> = hops.iter().flat_map(|d| of_decision(d)).collect();
+    out.extend(across(hops, truncated));
+    out
+}
+
+/// The findings only several hops show: disagreement in a request, several
+/// versions of one policy, an absent parent, a switched identity.
+/// `truncated`: the bundle stopped at its hop limit, so an absent parent may
+/// only be beyond it.
+pub fn across(hops: &[&Decision], truncated: bool) -> Vec<Finding> {
+    let mut out = Vec::new();
     for a in agreement(hops) {
         let by = |role: Role| a.rows.iter().filter(move |r| r.role == role);
         for gate in by(Role::Gate) {

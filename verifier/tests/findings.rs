@@ -6,7 +6,7 @@ mod common;
 use common::decisions::record;
 use serde_json::{json, Value};
 use verifier::decision::Decision;
-use verifier::findings::{of_chain, of_decision};
+use verifier::findings::{of_chain, of_decision, of_logged};
 
 fn decision(r: &Value) -> Decision {
     let leaf = common::decisions::leaf(r);
@@ -80,6 +80,44 @@ fn each_record_finding() {
         missing[0].message,
         "decision d1: break-glass access without ticket, approver"
     );
+}
+
+#[test]
+fn a_decision_logged_long_after_it_was_made_or_before_is_found() {
+    // record() decides at 07:00:00.5Z.
+    let logged_at = |received_at: &str| {
+        let leaf = common::decisions::leaf_at(&record("d1"), received_at);
+        let l = verifier::decision::LoggedDecision::from_leaf(&leaf).unwrap();
+        of_logged(&l)
+    };
+    let codes = |received_at: &str| -> Vec<&str> {
+        logged_at(received_at).into_iter().map(|f| f.code).collect()
+    };
+    // Inline: within the hour after, or up to 5 minutes before (clocks).
+    for inline in [
+        "2026-11-23T07:00:01Z",
+        "2026-11-23T08:00:00.5Z",
+        "2026-11-23T06:55:00.5Z",
+    ] {
+        assert!(codes(inline).is_empty(), "{inline}");
+    }
+    assert_eq!(codes("2026-11-23T08:00:00.6Z"), ["logged_late"]);
+    assert_eq!(codes("2026-11-23T06:55:00.4Z"), ["time_after_receipt"]);
+    assert_eq!(
+        logged_at("2026-11-25T09:00:00Z")[0].message,
+        "decision d1: made at 2026-11-23T07:00:00.5Z, received by the ledger at 2026-11-25T09:00:00Z (2 days later): not logged inline"
+    );
+    assert_eq!(
+        logged_at("2026-11-23T04:00:00Z")[0].message,
+        "decision d1: its time 2026-11-23T07:00:00.5Z is 3 h after the ledger received it at 2026-11-23T04:00:00Z: the enforcer's clock or the record's time is wrong"
+    );
+    // The record's own findings come first.
+    let mut r = record("d1");
+    r["subject"].as_object_mut().unwrap().remove("owner");
+    let leaf = common::decisions::leaf_at(&r, "2026-11-23T09:00:00Z");
+    let l = verifier::decision::LoggedDecision::from_leaf(&leaf).unwrap();
+    let found: Vec<&str> = of_logged(&l).into_iter().map(|f| f.code).collect();
+    assert_eq!(found, ["no_owner", "logged_late"]);
 }
 
 #[test]
