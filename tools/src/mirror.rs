@@ -2,7 +2,8 @@
 //! verified copy of a log kept through its tlog-tiles API, and a full
 //! ledger store rebuilt from it.
 //!
-//! A mirror directory holds the log as static tlog-tiles files:
+//! A mirror directory holds the log as static tlog-tiles files
+//! (specs/mirror.md):
 //!
 //! ```text
 //! DIR/log.pub                the log's verifier key
