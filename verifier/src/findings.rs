@@ -170,8 +170,8 @@ pub fn of_decision(d: &Decision) -> Vec<Finding> {
     out
 }
 
-/// Whole hours, minutes or seconds, for a message.
-fn span(seconds: f64) -> String {
+/// Whole days, hours, minutes or seconds, for a message.
+pub(crate) fn span(seconds: f64) -> String {
     let s = seconds.round() as u64;
     match s {
         0..=119 => format!("{s} s"),

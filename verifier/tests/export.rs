@@ -210,6 +210,12 @@ fn a_window_exports_and_verifies_as_complete() {
         "14, 21, 28, 35"
     );
     assert!(report.contains("<h2>Denials (7)</h2>"), "10, 15, … 40");
+    // Made at 07:00:00.5, received from 08:00:10: every one over an hour late.
+    assert!(
+        report.contains("not logged inline (received over an hour after they were made, or over five minutes before) (31)</h2>")
+            && report.contains("<td>2026-11-23T08:00:10Z</td><td>60 min later</td>"),
+        "{report}"
+    );
     // Windows at the ends of the log: no leaf before, or none after.
     let start = build(
         &log,
@@ -470,7 +476,21 @@ fn csv_fields_cannot_be_formulas_and_v1_exports_still_verify() {
     p.redigest();
     let err = p.verify().unwrap_err();
     assert!(err.to_string().contains("decisions.csv"), "{err}");
+    // A v1 report has no list of decisions not logged inline.
+    let report = String::from_utf8(p.report.clone()).unwrap();
+    assert!(
+        report.contains("<h2>Decisions not logged inline"),
+        "{report}"
+    );
     p.manifest.format = export::FORMAT_V1.into();
+    assert!(p.verify().unwrap_err().to_string().contains("report"));
+    let mut v1 = export::report::Report::default();
+    for leaf in &log.leaves {
+        v1.add(&verifier::decision::LoggedDecision::from_leaf(leaf).unwrap());
+    }
+    p.report = v1.html(&export::heading(&p.manifest)).into_bytes();
+    assert!(!String::from_utf8_lossy(&p.report).contains("not logged inline"));
+    p.redigest();
     p.verify().unwrap();
     p.manifest.format = "decision-ledger/export@v3".into();
     assert!(p.verify().unwrap_err().to_string().contains("format"));

@@ -739,6 +739,7 @@ pub fn heading(m: &Manifest) -> report::Heading {
         first: m.first,
         end: m.end,
         filter: m.filter.describe(),
+        not_inline: m.format != FORMAT_V1,
     }
 }
 

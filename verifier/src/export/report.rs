@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use crate::decision::LoggedDecision;
+use crate::findings::{span, AHEAD_SLACK_S, LATE_AFTER_S};
 
 /// Rows a list of the report holds at most.
 pub const ROWS: usize = 1000;
@@ -47,6 +48,9 @@ pub struct Heading {
     pub end: u64,
     /// The filter, as people read it (empty: none).
     pub filter: String,
+    /// Whether the page lists the decisions not logged inline (`export@v2`;
+    /// an `export@v1` report has no such list).
+    pub not_inline: bool,
 }
 
 /// The report's tallies and lists, built one decision at a time.
@@ -63,6 +67,7 @@ pub struct Report {
     ownerless: BTreeMap<String, (String, u64, String)>,
     ownerless_more: u64,
     denials: Capped,
+    not_inline: Capped,
 }
 
 fn bump(map: &mut BTreeMap<String, u64>, key: String) {
@@ -171,6 +176,20 @@ impl Report {
                     self.ownerless.insert(id, (kind, 1, d.decision_id.clone()));
                 }
             }
+        }
+        let delay = logged.received_at.seconds_since(&d.time);
+        if delay > LATE_AFTER_S || -delay > AHEAD_SLACK_S {
+            self.not_inline.add(|| {
+                let when = if delay > 0.0 { "later" } else { "before" };
+                [
+                    time(),
+                    d.decision_id.clone(),
+                    d.subject.id.clone(),
+                    format!("{} {}", d.enforcer.kind, d.enforcer.id),
+                    logged.received_at.canonical(),
+                    format!("{} {when}", span(delay.abs())),
+                ]
+            });
         }
         if d.decision == "deny" {
             self.denials.add(|| {
@@ -310,6 +329,21 @@ impl Report {
             ],
             &self.denials,
         );
+        if h.not_inline {
+            list(
+                &mut o,
+                "Decisions not logged inline (received over an hour after they were made, or over five minutes before)",
+                [
+                    "time",
+                    "decision",
+                    "subject",
+                    "enforcer",
+                    "received by the ledger",
+                    "relative to the decision",
+                ],
+                &self.not_inline,
+            );
+        }
         o.push_str("<p>Verify this export offline: <code>ledger-verify export DIR --key log.pub</code>.</p>\n</body></html>\n");
         o
     }
