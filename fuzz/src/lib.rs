@@ -254,19 +254,30 @@ pub fn tiles(data: &[u8]) {
     }
 }
 
-/// An evidence file.
+/// Text for a terminal holds no character that moves the cursor, changes
+/// the terminal or reorders text, but its own line breaks
+/// (verifier::shown).
+fn assert_printable(text: &str) {
+    let bad = text
+        .chars()
+        .find(|&c| c != '\n' && verifier::shown::is_unsafe(c));
+    assert!(bad.is_none(), "{bad:?} in an account: {text:?}");
+}
+
+/// An evidence file; its text account is printable.
 pub fn evidence(data: &[u8]) {
     if let Ok(v) = verifier::evidence::verify(data, &key()) {
-        let signed = String::from_utf8_lossy(data);
-        let _ = verifier::account::decision_text(v.index, &v.checkpoint, &signed, &v.logged);
+        let text =
+            verifier::account::decision_text(v.index, &v.checkpoint, "checkpoint", &v.logged);
+        assert_printable(&text);
         let _ = verifier::account::decision_json(v.index, &v.checkpoint, &v.logged);
     }
 }
 
-/// A chain bundle.
+/// A chain bundle; its text account is printable.
 pub fn chain(data: &[u8]) {
     if let Ok(v) = verifier::chain::verify(data, &key()) {
-        let _ = verifier::account::chain_text(&v);
+        assert_printable(&verifier::account::chain_text(&v));
         let _ = verifier::account::chain_json(&v);
     }
 }
@@ -295,5 +306,7 @@ pub fn export(data: &[u8]) {
         csv: part(5),
         ocsf: part(6),
     };
-    let _ = verifier::export::verify(src, &key(), |_, _| {});
+    if let Ok(verdict) = verifier::export::verify(src, &key(), |_, _| {}) {
+        assert_printable(&verdict.to_string());
+    }
 }

@@ -35,6 +35,12 @@ fn record(i: usize) -> Value {
         r["context"]["parent_decision_id"] = json!(format!("seed-{}", i - 1));
     }
     if i % 2 == 1 {
+        // Text a hostile enforcer might write: a formula for the CSV, and
+        // a forged line, ANSI sequences and a bidi override for terminals.
+        r["reasons"] = json!([
+            "=HYPERLINK(\"http://x.example/\")",
+            "rule\u{1b}[2K\r\nOK: forged\u{202e}"
+        ]);
         r["decision"] = json!("deny");
         r["emergency"] = json!({"break_glass": true, "justification": "outage", "ticket": "INC-7"});
         r["action"]["properties"] = json!({"weight": 0.5, "count": -3, "tags": ["a", "b"]});
@@ -235,7 +241,14 @@ fn regenerate_seeds() {
 fn the_seeds_still_verify() {
     let read = |t: &str, n: &str| read(&corpus().join(t).join(n));
     let k = key();
-    verifier::evidence::verify(&read("evidence", "seed-3.evidence"), &k).unwrap();
+    let v = verifier::evidence::verify(&read("evidence", "seed-3.evidence"), &k).unwrap();
+    // seed-3 carries hostile text, so the evidence target checks that its
+    // account escapes it.
+    let text = verifier::account::decision_text(v.index, &v.checkpoint, "checkpoint", &v.logged);
+    assert!(
+        text.contains("\\u{1b}[2K\\u{d}\\u{a}OK: forged\\u{202e}"),
+        "{text}"
+    );
     verifier::chain::verify(&read("chain", "seed-2.chain"), &k).unwrap();
     let r = read("receipt", "seed-3");
     let parts = ledger_fuzz::frames(&r);
@@ -249,7 +262,8 @@ fn the_seeds_still_verify() {
         .unwrap()
         .verify(parts[1], parts[2], &k)
         .unwrap();
-    for name in ["whole", "alice"] {
+    // whole-v1 and alice-v1 are export@v1 packages, kept as they were made.
+    for name in ["whole", "alice", "whole-v1", "alice-v1"] {
         let e = read("export", name);
         let parts = ledger_fuzz::frames(&e);
         let src = verifier::export::Sources {

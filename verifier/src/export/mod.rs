@@ -27,7 +27,7 @@ pub mod lines;
 pub mod report;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufReader, Read};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -64,8 +64,6 @@ pub const OCSF: &str = "ocsf.jsonl";
 pub const REPORT: &str = "report.html";
 /// Every file the manifest lists, in this order.
 pub const FILES: [&str; 6] = [CHECKPOINT, LEAVES, JSONL, CSV, OCSF, REPORT];
-/// Longest line of a derived file a verifier reads.
-const MAX_LINE: usize = 1 << 20;
 
 /// Which decisions of the window an export discloses in full; the others
 /// are carried as leaf hashes. Every field given must match.
@@ -397,22 +395,10 @@ impl<R: Read> Streamed<R> {
         }
     }
 
-    /// The next line, with its newline; `None` at the end.
-    fn next_line(&mut self) -> Result<Option<Vec<u8>>, ExportError> {
-        let mut line = Vec::new();
-        let n = (&mut self.reader)
-            .take(MAX_LINE as u64)
-            .read_until(b'\n', &mut line)
-            .map_err(|e| self.io(e))?;
-        if n == 0 {
-            return Ok(None);
-        }
-        self.line += 1;
-        Ok(Some(line))
-    }
-
-    /// Compares the next line with `want`; the first difference is kept in
-    /// `found` (reported once the leaves themselves are known to be
+    /// Compares the next row with `want` (a line; in the CSV, a record
+    /// whose quoted fields may hold line breaks, so the row is as long as
+    /// `want`, not up to the first newline). The first difference is kept
+    /// in `found` (reported once the leaves themselves are known to be
     /// right).
     fn expect(
         &mut self,
@@ -420,11 +406,16 @@ impl<R: Read> Streamed<R> {
         index: u64,
         found: &mut Option<ExportError>,
     ) -> Result<(), ExportError> {
-        let line = self.next_line()?;
-        if found.is_none() && line.as_deref() != Some(want.as_bytes()) {
+        let mut row = Vec::with_capacity(want.len());
+        (&mut self.reader)
+            .take(want.len() as u64)
+            .read_to_end(&mut row)
+            .map_err(|e| self.io(e))?;
+        self.line += 1;
+        if found.is_none() && row != want.as_bytes() {
             *found = Some(ExportError::Derived {
                 file: self.name,
-                line: self.line + u64::from(line.is_none()),
+                line: self.line,
                 index,
             });
         }
