@@ -325,6 +325,26 @@ fn bad_input_is_refused_with_a_reason() {
     assert!(r.code != 0 && r.stderr.contains("missing"), "{}", r.stderr);
     let r = f.ctl_run(&["search", "--limit", "0"]);
     assert!(r.code != 0 && r.stderr.contains("--limit"), "{}", r.stderr);
+    // ledger-verify reads a file whole only up to a bound, and a key file
+    // only as far as a key can be: an endless input is refused (exit 2).
+    let r = run(
+        "ledger-verify",
+        &["evidence", "/dev/zero", "--key", &f.key()],
+    );
+    assert!(
+        r.code == 2 && r.stderr.contains("over 256 MiB"),
+        "{}",
+        r.stderr
+    );
+    let r = run(
+        "ledger-verify",
+        &["checkpoint", "--key", "/dev/zero", &f.key()],
+    );
+    assert!(
+        r.code == 2 && r.stderr.contains("verifier key"),
+        "{}",
+        r.stderr
+    );
     let r = run("ledgerctl", &["--data", &f.path("nokeys"), "checkpoint"]);
     assert!(
         r.code != 0 && r.stderr.contains("ledgerctl keygen"),

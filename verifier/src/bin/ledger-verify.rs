@@ -2,7 +2,7 @@
 //! public key. Exit 0 only when everything checked holds; 1 when a check
 //! fails; 2 when the command line or a file cannot be read.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -114,19 +114,40 @@ enum Failure {
     Check(String),
 }
 
+/// The largest file read whole. The largest there is, a chain bundle of
+/// 256 hops of 64 KiB leaves with their proofs, is about 23 MiB; a bound
+/// keeps a wrong path (a device, a disk image) from filling memory.
+const MAX_FILE: u64 = 256 << 20;
+
 fn read(path: &Path) -> Result<Vec<u8>, Failure> {
-    std::fs::read(path).map_err(|e| Failure::Input(format!("cannot read {}: {e}", path.display())))
+    let cannot = |e: std::io::Error| Failure::Input(format!("cannot read {}: {e}", path.display()));
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_FILE + 1).read_to_end(&mut bytes))
+        .map_err(cannot)?;
+    if bytes.len() as u64 > MAX_FILE {
+        return Err(Failure::Input(format!(
+            "{} is over {} MiB: not a file ledger-verify reads",
+            path.display(),
+            MAX_FILE >> 20
+        )));
+    }
+    Ok(bytes)
 }
 
 fn load_key(arg: &str) -> Result<VerifierKey, Failure> {
     if let Ok(key) = VerifierKey::parse(arg) {
         return Ok(key);
     }
-    let text = std::fs::read_to_string(arg).map_err(|e| {
-        Failure::Input(format!(
-            "--key {arg:?} is neither a verifier key nor a readable file: {e}"
-        ))
-    })?;
+    // A key file is one short line; more than 64 KiB is not one.
+    let mut text = String::new();
+    std::fs::File::open(arg)
+        .and_then(|f| f.take(64 << 10).read_to_string(&mut text))
+        .map_err(|e| {
+            Failure::Input(format!(
+                "--key {arg:?} is neither a verifier key nor a readable file: {e}"
+            ))
+        })?;
     VerifierKey::parse(&text).map_err(|e| Failure::Input(format!("verifier key in {arg}: {e}")))
 }
 
