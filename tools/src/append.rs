@@ -10,7 +10,7 @@ use ingest::input::{parse_body, Format, Sender};
 use ingest::{Indexes, Outcome, Pipeline, PipelineConfig, Submission};
 
 use crate::datadir::DataDir;
-use crate::ship::{read_input, split, Records};
+use crate::input::{read_input, split, Records};
 
 /// Records per submission (one group commit at most).
 const GROUP: usize = 1_000;

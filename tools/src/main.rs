@@ -10,6 +10,7 @@ mod bench;
 mod datadir;
 mod evidence;
 mod export;
+mod input;
 mod mirror;
 mod remote;
 mod search;

@@ -1,71 +1,20 @@
 //! `ledgerctl ship`: stream decision records to ledgerd, JSON lines or CBOR
-//! (a sequence, or single records), in batches, retrying while the server
-//! asks to back off.
+//! (a sequence, or single records), in batches read as they are sent
+//! ([`input::batches`]), retrying while the server asks to back off.
 
-use std::io::{IsTerminal, Read};
+use std::io::IsTerminal;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
 
+use crate::input;
 use crate::remote::Remote;
 
 /// Records per request.
 const BATCH: usize = 500;
 /// Attempts per batch while the server is busy or unreachable.
 const ATTEMPTS: u32 = 10;
-
-pub(crate) enum Records {
-    Json(Vec<String>),
-    Cbor(Vec<Vec<u8>>),
-}
-
-pub(crate) fn read_input(name: &str) -> Result<Vec<u8>> {
-    if name == "-" {
-        let mut buf = Vec::new();
-        std::io::stdin()
-            .read_to_end(&mut buf)
-            .context("reading stdin")?;
-        Ok(buf)
-    } else {
-        std::fs::read(name).with_context(|| format!("reading {name}"))
-    }
-}
-
-/// JSON when the first non-space byte is `{` or `[`, otherwise CBOR.
-pub(crate) fn split(name: &str, data: &[u8]) -> Result<Records> {
-    let first = data.iter().find(|b| !b.is_ascii_whitespace());
-    match first {
-        None => Ok(Records::Json(vec![])),
-        Some(b'[') => {
-            let v: Vec<Value> = serde_json::from_slice(data)
-                .with_context(|| format!("{name}: not a JSON array"))?;
-            Ok(Records::Json(v.iter().map(Value::to_string).collect()))
-        }
-        Some(b'{') => {
-            // One record (pretty-printed or not), else JSON lines.
-            if let Ok(one) = serde_json::from_slice::<Value>(data) {
-                return Ok(Records::Json(vec![one.to_string()]));
-            }
-            let text = std::str::from_utf8(data).with_context(|| format!("{name}: not UTF-8"))?;
-            let lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
-            Ok(Records::Json(lines.map(str::to_string).collect()))
-        }
-        Some(_) => {
-            let mut rest = data;
-            let mut items = Vec::new();
-            while !rest.is_empty() {
-                let before = rest.len();
-                verifier::cbor::decode_next(&mut rest)
-                    .with_context(|| format!("{name}: CBOR item {} is malformed", items.len()))?;
-                let used = before - rest.len();
-                let start = data.len() - before;
-                items.push(data[start..start + used].to_vec());
-            }
-            Ok(Records::Cbor(items))
-        }
-    }
-}
 
 #[derive(Default)]
 struct Totals {
@@ -133,31 +82,15 @@ pub fn run(remote: &Remote, inputs: &[String]) -> Result<()> {
     let tty = std::io::stderr().is_terminal();
     let mut totals = Totals::default();
     for name in inputs {
-        let data = read_input(name)?;
-        let (kind, batches): (&str, Vec<Vec<u8>>) = match split(name, &data)? {
-            Records::Json(lines) => (
-                "application/json",
-                lines
-                    .chunks(BATCH)
-                    .map(|c| format!("[{}]", c.join(",")).into_bytes())
-                    .collect(),
-            ),
-            Records::Cbor(items) => (
-                "application/cbor-seq",
-                items.chunks(BATCH).map(|c| c.concat()).collect(),
-            ),
-        };
-        for (i, body) in batches.iter().enumerate() {
-            send(remote, kind, body, &mut totals)?;
+        let mut sent = 0u64;
+        input::batches(name, input::open(name)?, BATCH, |(kind, body)| {
+            send(remote, kind, &body, &mut totals)?;
+            sent += 1;
             if tty {
-                eprint!(
-                    "\r{name}: batch {}/{} ({} appended)",
-                    i + 1,
-                    batches.len(),
-                    totals.appended
-                );
+                eprint!("\r{name}: batch {sent} ({} appended)", totals.appended);
             }
-        }
+            Ok(())
+        })?;
         if tty {
             eprintln!();
         }
