@@ -6,7 +6,9 @@
 //! nothing unless every record checks. `ship` reads it as it sends
 //! ([`batches`]): JSON lines and CBOR sequences a batch at a time, so a
 //! file of any length is shipped in bounded memory; a JSON array or a
-//! pretty-printed record is one document and is read whole.
+//! pretty-printed record is one document and is read whole (up to
+//! 256 MiB). A line or item too long to be a record is refused as soon
+//! as it is.
 
 use std::io::{BufRead, BufReader, Read};
 
@@ -75,6 +77,50 @@ pub(crate) fn split(name: &str, data: &[u8]) -> Result<Records> {
     }
 }
 
+/// The longest JSON line or CBOR item read as a record: no record is
+/// near it (a leaf holds at most 64 KiB), so more is not a record and is
+/// refused before it fills memory.
+const MAX_RECORD: usize = 1 << 20;
+
+/// Reads one line of at most [`MAX_RECORD`] bytes into `line` (cleared
+/// first); its length, 0 at the end.
+fn read_record_line(name: &str, input: &mut impl BufRead, line: &mut String) -> Result<usize> {
+    line.clear();
+    let n = input
+        .by_ref()
+        .take(MAX_RECORD as u64 + 1)
+        .read_line(line)
+        .with_context(|| format!("{name}: not UTF-8 text"))?;
+    if n > MAX_RECORD {
+        bail!(
+            "{name}: a line is over {} MiB: not a record",
+            MAX_RECORD >> 20
+        );
+    }
+    Ok(n)
+}
+
+/// The largest JSON document (an array, a pretty-printed record) read
+/// whole; longer inputs go as JSON lines or a CBOR sequence.
+const MAX_DOCUMENT: u64 = 256 << 20;
+
+/// The rest of `input` after `start`, a JSON document, read whole.
+fn read_document(name: &str, input: &mut impl BufRead, start: Vec<u8>) -> Result<Vec<u8>> {
+    let mut data = start;
+    input
+        .by_ref()
+        .take(MAX_DOCUMENT + 1)
+        .read_to_end(&mut data)
+        .with_context(|| format!("reading {name}"))?;
+    if data.len() as u64 > MAX_DOCUMENT {
+        bail!(
+            "{name}: a JSON document over {} MiB: ship JSON lines or a CBOR sequence instead",
+            MAX_DOCUMENT >> 20
+        );
+    }
+    Ok(data)
+}
+
 /// A request body of records: its content type and bytes.
 pub(crate) type Body = (&'static str, Vec<u8>);
 
@@ -114,10 +160,9 @@ pub(crate) fn batches(
             }
         }
     };
-    let not_utf8 = || format!("{name}: not UTF-8 text");
     if first == b'{' {
         let mut line = String::new();
-        input.read_line(&mut line).with_context(not_utf8)?;
+        read_record_line(name, &mut input, &mut line)?;
         let lines = serde_json::from_str::<Value>(line.trim()).is_ok();
         if lines {
             // JSON lines: a batch at a time.
@@ -127,8 +172,7 @@ pub(crate) fn batches(
                     send(json_body(&records))?;
                     records.clear();
                 }
-                line.clear();
-                if input.read_line(&mut line).with_context(not_utf8)? == 0 {
+                if read_record_line(name, &mut input, &mut line)? == 0 {
                     break;
                 }
                 let l = line.trim();
@@ -142,17 +186,11 @@ pub(crate) fn batches(
             return Ok(());
         }
         // A record over several lines: one document.
-        let mut data = line.into_bytes();
-        input
-            .read_to_end(&mut data)
-            .with_context(|| format!("reading {name}"))?;
+        let data = read_document(name, &mut input, line.into_bytes())?;
         return whole(name, &data, batch, send);
     }
     if first == b'[' {
-        let mut data = Vec::new();
-        input
-            .read_to_end(&mut data)
-            .with_context(|| format!("reading {name}"))?;
+        let data = read_document(name, &mut input, Vec::new())?;
         return whole(name, &data, batch, send);
     }
     // CBOR: item by item as the bytes arrive.
@@ -178,6 +216,12 @@ pub(crate) fn batches(
         // More bytes: drop what is sent, then read.
         buf.drain(..at);
         at = 0;
+        if buf.len() > MAX_RECORD {
+            bail!(
+                "{name}: CBOR item {total} is over {} MiB: not a record",
+                MAX_RECORD >> 20
+            );
+        }
         let more = input
             .fill_buf()
             .with_context(|| format!("reading {name}"))?;
@@ -309,6 +353,31 @@ mod tests {
             self.1.drain(..n);
             Ok(n)
         }
+    }
+
+    #[test]
+    fn what_cannot_be_a_record_is_refused_before_it_fills_memory() {
+        // A byte string declared 2^31 bytes long, then zeros without end.
+        let mut head = vec![0x5a];
+        head.extend_from_slice(&(1u32 << 31).to_be_bytes());
+        let endless = BufReader::new(head.as_slice().chain(std::io::repeat(0)));
+        let e = batches("big", endless, 10, |_| Ok(()))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("CBOR item 0 is over 1 MiB"), "{e}");
+        // A JSON line without end, after a good one.
+        let first = b"{\"decision_id\":\"a\"}\n{\"x\":\"".as_slice();
+        let endless = BufReader::new(first.chain(std::io::repeat(b'y')));
+        let e = batches("long", endless, 10, |_| Ok(()))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("a line is over 1 MiB"), "{e}");
+        // A JSON document without end.
+        let endless = BufReader::new(b"[".as_slice().chain(std::io::repeat(b' ')));
+        let e = batches("doc", endless, 10, |_| Ok(()))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("over 256 MiB"), "{e}");
     }
 
     #[test]
