@@ -4,7 +4,7 @@
 //!
 //! [`of_decision`] looks at one record (credential times and TTL, owners,
 //! break-glass, expired grants); [`of_logged`] adds how it was logged (long
-//! after it was made, or before); [`of_chain`] adds what only several hops
+//! after it was made, or before); [`across`] finds what only several hops
 //! show: an enforcer disagreeing with the policy engine on one request,
 //! several versions of one policy in a request, a parent that is not there,
 //! and a delegation chain that is not its parent's chain extended.
@@ -181,16 +181,22 @@ pub(crate) fn span(seconds: f64) -> String {
     }
 }
 
+/// How much later than its `time` the ledger received `l`, in seconds
+/// (negative: before), when that is more than counts as logged inline: over
+/// [`LATE_AFTER_S`] after, or over [`AHEAD_SLACK_S`] before.
+pub fn not_inline(l: &LoggedDecision) -> Option<f64> {
+    let delay = l.received_at.seconds_since(&l.decision.time);
+    (delay > LATE_AFTER_S || -delay > AHEAD_SLACK_S).then_some(delay)
+}
+
 /// The findings of one logged decision: the record's own ([`of_decision`]),
-/// then whether the ledger received it inline: more than [`LATE_AFTER_S`]
-/// after its `time` (`logged_late`), or over [`AHEAD_SLACK_S`] before it
-/// (`time_after_receipt`).
+/// then whether the ledger received it inline ([`not_inline`]): long after
+/// its `time` (`logged_late`), or before it (`time_after_receipt`).
 pub fn of_logged(l: &LoggedDecision) -> Vec<Finding> {
     let d = &l.decision;
     let mut out = of_decision(d);
-    let delay = l.received_at.seconds_since(&d.time);
-    if delay > LATE_AFTER_S {
-        out.push(Finding::new(
+    match not_inline(l) {
+        Some(delay) if delay > 0.0 => out.push(Finding::new(
             "logged_late",
             vec![d.decision_id.clone()],
             format!(
@@ -200,9 +206,8 @@ pub fn of_logged(l: &LoggedDecision) -> Vec<Finding> {
                 l.received_at,
                 span(delay)
             ),
-        ));
-    } else if -delay > AHEAD_SLACK_S {
-        out.push(Finding::new(
+        )),
+        Some(delay) => out.push(Finding::new(
             "time_after_receipt",
             vec![d.decision_id.clone()],
             format!(
@@ -212,7 +217,8 @@ pub fn of_logged(l: &LoggedDecision) -> Vec<Finding> {
                 span(-delay),
                 l.received_at
             ),
-        ));
+        )),
+        None => {}
     }
     out
 }
@@ -308,14 +314,6 @@ pub fn agreement(hops: &[&Decision]) -> Vec<Agreement> {
             Agreement { request, rows }
         })
         .collect()
-}
-
-/// The findings of a chain of hops: each hop's own ([`of_decision`]), then
-/// those across hops ([`across`]).
-pub fn of_chain(hops: &[&Decision], truncated: bool) -> Vec<Finding> {
-    let mut out: Vec<Finding> = hops.iter().flat_map(|d| of_decision(d)).collect();
-    out.extend(across(hops, truncated));
-    out
 }
 
 /// The findings only several hops show: disagreement in a request, several

@@ -476,7 +476,7 @@ fn csv_fields_cannot_be_formulas_and_v1_exports_still_verify() {
     let mut as_given = lines::CSV_HEADER.to_string();
     for (i, leaf) in log.leaves.iter().enumerate() {
         let logged = verifier::decision::LoggedDecision::from_leaf(leaf).unwrap();
-        as_given.push_str(&lines::csv(i as u64, &logged, lines::CsvCells::AsGiven));
+        as_given.push_str(&lines::csv(i as u64, &logged, export::Version::V1));
     }
     p.csv = as_given.into_bytes();
     p.redigest();
@@ -499,7 +499,9 @@ fn csv_fields_cannot_be_formulas_and_v1_exports_still_verify() {
     for leaf in &log.leaves {
         v1.add(&verifier::decision::LoggedDecision::from_leaf(leaf).unwrap());
     }
-    p.report = v1.html(&export::heading(&p.manifest)).into_bytes();
+    p.report = v1
+        .html(&export::heading(&p.manifest, export::Version::V1))
+        .into_bytes();
     let v1_report = String::from_utf8(p.report.clone()).unwrap();
     assert!(!v1_report.contains("not logged inline") && v1_report.contains('\u{202e}'));
     p.redigest();

@@ -6,7 +6,7 @@ mod common;
 use common::decisions::record;
 use serde_json::{json, Value};
 use verifier::decision::Decision;
-use verifier::findings::{of_chain, of_decision, of_logged};
+use verifier::findings::{across, of_decision, of_logged};
 
 fn decision(r: &Value) -> Decision {
     let leaf = common::decisions::leaf(r);
@@ -138,14 +138,14 @@ fn request_findings() {
         mk("t", "token_issuer", "allow", "7"),
         mk("g", "gateway", "allow", "7"),
     ];
-    assert!(of_chain(&agree.iter().collect::<Vec<_>>(), false).is_empty());
+    assert!(across(&agree.iter().collect::<Vec<_>>(), false).is_empty());
     let split = [
         mk("e", "policy_engine", "allow", "7"),
         mk("t", "token_issuer", "deny", "7"),
         mk("g", "service_mesh", "deny", "8"),
         mk("h", "api", "allow", "7"),
     ];
-    let found: Vec<(&str, Vec<String>)> = of_chain(&split.iter().collect::<Vec<_>>(), false)
+    let found: Vec<(&str, Vec<String>)> = across(&split.iter().collect::<Vec<_>>(), false)
         .into_iter()
         .map(|f| (f.code, f.decisions))
         .collect();

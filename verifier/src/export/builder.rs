@@ -14,7 +14,7 @@ use super::lines;
 use super::report::Report;
 use super::{
     digest, heading, hex, Boundary, CheckpointRef, Counts, ExportError, FileDigest, Filter,
-    Manifest, Window, FORMAT,
+    Manifest, Version, Window, FORMAT,
 };
 use super::{CHECKPOINT, CSV, JSONL, LEAVES, OCSF, REPORT};
 use crate::decision::LoggedDecision;
@@ -83,7 +83,7 @@ pub fn render(
     }
     let lines = [
         lines::jsonl(index, &logged),
-        lines::csv(index, &logged, lines::CsvCells::FormulasGuarded),
+        lines::csv(index, &logged, Version::V2),
         lines::ocsf(index, &logged, origin),
     ];
     Ok(Rendered {
@@ -266,7 +266,10 @@ impl<W: Write> Builder<W> {
             counts: self.counts,
             files,
         };
-        let report = self.report.html(&heading(&manifest)).into_bytes();
+        let report = self
+            .report
+            .html(&heading(&manifest, Version::V2))
+            .into_bytes();
         manifest.files.insert(REPORT.to_string(), digest(&report));
         Ok(Finished {
             manifest,

@@ -8,6 +8,8 @@ use serde::Serialize;
 use crate::decision::{Decision, LoggedDecision};
 use crate::json::write_logged;
 
+use super::Version;
+
 /// The OCSF schema version the lines follow.
 pub const OCSF_VERSION: &str = "1.1.0";
 /// OCSF API Activity.
@@ -35,29 +37,19 @@ pub fn jsonl(index: u64, logged: &LoggedDecision) -> String {
     line
 }
 
-/// How `decisions.csv` writes a field that a spreadsheet would read as a
-/// formula (specs/export.md, "Derived files").
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CsvCells {
-    /// As given (`export@v1`).
-    AsGiven,
-    /// A field starting with `=`, `+`, `-`, `@`, tab or carriage return gets
-    /// a leading `'`, so a record cannot put a formula in a regulator's
-    /// spreadsheet (`export@v2`).
-    FormulasGuarded,
-}
-
 /// Whether a spreadsheet would read a field starting with `c` as a formula.
 fn starts_formula(c: char) -> bool {
     matches!(c, '=' | '+' | '-' | '@' | '\t' | '\r')
 }
 
 /// One CSV field (RFC 4180): quoted when it holds a comma, quote or line
-/// break, quotes doubled; a formula guarded as `cells` says.
-fn field(out: &mut String, v: &str, cells: CsvCells) {
+/// break, quotes doubled; from [`Version::V2`] on, a field starting with
+/// `=`, `+`, `-`, `@`, tab or carriage return gets a leading `'`, so a record
+/// cannot put a formula in a regulator's spreadsheet.
+fn field(out: &mut String, v: &str, version: Version) {
     let guarded;
     let v = match v.chars().next() {
-        Some(c) if cells == CsvCells::FormulasGuarded && starts_formula(c) => {
+        Some(c) if version == Version::V2 && starts_formula(c) => {
             guarded = format!("'{v}");
             guarded.as_str()
         }
@@ -73,8 +65,8 @@ fn field(out: &mut String, v: &str, cells: CsvCells) {
 }
 
 /// A decision's row of `decisions.csv` (with its newline), in the columns
-/// of [`CSV_HEADER`].
-pub fn csv(index: u64, logged: &LoggedDecision, guard: CsvCells) -> String {
+/// of [`CSV_HEADER`], as `version` writes it.
+pub fn csv(index: u64, logged: &LoggedDecision, version: Version) -> String {
     let d = &logged.decision;
     let chain = d.chain_ids().join(" > ");
     let cells: [String; 17] = [
@@ -107,7 +99,7 @@ pub fn csv(index: u64, logged: &LoggedDecision, guard: CsvCells) -> String {
         if i > 0 {
             out.push(',');
         }
-        field(&mut out, c, guard);
+        field(&mut out, c, version);
     }
     out.push('\n');
     out

@@ -43,11 +43,35 @@ use crate::timestamp::Timestamp;
 pub use builder::{render, Builder, Finished, Head, Rendered, Sinks};
 pub use items::{write_item, Item, ItemReader};
 
-/// `manifest.json`'s `format`: what exports are made in.
+/// `manifest.json`'s `format`: what exports are made in ([`Version::V2`]).
 pub const FORMAT: &str = "decision-ledger/export@v2";
-/// The first format, still verified: the same as [`FORMAT`] but for CSV
-/// fields that look like formulas, written as given ([`lines::CsvCells`]).
+/// The first format, still verified ([`Version::V1`]).
 pub const FORMAT_V1: &str = "decision-ledger/export@v1";
+
+/// A format this verifier reads. The two differ only in how the derived
+/// files show record text (specs/export.md).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Version {
+    /// [`FORMAT_V1`]: CSV fields as given; the report with record text only
+    /// HTML-escaped and no list of decisions not logged inline.
+    V1,
+    /// [`FORMAT`]: a CSV field a spreadsheet would read as a formula gets a
+    /// leading `'`; the report shows control, invisible and bidirectional
+    /// characters as `\u{…}` ([`crate::shown`]) and lists the decisions not
+    /// logged inline.
+    V2,
+}
+
+impl Version {
+    /// The version of a manifest's `format`, if this verifier reads it.
+    pub fn of(format: &str) -> Option<Version> {
+        match format {
+            FORMAT => Some(Version::V2),
+            FORMAT_V1 => Some(Version::V1),
+            _ => None,
+        }
+    }
+}
 /// The manifest's file name.
 pub const MANIFEST: &str = "manifest.json";
 /// The signed checkpoint's file name.
@@ -558,15 +582,12 @@ pub fn verify<R: Read>(
 ) -> Result<Verdict, ExportError> {
     let m: Manifest =
         serde_json::from_slice(&src.manifest).map_err(|e| manifest_error(e.to_string()))?;
-    let cells = match m.format.as_str() {
-        FORMAT => lines::CsvCells::FormulasGuarded,
-        FORMAT_V1 => lines::CsvCells::AsGiven,
-        other => {
-            return Err(manifest_error(format!(
-                "format is {other:?}, not {FORMAT} or {FORMAT_V1}"
-            )))
-        }
-    };
+    let version = Version::of(&m.format).ok_or_else(|| {
+        manifest_error(format!(
+            "format is {:?}, not {FORMAT} or {FORMAT_V1}",
+            m.format
+        ))
+    })?;
     if m.files.keys().map(String::as_str).ne(FILES
         .iter()
         .copied()
@@ -670,7 +691,7 @@ pub fn verify<R: Read>(
                     ));
                 }
                 jsonl.expect(&lines::jsonl(index, &logged), index, &mut derived)?;
-                csv.expect(&lines::csv(index, &logged, cells), index, &mut derived)?;
+                csv.expect(&lines::csv(index, &logged, version), index, &mut derived)?;
                 ocsf.expect(&lines::ocsf(index, &logged, &m.origin), index, &mut derived)?;
                 counts.disclosed += 1;
                 report.add(&logged);
@@ -704,7 +725,7 @@ pub fn verify<R: Read>(
     if let Some(e) = derived {
         return Err(e);
     }
-    if report.html(&heading(&m)).as_bytes() != src.report {
+    if report.html(&heading(&m, version)).as_bytes() != src.report {
         return Err(ExportError::File {
             file: REPORT,
             why: "is not what the disclosed leaves yield".into(),
@@ -719,8 +740,8 @@ pub fn verify<R: Read>(
     })
 }
 
-/// The report's heading for a manifest.
-pub fn heading(m: &Manifest) -> report::Heading {
+/// The report's heading for a manifest of `version`.
+pub fn heading(m: &Manifest, version: Version) -> report::Heading {
     report::Heading {
         origin: m.origin.clone(),
         from: m.window.from.clone(),
@@ -730,11 +751,7 @@ pub fn heading(m: &Manifest) -> report::Heading {
         first: m.first,
         end: m.end,
         filter: m.filter.describe(),
-        layout: if m.format == FORMAT_V1 {
-            report::Layout::V1
-        } else {
-            report::Layout::V2
-        },
+        version,
     }
 }
 

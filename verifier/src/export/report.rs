@@ -8,8 +8,10 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use crate::decision::LoggedDecision;
-use crate::findings::{span, AHEAD_SLACK_S, LATE_AFTER_S};
+use crate::findings::{not_inline, span};
 use crate::shown;
+
+use super::Version;
 
 /// Rows a list of the report holds at most.
 pub const ROWS: usize = 1000;
@@ -50,19 +52,7 @@ pub struct Heading {
     /// The filter, as people read it (empty: none).
     pub filter: String,
     /// Which format's page this is.
-    pub layout: Layout,
-}
-
-/// What an `export@v2` report adds to an `export@v1` one.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Layout {
-    /// `export@v1`.
-    V1,
-    /// `export@v2`: the list of decisions not logged inline, and record
-    /// text whose control, invisible and bidirectional characters are shown
-    /// as `\u{…}` ([`crate::shown`]), so that no record reorders or hides
-    /// what the page says.
-    V2,
+    pub version: Version,
 }
 
 /// The report's tallies and lists, built one decision at a time.
@@ -86,11 +76,12 @@ fn bump(map: &mut BTreeMap<String, u64>, key: String) {
     *map.entry(key).or_default() += 1;
 }
 
-/// `s` as HTML text; in a [`Layout::V2`] page, through [`shown::line`] first.
-fn esc(s: &str, layout: Layout) -> String {
-    let s = match layout {
-        Layout::V1 => std::borrow::Cow::Borrowed(s),
-        Layout::V2 => shown::line(s),
+/// `s` as HTML text; in a [`Version::V2`] page, through [`shown::line`]
+/// first, so that no record reorders or hides what the page says.
+fn esc(s: &str, version: Version) -> String {
+    let s = match version {
+        Version::V1 => std::borrow::Cow::Borrowed(s),
+        Version::V2 => shown::line(s),
     };
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
@@ -194,8 +185,7 @@ impl Report {
                 }
             }
         }
-        let delay = logged.received_at.seconds_since(&d.time);
-        if delay > LATE_AFTER_S || -delay > AHEAD_SLACK_S {
+        if let Some(delay) = not_inline(logged) {
             self.not_inline.add(|| {
                 let when = if delay > 0.0 { "later" } else { "before" };
                 [
@@ -234,16 +224,16 @@ impl Report {
              td,th{{border:1px solid #ccc;padding:.25em .6em;text-align:left;vertical-align:top}}\
              th{{background:#f3f3f3}}code{{font-size:.9em}}\
              </style></head><body>\n<h1>Access decisions received from {from} to {to}</h1>\n",
-            from = esc(&h.from, h.layout),
-            to = esc(&h.to, h.layout)
+            from = esc(&h.from, h.version),
+            to = esc(&h.to, h.version)
         );
         let _ = writeln!(
             o,
             "<p>Log <code>{}</code>, checkpoint of tree size {} (root <code>{}</code>); \
              leaves {} to {} ({} decisions in the window, {} disclosed, {} withheld). Filter: {}.</p>",
-            esc(&h.origin, h.layout),
+            esc(&h.origin, h.version),
             h.size,
-            esc(&h.root, h.layout),
+            esc(&h.root, h.version),
             h.first,
             h.end,
             self.disclosed + self.withheld,
@@ -252,7 +242,7 @@ impl Report {
             if h.filter.is_empty() {
                 "none".to_string()
             } else {
-                esc(&h.filter, h.layout)
+                esc(&h.filter, h.version)
             }
         );
         for (title, map) in [
@@ -263,7 +253,7 @@ impl Report {
         ] {
             let _ = write!(o, "<h2>{title}</h2>\n<table>");
             for (k, n) in map {
-                let _ = write!(o, "<tr><td>{}</td><td>{n}</td></tr>", esc(k, h.layout));
+                let _ = write!(o, "<tr><td>{}</td><td>{n}</td></tr>", esc(k, h.version));
             }
             o.push_str("</table>\n");
         }
@@ -276,7 +266,7 @@ impl Report {
             for row in &list.rows {
                 o.push_str("<tr>");
                 for c in row {
-                    let _ = write!(o, "<td>{}</td>", esc(c, h.layout));
+                    let _ = write!(o, "<td>{}</td>", esc(c, h.version));
                 }
                 o.push_str("</tr>");
             }
@@ -324,9 +314,9 @@ impl Report {
             let _ = write!(
                 o,
                 "<tr><td>{}</td><td>{}</td><td>{n}</td><td>{}</td></tr>",
-                esc(id, h.layout),
-                esc(kind, h.layout),
-                esc(first, h.layout)
+                esc(id, h.version),
+                esc(kind, h.version),
+                esc(first, h.version)
             );
         }
         o.push_str("</table>\n");
@@ -346,7 +336,7 @@ impl Report {
             ],
             &self.denials,
         );
-        if h.layout == Layout::V2 {
+        if h.version == Version::V2 {
             list(
                 &mut o,
                 "Decisions not logged inline (received over an hour after they were made, or over five minutes before)",
