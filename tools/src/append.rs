@@ -10,7 +10,7 @@ use ingest::input::{parse_body, Format, Sender};
 use ingest::{Indexes, Outcome, Pipeline, PipelineConfig, Submission};
 
 use crate::datadir::DataDir;
-use crate::input::{read_input, split, Records};
+use crate::input::{self, Record};
 
 /// Records per submission (one group commit at most).
 const GROUP: usize = 1_000;
@@ -22,16 +22,13 @@ pub fn run(dir: &DataDir, inputs: &[String], submitted_by: &str) -> Result<()> {
     let mut checked = Vec::new();
     let mut refused = 0;
     for name in inputs {
-        let data = read_input(name)?;
-        let bodies: Vec<(Format, Vec<u8>)> = match split(name, &data)? {
-            Records::Json(lines) => lines
-                .into_iter()
-                .map(|l| (Format::Json, l.into_bytes()))
-                .collect(),
-            Records::Cbor(items) => items.into_iter().map(|i| (Format::Cbor, i)).collect(),
-        };
-        for (position, (format, body)) in bodies.iter().enumerate() {
-            let parsed = parse_body(*format, body, &Sender::relay(submitted_by))
+        let mut position = 0;
+        input::records(name, input::open(name)?, |record| {
+            let (format, body) = match record {
+                Record::Json(text) => (Format::Json, text.into_bytes()),
+                Record::Cbor(item) => (Format::Cbor, item),
+            };
+            let parsed = parse_body(format, &body, &Sender::relay(submitted_by))
                 .with_context(|| format!("{name}: record {position}"))?;
             for item in parsed {
                 match item {
@@ -43,7 +40,9 @@ pub fn run(dir: &DataDir, inputs: &[String], submitted_by: &str) -> Result<()> {
                     }
                 }
             }
-        }
+            position += 1;
+            Ok(())
+        })?;
     }
     if refused > 0 {
         bail!("{refused} records refused; nothing was appended");

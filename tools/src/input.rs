@@ -2,25 +2,24 @@
 //! JSON lines, one JSON record (pretty-printed or not), a JSON array, or
 //! CBOR (single records or a CBOR sequence, RFC 8742); `-` is stdin.
 //!
-//! `append` reads an input whole ([`read_input`], [`split`]): it appends
-//! nothing unless every record checks. `ship` reads it as it sends
-//! ([`batches`]): JSON lines and CBOR sequences a batch at a time, so a
-//! file of any length is shipped in bounded memory; a JSON array or a
-//! pretty-printed record is one document and is read whole (up to
-//! 256 MiB). A line or item too long to be a record is refused as soon
-//! as it is.
+//! [`records`] reads an input as it comes: JSON lines and CBOR sequences a
+//! record at a time, so `ship` ([`batches`]) sends a file of any length in
+//! bounded memory; a JSON array or a pretty-printed record is one document
+//! and is read whole (up to 256 MiB). A line or item too long to be a
+//! record is refused as soon as it is. `append` collects every record
+//! first: it appends nothing unless all of them check.
 
 use std::io::{BufRead, BufReader, Read};
 
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
 
-/// An input's records, each as its own bytes.
-pub(crate) enum Records {
-    /// JSON records, each a JSON text.
-    Json(Vec<String>),
-    /// CBOR records, each one item.
-    Cbor(Vec<Vec<u8>>),
+/// One record of an input, as its own bytes.
+pub(crate) enum Record {
+    /// A JSON record: its JSON text.
+    Json(String),
+    /// A CBOR record: one item.
+    Cbor(Vec<u8>),
 }
 
 /// The input named `name` (`-`: stdin), for reading as it comes.
@@ -31,50 +30,6 @@ pub(crate) fn open(name: &str) -> Result<Box<dyn BufRead>> {
         let f = std::fs::File::open(name).with_context(|| format!("reading {name}"))?;
         Box::new(BufReader::with_capacity(1 << 16, f))
     })
-}
-
-/// The whole input named `name` (`-`: stdin).
-pub(crate) fn read_input(name: &str) -> Result<Vec<u8>> {
-    let mut buf = Vec::new();
-    open(name)?
-        .read_to_end(&mut buf)
-        .with_context(|| format!("reading {name}"))?;
-    Ok(buf)
-}
-
-/// JSON when the first non-space byte is `{` or `[`, otherwise CBOR.
-pub(crate) fn split(name: &str, data: &[u8]) -> Result<Records> {
-    let first = data.iter().find(|b| !b.is_ascii_whitespace());
-    match first {
-        None => Ok(Records::Json(vec![])),
-        Some(b'[') => {
-            let v: Vec<Value> = serde_json::from_slice(data)
-                .with_context(|| format!("{name}: not a JSON array"))?;
-            Ok(Records::Json(v.iter().map(Value::to_string).collect()))
-        }
-        Some(b'{') => {
-            // One record (pretty-printed or not), else JSON lines.
-            if let Ok(one) = serde_json::from_slice::<Value>(data) {
-                return Ok(Records::Json(vec![one.to_string()]));
-            }
-            let text = std::str::from_utf8(data).with_context(|| format!("{name}: not UTF-8"))?;
-            let lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
-            Ok(Records::Json(lines.map(str::to_string).collect()))
-        }
-        Some(_) => {
-            let mut rest = data;
-            let mut items = Vec::new();
-            while !rest.is_empty() {
-                let before = rest.len();
-                verifier::cbor::decode_next(&mut rest)
-                    .with_context(|| format!("{name}: CBOR item {} is malformed", items.len()))?;
-                let used = before - rest.len();
-                let start = data.len() - before;
-                items.push(data[start..start + used].to_vec());
-            }
-            Ok(Records::Cbor(items))
-        }
-    }
 }
 
 /// The longest JSON line or CBOR item read as a record: no record is
@@ -121,25 +76,13 @@ fn read_document(name: &str, input: &mut impl BufRead, start: Vec<u8>) -> Result
     Ok(data)
 }
 
-/// A request body of records: its content type and bytes.
-pub(crate) type Body = (&'static str, Vec<u8>);
-
-/// The body of JSON records `[r1,r2,…]`.
-fn json_body(records: &[String]) -> Body {
-    (
-        "application/json",
-        format!("[{}]", records.join(",")).into_bytes(),
-    )
-}
-
-/// Reads the records of `input` as they come and hands them to `send` in
-/// bodies of at most `batch` records, in order; stops at the first error
-/// (of the input, or of `send`).
-pub(crate) fn batches(
+/// Reads the records of `input` as they come and hands each to `each`, in
+/// order: JSON when the first non-space byte is `{` or `[`, otherwise CBOR.
+/// Stops at the first error (of the input, or of `each`).
+pub(crate) fn records(
     name: &str,
     mut input: impl BufRead,
-    batch: usize,
-    mut send: impl FnMut(Body) -> Result<()>,
+    mut each: impl FnMut(Record) -> Result<()>,
 ) -> Result<()> {
     let first = loop {
         let buf = input
@@ -163,57 +106,46 @@ pub(crate) fn batches(
     if first == b'{' {
         let mut line = String::new();
         read_record_line(name, &mut input, &mut line)?;
-        let lines = serde_json::from_str::<Value>(line.trim()).is_ok();
-        if lines {
-            // JSON lines: a batch at a time.
-            let mut records = vec![line.trim().to_string()];
+        if serde_json::from_str::<Value>(line.trim()).is_ok() {
+            // JSON lines: a record at a time.
             loop {
-                if records.len() == batch {
-                    send(json_body(&records))?;
-                    records.clear();
-                }
-                if read_record_line(name, &mut input, &mut line)? == 0 {
-                    break;
-                }
                 let l = line.trim();
                 if !l.is_empty() {
-                    records.push(l.to_string());
+                    each(Record::Json(l.to_string()))?;
+                }
+                if read_record_line(name, &mut input, &mut line)? == 0 {
+                    return Ok(());
                 }
             }
-            if !records.is_empty() {
-                send(json_body(&records))?;
-            }
-            return Ok(());
         }
         // A record over several lines: one document.
         let data = read_document(name, &mut input, line.into_bytes())?;
-        return whole(name, &data, batch, send);
+        let one: Value = serde_json::from_slice(&data)
+            .with_context(|| format!("{name}: neither a JSON record nor JSON lines"))?;
+        return each(Record::Json(one.to_string()));
     }
     if first == b'[' {
         let data = read_document(name, &mut input, Vec::new())?;
-        return whole(name, &data, batch, send);
+        let all: Vec<Value> =
+            serde_json::from_slice(&data).with_context(|| format!("{name}: not a JSON array"))?;
+        return all
+            .iter()
+            .try_for_each(|v| each(Record::Json(v.to_string())));
     }
-    // CBOR: item by item as the bytes arrive.
-    let mut buf: Vec<u8> = Vec::new();
-    // `total`: items read so far; `count`: of them, in the batch not sent.
-    let (mut items, mut count, mut total, mut at) = (Vec::new(), 0usize, 0usize, 0usize);
+    // CBOR: item by item as the bytes arrive; `total` items so far.
+    let (mut buf, mut at, mut total) = (Vec::<u8>::new(), 0usize, 0usize);
     loop {
         match verifier::cbor::decode_prefix(&buf[at..]) {
             Ok(verifier::cbor::Prefix::Item(_, n)) => {
-                items.extend_from_slice(&buf[at..at + n]);
+                each(Record::Cbor(buf[at..at + n].to_vec()))?;
                 at += n;
-                count += 1;
                 total += 1;
-                if count == batch {
-                    send(("application/cbor-seq", std::mem::take(&mut items)))?;
-                    count = 0;
-                }
                 continue;
             }
             Ok(verifier::cbor::Prefix::Incomplete) => {}
             Err(e) => bail!("{name}: CBOR item {total} is malformed: {e}"),
         }
-        // More bytes: drop what is sent, then read.
+        // More bytes: drop what is read, then read.
         buf.drain(..at);
         at = 0;
         if buf.len() > MAX_RECORD {
@@ -229,31 +161,69 @@ pub(crate) fn batches(
             if !buf.is_empty() {
                 bail!("{name}: the input ends inside CBOR item {total}");
             }
-            break;
+            return Ok(());
         }
         let n = more.len();
         buf.extend_from_slice(more);
         input.consume(n);
     }
-    if count > 0 {
-        send(("application/cbor-seq", items))?;
-    }
-    Ok(())
 }
 
-/// An input read whole, in bodies of at most `batch` records.
-fn whole(
+/// A request body of records: its content type and bytes.
+pub(crate) type Body = (&'static str, Vec<u8>);
+
+/// Records being gathered into one body (one input's records are all JSON
+/// or all CBOR).
+#[derive(Default)]
+struct Gathered {
+    json: Vec<String>,
+    cbor: Vec<u8>,
+    count: usize,
+}
+
+impl Gathered {
+    fn push(&mut self, r: Record) {
+        match r {
+            Record::Json(text) => self.json.push(text),
+            Record::Cbor(item) => self.cbor.extend_from_slice(&item),
+        }
+        self.count += 1;
+    }
+
+    /// The body of what is gathered (`[r1,r2,…]`, or the CBOR sequence),
+    /// leaving nothing gathered.
+    fn take(&mut self) -> Body {
+        self.count = 0;
+        if self.json.is_empty() {
+            ("application/cbor-seq", std::mem::take(&mut self.cbor))
+        } else {
+            let body = format!("[{}]", self.json.join(",")).into_bytes();
+            self.json.clear();
+            ("application/json", body)
+        }
+    }
+}
+
+/// The records of `input` ([`records`]) handed to `send` in bodies of at
+/// most `batch` records, in order, each as soon as it is full.
+pub(crate) fn batches(
     name: &str,
-    data: &[u8],
+    input: impl BufRead,
     batch: usize,
     mut send: impl FnMut(Body) -> Result<()>,
 ) -> Result<()> {
-    match split(name, data)? {
-        Records::Json(records) => records.chunks(batch).try_for_each(|c| send(json_body(c))),
-        Records::Cbor(items) => items
-            .chunks(batch)
-            .try_for_each(|c| send(("application/cbor-seq", c.concat()))),
+    let mut gathered = Gathered::default();
+    records(name, input, |r| {
+        gathered.push(r);
+        if gathered.count == batch {
+            send(gathered.take())?;
+        }
+        Ok(())
+    })?;
+    if gathered.count > 0 {
+        send(gathered.take())?;
     }
+    Ok(())
 }
 
 #[cfg(test)]
