@@ -237,7 +237,19 @@ async fn shutdown_signal() {
     tracing::info!("shutting down: finishing requests in flight");
 }
 
-fn main() -> Result<()> {
+/// A start that fails (a bad setting, a store another ledgerd holds, a key
+/// of another log) ends with one line naming the problem and exit code 1.
+fn main() -> std::process::ExitCode {
+    match start() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ledgerd: {}", verifier::shown::error(e.as_ref()));
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn start() -> Result<()> {
     // RocksDB's threads allocate with the C library's malloc: two arenas
     // keep what they free reusable instead of resident per thread.
     api::allocator::limit_c_arenas(2);

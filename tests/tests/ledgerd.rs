@@ -739,3 +739,33 @@ fn bad_settings_stop_ledgerd_with_a_reason() {
         assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
     }
 }
+
+#[test]
+fn a_store_in_use_or_of_another_log_is_refused_in_one_line() {
+    let s = Server::start(&[]);
+    let data = s.data.to_str().unwrap();
+    let one_line = |name: &str, args: &[&str], needle: &str| {
+        let r = ledger_tests::run(name, args);
+        assert!(r.code != 0, "{name} {args:?} should fail");
+        let lines: Vec<&str> = r.stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "{name}: one line, not\n{}", r.stderr);
+        assert!(lines[0].starts_with(&format!("{name}: ")), "{}", lines[0]);
+        assert!(lines[0].contains(needle), "{}", lines[0]);
+        // Each cause once, not repeated by the errors that quote it.
+        assert_eq!(lines[0].matches(needle).count(), 1, "{}", lines[0]);
+    };
+    let second = ["--data", data, "--listen", "127.0.0.1:0"];
+    one_line("ledgerd", &second, "LOCK");
+    one_line("ledgerctl", &["--data", data, "checkpoint"], "LOCK");
+    let other = [
+        "--data",
+        data,
+        "--listen",
+        "127.0.0.1:0",
+        "--origin",
+        "other.example/log",
+    ];
+    one_line("ledgerd", &other, "not \"other.example/log\"");
+    // The server holding the store is unharmed.
+    assert_eq!(s.request("GET", "/healthz", &[], b"").status, 200);
+}

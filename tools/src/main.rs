@@ -220,7 +220,7 @@ fn run_remote(
             if tty {
                 eprintln!();
             }
-            let cp = cp.map_err(|e| anyhow::anyhow!("audit FAILED: {e:#}"))?;
+            let cp = cp.context("audit FAILED")?;
             println!(
                 "audit OK: {} entries served by {url} hash to the signed checkpoint of {}",
                 cp.size, cp.origin
@@ -500,7 +500,7 @@ fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("ledgerctl: {}", verifier::shown::lines(&format!("{e:#}")));
+            eprintln!("ledgerctl: {}", verifier::shown::error(e.as_ref()));
             ExitCode::FAILURE
         }
     }

@@ -30,7 +30,10 @@ fn send(remote: &Remote, content_type: &str, body: &[u8], totals: &mut Totals) -
         let reply = match remote.post("/v1/decisions", content_type, body) {
             Ok(r) => r,
             Err(e) if attempt < ATTEMPTS => {
-                eprintln!("\nledgerctl ship: {e:#}; retrying");
+                eprintln!(
+                    "\nledgerctl ship: {}; retrying",
+                    verifier::shown::error(e.as_ref())
+                );
                 std::thread::sleep(wait);
                 wait = (wait * 2).min(Duration::from_secs(5));
                 continue;

@@ -61,6 +61,25 @@ pub fn lines(text: &str) -> String {
     out
 }
 
+/// An error and its causes on one line, as the binaries print them: each
+/// cause after `": "`, unless the text before already shows it (an error
+/// whose message quotes its source and also returns it from
+/// [`std::error::Error::source`] would otherwise print it twice), through
+/// [`lines`], since a message may quote record text.
+pub fn error(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !text.is_empty() && !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        cause = c.source();
+    }
+    lines(&out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -110,5 +129,36 @@ mod tests {
             assert!(!shown.chars().any(is_unsafe), "U+{u:04x}");
             assert_eq!(shown == s, !is_unsafe(c), "U+{u:04x}");
         }
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("lock held by {0}")]
+    struct Held(String);
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("storage: {0}")]
+    struct Quoting(#[source] Held);
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("opening the log")]
+    struct Opening(#[source] Quoting);
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("reading")]
+    struct Reading(#[source] Held);
+
+    #[test]
+    fn an_error_shows_each_cause_once() {
+        let held = || Held("pid 7".into());
+        assert_eq!(
+            error(&Opening(Quoting(held()))),
+            "opening the log: storage: lock held by pid 7"
+        );
+        assert_eq!(error(&Reading(held())), "reading: lock held by pid 7");
+        assert_eq!(error(&held()), "lock held by pid 7");
+        assert_eq!(
+            error(&Reading(Held("x\u{1b}[2K".into()))),
+            "reading: lock held by x\\u{1b}[2K"
+        );
     }
 }

@@ -83,6 +83,36 @@ pub(crate) struct Batcher {
     failed: Receiver<Failed>,
 }
 
+/// Raw entries (leaves without an envelope) passed over, at most, to find
+/// the last `received_at`; the ledger writes none, tests and tools may.
+const RESUME_SCAN: u64 = 4096;
+
+/// Where the ledger clock resumes: the `received_at` of the log's last leaf
+/// that has one. A host clock stepped back since (NTP, a restored VM, a
+/// store restored on another machine) then gives the next leaves that same
+/// time until it passes it, never an earlier one: time windows stay ranges
+/// of leaves (specs/record.md, specs/export.md).
+fn resumed_clock(log: &Log) -> Timestamp {
+    let size = log.size();
+    let last = (size.saturating_sub(RESUME_SCAN)..size)
+        .rev()
+        .find_map(|index| log.received_at(index).ok());
+    let Some(last) = last else {
+        return Timestamp(time::OffsetDateTime::UNIX_EPOCH);
+    };
+    let now = Timestamp(time::OffsetDateTime::now_utc());
+    if now < last {
+        tracing::warn!(
+            "the host clock reads {}, before the last leaf's received_at {}: new leaves are \
+             received at {} until the clock passes it",
+            now.canonical(),
+            last.canonical(),
+            last.canonical()
+        );
+    }
+    last
+}
+
 impl Batcher {
     pub(crate) fn new(
         indexes: Arc<Indexes>,
@@ -91,6 +121,7 @@ impl Batcher {
         failed: Receiver<Failed>,
     ) -> Batcher {
         let log = indexes.log().clone();
+        let clock = resumed_clock(&log);
         // The ids already in memory (logged before this pipeline started).
         let (floor, known) = indexes.unbuilt_decisions();
         let mut recent = Recent::new(indexes.span());
@@ -114,7 +145,7 @@ impl Batcher {
             log,
             indexes,
             config,
-            clock: Timestamp(time::OffsetDateTime::UNIX_EPOCH),
+            clock,
             epoch: 0,
             recent,
             floor,
