@@ -2,16 +2,16 @@
 //! (specs/evidence.md), its COSE receipt (specs/receipt.md), and the chain
 //! bundle of the decisions linked to it (specs/chain.md).
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use ingest::chain::{collect, HOP_LIMIT};
 
 use crate::auth::authorize;
 use crate::error::ApiError;
+use crate::params::Params;
 use crate::state::{attachment, AppState};
 use crate::tokens::Role;
 
@@ -30,9 +30,10 @@ pub(crate) async fn evidence(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     Path(id): Path<String>,
-    Query(q): Query<HashMap<String, String>>,
+    q: Params,
 ) -> Result<Response, ApiError> {
     authorize(&state, &headers, Role::Reader)?;
+    q.only(&["size"])?;
     let size = crate::state::requested_size(q.get("size"))?;
     let index = state.find_decision(&id)?;
     let size = state.checkpoint_for(index, size)?;

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use tokio::sync::mpsc;
@@ -19,6 +19,7 @@ use verifier::timestamp::Timestamp;
 
 use crate::auth::authorize;
 use crate::error::ApiError;
+use crate::params::Params;
 use crate::state::AppState;
 use crate::tokens::Role;
 
@@ -67,10 +68,10 @@ fn parse(
 pub(crate) async fn export(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-    Query(q): Query<HashMap<String, String>>,
+    q: Params,
 ) -> Result<Response, ApiError> {
     authorize(&state, &headers, Role::Reader)?;
-    let (from, to, filter, size) = parse(&q)?;
+    let (from, to, filter, size) = parse(&q.0)?;
     let log = state.log.clone();
     let head = tokio::task::spawn_blocking(move || log.export_head(from, to, filter, size))
         .await

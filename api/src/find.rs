@@ -1,9 +1,8 @@
 //! Responders: a decision by id, its proof, and search over the indexes.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use ingest::query::{self, Query as SearchQuery};
@@ -11,6 +10,7 @@ use ledger::Log;
 
 use crate::auth::authorize;
 use crate::error::ApiError;
+use crate::params::Params;
 use crate::state::{attachment, AppState};
 use crate::tokens::Role;
 
@@ -61,9 +61,10 @@ pub(crate) async fn proof(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     Path(id): Path<String>,
-    Query(q): Query<HashMap<String, String>>,
+    q: Params,
 ) -> Result<Response, ApiError> {
     authorize(&state, &headers, Role::Reader)?;
+    q.only(&["size"])?;
     let size = crate::state::requested_size(q.get("size"))?;
     let index = state.find_decision(&id)?;
     let size = state.checkpoint_for(index, size)?;
@@ -84,7 +85,7 @@ const MAX_LIMIT: usize = 1000;
 pub(crate) async fn search(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-    Query(q): Query<HashMap<String, String>>,
+    q: Params,
 ) -> Result<Response, ApiError> {
     authorize(&state, &headers, Role::Reader)?;
     let number = |name: &str| -> Result<Option<u64>, ApiError> {
@@ -96,7 +97,7 @@ pub(crate) async fn search(
             .transpose()
     };
     let sq = SearchQuery::from_params(
-        q.iter()
+        q.0.iter()
             .filter(|(k, _)| k.as_str() != "limit" && k.as_str() != "cursor")
             .map(|(k, v)| (k.as_str(), v.as_str())),
     )

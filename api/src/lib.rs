@@ -19,6 +19,7 @@ mod find;
 pub mod listen;
 pub mod opa;
 mod ops;
+mod params;
 mod read;
 pub mod server;
 pub mod state;

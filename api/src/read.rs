@@ -3,15 +3,15 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
 use verifier::consistency_file::ConsistencyFile;
 use verifier::tile::{Tile, TILE_WIDTH};
 
 use crate::auth::authorize;
 use crate::error::ApiError;
+use crate::params::Params;
 use crate::state::AppState;
 use crate::tokens::Role;
 
@@ -89,25 +89,20 @@ pub(crate) async fn checkpoint_at(
     ))
 }
 
-#[derive(Deserialize)]
-pub(crate) struct Range {
-    from: Option<String>,
-    to: Option<String>,
-}
-
 /// `GET /v1/proof/consistency?from=<m>&to=<n>`: a consistency proof file.
 pub(crate) async fn consistency(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-    Query(q): Query<Range>,
+    q: Params,
 ) -> Result<Response, ApiError> {
     public_or_reader(&state, &headers)?;
-    let size = |v: &Option<String>, name: &str| {
-        v.as_deref()
-            .and_then(verifier::checkpoint::parse_decimal)
+    q.only(&["from", "to"])?;
+    let size = |name: &str| {
+        q.get(name)
+            .and_then(|v| verifier::checkpoint::parse_decimal(v))
             .ok_or_else(|| ApiError::bad(format!("{name} must be a decimal tree size")))
     };
-    let (old, new) = (size(&q.from, "from")?, size(&q.to, "to")?);
+    let (old, new) = (size("from")?, size("to")?);
     let log = state.log.clone();
     let proof = tokio::task::spawn_blocking(move || log.consistency_proof(old, new))
         .await

@@ -325,6 +325,29 @@ fn bad_input_is_refused_with_a_reason() {
     assert!(r.code != 0 && r.stderr.contains("missing"), "{}", r.stderr);
     let r = f.ctl_run(&["search", "--limit", "0"]);
     assert!(r.code != 0 && r.stderr.contains("--limit"), "{}", r.stderr);
+    // An empty filter (an unset shell variable) would find nothing, and an
+    // empty window holds nothing: both are refused, not answered empty.
+    let r = f.ctl_run(&["search", "--subject", ""]);
+    assert!(
+        r.code != 0 && r.stderr.contains("subject is empty"),
+        "{}",
+        r.stderr
+    );
+    let t = "2026-11-01T00:00:00Z";
+    let r = f.ctl_run(&["search", "--received-from", t, "--received-to", t]);
+    assert!(
+        r.code != 0 && r.stderr.contains("received_from must be before"),
+        "{}",
+        r.stderr
+    );
+    let out = f.path("empty-filter");
+    let window = ["export", "--from", t, "--to", "2026-12-01T00:00:00Z"];
+    let r = f.ctl_run(&[&window[..], &["--actor", "", "--out", &out]].concat());
+    assert!(
+        r.code != 0 && r.stderr.contains("--actor is empty"),
+        "{}",
+        r.stderr
+    );
     // ledger-verify reads a file whole only up to a bound, and a key file
     // only as far as a key can be: an endless input is refused (exit 2).
     let r = run(

@@ -47,6 +47,8 @@ struct Case {
     headers: Vec<(&'static str, String)>,
     body: Vec<u8>,
     status: u16,
+    /// What the reason must name, if anything in particular.
+    naming: Option<&'static str>,
 }
 
 fn case(name: &'static str, method: &'static str, path: &str, status: u16) -> Case {
@@ -57,6 +59,7 @@ fn case(name: &'static str, method: &'static str, path: &str, status: u16) -> Ca
         headers: Vec::new(),
         body: Vec::new(),
         status,
+        naming: None,
     }
 }
 
@@ -67,6 +70,10 @@ impl Case {
     }
     fn body(mut self, b: impl Into<Vec<u8>>) -> Case {
         self.body = b.into();
+        self
+    }
+    fn naming(mut self, needle: &'static str) -> Case {
+        self.naming = Some(needle);
         self
     }
     /// A write with the given content type and token.
@@ -395,6 +402,85 @@ fn hostile_requests_get_4xx_and_append_nothing() {
         )
         .header("Authorization", reader.clone()),
         case(
+            "search with a filter twice",
+            "GET",
+            "/v1/search?subject=alice&subject=bob",
+            400,
+        )
+        .header("Authorization", reader.clone())
+        .naming("subject is given twice"),
+        case(
+            "search with a limit twice",
+            "GET",
+            "/v1/search?subject=alice&limit=1&limit=2",
+            400,
+        )
+        .header("Authorization", reader.clone())
+        .naming("limit is given twice"),
+        case(
+            "search with an empty filter (an unset shell variable)",
+            "GET",
+            "/v1/search?subject=",
+            400,
+        )
+        .header("Authorization", reader.clone())
+        .naming("subject is empty"),
+        case(
+            "search with the record-time window backwards",
+            "GET",
+            "/v1/search?from=2026-12-01T00:00:00Z&to=2026-11-01T00:00:00Z",
+            400,
+        )
+        .header("Authorization", reader.clone())
+        .naming("from must be before to"),
+        case(
+            "search with an empty receipt window",
+            "GET",
+            "/v1/search?received_from=2026-12-01T00:00:00Z&received_to=2026-12-01T00:00:00Z",
+            400,
+        )
+        .header("Authorization", reader.clone())
+        .naming("received_from must be before received_to"),
+        case(
+            "proof with a misspelt size",
+            "GET",
+            "/v1/decisions/h-1/proof?sise=1",
+            400,
+        )
+        .header("Authorization", reader.clone())
+        .naming("sise\\\"; known: size"),
+        case(
+            "evidence with an unknown parameter",
+            "GET",
+            "/v1/decisions/h-1/evidence?at=1",
+            400,
+        )
+        .header("Authorization", reader.clone())
+        .naming("unknown parameter"),
+        case(
+            "consistency with from twice",
+            "GET",
+            "/v1/proof/consistency?from=1&from=0&to=1",
+            400,
+        )
+        .naming("from is given twice"),
+        case(
+            "export with an empty filter",
+            "GET",
+            "/v1/export?from=2026-11-01T00:00:00Z&to=2026-12-01T00:00:00Z&subject=",
+            400,
+        )
+        .header("Authorization", reader.clone())
+        .naming("subject is empty"),
+        case(
+            "export with a filter twice",
+            "GET",
+            "/v1/export?from=2026-11-01T00:00:00Z&to=2026-12-01T00:00:00Z&subject=a&subject=b",
+            400,
+        )
+        .header("Authorization", reader.clone())
+        .naming("subject is given twice"),
+        case(
             "export with the window backwards",
             "GET",
             "/v1/export?from=2026-12-01T00:00:00Z&to=2026-11-01T00:00:00Z",
@@ -423,6 +509,12 @@ fn hostile_requests_get_4xx_and_append_nothing() {
             ));
         } else if r.status != 413 && r.text().trim().is_empty() {
             wrong.push(format!("{}: {} without a reason", c.name, r.status));
+        } else if let Some(needle) = c.naming.filter(|n| !r.text().contains(n)) {
+            wrong.push(format!(
+                "{}: the reason does not name {needle:?}: {}",
+                c.name,
+                r.text()
+            ));
         }
     }
 

@@ -55,7 +55,12 @@ pub struct ExportArgs {
 }
 
 impl ExportArgs {
+    /// The window, once the arguments are checked: an empty filter value
+    /// would disclose nothing (no record holds empty text), silently.
     fn window(&self) -> Result<(Timestamp, Timestamp)> {
+        if let Some((name, _)) = self.filter().params().iter().find(|(_, v)| v.is_empty()) {
+            bail!("--{name} is empty; no record holds an empty {name}");
+        }
         let t = |name: &str, v: &str| {
             Timestamp::parse_text(v)
                 .with_context(|| format!("--{name} {v:?} is not an RFC 3339 time"))

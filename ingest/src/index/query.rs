@@ -200,12 +200,25 @@ pub const PARAMS: [&str; 21] = [
 impl Query {
     /// A query from its parameters ([`PARAMS`]): values as given, times in
     /// RFC 3339, `break_glass` `true` or `false`, `at` a decimal size.
-    /// Unknown names are refused, naming the known ones.
+    /// Refused, with the reason: an unknown name (naming the known ones), a
+    /// name given twice, an empty value (no record holds empty text: an
+    /// unset shell variable would otherwise find nothing, silently), and a
+    /// time window whose start is not before its end.
     pub fn from_params<'a>(
         params: impl IntoIterator<Item = (&'a str, &'a str)>,
     ) -> Result<Query, String> {
         let mut q = Query::default();
+        let mut seen: Vec<&str> = Vec::new();
         for (k, v) in params {
+            if seen.contains(&k) {
+                return Err(format!(
+                    "{k} is given twice; a search takes each filter once"
+                ));
+            }
+            seen.push(k);
+            if v.is_empty() && PARAMS.contains(&k) {
+                return Err(format!("{k} is empty; no record holds an empty {k}"));
+            }
             let time = || {
                 Timestamp::parse_text(v)
                     .ok_or_else(|| format!("{k} must be an RFC 3339 time, not {v:?}"))
@@ -262,6 +275,24 @@ impl Query {
                         "unknown search parameter {k:?}; known: {}, limit, cursor",
                         PARAMS.join(", ")
                     ))
+                }
+            }
+        }
+        for (from, to, names) in [
+            (q.from, q.to, "from must be before to"),
+            (
+                q.received_from,
+                q.received_to,
+                "received_from must be before received_to",
+            ),
+        ] {
+            if let (Some(from), Some(to)) = (from, to) {
+                if from >= to {
+                    return Err(format!(
+                        "{names}: the window [{}, {}) is empty",
+                        from.canonical(),
+                        to.canonical()
+                    ));
                 }
             }
         }

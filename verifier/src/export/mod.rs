@@ -171,8 +171,12 @@ impl Filter {
     }
 
     /// A filter from parameters ([`Filter::PARAMS`]); a name that is not one
-    /// of them is returned for the caller to handle.
+    /// of them is returned for the caller to handle. An empty value is
+    /// refused: no record holds empty text, so it would disclose nothing.
     pub fn set(&mut self, name: &str, value: &str) -> Result<bool, String> {
+        if value.is_empty() && Filter::PARAMS.contains(&name) {
+            return Err(format!("{name} is empty; no record holds an empty {name}"));
+        }
         let v = Some(value.to_string());
         match name {
             "subject" => self.subject = v,
