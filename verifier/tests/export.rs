@@ -509,3 +509,63 @@ fn csv_fields_cannot_be_formulas_and_v1_exports_still_verify() {
     p.manifest.format = "decision-ledger/export@v3".into();
     assert!(p.verify().unwrap_err().to_string().contains("format"));
 }
+
+/// A log whose clock went back (leaf 5 received before leaf 4): the
+/// builder refuses the window across it, naming the leaf, instead of
+/// writing a package that would not verify; a window after it exports.
+#[test]
+fn a_clock_that_went_back_is_named_not_exported() {
+    let leaves = (0..10)
+        .map(|i| {
+            let second = if i == 5 { 1 } else { i };
+            leaf_at(
+                &record(&format!("d{i}")),
+                &format!("2026-11-23T08:00:{second:02}Z"),
+            )
+        })
+        .collect();
+    let log = TestLog::new(leaves);
+    let mut across = head(
+        &log,
+        "2026-11-23T08:00:00Z",
+        "2026-11-23T09:00:00Z",
+        Filter::default(),
+    );
+    (across.first, across.end) = (0, 10);
+    across.left.clear();
+    across.right.clear();
+    across.before = None;
+    across.after = None;
+    let (filter, origin) = (across.filter.clone(), across.origin.clone());
+    let sinks = Sinks {
+        leaves: Vec::new(),
+        jsonl: Vec::new(),
+        csv: Vec::new(),
+        ocsf: Vec::new(),
+    };
+    let mut b = Builder::new(across, &signer().verifier(), sinks).unwrap();
+    let mut refused = None;
+    for i in 0..10u64 {
+        if let Err(e) =
+            b.append(render(i, log.leaves[i as usize].clone(), &filter, &origin).unwrap())
+        {
+            refused = Some(e);
+            break;
+        }
+    }
+    let e = refused.expect("the builder refuses leaf 5");
+    assert!(matches!(e, ExportError::Leaf { index: 5, .. }), "{e}");
+    assert!(e.to_string().contains("clock went back"), "{e}");
+    // After the step back, the clock runs forward again: that window is fine.
+    let p = build(
+        &log,
+        head(
+            &log,
+            "2026-11-23T08:00:06Z",
+            "2026-11-23T09:00:00Z",
+            Filter::default(),
+        ),
+    );
+    assert_eq!((p.manifest.first, p.manifest.end), (6, 10));
+    assert!(p.verify().is_ok());
+}

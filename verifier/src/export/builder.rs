@@ -20,6 +20,7 @@ use super::{CHECKPOINT, CSV, JSONL, LEAVES, OCSF, REPORT};
 use crate::decision::LoggedDecision;
 use crate::hash::{leaf_hash, Hash};
 use crate::range::{self, CompactRange};
+use crate::timestamp::Timestamp;
 
 /// What the log says of an export's range, before its leaves: the first
 /// item of the `GET /v1/export` stream, and the start of `manifest.json`.
@@ -162,6 +163,10 @@ pub struct Builder<W> {
     tree: CompactRange,
     counts: Counts,
     report: Report,
+    /// The window, read from the head.
+    window: (Timestamp, Timestamp),
+    /// The `received_at` of the last disclosed leaf.
+    last: Option<Timestamp>,
 }
 
 fn io(file: &'static str) -> impl Fn(std::io::Error) -> ExportError {
@@ -183,6 +188,12 @@ impl<W: Write> Builder<W> {
         let left = super::hashes(&head.left, "left")?;
         let right = super::hashes(&head.right, "right")?;
         let tree = range::start(head.first, head.end, cp.size, &left, &right)?;
+        let time = |t: &str| {
+            Timestamp::parse_text(t).ok_or_else(|| {
+                super::manifest_error(format!("the window's {t:?} is not an RFC 3339 time"))
+            })
+        };
+        let window = (time(&head.window.from)?, time(&head.window.to)?);
         let mut csv = Hashed::new(sinks.csv);
         csv.put(lines::CSV_HEADER.as_bytes()).map_err(io(CSV))?;
         Ok(Builder {
@@ -197,11 +208,33 @@ impl<W: Write> Builder<W> {
             tree,
             counts: Counts::default(),
             report: Report::default(),
+            window,
+            last: None,
         })
     }
 
-    /// The next leaf of the range.
+    /// The next leaf of the range. A disclosed leaf received outside the
+    /// window, or before the one ahead of it (a log whose clock went back),
+    /// is refused as the verifier would refuse it.
     pub fn append(&mut self, r: Rendered) -> Result<(), ExportError> {
+        if let Some((_, _, logged)) = &r.disclosed {
+            let index = self.head.first + self.counts.leaves;
+            let t = logged.received_at;
+            let why = if t < self.window.0 || t >= self.window.1 {
+                Some(format!("was received at {t}, outside the window"))
+            } else {
+                self.last.filter(|&l| t < l).map(|l| {
+                    format!(
+                        "was received at {t}, before the leaf ahead of it ({l}): the log's \
+                         clock went back here, so no window across it is one run of leaves"
+                    )
+                })
+            };
+            if let Some(why) = why {
+                return Err(ExportError::Leaf { index, why });
+            }
+            self.last = Some(t);
+        }
         self.tree.push_leaf(r.leaf_hash);
         self.counts.leaves += 1;
         match r.disclosed {
