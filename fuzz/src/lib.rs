@@ -206,7 +206,13 @@ pub fn cbor(data: &[u8]) {
 
 /// A leaf: its envelope and the decision read from it.
 pub fn leaf(data: &[u8]) {
-    let _ = verifier::envelope::Envelope::decode(data);
+    // `received_at` read off the bytes (as an audit reads it) is what
+    // decoding the leaf gives, wherever decoding gives anything.
+    let fast = verifier::envelope::received_at(data);
+    if let Ok(env) = verifier::envelope::Envelope::decode(data) {
+        assert_eq!(fast, Some(env.received_at.as_str()));
+    }
+    let _ = verifier::cbor::item_len(data);
     let _ = verifier::decision::LoggedDecision::from_leaf(data);
 }
 

@@ -2,6 +2,7 @@
 //! stored node hash and every stored checkpoint against it (an fsck).
 
 use rocksdb::IteratorMode;
+use verifier::envelope::ReceivedOrder;
 use verifier::leaf_hash;
 use verifier::tile::decode_bundle;
 use verifier::tree::HashReader;
@@ -18,6 +19,10 @@ pub struct AuditReport {
     pub nodes: u64,
     /// Signed checkpoints verified.
     pub checkpoints: u64,
+    /// Where `received_at` goes back in log order (not an error: the leaves
+    /// are signed as they are, but time windows across them are not runs
+    /// of leaves).
+    pub received: ReceivedOrder,
 }
 
 impl Log {
@@ -37,6 +42,7 @@ impl Log {
             entries: 0,
             nodes: 0,
             checkpoints: 0,
+            received: ReceivedOrder::default(),
         };
         let mut frontier = Frontier::new();
         let mut check_checkpoints = |frontier: &Frontier, report: &mut AuditReport| {
@@ -91,6 +97,7 @@ impl Log {
             }
             for entry in entries {
                 let index = frontier.size();
+                report.received.push(index, entry);
                 // Only tree levels 0, 8, 16… are stored (as hash tiles); the
                 // levels between are computed from them and so checked with them.
                 let stored = frontier

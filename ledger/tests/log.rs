@@ -704,3 +704,37 @@ fn a_store_behind_its_last_signed_checkpoint_is_refused() {
         })
     ));
 }
+
+/// An audit reports where `received_at` goes back in log order (a ledger
+/// clock that went back), and passes: the leaves are signed as they are.
+#[test]
+fn an_audit_reports_a_clock_that_went_back() {
+    use verifier::envelope::encode_parts;
+    let dir = tempfile::tempdir().unwrap();
+    let key = verifier::SignerKey::from_seed("clock.example/log", &[9; 32]).unwrap();
+    let log = ledger::Log::open(dir.path(), &key.verifier()).unwrap();
+    // An empty map: the leaves' records do not matter here.
+    let record = [0xa0];
+    let leaf = |t: &str| encode_parts(&record, t, "gw-1");
+    log.append(&[
+        leaf("2026-11-23T08:00:00Z"),
+        leaf("2026-11-23T08:00:01Z"),
+        leaf("2026-11-23T08:00:00.5Z"),
+        b"a raw entry, passed over".to_vec(),
+        leaf("2026-11-23T08:00:02Z"),
+        leaf("2026-11-23T07:59:00Z"),
+    ])
+    .unwrap();
+    log.sign_checkpoint(&key).unwrap();
+    let report = log.audit(|_, _| {}).unwrap();
+    assert_eq!(report.entries, 6);
+    assert_eq!(
+        (report.received.back, report.received.first_back),
+        (2, Some(2))
+    );
+    let w = report.received.warning().unwrap();
+    assert!(
+        w.contains("leaf 2 was received before") && w.contains("2 such leaves"),
+        "{w}"
+    );
+}

@@ -220,11 +220,14 @@ fn run_remote(
             if tty {
                 eprintln!();
             }
-            let cp = cp.context("audit FAILED")?;
+            let (cp, received) = cp.context("audit FAILED")?;
             println!(
                 "audit OK: {} entries served by {url} hash to the signed checkpoint of {}",
                 cp.size, cp.origin
             );
+            if let Some(w) = received.warning() {
+                eprintln!("{w}");
+            }
         }
         Command::Search(args) => search::run_remote(&remote, &args)?,
         Command::Ship { inputs } => ship::run(&remote, &inputs)?,
@@ -478,6 +481,9 @@ fn run(cli: Cli) -> Result<()> {
                 "audit OK: {} entries rehashed, {} stored hashes and {} signed checkpoints match",
                 report.entries, report.nodes, report.checkpoints
             );
+            if let Some(w) = report.received.warning() {
+                eprintln!("{w}");
+            }
         }
     }
     Ok(())

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use verifier::consistency_file::ConsistencyFile;
+use verifier::envelope::ReceivedOrder;
 use verifier::tile::{Tile, TileHashReader};
 use verifier::tlog_proof::TlogProof;
 use verifier::{checkpoint, Checkpoint, VerifierKey};
@@ -232,19 +233,22 @@ impl Remote {
     }
 
     /// Audits the served log: every entry bundle rehashed into the tree whose
-    /// root must be the signed checkpoint's. Returns the checkpoint.
+    /// root must be the signed checkpoint's. Returns the checkpoint, and where
+    /// `received_at` went back along the entries.
     pub fn audit(
         &self,
         key: &VerifierKey,
         mut progress: impl FnMut(u64, u64),
-    ) -> Result<Checkpoint> {
+    ) -> Result<(Checkpoint, ReceivedOrder)> {
         let (cp, _) = self.checkpoint(key, None)?;
         let mut tree = ledger::Frontier::new();
+        let mut received = ReceivedOrder::default();
         for tile in verifier::tile::entry_bundles(0, cp.size) {
             let data = self.get_ok(&format!("/{}", tile.path()))?;
             let entries =
                 verifier::tile::decode_bundle_of(&tile, &data).with_context(|| tile.path())?;
             entries.iter().for_each(|e| {
+                received.push(tree.size(), e);
                 tree.push(verifier::leaf_hash(e));
             });
             progress(tree.size(), cp.size);
@@ -261,7 +265,7 @@ impl Remote {
         if served != cp.root {
             bail!("the served hash tiles do not match the signed root");
         }
-        Ok(cp)
+        Ok((cp, received))
     }
 }
 

@@ -131,6 +131,47 @@ pub fn text_into(text: &str, out: &mut Vec<u8>) {
     out.extend_from_slice(text.as_bytes());
 }
 
+/// The length of the first item in `bytes`, read off its heads without
+/// decoding it: `None` if it is cut short, uses an indefinite length or a
+/// reserved head, or nests deeper than every reader here accepts. Nothing
+/// is checked beyond the heads (text is not checked to be UTF-8).
+pub fn item_len(bytes: &[u8]) -> Option<usize> {
+    item_end(bytes, 0, 0)
+}
+
+fn item_end(bytes: &[u8], at: usize, depth: usize) -> Option<usize> {
+    if depth > MAX_DEPTH {
+        return None;
+    }
+    let initial = *bytes.get(at)?;
+    let (major, info) = (initial >> 5, initial & 0x1f);
+    let (arg, mut end) = match info {
+        0..=23 => (u64::from(info), at + 1),
+        24..=27 => {
+            let n = 1usize << (info - 24);
+            let raw = bytes.get(at + 1..at + 1 + n)?;
+            let arg = raw.iter().fold(0u64, |a, &b| (a << 8) | u64::from(b));
+            (arg, at + 1 + n)
+        }
+        _ => return None,
+    };
+    match major {
+        0 | 1 | 7 => Some(end),
+        2 | 3 => {
+            let end = end.checked_add(usize::try_from(arg).ok()?)?;
+            (end <= bytes.len()).then_some(end)
+        }
+        4 | 5 => {
+            let items = if major == 5 { arg.checked_mul(2)? } else { arg };
+            for _ in 0..items {
+                end = item_end(bytes, end, depth + 1)?;
+            }
+            Some(end)
+        }
+        _ => item_end(bytes, end, depth + 1),
+    }
+}
+
 /// Decodes exactly one CBOR item (any encoding), rejecting duplicate map keys.
 pub fn decode(bytes: &[u8]) -> Result<Value, CborError> {
     let mut rest = bytes;
@@ -455,6 +496,23 @@ mod tests {
         fn is_encoding_of_agrees_on_any_bytes(bytes in prop::collection::vec(any::<u8>(), 0..64)) {
             if let Ok(d) = decode(&bytes) {
                 prop_assert_eq!(is_encoding_of(&bytes, &d), encode(&d) == bytes);
+            }
+        }
+
+        /// The length read off the heads is the item's encoded length, for
+        /// every value with a trailing byte after it, and wherever a changed
+        /// byte still leaves an item ciborium reads, it reads that many bytes.
+        #[test]
+        fn item_len_is_the_length_ciborium_reads(v in value(), at in any::<prop::sample::Index>(), x in 0u8..=255) {
+            let mut bytes = encode(&v);
+            let n = bytes.len();
+            bytes.push(0x00);
+            prop_assert_eq!(item_len(&bytes), Some(n));
+            prop_assert_eq!(item_len(&bytes[..n - 1]), None);
+            let i = at.index(n);
+            bytes[i] ^= x;
+            if let (Some(len), Ok(Prefix::Item(_, read))) = (item_len(&bytes), decode_prefix(&bytes)) {
+                prop_assert_eq!(len, read);
             }
         }
 

@@ -61,6 +61,80 @@ pub fn encode_parts(record_cbor: &[u8], received_at: &str, submitted_by: &str) -
     out
 }
 
+/// What [`write_head`] writes before the record: a map of four, `"v": 1`,
+/// the `"record"` key.
+const BEFORE_RECORD: &[u8] = b"\xa4\x61v\x01\x66record";
+/// What it writes after the record: the `"received_at"` key and tag 0.
+const AFTER_RECORD: &[u8] = b"\x6breceived_at\xc0";
+
+/// The `received_at` text of leaf bytes laid out as this module writes
+/// them, read off the bytes without decoding the record (an audit reads it
+/// from every leaf); `None` for anything else. It agrees with
+/// [`Envelope::decode`] on every valid envelope.
+pub fn received_at(leaf: &[u8]) -> Option<&str> {
+    let rest = leaf.strip_prefix(BEFORE_RECORD)?;
+    let rest = rest
+        .get(cbor::item_len(rest)?..)?
+        .strip_prefix(AFTER_RECORD)?;
+    let (len, at) = match *rest.first()? {
+        b @ 0x60..=0x77 => (usize::from(b - 0x60), 1),
+        0x78 => (usize::from(*rest.get(1)?), 2),
+        _ => return None,
+    };
+    std::str::from_utf8(rest.get(at..at + len)?).ok()
+}
+
+/// Follows `received_at` along a log's leaves in order, and counts the
+/// leaves received before the leaf ahead of them: a ledger clock that went
+/// back. Time windows are runs of leaves only where it never does
+/// (specs/record.md, specs/export.md), so audits report it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReceivedOrder {
+    last: Option<crate::timestamp::Timestamp>,
+    /// `last` as written: the leaves of one commit share it, and are not
+    /// parsed again.
+    last_text: String,
+    /// Leaves received before the leaf ahead of them.
+    pub back: u64,
+    /// The first of them.
+    pub first_back: Option<u64>,
+}
+
+impl ReceivedOrder {
+    /// Leaf `index`, the next in log order; a leaf that is no envelope is
+    /// passed over.
+    pub fn push(&mut self, index: u64, leaf: &[u8]) {
+        let Some(text) = received_at(leaf) else {
+            return;
+        };
+        if self.last.is_some() && text == self.last_text {
+            return;
+        }
+        let Some(t) = crate::timestamp::Timestamp::parse_text(text) else {
+            return;
+        };
+        self.last_text.clear();
+        self.last_text.push_str(text);
+        if self.last.is_some_and(|last| t < last) {
+            self.back += 1;
+            self.first_back.get_or_insert(index);
+        }
+        self.last = Some(t);
+    }
+
+    /// What an audit says when the clock went back, if it did.
+    pub fn warning(&self) -> Option<String> {
+        let first = self.first_back?;
+        Some(format!(
+            "warning: leaf {first} was received before the leaf ahead of it ({} such leaves \
+             in all): the ledger clock went back there. A time window across such a leaf is \
+             not one run of leaves: exports across it are refused, and received_from / \
+             received_to searches across it may miss decisions",
+            self.back
+        ))
+    }
+}
+
 /// Bytes after the record besides `submitted_by`: its key, the
 /// `received_at` key, tag and time, and text heads.
 const TAIL_ROOM: usize = 64;

@@ -127,7 +127,26 @@ proptest::proptest! {
         proptest::prop_assert_eq!(leaf.bytes(), &expected[..]);
         proptest::prop_assert_eq!(leaf.leaf_hash(), verifier::leaf_hash(&expected));
         let decoded = Envelope::decode(&expected).unwrap();
+        proptest::prop_assert_eq!(verifier::envelope::received_at(&expected), Some(received_at.as_str()));
         proptest::prop_assert_eq!(decoded.received_at, received_at);
         proptest::prop_assert_eq!(decoded.submitted_by, submitted_by);
+    }
+
+    /// Reading `received_at` off the bytes agrees with decoding the leaf,
+    /// for every changed byte that leaves a valid envelope.
+    #[test]
+    fn received_at_off_the_bytes_agrees_with_decoding(
+        id in "[a-z0-9-]{0,40}",
+        at in proptest::prelude::any::<proptest::sample::Index>(),
+        x in 1u8..=255,
+    ) {
+        let record = cbor::encode(&Value::Map(vec![(t("decision_id"), t(&id))]));
+        let mut leaf = encode_parts(&record, "2026-11-23T07:00:00.5Z", "gw-1");
+        let i = at.index(leaf.len());
+        leaf[i] ^= x;
+        let fast = verifier::envelope::received_at(&leaf);
+        if let Ok(env) = Envelope::decode(&leaf) {
+            proptest::prop_assert_eq!(fast, Some(env.received_at.as_str()));
+        }
     }
 }
