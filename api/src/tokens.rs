@@ -2,6 +2,9 @@
 //! `<token id> <role> <enforcer id> <sha256 of token, hex> [<expires>]`.
 //! Only the hash is stored; the token is printed once when made. `ledgerd`
 //! rereads the file when it changes, so adding or revoking needs no restart.
+//! Changes are made under a lock (`<data>/tokens.lock`), so two at once both
+//! land, and are synced before they are reported done: a revocation
+//! survives a crash.
 
 use std::path::{Path, PathBuf};
 use std::sync::RwLock;
@@ -13,6 +16,8 @@ use verifier::timestamp::Timestamp;
 
 /// The file name in a data directory.
 pub const TOKENS_FILE: &str = "tokens";
+/// The lock file that changes to the token file are made under.
+const LOCK_FILE: &str = "tokens.lock";
 
 /// What a token may do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -206,15 +211,51 @@ fn save(dir: &Path, entries: &[TokenEntry]) -> Result<(), TokenError> {
             )
         })
         .collect();
-    // Write then rename, so a reader never sees half a file.
+    // Write, sync, then rename and sync the directory: a reader never sees
+    // half a file, and the change is on disk once this returns.
     let tmp = dir.join(format!("{TOKENS_FILE}.tmp"));
-    std::fs::write(&tmp, text).map_err(io)?;
-    #[cfg(unix)]
     {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600)).map_err(io)?;
+        use std::io::Write;
+        let mut f = std::fs::File::create(&tmp).map_err(io)?;
+        f.write_all(text.as_bytes()).map_err(io)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            f.set_permissions(std::fs::Permissions::from_mode(0o600))
+                .map_err(io)?;
+        }
+        f.sync_all().map_err(io)?;
     }
-    std::fs::rename(&tmp, &path).map_err(io)
+    std::fs::rename(&tmp, &path).map_err(io)?;
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io)
+}
+
+/// Runs `change` holding the token file's lock (an exclusive `flock` on
+/// `<dir>/tokens.lock`, released when the file closes): another `ledgerctl
+/// token` or a first start of `ledgerd` waits, so no change is lost.
+fn locked<T>(dir: &Path, change: impl FnOnce() -> Result<T, TokenError>) -> Result<T, TokenError> {
+    let path = dir.join(LOCK_FILE);
+    let io = |source| TokenError::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(io)?;
+    loop {
+        match rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive) {
+            Ok(()) => break,
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(io(e.into())),
+        }
+    }
+    change()
 }
 
 /// Issues a token for `enforcer` with `role`, valid until `expires` (for
@@ -244,29 +285,38 @@ pub fn add(
         hash,
         expires,
     };
-    let mut all = load(dir)?;
-    all.push(entry.clone());
-    save(dir, &all)?;
+    locked(dir, || {
+        let mut all = load(dir)?;
+        all.push(entry.clone());
+        save(dir, &all)
+    })?;
     Ok((entry, token))
 }
 
 /// Revokes the token with `id`.
 pub fn revoke(dir: &Path, id: &str) -> Result<TokenEntry, TokenError> {
-    let mut all = load(dir)?;
-    let pos = all
-        .iter()
-        .position(|e| e.id == id)
-        .ok_or_else(|| TokenError::Unknown(id.to_string()))?;
-    let gone = all.remove(pos);
-    save(dir, &all)?;
-    Ok(gone)
+    locked(dir, || {
+        let mut all = load(dir)?;
+        let pos = all
+            .iter()
+            .position(|e| e.id == id)
+            .ok_or_else(|| TokenError::Unknown(id.to_string()))?;
+        let gone = all.remove(pos);
+        save(dir, &all)?;
+        Ok(gone)
+    })
 }
 
-/// The token file as `ledgerd` sees it, reloaded when its mtime changes.
+/// Which version of the token file was read: its modification time, inode
+/// and length. Every change renames a new file into place (a new inode),
+/// so a change is seen even where two land within the clock's resolution.
+type Stamp = Option<(Option<SystemTime>, u64, u64)>;
+
+/// The token file as `ledgerd` sees it, reloaded when it changes.
 pub struct TokenStore {
     path: PathBuf,
     dir: PathBuf,
-    cache: RwLock<(Option<SystemTime>, Vec<TokenEntry>)>,
+    cache: RwLock<(Stamp, Vec<TokenEntry>)>,
 }
 
 impl TokenStore {
@@ -282,15 +332,16 @@ impl TokenStore {
     /// The entry a presented token belongs to, if it has one and has not
     /// expired at `now`.
     pub fn authenticate(&self, token: &str, now: Timestamp) -> Result<TokenEntry, AuthError> {
-        let mtime = std::fs::metadata(&self.path)
-            .and_then(|m| m.modified())
-            .ok();
-        let stale = self.cache.read().map(|c| c.0 != mtime).unwrap_or(true);
+        use std::os::unix::fs::MetadataExt;
+        let stamp = std::fs::metadata(&self.path)
+            .ok()
+            .map(|m| (m.modified().ok(), m.ino(), m.len()));
+        let stale = self.cache.read().map(|c| c.0 != stamp).unwrap_or(true);
         if stale {
             match load(&self.dir) {
                 Ok(entries) => {
                     if let Ok(mut c) = self.cache.write() {
-                        *c = (mtime, entries);
+                        *c = (stamp, entries);
                     }
                 }
                 Err(e) => tracing::error!("token file unreadable, keeping the last good one: {e}"),

@@ -106,7 +106,8 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
-    /// Recompute the whole tree from the entries and check every stored hash and checkpoint.
+    /// Recompute the whole tree from the entries and check every stored hash and checkpoint;
+    /// warn where `received_at` goes back in log order.
     Audit,
     /// Find decisions by any combination of filters (a table, or --json lines), in log order; prints the next cursor to stderr.
     Search(Box<search::SearchArgs>),

@@ -257,11 +257,12 @@ pub fn restore(mirror: &Path, data: &Path) -> Result<()> {
         data.join(ledger::keys::VERIFIER_FILE),
     )?;
     println!(
-        "restored {} leaves of {} into {} ({} checkpoints, indexes built); put the log's signing key back as {} before starting ledgerd on it",
+        "restored {} leaves of {} into {} ({} signed checkpoint{}, indexes built); put the log's signing key back as {} before starting ledgerd on it",
         cp.size,
         key.name(),
         data.display(),
         sizes.len(),
+        if sizes.len() == 1 { "" } else { "s" },
         data.join(ledger::keys::SIGNER_FILE).display()
     );
     Ok(())
