@@ -86,14 +86,27 @@ fn decision(s: &Server, id: &str) -> Value {
     .unwrap()
 }
 
-#[test]
-fn a_mirror_restores_the_same_log_and_refuses_forks() {
+/// A ledgerd on a data dir in a temp dir; where its mirror goes; the
+/// verifier key as a file.
+fn logged() -> (
+    tempfile::TempDir,
+    std::path::PathBuf,
+    std::path::PathBuf,
+    Server,
+    String,
+) {
     let dir = tempfile::tempdir().unwrap();
     let (data, mirror_dir) = (dir.path().join("data"), dir.path().join("mirror"));
     let s = Server::start_in(&data, &[]);
     let key_file = dir.path().join("log.pub");
     std::fs::write(&key_file, &s.key).unwrap();
     let key = key_file.to_str().unwrap().to_string();
+    (dir, data, mirror_dir, s, key)
+}
+
+#[test]
+fn a_mirror_restores_the_same_log_and_refuses_forks() {
+    let (dir, data, mirror_dir, s, key) = logged();
     post(&s, &records("a", 700));
     checkpoint(&s, 700);
     let r = mirror(&s, &mirror_dir, &key);
@@ -235,4 +248,50 @@ fn copy_dir(from: &Path, to: &Path) {
             std::fs::copy(&p, to.join(e.file_name())).unwrap();
         }
     }
+}
+
+/// One `ledgerctl mirror` writes a mirror at a time: while one follows the
+/// log, another on the same directory stops at once, naming the lock, and
+/// writes nothing; once the first is gone, the next one runs.
+#[test]
+fn a_second_mirror_on_the_same_directory_is_refused() {
+    let (_dir, _data, mirror_dir, s, key) = logged();
+    post(&s, &records("m", 50));
+    checkpoint(&s, 50);
+    let mut follower = std::process::Command::new(ledger_tests::bin("ledgerctl"))
+        .args(["--url", &format!("http://{}", s.addr), "--key", &key])
+        .args(["--data", mirror_dir.to_str().unwrap(), "mirror"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // The follower has the lock once it has written its first checkpoint
+    // (nothing else writes this mirror), and holds it while it runs.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !mirror_dir.join("checkpoint").exists() {
+        assert!(Instant::now() < deadline, "the follower never synced");
+        assert!(
+            follower.try_wait().unwrap().is_none(),
+            "the follower stopped"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let refused = mirror(&s, &mirror_dir, &key);
+    assert_ne!(refused.code, 0);
+    assert!(
+        refused
+            .stderr
+            .contains("another ledgerctl mirror is writing"),
+        "{}",
+        refused.stderr
+    );
+    follower.kill().unwrap();
+    follower.wait().unwrap();
+    let r = mirror(&s, &mirror_dir, &key);
+    assert!(
+        r.code == 0 && r.stdout.contains("50 leaves"),
+        "{}{}",
+        r.stdout,
+        r.stderr
+    );
 }

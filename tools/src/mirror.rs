@@ -42,11 +42,47 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     f.write_all(bytes)?;
     f.sync_all()?;
     std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
+    // The rename itself on disk, before anything that counts on the file.
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .with_context(|| format!("syncing {}", dir.display()))?;
+    }
     Ok(())
+}
+
+/// The mirror directory's lock file: one `ledgerctl mirror` at a time
+/// writes a mirror (two would write the same temporary files).
+const LOCK_FILE: &str = "lock";
+
+/// Takes the mirror's lock, or says who holds it; held while the returned
+/// file is open.
+fn lock(dir: &Path) -> Result<std::fs::File> {
+    let path = dir.join(LOCK_FILE);
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    use rustix::fs::{flock, FlockOperation};
+    match flock(&f, FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => Ok(f),
+        Err(rustix::io::Errno::WOULDBLOCK) => bail!(
+            "another ledgerctl mirror is writing {} (it holds {}); stop it first, or let it run",
+            dir.display(),
+            path.display()
+        ),
+        Err(e) => {
+            Err(std::io::Error::from(e)).with_context(|| format!("locking {}", path.display()))
+        }
+    }
 }
 
 /// The mirror's state: its newest verified checkpoint and tree edge.
 struct Mirror {
+    /// Held while the mirror is open ([`lock`]).
+    _lock: std::fs::File,
     dir: PathBuf,
     key: VerifierKey,
     checkpoint: Option<Checkpoint>,
@@ -57,6 +93,7 @@ impl Mirror {
     /// Opens (or starts) the mirror in `dir` for the log of `key`.
     fn open(dir: &Path, key: &VerifierKey) -> Result<Mirror> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let lock = lock(dir)?;
         let key_file = dir.join(ledger::keys::VERIFIER_FILE);
         match std::fs::read_to_string(&key_file) {
             Ok(text) => {
@@ -80,6 +117,7 @@ impl Mirror {
             Some(cp) => read_frontier(&dir.join("frontier"), cp)?,
         };
         Ok(Mirror {
+            _lock: lock,
             dir: dir.to_path_buf(),
             key: key.clone(),
             checkpoint,
