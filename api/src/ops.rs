@@ -51,6 +51,7 @@ pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
          # TYPE ledger_tree_size gauge\nledger_tree_size {}\n\
          # TYPE ledger_checkpoint_size gauge\nledger_checkpoint_size {checkpoint}\n\
          # TYPE ledger_checkpoint_age_seconds gauge\nledger_checkpoint_age_seconds {age:.3}\n\
+         # TYPE ledger_clock_held_commits_total counter\nledger_clock_held_commits_total {}\n\
          # TYPE ledger_index_unbuilt_leaves gauge\nledger_index_unbuilt_leaves {unbuilt}\n\
          # TYPE ledger_connections_refused_total counter\nledger_connections_refused_total {}\n\
          # TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes {}\n\
@@ -67,6 +68,7 @@ pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         s.write_micros.load(Ordering::Relaxed) as f64 / 1e6,
         c(&s.commits),
         state.log.size(),
+        c(&s.clock_held),
         crate::listen::REFUSED_CONNECTIONS.load(Ordering::Relaxed),
         resident_kib("VmRSS:") * 1024,
         resident_kib("VmHWM:") * 1024,

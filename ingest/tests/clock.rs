@@ -6,6 +6,7 @@
 
 mod common;
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use common::{cbor_of, record};
@@ -25,7 +26,9 @@ fn received_at(log: &Log, index: u64) -> Timestamp {
     Timestamp::parse_text(&env.received_at).unwrap()
 }
 
-fn append_through_pipeline(log: &Arc<Log>, id: &str) -> u64 {
+/// Appends `id`; returns its index and how many group commits held the
+/// ledger clock.
+fn append_through_pipeline(log: &Arc<Log>, id: &str) -> (u64, usize) {
     let p = Pipeline::start(
         Indexes::open(log.clone()).unwrap(),
         None,
@@ -36,9 +39,10 @@ fn append_through_pipeline(log: &Arc<Log>, id: &str) -> u64 {
         submitted_by: "gw-eu-1".into(),
     };
     let out = p.submit(vec![sub]).unwrap().blocking_recv().unwrap();
+    let held = p.stats().clock_held.load(Ordering::Relaxed);
     p.shutdown();
     match out[..] {
-        [Outcome::Appended { index, .. }] => index,
+        [Outcome::Appended { index, .. }] => (index, held),
         _ => panic!("{out:?}"),
     }
 }
@@ -47,7 +51,7 @@ fn append_through_pipeline(log: &Arc<Log>, id: &str) -> u64 {
 fn a_restart_continues_the_clock_from_the_last_leaf() {
     let dir = tempfile::tempdir().unwrap();
     let log = open(dir.path());
-    append_through_pipeline(&log, "before");
+    assert_eq!(append_through_pipeline(&log, "before"), (0, 0));
     // The last leaf was received "later" than the host's clock now reads,
     // as after the clock was stepped back: written as the pipeline writes
     // leaves, with a received_at in the future.
@@ -60,8 +64,8 @@ fn a_restart_continues_the_clock_from_the_last_leaf() {
     drop(log);
 
     let log = open(dir.path());
-    let index = append_through_pipeline(&log, "after");
-    assert_eq!(index, 3);
+    let (index, held) = append_through_pipeline(&log, "after");
+    assert_eq!((index, held), (3, 1), "one group commit held the clock");
     let last = Timestamp::parse_text(future).unwrap();
     assert!(
         received_at(&log, index) >= last,

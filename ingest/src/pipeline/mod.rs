@@ -183,6 +183,10 @@ pub struct Stats {
     pub write_micros: std::sync::atomic::AtomicU64,
     /// When the publisher last signed a checkpoint (Unix ms; 0 = never).
     pub last_checkpoint_unix_ms: std::sync::atomic::AtomicU64,
+    /// Group commits received while the host clock read earlier than the
+    /// ledger clock: their leaves took the ledger clock's time instead
+    /// (`received_at` never goes back).
+    pub clock_held: AtomicUsize,
 }
 
 /// A running pipeline. Dropping it (or [`Pipeline::shutdown`]) drains the

@@ -193,6 +193,8 @@ impl Batcher {
         let now = Timestamp(time::OffsetDateTime::now_utc());
         if now > self.clock {
             self.clock = now;
+        } else if now < self.clock {
+            self.stats.clock_held.fetch_add(1, Ordering::Relaxed);
         }
         self.clock.canonical()
     }
