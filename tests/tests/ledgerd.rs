@@ -505,6 +505,8 @@ fn duplicates_conflicts_and_bad_requests() {
     assert!(m.contains("ledger_tree_size 3\n"), "{m}");
     // Far below a span: all three wait in memory for their span's build.
     assert!(m.contains("ledger_index_unbuilt_leaves 3\n"), "{m}");
+    // The host clock did not go back.
+    assert!(m.contains("ledger_clock_held_commits_total 0\n"), "{m}");
 }
 
 #[test]
