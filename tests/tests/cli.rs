@@ -368,6 +368,19 @@ fn bad_input_is_refused_with_a_reason() {
         "{}",
         r.stderr
     );
+    // A key string with a damaged character: said to be a bad key, not a
+    // missing file.
+    let key = std::fs::read_to_string(f.key()).unwrap();
+    let damaged = format!("{}{}", &key.trim()[..key.trim().len() - 2], "AA");
+    let r = run(
+        "ledger-verify",
+        &["checkpoint", "--key", &damaged, &f.key()],
+    );
+    assert!(
+        r.code == 2 && r.stderr.contains("is not a verifier key ("),
+        "{}",
+        r.stderr
+    );
     let r = run("ledgerctl", &["--data", &f.path("nokeys"), "checkpoint"]);
     assert!(
         r.code != 0 && r.stderr.contains("ledgerctl keygen"),

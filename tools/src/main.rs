@@ -176,9 +176,16 @@ enum Command {
 
 fn load_key(cli_key: &Option<String>, dir: &DataDir) -> Result<verifier::VerifierKey> {
     match cli_key {
-        Some(k) => verifier::VerifierKey::parse(k).or_else(|_| {
-            let text = std::fs::read_to_string(k).with_context(|| {
-                format!("--key {k:?} is neither a verifier key nor a readable file")
+        Some(k) => verifier::VerifierKey::parse(k).or_else(|as_key| {
+            let text = std::fs::read_to_string(k).map_err(|e| {
+                if e.kind() == std::io::ErrorKind::NotFound && k.contains('+') {
+                    // It was meant as a key: say what is wrong with it.
+                    anyhow::anyhow!("--key {k:?} is not a verifier key ({as_key}), nor a file")
+                } else {
+                    anyhow::anyhow!(
+                        "--key {k:?} is neither a verifier key nor a readable file: {e}"
+                    )
+                }
             })?;
             Ok(verifier::VerifierKey::parse(&text)?)
         }),

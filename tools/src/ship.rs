@@ -102,11 +102,10 @@ pub fn run(remote: &Remote, inputs: &[String]) -> Result<()> {
         "shipped: {} appended, {} duplicate, {} conflict, {} rejected",
         totals.appended, totals.duplicate, totals.conflict, totals.rejected
     );
-    if totals.rejected + totals.conflict > 0 {
-        bail!(
-            "{} records were not logged",
-            totals.rejected + totals.conflict
-        );
+    match totals.rejected + totals.conflict {
+        0 => {}
+        1 => bail!("1 record was not logged"),
+        n => bail!("{n} records were not logged"),
     }
     Ok(())
 }

@@ -136,17 +136,23 @@ fn read(path: &Path) -> Result<Vec<u8>, Failure> {
 }
 
 fn load_key(arg: &str) -> Result<VerifierKey, Failure> {
-    if let Ok(key) = VerifierKey::parse(arg) {
-        return Ok(key);
-    }
+    let as_key = match VerifierKey::parse(arg) {
+        Ok(key) => return Ok(key),
+        Err(e) => e,
+    };
     // A key file is one short line; more than 64 KiB is not one.
     let mut text = String::new();
     std::fs::File::open(arg)
         .and_then(|f| f.take(64 << 10).read_to_string(&mut text))
         .map_err(|e| {
-            Failure::Input(format!(
-                "--key {arg:?} is neither a verifier key nor a readable file: {e}"
-            ))
+            Failure::Input(
+                if e.kind() == std::io::ErrorKind::NotFound && arg.contains('+') {
+                    // It was meant as a key: say what is wrong with it.
+                    format!("--key {arg:?} is not a verifier key ({as_key}), nor a file")
+                } else {
+                    format!("--key {arg:?} is neither a verifier key nor a readable file: {e}")
+                },
+            )
         })?;
     VerifierKey::parse(&text).map_err(|e| Failure::Input(format!("verifier key in {arg}: {e}")))
 }
