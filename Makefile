@@ -37,9 +37,10 @@ test: build
 	set -o pipefail; $(CARGO) test --workspace --no-fail-fast 2>&1 | tee target/test.log
 	@awk '/^test result:/ {p += $$4; f += $$6} END {printf "tests: %d passed, %d failed\n", p, f}' target/test.log
 
-# Start ledgerd on $(LISTEN) with its data (RocksDB + generated key) in $(DATA).
+# Start ledgerd on $(LISTEN) with its data (RocksDB + generated key) in $(DATA);
+# ledgerctl and ledger-verify are built beside it for the commands it prints.
 run: deps
-	$(CARGO) build -p api --bin ledgerd
+	$(CARGO) build -p api --bin ledgerd -p tools --bin ledgerctl -p verifier --bin ledger-verify
 	$(CARGO) run -q -p api --bin ledgerd -- --data $(DATA) --listen $(LISTEN) --origin $(ORIGIN)
 
 # Criterion benchmarks (not part of `make test`), in the same profile as the

@@ -209,6 +209,31 @@ fn signer(data: &Path, origin: Option<&str>) -> Result<verifier::SignerKey> {
     Ok(key)
 }
 
+/// How to run the tool `name` built or installed beside ledgerd, for the
+/// commands printed at start: `name` alone when that is what the shell
+/// finds (installed on the PATH) or when it is not beside ledgerd; else
+/// its path, relative to the working directory when below it (`make run`:
+/// `target/debug/ledgerctl`).
+fn beside(name: &str) -> String {
+    let Some(path) = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|dir| dir.join(name)))
+        .filter(|p| p.is_file())
+    else {
+        return name.into();
+    };
+    let on_path = std::env::var_os("PATH")
+        .is_some_and(|dirs| std::env::split_paths(&dirs).any(|d| d.join(name) == path));
+    if on_path {
+        return name.into();
+    }
+    let cwd = std::env::current_dir().unwrap_or_default();
+    path.strip_prefix(&cwd)
+        .unwrap_or(&path)
+        .display()
+        .to_string()
+}
+
 /// On first start, a relay token (it may write the records of any
 /// enforcer, as the examples do) and a reader token to begin with.
 fn first_tokens(data: &Path) -> Result<Option<(String, String)>> {
@@ -259,6 +284,8 @@ fn start() -> Result<()> {
                 .unwrap_or_else(|_| "ledgerd=info,api=info,ingest=info".into()),
         )
         .with_writer(std::io::stderr)
+        // Colours for a terminal only: not into a log file or the journal.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let s = settings(Cli::parse())?;
     if let Some(ms) = s.keep_freed_ms {
@@ -341,11 +368,13 @@ async fn serve(s: Settings) -> Result<()> {
     let key = s.data.join(ledger::keys::VERIFIER_FILE);
     say!("then prove it offline (after the next checkpoint, about a second):");
     say!(
-        "  ledgerctl --url http://{addr} --token {reader} --key {} evidence example-0001 --out example.evidence",
+        "  {} --url http://{addr} --token {reader} --key {} evidence example-0001 --out example.evidence",
+        beside("ledgerctl"),
         key.display()
     );
     say!(
-        "  ledger-verify evidence example.evidence --key {}",
+        "  {} evidence example.evidence --key {}",
+        beside("ledger-verify"),
         key.display()
     );
     let _ = std::io::Write::flush(&mut std::io::stdout());

@@ -771,3 +771,52 @@ fn a_store_in_use_or_of_another_log_is_refused_in_one_line() {
     // The server holding the store is unharmed.
     assert_eq!(s.request("GET", "/healthz", &[], b"").status, 200);
 }
+
+/// The commands ledgerd prints at start run as printed: the tools built
+/// beside it are named by a path that exists (or by their name when the
+/// PATH finds them), and its log on a pipe carries no colour codes.
+#[test]
+fn the_commands_printed_at_start_name_tools_that_exist() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(ledger_tests::bin("ledgerd"))
+        .args(["--data", dir.path().join("data").to_str().unwrap()])
+        .args(["--listen", "127.0.0.1:0"])
+        .env_remove("PATH")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut tools = Vec::new();
+    for line in out.lines() {
+        let line = line.unwrap();
+        let first = line.split_whitespace().next().unwrap_or("").to_string();
+        let last = first.ends_with("ledger-verify");
+        if last || first.ends_with("ledgerctl") {
+            tools.push(first);
+        }
+        if last {
+            break;
+        }
+    }
+    // SIGTERM: a clean stop, whose log ends the stderr stream.
+    let _ = std::process::Command::new("kill")
+        .arg(child.id().to_string())
+        .status();
+    let mut log = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut log).unwrap();
+    child.wait().unwrap();
+    assert_eq!(tools.len(), 2, "{tools:?}");
+    for t in &tools {
+        assert!(
+            std::path::Path::new(t).is_file(),
+            "{t}: printed, but not there (run from {:?})",
+            std::env::current_dir().unwrap()
+        );
+    }
+    assert!(
+        !log.contains('\u{1b}'),
+        "colour codes in a piped log:\n{log}"
+    );
+}
