@@ -156,6 +156,34 @@ fn a_mirror_restores_the_same_log_and_refuses_forks() {
     s.stop();
     std::fs::remove_dir_all(data.join("db")).unwrap();
     let restored = dir.path().join("restored");
+    // A damaged mirror: the restore fails, and leaves no store behind that
+    // ledgerd would start on (it would extend a shorter history).
+    let damaged = dir.path().join("damaged-mirror");
+    copy_dir(&mirror_dir, &damaged);
+    let bundle = damaged.join("tile/entries/000");
+    let mut bytes = std::fs::read(&bundle).unwrap();
+    bytes[10] ^= 1;
+    std::fs::write(&bundle, bytes).unwrap();
+    let r = run(
+        "ledgerctl",
+        &[
+            "--data",
+            restored.to_str().unwrap(),
+            "restore",
+            "--mirror",
+            damaged.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        r.code != 0 && r.stderr.contains("do not hash"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        !restored.join("db").exists(),
+        "a failed restore left a store"
+    );
+    // The same directory then takes a good restore.
     let out = ok(
         "ledgerctl",
         &[

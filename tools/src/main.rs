@@ -486,8 +486,11 @@ fn run(cli: Cli) -> Result<()> {
                 Err(e) => bail!("audit FAILED: {e}"),
             };
             println!(
-                "audit OK: {} entries rehashed, {} stored hashes and {} signed checkpoints match",
-                report.entries, report.nodes, report.checkpoints
+                "audit OK: {} entries rehashed, {} stored hashes and {} signed checkpoint{} match",
+                report.entries,
+                report.nodes,
+                report.checkpoints,
+                if report.checkpoints == 1 { "" } else { "s" }
             );
             if let Some(w) = report.received.warning() {
                 eprintln!("{w}");

@@ -253,16 +253,26 @@ pub fn restore(mirror: &Path, data: &Path) -> Result<()> {
         .with_context(|| format!("{} is not a mirror (no log.pub)", mirror.display()))?;
     let text = std::fs::read(mirror.join("checkpoint")).context("the mirror has no checkpoint")?;
     let cp = checkpoint::open(&text, &key).context("the mirror's checkpoint does not verify")?;
-    if data.join("db").exists() {
+    let db = data.join("db");
+    if db.exists() {
         bail!(
             "{} already holds a store; restore into a new directory",
             data.display()
         );
     }
+    // The store is built beside its place and moved there whole once it is
+    // complete: a restore that fails or is interrupted leaves no store that
+    // ledgerd would start on and extend with a shorter history (a fork).
+    let staging = data.join("db.restoring");
+    if staging.exists() {
+        // What a restore that did not finish left behind.
+        std::fs::remove_dir_all(&staging)
+            .with_context(|| format!("removing {}", staging.display()))?;
+    }
     std::fs::create_dir_all(data)?;
     let log = std::sync::Arc::new(
-        Log::open_with(&data.join("db"), &key, ingest::index::INGEST_CFS)
-            .with_context(|| format!("creating the store in {}", data.join("db").display()))?,
+        Log::open_with(&staging, &key, ingest::index::INGEST_CFS)
+            .with_context(|| format!("creating the store in {}", staging.display()))?,
     );
     for tile in entry_bundles(0, cp.size) {
         let path = mirror.join(tile.path());
@@ -294,6 +304,19 @@ pub fn restore(mirror: &Path, data: &Path) -> Result<()> {
         mirror.join(ledger::keys::VERIFIER_FILE),
         data.join(ledger::keys::VERIFIER_FILE),
     )?;
+    // Closed (the indexes built above hold it no more), then moved.
+    let Ok(log) = std::sync::Arc::try_unwrap(log) else {
+        bail!(
+            "the restored store is still in use; {} is left as it is",
+            staging.display()
+        );
+    };
+    drop(log);
+    std::fs::rename(&staging, &db)
+        .with_context(|| format!("moving the store to {}", db.display()))?;
+    std::fs::File::open(data)
+        .and_then(|d| d.sync_all())
+        .with_context(|| format!("syncing {}", data.display()))?;
     println!(
         "restored {} leaves of {} into {} ({} signed checkpoint{}, indexes built); put the log's signing key back as {} before starting ledgerd on it",
         cp.size,
