@@ -308,7 +308,21 @@ fn start() -> Result<()> {
 
 async fn serve(s: Settings) -> Result<()> {
     std::fs::create_dir_all(&s.data).with_context(|| format!("creating {}", s.data.display()))?;
+    // A store to be made under a key that was there before it: the first
+    // start after `ledgerctl keygen`, or a log whose store is gone. The
+    // second must be restored, not begun again (that forks the log).
+    let key_before_store =
+        s.data.join(ledger::keys::SIGNER_FILE).exists() && !s.data.join("db").exists();
     let signer = signer(&s.data, s.origin.as_deref())?;
+    if key_before_store {
+        tracing::warn!(
+            "{} holds the key of log {} but no store: starting the log at size 0. If this log \
+             had entries, stop now and restore them (ledgerctl restore, docs/operations.md): \
+             a log begun again under the same key is a fork, which mirrors and auditors refuse",
+            s.data.display(),
+            signer.name()
+        );
+    }
     let first = first_tokens(&s.data)?;
     ledger::limit_rocksdb_memory(s.budget.rocks);
     let log = Arc::new(

@@ -772,30 +772,23 @@ fn a_store_in_use_or_of_another_log_is_refused_in_one_line() {
     assert_eq!(s.request("GET", "/healthz", &[], b"").status, 200);
 }
 
-/// The commands ledgerd prints at start run as printed: the tools built
-/// beside it are named by a path that exists (or by their name when the
-/// PATH finds them), and its log on a pipe carries no colour codes.
-#[test]
-fn the_commands_printed_at_start_name_tools_that_exist() {
+/// Starts ledgerd on `data` (without a PATH), reads what it prints up to
+/// its last start-up line, stops it with SIGTERM; returns its stdout lines
+/// and its whole log (stderr).
+fn start_and_stop(data: &std::path::Path) -> (Vec<String>, String) {
     use std::io::BufRead;
-    let dir = tempfile::tempdir().unwrap();
     let mut child = std::process::Command::new(ledger_tests::bin("ledgerd"))
-        .args(["--data", dir.path().join("data").to_str().unwrap()])
-        .args(["--listen", "127.0.0.1:0"])
+        .args(["--data", data.to_str().unwrap(), "--listen", "127.0.0.1:0"])
         .env_remove("PATH")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let out = std::io::BufReader::new(child.stdout.take().unwrap());
-    let mut tools = Vec::new();
-    for line in out.lines() {
+    let mut lines = Vec::new();
+    for line in std::io::BufReader::new(child.stdout.take().unwrap()).lines() {
         let line = line.unwrap();
-        let first = line.split_whitespace().next().unwrap_or("").to_string();
-        let last = first.ends_with("ledger-verify");
-        if last || first.ends_with("ledgerctl") {
-            tools.push(first);
-        }
+        let last = line.trim_start().contains("ledger-verify evidence");
+        lines.push(line);
         if last {
             break;
         }
@@ -807,7 +800,23 @@ fn the_commands_printed_at_start_name_tools_that_exist() {
     let mut log = String::new();
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut log).unwrap();
     child.wait().unwrap();
-    assert_eq!(tools.len(), 2, "{tools:?}");
+    (lines, log)
+}
+
+/// The commands ledgerd prints at start run as printed: the tools built
+/// beside it are named by a path that exists (or by their name when the
+/// PATH finds them), and its log on a pipe carries no colour codes. A
+/// store made under a key it made itself is no cause for a warning.
+#[test]
+fn the_commands_printed_at_start_name_tools_that_exist() {
+    let dir = tempfile::tempdir().unwrap();
+    let (lines, log) = start_and_stop(&dir.path().join("data"));
+    let tools: Vec<&str> = lines
+        .iter()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|first| first.ends_with("ledgerctl") || first.ends_with("ledger-verify"))
+        .collect();
+    assert_eq!(tools.len(), 2, "{lines:?}");
     for t in &tools {
         assert!(
             std::path::Path::new(t).is_file(),
@@ -819,4 +828,33 @@ fn the_commands_printed_at_start_name_tools_that_exist() {
         !log.contains('\u{1b}'),
         "colour codes in a piped log:\n{log}"
     );
+    assert!(!log.contains("no store"), "{log}");
+}
+
+/// A key that was there before the store (after `ledgerctl keygen`, or a
+/// log whose store is gone): ledgerd warns that it begins the log at size
+/// 0, and points to restoring it.
+#[test]
+fn a_store_made_under_an_existing_key_is_warned_of() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    ledger_tests::ok(
+        "ledgerctl",
+        &[
+            "keygen",
+            "--origin",
+            "kept.example/log",
+            "--out",
+            data.to_str().unwrap(),
+        ],
+    );
+    let (_, log) = start_and_stop(&data);
+    assert!(
+        log.contains("holds the key of log kept.example/log but no store")
+            && log.contains("ledgerctl restore"),
+        "{log}"
+    );
+    // Once the store is there, no warning.
+    let (_, log) = start_and_stop(&data);
+    assert!(!log.contains("no store"), "{log}");
 }
