@@ -24,6 +24,7 @@ mod read;
 pub mod server;
 pub mod state;
 mod stream;
+pub mod tls;
 pub mod tokens;
 mod write;
 

@@ -14,6 +14,11 @@
 //!   router's request timeout (`503`), and the body by its size limit
 //!   (`413`), both in [`crate::server`].
 //!
+//! - **TLS.** With an acceptor ([`crate::tls`]), every connection is TLS;
+//!   the handshake must end within `header_timeout`. A connection over
+//!   the cap is closed without an answer (a plain-text 503 means nothing
+//!   to a TLS client).
+//!
 //! HTTP/1.1 only, as `axum::serve` serves it by default.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -28,6 +33,7 @@ use hyper_util::service::TowerToHyperService;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
+use tokio_rustls::TlsAcceptor;
 
 /// Limits on connections and request heads (see the module docs).
 #[derive(Clone, Debug)]
@@ -55,12 +61,13 @@ impl Default for ConnLimits {
 /// `/metrics`).
 pub static REFUSED_CONNECTIONS: AtomicU64 = AtomicU64::new(0);
 
-/// Serves `app` on `listener` until `shutdown` completes, then lets the
-/// open connections finish their requests.
+/// Serves `app` on `listener` (over TLS with `tls`) until `shutdown`
+/// completes, then lets the open connections finish their requests.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     limits: ConnLimits,
+    tls: Option<TlsAcceptor>,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
@@ -84,14 +91,32 @@ pub async fn serve(
         };
         let Ok(permit) = permits.clone().try_acquire_owned() else {
             REFUSED_CONNECTIONS.fetch_add(1, Ordering::Relaxed);
-            tokio::spawn(refuse(stream));
+            if tls.is_none() {
+                tokio::spawn(refuse(stream));
+            }
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let conn =
-            builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone()));
-        let conn = graceful.watch(conn);
+        let service = TowerToHyperService::new(app.clone());
+        let Some(acceptor) = tls.clone() else {
+            let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+            tokio::spawn(async move {
+                if let Err(e) = conn.await {
+                    tracing::debug!("connection ended: {e}");
+                }
+                drop(permit);
+            });
+            continue;
+        };
+        let (watcher, builder, deadline) =
+            (graceful.watcher(), builder.clone(), limits.header_timeout);
         tokio::spawn(async move {
+            let stream = match tokio::time::timeout(deadline, acceptor.accept(stream)).await {
+                Ok(Ok(stream)) => stream,
+                Ok(Err(e)) => return tracing::debug!("TLS handshake failed: {e}"),
+                Err(_) => return tracing::debug!("TLS handshake not done within {deadline:?}"),
+            };
+            let conn = watcher.watch(builder.serve_connection(TokioIo::new(stream), service));
             if let Err(e) = conn.await {
                 tracing::debug!("connection ended: {e}");
             }

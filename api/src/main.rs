@@ -46,7 +46,7 @@ struct Cli {
     /// TOML file with any of: data, listen, origin, public_reads, max_body_bytes,
     /// checkpoint_interval_ms, request_timeout_ms, header_timeout_ms, max_connections,
     /// max_headers, queue_capacity, batch_delay_us, blocking_threads,
-    /// thread_priorities, keep_freed_ms, memory_budget_mb.
+    /// thread_priorities, keep_freed_ms, memory_budget_mb, tls_cert, tls_key.
     #[arg(long, env = "LEDGER_CONFIG")]
     config: Option<PathBuf>,
     /// Run the commit path's threads at a raised CPU priority with a short
@@ -62,6 +62,13 @@ struct Cli {
     /// Require a reader token for /checkpoint and /tile (default: public).
     #[arg(long, env = "LEDGER_PRIVATE_READS")]
     private_reads: bool,
+    /// Serve HTTPS with this certificate chain (PEM, leaf first); needs
+    /// --tls-key.
+    #[arg(long, env = "LEDGER_TLS_CERT")]
+    tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM: PKCS #8, PKCS #1 or SEC1).
+    #[arg(long, env = "LEDGER_TLS_KEY")]
+    tls_key: Option<PathBuf>,
 }
 
 #[derive(Deserialize, Default, Debug)]
@@ -83,6 +90,8 @@ struct FileConfig {
     thread_priorities: Option<bool>,
     keep_freed_ms: Option<u64>,
     memory_budget_mb: Option<usize>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
 }
 
 struct Settings {
@@ -101,6 +110,8 @@ struct Settings {
     budget: ingest::budget::Budget,
     /// The budget in MiB, as given.
     budget_mb: usize,
+    /// TLS for every connection, if a certificate and key were given.
+    tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
 fn settings(cli: Cli) -> Result<Settings> {
@@ -157,6 +168,11 @@ fn settings(cli: Cli) -> Result<Settings> {
     pipeline.max_unbuilt = budget.max_unbuilt;
     let blocking_threads = at_least_one("blocking_threads", file.blocking_threads)?
         .unwrap_or(ingest::BLOCKING_THREADS);
+    let tls = match (cli.tls_cert.or(file.tls_cert), cli.tls_key.or(file.tls_key)) {
+        (None, None) => None,
+        (Some(cert), Some(key)) => Some(api::tls::acceptor(&cert, &key)?),
+        _ => bail!("HTTPS needs both --tls-cert and --tls-key (tls_cert and tls_key)"),
+    };
     Ok(Settings {
         data: cli
             .data
@@ -174,6 +190,7 @@ fn settings(cli: Cli) -> Result<Settings> {
         keep_freed_ms: file.keep_freed_ms,
         budget,
         budget_mb,
+        tls,
     })
 }
 
@@ -347,8 +364,12 @@ async fn serve(s: Settings) -> Result<()> {
         signer: signer.clone(),
     });
 
+    let base = match s.tls {
+        Some(_) => format!("https://{addr}"),
+        None => format!("http://{addr}"),
+    };
     say!(
-        "ledgerd: log {} with {} entries, listening on http://{addr}",
+        "ledgerd: log {} with {} entries, listening on {base}",
         signer.name(),
         log.size()
     );
@@ -377,12 +398,12 @@ async fn serve(s: Settings) -> Result<()> {
         None => "<writer token>".into(),
     };
     say!("send a record:");
-    say!("  curl -sS -H 'Authorization: Bearer {writer}' -H 'Content-Type: application/json' --data @examples/decision.json http://{addr}/v1/decisions");
+    say!("  curl -sS -H 'Authorization: Bearer {writer}' -H 'Content-Type: application/json' --data @examples/decision.json {base}/v1/decisions");
     let reader = first.as_ref().map_or("<reader token>", |(_, r)| r.as_str());
     let key = s.data.join(ledger::keys::VERIFIER_FILE);
     say!("then prove it offline (after the next checkpoint, about a second):");
     say!(
-        "  {} --url http://{addr} --token {reader} --key {} evidence example-0001 --out example.evidence",
+        "  {} --url {base} --token {reader} --key {} evidence example-0001 --out example.evidence",
         beside("ledgerctl"),
         key.display()
     );
@@ -391,9 +412,19 @@ async fn serve(s: Settings) -> Result<()> {
         beside("ledger-verify"),
         key.display()
     );
+    if s.tls.is_some() {
+        say!("(a certificate from a private CA: give curl --cacert and ledgerctl --ca the CA's certificate)");
+    }
     let _ = std::io::Write::flush(&mut std::io::stdout());
     let app = api::router(state.clone());
-    api::serve(listener, app, s.conn.clone(), shutdown_signal()).await;
+    api::serve(
+        listener,
+        app,
+        s.conn.clone(),
+        s.tls.clone(),
+        shutdown_signal(),
+    )
+    .await;
     // Requests are done; commit and acknowledge what is queued, sign a last checkpoint.
     match Arc::try_unwrap(state) {
         Ok(state) => state.pipeline.shutdown(),

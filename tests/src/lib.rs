@@ -153,8 +153,10 @@ impl Server {
             (None, String::new(), String::new(), String::new());
         for line in std::io::BufReader::new(out).lines() {
             let line = line.expect("read ledgerd output");
-            if let Some(rest) = line.split("listening on http://").nth(1) {
-                addr = Some(rest.trim().to_string());
+            if let Some(rest) = line.split("listening on ").nth(1) {
+                let rest = rest.trim();
+                let rest = rest.strip_prefix("https://").unwrap_or(rest);
+                addr = Some(rest.strip_prefix("http://").unwrap_or(rest).to_string());
             }
             if let Some(k) = line.strip_prefix("verifier key (give this to auditors): ") {
                 key = k.to_string();

@@ -47,6 +47,10 @@ struct Cli {
     /// default: <data>/log.pub.
     #[arg(long, global = true, env = "LEDGER_KEY")]
     key: Option<String>,
+    /// For an https --url whose certificate is from a private CA: the CA's
+    /// certificate (PEM). Default: Mozilla's roots.
+    #[arg(long, global = true, env = "LEDGER_CA")]
+    ca: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -197,13 +201,11 @@ fn load_key(cli_key: &Option<String>, dir: &DataDir) -> Result<verifier::Verifie
 
 /// The read commands against a running ledgerd.
 fn run_remote(
-    url: &str,
-    token: Option<String>,
+    remote: remote::Remote,
     key: &Option<String>,
     dir: &DataDir,
     command: Command,
 ) -> Result<()> {
-    let remote = remote::Remote::new(url, token);
     match command {
         Command::Checkpoint { size } => {
             let (_, text) = remote.checkpoint(&load_key(key, dir)?, size)?;
@@ -230,8 +232,10 @@ fn run_remote(
             }
             let (cp, received) = cp.context("audit FAILED")?;
             println!(
-                "audit OK: {} entries served by {url} hash to the signed checkpoint of {}",
-                cp.size, cp.origin
+                "audit OK: {} entries served by {} hash to the signed checkpoint of {}",
+                cp.size,
+                remote.base(),
+                cp.origin
             );
             if let Some(w) = received.warning() {
                 eprintln!("{w}");
@@ -379,7 +383,7 @@ fn run(cli: Cli) -> Result<()> {
             .as_deref()
             .context("mirror follows a running ledgerd: give --url and --key")?;
         let key = load_key(&cli.key, &DataDir::new(cli.data.clone()))?;
-        let remote = remote::Remote::new(url, cli.token.clone());
+        let remote = remote::Remote::new(url, cli.token.clone(), cli.ca.as_deref())?;
         return mirror::run(
             &remote,
             &key,
@@ -394,8 +398,7 @@ fn run(cli: Cli) -> Result<()> {
     if let Some(url) = &cli.url {
         if !matches!(cli.command, Command::Token { .. }) {
             return run_remote(
-                url,
-                cli.token.clone(),
+                remote::Remote::new(url, cli.token.clone(), cli.ca.as_deref())?,
                 &cli.key,
                 &DataDir::new(cli.data.clone()),
                 cli.command,

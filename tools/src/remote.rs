@@ -2,6 +2,7 @@
 //! read commands as on a data dir, computed from what the server serves and
 //! checked with the verifier before anything is printed.
 
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
@@ -46,24 +47,57 @@ pub struct Remote {
 }
 
 impl Remote {
-    pub fn new(url: &str, token: Option<String>) -> Remote {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
+    /// A client of the ledgerd at `url` (`http://` or `https://`). An
+    /// `https` server's certificate must chain to Mozilla's roots, or to a
+    /// certificate in the PEM file `ca` when given (a private CA).
+    pub fn new(url: &str, token: Option<String>, ca: Option<&Path>) -> Result<Remote> {
+        let mut config = ureq::Agent::config_builder()
             .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(60)))
-            .build()
-            .into();
-        Remote {
+            .timeout_global(Some(Duration::from_secs(60)));
+        if let Some(ca) = ca {
+            let pem = std::fs::read(ca).with_context(|| format!("--ca {}", ca.display()))?;
+            let roots = ureq::tls::parse_pem(&pem)
+                .filter_map(|item| match item {
+                    Ok(ureq::tls::PemItem::Certificate(c)) => Some(Ok(c)),
+                    Ok(_) => None,
+                    Err(e) => Some(Err(e)),
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .with_context(|| format!("--ca {}", ca.display()))?;
+            if roots.is_empty() {
+                bail!("--ca {} holds no PEM certificate", ca.display());
+            }
+            config = config.tls_config(
+                ureq::tls::TlsConfig::builder()
+                    .root_certs(ureq::tls::RootCerts::from(roots))
+                    .build(),
+            );
+        }
+        Ok(Remote {
             base: url.trim_end_matches('/').to_string(),
             token,
-            agent,
-        }
+            agent: config.build().into(),
+        })
+    }
+
+    /// The server's URL, as given.
+    pub fn base(&self) -> &str {
+        &self.base
     }
 
     fn reply(
         r: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
         what: &str,
     ) -> Result<Reply> {
-        let mut r = r.with_context(|| format!("{what}: no answer from ledgerd"))?;
+        let mut r = r.map_err(|e| {
+            // A certificate the client cannot check: most often a private CA.
+            let hint = if e.to_string().contains("certificate") {
+                " (a server certificate from a private CA: give the CA's certificate with --ca)"
+            } else {
+                ""
+            };
+            anyhow::Error::new(e).context(format!("{what}: no answer from ledgerd{hint}"))
+        })?;
         let retry_after = r
             .headers()
             .get("retry-after")

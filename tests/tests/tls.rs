@@ -1,0 +1,146 @@
+//! HTTPS end to end: ledgerd serves TLS with a certificate from a private
+//! CA; ledgerctl ships and proves over it when given the CA (--ca), and
+//! refuses a server it cannot check; bad certificate settings stop ledgerd
+//! with a reason.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use ledger_tests::{ok, refused, run, Server};
+
+/// A CA, and a certificate it issued for 127.0.0.1 and localhost: writes
+/// `ca.pem`, `server.pem`, `server.key` in `dir`.
+fn certificates(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "decision ledger test CA");
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let params =
+        rcgen::CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])
+            .unwrap();
+    let cert = params.signed_by(&key, &ca, &ca_key).unwrap();
+    let paths = (
+        dir.join("ca.pem"),
+        dir.join("server.pem"),
+        dir.join("server.key"),
+    );
+    std::fs::write(&paths.0, ca.pem()).unwrap();
+    std::fs::write(&paths.1, cert.pem()).unwrap();
+    std::fs::write(&paths.2, key.serialize_pem()).unwrap();
+    paths
+}
+
+fn p(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+#[test]
+fn records_are_shipped_and_proven_over_https() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = certificates(dir.path());
+    let data = dir.path().join("data");
+    let s = Server::start_in(&data, &["--tls-cert", p(&cert), "--tls-key", p(&key)]);
+    let url = format!("https://{}", s.addr);
+    let records = dir.path().join("records.jsonl");
+    let example = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/decision.json"),
+    )
+    .unwrap();
+    let one_line: serde_json::Value = serde_json::from_str(&example).unwrap();
+    std::fs::write(&records, format!("{one_line}\n")).unwrap();
+
+    // ledgerctl against the HTTPS url, trusting the test CA.
+    let over_https = |token: &str, rest: &[&str]| {
+        let args = [&["--url", &url, "--ca", p(&ca), "--token", token][..], rest].concat();
+        run("ledgerctl", &args)
+    };
+    let shipped = over_https(&s.writer, &["ship", p(&records)]);
+    assert!(shipped.stdout.contains("1 appended"), "{}", shipped.stderr);
+
+    // Evidence over HTTPS, checked before it is written, then offline.
+    let pub_key = data.join("log.pub");
+    let evidence = dir.path().join("d.evidence");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = over_https(
+            &s.reader,
+            &[
+                "--key",
+                p(&pub_key),
+                "evidence",
+                "example-0001",
+                "--out",
+                p(&evidence),
+            ],
+        );
+        if r.code == 0 {
+            break;
+        }
+        // 503 until a checkpoint covers the decision.
+        assert!(Instant::now() < deadline, "{}", r.stderr);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let verdict = ok(
+        "ledger-verify",
+        &["evidence", p(&evidence), "--key", p(&pub_key)],
+    );
+    assert!(verdict.starts_with("OK: evidence verified"), "{verdict}");
+
+    // A server ledgerctl cannot check (no --ca: Mozilla's roots) is refused,
+    // with the way out named; plain HTTP to the TLS port gets no answer.
+    refused(
+        "ledgerctl",
+        &["--url", &url, "--key", p(&pub_key), "checkpoint"],
+        "--ca",
+    );
+    let plain = format!("http://{}", s.addr);
+    refused(
+        "ledgerctl",
+        &["--url", &plain, "--key", p(&pub_key), "checkpoint"],
+        "no answer",
+    );
+}
+
+#[test]
+fn bad_certificate_settings_stop_ledgerd_with_a_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = certificates(dir.path());
+    let data = dir.path().join("data");
+    let base = ["--data", p(&data), "--listen", "127.0.0.1:0"];
+    fn with<'a>(base: &[&'a str], extra: &[&'a str]) -> Vec<&'a str> {
+        [base, extra].concat()
+    }
+    refused(
+        "ledgerd",
+        &with(&base, &["--tls-cert", p(&cert)]),
+        "needs both --tls-cert and --tls-key",
+    );
+    // The CA's certificate with the server's key: not a pair.
+    refused(
+        "ledgerd",
+        &with(&base, &["--tls-cert", p(&ca), "--tls-key", p(&key)]),
+        "--tls-cert and --tls-key:",
+    );
+    refused(
+        "ledgerd",
+        &with(&base, &["--tls-cert", p(&key), "--tls-key", p(&key)]),
+        "holds no PEM certificate",
+    );
+    refused(
+        "ledgerd",
+        &with(
+            &base,
+            &[
+                "--tls-cert",
+                p(&cert),
+                "--tls-key",
+                p(&dir.path().join("missing")),
+            ],
+        ),
+        "--tls-key",
+    );
+}
