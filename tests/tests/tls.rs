@@ -144,3 +144,35 @@ fn bad_certificate_settings_stop_ledgerd_with_a_reason() {
         "--tls-key",
     );
 }
+
+/// A client that opens a connection and never starts the TLS handshake,
+/// or stops in the middle of it, is closed within `header_timeout_ms`:
+/// it cannot hold a connection slot.
+#[test]
+fn a_stalled_handshake_is_closed() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let (_, cert, key) = certificates(dir.path());
+    let s = Server::with_config(
+        "header_timeout_ms = 300\n",
+        &["--tls-cert", p(&cert), "--tls-key", p(&key)],
+    );
+    for first_bytes in [&b""[..], &[0x16, 0x03, 0x01, 0x00, 0xff][..]] {
+        let mut c = std::net::TcpStream::connect(&s.addr).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        c.write_all(first_bytes).unwrap();
+        let started = Instant::now();
+        let mut buf = [0u8; 16];
+        // The server ends the connection (EOF or reset), well before 5 s.
+        match c.read(&mut buf) {
+            Ok(0) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+            other => panic!("a stalled handshake was not closed: {other:?}"),
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+}
