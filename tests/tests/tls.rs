@@ -101,7 +101,23 @@ fn records_are_shipped_and_proven_over_https() {
     refused(
         "ledgerctl",
         &["--url", &plain, "--key", p(&pub_key), "checkpoint"],
-        "no answer",
+        "use an https:// URL",
+    );
+    // And an https URL for a server that speaks plain HTTP.
+    let plain_server = Server::start(&[]);
+    let wrong = format!("https://{}", plain_server.addr);
+    refused(
+        "ledgerctl",
+        &[
+            "--url",
+            &wrong,
+            "--ca",
+            p(&ca),
+            "--key",
+            p(&pub_key),
+            "checkpoint",
+        ],
+        "use an http:// URL",
     );
 }
 

@@ -90,9 +90,14 @@ impl Remote {
         what: &str,
     ) -> Result<Reply> {
         let mut r = r.map_err(|e| {
-            // A certificate the client cannot check: most often a private CA.
-            let hint = if e.to_string().contains("certificate") {
+            let text = e.to_string();
+            let hint = if text.contains("certificate") {
+                // Most often a private CA.
                 " (a server certificate from a private CA: give the CA's certificate with --ca)"
+            } else if text.contains("InvalidContentType") {
+                " (the server answers plain HTTP: use an http:// URL)"
+            } else if text.contains("invalid HTTP version") {
+                " (the server may speak HTTPS only: use an https:// URL)"
             } else {
                 ""
             };
