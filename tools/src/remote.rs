@@ -89,20 +89,7 @@ impl Remote {
         r: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
         what: &str,
     ) -> Result<Reply> {
-        let mut r = r.map_err(|e| {
-            let text = e.to_string();
-            let hint = if text.contains("certificate") {
-                // Most often a private CA.
-                " (a server certificate from a private CA: give the CA's certificate with --ca)"
-            } else if text.contains("InvalidContentType") {
-                " (the server answers plain HTTP: use an http:// URL)"
-            } else if text.contains("invalid HTTP version") {
-                " (the server may speak HTTPS only: use an https:// URL)"
-            } else {
-                ""
-            };
-            anyhow::Error::new(e).context(format!("{what}: no answer from ledgerd{hint}"))
-        })?;
+        let mut r = r.map_err(|e| no_answer(what, e))?;
         let retry_after = r
             .headers()
             .get("retry-after")
@@ -178,7 +165,7 @@ impl Remote {
         }
         let r = req
             .call()
-            .with_context(|| format!("GET {path}: no answer from ledgerd"))?;
+            .map_err(|e| no_answer(&format!("GET {path}"), e))?;
         if r.status().as_u16() != 200 {
             let status = r.status().as_u16();
             let text = r.into_body().read_to_string().unwrap_or_default();
@@ -306,6 +293,22 @@ impl Remote {
         }
         Ok((cp, received))
     }
+}
+
+/// A request that got no HTTP answer, with what to do about the usual
+/// causes: a certificate from a private CA, or the wrong scheme.
+fn no_answer(what: &str, e: ureq::Error) -> anyhow::Error {
+    let text = e.to_string();
+    let hint = if text.contains("certificate") {
+        " (a server certificate from a private CA: give the CA's certificate with --ca)"
+    } else if text.contains("InvalidContentType") {
+        " (the server answers plain HTTP: use an http:// URL)"
+    } else if text.contains("invalid HTTP version") {
+        " (the server may speak HTTPS only: use an https:// URL)"
+    } else {
+        ""
+    };
+    anyhow::Error::new(e).context(format!("{what}: no answer from ledgerd{hint}"))
 }
 
 /// Percent-encodes a path segment or query value.
