@@ -63,7 +63,7 @@ struct Cli {
     #[arg(long, env = "LEDGER_PRIVATE_READS")]
     private_reads: bool,
     /// Serve HTTPS with this certificate chain (PEM, leaf first); needs
-    /// --tls-key.
+    /// --tls-key. Read again when it or the key changes (renewals).
     #[arg(long, env = "LEDGER_TLS_CERT")]
     tls_cert: Option<PathBuf>,
     /// The private key of --tls-cert (PEM: PKCS #8, PKCS #1 or SEC1).

@@ -1,14 +1,24 @@
 //! HTTPS: ledgerd serves TLS itself when given a certificate chain and its
 //! private key (`--tls-cert`, `--tls-key`, PEM), with rustls (TLS 1.2 and
-//! 1.3, the ring provider's safe defaults). Without them it serves plain
-//! HTTP, for a loopback address or behind a proxy that terminates TLS.
-//! The ring provider offers no post-quantum key exchange.
+//! 1.3, the ring provider's safe defaults; it offers no post-quantum key
+//! exchange). Without them it serves plain HTTP, for a loopback address or
+//! behind a proxy that terminates TLS.
+//!
+//! Certificates are renewed while ledgerd runs (ACME, cert-manager): the
+//! pair is read again when either file changes (its modification time,
+//! inode or length), at the next handshake. A pair that does not load (half
+//! written, a key of another certificate) is logged and the one before it
+//! is served until a good pair is in place.
 
-use std::path::Path;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::SystemTime;
 
+use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
 use tokio_rustls::TlsAcceptor;
 
 /// Why the certificate or key cannot be served.
@@ -36,33 +46,104 @@ pub enum TlsError {
 }
 
 /// An acceptor serving the chain in `cert` (leaf first) with the key in
-/// `key` (PKCS #8, PKCS #1 or SEC1).
+/// `key` (PKCS #8, PKCS #1 or SEC1), read again when they change.
 pub fn acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, TlsError> {
-    let cert_err = |why: String| TlsError::Cert {
-        path: cert.display().to_string(),
-        why,
-    };
-    let chain = CertificateDer::pem_file_iter(cert)
-        .map_err(|e| cert_err(e.to_string()))?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| cert_err(e.to_string()))?;
-    if chain.is_empty() {
-        return Err(cert_err("holds no PEM certificate".into()));
-    }
-    let private = PrivateKeyDer::from_pem_file(key).map_err(|e| TlsError::Key {
-        path: key.display().to_string(),
-        why: e.to_string(),
-    })?;
     // ring, the provider ureq (ledgerctl) uses too: one C library less to
     // build than aws-lc-rs. It lacks post-quantum key exchange, which rustls
     // marks by deprecating it.
     #[allow(deprecated)]
     let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let pair = Pair {
+        cert: cert.to_path_buf(),
+        key: key.to_path_buf(),
+        provider: provider.clone(),
+    };
+    let loaded = pair.load()?;
+    let resolver = Reloading {
+        current: RwLock::new((pair.stamp(), Arc::new(loaded))),
+        pair,
+    };
     let config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| TlsError::Pair(e.to_string()))?
         .with_no_client_auth()
-        .with_single_cert(chain, private)
-        .map_err(|e| TlsError::Pair(e.to_string()))?;
+        .with_cert_resolver(Arc::new(resolver));
     Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+/// Which version of the two files was read: per file, its modification
+/// time, inode and length (a renewal that renames a new file into place is
+/// a new inode, whatever the clock's resolution).
+type Stamp = [Option<(Option<SystemTime>, u64, u64)>; 2];
+
+/// The certificate and key files, and how to load them.
+#[derive(Debug)]
+struct Pair {
+    cert: PathBuf,
+    key: PathBuf,
+    provider: Arc<CryptoProvider>,
+}
+
+impl Pair {
+    fn stamp(&self) -> Stamp {
+        use std::os::unix::fs::MetadataExt;
+        [&self.cert, &self.key].map(|p| {
+            std::fs::metadata(p)
+                .ok()
+                .map(|m| (m.modified().ok(), m.ino(), m.len()))
+        })
+    }
+
+    fn load(&self) -> Result<CertifiedKey, TlsError> {
+        let cert_err = |why: String| TlsError::Cert {
+            path: self.cert.display().to_string(),
+            why,
+        };
+        let chain = CertificateDer::pem_file_iter(&self.cert)
+            .map_err(|e| cert_err(e.to_string()))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| cert_err(e.to_string()))?;
+        if chain.is_empty() {
+            return Err(cert_err("holds no PEM certificate".into()));
+        }
+        let private = PrivateKeyDer::from_pem_file(&self.key).map_err(|e| TlsError::Key {
+            path: self.key.display().to_string(),
+            why: e.to_string(),
+        })?;
+        CertifiedKey::from_der(chain, private, &self.provider)
+            .map_err(|e| TlsError::Pair(e.to_string()))
+    }
+}
+
+/// The pair in use, read again when its files change.
+#[derive(Debug)]
+struct Reloading {
+    pair: Pair,
+    current: RwLock<(Stamp, Arc<CertifiedKey>)>,
+}
+
+impl ResolvesServerCert for Reloading {
+    fn resolve(&self, _: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        let stamp = self.pair.stamp();
+        let (seen, key) = {
+            let current = self.current.read().ok()?;
+            (current.0 == stamp, current.1.clone())
+        };
+        if seen {
+            return Some(key);
+        }
+        let mut current = self.current.write().ok()?;
+        if current.0 != stamp {
+            // Whatever the outcome, this version of the files is dealt with.
+            current.0 = stamp;
+            match self.pair.load() {
+                Ok(loaded) => {
+                    tracing::info!("TLS certificate {} loaded", self.pair.cert.display());
+                    current.1 = Arc::new(loaded);
+                }
+                Err(e) => tracing::error!("{e}; serving the certificate loaded before"),
+            }
+        }
+        Some(current.1.clone())
+    }
 }

@@ -1,7 +1,7 @@
 //! HTTPS end to end: ledgerd serves TLS with a certificate from a private
 //! CA; ledgerctl ships and proves over it when given the CA (--ca), and
-//! refuses a server it cannot check; bad certificate settings stop ledgerd
-//! with a reason.
+//! refuses a server it cannot check; a renewed certificate is served
+//! without a restart; bad certificate settings stop ledgerd with a reason.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -11,6 +11,7 @@ use ledger_tests::{ok, refused, run, Server};
 /// A CA, and a certificate it issued for 127.0.0.1 and localhost: writes
 /// `ca.pem`, `server.pem`, `server.key` in `dir`.
 fn certificates(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    std::fs::create_dir_all(dir).unwrap();
     let ca_key = rcgen::KeyPair::generate().unwrap();
     let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
@@ -191,4 +192,56 @@ fn a_stalled_handshake_is_closed() {
             started.elapsed()
         );
     }
+}
+
+/// A certificate renewed while ledgerd runs (new files renamed into place)
+/// is served from the next connection on; a pair that does not match is
+/// not, and the one before it goes on being served.
+#[test]
+fn a_renewed_certificate_is_served_without_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca1, cert, key) = certificates(&dir.path().join("first"));
+    let (ca2, cert2, key2) = certificates(&dir.path().join("renewed"));
+    let (_, cert3, _) = certificates(&dir.path().join("other"));
+    // ledgerd reads the files at one place; renewals are renamed over them.
+    let (served_cert, served_key) = (dir.path().join("tls.pem"), dir.path().join("tls.key"));
+    let put = |from: &Path, to: &Path| {
+        let tmp = to.with_extension("new");
+        std::fs::copy(from, &tmp).unwrap();
+        std::fs::rename(&tmp, to).unwrap();
+    };
+    put(&cert, &served_cert);
+    put(&key, &served_key);
+    let s = Server::start_in(
+        &dir.path().join("data"),
+        &["--tls-cert", p(&served_cert), "--tls-key", p(&served_key)],
+    );
+    let url = format!("https://{}", s.addr);
+    let key_file = dir.path().join("data/log.pub");
+    let checkpoint = |ca: &Path| {
+        run(
+            "ledgerctl",
+            &[
+                "--url",
+                &url,
+                "--ca",
+                p(ca),
+                "--key",
+                p(&key_file),
+                "checkpoint",
+            ],
+        )
+    };
+    assert_eq!(checkpoint(&ca1).code, 0);
+    put(&key2, &served_key);
+    put(&cert2, &served_cert);
+    assert_eq!(
+        checkpoint(&ca2).code,
+        0,
+        "the renewed certificate is served"
+    );
+    assert_ne!(checkpoint(&ca1).code, 0, "the old one is not");
+    // A certificate whose key is not the one beside it: not served.
+    put(&cert3, &served_cert);
+    assert_eq!(checkpoint(&ca2).code, 0, "the last good pair goes on");
 }
