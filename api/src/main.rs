@@ -4,6 +4,10 @@
 //! TOML file (`--config`), then defaults. On first start it creates the data
 //! directory, the signing key and a writer and a reader token.
 
+// The doc comments of the flags are their `--help` text, where `<data>`
+// is a placeholder, not an HTML tag.
+#![allow(rustdoc::invalid_html_tags)]
+
 /// mimalloc: the pipeline threads allocate records that other threads free,
 /// which glibc malloc serialises on its arena locks (docs/performance.md).
 #[global_allocator]

@@ -2,7 +2,7 @@
 //! as an SST file and ingested into a column family in one atomic step,
 //! with no WAL and no memtable (RocksDB `IngestExternalFile`).
 //!
-//! The file is written at most [`BACKGROUND_WRITE_RATE`] bytes per second,
+//! The file is written at most `BACKGROUND_WRITE_RATE` bytes per second,
 //! like the databases' flushes and compactions. RocksDB's `SstFileWriter`
 //! is not rate-limited (the crate's C API gives it no limiter, and leaves
 //! it at an I/O priority RocksDB's limiter does not charge), and it starts
@@ -35,7 +35,7 @@ fn pause_for(bytes: u64, elapsed: Duration, rate: u64) -> Duration {
 }
 
 /// Where a sorted build writes its items ([`Log::ingest_sorted_with`]):
-/// one SST file, in key order, at most [`BACKGROUND_WRITE_RATE`] bytes per
+/// one SST file, in key order, at most `BACKGROUND_WRITE_RATE` bytes per
 /// second (counted as key and value bytes: index files are not
 /// compressed).
 pub struct SortedSink<'a> {

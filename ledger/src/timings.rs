@@ -97,7 +97,7 @@ pub(crate) struct SyncedWrites {
     wal: Histogram,
 }
 
-/// A snapshot of [`SyncedWrites`]: see [`crate::Log::synced_writes`].
+/// A snapshot of the synced-write timings: see [`crate::Log::synced_writes`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SyncedWriteTimings {
     /// Each synced write, from the call into RocksDB to its return.

@@ -1,5 +1,9 @@
 //! `ledgerctl`: operate a Decision Ledger data directory and produce proofs.
 
+// The doc comments of the flags are their `--help` text, where `<data>`
+// is a placeholder, not an HTML tag.
+#![allow(rustdoc::invalid_html_tags)]
+
 /// mimalloc: the pipeline threads allocate records that other threads free,
 /// which glibc malloc serialises on its arena locks (docs/performance.md).
 #[global_allocator]

@@ -6,7 +6,7 @@
 //! floats become `null`. Map keys are written in sorted order. Every record
 //! the ledger accepts has text map keys, so nothing else is lost.
 //!
-//! [`write`] writes that form straight from the CBOR values (what exports
+//! [`write()`] writes that form straight from the CBOR values (what exports
 //! and the HTTP API send, one line per decision); [`to_json`] builds it as a
 //! `serde_json::Value`, for callers that add to it. Both give the same text.
 

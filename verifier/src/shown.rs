@@ -4,7 +4,7 @@
 //! compromised. Printed as they are, a subject id holding `"\r\nOK: …"`, an
 //! ANSI escape sequence or a right-to-left override could forge or hide lines
 //! of a verifier's account. Every line of text output built from record
-//! content goes through [`line`]: control characters (C0, DEL, C1),
+//! content goes through [`line()`]: control characters (C0, DEL, C1),
 //! invisible format characters and bidirectional overrides are shown as
 //! `\u{…}`, everything else as it is. JSON output needs none of this: it is
 //! escaped by JSON itself, and carries the exact text.
@@ -48,7 +48,7 @@ pub fn line(s: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// `text` line by line through [`line`]: the line breaks it has stay, and
+/// `text` line by line through [`line()`]: the line breaks it has stay, and
 /// nothing within a line can break it or rewrite it.
 pub fn lines(text: &str) -> String {
     let mut out = String::with_capacity(text.len());

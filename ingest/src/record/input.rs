@@ -135,7 +135,7 @@ pub type Checked = Result<CheckedRecord, Rejected>;
 /// Splits and checks a body. `Err` only when nothing in it can be read.
 ///
 /// A body whose records are all readable in place and all pass is checked
-/// by the fast path ([`fast`](super::fast)); any other is decoded into
+/// by the fast path (`record::fast`); any other is decoded into
 /// values and checked record by record, which names each problem. JSON is
 /// transcoded to CBOR once, and both paths read that.
 pub fn parse_body(
