@@ -172,12 +172,40 @@ fn a_mirror_restores_the_same_log_and_refuses_forks() {
     let restored = dir.path().join("restored");
     // A damaged mirror: the restore fails, and leaves no store behind that
     // ledgerd would start on (it would extend a shorter history).
+    // The mirror audits clean: every entry, every kept checkpoint.
+    let audit = |m: &Path| {
+        run(
+            "ledgerctl",
+            &["audit", "--mirror", m.to_str().unwrap(), "--key", &key],
+        )
+    };
+    let r = audit(&mirror_dir);
+    assert!(
+        r.code == 0 && r.stdout.contains(&format!("{size} entries of the mirror")),
+        "{}{}",
+        r.stdout,
+        r.stderr
+    );
+    // A changed checkpoint kept for an older size fails it.
+    let forged = dir.path().join("forged-checkpoint-mirror");
+    copy_dir(&mirror_dir, &forged);
+    let kept = forged.join("checkpoints/700");
+    let text = std::fs::read_to_string(&kept).unwrap();
+    std::fs::write(&kept, text.replacen("\n700\n", "\n699\n", 1)).unwrap();
+    let r = audit(&forged);
+    assert!(r.code != 0 && r.stderr.contains("size 700"), "{}", r.stderr);
     let damaged = dir.path().join("damaged-mirror");
     copy_dir(&mirror_dir, &damaged);
     let bundle = damaged.join("tile/entries/000");
     let mut bytes = std::fs::read(&bundle).unwrap();
     bytes[10] ^= 1;
     std::fs::write(&bundle, bytes).unwrap();
+    let r = audit(&damaged);
+    assert!(
+        r.code != 0 && r.stderr.contains("audit FAILED"),
+        "{}",
+        r.stderr
+    );
     let r = restore(&restored, &damaged);
     assert!(
         r.code != 0 && r.stderr.contains("do not hash"),

@@ -10,6 +10,7 @@
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod append;
+mod audit;
 mod bench;
 mod datadir;
 mod evidence;
@@ -115,8 +116,15 @@ enum Command {
         out: Option<PathBuf>,
     },
     /// Recompute the whole tree from the entries and check every stored hash and checkpoint;
-    /// warn where `received_at` goes back in log order.
-    Audit,
+    /// warn where `received_at` goes back in log order. With --url, the
+    /// log it serves; with --mirror, a mirror directory.
+    Audit {
+        /// Audit this mirror directory (`ledgerctl mirror`): every entry,
+        /// the newest and every kept checkpoint (with --key, or the
+        /// mirror's own log.pub).
+        #[arg(long)]
+        mirror: Option<PathBuf>,
+    },
     /// Find decisions by any combination of filters (a table, or --json lines), in log order; prints the next cursor to stderr.
     Search(Box<search::SearchArgs>),
     /// Send decision records to ledgerd (--url, --token): JSON lines, a JSON array, or CBOR.
@@ -203,6 +211,21 @@ fn load_key(cli_key: &Option<String>, dir: &DataDir) -> Result<verifier::Verifie
     }
 }
 
+/// Runs `work` with a progress line on a terminal's stderr.
+fn with_progress<T>(work: impl FnOnce(&mut dyn FnMut(u64, u64)) -> Result<T>) -> Result<T> {
+    let tty = std::io::stderr().is_terminal();
+    let mut show = |done: u64, total: u64| {
+        if tty {
+            eprint!("\raudit {done}/{total}");
+        }
+    };
+    let out = work(&mut show);
+    if tty {
+        eprintln!();
+    }
+    out
+}
+
 /// The read commands against a running ledgerd.
 fn run_remote(
     remote: remote::Remote,
@@ -224,24 +247,20 @@ fn run_remote(
         Command::ProveConsistency { old, new, out } => {
             write_out(out, &remote.consistency(old, new)?.to_text())?
         }
-        Command::Audit => {
-            let tty = std::io::stderr().is_terminal();
-            let cp = remote.audit(&load_key(key, dir)?, |done, total| {
-                if tty {
-                    eprint!("\raudit {done}/{total}");
-                }
-            });
-            if tty {
-                eprintln!();
-            }
-            let (cp, received) = cp.context("audit FAILED")?;
+        Command::Audit { mirror: Some(_) } => {
+            bail!("audit --mirror reads a directory: leave out --url")
+        }
+        Command::Audit { mirror: None } => {
+            let audited =
+                with_progress(|p| remote.audit(&load_key(key, dir)?, p)).context("audit FAILED")?;
+            let cp = &audited.checkpoint;
             println!(
                 "audit OK: {} entries served by {} hash to the signed checkpoint of {}",
                 cp.size,
                 remote.base(),
                 cp.origin
             );
-            if let Some(w) = received.warning() {
+            if let Some(w) = audited.received.warning() {
                 eprintln!("{w}");
             }
         }
@@ -399,6 +418,27 @@ fn run(cli: Cli) -> Result<()> {
     if let Command::Restore { mirror } = &cli.command {
         return mirror::restore(mirror, &cli.data);
     }
+    if let (Command::Audit { mirror: Some(dir) }, None) = (&cli.command, &cli.url) {
+        let key = match &cli.key {
+            Some(_) => load_key(&cli.key, &DataDir::new(cli.data.clone()))?,
+            None => ledger::keys::load_verifier(dir)
+                .with_context(|| format!("{} is not a mirror (no log.pub)", dir.display()))?,
+        };
+        let audited = with_progress(|p| mirror::audit(dir, &key, p)).context("audit FAILED")?;
+        println!(
+            "audit OK: {} entries of the mirror {} reach the root of each of its {} signed checkpoint{} (the newest at size {}), verified with {}",
+            audited.checkpoint.size,
+            dir.display(),
+            audited.kept,
+            if audited.kept == 1 { "" } else { "s" },
+            audited.checkpoint.size,
+            key
+        );
+        if let Some(w) = audited.received.warning() {
+            eprintln!("{w}");
+        }
+        return Ok(());
+    }
     if let Some(url) = &cli.url {
         if !matches!(cli.command, Command::Token { .. }) {
             return run_remote(
@@ -472,7 +512,7 @@ fn run(cli: Cli) -> Result<()> {
             };
             write_out(out, &file.to_text())?;
         }
-        Command::Audit => {
+        Command::Audit { .. } => {
             let log = dir.open_for_audit()?;
             let tty = std::io::stderr().is_terminal();
             let report = log.audit(|done, total| {

@@ -328,3 +328,48 @@ pub fn restore(mirror: &Path, data: &Path) -> Result<()> {
     );
     Ok(())
 }
+
+/// A mirror directory read as an audit's [`crate::audit::Source`].
+struct MirrorDir<'a>(&'a Path);
+
+impl crate::audit::Source for MirrorDir<'_> {
+    fn checkpoint(&self) -> Result<Vec<u8>> {
+        let p = self.0.join("checkpoint");
+        std::fs::read(&p).with_context(|| format!("reading {}", p.display()))
+    }
+
+    fn bundle(&self, tile: &Tile) -> Result<Vec<u8>> {
+        let p = self.0.join(tile.path());
+        std::fs::read(&p).with_context(|| format!("reading {}", p.display()))
+    }
+
+    fn kept(&self) -> Result<Vec<(u64, Vec<u8>)>> {
+        let dir = self.0.join("checkpoints");
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for e in entries {
+            let e = e?;
+            let name = e.file_name();
+            let Some(size) = name.to_str().and_then(|n| n.parse().ok()) else {
+                bail!("{} is not a checkpoint's size", e.path().display());
+            };
+            out.push((size, std::fs::read(e.path())?));
+        }
+        Ok(out)
+    }
+}
+
+/// `ledgerctl audit --mirror DIR`: every mirrored entry rehashed; the
+/// newest checkpoint and every kept one verified with `key` and reached by
+/// the entries; the frontier the tree's edge at the newest.
+pub fn audit(
+    dir: &Path,
+    key: &VerifierKey,
+    progress: impl FnMut(u64, u64),
+) -> Result<crate::audit::Audited> {
+    let audited = crate::audit::audit(&MirrorDir(dir), key, progress)?;
+    read_frontier(&dir.join("frontier"), &audited.checkpoint)?;
+    Ok(audited)
+}

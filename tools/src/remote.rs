@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use verifier::consistency_file::ConsistencyFile;
-use verifier::envelope::ReceivedOrder;
 use verifier::tile::{Tile, TileHashReader};
 use verifier::tlog_proof::TlogProof;
 use verifier::{checkpoint, Checkpoint, VerifierKey};
@@ -258,40 +257,37 @@ impl Remote {
         Ok(ConsistencyFile::parse(&body)?)
     }
 
-    /// Audits the served log: every entry bundle rehashed into the tree whose
-    /// root must be the signed checkpoint's. Returns the checkpoint, and where
-    /// `received_at` went back along the entries.
+    /// Audits the served log ([`crate::audit`]): every entry bundle
+    /// rehashed into the tree whose root must be the signed checkpoint's,
+    /// and the hash tiles served must give that root too.
     pub fn audit(
         &self,
         key: &VerifierKey,
-        mut progress: impl FnMut(u64, u64),
-    ) -> Result<(Checkpoint, ReceivedOrder)> {
-        let (cp, _) = self.checkpoint(key, None)?;
-        let mut tree = ledger::Frontier::new();
-        let mut received = ReceivedOrder::default();
-        for tile in verifier::tile::entry_bundles(0, cp.size) {
-            let data = self.get_ok(&format!("/{}", tile.path()))?;
-            let entries =
-                verifier::tile::decode_bundle_of(&tile, &data).with_context(|| tile.path())?;
-            entries.iter().for_each(|e| {
-                received.push(tree.size(), e);
-                tree.push(verifier::leaf_hash(e));
-            });
-            progress(tree.size(), cp.size);
-        }
-        if tree.root() != cp.root {
-            bail!(
-                "the served entries do not hash to the signed root at size {}",
-                cp.size
-            );
-        }
+        progress: impl FnMut(u64, u64),
+    ) -> Result<crate::audit::Audited> {
+        let audited = crate::audit::audit(self, key, progress)?;
+        let cp = &audited.checkpoint;
         // The hash tiles must agree with the entries too.
         let served = verifier::tree::root(&self.tiles(cp.size), cp.size)
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         if served != cp.root {
             bail!("the served hash tiles do not match the signed root");
         }
-        Ok((cp, received))
+        Ok(audited)
+    }
+}
+
+impl crate::audit::Source for Remote {
+    fn checkpoint(&self) -> Result<Vec<u8>> {
+        self.get_ok("/checkpoint")
+    }
+
+    fn bundle(&self, tile: &Tile) -> Result<Vec<u8>> {
+        self.get_ok(&format!("/{}", tile.path()))
+    }
+
+    fn kept(&self) -> Result<Vec<(u64, Vec<u8>)>> {
+        Ok(Vec::new())
     }
 }
 

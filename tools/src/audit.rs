@@ -1,0 +1,94 @@
+//! An fsck of a log that ledgerctl reads but does not own: the log a
+//! ledgerd serves (`ledgerctl --url … audit`) or a mirror directory
+//! (`ledgerctl audit --mirror DIR`). Both are read through [`Source`]: the
+//! newest signed checkpoint, the entry bundles, and the checkpoints kept
+//! beside them. Every entry is rehashed into the tree; at each kept
+//! checkpoint's size, and at the newest, the root must be the signed one.
+//! (A store ledgerd owns is audited by `ledger::Log::audit`.)
+
+use anyhow::{bail, Context, Result};
+use verifier::envelope::ReceivedOrder;
+use verifier::tile::{decode_bundle_of, entry_bundles, Tile};
+use verifier::{checkpoint, leaf_hash, Checkpoint, VerifierKey};
+
+/// Where an audited log is read from.
+pub trait Source {
+    /// The newest signed checkpoint, as served or kept.
+    fn checkpoint(&self) -> Result<Vec<u8>>;
+    /// The bytes of an entry bundle.
+    fn bundle(&self, tile: &Tile) -> Result<Vec<u8>>;
+    /// The signed checkpoints kept beside the log, by size (the newest may
+    /// be among them; none for a served log).
+    fn kept(&self) -> Result<Vec<(u64, Vec<u8>)>>;
+}
+
+/// What an audit checked.
+pub struct Audited {
+    /// The newest checkpoint, verified.
+    pub checkpoint: Checkpoint,
+    /// Kept checkpoints whose roots the entries reach.
+    pub kept: usize,
+    /// Where `received_at` went back along the entries.
+    pub received: ReceivedOrder,
+}
+
+/// Rehashes every entry of `src` into the tree and checks the roots at the
+/// sizes of its checkpoints, each verified with `key`; `progress` gets the
+/// entries done and the total.
+pub fn audit(
+    src: &impl Source,
+    key: &VerifierKey,
+    mut progress: impl FnMut(u64, u64),
+) -> Result<Audited> {
+    let cp = checkpoint::open(&src.checkpoint()?, key).context("the newest checkpoint")?;
+    let mut older = Vec::new();
+    for (size, text) in src.kept()? {
+        let old = checkpoint::open(&text, key)
+            .with_context(|| format!("the checkpoint kept for size {size}"))?;
+        if old.size != size || size > cp.size {
+            bail!(
+                "the checkpoint kept for size {size} is of size {} (the newest is {})",
+                old.size,
+                cp.size
+            );
+        }
+        older.push(old);
+    }
+    older.sort_by_key(|c| c.size);
+    let mut due = older.iter().peekable();
+    let mut tree = ledger::Frontier::new();
+    let mut received = ReceivedOrder::default();
+    let mut check_due = |tree: &ledger::Frontier| -> Result<()> {
+        while let Some(c) = due.next_if(|c| c.size == tree.size()) {
+            if tree.root() != c.root {
+                bail!(
+                    "the entries do not hash to the root signed at size {}",
+                    c.size
+                );
+            }
+        }
+        Ok(())
+    };
+    check_due(&tree)?;
+    for tile in entry_bundles(0, cp.size) {
+        let data = src.bundle(&tile)?;
+        let entries = decode_bundle_of(&tile, &data).with_context(|| tile.path())?;
+        for e in entries {
+            received.push(tree.size(), e);
+            tree.push(leaf_hash(e));
+            check_due(&tree)?;
+        }
+        progress(tree.size(), cp.size);
+    }
+    if tree.root() != cp.root {
+        bail!(
+            "the entries do not hash to the root signed at size {}",
+            cp.size
+        );
+    }
+    Ok(Audited {
+        checkpoint: cp,
+        kept: older.len(),
+        received,
+    })
+}
