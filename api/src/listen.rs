@@ -61,6 +61,11 @@ impl Default for ConnLimits {
 /// `/metrics`).
 pub static REFUSED_CONNECTIONS: AtomicU64 = AtomicU64::new(0);
 
+/// TLS handshakes that failed or were not done in time (for `/metrics`):
+/// clients that do not trust the certificate, or speak plain HTTP to the
+/// TLS port.
+pub static FAILED_HANDSHAKES: AtomicU64 = AtomicU64::new(0);
+
 /// Serves `app` on `listener` (over TLS with `tls`) until `shutdown`
 /// completes, then lets the open connections finish their requests.
 pub async fn serve(
@@ -113,8 +118,14 @@ pub async fn serve(
         tokio::spawn(async move {
             let stream = match tokio::time::timeout(deadline, acceptor.accept(stream)).await {
                 Ok(Ok(stream)) => stream,
-                Ok(Err(e)) => return tracing::debug!("TLS handshake failed: {e}"),
-                Err(_) => return tracing::debug!("TLS handshake not done within {deadline:?}"),
+                Ok(Err(e)) => {
+                    FAILED_HANDSHAKES.fetch_add(1, Ordering::Relaxed);
+                    return tracing::debug!("TLS handshake failed: {e}");
+                }
+                Err(_) => {
+                    FAILED_HANDSHAKES.fetch_add(1, Ordering::Relaxed);
+                    return tracing::debug!("TLS handshake not done within {deadline:?}");
+                }
             };
             let conn = watcher.watch(builder.serve_connection(TokioIo::new(stream), service));
             if let Err(e) = conn.await {

@@ -54,6 +54,7 @@ pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
          # TYPE ledger_clock_held_commits_total counter\nledger_clock_held_commits_total {}\n\
          # TYPE ledger_index_unbuilt_leaves gauge\nledger_index_unbuilt_leaves {unbuilt}\n\
          # TYPE ledger_connections_refused_total counter\nledger_connections_refused_total {}\n\
+         # TYPE ledger_tls_handshakes_failed_total counter\nledger_tls_handshakes_failed_total {}\n\
          # TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes {}\n\
          # TYPE ledger_process_peak_resident_memory_bytes gauge\nledger_process_peak_resident_memory_bytes {}\n",
         c(&s.appended),
@@ -70,6 +71,7 @@ pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         state.log.size(),
         c(&s.clock_held),
         crate::listen::REFUSED_CONNECTIONS.load(Ordering::Relaxed),
+        crate::listen::FAILED_HANDSHAKES.load(Ordering::Relaxed),
         resident_kib("VmRSS:") * 1024,
         resident_kib("VmHWM:") * 1024,
     );

@@ -164,12 +164,12 @@ fn bad_certificate_settings_stop_ledgerd_with_a_reason() {
 
 /// A client that opens a connection and never starts the TLS handshake,
 /// or stops in the middle of it, is closed within `header_timeout_ms`:
-/// it cannot hold a connection slot.
+/// it cannot hold a connection slot; `/metrics` counts both.
 #[test]
 fn a_stalled_handshake_is_closed() {
     use std::io::{Read, Write};
     let dir = tempfile::tempdir().unwrap();
-    let (_, cert, key) = certificates(dir.path());
+    let (ca, cert, key) = certificates(dir.path());
     let s = Server::with_config(
         "header_timeout_ms = 300\n",
         &["--tls-cert", p(&cert), "--tls-key", p(&key)],
@@ -192,6 +192,33 @@ fn a_stalled_handshake_is_closed() {
             started.elapsed()
         );
     }
+    // Both counted in /metrics, read over HTTPS.
+    let pem = std::fs::read(&ca).unwrap();
+    let roots: Vec<_> = ureq::tls::parse_pem(&pem)
+        .filter_map(|i| match i.unwrap() {
+            ureq::tls::PemItem::Certificate(c) => Some(c),
+            _ => None,
+        })
+        .collect();
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .tls_config(
+            ureq::tls::TlsConfig::builder()
+                .root_certs(ureq::tls::RootCerts::from(roots))
+                .build(),
+        )
+        .build()
+        .into();
+    let metrics = agent
+        .get(format!("https://{}/metrics", s.addr))
+        .call()
+        .unwrap()
+        .into_body()
+        .read_to_string()
+        .unwrap();
+    assert!(
+        metrics.contains("ledger_tls_handshakes_failed_total 2\n"),
+        "{metrics}"
+    );
 }
 
 /// A certificate renewed while ledgerd runs (new files renamed into place)
