@@ -91,6 +91,31 @@ fn records_are_shipped_and_proven_over_https() {
     );
     assert!(verdict.starts_with("OK: evidence verified"), "{verdict}");
 
+    // A mirror follows the log over HTTPS, and audits clean.
+    let mirror = dir.path().join("mirror");
+    let r = over_https(
+        &s.reader,
+        &[
+            "--key",
+            p(&pub_key),
+            "--data",
+            p(&mirror),
+            "mirror",
+            "--once",
+        ],
+    );
+    assert!(
+        r.code == 0 && r.stdout.contains(": 1 leaf of"),
+        "{}{}",
+        r.stdout,
+        r.stderr
+    );
+    let audited = ok(
+        "ledgerctl",
+        &["audit", "--mirror", p(&mirror), "--key", p(&pub_key)],
+    );
+    assert!(audited.starts_with("audit OK: 1 entries"), "{audited}");
+
     // A server ledgerctl cannot check (no --ca: Mozilla's roots) is refused,
     // with the way out named; plain HTTP to the TLS port gets no answer.
     refused(

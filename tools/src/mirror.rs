@@ -232,8 +232,9 @@ pub fn run(
         let size = m.sync(remote)?;
         if size > before || once {
             println!(
-                "mirror {}: {size} leaves of {}, checkpoint verified (+{})",
+                "mirror {}: {size} {} of {}, checkpoint verified (+{})",
                 dir.display(),
+                if size == 1 { "leaf" } else { "leaves" },
                 key.name(),
                 size - before
             );
