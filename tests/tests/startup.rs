@@ -152,3 +152,11 @@ fn a_store_made_under_an_existing_key_is_warned_of() {
     let (_, log) = start_and_stop(&data);
     assert!(!log.contains("no store"), "{log}");
 }
+
+/// The sample settings file in examples/ is one ledgerd takes.
+#[test]
+fn the_example_settings_file_starts_ledgerd() {
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/ledgerd.toml");
+    let s = Server::start(&["--config", example.to_str().unwrap()]);
+    assert_eq!(s.request("GET", "/healthz", &[], b"").status, 200);
+}
