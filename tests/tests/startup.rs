@@ -160,3 +160,32 @@ fn the_example_settings_file_starts_ledgerd() {
     let s = Server::start(&["--config", example.to_str().unwrap()]);
     assert_eq!(s.request("GET", "/healthz", &[], b"").status, 200);
 }
+
+/// The sample systemd unit is one systemd accepts (checked with
+/// `systemd-analyze verify` where the machine has it), run on this build.
+#[test]
+fn the_example_systemd_unit_verifies() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let unit = std::fs::read_to_string(root.join("examples/ledgerd.service")).unwrap();
+    let ledgerd = ledger_tests::bin("ledgerd");
+    let unit = unit.replace("/usr/local/bin/ledgerd", ledgerd.to_str().unwrap());
+    assert!(
+        unit.contains(ledgerd.to_str().unwrap()),
+        "ExecStart names ledgerd"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledgerd.service");
+    std::fs::write(&path, unit).unwrap();
+    let Ok(out) = std::process::Command::new("systemd-analyze")
+        .args(["verify", path.to_str().unwrap()])
+        .output()
+    else {
+        eprintln!("systemd-analyze is not on this machine: the unit is not checked");
+        return;
+    };
+    assert!(
+        out.status.success() && out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
