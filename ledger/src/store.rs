@@ -230,8 +230,8 @@ pub(crate) const INDEX_FILTER_BITS: f64 = 20.0;
 /// records repeat their field names and most of their values, and the
 /// leaves are written twice (WAL, then a flush): a compressed flush writes
 /// a fraction of the bytes, so it competes less with the synced WAL writes
-/// of appends, and the store takes less disk (docs/performance.md, session
-/// 7). The WAL itself is not compressed. Hash tiles (SHA-256 output) do
+/// of appends, and the store takes less disk (docs/performance.md). The
+/// WAL itself is not compressed. Hash tiles (SHA-256 output) do
 /// not compress; RocksDB keeps such blocks as they are.
 pub(crate) fn log_options() -> Options {
     let mut opts = table_options(FILTER_BITS);

@@ -1,6 +1,6 @@
-//! Stores of layout 1 (a column family per kind of record, before session
-//! 16) are converted to layout 2 on open (specs/storage.md), including
-//! after a crash in the middle of a conversion.
+//! Stores of layout 1 (a column family per kind of record) are converted
+//! to layout 2 on open (specs/storage.md), including after a crash in the
+//! middle of a conversion.
 
 use std::path::Path;
 
