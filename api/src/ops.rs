@@ -1,5 +1,6 @@
 //! Operations: `/readyz` and `/metrics` (Prometheus).
 
+use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -38,56 +39,73 @@ pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     // Leaves whose index span is not built yet (held in memory); past
     // the pipeline's bound, writes are refused with 503 until it falls.
     let unbuilt = state.indexes.unbuilt();
-    let text = format!(
-        "# TYPE ledger_records_appended_total counter\nledger_records_appended_total {}\n\
-         # TYPE ledger_records_rejected_total counter\nledger_records_rejected_total {}\n\
-         # TYPE ledger_records_duplicate_total counter\nledger_records_duplicate_total {}\n\
-         # TYPE ledger_records_conflict_total counter\nledger_records_conflict_total {}\n\
-         # TYPE ledger_records_failed_total counter\nledger_records_failed_total {}\n\
-         # TYPE ledger_records_failed_disk_full_total counter\nledger_records_failed_disk_full_total {}\n\
-         # TYPE ledger_queue_depth gauge\nledger_queue_depth {}\n\
-         # TYPE ledger_commit_batch_records summary\nledger_commit_batch_records_sum {}\nledger_commit_batch_records_count {}\n\
-         # TYPE ledger_commit_seconds summary\nledger_commit_seconds_sum {:.6}\nledger_commit_seconds_count {}\n\
-         # TYPE ledger_tree_size gauge\nledger_tree_size {}\n\
-         # TYPE ledger_checkpoint_size gauge\nledger_checkpoint_size {checkpoint}\n\
-         # TYPE ledger_checkpoint_age_seconds gauge\nledger_checkpoint_age_seconds {age:.3}\n\
-         # TYPE ledger_clock_held_commits_total counter\nledger_clock_held_commits_total {}\n\
-         # TYPE ledger_index_unbuilt_leaves gauge\nledger_index_unbuilt_leaves {unbuilt}\n\
-         # TYPE ledger_connections_refused_total counter\nledger_connections_refused_total {}\n\
-         # TYPE ledger_tls_handshakes_failed_total counter\nledger_tls_handshakes_failed_total {}\n\
-         # TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes {}\n\
-         # TYPE ledger_process_peak_resident_memory_bytes gauge\nledger_process_peak_resident_memory_bytes {}\n",
-        c(&s.appended),
-        state.rejected.load(Ordering::Relaxed),
-        c(&s.duplicates),
-        c(&s.conflicts),
-        c(&s.failed),
-        c(&s.failed_disk_full),
-        c(&s.queued),
+    let mut text = String::new();
+    let mut sample = |name: &str, kind: &str, help: &str, value: String| {
+        let _ = writeln!(
+            text,
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+        );
+    };
+    let counters: [(&str, &str, u64); 9] = [
+        ("ledger_records_appended_total", "records appended to the log", c(&s.appended) as u64),
+        ("ledger_records_rejected_total", "records refused by the checks (nothing appended)", state.rejected.load(Ordering::Relaxed)),
+        ("ledger_records_duplicate_total", "retries answered as duplicates of a logged decision_id", c(&s.duplicates) as u64),
+        ("ledger_records_conflict_total", "records refused: their decision_id was logged with other content", c(&s.conflicts) as u64),
+        ("ledger_records_failed_total", "records of group commits that failed (nothing of them appended)", c(&s.failed) as u64),
+        ("ledger_records_failed_disk_full_total", "of those, records whose commit failed for want of disk space", c(&s.failed_disk_full) as u64),
+        ("ledger_clock_held_commits_total", "group commits whose leaves took the ledger clock's time because the host clock read earlier", c(&s.clock_held) as u64),
+        ("ledger_connections_refused_total", "connections answered 503 and closed over max_connections", crate::listen::REFUSED_CONNECTIONS.load(Ordering::Relaxed)),
+        ("ledger_tls_handshakes_failed_total", "TLS handshakes that failed or were not done within header_timeout_ms", crate::listen::FAILED_HANDSHAKES.load(Ordering::Relaxed)),
+    ];
+    for (name, help, value) in counters {
+        sample(name, "counter", help, value.to_string());
+    }
+    let gauges: [(&str, &str, String); 7] = [
+        ("ledger_queue_depth", "records queued for a group commit", c(&s.queued).to_string()),
+        ("ledger_tree_size", "leaves in the log", state.log.size().to_string()),
+        ("ledger_checkpoint_size", "tree size of the latest signed checkpoint", checkpoint.to_string()),
+        ("ledger_checkpoint_age_seconds", "seconds since the latest checkpoint was signed (one is signed only when the tree grew)", format!("{age:.3}")),
+        ("ledger_index_unbuilt_leaves", "leaves whose responder index span is not built yet (held in memory)", unbuilt.to_string()),
+        ("process_resident_memory_bytes", "resident memory of ledgerd", (resident_kib("VmRSS:") * 1024).to_string()),
+        ("ledger_process_peak_resident_memory_bytes", "peak resident memory of ledgerd", (resident_kib("VmHWM:") * 1024).to_string()),
+    ];
+    for (name, help, value) in gauges {
+        sample(name, "gauge", help, value);
+    }
+    let _ = write!(
+        text,
+        "# HELP ledger_commit_batch_records records in each group commit\n\
+         # TYPE ledger_commit_batch_records summary\n\
+         ledger_commit_batch_records_sum {}\nledger_commit_batch_records_count {}\n\
+         # HELP ledger_commit_seconds time in the synced write of each group commit\n\
+         # TYPE ledger_commit_seconds summary\n\
+         ledger_commit_seconds_sum {:.6}\nledger_commit_seconds_count {}\n",
         c(&s.appended),
         c(&s.commits),
         s.write_micros.load(Ordering::Relaxed) as f64 / 1e6,
         c(&s.commits),
-        state.log.size(),
-        c(&s.clock_held),
-        crate::listen::REFUSED_CONNECTIONS.load(Ordering::Relaxed),
-        crate::listen::FAILED_HANDSHAKES.load(Ordering::Relaxed),
-        resident_kib("VmRSS:") * 1024,
-        resident_kib("VmHWM:") * 1024,
     );
     let mem = state.log.memory();
     let text = text
         + &format!(
-            "# TYPE ledger_rocksdb_memory_bytes gauge\n\
+            "# HELP ledger_rocksdb_memory_bytes RocksDB memory by part, within the memory budget\n\
+             # TYPE ledger_rocksdb_memory_bytes gauge\n\
              ledger_rocksdb_memory_bytes{{part=\"memtables\"}} {}\n\
              ledger_rocksdb_memory_bytes{{part=\"table_readers\"}} {}\n\
              ledger_rocksdb_memory_bytes{{part=\"block_cache\"}} {}\n",
             mem.memtables, mem.table_readers, mem.block_cache
         );
     let synced = state.log.synced_writes();
-    let text = text
-        + &histogram("ledger_synced_write_seconds", &synced.total)
-        + &histogram("ledger_wal_write_seconds", &synced.wal);
+    let text =
+        text + &histogram(
+            "ledger_synced_write_seconds",
+            "each group commit's synced RocksDB write",
+            &synced.total,
+        ) + &histogram(
+            "ledger_wal_write_seconds",
+            "each group commit's write-ahead-log write and sync",
+            &synced.wal,
+        );
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
@@ -109,8 +127,8 @@ fn resident_kib(field: &str) -> u64 {
 /// write, `ledger_wal_write_seconds` its write-ahead-log write and sync.
 /// Their difference over 10 ms is a stall inside RocksDB; both over it, a
 /// slow disk.
-fn histogram(name: &str, d: &ledger::Durations) -> String {
-    let mut out = format!("# TYPE {name} histogram\n");
+fn histogram(name: &str, help: &str, d: &ledger::Durations) -> String {
+    let mut out = format!("# HELP {name} {help}\n# TYPE {name} histogram\n");
     let mut cumulative = 0;
     for (bound, count) in ledger::BUCKET_BOUNDS_MICROS.iter().zip(d.buckets) {
         cumulative += count;
