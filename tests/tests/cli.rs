@@ -48,6 +48,13 @@ impl Fixture {
         all.extend_from_slice(args);
         run("ledgerctl", &all)
     }
+    /// `ledgerctl --data <data> args…` fails naming `needle`.
+    fn ctl_refused(&self, args: &[&str], needle: &str) {
+        let data = self.data();
+        let mut all = vec!["--data", p(&data)];
+        all.extend_from_slice(args);
+        ledger_tests::refused("ledgerctl", &all, needle)
+    }
     fn write(&self, name: &str, data: &[u8]) -> String {
         std::fs::write(self.path(name), data).unwrap();
         self.path(name)
@@ -323,30 +330,20 @@ fn bad_input_is_refused_with_a_reason() {
     assert_ne!(r.code, 0);
     let r = f.ctl_run(&["append", &f.path("missing")]);
     assert!(r.code != 0 && r.stderr.contains("missing"), "{}", r.stderr);
-    let r = f.ctl_run(&["search", "--limit", "0"]);
-    assert!(r.code != 0 && r.stderr.contains("--limit"), "{}", r.stderr);
+    f.ctl_refused(&["search", "--limit", "0"], "--limit");
     // An empty filter (an unset shell variable) would find nothing, and an
     // empty window holds nothing: both are refused, not answered empty.
-    let r = f.ctl_run(&["search", "--subject", ""]);
-    assert!(
-        r.code != 0 && r.stderr.contains("subject is empty"),
-        "{}",
-        r.stderr
-    );
+    f.ctl_refused(&["search", "--subject", ""], "subject is empty");
     let t = "2026-11-01T00:00:00Z";
-    let r = f.ctl_run(&["search", "--received-from", t, "--received-to", t]);
-    assert!(
-        r.code != 0 && r.stderr.contains("received_from must be before"),
-        "{}",
-        r.stderr
+    f.ctl_refused(
+        &["search", "--received-from", t, "--received-to", t],
+        "received_from must be before",
     );
     let out = f.path("empty-filter");
     let window = ["export", "--from", t, "--to", "2026-12-01T00:00:00Z"];
-    let r = f.ctl_run(&[&window[..], &["--actor", "", "--out", &out]].concat());
-    assert!(
-        r.code != 0 && r.stderr.contains("--actor is empty"),
-        "{}",
-        r.stderr
+    f.ctl_refused(
+        &[&window[..], &["--actor", "", "--out", &out]].concat(),
+        "--actor is empty",
     );
     // ledger-verify reads a file whole only up to a bound, and a key file
     // only as far as a key can be: an endless input is refused (exit 2).

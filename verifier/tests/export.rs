@@ -95,6 +95,11 @@ struct Package {
 }
 
 fn build(log: &TestLog, head: Head) -> Package {
+    try_build(log, head).unwrap()
+}
+
+/// [`build`], with the builder's refusal of a leaf as the error.
+fn try_build(log: &TestLog, head: Head) -> Result<Package, ExportError> {
     let (first, end) = (head.first, head.end);
     let (filter, origin) = (head.filter.clone(), head.origin.clone());
     let sinks = Sinks {
@@ -105,11 +110,10 @@ fn build(log: &TestLog, head: Head) -> Package {
     };
     let mut b = Builder::new(head, &signer().verifier(), sinks).unwrap();
     for i in first..end {
-        b.append(render(i, log.leaves[i as usize].clone(), &filter, &origin).unwrap())
-            .unwrap();
+        b.append(render(i, log.leaves[i as usize].clone(), &filter, &origin).unwrap())?;
     }
     let f = b.finish().unwrap();
-    Package {
+    Ok(Package {
         manifest: f.manifest,
         checkpoint: f.checkpoint,
         report: f.report,
@@ -117,7 +121,7 @@ fn build(log: &TestLog, head: Head) -> Package {
         jsonl: f.sinks.jsonl,
         csv: f.sinks.csv,
         ocsf: f.sinks.ocsf,
-    }
+    })
 }
 
 impl Package {
@@ -525,35 +529,17 @@ fn a_clock_that_went_back_is_named_not_exported() {
         })
         .collect();
     let log = TestLog::new(leaves);
-    let mut across = head(
+    // The window holds every leaf: [0, 10).
+    let across = head(
         &log,
         "2026-11-23T08:00:00Z",
         "2026-11-23T09:00:00Z",
         Filter::default(),
     );
-    (across.first, across.end) = (0, 10);
-    across.left.clear();
-    across.right.clear();
-    across.before = None;
-    across.after = None;
-    let (filter, origin) = (across.filter.clone(), across.origin.clone());
-    let sinks = Sinks {
-        leaves: Vec::new(),
-        jsonl: Vec::new(),
-        csv: Vec::new(),
-        ocsf: Vec::new(),
+    assert_eq!((across.first, across.end), (0, 10));
+    let Err(e) = try_build(&log, across) else {
+        panic!("the builder refuses leaf 5");
     };
-    let mut b = Builder::new(across, &signer().verifier(), sinks).unwrap();
-    let mut refused = None;
-    for i in 0..10u64 {
-        if let Err(e) =
-            b.append(render(i, log.leaves[i as usize].clone(), &filter, &origin).unwrap())
-        {
-            refused = Some(e);
-            break;
-        }
-    }
-    let e = refused.expect("the builder refuses leaf 5");
     assert!(matches!(e, ExportError::Leaf { index: 5, .. }), "{e}");
     assert!(e.to_string().contains("clock went back"), "{e}");
     // After the step back, the clock runs forward again: that window is fine.
