@@ -55,11 +55,13 @@ pub struct ExportArgs {
 }
 
 impl ExportArgs {
-    /// The window, once the arguments are checked: an empty filter value
-    /// would disclose nothing (no record holds empty text), silently.
+    /// The window, once the arguments are checked as the server checks
+    /// them ([`Filter::set`]: an empty value would disclose nothing).
     fn window(&self) -> Result<(Timestamp, Timestamp)> {
-        if let Some((name, _)) = self.filter().params().iter().find(|(_, v)| v.is_empty()) {
-            bail!("--{name} is empty; no record holds an empty {name}");
+        for (name, value) in self.filter().params() {
+            Filter::default()
+                .set(name, &value)
+                .map_err(|why| anyhow::anyhow!("--{why}"))?;
         }
         let t = |name: &str, v: &str| {
             Timestamp::parse_text(v)

@@ -211,12 +211,17 @@ fn load_key(cli_key: &Option<String>, dir: &DataDir) -> Result<verifier::Verifie
     }
 }
 
-/// Runs `work` with a progress line on a terminal's stderr.
+/// Runs an audit, `work`, with a progress bar on a terminal's stderr.
 fn with_progress<T>(work: impl FnOnce(&mut dyn FnMut(u64, u64)) -> Result<T>) -> Result<T> {
     let tty = std::io::stderr().is_terminal();
     let mut show = |done: u64, total: u64| {
-        if tty {
-            eprint!("\raudit {done}/{total}");
+        if tty && total > 0 {
+            let width = (40 * done / total).min(40) as usize;
+            eprint!(
+                "\raudit [{}{}] {done}/{total}",
+                "#".repeat(width),
+                " ".repeat(40 - width)
+            );
         }
     };
     let out = work(&mut show);
@@ -514,24 +519,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Audit { .. } => {
             let log = dir.open_for_audit()?;
-            let tty = std::io::stderr().is_terminal();
-            let report = log.audit(|done, total| {
-                if tty && total > 0 {
-                    let width = 40 * done / total;
-                    eprint!(
-                        "\raudit [{}{}] {done}/{total}",
-                        "#".repeat(width as usize),
-                        " ".repeat(40 - width as usize)
-                    );
-                }
-            });
-            if tty {
-                eprintln!();
-            }
-            let report = match report {
-                Ok(r) => r,
-                Err(e) => bail!("audit FAILED: {e}"),
-            };
+            let report = with_progress(|p| Ok(log.audit(p)?)).context("audit FAILED")?;
             println!(
                 "audit OK: {} entries rehashed, {} stored hashes and {} signed checkpoint{} match",
                 report.entries,
