@@ -90,6 +90,9 @@ impl<'a> In<'a> {
 
     /// Skips one item, returning its bytes. Only its structure is checked:
     /// free-form content is decoded and checked by the reference's rules.
+    /// `verifier::cbor::item_len` reads heads the same way; this reader
+    /// keeps its own as a method on the cursor, which checks JSON bodies
+    /// about 4% faster than calling that one (`ingest/benches/record.rs`).
     fn item(&mut self, depth: usize) -> Option<&'a [u8]> {
         if depth > MAX_DEPTH {
             return None;
