@@ -36,6 +36,13 @@ pub fn key() -> VerifierKey {
     signer().verifier()
 }
 
+/// The witness whose cosignatures the seeds carry, and who answers the
+/// `witness` target's requests.
+pub fn witness_signer() -> verifier::cosignature::WitnessSigner {
+    verifier::cosignature::WitnessSigner::from_seed("fuzz.example/witness", &[8; 32])
+        .expect("a valid fixed key")
+}
+
 /// A target: its name (the corpus folder) and the function.
 pub type Target = (&'static str, fn(&[u8]));
 
@@ -57,6 +64,7 @@ pub const TARGETS: &[Target] = &[
     ("chain", chain),
     ("receipt", receipt),
     ("export", export),
+    ("witness", witness),
 ];
 
 /// Splits `data` into parts, each a 4-byte little-endian length and that
@@ -314,5 +322,48 @@ pub fn export(data: &[u8]) {
     };
     if let Ok(verdict) = verifier::export::verify(src, &key(), |_, _| {}) {
         assert_printable(&verdict.to_string());
+    }
+}
+
+/// A witness's `add-checkpoint` request, checked against no state and
+/// against a held checkpoint of size 3, then a cosigned checkpoint
+/// verified with the witness's key; every answer maps to an HTTP status.
+pub fn witness(data: &[u8]) {
+    use verifier::cosignature::{self, Policy};
+    use verifier::witness::{add_checkpoint, AddCheckpoint, Latest};
+    let parts = frames(data);
+    let (body, cosigned) = match parts.as_slice() {
+        [b, c, ..] => (*b, *c),
+        _ => (data, data),
+    };
+    let w = witness_signer();
+    if let Ok(req) = AddCheckpoint::parse(body) {
+        assert_eq!(
+            AddCheckpoint::parse(req.to_body().as_bytes()).ok(),
+            Some(req.clone())
+        );
+        let held = Latest {
+            size: 3,
+            root: verifier::Hash::empty(),
+        };
+        for latest in [None, Some(&held)] {
+            match add_checkpoint(&req, &key(), latest, &w, 0) {
+                Ok((_, line)) => {
+                    let signed = format!("{}{line}", req.checkpoint);
+                    assert_eq!(
+                        cosignature::verify(signed.as_bytes(), &[w.verifier()]).map(|c| c.len()),
+                        Ok(1)
+                    );
+                }
+                Err(e) => assert!(matches!(e.status(), 400 | 403 | 404 | 409 | 422)),
+            }
+        }
+    }
+    let policy = Policy::new(vec![w.verifier()], Some(1)).expect("one of one");
+    let _ = cosignature::witnessing(cosigned, &key(), &policy);
+    let _ = verifier::checkpoint::open_witnessed(cosigned, &key(), &policy);
+    if let Ok(s) = std::str::from_utf8(data) {
+        let _ = cosignature::WitnessKey::parse(s);
+        let _ = cosignature::WitnessSigner::parse(s);
     }
 }

@@ -61,6 +61,7 @@ fn read(path: &Path) -> Vec<u8> {
 #[test]
 #[ignore = "rewrites fuzz/corpus; run by hand when a format changes"]
 fn regenerate_seeds() {
+    witness_seeds();
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     std::fs::create_dir_all(&data).unwrap();
@@ -235,6 +236,61 @@ fn regenerate_seeds() {
     }
 }
 
+/// The `witness` seeds: add-checkpoint requests (first contact, and a
+/// consistency proof from 3 to 8) with a checkpoint the witness cosigned.
+fn witness_seeds() {
+    use verifier::tree::{consistency_proof, MemoryTree};
+    use verifier::witness::AddCheckpoint;
+    let mut tree = MemoryTree::new();
+    for i in 0u8..8 {
+        tree.push(verifier::leaf_hash(&[i]));
+    }
+    let signed = |size: u64| {
+        verifier::Checkpoint {
+            origin: ledger_fuzz::ORIGIN.to_string(),
+            size,
+            root: tree.root_at(size).unwrap(),
+            extensions: vec![],
+        }
+        .sign(&ledger_fuzz::signer())
+        .unwrap()
+    };
+    let (cp3, cp8) = (signed(3), signed(8));
+    let body = cp8.split("\n\n").next().unwrap().to_string() + "\n";
+    let cosigned = format!(
+        "{cp8}{}",
+        ledger_fuzz::witness_signer()
+            .cosign(&body, 1_764_979_200)
+            .unwrap()
+    );
+    let first = AddCheckpoint {
+        old: 0,
+        proof: vec![],
+        checkpoint: cp3,
+    };
+    put(
+        "witness",
+        "first",
+        &frame(&[first.to_body().as_bytes(), cosigned.as_bytes()]),
+    );
+    let next = AddCheckpoint {
+        old: 3,
+        proof: consistency_proof(&tree, 3, 8).unwrap(),
+        checkpoint: cp8,
+    };
+    put(
+        "witness",
+        "3-8",
+        &frame(&[next.to_body().as_bytes(), cosigned.as_bytes()]),
+    );
+}
+
+#[test]
+#[ignore = "rewrites fuzz/corpus/witness; run by hand when its format changes"]
+fn regenerate_witness_seeds() {
+    witness_seeds();
+}
+
 /// The seeds that are meant to verify still do: a format change that
 /// breaks them would leave their targets fuzzing only the first check.
 #[test]
@@ -277,6 +333,21 @@ fn the_seeds_still_verify() {
         };
         verifier::export::verify(src, &k, |_, _| {}).unwrap();
     }
+    // The witness cosigns the first request with no state, the second
+    // from size 3, and the cosigned checkpoint verifies with its key.
+    let w = ledger_fuzz::witness_signer();
+    let policy = verifier::cosignature::Policy::new(vec![w.verifier()], None).unwrap();
+    let first = ledger_fuzz::frames(&read("witness", "first"))
+        .iter()
+        .map(|p| p.to_vec())
+        .collect::<Vec<_>>();
+    let req = verifier::witness::AddCheckpoint::parse(&first[0]).unwrap();
+    let (held, _) = verifier::witness::add_checkpoint(&req, &k, None, &w, 1).unwrap();
+    let next = read("witness", "3-8");
+    let parts = ledger_fuzz::frames(&next);
+    let req = verifier::witness::AddCheckpoint::parse(parts[0]).unwrap();
+    verifier::witness::add_checkpoint(&req, &k, Some(&held), &w, 1).unwrap();
+    verifier::checkpoint::open_witnessed(parts[1], &k, &policy).unwrap();
     let bodies = ingest::input::parse_body(
         ingest::input::Format::Json,
         &read("record_json", "array.json"),

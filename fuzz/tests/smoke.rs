@@ -148,4 +148,5 @@ targets!(
     chain,
     receipt,
     export,
+    witness,
 );

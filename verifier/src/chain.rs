@@ -22,6 +22,7 @@ use std::collections::BTreeMap;
 
 use crate::b64;
 use crate::checkpoint::{self, parse_decimal, Checkpoint, CheckpointError};
+use crate::cosignature::{Policy, Witnessing};
 use crate::decision::{Decision, DecisionError, LoggedDecision};
 use crate::findings::{self, Agreement, Finding};
 use crate::hash::{leaf_hash, parse_hash_lines, write_hash_lines, Hash};
@@ -124,6 +125,8 @@ pub struct VerifiedChain {
     pub truncated: bool,
     /// The hops, indexes ascending.
     pub hops: Vec<VerifiedHop>,
+    /// The witnesses' cosignatures on the checkpoint.
+    pub witnessing: Witnessing,
 }
 
 impl ChainBundle {
@@ -208,7 +211,17 @@ impl ChainBundle {
     /// inclusion in it, that every hop is a decision, and that the hops are
     /// linked into one chain. Nothing is returned unless all hold.
     pub fn verify(&self, key: &VerifierKey) -> Result<VerifiedChain, ChainError> {
-        let cp = checkpoint::open_sole(self.checkpoint.as_bytes(), key)?;
+        self.verify_witnessed(key, &Policy::default())
+    }
+
+    /// [`ChainBundle::verify`], and the checkpoint's cosignatures by the
+    /// witnesses of `policy` verified and reaching its quorum.
+    pub fn verify_witnessed(
+        &self,
+        key: &VerifierKey,
+        policy: &Policy,
+    ) -> Result<VerifiedChain, ChainError> {
+        let (cp, witnessing) = checkpoint::open_witnessed(self.checkpoint.as_bytes(), key, policy)?;
         let mut hops = Vec::with_capacity(self.hops.len());
         for h in &self.hops {
             verify_inclusion(&leaf_hash(&h.leaf), h.index, cp.size, &h.proof, &cp.root).map_err(
@@ -248,6 +261,7 @@ impl ChainBundle {
             checkpoint: cp,
             truncated: self.truncated,
             hops,
+            witnessing,
         })
     }
 }
@@ -366,4 +380,13 @@ impl VerifiedChain {
 /// Parses and verifies a chain bundle in one step.
 pub fn verify(data: &[u8], key: &VerifierKey) -> Result<VerifiedChain, ChainError> {
     ChainBundle::parse(data)?.verify(key)
+}
+
+/// [`verify`] with the witnesses of `policy`.
+pub fn verify_witnessed(
+    data: &[u8],
+    key: &VerifierKey,
+    policy: &Policy,
+) -> Result<VerifiedChain, ChainError> {
+    ChainBundle::parse(data)?.verify_witnessed(key, policy)
 }

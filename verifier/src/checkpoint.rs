@@ -10,6 +10,7 @@
 //! The body is the text of a signed note ([`crate::note`]) whose key name is
 //! the origin.
 
+use crate::cosignature::{Policy, Witnessing};
 use crate::hash::Hash;
 use crate::note::{self, NoteError, SignerKey, VerifierKey};
 
@@ -31,9 +32,15 @@ pub enum CheckpointError {
     /// The root is not base64 of 32 bytes.
     #[error("checkpoint root {0:?} is not base64 of a 32-byte hash")]
     Root(String),
-    /// A file that must carry the log's signature alone carries others.
-    #[error("checkpoint carries {0} signatures; this file carries the log's signature alone")]
-    NotSole(usize),
+    /// A signature line that is neither the log's nor a witness's
+    /// cosignature.
+    #[error(
+        "checkpoint carries a signature by {0} that is neither the log's nor a witness cosignature"
+    )]
+    Foreign(String),
+    /// The witnesses' cosignatures do not meet the policy given.
+    #[error("checkpoint cosignatures: {0}")]
+    Cosignature(#[from] crate::cosignature::CosignatureError),
     /// The checkpoint is for another log.
     #[error("checkpoint origin {found:?} is not the key's log {expected:?}")]
     OriginMismatch {
@@ -129,12 +136,24 @@ pub fn open(signed: &[u8], key: &VerifierKey) -> Result<Checkpoint, CheckpointEr
     Ok(cp)
 }
 
-/// [`open`], for files in which every byte must be authenticated (evidence,
-/// chain bundles): the note must carry exactly one signature, the log's.
-pub fn open_sole(signed: &[u8], key: &VerifierKey) -> Result<Checkpoint, CheckpointError> {
+/// [`open`], for files in which every byte must be accounted for
+/// (evidence, chain bundles, exports): the log's signature once (a note
+/// verifier refuses it twice), and besides it only cosignature/v1 lines. Those by the witnesses
+/// of `policy` are verified and must reach its quorum; the others are
+/// named as not checked (their keys were not given).
+pub fn open_witnessed(
+    signed: &[u8],
+    key: &VerifierKey,
+    policy: &Policy,
+) -> Result<(Checkpoint, Witnessing), CheckpointError> {
+    let cp = open(signed, key)?;
     let n = note::Note::parse(signed)?;
-    if n.signatures.len() != 1 {
-        return Err(CheckpointError::NotSole(n.signatures.len()));
+    let witnessing = crate::cosignature::witnessing_of(&n, key, policy)?;
+    if let Some(sig) = n.signatures.iter().find(|s| {
+        witnessing.unchecked.contains(&s.name)
+            && s.signature.len() != crate::cosignature::SIGNATURE_LEN
+    }) {
+        return Err(CheckpointError::Foreign(sig.name.clone()));
     }
-    open(signed, key)
+    Ok((cp, witnessing))
 }

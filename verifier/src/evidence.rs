@@ -15,6 +15,7 @@
 
 use crate::b64;
 use crate::checkpoint::{self, Checkpoint, CheckpointError};
+use crate::cosignature::{Policy, Witnessing};
 use crate::decision::{DecisionError, LoggedDecision};
 use crate::hash::leaf_hash;
 use crate::inclusion::{verify_inclusion, InclusionError};
@@ -63,6 +64,8 @@ pub struct Verified {
     pub checkpoint: Checkpoint,
     /// The decision read from the very leaf bytes that were hashed.
     pub logged: LoggedDecision,
+    /// The witnesses' cosignatures on the checkpoint.
+    pub witnessing: Witnessing,
 }
 
 impl Evidence {
@@ -110,7 +113,18 @@ impl Evidence {
     /// origin, the inclusion of the leaf's hash at the index, and that the
     /// leaf is a decision record. Nothing is returned unless all hold.
     pub fn verify(&self, key: &VerifierKey) -> Result<Verified, EvidenceError> {
-        let cp = checkpoint::open_sole(self.proof.checkpoint.as_bytes(), key)?;
+        self.verify_witnessed(key, &Policy::default())
+    }
+
+    /// [`Evidence::verify`], and the checkpoint's cosignatures by the
+    /// witnesses of `policy` verified and reaching its quorum.
+    pub fn verify_witnessed(
+        &self,
+        key: &VerifierKey,
+        policy: &Policy,
+    ) -> Result<Verified, EvidenceError> {
+        let (cp, witnessing) =
+            checkpoint::open_witnessed(self.proof.checkpoint.as_bytes(), key, policy)?;
         verify_inclusion(
             &leaf_hash(&self.leaf),
             self.proof.index,
@@ -123,6 +137,7 @@ impl Evidence {
             index: self.proof.index,
             checkpoint: cp,
             logged,
+            witnessing,
         })
     }
 }
@@ -130,4 +145,13 @@ impl Evidence {
 /// Parses and verifies an evidence file in one step.
 pub fn verify(data: &[u8], key: &VerifierKey) -> Result<Verified, EvidenceError> {
     Evidence::parse(data)?.verify(key)
+}
+
+/// [`verify`] with the witnesses of `policy`.
+pub fn verify_witnessed(
+    data: &[u8],
+    key: &VerifierKey,
+    policy: &Policy,
+) -> Result<Verified, EvidenceError> {
+    Evidence::parse(data)?.verify_witnessed(key, policy)
 }

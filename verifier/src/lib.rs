@@ -12,6 +12,8 @@
 //! | [`consistency`] | consistency proof verification | RFC 9162 §2.1.4.2 |
 //! | [`note`] | Ed25519 signed notes and key strings | C2SP signed-note |
 //! | [`checkpoint`] | signed tree heads | C2SP tlog-checkpoint |
+//! | [`cosignature`] | witness cosignatures of checkpoints | C2SP tlog-cosignature |
+//! | [`witness`] | asking a witness to cosign, and its checks | C2SP tlog-witness |
 //! | [`tile`] | tile paths, hash tiles, entry bundles | C2SP tlog-tiles |
 //! | [`tlog_proof`] | per-entry proof files | C2SP tlog-proof |
 //! | [`consistency_file`] | consistency proof files | specs/consistency-proof.md |
@@ -41,6 +43,7 @@ pub mod chain;
 pub mod checkpoint;
 pub mod consistency;
 pub mod consistency_file;
+pub mod cosignature;
 pub mod decision;
 pub mod envelope;
 pub mod evidence;
@@ -57,6 +60,7 @@ pub mod tile;
 pub mod timestamp;
 pub mod tlog_proof;
 pub mod tree;
+pub mod witness;
 
 pub use checkpoint::Checkpoint;
 pub use hash::{leaf_hash, node_hash, EntryWriter, Hash, HashedEntry};

@@ -23,7 +23,7 @@ pub const ALG_ED25519: u8 = 0x01;
 /// Most signature lines a note may carry (the spec asks for at least 16).
 pub const MAX_SIGNATURES: usize = 100;
 
-const SIG_PREFIX: &str = "\u{2014} ";
+pub(crate) const SIG_PREFIX: &str = "\u{2014} ";
 
 /// Why a key string was rejected.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -34,9 +34,15 @@ pub enum KeyError {
     /// The key name is empty or has a space or '+'.
     #[error("invalid key name {0:?}: must be non-empty with no spaces or '+'")]
     InvalidName(String),
-    /// The algorithm byte is not Ed25519.
-    #[error("unsupported key algorithm 0x{0:02x} (only Ed25519, 0x01)")]
-    Algorithm(u8),
+    /// The signature type byte is not the one this kind of key has
+    /// (0x01: a log's Ed25519 key; 0x04: a witness's cosignature/v1 key).
+    #[error("key of signature type 0x{found:02x} where one of type 0x{wanted:02x} was wanted (0x01: a log's key; 0x04: a witness's)")]
+    Algorithm {
+        /// The type byte the key string has.
+        found: u8,
+        /// The type byte wanted here.
+        wanted: u8,
+    },
     /// The key bytes are not a valid Ed25519 key.
     #[error("invalid Ed25519 key bytes")]
     InvalidKey,
@@ -84,22 +90,29 @@ pub enum NoteError {
     UnsignableText,
 }
 
-fn valid_name(name: &str) -> bool {
+pub(crate) fn valid_name(name: &str) -> bool {
     !name.is_empty() && !name.chars().any(|c| c.is_whitespace() || c == '+')
 }
 
 /// `SHA-256(name || 0x0A || 0x01 || public key)[:4]`, big-endian.
 pub fn key_id(name: &str, public_key: &[u8; 32]) -> u32 {
+    typed_key_id(ALG_ED25519, name, public_key)
+}
+
+/// `SHA-256(name || 0x0A || alg || public key)[:4]`, big-endian: the key
+/// ID of an Ed25519 key of signature type `alg`.
+pub(crate) fn typed_key_id(alg: u8, name: &str, public_key: &[u8; 32]) -> u32 {
     let mut h = Sha256::new();
     h.update(name.as_bytes());
-    h.update([b'\n', ALG_ED25519]);
+    h.update([b'\n', alg]);
     h.update(public_key);
     let d = h.finalize();
     u32::from_be_bytes([d[0], d[1], d[2], d[3]])
 }
 
-/// Splits `name+hexid+base64` (after any prefix) and checks name, ID and algorithm.
-fn parse_key_parts(s: &str) -> Result<(String, u32, [u8; 32]), KeyError> {
+/// Splits `name+hexid+base64` (after any prefix) and checks the name, the
+/// ID's form and that the key is of signature type `alg`.
+fn parse_typed_key_parts(s: &str, alg: u8) -> Result<(String, u32, [u8; 32]), KeyError> {
     // The base64 key may itself contain '+', so split off two fields only.
     let mut parts = s.splitn(3, '+');
     let (Some(name), Some(id_hex), Some(key_b64)) = (parts.next(), parts.next(), parts.next())
@@ -114,9 +127,9 @@ fn parse_key_parts(s: &str) -> Result<(String, u32, [u8; 32]), KeyError> {
     }
     let stated = u32::from_str_radix(id_hex, 16).map_err(|_| KeyError::Malformed("hex key id"))?;
     let raw = b64::decode(key_b64).ok_or(KeyError::Malformed("base64 key"))?;
-    let (&alg, key) = raw.split_first().ok_or(KeyError::InvalidKey)?;
-    if alg != ALG_ED25519 {
-        return Err(KeyError::Algorithm(alg));
+    let (&found, key) = raw.split_first().ok_or(KeyError::InvalidKey)?;
+    if found != alg {
+        return Err(KeyError::Algorithm { found, wanted: alg });
     }
     let key: [u8; 32] = key.try_into().map_err(|_| KeyError::InvalidKey)?;
     Ok((name.to_string(), stated, key))
@@ -125,6 +138,7 @@ fn parse_key_parts(s: &str) -> Result<(String, u32, [u8; 32]), KeyError> {
 /// A public key that checks note signatures.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VerifierKey {
+    alg: u8,
     name: String,
     id: u32,
     key: VerifyingKey,
@@ -133,13 +147,19 @@ pub struct VerifierKey {
 impl VerifierKey {
     /// Parses `<name>+<hex key ID>+base64(0x01 || public key)`.
     pub fn parse(s: &str) -> Result<VerifierKey, KeyError> {
-        let (name, stated, raw) = parse_key_parts(s.trim())?;
+        VerifierKey::parse_typed(s, ALG_ED25519)
+    }
+
+    /// Parses a key string of signature type `alg`.
+    pub(crate) fn parse_typed(s: &str, alg: u8) -> Result<VerifierKey, KeyError> {
+        let (name, stated, raw) = parse_typed_key_parts(s.trim(), alg)?;
         let key = VerifyingKey::from_bytes(&raw).map_err(|_| KeyError::InvalidKey)?;
-        let computed = key_id(&name, &raw);
+        let computed = typed_key_id(alg, &name, &raw);
         if stated != computed {
             return Err(KeyError::IdMismatch { stated, computed });
         }
         Ok(VerifierKey {
+            alg,
             name,
             id: computed,
             key,
@@ -164,7 +184,7 @@ impl VerifierKey {
 
 impl std::fmt::Display for VerifierKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let mut raw = vec![ALG_ED25519];
+        let mut raw = vec![self.alg];
         raw.extend_from_slice(self.key.as_bytes());
         write!(f, "{}+{:08x}+{}", self.name, self.id, b64::encode(raw))
     }
@@ -173,6 +193,7 @@ impl std::fmt::Display for VerifierKey {
 /// A private key that signs notes. Its `Debug` output never shows the key.
 #[derive(Clone)]
 pub struct SignerKey {
+    alg: u8,
     name: String,
     id: u32,
     key: SigningKey,
@@ -182,12 +203,22 @@ impl SignerKey {
     /// A signer named `name` from a 32-byte Ed25519 seed (the caller brings
     /// the randomness).
     pub fn from_seed(name: &str, seed: &[u8; 32]) -> Result<SignerKey, KeyError> {
+        SignerKey::from_seed_typed(ALG_ED25519, name, seed)
+    }
+
+    /// [`SignerKey::from_seed`] for a key of signature type `alg`.
+    pub(crate) fn from_seed_typed(
+        alg: u8,
+        name: &str,
+        seed: &[u8; 32],
+    ) -> Result<SignerKey, KeyError> {
         if !valid_name(name) {
             return Err(KeyError::InvalidName(name.to_string()));
         }
         let key = SigningKey::from_bytes(seed);
-        let id = key_id(name, key.verifying_key().as_bytes());
+        let id = typed_key_id(alg, name, key.verifying_key().as_bytes());
         Ok(SignerKey {
+            alg,
             name: name.to_string(),
             id,
             key,
@@ -196,14 +227,19 @@ impl SignerKey {
 
     /// Parses `PRIVATE+KEY+<name>+<hex key ID>+base64(0x01 || seed)`.
     pub fn parse(s: &str) -> Result<SignerKey, KeyError> {
+        SignerKey::parse_typed(s, ALG_ED25519)
+    }
+
+    /// Parses a signer key string of signature type `alg`.
+    pub(crate) fn parse_typed(s: &str, alg: u8) -> Result<SignerKey, KeyError> {
         let rest = s
             .trim()
             .strip_prefix("PRIVATE+KEY+")
             .ok_or(KeyError::Malformed(
                 "PRIVATE+KEY+<name>+<key id>+<base64 key>",
             ))?;
-        let (name, stated, seed) = parse_key_parts(rest)?;
-        let signer = SignerKey::from_seed(&name, &seed)?;
+        let (name, stated, seed) = parse_typed_key_parts(rest, alg)?;
+        let signer = SignerKey::from_seed_typed(alg, &name, &seed)?;
         if signer.id != stated {
             return Err(KeyError::IdMismatch {
                 stated,
@@ -215,7 +251,7 @@ impl SignerKey {
 
     /// The signer key string (secret: store with mode 0600, never log).
     pub fn to_secret_string(&self) -> String {
-        let mut raw = vec![ALG_ED25519];
+        let mut raw = vec![self.alg];
         raw.extend_from_slice(self.key.as_bytes());
         format!(
             "PRIVATE+KEY+{}+{:08x}+{}",
@@ -239,6 +275,7 @@ impl SignerKey {
     /// The matching public key.
     pub fn verifier(&self) -> VerifierKey {
         VerifierKey {
+            alg: self.alg,
             name: self.name.clone(),
             id: self.id,
             key: self.key.verifying_key(),
@@ -306,7 +343,7 @@ impl Note {
     }
 }
 
-fn parse_signature_line(line: &str) -> Result<NoteSignature, NoteError> {
+pub(crate) fn parse_signature_line(line: &str) -> Result<NoteSignature, NoteError> {
     let bad = || NoteError::BadSignatureLine(line.to_string());
     let rest = line.strip_prefix(SIG_PREFIX).ok_or_else(bad)?;
     let (name, sig_b64) = rest.split_once(' ').ok_or_else(bad)?;

@@ -109,8 +109,9 @@ fn evidence_refuses_what_nothing_authenticates() {
         evidence::verify(e.to_text().as_bytes(), &key),
         Err(EvidenceError::Malformed(_))
     ));
-    // A cosignature by another key would be ignored by a note verifier,
-    // so an evidence file may not carry one.
+    // A plain signature by another key would be ignored by a note
+    // verifier, so an evidence file may not carry one: only the log's
+    // signature and witness cosignatures (tests/cosignature.rs).
     let other = verifier::SignerKey::from_seed("witness.example/w", &[3; 32]).unwrap();
     let mut e = evidence_of(&log, 5);
     let body = e.proof.checkpoint.split("\n\n").next().unwrap().to_string() + "\n";
@@ -121,8 +122,8 @@ fn evidence_refuses_what_nothing_authenticates() {
     assert!(matches!(
         evidence::verify(e.to_text().as_bytes(), &key),
         Err(EvidenceError::Checkpoint(
-            verifier::checkpoint::CheckpointError::NotSole(2)
-        ))
+            verifier::checkpoint::CheckpointError::Foreign(name)
+        )) if name == "witness.example/w"
     ));
     // Another log's key.
     assert!(
@@ -309,4 +310,62 @@ fn record_text_cannot_forge_or_hide_a_line_of_an_account() {
         "{}",
         hostile_out.0
     );
+}
+
+/// An evidence file whose checkpoint carries witness cosignatures: those
+/// whose keys are given are verified and count to the quorum; the others
+/// are named as not checked; a changed cosignature is refused when its key
+/// is given.
+#[test]
+fn evidence_with_witness_cosignatures() {
+    use verifier::checkpoint::CheckpointError;
+    use verifier::cosignature::{CosignatureError, Policy, WitnessSigner};
+    let log = log();
+    let key = signer().verifier();
+    let w1 = WitnessSigner::from_seed("witness.example/w1", &[4; 32]).unwrap();
+    let w2 = WitnessSigner::from_seed("witness.example/w2", &[5; 32]).unwrap();
+    let mut e = evidence_of(&log, 5);
+    let body = e.proof.checkpoint.split("\n\n").next().unwrap().to_string() + "\n";
+    let line = w1.cosign(&body, 1_764_979_200).unwrap();
+    e.proof.checkpoint = format!("{}{line}", e.proof.checkpoint);
+    let file = e.to_text();
+
+    let v = evidence::verify(file.as_bytes(), &key).unwrap();
+    assert_eq!(
+        v.witnessing.unchecked,
+        vec!["witness.example/w1".to_string()]
+    );
+    assert!(v.witnessing.summary().unwrap().contains("not checked"));
+
+    let one = Policy::new(vec![w1.verifier(), w2.verifier()], Some(1)).unwrap();
+    let v = evidence::verify_witnessed(file.as_bytes(), &key, &one).unwrap();
+    assert_eq!(v.witnessing.cosigned[0].witness, "witness.example/w1");
+    assert!(v
+        .witnessing
+        .summary()
+        .unwrap()
+        .contains("cosigned by witness.example/w1 at 2025-12-06T00:00:00Z"));
+
+    let both = Policy::new(vec![w1.verifier(), w2.verifier()], None).unwrap();
+    assert!(matches!(
+        evidence::verify_witnessed(file.as_bytes(), &key, &both),
+        Err(EvidenceError::Checkpoint(CheckpointError::Cosignature(
+            CosignatureError::Quorum {
+                have: 1,
+                need: 2,
+                ..
+            }
+        )))
+    ));
+
+    // One bit of the cosignature's signature changed.
+    let sig_at = file.rfind(' ').unwrap() + 20;
+    let mut bad = file.clone().into_bytes();
+    bad[sig_at] = if bad[sig_at] == b'A' { b'B' } else { b'A' };
+    assert!(matches!(
+        evidence::verify_witnessed(&bad, &key, &one),
+        Err(EvidenceError::Checkpoint(CheckpointError::Cosignature(
+            CosignatureError::Invalid(_)
+        )))
+    ));
 }

@@ -8,9 +8,11 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use verifier::consistency_file::ConsistencyFile;
+use verifier::cosignature::{Policy, WitnessKey, Witnessing};
 use verifier::decision::LoggedDecision;
 use verifier::{
-    account, chain, checkpoint, evidence, export, receipt, shown, tlog_proof, VerifierKey,
+    account, chain, checkpoint, cosignature, evidence, export, receipt, shown, tlog_proof,
+    VerifierKey,
 };
 
 #[derive(Parser)]
@@ -31,6 +33,8 @@ enum Command {
         /// The log's verifier key (`name+id+base64`), or a file holding it.
         #[arg(long)]
         key: String,
+        #[command(flatten)]
+        witnesses: WitnessArgs,
         /// The entry (leaf bytes) the proof is for.
         #[arg(long)]
         entry: PathBuf,
@@ -42,6 +46,8 @@ enum Command {
         /// The log's verifier key (`name+id+base64`), or a file holding it.
         #[arg(long)]
         key: String,
+        #[command(flatten)]
+        witnesses: WitnessArgs,
         /// The older signed checkpoint.
         old: PathBuf,
         /// The newer signed checkpoint.
@@ -54,6 +60,8 @@ enum Command {
         /// The log's verifier key (`name+id+base64`), or a file holding it.
         #[arg(long)]
         key: String,
+        #[command(flatten)]
+        witnesses: WitnessArgs,
         /// Print the account as JSON.
         #[arg(long)]
         json: bool,
@@ -80,6 +88,8 @@ enum Command {
         /// The log's verifier key (`name+id+base64`), or a file holding it.
         #[arg(long)]
         key: String,
+        #[command(flatten)]
+        witnesses: WitnessArgs,
         /// Print the chain as JSON.
         #[arg(long)]
         json: bool,
@@ -93,6 +103,8 @@ enum Command {
         /// The log's verifier key (`name+id+base64`), or a file holding it.
         #[arg(long)]
         key: String,
+        #[command(flatten)]
+        witnesses: WitnessArgs,
         /// The export's directory.
         dir: PathBuf,
     },
@@ -101,9 +113,51 @@ enum Command {
         /// The log's verifier key (`name+id+base64`), or a file holding it.
         #[arg(long)]
         key: String,
+        #[command(flatten)]
+        witnesses: WitnessArgs,
         /// The signed checkpoint.
         checkpoint: PathBuf,
     },
+}
+
+/// The witnesses whose cosignatures a checkpoint must carry.
+#[derive(clap::Args)]
+struct WitnessArgs {
+    /// A witness's cosignature key (`name+id+base64`, type 0x04), or a file
+    /// holding it: its cosignature on the checkpoint is verified. Repeat
+    /// for more witnesses.
+    #[arg(long = "witness")]
+    witnesses: Vec<String>,
+    /// How many of the --witness keys must have cosigned (default: all).
+    #[arg(long, requires = "witnesses")]
+    quorum: Option<usize>,
+}
+
+impl WitnessArgs {
+    fn policy(&self) -> Result<Policy, Failure> {
+        let keys = self
+            .witnesses
+            .iter()
+            .map(|w| load_key_as("--witness", "witness key", w, WitnessKey::parse))
+            .collect::<Result<Vec<_>, _>>()?;
+        Policy::new(keys, self.quorum).map_err(Failure::Input)
+    }
+}
+
+/// The cosignature line of an account (none if there are no cosignatures).
+fn with_witnesses(text: String, w: &Witnessing) -> String {
+    match w.summary() {
+        Some(line) => format!("{text}\n{line}"),
+        None => text,
+    }
+}
+
+/// A JSON account with the cosignatures added.
+fn json_with_witnesses(mut value: serde_json::Value, w: &Witnessing) -> serde_json::Value {
+    if let Some(o) = value.as_object_mut() {
+        o.insert("witnesses".into(), w.to_json());
+    }
+    value
 }
 
 /// A failure with the exit code it maps to.
@@ -136,7 +190,17 @@ fn read(path: &Path) -> Result<Vec<u8>, Failure> {
 }
 
 fn load_key(arg: &str) -> Result<VerifierKey, Failure> {
-    let as_key = match VerifierKey::parse(arg) {
+    load_key_as("--key", "verifier key", arg, VerifierKey::parse)
+}
+
+/// A key (`what`) given to `flag`: the key string, or a file holding it.
+fn load_key_as<K>(
+    flag: &str,
+    what: &str,
+    arg: &str,
+    parse: impl Fn(&str) -> Result<K, verifier::note::KeyError>,
+) -> Result<K, Failure> {
+    let as_key = match parse(arg) {
         Ok(key) => return Ok(key),
         Err(e) => e,
     };
@@ -148,13 +212,13 @@ fn load_key(arg: &str) -> Result<VerifierKey, Failure> {
             Failure::Input(
                 if e.kind() == std::io::ErrorKind::NotFound && arg.contains('+') {
                     // It was meant as a key: say what is wrong with it.
-                    format!("--key {arg:?} is not a verifier key ({as_key}), nor a file")
+                    format!("{flag} {arg:?} is not a {what} ({as_key}), nor a file")
                 } else {
-                    format!("--key {arg:?} is neither a verifier key nor a readable file: {e}")
+                    format!("{flag} {arg:?} is neither a {what} nor a readable file: {e}")
                 },
             )
         })?;
-    VerifierKey::parse(&text).map_err(|e| Failure::Input(format!("verifier key in {arg}: {e}")))
+    parse(&text).map_err(|e| Failure::Input(format!("{what} in {arg}: {e}")))
 }
 
 /// What verified, as text or (with `--json`) as JSON.
@@ -168,13 +232,20 @@ fn account(json: bool, text: String, value: serde_json::Value) -> String {
 
 fn run(cli: Cli) -> Result<String, Failure> {
     match cli.command {
-        Command::Proof { key, entry, proof } => {
-            let key = load_key(&key)?;
+        Command::Proof {
+            key,
+            witnesses,
+            entry,
+            proof,
+        } => {
+            let (key, policy) = (load_key(&key)?, witnesses.policy()?);
             let (entry, proof_file) = (read(&entry)?, read(&proof)?);
             let parsed = tlog_proof::TlogProof::parse(&proof_file)
                 .map_err(|e| Failure::Check(format!("{}: {e}", proof.display())))?;
             let cp = parsed
                 .verify(&entry, &key)
+                .map_err(|e| Failure::Check(format!("{}: {e}", proof.display())))?;
+            let witnessing = cosignature::witnessing(parsed.checkpoint.as_bytes(), &key, &policy)
                 .map_err(|e| Failure::Check(format!("{}: {e}", proof.display())))?;
             let verdict = format!(
                 "OK: entry is leaf {} of {} at tree size {} (root {})",
@@ -183,6 +254,7 @@ fn run(cli: Cli) -> Result<String, Failure> {
                 cp.size,
                 cp.root.to_base64()
             );
+            let verdict = with_witnesses(verdict, &witnessing);
             Ok(match LoggedDecision::from_leaf(&entry) {
                 Ok(logged) => format!(
                     "{verdict}\n{}",
@@ -191,18 +263,27 @@ fn run(cli: Cli) -> Result<String, Failure> {
                 Err(e) => format!("{verdict}\n(the entry is not a decision record: {e})"),
             })
         }
-        Command::Evidence { key, json, file } => {
-            let key = load_key(&key)?;
-            let v = evidence::verify(&read(&file)?, &key)
+        Command::Evidence {
+            key,
+            witnesses,
+            json,
+            file,
+        } => {
+            let (key, policy) = (load_key(&key)?, witnesses.policy()?);
+            let v = evidence::verify_witnessed(&read(&file)?, &key, &policy)
                 .map_err(|e| Failure::Check(format!("{}: {e}", file.display())))?;
             Ok(account(
                 json,
                 format!(
-                    "OK: evidence verified\n{}",
+                    "{}\n{}",
+                    with_witnesses("OK: evidence verified".into(), &v.witnessing),
                     account::decision_text(v.index, &v.checkpoint, "checkpoint", &v.logged)
                         .trim_end()
                 ),
-                account::decision_json(v.index, &v.checkpoint, &v.logged),
+                json_with_witnesses(
+                    account::decision_json(v.index, &v.checkpoint, &v.logged),
+                    &v.witnessing,
+                ),
             ))
         }
         Command::Receipt {
@@ -236,36 +317,55 @@ fn run(cli: Cli) -> Result<String, Failure> {
                 account::decision_json(r.leaf_index, &cp, &logged),
             ))
         }
-        Command::Chain { key, json, file } => {
-            let key = load_key(&key)?;
-            let c = chain::verify(&read(&file)?, &key)
+        Command::Chain {
+            key,
+            witnesses,
+            json,
+            file,
+        } => {
+            let (key, policy) = (load_key(&key)?, witnesses.policy()?);
+            let c = chain::verify_witnessed(&read(&file)?, &key, &policy)
                 .map_err(|e| Failure::Check(format!("{}: {e}", file.display())))?;
             Ok(account(
                 json,
-                format!("OK: chain verified\n{}", account::chain_text(&c).trim_end()),
-                account::chain_json(&c),
+                format!(
+                    "{}\n{}",
+                    with_witnesses("OK: chain verified".into(), &c.witnessing),
+                    account::chain_text(&c).trim_end()
+                ),
+                json_with_witnesses(account::chain_json(&c), &c.witnessing),
             ))
         }
         Command::Consistency {
             key,
+            witnesses,
             old,
             new,
             proof,
         } => {
-            let key = load_key(&key)?;
+            let (key, policy) = (load_key(&key)?, witnesses.policy()?);
             let (old_cp, new_cp, proof_file) = (read(&old)?, read(&new)?, read(&proof)?);
             let parsed = ConsistencyFile::parse(&proof_file)
                 .map_err(|e| Failure::Check(format!("{}: {e}", proof.display())))?;
             let (o, n) = parsed
                 .verify(&old_cp, &new_cp, &key)
                 .map_err(|e| Failure::Check(e.to_string()))?;
-            Ok(format!(
-                "OK: {} at size {} extends size {} (append-only between them)",
-                n.origin, n.size, o.size
+            let witnessing = cosignature::witnessing(&new_cp, &key, &policy)
+                .map_err(|e| Failure::Check(format!("{}: {e}", new.display())))?;
+            Ok(with_witnesses(
+                format!(
+                    "OK: {} at size {} extends size {} (append-only between them)",
+                    n.origin, n.size, o.size
+                ),
+                &witnessing,
             ))
         }
-        Command::Export { key, dir } => {
-            let key = load_key(&key)?;
+        Command::Export {
+            key,
+            witnesses,
+            dir,
+        } => {
+            let (key, policy) = (load_key(&key)?, witnesses.policy()?);
             let open = |name: &str| {
                 let path = dir.join(name);
                 std::fs::File::open(&path)
@@ -281,7 +381,7 @@ fn run(cli: Cli) -> Result<String, Failure> {
                 ocsf: open(export::OCSF)?,
             };
             let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
-            let verdict = export::verify(src, &key, |done, total| {
+            let verdict = export::verify_witnessed(src, &key, &policy, |done, total| {
                 if tty {
                     eprint!("\rverifying {done}/{total} leaves");
                 }
@@ -290,17 +390,27 @@ fn run(cli: Cli) -> Result<String, Failure> {
                 eprintln!();
             }
             let v = verdict.map_err(|e| Failure::Check(format!("{}: {e}", dir.display())))?;
-            Ok(format!("OK: export {}", v))
+            Ok(with_witnesses(format!("OK: export {}", v), &v.witnessing))
         }
-        Command::Checkpoint { key, checkpoint } => {
-            let key = load_key(&key)?;
-            let cp = checkpoint::open(&read(&checkpoint)?, &key)
+        Command::Checkpoint {
+            key,
+            witnesses,
+            checkpoint,
+        } => {
+            let (key, policy) = (load_key(&key)?, witnesses.policy()?);
+            let signed = read(&checkpoint)?;
+            let cp = checkpoint::open(&signed, &key)
                 .map_err(|e| Failure::Check(format!("{}: {e}", checkpoint.display())))?;
-            Ok(format!(
-                "OK: {} size {} root {}",
-                cp.origin,
-                cp.size,
-                cp.root.to_base64()
+            let witnessing = cosignature::witnessing(&signed, &key, &policy)
+                .map_err(|e| Failure::Check(format!("{}: {e}", checkpoint.display())))?;
+            Ok(with_witnesses(
+                format!(
+                    "OK: {} size {} root {}",
+                    cp.origin,
+                    cp.size,
+                    cp.root.to_base64()
+                ),
+                &witnessing,
             ))
         }
     }

@@ -184,7 +184,11 @@ impl<W: Write> Builder<W> {
         key: &crate::VerifierKey,
         sinks: Sinks<W>,
     ) -> Result<Builder<W>, ExportError> {
-        let cp = crate::checkpoint::open_sole(head.checkpoint.as_bytes(), key)?;
+        let (cp, _) = crate::checkpoint::open_witnessed(
+            head.checkpoint.as_bytes(),
+            key,
+            &crate::cosignature::Policy::default(),
+        )?;
         let left = super::hashes(&head.left, "left")?;
         let right = super::hashes(&head.right, "right")?;
         let tree = range::start(head.first, head.end, cp.size, &left, &right)?;

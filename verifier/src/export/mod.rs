@@ -33,6 +33,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::checkpoint::{self, CheckpointError};
+use crate::cosignature::{Policy, Witnessing};
 use crate::decision::{Decision, LoggedDecision};
 use crate::hash::{leaf_hash, Hash};
 use crate::inclusion::verify_inclusion;
@@ -513,6 +514,8 @@ pub struct Verdict {
     /// Whether the leaf after the range was there to prove the window's end;
     /// without it, the export is complete up to the checkpoint's size.
     pub end_proven: bool,
+    /// The witnesses' cosignatures on the checkpoint.
+    pub witnessing: Witnessing,
 }
 
 impl std::fmt::Display for Verdict {
@@ -582,6 +585,17 @@ fn boundary(
 pub fn verify<R: Read>(
     src: Sources<R>,
     key: &VerifierKey,
+    progress: impl FnMut(u64, u64),
+) -> Result<Verdict, ExportError> {
+    verify_witnessed(src, key, &Policy::default(), progress)
+}
+
+/// [`verify`], and the checkpoint's cosignatures by the witnesses of
+/// `policy` verified and reaching its quorum.
+pub fn verify_witnessed<R: Read>(
+    src: Sources<R>,
+    key: &VerifierKey,
+    policy: &Policy,
     mut progress: impl FnMut(u64, u64),
 ) -> Result<Verdict, ExportError> {
     let m: Manifest =
@@ -602,7 +616,7 @@ pub fn verify<R: Read>(
             FILES.join(", ")
         )));
     }
-    let cp = checkpoint::open_sole(&src.checkpoint, key)?;
+    let (cp, witnessing) = checkpoint::open_witnessed(&src.checkpoint, key, policy)?;
     check_digest(&m, CHECKPOINT, &digest(&src.checkpoint))?;
     check_digest(&m, REPORT, &digest(&src.report))?;
     if cp.origin != m.origin
@@ -741,6 +755,7 @@ pub fn verify<R: Read>(
     Ok(Verdict {
         end_proven: m.after.is_some(),
         manifest: m,
+        witnessing,
     })
 }
 

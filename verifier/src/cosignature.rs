@@ -1,0 +1,355 @@
+//! C2SP tlog-cosignature v1 with Ed25519 (signature type `0x04`): a
+//! witness's statement that, at the time it states, the checkpoint is the
+//! largest one it has seen of that log and consistent with every one before.
+//! Logs whose checkpoints carry a quorum of such cosignatures cannot show
+//! one history to some readers and another to others (a split view).
+//!
+//! ```text
+//! — <witness name> base64(key ID (4) || timestamp (8, big-endian) || Ed25519 signature (64))
+//! ```
+//!
+//! The signature covers, in this order:
+//!
+//! ```text
+//! cosignature/v1\n
+//! time <timestamp, decimal>\n
+//! <the checkpoint's note text, final newline included>
+//! ```
+//!
+//! `key ID = SHA-256(name || 0x0A || 0x04 || public key)[:4]`. Key strings
+//! are those of signed notes with type byte `0x04`: verifier
+//! `<name>+<hex key ID>+base64(0x04 || public key)`, signer
+//! `PRIVATE+KEY+<name>+<hex key ID>+base64(0x04 || 32-byte seed)`.
+//! specs/witness.md.
+
+use crate::b64;
+use crate::note::{self, KeyError, Note, NoteError, SignerKey, VerifierKey, SIG_PREFIX};
+
+/// The signature type byte of Ed25519 cosignature/v1 keys.
+pub const ALG_COSIGNATURE_V1: u8 = 0x04;
+
+/// Bytes after the key ID in a cosignature line: timestamp and signature.
+pub(crate) const SIGNATURE_LEN: usize = 8 + 64;
+
+/// Why cosignatures were rejected.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum CosignatureError {
+    /// The note itself does not parse.
+    #[error(transparent)]
+    Note(#[from] NoteError),
+    /// A line with a known witness's name and key ID that is not a
+    /// timestamp and an Ed25519 signature, or whose timestamp is over 2^63-1.
+    #[error("cosignature by {0} is malformed (not a timestamp and an Ed25519 signature)")]
+    Malformed(String),
+    /// A line with a known witness's name and key ID that does not verify.
+    #[error("cosignature by {0} does not verify")]
+    Invalid(String),
+    /// The same witness cosigned twice.
+    #[error("checkpoint has two cosignatures by {0}")]
+    Duplicate(String),
+    /// Fewer known witnesses cosigned than the policy asks for.
+    #[error("checkpoint has {have} of the {need} cosignatures wanted (none from {missing})")]
+    Quorum {
+        /// Witnesses whose cosignatures verified.
+        have: usize,
+        /// The quorum.
+        need: usize,
+        /// The witnesses that did not cosign, comma separated.
+        missing: String,
+    },
+    /// The text to cosign is not a note text of at least three lines.
+    #[error("cannot cosign: not a checkpoint body")]
+    NotCheckpoint,
+}
+
+/// A witness's public key: a note verifier key of type `0x04`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WitnessKey(VerifierKey);
+
+impl WitnessKey {
+    /// Parses `<name>+<hex key ID>+base64(0x04 || public key)`.
+    pub fn parse(s: &str) -> Result<WitnessKey, KeyError> {
+        VerifierKey::parse_typed(s, ALG_COSIGNATURE_V1).map(WitnessKey)
+    }
+
+    /// The witness's name.
+    pub fn name(&self) -> &str {
+        self.0.name()
+    }
+
+    /// The 4-byte key ID.
+    pub fn id(&self) -> u32 {
+        self.0.id()
+    }
+
+    /// The timestamp of `sig` (timestamp || signature) if it is this key's
+    /// cosignature of `text`.
+    fn verify(&self, text: &str, sig: &[u8]) -> Result<u64, CosignatureError> {
+        let malformed = || CosignatureError::Malformed(self.name().to_string());
+        if sig.len() != SIGNATURE_LEN {
+            return Err(malformed());
+        }
+        let (time, sig) = sig.split_at(8);
+        let time = u64::from_be_bytes(time.try_into().map_err(|_| malformed())?);
+        if time > i64::MAX as u64 {
+            return Err(malformed());
+        }
+        if !self.0.verify(&message(text, time), sig) {
+            return Err(CosignatureError::Invalid(self.name().to_string()));
+        }
+        Ok(time)
+    }
+}
+
+impl std::fmt::Display for WitnessKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// A witness's private key: a note signer key of type `0x04`. Its `Debug`
+/// output never shows the key.
+#[derive(Clone, Debug)]
+pub struct WitnessSigner(SignerKey);
+
+impl WitnessSigner {
+    /// A witness named `name` from a 32-byte Ed25519 seed (the caller
+    /// brings the randomness).
+    pub fn from_seed(name: &str, seed: &[u8; 32]) -> Result<WitnessSigner, KeyError> {
+        SignerKey::from_seed_typed(ALG_COSIGNATURE_V1, name, seed).map(WitnessSigner)
+    }
+
+    /// Parses `PRIVATE+KEY+<name>+<hex key ID>+base64(0x04 || seed)`.
+    pub fn parse(s: &str) -> Result<WitnessSigner, KeyError> {
+        SignerKey::parse_typed(s, ALG_COSIGNATURE_V1).map(WitnessSigner)
+    }
+
+    /// The signer key string (secret: store with mode 0600, never log).
+    pub fn to_secret_string(&self) -> String {
+        self.0.to_secret_string()
+    }
+
+    /// The witness's name.
+    pub fn name(&self) -> &str {
+        self.0.name()
+    }
+
+    /// The matching public key.
+    pub fn verifier(&self) -> WitnessKey {
+        WitnessKey(self.0.verifier())
+    }
+
+    /// The cosignature line (with its newline) of the checkpoint note text
+    /// `text` at `time` (seconds since the epoch, at most 2^63-1).
+    pub fn cosign(&self, text: &str, time: u64) -> Result<String, CosignatureError> {
+        if text.lines().count() < 3 || !text.ends_with('\n') || time > i64::MAX as u64 {
+            return Err(CosignatureError::NotCheckpoint);
+        }
+        let mut raw = self.0.verifier().id().to_be_bytes().to_vec();
+        raw.extend_from_slice(&time.to_be_bytes());
+        raw.extend_from_slice(&self.0.sign_bytes(&message(text, time)));
+        Ok(format!(
+            "{SIG_PREFIX}{} {}\n",
+            self.name(),
+            b64::encode(raw)
+        ))
+    }
+}
+
+/// The message a cosignature signs: `cosignature/v1\ntime <time>\n<text>`.
+pub fn message(text: &str, time: u64) -> Vec<u8> {
+    format!("cosignature/v1\ntime {time}\n{text}").into_bytes()
+}
+
+/// One verified cosignature.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cosignature {
+    /// The witness's name.
+    pub witness: String,
+    /// When the witness cosigned, seconds since the epoch.
+    pub time: u64,
+}
+
+/// The cosignatures on the signed note `signed` by any of `witnesses`, each
+/// verified. Lines by other keys (the log's own signature among them) are
+/// left alone; a line with a known witness's name and key ID that does not
+/// verify, or a second one by the same witness, is an error.
+pub fn verify(
+    signed: &[u8],
+    witnesses: &[WitnessKey],
+) -> Result<Vec<Cosignature>, CosignatureError> {
+    let note = Note::parse(signed)?;
+    verify_note(&note, witnesses)
+}
+
+pub(crate) fn verify_note(
+    note: &Note,
+    witnesses: &[WitnessKey],
+) -> Result<Vec<Cosignature>, CosignatureError> {
+    let mut found: Vec<Cosignature> = Vec::new();
+    for sig in &note.signatures {
+        let Some(key) = witnesses
+            .iter()
+            .find(|k| k.name() == sig.name && k.id() == sig.id)
+        else {
+            continue;
+        };
+        if found.iter().any(|c| c.witness == key.name()) {
+            return Err(CosignatureError::Duplicate(key.name().to_string()));
+        }
+        let time = key.verify(&note.text, &sig.signature)?;
+        found.push(Cosignature {
+            witness: key.name().to_string(),
+            time,
+        });
+    }
+    Ok(found)
+}
+
+/// Which witnesses a reader trusts, and how many of them must have cosigned
+/// a checkpoint before it is believed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Policy {
+    /// The witnesses' keys.
+    pub witnesses: Vec<WitnessKey>,
+    /// How many distinct witnesses must have cosigned (0: none).
+    pub quorum: usize,
+}
+
+impl Policy {
+    /// A policy asking for `quorum` of `witnesses`, or for all of them if
+    /// `quorum` is `None`. A quorum larger than the witnesses is refused.
+    pub fn new(witnesses: Vec<WitnessKey>, quorum: Option<usize>) -> Result<Policy, String> {
+        let quorum = quorum.unwrap_or(witnesses.len());
+        if quorum > witnesses.len() {
+            return Err(format!(
+                "a quorum of {quorum} needs at least {quorum} witness keys, not {}",
+                witnesses.len()
+            ));
+        }
+        Ok(Policy { witnesses, quorum })
+    }
+
+    /// The verified cosignatures on `signed`, if at least the quorum of them.
+    pub fn check(&self, signed: &[u8]) -> Result<Vec<Cosignature>, CosignatureError> {
+        self.check_note(&Note::parse(signed)?)
+    }
+
+    pub(crate) fn check_note(&self, note: &Note) -> Result<Vec<Cosignature>, CosignatureError> {
+        let found = verify_note(note, &self.witnesses)?;
+        if found.len() < self.quorum {
+            let missing: Vec<&str> = self
+                .witnesses
+                .iter()
+                .map(|w| w.name())
+                .filter(|n| !found.iter().any(|c| c.witness == *n))
+                .collect();
+            return Err(CosignatureError::Quorum {
+                have: found.len(),
+                need: self.quorum,
+                missing: missing.join(", "),
+            });
+        }
+        Ok(found)
+    }
+}
+
+/// The cosignatures on the signed checkpoint `signed` of the log whose key
+/// is `log`: those by the witnesses of `policy` verified (reaching its
+/// quorum), and the names on every other line that is not the log's.
+pub fn witnessing(
+    signed: &[u8],
+    log: &VerifierKey,
+    policy: &Policy,
+) -> Result<Witnessing, CosignatureError> {
+    witnessing_of(&Note::parse(signed)?, log, policy)
+}
+
+pub(crate) fn witnessing_of(
+    note: &Note,
+    log: &VerifierKey,
+    policy: &Policy,
+) -> Result<Witnessing, CosignatureError> {
+    let cosigned = policy.check_note(note)?;
+    let unchecked = note
+        .signatures
+        .iter()
+        .filter(|s| !(s.name == log.name() && s.id == log.id()))
+        .filter(|s| {
+            !policy
+                .witnesses
+                .iter()
+                .any(|w| w.name() == s.name && w.id() == s.id)
+        })
+        .map(|s| s.name.clone())
+        .collect();
+    Ok(Witnessing {
+        cosigned,
+        unchecked,
+    })
+}
+
+/// What a checkpoint's cosignatures showed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Witnessing {
+    /// Cosignatures by the witnesses given, verified.
+    pub cosigned: Vec<Cosignature>,
+    /// Cosigners whose keys were not given: their lines were not checked.
+    pub unchecked: Vec<String>,
+}
+
+impl Witnessing {
+    /// One line for a reader, or `None` if the checkpoint carries no
+    /// cosignature at all.
+    pub fn summary(&self) -> Option<String> {
+        if self.cosigned.is_empty() && self.unchecked.is_empty() {
+            return None;
+        }
+        let mut parts = Vec::new();
+        if !self.cosigned.is_empty() {
+            let who: Vec<String> = self
+                .cosigned
+                .iter()
+                .map(|c| {
+                    let at = c
+                        .time
+                        .checked_mul(1_000_000_000)
+                        .and_then(crate::timestamp::Timestamp::from_unix_nanos)
+                        .map_or_else(|| c.time.to_string(), |t| t.canonical());
+                    format!("{} at {at}", c.witness)
+                })
+                .collect();
+            parts.push(format!("cosigned by {}", who.join(", ")));
+        }
+        if !self.unchecked.is_empty() {
+            parts.push(format!(
+                "not checked (give their keys with --witness): {}",
+                self.unchecked.join(", ")
+            ));
+        }
+        Some(format!("witnesses    {}", parts.join("; ")))
+    }
+
+    /// The same as JSON: `{"cosigned": [{"witness", "time"}], "unchecked": [..]}`.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "cosigned": self.cosigned.iter().map(|c| serde_json::json!({"witness": c.witness, "time": c.time})).collect::<Vec<_>>(),
+            "unchecked": self.unchecked,
+        })
+    }
+}
+
+/// `signed` with the signature lines of `lines` that it does not carry yet
+/// appended (a log adding the cosignatures a witness returned). Lines that
+/// do not parse as signature lines are an error; nothing is verified here.
+pub fn append_lines(signed: &str, lines: &str) -> Result<String, NoteError> {
+    let mut out = signed.to_string();
+    for line in lines.lines() {
+        note::parse_signature_line(line)?;
+        if !out.lines().any(|l| l == line) {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    Ok(out)
+}
