@@ -128,7 +128,7 @@ pub(crate) async fn search(
                 &serde_json::json!({
                     "size": cp.checkpoint.size,
                     "root": cp.checkpoint.root.to_base64(),
-                    "signed": cp.text,
+                    "signed": cp.cosigned(),
                 })
                 .to_string(),
             );

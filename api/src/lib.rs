@@ -26,6 +26,7 @@ pub mod state;
 mod stream;
 pub mod tls;
 pub mod tokens;
+pub mod witnesses;
 mod write;
 
 pub use listen::{serve, ConnLimits};

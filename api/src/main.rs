@@ -50,7 +50,8 @@ struct Cli {
     /// TOML file with any of: data, listen, origin, public_reads, max_body_bytes,
     /// checkpoint_interval_ms, request_timeout_ms, header_timeout_ms, max_connections,
     /// max_headers, queue_capacity, batch_delay_us, blocking_threads,
-    /// thread_priorities, keep_freed_ms, memory_budget_mb, tls_cert, tls_key.
+    /// thread_priorities, keep_freed_ms, memory_budget_mb, tls_cert, tls_key,
+    /// and `[[witness]]` tables of url and key.
     #[arg(long, env = "LEDGER_CONFIG")]
     config: Option<PathBuf>,
     /// Run the commit path's threads at a raised CPU priority with a short
@@ -73,6 +74,19 @@ struct Cli {
     /// The private key of --tls-cert (PEM: PKCS #8, PKCS #1 or SEC1).
     #[arg(long, env = "LEDGER_TLS_KEY")]
     tls_key: Option<PathBuf>,
+    /// A witness to ask to cosign every checkpoint (C2SP tlog-witness): its
+    /// submission URL and its cosignature key (`<name>+<id>+<base64>`,
+    /// type 0x04). Repeat for more witnesses.
+    #[arg(long, num_args = 2, value_names = ["URL", "KEY"], action = clap::ArgAction::Append)]
+    witness: Vec<String>,
+}
+
+/// A witness in the config file: `[[witness]]` with `url` and `key`.
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+struct WitnessEntry {
+    url: String,
+    key: String,
 }
 
 #[derive(Deserialize, Default, Debug)]
@@ -96,6 +110,7 @@ struct FileConfig {
     memory_budget_mb: Option<usize>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
+    witness: Option<Vec<WitnessEntry>>,
 }
 
 struct Settings {
@@ -116,6 +131,8 @@ struct Settings {
     budget_mb: usize,
     /// TLS for every connection, if a certificate and key were given.
     tls: Option<tokio_rustls::TlsAcceptor>,
+    /// Witnesses asked to cosign each checkpoint.
+    witnesses: Vec<api::witnesses::Witness>,
 }
 
 fn settings(cli: Cli) -> Result<Settings> {
@@ -177,6 +194,13 @@ fn settings(cli: Cli) -> Result<Settings> {
         (Some(cert), Some(key)) => Some(api::tls::acceptor(&cert, &key)?),
         _ => bail!("HTTPS needs both --tls-cert and --tls-key (tls_cert and tls_key)"),
     };
+    let given: Vec<(String, String)> = cli
+        .witness
+        .chunks(2)
+        .map(|p| (p[0].clone(), p[1].clone()))
+        .chain(file.witness.into_iter().flatten().map(|w| (w.url, w.key)))
+        .collect();
+    let witnesses = witnesses(given)?;
     Ok(Settings {
         data: cli
             .data
@@ -195,7 +219,26 @@ fn settings(cli: Cli) -> Result<Settings> {
         budget,
         budget_mb,
         tls,
+        witnesses,
     })
+}
+
+/// The witnesses given as (URL, key) pairs, checked: an `http` or `https`
+/// URL, a cosignature key, each witness once.
+fn witnesses(given: Vec<(String, String)>) -> Result<Vec<api::witnesses::Witness>> {
+    let mut out: Vec<api::witnesses::Witness> = Vec::new();
+    for (url, key) in given {
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            bail!("witness URL {url:?} must begin with http:// or https://");
+        }
+        let key = verifier::cosignature::WitnessKey::parse(&key)
+            .with_context(|| format!("the key of witness {url}"))?;
+        if out.iter().any(|w| w.key.name() == key.name()) {
+            bail!("witness {} is given twice", key.name());
+        }
+        out.push(api::witnesses::Witness { url, key });
+    }
+    Ok(out)
 }
 
 /// A setting that must be at least 1 if given.
@@ -366,6 +409,7 @@ async fn serve(s: Settings) -> Result<()> {
         config: s.server.clone(),
         rejected: Default::default(),
         signer: signer.clone(),
+        witnesses: api::witnesses::Witnesses::start(log.clone(), s.witnesses.clone()),
     });
 
     let base = match s.tls {
@@ -416,6 +460,13 @@ async fn serve(s: Settings) -> Result<()> {
         beside("ledger-verify"),
         key.display()
     );
+    for w in &s.witnesses {
+        say!(
+            "witness {} ({}) is asked to cosign every checkpoint",
+            w.key.name(),
+            w.url
+        );
+    }
     if s.tls.is_some() {
         say!("(a certificate from a private CA: give curl --cacert and ledgerctl --ca the CA's certificate)");
     }

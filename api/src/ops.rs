@@ -85,6 +85,31 @@ pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         s.write_micros.load(Ordering::Relaxed) as f64 / 1e6,
         c(&s.commits),
     );
+    let witnesses = state.witnesses.status();
+    if !witnesses.is_empty() {
+        let mut sizes = String::new();
+        let mut failures = String::new();
+        for w in witnesses {
+            let name = w.name.replace('\\', "\\\\").replace('"', "\\\"");
+            let _ = writeln!(
+                sizes,
+                "ledger_witness_cosigned_size{{witness=\"{name}\"}} {}",
+                w.cosigned_size.load(Ordering::Relaxed)
+            );
+            let _ = writeln!(
+                failures,
+                "ledger_witness_failures_total{{witness=\"{name}\"}} {}",
+                w.failures.load(Ordering::Relaxed)
+            );
+        }
+        let _ = write!(
+            text,
+            "# HELP ledger_witness_cosigned_size tree size of the newest checkpoint each witness cosigned\n\
+             # TYPE ledger_witness_cosigned_size gauge\n{sizes}\
+             # HELP ledger_witness_failures_total requests to each witness that brought no valid cosignature\n\
+             # TYPE ledger_witness_failures_total counter\n{failures}"
+        );
+    }
     let mem = state.log.memory();
     let text = text
         + &format!(

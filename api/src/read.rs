@@ -42,7 +42,7 @@ pub(crate) async fn checkpoint(
     let cp = state.log.latest_checkpoint().ok_or_else(|| {
         ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "no checkpoint signed yet")
     })?;
-    Ok(text(cp.text, "no-cache"))
+    Ok(text(cp.cosigned(), "no-cache"))
 }
 
 /// `GET /tile/<L>/<N>[.p/<W>]` and `GET /tile/entries/<N>[.p/<W>]`.
@@ -83,10 +83,8 @@ pub(crate) async fn checkpoint_at(
     public_or_reader(&state, &headers)?;
     let size = verifier::checkpoint::parse_decimal(&size)
         .ok_or_else(|| ApiError::bad("size must be a decimal"))?;
-    Ok(text(
-        state.log.checkpoint_at(size)?.text,
-        "public, max-age=31536000, immutable",
-    ))
+    // Not immutable: witnesses' cosignatures are added as they arrive.
+    Ok(text(state.log.checkpoint_at(size)?.cosigned(), "no-cache"))
 }
 
 /// `GET /v1/proof/consistency?from=<m>&to=<n>`: a consistency proof file.

@@ -50,6 +50,8 @@ pub struct AppState {
     pub rejected: std::sync::atomic::AtomicU64,
     /// The log's signing key (COSE receipts are signed on request).
     pub signer: SignerKey,
+    /// The witnesses asked to cosign each checkpoint.
+    pub witnesses: crate::witnesses::Witnesses,
 }
 
 impl AppState {

@@ -131,15 +131,17 @@ impl Log {
                 "a checkpoint is beyond the tree size".into(),
             ));
         }
-        // The witness of the last checkpoint signed, outside RocksDB: the
+        // The last checkpoint signed, kept outside RocksDB: the
         // store must reach it and agree with it.
-        if let Some(w) = crate::witness::read(&self.path, &self.key)? {
+        if let Some(w) = crate::last_checkpoint::read(&self.path, &self.key)? {
             let signed = w.checkpoint.size;
             if signed > size {
                 return Err(LedgerError::BehindSignedCheckpoint {
                     store: size,
                     signed,
-                    witness: crate::witness::path(&self.path).display().to_string(),
+                    kept_in: crate::last_checkpoint::path(&self.path)
+                        .display()
+                        .to_string(),
                 });
             }
             let computed = crate::tree::root(&reader, signed)?;

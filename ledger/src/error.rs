@@ -22,14 +22,14 @@ pub enum LedgerError {
     /// The store holds fewer leaves than a checkpoint the log signed: its
     /// newest leaves were lost (a damaged write-ahead log, a restored old
     /// backup).
-    #[error("the store holds {store} leaves, but the log signed a checkpoint of {signed} leaves (kept in {witness}): leaves {store}..{signed} are lost. The ledger will not sign a history that contradicts it. Restore the log from a mirror: ledgerctl restore --mirror <dir> --data <new dir> (docs/operations.md)")]
+    #[error("the store holds {store} leaves, but the log signed a checkpoint of {signed} leaves (kept in {kept_in}): leaves {store}..{signed} are lost. The ledger will not sign a history that contradicts it. Restore the log from a mirror: ledgerctl restore --mirror <dir> --data <new dir> (docs/operations.md)")]
     BehindSignedCheckpoint {
         /// Leaves in the store.
         store: u64,
         /// The size of the last checkpoint signed.
         signed: u64,
         /// Where that checkpoint is kept.
-        witness: String,
+        kept_in: String,
     },
     /// The signer key file may be read by others than its owner.
     #[error("{path} is readable by group or others (mode {mode:o}); the log's signing key must be private: chmod 600 {path}")]

@@ -49,7 +49,7 @@ impl Log {
         Ok(ChainBundle {
             truncated,
             hops,
-            checkpoint: signed.text,
+            checkpoint: signed.cosigned(),
         })
     }
 
@@ -132,7 +132,7 @@ impl Log {
             right: hashes(end, n)?,
             before: first.checked_sub(1).map(bound).transpose()?,
             after: (end < n).then(|| bound(end)).transpose()?,
-            checkpoint: signed.text,
+            checkpoint: signed.cosigned(),
         })
     }
 }

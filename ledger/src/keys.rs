@@ -22,41 +22,65 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> LedgerError + '_ {
 
 /// A new signer key named `origin` from the operating system's randomness.
 pub fn generate(origin: &str) -> Result<SignerKey, LedgerError> {
+    Ok(SignerKey::from_seed(origin, &seed()?)?)
+}
+
+/// 32 bytes from the operating system's randomness: an Ed25519 seed.
+pub fn seed() -> Result<[u8; 32], LedgerError> {
     let mut seed = [0u8; 32];
     getrandom::fill(&mut seed).map_err(|e| LedgerError::Io {
         path: "getrandom".into(),
         source: std::io::Error::other(e.to_string()),
     })?;
-    Ok(SignerKey::from_seed(origin, &seed)?)
+    Ok(seed)
 }
 
 /// Writes `log.key` (mode 0600, never overwriting) and `log.pub` into `dir`,
 /// creating it. Returns the two paths.
 pub fn save(dir: &Path, signer: &SignerKey) -> Result<(PathBuf, PathBuf), LedgerError> {
+    save_pair(
+        dir,
+        (SIGNER_FILE, &signer.to_secret_string()),
+        (VERIFIER_FILE, &signer.verifier().to_string()),
+    )
+}
+
+/// Writes a secret key string to `dir/<secret.0>` (mode 0600, never
+/// overwriting, synced) and its public key string to `dir/<public.0>`,
+/// creating `dir`. Returns the two paths.
+pub fn save_pair(
+    dir: &Path,
+    secret: (&str, &str),
+    public: (&str, &str),
+) -> Result<(PathBuf, PathBuf), LedgerError> {
     std::fs::create_dir_all(dir).map_err(io(dir))?;
-    let key_path = dir.join(SIGNER_FILE);
+    let key_path = dir.join(secret.0);
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
     let mut f = opts.open(&key_path).map_err(io(&key_path))?;
-    f.write_all(format!("{}\n", signer.to_secret_string()).as_bytes())
+    f.write_all(format!("{}\n", secret.1).as_bytes())
         .and_then(|_| f.sync_all())
         .map_err(io(&key_path))?;
-    let pub_path = dir.join(VERIFIER_FILE);
-    std::fs::write(&pub_path, format!("{}\n", signer.verifier())).map_err(io(&pub_path))?;
+    let pub_path = dir.join(public.0);
+    std::fs::write(&pub_path, format!("{}\n", public.1)).map_err(io(&pub_path))?;
     Ok((key_path, pub_path))
 }
 
 /// Reads `log.key` from `dir`; refuses a file that its group or others
 /// may read.
 pub fn load_signer(dir: &Path) -> Result<SignerKey, LedgerError> {
-    let path = dir.join(SIGNER_FILE);
+    Ok(SignerKey::parse(&load_secret(&dir.join(SIGNER_FILE))?)?)
+}
+
+/// Reads a secret key file; refuses one that its group or others may read.
+pub fn load_secret(path: &Path) -> Result<String, LedgerError> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(&path)
-            .map_err(io(&path))?
+        let mode = std::fs::metadata(path)
+            .map_err(io(path))?
             .permissions()
             .mode()
             & 0o777;
@@ -67,8 +91,7 @@ pub fn load_signer(dir: &Path) -> Result<SignerKey, LedgerError> {
             });
         }
     }
-    let text = std::fs::read_to_string(&path).map_err(io(&path))?;
-    Ok(SignerKey::parse(&text)?)
+    std::fs::read_to_string(path).map_err(io(path))
 }
 
 /// Reads `log.pub` from `dir`.

@@ -1,5 +1,5 @@
 //! The last signed checkpoint, kept outside RocksDB as well
-//! (`<db>/last-checkpoint`, specs/storage.md): a witness of what the log
+//! (`<db>/last-checkpoint`, specs/storage.md): a record of what the log
 //! signed that survives a store whose write-ahead log lost its tail. A
 //! store older than it (fewer leaves, or another root at its size) is
 //! refused on open, so the ledger never signs a history that contradicts
@@ -14,16 +14,16 @@ use verifier::VerifierKey;
 
 use crate::{LedgerError, SignedCheckpoint};
 
-/// The witness file's name in the log's directory.
-pub const WITNESS_FILE: &str = "last-checkpoint";
+/// The file's name in the log's directory.
+pub const FILE_NAME: &str = "last-checkpoint";
 
-/// The witness file of the log in `db`.
+/// The file of the log in `db`.
 pub fn path(db: &Path) -> PathBuf {
-    db.join(WITNESS_FILE)
+    db.join(FILE_NAME)
 }
 
-/// The checkpoint the witness holds, verified with `key`; `None` if there
-/// is no witness yet.
+/// The checkpoint the file holds, verified with `key`; `None` if there
+/// is no file yet.
 pub fn read(db: &Path, key: &VerifierKey) -> Result<Option<SignedCheckpoint>, LedgerError> {
     let p = path(db);
     let text = match std::fs::read(&p) {
@@ -41,14 +41,15 @@ pub fn read(db: &Path, key: &VerifierKey) -> Result<Option<SignedCheckpoint>, Le
     Ok(Some(SignedCheckpoint {
         checkpoint: cp,
         text: String::from_utf8_lossy(&text).into_owned(),
+        cosignatures: String::new(),
     }))
 }
 
-/// Replaces the witness with `signed`, durably: written beside it, synced,
+/// Replaces the file's checkpoint with `signed`, durably: written beside it, synced,
 /// renamed over it, and the directory synced.
 pub fn write(db: &Path, signed: &SignedCheckpoint) -> Result<(), LedgerError> {
     let p = path(db);
-    let tmp = db.join(format!("{WITNESS_FILE}.tmp"));
+    let tmp = db.join(format!("{FILE_NAME}.tmp"));
     let io = |source| LedgerError::Io {
         path: p.display().to_string(),
         source,

@@ -17,11 +17,11 @@ mod error;
 mod evidence;
 pub mod frontier;
 pub mod keys;
+pub mod last_checkpoint;
 mod layout;
 mod memory;
 mod store;
 mod timings;
-pub mod witness;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -46,13 +46,48 @@ pub use store::db_options;
 use store::*;
 pub use timings::{Durations, SyncedWriteTimings, BUCKET_BOUNDS_MICROS};
 
-/// A checkpoint and the signed note that carries it.
+/// A checkpoint, the signed note that carries it, and the witnesses'
+/// cosignatures of it gathered since.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SignedCheckpoint {
     /// The parsed body.
     pub checkpoint: Checkpoint,
-    /// The signed note, as served and embedded in proofs.
+    /// The note with the log's signature alone, as embedded in evidence,
+    /// chain bundles and exports (every byte of those is authenticated by
+    /// the log's key).
     pub text: String,
+    /// Witness cosignature lines (C2SP tlog-cosignature), each ending in a
+    /// newline; empty if none.
+    pub cosignatures: String,
+}
+
+impl SignedCheckpoint {
+    /// The note with the log's signature and every cosignature: what
+    /// `/checkpoint` serves and tlog-proof files carry.
+    pub fn cosigned(&self) -> String {
+        format!("{}{}", self.text, self.cosignatures)
+    }
+
+    /// Splits a stored note into the log's signature and the other lines.
+    fn split(checkpoint: Checkpoint, note: &str, key: &VerifierKey) -> SignedCheckpoint {
+        let (body, sigs) = note.split_at(note.rfind("\n\n").map_or(note.len(), |i| i + 2));
+        let mut text = body.to_string();
+        let mut cosignatures = String::new();
+        for line in sigs.lines() {
+            let own = verifier::note::Note::parse(format!("{body}{line}\n").as_bytes())
+                .ok()
+                .and_then(|n| n.signatures.into_iter().next())
+                .is_some_and(|s| s.name == key.name() && s.id == key.id());
+            let to = if own { &mut text } else { &mut cosignatures };
+            to.push_str(line);
+            to.push('\n');
+        }
+        SignedCheckpoint {
+            checkpoint,
+            text,
+            cosignatures,
+        }
+    }
 }
 
 /// A key and its value, as read from an index column family.
@@ -90,7 +125,7 @@ pub struct Log {
     index_cfs: Vec<String>,
     /// The index database's directory (bulk files are staged in it).
     index_path: std::path::PathBuf,
-    /// The log's directory (it holds the [`witness`] file).
+    /// The log's directory (it holds the [`last_checkpoint`] file).
     path: std::path::PathBuf,
     bulk_files: AtomicU64,
     key: VerifierKey,
@@ -178,14 +213,14 @@ impl Log {
         let frontier = Frontier::from_nodes(size, last)
             .ok_or_else(|| LedgerError::Corrupt("frontier does not match size".into()))?;
         let mut latest = latest_checkpoint(&checkpoints, key)?;
-        // The witness outside RocksDB: a store behind it lost leaves the
+        // The last checkpoint kept outside RocksDB: a store behind it lost leaves the
         // log signed, and is refused (audits still open it to say so).
-        if let Some(w) = witness::read(path, key)? {
+        if let Some(w) = last_checkpoint::read(path, key)? {
             if w.checkpoint.size > size && check_root {
                 return Err(LedgerError::BehindSignedCheckpoint {
                     store: size,
                     signed: w.checkpoint.size,
-                    witness: witness::path(path).display().to_string(),
+                    kept_in: last_checkpoint::path(path).display().to_string(),
                 });
             }
             if latest
@@ -505,15 +540,16 @@ impl Log {
         let signed = SignedCheckpoint {
             checkpoint: cp,
             text,
+            cosignatures: String::new(),
         };
-        witness::write(&self.path, &signed)?;
+        last_checkpoint::write(&self.path, &signed)?;
         self.state().latest = Some(signed.clone());
         Ok(signed)
     }
 
     /// Stores a checkpoint the log's key signed elsewhere (restoring from
     /// a mirror): it must verify with the key and its root must be this
-    /// tree's at its size. Kept like one signed here, and the witness
+    /// tree's at its size. Kept like one signed here, and the last-checkpoint file
     /// moves to it if it is the newest.
     pub fn store_checkpoint(&self, text: &[u8]) -> Result<SignedCheckpoint, LedgerError> {
         let cp = checkpoint::open(text, &self.key)
@@ -531,18 +567,48 @@ impl Log {
         sync.set_sync(true);
         self.checkpoints
             .put_opt(cp.size.to_be_bytes(), text, &sync)?;
-        let signed = SignedCheckpoint {
-            checkpoint: cp,
-            text: String::from_utf8_lossy(text).into_owned(),
-        };
+        let signed = SignedCheckpoint::split(cp, &String::from_utf8_lossy(text), &self.key);
         let newest = self
             .state()
             .latest
             .as_ref()
             .is_none_or(|l| l.checkpoint.size < signed.checkpoint.size);
         if newest {
-            witness::write(&self.path, &signed)?;
+            last_checkpoint::write(&self.path, &signed)?;
             self.state().latest = Some(signed.clone());
+        }
+        Ok(signed)
+    }
+
+    /// Adds witness cosignature lines (already verified by the caller) to
+    /// the checkpoint signed at `size`; lines it carries already are not
+    /// added twice. Returns the checkpoint as now stored.
+    pub fn add_cosignatures(
+        &self,
+        size: u64,
+        lines: &str,
+    ) -> Result<SignedCheckpoint, LedgerError> {
+        let _signing = self.signing.lock().unwrap_or_else(|p| p.into_inner());
+        let stored = self.checkpoint_at(size)?;
+        let merged =
+            verifier::cosignature::append_lines(&stored.cosigned(), lines).map_err(|source| {
+                LedgerError::BadCheckpoint {
+                    size,
+                    source: source.into(),
+                }
+            })?;
+        let mut sync = WriteOptions::default();
+        sync.set_sync(true);
+        self.checkpoints
+            .put_opt(size.to_be_bytes(), &merged, &sync)?;
+        let signed = parse_stored_checkpoint(size, merged.as_bytes(), &self.key)?;
+        let mut state = self.state();
+        if state
+            .latest
+            .as_ref()
+            .is_some_and(|l| l.checkpoint.size == size)
+        {
+            state.latest = Some(signed.clone());
         }
         Ok(signed)
     }
@@ -614,7 +680,7 @@ impl Log {
             extra: None,
             index,
             proof: self.inclusion_proof(index, size)?,
-            checkpoint: signed.text,
+            checkpoint: signed.cosigned(),
         })
     }
 
@@ -679,11 +745,12 @@ fn parse_stored_checkpoint(
             cp.size
         )));
     }
-    Ok(SignedCheckpoint {
-        checkpoint: cp,
-        // Valid UTF-8: checkpoint::open checked it.
-        text: String::from_utf8_lossy(text).into_owned(),
-    })
+    // Valid UTF-8: checkpoint::open checked it.
+    Ok(SignedCheckpoint::split(
+        cp,
+        &String::from_utf8_lossy(text),
+        key,
+    ))
 }
 
 fn latest_checkpoint(db: &DB, key: &VerifierKey) -> Result<Option<SignedCheckpoint>, LedgerError> {

@@ -648,7 +648,7 @@ fn a_store_behind_its_last_signed_checkpoint_is_refused() {
         tempfile::tempdir().unwrap(),
         tempfile::tempdir().unwrap(),
     );
-    let witness = |d: &Path| d.join(ledger::witness::WITNESS_FILE);
+    let witness = |d: &Path| d.join(ledger::last_checkpoint::FILE_NAME);
     {
         let log = open(a.path());
         let entries: Vec<Vec<u8>> = (0..10).map(entry).collect();

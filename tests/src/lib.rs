@@ -194,6 +194,31 @@ impl Server {
         http(&self.addr, method, path, headers, body)
     }
 
+    /// Posts `body` (JSON) to `/v1/decisions` with the writer token and
+    /// asserts that it was answered 200.
+    pub fn append(&self, body: &serde_json::Value) {
+        let auth = format!("Bearer {}", self.writer);
+        let r = self.request(
+            "POST",
+            "/v1/decisions",
+            &[
+                ("Authorization", &auth),
+                ("Content-Type", "application/json"),
+            ],
+            body.to_string().as_bytes(),
+        );
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+
+    /// Runs `ledgerctl --url <this server> --token <reader> --key <key>
+    /// <args>…`, asserting exit 0; returns stdout.
+    pub fn ctl(&self, key: &str, args: &[&str]) -> String {
+        let url = format!("http://{}", self.addr);
+        let mut all = vec!["--url", &url, "--token", &self.reader, "--key", key];
+        all.extend_from_slice(args);
+        ok("ledgerctl", &all)
+    }
+
     /// Kills the process at once (SIGKILL), as a crash or power cut would.
     pub fn kill9(mut self) {
         let _ = self.child.kill();
@@ -217,6 +242,46 @@ impl Drop for Server {
     fn drop(&mut self) {
         if let Ok(None) = self.child.try_wait() {
             self.terminate();
+        }
+    }
+}
+
+/// `n` allow decisions `<prefix>-<i>` by the `gw` enforcer, as a JSON
+/// array, each with its own request id.
+pub fn records(prefix: &str, n: usize) -> serde_json::Value {
+    serde_json::Value::Array(
+        (0..n)
+            .map(|i| {
+                serde_json::json!({
+                    "decision_id": format!("{prefix}-{i}"), "time": "2026-11-23T07:00:00Z",
+                    "enforcer": {"id": "gw", "kind": "gateway"},
+                    "subject": {"type": "user", "id": format!("u{}", i % 9), "identity_kind": "human", "owner": "o"},
+                    "action": {"name": "read"}, "resource": {"type": "api", "id": "r"},
+                    "context": {"request_id": format!("{prefix}-req-{i}")},
+                    "policy": {"engine": "opa", "id": "p", "version": "1"}, "decision": "allow"
+                })
+            })
+            .collect(),
+    )
+}
+
+/// Asserts that every sample's metric in the Prometheus text `m` has its
+/// HELP and TYPE lines.
+pub fn assert_metrics_described(m: &str) {
+    for line in m.lines().filter(|l| !l.starts_with('#')) {
+        let name = line.split(['{', ' ']).next().unwrap();
+        let base = ["_bucket", "_sum", "_count"]
+            .iter()
+            .find_map(|s| {
+                name.strip_suffix(s)
+                    .filter(|b| m.contains(&format!("# TYPE {b} ")))
+            })
+            .unwrap_or(name);
+        for kind in ["HELP", "TYPE"] {
+            assert!(
+                m.contains(&format!("# {kind} {base} ")),
+                "{name}: no {kind}"
+            );
         }
     }
 }

@@ -507,23 +507,7 @@ fn duplicates_conflicts_and_bad_requests() {
     assert!(m.contains("ledger_index_unbuilt_leaves 3\n"), "{m}");
     // The host clock did not go back.
     assert!(m.contains("ledger_clock_held_commits_total 0\n"), "{m}");
-    // Every sample's metric has its HELP and TYPE (Prometheus text format).
-    for line in m.lines().filter(|l| !l.starts_with('#')) {
-        let name = line.split(['{', ' ']).next().unwrap();
-        let base = ["_bucket", "_sum", "_count"]
-            .iter()
-            .find_map(|s| {
-                name.strip_suffix(s)
-                    .filter(|b| m.contains(&format!("# TYPE {b} ")))
-            })
-            .unwrap_or(name);
-        for kind in ["HELP", "TYPE"] {
-            assert!(
-                m.contains(&format!("# {kind} {base} ")),
-                "{name}: no {kind}"
-            );
-        }
-    }
+    ledger_tests::assert_metrics_described(&m);
 }
 
 #[test]

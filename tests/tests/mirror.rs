@@ -6,40 +6,9 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use ledger_tests::{ok, run, Server};
-use serde_json::{json, Value};
+use ledger_tests::{ok, records, run, Server};
+use serde_json::Value;
 use verifier::VerifierKey;
-
-fn records(prefix: &str, n: usize) -> Value {
-    Value::Array(
-        (0..n)
-            .map(|i| {
-                json!({
-                    "decision_id": format!("{prefix}-{i}"), "time": "2026-11-23T07:00:00Z",
-                    "enforcer": {"id": "gw", "kind": "gateway"},
-                    "subject": {"type": "user", "id": format!("u{}", i % 9), "identity_kind": "human", "owner": "o"},
-                    "action": {"name": "read"}, "resource": {"type": "api", "id": "r"},
-                    "context": {"request_id": format!("{prefix}-req-{i}")},
-                    "policy": {"engine": "opa", "id": "p", "version": "1"}, "decision": "allow"
-                })
-            })
-            .collect(),
-    )
-}
-
-fn post(s: &Server, body: &Value) {
-    let auth = format!("Bearer {}", s.writer);
-    let r = s.request(
-        "POST",
-        "/v1/decisions",
-        &[
-            ("Authorization", &auth),
-            ("Content-Type", "application/json"),
-        ],
-        body.to_string().as_bytes(),
-    );
-    assert_eq!(r.status, 200, "{}", r.text());
-}
 
 /// The latest checkpoint once it covers `size`.
 fn checkpoint(s: &Server, size: u64) -> (u64, String) {
@@ -121,7 +90,7 @@ fn logged() -> (
 #[test]
 fn a_mirror_restores_the_same_log_and_refuses_forks() {
     let (dir, data, mirror_dir, s, key) = logged();
-    post(&s, &records("a", 700));
+    s.append(&records("a", 700));
     checkpoint(&s, 700);
     let r = mirror(&s, &mirror_dir, &key);
     assert!(
@@ -131,7 +100,7 @@ fn a_mirror_restores_the_same_log_and_refuses_forks() {
         r.stderr
     );
     // Incrementally: the partial bundle is fetched again, the rest is new.
-    post(&s, &records("b", 300));
+    s.append(&records("b", 300));
     let (size, root) = checkpoint(&s, 1000);
     let r = mirror(&s, &mirror_dir, &key);
     assert!(
@@ -149,7 +118,7 @@ fn a_mirror_restores_the_same_log_and_refuses_forks() {
         std::fs::copy(data.join(f), forked_data.join(f)).unwrap();
     }
     let forked = Server::start_in(&forked_data, &[]);
-    post(&forked, &records("z", 1200));
+    forked.append(&records("z", 1200));
     checkpoint(&forked, 1200);
     let r = mirror(&forked, &mirror_dir, &key);
     assert!(
@@ -242,8 +211,8 @@ fn a_mirror_restores_the_same_log_and_refuses_forks() {
         (before["index"].clone(), before["leaf_hash"].clone())
     );
     // Retries are still duplicates; new records go on after the old ones.
-    post(&s2, &records("b", 10));
-    post(&s2, &records("c", 5));
+    s2.append(&records("b", 10));
+    s2.append(&records("c", 5));
     assert_eq!(decision(&s2, "c-0")["index"], size);
     let (size3, _) = checkpoint(&s2, size + 5);
     assert_eq!(size3, size + 5);
@@ -257,7 +226,7 @@ fn a_store_that_lost_its_newest_leaves_is_refused_and_says_what_was_lost() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let s = Server::start_in(&data, &[]);
-    post(&s, &records("a", 300));
+    s.append(&records("a", 300));
     checkpoint(&s, 300);
     let (writer, reader) = (s.writer.clone(), s.reader.clone());
     s.stop();
@@ -266,7 +235,7 @@ fn a_store_that_lost_its_newest_leaves_is_refused_and_says_what_was_lost() {
     copy_dir(&data.join("db"), &old);
     let mut s = Server::start_in(&data, &[]);
     (s.writer, s.reader) = (writer, reader);
-    post(&s, &records("b", 200));
+    s.append(&records("b", 200));
     checkpoint(&s, 500);
     s.stop();
     // The store goes back to 300 leaves (as a damaged WAL replays only
@@ -313,7 +282,7 @@ fn copy_dir(from: &Path, to: &Path) {
 #[test]
 fn a_second_mirror_on_the_same_directory_is_refused() {
     let (_dir, _data, mirror_dir, s, key) = logged();
-    post(&s, &records("m", 50));
+    s.append(&records("m", 50));
     checkpoint(&s, 50);
     let mut follower = std::process::Command::new(ledger_tests::bin("ledgerctl"))
         .args(["--url", &format!("http://{}", s.addr), "--key", &key])
@@ -336,9 +305,7 @@ fn a_second_mirror_on_the_same_directory_is_refused() {
     let refused = mirror(&s, &mirror_dir, &key);
     assert_ne!(refused.code, 0);
     assert!(
-        refused
-            .stderr
-            .contains("another ledgerctl mirror is writing"),
+        refused.stderr.contains("another ledgerctl mirror is using"),
         "{}",
         refused.stderr
     );

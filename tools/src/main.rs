@@ -21,6 +21,7 @@ mod remote;
 mod search;
 mod ship;
 mod soak;
+mod witness;
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -157,6 +158,12 @@ enum Command {
         #[command(subcommand)]
         action: TokenAction,
     },
+    /// Run a witness that cosigns other logs' checkpoints (C2SP
+    /// tlog-witness), or make its key.
+    Witness {
+        #[command(subcommand)]
+        command: witness::WitnessCommand,
+    },
     /// Load-generate against the ingest pipeline in a temp dir, next to raw RocksDB.
     Bench(bench::BenchArgs),
     /// Hold a fixed rate against a running ledgerd (--url, --token) for a
@@ -192,23 +199,26 @@ enum Command {
 
 fn load_key(cli_key: &Option<String>, dir: &DataDir) -> Result<verifier::VerifierKey> {
     match cli_key {
-        Some(k) => verifier::VerifierKey::parse(k).or_else(|as_key| {
-            let text = std::fs::read_to_string(k).map_err(|e| {
-                if e.kind() == std::io::ErrorKind::NotFound && k.contains('+') {
-                    // It was meant as a key: say what is wrong with it.
-                    anyhow::anyhow!("--key {k:?} is not a verifier key ({as_key}), nor a file")
-                } else {
-                    anyhow::anyhow!(
-                        "--key {k:?} is neither a verifier key nor a readable file: {e}"
-                    )
-                }
-            })?;
-            Ok(verifier::VerifierKey::parse(&text)?)
-        }),
+        Some(k) => verifier_key("--key", k),
         None => dir
             .verifier()
             .context("with --url, give the log's verifier key with --key"),
     }
+}
+
+/// A log's verifier key given to `flag`: the key string, or a file holding it.
+fn verifier_key(flag: &str, k: &str) -> Result<verifier::VerifierKey> {
+    verifier::VerifierKey::parse(k).or_else(|as_key| {
+        let text = std::fs::read_to_string(k).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound && k.contains('+') {
+                // It was meant as a key: say what is wrong with it.
+                anyhow::anyhow!("{flag} {k:?} is not a verifier key ({as_key}), nor a file")
+            } else {
+                anyhow::anyhow!("{flag} {k:?} is neither a verifier key nor a readable file: {e}")
+            }
+        })?;
+        verifier::VerifierKey::parse(&text).with_context(|| format!("{flag} {k}"))
+    })
 }
 
 /// Runs an audit, `work`, with a progress bar on a terminal's stderr.
@@ -395,6 +405,10 @@ fn run(cli: Cli) -> Result<()> {
         println!("{}", signer.verifier());
         return Ok(());
     }
+    // A witness of other logs: its own directory, no data dir.
+    if let Command::Witness { command } = cli.command {
+        return witness::run(command);
+    }
     // Raw RocksDB in a temp dir: no data dir, no server.
     if let Command::PacedSync {
         options,
@@ -482,6 +496,7 @@ fn run(cli: Cli) -> Result<()> {
         | Command::BenchExport(_)
         | Command::PacedSync { .. }
         | Command::Token { .. }
+        | Command::Witness { .. }
         | Command::Soak(_)
         | Command::Ship { .. } => {
             unreachable!("handled above")
@@ -499,7 +514,7 @@ fn run(cli: Cli) -> Result<()> {
                 Some(s) => log.checkpoint_at(s)?,
                 None => log.sign_checkpoint(&dir.signer()?)?,
             };
-            print!("{}", signed.text);
+            print!("{}", signed.cosigned());
         }
         Command::Prove { index, size, out } => {
             let log = dir.open()?;

@@ -51,13 +51,14 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
-/// The mirror directory's lock file: one `ledgerctl mirror` at a time
-/// writes a mirror (two would write the same temporary files).
+/// A directory's lock file: one `ledgerctl mirror` at a time writes a
+/// mirror (two would write the same temporary files), one `ledgerctl
+/// witness serve` at a time keeps a witness's state.
 const LOCK_FILE: &str = "lock";
 
-/// Takes the mirror's lock, or says who holds it; held while the returned
-/// file is open.
-fn lock(dir: &Path) -> Result<std::fs::File> {
+/// Takes `dir`'s lock for `who` (the command), or says who holds it; held
+/// while the returned file is open.
+pub(crate) fn lock_dir(dir: &Path, who: &str) -> Result<std::fs::File> {
     let path = dir.join(LOCK_FILE);
     let f = std::fs::OpenOptions::new()
         .create(true)
@@ -69,7 +70,7 @@ fn lock(dir: &Path) -> Result<std::fs::File> {
     match flock(&f, FlockOperation::NonBlockingLockExclusive) {
         Ok(()) => Ok(f),
         Err(rustix::io::Errno::WOULDBLOCK) => bail!(
-            "another ledgerctl mirror is writing {} (it holds {}); stop it first, or let it run",
+            "another {who} is using {} (it holds {}); stop it first, or let it run",
             dir.display(),
             path.display()
         ),
@@ -81,7 +82,7 @@ fn lock(dir: &Path) -> Result<std::fs::File> {
 
 /// The mirror's state: its newest verified checkpoint and tree edge.
 struct Mirror {
-    /// Held while the mirror is open ([`lock`]).
+    /// Held while the mirror is open ([`lock_dir`]).
     _lock: std::fs::File,
     dir: PathBuf,
     key: VerifierKey,
@@ -93,7 +94,7 @@ impl Mirror {
     /// Opens (or starts) the mirror in `dir` for the log of `key`.
     fn open(dir: &Path, key: &VerifierKey) -> Result<Mirror> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        let lock = lock(dir)?;
+        let lock = lock_dir(dir, "ledgerctl mirror")?;
         let key_file = dir.join(ledger::keys::VERIFIER_FILE);
         match std::fs::read_to_string(&key_file) {
             Ok(text) => {

@@ -1,0 +1,361 @@
+//! Witnesses end to end: `ledgerctl witness serve` cosigns the checkpoints
+//! of a real ledgerd (C2SP tlog-witness), the cosignatures reach
+//! `/checkpoint`, evidence, chain bundles and exports, `ledger-verify
+//! --witness` checks them, and a fork of the log under the same key is
+//! refused by the witness, also after the witness restarts.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use ledger_tests::{bin, ok, records, run, Server};
+
+/// A running `ledgerctl witness serve`; killed when dropped.
+struct Witness {
+    child: Child,
+    url: String,
+}
+
+impl Witness {
+    fn start(dir: &Path, log_key: &str) -> Witness {
+        use std::io::BufRead;
+        let mut child = Command::new(bin("ledgerctl"))
+            .args([
+                "witness",
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--log",
+                log_key,
+            ])
+            .arg("--dir")
+            .arg(dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn the witness");
+        let out = child.stdout.take().unwrap();
+        let line = std::io::BufReader::new(out)
+            .lines()
+            .next()
+            .expect("the witness prints its address")
+            .unwrap();
+        let url = line
+            .split("listening on ")
+            .nth(1)
+            .and_then(|r| r.split(';').next())
+            .expect("listening on <url>")
+            .to_string();
+        Witness { child, url }
+    }
+}
+
+impl Drop for Witness {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A labelled sample of `/metrics` for the witness `name`.
+fn witness_metric(s: &Server, metric: &str, name: &str) -> u64 {
+    let text = s.request("GET", "/metrics", &[], b"").text();
+    let prefix = format!("{metric}{{witness=\"{name}\"}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("{prefix} in /metrics:\n{text}"))
+}
+
+/// Waits until `name` has cosigned a checkpoint of at least `size`.
+fn cosigned(s: &Server, name: &str, size: u64) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while witness_metric(s, "ledger_witness_cosigned_size", name) < size {
+        assert!(
+            Instant::now() < deadline,
+            "{name} did not cosign size {size}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// `ledgerctl witness keygen` of `name` into `dir`; its public key.
+fn witness_keygen(name: &str, dir: &Path) -> String {
+    let out = ok(
+        "ledgerctl",
+        &["witness", "keygen", "--name", name, "--out", path(dir)],
+    );
+    out.trim().to_string()
+}
+
+#[test]
+fn a_witness_cosigns_every_checkpoint_and_refuses_a_fork() {
+    let dir = tempfile::tempdir().unwrap();
+    let at = |name: &str| dir.path().join(name);
+    let data = at("data");
+    let log_key = ok(
+        "ledgerctl",
+        &[
+            "keygen",
+            "--origin",
+            "witnessed.test/log",
+            "--out",
+            path(&data),
+        ],
+    )
+    .trim()
+    .to_string();
+    let w1_key = witness_keygen("witness.test/w1", &at("w1"));
+    // A second witness that never runs: a quorum of both is not met.
+    let w2_key = witness_keygen("witness.test/w2", &at("w2"));
+    let w1 = Witness::start(&at("w1"), &log_key);
+
+    let s = Server::start_in(&data, &["--witness", &w1.url, &w1_key]);
+    s.append(&records("a", 40));
+    cosigned(&s, "witness.test/w1", 40);
+    ledger_tests::assert_metrics_described(&s.request("GET", "/metrics", &[], b"").text());
+
+    // /checkpoint carries the cosignature; ledger-verify checks it.
+    let verify = |what: &str, file: &Path, extra: &[&str]| {
+        let mut args = vec![what, path(file), "--key", &log_key];
+        args.extend_from_slice(extra);
+        run("ledger-verify", &args)
+    };
+    std::fs::write(
+        at("checkpoint"),
+        s.request("GET", "/checkpoint", &[], b"").body,
+    )
+    .unwrap();
+    let out = verify("checkpoint", &at("checkpoint"), &["--witness", &w1_key]).stdout;
+    assert!(out.contains("cosigned by witness.test/w1 at "), "{out}");
+
+    // Evidence, chain bundles and exports carry it too.
+    s.ctl(
+        &log_key,
+        &["evidence", "a-7", "--out", path(&at("a.evidence"))],
+    );
+    let out = verify("evidence", &at("a.evidence"), &[]).stdout;
+    assert!(
+        out.contains("not checked (give their keys with --witness): witness.test/w1"),
+        "{out}"
+    );
+    let out = verify("evidence", &at("a.evidence"), &["--witness", &w1_key]).stdout;
+    assert!(out.contains("cosigned by witness.test/w1"), "{out}");
+    let both = ["--witness", &w1_key, "--witness", &w2_key];
+    let r = verify("evidence", &at("a.evidence"), &both);
+    assert!(
+        r.code == 1
+            && r.stderr
+                .contains("1 of the 2 cosignatures wanted (none from witness.test/w2)"),
+        "exit {}: {}",
+        r.code,
+        r.stderr
+    );
+    let r = verify(
+        "evidence",
+        &at("a.evidence"),
+        &[&both[..], &["--quorum", "1"]].concat(),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    s.ctl(&log_key, &["chain", "a-7", "--out", path(&at("a.chain"))]);
+    let out = verify("chain", &at("a.chain"), &["--witness", &w1_key]).stdout;
+    assert!(out.contains("cosigned by witness.test/w1"), "{out}");
+    s.ctl(
+        &log_key,
+        &[
+            "export",
+            "--from",
+            "2000-01-01T00:00:00Z",
+            "--to",
+            "2100-01-01T00:00:00Z",
+            "--out",
+            path(&at("export")),
+        ],
+    );
+    let out = verify("export", &at("export"), &["--witness", &w1_key]).stdout;
+    assert!(
+        out.contains("complete") && out.contains("cosigned by witness.test/w1"),
+        "{out}"
+    );
+
+    // A restart: ledgerd keeps no witness state of its own; the witness's
+    // 409 tells it where to prove consistency from.
+    let writer = s.writer.clone();
+    let again = |url: &str| {
+        let mut s = Server::start_in(&data, &["--witness", url, &w1_key]);
+        s.writer = writer.clone();
+        s
+    };
+    assert_eq!(s.stop(), Some(0));
+    let s = again(&w1.url);
+    s.append(&records("b", 25));
+    cosigned(&s, "witness.test/w1", 65);
+    assert_eq!(
+        witness_metric(&s, "ledger_witness_failures_total", "witness.test/w1"),
+        0
+    );
+
+    // A fork: the same key, another history. The witness holds size 65 of
+    // the real log and refuses it, now and after it restarts.
+    let fork = at("fork");
+    std::fs::create_dir_all(&fork).unwrap();
+    for f in ["log.key", "log.pub"] {
+        std::fs::copy(data.join(f), fork.join(f)).unwrap();
+    }
+    let mut perms = std::fs::metadata(fork.join("log.key"))
+        .unwrap()
+        .permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o600);
+    std::fs::set_permissions(fork.join("log.key"), perms).unwrap();
+    let forked = Server::start_in(&fork, &["--witness", &w1.url, &w1_key]);
+    forked.append(&records("other", 70));
+    let refused_fork = |f: &Server| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while witness_metric(f, "ledger_witness_failures_total", "witness.test/w1") == 0 {
+            assert!(Instant::now() < deadline, "the fork was not refused");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert_eq!(
+            witness_metric(f, "ledger_witness_cosigned_size", "witness.test/w1"),
+            0
+        );
+        let cp = f.request("GET", "/checkpoint", &[], b"").text();
+        assert!(!cp.contains("witness.test/w1"), "{cp}");
+    };
+    refused_fork(&forked);
+    let fork_writer = forked.writer.clone();
+    drop(forked);
+    drop(w1);
+    let w1 = Witness::start(&at("w1"), &log_key);
+    let mut forked = Server::start_in(&fork, &["--witness", &w1.url, &w1_key]);
+    forked.writer = fork_writer;
+    forked.append(&records("more", 5));
+    refused_fork(&forked);
+    // The real log goes on being cosigned by the restarted witness.
+    drop(s);
+    let s = again(&w1.url);
+    s.append(&records("c", 3));
+    cosigned(&s, "witness.test/w1", 68);
+}
+
+#[test]
+fn witness_settings_that_cannot_work_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let wkey = ok(
+        "ledgerctl",
+        &[
+            "witness",
+            "keygen",
+            "--name",
+            "witness.test/w1",
+            "--out",
+            path(&dir.path().join("w")),
+        ],
+    )
+    .trim()
+    .to_string();
+    let data = dir.path().join("data");
+    for (args, needle) in [
+        (
+            vec!["--witness", "ftp://127.0.0.1:1", wkey.as_str()],
+            "must begin with http:// or https://",
+        ),
+        (
+            vec![
+                "--witness",
+                "http://127.0.0.1:1",
+                "witness.test/w1+00000000+AAAA",
+            ],
+            "the key of witness http://127.0.0.1:1",
+        ),
+        (
+            vec![
+                "--witness",
+                "http://127.0.0.1:1",
+                wkey.as_str(),
+                "--witness",
+                "http://127.0.0.1:2",
+                wkey.as_str(),
+            ],
+            "witness witness.test/w1 is given twice",
+        ),
+    ] {
+        let mut all = vec!["--data", path(&data), "--listen", "127.0.0.1:0"];
+        all.extend(args);
+        let r = run("ledgerd", &all);
+        assert!(
+            r.code == 1 && r.stderr.contains(needle),
+            "{all:?}: exit {}\n{}",
+            r.code,
+            r.stderr
+        );
+    }
+    // A log's key where a witness key is wanted names both kinds.
+    let log_key = ok(
+        "ledgerctl",
+        &[
+            "keygen",
+            "--origin",
+            "x.test/log",
+            "--out",
+            path(&dir.path().join("k")),
+        ],
+    );
+    let r = run(
+        "ledgerd",
+        &[
+            "--data",
+            path(&data),
+            "--listen",
+            "127.0.0.1:0",
+            "--witness",
+            "http://127.0.0.1:1",
+            log_key.trim(),
+        ],
+    );
+    assert!(
+        r.code == 1 && r.stderr.contains("0x04: a witness's"),
+        "{}",
+        r.stderr
+    );
+    // ledger-verify: a quorum larger than the keys given.
+    let cp = dir.path().join("cp");
+    std::fs::write(&cp, "x\n").unwrap();
+    let r = run(
+        "ledger-verify",
+        &[
+            "checkpoint",
+            "--key",
+            log_key.trim(),
+            "--witness",
+            &wkey,
+            "--quorum",
+            "2",
+            path(&cp),
+        ],
+    );
+    assert!(
+        r.code == 2
+            && r.stderr
+                .contains("a quorum of 2 needs at least 2 witness keys"),
+        "{}",
+        r.stderr
+    );
+    // A witness that is given no log to follow, or a bad one.
+    let r = run(
+        "ledgerctl",
+        &[
+            "witness",
+            "serve",
+            "--dir",
+            path(&dir.path().join("w")),
+            "--log",
+            "nonsense",
+        ],
+    );
+    assert!(r.code != 0 && r.stderr.contains("--log"), "{}", r.stderr);
+}
