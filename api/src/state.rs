@@ -64,11 +64,15 @@ impl AppState {
     }
 
     /// The tree size to prove leaf `index` at: `size` if the client asked
-    /// for one (a decimal; it must be a signed checkpoint's), else the
-    /// latest signed checkpoint's, which must cover the leaf (503 until the
-    /// next checkpoint does).
+    /// for one (a decimal; it must be a signed checkpoint's); else, with
+    /// witnesses, the newest checkpoint all of them cosigned if it covers
+    /// the leaf; else the latest signed checkpoint's, which must cover the
+    /// leaf (503 until the next checkpoint does).
     pub fn checkpoint_for(&self, index: u64, size: Option<u64>) -> Result<u64, ApiError> {
         if let Some(s) = size {
+            return Ok(s);
+        }
+        if let Some(s) = self.witnesses.all_cosigned().filter(|s| *s > index) {
             return Ok(s);
         }
         match self.log.latest_checkpoint() {

@@ -48,6 +48,8 @@ pub struct WitnessStatus {
 /// The running witness thread.
 pub struct Witnesses {
     status: Arc<Vec<WitnessStatus>>,
+    /// The newest checkpoint size every witness has cosigned (0: none).
+    all_cosigned: Arc<AtomicU64>,
     stop: Option<(Sender<()>, std::thread::JoinHandle<()>)>,
 }
 
@@ -64,17 +66,23 @@ impl Witnesses {
                 })
                 .collect(),
         );
+        let all_cosigned = Arc::new(AtomicU64::new(0));
         if witnesses.is_empty() {
-            return Witnesses { status, stop: None };
+            return Witnesses {
+                status,
+                all_cosigned,
+                stop: None,
+            };
         }
         let (tx, rx) = std::sync::mpsc::channel();
-        let st = status.clone();
+        let (st, all) = (status.clone(), all_cosigned.clone());
         let handle = std::thread::Builder::new()
             .name("witnesses".into())
-            .spawn(move || run(log, witnesses, st, rx))
+            .spawn(move || run(log, witnesses, st, all, rx))
             .expect("spawning the witness thread");
         Witnesses {
             status,
+            all_cosigned,
             stop: Some((tx, handle)),
         }
     }
@@ -82,6 +90,15 @@ impl Witnesses {
     /// Each witness's progress.
     pub fn status(&self) -> &[WitnessStatus] {
         &self.status
+    }
+
+    /// The size of the newest checkpoint that every witness has cosigned,
+    /// or `None` if there are no witnesses or none such yet.
+    pub fn all_cosigned(&self) -> Option<u64> {
+        match self.all_cosigned.load(Ordering::Relaxed) {
+            0 => None,
+            size => Some(size),
+        }
     }
 
     /// Sends the latest checkpoint once more, then stops the thread.
@@ -103,6 +120,7 @@ fn run(
     log: Arc<Log>,
     witnesses: Vec<Witness>,
     status: Arc<Vec<WitnessStatus>>,
+    all_cosigned: Arc<AtomicU64>,
     stop: Receiver<()>,
 ) {
     let agent: ureq::Agent = ureq::Agent::config_builder()
@@ -156,6 +174,9 @@ fn run(
                         }
                     }
                 }
+            }
+            if done.iter().all(|d| *d == Some(cp.checkpoint.size)) {
+                all_cosigned.store(cp.checkpoint.size, Ordering::Relaxed);
             }
         }
         if stopping {

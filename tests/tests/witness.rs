@@ -182,6 +182,38 @@ fn a_witness_cosigns_every_checkpoint_and_refuses_a_fork() {
         "{out}"
     );
 
+    // Evidence is pinned to the newest checkpoint every witness cosigned
+    // when that holds the decision: with the witness down, a-7's evidence
+    // is still cosigned (size 40), and a later decision's is proven by the
+    // newest checkpoint, which no witness cosigned.
+    drop(w1);
+    s.append(&records("late", 2));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while s.metric("ledger_checkpoint_size") < 42.0 {
+        assert!(Instant::now() < deadline, "no checkpoint of 42");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    s.ctl(
+        &log_key,
+        &["evidence", "a-7", "--out", path(&at("a2.evidence"))],
+    );
+    let out = verify("evidence", &at("a2.evidence"), &["--witness", &w1_key]).stdout;
+    assert!(
+        out.contains("cosigned by witness.test/w1") && out.contains("tree size 40,"),
+        "{out}"
+    );
+    s.ctl(
+        &log_key,
+        &["evidence", "late-1", "--out", path(&at("late.evidence"))],
+    );
+    let r = verify("evidence", &at("late.evidence"), &["--witness", &w1_key]);
+    assert!(
+        r.code == 1 && r.stderr.contains("0 of the 1 cosignatures wanted"),
+        "{}",
+        r.stderr
+    );
+    let w1 = Witness::start(&at("w1"), &log_key);
+
     // A restart: ledgerd keeps no witness state of its own; the witness's
     // 409 tells it where to prove consistency from.
     let writer = s.writer.clone();
@@ -193,13 +225,13 @@ fn a_witness_cosigns_every_checkpoint_and_refuses_a_fork() {
     assert_eq!(s.stop(), Some(0));
     let s = again(&w1.url);
     s.append(&records("b", 25));
-    cosigned(&s, "witness.test/w1", 65);
+    cosigned(&s, "witness.test/w1", 67);
     assert_eq!(
         witness_metric(&s, "ledger_witness_failures_total", "witness.test/w1"),
         0
     );
 
-    // A fork: the same key, another history. The witness holds size 65 of
+    // A fork: the same key, another history. The witness holds size 67 of
     // the real log and refuses it, now and after it restarts.
     let fork = at("fork");
     std::fs::create_dir_all(&fork).unwrap();
@@ -239,7 +271,7 @@ fn a_witness_cosigns_every_checkpoint_and_refuses_a_fork() {
     drop(s);
     let s = again(&w1.url);
     s.append(&records("c", 3));
-    cosigned(&s, "witness.test/w1", 68);
+    cosigned(&s, "witness.test/w1", 70);
 }
 
 #[test]
