@@ -73,9 +73,23 @@ pub(crate) async fn export(
     authorize(&state, &headers, Role::Reader)?;
     let (from, to, filter, size) = parse(&q.0)?;
     let log = state.log.clone();
-    let head = tokio::task::spawn_blocking(move || log.export_head(from, to, filter, size))
-        .await
-        .map_err(ApiError::internal)??;
+    // With witnesses, the newest checkpoint all of them cosigned, if the
+    // window ends within it (its end is then proven); else the latest.
+    let witnessed = size
+        .is_none()
+        .then(|| state.witnesses.all_cosigned())
+        .flatten();
+    let head = tokio::task::spawn_blocking(move || {
+        if let Some(s) = witnessed {
+            let head = log.export_head(from, to, filter.clone(), Some(s))?;
+            if head.after.is_some() {
+                return Ok(head);
+            }
+        }
+        log.export_head(from, to, filter, size)
+    })
+    .await
+    .map_err(ApiError::internal)??;
     let mut first_item = Vec::new();
     ciborium::into_writer(&head, &mut first_item).map_err(ApiError::internal)?;
     let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(QUEUED);

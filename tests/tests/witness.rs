@@ -9,6 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use ledger_tests::{bin, ok, records, run, Server};
+use serde_json::Value;
 
 /// A running `ledgerctl witness serve`; killed when dropped.
 struct Witness {
@@ -182,15 +183,71 @@ fn a_witness_cosigns_every_checkpoint_and_refuses_a_fork() {
         "{out}"
     );
 
-    // Evidence is pinned to the newest checkpoint every witness cosigned
-    // when that holds the decision: with the witness down, a-7's evidence
-    // is still cosigned (size 40), and a later decision's is proven by the
-    // newest checkpoint, which no witness cosigned.
+    // ledgerctl asks for cosignatures too: what it fetches, and what a
+    // mirror takes.
+    let w1_file = at("w1").join("witness.pub");
+    s.ctl(
+        &log_key,
+        &[
+            "--witness",
+            path(&w1_file),
+            "evidence",
+            "a-7",
+            "--out",
+            path(&at("b.evidence")),
+        ],
+    );
+    let url = format!("http://{}", s.addr);
+    let two = |args: &[&str]| {
+        let mut all = vec!["--url", &url, "--token", &s.reader, "--key", &log_key];
+        all.extend_from_slice(&["--witness", &w1_key, "--witness", &w2_key]);
+        all.extend_from_slice(args);
+        run("ledgerctl", &all)
+    };
+    let r = two(&["evidence", "a-7", "--out", path(&at("c.evidence"))]);
+    assert!(
+        r.code != 0 && r.stderr.contains("none from witness.test/w2"),
+        "{}",
+        r.stderr
+    );
+    assert!(!at("c.evidence").exists());
+    s.ctl(
+        &log_key,
+        &[
+            "--witness",
+            &w1_key,
+            "--data",
+            path(&at("mirror")),
+            "mirror",
+            "--once",
+        ],
+    );
+    let mirrored = std::fs::read_to_string(at("mirror").join("checkpoint")).unwrap();
+    assert!(
+        mirrored.contains("\n40\n") && mirrored.contains("— witness.test/w1 "),
+        "{mirrored}"
+    );
+    let r = two(&["--data", path(&at("mirror")), "mirror", "--once"]);
+    assert!(
+        r.code != 0
+            && r.stderr.contains("is not taken yet")
+            && r.stderr.contains("stays at size 40"),
+        "{}",
+        r.stderr
+    );
+
+    // Proofs and exports are pinned to the newest checkpoint every witness
+    // cosigned when that holds what they prove: with the witness down,
+    // a-7's evidence is still cosigned (size 45), and so is an export of a
+    // window that ends within it; a later decision's evidence is proven by
+    // the newest checkpoint, which no witness cosigned.
+    s.append(&records("mid", 5));
+    cosigned(&s, "witness.test/w1", 45);
     drop(w1);
     s.append(&records("late", 2));
     let deadline = Instant::now() + Duration::from_secs(20);
-    while s.metric("ledger_checkpoint_size") < 42.0 {
-        assert!(Instant::now() < deadline, "no checkpoint of 42");
+    while s.metric("ledger_checkpoint_size") < 47.0 {
+        assert!(Instant::now() < deadline, "no checkpoint of 47");
         std::thread::sleep(Duration::from_millis(50));
     }
     s.ctl(
@@ -199,7 +256,28 @@ fn a_witness_cosigns_every_checkpoint_and_refuses_a_fork() {
     );
     let out = verify("evidence", &at("a2.evidence"), &["--witness", &w1_key]).stdout;
     assert!(
-        out.contains("cosigned by witness.test/w1") && out.contains("tree size 40,"),
+        out.contains("cosigned by witness.test/w1") && out.contains("tree size 45,"),
+        "{out}"
+    );
+    let mid: Value = serde_json::from_str(&s.ctl(&log_key, &["decision", "mid-0"])).unwrap();
+    let to = mid["received_at"].as_str().unwrap();
+    s.ctl(
+        &log_key,
+        &[
+            "--witness",
+            &w1_key,
+            "export",
+            "--from",
+            "2000-01-01T00:00:00Z",
+            "--to",
+            to,
+            "--out",
+            path(&at("early")),
+        ],
+    );
+    let out = verify("export", &at("early"), &["--witness", &w1_key]).stdout;
+    assert!(
+        out.contains("complete: 40 decisions") && out.contains("tree size 45"),
         "{out}"
     );
     s.ctl(
@@ -225,13 +303,13 @@ fn a_witness_cosigns_every_checkpoint_and_refuses_a_fork() {
     assert_eq!(s.stop(), Some(0));
     let s = again(&w1.url);
     s.append(&records("b", 25));
-    cosigned(&s, "witness.test/w1", 67);
+    cosigned(&s, "witness.test/w1", 72);
     assert_eq!(
         witness_metric(&s, "ledger_witness_failures_total", "witness.test/w1"),
         0
     );
 
-    // A fork: the same key, another history. The witness holds size 67 of
+    // A fork: the same key, another history. The witness holds size 72 of
     // the real log and refuses it, now and after it restarts.
     let fork = at("fork");
     std::fs::create_dir_all(&fork).unwrap();
@@ -271,7 +349,7 @@ fn a_witness_cosigns_every_checkpoint_and_refuses_a_fork() {
     drop(s);
     let s = again(&w1.url);
     s.append(&records("c", 3));
-    cosigned(&s, "witness.test/w1", 70);
+    cosigned(&s, "witness.test/w1", 75);
 }
 
 #[test]

@@ -12,6 +12,7 @@ use anyhow::{bail, Context, Result};
 use ingest::chain::{collect, HOP_LIMIT};
 use ingest::Indexes;
 use ledger::Log;
+use verifier::cosignature::Policy;
 use verifier::{chain, evidence, receipt, VerifierKey};
 
 use crate::datadir::DataDir;
@@ -128,7 +129,7 @@ pub fn run_local(dir: &DataDir, what: What) -> Result<()> {
                 local.checkpoint(dir)?;
             }
             let text = local.log.evidence(index, size)?.to_text();
-            save_evidence(&key, text.as_bytes(), &out)?;
+            save_evidence(&key, &Policy::default(), text.as_bytes(), &out)?;
         }
         What::Receipt { decision_id, out } => {
             let index = local.find(&decision_id)?;
@@ -144,7 +145,7 @@ pub fn run_local(dir: &DataDir, what: What) -> Result<()> {
                 .log
                 .chain_bundle(&found.indexes, found.truncated, Some(size))?
                 .to_text();
-            save_chain(&key, text.as_bytes(), &out)?;
+            save_chain(&key, &Policy::default(), text.as_bytes(), &out)?;
         }
     }
     Ok(())
@@ -181,7 +182,7 @@ pub fn run_remote(remote: &Remote, key: Option<VerifierKey>, what: What) -> Resu
             }
             let body = remote.get_ok(&path)?;
             match key {
-                Some(key) => save_evidence(&key, &body, &out)?,
+                Some(key) => save_evidence(&key, remote.policy(), &body, &out)?,
                 None => {
                     write_out(&out, &body)?;
                     unchecked();
@@ -202,7 +203,7 @@ pub fn run_remote(remote: &Remote, key: Option<VerifierKey>, what: What) -> Resu
         What::Chain { decision_id, out } => {
             let body = remote.get_ok(&format!("{}/chain", decision(&decision_id)))?;
             match key {
-                Some(key) => save_chain(&key, &body, &out)?,
+                Some(key) => save_chain(&key, remote.policy(), &body, &out)?,
                 None => {
                     write_out(&out, &body)?;
                     unchecked();
@@ -213,8 +214,14 @@ pub fn run_remote(remote: &Remote, key: Option<VerifierKey>, what: What) -> Resu
     Ok(())
 }
 
-fn save_evidence(key: &VerifierKey, bytes: &[u8], out: &Option<PathBuf>) -> Result<()> {
-    let v = evidence::verify(bytes, key).context("the evidence does not verify")?;
+fn save_evidence(
+    key: &VerifierKey,
+    policy: &Policy,
+    bytes: &[u8],
+    out: &Option<PathBuf>,
+) -> Result<()> {
+    let v =
+        evidence::verify_witnessed(bytes, key, policy).context("the evidence does not verify")?;
     write_out(out, bytes)?;
     eprintln!(
         "evidence of decision {} (leaf {} of tree size {}, {}), verified, written to {}",
@@ -239,8 +246,14 @@ fn save_receipt(key: &VerifierKey, bytes: &[u8], leaf: &[u8], out: &Path) -> Res
     Ok(())
 }
 
-fn save_chain(key: &VerifierKey, bytes: &[u8], out: &Option<PathBuf>) -> Result<()> {
-    let c = chain::verify(bytes, key).context("the chain bundle does not verify")?;
+fn save_chain(
+    key: &VerifierKey,
+    policy: &Policy,
+    bytes: &[u8],
+    out: &Option<PathBuf>,
+) -> Result<()> {
+    let c =
+        chain::verify_witnessed(bytes, key, policy).context("the chain bundle does not verify")?;
     write_out(out, bytes)?;
     eprintln!(
         "chain of {} decisions ({}) in tree size {}, verified, written to {}",

@@ -296,6 +296,8 @@ pub fn run_remote(remote: &Remote, key: &VerifierKey, args: &ExportArgs) -> Resu
     if head.filter != args.filter() {
         bail!("the server exported with another filter than asked for");
     }
+    verifier::cosignature::witnessing(head.checkpoint.as_bytes(), key, remote.policy())
+        .context("the export's checkpoint")?;
     let (first, end) = (head.first, head.end);
     let (filter, origin) = (head.filter.clone(), head.origin.clone());
     let builder = Builder::new(head, key, sinks(&args.out)?)?;

@@ -57,6 +57,14 @@ struct Cli {
     /// certificate (PEM). Default: Mozilla's roots.
     #[arg(long, global = true, env = "LEDGER_CA")]
     ca: Option<PathBuf>,
+    /// A witness (its cosignature key, or a file holding it) whose
+    /// cosignature what --url serves must carry: checkpoints, proofs,
+    /// evidence, chains, exports, and what a mirror stores. Repeatable.
+    #[arg(long = "witness", global = true)]
+    witnesses: Vec<String>,
+    /// How many of the --witness keys must have cosigned (default: all).
+    #[arg(long, global = true, requires = "witnesses")]
+    quorum: Option<usize>,
     #[command(subcommand)]
     command: Command,
 }
@@ -204,6 +212,24 @@ fn load_key(cli_key: &Option<String>, dir: &DataDir) -> Result<verifier::Verifie
             .verifier()
             .context("with --url, give the log's verifier key with --key"),
     }
+}
+
+/// The witness policy of `--witness` and `--quorum`.
+fn witness_policy(cli: &Cli) -> Result<verifier::cosignature::Policy> {
+    let keys = cli
+        .witnesses
+        .iter()
+        .map(|w| {
+            let text = match std::fs::read_to_string(w) {
+                Ok(text) => text,
+                Err(_) => w.clone(),
+            };
+            verifier::cosignature::WitnessKey::parse(&text).with_context(|| {
+                format!("--witness {w:?} is not a witness key, nor a file holding one")
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    verifier::cosignature::Policy::new(keys, cli.quorum).map_err(anyhow::Error::msg)
 }
 
 /// A log's verifier key given to `flag`: the key string, or a file holding it.
@@ -425,7 +451,8 @@ fn run(cli: Cli) -> Result<()> {
             .as_deref()
             .context("mirror follows a running ledgerd: give --url and --key")?;
         let key = load_key(&cli.key, &DataDir::new(cli.data.clone()))?;
-        let remote = remote::Remote::new(url, cli.token.clone(), cli.ca.as_deref())?;
+        let remote = remote::Remote::new(url, cli.token.clone(), cli.ca.as_deref())?
+            .with_witnesses(witness_policy(&cli)?);
         return mirror::run(
             &remote,
             &key,
@@ -461,7 +488,8 @@ fn run(cli: Cli) -> Result<()> {
     if let Some(url) = &cli.url {
         if !matches!(cli.command, Command::Token { .. }) {
             return run_remote(
-                remote::Remote::new(url, cli.token.clone(), cli.ca.as_deref())?,
+                remote::Remote::new(url, cli.token.clone(), cli.ca.as_deref())?
+                    .with_witnesses(witness_policy(&cli)?),
                 &cli.key,
                 &DataDir::new(cli.data.clone()),
                 cli.command,

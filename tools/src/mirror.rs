@@ -26,6 +26,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use ledger::{Frontier, Log};
 use verifier::checkpoint::{self, Checkpoint};
+use verifier::cosignature;
 use verifier::tile::{decode_bundle_of, entry_bundles, Tile, TILE_WIDTH};
 use verifier::tree::HashReader;
 use verifier::{leaf_hash, Hash, VerifierKey};
@@ -135,10 +136,18 @@ impl Mirror {
     }
 
     /// Fetches what the log has beyond the mirror, proves it, stores it;
-    /// returns the new size.
-    fn sync(&mut self, remote: &Remote) -> Result<u64> {
-        let (cp, text) = remote.checkpoint(&self.key, None)?;
+    /// returns the new size. A newest checkpoint without the cosignatures
+    /// the remote asks for is not taken: the answer says so, and the
+    /// mirror stays as it is.
+    fn sync(&mut self, remote: &Remote) -> Result<Synced> {
+        let (cp, text) = remote.log_checkpoint(&self.key, None)?;
         let have = self.size();
+        if let Err(e) = cosignature::witnessing(text.as_bytes(), &self.key, remote.policy()) {
+            return Ok(Synced::Waiting(format!(
+                "the log's newest checkpoint (size {}) is not taken yet: {e}; the mirror stays at size {have}",
+                cp.size
+            )));
+        }
         if cp.size < have {
             bail!(
                 "the log now says it has {} leaves, fewer than the {have} this mirror holds: it went back (refused; the mirror is unchanged)",
@@ -149,7 +158,14 @@ impl Mirror {
             if self.checkpoint.as_ref().is_some_and(|c| c.root != cp.root) {
                 bail!("the log signed another root at size {have} than the one this mirror holds: it forked (refused)");
             }
-            return Ok(have);
+            // The same checkpoint, perhaps with cosignatures added since.
+            if have > 0
+                && std::fs::read(self.dir.join("checkpoint")).ok().as_deref()
+                    != Some(text.as_bytes())
+            {
+                self.store_checkpoint(cp.size, &text)?;
+            }
+            return Ok(Synced::Size(have));
         }
         // Extend the mirror's own tree with the new leaves, bundle by
         // bundle; store nothing until the root is the signed one.
@@ -179,15 +195,28 @@ impl Mirror {
             }
         }
         write_frontier(&self.dir.join("frontier"), &frontier)?;
-        write_atomic(
-            &self.dir.join("checkpoints").join(cp.size.to_string()),
-            text.as_bytes(),
-        )?;
-        write_atomic(&self.dir.join("checkpoint"), text.as_bytes())?;
+        self.store_checkpoint(cp.size, &text)?;
         self.frontier = frontier;
         self.checkpoint = Some(cp);
-        Ok(self.size())
+        Ok(Synced::Size(self.size()))
     }
+
+    /// Keeps `text`, the checkpoint of `size`, as the newest and by its size.
+    fn store_checkpoint(&self, size: u64, text: &str) -> Result<()> {
+        write_atomic(
+            &self.dir.join("checkpoints").join(size.to_string()),
+            text.as_bytes(),
+        )?;
+        write_atomic(&self.dir.join("checkpoint"), text.as_bytes())
+    }
+}
+
+/// What one sync did.
+enum Synced {
+    /// The mirror holds this many leaves.
+    Size(u64),
+    /// The newest checkpoint lacks the cosignatures asked for (why).
+    Waiting(String),
 }
 
 fn write_frontier(path: &Path, f: &Frontier) -> Result<()> {
@@ -228,9 +257,23 @@ pub fn run(
     every: Duration,
 ) -> Result<()> {
     let mut m = Mirror::open(dir, key)?;
+    let mut waiting = None;
     loop {
         let before = m.size();
-        let size = m.sync(remote)?;
+        let size = match m.sync(remote)? {
+            Synced::Size(size) => size,
+            Synced::Waiting(why) if once => bail!("{why}"),
+            Synced::Waiting(why) => {
+                // Said once while it lasts; the next fetch tries again.
+                if waiting.as_ref() != Some(&why) {
+                    eprintln!("mirror {}: {why}", dir.display());
+                }
+                waiting = Some(why);
+                std::thread::sleep(every);
+                continue;
+            }
+        };
+        waiting = None;
         if size > before || once {
             println!(
                 "mirror {}: {size} {} of {}, checkpoint verified (+{})",

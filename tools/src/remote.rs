@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use verifier::consistency_file::ConsistencyFile;
+use verifier::cosignature::{self, Policy};
 use verifier::tile::{Tile, TileHashReader};
 use verifier::tlog_proof::TlogProof;
 use verifier::{checkpoint, Checkpoint, VerifierKey};
@@ -43,6 +44,8 @@ pub struct Remote {
     base: String,
     token: Option<String>,
     agent: ureq::Agent,
+    /// The witnesses whose cosignatures served checkpoints must carry.
+    policy: Policy,
 }
 
 impl Remote {
@@ -76,7 +79,20 @@ impl Remote {
             base: url.trim_end_matches('/').to_string(),
             token,
             agent: config.build().into(),
+            policy: Policy::default(),
         })
+    }
+
+    /// This client, asking for the cosignatures of `policy` on every
+    /// checkpoint it takes from the server.
+    pub fn with_witnesses(mut self, policy: Policy) -> Remote {
+        self.policy = policy;
+        self
+    }
+
+    /// The witnesses asked for.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
     }
 
     /// The server's URL, as given.
@@ -212,8 +228,21 @@ impl Remote {
         Remote::reply(req.send(body), &format!("POST {path}"))
     }
 
-    /// The signed checkpoint (latest, or the one signed at `size`), verified.
+    /// The signed checkpoint (latest, or the one signed at `size`),
+    /// verified, with the witnesses' cosignatures asked for.
     pub fn checkpoint(&self, key: &VerifierKey, size: Option<u64>) -> Result<(Checkpoint, String)> {
+        let (cp, text) = self.log_checkpoint(key, size)?;
+        cosignature::witnessing(text.as_bytes(), key, &self.policy)
+            .with_context(|| format!("the checkpoint of size {}", cp.size))?;
+        Ok((cp, text))
+    }
+
+    /// [`Remote::checkpoint`], checking the log's signature only.
+    pub fn log_checkpoint(
+        &self,
+        key: &VerifierKey,
+        size: Option<u64>,
+    ) -> Result<(Checkpoint, String)> {
         let path = size.map_or("/checkpoint".to_string(), |s| {
             format!("/v1/checkpoints/{s}")
         });
