@@ -7,8 +7,9 @@ use verifier::leaf_hash;
 use verifier::tile::decode_bundle;
 use verifier::tree::HashReader;
 
+use crate::checkpoints::parse_stored_checkpoint;
 use crate::store::*;
-use crate::{parse_stored_checkpoint, Frontier, LedgerError, Log};
+use crate::{Frontier, LedgerError, Log};
 
 /// What an audit checked.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -12,6 +12,7 @@
 mod append;
 mod audit;
 mod bulk;
+mod checkpoints;
 mod edge;
 mod error;
 mod evidence;
@@ -27,16 +28,17 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
-use rocksdb::{ColumnFamily, Direction, IteratorMode, WriteOptions, DB};
-use verifier::checkpoint::{self, Checkpoint};
+use rocksdb::{ColumnFamily, IteratorMode, DB};
 use verifier::tile::{encode_bundle, Tile, TileKind};
 use verifier::tlog_proof::TlogProof;
 use verifier::tree::{self, TreeError};
-use verifier::{Hash, SignerKey, VerifierKey};
+use verifier::{Hash, VerifierKey};
 
 pub use append::{PreparedAppend, Tip};
 pub use audit::AuditReport;
 pub use bulk::SortedSink;
+use checkpoints::latest_checkpoint;
+pub use checkpoints::SignedCheckpoint;
 use edge::DbReader;
 pub use error::LedgerError;
 pub use frontier::Frontier;
@@ -45,50 +47,6 @@ pub use memory::{limit as limit_rocksdb_memory, MemoryUse, RocksLimits};
 pub use store::db_options;
 use store::*;
 pub use timings::{Durations, SyncedWriteTimings, BUCKET_BOUNDS_MICROS};
-
-/// A checkpoint, the signed note that carries it, and the witnesses'
-/// cosignatures of it gathered since.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SignedCheckpoint {
-    /// The parsed body.
-    pub checkpoint: Checkpoint,
-    /// The note with the log's signature alone, as embedded in evidence,
-    /// chain bundles and exports (every byte of those is authenticated by
-    /// the log's key).
-    pub text: String,
-    /// Witness cosignature lines (C2SP tlog-cosignature), each ending in a
-    /// newline; empty if none.
-    pub cosignatures: String,
-}
-
-impl SignedCheckpoint {
-    /// The note with the log's signature and every cosignature: what
-    /// `/checkpoint` serves and tlog-proof files carry.
-    pub fn cosigned(&self) -> String {
-        format!("{}{}", self.text, self.cosignatures)
-    }
-
-    /// Splits a stored note into the log's signature and the other lines.
-    fn split(checkpoint: Checkpoint, note: &str, key: &VerifierKey) -> SignedCheckpoint {
-        let (body, sigs) = note.split_at(note.rfind("\n\n").map_or(note.len(), |i| i + 2));
-        let mut text = body.to_string();
-        let mut cosignatures = String::new();
-        for line in sigs.lines() {
-            let own = verifier::note::Note::parse(format!("{body}{line}\n").as_bytes())
-                .ok()
-                .and_then(|n| n.signatures.into_iter().next())
-                .is_some_and(|s| s.name == key.name() && s.id == key.id());
-            let to = if own { &mut text } else { &mut cosignatures };
-            to.push_str(line);
-            to.push('\n');
-        }
-        SignedCheckpoint {
-            checkpoint,
-            text,
-            cosignatures,
-        }
-    }
-}
 
 /// A key and its value, as read from an index column family.
 pub type KeyValue = (Vec<u8>, Vec<u8>);
@@ -507,163 +465,6 @@ impl Log {
         tree::consistency_proof(&self.reader()?, old, new).map_err(tree_error)
     }
 
-    /// Signs a checkpoint for the current size, or returns the last one if
-    /// the tree has not grown since. `signer` must be this log's key.
-    pub fn sign_checkpoint(&self, signer: &SignerKey) -> Result<SignedCheckpoint, LedgerError> {
-        self.check_signer(signer)?;
-        // Signing is serialised by its own lock, and appends are held only
-        // while the frontier is read, not during the synced write.
-        let _signing = self.signing.lock().unwrap_or_else(|p| p.into_inner());
-        let (size, root, latest) = {
-            let state = self.state();
-            (
-                state.frontier.size(),
-                state.frontier.root(),
-                state.latest.clone(),
-            )
-        };
-        if let Some(latest) = latest {
-            if latest.checkpoint.size >= size {
-                return Ok(latest);
-            }
-        }
-        let cp = Checkpoint {
-            origin: self.key.name().to_string(),
-            size,
-            root,
-            extensions: vec![],
-        };
-        let text = cp.sign(signer).map_err(LedgerError::Sign)?;
-        let mut sync = WriteOptions::default();
-        sync.set_sync(true);
-        self.checkpoints.put_opt(size.to_be_bytes(), &text, &sync)?;
-        let signed = SignedCheckpoint {
-            checkpoint: cp,
-            text,
-            cosignatures: String::new(),
-        };
-        last_checkpoint::write(&self.path, &signed)?;
-        self.state().latest = Some(signed.clone());
-        Ok(signed)
-    }
-
-    /// Stores a checkpoint the log's key signed elsewhere (restoring from
-    /// a mirror): it must verify with the key and its root must be this
-    /// tree's at its size. Kept like one signed here, and the last-checkpoint file
-    /// moves to it if it is the newest.
-    pub fn store_checkpoint(&self, text: &[u8]) -> Result<SignedCheckpoint, LedgerError> {
-        let cp = checkpoint::open(text, &self.key)
-            .map_err(|source| LedgerError::BadCheckpoint { size: 0, source })?;
-        let computed = self.root(cp.size)?;
-        if computed != cp.root {
-            return Err(LedgerError::RootMismatch {
-                size: cp.size,
-                computed,
-                signed: cp.root,
-            });
-        }
-        let _signing = self.signing.lock().unwrap_or_else(|p| p.into_inner());
-        let mut sync = WriteOptions::default();
-        sync.set_sync(true);
-        self.checkpoints
-            .put_opt(cp.size.to_be_bytes(), text, &sync)?;
-        let signed = SignedCheckpoint::split(cp, &String::from_utf8_lossy(text), &self.key);
-        let newest = self
-            .state()
-            .latest
-            .as_ref()
-            .is_none_or(|l| l.checkpoint.size < signed.checkpoint.size);
-        if newest {
-            last_checkpoint::write(&self.path, &signed)?;
-            self.state().latest = Some(signed.clone());
-        }
-        Ok(signed)
-    }
-
-    /// Adds witness cosignature lines (already verified by the caller) to
-    /// the checkpoint signed at `size`; lines it carries already are not
-    /// added twice. Returns the checkpoint as now stored.
-    pub fn add_cosignatures(
-        &self,
-        size: u64,
-        lines: &str,
-    ) -> Result<SignedCheckpoint, LedgerError> {
-        let _signing = self.signing.lock().unwrap_or_else(|p| p.into_inner());
-        let stored = self.checkpoint_at(size)?;
-        let merged =
-            verifier::cosignature::append_lines(&stored.cosigned(), lines).map_err(|source| {
-                LedgerError::BadCheckpoint {
-                    size,
-                    source: source.into(),
-                }
-            })?;
-        let mut sync = WriteOptions::default();
-        sync.set_sync(true);
-        self.checkpoints
-            .put_opt(size.to_be_bytes(), &merged, &sync)?;
-        let signed = parse_stored_checkpoint(size, merged.as_bytes(), &self.key)?;
-        let mut state = self.state();
-        if state
-            .latest
-            .as_ref()
-            .is_some_and(|l| l.checkpoint.size == size)
-        {
-            state.latest = Some(signed.clone());
-        }
-        Ok(signed)
-    }
-
-    /// The most recent signed checkpoint, if any.
-    pub fn latest_checkpoint(&self) -> Option<SignedCheckpoint> {
-        self.state().latest.clone()
-    }
-
-    /// The checkpoint signed at exactly `size`.
-    pub fn checkpoint_at(&self, size: u64) -> Result<SignedCheckpoint, LedgerError> {
-        let text = self
-            .checkpoints
-            .get(size.to_be_bytes())?
-            .ok_or(LedgerError::NoCheckpoint(size))?;
-        parse_stored_checkpoint(size, &text, &self.key)
-    }
-
-    /// Sizes of signed checkpoints from `from` on, at most `limit`.
-    pub fn checkpoint_sizes(&self, from: u64, limit: usize) -> Result<Vec<u64>, LedgerError> {
-        let start = from.to_be_bytes();
-        let iter = self
-            .checkpoints
-            .iterator(IteratorMode::From(&start, Direction::Forward));
-        let mut out = Vec::new();
-        for item in iter.take(limit) {
-            out.push(decode_u64(&item?.0, "checkpoint key")?);
-        }
-        Ok(out)
-    }
-
-    /// Refuses a signer that is not this log's key.
-    pub(crate) fn check_signer(&self, signer: &SignerKey) -> Result<(), LedgerError> {
-        if signer.verifier() != self.key {
-            return Err(LedgerError::WrongLog {
-                key: signer.name().into(),
-                store: self.key.name().into(),
-            });
-        }
-        Ok(())
-    }
-
-    /// The checkpoint signed at `size`, or the latest one.
-    pub(crate) fn signed_checkpoint(
-        &self,
-        size: Option<u64>,
-    ) -> Result<SignedCheckpoint, LedgerError> {
-        match size {
-            Some(s) => self.checkpoint_at(s),
-            None => self
-                .latest_checkpoint()
-                .ok_or(LedgerError::NoCheckpoint(self.size())),
-        }
-    }
-
     /// A C2SP tlog-proof of entry `index` against the checkpoint signed at
     /// `size` (the latest checkpoint if `None`).
     pub fn tlog_proof(&self, index: u64, size: Option<u64>) -> Result<TlogProof, LedgerError> {
@@ -729,37 +530,5 @@ fn tree_error(e: TreeError<LedgerError>) -> LedgerError {
             new: new_size,
         },
         TreeError::Read(e) => e,
-    }
-}
-
-fn parse_stored_checkpoint(
-    size: u64,
-    text: &[u8],
-    key: &VerifierKey,
-) -> Result<SignedCheckpoint, LedgerError> {
-    let cp = checkpoint::open(text, key)
-        .map_err(|source| LedgerError::BadCheckpoint { size, source })?;
-    if cp.size != size {
-        return Err(LedgerError::Corrupt(format!(
-            "checkpoint stored under size {size} is for size {}",
-            cp.size
-        )));
-    }
-    // Valid UTF-8: checkpoint::open checked it.
-    Ok(SignedCheckpoint::split(
-        cp,
-        &String::from_utf8_lossy(text),
-        key,
-    ))
-}
-
-fn latest_checkpoint(db: &DB, key: &VerifierKey) -> Result<Option<SignedCheckpoint>, LedgerError> {
-    let mut iter = db.iterator(IteratorMode::End);
-    match iter.next() {
-        None => Ok(None),
-        Some(item) => {
-            let (k, v) = item?;
-            parse_stored_checkpoint(decode_u64(&k, "checkpoint key")?, &v, key).map(Some)
-        }
     }
 }
