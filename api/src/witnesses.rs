@@ -261,7 +261,10 @@ fn submit(
             }
             _ => {
                 let why: String = text.chars().take(200).collect();
-                return Err(format!("HTTP {status}: {}", why.trim()));
+                return Err(format!(
+                    "HTTP {status}: {}",
+                    verifier::shown::line(why.trim())
+                ));
             }
         }
     }

@@ -432,6 +432,25 @@ fn witness_settings_that_cannot_work_are_refused() {
         "{}",
         r.stderr
     );
+    // A witness in the config file that does not answer: ledgerd runs,
+    // and counts the failures.
+    let s = Server::with_config(
+        &format!("[[witness]]\nurl = \"http://127.0.0.1:1\"\nkey = \"{wkey}\"\n"),
+        &[],
+    );
+    s.append(&records("x", 3));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while witness_metric(&s, "ledger_witness_failures_total", "witness.test/w1") == 0 {
+        assert!(Instant::now() < deadline, "no failure counted");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(s.tree_size(), 3);
+    assert_eq!(
+        s.stop(),
+        Some(0),
+        "a stop does not wait on a failing witness"
+    );
+
     // ledger-verify: a quorum larger than the keys given.
     let cp = dir.path().join("cp");
     std::fs::write(&cp, "x\n").unwrap();
