@@ -51,7 +51,7 @@ struct Cli {
     /// checkpoint_interval_ms, request_timeout_ms, header_timeout_ms, max_connections,
     /// max_headers, queue_capacity, batch_delay_us, blocking_threads,
     /// thread_priorities, keep_freed_ms, memory_budget_mb, tls_cert, tls_key,
-    /// and `[[witness]]` tables of url and key.
+    /// witness_ca, and `[[witness]]` tables of url and key.
     #[arg(long, env = "LEDGER_CONFIG")]
     config: Option<PathBuf>,
     /// Run the commit path's threads at a raised CPU priority with a short
@@ -79,6 +79,10 @@ struct Cli {
     /// type 0x04). Repeat for more witnesses.
     #[arg(long, num_args = 2, value_names = ["URL", "KEY"], action = clap::ArgAction::Append)]
     witness: Vec<String>,
+    /// For https witness URLs whose certificates are from a private CA: the
+    /// CA's certificate (PEM). Default: Mozilla's roots.
+    #[arg(long, env = "LEDGER_WITNESS_CA")]
+    witness_ca: Option<PathBuf>,
 }
 
 /// A witness in the config file: `[[witness]]` with `url` and `key`.
@@ -111,6 +115,7 @@ struct FileConfig {
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     witness: Option<Vec<WitnessEntry>>,
+    witness_ca: Option<PathBuf>,
 }
 
 struct Settings {
@@ -133,6 +138,8 @@ struct Settings {
     tls: Option<tokio_rustls::TlsAcceptor>,
     /// Witnesses asked to cosign each checkpoint.
     witnesses: Vec<api::witnesses::Witness>,
+    /// The client that asks them.
+    witness_client: ureq::Agent,
 }
 
 fn settings(cli: Cli) -> Result<Settings> {
@@ -201,6 +208,10 @@ fn settings(cli: Cli) -> Result<Settings> {
         .chain(file.witness.into_iter().flatten().map(|w| (w.url, w.key)))
         .collect();
     let witnesses = witnesses(given)?;
+    let witness_client = api::tls::client(
+        cli.witness_ca.or(file.witness_ca).as_deref(),
+        api::witnesses::TIMEOUT,
+    )?;
     Ok(Settings {
         data: cli
             .data
@@ -220,6 +231,7 @@ fn settings(cli: Cli) -> Result<Settings> {
         budget_mb,
         tls,
         witnesses,
+        witness_client,
     })
 }
 
@@ -409,7 +421,11 @@ async fn serve(s: Settings) -> Result<()> {
         config: s.server.clone(),
         rejected: Default::default(),
         signer: signer.clone(),
-        witnesses: api::witnesses::Witnesses::start(log.clone(), s.witnesses.clone()),
+        witnesses: api::witnesses::Witnesses::start(
+            log.clone(),
+            s.witnesses.clone(),
+            s.witness_client.clone(),
+        ),
     });
 
     let base = match s.tls {

@@ -43,6 +43,49 @@ pub enum TlsError {
     /// rustls refused the pair (a key that is not the certificate's).
     #[error("--tls-cert and --tls-key: {0}")]
     Pair(String),
+    /// A CA file to trust is unreadable or holds no PEM certificate.
+    #[error("CA certificate {path}: {why}")]
+    Ca {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        why: String,
+    },
+}
+
+/// An HTTP(S) client that reports every status as an answer (not an
+/// error), with a deadline for each request. `https` servers' certificates
+/// must chain to Mozilla's roots, or to a certificate in the PEM file `ca`
+/// when given (a private CA). ledgerctl uses it for `--url`, ledgerd for
+/// its witnesses.
+pub fn client(ca: Option<&Path>, timeout: std::time::Duration) -> Result<ureq::Agent, TlsError> {
+    let mut config = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(timeout));
+    if let Some(ca) = ca {
+        let bad = |why: String| TlsError::Ca {
+            path: ca.display().to_string(),
+            why,
+        };
+        let pem = std::fs::read(ca).map_err(|e| bad(e.to_string()))?;
+        let roots = ureq::tls::parse_pem(&pem)
+            .filter_map(|item| match item {
+                Ok(ureq::tls::PemItem::Certificate(c)) => Some(Ok(c)),
+                Ok(_) => None,
+                Err(e) => Some(Err(e)),
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| bad(e.to_string()))?;
+        if roots.is_empty() {
+            return Err(bad("holds no PEM certificate".into()));
+        }
+        config = config.tls_config(
+            ureq::tls::TlsConfig::builder()
+                .root_certs(ureq::tls::RootCerts::from(roots))
+                .build(),
+        );
+    }
+    Ok(config.build().into())
 }
 
 /// An acceptor serving the chain in `cert` (leaf first) with the key in

@@ -23,7 +23,7 @@ use verifier::witness::{AddCheckpoint, SIZE_MEDIA_TYPE};
 const POLL: Duration = Duration::from_millis(100);
 
 /// How long one witness may take to answer.
-const TIMEOUT: Duration = Duration::from_secs(10);
+pub const TIMEOUT: Duration = Duration::from_secs(10);
 
 /// One witness as configured: where it takes checkpoints, and its key.
 #[derive(Clone, Debug)]
@@ -54,8 +54,9 @@ pub struct Witnesses {
 }
 
 impl Witnesses {
-    /// Starts the thread (none if `witnesses` is empty).
-    pub fn start(log: Arc<Log>, witnesses: Vec<Witness>) -> Witnesses {
+    /// Starts the thread (none if `witnesses` is empty), asking with
+    /// `agent` ([`crate::tls::client`]).
+    pub fn start(log: Arc<Log>, witnesses: Vec<Witness>, agent: ureq::Agent) -> Witnesses {
         let status: Arc<Vec<WitnessStatus>> = Arc::new(
             witnesses
                 .iter()
@@ -78,7 +79,7 @@ impl Witnesses {
         let (st, all) = (status.clone(), all_cosigned.clone());
         let handle = std::thread::Builder::new()
             .name("witnesses".into())
-            .spawn(move || run(log, witnesses, st, all, rx))
+            .spawn(move || run(&agent, log, witnesses, st, all, rx))
             .expect("spawning the witness thread");
         Witnesses {
             status,
@@ -117,17 +118,13 @@ impl Drop for Witnesses {
 }
 
 fn run(
+    agent: &ureq::Agent,
     log: Arc<Log>,
     witnesses: Vec<Witness>,
     status: Arc<Vec<WitnessStatus>>,
     all_cosigned: Arc<AtomicU64>,
     stop: Receiver<()>,
 ) {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(TIMEOUT))
-        .build()
-        .into();
     // The size each witness is believed to hold: 0 until it says otherwise
     // (a 409 names its size), so a restart needs no state of its own.
     let mut held = vec![0u64; witnesses.len()];
@@ -152,7 +149,7 @@ fn run(
                 if done[i] == Some(size) || wait {
                     continue;
                 }
-                match submit(&agent, &log, w, &cp, &mut held[i]) {
+                match submit(agent, &log, w, &cp, &mut held[i]) {
                     Ok(()) => {
                         done[i] = Some(size);
                         status[i].cosigned_size.store(size, Ordering::Relaxed);

@@ -286,6 +286,79 @@ pub fn assert_metrics_described(m: &str) {
     }
 }
 
+/// A running `ledgerctl witness serve`; killed when dropped.
+pub struct Witness {
+    child: std::process::Child,
+    /// `http(s)://127.0.0.1:port`.
+    pub url: String,
+}
+
+impl Witness {
+    /// Starts one on a free port with its keys and state in `dir`,
+    /// following the log of `log_key`, with `extra` flags (TLS).
+    pub fn start(dir: &Path, log_key: &str, extra: &[&str]) -> Witness {
+        use std::io::BufRead;
+        let mut child = Command::new(bin("ledgerctl"))
+            .args([
+                "witness",
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--log",
+                log_key,
+            ])
+            .arg("--dir")
+            .arg(dir)
+            .args(extra)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn the witness");
+        let out = child.stdout.take().unwrap();
+        let line = std::io::BufReader::new(out)
+            .lines()
+            .next()
+            .expect("the witness prints its address")
+            .unwrap();
+        let url = line
+            .split("listening on ")
+            .nth(1)
+            .and_then(|r| r.split(';').next())
+            .expect("listening on <url>")
+            .to_string();
+        Witness { child, url }
+    }
+}
+
+impl Drop for Witness {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A labelled sample of `/metrics` for the witness `name`.
+pub fn witness_metric(s: &Server, metric: &str, name: &str) -> u64 {
+    let text = s.request("GET", "/metrics", &[], b"").text();
+    let prefix = format!("{metric}{{witness=\"{name}\"}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("{prefix} in /metrics:\n{text}"))
+}
+
+/// Waits until `name` has cosigned a checkpoint of at least `size`.
+pub fn cosigned(s: &Server, name: &str, size: u64) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while witness_metric(s, "ledger_witness_cosigned_size", name) < size {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{name} did not cosign size {size}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
 /// An HTTP response.
 pub struct Response {
     /// Status code.

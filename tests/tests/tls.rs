@@ -297,3 +297,77 @@ fn a_renewed_certificate_is_served_without_a_restart() {
     put(&cert3, &served_cert);
     assert_eq!(checkpoint(&ca2).code, 0, "the last good pair goes on");
 }
+
+/// A witness serving HTTPS with a private CA's certificate: ledgerd trusts
+/// it with --witness-ca, and not without it (the failure is counted, the
+/// log goes on).
+#[test]
+fn a_witness_over_https() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = certificates(&dir.path().join("tls"));
+    let data = dir.path().join("data");
+    let log_key = ok(
+        "ledgerctl",
+        &["keygen", "--origin", "tls.test/log", "--out", p(&data)],
+    )
+    .trim()
+    .to_string();
+    let wdir = dir.path().join("w");
+    let wkey = ok(
+        "ledgerctl",
+        &[
+            "witness",
+            "keygen",
+            "--name",
+            "witness.test/tls",
+            "--out",
+            p(&wdir),
+        ],
+    )
+    .trim()
+    .to_string();
+    let w = ledger_tests::Witness::start(
+        &wdir,
+        &log_key,
+        &["--tls-cert", p(&cert), "--tls-key", p(&key)],
+    );
+    assert!(w.url.starts_with("https://127.0.0.1:"), "{}", w.url);
+
+    let s = Server::start_in(&data, &["--witness", &w.url, &wkey, "--witness-ca", p(&ca)]);
+    let writer = s.writer.clone();
+    s.append(&ledger_tests::records("t", 3));
+    ledger_tests::cosigned(&s, "witness.test/tls", 3);
+    drop(s);
+
+    // Without the CA, the witness's certificate is not trusted.
+    let mut s = Server::start_in(&data, &["--witness", &w.url, &wkey]);
+    s.writer = writer;
+    s.append(&ledger_tests::records("u", 2));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while ledger_tests::witness_metric(&s, "ledger_witness_failures_total", "witness.test/tls") == 0
+    {
+        assert!(
+            Instant::now() < deadline,
+            "an untrusted witness was not refused"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(s.tree_size(), 5);
+    // A CA file that does not hold one stops ledgerd, naming it.
+    let r = run(
+        "ledgerd",
+        &[
+            "--data",
+            p(&dir.path().join("other")),
+            "--listen",
+            "127.0.0.1:0",
+            "--witness-ca",
+            p(&key),
+        ],
+    );
+    assert!(
+        r.code == 1 && r.stderr.contains("CA certificate"),
+        "{}",
+        r.stderr
+    );
+}

@@ -5,80 +5,10 @@
 //! refused by the witness, also after the witness restarts.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use ledger_tests::{bin, ok, records, run, Server};
+use ledger_tests::{ok, records, run, Server, Witness};
 use serde_json::Value;
-
-/// A running `ledgerctl witness serve`; killed when dropped.
-struct Witness {
-    child: Child,
-    url: String,
-}
-
-impl Witness {
-    fn start(dir: &Path, log_key: &str) -> Witness {
-        use std::io::BufRead;
-        let mut child = Command::new(bin("ledgerctl"))
-            .args([
-                "witness",
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--log",
-                log_key,
-            ])
-            .arg("--dir")
-            .arg(dir)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn the witness");
-        let out = child.stdout.take().unwrap();
-        let line = std::io::BufReader::new(out)
-            .lines()
-            .next()
-            .expect("the witness prints its address")
-            .unwrap();
-        let url = line
-            .split("listening on ")
-            .nth(1)
-            .and_then(|r| r.split(';').next())
-            .expect("listening on <url>")
-            .to_string();
-        Witness { child, url }
-    }
-}
-
-impl Drop for Witness {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A labelled sample of `/metrics` for the witness `name`.
-fn witness_metric(s: &Server, metric: &str, name: &str) -> u64 {
-    let text = s.request("GET", "/metrics", &[], b"").text();
-    let prefix = format!("{metric}{{witness=\"{name}\"}} ");
-    text.lines()
-        .find_map(|l| l.strip_prefix(&prefix))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("{prefix} in /metrics:\n{text}"))
-}
-
-/// Waits until `name` has cosigned a checkpoint of at least `size`.
-fn cosigned(s: &Server, name: &str, size: u64) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while witness_metric(s, "ledger_witness_cosigned_size", name) < size {
-        assert!(
-            Instant::now() < deadline,
-            "{name} did not cosign size {size}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
 
 fn path(p: &Path) -> &str {
     p.to_str().unwrap()
@@ -113,11 +43,11 @@ fn a_witness_cosigns_every_checkpoint_and_refuses_a_fork() {
     let w1_key = witness_keygen("witness.test/w1", &at("w1"));
     // A second witness that never runs: a quorum of both is not met.
     let w2_key = witness_keygen("witness.test/w2", &at("w2"));
-    let w1 = Witness::start(&at("w1"), &log_key);
+    let w1 = Witness::start(&at("w1"), &log_key, &[]);
 
     let s = Server::start_in(&data, &["--witness", &w1.url, &w1_key]);
     s.append(&records("a", 40));
-    cosigned(&s, "witness.test/w1", 40);
+    ledger_tests::cosigned(&s, "witness.test/w1", 40);
     ledger_tests::assert_metrics_described(&s.request("GET", "/metrics", &[], b"").text());
 
     // /checkpoint carries the cosignature; ledger-verify checks it.
@@ -242,7 +172,7 @@ fn a_witness_cosigns_every_checkpoint_and_refuses_a_fork() {
     // window that ends within it; a later decision's evidence is proven by
     // the newest checkpoint, which no witness cosigned.
     s.append(&records("mid", 5));
-    cosigned(&s, "witness.test/w1", 45);
+    ledger_tests::cosigned(&s, "witness.test/w1", 45);
     drop(w1);
     s.append(&records("late", 2));
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -290,7 +220,7 @@ fn a_witness_cosigns_every_checkpoint_and_refuses_a_fork() {
         "{}",
         r.stderr
     );
-    let w1 = Witness::start(&at("w1"), &log_key);
+    let w1 = Witness::start(&at("w1"), &log_key, &[]);
 
     // A restart: ledgerd keeps no witness state of its own; the witness's
     // 409 tells it where to prove consistency from.
@@ -303,9 +233,9 @@ fn a_witness_cosigns_every_checkpoint_and_refuses_a_fork() {
     assert_eq!(s.stop(), Some(0));
     let s = again(&w1.url);
     s.append(&records("b", 25));
-    cosigned(&s, "witness.test/w1", 72);
+    ledger_tests::cosigned(&s, "witness.test/w1", 72);
     assert_eq!(
-        witness_metric(&s, "ledger_witness_failures_total", "witness.test/w1"),
+        ledger_tests::witness_metric(&s, "ledger_witness_failures_total", "witness.test/w1"),
         0
     );
 
@@ -325,12 +255,14 @@ fn a_witness_cosigns_every_checkpoint_and_refuses_a_fork() {
     forked.append(&records("other", 70));
     let refused_fork = |f: &Server| {
         let deadline = Instant::now() + Duration::from_secs(20);
-        while witness_metric(f, "ledger_witness_failures_total", "witness.test/w1") == 0 {
+        while ledger_tests::witness_metric(f, "ledger_witness_failures_total", "witness.test/w1")
+            == 0
+        {
             assert!(Instant::now() < deadline, "the fork was not refused");
             std::thread::sleep(Duration::from_millis(50));
         }
         assert_eq!(
-            witness_metric(f, "ledger_witness_cosigned_size", "witness.test/w1"),
+            ledger_tests::witness_metric(f, "ledger_witness_cosigned_size", "witness.test/w1"),
             0
         );
         let cp = f.request("GET", "/checkpoint", &[], b"").text();
@@ -340,7 +272,7 @@ fn a_witness_cosigns_every_checkpoint_and_refuses_a_fork() {
     let fork_writer = forked.writer.clone();
     drop(forked);
     drop(w1);
-    let w1 = Witness::start(&at("w1"), &log_key);
+    let w1 = Witness::start(&at("w1"), &log_key, &[]);
     let mut forked = Server::start_in(&fork, &["--witness", &w1.url, &w1_key]);
     forked.writer = fork_writer;
     forked.append(&records("more", 5));
@@ -349,7 +281,7 @@ fn a_witness_cosigns_every_checkpoint_and_refuses_a_fork() {
     drop(s);
     let s = again(&w1.url);
     s.append(&records("c", 3));
-    cosigned(&s, "witness.test/w1", 75);
+    ledger_tests::cosigned(&s, "witness.test/w1", 75);
 }
 
 #[test]
@@ -440,7 +372,8 @@ fn witness_settings_that_cannot_work_are_refused() {
     );
     s.append(&records("x", 3));
     let deadline = Instant::now() + Duration::from_secs(20);
-    while witness_metric(&s, "ledger_witness_failures_total", "witness.test/w1") == 0 {
+    while ledger_tests::witness_metric(&s, "ledger_witness_failures_total", "witness.test/w1") == 0
+    {
         assert!(Instant::now() < deadline, "no failure counted");
         std::thread::sleep(Duration::from_millis(50));
     }

@@ -53,32 +53,14 @@ impl Remote {
     /// `https` server's certificate must chain to Mozilla's roots, or to a
     /// certificate in the PEM file `ca` when given (a private CA).
     pub fn new(url: &str, token: Option<String>, ca: Option<&Path>) -> Result<Remote> {
-        let mut config = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(60)));
-        if let Some(ca) = ca {
-            let pem = std::fs::read(ca).with_context(|| format!("--ca {}", ca.display()))?;
-            let roots = ureq::tls::parse_pem(&pem)
-                .filter_map(|item| match item {
-                    Ok(ureq::tls::PemItem::Certificate(c)) => Some(Ok(c)),
-                    Ok(_) => None,
-                    Err(e) => Some(Err(e)),
-                })
-                .collect::<Result<Vec<_>, _>>()
-                .with_context(|| format!("--ca {}", ca.display()))?;
-            if roots.is_empty() {
-                bail!("--ca {} holds no PEM certificate", ca.display());
-            }
-            config = config.tls_config(
-                ureq::tls::TlsConfig::builder()
-                    .root_certs(ureq::tls::RootCerts::from(roots))
-                    .build(),
-            );
-        }
+        let agent = api::tls::client(ca, Duration::from_secs(60)).map_err(|e| match e {
+            api::tls::TlsError::Ca { path, why } => anyhow::anyhow!("--ca {path}: {why}"),
+            e => e.into(),
+        })?;
         Ok(Remote {
             base: url.trim_end_matches('/').to_string(),
             token,
-            agent: config.build().into(),
+            agent,
             policy: Policy::default(),
         })
     }

@@ -16,7 +16,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
@@ -60,6 +60,13 @@ pub enum WitnessCommand {
         /// A log to follow: its verifier key (string or file). Repeat for more.
         #[arg(long = "log", required = true)]
         logs: Vec<String>,
+        /// Serve HTTPS with this certificate chain (PEM); needs --tls-key.
+        /// Read again when it or the key changes.
+        #[arg(long)]
+        tls_cert: Option<PathBuf>,
+        /// The private key of --tls-cert (PEM).
+        #[arg(long)]
+        tls_key: Option<PathBuf>,
     },
 }
 
@@ -77,7 +84,20 @@ pub fn run(command: WitnessCommand) -> Result<()> {
             println!("{}", signer.verifier());
             Ok(())
         }
-        WitnessCommand::Serve { dir, listen, logs } => serve(&dir, listen, &logs),
+        WitnessCommand::Serve {
+            dir,
+            listen,
+            logs,
+            tls_cert,
+            tls_key,
+        } => {
+            let tls = match (tls_cert, tls_key) {
+                (None, None) => None,
+                (Some(cert), Some(key)) => Some(api::tls::acceptor(&cert, &key)?),
+                _ => bail!("HTTPS needs both --tls-cert and --tls-key"),
+            };
+            serve(&dir, listen, &logs, tls)
+        }
     }
 }
 
@@ -89,7 +109,12 @@ struct Witness {
     lock: Mutex<()>,
 }
 
-fn serve(dir: &Path, listen: SocketAddr, logs: &[String]) -> Result<()> {
+fn serve(
+    dir: &Path,
+    listen: SocketAddr,
+    logs: &[String],
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) -> Result<()> {
     let key_path = dir.join(KEY_FILE);
     let signer = WitnessSigner::parse(&ledger::keys::load_secret(&key_path)?)
         .with_context(|| format!("{} is not a witness key", key_path.display()))?;
@@ -116,8 +141,9 @@ fn serve(dir: &Path, listen: SocketAddr, logs: &[String]) -> Result<()> {
             .await
             .with_context(|| format!("listening on {listen}"))?;
         println!(
-            "witness {} listening on http://{}; it follows {}",
+            "witness {} listening on {}://{}; it follows {}",
             witness.signer.verifier(),
+            if tls.is_some() { "https" } else { "http" },
             listener.local_addr()?,
             witness
                 .logs
@@ -130,11 +156,12 @@ fn serve(dir: &Path, listen: SocketAddr, logs: &[String]) -> Result<()> {
             .route("/add-checkpoint", axum::routing::post(add))
             .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
             .with_state(witness);
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = tokio::signal::ctrl_c().await;
-            })
-            .await?;
+        // ledgerd's listener: deadlines for a request's head (and a TLS
+        // handshake), a bound on connections and headers.
+        api::serve(listener, app, api::ConnLimits::default(), tls, async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await;
         Ok(())
     })
 }
