@@ -60,10 +60,10 @@ struct Cli {
     /// A witness (its cosignature key, or a file holding it) whose
     /// cosignature what --url serves must carry: checkpoints, proofs,
     /// evidence, chains, exports, and what a mirror stores. Repeatable.
-    #[arg(long = "witness", global = true)]
+    #[arg(long = "witness", value_name = "KEY", global = true)]
     witnesses: Vec<String>,
     /// How many of the --witness keys must have cosigned (default: all).
-    #[arg(long, global = true, requires = "witnesses")]
+    #[arg(long, value_name = "N", global = true, requires = "witnesses")]
     quorum: Option<usize>,
     #[command(subcommand)]
     command: Command,

@@ -126,10 +126,10 @@ struct WitnessArgs {
     /// A witness's cosignature key (`name+id+base64`, type 0x04), or a file
     /// holding it: its cosignature on the checkpoint is verified. Repeat
     /// for more witnesses.
-    #[arg(long = "witness")]
+    #[arg(long = "witness", value_name = "KEY")]
     witnesses: Vec<String>,
     /// How many of the --witness keys must have cosigned (default: all).
-    #[arg(long, requires = "witnesses")]
+    #[arg(long, value_name = "N", requires = "witnesses")]
     quorum: Option<usize>,
 }
 
