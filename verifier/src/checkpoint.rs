@@ -138,9 +138,10 @@ pub fn open(signed: &[u8], key: &VerifierKey) -> Result<Checkpoint, CheckpointEr
 
 /// [`open`], for files in which every byte must be accounted for
 /// (evidence, chain bundles, exports): the log's signature once (a note
-/// verifier refuses it twice), and besides it only cosignature/v1 lines. Those by the witnesses
-/// of `policy` are verified and must reach its quorum; the others are
-/// named as not checked (their keys were not given).
+/// verifier refuses it twice), and besides it only cosignature/v1 lines.
+/// Those by the witnesses of `policy` are verified and must reach its
+/// quorum; the others are named as not checked (their keys were not
+/// given).
 pub fn open_witnessed(
     signed: &[u8],
     key: &VerifierKey,

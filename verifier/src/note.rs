@@ -90,7 +90,7 @@ pub enum NoteError {
     UnsignableText,
 }
 
-pub(crate) fn valid_name(name: &str) -> bool {
+fn valid_name(name: &str) -> bool {
     !name.is_empty() && !name.chars().any(|c| c.is_whitespace() || c == '+')
 }
 
@@ -101,7 +101,7 @@ pub fn key_id(name: &str, public_key: &[u8; 32]) -> u32 {
 
 /// `SHA-256(name || 0x0A || alg || public key)[:4]`, big-endian: the key
 /// ID of an Ed25519 key of signature type `alg`.
-pub(crate) fn typed_key_id(alg: u8, name: &str, public_key: &[u8; 32]) -> u32 {
+fn typed_key_id(alg: u8, name: &str, public_key: &[u8; 32]) -> u32 {
     let mut h = Sha256::new();
     h.update(name.as_bytes());
     h.update([b'\n', alg]);
