@@ -16,7 +16,6 @@ use std::time::{Duration, Instant};
 
 use ledger::{Log, SignedCheckpoint};
 use verifier::cosignature::{self, WitnessKey};
-use verifier::note::Note;
 use verifier::witness::{AddCheckpoint, SIZE_MEDIA_TYPE};
 
 /// How often the thread looks for a checkpoint to send.
@@ -231,7 +230,7 @@ fn submit(
             .map_err(|e| format!("reading the answer: {e}"))?;
         match status {
             200 => {
-                let lines = own_lines(&cp.text, &text, &w.key);
+                let lines = own_lines(&text, &w.key);
                 let found = cosignature::verify(
                     format!("{}{lines}", cp.text).as_bytes(),
                     std::slice::from_ref(&w.key),
@@ -269,15 +268,12 @@ fn submit(
 }
 
 /// The signature lines of a witness's `answer` by `key` (name and key
-/// ID) on the signed checkpoint `signed`; others are ignored, as the spec
-/// asks.
-fn own_lines(signed: &str, answer: &str, key: &WitnessKey) -> String {
+/// ID); others are ignored, as the spec asks.
+fn own_lines(answer: &str, key: &WitnessKey) -> String {
     let mut out = String::new();
     for line in answer.lines() {
-        let ours = Note::parse(format!("{signed}{line}\n").as_bytes())
-            .ok()
-            .and_then(|n| n.signatures.last().cloned())
-            .is_some_and(|s| s.name == key.name() && s.id == key.id());
+        let ours = verifier::note::parse_signature_line(line)
+            .is_ok_and(|s| s.name == key.name() && s.id == key.id());
         if ours {
             out.push_str(line);
             out.push('\n');

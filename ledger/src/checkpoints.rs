@@ -38,10 +38,8 @@ impl SignedCheckpoint {
         let mut text = body.to_string();
         let mut cosignatures = String::new();
         for line in sigs.lines() {
-            let own = verifier::note::Note::parse(format!("{body}{line}\n").as_bytes())
-                .ok()
-                .and_then(|n| n.signatures.into_iter().next())
-                .is_some_and(|s| s.name == key.name() && s.id == key.id());
+            let own = verifier::note::parse_signature_line(line)
+                .is_ok_and(|s| s.name == key.name() && s.id == key.id());
             let to = if own { &mut text } else { &mut cosignatures };
             to.push_str(line);
             to.push('\n');

@@ -347,16 +347,27 @@ pub fn witness_metric(s: &Server, metric: &str, name: &str) -> u64 {
         .unwrap_or_else(|| panic!("{prefix} in /metrics:\n{text}"))
 }
 
-/// Waits until `name` has cosigned a checkpoint of at least `size`.
-pub fn cosigned(s: &Server, name: &str, size: u64) {
+/// Polls `done` every 50 ms until it holds; fails naming `what` after 20 s.
+pub fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while witness_metric(s, "ledger_witness_cosigned_size", name) < size {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{name} did not cosign size {size}"
-        );
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "timed out: {what}");
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
+}
+
+/// Waits until `name` has cosigned a checkpoint of at least `size`.
+pub fn cosigned(s: &Server, name: &str, size: u64) {
+    wait_until(&format!("{name} cosigns size {size}"), || {
+        witness_metric(s, "ledger_witness_cosigned_size", name) >= size
+    });
+}
+
+/// Waits until a request to the witness `name` has failed.
+pub fn witness_failed(s: &Server, name: &str) {
+    wait_until(&format!("a failure of {name} counted"), || {
+        witness_metric(s, "ledger_witness_failures_total", name) > 0
+    });
 }
 
 /// An HTTP response.

@@ -5,7 +5,6 @@
 //! refused by the witness, also after the witness restarts.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
 
 use ledger_tests::{ok, records, run, Server, Witness};
 use serde_json::Value;
@@ -175,11 +174,9 @@ fn a_witness_cosigns_every_checkpoint_and_refuses_a_fork() {
     ledger_tests::cosigned(&s, "witness.test/w1", 45);
     drop(w1);
     s.append(&records("late", 2));
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while s.metric("ledger_checkpoint_size") < 47.0 {
-        assert!(Instant::now() < deadline, "no checkpoint of 47");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    ledger_tests::wait_until("a checkpoint of 47", || {
+        s.metric("ledger_checkpoint_size") >= 47.0
+    });
     s.ctl(
         &log_key,
         &["evidence", "a-7", "--out", path(&at("a2.evidence"))],
@@ -254,13 +251,7 @@ fn a_witness_cosigns_every_checkpoint_and_refuses_a_fork() {
     let forked = Server::start_in(&fork, &["--witness", &w1.url, &w1_key]);
     forked.append(&records("other", 70));
     let refused_fork = |f: &Server| {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while ledger_tests::witness_metric(f, "ledger_witness_failures_total", "witness.test/w1")
-            == 0
-        {
-            assert!(Instant::now() < deadline, "the fork was not refused");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        ledger_tests::witness_failed(f, "witness.test/w1");
         assert_eq!(
             ledger_tests::witness_metric(f, "ledger_witness_cosigned_size", "witness.test/w1"),
             0
@@ -371,12 +362,7 @@ fn witness_settings_that_cannot_work_are_refused() {
         &[],
     );
     s.append(&records("x", 3));
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while ledger_tests::witness_metric(&s, "ledger_witness_failures_total", "witness.test/w1") == 0
-    {
-        assert!(Instant::now() < deadline, "no failure counted");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    ledger_tests::witness_failed(&s, "witness.test/w1");
     assert_eq!(s.tree_size(), 3);
     assert_eq!(
         s.stop(),

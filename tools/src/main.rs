@@ -207,7 +207,7 @@ enum Command {
 
 fn load_key(cli_key: &Option<String>, dir: &DataDir) -> Result<verifier::VerifierKey> {
     match cli_key {
-        Some(k) => verifier_key("--key", k),
+        Some(k) => key_arg("--key", "verifier key", k, verifier::VerifierKey::parse),
         None => dir
             .verifier()
             .context("with --url, give the log's verifier key with --key"),
@@ -220,30 +220,34 @@ fn witness_policy(cli: &Cli) -> Result<verifier::cosignature::Policy> {
         .witnesses
         .iter()
         .map(|w| {
-            let text = match std::fs::read_to_string(w) {
-                Ok(text) => text,
-                Err(_) => w.clone(),
-            };
-            verifier::cosignature::WitnessKey::parse(&text).with_context(|| {
-                format!("--witness {w:?} is not a witness key, nor a file holding one")
-            })
+            key_arg(
+                "--witness",
+                "witness key",
+                w,
+                verifier::cosignature::WitnessKey::parse,
+            )
         })
         .collect::<Result<Vec<_>>>()?;
     verifier::cosignature::Policy::new(keys, cli.quorum).map_err(anyhow::Error::msg)
 }
 
-/// A log's verifier key given to `flag`: the key string, or a file holding it.
-fn verifier_key(flag: &str, k: &str) -> Result<verifier::VerifierKey> {
-    verifier::VerifierKey::parse(k).or_else(|as_key| {
+/// A key (`what`) given to `flag`: the key string, or a file holding it.
+fn key_arg<K>(
+    flag: &str,
+    what: &str,
+    k: &str,
+    parse: impl Fn(&str) -> Result<K, verifier::note::KeyError>,
+) -> Result<K> {
+    parse(k).or_else(|as_key| {
         let text = std::fs::read_to_string(k).map_err(|e| {
             if e.kind() == std::io::ErrorKind::NotFound && k.contains('+') {
                 // It was meant as a key: say what is wrong with it.
-                anyhow::anyhow!("{flag} {k:?} is not a verifier key ({as_key}), nor a file")
+                anyhow::anyhow!("{flag} {k:?} is not a {what} ({as_key}), nor a file")
             } else {
-                anyhow::anyhow!("{flag} {k:?} is neither a verifier key nor a readable file: {e}")
+                anyhow::anyhow!("{flag} {k:?} is neither a {what} nor a readable file: {e}")
             }
         })?;
-        verifier::VerifierKey::parse(&text).with_context(|| format!("{flag} {k}"))
+        parse(&text).with_context(|| format!("{flag} {k}"))
     })
 }
 

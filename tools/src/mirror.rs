@@ -142,22 +142,24 @@ impl Mirror {
     fn sync(&mut self, remote: &Remote) -> Result<Synced> {
         let (cp, text) = remote.log_checkpoint(&self.key, None)?;
         let have = self.size();
-        if let Err(e) = cosignature::witnessing(text.as_bytes(), &self.key, remote.policy()) {
-            return Ok(Synced::Waiting(format!(
-                "the log's newest checkpoint (size {}) is not taken yet: {e}; the mirror stays at size {have}",
-                cp.size
-            )));
-        }
+        // A log that went back or forked is refused whether or not
+        // witnesses cosigned it.
         if cp.size < have {
             bail!(
                 "the log now says it has {} leaves, fewer than the {have} this mirror holds: it went back (refused; the mirror is unchanged)",
                 cp.size
             );
         }
+        if cp.size == have && self.checkpoint.as_ref().is_some_and(|c| c.root != cp.root) {
+            bail!("the log signed another root at size {have} than the one this mirror holds: it forked (refused)");
+        }
+        if let Err(e) = cosignature::witnessing(text.as_bytes(), &self.key, remote.policy()) {
+            return Ok(Synced::Waiting(format!(
+                "the log's newest checkpoint (size {}) is not taken yet: {e}; the mirror stays at size {have}",
+                cp.size
+            )));
+        }
         if cp.size == have {
-            if self.checkpoint.as_ref().is_some_and(|c| c.root != cp.root) {
-                bail!("the log signed another root at size {have} than the one this mirror holds: it forked (refused)");
-            }
             // The same checkpoint, perhaps with cosignatures added since.
             if have > 0
                 && std::fs::read(self.dir.join("checkpoint")).ok().as_deref()

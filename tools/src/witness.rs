@@ -120,7 +120,7 @@ fn serve(
         .with_context(|| format!("{} is not a witness key", key_path.display()))?;
     let logs = logs
         .iter()
-        .map(|k| crate::verifier_key("--log", k))
+        .map(|k| crate::key_arg("--log", "verifier key", k, VerifierKey::parse))
         .collect::<Result<Vec<_>>>()?;
     let state_dir = dir.join("logs");
     std::fs::create_dir_all(&state_dir)

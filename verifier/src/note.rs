@@ -343,7 +343,9 @@ impl Note {
     }
 }
 
-pub(crate) fn parse_signature_line(line: &str) -> Result<NoteSignature, NoteError> {
+/// Parses one signature line (`— <name> <base64>`, without its newline):
+/// its key name, key ID and signature bytes, not verified.
+pub fn parse_signature_line(line: &str) -> Result<NoteSignature, NoteError> {
     let bad = || NoteError::BadSignatureLine(line.to_string());
     let rest = line.strip_prefix(SIG_PREFIX).ok_or_else(bad)?;
     let (name, sig_b64) = rest.split_once(' ').ok_or_else(bad)?;
