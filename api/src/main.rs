@@ -399,20 +399,24 @@ async fn serve(s: Settings) -> Result<()> {
             signer.name()
         );
     }
+    // The current key, and the next one while the log rotates keys; the
+    // store's older checkpoints may be signed by retired keys.
+    let signers = ledger::keys::load_signers(&s.data)?;
+    let keys = ledger::keys::load_keys(&s.data)?;
     let first = first_tokens(&s.data)?;
     ledger::limit_rocksdb_memory(s.budget.rocks);
     let log = Arc::new(
-        Log::open_with(&s.data.join("db"), &signer.verifier(), INGEST_CFS)
+        Log::open_with(&s.data.join("db"), &keys, INGEST_CFS)
             .with_context(|| format!("opening the log in {}", s.data.join("db").display()))?,
     );
-    log.sign_checkpoint(&signer)?;
+    log.sign_checkpoint(&signers)?;
     let listener = tokio::net::TcpListener::bind(s.listen)
         .await
         .with_context(|| format!("listening on {}", s.listen))?;
     let addr = listener.local_addr()?;
     let indexes = ingest::Indexes::open_with_spares(log.clone(), s.budget.spares)
         .with_context(|| format!("opening the indexes in {}", s.data.join("db").display()))?;
-    let pipeline = Pipeline::start(indexes.clone(), Some(signer.clone()), s.pipeline.clone());
+    let pipeline = Pipeline::start(indexes.clone(), Some(signers.clone()), s.pipeline.clone());
     let state = Arc::new(AppState {
         log: log.clone(),
         indexes,
@@ -449,6 +453,13 @@ async fn serve(s: Settings) -> Result<()> {
         "verifier key (give this to auditors): {}",
         signer.verifier()
     );
+    if let Some(next) = signers.next() {
+        say!(
+            "rotating keys: checkpoints are signed by this key and the next one, {}; when readers hold it, `ledgerctl --data {} key promote` and restart",
+            next.verifier(),
+            s.data.display()
+        );
+    }
     let writer = match &first {
         Some((writer, reader)) => {
             say!(

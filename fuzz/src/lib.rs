@@ -347,7 +347,7 @@ pub fn witness(data: &[u8]) {
             root: verifier::Hash::empty(),
         };
         for latest in [None, Some(&held)] {
-            match add_checkpoint(&req, &key(), latest, &w, 0) {
+            match add_checkpoint(&req, &[key()], latest, &w, 0) {
                 Ok((_, line)) => {
                     let signed = format!("{}{line}", req.checkpoint);
                     assert_eq!(

@@ -342,11 +342,12 @@ fn the_seeds_still_verify() {
         .map(|p| p.to_vec())
         .collect::<Vec<_>>();
     let req = verifier::witness::AddCheckpoint::parse(&first[0]).unwrap();
-    let (held, _) = verifier::witness::add_checkpoint(&req, &k, None, &w, 1).unwrap();
+    let (held, _) =
+        verifier::witness::add_checkpoint(&req, std::slice::from_ref(&k), None, &w, 1).unwrap();
     let next = read("witness", "3-8");
     let parts = ledger_fuzz::frames(&next);
     let req = verifier::witness::AddCheckpoint::parse(parts[0]).unwrap();
-    verifier::witness::add_checkpoint(&req, &k, Some(&held), &w, 1).unwrap();
+    verifier::witness::add_checkpoint(&req, std::slice::from_ref(&k), Some(&held), &w, 1).unwrap();
     verifier::checkpoint::open_witnessed(parts[1], &k, &policy).unwrap();
     let bodies = ingest::input::parse_body(
         ingest::input::Format::Json,

@@ -207,7 +207,7 @@ fn publisher_signs_checkpoints_as_the_log_grows() {
     let log = open(dir.path());
     let p = Pipeline::start(
         Indexes::open(log.clone()).unwrap(),
-        Some(signer()),
+        Some(signer().into()),
         config(),
     );
     submit(&p, vec![sub(&record("k1"), "gw")]);

@@ -5,8 +5,9 @@
 
 use rocksdb::{Direction, IteratorMode, WriteOptions, DB};
 use verifier::checkpoint::{self, Checkpoint};
-use verifier::{SignerKey, VerifierKey};
+use verifier::SignerKey;
 
+use crate::keys::{LogKeys, Signers};
 use crate::store::decode_u64;
 use crate::{last_checkpoint, LedgerError, Log};
 
@@ -16,9 +17,9 @@ use crate::{last_checkpoint, LedgerError, Log};
 pub struct SignedCheckpoint {
     /// The parsed body.
     pub checkpoint: Checkpoint,
-    /// The note with the log's signature alone, as embedded in evidence,
-    /// chain bundles and exports (every byte of those is authenticated by
-    /// the log's key).
+    /// The note with the log's signatures alone (one, or one a key while
+    /// the log rotates keys), as embedded in evidence, chain bundles and
+    /// exports (every byte of those is authenticated by the log's key).
     pub text: String,
     /// Witness cosignature lines (C2SP tlog-cosignature), each ending in a
     /// newline; empty if none.
@@ -32,14 +33,15 @@ impl SignedCheckpoint {
         format!("{}{}", self.text, self.cosignatures)
     }
 
-    /// Splits a stored note into the log's signature and the other lines.
-    fn split(checkpoint: Checkpoint, note: &str, key: &VerifierKey) -> SignedCheckpoint {
+    /// Splits a stored note into the log's signatures (lines named by its
+    /// origin: by any of its keys, those retired too) and the other lines.
+    fn split(checkpoint: Checkpoint, note: &str) -> SignedCheckpoint {
         let (body, sigs) = note.split_at(note.rfind("\n\n").map_or(note.len(), |i| i + 2));
         let mut text = body.to_string();
         let mut cosignatures = String::new();
         for line in sigs.lines() {
             let own = verifier::note::parse_signature_line(line)
-                .is_ok_and(|s| s.name == key.name() && s.id == key.id());
+                .is_ok_and(|s| s.name == checkpoint.origin);
             let to = if own { &mut text } else { &mut cosignatures };
             to.push_str(line);
             to.push('\n');
@@ -54,9 +56,14 @@ impl SignedCheckpoint {
 
 impl Log {
     /// Signs a checkpoint for the current size, or returns the last one if
-    /// the tree has not grown since. `signer` must be this log's key.
-    pub fn sign_checkpoint(&self, signer: &SignerKey) -> Result<SignedCheckpoint, LedgerError> {
-        self.check_signer(signer)?;
+    /// the tree has not grown since. `signers` (one key, or the current and
+    /// next keys while the log rotates keys: [`crate::keys::LogSigners`])
+    /// must be this log's keys; each signs it.
+    pub fn sign_checkpoint(&self, signers: &impl Signers) -> Result<SignedCheckpoint, LedgerError> {
+        let signers = signers.signers();
+        for signer in signers {
+            self.check_signer(signer)?;
+        }
         // Signing is serialised by its own lock, and appends are held only
         // while the frontier is read, not during the synced write.
         let _signing = self.signing.lock().unwrap_or_else(|p| p.into_inner());
@@ -68,37 +75,51 @@ impl Log {
                 state.latest.clone(),
             )
         };
-        if let Some(latest) = latest {
-            if latest.checkpoint.size >= size {
-                return Ok(latest);
+        let (cp, cosignatures) = match latest {
+            Some(latest) if latest.checkpoint.size >= size => {
+                if signed_by_all(&latest.text, signers) {
+                    return Ok(latest);
+                }
+                // A key joined (a rotation began): the same checkpoint
+                // signed by every key, so that one the readers already
+                // have is handed over at once. The witnesses cosigned
+                // the body, which is unchanged, so their lines stay.
+                (latest.checkpoint, latest.cosignatures)
             }
-        }
-        let cp = Checkpoint {
-            origin: self.key.name().to_string(),
-            size,
-            root,
-            extensions: vec![],
+            _ => (
+                Checkpoint {
+                    origin: self.keys.current().name().to_string(),
+                    size,
+                    root,
+                    extensions: vec![],
+                },
+                String::new(),
+            ),
         };
-        let text = cp.sign(signer).map_err(LedgerError::Sign)?;
+        let text = cp.sign_by(signers).map_err(LedgerError::Sign)?;
         let mut sync = WriteOptions::default();
         sync.set_sync(true);
-        self.checkpoints.put_opt(size.to_be_bytes(), &text, &sync)?;
+        self.checkpoints.put_opt(
+            cp.size.to_be_bytes(),
+            format!("{text}{cosignatures}"),
+            &sync,
+        )?;
         let signed = SignedCheckpoint {
             checkpoint: cp,
             text,
-            cosignatures: String::new(),
+            cosignatures,
         };
         last_checkpoint::write(&self.path, &signed)?;
         self.state().latest = Some(signed.clone());
         Ok(signed)
     }
 
-    /// Stores a checkpoint the log's key signed elsewhere (restoring from
-    /// a mirror): it must verify with the key and its root must be this
+    /// Stores a checkpoint the log's keys signed elsewhere (restoring from
+    /// a mirror): it must verify with one of them and its root must be this
     /// tree's at its size. Kept like one signed here, and the last-checkpoint file
     /// moves to it if it is the newest.
     pub fn store_checkpoint(&self, text: &[u8]) -> Result<SignedCheckpoint, LedgerError> {
-        let cp = checkpoint::open(text, &self.key)
+        let cp = checkpoint::open_any(text, self.keys.all())
             .map_err(|source| LedgerError::BadCheckpoint { size: 0, source })?;
         let computed = self.root(cp.size)?;
         if computed != cp.root {
@@ -113,7 +134,7 @@ impl Log {
         sync.set_sync(true);
         self.checkpoints
             .put_opt(cp.size.to_be_bytes(), text, &sync)?;
-        let signed = SignedCheckpoint::split(cp, &String::from_utf8_lossy(text), &self.key);
+        let signed = SignedCheckpoint::split(cp, &String::from_utf8_lossy(text));
         let newest = self
             .state()
             .latest
@@ -147,7 +168,7 @@ impl Log {
         sync.set_sync(true);
         self.checkpoints
             .put_opt(size.to_be_bytes(), &merged, &sync)?;
-        let signed = parse_stored_checkpoint(size, merged.as_bytes(), &self.key)?;
+        let signed = parse_stored_checkpoint(size, merged.as_bytes(), &self.keys)?;
         let mut state = self.state();
         if state
             .latest
@@ -170,7 +191,7 @@ impl Log {
             .checkpoints
             .get(size.to_be_bytes())?
             .ok_or(LedgerError::NoCheckpoint(size))?;
-        parse_stored_checkpoint(size, &text, &self.key)
+        parse_stored_checkpoint(size, &text, &self.keys)
     }
 
     /// Sizes of signed checkpoints from `from` on, at most `limit`.
@@ -186,12 +207,18 @@ impl Log {
         Ok(out)
     }
 
-    /// Refuses a signer that is not this log's key.
+    /// Refuses a signer that is not one of this log's keys.
     pub(crate) fn check_signer(&self, signer: &SignerKey) -> Result<(), LedgerError> {
-        if signer.verifier() != self.key {
+        let key = signer.verifier();
+        if key.name() != self.keys.current().name() {
             return Err(LedgerError::WrongLog {
                 key: signer.name().into(),
-                store: self.key.name().into(),
+                store: self.keys.current().name().into(),
+            });
+        }
+        if !self.keys.all().contains(&key) {
+            return Err(LedgerError::UnknownKey {
+                key: format!("{}+{:08x}", key.name(), key.id()),
             });
         }
         Ok(())
@@ -211,12 +238,25 @@ impl Log {
     }
 }
 
+/// Whether the note `text` carries a signature line by each of `signers`.
+fn signed_by_all(text: &str, signers: &[SignerKey]) -> bool {
+    let lines: Vec<_> = text
+        .lines()
+        .filter_map(|l| verifier::note::parse_signature_line(l).ok())
+        .collect();
+    signers.iter().all(|k| {
+        lines
+            .iter()
+            .any(|s| s.name == k.name() && s.id == k.verifier().id())
+    })
+}
+
 pub(crate) fn parse_stored_checkpoint(
     size: u64,
     text: &[u8],
-    key: &VerifierKey,
+    keys: &LogKeys,
 ) -> Result<SignedCheckpoint, LedgerError> {
-    let cp = checkpoint::open(text, key)
+    let cp = checkpoint::open_any(text, keys.all())
         .map_err(|source| LedgerError::BadCheckpoint { size, source })?;
     if cp.size != size {
         return Err(LedgerError::Corrupt(format!(
@@ -225,23 +265,19 @@ pub(crate) fn parse_stored_checkpoint(
         )));
     }
     // Valid UTF-8: checkpoint::open checked it.
-    Ok(SignedCheckpoint::split(
-        cp,
-        &String::from_utf8_lossy(text),
-        key,
-    ))
+    Ok(SignedCheckpoint::split(cp, &String::from_utf8_lossy(text)))
 }
 
 pub(crate) fn latest_checkpoint(
     db: &DB,
-    key: &VerifierKey,
+    keys: &LogKeys,
 ) -> Result<Option<SignedCheckpoint>, LedgerError> {
     let mut iter = db.iterator(IteratorMode::End);
     match iter.next() {
         None => Ok(None),
         Some(item) => {
             let (k, v) = item?;
-            parse_stored_checkpoint(decode_u64(&k, "checkpoint key")?, &v, key).map(Some)
+            parse_stored_checkpoint(decode_u64(&k, "checkpoint key")?, &v, keys).map(Some)
         }
     }
 }

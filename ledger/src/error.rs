@@ -102,6 +102,16 @@ pub enum LedgerError {
     /// A key file is bad.
     #[error("key: {0}")]
     Key(#[from] KeyError),
+    /// The data directory's key files contradict each other, or a key
+    /// rotation step cannot be taken (specs/keys.md).
+    #[error("{0}")]
+    KeyFiles(String),
+    /// A signer key that is not one of the log's keys.
+    #[error("key {key} is not one of the log's keys (log.pub, log.next.pub, log.retired)")]
+    UnknownKey {
+        /// The key's name and ID, `<name>+<hex ID>`.
+        key: String,
+    },
     /// A tile request is bad.
     #[error(transparent)]
     Tile(#[from] TileError),

@@ -1,5 +1,7 @@
 //! Key files: `log.key` (the signer key string, mode 0600) and `log.pub` (the
-//! C2SP verifier key line). See specs/keys.md.
+//! C2SP verifier key line); while the log rotates keys, `log.next.key` and
+//! `log.next.pub`; and `log.retired`, the verifier keys the log signed
+//! with before. See specs/keys.md.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -12,6 +14,113 @@ use crate::LedgerError;
 pub const SIGNER_FILE: &str = "log.key";
 /// File name of the verifier key in a key or data directory.
 pub const VERIFIER_FILE: &str = "log.pub";
+/// File name of the next signer key, while the log rotates keys.
+pub const NEXT_SIGNER_FILE: &str = "log.next.key";
+/// File name of the next verifier key, while the log rotates keys.
+pub const NEXT_VERIFIER_FILE: &str = "log.next.pub";
+/// File name of the verifier keys the log signed with before, one a line.
+pub const RETIRED_FILE: &str = "log.retired";
+
+/// The keys whose signatures make a checkpoint the log's: its current key
+/// first, then the next one (while it rotates keys) and those it retired.
+/// All have the log's origin as their name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogKeys {
+    keys: Vec<VerifierKey>,
+}
+
+impl LogKeys {
+    /// `current` and `others`; refuses a key named otherwise than
+    /// `current`. A key given twice is kept once.
+    pub fn new(current: VerifierKey, others: Vec<VerifierKey>) -> Result<LogKeys, LedgerError> {
+        let mut keys = vec![current];
+        for k in others {
+            if k.name() != keys[0].name() {
+                return Err(LedgerError::KeyFiles(format!(
+                    "key {k} is not of the log {:?}: every key of a log is named by its origin",
+                    keys[0].name()
+                )));
+            }
+            if !keys.contains(&k) {
+                keys.push(k);
+            }
+        }
+        Ok(LogKeys { keys })
+    }
+
+    /// The key the log signs with now.
+    pub fn current(&self) -> &VerifierKey {
+        &self.keys[0]
+    }
+
+    /// Every key, the current one first.
+    pub fn all(&self) -> &[VerifierKey] {
+        &self.keys
+    }
+}
+
+/// What opens a log ([`crate::Log::open`]): its one key, or [`LogKeys`].
+pub trait ToLogKeys {
+    /// The keys.
+    fn to_log_keys(&self) -> LogKeys;
+}
+
+impl ToLogKeys for VerifierKey {
+    fn to_log_keys(&self) -> LogKeys {
+        LogKeys {
+            keys: vec![self.clone()],
+        }
+    }
+}
+
+impl ToLogKeys for LogKeys {
+    fn to_log_keys(&self) -> LogKeys {
+        self.clone()
+    }
+}
+
+/// The keys that sign a checkpoint, one signature line each, in order.
+pub trait Signers {
+    /// The keys; the first is the one receipts are signed with.
+    fn signers(&self) -> &[SignerKey];
+}
+
+impl Signers for SignerKey {
+    fn signers(&self) -> &[SignerKey] {
+        std::slice::from_ref(self)
+    }
+}
+
+/// The log's signing keys: the current one, and the next one while the
+/// log rotates keys (checkpoints are then signed by both).
+#[derive(Clone, Debug)]
+pub struct LogSigners {
+    keys: Vec<SignerKey>,
+}
+
+impl LogSigners {
+    /// The key the log signs with now (and signs receipts with).
+    pub fn current(&self) -> &SignerKey {
+        &self.keys[0]
+    }
+
+    /// The next key, while the log rotates keys.
+    pub fn next(&self) -> Option<&SignerKey> {
+        self.keys.get(1)
+    }
+}
+
+impl From<SignerKey> for LogSigners {
+    fn from(key: SignerKey) -> LogSigners {
+        LogSigners { keys: vec![key] }
+    }
+}
+
+impl Signers for LogSigners {
+    fn signers(&self) -> &[SignerKey] {
+        &self.keys
+    }
+}
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> LedgerError + '_ {
     move |source| LedgerError::Io {
@@ -96,7 +205,99 @@ pub fn load_secret(path: &Path) -> Result<String, LedgerError> {
 
 /// Reads `log.pub` from `dir`.
 pub fn load_verifier(dir: &Path) -> Result<VerifierKey, LedgerError> {
-    let path = dir.join(VERIFIER_FILE);
-    let text = std::fs::read_to_string(&path).map_err(io(&path))?;
-    Ok(VerifierKey::parse(&text)?)
+    read_verifier(&dir.join(VERIFIER_FILE))
+}
+
+/// `log.pub`, or the public half of `log.key` where only that is kept.
+fn current_verifier(dir: &Path) -> Result<VerifierKey, LedgerError> {
+    if !dir.join(VERIFIER_FILE).exists() && dir.join(SIGNER_FILE).exists() {
+        return Ok(load_signer(dir)?.verifier());
+    }
+    load_verifier(dir)
+}
+
+fn read_verifier(path: &Path) -> Result<VerifierKey, LedgerError> {
+    let text = std::fs::read_to_string(path).map_err(io(path))?;
+    VerifierKey::parse(&text).map_err(|e| LedgerError::KeyFiles(format!("{}: {e}", path.display())))
+}
+
+/// The verifier keys in `dir/log.retired`, one a line (none if there is no
+/// such file).
+pub fn load_retired(dir: &Path) -> Result<Vec<VerifierKey>, LedgerError> {
+    let path = dir.join(RETIRED_FILE);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
+        Err(e) => return Err(io(&path)(e)),
+    };
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            VerifierKey::parse(l).map_err(|e| {
+                LedgerError::KeyFiles(format!("{} line {}: {e}", path.display(), i + 1))
+            })
+        })
+        .collect()
+}
+
+/// Every key of the log whose key files are in `dir`: `log.pub`, then
+/// `log.next.pub` if the log is rotating keys, then `log.retired`.
+pub fn load_keys(dir: &Path) -> Result<LogKeys, LedgerError> {
+    let current = current_verifier(dir)?;
+    let mut others = Vec::new();
+    let next = dir.join(NEXT_VERIFIER_FILE);
+    if next.exists() {
+        others.push(read_verifier(&next)?);
+    }
+    others.extend(load_retired(dir)?);
+    LogKeys::new(current, others)
+}
+
+/// The log's signing keys in `dir`: `log.key`, which must be the key of
+/// `log.pub`, and `log.next.key` if the log is rotating keys. Refuses key
+/// files that contradict each other (a rotation step cut short), saying
+/// how to finish it.
+pub fn load_signers(dir: &Path) -> Result<LogSigners, LedgerError> {
+    let current = load_signer(dir)?;
+    let public = current_verifier(dir)?;
+    if current.verifier() != public {
+        let retired = load_retired(dir)?.contains(&current.verifier());
+        return Err(LedgerError::KeyFiles(if retired {
+            format!(
+                "{} holds a retired key: a key promotion was cut short; finish it with `ledgerctl --data {} key promote`",
+                dir.join(SIGNER_FILE).display(),
+                dir.display()
+            )
+        } else {
+            format!(
+                "{} is not the key of {} ({public})",
+                dir.join(SIGNER_FILE).display(),
+                dir.join(VERIFIER_FILE).display()
+            )
+        }));
+    }
+    let mut keys = vec![current];
+    let next_path = dir.join(NEXT_SIGNER_FILE);
+    if next_path.exists() {
+        let next = SignerKey::parse(&load_secret(&next_path)?)?;
+        if next.name() != keys[0].name() {
+            return Err(LedgerError::KeyFiles(format!(
+                "{} is a key of {:?}, not of the log {:?}",
+                next_path.display(),
+                next.name(),
+                keys[0].name()
+            )));
+        }
+        let next_pub = dir.join(NEXT_VERIFIER_FILE);
+        if read_verifier(&next_pub)? != next.verifier() {
+            return Err(LedgerError::KeyFiles(format!(
+                "{} is not the key of {}",
+                next_path.display(),
+                next_pub.display()
+            )));
+        }
+        keys.push(next);
+    }
+    Ok(LogSigners { keys })
 }

@@ -10,8 +10,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use verifier::checkpoint;
-use verifier::VerifierKey;
 
+use crate::keys::LogKeys;
 use crate::{LedgerError, SignedCheckpoint};
 
 /// The file's name in the log's directory.
@@ -22,9 +22,9 @@ pub fn path(db: &Path) -> PathBuf {
     db.join(FILE_NAME)
 }
 
-/// The checkpoint the file holds, verified with `key`; `None` if there
-/// is no file yet.
-pub fn read(db: &Path, key: &VerifierKey) -> Result<Option<SignedCheckpoint>, LedgerError> {
+/// The checkpoint the file holds, verified with one of `keys`; `None` if
+/// there is no file yet.
+pub fn read(db: &Path, keys: &LogKeys) -> Result<Option<SignedCheckpoint>, LedgerError> {
     let p = path(db);
     let text = match std::fs::read(&p) {
         Ok(t) => t,
@@ -36,7 +36,7 @@ pub fn read(db: &Path, key: &VerifierKey) -> Result<Option<SignedCheckpoint>, Le
             })
         }
     };
-    let cp = checkpoint::open(&text, key)
+    let cp = checkpoint::open_any(&text, keys.all())
         .map_err(|source| LedgerError::BadCheckpoint { size: 0, source })?;
     Ok(Some(SignedCheckpoint {
         checkpoint: cp,

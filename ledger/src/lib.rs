@@ -21,6 +21,7 @@ pub mod keys;
 pub mod last_checkpoint;
 mod layout;
 mod memory;
+pub mod rotation;
 mod store;
 mod timings;
 
@@ -86,7 +87,7 @@ pub struct Log {
     /// The log's directory (it holds the [`last_checkpoint`] file).
     path: std::path::PathBuf,
     bulk_files: AtomicU64,
-    key: VerifierKey,
+    keys: keys::LogKeys,
     state: Mutex<State>,
     /// Serialises [`Log::append`] callers.
     appending: Mutex<()>,
@@ -99,13 +100,15 @@ pub struct Log {
 }
 
 impl Log {
-    /// Opens (creating if needed) the log in `path`, owned by `key`'s origin.
+    /// Opens (creating if needed) the log in `path`, owned by the origin
+    /// of `keys` (one key, or a [`keys::LogKeys`]: the current key and
+    /// those the log signed with before).
     ///
     /// Refuses to open a store of another log, one whose tree does not
-    /// reproduce the root of its last signed checkpoint, or one whose last
-    /// checkpoint is not signed by `key`.
-    pub fn open(path: &Path, key: &VerifierKey) -> Result<Log, LedgerError> {
-        Log::open_with(path, key, &[])
+    /// reproduce the root of its last signed checkpoint, or one whose
+    /// checkpoints are not signed by one of `keys`.
+    pub fn open(path: &Path, keys: &impl keys::ToLogKeys) -> Result<Log, LedgerError> {
+        Log::open_with(path, keys, &[])
     }
 
     /// [`Log::open`], also opening (creating if needed) the index database
@@ -113,10 +116,10 @@ impl Log {
     /// built on the log ([`Log::ingest_sorted`]).
     pub fn open_with(
         path: &Path,
-        key: &VerifierKey,
+        keys: &impl keys::ToLogKeys,
         extra_cfs: &[&str],
     ) -> Result<Log, LedgerError> {
-        Log::open_inner(path, key, extra_cfs, true)
+        Log::open_inner(path, keys.to_log_keys(), extra_cfs, true)
     }
 
     /// Opens without checking the last checkpoint's root, so that
@@ -124,18 +127,19 @@ impl Log {
     /// Use only to audit.
     pub fn open_for_audit(
         path: &Path,
-        key: &VerifierKey,
+        keys: &impl keys::ToLogKeys,
         extra_cfs: &[&str],
     ) -> Result<Log, LedgerError> {
-        Log::open_inner(path, key, extra_cfs, false)
+        Log::open_inner(path, keys.to_log_keys(), extra_cfs, false)
     }
 
     fn open_inner(
         path: &Path,
-        key: &VerifierKey,
+        keys: keys::LogKeys,
         extra_cfs: &[&str],
         check_root: bool,
     ) -> Result<Log, LedgerError> {
+        let key = keys.current();
         let checkpoints = open_checkpoints_db(&path.join(CHECKPOINTS_DIR))?;
         let db = open_db(path, &checkpoints)?;
         let index_path = path.join(INDEX_DIR);
@@ -170,10 +174,10 @@ impl Log {
             .collect::<Result<Vec<_>, _>>()?;
         let frontier = Frontier::from_nodes(size, last)
             .ok_or_else(|| LedgerError::Corrupt("frontier does not match size".into()))?;
-        let mut latest = latest_checkpoint(&checkpoints, key)?;
+        let mut latest = latest_checkpoint(&checkpoints, &keys)?;
         // The last checkpoint kept outside RocksDB: a store behind it lost leaves the
         // log signed, and is refused (audits still open it to say so).
-        if let Some(w) = last_checkpoint::read(path, key)? {
+        if let Some(w) = last_checkpoint::read(path, &keys)? {
             if w.checkpoint.size > size && check_root {
                 return Err(LedgerError::BehindSignedCheckpoint {
                     store: size,
@@ -207,7 +211,7 @@ impl Log {
             }
         }
         Ok(Log {
-            key: key.clone(),
+            keys,
             state: Mutex::new(State {
                 frontier,
                 edge,
@@ -228,9 +232,14 @@ impl Log {
         })
     }
 
-    /// The log's verifier key.
+    /// The log's current verifier key.
     pub fn verifier_key(&self) -> &VerifierKey {
-        &self.key
+        self.keys.current()
+    }
+
+    /// Every key the log's checkpoints may be signed by.
+    pub fn keys(&self) -> &keys::LogKeys {
+        &self.keys
     }
 
     /// What RocksDB holds in memory for the log, over its databases.

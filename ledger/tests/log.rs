@@ -205,8 +205,14 @@ fn checkpoints_are_kept_and_never_shrink() {
     };
     file.verify(a.text.as_bytes(), b.text.as_bytes(), &signer().verifier())
         .unwrap();
-    // Another key cannot sign for this log.
+    // Another key cannot sign for this log: one of its origin that is
+    // not among its keys, nor one of another log.
     let other = SignerKey::from_seed("test.example/log", &[4; 32]).unwrap();
+    assert!(matches!(
+        log.sign_checkpoint(&other),
+        Err(LedgerError::UnknownKey { .. })
+    ));
+    let other = SignerKey::from_seed("other.example/log", &[4; 32]).unwrap();
     assert!(matches!(
         log.sign_checkpoint(&other),
         Err(LedgerError::WrongLog { .. })

@@ -7,9 +7,10 @@
 //! (A store ledgerd owns is audited by `ledger::Log::audit`.)
 
 use anyhow::{bail, Context, Result};
+use ledger::keys::LogKeys;
 use verifier::envelope::ReceivedOrder;
 use verifier::tile::{decode_bundle_of, entry_bundles, Tile};
-use verifier::{checkpoint, leaf_hash, Checkpoint, VerifierKey};
+use verifier::{checkpoint, leaf_hash, Checkpoint};
 
 /// Where an audited log is read from.
 pub trait Source {
@@ -33,17 +34,20 @@ pub struct Audited {
 }
 
 /// Rehashes every entry of `src` into the tree and checks the roots at the
-/// sizes of its checkpoints, each verified with `key`; `progress` gets the
+/// sizes of its checkpoints: the newest verified with the current key of
+/// `keys`, the others with any of them (a log signs with its next key too
+/// while it rotates keys, and with that alone after); `progress` gets the
 /// entries done and the total.
 pub fn audit(
     src: &impl Source,
-    key: &VerifierKey,
+    keys: &LogKeys,
     mut progress: impl FnMut(u64, u64),
 ) -> Result<Audited> {
-    let cp = checkpoint::open(&src.checkpoint()?, key).context("the newest checkpoint")?;
+    let cp =
+        checkpoint::open(&src.checkpoint()?, keys.current()).context("the newest checkpoint")?;
     let mut older = Vec::new();
     for (size, text) in src.kept()? {
-        let old = checkpoint::open(&text, key)
+        let old = checkpoint::open_any(&text, keys.all())
             .with_context(|| format!("the checkpoint kept for size {size}"))?;
         if old.size != size || size > cp.size {
             bail!(

@@ -1,11 +1,12 @@
-//! The data directory: `<data>/db` (RocksDB), `<data>/log.key`, `<data>/log.pub`.
+//! The data directory: `<data>/db` (RocksDB), `<data>/log.key`, `<data>/log.pub`
+//! (and, around a key rotation, `log.next.key`, `log.next.pub`, `log.retired`).
 
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use ingest::index::INGEST_CFS;
+use ledger::keys::{LogKeys, LogSigners};
 use ledger::Log;
-use verifier::SignerKey;
 
 pub struct DataDir {
     path: PathBuf,
@@ -30,8 +31,16 @@ impl DataDir {
         })
     }
 
-    pub fn signer(&self) -> Result<SignerKey> {
-        ledger::keys::load_signer(&self.path)
+    /// Every key of the log: the current one, the next, the retired.
+    pub fn keys(&self) -> Result<LogKeys> {
+        self.verifier()?;
+        Ok(ledger::keys::load_keys(&self.path)?)
+    }
+
+    /// The signing keys: the current one, and the next while the log
+    /// rotates keys.
+    pub fn signer(&self) -> Result<LogSigners> {
+        ledger::keys::load_signers(&self.path)
             .with_context(|| format!("loading the signer key from {}", self.path.display()))
     }
 
@@ -40,20 +49,20 @@ impl DataDir {
     }
 
     pub fn open(&self) -> Result<Log> {
-        let key = self.verifier()?;
-        Log::open_with(&self.db_path(), &key, INGEST_CFS).with_context(|| self.open_hint())
+        let keys = self.keys()?;
+        Log::open_with(&self.db_path(), &keys, INGEST_CFS).with_context(|| self.open_hint())
     }
 
     /// The log without its indexes (the index database is not opened):
     /// for reads that need none, in less memory.
     pub fn open_log(&self) -> Result<Log> {
-        let key = self.verifier()?;
-        Log::open(&self.db_path(), &key).with_context(|| self.open_hint())
+        let keys = self.keys()?;
+        Log::open(&self.db_path(), &keys).with_context(|| self.open_hint())
     }
 
     pub fn open_for_audit(&self) -> Result<Log> {
-        let key = self.verifier()?;
-        Log::open_for_audit(&self.db_path(), &key, INGEST_CFS).with_context(|| self.open_hint())
+        let keys = self.keys()?;
+        Log::open_for_audit(&self.db_path(), &keys, INGEST_CFS).with_context(|| self.open_hint())
     }
 
     fn open_hint(&self) -> String {

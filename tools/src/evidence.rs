@@ -134,7 +134,7 @@ pub fn run_local(dir: &DataDir, what: What) -> Result<()> {
         What::Receipt { decision_id, out } => {
             let index = local.find(&decision_id)?;
             local.checkpoint(dir)?;
-            let bytes = local.log.receipt(index, &dir.signer()?)?.encode();
+            let bytes = local.log.receipt(index, dir.signer()?.current())?.encode();
             save_receipt(&key, &bytes, &local.log.entry(index)?, &out)?;
         }
         What::Chain { decision_id, out } => {

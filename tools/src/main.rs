@@ -16,6 +16,7 @@ mod datadir;
 mod evidence;
 mod export;
 mod input;
+mod key;
 mod mirror;
 mod remote;
 mod search;
@@ -133,6 +134,11 @@ enum Command {
         /// mirror's own log.pub).
         #[arg(long)]
         mirror: Option<PathBuf>,
+        /// A key the log signed with before a key rotation (string or
+        /// file; repeatable): its older checkpoints may be signed by that
+        /// alone. A data dir's and a mirror's own log.retired are read too.
+        #[arg(long = "retired-key")]
+        retired_keys: Vec<String>,
     },
     /// Find decisions by any combination of filters (a table, or --json lines), in log order; prints the next cursor to stderr.
     Search(Box<search::SearchArgs>),
@@ -165,6 +171,12 @@ enum Command {
     Token {
         #[command(subcommand)]
         action: TokenAction,
+    },
+    /// Rotate the log's signing key (--data): `key next`, then `key promote`
+    /// once readers hold the next key; `key list` shows them.
+    Key {
+        #[command(subcommand)]
+        action: key::KeyAction,
     },
     /// Run a witness that cosigns other logs' checkpoints (C2SP
     /// tlog-witness), or make its key.
@@ -203,6 +215,20 @@ enum Command {
         #[arg(long, default_value_t = 64)]
         batch: usize,
     },
+}
+
+/// The keys given with `audit --retired-key`.
+fn retired(keys: &[String]) -> Result<Vec<verifier::VerifierKey>> {
+    keys.iter()
+        .map(|k| {
+            key_arg(
+                "--retired-key",
+                "verifier key",
+                k,
+                verifier::VerifierKey::parse,
+            )
+        })
+        .collect()
 }
 
 fn load_key(cli_key: &Option<String>, dir: &DataDir) -> Result<verifier::VerifierKey> {
@@ -292,12 +318,17 @@ fn run_remote(
         Command::ProveConsistency { old, new, out } => {
             write_out(out, &remote.consistency(old, new)?.to_text())?
         }
-        Command::Audit { mirror: Some(_) } => {
+        Command::Audit {
+            mirror: Some(_), ..
+        } => {
             bail!("audit --mirror reads a directory: leave out --url")
         }
-        Command::Audit { mirror: None } => {
-            let audited =
-                with_progress(|p| remote.audit(&load_key(key, dir)?, p)).context("audit FAILED")?;
+        Command::Audit {
+            mirror: None,
+            retired_keys,
+        } => {
+            let keys = ledger::keys::LogKeys::new(load_key(key, dir)?, retired(&retired_keys)?)?;
+            let audited = with_progress(|p| remote.audit(&keys, p)).context("audit FAILED")?;
             let cp = &audited.checkpoint;
             println!(
                 "audit OK: {} entries served by {} hash to the signed checkpoint of {}",
@@ -468,13 +499,21 @@ fn run(cli: Cli) -> Result<()> {
     if let Command::Restore { mirror } = &cli.command {
         return mirror::restore(mirror, &cli.data);
     }
-    if let (Command::Audit { mirror: Some(dir) }, None) = (&cli.command, &cli.url) {
+    if let (
+        Command::Audit {
+            mirror: Some(dir),
+            retired_keys,
+        },
+        None,
+    ) = (&cli.command, &cli.url)
+    {
         let key = match &cli.key {
             Some(_) => load_key(&cli.key, &DataDir::new(cli.data.clone()))?,
             None => ledger::keys::load_verifier(dir)
                 .with_context(|| format!("{} is not a mirror (no log.pub)", dir.display()))?,
         };
-        let audited = with_progress(|p| mirror::audit(dir, &key, p)).context("audit FAILED")?;
+        let audited = with_progress(|p| mirror::audit(dir, &key, &retired(retired_keys)?, p))
+            .context("audit FAILED")?;
         println!(
             "audit OK: {} entries of the mirror {} reach the root of each of its {} signed checkpoint{} (the newest at size {}), verified with {}",
             audited.checkpoint.size,
@@ -490,7 +529,7 @@ fn run(cli: Cli) -> Result<()> {
         return Ok(());
     }
     if let Some(url) = &cli.url {
-        if !matches!(cli.command, Command::Token { .. }) {
+        if !matches!(cli.command, Command::Token { .. } | Command::Key { .. }) {
             return run_remote(
                 remote::Remote::new(url, cli.token.clone(), cli.ca.as_deref())?
                     .with_witnesses(witness_policy(&cli)?),
@@ -518,6 +557,9 @@ fn run(cli: Cli) -> Result<()> {
     if let Command::Token { action } = cli.command {
         return token(&cli.data, action);
     }
+    if let Command::Key { action } = cli.command {
+        return key::run(&cli.data, action);
+    }
     let dir = DataDir::new(cli.data);
     match cli.command {
         Command::Keygen { .. }
@@ -528,6 +570,7 @@ fn run(cli: Cli) -> Result<()> {
         | Command::BenchExport(_)
         | Command::PacedSync { .. }
         | Command::Token { .. }
+        | Command::Key { .. }
         | Command::Witness { .. }
         | Command::Soak(_)
         | Command::Ship { .. } => {
@@ -564,7 +607,10 @@ fn run(cli: Cli) -> Result<()> {
             };
             write_out(out, &file.to_text())?;
         }
-        Command::Audit { .. } => {
+        Command::Audit { retired_keys, .. } => {
+            if !retired_keys.is_empty() {
+                bail!("--retired-key is for audits of a served log (--url) or a mirror: a data dir's retired keys are its log.retired");
+            }
             let log = dir.open_for_audit()?;
             let report = with_progress(|p| Ok(log.audit(p)?)).context("audit FAILED")?;
             println!(

@@ -7,6 +7,7 @@
 //!
 //! ```text
 //! DIR/log.pub                the log's verifier key
+//! DIR/log.retired            keys the log signed with before (a rotation)
 //! DIR/checkpoint             the newest checkpoint verified
 //! DIR/checkpoints/<size>     every checkpoint verified
 //! DIR/tile/entries/<N>       entry bundles (tlog-tiles paths); the last,
@@ -18,6 +19,11 @@
 //! the key, and the mirror's own leaves extended by the new ones must hash
 //! to its root (so the log only grew: append-only, checked from the leaves
 //! themselves). A log that went back or forked is refused.
+//!
+//! A log that rotates its key signs with both keys for a while
+//! (specs/keys.md). Given the new key, a mirror whose newest checkpoint the
+//! new key signed too follows it from then on; the old key goes to
+//! `DIR/log.retired`, and the older checkpoints are verified with it.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -97,22 +103,23 @@ impl Mirror {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         let lock = lock_dir(dir, "ledgerctl mirror")?;
         let key_file = dir.join(ledger::keys::VERIFIER_FILE);
+        let newest = std::fs::read(dir.join("checkpoint")).ok();
         match std::fs::read_to_string(&key_file) {
             Ok(text) => {
                 let theirs = VerifierKey::parse(&text)
                     .with_context(|| format!("{} is not a verifier key", key_file.display()))?;
                 if theirs != *key {
-                    bail!("{} mirrors the log {}, not {}", dir.display(), theirs, key);
+                    switch_key(dir, &theirs, key, newest.as_deref())?;
                 }
             }
             Err(_) => write_atomic(&key_file, format!("{key}\n").as_bytes())?,
         }
-        let checkpoint = match std::fs::read(dir.join("checkpoint")) {
-            Ok(text) => Some(
+        let checkpoint = match newest {
+            Some(text) => Some(
                 checkpoint::open(&text, key)
                     .context("the mirror's own checkpoint does not verify")?,
             ),
-            Err(_) => None,
+            None => None,
         };
         let frontier = match &checkpoint {
             None => Frontier::new(),
@@ -249,6 +256,55 @@ fn read_frontier(path: &Path, cp: &Checkpoint) -> Result<Frontier> {
     Ok(f)
 }
 
+/// Moves the mirror in `dir` from the log's key `old` to its new key `new`
+/// (a key rotation), if the mirror's newest checkpoint is signed by `new`
+/// as well as `old`: the log handed itself over in a checkpoint the mirror
+/// verified. `old` is added to the mirror's `log.retired`.
+fn switch_key(
+    dir: &Path,
+    old: &VerifierKey,
+    new: &VerifierKey,
+    newest: Option<&[u8]>,
+) -> Result<()> {
+    let retired = ledger::keys::load_retired(dir)?;
+    if new.name() != old.name() || retired.contains(new) {
+        bail!(
+            "{} mirrors the log {old}, not {new}{}",
+            dir.display(),
+            if retired.contains(new) {
+                " (a key the log retired)"
+            } else {
+                ""
+            }
+        );
+    }
+    let handed_over = newest.is_some_and(|text| {
+        checkpoint::open(text, old).is_ok() && checkpoint::open(text, new).is_ok()
+    });
+    if !handed_over {
+        bail!(
+            "{} follows the log {} under the key {old}, and its newest checkpoint is not signed by {new} too. \
+             A log rotating its key signs with both keys until it promotes the new one: \
+             follow it with the old key until the mirror holds such a checkpoint, then switch",
+            dir.display(),
+            old.name()
+        );
+    }
+    let mut keys: String = retired.iter().map(|k| format!("{k}\n")).collect();
+    keys.push_str(&format!("{old}\n"));
+    write_atomic(&dir.join(ledger::keys::RETIRED_FILE), keys.as_bytes())?;
+    write_atomic(
+        &dir.join(ledger::keys::VERIFIER_FILE),
+        format!("{new}\n").as_bytes(),
+    )?;
+    eprintln!(
+        "mirror {}: now follows the key {new} (its newest checkpoint is signed by it and by {old}, now in {})",
+        dir.display(),
+        ledger::keys::RETIRED_FILE
+    );
+    Ok(())
+}
+
 /// `ledgerctl mirror`: one sync, or (without `once`) a sync every
 /// `every` until stopped.
 pub fn run(
@@ -298,6 +354,8 @@ pub fn run(
 pub fn restore(mirror: &Path, data: &Path) -> Result<()> {
     let key = ledger::keys::load_verifier(mirror)
         .with_context(|| format!("{} is not a mirror (no log.pub)", mirror.display()))?;
+    // Its older checkpoints may be signed by keys the log retired.
+    let keys = ledger::keys::LogKeys::new(key.clone(), ledger::keys::load_retired(mirror)?)?;
     let text = std::fs::read(mirror.join("checkpoint")).context("the mirror has no checkpoint")?;
     let cp = checkpoint::open(&text, &key).context("the mirror's checkpoint does not verify")?;
     let db = data.join("db");
@@ -318,7 +376,7 @@ pub fn restore(mirror: &Path, data: &Path) -> Result<()> {
     }
     std::fs::create_dir_all(data)?;
     let log = std::sync::Arc::new(
-        Log::open_with(&staging, &key, ingest::index::INGEST_CFS)
+        Log::open_with(&staging, &keys, ingest::index::INGEST_CFS)
             .with_context(|| format!("creating the store in {}", staging.display()))?,
     );
     for tile in entry_bundles(0, cp.size) {
@@ -351,6 +409,10 @@ pub fn restore(mirror: &Path, data: &Path) -> Result<()> {
         mirror.join(ledger::keys::VERIFIER_FILE),
         data.join(ledger::keys::VERIFIER_FILE),
     )?;
+    if keys.all().len() > 1 {
+        let retired: String = keys.all()[1..].iter().map(|k| format!("{k}\n")).collect();
+        write_atomic(&data.join(ledger::keys::RETIRED_FILE), retired.as_bytes())?;
+    }
     // Closed (the indexes built above hold it no more), then moved.
     let Ok(log) = std::sync::Arc::try_unwrap(log) else {
         bail!(
@@ -409,14 +471,19 @@ impl crate::audit::Source for MirrorDir<'_> {
 }
 
 /// `ledgerctl audit --mirror DIR`: every mirrored entry rehashed; the
-/// newest checkpoint and every kept one verified with `key` and reached by
-/// the entries; the frontier the tree's edge at the newest.
+/// newest checkpoint verified with `key`, every kept one with it or a key
+/// in the mirror's `log.retired` or `retired`, and each reached by the
+/// entries; the frontier the tree's edge at the newest.
 pub fn audit(
     dir: &Path,
     key: &VerifierKey,
+    retired: &[VerifierKey],
     progress: impl FnMut(u64, u64),
 ) -> Result<crate::audit::Audited> {
-    let audited = crate::audit::audit(&MirrorDir(dir), key, progress)?;
+    let mut others = ledger::keys::load_retired(dir)?;
+    others.extend_from_slice(retired);
+    let keys = ledger::keys::LogKeys::new(key.clone(), others)?;
+    let audited = crate::audit::audit(&MirrorDir(dir), &keys, progress)?;
     read_frontier(&dir.join("frontier"), &audited.checkpoint)?;
     Ok(audited)
 }

@@ -273,10 +273,10 @@ impl Remote {
     /// and the hash tiles served must give that root too.
     pub fn audit(
         &self,
-        key: &VerifierKey,
+        keys: &ledger::keys::LogKeys,
         progress: impl FnMut(u64, u64),
     ) -> Result<crate::audit::Audited> {
-        let audited = crate::audit::audit(self, key, progress)?;
+        let audited = crate::audit::audit(self, keys, progress)?;
         let cp = &audited.checkpoint;
         // The hash tiles must agree with the entries too.
         let served = verifier::tree::root(&self.tiles(cp.size), cp.size)

@@ -57,7 +57,9 @@ pub enum WitnessCommand {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8710")]
         listen: SocketAddr,
-        /// A log to follow: its verifier key (string or file). Repeat for more.
+        /// A log to follow: its verifier key (string or file). Repeat for
+        /// more logs, and for a log's next key while it rotates keys (a
+        /// checkpoint signed by any key of its origin is then the log's).
         #[arg(long = "log", required = true)]
         logs: Vec<String>,
         /// Serve HTTPS with this certificate chain (PEM); needs --tls-key.
@@ -148,7 +150,7 @@ fn serve(
             witness
                 .logs
                 .iter()
-                .map(|l| l.name())
+                .map(|l| format!("{}+{:08x}", l.name(), l.id()))
                 .collect::<Vec<_>>()
                 .join(", ")
         );
@@ -202,19 +204,24 @@ enum Refusal {
 fn cosign(w: &Witness, body: &[u8]) -> Result<String, Refusal> {
     let req = AddCheckpoint::parse(body).map_err(Refusal::Add)?;
     let origin = req.checkpoint.split('\n').next().unwrap_or_default();
-    let log = w
+    // A log rotating its key is given with its keys (`--log` once each).
+    let log: Vec<VerifierKey> = w
         .logs
         .iter()
-        .find(|l| l.name() == origin)
-        .ok_or_else(|| Refusal::Add(AddError::UnknownOrigin(origin.to_string())))?;
+        .filter(|l| l.name() == origin)
+        .cloned()
+        .collect();
+    if log.is_empty() {
+        return Err(Refusal::Add(AddError::UnknownOrigin(origin.to_string())));
+    }
     let path = w.state_dir.join(state_name(origin));
     let _held = w.lock.lock().unwrap_or_else(|p| p.into_inner());
-    let latest = read_state(&path, log).map_err(Refusal::State)?;
+    let latest = read_state(&path, &log).map_err(Refusal::State)?;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     let (_, line) =
-        add_checkpoint(&req, log, latest.as_ref(), &w.signer, now).map_err(Refusal::Add)?;
+        add_checkpoint(&req, &log, latest.as_ref(), &w.signer, now).map_err(Refusal::Add)?;
     write_state(&w.state_dir, &path, &req.checkpoint).map_err(Refusal::State)?;
     Ok(line)
 }
@@ -225,12 +232,17 @@ fn state_name(origin: &str) -> String {
     hex::encode(Sha256::digest(origin.as_bytes()))
 }
 
-/// The latest checkpoint cosigned for `log`, checked with its key.
-fn read_state(path: &Path, log: &VerifierKey) -> Result<Option<Latest>> {
+/// The latest checkpoint cosigned for the log of `keys`, checked with
+/// them.
+fn read_state(path: &Path, keys: &[VerifierKey]) -> Result<Option<Latest>> {
     match std::fs::read(path) {
         Ok(text) => {
-            let cp = verifier::checkpoint::open(&text, log).with_context(|| {
-                format!("{} is not a checkpoint of {}", path.display(), log.name())
+            let cp = verifier::checkpoint::open_any(&text, keys).with_context(|| {
+                format!(
+                    "{} is not a checkpoint of {} signed by a key given with --log",
+                    path.display(),
+                    keys.first().map_or("", |k| k.name())
+                )
             })?;
             Ok(Some(Latest {
                 size: cp.size,

@@ -118,7 +118,20 @@ impl Checkpoint {
                 found: self.origin.clone(),
             });
         }
-        Ok(note::sign(&self.to_body(), signer)?)
+        self.sign_by(std::slice::from_ref(signer))
+    }
+
+    /// Signs the body with each of `signers`, in that order: a log's
+    /// current and next keys while it rotates keys (specs/keys.md). Every
+    /// key's name must be the origin.
+    pub fn sign_by(&self, signers: &[SignerKey]) -> Result<String, CheckpointError> {
+        if let Some(other) = signers.iter().find(|s| s.name() != self.origin) {
+            return Err(CheckpointError::OriginMismatch {
+                expected: other.name().to_string(),
+                found: self.origin.clone(),
+            });
+        }
+        Ok(note::sign_by(&self.to_body(), signers)?)
     }
 }
 
@@ -136,12 +149,41 @@ pub fn open(signed: &[u8], key: &VerifierKey) -> Result<Checkpoint, CheckpointEr
     Ok(cp)
 }
 
+/// [`open`] with any of the log's keys (its current one and those it
+/// signed with before a key rotation, specs/keys.md): at least one must
+/// have signed, and the origin must be the name of one that did.
+pub fn open_any(signed: &[u8], keys: &[VerifierKey]) -> Result<Checkpoint, CheckpointError> {
+    let refs: Vec<&VerifierKey> = keys.iter().collect();
+    let n = note::open(signed, &refs)?;
+    let cp = Checkpoint::parse_body(&n.text)?;
+    let signed_by = |k: &&VerifierKey| {
+        n.signatures
+            .iter()
+            .any(|s| s.name == k.name() && s.id == k.id())
+    };
+    match keys
+        .iter()
+        .filter(signed_by)
+        .find(|k| k.name() == cp.origin)
+    {
+        Some(_) => Ok(cp),
+        None => Err(CheckpointError::OriginMismatch {
+            expected: keys
+                .iter()
+                .find(signed_by)
+                .map_or_else(String::new, |k| k.name().to_string()),
+            found: cp.origin,
+        }),
+    }
+}
+
 /// [`open`], for files in which every byte must be accounted for
 /// (evidence, chain bundles, exports): the log's signature once (a note
-/// verifier refuses it twice), and besides it only cosignature/v1 lines.
-/// Those by the witnesses of `policy` are verified and must reach its
-/// quorum; the others are named as not checked (their keys were not
-/// given).
+/// verifier refuses it twice), and besides it only cosignature/v1 lines
+/// and Ed25519 signatures by the log's other keys (a key rotation). The
+/// cosignatures by the witnesses of `policy` are verified and must reach
+/// its quorum; the other lines are named as not checked (their keys were
+/// not given).
 pub fn open_witnessed(
     signed: &[u8],
     key: &VerifierKey,
@@ -151,8 +193,10 @@ pub fn open_witnessed(
     let n = note::Note::parse(signed)?;
     let witnessing = crate::cosignature::witnessing_of(&n, key, policy)?;
     if let Some(sig) = n.signatures.iter().find(|s| {
-        witnessing.unchecked.contains(&s.name)
-            && s.signature.len() != crate::cosignature::SIGNATURE_LEN
+        let other_log_key = s.name == key.name() && s.id != key.id();
+        (witnessing.unchecked.contains(&s.name)
+            && s.signature.len() != crate::cosignature::SIGNATURE_LEN)
+            || (other_log_key && s.signature.len() != note::ED25519_SIGNATURE_LEN)
     }) {
         return Err(CheckpointError::Foreign(sig.name.clone()));
     }

@@ -271,10 +271,16 @@ pub(crate) fn witnessing_of(
     policy: &Policy,
 ) -> Result<Witnessing, CosignatureError> {
     let cosigned = policy.check_note(note)?;
+    let other_log_keys = note
+        .signatures
+        .iter()
+        .filter(|s| s.name == log.name() && s.id != log.id())
+        .map(|s| s.id)
+        .collect();
     let unchecked = note
         .signatures
         .iter()
-        .filter(|s| !(s.name == log.name() && s.id == log.id()))
+        .filter(|s| s.name != log.name())
         .filter(|s| {
             !policy
                 .witnesses
@@ -286,6 +292,7 @@ pub(crate) fn witnessing_of(
     Ok(Witnessing {
         cosigned,
         unchecked,
+        other_log_keys,
     })
 }
 
@@ -296,13 +303,16 @@ pub struct Witnessing {
     pub cosigned: Vec<Cosignature>,
     /// Cosigners whose keys were not given: their lines were not checked.
     pub unchecked: Vec<String>,
+    /// Key IDs of the log's other keys that signed it too (a log rotating
+    /// its key signs with both: specs/keys.md); not checked.
+    pub other_log_keys: Vec<u32>,
 }
 
 impl Witnessing {
     /// One line for a reader, or `None` if the checkpoint carries no
-    /// cosignature at all.
+    /// cosignature at all (nor a signature by another key of the log).
     pub fn summary(&self) -> Option<String> {
-        if self.cosigned.is_empty() && self.unchecked.is_empty() {
+        if self.cosigned.is_empty() && self.unchecked.is_empty() && self.other_log_keys.is_empty() {
             return None;
         }
         let mut parts = Vec::new();
@@ -327,14 +337,27 @@ impl Witnessing {
                 self.unchecked.join(", ")
             ));
         }
+        if !self.other_log_keys.is_empty() {
+            let ids: Vec<String> = self
+                .other_log_keys
+                .iter()
+                .map(|id| format!("{id:08x}"))
+                .collect();
+            parts.push(format!(
+                "also signed by the log's other key {} (a key rotation; not checked)",
+                ids.join(", ")
+            ));
+        }
         Some(format!("witnesses    {}", parts.join("; ")))
     }
 
-    /// The same as JSON: `{"cosigned": [{"witness", "time"}], "unchecked": [..]}`.
+    /// The same as JSON: `{"cosigned": [{"witness", "time"}], "unchecked":
+    /// [..], "other_log_keys": ["<hex key ID>", ..]}`.
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::json!({
             "cosigned": self.cosigned.iter().map(|c| serde_json::json!({"witness": c.witness, "time": c.time})).collect::<Vec<_>>(),
             "unchecked": self.unchecked,
+            "other_log_keys": self.other_log_keys.iter().map(|id| format!("{id:08x}")).collect::<Vec<_>>(),
         })
     }
 }

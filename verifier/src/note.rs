@@ -20,6 +20,9 @@ use crate::b64;
 /// The signature type byte of Ed25519 note signatures.
 pub const ALG_ED25519: u8 = 0x01;
 
+/// Bytes of an Ed25519 signature, after the key ID on a signature line.
+pub const ED25519_SIGNATURE_LEN: usize = 64;
+
 /// Most signature lines a note may carry (the spec asks for at least 16).
 pub const MAX_SIGNATURES: usize = 100;
 
@@ -88,6 +91,9 @@ pub enum NoteError {
         "cannot sign: text must be non-empty, end in a newline and have no control characters"
     )]
     UnsignableText,
+    /// No signer key was given, or one key was given twice.
+    #[error("cannot sign: no signer key was given, or one key was given twice")]
+    Signers,
 }
 
 fn valid_name(name: &str) -> bool {
@@ -393,14 +399,33 @@ pub fn open(msg: &[u8], keys: &[&VerifierKey]) -> Result<Note, NoteError> {
 
 /// Signs `text` (which must end in a newline) and returns the signed note.
 pub fn sign(text: &str, signer: &SignerKey) -> Result<String, NoteError> {
+    sign_by(text, std::slice::from_ref(signer))
+}
+
+/// Signs `text` with each of `signers`, one signature line each in that
+/// order (a log signing with its current and its next key while it rotates
+/// keys: specs/keys.md).
+pub fn sign_by(text: &str, signers: &[SignerKey]) -> Result<String, NoteError> {
     if text.is_empty() || !text.ends_with('\n') || check_chars(text).is_err() {
         return Err(NoteError::UnsignableText);
     }
-    let mut raw = signer.id.to_be_bytes().to_vec();
-    raw.extend_from_slice(&signer.key.sign(text.as_bytes()).to_bytes());
-    Ok(format!(
-        "{text}\n{SIG_PREFIX}{} {}\n",
-        signer.name,
-        b64::encode(raw)
-    ))
+    let twice = |i: usize| {
+        signers[..i]
+            .iter()
+            .any(|s| s.id == signers[i].id && s.name == signers[i].name)
+    };
+    if signers.is_empty() || (0..signers.len()).any(twice) {
+        return Err(NoteError::Signers);
+    }
+    let mut out = format!("{text}\n");
+    for signer in signers {
+        let mut raw = signer.id.to_be_bytes().to_vec();
+        raw.extend_from_slice(&signer.key.sign(text.as_bytes()).to_bytes());
+        out.push_str(&format!(
+            "{SIG_PREFIX}{} {}\n",
+            signer.name,
+            b64::encode(raw)
+        ));
+    }
+    Ok(out)
 }

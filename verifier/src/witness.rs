@@ -137,23 +137,25 @@ impl AddError {
     }
 }
 
-/// Checks `req` for the log whose key is `log` against the witness's
+/// Checks `req` for the log whose keys are `log` (one, or more while the
+/// log rotates keys: a checkpoint signed by any of them is the log's)
+/// against the witness's
 /// `latest` checkpoint of it (`None`: it has none), and cosigns it with
 /// `witness` at `now` (seconds since the epoch). Returns the new latest
 /// checkpoint, which the caller must persist before answering, and the
 /// cosignature line.
 pub fn add_checkpoint(
     req: &AddCheckpoint,
-    log: &VerifierKey,
+    log: &[VerifierKey],
     latest: Option<&Latest>,
     witness: &WitnessSigner,
     now: u64,
 ) -> Result<(Latest, String), AddError> {
     let origin = req.checkpoint.split('\n').next().unwrap_or_default();
-    if origin != log.name() {
+    if !log.iter().any(|k| k.name() == origin) {
         return Err(AddError::UnknownOrigin(origin.to_string()));
     }
-    let cp: Checkpoint = checkpoint::open(req.checkpoint.as_bytes(), log)
+    let cp: Checkpoint = checkpoint::open_any(req.checkpoint.as_bytes(), log)
         .map_err(|e| AddError::Forbidden(e.to_string()))?;
     if req.old > cp.size {
         return Err(AddError::BadRequest(format!(

@@ -219,7 +219,7 @@ fn witness_follows_a_log_and_refuses_what_the_spec_refuses() {
     };
     let parsed = AddCheckpoint::parse(first.to_body().as_bytes()).unwrap();
     assert_eq!(parsed, first);
-    let (l5, line) = add_checkpoint(&parsed, &log, None, &w, TIME).unwrap();
+    let (l5, line) = add_checkpoint(&parsed, std::slice::from_ref(&log), None, &w, TIME).unwrap();
     assert_eq!(l5.size, 5);
     let cosigned = format!("{cp5}{line}");
     assert_eq!(
@@ -239,14 +239,14 @@ fn witness_follows_a_log_and_refuses_what_the_spec_refuses() {
     let parsed = AddCheckpoint::parse(next.to_body().as_bytes()).unwrap();
     assert_eq!(parsed.proof.len(), proof.len());
     assert_eq!(
-        add_checkpoint(&parsed, &log, Some(&l5), &w, TIME)
+        add_checkpoint(&parsed, std::slice::from_ref(&log), Some(&l5), &w, TIME)
             .unwrap()
             .0,
         l13
     );
 
     // A stale old size: 409 with the witness's size.
-    let e = add_checkpoint(&first, &log, Some(&l13), &w, TIME).unwrap_err();
+    let e = add_checkpoint(&first, std::slice::from_ref(&log), Some(&l13), &w, TIME).unwrap_err();
     assert_eq!((e.clone(), e.status()), (AddError::OldSize(13), 409));
     // old above the checkpoint's size: 400.
     let over = AddCheckpoint {
@@ -255,7 +255,7 @@ fn witness_follows_a_log_and_refuses_what_the_spec_refuses() {
         checkpoint: cp13.clone(),
     };
     assert_eq!(
-        add_checkpoint(&over, &log, Some(&l13), &w, TIME)
+        add_checkpoint(&over, std::slice::from_ref(&log), Some(&l13), &w, TIME)
             .unwrap_err()
             .status(),
         400
@@ -264,7 +264,7 @@ fn witness_follows_a_log_and_refuses_what_the_spec_refuses() {
     let mut bad = next.clone();
     bad.proof[0].0[0] ^= 1;
     assert_eq!(
-        add_checkpoint(&bad, &log, Some(&l5), &w, TIME)
+        add_checkpoint(&bad, std::slice::from_ref(&log), Some(&l5), &w, TIME)
             .unwrap_err()
             .status(),
         422
@@ -282,7 +282,7 @@ fn witness_follows_a_log_and_refuses_what_the_spec_refuses() {
         checkpoint: fork13,
     };
     assert_eq!(
-        add_checkpoint(&same, &log, Some(&l13), &w, TIME).unwrap_err(),
+        add_checkpoint(&same, std::slice::from_ref(&log), Some(&l13), &w, TIME).unwrap_err(),
         AddError::RootConflict(13)
     );
     // Signed by another key under the log's origin: 403; another origin: 404.
@@ -294,7 +294,7 @@ fn witness_follows_a_log_and_refuses_what_the_spec_refuses() {
         checkpoint: forged,
     };
     assert_eq!(
-        add_checkpoint(&forged, &log, Some(&l5), &w, TIME)
+        add_checkpoint(&forged, std::slice::from_ref(&log), Some(&l5), &w, TIME)
             .unwrap_err()
             .status(),
         403
@@ -307,7 +307,7 @@ fn witness_follows_a_log_and_refuses_what_the_spec_refuses() {
         checkpoint: foreign,
     };
     assert_eq!(
-        add_checkpoint(&foreign, &log, None, &w, TIME)
+        add_checkpoint(&foreign, std::slice::from_ref(&log), None, &w, TIME)
             .unwrap_err()
             .status(),
         404

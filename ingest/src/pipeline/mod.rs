@@ -12,9 +12,10 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use ledger::keys::LogSigners;
 use ledger::Log;
 use tokio::sync::oneshot;
-use verifier::{Hash, SignerKey};
+use verifier::Hash;
 
 use crate::index::indexes::BuiltAnswer;
 use crate::record::CheckedRecord;
@@ -203,10 +204,11 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
-    /// Starts the writer, and a checkpoint publisher if `signer` is given.
+    /// Starts the writer, and a checkpoint publisher if `signer` is given
+    /// (the log's key, or its current and next keys while it rotates keys).
     pub fn start(
         indexes: Arc<Indexes>,
-        signer: Option<SignerKey>,
+        signer: Option<LogSigners>,
         config: PipelineConfig,
     ) -> Pipeline {
         let log = indexes.log().clone();
@@ -435,7 +437,7 @@ fn set_priority(nice: i32, slice: Option<Duration>) {
 
 fn publish(
     log: Arc<Log>,
-    signer: SignerKey,
+    signer: LogSigners,
     interval: Duration,
     stop: Receiver<()>,
     stats: Arc<Stats>,

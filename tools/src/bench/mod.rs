@@ -165,7 +165,7 @@ pub(super) fn in_process_rate(args: &BenchArgs, n: u64, seed: u64) -> Result<f64
         .build()?;
     let pipeline = Arc::new(Pipeline::start(
         indexes.clone(),
-        Some(signer),
+        Some(signer.into()),
         PipelineConfig::default(),
     ));
     let subs = subs_for(0..n, seed)?;
@@ -508,7 +508,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
     // acknowledgement path) instead of the ledger.
     let pipeline = Arc::new(Pipeline::start(
         indexes.clone(),
-        Some(signer.clone()),
+        Some(signer.clone().into()),
         config.clone(),
     ));
     // Every store of the run lives under `dir` and is deleted at the end:

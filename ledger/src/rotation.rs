@@ -1,0 +1,126 @@
+//! Rotating the log's signing key (specs/keys.md, "Rotation"), in two steps
+//! on the key files of a data directory:
+//!
+//! 1. [`begin`] makes the next key (`log.next.key`, `log.next.pub`). From
+//!    then on every checkpoint is signed by both keys, so readers holding
+//!    either verify it, and one checkpoint signed by both hands the log
+//!    over from the old key to the new.
+//! 2. [`promote`] makes the next key the current one: its public key
+//!    becomes `log.pub`, the old public key is added to `log.retired` (the
+//!    store's old checkpoints are still verified with it) and the old
+//!    secret key is removed. Checkpoints are then signed by the new key
+//!    alone.
+//!
+//! Each file is replaced atomically, and [`promote`] cut short by a crash
+//! finishes when run again. `ledgerd` reads the key files when it starts.
+
+use std::path::Path;
+
+use verifier::{SignerKey, VerifierKey};
+
+use crate::keys::{
+    self, LogKeys, NEXT_SIGNER_FILE, NEXT_VERIFIER_FILE, RETIRED_FILE, SIGNER_FILE, VERIFIER_FILE,
+};
+use crate::LedgerError;
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> LedgerError + '_ {
+    move |source| LedgerError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// Makes the log's next key in `dir`, named by the log's origin, and
+/// returns its public key. Refuses if a rotation is under way already.
+pub fn begin(dir: &Path) -> Result<VerifierKey, LedgerError> {
+    let signers = keys::load_signers(dir)?;
+    if let Some(next) = signers.next() {
+        return Err(LedgerError::KeyFiles(format!(
+            "a key rotation is under way already: the next key is {}; promote it with `ledgerctl --data {} key promote`",
+            next.verifier(),
+            dir.display()
+        )));
+    }
+    let origin = signers.current().name().to_string();
+    let next = keys::generate(&origin)?;
+    keys::save_pair(
+        dir,
+        (NEXT_SIGNER_FILE, &next.to_secret_string()),
+        (NEXT_VERIFIER_FILE, &next.verifier().to_string()),
+    )?;
+    sync_dir(dir)?;
+    Ok(next.verifier())
+}
+
+/// What [`promote`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Promotion {
+    /// The key the log signs with from now on.
+    pub current: VerifierKey,
+    /// The key it signed with before, now in `log.retired`.
+    pub retired: VerifierKey,
+}
+
+/// Makes the next key in `dir` the current one (see the module docs).
+/// Refuses if no rotation is under way.
+pub fn promote(dir: &Path) -> Result<Promotion, LedgerError> {
+    let next_path = dir.join(NEXT_SIGNER_FILE);
+    if !next_path.exists() {
+        return Err(LedgerError::KeyFiles(format!(
+            "no key rotation is under way in {0} (no {NEXT_SIGNER_FILE}); begin one with `ledgerctl --data {0} key next`",
+            dir.display()
+        )));
+    }
+    let next = SignerKey::parse(&keys::load_secret(&next_path)?)?;
+    let public = keys::load_verifier(dir)?;
+    let retired = if public == next.verifier() {
+        // Cut short after log.pub was replaced: the old key is retired.
+        keys::load_retired(dir)?.last().cloned().ok_or_else(|| {
+            LedgerError::KeyFiles(format!(
+                "{} is already the next key, and {RETIRED_FILE} names no earlier key",
+                dir.join(VERIFIER_FILE).display()
+            ))
+        })?
+    } else {
+        // Checks that the files agree (current and next key of one log).
+        let signers = keys::load_signers(dir)?;
+        let old = signers.current().verifier();
+        let mut retired = keys::load_retired(dir)?;
+        LogKeys::new(old.clone(), retired.clone())?;
+        if !retired.contains(&old) {
+            retired.push(old.clone());
+            let text: String = retired.iter().map(|k| format!("{k}\n")).collect();
+            replace(dir, RETIRED_FILE, &text)?;
+        }
+        replace(dir, VERIFIER_FILE, &format!("{}\n", next.verifier()))?;
+        old
+    };
+    let next_pub = dir.join(NEXT_VERIFIER_FILE);
+    if next_pub.exists() {
+        std::fs::remove_file(&next_pub).map_err(io(&next_pub))?;
+    }
+    let signer = dir.join(SIGNER_FILE);
+    std::fs::rename(&next_path, &signer).map_err(io(&signer))?;
+    sync_dir(dir)?;
+    Ok(Promotion {
+        current: next.verifier(),
+        retired,
+    })
+}
+
+/// Replaces `dir/name` with `text`: written beside it, synced, renamed.
+fn replace(dir: &Path, name: &str, text: &str) -> Result<(), LedgerError> {
+    let path = dir.join(name);
+    let tmp = dir.join(format!("{name}.tmp"));
+    std::fs::write(&tmp, text)
+        .and_then(|_| std::fs::File::open(&tmp)?.sync_all())
+        .map_err(io(&tmp))?;
+    std::fs::rename(&tmp, &path).map_err(io(&path))?;
+    sync_dir(dir)
+}
+
+fn sync_dir(dir: &Path) -> Result<(), LedgerError> {
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io(dir))
+}

@@ -1,0 +1,232 @@
+//! Rotating the log's signing key end to end (specs/keys.md, "Rotation"),
+//! on the real binaries: `ledgerctl key next` and a restart make ledgerd
+//! sign every checkpoint with both keys (the current one at once), a
+//! witness given both keys goes on cosigning, a mirror moves to the new key
+//! through a checkpoint signed by both, and after `key promote` the log
+//! signs with the new key alone while its history stays verifiable: old
+//! evidence with the old key, the mirror's audit and a restore through
+//! `log.retired`.
+
+use std::path::Path;
+
+use ledger_tests::{ok, records, refused, run, Server, Witness};
+
+fn path(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// `ledger-verify checkpoint` of the server's `/checkpoint` with `key`.
+fn verify_checkpoint(s: &Server, file: &Path, key: &str) -> ledger_tests::Run {
+    std::fs::write(file, s.request("GET", "/checkpoint", &[], b"").body).unwrap();
+    run("ledger-verify", &["checkpoint", path(file), "--key", key])
+}
+
+/// `ledger-verify evidence` of `file` with the log's `key` and the
+/// witness's `witness`.
+fn verify_evidence(file: &Path, key: &str, witness: &str) -> ledger_tests::Run {
+    run(
+        "ledger-verify",
+        &["evidence", path(file), "--key", key, "--witness", witness],
+    )
+}
+
+#[test]
+fn a_key_rotation_keeps_the_log_verifiable_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let at = |name: &str| dir.path().join(name);
+    let data = at("data");
+    let ctl_data = |args: &[&str]| {
+        let mut all = vec!["--data", path(&data)];
+        all.extend_from_slice(args);
+        ok("ledgerctl", &all)
+    };
+    let old = ok(
+        "ledgerctl",
+        &[
+            "keygen",
+            "--origin",
+            "rotating.test/log",
+            "--out",
+            path(&data),
+        ],
+    )
+    .trim()
+    .to_string();
+    let w_key = ok(
+        "ledgerctl",
+        &[
+            "witness",
+            "keygen",
+            "--name",
+            "witness.test/w",
+            "--out",
+            path(&at("w")),
+        ],
+    )
+    .trim()
+    .to_string();
+
+    // Before: the old key signs; a witness and a mirror follow it.
+    let w = Witness::start(&at("w"), &old, &[]);
+    let s = Server::start_in(&data, &["--witness", &w.url, &w_key]);
+    s.append(&records("a", 30));
+    ledger_tests::cosigned(&s, "witness.test/w", 30);
+    s.ctl(
+        &old,
+        &["evidence", "a-3", "--out", path(&at("before.evidence"))],
+    );
+    let url = format!("http://{}", s.addr);
+    let (writer, reader) = (s.writer.clone(), s.reader.clone());
+    // Tokens are printed on the first start only.
+    let restart = |w: &Witness| {
+        let mut s = Server::start_in(&data, &["--witness", &w.url, &w_key]);
+        (s.writer, s.reader) = (writer.clone(), reader.clone());
+        s
+    };
+    let mirror_once = |m: &str, key: &str, url: &str| {
+        run(
+            "ledgerctl",
+            &[
+                "--url",
+                url,
+                "--token",
+                &reader,
+                "--key",
+                key,
+                "--data",
+                path(&at(m)),
+                "mirror",
+                "--once",
+            ],
+        )
+    };
+    // Two mirrors; the second will not follow the log through the rotation.
+    for m in ["mirror", "mirror2"] {
+        let r = mirror_once(m, &old, &url);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+    }
+    s.stop();
+
+    // Begin: the next key; ledgerd restarted signs with both at once.
+    let new = ctl_data(&["key", "next"]).trim().to_string();
+    assert_ne!(new, old);
+    assert!(new.starts_with("rotating.test/log+"), "{new}");
+    let list = ctl_data(&["key", "list"]);
+    assert_eq!(list, format!("current {old}\nnext {new}\n"));
+    refused(
+        "ledgerctl",
+        &["--data", path(&data), "key", "next"],
+        "under way already",
+    );
+    drop(w);
+    // The witness is given both keys; its state (size 30) carries over.
+    let w = Witness::start(&at("w"), &old, &["--log", &new]);
+    let s = restart(&w);
+    for key in [&old, &new] {
+        let r = verify_checkpoint(&s, &at("handover"), key);
+        assert_eq!(r.code, 0, "{key}: {}", r.stderr);
+    }
+    assert_eq!(s.tree_size(), 30, "handed over with no new leaf");
+    s.append(&records("b", 20));
+    ledger_tests::cosigned(&s, "witness.test/w", 50);
+    // Evidence made now carries both lines: either key verifies it, and
+    // the other key's line is named, not taken for a witness.
+    s.ctl(
+        &old,
+        &["evidence", "b-3", "--out", path(&at("during.evidence"))],
+    );
+    for key in [&old, &new] {
+        assert_eq!(verify_checkpoint(&s, &at("during"), key).code, 0);
+        let r = verify_evidence(&at("during.evidence"), key, &w_key);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        assert!(r.stdout.contains("the log's other key"), "{}", r.stdout);
+    }
+    // The mirror takes it with the old key, then moves to the new one.
+    let url = format!("http://{}", s.addr);
+    let r = mirror_once("mirror", &old, &url);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = mirror_once("mirror", &new, &url);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("now follows the key"), "{}", r.stderr);
+    assert_eq!(
+        std::fs::read_to_string(at("mirror").join("log.retired")).unwrap(),
+        format!("{old}\n")
+    );
+    // A mirror that holds no checkpoint signed by both refuses the new
+    // key, saying why, and stays as it was.
+    let r = mirror_once("mirror2", &new, &url);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("not signed by"), "{}", r.stderr);
+    assert_eq!(
+        std::fs::read_to_string(at("mirror2").join("log.pub")).unwrap(),
+        format!("{old}\n")
+    );
+    s.stop();
+
+    // Promote: the new key alone signs from the next start.
+    let out = ctl_data(&["key", "promote"]);
+    assert_eq!(out, format!("current {new}\nretired {old}\n"));
+    assert!(!data.join("log.next.key").exists());
+    assert_eq!(
+        std::fs::read_to_string(data.join("log.pub")).unwrap(),
+        format!("{new}\n")
+    );
+    refused(
+        "ledgerctl",
+        &["--data", path(&data), "key", "promote"],
+        "key next",
+    );
+    let s = restart(&w);
+    assert_eq!(s.key, new);
+    s.append(&records("c", 10));
+    ledger_tests::cosigned(&s, "witness.test/w", 60);
+    assert_eq!(verify_checkpoint(&s, &at("after"), &new).code, 0);
+    let r = verify_checkpoint(&s, &at("after"), &old);
+    assert_eq!(r.code, 1, "the retired key does not sign: {}", r.stdout);
+
+    // History: evidence made before verifies with the old key; evidence of
+    // the same decision made now, with the new key and the witness.
+    let r = verify_evidence(&at("before.evidence"), &old, &w_key);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    s.ctl(
+        &new,
+        &["evidence", "a-3", "--out", path(&at("after.evidence"))],
+    );
+    let r = verify_evidence(&at("after.evidence"), &new, &w_key);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.contains("cosigned by witness.test/w"),
+        "{}",
+        r.stdout
+    );
+
+    // The mirror follows with the new key; its audit reads log.retired.
+    let url = format!("http://{}", s.addr);
+    let r = mirror_once("mirror", &new, &url);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let out = ok("ledgerctl", &["audit", "--mirror", path(&at("mirror"))]);
+    assert!(out.contains("audit OK: 60 entries"), "{out}");
+    // The served log audits with the new key and the retired one.
+    let out = s.ctl(&new, &["audit", "--retired-key", &old]);
+    assert!(out.contains("audit OK"), "{out}");
+    s.stop();
+
+    // A store restored from the mirror keeps the retired key and audits.
+    let restored = at("restored");
+    ok(
+        "ledgerctl",
+        &[
+            "--data",
+            path(&restored),
+            "restore",
+            "--mirror",
+            path(&at("mirror")),
+        ],
+    );
+    assert_eq!(
+        std::fs::read_to_string(restored.join("log.retired")).unwrap(),
+        format!("{old}\n")
+    );
+    let out = ok("ledgerctl", &["--data", path(&restored), "audit"]);
+    assert!(out.contains("audit OK: 60 entries"), "{out}");
+}
