@@ -51,7 +51,7 @@ struct Cli {
     /// checkpoint_interval_ms, request_timeout_ms, header_timeout_ms, max_connections,
     /// max_headers, queue_capacity, batch_delay_us, blocking_threads,
     /// thread_priorities, keep_freed_ms, memory_budget_mb, tls_cert, tls_key,
-    /// witness_ca, and `[[witness]]` tables of url and key.
+    /// tls_client_ca, witness_ca, and `[[witness]]` tables of url and key.
     #[arg(long, env = "LEDGER_CONFIG")]
     config: Option<PathBuf>,
     /// Run the commit path's threads at a raised CPU priority with a short
@@ -74,6 +74,11 @@ struct Cli {
     /// The private key of --tls-cert (PEM: PKCS #8, PKCS #1 or SEC1).
     #[arg(long, env = "LEDGER_TLS_KEY")]
     tls_key: Option<PathBuf>,
+    /// Mutual TLS: every client must present a certificate that chains to
+    /// a CA certificate in this PEM file (tokens are still required).
+    /// Needs --tls-cert.
+    #[arg(long, env = "LEDGER_TLS_CLIENT_CA")]
+    tls_client_ca: Option<PathBuf>,
     /// A witness to ask to cosign every checkpoint (C2SP tlog-witness): its
     /// submission URL and its cosignature key (`<name>+<id>+<base64>`,
     /// type 0x04). Repeat for more witnesses.
@@ -114,6 +119,7 @@ struct FileConfig {
     memory_budget_mb: Option<usize>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
+    tls_client_ca: Option<PathBuf>,
     witness: Option<Vec<WitnessEntry>>,
     witness_ca: Option<PathBuf>,
 }
@@ -196,9 +202,13 @@ fn settings(cli: Cli) -> Result<Settings> {
     pipeline.max_unbuilt = budget.max_unbuilt;
     let blocking_threads = at_least_one("blocking_threads", file.blocking_threads)?
         .unwrap_or(ingest::BLOCKING_THREADS);
+    let client_ca = cli.tls_client_ca.or(file.tls_client_ca);
     let tls = match (cli.tls_cert.or(file.tls_cert), cli.tls_key.or(file.tls_key)) {
+        (None, None) if client_ca.is_some() => {
+            bail!("--tls-client-ca (tls_client_ca) needs HTTPS: give --tls-cert and --tls-key")
+        }
         (None, None) => None,
-        (Some(cert), Some(key)) => Some(api::tls::acceptor(&cert, &key)?),
+        (Some(cert), Some(key)) => Some(api::tls::acceptor(&cert, &key, client_ca.as_deref())?),
         _ => bail!("HTTPS needs both --tls-cert and --tls-key (tls_cert and tls_key)"),
     };
     let given: Vec<(String, String)> = cli
@@ -210,6 +220,7 @@ fn settings(cli: Cli) -> Result<Settings> {
     let witnesses = witnesses(given)?;
     let witness_client = api::tls::client(
         cli.witness_ca.or(file.witness_ca).as_deref(),
+        None,
         api::witnesses::TIMEOUT,
     )?;
     Ok(Settings {

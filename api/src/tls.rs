@@ -4,6 +4,13 @@
 //! exchange). Without them it serves plain HTTP, for a loopback address or
 //! behind a proxy that terminates TLS.
 //!
+//! With `--tls-client-ca`, every client must present a certificate that
+//! chains to that CA (mutual TLS, as service meshes and zero-trust networks
+//! ask): a connection without one fails its handshake, before any request
+//! is read. Bearer tokens are still required on top: the certificate says
+//! which machine connects, the token what it may do. ledgerctl presents a
+//! certificate with `--client-cert` and `--client-key`.
+//!
 //! Certificates are renewed while ledgerd runs (ACME, cert-manager): the
 //! pair is read again when either file changes (its modification time,
 //! inode or length), at the next handshake. A pair that does not load (half
@@ -51,6 +58,60 @@ pub enum TlsError {
         /// What is wrong.
         why: String,
     },
+    /// A client certificate or its key (mutual TLS) is unreadable or holds
+    /// no PEM certificate or private key.
+    #[error("client certificate {path}: {why}")]
+    ClientCert {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        why: String,
+    },
+}
+
+/// The PEM certificates in the file `path`; `bad` names what it is for.
+fn pem_certs(
+    path: &Path,
+    bad: impl Fn(String) -> TlsError,
+) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let pem = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
+    let certs = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| bad(e.to_string()))?;
+    if certs.is_empty() {
+        return Err(bad("holds no PEM certificate".into()));
+    }
+    Ok(certs)
+}
+
+/// A client certificate chain (leaf first) and its private key, PEM files,
+/// presented to a server that asks for one (mutual TLS).
+#[derive(Clone, Copy, Debug)]
+pub struct ClientIdentity<'a> {
+    /// The certificate chain.
+    pub cert: &'a Path,
+    /// Its private key.
+    pub key: &'a Path,
+}
+
+impl ClientIdentity<'_> {
+    fn load(&self) -> Result<ureq::tls::ClientCert, TlsError> {
+        let certs = pem_certs(self.cert, |why| TlsError::ClientCert {
+            path: self.cert.display().to_string(),
+            why,
+        })?;
+        let chain: Vec<ureq::tls::Certificate<'static>> = certs
+            .iter()
+            .map(|c| ureq::tls::Certificate::from_der(c.as_ref()).to_owned())
+            .collect();
+        let bad_key = |why: String| TlsError::ClientCert {
+            path: self.key.display().to_string(),
+            why,
+        };
+        let pem = std::fs::read(self.key).map_err(|e| bad_key(e.to_string()))?;
+        let key = ureq::tls::PrivateKey::from_pem(&pem).map_err(|e| bad_key(e.to_string()))?;
+        Ok(ureq::tls::ClientCert::new_with_certs(&chain, key))
+    }
 }
 
 /// An HTTP(S) client that reports every status as an answer (not an
@@ -58,39 +119,43 @@ pub enum TlsError {
 /// must chain to Mozilla's roots, or to a certificate in the PEM file `ca`
 /// when given (a private CA). ledgerctl uses it for `--url`, ledgerd for
 /// its witnesses.
-pub fn client(ca: Option<&Path>, timeout: std::time::Duration) -> Result<ureq::Agent, TlsError> {
+pub fn client(
+    ca: Option<&Path>,
+    identity: Option<ClientIdentity<'_>>,
+    timeout: std::time::Duration,
+) -> Result<ureq::Agent, TlsError> {
     let mut config = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_global(Some(timeout));
+    let mut tls = ureq::tls::TlsConfig::builder();
     if let Some(ca) = ca {
-        let bad = |why: String| TlsError::Ca {
+        let roots: Vec<ureq::tls::Certificate<'static>> = pem_certs(ca, |why| TlsError::Ca {
             path: ca.display().to_string(),
             why,
-        };
-        let pem = std::fs::read(ca).map_err(|e| bad(e.to_string()))?;
-        let roots = ureq::tls::parse_pem(&pem)
-            .filter_map(|item| match item {
-                Ok(ureq::tls::PemItem::Certificate(c)) => Some(Ok(c)),
-                Ok(_) => None,
-                Err(e) => Some(Err(e)),
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| bad(e.to_string()))?;
-        if roots.is_empty() {
-            return Err(bad("holds no PEM certificate".into()));
-        }
-        config = config.tls_config(
-            ureq::tls::TlsConfig::builder()
-                .root_certs(ureq::tls::RootCerts::from(roots))
-                .build(),
-        );
+        })?
+        .iter()
+        .map(|c| ureq::tls::Certificate::from_der(c.as_ref()).to_owned())
+        .collect();
+        tls = tls.root_certs(ureq::tls::RootCerts::from(roots));
+    }
+    if let Some(identity) = identity {
+        tls = tls.client_cert(Some(identity.load()?));
+    }
+    if ca.is_some() || identity.is_some() {
+        config = config.tls_config(tls.build());
     }
     Ok(config.build().into())
 }
 
 /// An acceptor serving the chain in `cert` (leaf first) with the key in
-/// `key` (PKCS #8, PKCS #1 or SEC1), read again when they change.
-pub fn acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, TlsError> {
+/// `key` (PKCS #8, PKCS #1 or SEC1), read again when they change. With
+/// `client_ca`, a PEM file of CA certificates, every client must present a
+/// certificate that chains to one of them (mutual TLS).
+pub fn acceptor(
+    cert: &Path,
+    key: &Path,
+    client_ca: Option<&Path>,
+) -> Result<TlsAcceptor, TlsError> {
     // ring, the provider ureq (ledgerctl) uses too: one C library less to
     // build than aws-lc-rs. It lacks post-quantum key exchange, which rustls
     // marks by deprecating it.
@@ -106,11 +171,28 @@ pub fn acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, TlsError> {
         current: RwLock::new((pair.stamp(), Arc::new(loaded))),
         pair,
     };
-    let config = rustls::ServerConfig::builder_with_provider(provider)
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .map_err(|e| TlsError::Pair(e.to_string()))?
-        .with_no_client_auth()
-        .with_cert_resolver(Arc::new(resolver));
+        .map_err(|e| TlsError::Pair(e.to_string()))?;
+    let builder = match client_ca {
+        None => builder.with_no_client_auth(),
+        Some(ca) => {
+            let bad = |why: String| TlsError::Ca {
+                path: ca.display().to_string(),
+                why,
+            };
+            let mut roots = rustls::RootCertStore::empty();
+            for c in pem_certs(ca, bad)? {
+                roots.add(c).map_err(|e| bad(e.to_string()))?;
+            }
+            let verifier =
+                rustls::server::WebPkiClientVerifier::builder_with_provider(roots.into(), provider)
+                    .build()
+                    .map_err(|e| bad(e.to_string()))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    let config = builder.with_cert_resolver(Arc::new(resolver));
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 

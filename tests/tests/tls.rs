@@ -11,23 +11,29 @@ use ledger_tests::{ok, refused, run, Server};
 /// A CA, and a certificate it issued for 127.0.0.1 and localhost: writes
 /// `ca.pem`, `server.pem`, `server.key` in `dir`.
 fn certificates(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    issued(dir, "server", &["127.0.0.1", "localhost"])
+}
+
+/// A CA named after `who`, and a certificate it issued for `names`:
+/// writes `ca.pem`, `<who>.pem`, `<who>.key` in `dir`.
+fn issued(dir: &Path, who: &str, names: &[&str]) -> (PathBuf, PathBuf, PathBuf) {
     std::fs::create_dir_all(dir).unwrap();
     let ca_key = rcgen::KeyPair::generate().unwrap();
     let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "decision ledger test CA");
+    ca_params.distinguished_name.push(
+        rcgen::DnType::CommonName,
+        format!("decision ledger test CA for {who}"),
+    );
     let ca = ca_params.self_signed(&ca_key).unwrap();
     let key = rcgen::KeyPair::generate().unwrap();
-    let params =
-        rcgen::CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])
-            .unwrap();
+    let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+    let params = rcgen::CertificateParams::new(names).unwrap();
     let cert = params.signed_by(&key, &ca, &ca_key).unwrap();
     let paths = (
         dir.join("ca.pem"),
-        dir.join("server.pem"),
-        dir.join("server.key"),
+        dir.join(format!("{who}.pem")),
+        dir.join(format!("{who}.key")),
     );
     std::fs::write(&paths.0, ca.pem()).unwrap();
     std::fs::write(&paths.1, cert.pem()).unwrap();
@@ -156,34 +162,149 @@ fn bad_certificate_settings_stop_ledgerd_with_a_reason() {
     fn with<'a>(base: &[&'a str], extra: &[&'a str]) -> Vec<&'a str> {
         [base, extra].concat()
     }
-    refused(
-        "ledgerd",
-        &with(&base, &["--tls-cert", p(&cert)]),
-        "needs both --tls-cert and --tls-key",
-    );
-    // The CA's certificate with the server's key: not a pair.
-    refused(
-        "ledgerd",
-        &with(&base, &["--tls-cert", p(&ca), "--tls-key", p(&key)]),
-        "--tls-cert and --tls-key:",
-    );
-    refused(
-        "ledgerd",
-        &with(&base, &["--tls-cert", p(&key), "--tls-key", p(&key)]),
-        "holds no PEM certificate",
-    );
-    refused(
-        "ledgerd",
-        &with(
-            &base,
+    let missing = dir.path().join("missing");
+    let cases: [(&[&str], &str); 6] = [
+        (
+            &["--tls-cert", p(&cert)],
+            "needs both --tls-cert and --tls-key",
+        ),
+        // The CA's certificate with the server's key: not a pair.
+        (
+            &["--tls-cert", p(&ca), "--tls-key", p(&key)],
+            "--tls-cert and --tls-key:",
+        ),
+        (
+            &["--tls-cert", p(&key), "--tls-key", p(&key)],
+            "holds no PEM certificate",
+        ),
+        (
+            &["--tls-cert", p(&cert), "--tls-key", p(&missing)],
+            "--tls-key",
+        ),
+        // Mutual TLS needs HTTPS, and a file of CA certificates.
+        (&["--tls-client-ca", p(&ca)], "needs HTTPS"),
+        (
             &[
                 "--tls-cert",
                 p(&cert),
                 "--tls-key",
-                p(&dir.path().join("missing")),
+                p(&key),
+                "--tls-client-ca",
+                p(&key),
             ],
+            "holds no PEM certificate",
         ),
-        "--tls-key",
+    ];
+    for (extra, reason) in cases {
+        refused("ledgerd", &with(&base, extra), reason);
+    }
+}
+
+/// Mutual TLS: with --tls-client-ca, only clients presenting a certificate
+/// from that CA complete a handshake; ledgerctl presents one with
+/// --client-cert and --client-key; tokens are still required.
+#[test]
+fn mutual_tls_admits_only_clients_with_a_certificate_from_the_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = certificates(&dir.path().join("server"));
+    let (clients_ca, client, client_key) =
+        issued(&dir.path().join("clients"), "gw-eu-1", &["gw-eu-1.example"]);
+    let (_, stranger, stranger_key) =
+        issued(&dir.path().join("stranger"), "gw-x", &["gw-x.example"]);
+    let data = dir.path().join("data");
+    let s = Server::start_in(
+        &data,
+        &[
+            "--tls-cert",
+            p(&cert),
+            "--tls-key",
+            p(&key),
+            "--tls-client-ca",
+            p(&clients_ca),
+        ],
+    );
+    let url = format!("https://{}", s.addr);
+    let records = |id: &str| {
+        let path = dir.path().join(format!("{id}.jsonl"));
+        let mut one = ledger_tests::records(id, 1)[0].clone();
+        one["decision_id"] = id.into();
+        std::fs::write(&path, format!("{one}\n")).unwrap();
+        path
+    };
+    let as_client = |cert: &Path, key: &Path, token: &str, rest: &[&str]| {
+        let tls = ["--url", &url, "--ca", p(&ca), "--token", token];
+        let id = ["--client-cert", p(cert), "--client-key", p(key)];
+        run("ledgerctl", &[&tls[..], &id[..], rest].concat())
+    };
+
+    // With the CA's client certificate and a token: appended and readable.
+    let admitted = records("mtls-1");
+    let r = as_client(&client, &client_key, &s.writer, &["ship", p(&admitted)]);
+    assert!(r.stdout.contains("1 appended"), "{}{}", r.stdout, r.stderr);
+    let pub_key = data.join("log.pub");
+    let key_args = ["--key", p(&pub_key)];
+    let read = |id: &str| {
+        as_client(
+            &client,
+            &client_key,
+            &s.reader,
+            &[&key_args[..], &["decision", id]].concat(),
+        )
+    };
+    assert_eq!(read("mtls-1").code, 0);
+    // The certificate does not stand in for a token.
+    let r = as_client(
+        &client,
+        &client_key,
+        "dlt_not-a-token",
+        &["ship", p(&admitted)],
+    );
+    assert_ne!(r.code, 0, "{}", r.stdout);
+
+    // Without a certificate, or with one from another CA: no handshake,
+    // nothing appended.
+    let refused_file = records("mtls-2");
+    let tls = ["--url", &url, "--ca", p(&ca), "--token", &s.writer];
+    let r = run(
+        "ledgerctl",
+        &[&tls[..], &["ship", p(&refused_file)]].concat(),
+    );
+    assert_ne!(r.code, 0, "{}", r.stdout);
+    assert!(r.stderr.contains("give --client-cert"), "{}", r.stderr);
+    let r = as_client(
+        &stranger,
+        &stranger_key,
+        &s.writer,
+        &["ship", p(&refused_file)],
+    );
+    assert_ne!(r.code, 0, "{}", r.stdout);
+    assert!(
+        r.stderr.contains("does not accept this client certificate"),
+        "{}",
+        r.stderr
+    );
+    assert_ne!(read("mtls-2").code, 0, "a refused client appended nothing");
+
+    // A certificate without its key, and a key that is not PEM: named.
+    refused(
+        "ledgerctl",
+        &[&tls[..], &["--client-cert", p(&client), "checkpoint"]].concat(),
+        "needs both --client-cert and --client-key",
+    );
+    refused(
+        "ledgerctl",
+        &[
+            &tls[..],
+            &[
+                "--client-cert",
+                p(&client),
+                "--client-key",
+                p(&client),
+                "checkpoint",
+            ],
+        ]
+        .concat(),
+        "--client-cert/--client-key",
     );
 }
 

@@ -58,6 +58,14 @@ struct Cli {
     /// certificate (PEM). Default: Mozilla's roots.
     #[arg(long, global = true, env = "LEDGER_CA")]
     ca: Option<PathBuf>,
+    /// For an https --url that asks for client certificates (ledgerd
+    /// --tls-client-ca): this certificate chain (PEM, leaf first); needs
+    /// --client-key.
+    #[arg(long, global = true, env = "LEDGER_CLIENT_CERT")]
+    client_cert: Option<PathBuf>,
+    /// The private key of --client-cert (PEM).
+    #[arg(long, global = true, env = "LEDGER_CLIENT_KEY")]
+    client_key: Option<PathBuf>,
     /// A witness (its cosignature key, or a file holding it) whose
     /// cosignature what --url serves must carry: checkpoints, proofs,
     /// evidence, chains, exports, and what a mirror stores. Repeatable.
@@ -241,6 +249,20 @@ fn load_key(cli_key: &Option<String>, dir: &DataDir) -> Result<verifier::Verifie
 }
 
 /// The witness policy of `--witness` and `--quorum`.
+/// A client of the ledgerd at `url` with the global TLS, token and
+/// witness options.
+fn connect(cli: &Cli, url: &str) -> Result<remote::Remote> {
+    let identity = match (&cli.client_cert, &cli.client_key) {
+        (None, None) => None,
+        (Some(cert), Some(key)) => Some(api::tls::ClientIdentity { cert, key }),
+        _ => bail!("a client certificate needs both --client-cert and --client-key"),
+    };
+    Ok(
+        remote::Remote::new(url, cli.token.clone(), cli.ca.as_deref(), identity)?
+            .with_witnesses(witness_policy(cli)?),
+    )
+}
+
 fn witness_policy(cli: &Cli) -> Result<verifier::cosignature::Policy> {
     let keys = cli
         .witnesses
@@ -486,8 +508,7 @@ fn run(cli: Cli) -> Result<()> {
             .as_deref()
             .context("mirror follows a running ledgerd: give --url and --key")?;
         let key = load_key(&cli.key, &DataDir::new(cli.data.clone()))?;
-        let remote = remote::Remote::new(url, cli.token.clone(), cli.ca.as_deref())?
-            .with_witnesses(witness_policy(&cli)?);
+        let remote = connect(&cli, url)?;
         return mirror::run(
             &remote,
             &key,
@@ -531,8 +552,7 @@ fn run(cli: Cli) -> Result<()> {
     if let Some(url) = &cli.url {
         if !matches!(cli.command, Command::Token { .. } | Command::Key { .. }) {
             return run_remote(
-                remote::Remote::new(url, cli.token.clone(), cli.ca.as_deref())?
-                    .with_witnesses(witness_policy(&cli)?),
+                connect(&cli, url)?,
                 &cli.key,
                 &DataDir::new(cli.data.clone()),
                 cli.command,

@@ -51,12 +51,22 @@ pub struct Remote {
 impl Remote {
     /// A client of the ledgerd at `url` (`http://` or `https://`). An
     /// `https` server's certificate must chain to Mozilla's roots, or to a
-    /// certificate in the PEM file `ca` when given (a private CA).
-    pub fn new(url: &str, token: Option<String>, ca: Option<&Path>) -> Result<Remote> {
-        let agent = api::tls::client(ca, Duration::from_secs(60)).map_err(|e| match e {
-            api::tls::TlsError::Ca { path, why } => anyhow::anyhow!("--ca {path}: {why}"),
-            e => e.into(),
-        })?;
+    /// certificate in the PEM file `ca` when given (a private CA). A server
+    /// that asks for a client certificate is shown `identity`.
+    pub fn new(
+        url: &str,
+        token: Option<String>,
+        ca: Option<&Path>,
+        identity: Option<api::tls::ClientIdentity<'_>>,
+    ) -> Result<Remote> {
+        let agent =
+            api::tls::client(ca, identity, Duration::from_secs(60)).map_err(|e| match e {
+                api::tls::TlsError::Ca { path, why } => anyhow::anyhow!("--ca {path}: {why}"),
+                api::tls::TlsError::ClientCert { path, why } => {
+                    anyhow::anyhow!("--client-cert/--client-key {path}: {why}")
+                }
+                e => e.into(),
+            })?;
         Ok(Remote {
             base: url.trim_end_matches('/').to_string(),
             token,
@@ -302,11 +312,24 @@ impl crate::audit::Source for Remote {
     }
 }
 
+/// Whether `e` is a TLS handshake refused for its certificates (the
+/// server's, or the client's): asking again will not help.
+pub fn tls_refused(e: &anyhow::Error) -> bool {
+    let text = format!("{e:#}");
+    text.contains("fatal alert") || text.contains("invalid peer certificate")
+}
+
 /// A request that got no HTTP answer, with what to do about the usual
 /// causes: a certificate from a private CA, or the wrong scheme.
 fn no_answer(what: &str, e: ureq::Error) -> anyhow::Error {
     let text = e.to_string();
-    let hint = if text.contains("certificate") {
+    let hint = if text.contains("CertificateRequired") {
+        " (the server asks for a client certificate: give --client-cert and --client-key)"
+    } else if text.contains("fatal alert: UnknownCA")
+        || text.contains("fatal alert: BadCertificate")
+    {
+        " (the server does not accept this client certificate: one from the CA of its --tls-client-ca is needed)"
+    } else if text.contains("certificate") {
         " (a server certificate from a private CA: give the CA's certificate with --ca)"
     } else if text.contains("InvalidContentType") {
         " (the server answers plain HTTP: use an http:// URL)"

@@ -29,7 +29,15 @@ fn send(remote: &Remote, content_type: &str, body: &[u8], totals: &mut Totals) -
     for attempt in 1..=ATTEMPTS {
         let reply = match remote.post("/v1/decisions", content_type, body) {
             Ok(r) => r,
-            Err(e) if attempt < ATTEMPTS => {
+            // Unreachable: asked again; refused for a certificate: not.
+            Err(e) if attempt < ATTEMPTS && !crate::remote::tls_refused(&e) => {
+                // A handshake refused while the body was being written
+                // shows as a broken pipe: a request without a body tells.
+                if let Err(probe) = remote.get("/healthz") {
+                    if crate::remote::tls_refused(&probe) {
+                        return Err(probe);
+                    }
+                }
                 eprintln!(
                     "\nledgerctl ship: {}; retrying",
                     verifier::shown::error(e.as_ref())

@@ -95,7 +95,7 @@ pub fn run(command: WitnessCommand) -> Result<()> {
         } => {
             let tls = match (tls_cert, tls_key) {
                 (None, None) => None,
-                (Some(cert), Some(key)) => Some(api::tls::acceptor(&cert, &key)?),
+                (Some(cert), Some(key)) => Some(api::tls::acceptor(&cert, &key, None)?),
                 _ => bail!("HTTPS needs both --tls-cert and --tls-key"),
             };
             serve(&dir, listen, &logs, tls)
