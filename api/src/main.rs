@@ -51,7 +51,8 @@ struct Cli {
     /// checkpoint_interval_ms, request_timeout_ms, header_timeout_ms, max_connections,
     /// max_headers, queue_capacity, batch_delay_us, blocking_threads,
     /// thread_priorities, keep_freed_ms, memory_budget_mb, tls_cert, tls_key,
-    /// tls_client_ca, witness_ca, and `[[witness]]` tables of url and key.
+    /// tls_client_ca, witness_ca, witness_client_cert, witness_client_key,
+    /// and `[[witness]]` tables of url and key.
     #[arg(long, env = "LEDGER_CONFIG")]
     config: Option<PathBuf>,
     /// Run the commit path's threads at a raised CPU priority with a short
@@ -88,6 +89,13 @@ struct Cli {
     /// CA's certificate (PEM). Default: Mozilla's roots.
     #[arg(long, env = "LEDGER_WITNESS_CA")]
     witness_ca: Option<PathBuf>,
+    /// For witnesses that ask for client certificates (mutual TLS): this
+    /// certificate chain (PEM, leaf first); needs --witness-client-key.
+    #[arg(long, env = "LEDGER_WITNESS_CLIENT_CERT")]
+    witness_client_cert: Option<PathBuf>,
+    /// The private key of --witness-client-cert (PEM).
+    #[arg(long, env = "LEDGER_WITNESS_CLIENT_KEY")]
+    witness_client_key: Option<PathBuf>,
 }
 
 /// A witness in the config file: `[[witness]]` with `url` and `key`.
@@ -122,6 +130,8 @@ struct FileConfig {
     tls_client_ca: Option<PathBuf>,
     witness: Option<Vec<WitnessEntry>>,
     witness_ca: Option<PathBuf>,
+    witness_client_cert: Option<PathBuf>,
+    witness_client_key: Option<PathBuf>,
 }
 
 struct Settings {
@@ -218,9 +228,18 @@ fn settings(cli: Cli) -> Result<Settings> {
         .chain(file.witness.into_iter().flatten().map(|w| (w.url, w.key)))
         .collect();
     let witnesses = witnesses(given)?;
+    let witness_cert = cli.witness_client_cert.or(file.witness_client_cert);
+    let witness_key = cli.witness_client_key.or(file.witness_client_key);
+    let identity = match (&witness_cert, &witness_key) {
+        (None, None) => None,
+        (Some(cert), Some(key)) => Some(api::tls::ClientIdentity { cert, key }),
+        _ => bail!(
+            "a witness client certificate needs both --witness-client-cert and --witness-client-key"
+        ),
+    };
     let witness_client = api::tls::client(
         cli.witness_ca.or(file.witness_ca).as_deref(),
-        None,
+        identity,
         api::witnesses::TIMEOUT,
     )?;
     Ok(Settings {

@@ -211,18 +211,18 @@ fn mutual_tls_admits_only_clients_with_a_certificate_from_the_ca() {
         issued(&dir.path().join("clients"), "gw-eu-1", &["gw-eu-1.example"]);
     let (_, stranger, stranger_key) =
         issued(&dir.path().join("stranger"), "gw-x", &["gw-x.example"]);
-    let data = dir.path().join("data");
-    let s = Server::start_in(
-        &data,
-        &[
-            "--tls-cert",
+    // Set in the config file; the flag is checked in
+    // bad_certificate_settings_stop_ledgerd_with_a_reason.
+    let s = Server::with_config(
+        &format!(
+            "tls_cert = {:?}\ntls_key = {:?}\ntls_client_ca = {:?}\n",
             p(&cert),
-            "--tls-key",
             p(&key),
-            "--tls-client-ca",
-            p(&clients_ca),
-        ],
+            p(&clients_ca)
+        ),
+        &[],
     );
+    let data = s.data.clone();
     let url = format!("https://{}", s.addr);
     let records = |id: &str| {
         let path = dir.path().join(format!("{id}.jsonl"));
@@ -462,10 +462,56 @@ fn a_witness_over_https() {
 
     // Without the CA, the witness's certificate is not trusted.
     let mut s = Server::start_in(&data, &["--witness", &w.url, &wkey]);
-    s.writer = writer;
+    s.writer = writer.clone();
     s.append(&ledger_tests::records("u", 2));
     ledger_tests::witness_failed(&s, "witness.test/tls");
     assert_eq!(s.tree_size(), 5);
+    drop((s, w));
+
+    // A witness that admits only logs with a certificate from its
+    // clients' CA: refused without one, cosigning with one.
+    let (clients_ca, client, client_key) =
+        issued(&dir.path().join("clients"), "ledger", &["ledger.example"]);
+    let w = ledger_tests::Witness::start(
+        &wdir,
+        &log_key,
+        &[
+            "--tls-cert",
+            p(&cert),
+            "--tls-key",
+            p(&key),
+            "--tls-client-ca",
+            p(&clients_ca),
+        ],
+    );
+    let to_witness = ["--witness", &w.url, &wkey, "--witness-ca", p(&ca)];
+    let mut s = Server::start_in(&data, &to_witness);
+    s.writer = writer.clone();
+    s.append(&ledger_tests::records("v", 1));
+    ledger_tests::witness_failed(&s, "witness.test/tls");
+    drop(s);
+    let identity = [
+        "--witness-client-cert",
+        p(&client),
+        "--witness-client-key",
+        p(&client_key),
+    ];
+    let mut s = Server::start_in(&data, &[&to_witness[..], &identity[..]].concat());
+    s.writer = writer;
+    s.append(&ledger_tests::records("x", 1));
+    ledger_tests::cosigned(&s, "witness.test/tls", 7);
+    refused(
+        "ledgerd",
+        &[
+            "--data",
+            p(&dir.path().join("other")),
+            "--listen",
+            "127.0.0.1:0",
+            "--witness-client-cert",
+            p(&client),
+        ],
+        "needs both --witness-client-cert and --witness-client-key",
+    );
     // A CA file that does not hold one stops ledgerd, naming it.
     let r = run(
         "ledgerd",

@@ -69,6 +69,11 @@ pub enum WitnessCommand {
         /// The private key of --tls-cert (PEM).
         #[arg(long)]
         tls_key: Option<PathBuf>,
+        /// Mutual TLS: only clients (logs) presenting a certificate that
+        /// chains to a CA certificate in this PEM file may connect (ledgerd
+        /// --witness-client-cert). Needs --tls-cert.
+        #[arg(long)]
+        tls_client_ca: Option<PathBuf>,
     },
 }
 
@@ -92,10 +97,16 @@ pub fn run(command: WitnessCommand) -> Result<()> {
             logs,
             tls_cert,
             tls_key,
+            tls_client_ca,
         } => {
             let tls = match (tls_cert, tls_key) {
+                (None, None) if tls_client_ca.is_some() => {
+                    bail!("--tls-client-ca needs HTTPS: give --tls-cert and --tls-key")
+                }
                 (None, None) => None,
-                (Some(cert), Some(key)) => Some(api::tls::acceptor(&cert, &key, None)?),
+                (Some(cert), Some(key)) => {
+                    Some(api::tls::acceptor(&cert, &key, tls_client_ca.as_deref())?)
+                }
                 _ => bail!("HTTPS needs both --tls-cert and --tls-key"),
             };
             serve(&dir, listen, &logs, tls)
