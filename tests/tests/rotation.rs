@@ -71,6 +71,11 @@ fn a_key_rotation_keeps_the_log_verifiable_end_to_end() {
     let s = Server::start_in(&data, &["--witness", &w.url, &w_key]);
     s.append(&records("a", 30));
     ledger_tests::cosigned(&s, "witness.test/w", 30);
+    // A reader keeps the checkpoint it saw, signed by the old key alone.
+    assert_eq!(
+        verify_checkpoint(&s, &at("before.checkpoint"), &old).code,
+        0
+    );
     s.ctl(
         &old,
         &["evidence", "a-3", "--out", path(&at("before.evidence"))],
@@ -183,6 +188,45 @@ fn a_key_rotation_keeps_the_log_verifiable_end_to_end() {
     assert_eq!(verify_checkpoint(&s, &at("after"), &new).code, 0);
     let r = verify_checkpoint(&s, &at("after"), &old);
     assert_eq!(r.code, 1, "the retired key does not sign: {}", r.stdout);
+    // The log only grew across the rotation: the checkpoint kept from
+    // before (old key) and the one now (new key), each with its key.
+    s.ctl(
+        &new,
+        &[
+            "prove-consistency",
+            "30",
+            "60",
+            "--out",
+            path(&at("30-60.proof")),
+        ],
+    );
+    let across = |old_key: &str| {
+        run(
+            "ledger-verify",
+            &[
+                "consistency",
+                "--key",
+                &new,
+                "--old-key",
+                old_key,
+                path(&at("before.checkpoint")),
+                path(&at("after")),
+                path(&at("30-60.proof")),
+            ],
+        )
+    };
+    let r = across(&old);
+    assert!(
+        r.code == 0 && r.stdout.contains("extends size 30"),
+        "{}{}",
+        r.stdout,
+        r.stderr
+    );
+    assert_eq!(
+        across(&new).code,
+        1,
+        "the old checkpoint is not the new key's"
+    );
 
     // History: evidence made before verifies with the old key; evidence of
     // the same decision made now, with the new key and the witness.

@@ -41,6 +41,16 @@ pub enum ConsistencyFileError {
     /// The proof does not hold.
     #[error("consistency: {0}")]
     Consistency(#[from] ConsistencyError),
+    /// The old and new keys are not of one log (their names differ).
+    #[error(
+        "the old key is of log {old:?}, the new key of log {new:?}: a log's keys share its origin"
+    )]
+    OtherLog {
+        /// The old key's name.
+        old: String,
+        /// The new key's name.
+        new: String,
+    },
 }
 
 /// A consistency proof between two tree sizes.
@@ -94,11 +104,33 @@ impl ConsistencyFile {
         new_signed: &[u8],
         key: &VerifierKey,
     ) -> Result<(Checkpoint, Checkpoint), ConsistencyFileError> {
-        let open = |which, signed| {
+        self.verify_across(old_signed, key, new_signed, key)
+    }
+
+    /// [`ConsistencyFile::verify`] across a key rotation (specs/keys.md):
+    /// the old checkpoint signed by `old_key`, the new one by `new_key`,
+    /// two keys of the same log (the same name, its origin).
+    pub fn verify_across(
+        &self,
+        old_signed: &[u8],
+        old_key: &VerifierKey,
+        new_signed: &[u8],
+        new_key: &VerifierKey,
+    ) -> Result<(Checkpoint, Checkpoint), ConsistencyFileError> {
+        if old_key.name() != new_key.name() {
+            return Err(ConsistencyFileError::OtherLog {
+                old: old_key.name().to_string(),
+                new: new_key.name().to_string(),
+            });
+        }
+        let open = |which, signed, key| {
             checkpoint::open(signed, key)
                 .map_err(|source| ConsistencyFileError::Checkpoint { which, source })
         };
-        let (old, new) = (open("old", old_signed)?, open("new", new_signed)?);
+        let (old, new) = (
+            open("old", old_signed, old_key)?,
+            open("new", new_signed, new_key)?,
+        );
         if (old.size, new.size) != (self.old_size, self.new_size) {
             return Err(ConsistencyFileError::SizeMismatch {
                 proof_old: self.old_size,

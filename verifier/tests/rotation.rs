@@ -195,3 +195,65 @@ fn a_witness_given_both_keys_cosigns_across_the_rotation() {
         }
     }
 }
+
+#[test]
+fn consistency_is_checked_across_a_rotation_with_each_side_s_key() {
+    use verifier::consistency_file::{ConsistencyFile, ConsistencyFileError};
+    use verifier::tree::{consistency_proof, MemoryTree};
+    let (old, new) = signers();
+    let mut tree = MemoryTree::default();
+    for i in 0u64..6 {
+        tree.push(verifier::leaf_hash(&i.to_be_bytes()));
+    }
+    let at = |size: u64, by: &SignerKey| {
+        Checkpoint {
+            origin: ORIGIN.into(),
+            size,
+            root: tree.root_at(size).unwrap(),
+            extensions: vec![],
+        }
+        .sign(by)
+        .unwrap()
+    };
+    let (before, after) = (at(2, &old), at(6, &new));
+    let file = ConsistencyFile {
+        old_size: 2,
+        new_size: 6,
+        proof: consistency_proof(&tree, 2, 6).unwrap(),
+    };
+    let (o, n) = file
+        .verify_across(
+            before.as_bytes(),
+            &old.verifier(),
+            after.as_bytes(),
+            &new.verifier(),
+        )
+        .unwrap();
+    assert_eq!((o.size, n.size), (2, 6));
+    // One key for both sides fails on the side it did not sign.
+    for key in [old.verifier(), new.verifier()] {
+        assert!(matches!(
+            file.verify(before.as_bytes(), after.as_bytes(), &key),
+            Err(ConsistencyFileError::Checkpoint { .. })
+        ));
+    }
+    // The keys swapped fail; a key of another log is refused as such.
+    assert!(file
+        .verify_across(
+            before.as_bytes(),
+            &new.verifier(),
+            after.as_bytes(),
+            &old.verifier()
+        )
+        .is_err());
+    let other = SignerKey::from_seed("other.example/log", &[1; 32]).unwrap();
+    assert!(matches!(
+        file.verify_across(
+            before.as_bytes(),
+            &other.verifier(),
+            after.as_bytes(),
+            &new.verifier()
+        ),
+        Err(ConsistencyFileError::OtherLog { .. })
+    ));
+}

@@ -46,6 +46,10 @@ enum Command {
         /// The log's verifier key (`name+id+base64`), or a file holding it.
         #[arg(long)]
         key: String,
+        /// The key the older checkpoint is signed by, if the log rotated its
+        /// key between the two (specs/keys.md); default: --key.
+        #[arg(long)]
+        old_key: Option<String>,
         #[command(flatten)]
         witnesses: WitnessArgs,
         /// The older signed checkpoint.
@@ -338,17 +342,22 @@ fn run(cli: Cli) -> Result<String, Failure> {
         }
         Command::Consistency {
             key,
+            old_key,
             witnesses,
             old,
             new,
             proof,
         } => {
             let (key, policy) = (load_key(&key)?, witnesses.policy()?);
+            let old_key = match old_key {
+                Some(k) => load_key_as("--old-key", "verifier key", &k, VerifierKey::parse)?,
+                None => key.clone(),
+            };
             let (old_cp, new_cp, proof_file) = (read(&old)?, read(&new)?, read(&proof)?);
             let parsed = ConsistencyFile::parse(&proof_file)
                 .map_err(|e| Failure::Check(format!("{}: {e}", proof.display())))?;
             let (o, n) = parsed
-                .verify(&old_cp, &new_cp, &key)
+                .verify_across(&old_cp, &old_key, &new_cp, &key)
                 .map_err(|e| Failure::Check(e.to_string()))?;
             let witnessing = cosignature::witnessing(&new_cp, &key, &policy)
                 .map_err(|e| Failure::Check(format!("{}: {e}", new.display())))?;
