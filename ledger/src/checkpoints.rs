@@ -75,28 +75,40 @@ impl Log {
                 state.latest.clone(),
             )
         };
-        let (cp, cosignatures) = match latest {
+        let (cp, text, cosignatures) = match latest {
             Some(latest) if latest.checkpoint.size >= size => {
-                if signed_by_all(&latest.text, signers) {
+                let missing: Vec<SignerKey> = signers
+                    .iter()
+                    .filter(|k| !signed_by(&latest.text, k))
+                    .cloned()
+                    .collect();
+                if missing.is_empty() {
                     return Ok(latest);
                 }
-                // A key joined (a rotation began): the same checkpoint
-                // signed by every key, so that one the readers already
-                // have is handed over at once. The witnesses cosigned
-                // the body, which is unchanged, so their lines stay.
-                (latest.checkpoint, latest.cosignatures)
+                // A key joined (a rotation began, or ended with no
+                // restart between): the same checkpoint signed by it too,
+                // so that one the readers already have is handed over at
+                // once. The lines it carries stay, and so do the
+                // witnesses' (they cosigned the body, which is unchanged).
+                let added = latest
+                    .checkpoint
+                    .sign_by(&missing)
+                    .map_err(LedgerError::Sign)?;
+                let lines = &added[added.rfind("\n\n").map_or(0, |i| i + 2)..];
+                let text = format!("{}{lines}", latest.text);
+                (latest.checkpoint, text, latest.cosignatures)
             }
-            _ => (
-                Checkpoint {
+            _ => {
+                let cp = Checkpoint {
                     origin: self.keys.current().name().to_string(),
                     size,
                     root,
                     extensions: vec![],
-                },
-                String::new(),
-            ),
+                };
+                let text = cp.sign_by(signers).map_err(LedgerError::Sign)?;
+                (cp, text, String::new())
+            }
         };
-        let text = cp.sign_by(signers).map_err(LedgerError::Sign)?;
         let mut sync = WriteOptions::default();
         sync.set_sync(true);
         self.checkpoints.put_opt(
@@ -238,17 +250,12 @@ impl Log {
     }
 }
 
-/// Whether the note `text` carries a signature line by each of `signers`.
-fn signed_by_all(text: &str, signers: &[SignerKey]) -> bool {
-    let lines: Vec<_> = text
-        .lines()
+/// Whether the note `text` carries a signature line by `signer`.
+fn signed_by(text: &str, signer: &SignerKey) -> bool {
+    let id = signer.verifier().id();
+    text.lines()
         .filter_map(|l| verifier::note::parse_signature_line(l).ok())
-        .collect();
-    signers.iter().all(|k| {
-        lines
-            .iter()
-            .any(|s| s.name == k.name() && s.id == k.verifier().id())
-    })
+        .any(|s| s.name == signer.name() && s.id == id)
 }
 
 pub(crate) fn parse_stored_checkpoint(

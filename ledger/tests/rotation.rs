@@ -199,3 +199,30 @@ fn bad_key_files_are_refused_with_what_to_do() {
     let e = keys::load_signers(dir).unwrap_err().to_string();
     assert!(e.contains("is not the key of"), "{e}");
 }
+
+#[test]
+fn a_rotation_with_no_signing_between_its_steps_keeps_the_old_line() {
+    let data = new_data_dir();
+    let dir = data.path();
+    let old = keys::load_verifier(dir).unwrap();
+    let log = open(dir);
+    log.append(&[b"a".to_vec()]).unwrap();
+    let first = log
+        .sign_checkpoint(&keys::load_signers(dir).unwrap())
+        .unwrap();
+    drop(log);
+    // Begun and promoted with no start of the log in between.
+    let new = rotation::begin(dir).unwrap();
+    rotation::promote(dir).unwrap();
+    let log = open(dir);
+    let handed = log
+        .sign_checkpoint(&keys::load_signers(dir).unwrap())
+        .unwrap();
+    assert_eq!(handed.checkpoint, first.checkpoint);
+    assert!(handed.text.starts_with(&first.text), "the old line is kept");
+    assert_eq!(handed.text.matches('\u{2014}').count(), 2);
+    for key in [&old, &new] {
+        checkpoint::open(handed.text.as_bytes(), key).unwrap();
+    }
+    assert_eq!(log.checkpoint_at(1).unwrap(), handed);
+}
