@@ -122,7 +122,7 @@ impl Signers for LogSigners {
     }
 }
 
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> LedgerError + '_ {
+pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> LedgerError + '_ {
     move |source| LedgerError::Io {
         path: path.display().to_string(),
         source,
@@ -300,4 +300,43 @@ pub fn load_signers(dir: &Path) -> Result<LogSigners, LedgerError> {
         keys.push(next);
     }
     Ok(LogSigners { keys })
+}
+
+/// Adds `keys` to `dir/log.retired` (those it does not hold yet), the file
+/// replaced atomically; a rotation's old key, or a mirror's. Refuses a key
+/// whose name is not that of the keys it holds (every key of a log is named
+/// by its origin).
+pub fn retire(dir: &Path, keys: &[VerifierKey]) -> Result<(), LedgerError> {
+    let mut retired = load_retired(dir)?;
+    let held = retired.len();
+    for k in keys {
+        if !retired.contains(k) {
+            retired.push(k.clone());
+        }
+    }
+    if let Some((first, rest)) = retired.split_first() {
+        LogKeys::new(first.clone(), rest.to_vec())?;
+    }
+    if retired.len() == held {
+        return Ok(());
+    }
+    let text: String = retired.iter().map(|k| format!("{k}\n")).collect();
+    replace(dir, RETIRED_FILE, &text)
+}
+
+/// Replaces `dir/name` with `text`: written beside it, synced, renamed.
+pub(crate) fn replace(dir: &Path, name: &str, text: &str) -> Result<(), LedgerError> {
+    let path = dir.join(name);
+    let tmp = dir.join(format!("{name}.tmp"));
+    std::fs::write(&tmp, text)
+        .and_then(|_| std::fs::File::open(&tmp)?.sync_all())
+        .map_err(io(&tmp))?;
+    std::fs::rename(&tmp, &path).map_err(io(&path))?;
+    sync_dir(dir)
+}
+
+pub(crate) fn sync_dir(dir: &Path) -> Result<(), LedgerError> {
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io(dir))
 }

@@ -237,11 +237,6 @@ impl Log {
         self.keys.current()
     }
 
-    /// Every key the log's checkpoints may be signed by.
-    pub fn keys(&self) -> &keys::LogKeys {
-        &self.keys
-    }
-
     /// What RocksDB holds in memory for the log, over its databases.
     pub fn memory(&self) -> MemoryUse {
         let mut m = MemoryUse::default();

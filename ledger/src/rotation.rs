@@ -19,16 +19,10 @@ use std::path::Path;
 use verifier::{SignerKey, VerifierKey};
 
 use crate::keys::{
-    self, LogKeys, NEXT_SIGNER_FILE, NEXT_VERIFIER_FILE, RETIRED_FILE, SIGNER_FILE, VERIFIER_FILE,
+    self, io, replace, sync_dir, NEXT_SIGNER_FILE, NEXT_VERIFIER_FILE, RETIRED_FILE, SIGNER_FILE,
+    VERIFIER_FILE,
 };
 use crate::LedgerError;
-
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> LedgerError + '_ {
-    move |source| LedgerError::Io {
-        path: path.display().to_string(),
-        source,
-    }
-}
 
 /// Makes the log's next key in `dir`, named by the log's origin, and
 /// returns its public key. Refuses if a rotation is under way already.
@@ -85,13 +79,7 @@ pub fn promote(dir: &Path) -> Result<Promotion, LedgerError> {
         // Checks that the files agree (current and next key of one log).
         let signers = keys::load_signers(dir)?;
         let old = signers.current().verifier();
-        let mut retired = keys::load_retired(dir)?;
-        LogKeys::new(old.clone(), retired.clone())?;
-        if !retired.contains(&old) {
-            retired.push(old.clone());
-            let text: String = retired.iter().map(|k| format!("{k}\n")).collect();
-            replace(dir, RETIRED_FILE, &text)?;
-        }
+        keys::retire(dir, std::slice::from_ref(&old))?;
         replace(dir, VERIFIER_FILE, &format!("{}\n", next.verifier()))?;
         old
     };
@@ -106,21 +94,4 @@ pub fn promote(dir: &Path) -> Result<Promotion, LedgerError> {
         current: next.verifier(),
         retired,
     })
-}
-
-/// Replaces `dir/name` with `text`: written beside it, synced, renamed.
-fn replace(dir: &Path, name: &str, text: &str) -> Result<(), LedgerError> {
-    let path = dir.join(name);
-    let tmp = dir.join(format!("{name}.tmp"));
-    std::fs::write(&tmp, text)
-        .and_then(|_| std::fs::File::open(&tmp)?.sync_all())
-        .map_err(io(&tmp))?;
-    std::fs::rename(&tmp, &path).map_err(io(&path))?;
-    sync_dir(dir)
-}
-
-fn sync_dir(dir: &Path) -> Result<(), LedgerError> {
-    std::fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io(dir))
 }

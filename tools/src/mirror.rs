@@ -290,9 +290,7 @@ fn switch_key(
             old.name()
         );
     }
-    let mut keys: String = retired.iter().map(|k| format!("{k}\n")).collect();
-    keys.push_str(&format!("{old}\n"));
-    write_atomic(&dir.join(ledger::keys::RETIRED_FILE), keys.as_bytes())?;
+    ledger::keys::retire(dir, std::slice::from_ref(old))?;
     write_atomic(
         &dir.join(ledger::keys::VERIFIER_FILE),
         format!("{new}\n").as_bytes(),
@@ -409,10 +407,7 @@ pub fn restore(mirror: &Path, data: &Path) -> Result<()> {
         mirror.join(ledger::keys::VERIFIER_FILE),
         data.join(ledger::keys::VERIFIER_FILE),
     )?;
-    if keys.all().len() > 1 {
-        let retired: String = keys.all()[1..].iter().map(|k| format!("{k}\n")).collect();
-        write_atomic(&data.join(ledger::keys::RETIRED_FILE), retired.as_bytes())?;
-    }
+    ledger::keys::retire(data, &keys.all()[1..])?;
     // Closed (the indexes built above hold it no more), then moved.
     let Ok(log) = std::sync::Arc::try_unwrap(log) else {
         bail!(
