@@ -3,14 +3,17 @@
 use axum::http::{header, HeaderMap, StatusCode};
 
 use crate::error::ApiError;
+use crate::peer::Peer;
 use crate::state::AppState;
 use crate::tokens::{Role, TokenEntry};
 
 /// Checks the bearer token for `role` (a relay token may do what a writer
-/// token may): 401 without a valid token, 403 for the wrong role.
+/// token may): 401 without a valid token (or a token bound to a client
+/// certificate that `peer` did not present), 403 for the wrong role.
 pub(crate) fn authorize(
     state: &AppState,
     headers: &HeaderMap,
+    peer: &Peer,
     role: Role,
 ) -> Result<TokenEntry, ApiError> {
     let token = headers
@@ -21,7 +24,7 @@ pub(crate) fn authorize(
     let now = verifier::timestamp::Timestamp(time::OffsetDateTime::now_utc());
     let entry = state
         .tokens
-        .authenticate(token.trim(), now)
+        .authenticate(token.trim(), now, peer.0.as_deref())
         .map_err(|e| ApiError::new(StatusCode::UNAUTHORIZED, e.to_string()))?;
     let allowed = entry.role == role || (role == Role::Writer && entry.role.writes());
     if !allowed {

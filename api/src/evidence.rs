@@ -12,6 +12,7 @@ use ingest::chain::{collect, HOP_LIMIT};
 use crate::auth::authorize;
 use crate::error::ApiError;
 use crate::params::Params;
+use crate::peer::Peer;
 use crate::state::{attachment, AppState};
 use crate::tokens::Role;
 
@@ -29,10 +30,11 @@ async fn blocking<T: Send + 'static>(
 pub(crate) async fn evidence(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
+    peer: Peer,
     Path(id): Path<String>,
     q: Params,
 ) -> Result<Response, ApiError> {
-    authorize(&state, &headers, Role::Reader)?;
+    authorize(&state, &headers, &peer, Role::Reader)?;
     q.only(&["size"])?;
     let size = crate::state::requested_size(q.get("size"))?;
     let index = state.find_decision(&id)?;
@@ -50,9 +52,10 @@ pub(crate) async fn evidence(
 pub(crate) async fn receipt(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
+    peer: Peer,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    authorize(&state, &headers, Role::Reader)?;
+    authorize(&state, &headers, &peer, Role::Reader)?;
     let index = state.find_decision(&id)?;
     state.checkpoint_for(index, None)?;
     let bytes = blocking(move || Ok(state.log.receipt(index, &state.signer)?.encode())).await?;
@@ -68,9 +71,10 @@ pub(crate) async fn receipt(
 pub(crate) async fn chain(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
+    peer: Peer,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    authorize(&state, &headers, Role::Reader)?;
+    authorize(&state, &headers, &peer, Role::Reader)?;
     let index = state.find_decision(&id)?;
     let size = state.checkpoint_for(index, None)?;
     let text = blocking(move || {

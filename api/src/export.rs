@@ -20,6 +20,7 @@ use verifier::timestamp::Timestamp;
 use crate::auth::authorize;
 use crate::error::ApiError;
 use crate::params::Params;
+use crate::peer::Peer;
 use crate::state::AppState;
 use crate::tokens::Role;
 
@@ -68,9 +69,10 @@ fn parse(
 pub(crate) async fn export(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
+    peer: Peer,
     q: Params,
 ) -> Result<Response, ApiError> {
-    authorize(&state, &headers, Role::Reader)?;
+    authorize(&state, &headers, &peer, Role::Reader)?;
     let (from, to, filter, size) = parse(&q.0)?;
     let log = state.log.clone();
     // With witnesses, the newest checkpoint all of them cosigned, if the

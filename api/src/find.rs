@@ -11,6 +11,7 @@ use ledger::Log;
 use crate::auth::authorize;
 use crate::error::ApiError;
 use crate::params::Params;
+use crate::peer::Peer;
 use crate::state::{attachment, AppState};
 use crate::tokens::Role;
 
@@ -24,9 +25,10 @@ fn leaf_json(log: &Log, index: u64) -> Result<String, ApiError> {
 pub(crate) async fn decision(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
+    peer: Peer,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    authorize(&state, &headers, Role::Reader)?;
+    authorize(&state, &headers, &peer, Role::Reader)?;
     let index = state.find_decision(&id)?;
     let wants_cbor = headers
         .get(header::ACCEPT)
@@ -60,10 +62,11 @@ pub(crate) async fn decision(
 pub(crate) async fn proof(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
+    peer: Peer,
     Path(id): Path<String>,
     q: Params,
 ) -> Result<Response, ApiError> {
-    authorize(&state, &headers, Role::Reader)?;
+    authorize(&state, &headers, &peer, Role::Reader)?;
     q.only(&["size"])?;
     let size = crate::state::requested_size(q.get("size"))?;
     let index = state.find_decision(&id)?;
@@ -85,9 +88,10 @@ const MAX_LIMIT: usize = 1000;
 pub(crate) async fn search(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
+    peer: Peer,
     q: Params,
 ) -> Result<Response, ApiError> {
-    authorize(&state, &headers, Role::Reader)?;
+    authorize(&state, &headers, &peer, Role::Reader)?;
     let number = |name: &str| -> Result<Option<u64>, ApiError> {
         q.get(name)
             .map(|s| {

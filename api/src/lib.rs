@@ -20,6 +20,7 @@ pub mod listen;
 pub mod opa;
 mod ops;
 mod params;
+pub mod peer;
 mod read;
 pub mod server;
 pub mod state;

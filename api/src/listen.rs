@@ -17,7 +17,9 @@
 //! - **TLS.** With an acceptor ([`crate::tls`]), every connection is TLS;
 //!   the handshake must end within `header_timeout`. A connection over
 //!   the cap is closed without an answer (a plain-text 503 means nothing
-//!   to a TLS client).
+//!   to a TLS client). With client certificates asked for, the names in
+//!   the one presented ([`crate::peer`]) go with every request of the
+//!   connection, for tokens bound to a certificate.
 //!
 //! HTTP/1.1 only, as `axum::serve` serves it by default.
 
@@ -25,7 +27,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::http::Request;
 use axum::Router;
+use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
@@ -34,6 +38,9 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
+use tower::util::MapRequest;
+
+use crate::peer::PeerNames;
 
 /// Limits on connections and request heads (see the module docs).
 #[derive(Clone, Debug)]
@@ -102,8 +109,8 @@ pub async fn serve(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(app.clone());
         let Some(acceptor) = tls.clone() else {
+            let service = TowerToHyperService::new(app.clone());
             let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
             tokio::spawn(async move {
                 if let Err(e) = conn.await {
@@ -113,8 +120,12 @@ pub async fn serve(
             });
             continue;
         };
-        let (watcher, builder, deadline) =
-            (graceful.watcher(), builder.clone(), limits.header_timeout);
+        let (watcher, builder, deadline, app) = (
+            graceful.watcher(),
+            builder.clone(),
+            limits.header_timeout,
+            app.clone(),
+        );
         tokio::spawn(async move {
             let stream = match tokio::time::timeout(deadline, acceptor.accept(stream)).await {
                 Ok(Ok(stream)) => stream,
@@ -127,6 +138,7 @@ pub async fn serve(
                     return tracing::debug!("TLS handshake not done within {deadline:?}");
                 }
             };
+            let service = TowerToHyperService::new(with_peer(app, &stream));
             let conn = watcher.watch(builder.serve_connection(TokioIo::new(stream), service));
             if let Err(e) = conn.await {
                 tracing::debug!("connection ended: {e}");
@@ -136,6 +148,25 @@ pub async fn serve(
     }
     drop(listener);
     graceful.shutdown().await;
+}
+
+/// The router, with the names of the connection's client certificate (if
+/// it presented one) put in every request's extensions.
+fn with_peer<S>(
+    app: Router,
+    stream: &tokio_rustls::server::TlsStream<S>,
+) -> MapRequest<Router, impl FnMut(Request<Incoming>) -> Request<Incoming> + Clone> {
+    let peer = stream.get_ref().1.peer_certificates().map(|chain| {
+        let names = PeerNames::of_chain(Some(chain));
+        tracing::debug!("client certificate names {:?}", names.names);
+        Arc::new(names)
+    });
+    MapRequest::new(app, move |mut req: Request<Incoming>| {
+        if let Some(peer) = &peer {
+            req.extensions_mut().insert(peer.clone());
+        }
+        req
+    })
 }
 
 /// Answers a connection over the cap, without reading its request.

@@ -152,6 +152,8 @@ struct Settings {
     budget_mb: usize,
     /// TLS for every connection, if a certificate and key were given.
     tls: Option<tokio_rustls::TlsAcceptor>,
+    /// Whether clients are asked for a certificate (`--tls-client-ca`).
+    client_certs: bool,
     /// Witnesses asked to cosign each checkpoint.
     witnesses: Vec<api::witnesses::Witness>,
     /// The client that asks them.
@@ -221,6 +223,7 @@ fn settings(cli: Cli) -> Result<Settings> {
         (Some(cert), Some(key)) => Some(api::tls::acceptor(&cert, &key, client_ca.as_deref())?),
         _ => bail!("HTTPS needs both --tls-cert and --tls-key (tls_cert and tls_key)"),
     };
+    let client_certs = client_ca.is_some();
     let given: Vec<(String, String)> = cli
         .witness
         .chunks(2)
@@ -260,6 +263,7 @@ fn settings(cli: Cli) -> Result<Settings> {
         budget,
         budget_mb,
         tls,
+        client_certs,
         witnesses,
         witness_client,
     })
@@ -346,8 +350,8 @@ fn first_tokens(data: &Path) -> Result<Option<(String, String)>> {
     if data.join(tokens::TOKENS_FILE).exists() {
         return Ok(None);
     }
-    let (_, writer) = tokens::add(data, "local-enforcer", Role::Relay, None)?;
-    let (_, reader) = tokens::add(data, "local-reader", Role::Reader, None)?;
+    let (_, writer) = tokens::add(data, "local-enforcer", Role::Relay, None, None)?;
+    let (_, reader) = tokens::add(data, "local-reader", Role::Reader, None, None)?;
     Ok(Some((writer, reader)))
 }
 
@@ -451,7 +455,7 @@ async fn serve(s: Settings) -> Result<()> {
         log: log.clone(),
         indexes,
         pipeline,
-        tokens: TokenStore::new(&s.data),
+        tokens: TokenStore::new(&s.data, s.client_certs),
         config: s.server.clone(),
         rejected: Default::default(),
         signer: signer.clone(),
@@ -461,6 +465,8 @@ async fn serve(s: Settings) -> Result<()> {
             s.witness_client.clone(),
         ),
     });
+    // Read now, so that tokens that cannot be used are named at start.
+    state.tokens.refresh();
 
     let base = match s.tls {
         Some(_) => format!("https://{addr}"),

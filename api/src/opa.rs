@@ -25,6 +25,7 @@ use serde_json::{json, Map, Value};
 
 use crate::auth::authorize;
 use crate::error::ApiError;
+use crate::peer::Peer;
 use crate::state::AppState;
 use crate::tokens::Role;
 
@@ -143,9 +144,10 @@ pub fn event_to_record(e: &Value) -> Value {
 pub(crate) async fn post_logs(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
+    peer: Peer,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let who = authorize(&state, &headers, Role::Writer)?;
+    let who = authorize(&state, &headers, &peer, Role::Writer)?;
     // The upload is read already (the extractor); OPA retries later.
     if let Some(busy) = state.pipeline.refusing() {
         return Err(crate::ack::busy_error(&busy));

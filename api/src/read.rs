@@ -12,14 +12,15 @@ use verifier::tile::{Tile, TILE_WIDTH};
 use crate::auth::authorize;
 use crate::error::ApiError;
 use crate::params::Params;
+use crate::peer::Peer;
 use crate::state::AppState;
 use crate::tokens::Role;
 
-fn public_or_reader(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+fn public_or_reader(state: &AppState, headers: &HeaderMap, peer: &Peer) -> Result<(), ApiError> {
     if state.config.public_reads {
         return Ok(());
     }
-    authorize(state, headers, Role::Reader).map(|_| ())
+    authorize(state, headers, peer, Role::Reader).map(|_| ())
 }
 
 fn text(body: String, cache: &'static str) -> Response {
@@ -37,8 +38,9 @@ fn text(body: String, cache: &'static str) -> Response {
 pub(crate) async fn checkpoint(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
+    peer: Peer,
 ) -> Result<Response, ApiError> {
-    public_or_reader(&state, &headers)?;
+    public_or_reader(&state, &headers, &peer)?;
     let cp = state.log.latest_checkpoint().ok_or_else(|| {
         ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "no checkpoint signed yet")
     })?;
@@ -49,9 +51,10 @@ pub(crate) async fn checkpoint(
 pub(crate) async fn tile(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
+    peer: Peer,
     Path(path): Path<String>,
 ) -> Result<Response, ApiError> {
-    public_or_reader(&state, &headers)?;
+    public_or_reader(&state, &headers, &peer)?;
     let tile = Tile::parse_path(&format!("tile/{path}"))
         .map_err(|e| ApiError::not_found(e.to_string()))?;
     let log = state.log.clone();
@@ -78,9 +81,10 @@ pub(crate) async fn tile(
 pub(crate) async fn checkpoint_at(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
+    peer: Peer,
     Path(size): Path<String>,
 ) -> Result<Response, ApiError> {
-    public_or_reader(&state, &headers)?;
+    public_or_reader(&state, &headers, &peer)?;
     let size = verifier::checkpoint::parse_decimal(&size)
         .ok_or_else(|| ApiError::bad("size must be a decimal"))?;
     // Not immutable: witnesses' cosignatures are added as they arrive.
@@ -91,9 +95,10 @@ pub(crate) async fn checkpoint_at(
 pub(crate) async fn consistency(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
+    peer: Peer,
     q: Params,
 ) -> Result<Response, ApiError> {
-    public_or_reader(&state, &headers)?;
+    public_or_reader(&state, &headers, &peer)?;
     q.only(&["from", "to"])?;
     let size = |name: &str| {
         q.get(name)

@@ -1,5 +1,6 @@
 //! Bearer tokens (specs/tokens.md): `<data>/tokens`, one line per token,
-//! `<token id> <role> <enforcer id> <sha256 of token, hex> [<expires>]`.
+//! `<token id> <role> <enforcer id> <sha256 of token, hex> [<expires>]
+//! [cert=<name>]`.
 //! Only the hash is stored; the token is printed once when made. `ledgerd`
 //! rereads the file when it changes, so adding or revoking needs no restart.
 //! Changes are made under a lock (`<data>/tokens.lock`), so two at once both
@@ -11,6 +12,8 @@ use std::sync::RwLock;
 use std::time::SystemTime;
 
 use sha2::{Digest, Sha256};
+
+use crate::peer::PeerNames;
 use subtle::ConstantTimeEq;
 use verifier::timestamp::Timestamp;
 
@@ -71,6 +74,10 @@ pub struct TokenEntry {
     pub hash: [u8; 32],
     /// When it stops being accepted, if it does.
     pub expires: Option<Timestamp>,
+    /// The client certificate it is bound to, if it is: a name (URI or DNS
+    /// subjectAltName, such as a SPIFFE ID) that the certificate of the
+    /// connection presenting the token must carry.
+    pub cert: Option<String>,
 }
 
 impl TokenEntry {
@@ -103,6 +110,26 @@ pub enum AuthError {
         /// When.
         at: Timestamp,
     },
+    /// It is bound to a client certificate that the connection did not
+    /// present: a token taken from its machine and replayed from another.
+    #[error("token {id} is bound to a client certificate naming {bound}; {}", presented_text(.presented))]
+    WrongPeer {
+        /// The token's id.
+        id: String,
+        /// The name its certificate must carry.
+        bound: String,
+        /// The names in the certificate the connection presented; `None`
+        /// without one.
+        presented: Option<Vec<String>>,
+    },
+}
+
+fn presented_text(presented: &Option<Vec<String>>) -> String {
+    match presented {
+        None => "this connection presented no client certificate (ledgerd asks for one only with --tls-client-ca)".into(),
+        Some(names) if names.is_empty() => "this connection's certificate has no URI or DNS name".into(),
+        Some(names) => format!("this connection's certificate names {}", names.join(", ")),
+    }
 }
 
 /// Why the token file could not be used.
@@ -127,6 +154,9 @@ pub enum TokenError {
     /// The enforcer id is unusable.
     #[error("enforcer id must be 1-256 visible characters without spaces")]
     BadEnforcer,
+    /// The certificate name a token is bound to is unusable.
+    #[error("a certificate name must be 1-1024 visible characters without spaces (a SPIFFE ID such as spiffe://example.org/ns/prod/sa/gw, or a DNS name)")]
+    BadCertName,
     /// No token has that id.
     #[error("no token with id {0}")]
     Unknown(String),
@@ -163,17 +193,20 @@ pub fn load(dir: &Path) -> Result<Vec<TokenEntry>, TokenError> {
             line: i + 1,
         };
         let parts: Vec<&str> = line.split(' ').collect();
-        let (id, role, enforcer, h, expires) = match parts[..] {
-            [id, role, enforcer, h] => (id, role, enforcer, h, None),
-            [id, role, enforcer, h, e] => (
-                id,
-                role,
-                enforcer,
-                h,
-                Some(Timestamp::parse_text(e).ok_or_else(bad)?),
-            ),
-            _ => return Err(bad()),
+        let [id, role, enforcer, h, ref rest @ ..] = parts[..] else {
+            return Err(bad());
         };
+        // Optional, in this order: the expiry, then the certificate name.
+        let (mut expires, mut cert) = (None, None);
+        for (i, field) in rest.iter().enumerate() {
+            match field.strip_prefix("cert=") {
+                Some(name) if cert.is_none() && valid_name(name, 1024) => {
+                    cert = Some(name.to_string())
+                }
+                None if i == 0 => expires = Some(Timestamp::parse_text(field).ok_or_else(bad)?),
+                _ => return Err(bad()),
+            }
+        }
         let hash: [u8; 32] = hex::decode(h)
             .ok()
             .and_then(|b| b.try_into().ok())
@@ -184,6 +217,7 @@ pub fn load(dir: &Path) -> Result<Vec<TokenEntry>, TokenError> {
             enforcer: enforcer.to_string(),
             hash,
             expires,
+            cert,
         });
     }
     Ok(out)
@@ -202,8 +236,12 @@ fn save(dir: &Path, entries: &[TokenEntry]) -> Result<(), TokenError> {
             let expires = e
                 .expires
                 .map_or(String::new(), |t| format!(" {}", t.canonical()));
+            let cert = e
+                .cert
+                .as_ref()
+                .map_or(String::new(), |c| format!(" cert={c}"));
             format!(
-                "{} {} {} {}{expires}\n",
+                "{} {} {} {}{expires}{cert}\n",
                 e.id,
                 e.role.as_str(),
                 e.enforcer,
@@ -258,21 +296,28 @@ fn locked<T>(dir: &Path, change: impl FnOnce() -> Result<T, TokenError>) -> Resu
     change()
 }
 
+/// Whether `s` is 1 to `max` bytes with no space, control or other
+/// invisible character (one field of a line).
+fn valid_name(s: &str, max: usize) -> bool {
+    !s.is_empty() && s.len() <= max && !s.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
 /// Issues a token for `enforcer` with `role`, valid until `expires` (for
-/// ever if `None`); returns the entry and the secret token (shown once).
+/// ever if `None`) and, with `cert`, only over a connection whose client
+/// certificate names it; returns the entry and the secret token (shown
+/// once).
 pub fn add(
     dir: &Path,
     enforcer: &str,
     role: Role,
     expires: Option<Timestamp>,
+    cert: Option<&str>,
 ) -> Result<(TokenEntry, String), TokenError> {
-    if enforcer.is_empty()
-        || enforcer.len() > 256
-        || enforcer
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control())
-    {
+    if !valid_name(enforcer, 256) {
         return Err(TokenError::BadEnforcer);
+    }
+    if cert.is_some_and(|c| !valid_name(c, 1024) || c.starts_with("cert=")) {
+        return Err(TokenError::BadCertName);
     }
     let mut raw = [0u8; 24];
     getrandom::fill(&mut raw).map_err(|e| TokenError::Random(e.to_string()))?;
@@ -284,6 +329,7 @@ pub fn add(
         enforcer: enforcer.to_string(),
         hash,
         expires,
+        cert: cert.map(str::to_string),
     };
     locked(dir, || {
         let mut all = load(dir)?;
@@ -317,36 +363,64 @@ pub struct TokenStore {
     path: PathBuf,
     dir: PathBuf,
     cache: RwLock<(Stamp, Vec<TokenEntry>)>,
+    client_certs: bool,
 }
 
 impl TokenStore {
-    /// Watches `<dir>/tokens`.
-    pub fn new(dir: &Path) -> TokenStore {
+    /// Watches `<dir>/tokens`; `client_certs`: whether connections are
+    /// asked for a client certificate (without, a token bound to one is
+    /// never accepted, and a warning says so when the file is read).
+    pub fn new(dir: &Path, client_certs: bool) -> TokenStore {
         TokenStore {
             path: dir.join(TOKENS_FILE),
             dir: dir.to_path_buf(),
             cache: RwLock::new((None, vec![])),
+            client_certs,
         }
     }
 
-    /// The entry a presented token belongs to, if it has one and has not
-    /// expired at `now`.
-    pub fn authenticate(&self, token: &str, now: Timestamp) -> Result<TokenEntry, AuthError> {
+    /// Reads the file again if it changed since it was last read. A file
+    /// that does not load is logged and the last good one kept.
+    pub fn refresh(&self) {
         use std::os::unix::fs::MetadataExt;
         let stamp = std::fs::metadata(&self.path)
             .ok()
             .map(|m| (m.modified().ok(), m.ino(), m.len()));
-        let stale = self.cache.read().map(|c| c.0 != stamp).unwrap_or(true);
-        if stale {
-            match load(&self.dir) {
-                Ok(entries) => {
-                    if let Ok(mut c) = self.cache.write() {
-                        *c = (stamp, entries);
-                    }
-                }
-                Err(e) => tracing::error!("token file unreadable, keeping the last good one: {e}"),
-            }
+        if self.cache.read().is_ok_and(|c| c.0 == stamp) {
+            return;
         }
+        match load(&self.dir) {
+            Ok(entries) => {
+                let bound: Vec<&str> = entries
+                    .iter()
+                    .filter(|e| e.cert.is_some())
+                    .map(|e| e.id.as_str())
+                    .collect();
+                if !self.client_certs && !bound.is_empty() {
+                    tracing::warn!(
+                        "tokens {} are bound to client certificates, but ledgerd asks for none \
+                         (--tls-client-ca): they are refused",
+                        bound.join(", ")
+                    );
+                }
+                if let Ok(mut c) = self.cache.write() {
+                    *c = (stamp, entries);
+                }
+            }
+            Err(e) => tracing::error!("token file unreadable, keeping the last good one: {e}"),
+        }
+    }
+
+    /// The entry a presented token belongs to, if it has one, has not
+    /// expired at `now`, and (if it is bound to a certificate) came on a
+    /// connection whose client certificate (`peer`) names the bound name.
+    pub fn authenticate(
+        &self,
+        token: &str,
+        now: Timestamp,
+        peer: Option<&PeerNames>,
+    ) -> Result<TokenEntry, AuthError> {
+        self.refresh();
         let h = hash(token);
         let cache = self.cache.read().map_err(|_| AuthError::Unknown)?;
         // Every hash compared in full and in constant time, whichever
@@ -363,7 +437,16 @@ impl TokenStore {
                 id: e.id.clone(),
                 at,
             }),
-            _ => Ok(e.clone()),
+            _ => match &e.cert {
+                Some(bound) if !peer.is_some_and(|p| p.contains(bound)) => {
+                    Err(AuthError::WrongPeer {
+                        id: e.id.clone(),
+                        bound: bound.clone(),
+                        presented: peer.map(|p| p.names.clone()),
+                    })
+                }
+                _ => Ok(e.clone()),
+            },
         }
     }
 }

@@ -13,6 +13,7 @@ use ingest::Submission;
 use crate::ack::{busy_error, submit_and_wait, too_large, wants_cbor, Results};
 use crate::auth::authorize;
 use crate::error::ApiError;
+use crate::peer::Peer;
 use crate::state::AppState;
 use crate::tokens::Role;
 
@@ -72,9 +73,10 @@ async fn refuse_if_busy(state: &AppState, body: Body) -> Result<Body, ApiError> 
 pub(crate) async fn post_decisions(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
+    peer: Peer,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let who = authorize(&state, &headers, Role::Writer)?;
+    let who = authorize(&state, &headers, &peer, Role::Writer)?;
     let format = format_of(&headers)?;
     let cbor_answer = wants_cbor(&headers);
     let body = refuse_if_busy(&state, body).await?;

@@ -1,7 +1,9 @@
 //! HTTPS end to end: ledgerd serves TLS with a certificate from a private
 //! CA; ledgerctl ships and proves over it when given the CA (--ca), and
 //! refuses a server it cannot check; a renewed certificate is served
-//! without a restart; bad certificate settings stop ledgerd with a reason.
+//! without a restart; bad certificate settings stop ledgerd with a reason;
+//! with mutual TLS, only certified clients connect, and a token bound to a
+//! certificate is refused from any other.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -17,6 +19,20 @@ fn certificates(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
 /// A CA named after `who`, and a certificate it issued for `names`:
 /// writes `ca.pem`, `<who>.pem`, `<who>.key` in `dir`.
 fn issued(dir: &Path, who: &str, names: &[&str]) -> (PathBuf, PathBuf, PathBuf) {
+    let (ca, mut leaves) = issued_to(dir, who, &[(who, names)]);
+    let (cert, key) = leaves.remove(0);
+    (ca, cert, key)
+}
+
+/// A CA named after `who` (`dir/ca.pem`), and for each `(leaf, names)` a
+/// certificate it issued for those names (`dir/<leaf>.pem`, `.key`): a
+/// name with `://` is a URI subjectAltName (a SPIFFE ID), an address an IP
+/// one, any other a DNS one.
+fn issued_to(
+    dir: &Path,
+    who: &str,
+    leaves: &[(&str, &[&str])],
+) -> (PathBuf, Vec<(PathBuf, PathBuf)>) {
     std::fs::create_dir_all(dir).unwrap();
     let ca_key = rcgen::KeyPair::generate().unwrap();
     let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
@@ -26,19 +42,56 @@ fn issued(dir: &Path, who: &str, names: &[&str]) -> (PathBuf, PathBuf, PathBuf) 
         format!("decision ledger test CA for {who}"),
     );
     let ca = ca_params.self_signed(&ca_key).unwrap();
-    let key = rcgen::KeyPair::generate().unwrap();
-    let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
-    let params = rcgen::CertificateParams::new(names).unwrap();
-    let cert = params.signed_by(&key, &ca, &ca_key).unwrap();
-    let paths = (
-        dir.join("ca.pem"),
-        dir.join(format!("{who}.pem")),
-        dir.join(format!("{who}.key")),
-    );
-    std::fs::write(&paths.0, ca.pem()).unwrap();
-    std::fs::write(&paths.1, cert.pem()).unwrap();
-    std::fs::write(&paths.2, key.serialize_pem()).unwrap();
-    paths
+    let ca_path = dir.join("ca.pem");
+    std::fs::write(&ca_path, ca.pem()).unwrap();
+    let leaves = leaves
+        .iter()
+        .map(|(leaf, names)| {
+            let key = rcgen::KeyPair::generate().unwrap();
+            let dns: Vec<String> = names
+                .iter()
+                .filter(|n| !n.contains("://"))
+                .map(|n| n.to_string())
+                .collect();
+            let mut params = rcgen::CertificateParams::new(dns).unwrap();
+            for uri in names.iter().filter(|n| n.contains("://")) {
+                let uri = (*uri).try_into().unwrap();
+                params.subject_alt_names.push(rcgen::SanType::URI(uri));
+            }
+            let cert = params.signed_by(&key, &ca, &ca_key).unwrap();
+            let paths = (
+                dir.join(format!("{leaf}.pem")),
+                dir.join(format!("{leaf}.key")),
+            );
+            std::fs::write(&paths.0, cert.pem()).unwrap();
+            std::fs::write(&paths.1, key.serialize_pem()).unwrap();
+            paths
+        })
+        .collect();
+    (ca_path, leaves)
+}
+
+/// A JSON-lines file in `dir` with one decision, `id`.
+fn one_record(dir: &Path, id: &str) -> PathBuf {
+    let path = dir.join(format!("{id}.jsonl"));
+    let mut one = ledger_tests::records(id, 1)[0].clone();
+    one["decision_id"] = id.into();
+    std::fs::write(&path, format!("{one}\n")).unwrap();
+    path
+}
+
+/// `ledgerctl --url URL --ca CA --token TOKEN` presenting the client
+/// certificate `(cert, key)`, with `rest`.
+fn as_client(
+    url: &str,
+    ca: &Path,
+    (cert, key): (&Path, &Path),
+    token: &str,
+    rest: &[&str],
+) -> ledger_tests::Run {
+    let tls = ["--url", url, "--ca", p(ca), "--token", token];
+    let id = ["--client-cert", p(cert), "--client-key", p(key)];
+    run("ledgerctl", &[&tls[..], &id[..], rest].concat())
 }
 
 fn p(path: &Path) -> &str {
@@ -224,17 +277,9 @@ fn mutual_tls_admits_only_clients_with_a_certificate_from_the_ca() {
     );
     let data = s.data.clone();
     let url = format!("https://{}", s.addr);
-    let records = |id: &str| {
-        let path = dir.path().join(format!("{id}.jsonl"));
-        let mut one = ledger_tests::records(id, 1)[0].clone();
-        one["decision_id"] = id.into();
-        std::fs::write(&path, format!("{one}\n")).unwrap();
-        path
-    };
+    let records = |id: &str| one_record(dir.path(), id);
     let as_client = |cert: &Path, key: &Path, token: &str, rest: &[&str]| {
-        let tls = ["--url", &url, "--ca", p(&ca), "--token", token];
-        let id = ["--client-cert", p(cert), "--client-key", p(key)];
-        run("ledgerctl", &[&tls[..], &id[..], rest].concat())
+        as_client(&url, &ca, (cert, key), token, rest)
     };
 
     // With the CA's client certificate and a token: appended and readable.
@@ -306,6 +351,108 @@ fn mutual_tls_admits_only_clients_with_a_certificate_from_the_ca() {
         .concat(),
         "--client-cert/--client-key",
     );
+}
+
+/// A token bound to a client certificate (`token add --cert NAME`) is
+/// accepted only over a connection whose certificate carries that name:
+/// copied to another machine of the same mesh (another SPIFFE ID from the
+/// same CA), it is refused with 401 and nothing is appended. Unbound
+/// tokens work from any certified client; without mutual TLS a bound token
+/// is refused and says why.
+#[test]
+fn a_token_bound_to_a_certificate_is_refused_from_another() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = certificates(&dir.path().join("server"));
+    let mesh = "spiffe://mesh.example/ns/prod/sa";
+    let (gw1_id, gw2_id) = (format!("{mesh}/gw-eu-1"), format!("{mesh}/gw-eu-2"));
+    let (clients_ca, leaves) = issued_to(
+        &dir.path().join("clients"),
+        "mesh",
+        &[
+            ("gw-eu-1", &[&gw1_id]),
+            ("gw-eu-2", &[&gw2_id, "gw-eu-2.example"]),
+        ],
+    );
+    let ((gw1, gw1_key), (gw2, gw2_key)) = (&leaves[0], &leaves[1]);
+    let data = dir.path().join("data");
+    let s = Server::start_in(
+        &data,
+        &[
+            "--tls-cert",
+            p(&cert),
+            "--tls-key",
+            p(&key),
+            "--tls-client-ca",
+            p(&clients_ca),
+        ],
+    );
+    let bound = s.add_token(&["--enforcer", "gw", "--role", "writer", "--cert", &gw1_id]);
+    let listed = ok("ledgerctl", &["--data", p(&s.data), "token", "list"]);
+    assert!(
+        listed.contains(&format!("writer gw cert {gw1_id}")),
+        "{listed}"
+    );
+
+    let url = format!("https://{}", s.addr);
+    let records = |id: &str| one_record(dir.path(), id);
+    let as_client = |cert: &Path, key: &Path, token: &str, rest: &[&str]| {
+        as_client(&url, &ca, (cert, key), token, rest)
+    };
+
+    // From its own machine: appended.
+    let r = as_client(gw1, gw1_key, &bound, &["ship", p(&records("bound-1"))]);
+    assert!(r.stdout.contains("1 appended"), "{}{}", r.stdout, r.stderr);
+    // From another machine of the mesh: refused, and it says why.
+    let r = as_client(gw2, gw2_key, &bound, &["ship", p(&records("bound-2"))]);
+    assert_ne!(r.code, 0, "{}", r.stdout);
+    assert!(
+        r.stderr
+            .contains(&format!("bound to a client certificate naming {gw1_id}"))
+            && r.stderr
+                .contains(&format!("names gw-eu-2.example, {gw2_id}")),
+        "{}",
+        r.stderr
+    );
+    // The reader token is not bound: it reads from either machine.
+    let read = |cert: &Path, key: &Path, id: &str| {
+        as_client(cert, key, &s.reader, &["--key", &s.key, "decision", id]).code
+    };
+    assert_eq!(read(gw2, gw2_key, "bound-1"), 0);
+    assert_ne!(
+        read(gw1, gw1_key, "bound-2"),
+        0,
+        "the refused record was appended"
+    );
+
+    // Without mutual TLS no connection presents a certificate: the bound
+    // token is refused, unbound ones are not.
+    let writer = s.writer.clone();
+    s.stop();
+    let s = Server::start_in(&data, &["--tls-cert", p(&cert), "--tls-key", p(&key)]);
+    let tls = ["--url", &url.replace(&url[8..], &s.addr), "--ca", p(&ca)];
+    let r = run(
+        "ledgerctl",
+        &[
+            &tls[..],
+            &["--token", &bound, "ship", p(&records("bound-3"))],
+        ]
+        .concat(),
+    );
+    assert!(
+        r.code != 0 && r.stderr.contains("presented no client certificate"),
+        "{}{}",
+        r.stdout,
+        r.stderr
+    );
+    let r = run(
+        "ledgerctl",
+        &[
+            &tls[..],
+            &["--token", &writer, "ship", p(&records("bound-4"))],
+        ]
+        .concat(),
+    );
+    assert!(r.stdout.contains("1 appended"), "{}{}", r.stdout, r.stderr);
 }
 
 /// A client that opens a connection and never starts the TLS handshake,

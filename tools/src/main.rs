@@ -395,8 +395,15 @@ enum TokenAction {
         /// from now (`90d`, `12h`, `30m`). Default: never.
         #[arg(long)]
         expires: Option<String>,
+        /// Bind the token to a client certificate: it is accepted only
+        /// over a mutual-TLS connection (ledgerd --tls-client-ca) whose
+        /// certificate carries this name as a URI or DNS subjectAltName,
+        /// such as a SPIFFE ID (spiffe://example.org/ns/prod/sa/gw). A
+        /// token copied off its machine is then of no use elsewhere.
+        #[arg(long, value_name = "NAME")]
+        cert: Option<String>,
     },
-    /// List tokens: id, role, enforcer, expiry.
+    /// List tokens: id, role, enforcer, expiry, bound certificate name.
     List,
     /// Revoke a token by its id (from `token list`).
     Revoke {
@@ -412,13 +419,17 @@ fn token(data: &std::path::Path, action: TokenAction) -> Result<()> {
             enforcer,
             role,
             expires,
+            cert,
         } => {
             let role = Role::parse(&role)
                 .with_context(|| format!("--role must be writer, relay or reader, not {role:?}"))?;
             let expires = expires.as_deref().map(expiry).transpose()?;
-            let (entry, secret) = tokens::add(data, &enforcer, role, expires)?;
+            let (entry, secret) = tokens::add(data, &enforcer, role, expires, cert.as_deref())?;
+            let bound = entry.cert.as_ref().map_or(String::new(), |c| {
+                format!(", accepted only from a client certificate naming {c}")
+            });
             eprintln!(
-                "token {} ({}) for {}; store it now, it is not shown again:",
+                "token {} ({}) for {}{bound}; store it now, it is not shown again:",
                 entry.id,
                 role.as_str(),
                 entry.enforcer
@@ -428,7 +439,8 @@ fn token(data: &std::path::Path, action: TokenAction) -> Result<()> {
         TokenAction::List => {
             for e in tokens::load(data)? {
                 let expires = e.expires.map_or(String::new(), |t| format!(" expires {t}"));
-                println!("{} {} {}{expires}", e.id, e.role.as_str(), e.enforcer);
+                let cert = e.cert.map_or(String::new(), |c| format!(" cert {c}"));
+                println!("{} {} {}{expires}{cert}", e.id, e.role.as_str(), e.enforcer);
             }
         }
         TokenAction::Revoke { id } => {
