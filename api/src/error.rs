@@ -77,6 +77,7 @@ impl From<ingest::query::QueryError> for ApiError {
         use ingest::query::QueryError::*;
         match e {
             VersionWithoutPolicy | AtBeyondLog { .. } => ApiError::bad(e.to_string()),
+            AtNotIndexed { .. } => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
             Ledger(e) => e.into(),
         }
     }

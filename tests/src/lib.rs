@@ -140,9 +140,15 @@ impl Server {
 
     /// Starts `ledgerd` on `data` (reusing tokens made earlier, if any).
     pub fn start_in(data: &Path, extra: &[&str]) -> Server {
+        Server::start_on(data, "127.0.0.1:0", extra)
+    }
+
+    /// [`Server::start_in`] listening on `listen` (to start again on the
+    /// address a stopped server had).
+    pub fn start_on(data: &Path, listen: &str, extra: &[&str]) -> Server {
         use std::io::BufRead;
         let mut child = Command::new(bin("ledgerd"))
-            .args(["--data", data.to_str().unwrap(), "--listen", "127.0.0.1:0"])
+            .args(["--data", data.to_str().unwrap(), "--listen", listen])
             .args(extra)
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())

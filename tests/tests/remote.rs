@@ -1,5 +1,6 @@
 //! ledgerctl against a running ledgerd (--url, --token), and the same reads
-//! on the data dir once the server is stopped.
+//! on the data dir once the server is stopped; `search --follow` printing
+//! new matches as they are logged, across a restart.
 
 use ledger_tests::{ok, run, Server};
 use serde_json::json;
@@ -196,4 +197,131 @@ fn ledgerctl_reads_and_ships_over_http_and_locally() {
     );
     assert_eq!(out.lines().count(), 3);
     assert!(ok("ledgerctl", &["--data", data, "audit"]).starts_with("audit OK: 5043 entries"));
+}
+
+/// `search --follow` prints the matches logged so far, then each new one
+/// as it is logged: every one exactly once, in log order, while records
+/// are shipped in many requests at once (some of them committed while a
+/// page is read), and on through a restart of ledgerd.
+#[test]
+fn search_follow_prints_every_new_match_once() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let s = Server::start_in(&data, &[]);
+    let url = format!("http://{}", s.addr);
+    s.append(&json!([
+        record("f0", "ann"),
+        record("f1", "ben"),
+        record("f2", "ann")
+    ]));
+    let mut follower = std::process::Command::new(ledger_tests::bin("ledgerctl"))
+        .args([
+            "--url",
+            &url,
+            "--token",
+            &s.reader,
+            "search",
+            "--subject",
+            "ann",
+        ])
+        .args(["--json", "--follow", "--interval", "1s", "--limit", "7"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::fs::File::create(dir.path().join("follow.err")).unwrap())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let out = follower.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(out).lines() {
+            let v: serde_json::Value = serde_json::from_str(&line.unwrap()).unwrap();
+            let _ = tx.send((
+                v["index"].as_u64().unwrap(),
+                v["decision_id"].as_str().unwrap().to_string(),
+            ));
+        }
+    });
+    let mut seen = Vec::new();
+    let wait_for = |n: usize, seen: &mut Vec<(u64, String)>| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while seen.len() < n {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(hit) => seen.push(hit),
+                Err(_) => panic!(
+                    "{} of {n} matches printed, the last {:?}",
+                    seen.len(),
+                    seen.last()
+                ),
+            }
+        }
+    };
+    wait_for(2, &mut seen);
+
+    // 1,200 records in 100-record requests, 4 writers at once: 400 ann.
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            let (addr, auth) = (s.addr.clone(), format!("Bearer {}", s.writer));
+            std::thread::spawn(move || {
+                for b in 0..3 {
+                    let batch: Vec<serde_json::Value> = (b * 100..(b + 1) * 100)
+                        .map(|i| {
+                            let subject = if i % 3 == 0 { "ann" } else { "ben" };
+                            record(&format!("w{w}-{i}"), subject)
+                        })
+                        .collect();
+                    let headers = [
+                        ("Authorization", auth.as_str()),
+                        ("Content-Type", "application/json"),
+                    ];
+                    let body = serde_json::Value::from(batch).to_string();
+                    let r = ledger_tests::http(
+                        &addr,
+                        "POST",
+                        "/v1/decisions",
+                        &headers,
+                        body.as_bytes(),
+                    );
+                    assert_eq!(r.status, 200, "{}", r.text());
+                }
+            })
+        })
+        .collect();
+    for h in writers {
+        h.join().unwrap();
+    }
+    wait_for(402, &mut seen);
+
+    // ledgerd stops and starts again on the same address: the follower
+    // asks again until it answers, and goes on where it was.
+    let (addr, writer) = (s.addr.clone(), s.writer.clone());
+    s.stop();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let mut s = Server::start_on(&data, &addr, &[]);
+    s.writer = writer;
+    s.append(&json!([
+        record("after-restart", "ann"),
+        record("not-ann", "ben")
+    ]));
+    wait_for(403, &mut seen);
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let _ = follower.kill();
+    let _ = follower.wait();
+    while let Ok(hit) = rx.try_recv() {
+        seen.push(hit);
+    }
+
+    assert_eq!(seen.len(), 403, "no match printed twice");
+    assert!(seen.windows(2).all(|w| w[0].0 < w[1].0), "in log order");
+    let mut want: Vec<String> = ["f0", "f2", "after-restart"].map(String::from).to_vec();
+    want.extend((0..4).flat_map(|w| (0..300).step_by(3).map(move |i| format!("w{w}-{i}"))));
+    let mut got: Vec<String> = seen.into_iter().map(|(_, id)| id).collect();
+    want.sort();
+    got.sort();
+    assert_eq!(got, want);
+    let err = std::fs::read_to_string(dir.path().join("follow.err")).unwrap();
+    assert!(
+        err.contains("asking again") && err.contains("answers again"),
+        "{err}"
+    );
 }

@@ -1,8 +1,11 @@
 //! `ledgerctl search`: find decisions by any combination of the filters of
 //! `GET /v1/search` (ingest::query::PARAMS), from a data dir or a running
 //! ledgerd, printed as a table for people or (`--json`) as JSON lines.
+//! With `--follow`, it then keeps printing the matching decisions as the
+//! running ledgerd logs them, until stopped.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use serde_json::Value;
@@ -87,6 +90,15 @@ pub struct SearchArgs {
     /// submitted_by) instead of a table.
     #[arg(long)]
     json: bool,
+    /// Then keep printing matching decisions as they are logged, until
+    /// stopped (Ctrl-C): every one once, in log order, none missed (the
+    /// search resumes after the last leaf searched). With --url; rides
+    /// out a ledgerd restart.
+    #[arg(long, short = 'f')]
+    follow: bool,
+    /// How often --follow asks for new decisions.
+    #[arg(long, default_value = "1s", value_parser = crate::soak::parse_duration)]
+    interval: Duration,
 }
 
 impl SearchArgs {
@@ -215,6 +227,11 @@ fn print(results: &[Value], next: Option<u64>, size: u64, args: &SearchArgs) {
 
 /// The search on a data dir.
 pub fn run_local(dir: &DataDir, args: &SearchArgs) -> Result<()> {
+    if args.follow {
+        anyhow::bail!(
+            "--follow reads a running ledgerd's new decisions: give --url (and a reader --token)"
+        );
+    }
     let filters = args.filters();
     let q = ingest::query::Query::from_params(filters.iter().map(|(k, v)| (*k, v.as_str())))
         .map_err(|e| anyhow::anyhow!(e))?;
@@ -233,25 +250,125 @@ pub fn run_local(dir: &DataDir, args: &SearchArgs) -> Result<()> {
     Ok(())
 }
 
-/// The search against a running ledgerd.
-pub fn run_remote(remote: &Remote, args: &SearchArgs) -> Result<()> {
+/// One page of `GET /v1/search`.
+struct Page {
+    results: Vec<Value>,
+    next: Option<u64>,
+    size: u64,
+}
+
+/// Why a page was not read: worth asking again (no answer, 5xx), or not
+/// (the server refused the question: a bad filter, a token, a certificate).
+enum PageError {
+    Transient(anyhow::Error),
+    Refused(anyhow::Error),
+}
+
+/// The page after `cursor`.
+fn page(remote: &Remote, args: &SearchArgs, cursor: Option<u64>) -> Result<Page, PageError> {
     let mut query: Vec<String> = args
         .filters()
         .iter()
         .map(|(k, v)| format!("{k}={}", crate::remote::encode(v)))
         .collect();
     query.push(format!("limit={}", args.limit));
-    if let Some(c) = args.cursor {
+    if let Some(c) = cursor {
         query.push(format!("cursor={c}"));
     }
-    let body = remote.get_ok(&format!("/v1/search?{}", query.join("&")))?;
-    let page: Value = serde_json::from_slice(&body).context("the answer is not JSON")?;
-    let results = page["results"].as_array().cloned().unwrap_or_default();
-    let size = page["size"]
-        .as_u64()
-        .context("the answer names no tree size")?;
-    print(&results, page["next_cursor"].as_u64(), size, args);
+    let path = format!("/v1/search?{}", query.join("&"));
+    let r = remote
+        .get(&path)
+        .map_err(|e| match crate::remote::tls_refused(&e) {
+            true => PageError::Refused(e),
+            false => PageError::Transient(e),
+        })?;
+    if r.status != 200 {
+        let e = anyhow::anyhow!("GET {path}: {} {}", r.status, r.text().trim());
+        return Err(match r.status {
+            500.. => PageError::Transient(e),
+            _ => PageError::Refused(e),
+        });
+    }
+    let read = || -> Result<Page> {
+        let page: Value = serde_json::from_slice(&r.body).context("the answer is not JSON")?;
+        Ok(Page {
+            results: page["results"].as_array().cloned().unwrap_or_default(),
+            next: page["next_cursor"].as_u64(),
+            size: page["size"]
+                .as_u64()
+                .context("the answer names no tree size")?,
+        })
+    };
+    read().map_err(PageError::Refused)
+}
+
+/// The search against a running ledgerd.
+pub fn run_remote(remote: &Remote, args: &SearchArgs) -> Result<()> {
+    if args.follow {
+        return follow(remote, args);
+    }
+    let p = page(remote, args, args.cursor)
+        .map_err(|(PageError::Transient(e) | PageError::Refused(e))| e)?;
+    print(&p.results, p.next, p.size, args);
     Ok(())
+}
+
+/// `--follow`: the matches logged so far, then each new one as it is
+/// logged. Every page ends at a tree size the server searched in full
+/// (only leaves whose index terms are in place), so resuming after the
+/// last leaf of that size misses none and repeats none.
+fn follow(remote: &Remote, args: &SearchArgs) -> Result<()> {
+    if args.at.is_some() {
+        anyhow::bail!(
+            "--follow reads decisions as they are logged, --at pins the search to one tree size: give one of them"
+        );
+    }
+    eprintln!(
+        "following {}: matching decisions as they are logged (Ctrl-C to stop)",
+        remote.base()
+    );
+    let (mut cursor, mut heading) = (args.cursor, !args.json);
+    let mut failing = false;
+    loop {
+        match page(remote, args, cursor) {
+            Ok(p) => {
+                if std::mem::take(&mut failing) {
+                    eprintln!("ledgerd answers again; following");
+                }
+                if args.json {
+                    for r in &p.results {
+                        println!("{r}");
+                    }
+                } else if !p.results.is_empty() {
+                    let t = table(&p.results);
+                    let skip = if heading { 0 } else { 1 };
+                    for line in t.lines().skip(skip) {
+                        println!("{line}");
+                    }
+                    heading = false;
+                }
+                match p.next {
+                    // More already there: no wait.
+                    Some(next) => {
+                        cursor = Some(next);
+                        continue;
+                    }
+                    None if p.size > 0 => {
+                        cursor = Some(cursor.map_or(p.size - 1, |c| c.max(p.size - 1)))
+                    }
+                    None => {}
+                }
+            }
+            Err(PageError::Refused(e)) => return Err(e),
+            Err(PageError::Transient(e)) => {
+                if !failing {
+                    eprintln!("{e:#}; asking again every {:?}", args.interval);
+                    failing = true;
+                }
+            }
+        }
+        std::thread::sleep(args.interval);
+    }
 }
 
 #[cfg(test)]

@@ -28,6 +28,13 @@ const PAGE: usize = 256;
 /// parents up to the root, children down, and every decision sharing a
 /// request or trace id with a hop, nearest first.
 pub fn collect(idx: &Indexes, start: u64, size: u64, limit: usize) -> Result<Chain, QueryError> {
+    // A checkpoint may be signed a moment before its last leaves' terms
+    // are added: a link among them must not be missed.
+    idx.wait_searchable(size, std::time::Duration::from_secs(5))
+        .map_err(|searchable| QueryError::AtNotIndexed {
+            at: size,
+            searchable,
+        })?;
     let limit = limit.max(1);
     let mut seen = BTreeSet::from([start]);
     let mut todo = VecDeque::from([start]);

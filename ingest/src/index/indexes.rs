@@ -218,6 +218,31 @@ impl Indexes {
         self.built.load(Ordering::Acquire)
     }
 
+    /// The leaves below it are searchable: their index terms are in the
+    /// built spans or in memory. The log may be longer by the leaves just
+    /// written whose terms the acknowledger has not yet added (they are
+    /// added before those leaves are acknowledged).
+    pub fn searchable(&self) -> u64 {
+        self.tail().applied.min(self.log.size())
+    }
+
+    /// Waits until the leaves below `size` are searchable, at most
+    /// `timeout` (they are within a moment of being written); returns the
+    /// searchable size if they are not by then.
+    pub fn wait_searchable(&self, size: u64, timeout: std::time::Duration) -> Result<(), u64> {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let searchable = self.searchable();
+            if searchable >= size {
+                return Ok(());
+            }
+            if std::time::Instant::now() >= deadline {
+                return Err(searchable);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    }
+
     /// Leaves of the log not yet in the built indexes (held in memory
     /// until their span is built).
     pub fn unbuilt(&self) -> u64 {

@@ -98,6 +98,15 @@ pub enum QueryError {
         /// The log's size.
         size: u64,
     },
+    /// `at` is in the log but its last leaves' index terms are still
+    /// being added (for a moment after they are written): ask again.
+    #[error("at={at} is not searchable yet (leaves below {searchable} are); retry shortly")]
+    AtNotIndexed {
+        /// The size asked for.
+        at: u64,
+        /// The leaves below it are searchable.
+        searchable: u64,
+    },
     /// Storage failed.
     #[error(transparent)]
     Ledger(#[from] LedgerError),
@@ -300,15 +309,20 @@ impl Query {
     }
 }
 
-/// The leaves a query may return: `[first, end)`.
-fn bounds(idx: &Indexes, q: &Query) -> Result<(u64, u64), QueryError> {
+/// The leaves a query may return, `[first, end)`, and the tree size
+/// searched (`at`, or every searchable leaf).
+fn bounds(idx: &Indexes, q: &Query) -> Result<(u64, u64, u64), QueryError> {
     let log = idx.log();
+    // Searchable first: the log only grows past it meanwhile.
+    let searchable = idx.searchable();
     let size = log.size();
     let end = match q.at {
         Some(at) if at > size => return Err(QueryError::AtBeyondLog { at, size }),
+        Some(at) if at > searchable => return Err(QueryError::AtNotIndexed { at, searchable }),
         Some(at) => at,
-        None => size,
+        None => searchable,
     };
+    let size = end;
     let first = match q.received_from {
         Some(t) => log.first_received_at_or_after(t, end)?,
         None => 0,
@@ -317,7 +331,7 @@ fn bounds(idx: &Indexes, q: &Query) -> Result<(u64, u64), QueryError> {
         Some(t) => log.first_received_at_or_after(t, end)?,
         None => end,
     };
-    Ok((first, end.max(first)))
+    Ok((first, end.max(first), size))
 }
 
 /// Leaves matching `q` with index greater than `after`, in log order, at most `limit`.
@@ -329,8 +343,7 @@ pub fn search(
 ) -> Result<Page, QueryError> {
     let log: &Log = idx.log();
     let terms = q.terms()?;
-    let (first, end) = bounds(idx, q)?;
-    let size = q.at.unwrap_or(log.size());
+    let (first, end, size) = bounds(idx, q)?;
     let start = after.map_or(0, |a| a.saturating_add(1)).max(first);
     let limit = limit.max(1);
     let accept = |index: u64| -> Result<bool, QueryError> {
