@@ -58,7 +58,13 @@ pub(crate) async fn receipt(
     authorize(&state, &headers, &peer, Role::Reader)?;
     let index = state.find_decision(&id)?;
     state.checkpoint_for(index, None)?;
-    let bytes = blocking(move || Ok(state.log.receipt(index, &state.signer)?.encode())).await?;
+    let bytes = blocking(move || {
+        Ok(state
+            .log
+            .receipt(index, state.signers.get().current())?
+            .encode())
+    })
+    .await?;
     Ok(attachment(
         verifier::receipt::MEDIA_TYPE,
         &format!("{index}.cose"),

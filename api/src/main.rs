@@ -450,7 +450,8 @@ async fn serve(s: Settings) -> Result<()> {
     let addr = listener.local_addr()?;
     let indexes = ingest::Indexes::open_with_spares(log.clone(), s.budget.spares)
         .with_context(|| format!("opening the indexes in {}", s.data.join("db").display()))?;
-    let pipeline = Pipeline::start(indexes.clone(), Some(signers.clone()), s.pipeline.clone());
+    let shared = ledger::keys::SharedSigners::from(signers.clone());
+    let pipeline = Pipeline::start(indexes.clone(), Some(shared.clone()), s.pipeline.clone());
     let state = Arc::new(AppState {
         log: log.clone(),
         indexes,
@@ -458,7 +459,7 @@ async fn serve(s: Settings) -> Result<()> {
         tokens: TokenStore::new(&s.data, s.client_certs),
         config: s.server.clone(),
         rejected: Default::default(),
-        signer: signer.clone(),
+        signers: shared.clone(),
         witnesses: api::witnesses::Witnesses::start(
             log.clone(),
             s.witnesses.clone(),
@@ -491,7 +492,7 @@ async fn serve(s: Settings) -> Result<()> {
     );
     if let Some(next) = signers.next() {
         say!(
-            "rotating keys: checkpoints are signed by this key and the next one, {}; when readers hold it, `ledgerctl --data {} key promote` and restart",
+            "rotating keys: checkpoints are signed by this key and the next one, {}; when readers hold it, `ledgerctl --data {} key promote`",
             next.verifier(),
             s.data.display()
         );
@@ -534,6 +535,7 @@ async fn serve(s: Settings) -> Result<()> {
         say!("(a certificate from a private CA: give curl --cacert and ledgerctl --ca the CA's certificate)");
     }
     let _ = std::io::Write::flush(&mut std::io::stdout());
+    tokio::spawn(watch_keys(s.data.clone(), log.clone(), shared));
     let app = api::router(state.clone());
     api::serve(
         listener,
@@ -551,4 +553,42 @@ async fn serve(s: Settings) -> Result<()> {
     // stdout may be gone by now (a closed pipe); the log line is enough.
     tracing::info!("stopped at size {}", log.size());
     Ok(())
+}
+
+/// Reads the key files again when they change (`ledgerctl key next`,
+/// `key promote`), about once a second, and puts them to work without a
+/// restart ([`ledger::rotation::apply`]). Files that do not load (a step
+/// still being written, or a mistake) are named, and the keys in use kept.
+async fn watch_keys(data: PathBuf, log: Arc<Log>, signers: ledger::keys::SharedSigners) {
+    let watch = Arc::new(std::sync::Mutex::new(ledger::rotation::KeyWatch::new(
+        &data,
+    )));
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let (watch, log, signers) = (watch.clone(), log.clone(), signers.clone());
+        let done = tokio::task::spawn_blocking(move || {
+            let changed = watch.lock().unwrap_or_else(|p| p.into_inner()).changed()?;
+            let applied = changed.and_then(|(new, keys)| {
+                let next = new.next().map(|k| k.verifier());
+                ledger::rotation::apply(&log, &signers, new, &keys)?;
+                Ok((keys.current().clone(), next))
+            });
+            Some(applied)
+        })
+        .await;
+        match done {
+            Ok(Some(Ok((current, Some(next))))) => say!(
+                "key files changed: checkpoints are now signed by {current} and the next key {next}"
+            ),
+            Ok(Some(Ok((current, None)))) => {
+                say!("key files changed: checkpoints are now signed by {current} alone")
+            }
+            Ok(Some(Err(e))) => tracing::warn!(
+                "key files changed but do not load ({e}); still signing with the keys in use"
+            ),
+            Ok(None) | Err(_) => {}
+        }
+    }
 }

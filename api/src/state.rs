@@ -7,8 +7,8 @@ use std::time::Duration;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use ingest::Pipeline;
+use ledger::keys::SharedSigners;
 use ledger::Log;
-use verifier::SignerKey;
 
 use crate::error::ApiError;
 use crate::tokens::TokenStore;
@@ -48,8 +48,9 @@ pub struct AppState {
     pub config: ServerConfig,
     /// Records refused by validation (for /metrics).
     pub rejected: std::sync::atomic::AtomicU64,
-    /// The log's signing key (COSE receipts are signed on request).
-    pub signer: SignerKey,
+    /// The log's signing keys (COSE receipts are signed on request with
+    /// the current one); replaced when a rotation step is made.
+    pub signers: SharedSigners,
     /// The witnesses asked to cosign each checkpoint.
     pub witnesses: crate::witnesses::Witnesses,
 }

@@ -19,7 +19,6 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
-use std::time::SystemTime;
 
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
@@ -196,10 +195,8 @@ pub fn acceptor(
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
-/// Which version of the two files was read: per file, its modification
-/// time, inode and length (a renewal that renames a new file into place is
-/// a new inode, whatever the clock's resolution).
-type Stamp = [Option<(Option<SystemTime>, u64, u64)>; 2];
+/// Which version of the two files was read ([`ledger::stamp`]).
+type Stamp = [ledger::stamp::Stamp; 2];
 
 /// The certificate and key files, and how to load them.
 #[derive(Debug)]
@@ -211,12 +208,7 @@ struct Pair {
 
 impl Pair {
     fn stamp(&self) -> Stamp {
-        use std::os::unix::fs::MetadataExt;
-        [&self.cert, &self.key].map(|p| {
-            std::fs::metadata(p)
-                .ok()
-                .map(|m| (m.modified().ok(), m.ino(), m.len()))
-        })
+        [&self.cert, &self.key].map(|p| ledger::stamp::stamp(p))
     }
 
     fn load(&self) -> Result<CertifiedKey, TlsError> {

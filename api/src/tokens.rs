@@ -9,8 +9,8 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::RwLock;
-use std::time::SystemTime;
 
+use ledger::stamp::Stamp;
 use sha2::{Digest, Sha256};
 
 use crate::peer::PeerNames;
@@ -353,11 +353,6 @@ pub fn revoke(dir: &Path, id: &str) -> Result<TokenEntry, TokenError> {
     })
 }
 
-/// Which version of the token file was read: its modification time, inode
-/// and length. Every change renames a new file into place (a new inode),
-/// so a change is seen even where two land within the clock's resolution.
-type Stamp = Option<(Option<SystemTime>, u64, u64)>;
-
 /// The token file as `ledgerd` sees it, reloaded when it changes.
 pub struct TokenStore {
     path: PathBuf,
@@ -382,10 +377,7 @@ impl TokenStore {
     /// Reads the file again if it changed since it was last read. A file
     /// that does not load is logged and the last good one kept.
     pub fn refresh(&self) {
-        use std::os::unix::fs::MetadataExt;
-        let stamp = std::fs::metadata(&self.path)
-            .ok()
-            .map(|m| (m.modified().ok(), m.ino(), m.len()));
+        let stamp = ledger::stamp::stamp(&self.path);
         if self.cache.read().is_ok_and(|c| c.0 == stamp) {
             return;
         }

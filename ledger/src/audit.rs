@@ -58,7 +58,7 @@ impl Log {
                     }
                     break;
                 }
-                let signed = parse_stored_checkpoint(cp_size, v, &self.keys)?;
+                let signed = parse_stored_checkpoint(cp_size, v, &self.keys())?;
                 if signed.checkpoint.root != frontier.root() {
                     return Err(LedgerError::RootMismatch {
                         size: cp_size,
@@ -134,7 +134,7 @@ impl Log {
         }
         // The last checkpoint signed, kept outside RocksDB: the
         // store must reach it and agree with it.
-        if let Some(w) = crate::last_checkpoint::read(&self.path, &self.keys)? {
+        if let Some(w) = crate::last_checkpoint::read(&self.path, &self.keys())? {
             let signed = w.checkpoint.size;
             if signed > size {
                 return Err(LedgerError::BehindSignedCheckpoint {

@@ -100,7 +100,7 @@ impl Log {
             }
             _ => {
                 let cp = Checkpoint {
-                    origin: self.keys.current().name().to_string(),
+                    origin: self.keys().current().name().to_string(),
                     size,
                     root,
                     extensions: vec![],
@@ -131,7 +131,7 @@ impl Log {
     /// tree's at its size. Kept like one signed here, and the last-checkpoint file
     /// moves to it if it is the newest.
     pub fn store_checkpoint(&self, text: &[u8]) -> Result<SignedCheckpoint, LedgerError> {
-        let cp = checkpoint::open_any(text, self.keys.all())
+        let cp = checkpoint::open_any(text, self.keys().all())
             .map_err(|source| LedgerError::BadCheckpoint { size: 0, source })?;
         let computed = self.root(cp.size)?;
         if computed != cp.root {
@@ -180,7 +180,7 @@ impl Log {
         sync.set_sync(true);
         self.checkpoints
             .put_opt(size.to_be_bytes(), &merged, &sync)?;
-        let signed = parse_stored_checkpoint(size, merged.as_bytes(), &self.keys)?;
+        let signed = parse_stored_checkpoint(size, merged.as_bytes(), &self.keys())?;
         let mut state = self.state();
         if state
             .latest
@@ -203,7 +203,7 @@ impl Log {
             .checkpoints
             .get(size.to_be_bytes())?
             .ok_or(LedgerError::NoCheckpoint(size))?;
-        parse_stored_checkpoint(size, &text, &self.keys)
+        parse_stored_checkpoint(size, &text, &self.keys())
     }
 
     /// Sizes of signed checkpoints from `from` on, at most `limit`.
@@ -222,13 +222,14 @@ impl Log {
     /// Refuses a signer that is not one of this log's keys.
     pub(crate) fn check_signer(&self, signer: &SignerKey) -> Result<(), LedgerError> {
         let key = signer.verifier();
-        if key.name() != self.keys.current().name() {
+        let keys = self.keys();
+        if key.name() != keys.current().name() {
             return Err(LedgerError::WrongLog {
                 key: signer.name().into(),
-                store: self.keys.current().name().into(),
+                store: keys.current().name().into(),
             });
         }
-        if !self.keys.all().contains(&key) {
+        if !keys.all().contains(&key) {
             return Err(LedgerError::UnknownKey {
                 key: format!("{}+{:08x}", key.name(), key.id()),
             });

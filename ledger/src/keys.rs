@@ -122,6 +122,31 @@ impl Signers for LogSigners {
     }
 }
 
+/// The log's signers as a running server holds them: the checkpoint
+/// publisher and the receipts take them from here at each use, and a
+/// rotation step made while it runs replaces them whole
+/// ([`crate::rotation::KeyWatch`]).
+#[derive(Clone, Debug)]
+pub struct SharedSigners(std::sync::Arc<std::sync::RwLock<LogSigners>>);
+
+impl SharedSigners {
+    /// The signers now.
+    pub fn get(&self) -> LogSigners {
+        self.0.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Signs with `signers` from now on.
+    pub fn set(&self, signers: LogSigners) {
+        *self.0.write().unwrap_or_else(|p| p.into_inner()) = signers;
+    }
+}
+
+impl<T: Into<LogSigners>> From<T> for SharedSigners {
+    fn from(signers: T) -> SharedSigners {
+        SharedSigners(std::sync::Arc::new(std::sync::RwLock::new(signers.into())))
+    }
+}
+
 pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> LedgerError + '_ {
     move |source| LedgerError::Io {
         path: path.display().to_string(),

@@ -22,6 +22,7 @@ pub mod last_checkpoint;
 mod layout;
 mod memory;
 pub mod rotation;
+pub mod stamp;
 mod store;
 mod timings;
 
@@ -33,7 +34,7 @@ use rocksdb::{ColumnFamily, IteratorMode, DB};
 use verifier::tile::{encode_bundle, Tile, TileKind};
 use verifier::tlog_proof::TlogProof;
 use verifier::tree::{self, TreeError};
-use verifier::{Hash, VerifierKey};
+use verifier::Hash;
 
 pub use append::{PreparedAppend, Tip};
 pub use audit::AuditReport;
@@ -87,7 +88,9 @@ pub struct Log {
     /// The log's directory (it holds the [`last_checkpoint`] file).
     path: std::path::PathBuf,
     bulk_files: AtomicU64,
-    keys: keys::LogKeys,
+    /// Every key of the log; more are added while it runs
+    /// ([`Log::add_keys`]), none taken away.
+    keys: std::sync::RwLock<keys::LogKeys>,
     state: Mutex<State>,
     /// Serialises [`Log::append`] callers.
     appending: Mutex<()>,
@@ -211,7 +214,7 @@ impl Log {
             }
         }
         Ok(Log {
-            keys,
+            keys: std::sync::RwLock::new(keys),
             state: Mutex::new(State {
                 frontier,
                 edge,
@@ -232,9 +235,30 @@ impl Log {
         })
     }
 
-    /// The log's current verifier key.
-    pub fn verifier_key(&self) -> &VerifierKey {
-        self.keys.current()
+    /// The log's keys: the current one first.
+    pub fn keys(&self) -> keys::LogKeys {
+        self.keys.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Adds `more` to the keys the log knows (a rotation begun or ended
+    /// while it runs); `more`'s first key becomes the current one. Keys
+    /// are never taken away: checkpoints signed by a retired key are
+    /// still read. Refuses keys of another origin.
+    pub fn add_keys(&self, more: &keys::LogKeys) -> Result<(), LedgerError> {
+        let mut keys = self.keys.write().unwrap_or_else(|p| p.into_inner());
+        let merged = keys::LogKeys::new(
+            more.current().clone(),
+            more.all().iter().chain(keys.all()).cloned().collect(),
+        )?;
+        if merged.current().name() != keys.current().name() {
+            return Err(LedgerError::KeyFiles(format!(
+                "key {} is not of the log {:?}",
+                merged.current(),
+                keys.current().name()
+            )));
+        }
+        *keys = merged;
+        Ok(())
     }
 
     /// What RocksDB holds in memory for the log, over its databases.

@@ -12,17 +12,20 @@
 //!    alone.
 //!
 //! Each file is replaced atomically, and [`promote`] cut short by a crash
-//! finishes when run again. `ledgerd` reads the key files when it starts.
+//! finishes when run again. `ledgerd` reads the key files when it starts,
+//! and again when they change ([`KeyWatch`], [`apply`]): a step takes
+//! effect within a second, without a restart.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use verifier::{SignerKey, VerifierKey};
 
 use crate::keys::{
-    self, io, replace, sync_dir, NEXT_SIGNER_FILE, NEXT_VERIFIER_FILE, RETIRED_FILE, SIGNER_FILE,
-    VERIFIER_FILE,
+    self, io, replace, sync_dir, LogKeys, LogSigners, SharedSigners, NEXT_SIGNER_FILE,
+    NEXT_VERIFIER_FILE, RETIRED_FILE, SIGNER_FILE, VERIFIER_FILE,
 };
-use crate::LedgerError;
+use crate::stamp::{stamp, Stamp};
+use crate::{LedgerError, Log};
 
 /// Makes the log's next key in `dir`, named by the log's origin, and
 /// returns its public key. Refuses if a rotation is under way already.
@@ -94,4 +97,92 @@ pub fn promote(dir: &Path) -> Result<Promotion, LedgerError> {
         current: next.verifier(),
         retired,
     })
+}
+
+/// The key files of a data directory, as last read: [`KeyWatch::changed`]
+/// reads them again when one of them changed.
+pub struct KeyWatch {
+    dir: PathBuf,
+    seen: Vec<Stamp>,
+}
+
+/// The files a rotation step changes.
+const WATCHED: [&str; 5] = [
+    SIGNER_FILE,
+    VERIFIER_FILE,
+    NEXT_SIGNER_FILE,
+    NEXT_VERIFIER_FILE,
+    RETIRED_FILE,
+];
+
+impl KeyWatch {
+    /// Watches the key files in `dir`, as they are now (read by the
+    /// caller at start).
+    pub fn new(dir: &Path) -> KeyWatch {
+        KeyWatch {
+            dir: dir.to_path_buf(),
+            seen: KeyWatch::stamps(dir),
+        }
+    }
+
+    fn stamps(dir: &Path) -> Vec<Stamp> {
+        WATCHED.iter().map(|f| stamp(&dir.join(f))).collect()
+    }
+
+    /// `None` if no key file changed since the last call; else the signers
+    /// and keys the files hold now, or why they do not load (a step still
+    /// being written: the next change is seen again).
+    pub fn changed(&mut self) -> Option<Result<(LogSigners, LogKeys), LedgerError>> {
+        let now = KeyWatch::stamps(&self.dir);
+        if now == self.seen {
+            return None;
+        }
+        self.seen = now;
+        Some(keys::load_signers(&self.dir).and_then(|s| Ok((s, keys::load_keys(&self.dir)?))))
+    }
+}
+
+/// Puts keys read again ([`KeyWatch::changed`]) to work in a running log,
+/// as a start would: the log learns them (a retired key stays known), the
+/// last checkpoint is signed by a key that joined (the hand-over), and
+/// `shared` signs with `signers` from then on. Refuses, changing nothing,
+/// keys of another origin, and key files that do not hold the key the log
+/// signs with now (a pair put in place of the log's, not a rotation step).
+pub fn apply(
+    log: &Log,
+    shared: &SharedSigners,
+    signers: LogSigners,
+    keys: &LogKeys,
+) -> Result<(), LedgerError> {
+    let own = [
+        signers.current(),
+        signers.next().unwrap_or(signers.current()),
+    ]
+    .map(|k| k.verifier());
+    let keys = LogKeys::new(
+        keys.current().clone(),
+        keys.all().iter().cloned().chain(own).collect(),
+    )?;
+    let known = log.keys();
+    let origin = known.current().name();
+    if keys.current().name() != origin {
+        return Err(LedgerError::WrongLog {
+            key: keys.current().name().into(),
+            store: origin.into(),
+        });
+    }
+    // A key joins through a rotation, which keeps the key it replaces (as
+    // the next key's partner, then in log.retired): key files without the
+    // key the log signs with now are not a step of one.
+    if !keys.all().contains(known.current()) {
+        return Err(LedgerError::KeyFiles(format!(
+            "the key files hold none of the keys the log signs with now ({}): a new key joins \
+             through `ledgerctl key next` and `key promote`, which keep the key it replaces",
+            known.current()
+        )));
+    }
+    log.add_keys(&keys)?;
+    log.sign_checkpoint(&signers)?;
+    shared.set(signers);
+    Ok(())
 }

@@ -226,3 +226,59 @@ fn a_rotation_with_no_signing_between_its_steps_keeps_the_old_line() {
     }
     assert_eq!(log.checkpoint_at(1).unwrap(), handed);
 }
+
+/// A running log follows its key files: [`rotation::KeyWatch`] sees each
+/// step once, [`rotation::apply`] makes the log know and sign with the new
+/// keys; another log's keys are refused and change nothing.
+#[test]
+fn a_running_log_takes_each_step_from_its_key_files() {
+    let data = new_data_dir();
+    let dir = data.path();
+    let old = keys::load_verifier(dir).unwrap();
+    let log = open(dir);
+    let shared = keys::SharedSigners::from(keys::load_signers(dir).unwrap());
+    let mut watch = rotation::KeyWatch::new(dir);
+    assert!(watch.changed().is_none(), "nothing changed yet");
+    log.append(&[b"a".to_vec()]).unwrap();
+    log.sign_checkpoint(&shared.get()).unwrap();
+
+    let new = rotation::begin(dir).unwrap();
+    let (signers, keys) = watch.changed().unwrap().unwrap();
+    assert!(watch.changed().is_none(), "a change is seen once");
+    rotation::apply(&log, &shared, signers, &keys).unwrap();
+    assert_eq!(shared.get().next().unwrap().verifier(), new);
+    let handed = log.latest_checkpoint().unwrap().text;
+    for key in [&old, &new] {
+        checkpoint::open(handed.as_bytes(), key).unwrap();
+    }
+
+    rotation::promote(dir).unwrap();
+    let (signers, keys) = watch.changed().unwrap().unwrap();
+    rotation::apply(&log, &shared, signers, &keys).unwrap();
+    assert_eq!(shared.get().current().verifier(), new);
+    assert!(shared.get().next().is_none());
+    log.append(&[b"b".to_vec()]).unwrap();
+    let after = log.sign_checkpoint(&shared.get()).unwrap().text;
+    checkpoint::open(after.as_bytes(), &new).unwrap();
+    assert!(checkpoint::open(after.as_bytes(), &old).is_err());
+    // The first checkpoint, signed by the old key alone, is still read.
+    assert_eq!(log.checkpoint_at(1).unwrap().checkpoint.size, 1);
+
+    // A pair put in place of the log's (same origin, not a rotation
+    // step), or keys of another origin: refused, the signers in use kept.
+    let other = new_data_dir();
+    let stranger = keys::load_signers(other.path()).unwrap();
+    let stranger_keys = keys::load_keys(other.path()).unwrap();
+    let e = rotation::apply(&log, &shared, stranger, &stranger_keys).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("none of the keys the log signs with now"),
+        "{e}"
+    );
+    let foreign = keys::generate("another.example/log").unwrap();
+    let foreign_keys = LogKeys::new(foreign.verifier(), vec![]).unwrap();
+    let e = rotation::apply(&log, &shared, foreign.into(), &foreign_keys).unwrap_err();
+    assert!(matches!(e, LedgerError::WrongLog { .. }), "{e}");
+    assert_eq!(shared.get().current().verifier(), new);
+    assert_eq!(log.keys().current(), &new);
+}

@@ -5,7 +5,8 @@
 //! through a checkpoint signed by both, and after `key promote` the log
 //! signs with the new key alone while its history stays verifiable: old
 //! evidence with the old key, the mirror's audit and a restore through
-//! `log.retired`.
+//! `log.retired`. The same steps taken while ledgerd runs apply within a
+//! second, without a restart.
 
 use std::path::Path;
 
@@ -273,4 +274,121 @@ fn a_key_rotation_keeps_the_log_verifiable_end_to_end() {
     );
     let out = ok("ledgerctl", &["--data", path(&restored), "audit"]);
     assert!(out.contains("audit OK: 60 entries"), "{out}");
+}
+
+/// `key next` and `key promote` while ledgerd runs: within a second it
+/// signs with both keys (the last checkpoint at once, so an idle log hands
+/// over), then with the new key alone; key files that do not load are
+/// named and the keys in use kept; writes and proofs go on throughout.
+#[test]
+fn a_key_rotation_takes_effect_without_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let at = |name: &str| dir.path().join(name);
+    let data = at("data");
+    let ctl_data = |args: &[&str]| {
+        let mut all = vec!["--data", path(&data)];
+        all.extend_from_slice(args);
+        ok("ledgerctl", &all)
+    };
+    let s = Server::start_in(&data, &[]);
+    let old = s.key.clone();
+    s.append(&records("h", 10));
+    ledger_tests::wait_until("the first checkpoint", || {
+        verify_checkpoint(&s, &at("cp"), &old)
+            .stdout
+            .contains("size 10")
+    });
+    let verifies = |key: &str| verify_checkpoint(&s, &at("cp"), key).code == 0;
+
+    // Begin: the last checkpoint is signed by the next key too, with no
+    // new record and no restart.
+    let new = ctl_data(&["key", "next"]).trim().to_string();
+    assert!(!verifies(&new), "not before the change is read");
+    ledger_tests::wait_until("the hand-over checkpoint", || verifies(&new));
+    assert!(verifies(&old));
+    s.append(&records("i", 5));
+    let evidence = at("i.evidence");
+    ledger_tests::wait_until("a checkpoint of 15", || {
+        run(
+            "ledgerctl",
+            &[
+                "--url",
+                &format!("http://{}", s.addr),
+                "--token",
+                &s.reader,
+                "--key",
+                &new,
+                "evidence",
+                "i-4",
+                "--out",
+                path(&evidence),
+            ],
+        )
+        .code
+            == 0
+    });
+    for key in [&old, &new] {
+        let r = run(
+            "ledger-verify",
+            &["evidence", path(&evidence), "--key", key],
+        );
+        assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    }
+
+    // A key file that does not load: named, the keys in use kept.
+    let retired = data.join("log.retired");
+    std::fs::write(&retired, "not a key\n").unwrap();
+    s.append(&records("j", 1));
+    ledger_tests::wait_until("a checkpoint of 16 signed by both", || {
+        verify_checkpoint(&s, &at("cp"), &old)
+            .stdout
+            .contains("size 16")
+            && verifies(&new)
+    });
+    std::fs::remove_file(&retired).unwrap();
+
+    // Promote: the new key alone signs the next checkpoints.
+    ctl_data(&["key", "promote"]);
+    s.append(&records("k", 1));
+    ledger_tests::wait_until("a checkpoint of 17 by the new key alone", || {
+        verify_checkpoint(&s, &at("cp"), &new)
+            .stdout
+            .contains("size 17")
+            && !verifies(&old)
+    });
+    let receipt = at("k.cose");
+    let leaf = at("k.leaf");
+    let url = format!("http://{}", s.addr);
+    let remote = ["--url", url.as_str(), "--token", &s.reader, "--key", &new];
+    ok(
+        "ledgerctl",
+        &[&remote[..], &["receipt", "k-0", "--out", path(&receipt)]].concat(),
+    );
+    ok(
+        "ledgerctl",
+        &[&remote[..], &["decision", "k-0", "--leaf", path(&leaf)]].concat(),
+    );
+    let r = run(
+        "ledger-verify",
+        &[
+            "receipt",
+            path(&receipt),
+            "--leaf",
+            path(&leaf),
+            "--key",
+            &new,
+        ],
+    );
+    assert_eq!(
+        r.code, 0,
+        "the receipt is signed by the new key: {}{}",
+        r.stdout, r.stderr
+    );
+    // The history is still read: a checkpoint signed by the old key alone.
+    let r = run(
+        "ledgerctl",
+        &[&remote[..], &["checkpoint", "--size", "10"]].concat(),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    s.ctl(&new, &["audit", "--retired-key", &old]);
 }

@@ -53,7 +53,11 @@ pub fn run(dir: &DataDir, inputs: &[String], submitted_by: &str) -> Result<()> {
     let log = Arc::new(dir.open()?);
     let indexes = Indexes::open(log.clone())?;
     let signer = dir.signer()?;
-    let pipeline = Pipeline::start(indexes, Some(signer.clone()), PipelineConfig::default());
+    let pipeline = Pipeline::start(
+        indexes,
+        Some(signer.clone().into()),
+        PipelineConfig::default(),
+    );
     let by: Arc<str> = submitted_by.into();
     let mut conflicts = 0;
     for group in checked.chunks(GROUP) {

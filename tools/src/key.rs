@@ -26,8 +26,8 @@ pub fn run(data: &Path, action: KeyAction) -> Result<()> {
         KeyAction::Next => {
             let next = ledger::rotation::begin(data).with_context(ctx)?;
             eprintln!(
-                "wrote {} (secret, mode 0600) and {}. Restart ledgerd: it then signs every \
-                 checkpoint with both keys. Give the new key to auditors, witnesses \
+                "wrote {} (secret, mode 0600) and {}. A running ledgerd signs every checkpoint \
+                 with both keys within a second (or from its next start). Give the new key to auditors, witnesses \
                  (`witness serve --log` with both keys) and mirrors; then \
                  `ledgerctl --data {} key promote`.",
                 data.join(ledger::keys::NEXT_SIGNER_FILE).display(),
@@ -40,7 +40,7 @@ pub fn run(data: &Path, action: KeyAction) -> Result<()> {
             let done = ledger::rotation::promote(data).with_context(ctx)?;
             eprintln!(
                 "{} now holds the new key; the old one is in {} (its secret key removed). \
-                 Restart ledgerd: it then signs with the new key alone.",
+                 A running ledgerd signs with the new key alone within a second (or from its next start).",
                 data.join(ledger::keys::VERIFIER_FILE).display(),
                 data.join(ledger::keys::RETIRED_FILE).display()
             );

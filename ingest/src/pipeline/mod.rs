@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use ledger::keys::LogSigners;
+use ledger::keys::SharedSigners;
 use ledger::Log;
 use tokio::sync::oneshot;
 use verifier::Hash;
@@ -205,10 +205,11 @@ pub struct Pipeline {
 
 impl Pipeline {
     /// Starts the writer, and a checkpoint publisher if `signer` is given
-    /// (the log's key, or its current and next keys while it rotates keys).
+    /// (the log's key, or its current and next keys while it rotates keys;
+    /// read at each signing, so a rotation step made meanwhile applies).
     pub fn start(
         indexes: Arc<Indexes>,
-        signer: Option<LogSigners>,
+        signer: Option<SharedSigners>,
         config: PipelineConfig,
     ) -> Pipeline {
         let log = indexes.log().clone();
@@ -437,7 +438,7 @@ fn set_priority(nice: i32, slice: Option<Duration>) {
 
 fn publish(
     log: Arc<Log>,
-    signer: LogSigners,
+    signer: SharedSigners,
     interval: Duration,
     stop: Receiver<()>,
     stats: Arc<Stats>,
@@ -448,7 +449,7 @@ fn publish(
             .latest_checkpoint()
             .is_none_or(|cp| cp.checkpoint.size < log.size());
         if grown {
-            match log.sign_checkpoint(&signer) {
+            match log.sign_checkpoint(&signer.get()) {
                 Ok(_) => {
                     let now = std::time::SystemTime::now()
                         .duration_since(std::time::UNIX_EPOCH)
