@@ -14,6 +14,8 @@ pub struct ApiError {
     pub status: StatusCode,
     /// Why.
     pub reason: String,
+    /// Seconds to send in `Retry-After`, if not the status's default.
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -22,6 +24,23 @@ impl ApiError {
         ApiError {
             status,
             reason: reason.into(),
+            retry_after: None,
+        }
+    }
+    /// 429: a token over its record rate, which may send again in `wait`.
+    pub(crate) fn over_rate(
+        who: &crate::tokens::TokenEntry,
+        wait: std::time::Duration,
+    ) -> ApiError {
+        let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+        ApiError {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            reason: format!(
+                "token {} is over its rate of {} records a second; send again in {secs} s (nothing of this request was appended)",
+                who.id,
+                who.rate.unwrap_or(0)
+            ),
+            retry_after: Some(secs),
         }
     }
     pub(crate) fn bad(reason: impl Into<String>) -> ApiError {
@@ -56,7 +75,9 @@ impl IntoResponse for ApiError {
             body,
         )
             .into_response();
-        if self.status == StatusCode::SERVICE_UNAVAILABLE
+        if let Some(secs) = self.retry_after {
+            r.headers_mut().insert(header::RETRY_AFTER, secs.into());
+        } else if self.status == StatusCode::SERVICE_UNAVAILABLE
             || self.status == StatusCode::TOO_MANY_REQUESTS
         {
             r.headers_mut()

@@ -21,6 +21,7 @@ pub mod opa;
 mod ops;
 mod params;
 pub mod peer;
+pub mod quota;
 mod read;
 pub mod server;
 pub mod state;

@@ -350,8 +350,8 @@ fn first_tokens(data: &Path) -> Result<Option<(String, String)>> {
     if data.join(tokens::TOKENS_FILE).exists() {
         return Ok(None);
     }
-    let (_, writer) = tokens::add(data, "local-enforcer", Role::Relay, None, None)?;
-    let (_, reader) = tokens::add(data, "local-reader", Role::Reader, None, None)?;
+    let (_, writer) = tokens::add(data, "local-enforcer", Role::Relay, Default::default())?;
+    let (_, reader) = tokens::add(data, "local-reader", Role::Reader, Default::default())?;
     Ok(Some((writer, reader)))
 }
 
@@ -457,6 +457,7 @@ async fn serve(s: Settings) -> Result<()> {
         indexes,
         pipeline,
         tokens: TokenStore::new(&s.data, s.client_certs),
+        quotas: Default::default(),
         config: s.server.clone(),
         rejected: Default::default(),
         signers: shared.clone(),

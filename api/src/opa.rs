@@ -149,6 +149,10 @@ pub(crate) async fn post_logs(
 ) -> Result<Response, ApiError> {
     let who = authorize(&state, &headers, &peer, Role::Writer)?;
     // The upload is read already (the extractor); OPA retries later.
+    state
+        .quotas
+        .admit(&who, std::time::Instant::now())
+        .map_err(|wait| ApiError::over_rate(&who, wait))?;
     if let Some(busy) = state.pipeline.refusing() {
         return Err(crate::ack::busy_error(&busy));
     }
@@ -216,6 +220,9 @@ pub(crate) async fn post_logs(
             .rejected
             .fetch_add(rejected.len() as u64, Ordering::Relaxed);
     }
+    state
+        .quotas
+        .charge(&who, subs.len() + rejected.len(), std::time::Instant::now());
     let mut counts =
         json!({"appended": 0, "duplicate": 0, "conflict": 0, "rejected": rejected.len()});
     if !subs.is_empty() {

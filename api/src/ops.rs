@@ -46,7 +46,7 @@ pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
             "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
         );
     };
-    let counters: [(&str, &str, u64); 9] = [
+    let counters: [(&str, &str, u64); 10] = [
         ("ledger_records_appended_total", "records appended to the log", c(&s.appended) as u64),
         ("ledger_records_rejected_total", "records refused by the checks (nothing appended)", state.rejected.load(Ordering::Relaxed)),
         ("ledger_records_duplicate_total", "retries answered as duplicates of a logged decision_id", c(&s.duplicates) as u64),
@@ -54,6 +54,7 @@ pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         ("ledger_records_failed_total", "records of group commits that failed (nothing of them appended)", c(&s.failed) as u64),
         ("ledger_records_failed_disk_full_total", "of those, records whose commit failed for want of disk space", c(&s.failed_disk_full) as u64),
         ("ledger_clock_held_commits_total", "group commits whose leaves took the ledger clock's time because the host clock read earlier", c(&s.clock_held) as u64),
+        ("ledger_requests_over_rate_total", "write requests answered 429: their token was over its record rate (nothing of them appended)", state.quotas.refused()),
         ("ledger_connections_refused_total", "connections answered 503 and closed over max_connections", crate::listen::REFUSED_CONNECTIONS.load(Ordering::Relaxed)),
         ("ledger_tls_handshakes_failed_total", "TLS handshakes that failed or were not done within header_timeout_ms", crate::listen::FAILED_HANDSHAKES.load(Ordering::Relaxed)),
     ];

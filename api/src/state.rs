@@ -44,6 +44,8 @@ pub struct AppState {
     pub pipeline: Pipeline,
     /// Bearer tokens.
     pub tokens: TokenStore,
+    /// The record rates of the tokens that have one.
+    pub quotas: crate::quota::Quotas,
     /// HTTP settings.
     pub config: ServerConfig,
     /// Records refused by validation (for /metrics).

@@ -28,13 +28,18 @@ struct Pending {
     rx: oneshot::Receiver<Vec<Outcome>>,
 }
 
-/// Queues `subs`, waiting while the pipeline is busy (the sender is
-/// streaming, so it is held back rather than refused).
+/// Queues `subs` of `who` (taken from its record rate), waiting while the
+/// pipeline is busy (the sender is streaming, so it is held back rather
+/// than refused).
 async fn queue(
     state: &Arc<AppState>,
+    who: &TokenEntry,
     mut subs: Vec<Submission>,
     slots: Vec<usize>,
 ) -> Result<Pending, ApiError> {
+    state
+        .quotas
+        .charge(who, subs.len(), std::time::Instant::now());
     let mut wait = Duration::from_millis(1);
     loop {
         match crate::ack::submit(state, subs).await? {
@@ -106,6 +111,7 @@ pub(crate) async fn post_sequence(
                         pending.push(
                             queue(
                                 &state,
+                                &who,
                                 std::mem::take(&mut subs),
                                 std::mem::take(&mut slots),
                             )
@@ -132,7 +138,7 @@ pub(crate) async fn post_sequence(
         return Err(ApiError::bad("the body holds no records"));
     }
     if !subs.is_empty() {
-        pending.push(queue(&state, subs, slots).await?);
+        pending.push(queue(&state, &who, subs, slots).await?);
     }
     state
         .rejected

@@ -1,6 +1,6 @@
 //! Bearer tokens (specs/tokens.md): `<data>/tokens`, one line per token,
 //! `<token id> <role> <enforcer id> <sha256 of token, hex> [<expires>]
-//! [cert=<name>]`.
+//! [cert=<name>] [rate=<records per second>]`.
 //! Only the hash is stored; the token is printed once when made. `ledgerd`
 //! rereads the file when it changes, so adding or revoking needs no restart.
 //! Changes are made under a lock (`<data>/tokens.lock`), so two at once both
@@ -78,6 +78,9 @@ pub struct TokenEntry {
     /// subjectAltName, such as a SPIFFE ID) that the certificate of the
     /// connection presenting the token must carry.
     pub cert: Option<String>,
+    /// Records a second it may send, on average, if it is limited
+    /// ([`crate::quota`]).
+    pub rate: Option<u32>,
 }
 
 impl TokenEntry {
@@ -157,6 +160,12 @@ pub enum TokenError {
     /// The certificate name a token is bound to is unusable.
     #[error("a certificate name must be 1-1024 visible characters without spaces (a SPIFFE ID such as spiffe://example.org/ns/prod/sa/gw, or a DNS name)")]
     BadCertName,
+    /// The record rate is out of range.
+    #[error("a rate is records a second, from 1 to {MAX_RATE}")]
+    BadRate,
+    /// A rate was asked for a token that sends no records.
+    #[error("a reader token sends no records: a rate is for writer and relay tokens")]
+    RateForReader,
     /// No token has that id.
     #[error("no token with id {0}")]
     Unknown(String),
@@ -196,13 +205,14 @@ pub fn load(dir: &Path) -> Result<Vec<TokenEntry>, TokenError> {
         let [id, role, enforcer, h, ref rest @ ..] = parts[..] else {
             return Err(bad());
         };
-        // Optional, in this order: the expiry, then the certificate name.
-        let (mut expires, mut cert) = (None, None);
+        // Optional: the expiry first, then named fields, each once.
+        let (mut expires, mut cert, mut rate) = (None, None, None);
         for (i, field) in rest.iter().enumerate() {
-            match field.strip_prefix("cert=") {
-                Some(name) if cert.is_none() && valid_name(name, 1024) => {
+            match field.split_once('=') {
+                Some(("cert", name)) if cert.is_none() && valid_name(name, 1024) => {
                     cert = Some(name.to_string())
                 }
+                Some(("rate", n)) if rate.is_none() => rate = Some(parse_rate(n).ok_or_else(bad)?),
                 None if i == 0 => expires = Some(Timestamp::parse_text(field).ok_or_else(bad)?),
                 _ => return Err(bad()),
             }
@@ -218,6 +228,7 @@ pub fn load(dir: &Path) -> Result<Vec<TokenEntry>, TokenError> {
             hash,
             expires,
             cert,
+            rate,
         });
     }
     Ok(out)
@@ -240,8 +251,9 @@ fn save(dir: &Path, entries: &[TokenEntry]) -> Result<(), TokenError> {
                 .cert
                 .as_ref()
                 .map_or(String::new(), |c| format!(" cert={c}"));
+            let rate = e.rate.map_or(String::new(), |r| format!(" rate={r}"));
             format!(
-                "{} {} {} {}{expires}{cert}\n",
+                "{} {} {} {}{expires}{cert}{rate}\n",
                 e.id,
                 e.role.as_str(),
                 e.enforcer,
@@ -296,28 +308,58 @@ fn locked<T>(dir: &Path, change: impl FnOnce() -> Result<T, TokenError>) -> Resu
     change()
 }
 
+/// The largest record rate a token may be given (records a second).
+pub const MAX_RATE: u32 = 1_000_000_000;
+
+/// A record rate: a decimal from 1 to [`MAX_RATE`].
+pub fn parse_rate(s: &str) -> Option<u32> {
+    let n = verifier::checkpoint::parse_decimal(s)?;
+    (1..=MAX_RATE as u64).contains(&n).then_some(n as u32)
+}
+
 /// Whether `s` is 1 to `max` bytes with no space, control or other
 /// invisible character (one field of a line).
 fn valid_name(s: &str, max: usize) -> bool {
     !s.is_empty() && s.len() <= max && !s.chars().any(|c| c.is_whitespace() || c.is_control())
 }
 
-/// Issues a token for `enforcer` with `role`, valid until `expires` (for
-/// ever if `None`) and, with `cert`, only over a connection whose client
-/// certificate names it; returns the entry and the secret token (shown
+/// What a new token may do beyond its role: all optional.
+#[derive(Clone, Debug, Default)]
+pub struct Terms<'a> {
+    /// When it stops being accepted.
+    pub expires: Option<Timestamp>,
+    /// The client certificate name it is bound to.
+    pub cert: Option<&'a str>,
+    /// Records a second it may send, on average (writers and relays).
+    pub rate: Option<u32>,
+}
+
+/// Issues a token for `enforcer` with `role` on `terms` (valid until
+/// `expires`, for ever if `None`; with `cert`, only over a connection whose
+/// client certificate names it; with `rate`, at most that many records a
+/// second on average); returns the entry and the secret token (shown
 /// once).
 pub fn add(
     dir: &Path,
     enforcer: &str,
     role: Role,
-    expires: Option<Timestamp>,
-    cert: Option<&str>,
+    terms: Terms<'_>,
 ) -> Result<(TokenEntry, String), TokenError> {
+    let Terms {
+        expires,
+        cert,
+        rate,
+    } = terms;
     if !valid_name(enforcer, 256) {
         return Err(TokenError::BadEnforcer);
     }
-    if cert.is_some_and(|c| !valid_name(c, 1024) || c.starts_with("cert=")) {
+    if cert.is_some_and(|c| !valid_name(c, 1024)) {
         return Err(TokenError::BadCertName);
+    }
+    match rate {
+        Some(r) if !(1..=MAX_RATE).contains(&r) => return Err(TokenError::BadRate),
+        Some(_) if !role.writes() => return Err(TokenError::RateForReader),
+        _ => {}
     }
     let mut raw = [0u8; 24];
     getrandom::fill(&mut raw).map_err(|e| TokenError::Random(e.to_string()))?;
@@ -330,6 +372,7 @@ pub fn add(
         hash,
         expires,
         cert: cert.map(str::to_string),
+        rate,
     };
     locked(dir, || {
         let mut all = load(dir)?;

@@ -2,6 +2,7 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::State;
@@ -15,7 +16,7 @@ use crate::auth::authorize;
 use crate::error::ApiError;
 use crate::peer::Peer;
 use crate::state::AppState;
-use crate::tokens::Role;
+use crate::tokens::{Role, TokenEntry};
 
 fn format_of(headers: &HeaderMap) -> Result<Format, ApiError> {
     if let Some(enc) = headers.get(header::CONTENT_ENCODING) {
@@ -47,14 +48,19 @@ fn format_of(headers: &HeaderMap) -> Result<Format, ApiError> {
     }
 }
 
-/// 503 without checking the body when the pipeline would refuse its
-/// records anyway (a full queue, or indexes too far behind the log):
-/// checking them would only take CPU from the work that frees it. The
-/// body is still read (and dropped, up to the size limit), so that the
-/// writer gets the answer on a connection it can keep using.
-async fn refuse_if_busy(state: &AppState, body: Body) -> Result<Body, ApiError> {
-    let Some(busy) = state.pipeline.refusing() else {
-        return Ok(body);
+/// 429 when `who` is over its record rate ([`crate::quota`]), or 503
+/// when the pipeline would refuse the records anyway (a full queue, or
+/// indexes too far behind the log), without checking the body: checking
+/// it would only take CPU from the work that frees it. The body is still
+/// read (and dropped, up to the size limit), so that the writer gets the
+/// answer on a connection it can keep using.
+async fn refuse_if_busy(state: &AppState, who: &TokenEntry, body: Body) -> Result<Body, ApiError> {
+    let refused = match state.quotas.admit(who, Instant::now()) {
+        Err(wait) => ApiError::over_rate(who, wait),
+        Ok(()) => match state.pipeline.refusing() {
+            Some(busy) => busy_error(&busy),
+            None => return Ok(body),
+        },
     };
     let mut chunks = body.into_data_stream();
     let mut read = 0usize;
@@ -64,7 +70,7 @@ async fn refuse_if_busy(state: &AppState, body: Body) -> Result<Body, ApiError> 
             break;
         }
     }
-    Err(busy_error(&busy))
+    Err(refused)
 }
 
 /// Checks every record, queues the good ones, and answers once they are
@@ -79,7 +85,7 @@ pub(crate) async fn post_decisions(
     let who = authorize(&state, &headers, &peer, Role::Writer)?;
     let format = format_of(&headers)?;
     let cbor_answer = wants_cbor(&headers);
-    let body = refuse_if_busy(&state, body).await?;
+    let body = refuse_if_busy(&state, &who, body).await?;
     if format == Format::CborSeq {
         return crate::stream::post_sequence(state, who, body, cbor_answer).await;
     }
@@ -125,6 +131,7 @@ pub(crate) async fn post_decisions(
     state
         .rejected
         .fetch_add(results.rejected() as u64, Ordering::Relaxed);
+    state.quotas.charge(&who, results.len(), Instant::now());
     if !subs.is_empty() {
         let outcomes = submit_and_wait(&state, subs).await?;
         results.fill(&slots, outcomes);

@@ -2,7 +2,7 @@
 //! (api/src/tokens.rs, specs/tokens.md).
 
 use api::peer::PeerNames;
-use api::tokens::{self, AuthError, Role, TokenError, TokenStore};
+use api::tokens::{self, AuthError, Role, Terms, TokenError, TokenStore};
 use verifier::timestamp::Timestamp;
 
 fn now() -> Timestamp {
@@ -23,7 +23,7 @@ fn tokens_added_at_once_are_all_kept() {
                     (0..12)
                         .map(|i| {
                             let enforcer = format!("gw-{w}-{i}");
-                            tokens::add(dir, &enforcer, Role::Writer, None, None)
+                            tokens::add(dir, &enforcer, Role::Writer, Default::default())
                                 .unwrap()
                                 .1
                         })
@@ -50,7 +50,8 @@ fn a_revoked_token_is_refused_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let store = TokenStore::new(dir.path(), false);
     for round in 0..50 {
-        let (entry, token) = tokens::add(dir.path(), "gw-1", Role::Writer, None, None).unwrap();
+        let (entry, token) =
+            tokens::add(dir.path(), "gw-1", Role::Writer, Default::default()).unwrap();
         assert!(
             store.authenticate(&token, now(), None).is_ok(),
             "round {round}"
@@ -80,9 +81,18 @@ fn a_bound_token_needs_its_certificate() {
     let dir = tempfile::tempdir().unwrap();
     let spiffe = "spiffe://example.org/ns/prod/sa/gw-eu-1";
     let expires = Timestamp::parse_text("2999-01-01T00:00:00Z");
-    let (entry, bound) =
-        tokens::add(dir.path(), "gw-eu-1", Role::Writer, expires, Some(spiffe)).unwrap();
-    let (_, free) = tokens::add(dir.path(), "gw-eu-2", Role::Writer, None, None).unwrap();
+    let (entry, bound) = tokens::add(
+        dir.path(),
+        "gw-eu-1",
+        Role::Writer,
+        Terms {
+            expires,
+            cert: Some(spiffe),
+            rate: None,
+        },
+    )
+    .unwrap();
+    let (_, free) = tokens::add(dir.path(), "gw-eu-2", Role::Writer, Default::default()).unwrap();
     assert_eq!(tokens::load(dir.path()).unwrap()[0], entry);
     let text = std::fs::read_to_string(dir.path().join(tokens::TOKENS_FILE)).unwrap();
     assert!(
@@ -130,10 +140,18 @@ fn a_bound_token_needs_its_certificate() {
 #[test]
 fn bad_bindings_are_refused() {
     let dir = tempfile::tempdir().unwrap();
-    for bad in ["", "spiffe://a b", "gw\n1", "cert=x", &"a".repeat(1025)] {
+    for bad in ["", "spiffe://a b", "gw\n1", &"a".repeat(1025)] {
         assert!(
             matches!(
-                tokens::add(dir.path(), "gw", Role::Writer, None, Some(bad)),
+                tokens::add(
+                    dir.path(),
+                    "gw",
+                    Role::Writer,
+                    Terms {
+                        cert: Some(bad),
+                        ..Terms::default()
+                    }
+                ),
                 Err(TokenError::BadCertName)
             ),
             "{bad:?}"
@@ -169,4 +187,54 @@ fn bad_bindings_are_refused() {
         tokens::load(dir.path()).unwrap()[0].cert.as_deref(),
         Some("gw.example")
     );
+}
+
+/// A record rate is kept in the file and read back in either order with
+/// a binding; one out of range, repeated, or for a reader is refused.
+#[test]
+fn a_rate_is_kept_and_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let terms = |rate| Terms {
+        rate,
+        ..Terms::default()
+    };
+    let (entry, _) = tokens::add(dir.path(), "gw", Role::Relay, terms(Some(250))).unwrap();
+    assert_eq!(entry.rate, Some(250));
+    assert_eq!(tokens::load(dir.path()).unwrap(), vec![entry]);
+    for (role, rate, want) in [
+        (Role::Writer, Some(0), "from 1 to"),
+        (Role::Writer, Some(tokens::MAX_RATE + 1), "from 1 to"),
+        (Role::Reader, Some(10), "a reader token sends no records"),
+    ] {
+        let e = tokens::add(dir.path(), "gw", role, terms(rate)).unwrap_err();
+        assert!(e.to_string().contains(want), "{e}");
+    }
+    assert_eq!(tokens::load(dir.path()).unwrap().len(), 1, "nothing added");
+
+    let hash = "00".repeat(32);
+    let file = dir.path().join(tokens::TOKENS_FILE);
+    std::fs::write(
+        &file,
+        format!("0000 writer gw {hash} rate=5 cert=gw.example\n"),
+    )
+    .unwrap();
+    let e = &tokens::load(dir.path()).unwrap()[0];
+    assert_eq!((e.rate, e.cert.as_deref()), (Some(5), Some("gw.example")));
+    for bad in [
+        "rate=0",
+        "rate=x",
+        "rate=",
+        "rate=1 rate=2",
+        "rate=-1",
+        "rate=01",
+    ] {
+        std::fs::write(&file, format!("0000 writer gw {hash} {bad}\n")).unwrap();
+        assert!(
+            matches!(
+                tokens::load(dir.path()),
+                Err(TokenError::Malformed { line: 1, .. })
+            ),
+            "{bad}"
+        );
+    }
 }

@@ -1,8 +1,9 @@
 //! Failing cleanly and writers' identity, on the real ledgerd: a writer
 //! token speaks for its own enforcer only (a relay for any), tokens expire,
 //! a body declared too large is refused before it is read, the signing key
-//! must be private, and a full disk is 507 with reads still served and
-//! writes resumed once space is back.
+//! must be private, a full disk is 507 with reads still served and
+//! writes resumed once space is back, and a token over its record rate is
+//! 429 while others go on.
 
 use std::time::{Duration, Instant};
 
@@ -177,6 +178,78 @@ fn writers_speak_for_their_own_enforcer_and_tokens_expire() {
         "{}",
         r.stderr
     );
+}
+
+/// A token made with `--rate 100` sends 100 records a second on average:
+/// a request while it is in debt is 429 with the seconds to wait, nothing
+/// of it appended, and other tokens are not held up; after the wait it is
+/// let in again, and `ledgerctl ship` waits as told and lands everything.
+#[test]
+fn a_token_over_its_rate_waits_and_others_go_on() {
+    let s = Server::start(&[]);
+    let limited = s.add_token(&["--enforcer", "gw-r", "--role", "writer", "--rate", "100"]);
+    let listed = ok(
+        "ledgerctl",
+        &["--data", s.data.to_str().unwrap(), "token", "list"],
+    );
+    assert!(listed.contains("writer gw-r rate 100/s"), "{listed}");
+    let batch = |prefix: &str, n: usize| {
+        Value::from(
+            (0..n)
+                .map(|i| record(&format!("{prefix}-{i}"), "gw-r"))
+                .collect::<Vec<_>>(),
+        )
+    };
+    // A second's worth, then 150 more (let in: the bucket was not in debt).
+    assert_eq!(post(&s, &limited, &batch("r1", 100)).status, 200);
+    assert_eq!(post(&s, &limited, &batch("r2", 150)).status, 200);
+    let size = s.tree_size();
+    let r = post(&s, &limited, &batch("r3", 10));
+    assert_eq!(r.status, 429, "{}", r.text());
+    let wait: u64 = r.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=2).contains(&wait), "{wait}");
+    assert!(
+        r.text().contains("over its rate of 100 records a second"),
+        "{}",
+        r.text()
+    );
+    // Nothing of it appended; another token's records go in meanwhile.
+    assert_eq!(s.tree_size(), size);
+    assert_eq!(
+        post(&s, &s.writer, &json!(record("other-1", "gw-x"))).status,
+        200
+    );
+    assert_eq!(s.metric("ledger_requests_over_rate_total"), 1.0);
+    // After the wait, let in again.
+    std::thread::sleep(Duration::from_secs(wait));
+    assert_eq!(post(&s, &limited, &batch("r3", 10)).status, 200);
+
+    // ship is told to wait, waits, and lands every record.
+    let file = s.data.join("r4.jsonl");
+    let lines: String = (0..300)
+        .map(|i| format!("{}\n", record(&format!("r4-{i}"), "gw-r")))
+        .collect();
+    std::fs::write(&file, lines).unwrap();
+    let url = format!("http://{}", s.addr);
+    assert_eq!(post(&s, &limited, &batch("r5", 400)).status, 200);
+    let started = Instant::now();
+    let out = ok(
+        "ledgerctl",
+        &[
+            "--url",
+            &url,
+            "--token",
+            &limited,
+            "ship",
+            file.to_str().unwrap(),
+        ],
+    );
+    assert!(out.contains("300 appended"), "{out}");
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "it waited out the debt"
+    );
+    assert!(s.metric("ledger_requests_over_rate_total") >= 2.0);
 }
 
 #[test]

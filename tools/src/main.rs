@@ -402,6 +402,12 @@ enum TokenAction {
         /// token copied off its machine is then of no use elsewhere.
         #[arg(long, value_name = "NAME")]
         cert: Option<String>,
+        /// Records a second the token may send on average (writer and
+        /// relay tokens): past it, its requests are answered 429 with
+        /// Retry-After until it is back under, and other tokens are not
+        /// held up by it. Default: no limit.
+        #[arg(long, value_name = "RECORDS", value_parser = parse_rate)]
+        rate: Option<u32>,
     },
     /// List tokens: id, role, enforcer, expiry, bound certificate name.
     List,
@@ -412,6 +418,16 @@ enum TokenAction {
     },
 }
 
+/// `--rate`: records a second, 1 to [`api::tokens::MAX_RATE`].
+fn parse_rate(s: &str) -> Result<u32, String> {
+    api::tokens::parse_rate(s).ok_or_else(|| {
+        format!(
+            "{s:?}: a rate is records a second, from 1 to {}",
+            api::tokens::MAX_RATE
+        )
+    })
+}
+
 fn token(data: &std::path::Path, action: TokenAction) -> Result<()> {
     use api::tokens::{self, Role};
     match action {
@@ -420,11 +436,21 @@ fn token(data: &std::path::Path, action: TokenAction) -> Result<()> {
             role,
             expires,
             cert,
+            rate,
         } => {
             let role = Role::parse(&role)
                 .with_context(|| format!("--role must be writer, relay or reader, not {role:?}"))?;
             let expires = expires.as_deref().map(expiry).transpose()?;
-            let (entry, secret) = tokens::add(data, &enforcer, role, expires, cert.as_deref())?;
+            let (entry, secret) = tokens::add(
+                data,
+                &enforcer,
+                role,
+                tokens::Terms {
+                    expires,
+                    cert: cert.as_deref(),
+                    rate,
+                },
+            )?;
             let bound = entry.cert.as_ref().map_or(String::new(), |c| {
                 format!(", accepted only from a client certificate naming {c}")
             });
@@ -440,7 +466,13 @@ fn token(data: &std::path::Path, action: TokenAction) -> Result<()> {
             for e in tokens::load(data)? {
                 let expires = e.expires.map_or(String::new(), |t| format!(" expires {t}"));
                 let cert = e.cert.map_or(String::new(), |c| format!(" cert {c}"));
-                println!("{} {} {}{expires}{cert}", e.id, e.role.as_str(), e.enforcer);
+                let rate = e.rate.map_or(String::new(), |r| format!(" rate {r}/s"));
+                println!(
+                    "{} {} {}{expires}{cert}{rate}",
+                    e.id,
+                    e.role.as_str(),
+                    e.enforcer
+                );
             }
         }
         TokenAction::Revoke { id } => {
