@@ -107,6 +107,10 @@ impl Results {
     }
 
     /// Records refused before they were queued.
+    pub(crate) fn appended(&self) -> usize {
+        self.appended
+    }
+
     pub(crate) fn rejected(&self) -> usize {
         self.rejected
     }

@@ -23,6 +23,7 @@ mod params;
 pub mod peer;
 pub mod quota;
 mod read;
+pub mod senders;
 pub mod server;
 pub mod state;
 mod stream;

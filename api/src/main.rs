@@ -458,6 +458,7 @@ async fn serve(s: Settings) -> Result<()> {
         pipeline,
         tokens: TokenStore::new(&s.data, s.client_certs),
         quotas: Default::default(),
+        senders: Default::default(),
         config: s.server.clone(),
         rejected: Default::default(),
         signers: shared.clone(),

@@ -240,6 +240,8 @@ pub(crate) async fn post_logs(
             counts[key] = json!(counts[key].as_u64().unwrap_or(0) + 1);
         }
     }
+    let appended = counts["appended"].as_u64().unwrap_or(0) as usize;
+    state.senders.wrote(&who.enforcer, appended);
     counts["rejected_events"] = Value::Array(rejected);
     Ok((
         [(header::CONTENT_TYPE, "application/json")],

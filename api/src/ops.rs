@@ -91,7 +91,7 @@ pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         let mut sizes = String::new();
         let mut failures = String::new();
         for w in witnesses {
-            let name = w.name.replace('\\', "\\\\").replace('"', "\\\"");
+            let name = crate::senders::label(&w.name);
             let _ = writeln!(
                 sizes,
                 "ledger_witness_cosigned_size{{witness=\"{name}\"}} {}",
@@ -111,6 +111,7 @@ pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
              # TYPE ledger_witness_failures_total counter\n{failures}"
         );
     }
+    text.push_str(&state.senders.metrics());
     let mem = state.log.memory();
     let text = text
         + &format!(

@@ -46,6 +46,8 @@ pub struct AppState {
     pub tokens: TokenStore,
     /// The record rates of the tokens that have one.
     pub quotas: crate::quota::Quotas,
+    /// Records appended per writer, and when each last wrote.
+    pub senders: crate::senders::Senders,
     /// HTTP settings.
     pub config: ServerConfig,
     /// Records refused by validation (for /metrics).

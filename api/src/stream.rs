@@ -149,5 +149,6 @@ pub(crate) async fn post_sequence(
                 .map_err(|_| ApiError::internal("the writer stopped before acknowledging"))?;
         results.fill(&p.slots, outcomes);
     }
+    state.senders.wrote(&who.enforcer, results.appended());
     Ok(results.answer(cut, cbor_answer))
 }

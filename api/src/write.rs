@@ -136,5 +136,6 @@ pub(crate) async fn post_decisions(
         let outcomes = submit_and_wait(&state, subs).await?;
         results.fill(&slots, outcomes);
     }
+    state.senders.wrote(&who.enforcer, results.appended());
     Ok(results.answer(None, cbor_answer))
 }

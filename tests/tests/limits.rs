@@ -220,6 +220,16 @@ fn a_token_over_its_rate_waits_and_others_go_on() {
         200
     );
     assert_eq!(s.metric("ledger_requests_over_rate_total"), 1.0);
+    // Each writer's records and last write are in /metrics.
+    let m = s.request("GET", "/metrics", &[], b"").text();
+    ledger_tests::assert_metrics_described(&m);
+    for line in [
+        "ledger_writer_records_appended_total{submitted_by=\"gw-r\"} 250\n",
+        "ledger_writer_records_appended_total{submitted_by=\"local-enforcer\"} 1\n",
+        "ledger_writer_last_write_timestamp_seconds{submitted_by=\"gw-r\"} ",
+    ] {
+        assert!(m.contains(line), "{line} in {m}");
+    }
     // After the wait, let in again.
     std::thread::sleep(Duration::from_secs(wait));
     assert_eq!(post(&s, &limited, &batch("r3", 10)).status, 200);
