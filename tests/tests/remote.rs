@@ -325,3 +325,72 @@ fn search_follow_prints_every_new_match_once() {
         "{err}"
     );
 }
+
+/// `status` exited 1 naming `what` on an `attention:` line.
+fn needs_attention(r: ledger_tests::Run, what: &str) {
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(
+        r.stdout.contains(&format!("attention: {what}")),
+        "{}",
+        r.stdout
+    );
+}
+
+/// `ledgerctl status` reads a running ledgerd at a glance, and exits 1
+/// naming what needs a person: here a writer silent for longer than
+/// `--silent-after`, and a checkpoint that does not verify with the key
+/// given.
+#[test]
+fn status_names_what_needs_attention() {
+    let s = Server::start(&[]);
+    let url = format!("http://{}", s.addr);
+    s.append(&json!([record("st-1", "ann"), record("st-2", "ann")]));
+    let key = s.data.join("log.pub");
+    let status = |key: &str, extra: &[&str]| {
+        run(
+            "ledgerctl",
+            &[&["--url", url.as_str(), "--key", key, "status"][..], extra].concat(),
+        )
+    };
+    ledger_tests::wait_until("a checkpoint of 2", || {
+        status(key.to_str().unwrap(), &[])
+            .stdout
+            .contains("checkpoint: size 2,")
+    });
+    let r = status(key.to_str().unwrap(), &[]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    for line in [
+        "ready\n",
+        ": 2 entries\n",
+        "by 1 log key, verified with",
+        "witnesses: none",
+        "writer local-enforcer: 2 records appended, last write",
+    ] {
+        assert!(r.stdout.contains(line), "{line}: {}", r.stdout);
+    }
+    assert!(!r.stdout.contains("attention:"), "{}", r.stdout);
+
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    needs_attention(
+        status(key.to_str().unwrap(), &["--silent-after", "1s"]),
+        "writer local-enforcer has sent nothing for",
+    );
+    let other = ok(
+        "ledgerctl",
+        &[
+            "keygen",
+            "--origin",
+            "decisions.localhost/log",
+            "--out",
+            s.data.join("other").to_str().unwrap(),
+        ],
+    );
+    needs_attention(status(other.trim(), &[]), "the checkpoint does not verify");
+    // Without --url it says what it needs.
+    let r = run("ledgerctl", &["status"]);
+    assert!(
+        r.code != 0 && r.stderr.contains("give --url"),
+        "{}",
+        r.stderr
+    );
+}

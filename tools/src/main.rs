@@ -22,6 +22,7 @@ mod remote;
 mod search;
 mod ship;
 mod soak;
+mod status;
 mod witness;
 
 use std::io::{IsTerminal, Write};
@@ -148,6 +149,11 @@ enum Command {
         #[arg(long = "retired-key")]
         retired_keys: Vec<String>,
     },
+    /// A running ledgerd at a glance (--url; --key to verify its
+    /// checkpoint): readiness, size, checkpoint age and keys, witnesses,
+    /// queue, each writer's last write, refusals. Exit 1 when something
+    /// needs a person (each on an `attention:` line).
+    Status(status::StatusArgs),
     /// Find decisions by any combination of filters (a table, or --json lines), in log order; prints the next cursor to stderr.
     Search(Box<search::SearchArgs>),
     /// Send decision records to ledgerd (--url, --token): JSON lines, a JSON array, or CBOR.
@@ -363,6 +369,15 @@ fn run_remote(
             }
         }
         Command::Search(args) => search::run_remote(&remote, &args)?,
+        Command::Status(args) => {
+            let key = match key {
+                Some(_) => Some(load_key(key, dir)?),
+                None => dir.verifier().ok(),
+            };
+            if !status::run(&remote, key.as_ref(), &args)? {
+                std::process::exit(1);
+            }
+        }
         Command::Ship { inputs } => ship::run(&remote, &inputs)?,
         Command::Evidence(what) => {
             let key = match key {
@@ -606,6 +621,9 @@ fn run(cli: Cli) -> Result<()> {
     if let Command::Ship { .. } = cli.command {
         bail!("ship sends records to a running ledgerd: give --url and --token");
     }
+    if let Command::Status(_) = cli.command {
+        bail!("status asks a running ledgerd: give --url (and --key to verify its checkpoint)");
+    }
     if let Command::Soak(_) = cli.command {
         bail!("soak loads a running ledgerd: give --url and --token");
     }
@@ -637,6 +655,7 @@ fn run(cli: Cli) -> Result<()> {
         | Command::Key { .. }
         | Command::Witness { .. }
         | Command::Soak(_)
+        | Command::Status(_)
         | Command::Ship { .. } => {
             unreachable!("handled above")
         }

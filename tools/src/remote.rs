@@ -29,6 +29,11 @@ impl Reply {
 pub struct Metrics(String);
 
 impl Metrics {
+    /// The whole text.
+    pub fn text(&self) -> &str {
+        &self.0
+    }
+
     /// The value of the sample named `name` (with its labels, if any);
     /// NaN where the server does not give it.
     pub fn get(&self, name: &str) -> f64 {
