@@ -339,6 +339,10 @@ fn bad_input_is_refused_with_a_reason() {
         &["search", "--received-from", t, "--received-to", t],
         "received_from must be before",
     );
+    f.ctl_refused(
+        &["search", "--received-from", "yesterday"],
+        "span back from now such as 2h",
+    );
     let out = f.path("empty-filter");
     let window = ["export", "--from", t, "--to", "2026-12-01T00:00:00Z"];
     f.ctl_refused(

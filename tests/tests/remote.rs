@@ -196,6 +196,21 @@ fn ledgerctl_reads_and_ships_over_http_and_locally() {
         &["--data", data, "search", "--subject", "cat", "--json"],
     );
     assert_eq!(out.lines().count(), 3);
+    // Windows back from now: all were received in the last hour, none before.
+    let since = |flag: &str| {
+        let args = [
+            "--data",
+            data,
+            "search",
+            "--subject",
+            "cat",
+            flag,
+            "1h",
+            "--json",
+        ];
+        ok("ledgerctl", &args).lines().count()
+    };
+    assert_eq!((since("--received-from"), since("--received-to")), (3, 0));
     assert!(ok("ledgerctl", &["--data", data, "audit"]).starts_with("audit OK: 5043 entries"));
 }
 

@@ -22,11 +22,13 @@ use crate::remote::Remote;
 /// Options of `ledgerctl export`.
 #[derive(Clone, Debug, clap::Args)]
 pub struct ExportArgs {
-    /// Start of the window: `received_at` at or after this (RFC 3339).
-    #[arg(long)]
+    /// Start of the window: `received_at` at or after this (RFC 3339, or
+    /// back from now: 30d, 12h).
+    #[arg(long, value_parser = crate::when::bound)]
     pub from: String,
-    /// End of the window: `received_at` before this (RFC 3339).
-    #[arg(long)]
+    /// End of the window: `received_at` before this (RFC 3339, a span back
+    /// from now, or `now`).
+    #[arg(long, value_parser = crate::when::bound)]
     pub to: String,
     /// Disclose only decisions about this subject.id (others as leaf hashes).
     #[arg(long)]

@@ -23,6 +23,7 @@ mod search;
 mod ship;
 mod soak;
 mod status;
+mod when;
 mod witness;
 
 use std::io::{IsTerminal, Write};
@@ -506,24 +507,9 @@ fn token(data: &std::path::Path, action: TokenAction) -> Result<()> {
 /// `--expires`: an RFC 3339 time, or a duration from now (`90d`, `12h`,
 /// `30m`, `45s`).
 fn expiry(v: &str) -> Result<verifier::timestamp::Timestamp> {
-    use verifier::timestamp::Timestamp;
-    if let Some(t) = Timestamp::parse_text(v) {
-        return Ok(t);
-    }
-    let (n, unit) = v.split_at(v.len().saturating_sub(1));
-    let secs = match unit {
-        "d" => 86_400,
-        "h" => 3_600,
-        "m" => 60,
-        "s" => 1,
-        _ => 0,
-    };
-    let n: i64 = n.parse().unwrap_or(0);
-    if secs == 0 || n <= 0 {
-        bail!("--expires {v:?} is neither an RFC 3339 time nor a duration such as 90d, 12h, 30m");
-    }
-    let at = time::OffsetDateTime::now_utc() + time::Duration::seconds(n.saturating_mul(secs));
-    Ok(Timestamp(at))
+    when::ahead(v).with_context(|| {
+        format!("--expires {v:?} is neither an RFC 3339 time nor a duration such as 90d, 12h, 30m")
+    })
 }
 
 fn write_out(out: Option<PathBuf>, text: &str) -> Result<()> {

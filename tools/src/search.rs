@@ -64,17 +64,17 @@ pub struct SearchArgs {
     /// allow or deny
     #[arg(long)]
     decision: Option<String>,
-    /// Record time at or after (RFC 3339).
-    #[arg(long)]
+    /// Record time at or after (RFC 3339, or back from now: 2h, 30m, 7d).
+    #[arg(long, value_parser = crate::when::bound)]
     from: Option<String>,
-    /// Record time before (RFC 3339).
-    #[arg(long)]
+    /// Record time before (RFC 3339, a span back from now, or `now`).
+    #[arg(long, value_parser = crate::when::bound)]
     to: Option<String>,
-    /// received_at at or after (RFC 3339).
-    #[arg(long)]
+    /// received_at at or after (RFC 3339, or back from now: 2h, 30m, 7d).
+    #[arg(long, value_parser = crate::when::bound)]
     received_from: Option<String>,
-    /// received_at before (RFC 3339).
-    #[arg(long)]
+    /// received_at before (RFC 3339, a span back from now, or `now`).
+    #[arg(long, value_parser = crate::when::bound)]
     received_to: Option<String>,
     /// Only decisions in the checkpoint signed at this tree size (stable
     /// paging as the log grows).
