@@ -34,10 +34,15 @@ impl PeerNames {
     /// The names of the end-entity certificate in `chain` (the first), or
     /// none if there is no chain or it cannot be read.
     pub fn of_chain(chain: Option<&[CertificateDer<'_>]>) -> PeerNames {
-        let Some(cert) = chain.and_then(|c| c.first()) else {
-            return PeerNames::default();
-        };
-        match names(cert.as_ref()) {
+        match chain.and_then(|c| c.first()) {
+            Some(cert) => PeerNames::of_der(cert.as_ref()),
+            None => PeerNames::default(),
+        }
+    }
+
+    /// The names of one DER certificate; none if it cannot be read.
+    pub fn of_der(der: &[u8]) -> PeerNames {
+        match names(der) {
             Ok(names) => PeerNames { names },
             Err(e) => {
                 tracing::warn!("client certificate names unreadable: {e}");

@@ -65,6 +65,7 @@ pub const TARGETS: &[Target] = &[
     ("receipt", receipt),
     ("export", export),
     ("witness", witness),
+    ("client_cert", client_cert),
 ];
 
 /// Splits `data` into parts, each a 4-byte little-endian length and that
@@ -365,5 +366,15 @@ pub fn witness(data: &[u8]) {
     if let Ok(s) = std::str::from_utf8(data) {
         let _ = cosignature::WitnessKey::parse(s);
         let _ = cosignature::WitnessSigner::parse(s);
+    }
+}
+
+/// A client certificate's DER, as a mutual-TLS client presents it: its
+/// URI and DNS names are read (for tokens bound to one) without panicking,
+/// each one a name the certificate is found to carry.
+pub fn client_cert(data: &[u8]) {
+    let peer = api::peer::PeerNames::of_der(data);
+    for name in &peer.names {
+        assert!(peer.contains(name));
     }
 }

@@ -7,6 +7,11 @@
 //! cargo test -p ledger-fuzz --test seeds -- --ignored   # rewrites fuzz/corpus/
 //! ```
 //!
+//! The `client_cert` seeds are not made here: they are certificates
+//! written by another X.509 implementation (Python's `cryptography`: an
+//! Ed25519 self-signed certificate with URI, DNS, IP and email names, and
+//! one with none), kept as they are.
+//!
 //! The test that always runs checks that the committed seeds are still
 //! accepted where they should be: a seed that no longer parses would leave
 //! its target fuzzing only the error path.
@@ -296,6 +301,19 @@ fn regenerate_witness_seeds() {
 #[test]
 fn the_seeds_still_verify() {
     let read = |t: &str, n: &str| read(&corpus().join(t).join(n));
+    // Only the URI and DNS names of another implementation's certificate.
+    assert_eq!(
+        api::peer::PeerNames::of_der(&read("client_cert", "spiffe-and-dns")).names,
+        [
+            "spiffe://example.org/ns/prod/sa/gw-eu-1",
+            "gw-eu-1.example.org"
+        ]
+    );
+    assert!(
+        api::peer::PeerNames::of_der(&read("client_cert", "no-names"))
+            .names
+            .is_empty()
+    );
     let k = key();
     let v = verifier::evidence::verify(&read("evidence", "seed-3.evidence"), &k).unwrap();
     // seed-3 carries hostile text, so the evidence target checks that its

@@ -149,4 +149,5 @@ targets!(
     receipt,
     export,
     witness,
+    client_cert,
 );
