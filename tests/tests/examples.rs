@@ -1,7 +1,8 @@
 //! The files in `examples/` do what the README says: the single decision
 //! and the agent's identity chain (agent gateway, policy engines, token
 //! issuer, API gateway) are accepted, and the chain verifies offline with
-//! every hop, both requests' agreement and no disagreement.
+//! every hop, both requests' agreement and no disagreement, whether it is
+//! asked for by a decision, a trace or a request id.
 
 use std::path::Path;
 
@@ -95,6 +96,35 @@ fn the_example_chain_verifies_with_every_hop_agreeing() {
     assert!(
         findings.iter().all(|f| f.contains("not logged inline")),
         "{findings:?}"
+    );
+    // From a trace or request id seen in another system's logs: the same
+    // chain, from the first decision that carries it.
+    let remote = ["--url", url.as_str(), "--token", &s.reader, "--key", key];
+    for start in [
+        ["--trace-id", "5c1f0e2a9b7d4e3f8a6b2c1d0e9f8a7b"],
+        ["--request-id", "req-chain-2"],
+    ] {
+        let again = dir.path().join("again.chain");
+        let again = again.to_str().unwrap();
+        ok(
+            "ledgerctl",
+            &[&remote[..], &["chain"], &start[..], &["--out", again]].concat(),
+        );
+        let r = run("ledger-verify", &["chain", again, "--key", key]);
+        assert!(
+            r.stdout.contains("chain of 5 decisions (complete)"),
+            "{start:?}: {}",
+            r.stdout
+        );
+    }
+    let r = run(
+        "ledgerctl",
+        &[&remote[..], &["chain", "--trace-id", "no-such-trace"]].concat(),
+    );
+    assert!(
+        r.code != 0 && r.stderr.contains("no decision with trace_id"),
+        "{}",
+        r.stderr
     );
     let out = dir.path().join("e.evidence");
     let out = out.to_str().unwrap();

@@ -51,14 +51,36 @@ pub enum What {
         out: PathBuf,
     },
     /// Write the chain bundle of every decision linked to this one, each
-    /// proven against one checkpoint (specs/chain.md).
+    /// proven against one checkpoint (specs/chain.md). Start from a
+    /// decision, or from a trace or request id found in another system's
+    /// logs (the chain of the first decision that carries it).
     Chain {
         /// The decision's `decision_id`.
-        decision_id: String,
+        #[arg(required_unless_present_any = ["trace_id", "request_id"])]
+        decision_id: Option<String>,
+        /// Start from the first decision with this `context.trace_id`.
+        #[arg(long, conflicts_with_all = ["decision_id", "request_id"])]
+        trace_id: Option<String>,
+        /// Start from the first decision with this `context.request_id`.
+        #[arg(long, conflicts_with = "decision_id")]
+        request_id: Option<String>,
         /// Write it here instead of stdout.
         #[arg(long)]
         out: Option<PathBuf>,
     },
+}
+
+/// The search term a chain starts from when no decision id is given
+/// (clap requires one of the three).
+fn start_term<'a>(
+    trace_id: &'a Option<String>,
+    request_id: &'a Option<String>,
+) -> (&'static str, &'a str) {
+    match (trace_id, request_id) {
+        (Some(t), _) => ("trace_id", t),
+        (None, Some(r)) => ("request_id", r),
+        (None, None) => ("trace_id", ""),
+    }
 }
 
 fn write_out(out: &Option<PathBuf>, bytes: &[u8]) -> Result<()> {
@@ -137,8 +159,25 @@ pub fn run_local(dir: &DataDir, what: What) -> Result<()> {
             let bytes = local.log.receipt(index, dir.signer()?.current())?.encode();
             save_receipt(&key, &bytes, &local.log.entry(index)?, &out)?;
         }
-        What::Chain { decision_id, out } => {
-            let index = local.find(&decision_id)?;
+        What::Chain {
+            decision_id,
+            trace_id,
+            request_id,
+            out,
+        } => {
+            let index = match decision_id {
+                Some(id) => local.find(&id)?,
+                None => {
+                    let (name, value) = start_term(&trace_id, &request_id);
+                    let q = ingest::query::Query::from_params([(name, value)])
+                        .map_err(|e| anyhow::anyhow!(e))?;
+                    let page = ingest::query::search(&local.indexes, &q, None, 1)?;
+                    match page.indexes.first() {
+                        Some(&i) => i,
+                        None => bail!("no decision with {name} {value:?} in this log"),
+                    }
+                }
+            };
             let size = local.checkpoint(dir)?;
             let found = collect(&local.indexes, index, size, HOP_LIMIT)?;
             let text = local
@@ -200,7 +239,26 @@ pub fn run_remote(remote: &Remote, key: Option<VerifierKey>, what: What) -> Resu
                 }
             }
         }
-        What::Chain { decision_id, out } => {
+        What::Chain {
+            decision_id,
+            trace_id,
+            request_id,
+            out,
+        } => {
+            let decision_id = match decision_id {
+                Some(id) => id,
+                None => {
+                    let (name, value) = start_term(&trace_id, &request_id);
+                    let path =
+                        format!("/v1/search?{name}={}&limit=1", crate::remote::encode(value));
+                    let page: serde_json::Value = serde_json::from_slice(&remote.get_ok(&path)?)
+                        .context("the search answer is not JSON")?;
+                    match page["results"][0]["decision_id"].as_str() {
+                        Some(id) => id.to_string(),
+                        None => bail!("no decision with {name} {value:?} in this log"),
+                    }
+                }
+            };
             let body = remote.get_ok(&format!("{}/chain", decision(&decision_id)))?;
             match key {
                 Some(key) => save_chain(&key, remote.policy(), &body, &out)?,
