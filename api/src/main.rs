@@ -537,7 +537,13 @@ async fn serve(s: Settings) -> Result<()> {
         say!("(a certificate from a private CA: give curl --cacert and ledgerctl --ca the CA's certificate)");
     }
     let _ = std::io::Write::flush(&mut std::io::stdout());
-    tokio::spawn(watch_keys(s.data.clone(), log.clone(), shared));
+    {
+        let (data, log) = (s.data.clone(), log.clone());
+        std::thread::Builder::new()
+            .name("ledger-keys".into())
+            .spawn(move || watch_keys(&data, &log, &shared))
+            .context("starting the key file watcher")?;
+    }
     let app = api::router(state.clone());
     api::serve(
         listener,
@@ -561,36 +567,28 @@ async fn serve(s: Settings) -> Result<()> {
 /// `key promote`), about once a second, and puts them to work without a
 /// restart ([`ledger::rotation::apply`]). Files that do not load (a step
 /// still being written, or a mistake) are named, and the keys in use kept.
-async fn watch_keys(data: PathBuf, log: Arc<Log>, signers: ledger::keys::SharedSigners) {
-    let watch = Arc::new(std::sync::Mutex::new(ledger::rotation::KeyWatch::new(
-        &data,
-    )));
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+fn watch_keys(data: &Path, log: &Log, signers: &ledger::keys::SharedSigners) {
+    let mut watch = ledger::rotation::KeyWatch::new(data);
     loop {
-        tick.tick().await;
-        let (watch, log, signers) = (watch.clone(), log.clone(), signers.clone());
-        let done = tokio::task::spawn_blocking(move || {
-            let changed = watch.lock().unwrap_or_else(|p| p.into_inner()).changed()?;
-            let applied = changed.and_then(|(new, keys)| {
-                let next = new.next().map(|k| k.verifier());
-                ledger::rotation::apply(&log, &signers, new, &keys)?;
-                Ok((keys.current().clone(), next))
-            });
-            Some(applied)
-        })
-        .await;
-        match done {
-            Ok(Some(Ok((current, Some(next))))) => say!(
+        std::thread::sleep(Duration::from_secs(1));
+        let Some(changed) = watch.changed() else {
+            continue;
+        };
+        let applied = changed.and_then(|(new, keys)| {
+            let next = new.next().map(|k| k.verifier());
+            ledger::rotation::apply(log, signers, new, &keys)?;
+            Ok((keys.current().clone(), next))
+        });
+        match applied {
+            Ok((current, Some(next))) => say!(
                 "key files changed: checkpoints are now signed by {current} and the next key {next}"
             ),
-            Ok(Some(Ok((current, None)))) => {
+            Ok((current, None)) => {
                 say!("key files changed: checkpoints are now signed by {current} alone")
             }
-            Ok(Some(Err(e))) => tracing::warn!(
+            Err(e) => tracing::warn!(
                 "key files changed but do not load ({e}); still signing with the keys in use"
             ),
-            Ok(None) | Err(_) => {}
         }
     }
 }

@@ -12,10 +12,10 @@ use std::sync::RwLock;
 
 use ledger::stamp::Stamp;
 use sha2::{Digest, Sha256};
-
-use crate::peer::PeerNames;
 use subtle::ConstantTimeEq;
 use verifier::timestamp::Timestamp;
+
+use crate::peer::PeerNames;
 
 /// The file name in a data directory.
 pub const TOKENS_FILE: &str = "tokens";

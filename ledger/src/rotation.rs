@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use verifier::{SignerKey, VerifierKey};
 
 use crate::keys::{
-    self, io, replace, sync_dir, LogKeys, LogSigners, SharedSigners, NEXT_SIGNER_FILE,
+    self, io, replace, sync_dir, LogKeys, LogSigners, SharedSigners, Signers, NEXT_SIGNER_FILE,
     NEXT_VERIFIER_FILE, RETIRED_FILE, SIGNER_FILE, VERIFIER_FILE,
 };
 use crate::stamp::{stamp, Stamp};
@@ -154,11 +154,9 @@ pub fn apply(
     signers: LogSigners,
     keys: &LogKeys,
 ) -> Result<(), LedgerError> {
-    let own = [
-        signers.current(),
-        signers.next().unwrap_or(signers.current()),
-    ]
-    .map(|k| k.verifier());
+    // The signers' own keys too: a next key whose public file is not
+    // written yet is still one of the log's.
+    let own = signers.signers().iter().map(|k| k.verifier());
     let keys = LogKeys::new(
         keys.current().clone(),
         keys.all().iter().cloned().chain(own).collect(),

@@ -97,7 +97,7 @@ pub struct SearchArgs {
     #[arg(long, short = 'f')]
     follow: bool,
     /// How often --follow asks for new decisions.
-    #[arg(long, default_value = "1s", value_parser = crate::soak::parse_duration)]
+    #[arg(long, default_value = "1s", value_parser = crate::when::duration)]
     interval: Duration,
 }
 

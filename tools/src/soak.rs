@@ -24,7 +24,7 @@ pub struct SoakArgs {
     #[arg(long, default_value_t = 20_000)]
     pub rate: u64,
     /// How long to hold it (e.g. 180s, 10m).
-    #[arg(long, default_value = "180s", value_parser = parse_duration)]
+    #[arg(long, default_value = "180s", value_parser = crate::when::duration)]
     pub duration: Duration,
     /// Records per request.
     #[arg(long, default_value_t = 100)]
@@ -39,28 +39,6 @@ pub struct SoakArgs {
     /// Varies the records (ids are unique per seed).
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
-}
-
-/// `180s`, `10m`, `2h` or a number of seconds.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let (n, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
-        Some(i) => s.split_at(i),
-        None => (s, "s"),
-    };
-    let n: u64 = n
-        .parse()
-        .map_err(|_| format!("{s:?} is not a duration such as 180s or 10m"))?;
-    let secs = match unit {
-        "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        _ => return Err(format!("{s:?}: the unit must be s, m or h")),
-    };
-    if secs == 0 {
-        return Err("the duration must be at least 1s".into());
-    }
-    Ok(Duration::from_secs(secs))
 }
 
 /// One reading of the server's `/metrics`.

@@ -22,7 +22,7 @@ use crate::remote::{Metrics, Remote};
 pub struct StatusArgs {
     /// A writer that wrote since ledgerd started and has been silent this
     /// long needs attention (`15m`, `1h`).
-    #[arg(long, default_value = "15m", value_parser = crate::soak::parse_duration)]
+    #[arg(long, default_value = "15m", value_parser = crate::when::duration)]
     silent_after: Duration,
 }
 

@@ -1,7 +1,10 @@
 //! Times on the command line: an RFC 3339 time, or a span from now
 //! (`90d`, `12h`, `30m`, `45s`): ahead for an expiry (`token add
 //! --expires`), back for a window's bounds (`search --received-from 2h`,
-//! `export --from 30d --to now`).
+//! `export --from 30d --to now`); and lengths of time in the same spelling
+//! (`soak --duration 180s`, `search --follow --interval 1s`).
+
+use std::time::Duration;
 
 use verifier::timestamp::Timestamp;
 
@@ -20,6 +23,22 @@ fn span(s: &str) -> Option<i64> {
         return None;
     }
     Some(n.parse::<i64>().ok()?.saturating_mul(unit))
+}
+
+/// A length of time for clap: a span, or a number of seconds; at least
+/// one second.
+pub fn duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let secs = match s.bytes().all(|b| b.is_ascii_digit()) {
+        true => s.parse::<i64>().ok(),
+        false => span(s),
+    };
+    match secs {
+        Some(n) if n >= 1 => Ok(Duration::from_secs(n as u64)),
+        _ => Err(format!(
+            "{s:?} is not a duration of at least 1s such as 180s, 10m, 2h or 7d"
+        )),
+    }
 }
 
 /// `s` ahead of now, or the time it names.
@@ -70,5 +89,11 @@ mod tests {
             .unwrap_err()
             .contains("span back from now"));
         assert!(ahead("12h").unwrap().0 > time::OffsetDateTime::now_utc());
+        assert_eq!(duration("180s"), Ok(Duration::from_secs(180)));
+        assert_eq!(duration("90"), Ok(Duration::from_secs(90)));
+        assert_eq!(duration("2h"), Ok(Duration::from_secs(7200)));
+        for bad in ["0s", "0", "", "1w", "-5s"] {
+            assert!(duration(bad).unwrap_err().contains("at least 1s"), "{bad}");
+        }
     }
 }
