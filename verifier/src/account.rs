@@ -12,6 +12,7 @@ use serde_json::json;
 use crate::chain::VerifiedChain;
 use crate::checkpoint::Checkpoint;
 use crate::decision::{Actor, Decision, LoggedDecision};
+use crate::enforcer_signature::Signed;
 use crate::findings::{self, Agreement};
 use crate::json::to_json;
 use crate::shown;
@@ -54,7 +55,9 @@ fn actor_line(i: usize, a: &Actor) -> String {
 }
 
 /// The lines describing one decision (no heading, no findings).
-fn decision_lines(d: &Decision, submitted_by: &str, received_at: &str) -> Vec<(String, String)> {
+fn decision_lines(logged: &LoggedDecision) -> Vec<(String, String)> {
+    let (d, submitted_by) = (&logged.decision, &logged.submitted_by);
+    let received_at = logged.received_at.canonical();
     let mut rows: Vec<(&str, String)> = Vec::new();
     let s = &d.subject;
     let mut subject = format!(
@@ -155,6 +158,9 @@ fn decision_lines(d: &Decision, submitted_by: &str, received_at: &str) -> Vec<(S
             d.enforcer.kind, d.enforcer.id, submitted_by
         ),
     ));
+    if let Some(signed) = logged.signed.describe(&d.enforcer.id) {
+        rows.push(("", signed));
+    }
     let c = &d.context;
     let mut context: Vec<String> = Vec::new();
     for (name, v) in [
@@ -193,7 +199,7 @@ pub fn decision_text(index: u64, cp: &Checkpoint, signed: &str, logged: &LoggedD
     let d = &logged.decision;
     let heading = format!("decision {}: {}", d.decision_id, d.decision);
     let mut out = format!("{}\n", shown::line(&heading));
-    let mut rows = decision_lines(d, &logged.submitted_by, &logged.received_at.canonical());
+    let mut rows = decision_lines(logged);
     rows.push((
         "logged".into(),
         format!(
@@ -226,6 +232,7 @@ pub fn decision_json(index: u64, cp: &Checkpoint, logged: &LoggedDecision) -> se
         "leaf_hash": logged.leaf_hash.to_hex(),
         "received_at": logged.received_at,
         "submitted_by": logged.submitted_by,
+        "enforcer_signature": logged.signed,
         "credential_valid": d.credential_valid(),
         "decision": d,
         "record": to_json(&logged.record),
@@ -290,8 +297,13 @@ pub fn chain_text(chain: &VerifiedChain) -> String {
     );
     let mut out = format!("{}\n", shown::line(&heading));
     for line in chain.tree() {
-        let d = &chain.hops[line.hop].logged.decision;
-        let hop = hop_line(d);
+        let logged = &chain.hops[line.hop].logged;
+        let mut hop = hop_line(&logged.decision);
+        match logged.signed {
+            Signed::Unsigned => {}
+            Signed::NotChecked { .. } => hop.push_str("  [signed: not checked]"),
+            Signed::Verified { .. } => hop.push_str("  [signed: verified]"),
+        }
         let _ = writeln!(out, "{}{}", "  ".repeat(line.depth), shown::line(&hop));
     }
     agreement_text(&chain.agreement(), &mut out);
@@ -315,6 +327,7 @@ pub fn chain_json(chain: &VerifiedChain) -> serde_json::Value {
                 "leaf_hash": h.logged.leaf_hash.to_hex(),
                 "received_at": h.logged.received_at,
                 "submitted_by": h.logged.submitted_by,
+                "enforcer_signature": h.logged.signed,
                 "decision": h.logged.decision,
             })
         })

@@ -10,6 +10,7 @@
 use ciborium::Value;
 use serde::Serialize;
 
+use crate::enforcer_signature::{EnforcerKeys, EnforcerSignature, SignatureError, Signed};
 use crate::envelope::{Envelope, EnvelopeError};
 use crate::hash::{leaf_hash, Hash};
 use crate::timestamp::Timestamp;
@@ -223,6 +224,11 @@ pub struct LoggedDecision {
     pub decision: Decision,
     /// The record as stored (with its free-form content).
     pub record: Value,
+    /// The enforcer's signature of the record, if it signed it.
+    pub enforcer_signature: Option<EnforcerSignature>,
+    /// What is known of that signature: not checked until
+    /// [`LoggedDecision::check_signature`] is given the enforcer's keys.
+    pub signed: Signed,
 }
 
 impl LoggedDecision {
@@ -240,7 +246,30 @@ impl LoggedDecision {
             submitted_by: env.submitted_by,
             decision: Decision::from_record(&env.record)?,
             record: env.record,
+            signed: match &env.enforcer_signature {
+                None => Signed::Unsigned,
+                Some(s) => Signed::NotChecked { key_id: s.key_id },
+            },
+            enforcer_signature: env.enforcer_signature,
         })
+    }
+
+    /// Checks the enforcer signature, if the record has one, with the keys
+    /// of `keys` named by its `enforcer.id`: [`Signed::Verified`] when one
+    /// verifies it, [`Signed::NotChecked`] when `keys` has none of that
+    /// enforcer, an error when the enforcer's keys do not verify it.
+    pub fn check_signature(&mut self, keys: &EnforcerKeys) -> Result<Signed, SignatureError> {
+        let Some(signature) = &self.enforcer_signature else {
+            return Ok(Signed::Unsigned);
+        };
+        let enforcer = &self.decision.enforcer.id;
+        if keys.signs(enforcer) {
+            keys.check(enforcer, signature, &crate::cbor::encode(&self.record))?;
+            self.signed = Signed::Verified {
+                key_id: signature.key_id,
+            };
+        }
+        Ok(self.signed)
     }
 }
 

@@ -5,15 +5,21 @@
 //!   "v": 1,
 //!   "record": { … },             the decision record, deterministic CBOR
 //!   "received_at": 0("…Z"),      ledger clock, RFC 3339 UTC (tag 0)
-//!   "submitted_by": "…"          the authenticated enforcer id
+//!   "submitted_by": "…",         the authenticated enforcer id
+//!   "enforcer_signature": 18([…]) only for a record its enforcer signed:
+//!                                 COSE_Sign1, payload detached (the record)
 //! }
 //! ```
+//!
+//! The keys sort in that order (shorter encodings first), so a signed
+//! leaf is an unsigned one with a map of five and the signature appended.
 
 use std::ops::Range;
 
 use ciborium::Value;
 
 use crate::cbor::{self, head, text_into, CborError};
+use crate::enforcer_signature::{EnforcerSignature, SignatureError};
 use crate::hash::{EntryWriter, HashedEntry};
 
 /// The envelope version this code writes and reads.
@@ -34,6 +40,9 @@ pub enum EnvelopeError {
     /// A version this code does not know.
     #[error("envelope version {0} is not supported")]
     Version(u64),
+    /// The enforcer signature is not one of this profile.
+    #[error("envelope field enforcer_signature: {0}")]
+    Signature(SignatureError),
 }
 
 /// A decoded leaf envelope.
@@ -45,6 +54,8 @@ pub struct Envelope {
     pub received_at: String,
     /// The authenticated enforcer that submitted it.
     pub submitted_by: String,
+    /// The enforcer's signature of the record, if it signed it.
+    pub enforcer_signature: Option<EnforcerSignature>,
 }
 
 /// The leaf bytes from a record already in deterministic CBOR, without
@@ -52,18 +63,36 @@ pub struct Envelope {
 /// `submitted_by` (shorter encodings first), so the pieces are concatenated
 /// in that order.
 pub fn encode_parts(record_cbor: &[u8], received_at: &str, submitted_by: &str) -> Vec<u8> {
-    let mut out = Vec::with_capacity(record_cbor.len() + TAIL_ROOM + submitted_by.len());
-    write_head(&mut out, |out| {
+    encode_signed_parts(record_cbor, received_at, submitted_by, None)
+}
+
+/// [`encode_parts`] for a record its enforcer may have signed.
+pub fn encode_signed_parts(
+    record_cbor: &[u8],
+    received_at: &str,
+    submitted_by: &str,
+    signature: Option<&EnforcerSignature>,
+) -> Vec<u8> {
+    let signature = signature.map(EnforcerSignature::encode_detached);
+    let mut out = Vec::with_capacity(
+        record_cbor.len() + TAIL_ROOM + submitted_by.len() + signature.as_ref().map_or(0, Vec::len),
+    );
+    write_head(&mut out, signature.is_some(), |out| {
         out.extend_from_slice(record_cbor);
         Some(())
     });
-    write_tail(received_at, submitted_by, &mut out);
+    write_tail(received_at, submitted_by, signature.as_deref(), &mut out);
     out
 }
 
-/// What [`write_head`] writes before the record: a map of four, `"v": 1`,
-/// the `"record"` key.
-const BEFORE_RECORD: &[u8] = b"\xa4\x61v\x01\x66record";
+/// What [`write_head`] writes before the record, after the map's head:
+/// `"v": 1`, the `"record"` key.
+const BEFORE_RECORD: &[u8] = b"\x61v\x01\x66record";
+/// The map's head: four entries, or five with an enforcer signature.
+const MAP_OF_4: u8 = 0xa4;
+const MAP_OF_5: u8 = 0xa5;
+/// The key of the enforcer signature.
+const SIGNATURE_KEY: &str = "enforcer_signature";
 /// What it writes after the record: the `"received_at"` key and tag 0.
 const AFTER_RECORD: &[u8] = b"\x6breceived_at\xc0";
 
@@ -72,7 +101,11 @@ const AFTER_RECORD: &[u8] = b"\x6breceived_at\xc0";
 /// from every leaf); `None` for anything else. It agrees with
 /// [`Envelope::decode`] on every valid envelope.
 pub fn received_at(leaf: &[u8]) -> Option<&str> {
-    let rest = leaf.strip_prefix(BEFORE_RECORD)?;
+    let (&map, rest) = leaf.split_first()?;
+    if map != MAP_OF_4 && map != MAP_OF_5 {
+        return None;
+    }
+    let rest = rest.strip_prefix(BEFORE_RECORD)?;
     let rest = rest
         .get(cbor::item_len(rest)?..)?
         .strip_prefix(AFTER_RECORD)?;
@@ -141,15 +174,15 @@ const TAIL_ROOM: usize = 64;
 
 /// Writes the envelope up to the `received_at` text, the record being
 /// what `record` appends; returns where the record is in `out`, or `None`
-/// if `record` did.
+/// if `record` did. `signed`: the envelope will end with an enforcer
+/// signature.
 fn write_head(
     out: &mut Vec<u8>,
+    signed: bool,
     record: impl FnOnce(&mut Vec<u8>) -> Option<()>,
 ) -> Option<Range<usize>> {
-    head(5, 4, out);
-    text_into("v", out);
-    head(0, VERSION, out);
-    text_into("record", out);
+    out.push(if signed { MAP_OF_5 } else { MAP_OF_4 });
+    out.extend_from_slice(BEFORE_RECORD);
     let start = out.len();
     record(out)?;
     let record = start..out.len();
@@ -158,10 +191,15 @@ fn write_head(
     Some(record)
 }
 
-fn write_tail(received_at: &str, submitted_by: &str, out: &mut Vec<u8>) {
+/// `signature`: the detached COSE_Sign1, if the envelope has one.
+fn write_tail(received_at: &str, submitted_by: &str, signature: Option<&[u8]>, out: &mut Vec<u8>) {
     text_into(received_at, out);
     text_into("submitted_by", out);
     text_into(submitted_by, out);
+    if let Some(signature) = signature {
+        text_into(SIGNATURE_KEY, out);
+        out.extend_from_slice(signature);
+    }
 }
 
 /// A leaf whose `received_at` is not known yet: the envelope up to it,
@@ -171,29 +209,46 @@ fn write_tail(received_at: &str, submitted_by: &str, out: &mut Vec<u8>) {
 pub struct LeafHead {
     entry: EntryWriter,
     record: Range<usize>,
+    /// The enforcer signature to end the envelope with (detached form).
+    signature: Option<Box<[u8]>>,
 }
 
 /// Equal heads have equal bytes (the hash state follows from them).
 impl PartialEq for LeafHead {
     fn eq(&self, other: &LeafHead) -> bool {
-        self.entry.bytes() == other.entry.bytes()
+        self.entry.bytes() == other.entry.bytes() && self.signature == other.signature
     }
 }
 
 impl LeafHead {
     /// The envelope of a record in deterministic CBOR, up to `received_at`.
     pub fn new(record_cbor: &[u8]) -> LeafHead {
+        LeafHead::with_signature(record_cbor, None)
+    }
+
+    /// The envelope of a record its enforcer signed (the signature having
+    /// been checked), up to `received_at`.
+    pub fn signed(record_cbor: &[u8], signature: &EnforcerSignature) -> LeafHead {
+        LeafHead::with_signature(record_cbor, Some(signature))
+    }
+
+    fn with_signature(record_cbor: &[u8], signature: Option<&EnforcerSignature>) -> LeafHead {
+        let signature = signature.map(|s| s.encode_detached().into_boxed_slice());
         let mut entry = EntryWriter::with_capacity(record_cbor.len() + 2 * TAIL_ROOM);
         let mut record = 0..0;
         entry.append(|out| {
             // Copying never fails, so the range is always there.
-            record = write_head(out, |out| {
+            record = write_head(out, signature.is_some(), |out| {
                 out.extend_from_slice(record_cbor);
                 Some(())
             })
             .unwrap_or_default()
         });
-        LeafHead { entry, record }
+        LeafHead {
+            entry,
+            record,
+            signature,
+        }
     }
 
     /// The envelope of the record that `record` appends in deterministic
@@ -203,13 +258,26 @@ impl LeafHead {
         let mut entry = EntryWriter::with_capacity(size + 2 * TAIL_ROOM);
         let mut written = None;
         entry.try_append(|out| {
-            written = write_head(out, record);
+            written = write_head(out, false, record);
             written.as_ref().map(|_| ())
         })?;
         Some(LeafHead {
             entry,
             record: written?,
+            signature: None,
         })
+    }
+
+    /// Whether the leaf will carry an enforcer signature.
+    pub fn is_signed(&self) -> bool {
+        self.signature.is_some()
+    }
+
+    /// Bytes the enforcer signature adds to the leaf (0 without one).
+    pub fn signature_len(&self) -> usize {
+        self.signature
+            .as_ref()
+            .map_or(0, |s| 1 + SIGNATURE_KEY.len() + s.len())
     }
 
     /// The record's deterministic CBOR.
@@ -219,10 +287,11 @@ impl LeafHead {
 
     /// The leaf bytes once the record was received at `received_at` (RFC
     /// 3339 UTC) from `submitted_by`, and their leaf hash: the same bytes as
-    /// [`encode_parts`].
+    /// [`encode_signed_parts`].
     pub fn finish(mut self, received_at: &str, submitted_by: &str) -> HashedEntry {
+        let signature = self.signature.take();
         self.entry
-            .append(|out| write_tail(received_at, submitted_by, out));
+            .append(|out| write_tail(received_at, submitted_by, signature.as_deref(), out));
         self.entry.finish()
     }
 }
@@ -230,10 +299,11 @@ impl LeafHead {
 impl Envelope {
     /// The leaf bytes: the envelope in deterministic CBOR.
     pub fn encode(&self) -> Vec<u8> {
-        encode_parts(
+        encode_signed_parts(
             &cbor::encode(&self.record),
             &self.received_at,
             &self.submitted_by,
+            self.enforcer_signature.as_ref(),
         )
     }
 
@@ -252,8 +322,9 @@ impl Envelope {
         let Value::Map(entries) = value else {
             return Err(EnvelopeError::Field("(top level map)"));
         };
-        let four = entries.len() == 4;
+        let count = entries.len();
         let (mut version, mut record, mut received_at, mut submitted_by) = (None, None, None, None);
+        let mut signature = None;
         for (k, v) in entries {
             match k.as_text() {
                 Some("v") => version = v.as_integer().and_then(|i| u64::try_from(i).ok()),
@@ -265,6 +336,11 @@ impl Envelope {
                     }
                 }
                 Some("submitted_by") => submitted_by = v.into_text().ok(),
+                Some(SIGNATURE_KEY) => {
+                    signature = Some(
+                        EnforcerSignature::from_leaf_value(&v).map_err(EnvelopeError::Signature)?,
+                    )
+                }
                 _ => {}
             }
         }
@@ -272,15 +348,16 @@ impl Envelope {
         if version != VERSION {
             return Err(EnvelopeError::Version(version));
         }
-        if !four {
+        if count != 4 + usize::from(signature.is_some()) {
             return Err(EnvelopeError::Field(
-                "(exactly v, record, received_at, submitted_by)",
+                "(exactly v, record, received_at, submitted_by, and enforcer_signature if signed)",
             ));
         }
         Ok(Envelope {
             record: record.ok_or(EnvelopeError::Field("record"))?,
             received_at: received_at.ok_or(EnvelopeError::Field("received_at"))?,
             submitted_by: submitted_by.ok_or(EnvelopeError::Field("submitted_by"))?,
+            enforcer_signature: signature,
         })
     }
 }

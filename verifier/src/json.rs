@@ -135,7 +135,8 @@ pub fn write(v: &Value, out: &mut String) {
 /// prints, and a line of an export's `decisions.jsonl`).
 ///
 /// ```text
-/// {"decision_id", "index", "leaf_hash" (hex), "received_at", "record", "submitted_by"}
+/// {"decision_id", "index", "leaf_hash" (hex), "received_at", "record", "submitted_by"
+///  [, "enforcer_signature": {"key_id": "<8 hex digits>"}]}     a record its enforcer signed
 /// ```
 pub fn logged_json(index: u64, leaf: &[u8]) -> Result<String, crate::envelope::EnvelopeError> {
     let env = crate::envelope::Envelope::decode(leaf)?;
@@ -146,6 +147,7 @@ pub fn logged_json(index: u64, leaf: &[u8]) -> Result<String, crate::envelope::E
         &env.received_at,
         &env.submitted_by,
         &env.record,
+        env.enforcer_signature.as_ref(),
         &mut out,
     );
     Ok(out)
@@ -158,6 +160,7 @@ pub fn write_logged(
     received_at: &str,
     submitted_by: &str,
     record: &Value,
+    signature: Option<&crate::enforcer_signature::EnforcerSignature>,
     out: &mut String,
 ) {
     use std::fmt::Write as _;
@@ -182,6 +185,13 @@ pub fn write_logged(
     write(record, out);
     out.push_str(",\"submitted_by\":");
     write_str(submitted_by, out);
+    if let Some(s) = signature {
+        let _ = write!(
+            out,
+            ",\"enforcer_signature\":{{\"key_id\":\"{:08x}\"}}",
+            s.key_id
+        );
+    }
     out.push('}');
 }
 

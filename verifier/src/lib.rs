@@ -19,6 +19,7 @@
 //! | [`consistency_file`] | consistency proof files | specs/consistency-proof.md |
 //! | [`cbor`] | deterministic CBOR | RFC 8949 §4.2.1 |
 //! | [`envelope`] | the leaf bytes of a decision | specs/record.md |
+//! | [`enforcer_signature`] | records signed by their enforcer (COSE_Sign1) | RFC 9052, specs/signed-record.md |
 //! | [`decision`] | a decision record read from a leaf | specs/record.md |
 //! | [`evidence`] | one decision's evidence file | specs/evidence.md |
 //! | [`receipt`] | COSE receipts | RFC 9942, specs/receipt.md |
@@ -45,6 +46,7 @@ pub mod consistency;
 pub mod consistency_file;
 pub mod cosignature;
 pub mod decision;
+pub mod enforcer_signature;
 pub mod envelope;
 pub mod evidence;
 pub mod export;

@@ -81,7 +81,7 @@ pub struct Receipt {
     pub signature: [u8; 64],
 }
 
-fn int(i: i64) -> Value {
+pub(crate) fn int(i: i64) -> Value {
     Value::Integer(i.into())
 }
 
@@ -93,13 +93,19 @@ fn protected_bytes(tree_size: u64) -> Vec<u8> {
     ]))
 }
 
-fn sig_structure(protected: &[u8], root: &Hash) -> Vec<u8> {
-    cbor::encode(&Value::Array(vec![
-        Value::Text("Signature1".into()),
-        Value::Bytes(protected.to_vec()),
-        Value::Bytes(vec![]),
-        Value::Bytes(root.0.to_vec()),
-    ]))
+/// The Sig_structure of a COSE_Sign1 with no external AAD (RFC 9052
+/// §4.4): `["Signature1", protected, h'', payload]`, written directly
+/// (receipts and enforcer signatures, [`crate::enforcer_signature`]).
+pub(crate) fn sig_structure(protected: &[u8], payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(payload.len() + protected.len() + 24);
+    cbor::head(4, 4, &mut out);
+    cbor::text_into("Signature1", &mut out);
+    cbor::head(2, protected.len() as u64, &mut out);
+    out.extend_from_slice(protected);
+    cbor::head(2, 0, &mut out);
+    cbor::head(2, payload.len() as u64, &mut out);
+    out.extend_from_slice(payload);
+    out
 }
 
 impl Receipt {
@@ -113,7 +119,7 @@ impl Receipt {
         path: Vec<Hash>,
         root: &Hash,
     ) -> Receipt {
-        let signature = signer.sign_bytes(&sig_structure(&protected_bytes(tree_size), root));
+        let signature = signer.sign_bytes(&sig_structure(&protected_bytes(tree_size), &root.0));
         Receipt {
             tree_size,
             leaf_index,
@@ -244,7 +250,7 @@ impl Receipt {
             self.tree_size,
             &self.path,
         )?;
-        let message = sig_structure(&protected_bytes(self.tree_size), &root);
+        let message = sig_structure(&protected_bytes(self.tree_size), &root.0);
         if !key.verify(&message, &self.signature) {
             return Err(ReceiptError::Signature);
         }

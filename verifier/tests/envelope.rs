@@ -49,6 +49,7 @@ fn envelope_parts_equal_the_generic_encoding_and_round_trip() {
         record: record.clone(),
         received_at: "2026-11-23T07:00:00.5Z".into(),
         submitted_by: "gw-1".into(),
+        enforcer_signature: None,
     };
     let generic = cbor::encode(&Value::Map(vec![
         (t("submitted_by"), t("gw-1")),

@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 use verifier::consistency_file::ConsistencyFile;
 use verifier::cosignature::{Policy, WitnessKey, Witnessing};
 use verifier::decision::LoggedDecision;
+use verifier::enforcer_signature::{EnforcerKeys, Signed};
 use verifier::{
     account, chain, checkpoint, cosignature, evidence, export, receipt, shown, tlog_proof,
     VerifierKey,
@@ -66,6 +67,8 @@ enum Command {
         key: String,
         #[command(flatten)]
         witnesses: WitnessArgs,
+        #[command(flatten)]
+        enforcers: EnforcerArgs,
         /// Print the account as JSON.
         #[arg(long)]
         json: bool,
@@ -94,6 +97,8 @@ enum Command {
         key: String,
         #[command(flatten)]
         witnesses: WitnessArgs,
+        #[command(flatten)]
+        enforcers: EnforcerArgs,
         /// Print the chain as JSON.
         #[arg(long)]
         json: bool,
@@ -145,6 +150,68 @@ impl WitnessArgs {
             .map(|w| load_key_as("--witness", "witness key", w, WitnessKey::parse))
             .collect::<Result<Vec<_>, _>>()?;
         Policy::new(keys, self.quorum).map_err(Failure::Input)
+    }
+}
+
+/// The enforcers whose signatures of their records are checked.
+#[derive(clap::Args)]
+struct EnforcerArgs {
+    /// An enforcer's public key (`name+id+base64`, named by its
+    /// enforcer.id), or a file of such keys one a line: the signatures of
+    /// that enforcer's records are verified. Repeatable.
+    #[arg(long = "enforcer-key", value_name = "KEY")]
+    keys: Vec<String>,
+    /// Fail unless every decision is signed by its enforcer with a key
+    /// given with --enforcer-key.
+    #[arg(long, requires = "keys")]
+    require_signed: bool,
+}
+
+impl EnforcerArgs {
+    fn keys(&self) -> Result<EnforcerKeys, Failure> {
+        let mut all = Vec::new();
+        for k in &self.keys {
+            match VerifierKey::parse(k) {
+                Ok(key) => all.push(key),
+                Err(_) => {
+                    let text = String::from_utf8(read(Path::new(k))?).map_err(|_| {
+                        Failure::Input(format!("--enforcer-key {k}: not a key nor a text file"))
+                    })?;
+                    let file = EnforcerKeys::parse(&text)
+                        .map_err(|e| Failure::Input(format!("--enforcer-key {k}: {e}")))?;
+                    all.extend_from_slice(file.keys());
+                }
+            }
+        }
+        Ok(EnforcerKeys::new(all))
+    }
+
+    /// Checks the enforcer signature of each decision (`what` names it in
+    /// errors).
+    fn check<'a>(
+        &self,
+        decisions: impl IntoIterator<Item = (String, &'a mut LoggedDecision)>,
+    ) -> Result<(), Failure> {
+        let keys = self.keys()?;
+        for (what, logged) in decisions {
+            let signed = logged
+                .check_signature(&keys)
+                .map_err(|e| Failure::Check(format!("{what}: {e}")))?;
+            if self.require_signed && !matches!(signed, Signed::Verified { .. }) {
+                return Err(Failure::Check(format!(
+                    "{what} (decision {}) is {} (--require-signed)",
+                    logged.decision.decision_id,
+                    match signed {
+                        Signed::Unsigned => "not signed by its enforcer".to_string(),
+                        _ => format!(
+                            "signed by its enforcer, but no --enforcer-key of {} was given",
+                            logged.decision.enforcer.id
+                        ),
+                    }
+                )));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -270,12 +337,14 @@ fn run(cli: Cli) -> Result<String, Failure> {
         Command::Evidence {
             key,
             witnesses,
+            enforcers,
             json,
             file,
         } => {
             let (key, policy) = (load_key(&key)?, witnesses.policy()?);
-            let v = evidence::verify_witnessed(&read(&file)?, &key, &policy)
+            let mut v = evidence::verify_witnessed(&read(&file)?, &key, &policy)
                 .map_err(|e| Failure::Check(format!("{}: {e}", file.display())))?;
+            enforcers.check([(file.display().to_string(), &mut v.logged)])?;
             Ok(account(
                 json,
                 format!(
@@ -324,12 +393,18 @@ fn run(cli: Cli) -> Result<String, Failure> {
         Command::Chain {
             key,
             witnesses,
+            enforcers,
             json,
             file,
         } => {
             let (key, policy) = (load_key(&key)?, witnesses.policy()?);
-            let c = chain::verify_witnessed(&read(&file)?, &key, &policy)
+            let mut c = chain::verify_witnessed(&read(&file)?, &key, &policy)
                 .map_err(|e| Failure::Check(format!("{}: {e}", file.display())))?;
+            enforcers.check(
+                c.hops
+                    .iter_mut()
+                    .map(|h| (format!("the hop at index {}", h.index), &mut h.logged)),
+            )?;
             Ok(account(
                 json,
                 format!(

@@ -31,6 +31,7 @@ pub fn jsonl(index: u64, logged: &LoggedDecision) -> String {
         &logged.received_at.canonical(),
         &logged.submitted_by,
         &logged.record,
+        logged.enforcer_signature.as_ref(),
         &mut line,
     );
     line.push('\n');
