@@ -12,6 +12,7 @@
 mod ack;
 pub mod allocator;
 mod auth;
+pub mod enforcers;
 pub mod error;
 mod evidence;
 mod export;

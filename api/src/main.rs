@@ -438,6 +438,9 @@ async fn serve(s: Settings) -> Result<()> {
     let signers = ledger::keys::load_signers(&s.data)?;
     let keys = ledger::keys::load_keys(&s.data)?;
     let first = first_tokens(&s.data)?;
+    // A key file that does not load stops the start: running without it
+    // would take unsigned records of enforcers that must sign.
+    api::enforcers::load(&s.data)?;
     ledger::limit_rocksdb_memory(s.budget.rocks);
     let log = Arc::new(
         Log::open_with(&s.data.join("db"), &keys, INGEST_CFS)
@@ -457,6 +460,7 @@ async fn serve(s: Settings) -> Result<()> {
         indexes,
         pipeline,
         tokens: TokenStore::new(&s.data, s.client_certs),
+        enforcer_keys: api::enforcers::EnforcerKeyStore::new(&s.data),
         quotas: Default::default(),
         senders: Default::default(),
         config: s.server.clone(),
@@ -470,6 +474,7 @@ async fn serve(s: Settings) -> Result<()> {
     });
     // Read now, so that tokens that cannot be used are named at start.
     state.tokens.refresh();
+    state.enforcer_keys.refresh();
 
     let base = match s.tls {
         Some(_) => format!("https://{addr}"),

@@ -164,6 +164,7 @@ pub(crate) async fn post_logs(
     // A writer token speaks for its own enforcer: the records say so,
     // whatever OPA labelled itself (kept under extensions.opa.labels).
     let bound = who.bound_enforcer().map(str::to_string);
+    let signers = state.enforcer_keys.current();
     let (subs, rejected) = tokio::task::spawn_blocking(move || -> Result<_, ApiError> {
         let raw = if gzip || body.starts_with(&[0x1f, 0x8b]) {
             let mut out = Vec::new();
@@ -189,7 +190,7 @@ pub(crate) async fn post_logs(
         let mut subs = Vec::with_capacity(events.len());
         let mut rejected = Vec::new();
         let by: std::sync::Arc<str> = enforcer.as_str().into();
-        let sender = Sender::relay(&enforcer);
+        let sender = Sender::relay(&enforcer).with_signers(&signers);
         for (i, e) in events.iter().enumerate() {
             let mut mapped = event_to_record(e);
             if let Some(id) = &bound {

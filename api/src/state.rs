@@ -44,6 +44,8 @@ pub struct AppState {
     pub pipeline: Pipeline,
     /// Bearer tokens.
     pub tokens: TokenStore,
+    /// The keys of the enforcers whose records must come signed.
+    pub enforcer_keys: crate::enforcers::EnforcerKeyStore,
     /// The record rates of the tokens that have one.
     pub quotas: crate::quota::Quotas,
     /// Records appended per writer, and when each last wrote.

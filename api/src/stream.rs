@@ -67,7 +67,8 @@ pub(crate) async fn post_sequence(
     let by: Arc<str> = who.enforcer.as_str().into();
     let mut cut: Option<(StatusCode, String)> = None;
     let mut broken = false;
-    let sender = who.sender();
+    let signers = state.enforcer_keys.current();
+    let sender = who.sender().with_signers(&signers);
     'body: while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| ApiError::bad(format!("reading the body: {e}")))?;
         read += chunk.len();

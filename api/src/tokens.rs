@@ -95,6 +95,7 @@ impl TokenEntry {
         ingest::input::Sender {
             submitted_by: &self.enforcer,
             enforcer: self.bound_enforcer(),
+            signers: None,
         }
     }
 }
@@ -287,24 +288,10 @@ fn save(dir: &Path, entries: &[TokenEntry]) -> Result<(), TokenError> {
 /// token` or a first start of `ledgerd` waits, so no change is lost.
 fn locked<T>(dir: &Path, change: impl FnOnce() -> Result<T, TokenError>) -> Result<T, TokenError> {
     let path = dir.join(LOCK_FILE);
-    let io = |source| TokenError::Io {
+    let _lock = ledger::stamp::lock(&path).map_err(|source| TokenError::Io {
         path: path.display().to_string(),
         source,
-    };
-    std::fs::create_dir_all(dir).map_err(io)?;
-    let lock = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(io)?;
-    loop {
-        match rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive) {
-            Ok(()) => break,
-            Err(rustix::io::Errno::INTR) => continue,
-            Err(e) => return Err(io(e.into())),
-        }
-    }
+    })?;
     change()
 }
 

@@ -98,10 +98,13 @@ pub(crate) async fn post_decisions(
             )
         })?;
     let sender = who.clone();
-    let parsed = tokio::task::spawn_blocking(move || parse_body(format, &body, &sender.sender()))
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(|e| ApiError::bad(e.to_string()))?;
+    let signers = state.enforcer_keys.current();
+    let parsed = tokio::task::spawn_blocking(move || {
+        parse_body(format, &body, &sender.sender().with_signers(&signers))
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(|e| ApiError::bad(e.to_string()))?;
     if parsed.is_empty() {
         return Err(ApiError::bad("the body holds no records"));
     }

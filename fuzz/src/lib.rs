@@ -92,10 +92,18 @@ pub fn frame(parts: &[&[u8]]) -> Vec<u8> {
     out
 }
 
+/// Enforcer gw-eu-1 signs its records: its unsigned ones are refused.
+static SIGNERS: std::sync::LazyLock<verifier::enforcer_signature::EnforcerKeys> =
+    std::sync::LazyLock::new(|| {
+        let signer = verifier::SignerKey::from_seed("gw-eu-1", &[7; 32]).expect("a valid name");
+        verifier::enforcer_signature::EnforcerKeys::new(vec![signer.verifier()])
+    });
+
 fn sender() -> Sender<'static> {
     Sender {
         submitted_by: "fuzz-writer",
         enforcer: None,
+        signers: None,
     }
 }
 
@@ -106,6 +114,7 @@ pub fn record_cbor(data: &[u8]) {
     let bound = Sender {
         submitted_by: "gw-1",
         enforcer: Some("gw-1"),
+        signers: None,
     };
     if let Ok(items) = parse_body(Format::Cbor, data, &bound) {
         for r in items.into_iter().flatten() {
@@ -128,7 +137,9 @@ pub fn record_fast(data: &[u8]) {
             Sender {
                 submitted_by: "gw-eu-1",
                 enforcer: Some("gw-eu-1"),
+                signers: None,
             },
+            sender().with_signers(&SIGNERS),
         ] {
             assert_eq!(
                 parse_body(format, data, &s),

@@ -1,7 +1,9 @@
 //! Checking records as request handlers do, per body of 1,000 records:
 //! the fast path (read in place, written canonical in one pass) against
 //! the reference (the body decoded into values, each record checked and
-//! re-encoded), for CBOR and JSON bodies.
+//! re-encoded), for CBOR and JSON bodies; and the same records each signed
+//! by its enforcer (a COSE_Sign1 checked with the enforcer's key,
+//! specs/signed-record.md), next to them.
 //!
 //! ```sh
 //! cargo bench --profile dev -p ingest --bench record
@@ -55,6 +57,31 @@ fn bodies(c: &mut Criterion) {
             b.iter(|| parse_reference(format, body, &sender).unwrap())
         });
     }
+    // Signed: every record a COSE_Sign1 by its enforcer (16 of them).
+    let signers: Vec<verifier::SignerKey> = (0..16)
+        .map(|i| verifier::SignerKey::from_seed(&format!("enf-{i}"), &[i as u8 + 1; 32]).unwrap())
+        .collect();
+    let keys = verifier::enforcer_signature::EnforcerKeys::new(
+        signers.iter().map(verifier::SignerKey::verifier).collect(),
+    );
+    let signed_sender = sender.with_signers(&keys);
+    let checked = parse_body(Format::Cbor, &cbor, &sender).unwrap();
+    let mut signed = Vec::new();
+    for (i, r) in checked.iter().enumerate() {
+        let r = r.as_ref().unwrap();
+        let signer = &signers[(i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) as usize % 16];
+        let sig = verifier::enforcer_signature::EnforcerSignature::sign(signer, r.cbor());
+        signed.extend_from_slice(&sig.encode_attached(r.cbor()));
+    }
+    assert!(parse_body(Format::CborSeq, &signed, &signed_sender)
+        .unwrap()
+        .iter()
+        .all(|r| r.as_ref().is_ok_and(|r| r.leaf.is_signed())));
+    g.bench_with_input(
+        BenchmarkId::new("signed", "cbor-seq"),
+        &signed,
+        |b, body| b.iter(|| parse_body(Format::CborSeq, body, &signed_sender).unwrap()),
+    );
     g.finish();
 }
 

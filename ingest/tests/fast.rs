@@ -127,13 +127,23 @@ fn same_arriving(body: &[u8], sender: &Sender<'_>) {
     }
 }
 
-fn senders() -> [Sender<'static>; 2] {
+/// The keys of the third sender: enforcer gw-eu-1 (the test record's)
+/// must sign, so its unsigned records are refused by both paths.
+static SIGNERS: std::sync::LazyLock<verifier::enforcer_signature::EnforcerKeys> =
+    std::sync::LazyLock::new(|| {
+        let signer = verifier::SignerKey::from_seed("gw-eu-1", &[7; 32]).unwrap();
+        verifier::enforcer_signature::EnforcerKeys::new(vec![signer.verifier()])
+    });
+
+fn senders() -> [Sender<'static>; 3] {
     [
         Sender::relay("relay-1"),
         Sender {
             submitted_by: "gw-eu-1",
             enforcer: Some("gw-eu-1"),
+            signers: None,
         },
+        Sender::relay("relay-1").with_signers(&SIGNERS),
     ]
 }
 
@@ -296,6 +306,7 @@ fn the_fast_path_takes_every_valid_record() {
     let bound = Sender {
         submitted_by: "gw-2",
         enforcer: Some("gw-2"),
+        signers: None,
     };
     assert!(parse_fast(Format::Json, base().to_string().as_bytes(), &bound).is_none());
     let r = parse_body(Format::Json, base().to_string().as_bytes(), &bound).unwrap();

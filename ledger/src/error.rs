@@ -32,7 +32,7 @@ pub enum LedgerError {
         kept_in: String,
     },
     /// The signer key file may be read by others than its owner.
-    #[error("{path} is readable by group or others (mode {mode:o}); the log's signing key must be private: chmod 600 {path}")]
+    #[error("{path} is readable by group or others (mode {mode:o}); a signing key must be private: chmod 600 {path}")]
     KeyExposed {
         /// The key file.
         path: String,

@@ -350,7 +350,7 @@ pub fn retire(dir: &Path, keys: &[VerifierKey]) -> Result<(), LedgerError> {
 }
 
 /// Replaces `dir/name` with `text`: written beside it, synced, renamed.
-pub(crate) fn replace(dir: &Path, name: &str, text: &str) -> Result<(), LedgerError> {
+pub fn replace(dir: &Path, name: &str, text: &str) -> Result<(), LedgerError> {
     let path = dir.join(name);
     let tmp = dir.join(format!("{name}.tmp"));
     std::fs::write(&tmp, text)

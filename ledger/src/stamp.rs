@@ -17,3 +17,24 @@ pub fn stamp(path: &Path) -> Stamp {
         .ok()
         .map(|m| (m.modified().ok(), m.ino(), m.len()))
 }
+
+/// Holds an exclusive `flock` on `lock` (created if missing) until the
+/// returned file closes: programs changing one of these files take it
+/// first, so that two changes made at once both land.
+pub fn lock(lock: &Path) -> std::io::Result<std::fs::File> {
+    if let Some(dir) = lock.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(lock)?;
+    loop {
+        match rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive) {
+            Ok(()) => return Ok(file),
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}

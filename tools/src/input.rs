@@ -204,17 +204,22 @@ impl Gathered {
     }
 }
 
-/// The records of `input` ([`records`]) handed to `send` in bodies of at
-/// most `batch` records, in order, each as soon as it is full.
+/// The records of `input` ([`records`]), each as `each` makes it from the
+/// record and its position in the input (`ship --signing-key` signs them),
+/// handed to `send` in bodies of at most `batch` records, in order, each
+/// as soon as it is full.
 pub(crate) fn batches(
     name: &str,
     input: impl BufRead,
     batch: usize,
+    mut each: impl FnMut(Record, u64) -> Result<Record>,
     mut send: impl FnMut(Body) -> Result<()>,
 ) -> Result<()> {
     let mut gathered = Gathered::default();
+    let mut position = 0u64;
     records(name, input, |r| {
-        gathered.push(r);
+        gathered.push(each(r, position)?);
+        position += 1;
         if gathered.count == batch {
             send(gathered.take())?;
         }
@@ -234,10 +239,16 @@ mod tests {
     fn bodies(data: &[u8], batch: usize, chunk: usize) -> Result<Vec<Body>> {
         let mut out = Vec::new();
         let reader = BufReader::with_capacity(chunk, data);
-        batches("in", reader, batch, |b| {
-            out.push(b);
-            Ok(())
-        })?;
+        batches(
+            "in",
+            reader,
+            batch,
+            |r, _| Ok(r),
+            |b| {
+                out.push(b);
+                Ok(())
+            },
+        )?;
         Ok(out)
     }
 
@@ -331,20 +342,20 @@ mod tests {
         let mut head = vec![0x5a];
         head.extend_from_slice(&(1u32 << 31).to_be_bytes());
         let endless = BufReader::new(head.as_slice().chain(std::io::repeat(0)));
-        let e = batches("big", endless, 10, |_| Ok(()))
+        let e = batches("big", endless, 10, |r, _| Ok(r), |_| Ok(()))
             .unwrap_err()
             .to_string();
         assert!(e.contains("CBOR item 0 is over 1 MiB"), "{e}");
         // A JSON line without end, after a good one.
         let first = b"{\"decision_id\":\"a\"}\n{\"x\":\"".as_slice();
         let endless = BufReader::new(first.chain(std::io::repeat(b'y')));
-        let e = batches("long", endless, 10, |_| Ok(()))
+        let e = batches("long", endless, 10, |r, _| Ok(r), |_| Ok(()))
             .unwrap_err()
             .to_string();
         assert!(e.contains("a line is over 1 MiB"), "{e}");
         // A JSON document without end.
         let endless = BufReader::new(b"[".as_slice().chain(std::io::repeat(b' ')));
-        let e = batches("doc", endless, 10, |_| Ok(()))
+        let e = batches("doc", endless, 10, |r, _| Ok(r), |_| Ok(()))
             .unwrap_err()
             .to_string();
         assert!(e.contains("over 256 MiB"), "{e}");
@@ -359,6 +370,7 @@ mod tests {
             "endless",
             BufReader::new(Endless(0, vec![])),
             100,
+            |r, _| Ok(r),
             |(_, body)| {
                 sent += 1;
                 if sent == 3 {

@@ -13,6 +13,7 @@ mod append;
 mod audit;
 mod bench;
 mod datadir;
+mod enforcer;
 mod evidence;
 mod export;
 mod input;
@@ -162,6 +163,32 @@ enum Command {
         /// Files of records (`-` = stdin).
         #[arg(required = true)]
         inputs: Vec<String>,
+        /// Sign each record with this enforcer key file (`enforcer
+        /// keygen`) before sending it (specs/signed-record.md).
+        #[arg(long, value_name = "FILE")]
+        signing_key: Option<PathBuf>,
+    },
+    /// Sign decision records with an enforcer's key (`enforcer keygen`):
+    /// each is checked as ledgerd checks it and written as a COSE_Sign1
+    /// over its canonical bytes, all as one CBOR sequence that `ship`
+    /// sends (specs/signed-record.md).
+    Sign {
+        /// Files of records (`-` = stdin).
+        #[arg(required = true)]
+        inputs: Vec<String>,
+        /// The enforcer's key file (enforcer.key).
+        #[arg(long, value_name = "FILE")]
+        signing_key: PathBuf,
+        /// Write the signed records here (default: stdout).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Enforcers that sign their records (specs/signed-record.md): make an
+    /// enforcer's key, or register keys in --data so that ledgerd takes
+    /// the enforcer's records only signed.
+    Enforcer {
+        #[command(subcommand)]
+        command: enforcer::EnforcerCommand,
     },
     /// Keep a verified copy of a log (--url, --key) in --data as tlog-tiles
     /// files: every new checkpoint is checked, and the log's new leaves
@@ -379,7 +406,16 @@ fn run_remote(
                 std::process::exit(1);
             }
         }
-        Command::Ship { inputs } => ship::run(&remote, &inputs)?,
+        Command::Ship {
+            inputs,
+            signing_key,
+        } => {
+            let signer = signing_key
+                .as_deref()
+                .map(enforcer::load_signer)
+                .transpose()?;
+            ship::run(&remote, &inputs, signer.as_ref())?
+        }
         Command::Evidence(what) => {
             let key = match key {
                 Some(_) => Some(load_key(key, dir)?),
@@ -537,6 +573,20 @@ fn run(cli: Cli) -> Result<()> {
     if let Command::Witness { command } = cli.command {
         return witness::run(command);
     }
+    if let Command::Sign {
+        inputs,
+        signing_key,
+        out,
+    } = &cli.command
+    {
+        return enforcer::sign(signing_key, inputs, out.as_deref());
+    }
+    if let Command::Enforcer { command } = cli.command {
+        if cli.url.is_some() {
+            bail!("enforcer keys are registered in a data dir (--data); drop --url");
+        }
+        return enforcer::run(&cli.data, command);
+    }
     // Raw RocksDB in a temp dir: no data dir, no server.
     if let Command::PacedSync {
         options,
@@ -640,6 +690,8 @@ fn run(cli: Cli) -> Result<()> {
         | Command::Token { .. }
         | Command::Key { .. }
         | Command::Witness { .. }
+        | Command::Sign { .. }
+        | Command::Enforcer { .. }
         | Command::Soak(_)
         | Command::Status(_)
         | Command::Ship { .. } => {

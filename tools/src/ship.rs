@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
+use verifier::SignerKey;
 
 use crate::input;
 use crate::remote::Remote;
@@ -89,12 +90,20 @@ fn send(remote: &Remote, content_type: &str, body: &[u8], totals: &mut Totals) -
     bail!("server still busy after {ATTEMPTS} attempts")
 }
 
-pub fn run(remote: &Remote, inputs: &[String]) -> Result<()> {
+/// Ships `inputs`; with `signer`, each record signed by it on the way
+/// (`--signing-key`, specs/signed-record.md).
+pub fn run(remote: &Remote, inputs: &[String], signer: Option<&SignerKey>) -> Result<()> {
     let tty = std::io::stderr().is_terminal();
     let mut totals = Totals::default();
     for name in inputs {
         let mut sent = 0u64;
-        input::batches(name, input::open(name)?, BATCH, |(kind, body)| {
+        let each = |r: input::Record, position: u64| match signer {
+            None => Ok(r),
+            Some(signer) => Ok(input::Record::Cbor(crate::enforcer::sign_record(
+                signer, &r, position,
+            )?)),
+        };
+        input::batches(name, input::open(name)?, BATCH, each, |(kind, body)| {
             send(remote, kind, &body, &mut totals)?;
             sent += 1;
             if tty {

@@ -1,8 +1,12 @@
 //! Request bodies: one record or an array of records as CBOR or JSON, or a
 //! CBOR sequence (RFC 8742). Each record is checked on its own, so in a batch
-//! the good ones go in and each bad one is reported by position.
+//! the good ones go in and each bad one is reported by position. In CBOR, a
+//! record may come signed by its enforcer: a COSE_Sign1 whose payload is
+//! the record's canonical bytes (specs/signed-record.md).
 
 use ciborium::Value;
+use verifier::enforcer_signature::{EnforcerKeys, EnforcerSignature, TAG_COSE_SIGN1};
+use verifier::envelope::LeafHead;
 
 use crate::record::schema::FieldError;
 use crate::record::{check, fast, CheckedRecord, ENVELOPE_OVERHEAD};
@@ -33,8 +37,9 @@ pub struct Rejected {
     pub forbidden: bool,
 }
 
-/// Who sends records: the authenticated writer, and the `enforcer.id`
-/// its records must declare, if its token is bound to one.
+/// Who sends records: the authenticated writer, the `enforcer.id` its
+/// records must declare, if its token is bound to one, and the enforcers
+/// whose records must be signed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Sender<'a> {
     /// What the leaves' `submitted_by` records.
@@ -42,6 +47,10 @@ pub struct Sender<'a> {
     /// The only `enforcer.id` it may write (a writer token); `None` for a
     /// relay, which forwards for many enforcers.
     pub enforcer: Option<&'a str>,
+    /// The enforcers' keys: a record of an enforcer with a key here must
+    /// be signed by it, and a signed record is checked with them. `None`:
+    /// no enforcer has a key, and signed records are refused.
+    pub signers: Option<&'a EnforcerKeys>,
 }
 
 impl<'a> Sender<'a> {
@@ -50,7 +59,23 @@ impl<'a> Sender<'a> {
         Sender {
             submitted_by,
             enforcer: None,
+            signers: None,
         }
+    }
+
+    /// The same sender, with the enforcers' keys.
+    pub fn with_signers(self, signers: &'a EnforcerKeys) -> Sender<'a> {
+        Sender {
+            signers: Some(signers),
+            ..self
+        }
+    }
+
+    /// Whether it may send an unsigned record that declares `enforcer`:
+    /// its token allows that enforcer, and the enforcer has no key.
+    pub fn may_write_unsigned(&self, enforcer: &str) -> bool {
+        self.enforcer.is_none_or(|b| b == enforcer)
+            && !self.signers.is_some_and(|k| k.signs(enforcer))
     }
 }
 
@@ -65,23 +90,118 @@ pub struct BodyError {
 }
 
 /// Checks one decoded record from `sender`: that it may send it, every
-/// field, and that its leaf will fit in a tile entry (65,535 bytes) once
-/// wrapped with `submitted_by`.
+/// field, its enforcer signature if it is signed (or must be), and that
+/// its leaf will fit in a tile entry (65,535 bytes) once wrapped with
+/// `submitted_by`.
 pub fn check_record(
     v: &Value,
     position: usize,
     sender: &Sender<'_>,
 ) -> Result<CheckedRecord, Rejected> {
-    let reject = |e: FieldError| Rejected {
+    if matches!(v, Value::Tag(TAG_COSE_SIGN1, _)) {
+        return check_signed(v, position, sender);
+    }
+    let declared = declared_enforcer(v);
+    if let Some(id) = declared.filter(|id| sender.enforcer.is_none_or(|b| b == *id)) {
+        if !sender.may_write_unsigned(id) {
+            return Err(rejected(
+                v,
+                position,
+                FieldError {
+                    path: "enforcer.id".into(),
+                    problem: format!(
+                        "is {id:?}, an enforcer whose key is registered: its records must come \
+                         signed (a COSE_Sign1 over the record, specs/signed-record.md; `ledgerctl sign`)"
+                    ),
+                },
+            ));
+        }
+    }
+    check_unsigned(v, position, sender, None)
+}
+
+fn rejected(v: &Value, position: usize, e: FieldError) -> Rejected {
+    Rejected {
         position,
         decision_id: decision_id_of(v),
         reason: e.to_string(),
         forbidden: false,
+    }
+}
+
+/// The record's declared `enforcer.id`.
+fn declared_enforcer(v: &Value) -> Option<&str> {
+    field_of(v, "enforcer")
+        .and_then(|e| field_of(e, "id"))
+        .and_then(Value::as_text)
+}
+
+/// A record signed by its enforcer: a COSE_Sign1 whose payload is the
+/// record's canonical bytes, signed with a key of the enforcer it
+/// declares. Its leaf keeps the signature.
+fn check_signed(
+    v: &Value,
+    position: usize,
+    sender: &Sender<'_>,
+) -> Result<CheckedRecord, Rejected> {
+    let refuse = |record: &Value, problem: String| {
+        rejected(
+            record,
+            position,
+            FieldError {
+                path: "(enforcer signature)".into(),
+                problem,
+            },
+        )
     };
+    let (signature, payload) =
+        EnforcerSignature::decode(v).map_err(|e| refuse(&Value::Null, e.to_string()))?;
+    let payload = payload.ok_or_else(|| {
+        refuse(
+            &Value::Null,
+            "the payload is detached: the record must be the payload".into(),
+        )
+    })?;
+    let record = verifier::cbor::decode(payload)
+        .map_err(|e| refuse(&Value::Null, format!("the payload is not a record: {e}")))?;
+    let checked = check_unsigned(&record, position, sender, Some(&signature))?;
+    let enforcer = declared_enforcer(&record).unwrap_or_default();
+    let keys = sender
+        .signers
+        .filter(|k| k.signs(enforcer))
+        .ok_or_else(|| {
+            refuse(
+                &record,
+                format!(
+                    "no key is registered for enforcer {enforcer:?}, so its signature cannot be \
+                     checked (ledgerctl enforcer add)"
+                ),
+            )
+        })?;
+    if checked.cbor() != payload {
+        return Err(refuse(
+            &record,
+            "the signed payload is not the record's canonical form (specs/record.md): sign the \
+             bytes `ledgerctl sign` writes"
+                .into(),
+        ));
+    }
+    keys.check(enforcer, &signature, payload)
+        .map_err(|e| refuse(&record, e.to_string()))?;
+    Ok(checked)
+}
+
+/// Checks a record's fields, that its sender may send it, and that its
+/// leaf (with `signature`, if it is signed) fits in a tile entry.
+fn check_unsigned(
+    v: &Value,
+    position: usize,
+    sender: &Sender<'_>,
+    signature: Option<&EnforcerSignature>,
+) -> Result<CheckedRecord, Rejected> {
+    let reject = |e: FieldError| rejected(v, position, e);
     if let Some(bound) = sender.enforcer {
-        let declared = field_of(v, "enforcer")
-            .and_then(|e| field_of(e, "id"))
-            .and_then(Value::as_text);
+        let declared = declared_enforcer(v);
         if declared != Some(bound) {
             return Err(Rejected {
                 forbidden: true,
@@ -95,7 +215,10 @@ pub fn check_record(
             });
         }
     }
-    let record = check(v).map_err(reject)?;
+    let mut record = check(v).map_err(reject)?;
+    if let Some(signature) = signature {
+        record.leaf = LeafHead::signed(record.cbor(), signature);
+    }
     if !fits_in_leaf(&record, sender.submitted_by) {
         let leaf = leaf_size(&record, sender.submitted_by);
         return Err(reject(FieldError {
@@ -121,7 +244,7 @@ fn decision_id_of(v: &Value) -> Option<String> {
 
 /// The size of a record's leaf once wrapped with `submitted_by`.
 fn leaf_size(record: &CheckedRecord, submitted_by: &str) -> usize {
-    record.cbor().len() + ENVELOPE_OVERHEAD + submitted_by.len() + 3
+    record.cbor().len() + ENVELOPE_OVERHEAD + submitted_by.len() + 3 + record.leaf.signature_len()
 }
 
 /// Whether a record fits in a tile entry (65,535 bytes) once wrapped.
@@ -178,7 +301,7 @@ pub fn next_item(
     position: usize,
     sender: &Sender<'_>,
 ) -> Option<Result<(usize, Checked), BodyError>> {
-    if let Some((n, r)) = fast::check_prefix(bytes, sender.enforcer) {
+    if let Some((n, r)) = fast::check_prefix(bytes, sender) {
         if fits_in_leaf(&r, sender.submitted_by) {
             return Some(Ok((n, Ok(r))));
         }
@@ -197,11 +320,10 @@ pub fn next_item(
 /// `None` if any needs the reference path (for tests and benchmarks;
 /// [`parse_body`] falls back by itself).
 pub fn parse_fast(format: Format, body: &[u8], sender: &Sender<'_>) -> Option<Vec<CheckedRecord>> {
-    let bound = sender.enforcer;
     let records = match format {
-        Format::Cbor => fast::records(body, bound)?,
-        Format::CborSeq => fast::sequence(body, bound)?,
-        Format::Json => fast::records(&fast::json_to_cbor(body).ok()?, bound)?,
+        Format::Cbor => fast::records(body, sender)?,
+        Format::CborSeq => fast::sequence(body, sender)?,
+        Format::Json => fast::records(&fast::json_to_cbor(body).ok()?, sender)?,
     };
     records
         .iter()

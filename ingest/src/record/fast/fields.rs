@@ -7,6 +7,7 @@ use verifier::cbor::head;
 use verifier::envelope::LeafHead;
 
 use super::{map, texts, Field, In, Out};
+use crate::record::input::Sender;
 use crate::record::schema::Timestamp;
 use crate::record::terms::{credential_term, IndexTerms, TermValues};
 use crate::record::{
@@ -127,11 +128,11 @@ const RECORD: &[Field<R>] = &[
     ("obligations", false, R::Obligations),
 ];
 
-/// One record; `bound`: the only `enforcer.id` its sender may write.
+/// One record from `sender`.
 pub(super) fn record<'a>(
     r: &mut In<'a>,
     w: &mut Out<'_>,
-    bound: Option<&str>,
+    sender: &Sender<'_>,
 ) -> Option<Found<'a>> {
     let mut f = Found::default();
     map(r, w, RECORD, false, |field, r, w| {
@@ -143,7 +144,7 @@ pub(super) fn record<'a>(
                 }
             }
             R::Time => f.time = Some(time(r, w)?),
-            R::Enforcer => enforcer(r, w, bound)?,
+            R::Enforcer => enforcer(r, w, sender)?,
             R::Subject => subject(r, w, &mut f)?,
             R::Delegation => delegation(r, w, &mut f.actors)?,
             R::Action => action(r, w)?,
@@ -177,11 +178,11 @@ enum Enf {
 
 const ENFORCER: &[Field<Enf>] = &[("id", true, Enf::Id), ("kind", true, Enf::Kind)];
 
-fn enforcer(r: &mut In<'_>, w: &mut Out<'_>, bound: Option<&str>) -> Option<()> {
+fn enforcer(r: &mut In<'_>, w: &mut Out<'_>, sender: &Sender<'_>) -> Option<()> {
     map(r, w, ENFORCER, false, |field, r, w| match field {
         Enf::Id => {
             let id = text(r, w)?;
-            bound.is_none_or(|b| b == id).then_some(())
+            sender.may_write_unsigned(id).then_some(())
         }
         Enf::Kind => one_of(r, w, ENFORCER_KINDS).map(drop),
     })

@@ -29,6 +29,7 @@ pub(crate) use json::json_to_cbor;
 
 use verifier::cbor::{head, text_into};
 
+use super::input::Sender;
 use super::schema::{check_free, Timestamp, MAX_TEXT};
 use super::CheckedRecord;
 
@@ -356,45 +357,46 @@ fn texts(r: &mut In<'_>, w: &mut Out<'_>) -> Option<()> {
 }
 
 /// Reads one record from `r` and checks it; `None` when the reference
-/// path must decide. `bound`: the only `enforcer.id` its sender may write;
+/// path must decide. `sender`: who sends it (which `enforcer.id` it may
+/// write unsigned, [`Sender::may_write_unsigned`]);
 /// `scratch`: room to reuse from record to record.
-fn record(r: &mut In<'_>, bound: Option<&str>, scratch: &mut Vec<u8>) -> Option<CheckedRecord> {
+fn record(r: &mut In<'_>, sender: &Sender<'_>, scratch: &mut Vec<u8>) -> Option<CheckedRecord> {
     let mut found = None;
     let leaf = verifier::envelope::LeafHead::write(LEAF_ROOM, |out| {
         let mut w = Out { out, scratch };
-        found = Some(fields::record(r, &mut w, bound)?);
+        found = Some(fields::record(r, &mut w, sender)?);
         Some(())
     })?;
     found?.checked(leaf)
 }
 
 /// Checks one whole item as a record.
-pub(crate) fn check(item: &[u8], bound: Option<&str>) -> Option<CheckedRecord> {
+pub(crate) fn check(item: &[u8], sender: &Sender<'_>) -> Option<CheckedRecord> {
     let mut r = In::new(item);
-    let c = record(&mut r, bound, &mut Vec::new())?;
+    let c = record(&mut r, sender, &mut Vec::new())?;
     r.done().then_some(c)
 }
 
 /// Checks the record that `bytes` starts with (a CBOR sequence as it
 /// arrives): how many bytes it took, and the record.
-pub(crate) fn check_prefix(bytes: &[u8], bound: Option<&str>) -> Option<(usize, CheckedRecord)> {
+pub(crate) fn check_prefix(bytes: &[u8], sender: &Sender<'_>) -> Option<(usize, CheckedRecord)> {
     let mut r = In::new(bytes);
-    let c = record(&mut r, bound, &mut Vec::new())?;
+    let c = record(&mut r, sender, &mut Vec::new())?;
     Some((r.at, c))
 }
 
 /// The records of a body that is one record (a map) or an array of them,
 /// each checked in place: `None` if any of them needs the reference path.
-pub(crate) fn records(body: &[u8], bound: Option<&str>) -> Option<Vec<CheckedRecord>> {
+pub(crate) fn records(body: &[u8], sender: &Sender<'_>) -> Option<Vec<CheckedRecord>> {
     match body.first()? {
-        0xa0..=0xbb => Some(vec![check(body, bound)?]),
+        0xa0..=0xbb => Some(vec![check(body, sender)?]),
         0x80..=0x9b => {
             let mut r = In::new(body);
             let (_, n) = r.head()?;
             let mut out = Vec::with_capacity(n.min(100_000) as usize);
             let mut scratch = Vec::new();
             for _ in 0..n {
-                out.push(record(&mut r, bound, &mut scratch)?);
+                out.push(record(&mut r, sender, &mut scratch)?);
             }
             r.done().then_some(out)
         }
@@ -403,12 +405,12 @@ pub(crate) fn records(body: &[u8], bound: Option<&str>) -> Option<Vec<CheckedRec
 }
 
 /// The records of a CBOR sequence, each checked in place.
-pub(crate) fn sequence(body: &[u8], bound: Option<&str>) -> Option<Vec<CheckedRecord>> {
+pub(crate) fn sequence(body: &[u8], sender: &Sender<'_>) -> Option<Vec<CheckedRecord>> {
     let mut r = In::new(body);
     let mut out = Vec::new();
     let mut scratch = Vec::new();
     while !r.done() {
-        out.push(record(&mut r, bound, &mut scratch)?);
+        out.push(record(&mut r, sender, &mut scratch)?);
     }
     Some(out)
 }
