@@ -155,6 +155,34 @@ fn an_enforcers_signed_records_verify_offline_and_its_unsigned_ones_are_refused(
         "[signed: verified]",
     );
 
+    // An export counts and checks them; --require-signed names the two
+    // decisions logged before gw signed.
+    s.ctl(
+        &s.key,
+        &[
+            "export",
+            "--from",
+            "2000-01-01T00:00:00Z",
+            "--to",
+            "now",
+            "--out",
+            &w("export"),
+        ],
+    );
+    let gw = ["--enforcer-key", public.as_str()];
+    says(
+        verify(&s, "export", &w("export"), &gw),
+        "5 signed by their enforcers (5 verified with the enforcer keys given, 0 not checked), 2 unsigned",
+    );
+    fails(
+        verify(&s, "export", &w("export"), &required),
+        "2 of its 7 disclosed decisions are not signed",
+    );
+    fails(
+        verify(&s, "export", &w("export"), &["--enforcer-key", &thief]),
+        "which is not a key of enforcer",
+    );
+
     // Removing the key takes gw's unsigned records again.
     ok("ledgerctl", &["--data", &data, "enforcer", "remove", "gw"]);
     says(ship(&s, None, &plain), "3 duplicate");

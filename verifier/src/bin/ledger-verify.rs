@@ -114,6 +114,8 @@ enum Command {
         key: String,
         #[command(flatten)]
         witnesses: WitnessArgs,
+        #[command(flatten)]
+        enforcers: EnforcerArgs,
         /// The export's directory.
         dir: PathBuf,
     },
@@ -447,6 +449,7 @@ fn run(cli: Cli) -> Result<String, Failure> {
         Command::Export {
             key,
             witnesses,
+            enforcers,
             dir,
         } => {
             let (key, policy) = (load_key(&key)?, witnesses.policy()?);
@@ -465,7 +468,8 @@ fn run(cli: Cli) -> Result<String, Failure> {
                 ocsf: open(export::OCSF)?,
             };
             let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
-            let verdict = export::verify_witnessed(src, &key, &policy, |done, total| {
+            let keys = enforcers.keys()?;
+            let verdict = export::verify_signed(src, &key, &policy, &keys, |done, total| {
                 if tty {
                     eprint!("\rverifying {done}/{total} leaves");
                 }
@@ -474,6 +478,18 @@ fn run(cli: Cli) -> Result<String, Failure> {
                 eprintln!();
             }
             let v = verdict.map_err(|e| Failure::Check(format!("{}: {e}", dir.display())))?;
+            let sig = v.signatures;
+            if enforcers.require_signed && sig.unsigned + sig.not_checked > 0 {
+                return Err(Failure::Check(format!(
+                    "{}: {} of its {} disclosed decisions are not signed by their enforcer with a \
+                     key given (--require-signed): {} unsigned, {} with no --enforcer-key",
+                    dir.display(),
+                    sig.unsigned + sig.not_checked,
+                    v.manifest.counts.disclosed,
+                    sig.unsigned,
+                    sig.not_checked
+                )));
+            }
             Ok(with_witnesses(format!("OK: export {}", v), &v.witnessing))
         }
         Command::Checkpoint {
