@@ -102,3 +102,45 @@ fn opa_uploads_are_logged_once() {
     assert_eq!(r.status, 400);
     assert_eq!(s.request("POST", "/v1/opa/logs", &[], &body).status, 401);
 }
+
+/// OPA decision logs carry no enforcer signature: once an OPA instance's
+/// key is registered (it signs what it sends to /v1/decisions), its
+/// uploads are refused rather than logged unsigned.
+#[test]
+fn an_opa_whose_key_is_registered_cannot_upload_unsigned_events() {
+    let s = Server::start(&[]);
+    let keys = tempfile::tempdir().unwrap();
+    let dir = keys.path().to_str().unwrap();
+    ledger_tests::ok(
+        "ledgerctl",
+        &["enforcer", "keygen", "--name", "opa-7f9c", "--out", dir],
+    );
+    let public = keys.path().join("enforcer.pub");
+    let data = s.data.to_str().unwrap();
+    ledger_tests::ok(
+        "ledgerctl",
+        &["--data", data, "enforcer", "add", public.to_str().unwrap()],
+    );
+    let auth = format!("Bearer {}", s.writer);
+    let body = json!([opa_event("opa-signed-1", true)]).to_string();
+    let r = s.request(
+        "POST",
+        "/v1/opa/logs",
+        &[
+            ("Authorization", &auth),
+            ("Content-Type", "application/json"),
+        ],
+        body.as_bytes(),
+    );
+    let j: Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(
+        (j["appended"].clone(), j["rejected"].clone()),
+        (json!(0), json!(1)),
+        "{j}"
+    );
+    assert!(
+        j.to_string().contains("its records must come signed"),
+        "{j}"
+    );
+    assert_eq!(s.tree_size(), 0);
+}

@@ -148,6 +148,33 @@ fn an_enforcers_signed_records_verify_offline_and_its_unsigned_ones_are_refused(
         "not signed by its enforcer",
     );
 
+    // A COSE receipt of the leaf: the same account, the same check.
+    s.ctl(&s.key, &["receipt", "plain-1", "--out", &w("plain-1.cose")]);
+    s.ctl(
+        &s.key,
+        &["decision", "plain-1", "--leaf", &w("plain-1.leaf")],
+    );
+    let leaf = [
+        "--leaf",
+        &w("plain-1.leaf"),
+        required[0],
+        required[1],
+        required[2],
+    ];
+    says(
+        verify(&s, "receipt", &w("plain-1.cose"), &leaf),
+        "signed by its enforcer gw, key",
+    );
+    fails(
+        verify(
+            &s,
+            "receipt",
+            &w("plain-1.cose"),
+            &["--leaf", &w("plain-1.leaf"), "--enforcer-key", &thief],
+        ),
+        "which is not a key of enforcer",
+    );
+
     // Chains carry the signatures of their hops.
     s.ctl(&s.key, &["chain", "more-0", "--out", &w("chain")]);
     says(

@@ -83,6 +83,8 @@ enum Command {
         /// The exact leaf bytes (`GET /v1/decisions/<id>` with `Accept: application/cbor`).
         #[arg(long)]
         leaf: PathBuf,
+        #[command(flatten)]
+        enforcers: EnforcerArgs,
         /// Print the account as JSON.
         #[arg(long)]
         json: bool,
@@ -363,12 +365,13 @@ fn run(cli: Cli) -> Result<String, Failure> {
         }
         Command::Receipt {
             key,
-            leaf,
+            leaf: leaf_file,
+            enforcers,
             json,
             receipt: file,
         } => {
             let key = load_key(&key)?;
-            let (leaf, bytes) = (read(&leaf)?, read(&file)?);
+            let (leaf, bytes) = (read(&leaf_file)?, read(&file)?);
             let (r, root) = receipt::verify(&bytes, &leaf, &key)
                 .map_err(|e| Failure::Check(format!("{}: {e}", file.display())))?;
             let cp = checkpoint::Checkpoint {
@@ -377,8 +380,9 @@ fn run(cli: Cli) -> Result<String, Failure> {
                 root,
                 extensions: vec![],
             };
-            let logged = LoggedDecision::from_leaf(&leaf)
+            let mut logged = LoggedDecision::from_leaf(&leaf)
                 .map_err(|e| Failure::Check(format!("the leaf is not a decision record: {e}")))?;
+            enforcers.check([(leaf_file.display().to_string(), &mut logged)])?;
             Ok(account(
                 json,
                 format!(
