@@ -66,6 +66,7 @@ pub const TARGETS: &[Target] = &[
     ("export", export),
     ("witness", witness),
     ("client_cert", client_cert),
+    ("signed_record", signed_record),
 ];
 
 /// Splits `data` into parts, each a 4-byte little-endian length and that
@@ -92,12 +93,53 @@ pub fn frame(parts: &[&[u8]]) -> Vec<u8> {
     out
 }
 
+/// The key enforcer gw-eu-1 (the seeds' records) signs with.
+pub fn enforcer() -> SignerKey {
+    SignerKey::from_seed("gw-eu-1", &[7; 32]).expect("a valid fixed key")
+}
+
 /// Enforcer gw-eu-1 signs its records: its unsigned ones are refused.
 static SIGNERS: std::sync::LazyLock<verifier::enforcer_signature::EnforcerKeys> =
     std::sync::LazyLock::new(|| {
-        let signer = verifier::SignerKey::from_seed("gw-eu-1", &[7; 32]).expect("a valid name");
-        verifier::enforcer_signature::EnforcerKeys::new(vec![signer.verifier()])
+        verifier::enforcer_signature::EnforcerKeys::new(vec![enforcer().verifier()])
     });
+
+/// Records signed by their enforcer (specs/signed-record.md), in a CBOR
+/// body or sequence, checked with gw-eu-1's key: every record taken signed
+/// makes a leaf that reads back with a signature that verifies; and any
+/// COSE_Sign1 that decodes encodes back to what it read.
+pub fn signed_record(data: &[u8]) {
+    use verifier::enforcer_signature::{EnforcerSignature, Signed};
+    let sender = sender().with_signers(&SIGNERS);
+    for format in [Format::Cbor, Format::CborSeq] {
+        let Ok(items) = parse_body(format, data, &sender) else {
+            continue;
+        };
+        for r in items.into_iter().flatten().filter(|r| r.leaf.is_signed()) {
+            let leaf = r.leaf.finish("2026-12-06T00:00:00Z", "fuzz-writer");
+            let mut logged = verifier::decision::LoggedDecision::from_leaf(leaf.bytes())
+                .expect("a signed leaf reads back");
+            assert_eq!(
+                logged.check_signature(&SIGNERS),
+                Ok(Signed::Verified {
+                    key_id: enforcer().verifier().id()
+                }),
+                "a signature taken verifies from the leaf"
+            );
+        }
+    }
+    if let Ok(v) = verifier::cbor::decode(data) {
+        if let Ok((sig, payload)) = EnforcerSignature::decode(&v) {
+            let again = match payload {
+                Some(p) => sig.encode_attached(p),
+                None => sig.encode_detached(),
+            };
+            let back = verifier::cbor::decode(&again).expect("an encoding decodes");
+            let (sig2, payload2) = EnforcerSignature::decode(&back).expect("and reads back");
+            assert_eq!((sig2, payload2), (sig, payload), "a signature round-trips");
+        }
+    }
+}
 
 fn sender() -> Sender<'static> {
     Sender {

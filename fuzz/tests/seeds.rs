@@ -67,6 +67,7 @@ fn read(path: &Path) -> Vec<u8> {
 #[ignore = "rewrites fuzz/corpus; run by hand when a format changes"]
 fn regenerate_seeds() {
     witness_seeds();
+    signed_record_seeds();
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     std::fs::create_dir_all(&data).unwrap();
@@ -296,6 +297,41 @@ fn regenerate_witness_seeds() {
     witness_seeds();
 }
 
+/// The `signed_record` seeds: records of gw-eu-1 signed with the fuzzing
+/// enforcer key ([`ledger_fuzz::enforcer`]), alone, in an array beside an
+/// unsigned record of another enforcer, and as a sequence.
+fn signed_record_seeds() {
+    use verifier::enforcer_signature::EnforcerSignature;
+    let signed = |i: usize| {
+        let checked = ingest::check(&ingest::record::from_json(&record(i))).unwrap();
+        EnforcerSignature::sign(&ledger_fuzz::enforcer(), checked.cbor())
+            .encode_attached(checked.cbor())
+    };
+    put("signed_record", "one.cbor", &signed(1));
+    let mut other = record(2);
+    other["enforcer"]["id"] = json!("gw-us-1");
+    let array = ciborium::Value::Array(vec![
+        verifier::cbor::decode(&signed(0)).unwrap(),
+        ingest::record::from_json(&other),
+    ]);
+    put(
+        "signed_record",
+        "array.cbor",
+        &verifier::cbor::encode(&array),
+    );
+    put(
+        "signed_record",
+        "seq.cbor-seq",
+        &[signed(3), signed(4)].concat(),
+    );
+}
+
+#[test]
+#[ignore = "rewrites fuzz/corpus/signed_record; run by hand when its format changes"]
+fn regenerate_signed_record_seeds() {
+    signed_record_seeds();
+}
+
 /// The seeds that are meant to verify still do: a format change that
 /// breaks them would leave their targets fuzzing only the first check.
 #[test]
@@ -314,6 +350,23 @@ fn the_seeds_still_verify() {
             .names
             .is_empty()
     );
+    // Every seed record is taken signed.
+    let keys =
+        verifier::enforcer_signature::EnforcerKeys::new(vec![ledger_fuzz::enforcer().verifier()]);
+    let sender = ingest::input::Sender::relay("fuzz").with_signers(&keys);
+    for (name, format, signed) in [
+        ("one.cbor", ingest::input::Format::Cbor, 1),
+        ("array.cbor", ingest::input::Format::Cbor, 1),
+        ("seq.cbor-seq", ingest::input::Format::CborSeq, 2),
+    ] {
+        let all = ingest::input::parse_body(format, &read("signed_record", name), &sender).unwrap();
+        assert!(all.iter().all(Result::is_ok), "{name}");
+        assert_eq!(
+            all.iter().flatten().filter(|r| r.leaf.is_signed()).count(),
+            signed,
+            "{name}"
+        );
+    }
     let k = key();
     let v = verifier::evidence::verify(&read("evidence", "seed-3.evidence"), &k).unwrap();
     // seed-3 carries hostile text, so the evidence target checks that its

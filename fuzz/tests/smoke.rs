@@ -150,4 +150,5 @@ targets!(
     export,
     witness,
     client_cert,
+    signed_record,
 );
