@@ -36,9 +36,9 @@ pub enum EnforcerCommand {
         #[arg(long)]
         out: PathBuf,
     },
-    /// Register an enforcer's public key in --data: from then on (within
-    /// a second in a running ledgerd) its records are refused unless
-    /// signed with one of its keys. Add the next key before an enforcer
+    /// Register an enforcer's public key in --data: from then on (from
+    /// the next request in a running ledgerd) its records are refused
+    /// unless signed with one of its keys. Add the next key before an enforcer
     /// rotates, and remove the old one after.
     Add {
         /// The public key (`name+id+base64`), or a file holding it.

@@ -260,6 +260,9 @@ impl Signed {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct EnforcerKeys {
     keys: Vec<VerifierKey>,
+    /// The enforcers that have a key: looked up for every record a ledger
+    /// checks.
+    names: std::collections::BTreeSet<String>,
 }
 
 /// A line of an enforcer key file that is not a key.
@@ -275,7 +278,8 @@ pub struct KeyLineError {
 impl EnforcerKeys {
     /// A set of keys.
     pub fn new(keys: Vec<VerifierKey>) -> EnforcerKeys {
-        EnforcerKeys { keys }
+        let names = keys.iter().map(|k| k.name().to_string()).collect();
+        EnforcerKeys { keys, names }
     }
 
     /// Reads a key file: one key a line; blank lines and `#` comments
@@ -293,7 +297,7 @@ impl EnforcerKeys {
                 keys.push(key);
             }
         }
-        Ok(EnforcerKeys { keys })
+        Ok(EnforcerKeys::new(keys))
     }
 
     /// Every key, in the order given.
@@ -309,7 +313,7 @@ impl EnforcerKeys {
     /// Whether `enforcer` has a key here (its records must then be signed
     /// where these keys are enforced).
     pub fn signs(&self, enforcer: &str) -> bool {
-        self.keys.iter().any(|k| k.name() == enforcer)
+        self.names.contains(enforcer)
     }
 
     /// Checks `signature` over `record_cbor`, a record whose `enforcer.id`
