@@ -162,32 +162,56 @@ fn check_signed(
             "the payload is detached: the record must be the payload".into(),
         )
     })?;
-    let record = verifier::cbor::decode(payload)
-        .map_err(|e| refuse(&Value::Null, format!("the payload is not a record: {e}")))?;
-    let checked = check_unsigned(&record, position, sender, Some(&signature))?;
-    let enforcer = declared_enforcer(&record).unwrap_or_default();
+    // The fast path reads a payload that is a valid record in place; any
+    // other goes to the reference checks, which name the problem.
+    let in_place = fast::check(
+        payload,
+        &Sender {
+            signers: None,
+            ..*sender
+        },
+    )
+    .filter(|c| c.cbor() == payload)
+    .zip(fast::enforcer_id(payload))
+    .map(|(mut checked, enforcer)| {
+        checked.leaf = LeafHead::signed(checked.cbor(), &signature);
+        (checked, enforcer)
+    })
+    .filter(|(checked, _)| fits_in_leaf(checked, sender.submitted_by));
+    let (checked, enforcer) = match in_place {
+        Some((checked, enforcer)) => (checked, enforcer.to_string()),
+        None => {
+            let record = verifier::cbor::decode(payload)
+                .map_err(|e| refuse(&Value::Null, format!("the payload is not a record: {e}")))?;
+            let checked = check_unsigned(&record, position, sender, Some(&signature))?;
+            let enforcer = declared_enforcer(&record).unwrap_or_default().to_string();
+            (checked, enforcer)
+        }
+    };
+    let enforcer = enforcer.as_str();
+    // Refusals from here on name the record's decision_id.
+    let refuse = |problem: String| Rejected {
+        decision_id: Some(checked.decision_id.clone()),
+        ..refuse(&Value::Null, problem)
+    };
     let keys = sender
         .signers
         .filter(|k| k.signs(enforcer))
         .ok_or_else(|| {
-            refuse(
-                &record,
-                format!(
-                    "no key is registered for enforcer {enforcer:?}, so its signature cannot be \
-                     checked (ledgerctl enforcer add)"
-                ),
-            )
+            refuse(format!(
+                "no key is registered for enforcer {enforcer:?}, so its signature cannot be \
+                 checked (ledgerctl enforcer add)"
+            ))
         })?;
     if checked.cbor() != payload {
         return Err(refuse(
-            &record,
             "the signed payload is not the record's canonical form (specs/record.md): sign the \
              bytes `ledgerctl sign` writes"
                 .into(),
         ));
     }
     keys.check(enforcer, &signature, payload)
-        .map_err(|e| refuse(&record, e.to_string()))?;
+        .map_err(|e| refuse(e.to_string()))?;
     Ok(checked)
 }
 

@@ -377,6 +377,32 @@ pub(crate) fn check(item: &[u8], sender: &Sender<'_>) -> Option<CheckedRecord> {
     r.done().then_some(c)
 }
 
+/// The `enforcer.id` of a record, read in place from its CBOR (any
+/// definite-length encoding; `None` if it has none).
+pub(crate) fn enforcer_id(record: &[u8]) -> Option<&str> {
+    let mut r = In::new(record);
+    let (5, fields) = r.head()? else {
+        return None;
+    };
+    for _ in 0..fields {
+        if r.any_text()? != "enforcer" {
+            r.item(0)?;
+            continue;
+        }
+        let (5, inner) = r.head()? else {
+            return None;
+        };
+        for _ in 0..inner {
+            if r.any_text()? == "id" {
+                return r.any_text();
+            }
+            r.item(0)?;
+        }
+        return None;
+    }
+    None
+}
+
 /// Checks the record that `bytes` starts with (a CBOR sequence as it
 /// arrives): how many bytes it took, and the record.
 pub(crate) fn check_prefix(bytes: &[u8], sender: &Sender<'_>) -> Option<(usize, CheckedRecord)> {
