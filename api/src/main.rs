@@ -465,6 +465,7 @@ async fn serve(s: Settings) -> Result<()> {
         senders: Default::default(),
         config: s.server.clone(),
         rejected: Default::default(),
+        signed: Default::default(),
         signers: shared.clone(),
         witnesses: api::witnesses::Witnesses::start(
             log.clone(),

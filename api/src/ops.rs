@@ -46,7 +46,8 @@ pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
             "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
         );
     };
-    let counters: [(&str, &str, u64); 10] = [
+    let counters: [(&str, &str, u64); 11] = [
+        ("ledger_records_signed_total", "records signed by their enforcer whose signature verified (appended or duplicate)", state.signed.load(Ordering::Relaxed)),
         ("ledger_records_appended_total", "records appended to the log", c(&s.appended) as u64),
         ("ledger_records_rejected_total", "records refused by the checks (nothing appended)", state.rejected.load(Ordering::Relaxed)),
         ("ledger_records_duplicate_total", "retries answered as duplicates of a logged decision_id", c(&s.duplicates) as u64),
@@ -61,7 +62,8 @@ pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     for (name, help, value) in counters {
         sample(name, "counter", help, value.to_string());
     }
-    let gauges: [(&str, &str, String); 7] = [
+    let gauges: [(&str, &str, String); 8] = [
+        ("ledger_enforcer_keys", "enforcer keys registered: their enforcers' records must come signed", state.enforcer_keys.current().keys().len().to_string()),
         ("ledger_queue_depth", "records queued for a group commit", c(&s.queued).to_string()),
         ("ledger_tree_size", "leaves in the log", state.log.size().to_string()),
         ("ledger_checkpoint_size", "tree size of the latest signed checkpoint", checkpoint.to_string()),

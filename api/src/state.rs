@@ -54,6 +54,9 @@ pub struct AppState {
     pub config: ServerConfig,
     /// Records refused by validation (for /metrics).
     pub rejected: std::sync::atomic::AtomicU64,
+    /// Records signed by their enforcer whose signature verified (for
+    /// /metrics; appended or duplicate).
+    pub signed: std::sync::atomic::AtomicU64,
     /// The log's signing keys (COSE receipts are signed on request with
     /// the current one); replaced when a rotation step is made.
     pub signers: SharedSigners,

@@ -100,6 +100,9 @@ pub(crate) async fn post_sequence(
                             break 'body;
                         }
                         Ok(record) => {
+                            if record.leaf.is_signed() {
+                                state.signed.fetch_add(1, Ordering::Relaxed);
+                            }
                             slots.push(results.queued(&record.decision_id));
                             subs.push(Submission {
                                 record,

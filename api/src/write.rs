@@ -119,9 +119,11 @@ pub(crate) async fn post_decisions(
     let mut subs = Vec::with_capacity(parsed.len());
     let by: std::sync::Arc<str> = who.enforcer.as_str().into();
     let mut slots = Vec::with_capacity(parsed.len());
+    let mut signed = 0u64;
     for item in parsed {
         match item {
             Ok(record) => {
+                signed += u64::from(record.leaf.is_signed());
                 slots.push(results.queued(&record.decision_id));
                 subs.push(Submission {
                     record,
@@ -131,6 +133,7 @@ pub(crate) async fn post_decisions(
             Err(rejected) => results.reject(rejected.decision_id, rejected.reason),
         }
     }
+    state.signed.fetch_add(signed, Ordering::Relaxed);
     state
         .rejected
         .fetch_add(results.rejected() as u64, Ordering::Relaxed);

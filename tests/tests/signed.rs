@@ -116,6 +116,9 @@ fn an_enforcers_signed_records_verify_offline_and_its_unsigned_ones_are_refused(
         "which is not a key of enforcer",
     );
     assert_eq!(s.tree_size(), 7);
+    // /metrics counts the keys and the signatures checked (duplicates too).
+    assert_eq!(s.metric("ledger_enforcer_keys"), 1.0);
+    assert_eq!(s.metric("ledger_records_signed_total"), 8.0);
 
     // An auditor verifies the evidence offline with gw's public key.
     let ev = w("plain-1.ev");
@@ -212,6 +215,7 @@ fn an_enforcers_signed_records_verify_offline_and_its_unsigned_ones_are_refused(
 
     // Removing the key takes gw's unsigned records again.
     ok("ledgerctl", &["--data", &data, "enforcer", "remove", "gw"]);
+    assert_eq!(s.metric("ledger_enforcer_keys"), 0.0);
     says(ship(&s, None, &plain), "3 duplicate");
     s.append(&records("after", 1));
     assert_eq!(s.tree_size(), 8);

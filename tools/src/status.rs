@@ -155,6 +155,11 @@ pub fn run(remote: &Remote, key: Option<&VerifierKey>, args: &StatusArgs) -> Res
         }
     }
     println!(
+        "signed records: {} enforcer keys registered, {} signed records checked",
+        m.get("ledger_enforcer_keys"),
+        m.get("ledger_records_signed_total")
+    );
+    println!(
         "refused: {} records rejected by the checks, {} requests over a token's rate, {} connections over the cap, {} failed TLS handshakes",
         m.get("ledger_records_rejected_total"),
         m.get("ledger_requests_over_rate_total"),
