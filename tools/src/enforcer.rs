@@ -127,10 +127,7 @@ pub fn sign_record(signer: &SignerKey, record: &Record, position: u64) -> Result
             _ => bail!("not one record"),
         })
         .with_context(|| format!("record {position}"))?;
-    let declared =
-        verifier::decision::Decision::from_record(&verifier::cbor::decode(checked.cbor())?)
-            .map(|d| d.enforcer.id)
-            .unwrap_or_default();
+    let declared = ingest::input::enforcer_of(checked.cbor()).unwrap_or_default();
     if declared != signer.name() {
         bail!(
             "record {position}: its enforcer.id is {declared:?}, but the key is {:?}'s",

@@ -252,19 +252,24 @@ impl LeafHead {
     }
 
     /// The envelope of the record that `record` appends in deterministic
-    /// CBOR (about `size` bytes), written in place: `None` if `record`
-    /// answers `None` (it found the record invalid).
-    pub fn write(size: usize, record: impl FnOnce(&mut Vec<u8>) -> Option<()>) -> Option<LeafHead> {
+    /// CBOR (about `size` bytes), written in place, with `signature` if its
+    /// enforcer signed it (the signature having been checked): `None` if
+    /// `record` answers `None` (it found the record invalid).
+    pub fn write(
+        size: usize,
+        signature: Option<&EnforcerSignature>,
+        record: impl FnOnce(&mut Vec<u8>) -> Option<()>,
+    ) -> Option<LeafHead> {
         let mut entry = EntryWriter::with_capacity(size + 2 * TAIL_ROOM);
         let mut written = None;
         entry.try_append(|out| {
-            written = write_head(out, false, record);
+            written = write_head(out, signature.is_some(), record);
             written.as_ref().map(|_| ())
         })?;
         Some(LeafHead {
             entry,
             record: written?,
-            signature: None,
+            signature: signature.map(|s| s.encode_detached().into_boxed_slice()),
         })
     }
 

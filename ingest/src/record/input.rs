@@ -99,25 +99,10 @@ pub fn check_record(
     sender: &Sender<'_>,
 ) -> Result<CheckedRecord, Rejected> {
     if matches!(v, Value::Tag(TAG_COSE_SIGN1, _)) {
-        return check_signed(v, position, sender);
+        check_signed(v, position, sender)
+    } else {
+        check_decoded(v, position, sender, None)
     }
-    let declared = declared_enforcer(v);
-    if let Some(id) = declared.filter(|id| sender.enforcer.is_none_or(|b| b == *id)) {
-        if !sender.may_write_unsigned(id) {
-            return Err(rejected(
-                v,
-                position,
-                FieldError {
-                    path: "enforcer.id".into(),
-                    problem: format!(
-                        "is {id:?}, an enforcer whose key is registered: its records must come \
-                         signed (a COSE_Sign1 over the record, specs/signed-record.md; `ledgerctl sign`)"
-                    ),
-                },
-            ));
-        }
-    }
-    check_unsigned(v, position, sender, None)
 }
 
 fn rejected(v: &Value, position: usize, e: FieldError) -> Rejected {
@@ -136,6 +121,12 @@ fn declared_enforcer(v: &Value) -> Option<&str> {
         .and_then(Value::as_text)
 }
 
+/// The `enforcer.id` of a record in CBOR, read in place (`ledgerctl sign`
+/// checks that it is the signer's).
+pub fn enforcer_of(record_cbor: &[u8]) -> Option<&str> {
+    fast::enforcer_id(record_cbor)
+}
+
 /// A record signed by its enforcer: a COSE_Sign1 whose payload is the
 /// record's canonical bytes, signed with a key of the enforcer it
 /// declares. Its leaf keeps the signature.
@@ -144,56 +135,53 @@ fn check_signed(
     position: usize,
     sender: &Sender<'_>,
 ) -> Result<CheckedRecord, Rejected> {
-    let refuse = |record: &Value, problem: String| {
-        rejected(
-            record,
-            position,
-            FieldError {
-                path: "(enforcer signature)".into(),
-                problem,
-            },
-        )
+    let refuse = |decision_id: Option<String>, problem: String| Rejected {
+        position,
+        decision_id,
+        reason: FieldError {
+            path: "(enforcer signature)".into(),
+            problem,
+        }
+        .to_string(),
+        forbidden: false,
     };
     let (signature, payload) =
-        EnforcerSignature::decode(v).map_err(|e| refuse(&Value::Null, e.to_string()))?;
+        EnforcerSignature::decode(v).map_err(|e| refuse(None, e.to_string()))?;
     let payload = payload.ok_or_else(|| {
         refuse(
-            &Value::Null,
+            None,
             "the payload is detached: the record must be the payload".into(),
         )
     })?;
-    // The fast path reads a payload that is a valid record in place; any
-    // other goes to the reference checks, which name the problem.
-    let in_place = fast::check(
+    // The fast path reads a payload that is a record in canonical form in
+    // place; any other goes to the reference checks, which name the
+    // problem. Either way the leaf is written with the signature.
+    let in_place = fast::check_signed(
         payload,
         &Sender {
             signers: None,
             ..*sender
         },
+        &signature,
     )
-    .filter(|c| c.cbor() == payload)
-    .zip(fast::enforcer_id(payload))
-    .map(|(mut checked, enforcer)| {
-        checked.leaf = LeafHead::signed(checked.cbor(), &signature);
-        (checked, enforcer)
-    })
-    .filter(|(checked, _)| fits_in_leaf(checked, sender.submitted_by));
-    let (checked, enforcer) = match in_place {
-        Some((checked, enforcer)) => (checked, enforcer.to_string()),
+    .filter(|c| fits_in_leaf(c, sender.submitted_by));
+    let checked = match in_place {
+        Some(checked) => checked,
         None => {
             let record = verifier::cbor::decode(payload)
-                .map_err(|e| refuse(&Value::Null, format!("the payload is not a record: {e}")))?;
-            let checked = check_unsigned(&record, position, sender, Some(&signature))?;
-            let enforcer = declared_enforcer(&record).unwrap_or_default().to_string();
-            (checked, enforcer)
+                .map_err(|e| refuse(None, format!("the payload is not a record: {e}")))?;
+            check_decoded(&record, position, sender, Some(&signature))?
         }
     };
-    let enforcer = enforcer.as_str();
-    // Refusals from here on name the record's decision_id.
-    let refuse = |problem: String| Rejected {
-        decision_id: Some(checked.decision_id.clone()),
-        ..refuse(&Value::Null, problem)
-    };
+    let refuse = |problem: String| refuse(Some(checked.decision_id.clone()), problem);
+    if checked.cbor() != payload {
+        return Err(refuse(
+            "the signed payload is not the record's canonical form (specs/record.md): sign the \
+             bytes `ledgerctl sign` writes"
+                .into(),
+        ));
+    }
+    let enforcer = fast::enforcer_id(payload).unwrap_or_default();
     let keys = sender
         .signers
         .filter(|k| k.signs(enforcer))
@@ -203,29 +191,23 @@ fn check_signed(
                  checked (ledgerctl enforcer add)"
             ))
         })?;
-    if checked.cbor() != payload {
-        return Err(refuse(
-            "the signed payload is not the record's canonical form (specs/record.md): sign the \
-             bytes `ledgerctl sign` writes"
-                .into(),
-        ));
-    }
     keys.check(enforcer, &signature, payload)
         .map_err(|e| refuse(e.to_string()))?;
     Ok(checked)
 }
 
-/// Checks a record's fields, that its sender may send it, and that its
-/// leaf (with `signature`, if it is signed) fits in a tile entry.
-fn check_unsigned(
+/// Checks a decoded record: that its sender may send it (its token's
+/// enforcer; unsigned, only if its enforcer has no key), every field, and
+/// that its leaf (with `signature`, if it is signed) fits in a tile entry.
+fn check_decoded(
     v: &Value,
     position: usize,
     sender: &Sender<'_>,
     signature: Option<&EnforcerSignature>,
 ) -> Result<CheckedRecord, Rejected> {
     let reject = |e: FieldError| rejected(v, position, e);
+    let declared = declared_enforcer(v);
     if let Some(bound) = sender.enforcer {
-        let declared = declared_enforcer(v);
         if declared != Some(bound) {
             return Err(Rejected {
                 forbidden: true,
@@ -238,6 +220,15 @@ fn check_unsigned(
                 })
             });
         }
+    }
+    if let Some(id) = declared.filter(|id| signature.is_none() && !sender.may_write_unsigned(id)) {
+        return Err(reject(FieldError {
+            path: "enforcer.id".into(),
+            problem: format!(
+                "is {id:?}, an enforcer whose key is registered: its records must come \
+                 signed (a COSE_Sign1 over the record, specs/signed-record.md; `ledgerctl sign`)"
+            ),
+        }));
     }
     let mut record = check(v).map_err(reject)?;
     if let Some(signature) = signature {

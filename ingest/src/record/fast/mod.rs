@@ -28,6 +28,7 @@ mod json;
 pub(crate) use json::json_to_cbor;
 
 use verifier::cbor::{head, text_into};
+use verifier::enforcer_signature::EnforcerSignature;
 
 use super::input::Sender;
 use super::schema::{check_free, Timestamp, MAX_TEXT};
@@ -361,8 +362,18 @@ fn texts(r: &mut In<'_>, w: &mut Out<'_>) -> Option<()> {
 /// write unsigned, [`Sender::may_write_unsigned`]);
 /// `scratch`: room to reuse from record to record.
 fn record(r: &mut In<'_>, sender: &Sender<'_>, scratch: &mut Vec<u8>) -> Option<CheckedRecord> {
+    record_signed(r, sender, scratch, None)
+}
+
+/// [`record`], whose leaf ends with `signature` if it is signed.
+fn record_signed(
+    r: &mut In<'_>,
+    sender: &Sender<'_>,
+    scratch: &mut Vec<u8>,
+    signature: Option<&EnforcerSignature>,
+) -> Option<CheckedRecord> {
     let mut found = None;
-    let leaf = verifier::envelope::LeafHead::write(LEAF_ROOM, |out| {
+    let leaf = verifier::envelope::LeafHead::write(LEAF_ROOM, signature, |out| {
         let mut w = Out { out, scratch };
         found = Some(fields::record(r, &mut w, sender)?);
         Some(())
@@ -375,6 +386,19 @@ pub(crate) fn check(item: &[u8], sender: &Sender<'_>) -> Option<CheckedRecord> {
     let mut r = In::new(item);
     let c = record(&mut r, sender, &mut Vec::new())?;
     r.done().then_some(c)
+}
+
+/// Checks the payload of a record its enforcer signed, `signature` (not
+/// yet verified), as one whole item: `None` unless it is a record in
+/// canonical form, whose leaf then ends with the signature.
+pub(crate) fn check_signed(
+    payload: &[u8],
+    sender: &Sender<'_>,
+    signature: &EnforcerSignature,
+) -> Option<CheckedRecord> {
+    let mut r = In::new(payload);
+    let c = record_signed(&mut r, sender, &mut Vec::new(), Some(signature))?;
+    (r.done() && c.cbor() == payload).then_some(c)
 }
 
 /// The `enforcer.id` of a record, read in place from its CBOR (any
