@@ -27,7 +27,6 @@ mod read;
 pub mod senders;
 pub mod server;
 pub mod state;
-mod stream;
 pub mod tls;
 pub mod tokens;
 pub mod witnesses;

@@ -5,10 +5,11 @@
 //! the record's canonical bytes (specs/signed-record.md).
 
 use ciborium::Value;
-use verifier::enforcer_signature::{EnforcerKeys, EnforcerSignature, TAG_COSE_SIGN1};
+use verifier::enforcer_signature::{EnforcerSignature, TAG_COSE_SIGN1};
 use verifier::envelope::LeafHead;
 
 use crate::record::schema::FieldError;
+pub use crate::record::sender::Sender;
 use crate::record::{check, fast, CheckedRecord, ENVELOPE_OVERHEAD};
 
 /// Body encodings accepted.
@@ -35,48 +36,6 @@ pub struct Rejected {
     /// The sender may not write it (its `enforcer.id` is not the one the
     /// sender's token is bound to): the whole request is refused.
     pub forbidden: bool,
-}
-
-/// Who sends records: the authenticated writer, the `enforcer.id` its
-/// records must declare, if its token is bound to one, and the enforcers
-/// whose records must be signed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Sender<'a> {
-    /// What the leaves' `submitted_by` records.
-    pub submitted_by: &'a str,
-    /// The only `enforcer.id` it may write (a writer token); `None` for a
-    /// relay, which forwards for many enforcers.
-    pub enforcer: Option<&'a str>,
-    /// The enforcers' keys: a record of an enforcer with a key here must
-    /// be signed by it, and a signed record is checked with them. `None`:
-    /// no enforcer has a key, and signed records are refused.
-    pub signers: Option<&'a EnforcerKeys>,
-}
-
-impl<'a> Sender<'a> {
-    /// A sender that may write for any enforcer.
-    pub fn relay(submitted_by: &'a str) -> Sender<'a> {
-        Sender {
-            submitted_by,
-            enforcer: None,
-            signers: None,
-        }
-    }
-
-    /// The same sender, with the enforcers' keys.
-    pub fn with_signers(self, signers: &'a EnforcerKeys) -> Sender<'a> {
-        Sender {
-            signers: Some(signers),
-            ..self
-        }
-    }
-
-    /// Whether it may send an unsigned record that declares `enforcer`:
-    /// its token allows that enforcer, and the enforcer has no key.
-    pub fn may_write_unsigned(&self, enforcer: &str) -> bool {
-        self.enforcer.is_none_or(|b| b == enforcer)
-            && !self.signers.is_some_and(|k| k.signs(enforcer))
-    }
 }
 
 /// The whole body is unreadable.

@@ -8,6 +8,7 @@
 pub(crate) mod fast;
 pub mod input;
 pub(crate) mod schema;
+pub(crate) mod sender;
 pub(crate) mod terms;
 
 use ciborium::Value;

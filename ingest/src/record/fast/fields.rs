@@ -7,8 +7,8 @@ use verifier::cbor::head;
 use verifier::envelope::LeafHead;
 
 use super::{map, texts, Field, In, Out};
-use crate::record::input::Sender;
 use crate::record::schema::Timestamp;
+use crate::record::sender::Sender;
 use crate::record::terms::{credential_term, IndexTerms, TermValues};
 use crate::record::{
     CheckedRecord, CREDENTIAL_KINDS, DECISIONS, ENFORCER_KINDS, IDENTITY_KINDS, MAX_DECISION_ID,

@@ -30,8 +30,8 @@ pub(crate) use json::json_to_cbor;
 use verifier::cbor::{head, text_into};
 use verifier::enforcer_signature::EnforcerSignature;
 
-use super::input::Sender;
 use super::schema::{check_free, Timestamp, MAX_TEXT};
+use super::sender::Sender;
 use super::CheckedRecord;
 
 /// Deepest nesting skipped in place (free-form content is then checked by

@@ -1,4 +1,7 @@
-//! `POST /v1/decisions`: enforcers append decision records.
+//! `POST /v1/decisions`: enforcers append decision records, as one body
+//! (JSON or CBOR) or as a CBOR sequence checked as it arrives ([`stream`]).
+
+mod stream;
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -87,7 +90,7 @@ pub(crate) async fn post_decisions(
     let cbor_answer = wants_cbor(&headers);
     let body = refuse_if_busy(&state, &who, body).await?;
     if format == Format::CborSeq {
-        return crate::stream::post_sequence(state, who, body, cbor_answer).await;
+        return stream::post_sequence(state, who, body, cbor_answer).await;
     }
     let body = axum::body::to_bytes(body, state.config.max_body)
         .await
