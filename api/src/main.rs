@@ -82,7 +82,7 @@ struct Cli {
     tls_client_ca: Option<PathBuf>,
     /// A witness to ask to cosign every checkpoint (C2SP tlog-witness): its
     /// submission URL and its cosignature key (`<name>+<id>+<base64>`,
-    /// type 0x04). Repeat for more witnesses.
+    /// type 0x04 Ed25519 or 0x06 ML-DSA-44). Repeat for more witnesses.
     #[arg(long, num_args = 2, value_names = ["URL", "KEY"], action = clap::ArgAction::Append)]
     witness: Vec<String>,
     /// For https witness URLs whose certificates are from a private CA: the

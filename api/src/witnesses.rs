@@ -29,7 +29,7 @@ pub const TIMEOUT: Duration = Duration::from_secs(10);
 pub struct Witness {
     /// Its submission prefix (`add-checkpoint` is appended).
     pub url: String,
-    /// Its cosignature/v1 key.
+    /// Its cosignature key (Ed25519 or ML-DSA-44).
     pub key: WitnessKey,
 }
 

@@ -43,6 +43,14 @@ pub fn witness_signer() -> verifier::cosignature::WitnessSigner {
         .expect("a valid fixed key")
 }
 
+/// An ML-DSA-44 witness whose cosignatures the `witness` target verifies
+/// too (its seed `pq` carries one).
+pub fn pq_witness_signer() -> verifier::cosignature::WitnessSigner {
+    use verifier::cosignature::{Algorithm, WitnessSigner};
+    WitnessSigner::from_seed_with(Algorithm::MlDsa44, "fuzz.example/pq", &[9; 32])
+        .expect("a valid fixed key")
+}
+
 /// A target: its name (the corpus folder) and the function.
 pub type Target = (&'static str, fn(&[u8]));
 
@@ -379,9 +387,17 @@ pub fn export(data: &[u8]) {
     }
 }
 
+/// The public key of [`pq_witness_signer`], made once (key generation is
+/// the slow part of ML-DSA).
+fn pq_witness_verifier() -> verifier::cosignature::WitnessKey {
+    static KEY: std::sync::OnceLock<verifier::cosignature::WitnessKey> = std::sync::OnceLock::new();
+    KEY.get_or_init(|| pq_witness_signer().verifier()).clone()
+}
+
 /// A witness's `add-checkpoint` request, checked against no state and
 /// against a held checkpoint of size 3, then a cosigned checkpoint
-/// verified with the witness's key; every answer maps to an HTTP status.
+/// verified with the witness's key and an ML-DSA-44 witness's key; every
+/// answer maps to an HTTP status.
 pub fn witness(data: &[u8]) {
     use verifier::cosignature::{self, Policy};
     use verifier::witness::{add_checkpoint, AddCheckpoint, Latest};
@@ -413,9 +429,10 @@ pub fn witness(data: &[u8]) {
             }
         }
     }
-    let policy = Policy::new(vec![w.verifier()], Some(1)).expect("one of one");
+    let pq = pq_witness_verifier();
+    let policy = Policy::new(vec![w.verifier(), pq], Some(1)).expect("one of two");
     let _ = cosignature::witnessing(cosigned, &key(), &policy);
-    let _ = verifier::checkpoint::open_witnessed(cosigned, &key(), &policy);
+    let _ = verifier::cosignature::open_witnessed(cosigned, &key(), &policy);
     if let Ok(s) = std::str::from_utf8(data) {
         let _ = cosignature::WitnessKey::parse(s);
         let _ = cosignature::WitnessSigner::parse(s);

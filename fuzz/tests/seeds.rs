@@ -289,6 +289,17 @@ fn witness_seeds() {
         "3-8",
         &frame(&[next.to_body().as_bytes(), cosigned.as_bytes()]),
     );
+    let pq = format!(
+        "{cosigned}{}",
+        ledger_fuzz::pq_witness_signer()
+            .cosign(&body, 1_764_979_200)
+            .unwrap()
+    );
+    put(
+        "witness",
+        "pq",
+        &frame(&[next.to_body().as_bytes(), pq.as_bytes()]),
+    );
 }
 
 #[test]
@@ -419,7 +430,15 @@ fn the_seeds_still_verify() {
     let parts = ledger_fuzz::frames(&next);
     let req = verifier::witness::AddCheckpoint::parse(parts[0]).unwrap();
     verifier::witness::add_checkpoint(&req, std::slice::from_ref(&k), Some(&held), &w, 1).unwrap();
-    verifier::checkpoint::open_witnessed(parts[1], &k, &policy).unwrap();
+    verifier::cosignature::open_witnessed(parts[1], &k, &policy).unwrap();
+    // The pq seed adds an ML-DSA-44 witness's cosignature.
+    let pq = read("witness", "pq");
+    let both = verifier::cosignature::Policy::new(
+        vec![w.verifier(), ledger_fuzz::pq_witness_signer().verifier()],
+        None,
+    )
+    .unwrap();
+    verifier::cosignature::open_witnessed(ledger_fuzz::frames(&pq)[1], &k, &both).unwrap();
     let bodies = ingest::input::parse_body(
         ingest::input::Format::Json,
         &read("record_json", "array.json"),

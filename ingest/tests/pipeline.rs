@@ -540,10 +540,10 @@ fn spans_built_and_in_memory_answer_alike_and_survive_reopen() {
     let dir = tempfile::tempdir().unwrap();
     let idx_of = |log: &Arc<Log>| Indexes::open_with_span(log.clone(), 8).unwrap();
     let rec = |i: usize| {
-        let actors: &[&str] = if i % 3 == 0 { &["bot-3"] } else { &[] };
+        let actors: &[&str] = if i.is_multiple_of(3) { &["bot-3"] } else { &[] };
         variant(
             &format!("s-{i}"),
-            if i % 2 == 0 { "erin" } else { "frank" },
+            if i.is_multiple_of(2) { "erin" } else { "frank" },
             actors,
             "1",
             "2026-11-23T07:00:00Z",
@@ -685,7 +685,7 @@ fn raw_entries_between_records_keep_the_index_in_step() {
     let rec = |i: usize| {
         variant(
             &format!("r-{i}"),
-            if i % 2 == 0 { "erin" } else { "frank" },
+            if i.is_multiple_of(2) { "erin" } else { "frank" },
             &[],
             "1",
             "2026-11-23T07:00:00Z",

@@ -116,7 +116,7 @@ impl Log {
                 }
                 report.entries += 1;
                 check_checkpoints(&frontier, &mut report)?;
-                if report.entries % 4096 == 0 {
+                if report.entries.is_multiple_of(4096) {
                     progress(report.entries, size);
                 }
             }

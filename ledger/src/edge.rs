@@ -93,7 +93,7 @@ impl TileEdge {
         let full = n / TILE_WIDTH;
         if index < full {
             TilePlace::Stored
-        } else if index == full && n % TILE_WIDTH > 0 {
+        } else if index == full && !n.is_multiple_of(TILE_WIDTH) {
             match self.partial.get(usize::from(level)) {
                 Some(bytes) => TilePlace::Edge(bytes),
                 None => TilePlace::Beyond,

@@ -64,7 +64,7 @@ fn cosignatures_are_kept_with_their_checkpoint() {
     // (These leaves are not decision records: only the checkpoint is read.)
     let evidence = log.evidence(1, Some(2)).unwrap();
     let (_, w) =
-        verifier::checkpoint::open_witnessed(evidence.proof.checkpoint.as_bytes(), &key, &policy)
+        verifier::cosignature::open_witnessed(evidence.proof.checkpoint.as_bytes(), &key, &policy)
             .unwrap();
     assert_eq!(w.cosigned.len(), 2);
 

@@ -56,7 +56,7 @@ fn noise(i: usize) -> Value {
         "action": {"name": "GET /v1/orders"}, "resource": {"type": "api", "id": "orders-api"},
         "context": {"request_id": format!("noise-req-{i}"), "trace_id": format!("noise-trace-{}", i / 3)},
         "policy": {"engine": "opa", "id": "orders.authz", "version": "3"},
-        "decision": if i % 5 == 0 { "deny" } else { "allow" }
+        "decision": if i.is_multiple_of(5) { "deny" } else { "allow" }
     })
 }
 

@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use verifier::VerifierKey;
 
 fn decision(i: usize, phase: &str) -> Value {
-    let dana = phase == "window" && i % 9 == 0;
+    let dana = phase == "window" && i.is_multiple_of(9);
     let subject = if dana {
         "dana@example.com".to_string()
     } else {
@@ -23,21 +23,21 @@ fn decision(i: usize, phase: &str) -> Value {
     let mut r = json!({
         "decision_id": format!("{phase}-{i}"), "time": "2026-11-23T07:00:00Z",
         "enforcer": {"id": format!("gw-{}", i % 3), "kind": "gateway"},
-        "subject": {"type": "user", "id": subject, "identity_kind": if i % 4 == 0 { "service_account" } else { "human" },
+        "subject": {"type": "user", "id": subject, "identity_kind": if i.is_multiple_of(4) { "service_account" } else { "human" },
                     "owner": "team-a"},
-        "action": {"name": if i % 2 == 0 { "GET /v1/records" } else { "POST /v1/records" }},
+        "action": {"name": if i.is_multiple_of(2) { "GET /v1/records" } else { "POST /v1/records" }},
         "resource": {"type": "api", "id": "records-api"},
         "context": {"request_id": format!("req-{phase}-{i}")},
         "policy": {"engine": "opa", "id": "records.authz", "version": "5"},
-        "decision": if i % 6 == 0 { "deny" } else { "allow" },
+        "decision": if i.is_multiple_of(6) { "deny" } else { "allow" },
         "credential": {"kind": "token", "id_hash": format!("sha256:cred-{:04}-aaaaaaaa", i % 10),
                        "issued_at": "2026-11-23T06:59:00Z", "expires_at": "2026-11-23T07:04:00Z", "ttl_s": 300}
     });
-    if phase == "window" && i % 25 == 0 {
+    if phase == "window" && i.is_multiple_of(25) {
         r["emergency"] = json!({"break_glass": true, "justification": "incident", "ticket": format!("INC-{i}"),
                                 "approved_by": "oncall-lead"});
     }
-    if i % 5 == 0 {
+    if i.is_multiple_of(5) {
         r["subject"].as_object_mut().unwrap().remove("owner");
     }
     r

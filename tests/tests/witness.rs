@@ -22,6 +22,29 @@ fn witness_keygen(name: &str, dir: &Path) -> String {
     out.trim().to_string()
 }
 
+/// `ledgerctl export` of every decision the server `s` logged, into `out`.
+fn export_all(s: &Server, log_key: &str, out: &Path) {
+    s.ctl(
+        log_key,
+        &[
+            "export",
+            "--from",
+            "2000-01-01T00:00:00Z",
+            "--to",
+            "2100-01-01T00:00:00Z",
+            "--out",
+            path(out),
+        ],
+    );
+}
+
+/// `ledger-verify <what> <file> --key <log_key> <extra…>`.
+fn verify_with(log_key: &str, what: &str, file: &Path, extra: &[&str]) -> ledger_tests::Run {
+    let mut args = vec![what, path(file), "--key", log_key];
+    args.extend_from_slice(extra);
+    run("ledger-verify", &args)
+}
+
 #[test]
 fn a_witness_cosigns_every_checkpoint_and_refuses_a_fork() {
     let dir = tempfile::tempdir().unwrap();
@@ -50,11 +73,7 @@ fn a_witness_cosigns_every_checkpoint_and_refuses_a_fork() {
     ledger_tests::assert_metrics_described(&s.request("GET", "/metrics", &[], b"").text());
 
     // /checkpoint carries the cosignature; ledger-verify checks it.
-    let verify = |what: &str, file: &Path, extra: &[&str]| {
-        let mut args = vec![what, path(file), "--key", &log_key];
-        args.extend_from_slice(extra);
-        run("ledger-verify", &args)
-    };
+    let verify = |what: &str, file: &Path, extra: &[&str]| verify_with(&log_key, what, file, extra);
     std::fs::write(
         at("checkpoint"),
         s.request("GET", "/checkpoint", &[], b"").body,
@@ -94,18 +113,7 @@ fn a_witness_cosigns_every_checkpoint_and_refuses_a_fork() {
     s.ctl(&log_key, &["chain", "a-7", "--out", path(&at("a.chain"))]);
     let out = verify("chain", &at("a.chain"), &["--witness", &w1_key]).stdout;
     assert!(out.contains("cosigned by witness.test/w1"), "{out}");
-    s.ctl(
-        &log_key,
-        &[
-            "export",
-            "--from",
-            "2000-01-01T00:00:00Z",
-            "--to",
-            "2100-01-01T00:00:00Z",
-            "--out",
-            path(&at("export")),
-        ],
-    );
+    export_all(&s, &log_key, &at("export"));
     let out = verify("export", &at("export"), &["--witness", &w1_key]).stdout;
     assert!(
         out.contains("complete") && out.contains("cosigned by witness.test/w1"),
@@ -275,6 +283,141 @@ fn a_witness_cosigns_every_checkpoint_and_refuses_a_fork() {
     ledger_tests::cosigned(&s, "witness.test/w1", 75);
 }
 
+/// An ML-DSA-44 witness (C2SP tlog-cosignature subtree/v1, which the spec
+/// recommends for new witnesses) cosigns beside an Ed25519 one: ledgerd
+/// verifies and keeps both cosignatures, and ledger-verify checks both in
+/// evidence and exports.
+#[test]
+fn an_ml_dsa_44_witness_cosigns_beside_an_ed25519_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let at = |name: &str| dir.path().join(name);
+    let data = at("data");
+    let log_key = ok(
+        "ledgerctl",
+        &["keygen", "--origin", "pq.test/log", "--out", path(&data)],
+    )
+    .trim()
+    .to_string();
+    let ed_key = witness_keygen("witness.test/ed", &at("ed"));
+    let keygen_pq = |name: &str, out: &str| {
+        ok(
+            "ledgerctl",
+            &[
+                "witness",
+                "keygen",
+                "--alg",
+                "ml-dsa-44",
+                "--name",
+                name,
+                "--out",
+                path(&at(out)),
+            ],
+        )
+        .trim()
+        .to_string()
+    };
+    let pq_key = keygen_pq("witness.test/pq", "pq");
+    // The public key is type 0x06 with 1312 key bytes: base64 of 1313
+    // bytes, whose first six bits (of 0x06) are 000001, "B".
+    let raw = pq_key.splitn(3, '+').nth(2).unwrap();
+    assert!(
+        raw.starts_with('B') && raw.len() == 1313_usize.div_ceil(3) * 4,
+        "{pq_key}"
+    );
+    // Another ML-DSA key under the same name: its cosignature is not there.
+    let other_pq = keygen_pq("witness.test/pq", "pq-other");
+
+    let ed = Witness::start(&at("ed"), &log_key, &[]);
+    let pq = Witness::start(&at("pq"), &log_key, &[]);
+    let s = Server::start_in(
+        &data,
+        &["--witness", &ed.url, &ed_key, "--witness", &pq.url, &pq_key],
+    );
+    s.append(&records("q", 12));
+    ledger_tests::cosigned(&s, "witness.test/ed", 12);
+    ledger_tests::cosigned(&s, "witness.test/pq", 12);
+
+    let verify = |what: &str, file: &Path, extra: &[&str]| verify_with(&log_key, what, file, extra);
+    let pq_file = at("pq").join("witness.pub");
+    let both = ["--witness", &ed_key, "--witness", path(&pq_file)];
+    std::fs::write(
+        at("checkpoint"),
+        s.request("GET", "/checkpoint", &[], b"").body,
+    )
+    .unwrap();
+    let r = verify("checkpoint", &at("checkpoint"), &both);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.contains("witness.test/ed at ") && r.stdout.contains("witness.test/pq at "),
+        "{}",
+        r.stdout
+    );
+
+    s.ctl(
+        &log_key,
+        &["evidence", "q-3", "--out", path(&at("q.evidence"))],
+    );
+    let r = verify("evidence", &at("q.evidence"), &both);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("witness.test/pq at "), "{}", r.stdout);
+    // Only the Ed25519 key given: the ML-DSA line is named, not checked.
+    let r = verify("evidence", &at("q.evidence"), &["--witness", &ed_key]);
+    assert!(
+        r.code == 0
+            && r.stdout
+                .contains("not checked (give their keys with --witness): witness.test/pq"),
+        "{}",
+        r.stdout
+    );
+    // The other key of the same name did not cosign it.
+    let r = verify("evidence", &at("q.evidence"), &["--witness", &other_pq]);
+    assert!(
+        r.code == 1 && r.stderr.contains("none from witness.test/pq"),
+        "exit {}: {}",
+        r.code,
+        r.stderr
+    );
+    // A flipped byte in the ML-DSA cosignature fails the evidence.
+    let text = std::fs::read_to_string(at("q.evidence")).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("\u{2014} witness.test/pq "))
+        .unwrap();
+    let (head, sig) = line.split_at(line.len() - 40);
+    let flipped = sig.replacen(
+        sig.chars().nth(5).unwrap(),
+        if sig.chars().nth(5) == Some('A') {
+            "B"
+        } else {
+            "A"
+        },
+        1,
+    );
+    std::fs::write(
+        at("bad.evidence"),
+        text.replacen(line, &format!("{head}{flipped}"), 1),
+    )
+    .unwrap();
+    let r = verify("evidence", &at("bad.evidence"), &both);
+    assert!(
+        r.code == 1
+            && r.stderr
+                .contains("cosignature by witness.test/pq does not verify"),
+        "exit {}: {}",
+        r.code,
+        r.stderr
+    );
+
+    export_all(&s, &log_key, &at("export"));
+    let r = verify("export", &at("export"), &both);
+    assert!(
+        r.code == 0 && r.stdout.contains("complete") && r.stdout.contains("witness.test/pq at "),
+        "{}{}",
+        r.stdout,
+        r.stderr
+    );
+}
+
 #[test]
 fn witness_settings_that_cannot_work_are_refused() {
     let dir = tempfile::tempdir().unwrap();
@@ -351,7 +494,7 @@ fn witness_settings_that_cannot_work_are_refused() {
         ],
     );
     assert!(
-        r.code == 1 && r.stderr.contains("0x04: a witness's"),
+        r.code == 1 && r.stderr.contains("0x04 or 0x06: a witness's"),
         "{}",
         r.stderr
     );

@@ -1,5 +1,6 @@
 //! `ledgerctl witness`: a C2SP tlog-witness for Decision Ledger logs (or
-//! any C2SP log with an Ed25519 key), so that a party the log's operator
+//! any C2SP log with an Ed25519 key), cosigning with Ed25519
+//! (cosignature/v1) or ML-DSA-44 (subtree/v1), so that a party the log's operator
 //! does not control (an auditor, a regulator, another team) can cosign
 //! every checkpoint and so vouch that the log showed no one a history
 //! that contradicts the one it showed them.
@@ -23,7 +24,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use clap::Subcommand;
 use sha2::{Digest, Sha256};
-use verifier::cosignature::WitnessSigner;
+use verifier::cosignature::{Algorithm, WitnessSigner};
 use verifier::witness::{add_checkpoint, AddCheckpoint, AddError, Latest, SIZE_MEDIA_TYPE};
 use verifier::VerifierKey;
 
@@ -32,18 +33,24 @@ pub const KEY_FILE: &str = "witness.key";
 /// The witness's public key file (give it to the log and its readers).
 pub const PUB_FILE: &str = "witness.pub";
 
-/// The largest request body taken (63 proof lines and a checkpoint with
-/// many signatures fit well within it).
-const MAX_BODY: usize = 64 << 10;
+/// The largest request body taken: 63 proof lines and a checkpoint with
+/// as many signature lines as a note may carry (100), even if all are
+/// ML-DSA-44 cosignatures (3.3 KB a line), fit within it.
+const MAX_BODY: usize = 512 << 10;
 
 #[derive(Subcommand)]
 pub enum WitnessCommand {
     /// Generate a witness key: <out>/witness.key (mode 0600) and
-    /// <out>/witness.pub (a cosignature/v1 key, type 0x04).
+    /// <out>/witness.pub (type 0x04 for Ed25519, 0x06 for ML-DSA-44).
     Keygen {
         /// The witness's name, e.g. witness.example.org/w1.
         #[arg(long)]
         name: String,
+        /// The signature algorithm: ed25519 (cosignature/v1, what most
+        /// deployed witness clients read) or ml-dsa-44 (subtree/v1,
+        /// post-quantum, which C2SP recommends for new witnesses).
+        #[arg(long, default_value = "ed25519")]
+        alg: Algorithm,
         /// Directory to write the keys to (use it as serve --dir).
         #[arg(long)]
         out: PathBuf,
@@ -79,8 +86,8 @@ pub enum WitnessCommand {
 
 pub fn run(command: WitnessCommand) -> Result<()> {
     match command {
-        WitnessCommand::Keygen { name, out } => {
-            let signer = WitnessSigner::from_seed(&name, &ledger::keys::seed()?)
+        WitnessCommand::Keygen { name, out, alg } => {
+            let signer = WitnessSigner::from_seed_with(alg, &name, &ledger::keys::seed()?)
                 .with_context(|| format!("--name {name:?}"))?;
             let (k, p) = ledger::keys::save_pair(
                 &out,

@@ -21,8 +21,8 @@
 use std::collections::BTreeMap;
 
 use crate::b64;
-use crate::checkpoint::{self, parse_decimal, Checkpoint, CheckpointError};
-use crate::cosignature::{Policy, Witnessing};
+use crate::checkpoint::{parse_decimal, Checkpoint, CheckpointError};
+use crate::cosignature::{self, Policy, Witnessing};
 use crate::decision::{Decision, DecisionError, LoggedDecision};
 use crate::findings::{self, Agreement, Finding};
 use crate::hash::{leaf_hash, parse_hash_lines, write_hash_lines, Hash};
@@ -221,7 +221,8 @@ impl ChainBundle {
         key: &VerifierKey,
         policy: &Policy,
     ) -> Result<VerifiedChain, ChainError> {
-        let (cp, witnessing) = checkpoint::open_witnessed(self.checkpoint.as_bytes(), key, policy)?;
+        let (cp, witnessing) =
+            cosignature::open_witnessed(self.checkpoint.as_bytes(), key, policy)?;
         let mut hops = Vec::with_capacity(self.hops.len());
         for h in &self.hops {
             verify_inclusion(&leaf_hash(&h.leaf), h.index, cp.size, &h.proof, &cp.root).map_err(

@@ -10,7 +10,6 @@
 //! The body is the text of a signed note ([`crate::note`]) whose key name is
 //! the origin.
 
-use crate::cosignature::{Policy, Witnessing};
 use crate::hash::Hash;
 use crate::note::{self, NoteError, SignerKey, VerifierKey};
 
@@ -175,30 +174,4 @@ pub fn open_any(signed: &[u8], keys: &[VerifierKey]) -> Result<Checkpoint, Check
             found: cp.origin,
         }),
     }
-}
-
-/// [`open`], for files in which every byte must be accounted for
-/// (evidence, chain bundles, exports): the log's signature once (a note
-/// verifier refuses it twice), and besides it only cosignature/v1 lines
-/// and Ed25519 signatures by the log's other keys (a key rotation). The
-/// cosignatures by the witnesses of `policy` are verified and must reach
-/// its quorum; the other lines are named as not checked (their keys were
-/// not given).
-pub fn open_witnessed(
-    signed: &[u8],
-    key: &VerifierKey,
-    policy: &Policy,
-) -> Result<(Checkpoint, Witnessing), CheckpointError> {
-    let cp = open(signed, key)?;
-    let n = note::Note::parse(signed)?;
-    let witnessing = crate::cosignature::witnessing_of(&n, key, policy)?;
-    if let Some(sig) = n.signatures.iter().find(|s| {
-        let other_log_key = s.name == key.name() && s.id != key.id();
-        (witnessing.unchecked.contains(&s.name)
-            && s.signature.len() != crate::cosignature::SIGNATURE_LEN)
-            || (other_log_key && s.signature.len() != note::ED25519_SIGNATURE_LEN)
-    }) {
-        return Err(CheckpointError::Foreign(sig.name.clone()));
-    }
-    Ok((cp, witnessing))
 }

@@ -1,35 +1,52 @@
-//! C2SP tlog-cosignature v1 with Ed25519 (signature type `0x04`): a
-//! witness's statement that, at the time it states, the checkpoint is the
-//! largest one it has seen of that log and consistent with every one before.
-//! Logs whose checkpoints carry a quorum of such cosignatures cannot show
-//! one history to some readers and another to others (a split view).
+//! C2SP tlog-cosignature: a witness's statement that a checkpoint is
+//! consistent with every checkpoint of that log it has seen (and, with a
+//! timestamp, that it is the largest one it had seen at that time). Logs
+//! whose checkpoints carry a quorum of such cosignatures cannot show one
+//! history to some readers and another to others (a split view).
 //!
 //! ```text
-//! — <witness name> base64(key ID (4) || timestamp (8, big-endian) || Ed25519 signature (64))
+//! — <witness name> base64(key ID (4) || timestamp (8, big-endian) || signature)
 //! ```
 //!
-//! The signature covers, in this order:
+//! Two signature types, told apart by the key's type byte:
 //!
-//! ```text
-//! cosignature/v1\n
-//! time <timestamp, decimal>\n
-//! <the checkpoint's note text, final newline included>
-//! ```
+//! - **Ed25519, cosignature/v1** (`0x04`, 64-byte signature). It covers
 //!
-//! `key ID = SHA-256(name || 0x0A || 0x04 || public key)[:4]`. Key strings
-//! are those of signed notes with type byte `0x04`: verifier
-//! `<name>+<hex key ID>+base64(0x04 || public key)`, signer
-//! `PRIVATE+KEY+<name>+<hex key ID>+base64(0x04 || 32-byte seed)`.
+//!   ```text
+//!   cosignature/v1\n
+//!   time <timestamp, decimal>\n
+//!   <the checkpoint's note text, final newline included>
+//!   ```
+//!
+//! - **ML-DSA-44, subtree/v1** (`0x06`, 2420-byte signature), which the
+//!   spec recommends for new witnesses: it covers a binary
+//!   `cosigned_message` naming the witness, the origin, the size and the
+//!   root ([`mldsa`]), not the extension lines.
+//!
+//! `key ID = SHA-256(name || 0x0A || type || public key)[:4]`. Key strings
+//! are those of signed notes with the type byte: verifier
+//! `<name>+<hex key ID>+base64(type || public key)`, signer
+//! `PRIVATE+KEY+<name>+<hex key ID>+base64(type || 32-byte seed)`.
 //! specs/witness.md.
 
+pub mod mldsa;
+
 use crate::b64;
+use crate::checkpoint::{self, Checkpoint, CheckpointError};
 use crate::note::{self, KeyError, Note, NoteError, SignerKey, VerifierKey, SIG_PREFIX};
 
 /// The signature type byte of Ed25519 cosignature/v1 keys.
 pub const ALG_COSIGNATURE_V1: u8 = 0x04;
 
-/// Bytes after the key ID in a cosignature line: timestamp and signature.
+/// The signature type byte of ML-DSA-44 (subtree/v1) cosignature keys.
+pub const ALG_ML_DSA_44: u8 = mldsa::ALG;
+
+/// Bytes after the key ID in an Ed25519 cosignature line: timestamp and
+/// signature.
 pub(crate) const SIGNATURE_LEN: usize = 8 + 64;
+
+/// Bytes after the key ID in an ML-DSA-44 cosignature line.
+pub(crate) const ML_DSA_44_SIGNATURE_LEN: usize = 8 + mldsa::SIGNATURE_LEN;
 
 /// Why cosignatures were rejected.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -38,8 +55,9 @@ pub enum CosignatureError {
     #[error(transparent)]
     Note(#[from] NoteError),
     /// A line with a known witness's name and key ID that is not a
-    /// timestamp and an Ed25519 signature, or whose timestamp is over 2^63-1.
-    #[error("cosignature by {0} is malformed (not a timestamp and an Ed25519 signature)")]
+    /// timestamp and a signature of the key's type, or whose timestamp is
+    /// over 2^63-1.
+    #[error("cosignature by {0} is malformed (not a timestamp and a signature of its key's type)")]
     Malformed(String),
     /// A line with a known witness's name and key ID that does not verify.
     #[error("cosignature by {0} does not verify")]
@@ -57,36 +75,104 @@ pub enum CosignatureError {
         /// The witnesses that did not cosign, comma separated.
         missing: String,
     },
-    /// The text to cosign is not a note text of at least three lines.
-    #[error("cannot cosign: not a checkpoint body")]
+    /// The text to cosign (or the text an ML-DSA-44 cosignature is checked
+    /// against) is not a checkpoint body.
+    #[error("not a checkpoint body: cannot cosign or check a cosignature")]
     NotCheckpoint,
 }
 
-/// A witness's public key: a note verifier key of type `0x04`.
+/// A witness's signature algorithm.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Algorithm {
+    /// Ed25519, cosignature/v1 (type `0x04`).
+    Ed25519,
+    /// ML-DSA-44, subtree/v1 (type `0x06`).
+    MlDsa44,
+}
+
+impl std::str::FromStr for Algorithm {
+    type Err = String;
+
+    /// `ed25519` or `ml-dsa-44`.
+    fn from_str(s: &str) -> Result<Algorithm, String> {
+        match s {
+            "ed25519" => Ok(Algorithm::Ed25519),
+            "ml-dsa-44" => Ok(Algorithm::MlDsa44),
+            _ => Err(format!(
+                "{s:?} is not a witness algorithm: ed25519 or ml-dsa-44"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for Algorithm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Algorithm::Ed25519 => "ed25519",
+            Algorithm::MlDsa44 => "ml-dsa-44",
+        })
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct WitnessKey(VerifierKey);
+enum Key {
+    Ed25519(VerifierKey),
+    MlDsa44(mldsa::Key),
+}
+
+/// A witness's public key: a note verifier key of type `0x04` (Ed25519)
+/// or `0x06` (ML-DSA-44).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WitnessKey(Key);
 
 impl WitnessKey {
-    /// Parses `<name>+<hex key ID>+base64(0x04 || public key)`.
+    /// Parses `<name>+<hex key ID>+base64(type || public key)`.
     pub fn parse(s: &str) -> Result<WitnessKey, KeyError> {
-        VerifierKey::parse_typed(s, ALG_COSIGNATURE_V1).map(WitnessKey)
+        let (name, stated, alg, raw) = note::parse_key_parts(s.trim())?;
+        match alg {
+            ALG_COSIGNATURE_V1 => VerifierKey::parse_typed(s, alg).map(Key::Ed25519),
+            ALG_ML_DSA_44 => mldsa::Key::new(name, stated, &raw).map(Key::MlDsa44),
+            found => Err(KeyError::Algorithm {
+                found,
+                wanted: ALG_COSIGNATURE_V1,
+            }),
+        }
+        .map(WitnessKey)
     }
 
     /// The witness's name.
     pub fn name(&self) -> &str {
-        self.0.name()
+        match &self.0 {
+            Key::Ed25519(k) => k.name(),
+            Key::MlDsa44(k) => k.name(),
+        }
     }
 
     /// The 4-byte key ID.
     pub fn id(&self) -> u32 {
-        self.0.id()
+        match &self.0 {
+            Key::Ed25519(k) => k.id(),
+            Key::MlDsa44(k) => k.id(),
+        }
+    }
+
+    /// The key's signature algorithm.
+    pub fn algorithm(&self) -> Algorithm {
+        match &self.0 {
+            Key::Ed25519(_) => Algorithm::Ed25519,
+            Key::MlDsa44(_) => Algorithm::MlDsa44,
+        }
     }
 
     /// The timestamp of `sig` (timestamp || signature) if it is this key's
-    /// cosignature of `text`.
+    /// cosignature of the checkpoint note text `text`.
     fn verify(&self, text: &str, sig: &[u8]) -> Result<u64, CosignatureError> {
         let malformed = || CosignatureError::Malformed(self.name().to_string());
-        if sig.len() != SIGNATURE_LEN {
+        let want = match self.0 {
+            Key::Ed25519(_) => SIGNATURE_LEN,
+            Key::MlDsa44(_) => ML_DSA_44_SIGNATURE_LEN,
+        };
+        if sig.len() != want {
             return Err(malformed());
         }
         let (time, sig) = sig.split_at(8);
@@ -94,7 +180,11 @@ impl WitnessKey {
         if time > i64::MAX as u64 {
             return Err(malformed());
         }
-        if !self.0.verify(&message(text, time), sig) {
+        let verified = match &self.0 {
+            Key::Ed25519(k) => k.verify(&message(text, time), sig),
+            Key::MlDsa44(k) => k.verify(&mldsa_message(k.name(), text, time)?, sig),
+        };
+        if !verified {
             return Err(CosignatureError::Invalid(self.name().to_string()));
         }
         Ok(time)
@@ -103,40 +193,96 @@ impl WitnessKey {
 
 impl std::fmt::Display for WitnessKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.fmt(f)
+        match &self.0 {
+            Key::Ed25519(k) => k.fmt(f),
+            Key::MlDsa44(k) => k.fmt(f),
+        }
     }
 }
 
-/// A witness's private key: a note signer key of type `0x04`. Its `Debug`
-/// output never shows the key.
 #[derive(Clone, Debug)]
-pub struct WitnessSigner(SignerKey);
+enum Signer {
+    Ed25519(Box<SignerKey>),
+    MlDsa44(mldsa::Signer),
+}
+
+/// A witness's private key: a note signer key of type `0x04` (Ed25519) or
+/// `0x06` (ML-DSA-44). Its `Debug` output never shows the key.
+#[derive(Clone, Debug)]
+pub struct WitnessSigner(Signer);
 
 impl WitnessSigner {
-    /// A witness named `name` from a 32-byte Ed25519 seed (the caller
+    /// An Ed25519 witness named `name` from a 32-byte seed (the caller
     /// brings the randomness).
     pub fn from_seed(name: &str, seed: &[u8; 32]) -> Result<WitnessSigner, KeyError> {
-        SignerKey::from_seed_typed(ALG_COSIGNATURE_V1, name, seed).map(WitnessSigner)
+        WitnessSigner::from_seed_with(Algorithm::Ed25519, name, seed)
     }
 
-    /// Parses `PRIVATE+KEY+<name>+<hex key ID>+base64(0x04 || seed)`.
+    /// A witness of algorithm `alg` named `name` from a 32-byte seed (for
+    /// ML-DSA-44, FIPS 204's key generation seed).
+    pub fn from_seed_with(
+        alg: Algorithm,
+        name: &str,
+        seed: &[u8; 32],
+    ) -> Result<WitnessSigner, KeyError> {
+        Ok(WitnessSigner(match alg {
+            Algorithm::Ed25519 => Signer::Ed25519(Box::new(SignerKey::from_seed_typed(
+                ALG_COSIGNATURE_V1,
+                name,
+                seed,
+            )?)),
+            Algorithm::MlDsa44 => Signer::MlDsa44(mldsa::Signer::from_seed(name, seed)?),
+        }))
+    }
+
+    /// Parses `PRIVATE+KEY+<name>+<hex key ID>+base64(type || seed)`.
     pub fn parse(s: &str) -> Result<WitnessSigner, KeyError> {
-        SignerKey::parse_typed(s, ALG_COSIGNATURE_V1).map(WitnessSigner)
+        let shape = KeyError::Malformed("PRIVATE+KEY+<name>+<key id>+<base64 key>");
+        let rest = s.trim().strip_prefix("PRIVATE+KEY+").ok_or(shape)?;
+        let (name, stated, alg, seed) = note::parse_key_parts(rest)?;
+        let signer = match alg {
+            ALG_COSIGNATURE_V1 => Signer::Ed25519(Box::new(SignerKey::parse_typed(s, alg)?)),
+            ALG_ML_DSA_44 => {
+                let seed: [u8; 32] = seed.try_into().map_err(|_| KeyError::InvalidKey)?;
+                Signer::MlDsa44(mldsa::Signer::from_seed(&name, &seed)?)
+            }
+            found => {
+                return Err(KeyError::Algorithm {
+                    found,
+                    wanted: ALG_COSIGNATURE_V1,
+                })
+            }
+        };
+        let signer = WitnessSigner(signer);
+        let computed = signer.verifier().id();
+        if computed != stated {
+            return Err(KeyError::IdMismatch { stated, computed });
+        }
+        Ok(signer)
     }
 
     /// The signer key string (secret: store with mode 0600, never log).
     pub fn to_secret_string(&self) -> String {
-        self.0.to_secret_string()
+        match &self.0 {
+            Signer::Ed25519(k) => k.to_secret_string(),
+            Signer::MlDsa44(k) => k.to_secret_string(),
+        }
     }
 
     /// The witness's name.
     pub fn name(&self) -> &str {
-        self.0.name()
+        match &self.0 {
+            Signer::Ed25519(k) => k.name(),
+            Signer::MlDsa44(k) => k.name(),
+        }
     }
 
     /// The matching public key.
     pub fn verifier(&self) -> WitnessKey {
-        WitnessKey(self.0.verifier())
+        WitnessKey(match &self.0 {
+            Signer::Ed25519(k) => Key::Ed25519(k.verifier()),
+            Signer::MlDsa44(k) => Key::MlDsa44(k.verifier()),
+        })
     }
 
     /// The cosignature line (with its newline) of the checkpoint note text
@@ -145,15 +291,34 @@ impl WitnessSigner {
         if text.lines().count() < 3 || !text.ends_with('\n') || time > i64::MAX as u64 {
             return Err(CosignatureError::NotCheckpoint);
         }
-        let mut raw = self.0.verifier().id().to_be_bytes().to_vec();
+        let (id, sig) = match &self.0 {
+            Signer::Ed25519(k) => (
+                k.verifier().id(),
+                k.sign_bytes(&message(text, time)).to_vec(),
+            ),
+            Signer::MlDsa44(k) => (
+                k.id(),
+                k.sign(&mldsa_message(k.name(), text, time)?)
+                    .ok_or(CosignatureError::NotCheckpoint)?,
+            ),
+        };
+        let mut raw = id.to_be_bytes().to_vec();
         raw.extend_from_slice(&time.to_be_bytes());
-        raw.extend_from_slice(&self.0.sign_bytes(&message(text, time)));
+        raw.extend_from_slice(&sig);
         Ok(format!(
             "{SIG_PREFIX}{} {}\n",
             self.name(),
             b64::encode(raw)
         ))
     }
+}
+
+/// The `cosigned_message` an ML-DSA-44 witness `name` signs at `time` for
+/// the checkpoint whose note text is `text` (start 0, end its size).
+fn mldsa_message(name: &str, text: &str, time: u64) -> Result<Vec<u8>, CosignatureError> {
+    let cp = Checkpoint::parse_body(text).map_err(|_| CosignatureError::NotCheckpoint)?;
+    mldsa::cosigned_message(name, time, &cp.origin, 0, cp.size, &cp.root)
+        .ok_or(CosignatureError::NotCheckpoint)
 }
 
 /// The message a cosignature signs: `cosignature/v1\ntime <time>\n<text>`.
@@ -166,7 +331,8 @@ pub fn message(text: &str, time: u64) -> Vec<u8> {
 pub struct Cosignature {
     /// The witness's name.
     pub witness: String,
-    /// When the witness cosigned, seconds since the epoch.
+    /// When the witness cosigned, seconds since the epoch; 0 when it
+    /// stated no time (an ML-DSA-44 cosignature may leave it out).
     pub time: u64,
 }
 
@@ -321,6 +487,9 @@ impl Witnessing {
                 .cosigned
                 .iter()
                 .map(|c| {
+                    if c.time == 0 {
+                        return format!("{} (no time stated)", c.witness);
+                    }
                     let at = c
                         .time
                         .checked_mul(1_000_000_000)
@@ -375,4 +544,30 @@ pub fn append_lines(signed: &str, lines: &str) -> Result<String, NoteError> {
         }
     }
     Ok(out)
+}
+
+/// [`checkpoint::open`], for files in which every byte must be accounted
+/// for (evidence, chain bundles, exports): the log's signature once (a note
+/// verifier refuses it twice), and besides it only cosignature lines (of
+/// either type's length) and Ed25519 signatures by the log's other keys (a
+/// key rotation). The cosignatures by the witnesses of `policy` are
+/// verified and must reach its quorum; the other lines are named as not
+/// checked (their keys were not given).
+pub fn open_witnessed(
+    signed: &[u8],
+    key: &VerifierKey,
+    policy: &Policy,
+) -> Result<(Checkpoint, Witnessing), CheckpointError> {
+    let cp = checkpoint::open(signed, key)?;
+    let n = Note::parse(signed)?;
+    let witnessing = witnessing_of(&n, key, policy)?;
+    if let Some(sig) = n.signatures.iter().find(|s| {
+        let other_log_key = s.name == key.name() && s.id != key.id();
+        let cosignature_len = [SIGNATURE_LEN, ML_DSA_44_SIGNATURE_LEN].contains(&s.signature.len());
+        (witnessing.unchecked.contains(&s.name) && !cosignature_len)
+            || (other_log_key && s.signature.len() != note::ED25519_SIGNATURE_LEN)
+    }) {
+        return Err(CheckpointError::Foreign(sig.name.clone()));
+    }
+    Ok((cp, witnessing))
 }

@@ -14,8 +14,8 @@
 //! are refused, so any change to a file fails [`Evidence::verify`].
 
 use crate::b64;
-use crate::checkpoint::{self, Checkpoint, CheckpointError};
-use crate::cosignature::{Policy, Witnessing};
+use crate::checkpoint::{Checkpoint, CheckpointError};
+use crate::cosignature::{self, Policy, Witnessing};
 use crate::decision::{DecisionError, LoggedDecision};
 use crate::hash::leaf_hash;
 use crate::inclusion::{verify_inclusion, InclusionError};
@@ -124,7 +124,7 @@ impl Evidence {
         policy: &Policy,
     ) -> Result<Verified, EvidenceError> {
         let (cp, witnessing) =
-            checkpoint::open_witnessed(self.proof.checkpoint.as_bytes(), key, policy)?;
+            cosignature::open_witnessed(self.proof.checkpoint.as_bytes(), key, policy)?;
         verify_inclusion(
             &leaf_hash(&self.leaf),
             self.proof.index,

@@ -38,16 +38,18 @@ pub enum KeyError {
     #[error("invalid key name {0:?}: must be non-empty with no spaces or '+'")]
     InvalidName(String),
     /// The signature type byte is not the one this kind of key has
-    /// (0x01: a log's Ed25519 key; 0x04: a witness's cosignature/v1 key).
-    #[error("key of signature type 0x{found:02x} where one of type 0x{wanted:02x} was wanted (0x01: a log's key; 0x04: a witness's)")]
+    /// (0x01: a log's Ed25519 key; 0x04 or 0x06: a witness's
+    /// cosignature key, Ed25519 or ML-DSA-44).
+    #[error("key of signature type 0x{found:02x} where one of type 0x{wanted:02x} was wanted (0x01: a log's key; 0x04 or 0x06: a witness's)")]
     Algorithm {
         /// The type byte the key string has.
         found: u8,
         /// The type byte wanted here.
         wanted: u8,
     },
-    /// The key bytes are not a valid Ed25519 key.
-    #[error("invalid Ed25519 key bytes")]
+    /// The key bytes are not a valid key of the key's signature type (an
+    /// Ed25519 key of 32 bytes, an ML-DSA-44 key of 1312).
+    #[error("invalid key bytes for the key's signature type")]
     InvalidKey,
     /// The key ID in the string is not the one the name and key give.
     #[error("key ID {stated:08x} does not match the key (computed {computed:08x})")]
@@ -96,7 +98,7 @@ pub enum NoteError {
     Signers,
 }
 
-fn valid_name(name: &str) -> bool {
+pub(crate) fn valid_name(name: &str) -> bool {
     !name.is_empty() && !name.chars().any(|c| c.is_whitespace() || c == '+')
 }
 
@@ -106,8 +108,8 @@ pub fn key_id(name: &str, public_key: &[u8; 32]) -> u32 {
 }
 
 /// `SHA-256(name || 0x0A || alg || public key)[:4]`, big-endian: the key
-/// ID of an Ed25519 key of signature type `alg`.
-fn typed_key_id(alg: u8, name: &str, public_key: &[u8; 32]) -> u32 {
+/// ID of a key of signature type `alg`.
+pub(crate) fn typed_key_id(alg: u8, name: &str, public_key: &[u8]) -> u32 {
     let mut h = Sha256::new();
     h.update(name.as_bytes());
     h.update([b'\n', alg]);
@@ -116,9 +118,10 @@ fn typed_key_id(alg: u8, name: &str, public_key: &[u8; 32]) -> u32 {
     u32::from_be_bytes([d[0], d[1], d[2], d[3]])
 }
 
-/// Splits `name+hexid+base64` (after any prefix) and checks the name, the
-/// ID's form and that the key is of signature type `alg`.
-fn parse_typed_key_parts(s: &str, alg: u8) -> Result<(String, u32, [u8; 32]), KeyError> {
+/// Splits `name+hexid+base64(type || key)` (after any prefix) and checks
+/// the name and the ID's form: the name, the stated key ID, the signature
+/// type byte and the key bytes, of any length.
+pub(crate) fn parse_key_parts(s: &str) -> Result<(String, u32, u8, Vec<u8>), KeyError> {
     // The base64 key may itself contain '+', so split off two fields only.
     let mut parts = s.splitn(3, '+');
     let (Some(name), Some(id_hex), Some(key_b64)) = (parts.next(), parts.next(), parts.next())
@@ -132,13 +135,22 @@ fn parse_typed_key_parts(s: &str, alg: u8) -> Result<(String, u32, [u8; 32]), Ke
         return Err(KeyError::Malformed("an 8-digit hex key id"));
     }
     let stated = u32::from_str_radix(id_hex, 16).map_err(|_| KeyError::Malformed("hex key id"))?;
-    let raw = b64::decode(key_b64).ok_or(KeyError::Malformed("base64 key"))?;
-    let (&found, key) = raw.split_first().ok_or(KeyError::InvalidKey)?;
+    let mut raw = b64::decode(key_b64).ok_or(KeyError::Malformed("base64 key"))?;
+    if raw.is_empty() {
+        return Err(KeyError::InvalidKey);
+    }
+    let alg = raw.remove(0);
+    Ok((name.to_string(), stated, alg, raw))
+}
+
+/// [`parse_key_parts`] for a 32-byte key of signature type `alg`.
+fn parse_typed_key_parts(s: &str, alg: u8) -> Result<(String, u32, [u8; 32]), KeyError> {
+    let (name, stated, found, key) = parse_key_parts(s)?;
     if found != alg {
         return Err(KeyError::Algorithm { found, wanted: alg });
     }
     let key: [u8; 32] = key.try_into().map_err(|_| KeyError::InvalidKey)?;
-    Ok((name.to_string(), stated, key))
+    Ok((name, stated, key))
 }
 
 /// A public key that checks note signatures.

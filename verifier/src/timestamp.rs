@@ -63,7 +63,7 @@ impl Timestamp {
         let mut nanos = t.nanosecond();
         if nanos != 0 {
             let mut width = 9;
-            while nanos % 10 == 0 {
+            while nanos.is_multiple_of(10) {
                 nanos /= 10;
                 width -= 1;
             }

@@ -73,7 +73,7 @@ pub(crate) fn split_point(n: u64) -> u64 {
 /// single stored node; others split as RFC 9162 does.
 pub fn range_hash<R: HashReader>(reader: &R, lo: u64, hi: u64) -> Result<Hash, R::Error> {
     let n = hi - lo;
-    if n.is_power_of_two() && lo % n == 0 {
+    if n.is_power_of_two() && lo.is_multiple_of(n) {
         let level = n.trailing_zeros() as u8;
         return reader.node(NodeId {
             level,

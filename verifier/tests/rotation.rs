@@ -3,7 +3,7 @@
 //! it, and files that account for every byte accept the other key's line.
 
 use verifier::checkpoint::{self, CheckpointError};
-use verifier::cosignature::{Policy, WitnessSigner};
+use verifier::cosignature::{self, Policy, WitnessSigner};
 use verifier::note::{NoteError, SignerKey, VerifierKey};
 use verifier::{Checkpoint, Hash};
 
@@ -98,7 +98,7 @@ fn files_accounting_for_every_byte_name_the_other_key() {
         (old.verifier(), new.verifier()),
         (new.verifier(), old.verifier()),
     ] {
-        let (cp, w) = checkpoint::open_witnessed(BOTH.as_bytes(), &key, &none).unwrap();
+        let (cp, w) = cosignature::open_witnessed(BOTH.as_bytes(), &key, &none).unwrap();
         assert_eq!(cp, body());
         assert_eq!(w.other_log_keys, vec![other.id()]);
         assert!(w.unchecked.is_empty());
@@ -120,7 +120,7 @@ fn files_accounting_for_every_byte_name_the_other_key() {
         base64::engine::general_purpose::STANDARD.encode([7u8; 4 + 72])
     );
     assert!(matches!(
-        checkpoint::open_witnessed(forged.as_bytes(), &old.verifier(), &none),
+        cosignature::open_witnessed(forged.as_bytes(), &old.verifier(), &none),
         Err(CheckpointError::Foreign(name)) if name == ORIGIN
     ));
 }

@@ -528,7 +528,7 @@ mod tests {
                 v.push(t);
                 v
             }
-            _ if t % 4 == 0 => u64::from(t).to_be_bytes().to_vec(),
+            _ if t.is_multiple_of(4) => u64::from(t).to_be_bytes().to_vec(),
             _ => vec![t; 1 + usize::from(t % 3)],
         }
     }
@@ -536,7 +536,7 @@ mod tests {
     /// Ids short and long; the long ones share 32 bytes, past the sort's
     /// prefix.
     fn id_of(n: u8) -> String {
-        if n % 2 == 0 {
+        if n.is_multiple_of(2) {
             format!("d-{n}")
         } else {
             format!("decision-0000000000000000000000-{n}")

@@ -200,11 +200,11 @@ pub fn sample_record(i: u64, seed: u64) -> Value {
         "subject": {"type": "principal", "id": format!("user-{}", x % 10_000), "identity_kind": kind,
                     "owner": format!("owner-{}", x % 100)},
         "delegation": chain,
-        "action": {"name": if x % 3 == 0 { "GET /v1/orders" } else { "POST /v1/orders" }},
+        "action": {"name": if x.is_multiple_of(3) { "GET /v1/orders" } else { "POST /v1/orders" }},
         "resource": {"type": "api", "id": format!("orders-{}", x % 50)},
         "context": {"request_id": format!("req-{i}"), "trace_id": format!("{x:016x}")},
         "policy": {"engine": "opa", "id": "orders.authz", "version": format!("2026.11.{}", x % 7)},
-        "decision": if x % 10 == 0 { "deny" } else { "allow" },
+        "decision": if x.is_multiple_of(10) { "deny" } else { "allow" },
         "credential": {"kind": "token", "id_hash": format!("sha256:{:016x}{:016x}", x, x.rotate_left(7)),
                        "issued_at": "2026-11-23T06:59:00Z", "expires_at": "2026-11-23T07:04:00Z", "ttl_s": 300}
     })

@@ -136,7 +136,8 @@ enum Command {
 /// The witnesses whose cosignatures a checkpoint must carry.
 #[derive(clap::Args)]
 struct WitnessArgs {
-    /// A witness's cosignature key (`name+id+base64`, type 0x04), or a file
+    /// A witness's cosignature key (`name+id+base64`, type 0x04 Ed25519 or
+    /// 0x06 ML-DSA-44), or a file
     /// holding it: its cosignature on the checkpoint is verified. Repeat
     /// for more witnesses.
     #[arg(long = "witness", value_name = "KEY")]

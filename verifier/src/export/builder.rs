@@ -184,7 +184,7 @@ impl<W: Write> Builder<W> {
         key: &crate::VerifierKey,
         sinks: Sinks<W>,
     ) -> Result<Builder<W>, ExportError> {
-        let (cp, _) = crate::checkpoint::open_witnessed(
+        let (cp, _) = crate::cosignature::open_witnessed(
             head.checkpoint.as_bytes(),
             key,
             &crate::cosignature::Policy::default(),

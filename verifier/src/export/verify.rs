@@ -13,8 +13,7 @@ use super::{
     Item, ItemReader, Manifest, Version, CHECKPOINT, CSV, FILES, FORMAT, FORMAT_V1, JSONL, LEAVES,
     OCSF, REPORT,
 };
-use crate::checkpoint;
-use crate::cosignature::{Policy, Witnessing};
+use crate::cosignature::{self, Policy, Witnessing};
 use crate::decision::LoggedDecision;
 use crate::enforcer_signature::{EnforcerKeys, Signed};
 use crate::hash::{leaf_hash, Hash};
@@ -310,7 +309,7 @@ pub fn verify_signed<R: Read>(
             FILES.join(", ")
         )));
     }
-    let (cp, witnessing) = checkpoint::open_witnessed(&src.checkpoint, key, policy)?;
+    let (cp, witnessing) = cosignature::open_witnessed(&src.checkpoint, key, policy)?;
     check_digest(&m, CHECKPOINT, &digest(&src.checkpoint))?;
     check_digest(&m, REPORT, &digest(&src.report))?;
     if cp.origin != m.origin
