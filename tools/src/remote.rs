@@ -12,6 +12,10 @@ use verifier::tile::{Tile, TileHashReader};
 use verifier::tlog_proof::TlogProof;
 use verifier::{checkpoint, Checkpoint, VerifierKey};
 
+/// How long [`Remote::get_ok`] keeps asking again while the server answers
+/// 503 with `Retry-After` (checkpoints are signed about every second).
+pub const BUSY_WAIT: Duration = Duration::from_secs(10);
+
 /// An HTTP response: status, body, and `Retry-After` seconds if given.
 pub struct Reply {
     pub status: u16,
@@ -186,13 +190,25 @@ impl Remote {
         Ok(r.into_body().into_reader())
     }
 
-    /// GET that must succeed; the server's reason otherwise.
+    /// GET that must succeed; the server's reason otherwise. A 503 with
+    /// `Retry-After` (a decision not yet in a signed checkpoint, indexes
+    /// catching up) is asked again after the wait, for up to
+    /// [`BUSY_WAIT`] in all, so that a record shipped a moment ago can be
+    /// proven at once.
     pub fn get_ok(&self, path: &str) -> Result<Vec<u8>> {
-        let r = self.get(path)?;
-        if r.status != 200 {
-            bail!("GET {path}: {} {}", r.status, r.text().trim());
+        let deadline = std::time::Instant::now() + BUSY_WAIT;
+        loop {
+            let r = self.get(path)?;
+            match (r.status, r.retry_after) {
+                (200, _) => return Ok(r.body),
+                (503, Some(secs))
+                    if std::time::Instant::now() + Duration::from_secs(secs) <= deadline =>
+                {
+                    std::thread::sleep(Duration::from_secs(secs));
+                }
+                _ => bail!("GET {path}: {} {}", r.status, r.text().trim()),
+            }
         }
-        Ok(r.body)
     }
 
     /// [`Remote::post`] asking for an answer in `accept`.
