@@ -161,8 +161,10 @@ fn serve(
             .await
             .with_context(|| format!("listening on {listen}"))?;
         println!(
-            "witness {} listening on {}://{}; it follows {}",
-            witness.signer.verifier(),
+            "witness {}+{:08x} ({}) listening on {}://{}; it follows {}",
+            witness.signer.name(),
+            witness.signer.verifier().id(),
+            witness.signer.verifier().algorithm(),
             if tls.is_some() { "https" } else { "http" },
             listener.local_addr()?,
             witness
