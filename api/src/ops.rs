@@ -88,6 +88,23 @@ pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         s.write_micros.load(Ordering::Relaxed) as f64 / 1e6,
         c(&s.commits),
     );
+    let mut decisions = String::new();
+    for (d, n) in ingest::record::DECISIONS.iter().zip(&s.decisions) {
+        let _ = writeln!(
+            decisions,
+            "ledger_decisions_appended_total{{decision=\"{d}\"}} {}",
+            c(n)
+        );
+    }
+    let _ = write!(
+        text,
+        "# HELP ledger_decisions_appended_total records appended, by decision\n\
+         # TYPE ledger_decisions_appended_total counter\n{decisions}\
+         # HELP ledger_break_glass_appended_total break-glass records appended (break_glass.used)\n\
+         # TYPE ledger_break_glass_appended_total counter\n\
+         ledger_break_glass_appended_total {}\n",
+        c(&s.break_glass)
+    );
     let witnesses = state.witnesses.status();
     if !witnesses.is_empty() {
         let mut sizes = String::new();

@@ -711,3 +711,45 @@ fn private_reads_need_a_reader_token() {
         403
     );
 }
+
+/// `/metrics` counts appended decisions by decision, and break-glass ones
+/// (what `LedgerBreakGlassUsed` in examples/alerts.yaml fires on); retries
+/// and refused records are not counted.
+#[test]
+fn metrics_count_appended_decisions_and_break_glass_use() {
+    let s = Server::start(&[]);
+    let mut body = Vec::new();
+    for i in 0..5 {
+        let mut r = record(&format!("m-{i}"), "ann", "agent:a");
+        if i >= 3 {
+            r["decision"] = json!("deny");
+        }
+        if i == 4 {
+            r["emergency"] = json!({"break_glass": true, "justification": "outage INC-7"});
+        }
+        body.push(r);
+    }
+    // One refused (no decision), and m-0 twice: one appended.
+    let mut bad = record("m-bad", "ann", "agent:a");
+    bad.as_object_mut().unwrap().remove("decision");
+    body.push(bad);
+    body.push(record("m-0", "ann", "agent:a"));
+    let r = post_json(&s, &s.writer, &Value::Array(body));
+    assert_eq!(json_of(&r)["appended"], 5, "{}", r.text());
+    // A retry of the whole body appends nothing and counts nothing.
+    let again: Vec<Value> = (0..5)
+        .map(|i| record(&format!("m-{i}"), "ann", "agent:a"))
+        .collect();
+    post_json(&s, &s.writer, &Value::Array(again[..3].to_vec()));
+    let m = s.request("GET", "/metrics", &[], b"").text();
+    ledger_tests::assert_metrics_described(&m);
+    assert_eq!(
+        s.metric("ledger_decisions_appended_total{decision=\"allow\"}"),
+        3.0
+    );
+    assert_eq!(
+        s.metric("ledger_decisions_appended_total{decision=\"deny\"}"),
+        2.0
+    );
+    assert_eq!(s.metric("ledger_break_glass_appended_total"), 1.0);
+}

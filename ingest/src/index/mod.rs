@@ -189,6 +189,16 @@ impl RecordFacts {
         (facts, leaf)
     }
 
+    /// The record's `decision` (`allow` or `deny`).
+    pub fn decision(&self) -> &str {
+        self.terms.decision()
+    }
+
+    /// Whether the record is a break-glass one.
+    pub fn break_glass(&self) -> bool {
+        self.terms.break_glass().is_some()
+    }
+
     /// Calls `f` with each term the record is found by, each once, in the
     /// order [`Facts::terms`] lists them: subject, actors (sorted, repeats
     /// dropped), resource, policy, request id, trace id, parent decision id,

@@ -188,6 +188,11 @@ pub struct Stats {
     /// ledger clock: their leaves took the ledger clock's time instead
     /// (`received_at` never goes back).
     pub clock_held: AtomicUsize,
+    /// Records appended, by `decision`, in the order of
+    /// [`crate::record::DECISIONS`] (`allow`, `deny`).
+    pub decisions: [AtomicUsize; crate::record::DECISIONS.len()],
+    /// Break-glass records appended (`break_glass.used`).
+    pub break_glass: AtomicUsize,
 }
 
 /// A running pipeline. Dropping it (or [`Pipeline::shutdown`]) drains the

@@ -416,6 +416,26 @@ pub(crate) fn commit_all(
     }
 }
 
+/// Counts the appended records by decision, and the break-glass ones, for
+/// `/metrics` (an operator alerts on break-glass use).
+fn count_decisions(stats: &Stats, facts: &[RecordFacts]) {
+    let mut by_decision = [0usize; crate::record::DECISIONS.len()];
+    let mut break_glass = 0usize;
+    for f in facts {
+        if let Some(i) = crate::record::DECISIONS
+            .iter()
+            .position(|d| *d == f.decision())
+        {
+            by_decision[i] += 1;
+        }
+        break_glass += usize::from(f.break_glass());
+    }
+    for (counter, n) in stats.decisions.iter().zip(by_decision) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+    stats.break_glass.fetch_add(break_glass, Ordering::Relaxed);
+}
+
 /// Records each written batch's index facts (so it is searchable), tells
 /// the batcher of a failed write, and acknowledges the records; pokes
 /// `build` when a span of the index is complete.
@@ -432,6 +452,7 @@ pub(crate) fn acknowledge_all(
             Ok((first, leaves)) => {
                 // Before the acks: a record acknowledged is found.
                 let end = first + leaves.len() as u64;
+                count_decisions(&stats, &w.facts);
                 // Added term by term here, not in the batcher.
                 if indexes.apply(first, w.facts, end) {
                     let _ = build.send(());
