@@ -71,6 +71,9 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps -q
+	@if command -v promtool >/dev/null; then \
+	  promtool check rules examples/alerts.yaml && promtool test rules examples/alerts.test.yaml; \
+	else echo "lint: promtool not installed; examples/alerts.yaml not checked (apt-get install prometheus)"; fi
 
 fmt:
 	$(CARGO) fmt --all
