@@ -90,6 +90,20 @@ pub enum Algorithm {
     MlDsa44,
 }
 
+impl Algorithm {
+    /// The algorithm of a witness key's signature type byte.
+    fn of_type(alg: u8) -> Result<Algorithm, KeyError> {
+        match alg {
+            ALG_COSIGNATURE_V1 => Ok(Algorithm::Ed25519),
+            ALG_ML_DSA_44 => Ok(Algorithm::MlDsa44),
+            found => Err(KeyError::Algorithm {
+                found,
+                wanted: ALG_COSIGNATURE_V1,
+            }),
+        }
+    }
+}
+
 impl std::str::FromStr for Algorithm {
     type Err = String;
 
@@ -129,13 +143,11 @@ impl WitnessKey {
     /// Parses `<name>+<hex key ID>+base64(type || public key)`.
     pub fn parse(s: &str) -> Result<WitnessKey, KeyError> {
         let (name, stated, alg, raw) = note::parse_key_parts(s.trim())?;
-        match alg {
-            ALG_COSIGNATURE_V1 => VerifierKey::parse_typed(s, alg).map(Key::Ed25519),
-            ALG_ML_DSA_44 => mldsa::Key::new(name, stated, &raw).map(Key::MlDsa44),
-            found => Err(KeyError::Algorithm {
-                found,
-                wanted: ALG_COSIGNATURE_V1,
-            }),
+        match Algorithm::of_type(alg)? {
+            Algorithm::Ed25519 => {
+                VerifierKey::from_parts(alg, name, stated, &raw).map(Key::Ed25519)
+            }
+            Algorithm::MlDsa44 => mldsa::Key::new(name, stated, &raw).map(Key::MlDsa44),
         }
         .map(WitnessKey)
     }
@@ -240,20 +252,9 @@ impl WitnessSigner {
         let shape = KeyError::Malformed("PRIVATE+KEY+<name>+<key id>+<base64 key>");
         let rest = s.trim().strip_prefix("PRIVATE+KEY+").ok_or(shape)?;
         let (name, stated, alg, seed) = note::parse_key_parts(rest)?;
-        let signer = match alg {
-            ALG_COSIGNATURE_V1 => Signer::Ed25519(Box::new(SignerKey::parse_typed(s, alg)?)),
-            ALG_ML_DSA_44 => {
-                let seed: [u8; 32] = seed.try_into().map_err(|_| KeyError::InvalidKey)?;
-                Signer::MlDsa44(mldsa::Signer::from_seed(&name, &seed)?)
-            }
-            found => {
-                return Err(KeyError::Algorithm {
-                    found,
-                    wanted: ALG_COSIGNATURE_V1,
-                })
-            }
-        };
-        let signer = WitnessSigner(signer);
+        let alg = Algorithm::of_type(alg)?;
+        let seed: [u8; 32] = seed.try_into().map_err(|_| KeyError::InvalidKey)?;
+        let signer = WitnessSigner::from_seed_with(alg, &name, &seed)?;
         let computed = signer.verifier().id();
         if computed != stated {
             return Err(KeyError::IdMismatch { stated, computed });

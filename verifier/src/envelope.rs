@@ -253,8 +253,9 @@ impl LeafHead {
 
     /// The envelope of the record that `record` appends in deterministic
     /// CBOR (about `size` bytes), written in place, with `signature` if its
-    /// enforcer signed it (the signature having been checked): `None` if
-    /// `record` answers `None` (it found the record invalid).
+    /// enforcer signed it (the caller verifies it and refuses the record
+    /// if it does not verify): `None` if `record` answers `None` (it found
+    /// the record invalid).
     pub fn write(
         size: usize,
         signature: Option<&EnforcerSignature>,

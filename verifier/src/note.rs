@@ -171,8 +171,21 @@ impl VerifierKey {
     /// Parses a key string of signature type `alg`.
     pub(crate) fn parse_typed(s: &str, alg: u8) -> Result<VerifierKey, KeyError> {
         let (name, stated, raw) = parse_typed_key_parts(s.trim(), alg)?;
-        let key = VerifyingKey::from_bytes(&raw).map_err(|_| KeyError::InvalidKey)?;
-        let computed = typed_key_id(alg, &name, &raw);
+        VerifierKey::from_parts(alg, name, stated, &raw)
+    }
+
+    /// The Ed25519 key of signature type `alg` named `name` with the raw
+    /// public key `raw`, whose key string states the key ID `stated`
+    /// ([`parse_key_parts`]).
+    pub(crate) fn from_parts(
+        alg: u8,
+        name: String,
+        stated: u32,
+        raw: &[u8],
+    ) -> Result<VerifierKey, KeyError> {
+        let raw: &[u8; 32] = raw.try_into().map_err(|_| KeyError::InvalidKey)?;
+        let key = VerifyingKey::from_bytes(raw).map_err(|_| KeyError::InvalidKey)?;
+        let computed = typed_key_id(alg, &name, raw);
         if stated != computed {
             return Err(KeyError::IdMismatch { stated, computed });
         }

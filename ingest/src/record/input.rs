@@ -113,7 +113,7 @@ fn check_signed(
         )
     })?;
     // The fast path reads a payload that is a record in canonical form in
-    // place; any other goes to the reference checks, which name the
+    // place (and declines any other); the reference checks name the
     // problem. Either way the leaf is written with the signature.
     let in_place = fast::check_signed(
         payload,
@@ -129,17 +129,19 @@ fn check_signed(
         None => {
             let record = verifier::cbor::decode(payload)
                 .map_err(|e| refuse(None, format!("the payload is not a record: {e}")))?;
-            check_decoded(&record, position, sender, Some(&signature))?
+            let checked = check_decoded(&record, position, sender, Some(&signature))?;
+            if checked.cbor() != payload {
+                return Err(refuse(
+                    Some(checked.decision_id),
+                    "the signed payload is not the record's canonical form (specs/record.md): \
+                     sign the bytes `ledgerctl sign` writes"
+                        .into(),
+                ));
+            }
+            checked
         }
     };
     let refuse = |problem: String| refuse(Some(checked.decision_id.clone()), problem);
-    if checked.cbor() != payload {
-        return Err(refuse(
-            "the signed payload is not the record's canonical form (specs/record.md): sign the \
-             bytes `ledgerctl sign` writes"
-                .into(),
-        ));
-    }
     let enforcer = fast::enforcer_id(payload).unwrap_or_default();
     let keys = sender
         .signers
