@@ -400,8 +400,11 @@ fn the_seeds_still_verify() {
         .unwrap()
         .verify(parts[1], parts[2], &k)
         .unwrap();
-    // whole-v1 and alice-v1 are export@v1 packages, kept as they were made.
-    for name in ["whole", "alice", "whole-v1", "alice-v1"] {
+    // The -v1 and -v2 packages are export@v1 and export@v2 ones, kept as
+    // they were made.
+    for name in [
+        "whole", "alice", "whole-v2", "alice-v2", "whole-v1", "alice-v1",
+    ] {
         let e = read("export", name);
         let parts = ledger_fuzz::frames(&e);
         let src = verifier::export::Sources {

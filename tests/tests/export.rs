@@ -3,7 +3,8 @@
 //! about one person) between decisions outside it. The export verifies as
 //! complete and every file holds exactly the window; a changed byte, a
 //! removed record and a reordered pair are refused; a filtered export
-//! discloses one person's decisions only and still proves the window; each
+//! discloses one person's decisions only and still proves the window; the
+//! report names the request whose policy engine and gateway disagreed; each
 //! search filter finds exactly the decisions it should.
 
 use std::path::Path;
@@ -39,6 +40,12 @@ fn decision(i: usize, phase: &str) -> Value {
     }
     if i.is_multiple_of(5) {
         r["subject"].as_object_mut().unwrap().remove("owner");
+    }
+    if phase == "window" && i == 12 {
+        // The policy engine of window-13's request, which denied (12 is a
+        // multiple of 6) what that gateway allowed.
+        r["enforcer"]["kind"] = json!("policy_engine");
+        r["context"]["request_id"] = json!("req-window-13");
     }
     r
 }
@@ -256,6 +263,15 @@ fn a_window_exports_complete_and_searches_find_exactly() {
     assert!(
         report.contains("Break-glass and just-in-time access (12)"),
         "every 25th of 300"
+    );
+    assert!(
+        report.contains("Requests whose enforcers disagreed (a policy engine")
+            && report.contains("<td>policy engine and gate disagree</td><td>window-12, window-13</td><td>request_id req-window-13: the policy engine (policy_engine gw-0, decision window-12) denied what the gate (gateway gw-1, decision window-13) allowed</td>"),
+        "{report}"
+    );
+    assert!(
+        verdict.contains("; 1 finding between decisions of one request"),
+        "{verdict}"
     );
     assert!(
         !report.contains("http://") && !report.contains("https://") && !report.contains("<script"),

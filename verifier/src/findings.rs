@@ -283,18 +283,31 @@ pub struct Agreement {
     pub rows: Vec<AgreementRow>,
 }
 
+/// Writes into `out` the request a decision belongs to, as
+/// [`Agreement::request`] names it: `request_id <id>`, else `trace_id <id>`;
+/// false (and `out` empty) when it has neither.
+pub(crate) fn write_request(d: &Decision, out: &mut String) -> bool {
+    out.clear();
+    let (label, id) = match (&d.context.request_id, &d.context.trace_id) {
+        (Some(r), _) => ("request_id ", r),
+        (None, Some(t)) => ("trace_id ", t),
+        (None, None) => return false,
+    };
+    out.push_str(label);
+    out.push_str(id);
+    true
+}
+
 /// The agreement table: the hops grouped by `context.request_id` (by
 /// `trace_id` where a hop has no request id; a hop with neither is its
 /// own request and is left out).
 pub fn agreement(hops: &[&Decision]) -> Vec<Agreement> {
     let mut groups: BTreeMap<String, Vec<&Decision>> = BTreeMap::new();
     for d in hops {
-        let key = match (&d.context.request_id, &d.context.trace_id) {
-            (Some(r), _) => format!("request_id {r}"),
-            (None, Some(t)) => format!("trace_id {t}"),
-            (None, None) => continue,
-        };
-        groups.entry(key).or_default().push(d);
+        let mut key = String::new();
+        if write_request(d, &mut key) {
+            groups.entry(key).or_default().push(d);
+        }
     }
     groups
         .into_iter()
@@ -316,6 +329,59 @@ pub fn agreement(hops: &[&Decision]) -> Vec<Agreement> {
         .collect()
 }
 
+/// One decision of a request, as a finding about two of them names it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Side<'a> {
+    /// `enforcer.kind` and `enforcer.id`.
+    pub enforcer: &'a str,
+    /// The decision's id.
+    pub decision_id: &'a str,
+    /// `allow` or `deny`.
+    pub decision: &'a str,
+}
+
+impl<'a> From<&'a AgreementRow> for Side<'a> {
+    fn from(r: &'a AgreementRow) -> Side<'a> {
+        Side {
+            enforcer: &r.enforcer,
+            decision_id: &r.decision_id,
+            decision: &r.decision,
+        }
+    }
+}
+
+/// `engine_gate_disagree`: in `request`, the policy engine decided otherwise
+/// than the gate.
+pub(crate) fn engine_gate_disagree(request: &str, engine: Side, gate: Side) -> Finding {
+    let verb = |d: &str| if d == "deny" { "denied" } else { "allowed" };
+    Finding::new(
+        "engine_gate_disagree",
+        vec![engine.decision_id.to_string(), gate.decision_id.to_string()],
+        format!(
+            "{request}: the policy engine ({}, decision {}) {} what the gate ({}, decision {}) {}",
+            engine.enforcer,
+            engine.decision_id,
+            verb(engine.decision),
+            gate.enforcer,
+            gate.decision_id,
+            verb(gate.decision)
+        ),
+    )
+}
+
+/// `issuer_gate_disagree`: in `request`, the token issuer denied what the
+/// gate allowed.
+pub(crate) fn issuer_gate_disagree(request: &str, issuer: Side, gate: Side) -> Finding {
+    Finding::new(
+        "issuer_gate_disagree",
+        vec![issuer.decision_id.to_string(), gate.decision_id.to_string()],
+        format!(
+            "{request}: the token issuer ({}, decision {}) denied what the gate ({}, decision {}) allowed",
+            issuer.enforcer, issuer.decision_id, gate.enforcer, gate.decision_id
+        ),
+    )
+}
+
 /// The findings only several hops show: disagreement in a request, several
 /// versions of one policy, an absent parent, a switched identity.
 /// `truncated`: the bundle stopped at its hop limit, so an absent parent may
@@ -327,33 +393,12 @@ pub fn across(hops: &[&Decision], truncated: bool) -> Vec<Finding> {
         for gate in by(Role::Gate) {
             for engine in by(Role::PolicyEngine) {
                 if engine.decision != gate.decision {
-                    let verb = |d: &str| if d == "deny" { "denied" } else { "allowed" };
-                    out.push(Finding::new(
-                        "engine_gate_disagree",
-                        vec![engine.decision_id.clone(), gate.decision_id.clone()],
-                        format!(
-                            "{}: the policy engine ({}, decision {}) {} what the gate ({}, decision {}) {}",
-                            a.request,
-                            engine.enforcer,
-                            engine.decision_id,
-                            verb(&engine.decision),
-                            gate.enforcer,
-                            gate.decision_id,
-                            verb(&gate.decision)
-                        ),
-                    ));
+                    out.push(engine_gate_disagree(&a.request, engine.into(), gate.into()));
                 }
             }
             for issuer in by(Role::TokenIssuer) {
                 if issuer.decision == "deny" && gate.decision == "allow" {
-                    out.push(Finding::new(
-                        "issuer_gate_disagree",
-                        vec![issuer.decision_id.clone(), gate.decision_id.clone()],
-                        format!(
-                            "{}: the token issuer ({}, decision {}) denied what the gate ({}, decision {}) allowed",
-                            a.request, issuer.enforcer, issuer.decision_id, gate.enforcer, gate.decision_id
-                        ),
-                    ));
+                    out.push(issuer_gate_disagree(&a.request, issuer.into(), gate.into()));
                 }
             }
         }

@@ -27,6 +27,7 @@
 //! | [`export`] | compliance exports: files, their lines, the report | specs/export.md |
 //! | [`range`] | range proofs: a run of leaves in a signed tree | specs/export.md |
 //! | [`findings`] | findings and agreement over decisions | specs/chain.md |
+//! | [`requests`] | enforcers that disagreed, across an export's decisions | specs/export.md |
 //! | [`account`] | readable accounts of verified decisions | |
 //! | [`json`] | records as JSON | specs/record.md |
 //! | [`shown`] | record text made safe to print on a terminal | |
@@ -57,6 +58,7 @@ pub mod json;
 pub mod note;
 pub mod range;
 pub mod receipt;
+pub mod requests;
 pub mod shown;
 pub mod tile;
 pub mod timestamp;

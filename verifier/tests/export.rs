@@ -510,8 +510,90 @@ fn csv_fields_cannot_be_formulas_and_v1_exports_still_verify() {
     assert!(!v1_report.contains("not logged inline") && v1_report.contains('\u{202e}'));
     p.redigest();
     p.verify().unwrap();
-    p.manifest.format = "decision-ledger/export@v3".into();
+    p.manifest.format = "decision-ledger/export@v9".into();
     assert!(p.verify().unwrap_err().to_string().contains("format"));
+}
+
+/// A request whose policy engine allowed what its gate denied: the v3
+/// report lists it and the verdict counts it; the finding spans the
+/// filter (only disclosed decisions are compared); an export@v2 (no such
+/// list) still verifies.
+#[test]
+fn the_report_lists_requests_whose_enforcers_disagreed_and_v2_exports_still_verify() {
+    let hop = |i: usize, request: &str, kind: &str, decision: &str| {
+        let mut r = record(&format!("r{i}"));
+        r["enforcer"] = json!({"id": format!("{kind}-1"), "kind": kind});
+        r["context"] = json!({"request_id": request});
+        r["decision"] = json!(decision);
+        leaf_at(&r, &format!("2026-11-23T08:00:{i:02}Z"))
+    };
+    let log = TestLog::new(vec![
+        hop(0, "req-a", "policy_engine", "allow"),
+        hop(1, "req-b", "policy_engine", "allow"),
+        hop(2, "req-a", "gateway", "deny"),
+        hop(3, "req-b", "gateway", "allow"),
+        hop(4, "req-c", "token_issuer", "deny"),
+        hop(5, "req-c", "api", "allow"),
+    ]);
+    let whole = || {
+        head(
+            &log,
+            "2026-11-23T08:00:00Z",
+            "2026-11-23T08:00:06Z",
+            Filter::default(),
+        )
+    };
+    let mut p = build(&log, whole());
+    let v = p.verify().unwrap();
+    assert_eq!(v.disagreements, 2);
+    assert!(
+        v.to_string()
+            .contains("; 2 findings between decisions of one request"),
+        "{v}"
+    );
+    let report = String::from_utf8(p.report.clone()).unwrap();
+    assert!(
+        report.contains("<h2>Requests whose enforcers disagreed"),
+        "{report}"
+    );
+    assert!(
+        report.contains("<td>policy engine and gate disagree</td><td>r0, r2</td>")
+            && report.contains("<td>token issuer denied, gate allowed</td><td>r4, r5</td>")
+            && !report.contains("r1, r3"),
+        "{report}"
+    );
+    // A report without the list does not pass for a v3 one.
+    let v2_report = |p: &Package| {
+        let mut r = export::report::Report::default();
+        for leaf in &log.leaves[p.manifest.first as usize..p.manifest.end as usize] {
+            r.add(&verifier::decision::LoggedDecision::from_leaf(leaf).unwrap());
+        }
+        r.html(&export::heading(&p.manifest, export::Version::V2))
+            .into_bytes()
+    };
+    p.report = v2_report(&p);
+    p.redigest();
+    assert!(p.verify().unwrap_err().to_string().contains("report"));
+    // Under export@v2 it is the report, and the verdict counts nothing.
+    p.manifest.format = export::FORMAT_V2.into();
+    p.report = v2_report(&p);
+    p.redigest();
+    let v = p.verify().unwrap();
+    assert_eq!(v.disagreements, 0);
+    assert!(!String::from_utf8(p.report.clone())
+        .unwrap()
+        .contains("disagreed"));
+    // Filtered to the gates, the engine's decisions are withheld: nothing
+    // is compared with them.
+    let gates = Filter {
+        enforcer: Some("gateway-1".into()),
+        ..Filter::default()
+    };
+    let p = build(
+        &log,
+        head(&log, "2026-11-23T08:00:00Z", "2026-11-23T08:00:06Z", gates),
+    );
+    assert_eq!(p.verify().unwrap().disagreements, 0);
 }
 
 /// A log whose clock went back (leaf 5 received before leaf 4): the

@@ -84,7 +84,7 @@ pub fn render(
     }
     let lines = [
         lines::jsonl(index, &logged),
-        lines::csv(index, &logged, Version::V2),
+        lines::csv(index, &logged, Version::V3),
         lines::ocsf(index, &logged, origin),
     ];
     Ok(Rendered {
@@ -305,7 +305,7 @@ impl<W: Write> Builder<W> {
         };
         let report = self
             .report
-            .html(&heading(&manifest, Version::V2))
+            .html(&heading(&manifest, Version::V3))
             .into_bytes();
         manifest.files.insert(REPORT.to_string(), digest(&report));
         Ok(Finished {

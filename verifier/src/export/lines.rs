@@ -50,7 +50,7 @@ fn starts_formula(c: char) -> bool {
 fn field(out: &mut String, v: &str, version: Version) {
     let guarded;
     let v = match v.chars().next() {
-        Some(c) if version == Version::V2 && starts_formula(c) => {
+        Some(c) if version >= Version::V2 && starts_formula(c) => {
             guarded = format!("'{v}");
             guarded.as_str()
         }

@@ -41,30 +41,36 @@ pub use builder::{render, Builder, Finished, Head, Rendered, Sinks};
 pub use items::{write_item, Item, ItemReader};
 pub use verify::{verify, verify_signed, verify_witnessed, Signatures, Sources, Verdict};
 
-/// `manifest.json`'s `format`: what exports are made in ([`Version::V2`]).
-pub const FORMAT: &str = "decision-ledger/export@v2";
+/// `manifest.json`'s `format`: what exports are made in ([`Version::V3`]).
+pub const FORMAT: &str = "decision-ledger/export@v3";
+/// The second format, still verified ([`Version::V2`]).
+pub const FORMAT_V2: &str = "decision-ledger/export@v2";
 /// The first format, still verified ([`Version::V1`]).
 pub const FORMAT_V1: &str = "decision-ledger/export@v1";
 
-/// A format this verifier reads. The two differ only in how the derived
-/// files show record text (specs/export.md).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// A format this verifier reads. They differ only in their derived files:
+/// how these show record text, and what the report lists (specs/export.md).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Version {
     /// [`FORMAT_V1`]: CSV fields as given; the report with record text only
     /// HTML-escaped and no list of decisions not logged inline.
     V1,
-    /// [`FORMAT`]: a CSV field a spreadsheet would read as a formula gets a
-    /// leading `'`; the report shows control, invisible and bidirectional
+    /// [`FORMAT_V2`]: a CSV field a spreadsheet would read as a formula gets
+    /// a leading `'`; the report shows control, invisible and bidirectional
     /// characters as `\u{…}` ([`crate::shown`]) and lists the decisions not
     /// logged inline.
     V2,
+    /// [`FORMAT`]: as [`Version::V2`], and the report also lists the
+    /// requests whose enforcers disagreed ([`crate::requests`]).
+    V3,
 }
 
 impl Version {
     /// The version of a manifest's `format`, if this verifier reads it.
     pub fn of(format: &str) -> Option<Version> {
         match format {
-            FORMAT => Some(Version::V2),
+            FORMAT => Some(Version::V3),
+            FORMAT_V2 => Some(Version::V2),
             FORMAT_V1 => Some(Version::V1),
             _ => None,
         }
@@ -270,7 +276,7 @@ pub struct Counts {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Manifest {
-    /// [`FORMAT`] (or [`FORMAT_V1`]).
+    /// [`FORMAT`] (or [`FORMAT_V2`], [`FORMAT_V1`]).
     pub format: String,
     /// The log's origin.
     pub origin: String,

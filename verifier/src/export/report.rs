@@ -1,14 +1,16 @@
 //! `report.html` (specs/export.md, "The report"): one self-contained page
 //! for people: the window and checkpoint, counts by decision, identity kind,
 //! policy version and enforcer, then the decisions a reviewer looks at
-//! first. Made from the proven leaves alone, so a verifier rebuilds it and
-//! compares bytes. Lists stop at [`ROWS`] rows; the CSV has every decision.
+//! first, and the requests whose enforcers disagreed. Made from the proven
+//! leaves alone, so a verifier rebuilds it and compares bytes. Lists stop
+//! at [`ROWS`] rows; the CSV has every decision.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use crate::decision::LoggedDecision;
 use crate::findings::{not_inline, span};
+use crate::requests::Requests;
 use crate::shown;
 
 use super::Version;
@@ -16,15 +18,25 @@ use super::Version;
 /// Rows a list of the report holds at most.
 pub const ROWS: usize = 1000;
 
-/// A list that keeps its first [`ROWS`] rows and counts the rest.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-struct Capped {
-    rows: Vec<[String; 6]>,
+/// A list of rows of `N` cells that keeps its first [`ROWS`] rows and
+/// counts the rest.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Capped<const N: usize = 6> {
+    rows: Vec<[String; N]>,
     total: u64,
 }
 
-impl Capped {
-    fn add(&mut self, row: impl FnOnce() -> [String; 6]) {
+impl<const N: usize> Default for Capped<N> {
+    fn default() -> Self {
+        Capped {
+            rows: Vec::new(),
+            total: 0,
+        }
+    }
+}
+
+impl<const N: usize> Capped<N> {
+    fn add(&mut self, row: impl FnOnce() -> [String; N]) {
         self.total += 1;
         if self.rows.len() < ROWS {
             self.rows.push(row());
@@ -56,7 +68,7 @@ pub struct Heading {
 }
 
 /// The report's tallies and lists, built one decision at a time.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Debug, Default)]
 pub struct Report {
     disclosed: u64,
     withheld: u64,
@@ -70,18 +82,20 @@ pub struct Report {
     ownerless_more: u64,
     denials: Capped,
     not_inline: Capped,
+    requests: Requests,
+    disagreements: Capped<4>,
 }
 
 fn bump(map: &mut BTreeMap<String, u64>, key: String) {
     *map.entry(key).or_default() += 1;
 }
 
-/// `s` as HTML text; in a [`Version::V2`] page, through [`shown::line`]
+/// `s` as HTML text; from [`Version::V2`] on, through [`shown::line`]
 /// first, so that no record reorders or hides what the page says.
 fn esc(s: &str, version: Version) -> String {
     let s = match version {
         Version::V1 => std::borrow::Cow::Borrowed(s),
-        Version::V2 => shown::line(s),
+        Version::V2 | Version::V3 => shown::line(s),
     };
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
@@ -101,6 +115,12 @@ impl Report {
     /// Counts a leaf of the range that the export withholds.
     pub fn withheld(&mut self) {
         self.withheld += 1;
+    }
+
+    /// The findings between decisions of one request so far (the list of
+    /// a [`Version::V3`] page, whole).
+    pub fn disagreements(&self) -> u64 {
+        self.disagreements.total
     }
 
     /// Adds a disclosed decision.
@@ -198,6 +218,16 @@ impl Report {
                 ]
             });
         }
+        for f in self.requests.add(d) {
+            self.disagreements.add(|| {
+                let what = match f.code {
+                    "engine_gate_disagree" => "policy engine and gate disagree",
+                    "issuer_gate_disagree" => "token issuer denied, gate allowed",
+                    _ => "one policy in two versions",
+                };
+                [time(), what.to_string(), f.decisions.join(", "), f.message]
+            });
+        }
         if d.decision == "deny" {
             self.denials.add(|| {
                 [
@@ -257,7 +287,14 @@ impl Report {
             }
             o.push_str("</table>\n");
         }
-        let list = |o: &mut String, title: &str, heads: [&str; 6], list: &Capped| {
+        fn list<const N: usize>(
+            o: &mut String,
+            version: Version,
+            title: &str,
+            heads: [&str; N],
+            list: &Capped<N>,
+            where_more: Option<&str>,
+        ) {
             let _ = write!(o, "<h2>{title} ({})</h2>\n<table><tr>", list.total);
             for hd in heads {
                 let _ = write!(o, "<th>{hd}</th>");
@@ -266,21 +303,22 @@ impl Report {
             for row in &list.rows {
                 o.push_str("<tr>");
                 for c in row {
-                    let _ = write!(o, "<td>{}</td>", esc(c, h.version));
+                    let _ = write!(o, "<td>{}</td>", esc(c, version));
                 }
                 o.push_str("</tr>");
             }
             o.push_str("</table>\n");
             if list.total > list.rows.len() as u64 {
-                let _ = writeln!(
-                    o,
-                    "<p>… and {} more in decisions.csv.</p>",
-                    list.total - list.rows.len() as u64
-                );
+                let more = list.total - list.rows.len() as u64;
+                let _ = match where_more {
+                    Some(file) => writeln!(o, "<p>… and {more} more in {file}.</p>"),
+                    None => writeln!(o, "<p>… and {more} more.</p>"),
+                };
             }
-        };
+        }
         list(
             &mut o,
+            h.version,
             "Break-glass and just-in-time access",
             [
                 "time",
@@ -291,9 +329,11 @@ impl Report {
                 "approved by",
             ],
             &self.elevated,
+            Some("decisions.csv"),
         );
         list(
             &mut o,
+            h.version,
             "Decisions made with a credential not valid at the time",
             [
                 "time",
@@ -304,6 +344,7 @@ impl Report {
                 "decision made",
             ],
             &self.expired,
+            Some("decisions.csv"),
         );
         let _ = write!(
             o,
@@ -325,6 +366,7 @@ impl Report {
         }
         list(
             &mut o,
+            h.version,
             "Denials",
             [
                 "time",
@@ -335,10 +377,12 @@ impl Report {
                 "reasons",
             ],
             &self.denials,
+            Some("decisions.csv"),
         );
-        if h.version == Version::V2 {
+        if h.version >= Version::V2 {
             list(
                 &mut o,
+                h.version,
                 "Decisions not logged inline (received over an hour after they were made, or over five minutes before)",
                 [
                     "time",
@@ -349,6 +393,17 @@ impl Report {
                     "relative to the decision",
                 ],
                 &self.not_inline,
+                Some("decisions.csv"),
+            );
+        }
+        if h.version >= Version::V3 {
+            list(
+                &mut o,
+                h.version,
+                "Requests whose enforcers disagreed (a policy engine and a gate deciding differently, a token issuer denying what a gate allowed, one policy applied in two versions)",
+                ["time", "finding", "decisions", "what was found"],
+                &self.disagreements,
+                None,
             );
         }
         o.push_str("<p>Verify this export offline: <code>ledger-verify export DIR --key log.pub</code>.</p>\n</body></html>\n");

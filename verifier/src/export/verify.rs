@@ -10,8 +10,8 @@ use sha2::{Digest, Sha256};
 use super::report;
 use super::{
     digest, hashes, heading, hex, lines, manifest_error, Boundary, Counts, ExportError, FileDigest,
-    Item, ItemReader, Manifest, Version, CHECKPOINT, CSV, FILES, FORMAT, FORMAT_V1, JSONL, LEAVES,
-    OCSF, REPORT,
+    Item, ItemReader, Manifest, Version, CHECKPOINT, CSV, FILES, FORMAT, FORMAT_V1, FORMAT_V2,
+    JSONL, LEAVES, OCSF, REPORT,
 };
 use crate::cosignature::{self, Policy, Witnessing};
 use crate::decision::LoggedDecision;
@@ -163,6 +163,9 @@ pub struct Verdict {
     pub witnessing: Witnessing,
     /// The disclosed decisions by their enforcer signatures.
     pub signatures: Signatures,
+    /// The findings between decisions of one request among the disclosed
+    /// ones (an export@v3 report lists them; 0 for earlier formats).
+    pub disagreements: u64,
 }
 
 /// How many disclosed decisions are signed by their enforcer
@@ -213,6 +216,14 @@ impl std::fmt::Display for Verdict {
                 m.filter.describe(),
                 m.counts.disclosed,
                 m.counts.withheld
+            )?;
+        }
+        if self.disagreements > 0 {
+            write!(
+                s,
+                "; {} finding{} between decisions of one request: enforcers that disagreed, or one policy in two versions (listed in {REPORT})",
+                self.disagreements,
+                if self.disagreements == 1 { "" } else { "s" }
             )?;
         }
         let sig = &self.signatures;
@@ -295,7 +306,7 @@ pub fn verify_signed<R: Read>(
         serde_json::from_slice(&src.manifest).map_err(|e| manifest_error(e.to_string()))?;
     let version = Version::of(&m.format).ok_or_else(|| {
         manifest_error(format!(
-            "format is {:?}, not {FORMAT} or {FORMAT_V1}",
+            "format is {:?}, not {FORMAT}, {FORMAT_V2} or {FORMAT_V1}",
             m.format
         ))
     })?;
@@ -456,5 +467,10 @@ pub fn verify_signed<R: Read>(
         manifest: m,
         witnessing,
         signatures,
+        disagreements: if version >= Version::V3 {
+            report.disagreements()
+        } else {
+            0
+        },
     })
 }
