@@ -61,6 +61,7 @@ impl From<ledger::LedgerError> for ApiError {
         match e {
             OutOfRange { .. } | SizeOrder { .. } => ApiError::bad(e.to_string()),
             NoCheckpoint(_) | Tile(_) => ApiError::not_found(e.to_string()),
+            Pruned { .. } | WindowPruned { .. } => ApiError::new(StatusCode::GONE, e.to_string()),
             other => ApiError::internal(other),
         }
     }

@@ -50,7 +50,7 @@ struct Cli {
     /// TOML file with any of: data, listen, origin, public_reads, max_body_bytes,
     /// checkpoint_interval_ms, request_timeout_ms, header_timeout_ms, max_connections,
     /// max_headers, queue_capacity, batch_delay_us, blocking_threads,
-    /// thread_priorities, keep_freed_ms, memory_budget_mb, tls_cert, tls_key,
+    /// thread_priorities, keep_freed_ms, memory_budget_mb, retention, tls_cert, tls_key,
     /// tls_client_ca, witness_ca, witness_client_cert, witness_client_key,
     /// and `[[witness]]` tables of url and key.
     #[arg(long, env = "LEDGER_CONFIG")]
@@ -65,6 +65,12 @@ struct Cli {
     /// at least 192.
     #[arg(long, env = "LEDGER_MEMORY_BUDGET")]
     memory_budget: Option<usize>,
+    /// Remove the entries of decisions received longer ago than this
+    /// (400d, 12h, 30m, 45s; default: keep every entry). Their hashes stay,
+    /// so the tree, its checkpoints and the proofs of kept decisions do not
+    /// change (docs/operations.md, "Retention").
+    #[arg(long, env = "LEDGER_RETENTION")]
+    retention: Option<String>,
     /// Require a reader token for /checkpoint and /tile (default: public).
     #[arg(long, env = "LEDGER_PRIVATE_READS")]
     private_reads: bool,
@@ -125,6 +131,7 @@ struct FileConfig {
     thread_priorities: Option<bool>,
     keep_freed_ms: Option<u64>,
     memory_budget_mb: Option<usize>,
+    retention: Option<String>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     tls_client_ca: Option<PathBuf>,
@@ -158,6 +165,8 @@ struct Settings {
     witnesses: Vec<api::witnesses::Witness>,
     /// The client that asks them.
     witness_client: ureq::Agent,
+    /// How long decisions' entries are kept (`None`: for ever).
+    retention: Option<Duration>,
 }
 
 fn settings(cli: Cli) -> Result<Settings> {
@@ -224,6 +233,12 @@ fn settings(cli: Cli) -> Result<Settings> {
         _ => bail!("HTTPS needs both --tls-cert and --tls-key (tls_cert and tls_key)"),
     };
     let client_certs = client_ca.is_some();
+    let retention = cli
+        .retention
+        .or(file.retention)
+        .map(|r| ingest::index::retention::parse_period(&r))
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
     let given: Vec<(String, String)> = cli
         .witness
         .chunks(2)
@@ -266,6 +281,7 @@ fn settings(cli: Cli) -> Result<Settings> {
         client_certs,
         witnesses,
         witness_client,
+        retention,
     })
 }
 
@@ -550,6 +566,17 @@ async fn serve(s: Settings) -> Result<()> {
             .spawn(move || watch_keys(&data, &log, &shared))
             .context("starting the key file watcher")?;
     }
+    if let Some(keep) = s.retention {
+        let indexes = state.indexes.clone();
+        say!(
+            "retention: the entries of decisions received more than {}s ago are removed (their hashes stay)",
+            keep.as_secs()
+        );
+        std::thread::Builder::new()
+            .name("ledger-retention".into())
+            .spawn(move || retain(&indexes, keep))
+            .context("starting retention")?;
+    }
     let app = api::router(state.clone());
     api::serve(
         listener,
@@ -567,6 +594,29 @@ async fn serve(s: Settings) -> Result<()> {
     // stdout may be gone by now (a closed pipe); the log line is enough.
     tracing::info!("stopped at size {}", log.size());
     Ok(())
+}
+
+/// Removes the entries older than `keep`, now and then every eighth of
+/// `keep` (between a second and an hour): a prune takes whole entry
+/// bundles of built index spans ([`ingest::Indexes::prune`]).
+fn retain(indexes: &ingest::Indexes, keep: Duration) {
+    let every = (keep / 8).clamp(Duration::from_secs(1), Duration::from_secs(3600));
+    loop {
+        let pruned = ingest::index::retention::horizon(std::time::SystemTime::now(), keep)
+            .map(|t| indexes.prune_received_before(t))
+            .transpose();
+        match pruned {
+            Ok(Some(p)) if p.to > p.from => say!(
+                "retention: removed the entries of leaves {}..{} ({} decision ids); their hashes stay",
+                p.from,
+                p.to,
+                p.ids
+            ),
+            Ok(_) => {}
+            Err(e) => tracing::warn!("retention: {e}"),
+        }
+        std::thread::sleep(every);
+    }
 }
 
 /// Reads the key files again when they change (`ledgerctl key next`,

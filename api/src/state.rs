@@ -70,7 +70,7 @@ impl AppState {
         self.indexes
             .lookup_decision(decision_id)?
             .map(|(index, _)| index)
-            .ok_or_else(|| ApiError::not_found(format!("no decision with id {decision_id:?}")))
+            .ok_or_else(|| ApiError::not_found(self.indexes.not_found(decision_id)))
     }
 
     /// The tree size to prove leaf `index` at: `size` if the client asked

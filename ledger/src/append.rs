@@ -8,7 +8,7 @@ use std::ops::Range;
 use std::sync::atomic::Ordering;
 
 use rocksdb::{WriteBatch, WriteOptions};
-use verifier::tile::{encode_bundle_into, MAX_ENTRY_SIZE};
+use verifier::tile::{encode_bundle_into, MAX_ENTRY_SIZE, TILE_WIDTH};
 use verifier::{leaf_hash, Hash, HashedEntry};
 
 use crate::edge::TileEdge;
@@ -185,6 +185,33 @@ impl Log {
         let mut tip = self.tip();
         let prepared = self.prepare(&mut tip, entries)?;
         self.commit(prepared).map(|(range, _)| range)
+    }
+
+    /// Appends leaves of which only the hashes are known, as their entries
+    /// were removed by retention (a restore from a mirror of a pruned log):
+    /// only while every leaf so far is pruned, in whole entry bundles of
+    /// 256. The hash tiles they fill are written, no entries, and the first
+    /// kept leaf moves past them, all in one synced WriteBatch.
+    pub fn append_pruned(&self, leaves: &[Hash]) -> Result<Range<u64>, LedgerError> {
+        let _one = self.appending.lock().unwrap_or_else(|p| p.into_inner());
+        let size = self.size();
+        let first_kept = self.first_kept();
+        if size != first_kept || !(leaves.len() as u64).is_multiple_of(TILE_WIDTH) {
+            return Err(LedgerError::PrunedAppend {
+                size,
+                first_kept,
+                leaves: leaves.len() as u64,
+            });
+        }
+        let mut tip = self.tip();
+        let mut prepared = self.prepare_leaves(&mut tip, &[] as &[&[u8]], leaves.to_vec())?;
+        let end = prepared.after.size();
+        prepared
+            .batch
+            .put(crate::retention::META_PRUNED, end.to_be_bytes());
+        let (range, _) = self.commit(prepared)?;
+        self.first_kept.store(end, Ordering::Release);
+        Ok(range)
     }
 }
 

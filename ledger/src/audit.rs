@@ -3,9 +3,11 @@
 
 use rocksdb::IteratorMode;
 use verifier::envelope::ReceivedOrder;
+use verifier::hash::HASH_SIZE;
 use verifier::leaf_hash;
-use verifier::tile::decode_bundle;
+use verifier::tile::{decode_bundle, TILE_WIDTH};
 use verifier::tree::HashReader;
+use verifier::Hash;
 
 use crate::checkpoints::parse_stored_checkpoint;
 use crate::store::*;
@@ -16,6 +18,10 @@ use crate::{Frontier, LedgerError, Log};
 pub struct AuditReport {
     /// Entries re-hashed.
     pub entries: u64,
+    /// Leaves below the retention horizon ([`Log::first_kept`]): their
+    /// entries are gone, so their hashes are taken from the level-0 tiles,
+    /// and checked against every stored node and checkpoint above them.
+    pub pruned: u64,
     /// Stored node hashes compared.
     pub nodes: u64,
     /// Signed checkpoints verified.
@@ -41,6 +47,7 @@ impl Log {
         let mut checkpoints = signed.iterator(IteratorMode::Start).peekable();
         let mut report = AuditReport {
             entries: 0,
+            pruned: 0,
             nodes: 0,
             checkpoints: 0,
             received: ReceivedOrder::default(),
@@ -72,10 +79,48 @@ impl Log {
             Ok(())
         };
         check_checkpoints(&frontier, &mut report)?;
+        // Read after the snapshot: a prune that moved it later removed
+        // nothing the snapshot lacks.
+        let first_kept = self.first_kept().min(size);
+        let push = |frontier: &mut Frontier, hash, report: &mut AuditReport| {
+            let index = frontier.size();
+            // Only tree levels 0, 8, 16… are stored (as hash tiles); the
+            // levels between are computed from them and so checked with them.
+            let stored = frontier
+                .push(hash)
+                .into_iter()
+                .filter(|(id, _)| id.level % 8 == 0);
+            for (id, hash) in stored {
+                if reader.node(id)? != hash {
+                    return Err(LedgerError::Corrupt(format!(
+                        "stored node level {} index {} does not match the entries (first bad leaf {index})",
+                        id.level, id.index
+                    )));
+                }
+                report.nodes += 1;
+            }
+            Ok::<(), LedgerError>(())
+        };
+        for tile in 0..first_kept / TILE_WIDTH {
+            let hashes = reader.tile(0, tile)?;
+            if hashes.len() != TILE_WIDTH as usize * HASH_SIZE {
+                return Err(LedgerError::Corrupt(format!(
+                    "hash tile level 0 index {tile} below the retention horizon is short"
+                )));
+            }
+            for h in hashes.chunks_exact(HASH_SIZE) {
+                let hash = Hash::from_slice(h)
+                    .ok_or_else(|| LedgerError::Corrupt("a leaf hash is not 32 bytes".into()))?;
+                push(&mut frontier, hash, &mut report)?;
+                report.pruned += 1;
+                check_checkpoints(&frontier, &mut report)?;
+            }
+            progress(frontier.size(), size);
+        }
         for item in snap.iterator_opt(IteratorMode::Start, position_reads()) {
             let (k, chunk) = item?;
             let (start, kind) = decode_position(&k)?;
-            if kind != CHUNK_KIND {
+            if kind != CHUNK_KIND || start < first_kept {
                 continue;
             }
             if start == size && start == frontier.size() {
@@ -97,23 +142,8 @@ impl Log {
                 )));
             }
             for entry in entries {
-                let index = frontier.size();
-                report.received.push(index, entry);
-                // Only tree levels 0, 8, 16… are stored (as hash tiles); the
-                // levels between are computed from them and so checked with them.
-                let stored = frontier
-                    .push(leaf_hash(entry))
-                    .into_iter()
-                    .filter(|(id, _)| id.level % 8 == 0);
-                for (id, hash) in stored {
-                    if reader.node(id)? != hash {
-                        return Err(LedgerError::Corrupt(format!(
-                            "stored node level {} index {} does not match the entries (first bad leaf {index})",
-                            id.level, id.index
-                        )));
-                    }
-                    report.nodes += 1;
-                }
+                report.received.push(frontier.size(), entry);
+                push(&mut frontier, leaf_hash(entry), &mut report)?;
                 report.entries += 1;
                 check_checkpoints(&frontier, &mut report)?;
                 if report.entries.is_multiple_of(4096) {

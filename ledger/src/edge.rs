@@ -58,7 +58,7 @@ impl TileEdge {
             let mut bytes = Vec::with_capacity(FULL);
             if level == 0 {
                 if width > 0 {
-                    scan_entries(db, first, n, |_, entry| {
+                    scan_entries(db, first, n, None, |_, entry| {
                         bytes.extend_from_slice(leaf_hash(entry).as_bytes());
                         Ok::<(), LedgerError>(())
                     })?;

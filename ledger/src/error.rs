@@ -133,4 +133,36 @@ pub enum LedgerError {
     /// database ([`crate::Log::open`] rather than [`crate::Log::open_with`]).
     #[error("index column family {0} asked of a log opened without indexes")]
     NoIndexes(String),
+    /// The entry of a leaf below the log's retention horizon: its bytes
+    /// were removed ([`crate::Log::prune`]); its hash is still in the tree.
+    #[error("leaf {index} was removed by the log's retention: entries below leaf {first_kept} are kept only as their hashes")]
+    Pruned {
+        /// The leaf asked for.
+        index: u64,
+        /// The first leaf whose entry is kept.
+        first_kept: u64,
+    },
+    /// Leaf hashes without entries appended where they cannot be: after a
+    /// kept leaf, or not in whole entry bundles ([`crate::Log::append_pruned`]).
+    #[error("{leaves} leaf hashes without entries cannot be appended at size {size} (first kept leaf {first_kept}): only to a log whose every leaf is pruned, in whole bundles of 256")]
+    PrunedAppend {
+        /// The tree size.
+        size: u64,
+        /// The first kept leaf.
+        first_kept: u64,
+        /// The hashes given.
+        leaves: u64,
+    },
+    /// An export window that starts at or before the oldest kept leaf's
+    /// time: the leaf before it, which would show that no earlier leaf
+    /// belongs to the window, was removed by retention.
+    #[error("the window starts at {from}, not after the oldest decision the log keeps (leaf {first_kept}, received at {oldest}): older entries were removed by retention, so the window cannot be shown complete; start it after {oldest}")]
+    WindowPruned {
+        /// The window's start.
+        from: String,
+        /// The first leaf whose entry is kept.
+        first_kept: u64,
+        /// When it was received.
+        oldest: String,
+    },
 }

@@ -72,9 +72,11 @@ impl Log {
     }
 
     /// The first leaf below `size` received at or after `t` (`size` if
-    /// none): `received_at` never decreases in log order.
+    /// none): `received_at` never decreases in log order. Only kept leaves
+    /// are looked at ([`Log::first_kept`]): with entries pruned, a `t`
+    /// before the first kept leaf's time answers that leaf.
     pub fn first_received_at_or_after(&self, t: Timestamp, size: u64) -> Result<u64, LedgerError> {
-        let (mut lo, mut hi) = (0, size);
+        let (mut lo, mut hi) = (self.first_kept().min(size), size);
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
             if self.received_at(mid)? < t {
@@ -106,6 +108,14 @@ impl Log {
         let n = signed.checkpoint.size;
         let first = self.first_received_at_or_after(from, n)?;
         let end = self.first_received_at_or_after(to, n)?.max(first);
+        let first_kept = self.first_kept();
+        if first_kept > 0 && first <= first_kept {
+            return Err(LedgerError::WindowPruned {
+                from: from.canonical(),
+                first_kept,
+                oldest: self.received_at(first_kept)?.canonical(),
+            });
+        }
         let hashes = |b, e| -> Result<Vec<String>, LedgerError> {
             cover(b, e)
                 .into_iter()

@@ -21,6 +21,7 @@ pub mod keys;
 pub mod last_checkpoint;
 mod layout;
 mod memory;
+mod retention;
 pub mod rotation;
 pub mod stamp;
 mod store;
@@ -98,6 +99,10 @@ pub struct Log {
     writing: Mutex<()>,
     signing: Mutex<()>,
     committed: AtomicU64,
+    /// Entries below this leaf were removed by retention ([`Log::prune`]).
+    first_kept: AtomicU64,
+    /// Serialises [`Log::prune`]s.
+    pruning: Mutex<()>,
     /// How long the synced writes of [`Log::commit`] take.
     synced: timings::SyncedWrites,
 }
@@ -166,7 +171,10 @@ impl Log {
                 db.write(batch)?;
             }
         }
-        let size = stored_size(&db)?;
+        // Where the last chunk ends, or, in a log whose every leaf is
+        // pruned (restored so far from hashes alone), the first kept leaf.
+        let first_kept = retention::stored_first_kept(&db)?;
+        let size = stored_size(&db)?.max(first_kept);
         let edge = edge::TileEdge::load(&db, size)?;
         let reader = DbReader {
             db: &db,
@@ -224,6 +232,8 @@ impl Log {
             writing: Mutex::new(()),
             signing: Mutex::new(()),
             committed: AtomicU64::new(size),
+            first_kept: AtomicU64::new(first_kept),
+            pruning: Mutex::new(()),
             synced: timings::SyncedWrites::default(),
             db,
             checkpoints,
@@ -448,7 +458,8 @@ impl Log {
     }
 
     /// Calls `f(index, entry)` for every entry in `from..to`, in order, in
-    /// one scan of the stored chunks from the one holding `from`.
+    /// one scan of the stored chunks from the one holding `from`. An entry
+    /// below [`Log::first_kept`] is [`LedgerError::Pruned`].
     pub fn scan_entries<E: From<LedgerError>>(
         &self,
         from: u64,
@@ -459,7 +470,15 @@ impl Log {
             return Ok(());
         }
         self.check_size("leaf index", to - 1, false)?;
-        scan_entries(&self.db, from, to, f)
+        let first_kept = self.first_kept();
+        if from < first_kept {
+            return Err(LedgerError::Pruned {
+                index: from,
+                first_kept,
+            }
+            .into());
+        }
+        scan_entries(&self.db, from, to, Some(&self.first_kept), f)
     }
 
     /// The leaf hash of entry `index`.

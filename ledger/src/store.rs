@@ -9,6 +9,7 @@
 //! | `p` ‖ P (u64 BE) ‖ `0xff` | the chunk of entries from leaf P: up to 16 consecutive entries of one append, each as u16 BE length ‖ bytes (the entry-bundle encoding); chunks never cross a multiple of 16 |
 //! | `p` ‖ E (u64 BE) ‖ L | the full hash tile of level L that ends at leaf E: the 256 hashes of tree level 8·L, nodes 256·N … 256·N+255 where E = (N+1)·256^(L+1), 32 bytes each |
 //! | `a` ‖ `origin` / `layout` | UTF-8 / u64 BE (2) |
+//! | `a` ‖ `pruned` | u64 BE: the first leaf whose entry is kept (`retention.rs`) |
 //!
 //! One append is one WriteBatch (its entry chunks and the hash tiles it
 //! filled) written with the WAL synced. The tree size is where the last
@@ -35,6 +36,7 @@
 //! whole log.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use rocksdb::{
     BlockBasedOptions, ColumnFamily, ColumnFamilyDescriptor, DBCompactionStyle, DBCompressionType,
@@ -352,14 +354,23 @@ pub(crate) fn stored_size(db: &DB) -> Result<u64, LedgerError> {
 
 /// Calls `f(index, entry)` for every entry in `from..to` (`from < to`, all
 /// stored), in order, in one scan of the stored chunks from the one holding
-/// `from`.
+/// `from`. An entry missing below `first_kept` (read again when one is
+/// found missing: a prune may have begun after the caller looked) is
+/// [`LedgerError::Pruned`], any other [`LedgerError::Corrupt`].
 pub(crate) fn scan_entries<E: From<LedgerError>>(
     db: &DB,
     from: u64,
     to: u64,
+    first_kept: Option<&AtomicU64>,
     mut f: impl FnMut(u64, &[u8]) -> Result<(), E>,
 ) -> Result<(), E> {
-    let missing = |i: u64| LedgerError::Corrupt(format!("entry {i} is missing"));
+    let missing = |i: u64| match first_kept.map(|k| k.load(Ordering::Acquire)) {
+        Some(first_kept) if i < first_kept => LedgerError::Pruned {
+            index: i,
+            first_kept,
+        },
+        _ => LedgerError::Corrupt(format!("entry {i} is missing")),
+    };
     let mut iter = db.raw_iterator_opt(position_reads());
     // The chunk holding `from` is the one with the greatest key <= from;
     // tiles that end at `from` or before lie between.

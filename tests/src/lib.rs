@@ -225,6 +225,14 @@ impl Server {
         ok("ledgerctl", &all)
     }
 
+    /// [`Server::ctl`] without asserting how it ended.
+    pub fn ctl_run(&self, key: &str, args: &[&str]) -> Run {
+        let url = format!("http://{}", self.addr);
+        let mut all = vec!["--url", &url, "--token", &self.reader, "--key", key];
+        all.extend_from_slice(args);
+        run("ledgerctl", &all)
+    }
+
     /// Kills the process at once (SIGKILL), as a crash or power cut would.
     pub fn kill9(mut self) {
         let _ = self.child.kill();

@@ -113,7 +113,7 @@ impl Local {
     fn find(&self, decision_id: &str) -> Result<u64> {
         match self.indexes.lookup_decision(decision_id)? {
             Some((index, _)) => Ok(index),
-            None => bail!("no decision with id {decision_id:?} in this log"),
+            None => bail!("{}", self.indexes.not_found(decision_id)),
         }
     }
 

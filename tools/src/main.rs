@@ -19,6 +19,7 @@ mod export;
 mod input;
 mod key;
 mod mirror;
+mod prune;
 mod remote;
 mod search;
 mod ship;
@@ -109,6 +110,11 @@ enum Command {
     /// verifies offline (specs/export.md): leaves, range proof, JSON Lines,
     /// CSV, OCSF, report.html, manifest.json.
     Export(Box<export::ExportArgs>),
+    /// Remove the entries of the decisions received before a time, keeping
+    /// their hashes: the tree, its checkpoints and the proofs of kept
+    /// decisions do not change (ledgerd stopped; a running ledgerd prunes by
+    /// itself with --retention)
+    Prune(prune::PruneArgs),
     /// Sign a checkpoint for the current size (or print the one signed at --size).
     Checkpoint {
         /// Print the checkpoint signed at this size instead.
@@ -392,6 +398,9 @@ fn run_remote(
                 remote.base(),
                 cp.origin
             );
+            if let Some(note) = audited.pruned_note() {
+                println!("{note}");
+            }
             if let Some(w) = audited.received.warning() {
                 eprintln!("{w}");
             }
@@ -639,6 +648,9 @@ fn run(cli: Cli) -> Result<()> {
             audited.checkpoint.size,
             key
         );
+        if let Some(note) = audited.pruned_note() {
+            println!("{note}");
+        }
         if let Some(w) = audited.received.warning() {
             eprintln!("{w}");
         }
@@ -704,6 +716,7 @@ fn run(cli: Cli) -> Result<()> {
         } => append::run(&dir, &files, &submitted_by)?,
         Command::Evidence(what) => evidence::run_local(&dir, what)?,
         Command::Export(args) => export::run_local(&dir, &args)?,
+        Command::Prune(args) => prune::run(&dir, &args)?,
         Command::Checkpoint { size } => {
             let log = dir.open()?;
             let signed = match size {
@@ -741,6 +754,12 @@ fn run(cli: Cli) -> Result<()> {
                 report.checkpoints,
                 if report.checkpoints == 1 { "" } else { "s" }
             );
+            if report.pruned > 0 {
+                println!(
+                    "the first {} leaves' entries were removed by retention: their hashes were read from the level-0 tiles and checked against every stored hash and checkpoint above them",
+                    report.pruned
+                );
+            }
             if let Some(w) = report.received.warning() {
                 eprintln!("{w}");
             }

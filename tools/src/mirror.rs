@@ -12,6 +12,8 @@
 //! DIR/checkpoints/<size>     every checkpoint verified
 //! DIR/tile/entries/<N>       entry bundles (tlog-tiles paths); the last,
 //! DIR/tile/entries/<N>.p/<W> partial one until it fills
+//! DIR/tile/0/<N>             for a bundle the log's retention had removed
+//!                            when it was fetched: its leaves' hashes
 //! DIR/frontier               the tree's right edge at the checkpoint's size
 //! ```
 //!
@@ -37,6 +39,7 @@ use verifier::tile::{decode_bundle_of, entry_bundles, Tile, TILE_WIDTH};
 use verifier::tree::HashReader;
 use verifier::{leaf_hash, Hash, VerifierKey};
 
+use crate::audit::{hashes_of, leaf_hashes, Bundle, Source};
 use crate::remote::Remote;
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
@@ -138,10 +141,6 @@ impl Mirror {
         self.frontier.size()
     }
 
-    fn bundle_path(&self, tile: &Tile) -> PathBuf {
-        self.dir.join(tile.path())
-    }
-
     /// Fetches what the log has beyond the mirror, proves it, stores it;
     /// returns the new size. A newest checkpoint without the cosignatures
     /// the remote asks for is not taken: the answer says so, and the
@@ -179,16 +178,28 @@ impl Mirror {
         // Extend the mirror's own tree with the new leaves, bundle by
         // bundle; store nothing until the root is the signed one.
         let mut frontier = self.frontier.clone();
-        let mut bundles: Vec<(Tile, Vec<u8>)> = Vec::new();
+        // Each bundle, and the file it is kept as: itself, or for one whose
+        // entries the log's retention removed, the hash tile of its leaves
+        // (proven as entries are: by the root they reach).
+        let mut bundles: Vec<(Tile, Tile, Vec<u8>)> = Vec::new();
         for tile in entry_bundles(have, cp.size) {
-            let data = remote.get_ok(&format!("/{}", tile.path()))?;
-            let entries = decode_bundle_of(&tile, &data).with_context(|| tile.path())?;
             // The bundle repeats the leaves the mirror has of it.
             let skip = (have.max(tile.index * TILE_WIDTH) - tile.index * TILE_WIDTH) as usize;
-            for e in &entries[skip..] {
-                frontier.push(leaf_hash(e));
+            match remote.bundle(&tile)? {
+                Bundle::Entries(data) => {
+                    let entries = decode_bundle_of(&tile, &data).with_context(|| tile.path())?;
+                    for e in entries.iter().skip(skip) {
+                        frontier.push(leaf_hash(e));
+                    }
+                    bundles.push((tile, tile, data));
+                }
+                Bundle::Pruned(data) => {
+                    for h in leaf_hashes(&tile, &data)?.into_iter().skip(skip) {
+                        frontier.push(h);
+                    }
+                    bundles.push((tile, hashes_of(&tile), data));
+                }
             }
-            bundles.push((tile, data));
         }
         if frontier.root() != cp.root {
             bail!(
@@ -196,8 +207,8 @@ impl Mirror {
                 cp.size
             );
         }
-        for (tile, data) in &bundles {
-            write_atomic(&self.bundle_path(tile), data)?;
+        for (tile, kept_as, data) in &bundles {
+            write_atomic(&self.dir.join(kept_as.path()), data)?;
             if u64::from(tile.width) == TILE_WIDTH {
                 // The partial bundles this one completes are no longer needed.
                 let _ = std::fs::remove_dir_all(self.dir.join(format!("{}.p", tile.path())));
@@ -379,12 +390,23 @@ pub fn restore(mirror: &Path, data: &Path) -> Result<()> {
     );
     for tile in entry_bundles(0, cp.size) {
         let path = mirror.join(tile.path());
-        let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-        let entries =
-            decode_bundle_of(&tile, &bytes).with_context(|| format!("{}", path.display()))?;
-        // The exact leaves, at their indexes: appended raw, as the
-        // leaves they are (received_at and submitted_by included).
-        log.append(&entries)?;
+        match read_bundle(mirror, &tile)? {
+            Bundle::Entries(bytes) => {
+                let entries = decode_bundle_of(&tile, &bytes)
+                    .with_context(|| format!("{}", path.display()))?;
+                // The exact leaves, at their indexes: appended raw, as the
+                // leaves they are (received_at and submitted_by included).
+                log.append(&entries)?;
+            }
+            // Leaves whose entries the log's retention removed before the
+            // mirror fetched them: pruned in the restored store too.
+            Bundle::Pruned(hashes) => {
+                log.append_pruned(&leaf_hashes(&tile, &hashes)?)
+                    .with_context(|| {
+                        format!("{}", mirror.join(hashes_of(&tile).path()).display())
+                    })?;
+            }
+        }
     }
     if log.root(cp.size)? != cp.root {
         bail!("the mirror's leaves do not hash to its checkpoint's root");
@@ -433,6 +455,24 @@ pub fn restore(mirror: &Path, data: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Entry bundle `tile` as the mirror in `dir` keeps it: its entries, or
+/// the hash tile of its leaves if the log's retention had removed them
+/// when the mirror fetched it.
+fn read_bundle(dir: &Path, tile: &Tile) -> Result<Bundle> {
+    let p = dir.join(tile.path());
+    match std::fs::read(&p) {
+        Ok(data) => Ok(Bundle::Entries(data)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let h = dir.join(hashes_of(tile).path());
+            match std::fs::read(&h) {
+                Ok(data) => Ok(Bundle::Pruned(data)),
+                Err(_) => Err(e).with_context(|| format!("reading {}", p.display())),
+            }
+        }
+        Err(e) => Err(e).with_context(|| format!("reading {}", p.display())),
+    }
+}
+
 /// A mirror directory read as an audit's [`crate::audit::Source`].
 struct MirrorDir<'a>(&'a Path);
 
@@ -442,9 +482,8 @@ impl crate::audit::Source for MirrorDir<'_> {
         std::fs::read(&p).with_context(|| format!("reading {}", p.display()))
     }
 
-    fn bundle(&self, tile: &Tile) -> Result<Vec<u8>> {
-        let p = self.0.join(tile.path());
-        std::fs::read(&p).with_context(|| format!("reading {}", p.display()))
+    fn bundle(&self, tile: &Tile) -> Result<Bundle> {
+        read_bundle(self.0, tile)
     }
 
     fn kept(&self) -> Result<Vec<(u64, Vec<u8>)>> {

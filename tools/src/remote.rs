@@ -324,8 +324,20 @@ impl crate::audit::Source for Remote {
         self.get_ok("/checkpoint")
     }
 
-    fn bundle(&self, tile: &Tile) -> Result<Vec<u8>> {
-        self.get_ok(&format!("/{}", tile.path()))
+    fn bundle(&self, tile: &Tile) -> Result<crate::audit::Bundle> {
+        let path = format!("/{}", tile.path());
+        let r = self.get(&path)?;
+        match r.status {
+            200 => Ok(crate::audit::Bundle::Entries(r.body)),
+            // The log's retention removed these entries; their hashes stay.
+            410 => {
+                let hashes = crate::audit::hashes_of(tile);
+                let tile = self.get_ok(&format!("/{}", hashes.path()))?;
+                Ok(crate::audit::Bundle::Pruned(tile))
+            }
+            // Busy, or an error: asked again as every other read is.
+            _ => Ok(crate::audit::Bundle::Entries(self.get_ok(&path)?)),
+        }
     }
 
     fn kept(&self) -> Result<Vec<(u64, Vec<u8>)>> {

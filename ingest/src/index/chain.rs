@@ -70,8 +70,11 @@ fn linked_to(idx: &Indexes, index: u64, size: u64, want: usize) -> Result<Vec<u6
     let d = logged.decision;
     let mut out = Vec::new();
     if let Some(parent) = &d.context.parent_decision_id {
+        // A parent whose entry retention removed is not a hop.
         if let Some((i, _)) = idx.lookup_decision(parent)? {
-            out.push(i);
+            if i >= idx.log().first_kept() {
+                out.push(i);
+            }
         }
     }
     let queries = [

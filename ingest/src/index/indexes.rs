@@ -20,7 +20,8 @@ use ledger::{LedgerError, Log};
 
 use crate::index::span::SpanIndex;
 use crate::index::{
-    built_mark, decode_decision, Facts, Logged, RecordFacts, Term, CF_DECISIONS, CF_POSTINGS, SPAN,
+    built_mark, decode_decision, mark_key, Facts, Logged, RecordFacts, Term, CF_DECISIONS,
+    CF_POSTINGS, SPAN,
 };
 
 /// The indexes of one log.
@@ -106,10 +107,22 @@ impl Indexes {
             ..Tail::default()
         };
         let size = log.size();
+        // Entries pruned past the built spans (indexes rebuilt after a
+        // prune): the spans below the first kept leaf's are marked built
+        // with nothing in them, and the pruned leaves of its span are
+        // held as leaves without facts.
+        let kept = log.first_kept().clamp(built, size);
+        let built = if kept - kept % span > built {
+            let start = kept - kept % span;
+            log.index_put(CF_POSTINGS, &mark_key(start - span), &start.to_be_bytes())?;
+            start
+        } else {
+            built
+        };
         let first = built;
-        let mut facts = Vec::new();
+        let mut facts = vec![Facts::unindexed(); (kept - built) as usize];
         let mut unindexed = 0u64;
-        log.scan_entries(built, size, |_, leaf| {
+        log.scan_entries(kept, size, |_, leaf| {
             facts.push(Facts::of_leaf(leaf).unwrap_or_else(|| {
                 unindexed += 1;
                 Facts::unindexed()

@@ -19,6 +19,7 @@
 pub mod chain;
 pub(crate) mod indexes;
 pub mod query;
+pub mod retention;
 pub(crate) mod span;
 
 use ledger::{LedgerError, Log};

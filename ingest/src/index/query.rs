@@ -323,10 +323,12 @@ fn bounds(idx: &Indexes, q: &Query) -> Result<(u64, u64, u64), QueryError> {
         None => searchable,
     };
     let size = end;
+    // Leaves whose entries retention removed are not found.
     let first = match q.received_from {
         Some(t) => log.first_received_at_or_after(t, end)?,
         None => 0,
-    };
+    }
+    .max(log.first_kept());
     let end = match q.received_to {
         Some(t) => log.first_received_at_or_after(t, end)?,
         None => end,

@@ -1,0 +1,197 @@
+//! Retention over the indexes (`Indexes::prune`): pruned decisions are
+//! neither found nor linked, nor held in the idempotency index; kept ones
+//! are found as before, also when the indexes are rebuilt from the kept
+//! leaves; an export window reaching back past the kept leaves is refused.
+
+mod common;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{cbor_of, record};
+use ingest::index::INGEST_CFS;
+use ingest::query::{search, Query};
+use ingest::{check, Indexes, Outcome, Pipeline, PipelineConfig, Submission};
+use ledger::{LedgerError, Log};
+use verifier::decision::LoggedDecision;
+use verifier::SignerKey;
+
+const SIZE: u64 = 1000;
+
+fn key() -> SignerKey {
+    SignerKey::from_seed("retention.example/log", &[5; 32]).unwrap()
+}
+
+fn open(dir: &Path, span: u64) -> (Arc<Log>, Arc<Indexes>) {
+    let log = Arc::new(Log::open_with(dir, &key().verifier(), INGEST_CFS).unwrap());
+    let idx = Indexes::open_with_span(log.clone(), span).unwrap();
+    (log, idx)
+}
+
+fn submission(i: u64) -> Submission {
+    let mut r = record(&format!("d-{i}"));
+    r["subject"]["id"] = format!("s-{}", i % 10).into();
+    r["context"]["request_id"] = format!("req-{}", i / 2).into();
+    r["context"]["trace_id"] = format!("trace-{i}").into();
+    if i >= 100 {
+        r["context"]["parent_decision_id"] = format!("d-{}", i - 100).into();
+    }
+    Submission {
+        record: check(&cbor_of(&r)).unwrap(),
+        submitted_by: "w".into(),
+    }
+}
+
+/// Appends `d-0` … `d-999` in commits of 50 a few milliseconds apart, so
+/// that `received_at` takes many values.
+fn fill(idx: &Arc<Indexes>) {
+    let p = Pipeline::start(idx.clone(), None, PipelineConfig::default());
+    for first in (0..SIZE).step_by(50) {
+        let subs = (first..first + 50).map(submission).collect();
+        p.submit(subs).unwrap().blocking_recv().unwrap();
+        std::thread::sleep(Duration::from_millis(3));
+    }
+    p.shutdown();
+    idx.build().unwrap();
+}
+
+fn all(idx: &Indexes, q: &Query) -> Vec<u64> {
+    let mut out = Vec::new();
+    let mut after = None;
+    loop {
+        let page = search(idx, q, after, 100).unwrap();
+        out.extend(page.indexes);
+        match page.next {
+            Some(n) => after = Some(n),
+            None => return out,
+        }
+    }
+}
+
+fn subject(s: &str) -> Query {
+    Query {
+        subject: Some(s.into()),
+        ..Query::default()
+    }
+}
+
+/// The kept leaves of `d-*` with `i % 10 == s` (leaf i holds `d-i`).
+fn model(s: u64, first_kept: u64) -> Vec<u64> {
+    (first_kept..SIZE).filter(|i| i % 10 == s).collect()
+}
+
+fn received_at(log: &Log, i: u64) -> ingest::Timestamp {
+    LoggedDecision::from_leaf(&log.entry(i).unwrap())
+        .unwrap()
+        .received_at
+}
+
+#[test]
+fn pruned_decisions_are_not_found_and_kept_ones_are() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, idx) = open(dir.path(), 64);
+    fill(&idx);
+    assert_eq!(idx.built(), 960);
+    let first_of_600 = log
+        .first_received_at_or_after(received_at(&log, 600), SIZE)
+        .unwrap();
+    let p = idx.prune_received_before(received_at(&log, 600)).unwrap();
+    // Whole bundles of 256, below the first leaf received with leaf 600.
+    assert_eq!((p.from, p.to), (0, first_of_600 / 256 * 256));
+    assert_eq!(p.to, 512);
+    assert_eq!(p.ids, 512);
+    assert_eq!(p.postings_below, 512);
+    assert_eq!(log.first_kept(), 512);
+
+    // The idempotency index holds no pruned id; a retry of one is a new
+    // decision (its record is no longer kept).
+    assert_eq!(idx.lookup_decision("d-5").unwrap(), None);
+    assert_eq!(idx.lookup_decision("d-511").unwrap(), None);
+    assert_eq!(idx.lookup_decision("d-512").unwrap().unwrap().0, 512);
+    // Search: only kept leaves, with or without a term, with a time window
+    // reaching back past them.
+    for s in [0, 3, 9] {
+        assert_eq!(all(&idx, &subject(&format!("s-{s}"))), model(s, 512));
+    }
+    assert_eq!(
+        all(&idx, &Query::default()),
+        (512..SIZE).collect::<Vec<_>>()
+    );
+    let since_start = Query {
+        received_from: Some(received_at(&log, 520)),
+        ..Query::default()
+    };
+    assert_eq!(all(&idx, &since_start).first(), Some(&512));
+    // Request 255 had leaves 510 (pruned) and 511 (pruned); 256 has 512, 513.
+    let req = |r: &str| Query {
+        request_id: Some(r.into()),
+        ..Query::default()
+    };
+    assert!(all(&idx, &req("req-255")).is_empty());
+    assert_eq!(all(&idx, &req("req-256")), vec![512, 513]);
+    // A chain does not reach past the kept leaves: 612's parent is 512,
+    // whose parent (412) is pruned.
+    let chain = ingest::chain::collect(&idx, 612, SIZE, 100).unwrap();
+    assert!(chain.indexes.iter().all(|&i| i >= 512), "{chain:?}");
+    assert!(chain.indexes.contains(&512));
+
+    // An export window from before the first kept leaf cannot be shown
+    // complete; one from after it can.
+    let to = received_at(&log, 999);
+    log.sign_checkpoint(&key()).unwrap();
+    match log.export_head(received_at(&log, 512), to, Default::default(), None) {
+        Err(
+            e @ LedgerError::WindowPruned {
+                first_kept: 512, ..
+            },
+        ) => {
+            assert!(e.to_string().contains("start it after"), "{e}")
+        }
+        other => panic!("{other:?}"),
+    }
+    let later = log
+        .first_received_at_or_after(received_at(&log, 700), SIZE)
+        .unwrap();
+    let head = log
+        .export_head(received_at(&log, 700), to, Default::default(), None)
+        .unwrap();
+    assert_eq!(head.first, later);
+
+    // A retried pruned decision is appended anew.
+    let p = Pipeline::start(idx.clone(), None, PipelineConfig::default());
+    let out = p
+        .submit(vec![submission(5)])
+        .unwrap()
+        .blocking_recv()
+        .unwrap();
+    assert!(
+        matches!(out[0], Outcome::Appended { index: 1000, .. }),
+        "{out:?}"
+    );
+    p.shutdown();
+}
+
+#[test]
+fn indexes_rebuilt_after_a_prune_hold_only_kept_leaves() {
+    let dir = tempfile::tempdir().unwrap();
+    // Spans of 100: the first kept leaf (512) is inside one.
+    let (log, idx) = open(dir.path(), 100);
+    fill(&idx);
+    let p = idx.prune(800).unwrap();
+    assert_eq!((p.to, p.postings_below), (768, 700));
+    drop((idx, log));
+    std::fs::remove_dir_all(dir.path().join("index")).unwrap();
+    let (log, idx) = open(dir.path(), 100);
+    assert_eq!(log.first_kept(), 768);
+    assert_eq!(idx.built(), 1000);
+    for s in [0, 7] {
+        assert_eq!(all(&idx, &subject(&format!("s-{s}"))), model(s, 768));
+    }
+    assert_eq!(idx.lookup_decision("d-767").unwrap(), None);
+    assert_eq!(idx.lookup_decision("d-768").unwrap().unwrap().0, 768);
+    assert_eq!(idx.lookup_decision("d-999").unwrap().unwrap().0, 999);
+    // Pruning again removes nothing more and keeps the newest bundle.
+    let again = idx.prune(SIZE).unwrap();
+    assert_eq!((again.from, again.to), (768, 768));
+}

@@ -1,0 +1,246 @@
+//! Retention end to end: `ledgerd --retention` and `ledgerctl prune`
+//! remove the entries of old decisions and keep the tree: pruned entries
+//! answer 410 or are not found, kept decisions are found and proven as
+//! before, audits pass through the kept hashes, and an export window
+//! reaching back past the kept leaves is refused with the reason.
+
+use std::path::Path;
+use std::time::Duration;
+
+use ledger_tests::{ok, records, refused, run, wait_until, Server};
+
+/// Enough decisions for the first responder index span (65,536 leaves)
+/// to be built: only leaves of built spans are pruned.
+const OLD: usize = 66_000;
+const BATCH: usize = 3_000;
+
+/// Writes the `OLD` decisions `old<b>-<i>` as JSON lines to `path`.
+fn old_records(path: &Path) {
+    let mut text = String::new();
+    for b in 0..OLD / BATCH {
+        for r in records(&format!("old{b}"), BATCH).as_array().unwrap() {
+            text.push_str(&r.to_string());
+            text.push('\n');
+        }
+    }
+    std::fs::write(path, text).unwrap();
+}
+
+fn get(s: &Server, path: &str) -> (u16, String) {
+    let auth = format!("Bearer {}", s.reader);
+    let r = s.request("GET", path, &[("Authorization", &auth)], b"");
+    (r.status, r.text())
+}
+
+#[test]
+fn ledgerd_removes_the_entries_of_decisions_past_its_retention() {
+    let home = tempfile::tempdir().unwrap();
+    let data = home.path().join("data");
+    let s = Server::start_in(&data, &["--retention", "4s"]);
+    let key = s.data.join("log.pub");
+    let key = key.to_str().unwrap();
+    for b in 0..OLD / BATCH {
+        s.append(&records(&format!("old{b}"), BATCH));
+    }
+    wait_until("a checkpoint of the old decisions", || {
+        s.metric("ledger_checkpoint_size") as usize >= OLD
+    });
+    let before = s.ctl(key, &["checkpoint"]);
+    assert!(get(&s, "/tile/entries/000").0 == 200);
+    // Past the retention, with decisions received since.
+    std::thread::sleep(Duration::from_secs(4));
+    s.append(&records("new", 10));
+    wait_until("retention removes the old entries", || {
+        s.metric("ledger_first_kept_leaf") > 0.0
+    });
+    // The built span's leaves, in whole bundles of 256.
+    assert_eq!(s.metric("ledger_first_kept_leaf"), 65_536.0);
+
+    // Entries and ids are gone; the hashes are served as before.
+    let (status, text) = get(&s, "/tile/entries/000");
+    assert_eq!(status, 410, "{text}");
+    assert!(text.contains("removed by the log's retention"), "{text}");
+    assert_eq!(get(&s, "/tile/0/000").0, 200);
+    let (status, text) = get(&s, "/v1/decisions/old0-5");
+    assert_eq!(status, 404, "{text}");
+    assert!(text.contains("removed by retention"), "{text}");
+    // old21-2536 is leaf 65,536: the first kept.
+    let (status, text) = get(&s, "/v1/decisions/old21-2536");
+    assert_eq!(status, 200, "{text}");
+    let found = s.ctl(key, &["search", "--subject", "u1", "--json"]);
+    let indexes: Vec<u64> = found
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["index"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert!(
+        !indexes.is_empty() && indexes.iter().all(|&i| i >= 65_536),
+        "{indexes:?}"
+    );
+
+    // Kept decisions are proven; the log is audited through the hashes;
+    // the checkpoint from before the prune is consistent with the newest.
+    let dir = tempfile::tempdir().unwrap();
+    let ev = dir.path().join("e.evidence");
+    s.ctl(key, &["evidence", "new-3", "--out", ev.to_str().unwrap()]);
+    ok(
+        "ledger-verify",
+        &["evidence", ev.to_str().unwrap(), "--key", key],
+    );
+    let audit = s.ctl(key, &["audit"]);
+    assert!(audit.contains("audit OK"), "{audit}");
+    assert!(
+        audit.contains("the first 65536 leaves' entries were removed"),
+        "{audit}"
+    );
+    let old_size: u64 = before.lines().nth(1).unwrap().parse().unwrap();
+    let (status, text) = get(
+        &s,
+        &format!("/v1/proof/consistency?from={old_size}&to={}", s.tree_size()),
+    );
+    assert_eq!(status, 200, "{text}");
+
+    // An export reaching back past the kept leaves is refused, with why.
+    let url = format!("http://{}", s.addr);
+    let out = dir.path().join("export");
+    let out = out.to_str().unwrap();
+    let r = s.ctl_run(
+        key,
+        &["export", "--from", "1h", "--to", "now", "--out", out],
+    );
+    let refusal = r.stderr;
+    assert!(
+        r.code != 0 && refusal.contains("start it after"),
+        "{refusal}"
+    );
+
+    // A mirror started now keeps the pruned bundles' hashes, is audited
+    // through them, and restores a store pruned as the log is.
+    let m = dir.path().join("mirror");
+    let m = m.to_str().unwrap();
+    let synced = ok(
+        "ledgerctl",
+        &["--url", &url, "--key", key, "--data", m, "mirror", "--once"],
+    );
+    assert!(synced.contains("checkpoint verified"), "{synced}");
+    assert!(Path::new(m).join("tile/0/000").exists());
+    assert!(!Path::new(m).join("tile/entries/000").exists());
+    assert!(Path::new(m).join("tile/entries/256").exists());
+    let audit = ok("ledgerctl", &["audit", "--mirror", m, "--key", key]);
+    assert!(
+        audit.contains("the first 65536 leaves' entries were removed"),
+        "{audit}"
+    );
+    let restored = dir.path().join("restored");
+    let r = restored.to_str().unwrap();
+    ok("ledgerctl", &["--data", r, "restore", "--mirror", m]);
+    let audit = ok("ledgerctl", &["--data", r, "audit"]);
+    assert!(
+        audit.contains("the first 65536 leaves' entries were removed"),
+        "{audit}"
+    );
+    std::fs::copy(data.join("log.key"), restored.join("log.key")).unwrap();
+    let found = ok("ledgerctl", &["--data", r, "decision", "new-3"]);
+    assert!(found.contains("new-3"), "{found}");
+    let gone = run("ledgerctl", &["--data", r, "decision", "old0-5"]);
+    assert!(
+        gone.code != 0 && gone.stderr.contains("removed by retention"),
+        "{}",
+        gone.stderr
+    );
+
+    // After a restart without retention, what was removed stays removed.
+    let size = s.tree_size();
+    let reader = s.reader.clone();
+    s.stop();
+    let mut s = Server::start_in(&data, &[]);
+    s.reader = reader;
+    assert_eq!(s.tree_size(), size);
+    assert_eq!(s.metric("ledger_first_kept_leaf"), 65_536.0);
+    assert_eq!(get(&s, "/tile/entries/000").0, 410);
+    assert_eq!(get(&s, "/v1/decisions/new-3").0, 200);
+}
+
+#[test]
+fn ledgerctl_prune_removes_old_entries_from_a_data_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let d = data.to_str().unwrap();
+    ok(
+        "ledgerctl",
+        &[
+            "--data",
+            d,
+            "keygen",
+            "--origin",
+            "prune.example/log",
+            "--out",
+            d,
+        ],
+    );
+    let file = dir.path().join("old.jsonl");
+    old_records(&file);
+    ok(
+        "ledgerctl",
+        &["--data", d, "append", file.to_str().unwrap()],
+    );
+
+    refused(
+        "ledgerctl",
+        &["--data", d, "prune", "--before", "last week"],
+        "RFC 3339",
+    );
+    let out = ok("ledgerctl", &["--data", d, "prune", "--before", "now"]);
+    assert!(
+        out.contains("removed the entries of leaves 0..65536"),
+        "{out}"
+    );
+    assert!(out.contains("the first kept leaf is 65536"), "{out}");
+    assert!(out.contains("are kept for now"), "{out}");
+    let again = ok("ledgerctl", &["--data", d, "prune", "--before", "now"]);
+    assert!(again.contains("nothing to remove"), "{again}");
+    let audit = ok("ledgerctl", &["--data", d, "audit"]);
+    assert!(audit.contains("audit OK: 464 entries rehashed"), "{audit}");
+    assert!(
+        audit.contains("the first 65536 leaves' entries were removed"),
+        "{audit}"
+    );
+    let r = run("ledgerctl", &["--data", d, "decision", "old0-1"]);
+    assert!(
+        r.code != 0 && r.stderr.contains("removed by retention"),
+        "{}",
+        r.stderr
+    );
+    let kept = ok("ledgerctl", &["--data", d, "decision", "old21-2999"]);
+    assert!(
+        kept.contains("\"index\":65999") || kept.contains("65999"),
+        "{kept}"
+    );
+}
+
+#[test]
+fn a_retention_that_is_not_a_period_is_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("data");
+    refused(
+        "ledgerd",
+        &["--data", d.to_str().unwrap(), "--retention", "1 year"],
+        "not a period",
+    );
+    assert!(!d.exists(), "nothing is created");
+    let config = dir.path().join("ledgerd.toml");
+    std::fs::write(&config, "retention = \"forever\"\n").unwrap();
+    refused(
+        "ledgerd",
+        &[
+            "--data",
+            d.to_str().unwrap(),
+            "--config",
+            config.to_str().unwrap(),
+        ],
+        "\"forever\" is not a period",
+    );
+}

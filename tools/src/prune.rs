@@ -1,0 +1,58 @@
+//! `ledgerctl prune`: retention on a data dir (ledgerd stopped; a running
+//! ledgerd prunes by itself with `--retention`). The entries of the
+//! decisions received before a time are removed, their hashes kept
+//! (specs/storage.md, "Retention").
+
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use ingest::Indexes;
+use verifier::timestamp::Timestamp;
+
+use crate::datadir::DataDir;
+
+/// What to prune.
+#[derive(Args, Debug)]
+pub struct PruneArgs {
+    /// Remove the entries of decisions received before this time: RFC 3339,
+    /// or a span back from now (400d, 12h).
+    #[arg(long, value_parser = crate::when::bound)]
+    pub before: String,
+}
+
+/// Prunes `dir` and says what was removed and what is kept.
+pub fn run(dir: &DataDir, args: &PruneArgs) -> Result<()> {
+    let t = Timestamp::parse_text(&args.before)
+        .with_context(|| format!("{:?} is not a time", args.before))?;
+    let log = Arc::new(dir.open()?);
+    let indexes = Indexes::open(log.clone())?;
+    let p = indexes.prune_received_before(t)?;
+    if p.to > p.from {
+        println!(
+            "removed the entries of leaves {}..{} ({} decision ids); their hashes stay, so the tree, its checkpoints and the proofs of kept decisions are unchanged",
+            p.from, p.to, p.ids
+        );
+    } else {
+        println!("nothing to remove");
+    }
+    let size = log.size();
+    let kept = log.first_kept();
+    if kept < size {
+        println!(
+            "the first kept leaf is {kept}, received at {}; {} of {size} leaves keep their entries",
+            log.received_at(kept)?.canonical(),
+            size - kept
+        );
+    }
+    // Only whole entry bundles of built index spans are removed.
+    let wanted = log.first_received_at_or_after(t, size)?;
+    if wanted > kept {
+        println!(
+            "leaves {kept}..{wanted} were received before {} but are kept for now: entries are removed in bundles of 256, from index spans of {} leaves once built, and the newest bundle stays",
+            t.canonical(),
+            indexes.span()
+        );
+    }
+    Ok(())
+}
