@@ -47,14 +47,24 @@ fn ledgerd_removes_the_entries_of_decisions_past_its_retention() {
     });
     let before = s.ctl(key, &["checkpoint"]);
     assert!(get(&s, "/tile/entries/000").0 == 200);
+    // A mirror that holds the old entries before the log removes them.
+    let url = format!("http://{}", s.addr);
+    let mirror = |m: &str, extra: &[&str]| {
+        let mut args = vec!["--url", &url, "--key", key, "--data", m, "mirror", "--once"];
+        args.extend_from_slice(extra);
+        run("ledgerctl", &args)
+    };
+    let early = home.path().join("early-mirror");
+    let early = early.to_str().unwrap();
+    assert_eq!(mirror(early, &[]).code, 0);
     // Past the retention, with decisions received since.
     std::thread::sleep(Duration::from_secs(4));
     s.append(&records("new", 10));
+    // Up to the built span's end, in whole bundles of 256 (over one pass or
+    // more, as the old decisions pass the horizon).
     wait_until("retention removes the old entries", || {
-        s.metric("ledger_first_kept_leaf") > 0.0
+        s.metric("ledger_first_kept_leaf") == 65_536.0
     });
-    // The built span's leaves, in whole bundles of 256.
-    assert_eq!(s.metric("ledger_first_kept_leaf"), 65_536.0);
 
     // Entries and ids are gone; the hashes are served as before.
     let (status, text) = get(&s, "/tile/entries/000");
@@ -104,7 +114,6 @@ fn ledgerd_removes_the_entries_of_decisions_past_its_retention() {
     assert_eq!(status, 200, "{text}");
 
     // An export reaching back past the kept leaves is refused, with why.
-    let url = format!("http://{}", s.addr);
     let out = dir.path().join("export");
     let out = out.to_str().unwrap();
     let r = s.ctl_run(
@@ -121,11 +130,12 @@ fn ledgerd_removes_the_entries_of_decisions_past_its_retention() {
     // through them, and restores a store pruned as the log is.
     let m = dir.path().join("mirror");
     let m = m.to_str().unwrap();
-    let synced = ok(
-        "ledgerctl",
-        &["--url", &url, "--key", key, "--data", m, "mirror", "--once"],
+    let synced = mirror(m, &[]);
+    assert!(
+        synced.stdout.contains("checkpoint verified"),
+        "{}",
+        synced.stderr
     );
-    assert!(synced.contains("checkpoint verified"), "{synced}");
     assert!(Path::new(m).join("tile/0/000").exists());
     assert!(!Path::new(m).join("tile/entries/000").exists());
     assert!(Path::new(m).join("tile/entries/256").exists());
@@ -150,6 +160,45 @@ fn ledgerd_removes_the_entries_of_decisions_past_its_retention() {
         gone.code != 0 && gone.stderr.contains("removed by retention"),
         "{}",
         gone.stderr
+    );
+
+    // The early mirror keeps its entries unless asked to follow the log's
+    // retention, and then only entries whose hashes are the log's.
+    assert_eq!(mirror(early, &[]).code, 0);
+    let early = Path::new(early);
+    assert!(early.join("tile/entries/000").exists());
+    let second = early.join("tile/entries/001");
+    let held = std::fs::read(&second).unwrap();
+    let mut changed = held.clone();
+    changed[10] ^= 1;
+    std::fs::write(&second, changed).unwrap();
+    let r = mirror(early.to_str().unwrap(), &["--prune"]);
+    assert!(
+        r.code != 0
+            && r.stderr
+                .contains("are not those of the entries this mirror holds"),
+        "{}",
+        r.stderr
+    );
+    assert!(second.exists());
+    std::fs::write(&second, held).unwrap();
+    let r = mirror(early.to_str().unwrap(), &["--prune"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout
+            .contains("removed the entries of leaves 256..65536"),
+        "{}",
+        r.stdout
+    );
+    assert!(!early.join("tile/entries/000").exists() && early.join("tile/0/000").exists());
+    assert!(!second.exists() && early.join("tile/entries/256").exists());
+    let audit = ok(
+        "ledgerctl",
+        &["audit", "--mirror", early.to_str().unwrap(), "--key", key],
+    );
+    assert!(
+        audit.contains("the first 65536 leaves' entries were removed"),
+        "{audit}"
     );
 
     // After a restart without retention, what was removed stays removed.

@@ -206,6 +206,11 @@ enum Command {
         /// Seconds between fetches when following.
         #[arg(long, default_value_t = 5)]
         every: u64,
+        /// Follow the log's retention: remove the entries of the bundles the
+        /// log removed, once their hashes are checked against the entries
+        /// held, and keep the hashes (default: keep every entry fetched).
+        #[arg(long)]
+        prune: bool,
     },
     /// Rebuild a full ledger store in --data (a new directory) from a
     /// mirror: leaves at their indexes, tree, checkpoints, dedup map,
@@ -606,7 +611,7 @@ fn run(cli: Cli) -> Result<()> {
     {
         return bench::paced_sync(options, *seconds, *rate, *batch);
     }
-    if let Command::Mirror { once, every } = cli.command {
+    if let Command::Mirror { once, every, prune } = cli.command {
         let url = cli
             .url
             .as_deref()
@@ -618,6 +623,7 @@ fn run(cli: Cli) -> Result<()> {
             &key,
             &cli.data,
             once,
+            prune,
             std::time::Duration::from_secs(every.max(1)),
         );
     }

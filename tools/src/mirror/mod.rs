@@ -15,6 +15,7 @@
 //! DIR/tile/0/<N>             for a bundle the log's retention had removed
 //!                            when it was fetched: its leaves' hashes
 //! DIR/frontier               the tree's right edge at the checkpoint's size
+//! DIR/first-kept             with `--prune`: where the entries it may hold begin
 //! ```
 //!
 //! Nothing is stored before it is proven: a new checkpoint must verify with
@@ -38,6 +39,8 @@ use verifier::cosignature;
 use verifier::tile::{decode_bundle_of, entry_bundles, Tile, TILE_WIDTH};
 use verifier::tree::HashReader;
 use verifier::{leaf_hash, Hash, VerifierKey};
+
+mod retention;
 
 use crate::audit::{hashes_of, leaf_hashes, Bundle, Source};
 use crate::remote::Remote;
@@ -321,13 +324,24 @@ pub fn run(
     key: &VerifierKey,
     dir: &Path,
     once: bool,
+    prune: bool,
     every: Duration,
 ) -> Result<()> {
     let mut m = Mirror::open(dir, key)?;
     let mut waiting = None;
     loop {
         let before = m.size();
-        let size = match m.sync(remote)? {
+        let synced = m.sync(remote)?;
+        if prune {
+            let (from, to) = m.follow_retention(remote)?;
+            if to > from {
+                println!(
+                    "mirror {}: removed the entries of leaves {from}..{to}, as the log's retention did; their hashes are kept",
+                    dir.display()
+                );
+            }
+        }
+        let size = match synced {
             Synced::Size(size) => size,
             Synced::Waiting(why) if once => bail!("{why}"),
             Synced::Waiting(why) => {
