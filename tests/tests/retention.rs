@@ -100,6 +100,11 @@ fn ledgerd_removes_the_entries_of_decisions_past_its_retention() {
         "ledger-verify",
         &["evidence", ev.to_str().unwrap(), "--key", key],
     );
+    let status = s.ctl(key, &["status"]);
+    assert!(
+        status.contains("retention: the entries of leaves below 65536 were removed"),
+        "{status}"
+    );
     let audit = s.ctl(key, &["audit"]);
     assert!(audit.contains("audit OK"), "{audit}");
     assert!(

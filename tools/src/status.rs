@@ -97,6 +97,10 @@ pub fn run(remote: &Remote, key: Option<&VerifierKey>, args: &StatusArgs) -> Res
         m.get("ledger_checkpoint_age_seconds"),
     );
     println!("log {origin}: {size} entries");
+    let first_kept = m.get("ledger_first_kept_leaf");
+    if first_kept > 0.0 {
+        println!("retention: the entries of leaves below {first_kept} were removed (their hashes are kept)");
+    }
     println!(
         "checkpoint: size {cp_size}, signed {} by {lines} log key{}, {verified}",
         ago(age),
