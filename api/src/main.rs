@@ -598,7 +598,7 @@ async fn serve(s: Settings) -> Result<()> {
 
 /// Removes the entries older than `keep`, now and then every eighth of
 /// `keep` (between a second and an hour): a prune takes whole entry
-/// bundles of built index spans ([`ingest::Indexes::prune`]).
+/// bundles ([`ingest::Indexes::prune`]).
 fn retain(indexes: &ingest::Indexes, keep: Duration) {
     let every = (keep / 8).clamp(Duration::from_secs(1), Duration::from_secs(3600));
     loop {

@@ -195,3 +195,57 @@ fn indexes_rebuilt_after_a_prune_hold_only_kept_leaves() {
     let again = idx.prune(SIZE).unwrap();
     assert_eq!((again.from, again.to), (768, 768));
 }
+
+/// Every leaf index the built postings hold (the marks left out).
+fn posted_leaves(log: &Log) -> Vec<u64> {
+    let mut out = Vec::new();
+    log.index_scan_ranges(ingest::index::CF_POSTINGS, [(vec![], vec![])], |k, v| {
+        if k.len() != 9 || k[8] != 0xff {
+            out.extend(ingest::index::decode_list(v).unwrap());
+        }
+        Ok::<bool, LedgerError>(true)
+    })
+    .unwrap();
+    out
+}
+
+#[test]
+fn leaves_of_a_span_in_memory_are_pruned_and_left_out_when_it_is_built() {
+    let dir = tempfile::tempdir().unwrap();
+    // Spans of 512: leaves 512..1000 are in memory.
+    let (log, idx) = open(dir.path(), 512);
+    fill(&idx);
+    assert_eq!(idx.built(), 512);
+    assert!(posted_leaves(&log).contains(&3));
+    let p = idx.prune(900).unwrap();
+    // Whole bundles, the span in memory too; span 0's postings go, its
+    // mark (the newest built) stays.
+    assert_eq!((p.to, p.ids, p.postings_below), (768, 512, 512));
+    assert_eq!(idx.built(), 512);
+    assert!(posted_leaves(&log).is_empty());
+    for id in ["d-5", "d-600", "d-767"] {
+        assert_eq!(idx.lookup_decision(id).unwrap(), None, "{id}");
+    }
+    assert_eq!(idx.lookup_decision("d-768").unwrap().unwrap().0, 768);
+    for s in [2, 8] {
+        assert_eq!(all(&idx, &subject(&format!("s-{s}"))), model(s, 768));
+    }
+    // The span fills and is built without the pruned leaves.
+    let p = Pipeline::start(idx.clone(), None, PipelineConfig::default());
+    let subs = (SIZE..SIZE + 24).map(submission).collect();
+    p.submit(subs).unwrap().blocking_recv().unwrap();
+    p.shutdown();
+    idx.build().unwrap();
+    assert_eq!(idx.built(), 1024);
+    let posted = posted_leaves(&log);
+    assert!(
+        posted.iter().all(|&i| i >= 768) && posted.contains(&768),
+        "{posted:?}"
+    );
+    assert_eq!(idx.lookup_decision("d-600").unwrap(), None);
+    assert_eq!(idx.lookup_decision("d-800").unwrap().unwrap().0, 800);
+    drop((idx, log));
+    let (log, idx) = open(dir.path(), 512);
+    assert_eq!((log.first_kept(), idx.built()), (768, 1024));
+    assert_eq!(all(&idx, &subject("s-1")).first(), Some(&771));
+}

@@ -30,6 +30,14 @@ pub(crate) fn stored_first_kept(db: &DB) -> Result<u64, LedgerError> {
         .map_or(Ok(0), |v| decode_u64(&v, "first kept leaf"))
 }
 
+/// Compaction options that rewrite the bottommost level too, where deleted
+/// keys' bytes would otherwise stay.
+fn force_bottommost() -> CompactOptions {
+    let mut compact = CompactOptions::default();
+    compact.set_bottommost_level_compaction(BottommostLevelCompaction::Force);
+    compact
+}
+
 /// The key of position `position` and kind `kind` (specs/storage.md).
 fn position_key(position: u64, kind: u8) -> Vec<u8> {
     let mut k = Vec::with_capacity(10);
@@ -57,14 +65,22 @@ impl Log {
     }
 
     /// Removes the entries of the leaves below [`Log::prunable`]`(before)`
+    /// and returns the new [`Log::first_kept`]: [`Log::prune_entries`],
+    /// then [`Log::compact_pruned`].
+    pub fn prune(&self, before: u64) -> Result<u64, LedgerError> {
+        let from = self.first_kept();
+        let to = self.prune_entries(before)?;
+        self.compact_pruned(from, to);
+        Ok(to)
+    }
+
+    /// Deletes the entries of the leaves below [`Log::prunable`]`(before)`
     /// and returns the new [`Log::first_kept`]. The hash tiles stay, so
     /// the tree, its proofs and its checkpoints do not change; reading a
     /// removed entry is [`LedgerError::Pruned`]. Each step is one synced
     /// WriteBatch that deletes chunks and moves the stored first kept
-    /// leaf, so a crash leaves a store pruned up to some step. The
-    /// deleted range is then compacted, so that its bytes leave the SST
-    /// files (a backup or mirror keeps its own copy).
-    pub fn prune(&self, before: u64) -> Result<u64, LedgerError> {
+    /// leaf, so a crash leaves a store pruned up to some step.
+    pub fn prune_entries(&self, before: u64) -> Result<u64, LedgerError> {
         let _one = self.pruning.lock().unwrap_or_else(|p| p.into_inner());
         let from = self.first_kept();
         let to = self.prunable(before);
@@ -97,20 +113,26 @@ impl Log {
             self.db.write_opt(batch, &sync)?;
             at = next;
         }
-        let mut compact = CompactOptions::default();
-        compact.set_bottommost_level_compaction(BottommostLevelCompaction::Force);
-        self.db.compact_range_opt(
-            Some(position_key(from, 0)),
-            Some(position_key(to, 0)),
-            &compact,
-        );
         tracing::info!("retention: removed the entries of leaves {from}..{to}");
         Ok(to)
     }
 
+    /// Compacts the positions of leaves `from..to` (bottommost level
+    /// included), so that the bytes of the entries [`Log::prune_entries`]
+    /// deleted there leave the SST files (a backup or mirror keeps its
+    /// own copy).
+    pub fn compact_pruned(&self, from: u64, to: u64) {
+        if to > from {
+            self.db.compact_range_opt(
+                Some(position_key(from, 0)),
+                Some(position_key(to, 0)),
+                &force_bottommost(),
+            );
+        }
+    }
+
     /// Deletes `keys` and the key ranges `ranges` (`[from, to)`) from the
-    /// index column family `cf_name`, in one synced WriteBatch, then
-    /// compacts the ranges so that their bytes leave the SST files (the
+    /// index column family `cf_name`, in one synced WriteBatch (the
     /// indexes of pruned leaves, [`Log::prune`]).
     pub fn index_delete(
         &self,
@@ -128,12 +150,20 @@ impl Log {
         }
         let mut sync = WriteOptions::default();
         sync.set_sync(true);
-        db.write_opt(batch, &sync)?;
-        let mut compact = CompactOptions::default();
-        compact.set_bottommost_level_compaction(BottommostLevelCompaction::Force);
-        for (from, to) in ranges {
-            db.compact_range_cf_opt(cf, Some(from), Some(to), &compact);
-        }
+        Ok(db.write_opt(batch, &sync)?)
+    }
+
+    /// Compacts the key range `[from, to)` of the index column family
+    /// `cf_name` (bottommost level included), so that the bytes of keys
+    /// deleted there leave the SST files; `None` bounds: its whole range.
+    pub fn index_compact(
+        &self,
+        cf_name: &str,
+        from: Option<&[u8]>,
+        to: Option<&[u8]>,
+    ) -> Result<(), LedgerError> {
+        let (db, cf) = self.index_cf(cf_name)?;
+        db.compact_range_cf_opt(cf, from, to, &force_bottommost());
         Ok(())
     }
 

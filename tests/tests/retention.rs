@@ -9,10 +9,10 @@ use std::time::Duration;
 
 use ledger_tests::{ok, records, refused, run, wait_until, Server};
 
-/// Enough decisions for the first responder index span (65,536 leaves)
-/// to be built: only leaves of built spans are pruned.
-const OLD: usize = 66_000;
-const BATCH: usize = 3_000;
+/// Old decisions: eleven whole entry bundles and part of a twelfth, which
+/// holds the newest leaf and so stays.
+const OLD: usize = 3_000;
+const BATCH: usize = 1_000;
 
 /// Writes the `OLD` decisions `old<b>-<i>` as JSON lines to `path`.
 fn old_records(path: &Path) {
@@ -60,10 +60,10 @@ fn ledgerd_removes_the_entries_of_decisions_past_its_retention() {
     // Past the retention, with decisions received since.
     std::thread::sleep(Duration::from_secs(4));
     s.append(&records("new", 10));
-    // Up to the built span's end, in whole bundles of 256 (over one pass or
-    // more, as the old decisions pass the horizon).
+    // In whole bundles of 256, up to the newest's (over one pass or more,
+    // as the old decisions pass the horizon).
     wait_until("retention removes the old entries", || {
-        s.metric("ledger_first_kept_leaf") == 65_536.0
+        s.metric("ledger_first_kept_leaf") == 2_816.0
     });
 
     // Entries and ids are gone; the hashes are served as before.
@@ -74,8 +74,8 @@ fn ledgerd_removes_the_entries_of_decisions_past_its_retention() {
     let (status, text) = get(&s, "/v1/decisions/old0-5");
     assert_eq!(status, 404, "{text}");
     assert!(text.contains("removed by retention"), "{text}");
-    // old21-2536 is leaf 65,536: the first kept.
-    let (status, text) = get(&s, "/v1/decisions/old21-2536");
+    // old2-816 is leaf 2,816: the first kept.
+    let (status, text) = get(&s, "/v1/decisions/old2-816");
     assert_eq!(status, 200, "{text}");
     let found = s.ctl(key, &["search", "--subject", "u1", "--json"]);
     let indexes: Vec<u64> = found
@@ -87,7 +87,7 @@ fn ledgerd_removes_the_entries_of_decisions_past_its_retention() {
         })
         .collect();
     assert!(
-        !indexes.is_empty() && indexes.iter().all(|&i| i >= 65_536),
+        !indexes.is_empty() && indexes.iter().all(|&i| i >= 2_816),
         "{indexes:?}"
     );
 
@@ -102,13 +102,13 @@ fn ledgerd_removes_the_entries_of_decisions_past_its_retention() {
     );
     let status = s.ctl(key, &["status"]);
     assert!(
-        status.contains("retention: the entries of leaves below 65536 were removed"),
+        status.contains("retention: the entries of leaves below 2816 were removed"),
         "{status}"
     );
     let audit = s.ctl(key, &["audit"]);
     assert!(audit.contains("audit OK"), "{audit}");
     assert!(
-        audit.contains("the first 65536 leaves' entries were removed"),
+        audit.contains("the first 2816 leaves' entries were removed"),
         "{audit}"
     );
     let old_size: u64 = before.lines().nth(1).unwrap().parse().unwrap();
@@ -143,10 +143,10 @@ fn ledgerd_removes_the_entries_of_decisions_past_its_retention() {
     );
     assert!(Path::new(m).join("tile/0/000").exists());
     assert!(!Path::new(m).join("tile/entries/000").exists());
-    assert!(Path::new(m).join("tile/entries/256").exists());
+    assert!(Path::new(m).join("tile/entries/011.p/194").exists());
     let audit = ok("ledgerctl", &["audit", "--mirror", m, "--key", key]);
     assert!(
-        audit.contains("the first 65536 leaves' entries were removed"),
+        audit.contains("the first 2816 leaves' entries were removed"),
         "{audit}"
     );
     let restored = dir.path().join("restored");
@@ -154,7 +154,7 @@ fn ledgerd_removes_the_entries_of_decisions_past_its_retention() {
     ok("ledgerctl", &["--data", r, "restore", "--mirror", m]);
     let audit = ok("ledgerctl", &["--data", r, "audit"]);
     assert!(
-        audit.contains("the first 65536 leaves' entries were removed"),
+        audit.contains("the first 2816 leaves' entries were removed"),
         "{audit}"
     );
     std::fs::copy(data.join("log.key"), restored.join("log.key")).unwrap();
@@ -190,19 +190,18 @@ fn ledgerd_removes_the_entries_of_decisions_past_its_retention() {
     let r = mirror(early.to_str().unwrap(), &["--prune"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(
-        r.stdout
-            .contains("removed the entries of leaves 256..65536"),
+        r.stdout.contains("removed the entries of leaves 256..2816"),
         "{}",
         r.stdout
     );
     assert!(!early.join("tile/entries/000").exists() && early.join("tile/0/000").exists());
-    assert!(!second.exists() && early.join("tile/entries/256").exists());
+    assert!(!second.exists() && early.join("tile/entries/011.p/194").exists());
     let audit = ok(
         "ledgerctl",
         &["audit", "--mirror", early.to_str().unwrap(), "--key", key],
     );
     assert!(
-        audit.contains("the first 65536 leaves' entries were removed"),
+        audit.contains("the first 2816 leaves' entries were removed"),
         "{audit}"
     );
 
@@ -213,7 +212,7 @@ fn ledgerd_removes_the_entries_of_decisions_past_its_retention() {
     let mut s = Server::start_in(&data, &[]);
     s.reader = reader;
     assert_eq!(s.tree_size(), size);
-    assert_eq!(s.metric("ledger_first_kept_leaf"), 65_536.0);
+    assert_eq!(s.metric("ledger_first_kept_leaf"), 2_816.0);
     assert_eq!(get(&s, "/tile/entries/000").0, 410);
     assert_eq!(get(&s, "/v1/decisions/new-3").0, 200);
 }
@@ -249,17 +248,17 @@ fn ledgerctl_prune_removes_old_entries_from_a_data_dir() {
     );
     let out = ok("ledgerctl", &["--data", d, "prune", "--before", "now"]);
     assert!(
-        out.contains("removed the entries of leaves 0..65536"),
+        out.contains("removed the entries of leaves 0..2816"),
         "{out}"
     );
-    assert!(out.contains("the first kept leaf is 65536"), "{out}");
+    assert!(out.contains("the first kept leaf is 2816"), "{out}");
     assert!(out.contains("are kept for now"), "{out}");
     let again = ok("ledgerctl", &["--data", d, "prune", "--before", "now"]);
     assert!(again.contains("nothing to remove"), "{again}");
     let audit = ok("ledgerctl", &["--data", d, "audit"]);
-    assert!(audit.contains("audit OK: 464 entries rehashed"), "{audit}");
+    assert!(audit.contains("audit OK: 184 entries rehashed"), "{audit}");
     assert!(
-        audit.contains("the first 65536 leaves' entries were removed"),
+        audit.contains("the first 2816 leaves' entries were removed"),
         "{audit}"
     );
     let r = run("ledgerctl", &["--data", d, "decision", "old0-1"]);
@@ -268,9 +267,9 @@ fn ledgerctl_prune_removes_old_entries_from_a_data_dir() {
         "{}",
         r.stderr
     );
-    let kept = ok("ledgerctl", &["--data", d, "decision", "old21-2999"]);
+    let kept = ok("ledgerctl", &["--data", d, "decision", "old2-999"]);
     assert!(
-        kept.contains("\"index\":65999") || kept.contains("65999"),
+        kept.contains("\"index\":2999") || kept.contains("2999"),
         "{kept}"
     );
 }

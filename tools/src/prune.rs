@@ -45,13 +45,12 @@ pub fn run(dir: &DataDir, args: &PruneArgs) -> Result<()> {
             size - kept
         );
     }
-    // Only whole entry bundles of built index spans are removed.
+    // Only whole entry bundles are removed, never the newest.
     let wanted = log.first_received_at_or_after(t, size)?;
     if wanted > kept {
         println!(
-            "leaves {kept}..{wanted} were received before {} but are kept for now: entries are removed in bundles of 256, from index spans of {} leaves once built, and the newest bundle stays",
-            t.canonical(),
-            indexes.span()
+            "leaves {kept}..{wanted} were received before {} but are kept for now: entries are removed in whole bundles of 256, and the bundle of the newest leaf stays",
+            t.canonical()
         );
     }
     Ok(())

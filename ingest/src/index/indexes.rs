@@ -32,8 +32,9 @@ pub struct Indexes {
     spares: usize,
     /// Spans not yet built, by first leaf index, and the leaves applied.
     tail: RwLock<Tail>,
-    /// Serialises span builds.
-    building: Mutex<()>,
+    /// Serialises span builds, and a build with the moves of the first
+    /// kept leaf ([`Indexes::prune`]).
+    pub(crate) building: Mutex<()>,
     /// The leaves below it are in the built spans (RocksDB) and no longer
     /// in memory; it moves only after a span's build was ingested.
     built: AtomicU64,
@@ -197,12 +198,15 @@ impl Indexes {
             let Some((start, span)) = next else {
                 return Ok(());
             };
-            // Straight into the files, item by item.
+            // Straight into the files, item by item; without the leaves
+            // retention removed meanwhile (it moves the first kept leaf
+            // only while holding `building`).
+            let first_kept = self.log.first_kept();
             self.log.ingest_sorted_with(CF_DECISIONS, |sink| {
-                span.write_decisions(|k, v| sink.put(k, v))
+                span.write_decisions(first_kept, |k, v| sink.put(k, v))
             })?;
             self.log.ingest_sorted_with(CF_POSTINGS, |sink| {
-                span.write_postings(start + self.span, |k, v| sink.put(k, v))
+                span.write_postings(start + self.span, first_kept, |k, v| sink.put(k, v))
             })?;
             let done = {
                 let mut tail = self.tail.write().unwrap_or_else(|p| p.into_inner());
@@ -285,10 +289,18 @@ impl Indexes {
     pub fn lookup_decisions(&self, ids: &[&str]) -> Result<Vec<Option<Logged>>, LedgerError> {
         // A span that leaves memory after this look was ingested before it
         // left, so the RocksDB look below sees it.
+        // A leaf retention removed is not found (its span may still be in
+        // memory, its id not yet gone with it).
+        let first_kept = self.log.first_kept();
         let mut out: Vec<Option<Logged>> = {
             let tail = self.tail();
             ids.iter()
-                .map(|id| tail.spans.values().find_map(|s| s.decision(id)))
+                .map(|id| {
+                    tail.spans
+                        .values()
+                        .find_map(|s| s.decision(id))
+                        .filter(|(i, _)| *i >= first_kept)
+                })
                 .collect()
         };
         let missing: Vec<usize> = (0..ids.len()).filter(|&i| out[i].is_none()).collect();

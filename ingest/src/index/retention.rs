@@ -2,19 +2,21 @@
 //! (specs/storage.md, "Retention").
 //!
 //! [`Indexes::prune`] removes, before the log removes the entries
-//! ([`ledger::Log::prune`]), the `decisions` keys of the pruned leaves
-//! (read from the entries, which are still there) and the postings of
-//! every built span that lies wholly below the new first kept leaf. A span
-//! that straddles it keeps its postings until a later prune passes its
-//! end; searches never return a leaf below the first kept one. Only leaves
-//! of built spans are pruned, so nothing pruned is still held in memory.
-//! A crash between the two steps leaves the entries in place, and the next
-//! prune removes the same keys again.
+//! ([`ledger::Log::prune_entries`]), the `decisions` keys of the pruned
+//! leaves in built spans (read from the entries, which are still there) and
+//! the postings of every built span that lies wholly below the new first
+//! kept leaf. A pruned leaf whose span is still in memory is left out when
+//! the span is built ([`Indexes::build`] reads the first kept leaf, which a
+//! prune moves only while span builds wait), and is not found meanwhile.
+//! A built span that holds the first kept leaf keeps its postings until a
+//! later prune passes its end; searches never return a leaf below the
+//! first kept one. A crash between the steps leaves the entries in place,
+//! and the next prune removes the same keys again.
 
 use ledger::LedgerError;
 use verifier::timestamp::Timestamp;
 
-use crate::index::{Facts, CF_DECISIONS, CF_POSTINGS};
+use crate::index::{mark_key, Facts, CF_DECISIONS, CF_POSTINGS};
 use crate::Indexes;
 
 /// What a prune removed.
@@ -63,50 +65,74 @@ pub fn horizon(now: std::time::SystemTime, keep: std::time::Duration) -> Option<
     Timestamp::from_unix_nanos(u64::try_from(since.as_nanos()).ok()?)
 }
 
-/// `decisions` keys deleted per write at most.
-const IDS_PER_WRITE: usize = 1 << 14;
+/// Leaves removed per step at most: a step holds span builds back while
+/// it deletes what the indexes hold of its leaves.
+const STEP: u64 = 1 << 16;
 
 impl Indexes {
-    /// Removes the entries of the leaves below `before` that are in built
-    /// spans, rounded down to a whole entry bundle ([`ledger::Log::prunable`]),
-    /// with what the indexes hold of them. A retried `decision_id` of a
-    /// pruned leaf is appended anew: its record is no longer kept.
+    /// Removes the entries of the leaves below `before`, rounded down to a
+    /// whole entry bundle ([`ledger::Log::prunable`]), with what the
+    /// indexes hold of them, in steps. A retried `decision_id` of a pruned
+    /// leaf may be appended anew: its record is no longer kept.
     pub fn prune(&self, before: u64) -> Result<Pruned, LedgerError> {
         let log = self.log();
         let from = log.first_kept();
-        let to = log.prunable(before.min(self.built()));
+        let to = log.prunable(before);
         let mut pruned = Pruned {
             from,
             to: from,
             ids: 0,
             postings_below: 0,
         };
-        if to <= from {
-            return Ok(pruned);
-        }
-        let mut ids = Vec::new();
-        log.scan_entries(from, to, |_, leaf| {
-            if let Some(facts) = Facts::of_leaf(leaf) {
-                ids.push(facts.decision_id.into_bytes());
-            }
-            if ids.len() == IDS_PER_WRITE {
-                pruned.ids += ids.len() as u64;
-                log.index_delete(CF_DECISIONS, &std::mem::take(&mut ids), &[])?;
-            }
-            Ok::<(), LedgerError>(())
-        })?;
-        pruned.ids += ids.len() as u64;
-        log.index_delete(CF_DECISIONS, &ids, &[])?;
-        // The newest built span keeps its mark: it says how far the
-        // indexes are built.
         let span = self.span();
-        let below = (to / span * span).min(self.built().saturating_sub(span));
-        if below > 0 {
-            let range = (0u64.to_be_bytes().to_vec(), below.to_be_bytes().to_vec());
-            log.index_delete(CF_POSTINGS, &[], &[range])?;
-            pruned.postings_below = below;
+        let mut postings_end = Vec::new();
+        while pruned.to < to {
+            let (at, next) = (pruned.to, to.min(pruned.to + STEP));
+            // The ids of the leaves to remove, read while they are there.
+            let mut ids = Vec::new();
+            log.scan_entries(at, next, |i, leaf| {
+                if let Some(facts) = Facts::of_leaf(leaf) {
+                    ids.push((i, facts.decision_id.into_bytes()));
+                }
+                Ok::<(), LedgerError>(())
+            })?;
+            // Span builds wait: a span built from here on leaves out the
+            // leaves below the first kept one, which this moves; the ids
+            // and postings of the spans built before go from RocksDB.
+            let _building = self.building.lock().unwrap_or_else(|p| p.into_inner());
+            let built = self.built();
+            let stored: Vec<Vec<u8>> = ids
+                .into_iter()
+                .filter(|(i, _)| *i < built)
+                .map(|(_, id)| id)
+                .collect();
+            pruned.ids += stored.len() as u64;
+            log.index_delete(CF_DECISIONS, &stored, &[])?;
+            // The postings of the built spans wholly below; the newest
+            // built span's mark stays (it says how far the indexes reach).
+            let below = (next / span * span).min(built);
+            if below > pruned.postings_below {
+                postings_end = match below == built {
+                    true => mark_key(built - span).to_vec(),
+                    false => below.to_be_bytes().to_vec(),
+                };
+                let range = (0u64.to_be_bytes().to_vec(), postings_end.clone());
+                log.index_delete(CF_POSTINGS, &[], &[range])?;
+                pruned.postings_below = below;
+            }
+            let done = log.prune_entries(next)?;
+            if done <= at {
+                break;
+            }
+            pruned.to = done;
         }
-        pruned.to = log.prune(to)?;
+        // The removed bytes leave the files. (The ids are scattered over
+        // the whole `decisions` family; RocksDB's own compactions drop
+        // them.)
+        log.compact_pruned(from, pruned.to);
+        if !postings_end.is_empty() {
+            log.index_compact(CF_POSTINGS, None, Some(&postings_end))?;
+        }
         Ok(pruned)
     }
 

@@ -276,9 +276,11 @@ impl SpanIndex {
     }
 
     /// The sorted `decisions` items, one per id (its first leaf), given
-    /// to `put` in key order.
+    /// to `put` in key order; leaves below `first_kept` (removed by
+    /// retention while the span was in memory) are left out.
     pub fn write_decisions<E>(
         &self,
+        first_kept: u64,
         mut put: impl FnMut(&[u8], &[u8]) -> Result<(), E>,
     ) -> Result<(), E> {
         // Offsets are sorted by id, then leaf, and the items made in that
@@ -292,6 +294,9 @@ impl SpanIndex {
         order.dedup_by(|later, first| id(*later) == id(*first));
         let mut value = [0u8; 40];
         for o in order {
+            if self.start + u64::from(o) < first_kept {
+                continue;
+            }
             value[..8].copy_from_slice(&(self.start + u64::from(o)).to_be_bytes());
             value[8..].copy_from_slice(&self.leaves[o as usize].digest);
             put(id(o), &value)?;
@@ -302,7 +307,7 @@ impl SpanIndex {
     /// [`SpanIndex::write_decisions`], collected (tests).
     #[cfg(test)]
     pub fn decision_items(&self) -> Vec<(Vec<u8>, Vec<u8>)> {
-        collect(|put| self.write_decisions(put))
+        collect(|put| self.write_decisions(0, put))
     }
 
     /// Each distinct term once, with its leaves' offsets (ascending) in
@@ -356,10 +361,13 @@ impl SpanIndex {
     }
 
     /// The sorted postings items, closed by the span's [`mark_key`] →
-    /// `indexed_upto`, given to `put` in key order.
+    /// `indexed_upto`, given to `put` in key order; leaves below
+    /// `first_kept` (removed by retention while the span was in memory)
+    /// are left out, and a term with no other leaf.
     pub fn write_postings<E>(
         &self,
         indexed_upto: u64,
+        first_kept: u64,
         mut put: impl FnMut(&[u8], &[u8]) -> Result<(), E>,
     ) -> Result<(), E> {
         let (mut groups, grouped) = self.groups();
@@ -381,7 +389,15 @@ impl SpanIndex {
             let offsets = grouped
                 .get(group.from as usize..group.to as usize)
                 .unwrap_or_default();
-            leaves.extend(offsets.iter().map(|&o| self.start + u64::from(o)));
+            leaves.extend(
+                offsets
+                    .iter()
+                    .map(|&o| self.start + u64::from(o))
+                    .filter(|&i| i >= first_kept),
+            );
+            if leaves.is_empty() {
+                continue;
+            }
             // A short term is read back from its key, not from the
             // spellings (one random read fewer per group).
             let (len, in_key) = (key_len(group.key), key_bytes(group.key));
@@ -399,7 +415,7 @@ impl SpanIndex {
     /// [`SpanIndex::write_postings`], collected (tests).
     #[cfg(test)]
     pub fn posting_items(&self, indexed_upto: u64) -> Vec<(Vec<u8>, Vec<u8>)> {
-        collect(|put| self.write_postings(indexed_upto, put))
+        collect(|put| self.write_postings(indexed_upto, 0, put))
     }
 }
 
