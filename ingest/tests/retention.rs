@@ -230,6 +230,13 @@ fn leaves_of_a_span_in_memory_are_pruned_and_left_out_when_it_is_built() {
     for s in [2, 8] {
         assert_eq!(all(&idx, &subject(&format!("s-{s}"))), model(s, 768));
     }
+    // Reopened before the span is built: its leaves below the first kept
+    // one are read back as leaves without facts.
+    drop((idx, log));
+    let (log, idx) = open(dir.path(), 512);
+    assert_eq!((log.first_kept(), idx.built()), (768, 512));
+    assert_eq!(idx.lookup_decision("d-600").unwrap(), None);
+    assert_eq!(all(&idx, &subject("s-2")), model(2, 768));
     // The span fills and is built without the pruned leaves.
     let p = Pipeline::start(idx.clone(), None, PipelineConfig::default());
     let subs = (SIZE..SIZE + 24).map(submission).collect();
