@@ -249,6 +249,9 @@ enum Command {
     /// Time a compliance export of a large window (and its verification),
     /// with peak RSS, next to reading the same leaves.
     BenchExport(bench::ExportBenchArgs),
+    /// Time a prune of a large log alone, and ingest beside a prune next
+    /// to ingest alone, with the disk space it frees.
+    BenchRetention(bench::RetentionBenchArgs),
     /// Raw RocksDB in a temp dir: paced synced WriteBatches with chosen
     /// options, to measure the disk's fsync tail while memtables are flushed.
     PacedSync {
@@ -690,6 +693,9 @@ fn run(cli: Cli) -> Result<()> {
     if let Command::BenchExport(args) = cli.command {
         return bench::run_export_bench(args);
     }
+    if let Command::BenchRetention(args) = cli.command {
+        return bench::run_retention_bench(args);
+    }
     if let Command::Token { action } = cli.command {
         return token(&cli.data, action);
     }
@@ -704,6 +710,7 @@ fn run(cli: Cli) -> Result<()> {
         | Command::Bench(_)
         | Command::BenchProofs(_)
         | Command::BenchExport(_)
+        | Command::BenchRetention(_)
         | Command::PacedSync { .. }
         | Command::Token { .. }
         | Command::Key { .. }

@@ -14,11 +14,13 @@ mod export;
 pub(crate) mod http;
 mod proofs;
 mod raw;
+mod retention;
 
 pub use export::{run as run_export_bench, ExportBenchArgs};
 pub use http::run_http;
 pub use proofs::{run as run_proofs, ProofArgs};
 pub use raw::paced_sync;
+pub use retention::{run as run_retention_bench, RetentionBenchArgs};
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
