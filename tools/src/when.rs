@@ -8,21 +8,11 @@ use std::time::Duration;
 
 use verifier::timestamp::Timestamp;
 
-/// `90d` / `12h` / `30m` / `45s` in seconds, if `s` is one (at least 1).
+/// `90d` / `12h` / `30m` / `45s` in seconds, if `s` is one (at least 1):
+/// the spelling ledgerd's `--retention` takes too.
 fn span(s: &str) -> Option<i64> {
-    let (n, unit) = s.split_at(s.len().checked_sub(1)?);
-    let unit = match unit {
-        "d" => 86_400,
-        "h" => 3_600,
-        "m" => 60,
-        "s" => 1,
-        _ => return None,
-    };
-    // Digits only: no sign, no leading zero.
-    if n.is_empty() || n.starts_with('0') || !n.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    Some(n.parse::<i64>().ok()?.saturating_mul(unit))
+    let secs = ingest::index::retention::parse_period(s).ok()?.as_secs();
+    i64::try_from(secs).ok()
 }
 
 /// A length of time for clap: a span, or a number of seconds; at least

@@ -34,6 +34,7 @@ pub struct Pruned {
 
 /// A retention period as settings spell it: a whole number of days,
 /// hours, minutes or seconds (`400d`, `12h`, `30m`, `45s`), at least 1s.
+/// `ledgerctl` reads spans of time (`--expires 90d`, `--from 2h`) with it.
 pub fn parse_period(text: &str) -> Result<std::time::Duration, String> {
     let bad = || format!("retention {text:?} is not a period such as 400d, 12h, 30m or 45s");
     let t = text.trim();
