@@ -282,6 +282,7 @@ pub fn leaf(data: &[u8]) {
     if let Ok(env) = verifier::envelope::Envelope::decode(data) {
         assert_eq!(fast, Some(env.received_at.as_str()));
     }
+    let _ = verifier::envelope::decision_id(data);
     let _ = verifier::cbor::item_len(data);
     let _ = verifier::decision::LoggedDecision::from_leaf(data);
 }

@@ -37,6 +37,10 @@ fn submission(i: u64) -> Submission {
     if i >= 100 {
         r["context"]["parent_decision_id"] = format!("d-{}", i - 100).into();
     }
+    if i == 100 || i == 750 || i == 770 {
+        // Terms of their own, to be looked for in the index's files.
+        r["resource"]["id"] = format!("zresource-of-{i}").into();
+    }
     Submission {
         record: check(&cbor_of(&r)).unwrap(),
         submitted_by: "w".into(),
@@ -103,6 +107,12 @@ fn pruned_decisions_are_not_found_and_kept_ones_are() {
     assert_eq!(p.ids, 512);
     assert_eq!(p.postings_below, 512);
     assert_eq!(log.first_kept(), 512);
+    // The files of the spans below are gone, with the terms they held.
+    assert!(!in_sst_files(
+        &dir.path().join("index"),
+        b"zresource-of-100"
+    ));
+    assert!(in_sst_files(&dir.path().join("index"), b"zresource-of-750"));
 
     // The idempotency index holds no pruned id; a retry of one is a new
     // decision (its record is no longer kept).
@@ -180,6 +190,28 @@ fn indexes_rebuilt_after_a_prune_hold_only_kept_leaves() {
     fill(&idx);
     let p = idx.prune(800).unwrap();
     assert_eq!((p.to, p.postings_below), (768, 700));
+    // The built span 700..800 holds the first kept leaf: its postings are
+    // rewritten without the leaves below it, and the removed terms leave
+    // the index's files.
+    assert!(p.trimmed > 0, "{p:?}");
+    let posted = posted_leaves(&log);
+    assert!(
+        posted.iter().all(|&i| i >= 768) && posted.contains(&768),
+        "{posted:?}"
+    );
+    assert!(!in_sst_files(
+        &dir.path().join("index"),
+        b"zresource-of-750"
+    ));
+    assert!(in_sst_files(&dir.path().join("index"), b"zresource-of-770"));
+    let resource = |r: &str| Query {
+        resource: Some(r.into()),
+        ..Query::default()
+    };
+    assert_eq!(all(&idx, &resource("zresource-of-770")), vec![770]);
+    assert!(all(&idx, &resource("zresource-of-750")).is_empty());
+    // Nothing is left to trim: a prune that moves nothing changes nothing.
+    assert_eq!(idx.prune(800).unwrap().trimmed, 0);
     drop((idx, log));
     std::fs::remove_dir_all(dir.path().join("index")).unwrap();
     let (log, idx) = open(dir.path(), 100);
@@ -194,6 +226,42 @@ fn indexes_rebuilt_after_a_prune_hold_only_kept_leaves() {
     // Pruning again removes nothing more and keeps the newest bundle.
     let again = idx.prune(SIZE).unwrap();
     assert_eq!((again.from, again.to), (768, 768));
+}
+
+#[test]
+fn a_span_whose_rewrite_was_cut_short_is_rebuilt_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, idx) = open(dir.path(), 100);
+    fill(&idx);
+    assert_eq!(idx.prune(800).unwrap().to, 768);
+    // As a crash while span 700's postings file was replaced leaves it:
+    // without postings, its mark too.
+    let span = (700u64.to_be_bytes().to_vec(), 701u64.to_be_bytes().to_vec());
+    log.index_delete(ingest::index::CF_POSTINGS, &[], &[span])
+        .unwrap();
+    assert_ne!(all(&idx, &subject("s-3")), model(3, 768));
+    drop((idx, log));
+    let (log, idx) = open(dir.path(), 100);
+    for s in [0, 3, 9] {
+        assert_eq!(all(&idx, &subject(&format!("s-{s}"))), model(s, 768));
+    }
+    let posted = posted_leaves(&log);
+    assert!(
+        posted.iter().all(|&i| i >= 768) && posted.contains(&768) && posted.contains(&799),
+        "{posted:?}"
+    );
+}
+
+/// Whether any SST file in `dir` holds `needle`.
+fn in_sst_files(dir: &Path, needle: &[u8]) -> bool {
+    std::fs::read_dir(dir).unwrap().any(|f| {
+        let path = f.unwrap().path();
+        path.extension().is_some_and(|e| e == "sst")
+            && std::fs::read(&path)
+                .unwrap()
+                .windows(needle.len())
+                .any(|w| w == needle)
+    })
 }
 
 /// Every leaf index the built postings hold (the marks left out).
@@ -223,6 +291,11 @@ fn leaves_of_a_span_in_memory_are_pruned_and_left_out_when_it_is_built() {
     assert_eq!((p.to, p.ids, p.postings_below), (768, 512, 512));
     assert_eq!(idx.built(), 512);
     assert!(posted_leaves(&log).is_empty());
+    // Span 0's file was replaced by one holding only its mark.
+    assert!(!in_sst_files(
+        &dir.path().join("index"),
+        b"zresource-of-100"
+    ));
     for id in ["d-5", "d-600", "d-767"] {
         assert_eq!(idx.lookup_decision(id).unwrap(), None, "{id}");
     }

@@ -92,6 +92,32 @@ impl Log {
         cf_name: &str,
         fill: impl FnOnce(&mut SortedSink<'_>) -> Result<(), LedgerError>,
     ) -> Result<(), LedgerError> {
+        self.write_sorted(cf_name, None, fill)
+    }
+
+    /// Replaces the key range `[from, to)` of the index column family
+    /// `cf_name` by the items `fill` puts (keys ascending, within the
+    /// range), written as a file first: then the files wholly inside the
+    /// range (below level 0) are deleted, so that the bytes they held
+    /// leave the disk, a synced range deletion covers whatever else the
+    /// range holds, and the file is added. Not atomic: a reader in between
+    /// finds the range empty, and so does one after a crash there.
+    pub fn replace_sorted_range(
+        &self,
+        cf_name: &str,
+        from: &[u8],
+        to: &[u8],
+        fill: impl FnOnce(&mut SortedSink<'_>) -> Result<(), LedgerError>,
+    ) -> Result<(), LedgerError> {
+        self.write_sorted(cf_name, Some((from, to)), fill)
+    }
+
+    fn write_sorted(
+        &self,
+        cf_name: &str,
+        replace: Option<(&[u8], &[u8])>,
+        fill: impl FnOnce(&mut SortedSink<'_>) -> Result<(), LedgerError>,
+    ) -> Result<(), LedgerError> {
         let (db, handle) = self.index_cf(cf_name)?;
         let seq = self
             .bulk_files
@@ -105,6 +131,10 @@ impl Log {
             writer.open(&file)?;
             let mut sink = SortedSink::new(writer);
             fill(&mut sink)?;
+            if let Some((from, to)) = replace {
+                db.delete_file_in_range_cf(handle, from, to)?;
+                self.index_delete(cf_name, &[], &[(from.to_vec(), to.to_vec())])?;
+            }
             if sink.items == 0 {
                 return Ok(());
             }

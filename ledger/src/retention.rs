@@ -20,6 +20,11 @@ use crate::{LedgerError, Log};
 /// The first leaf whose entry is kept (8 bytes BE); absent: 0.
 pub(crate) const META_PRUNED: &[u8] = b"apruned";
 
+/// The first kept leaf up to which the removed entries' positions were
+/// compacted (8 bytes BE; absent: 0): a prune cut short before its
+/// compaction has it done by the next.
+const META_COMPACTED: &[u8] = b"acompacted";
+
 /// Leaves removed per synced WriteBatch at most: a long prune is a run of
 /// steps, each of which moves the stored first kept leaf.
 const PRUNE_STEP: u64 = 1 << 16;
@@ -68,9 +73,8 @@ impl Log {
     /// and returns the new [`Log::first_kept`]: [`Log::prune_entries`],
     /// then [`Log::compact_pruned`].
     pub fn prune(&self, before: u64) -> Result<u64, LedgerError> {
-        let from = self.first_kept();
         let to = self.prune_entries(before)?;
-        self.compact_pruned(from, to);
+        self.compact_pruned()?;
         Ok(to)
     }
 
@@ -117,18 +121,29 @@ impl Log {
         Ok(to)
     }
 
-    /// Compacts the positions of leaves `from..to` (bottommost level
-    /// included), so that the bytes of the entries [`Log::prune_entries`]
-    /// deleted there leave the SST files (a backup or mirror keeps its
-    /// own copy).
-    pub fn compact_pruned(&self, from: u64, to: u64) {
+    /// Compacts the positions of the leaves removed since the last
+    /// compaction (bottommost level included), so that the bytes of the
+    /// entries [`Log::prune_entries`] deleted there leave the SST files (a
+    /// backup or mirror keeps its own copy), and records how far it did.
+    /// The hash tiles among them are rewritten once, not each prune.
+    pub fn compact_pruned(&self) -> Result<(), LedgerError> {
+        let _one = self.pruning.lock().unwrap_or_else(|p| p.into_inner());
+        let from = self
+            .db
+            .get(META_COMPACTED)?
+            .map_or(Ok(0), |v| decode_u64(&v, "compacted leaf"))?;
+        let to = self.first_kept();
         if to > from {
             self.db.compact_range_opt(
                 Some(position_key(from, 0)),
                 Some(position_key(to, 0)),
                 &force_bottommost(),
             );
+            let mut sync = WriteOptions::default();
+            sync.set_sync(true);
+            self.db.put_opt(META_COMPACTED, to.to_be_bytes(), &sync)?;
         }
+        Ok(())
     }
 
     /// Deletes `keys` and the key ranges `ranges` (`[from, to)`) from the
@@ -153,18 +168,19 @@ impl Log {
         Ok(db.write_opt(batch, &sync)?)
     }
 
-    /// Compacts the key range `[from, to)` of the index column family
-    /// `cf_name` (bottommost level included), so that the bytes of keys
-    /// deleted there leave the SST files; `None` bounds: its whole range.
-    pub fn index_compact(
+    /// Deletes the SST files of the index column family `cf_name` that
+    /// lie wholly in the key range `[from, to)` (below level 0): the
+    /// bytes of keys already deleted there leave the disk without a
+    /// compaction (the index's universal compaction would rewrite the
+    /// whole column family for any range).
+    pub fn index_delete_files(
         &self,
         cf_name: &str,
-        from: Option<&[u8]>,
-        to: Option<&[u8]>,
+        from: &[u8],
+        to: &[u8],
     ) -> Result<(), LedgerError> {
         let (db, cf) = self.index_cf(cf_name)?;
-        db.compact_range_cf_opt(cf, from, to, &force_bottommost());
-        Ok(())
+        Ok(db.delete_file_in_range_cf(cf, from, to)?)
     }
 
     /// Puts one key into the index column family `cf_name` (synced).

@@ -220,6 +220,28 @@ fn pruned_bytes_leave_the_sst_files() {
 }
 
 #[test]
+fn a_prune_cut_short_before_its_compaction_has_it_done_by_the_next() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path());
+    let mark = |i: u64| verifier::leaf_hash(&i.to_be_bytes()).to_hex().into_bytes();
+    let entries: Vec<Vec<u8>> = (0..600).map(mark).collect();
+    log.append(&entries).unwrap();
+    log.sign_checkpoint(&signer()).unwrap();
+    log.flush().unwrap();
+    // Entries deleted, then a crash before the compaction.
+    assert_eq!(log.prune_entries(300).unwrap(), 256);
+    drop(log);
+    let log = open(dir.path());
+    log.flush().unwrap();
+    assert!(in_sst_files(dir.path(), &mark(10)));
+    // The next prune removes nothing more, and compacts what the last left.
+    assert_eq!(log.prune(300).unwrap(), 256);
+    log.flush().unwrap();
+    assert!(!in_sst_files(dir.path(), &mark(10)));
+    assert!(in_sst_files(dir.path(), &mark(256)));
+}
+
+#[test]
 fn a_pruned_log_is_rebuilt_from_its_hashes_and_kept_entries() {
     let dir = tempfile::tempdir().unwrap();
     let log = open(dir.path());

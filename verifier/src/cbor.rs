@@ -139,22 +139,30 @@ pub fn item_len(bytes: &[u8]) -> Option<usize> {
     item_end(bytes, 0, 0)
 }
 
+/// The head of the first item in `bytes`: its major type, its argument
+/// (a length, a count or a value) and the head's length in bytes; `None`
+/// if it is cut short, an indefinite length or reserved.
+pub fn read_head(bytes: &[u8]) -> Option<(u8, u64, usize)> {
+    let initial = *bytes.first()?;
+    let (major, info) = (initial >> 5, initial & 0x1f);
+    match info {
+        0..=23 => Some((major, u64::from(info), 1)),
+        24..=27 => {
+            let n = 1usize << (info - 24);
+            let raw = bytes.get(1..1 + n)?;
+            let arg = raw.iter().fold(0u64, |a, &b| (a << 8) | u64::from(b));
+            Some((major, arg, 1 + n))
+        }
+        _ => None,
+    }
+}
+
 fn item_end(bytes: &[u8], at: usize, depth: usize) -> Option<usize> {
     if depth > MAX_DEPTH {
         return None;
     }
-    let initial = *bytes.get(at)?;
-    let (major, info) = (initial >> 5, initial & 0x1f);
-    let (arg, mut end) = match info {
-        0..=23 => (u64::from(info), at + 1),
-        24..=27 => {
-            let n = 1usize << (info - 24);
-            let raw = bytes.get(at + 1..at + 1 + n)?;
-            let arg = raw.iter().fold(0u64, |a, &b| (a << 8) | u64::from(b));
-            (arg, at + 1 + n)
-        }
-        _ => return None,
-    };
+    let (major, arg, len) = read_head(bytes.get(at..)?)?;
+    let mut end = at + len;
     match major {
         0 | 1 | 7 => Some(end),
         2 | 3 => {

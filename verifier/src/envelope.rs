@@ -117,6 +117,39 @@ pub fn received_at(leaf: &[u8]) -> Option<&str> {
     std::str::from_utf8(rest.get(at..at + len)?).ok()
 }
 
+/// The record's `decision_id` in leaf bytes laid out as this module writes
+/// them, read off the bytes without decoding or checking the record (a
+/// prune reads it from every leaf it removes); `None` where there is no
+/// such text at the record's top level. It agrees with the id a checked
+/// record gives on every valid envelope, and says nothing about others.
+pub fn decision_id(leaf: &[u8]) -> Option<&str> {
+    let (&map, rest) = leaf.split_first()?;
+    if map != MAP_OF_4 && map != MAP_OF_5 {
+        return None;
+    }
+    let rest = rest.strip_prefix(BEFORE_RECORD)?;
+    let text = |bytes: &[u8]| match cbor::read_head(bytes)? {
+        (3, len, at) => Some((at, at.checked_add(usize::try_from(len).ok()?)?)),
+        _ => None,
+    };
+    let (major, fields, at) = cbor::read_head(rest)?;
+    if major != 5 {
+        return None;
+    }
+    let mut rest = rest.get(at..)?;
+    for _ in 0..fields {
+        let (from, to) = text(rest)?;
+        let key = rest.get(from..to)?;
+        rest = rest.get(to..)?;
+        if key == b"decision_id" {
+            let (from, to) = text(rest)?;
+            return std::str::from_utf8(rest.get(from..to)?).ok();
+        }
+        rest = rest.get(cbor::item_len(rest)?..)?;
+    }
+    None
+}
+
 /// Follows `received_at` along a log's leaves in order, and counts the
 /// leaves received before the leaf ahead of them: a ledger clock that went
 /// back. Time windows are runs of leaves only where it never does

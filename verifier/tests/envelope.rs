@@ -150,4 +150,43 @@ proptest::proptest! {
             proptest::prop_assert_eq!(fast, Some(env.received_at.as_str()));
         }
     }
+
+    /// Reading `decision_id` off the bytes agrees with decoding the leaf,
+    /// wherever the id sits among the record's fields and for every changed
+    /// byte that leaves a valid envelope whose record has a text id.
+    #[test]
+    fn decision_id_off_the_bytes_agrees_with_decoding(
+        id in "[a-z0-9-]{0,300}",
+        before in proptest::collection::vec(("[a-z]{1,10}", proptest::collection::vec(proptest::num::u8::ANY, 0..40)), 0..4),
+        after in proptest::collection::vec(("[a-z_]{12,16}", "[a-z]{0,30}"), 0..3),
+        at in proptest::prelude::any::<proptest::sample::Index>(),
+        x in 0u8..=255,
+    ) {
+        let mut fields: Vec<(Value, Value)> = before
+            .into_iter()
+            .map(|(k, v)| (t(&k), Value::Bytes(v)))
+            .collect();
+        fields.push((t("decision_id"), t(&id)));
+        fields.extend(after.into_iter().map(|(k, v)| (t(&k), t(&v))));
+        let record = cbor::encode(&Value::Map(fields));
+        let mut leaf = encode_parts(&record, "2026-11-23T07:00:00.5Z", "gw-1");
+        if x == 0 {
+            proptest::prop_assert_eq!(verifier::envelope::decision_id(&leaf), Some(id.as_str()));
+        }
+        let i = at.index(leaf.len());
+        leaf[i] ^= x;
+        let fast = verifier::envelope::decision_id(&leaf);
+        if let Ok(env) = Envelope::decode(&leaf) {
+            let decoded = match &env.record {
+                Value::Map(m) => m.iter().find_map(|(k, v)| match (k, v) {
+                    (Value::Text(k), Value::Text(v)) if k == "decision_id" => Some(v.as_str()),
+                    _ => None,
+                }),
+                _ => None,
+            };
+            if decoded.is_some() {
+                proptest::prop_assert_eq!(fast, decoded);
+            }
+        }
+    }
 }

@@ -35,6 +35,10 @@ pub struct Indexes {
     /// Serialises span builds, and a build with the moves of the first
     /// kept leaf ([`Indexes::prune`]).
     pub(crate) building: Mutex<()>,
+    /// Held by searches while they read built postings, and taken alone
+    /// while retention replaces a span's postings file
+    /// ([`Indexes::prune`]), during which the span has none.
+    pub(crate) postings: RwLock<()>,
     /// The leaves below it are in the built spans (RocksDB) and no longer
     /// in memory; it moves only after a span's build was ingested.
     built: AtomicU64,
@@ -143,9 +147,11 @@ impl Indexes {
             spares,
             tail: RwLock::new(tail),
             building: Mutex::new(()),
+            postings: RwLock::new(()),
             built: AtomicU64::new(first),
         });
         indexes.build()?;
+        indexes.restore_trimmed()?;
         Ok(indexes)
     }
 
@@ -162,6 +168,11 @@ impl Indexes {
     /// The span length.
     pub fn span(&self) -> u64 {
         self.span
+    }
+
+    /// Held while reading built postings (see `postings`).
+    pub(crate) fn postings_read(&self) -> std::sync::RwLockReadGuard<'_, ()> {
+        self.postings.read().unwrap_or_else(|p| p.into_inner())
     }
 
     fn tail(&self) -> std::sync::RwLockReadGuard<'_, Tail> {

@@ -460,10 +460,11 @@ fn by_term(
     for batch in spans.chunks(SPANS_PER_READ) {
         let keys: Vec<Vec<u8>> = batch.iter().map(|&s| posting_key(s, kind, term)).collect();
         let refs: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
-        for (key, value) in keys
-            .iter()
-            .zip(idx.log().index_multi_get(CF_POSTINGS, &refs)?)
-        {
+        let values = {
+            let _read = idx.postings_read();
+            idx.log().index_multi_get(CF_POSTINGS, &refs)?
+        };
+        for (key, value) in keys.iter().zip(values) {
             let Some(value) = value else { continue };
             for index in posting_list(key, &value)? {
                 if index >= end {
@@ -517,6 +518,7 @@ fn by_time(
         let mut from = prefix.clone();
         from.extend_from_slice(&from_nanos.to_be_bytes());
         let mut hits = Vec::new();
+        let read = idx.postings_read();
         log.index_scan_ranges(
             CF_POSTINGS,
             std::iter::once((prefix, from)),
@@ -532,6 +534,7 @@ fn by_time(
                 Ok::<bool, QueryError>(true)
             },
         )?;
+        drop(read);
         if visit_all(hits)? {
             return Ok(true);
         }
@@ -560,7 +563,11 @@ fn has_term(idx: &Indexes, kind: Term, term: &[u8], index: u64) -> Result<bool, 
         return Ok(found);
     }
     let key = posting_key(idx.span_of(index), kind, term);
-    match idx.log().index_get(CF_POSTINGS, &key)? {
+    let value = {
+        let _read = idx.postings_read();
+        idx.log().index_get(CF_POSTINGS, &key)?
+    };
+    match value {
         Some(value) => Ok(posting_list(&key, &value)?.binary_search(&index).is_ok()),
         None => Ok(false),
     }

@@ -5,18 +5,22 @@
 //! ([`ledger::Log::prune_entries`]), the `decisions` keys of the pruned
 //! leaves in built spans (read from the entries, which are still there) and
 //! the postings of every built span that lies wholly below the new first
-//! kept leaf. A pruned leaf whose span is still in memory is left out when
-//! the span is built ([`Indexes::build`] reads the first kept leaf, which a
-//! prune moves only while span builds wait), and is not found meanwhile.
-//! A built span that holds the first kept leaf keeps its postings until a
-//! later prune passes its end; searches never return a leaf below the
-//! first kept one. A crash between the steps leaves the entries in place,
-//! and the next prune removes the same keys again.
+//! kept leaf; then it rewrites the postings of the built span that holds
+//! the first kept leaf without the leaves below it. A pruned leaf whose
+//! span is still in memory is left out when the span is built
+//! ([`Indexes::build`] reads the first kept leaf, which a prune moves only
+//! while span builds wait), and is not found meanwhile. Searches never
+//! return a leaf below the first kept one. A crash between the steps
+//! leaves the entries in place, and the next prune removes the same keys
+//! again.
 
 use ledger::LedgerError;
 use verifier::timestamp::Timestamp;
 
-use crate::index::{mark_key, Facts, CF_DECISIONS, CF_POSTINGS};
+use crate::index::span::SpanIndex;
+use crate::index::{
+    decode_decision, decode_list, encode_list, mark_key, Facts, CF_DECISIONS, CF_POSTINGS, SPAN,
+};
 use crate::Indexes;
 
 /// What a prune removed.
@@ -30,6 +34,10 @@ pub struct Pruned {
     pub ids: u64,
     /// Spans whose postings were removed, up to this leaf (0: none).
     pub postings_below: u64,
+    /// Postings rewritten without the leaves below the first kept one,
+    /// or left out (of the built span that holds it, and of the newest
+    /// built span if it lies wholly below it).
+    pub trimmed: u64,
 }
 
 /// A retention period as settings spell it: a whole number of days,
@@ -84,16 +92,18 @@ impl Indexes {
             to: from,
             ids: 0,
             postings_below: 0,
+            trimmed: 0,
         };
         let span = self.span();
-        let mut postings_end = Vec::new();
         while pruned.to < to {
             let (at, next) = (pruned.to, to.min(pruned.to + STEP));
             // The ids of the leaves to remove, read while they are there.
             let mut ids = Vec::new();
+            // Read off the bytes, not checked: below, only an id whose
+            // index entry names this very leaf is deleted.
             log.scan_entries(at, next, |i, leaf| {
-                if let Some(facts) = Facts::of_leaf(leaf) {
-                    ids.push((i, facts.decision_id.into_bytes()));
+                if let Some(id) = verifier::envelope::decision_id(leaf) {
+                    ids.push((i, id.as_bytes().to_vec()));
                 }
                 Ok::<(), LedgerError>(())
             })?;
@@ -102,24 +112,33 @@ impl Indexes {
             // and postings of the spans built before go from RocksDB.
             let _building = self.building.lock().unwrap_or_else(|p| p.into_inner());
             let built = self.built();
-            let stored: Vec<Vec<u8>> = ids
-                .into_iter()
-                .filter(|(i, _)| *i < built)
-                .map(|(_, id)| id)
-                .collect();
+            ids.retain(|(i, _)| *i < built);
+            let keys: Vec<&[u8]> = ids.iter().map(|(_, id)| id.as_slice()).collect();
+            let found = log.index_multi_get(CF_DECISIONS, &keys)?;
+            let mut stored = Vec::with_capacity(ids.len());
+            for ((i, id), value) in ids.into_iter().zip(found) {
+                let here = value
+                    .map(|v| decode_decision(&String::from_utf8_lossy(&id), &v))
+                    .transpose()?
+                    .is_some_and(|(leaf, _)| leaf == i);
+                if here {
+                    stored.push(id);
+                }
+            }
             pruned.ids += stored.len() as u64;
             log.index_delete(CF_DECISIONS, &stored, &[])?;
-            // The postings of the built spans wholly below; the newest
-            // built span's mark stays (it says how far the indexes reach).
+            // The postings of the built spans wholly below, but the
+            // newest built span's: it is rewritten at the end, keeping its
+            // mark (it says how far the indexes reach).
             let below = (next / span * span).min(built);
-            if below > pruned.postings_below {
-                postings_end = match below == built {
-                    true => mark_key(built - span).to_vec(),
-                    false => below.to_be_bytes().to_vec(),
-                };
-                let range = (0u64.to_be_bytes().to_vec(), postings_end.clone());
+            let whole = match below == built {
+                true => below.saturating_sub(span),
+                false => below,
+            };
+            if whole > pruned.postings_below {
+                let range = (0u64.to_be_bytes().to_vec(), whole.to_be_bytes().to_vec());
                 log.index_delete(CF_POSTINGS, &[], &[range])?;
-                pruned.postings_below = below;
+                pruned.postings_below = whole;
             }
             let done = log.prune_entries(next)?;
             if done <= at {
@@ -127,14 +146,122 @@ impl Indexes {
             }
             pruned.to = done;
         }
-        // The removed bytes leave the files. (The ids are scattered over
-        // the whole `decisions` family; RocksDB's own compactions drop
-        // them.)
-        log.compact_pruned(from, pruned.to);
-        if !postings_end.is_empty() {
-            log.index_compact(CF_POSTINGS, None, Some(&postings_end))?;
+        let (trimmed, newest) = self.clear_postings()?;
+        pruned.trimmed = trimmed;
+        if let Some(end) = newest {
+            pruned.postings_below = pruned.postings_below.max(end);
         }
+        // The removed entries' bytes leave the files, also those a prune
+        // cut short left there. The ids are scattered over the whole
+        // `decisions` family; RocksDB's own compactions drop them.
+        log.compact_pruned()?;
         Ok(pruned)
+    }
+
+    /// Takes the leaves below the first kept one out of the built spans'
+    /// postings on disk, also what a prune cut short left there: the
+    /// files of the spans wholly below it are deleted (their keys were),
+    /// and the newest built span, if wholly below it, and the built span
+    /// that holds it are rewritten without them. Returns the postings
+    /// rewritten or left out, and the newest built span's end if its
+    /// postings were.
+    fn clear_postings(&self) -> Result<(u64, Option<u64>), LedgerError> {
+        let log = self.log();
+        let _building = self.building.lock().unwrap_or_else(|p| p.into_inner());
+        let (kept, built, span) = (log.first_kept(), self.built(), self.span());
+        let below = self.span_of(kept).min(built);
+        // Every span file below the newest built span's (its mark says how
+        // far the indexes reach, and stays).
+        let files_below = if below == built {
+            below.saturating_sub(span)
+        } else {
+            below
+        };
+        if files_below > 0 {
+            log.index_delete_files(CF_POSTINGS, &0u64.to_be_bytes(), &files_below.to_be_bytes())?;
+        }
+        let (mut changed, mut newest) = (0, None);
+        if below == built && built > 0 {
+            changed += self.trim_span(built - span, kept)?;
+            newest = (changed > 0).then_some(built);
+        }
+        if kept % span != 0 && self.span_of(kept) + span <= built {
+            changed += self.trim_span(self.span_of(kept), kept)?;
+        }
+        Ok((changed, newest))
+    }
+
+    /// Rewrites the postings of the built span from `start` without the
+    /// leaves below `kept`, if any of its lists holds one: a list left
+    /// with kept leaves is written again, an emptied one left out, the
+    /// span's mark kept; the old file is deleted, so the bytes go
+    /// ([`ledger::Log::replace_sorted_range`]). Searches wait meanwhile. A
+    /// crash in between leaves the span without postings: opening the
+    /// indexes rebuilds them from its kept leaves
+    /// ([`Indexes::restore_trimmed`]). Returns the postings changed.
+    fn trim_span(&self, start: u64, kept: u64) -> Result<u64, LedgerError> {
+        let log = self.log();
+        let prefix = start.to_be_bytes().to_vec();
+        let mark = mark_key(start);
+        let (mut items, mut changed) = (Vec::new(), 0u64);
+        log.index_scan_ranges(CF_POSTINGS, [(prefix.clone(), prefix)], |k, v| {
+            if k == mark {
+                items.push((k.to_vec(), v.to_vec()));
+                return Ok::<bool, LedgerError>(true);
+            }
+            let leaves = decode_list(v).ok_or_else(|| {
+                LedgerError::Corrupt(format!("postings of span {start} hold a malformed list"))
+            })?;
+            match leaves.partition_point(|&i| i < kept) {
+                0 => items.push((k.to_vec(), v.to_vec())),
+                n => {
+                    changed += 1;
+                    if n < leaves.len() {
+                        items.push((k.to_vec(), encode_list(&leaves[n..])));
+                    }
+                }
+            }
+            Ok(true)
+        })?;
+        if changed > 0 {
+            let _searches = self.postings.write().unwrap_or_else(|p| p.into_inner());
+            log.replace_sorted_range(
+                CF_POSTINGS,
+                &start.to_be_bytes(),
+                &(start + 1).to_be_bytes(),
+                |sink| items.iter().try_for_each(|(k, v)| sink.put(k, v)),
+            )?;
+        }
+        Ok(changed)
+    }
+
+    /// Rebuilds, from its leaves, the postings of the built span holding
+    /// the first kept leaf if they are missing (a crash while
+    /// [`Indexes::trim_span`] replaced them). Called on open.
+    pub(crate) fn restore_trimmed(&self) -> Result<(), LedgerError> {
+        let log = self.log();
+        let (kept, span) = (log.first_kept(), self.span());
+        let start = self.span_of(kept);
+        if kept == start
+            || start + span > self.built()
+            || log.index_get(CF_POSTINGS, &mark_key(start))?.is_some()
+        {
+            return Ok(());
+        }
+        let mut index = SpanIndex::new(start, span.min(SPAN) as usize);
+        for _ in start..kept {
+            index.add(Facts::unindexed());
+        }
+        log.scan_entries(kept, start + span, |_, leaf| {
+            index.add(Facts::of_leaf(leaf).unwrap_or_else(Facts::unindexed));
+            Ok::<(), LedgerError>(())
+        })?;
+        tracing::warn!(
+            "rebuilding the postings of span {start} from its leaves (a prune was cut short)"
+        );
+        log.ingest_sorted_with(CF_POSTINGS, |sink| {
+            index.write_postings(start + span, kept, |k, v| sink.put(k, v))
+        })
     }
 
     /// Why `decision_id` is not found: it is in no kept leaf (retention
