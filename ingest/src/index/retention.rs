@@ -3,16 +3,18 @@
 //!
 //! [`Indexes::prune`] removes, before the log removes the entries
 //! ([`ledger::Log::prune_entries`]), the `decisions` keys of the pruned
-//! leaves in built spans (read from the entries, which are still there) and
-//! the postings of every built span that lies wholly below the new first
-//! kept leaf; then it rewrites the postings of the built span that holds
-//! the first kept leaf without the leaves below it. A pruned leaf whose
-//! span is still in memory is left out when the span is built
-//! ([`Indexes::build`] reads the first kept leaf, which a prune moves only
-//! while span builds wait), and is not found meanwhile. Searches never
-//! return a leaf below the first kept one. A crash between the steps
-//! leaves the entries in place, and the next prune removes the same keys
-//! again.
+//! leaves in built spans (their ids read off the entries' bytes while they
+//! are there) and the postings of the built spans that lie wholly below
+//! the new first kept leaf. Then it takes the removed leaves out of the
+//! postings files: those of the spans wholly below are deleted, and the
+//! newest built span (if wholly below) and the built span that holds the
+//! first kept leaf are rewritten without them. A pruned leaf whose span is
+//! still in memory is left out when the span is built ([`Indexes::build`]
+//! reads the first kept leaf, which a prune moves only while span builds
+//! wait), and is not found meanwhile. Searches never return a leaf below
+//! the first kept one. Every step is found again from what a crash leaves,
+//! and the next prune (or, for a span cut short while rewritten, the next
+//! open) completes it.
 
 use ledger::LedgerError;
 use verifier::timestamp::Timestamp;
