@@ -567,14 +567,14 @@ async fn serve(s: Settings) -> Result<()> {
             .context("starting the key file watcher")?;
     }
     if let Some(keep) = s.retention {
-        let indexes = state.indexes.clone();
+        let (indexes, data) = (state.indexes.clone(), s.data.clone());
         say!(
             "retention: the entries of decisions received more than {}s ago are removed (their hashes stay)",
             keep.as_secs()
         );
         std::thread::Builder::new()
             .name("ledger-retention".into())
-            .spawn(move || retain(&indexes, keep))
+            .spawn(move || retain(&indexes, &data, keep))
             .context("starting retention")?;
     }
     let app = api::router(state.clone());
@@ -599,20 +599,41 @@ async fn serve(s: Settings) -> Result<()> {
 /// Removes the entries older than `keep`, now and then every eighth of
 /// `keep` (between a second and an hour): a prune takes whole entry
 /// bundles ([`ingest::Indexes::prune`]).
-fn retain(indexes: &ingest::Indexes, keep: Duration) {
+fn retain(indexes: &ingest::Indexes, data: &std::path::Path, keep: Duration) {
     let every = (keep / 8).clamp(Duration::from_secs(1), Duration::from_secs(3600));
+    // The hold said once while it stops retention, not every pass.
+    let mut told = None;
     loop {
         let pruned = ingest::index::retention::horizon(std::time::SystemTime::now(), keep)
-            .map(|t| indexes.prune_received_before(t))
+            .map(|t| indexes.prune_received_before_held(t, data))
             .transpose();
         match pruned {
-            Ok(Some(p)) if p.to > p.from => say!(
-                "retention: removed the entries of leaves {}..{} ({} decision ids); their hashes stay",
-                p.from,
-                p.to,
-                p.ids
-            ),
-            Ok(_) => {}
+            Ok(Some((p, hold))) => {
+                if p.to > p.from {
+                    say!(
+                        "retention: removed the entries of leaves {}..{} ({} decision ids); their hashes stay",
+                        p.from,
+                        p.to,
+                        p.ids
+                    );
+                }
+                api::state::RETENTION_HELD_SINCE.store(
+                    hold.as_ref()
+                        .map_or(0, |h| h.since.unix_nanos() / 1_000_000_000),
+                    std::sync::atomic::Ordering::Relaxed,
+                );
+                let id = hold.as_ref().map(|h| h.id.clone());
+                if let Some(h) = hold.filter(|_| told != id) {
+                    say!(
+                        "retention: decisions received since {} are kept: legal hold {} ({})",
+                        h.since.canonical(),
+                        h.id,
+                        h.reason
+                    );
+                }
+                told = id;
+            }
+            Ok(None) => {}
             Err(e) => tracing::warn!("retention: {e}"),
         }
         std::thread::sleep(every);

@@ -62,11 +62,12 @@ pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     for (name, help, value) in counters {
         sample(name, "counter", help, value.to_string());
     }
-    let gauges: [(&str, &str, String); 9] = [
+    let gauges: [(&str, &str, String); 10] = [
         ("ledger_enforcer_keys", "enforcer keys registered: their enforcers' records must come signed", state.enforcer_keys.current().keys().len().to_string()),
         ("ledger_queue_depth", "records queued for a group commit", c(&s.queued).to_string()),
         ("ledger_tree_size", "leaves in the log", state.log.size().to_string()),
         ("ledger_first_kept_leaf", "leaves below it had their entries removed by retention (their hashes stay)", state.log.first_kept().to_string()),
+        ("ledger_retention_held_since_seconds", "0, or when the decisions kept by the legal hold that stopped the last retention pass begin (Unix seconds)", crate::state::RETENTION_HELD_SINCE.load(Ordering::Relaxed).to_string()),
         ("ledger_checkpoint_size", "tree size of the latest signed checkpoint", checkpoint.to_string()),
         ("ledger_checkpoint_age_seconds", "seconds since the latest checkpoint was signed (one is signed only when the tree grew)", format!("{age:.3}")),
         ("ledger_index_unbuilt_leaves", "leaves whose responder index span is not built yet (held in memory)", unbuilt.to_string()),

@@ -123,3 +123,8 @@ pub fn attachment(
     )
         .into_response()
 }
+
+/// The `since` (Unix seconds) of the legal hold that stopped the last
+/// retention pass short, 0 if none did (`ledger_retention_held_since_seconds`).
+pub static RETENTION_HELD_SINCE: std::sync::atomic::AtomicU64 =
+    std::sync::atomic::AtomicU64::new(0);

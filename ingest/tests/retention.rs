@@ -252,6 +252,52 @@ fn a_span_whose_rewrite_was_cut_short_is_rebuilt_on_open() {
     );
 }
 
+#[test]
+fn a_legal_hold_keeps_what_it_covers_until_it_is_released() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, idx) = open(dir.path(), 64);
+    fill(&idx);
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let since = received_at(&log, 300);
+    let first_held = log.first_received_at_or_after(since, SIZE).unwrap();
+    assert!(first_held <= 300 && first_held > 256, "{first_held}");
+    ledger::holds::place(&data, since, since, "case 7").unwrap();
+    // A prune up to leaf 900's time stops at the bundle holding the first
+    // held leaf.
+    let (p, hold) = idx
+        .prune_received_before_held(received_at(&log, 900), &data)
+        .unwrap();
+    assert_eq!((p.to, p.held), (256, true));
+    assert_eq!(hold.map(|h| h.reason), Some("case 7".to_string()));
+    let id = format!("d-{first_held}");
+    assert_eq!(idx.lookup_decision(&id).unwrap().unwrap().0, first_held);
+    assert_eq!(all(&idx, &subject("s-3")), model(3, 256));
+    // Holds that cannot be read stop every prune.
+    let holds = data.join(ledger::holds::HOLDS_FILE);
+    let text = std::fs::read_to_string(&holds).unwrap();
+    std::fs::write(&holds, "not a hold\n").unwrap();
+    match idx.prune_received_before_held(received_at(&log, 900), &data) {
+        Err(LedgerError::Holds(_)) => {}
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(log.first_kept(), 256);
+    // Released, retention goes on where it was asked to.
+    std::fs::write(&holds, text).unwrap();
+    let held = ledger::holds::load(&data).unwrap();
+    ledger::holds::release(&data, &held[0].id).unwrap();
+    let (p, hold) = idx
+        .prune_received_before_held(received_at(&log, 900), &data)
+        .unwrap();
+    let want = log
+        .first_received_at_or_after(received_at(&log, 900), SIZE)
+        .unwrap()
+        / 256
+        * 256;
+    assert_eq!((p.from, p.to, p.held, hold), (256, want, false, None));
+    assert_eq!(idx.lookup_decision(&id).unwrap(), None);
+}
+
 /// Whether any SST file in `dir` holds `needle`.
 fn in_sst_files(dir: &Path, needle: &[u8]) -> bool {
     std::fs::read_dir(dir).unwrap().any(|f| {

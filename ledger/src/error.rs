@@ -165,4 +165,8 @@ pub enum LedgerError {
         /// When it was received.
         oldest: String,
     },
+    /// The legal holds could not be read, so nothing is pruned
+    /// ([`crate::holds`]).
+    #[error("legal holds: {0}")]
+    Holds(#[from] crate::holds::HoldError),
 }

@@ -17,6 +17,7 @@ mod edge;
 mod error;
 mod evidence;
 pub mod frontier;
+pub mod holds;
 pub mod keys;
 pub mod last_checkpoint;
 mod layout;

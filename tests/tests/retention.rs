@@ -246,6 +246,16 @@ fn ledgerctl_prune_removes_old_entries_from_a_data_dir() {
         &["--data", d, "prune", "--before", "last week"],
         "RFC 3339",
     );
+    // A legal hold over everything: nothing is removed, and it says why.
+    let placed = place_hold(d, "1h", "audit 2026");
+    let id = placed.split_whitespace().nth(2).unwrap().to_string();
+    let held = ok("ledgerctl", &["--data", d, "prune", "--before", "now"]);
+    assert!(
+        held.contains("nothing to remove")
+            && held.contains(&format!("legal hold {id} (audit 2026)")),
+        "{held}"
+    );
+    ok("ledgerctl", &["--data", d, "hold", "release", &id]);
     let out = ok("ledgerctl", &["--data", d, "prune", "--before", "now"]);
     assert!(
         out.contains("removed the entries of leaves 0..2816"),
@@ -271,6 +281,102 @@ fn ledgerctl_prune_removes_old_entries_from_a_data_dir() {
     assert!(
         kept.contains("\"index\":2999") || kept.contains("2999"),
         "{kept}"
+    );
+}
+
+/// `ledgerctl hold place` on the data dir `d`; its output.
+fn place_hold(d: &str, since: &str, reason: &str) -> String {
+    ok(
+        "ledgerctl",
+        &[
+            "--data", d, "hold", "place", "--since", since, "--reason", reason,
+        ],
+    )
+}
+
+fn now() -> String {
+    let ns = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    verifier::timestamp::Timestamp::from_unix_nanos(ns as u64)
+        .unwrap()
+        .canonical()
+}
+
+#[test]
+fn a_legal_hold_placed_on_a_running_ledgerd_keeps_its_decisions_until_released() {
+    let home = tempfile::tempdir().unwrap();
+    let data = home.path().join("data");
+    let s = Server::start_in(&data, &["--retention", "3s"]);
+    let d = data.to_str().unwrap();
+    // Leaves 0..600 before the hold's time, 600..1200 after it.
+    s.append(&records("before", 600));
+    std::thread::sleep(Duration::from_millis(20));
+    let since = now();
+    std::thread::sleep(Duration::from_millis(20));
+    s.append(&records("after", 600));
+    let placed = place_hold(d, &since, "case 9: incident review");
+    let id = placed
+        .split_whitespace()
+        .nth(2)
+        .expect("the hold's id")
+        .to_string();
+    assert!(
+        placed.contains(&format!("received since {since}")),
+        "{placed}"
+    );
+    let list = ok("ledgerctl", &["--data", d, "hold", "list"]);
+    assert!(
+        list.contains(&id) && list.contains("case 9: incident review"),
+        "{list}"
+    );
+    // Past the retention: the decisions before the hold go (in whole
+    // bundles, up to the one holding leaf 600), the held ones stay, pass
+    // after pass.
+    std::thread::sleep(Duration::from_secs(3));
+    s.append(&records("new", 10));
+    wait_until("retention up to the hold", || {
+        s.metric("ledger_first_kept_leaf") == 512.0
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(s.metric("ledger_first_kept_leaf"), 512.0);
+    assert_eq!(get(&s, "/v1/decisions/before-5").0, 404);
+    assert_eq!(get(&s, "/v1/decisions/after-0").0, 200);
+    assert!(s.metric("ledger_retention_held_since_seconds") > 1.7e9);
+    let key = s.data.join("log.pub");
+    let status = s.ctl_run(key.to_str().unwrap(), &["status"]);
+    assert!(
+        status
+            .stdout
+            .contains("held by a legal hold: decisions received since"),
+        "{}",
+        status.stdout
+    );
+    // A hold that is not there cannot be released; this one can, and the
+    // next pass removes what it kept (all but the newest bundle).
+    refused(
+        "ledgerctl",
+        &["--data", d, "hold", "release", "0000000z"],
+        "no legal hold",
+    );
+    let released = ok("ledgerctl", &["--data", d, "hold", "release", &id]);
+    assert!(released.contains("released"), "{released}");
+    assert!(ok("ledgerctl", &["--data", d, "hold", "list"]).contains("no legal holds"));
+    wait_until("retention past the released hold", || {
+        s.metric("ledger_first_kept_leaf") == 1024.0
+    });
+    assert_eq!(get(&s, "/v1/decisions/after-0").0, 404);
+    wait_until("the hold no longer reported", || {
+        s.metric("ledger_retention_held_since_seconds") == 0.0
+    });
+    // A hold's reason must fit on its line.
+    refused(
+        "ledgerctl",
+        &[
+            "--data", d, "hold", "place", "--since", &since, "--reason", " padded",
+        ],
+        "reason",
     );
 }
 

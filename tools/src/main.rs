@@ -16,6 +16,7 @@ mod datadir;
 mod enforcer;
 mod evidence;
 mod export;
+mod hold;
 mod input;
 mod key;
 mod mirror;
@@ -219,6 +220,12 @@ enum Command {
         /// The mirror's directory (`ledgerctl mirror --data`).
         #[arg(long)]
         mirror: PathBuf,
+    },
+    /// Place, list and release legal holds: decisions retention keeps
+    /// (effective in a running ledgerd without restart)
+    Hold {
+        #[command(subcommand)]
+        action: hold::HoldAction,
     },
     /// Manage bearer tokens (effective in a running ledgerd without restart).
     Token {
@@ -666,7 +673,10 @@ fn run(cli: Cli) -> Result<()> {
         return Ok(());
     }
     if let Some(url) = &cli.url {
-        if !matches!(cli.command, Command::Token { .. } | Command::Key { .. }) {
+        if !matches!(
+            cli.command,
+            Command::Token { .. } | Command::Key { .. } | Command::Hold { .. }
+        ) {
             return run_remote(
                 connect(&cli, url)?,
                 &cli.key,
@@ -699,6 +709,9 @@ fn run(cli: Cli) -> Result<()> {
     if let Command::Token { action } = cli.command {
         return token(&cli.data, action);
     }
+    if let Command::Hold { action } = cli.command {
+        return hold::run(&cli.data, action);
+    }
     if let Command::Key { action } = cli.command {
         return key::run(&cli.data, action);
     }
@@ -713,6 +726,7 @@ fn run(cli: Cli) -> Result<()> {
         | Command::BenchRetention(_)
         | Command::PacedSync { .. }
         | Command::Token { .. }
+        | Command::Hold { .. }
         | Command::Key { .. }
         | Command::Witness { .. }
         | Command::Sign { .. }

@@ -27,7 +27,7 @@ pub fn run(dir: &DataDir, args: &PruneArgs) -> Result<()> {
         .with_context(|| format!("{:?} is not a time", args.before))?;
     let log = Arc::new(dir.open()?);
     let indexes = Indexes::open(log.clone())?;
-    let p = indexes.prune_received_before(t)?;
+    let (p, hold) = indexes.prune_received_before_held(t, dir.path())?;
     if p.to > p.from {
         println!(
             "removed the entries of leaves {}..{} ({} decision ids); their hashes stay, so the tree, its checkpoints and the proofs of kept decisions are unchanged",
@@ -44,6 +44,16 @@ pub fn run(dir: &DataDir, args: &PruneArgs) -> Result<()> {
             log.received_at(kept)?.canonical(),
             size - kept
         );
+    }
+    if let Some(h) = hold {
+        println!(
+            "decisions received since {} are kept: legal hold {} ({}); release it with ledgerctl hold release {}",
+            h.since.canonical(),
+            h.id,
+            h.reason,
+            h.id
+        );
+        return Ok(());
     }
     // Only whole entry bundles are removed, never the newest.
     let wanted = log.first_received_at_or_after(t, size)?;

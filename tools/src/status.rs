@@ -101,6 +101,12 @@ pub fn run(remote: &Remote, key: Option<&VerifierKey>, args: &StatusArgs) -> Res
     if first_kept > 0.0 {
         println!("retention: the entries of leaves below {first_kept} were removed (their hashes are kept)");
     }
+    let held = m.get("ledger_retention_held_since_seconds");
+    if held > 0.0 {
+        let since = verifier::timestamp::Timestamp::from_unix_nanos(held as u64 * 1_000_000_000)
+            .map_or_else(|| format!("{held}"), |t| t.canonical());
+        println!("retention: held by a legal hold: decisions received since {since} are kept (ledgerctl hold list)");
+    }
     println!(
         "checkpoint: size {cp_size}, signed {} by {lines} log key{}, {verified}",
         ago(age),

@@ -16,6 +16,9 @@
 //! and the next prune (or, for a span cut short while rewritten, the next
 //! open) completes it.
 
+use std::path::Path;
+
+use ledger::holds::Hold;
 use ledger::LedgerError;
 use verifier::timestamp::Timestamp;
 
@@ -40,6 +43,8 @@ pub struct Pruned {
     /// or left out (of the built span that holds it, and of the newest
     /// built span if it lies wholly below it).
     pub trimmed: u64,
+    /// Whether a legal hold stopped it short of where it was asked to go.
+    pub held: bool,
 }
 
 /// A retention period as settings spell it: a whole number of days,
@@ -86,6 +91,17 @@ impl Indexes {
     /// indexes hold of them, in steps. A retried `decision_id` of a pruned
     /// leaf may be appended anew: its record is no longer kept.
     pub fn prune(&self, before: u64) -> Result<Pruned, LedgerError> {
+        self.prune_within(before, &mut || Ok(None))
+    }
+
+    /// [`Indexes::prune`] that asks `held`, before each step, for the
+    /// first leaf it must keep (a legal hold's): holds read again each
+    /// step, so one placed during a prune stops it at the next step.
+    pub fn prune_within(
+        &self,
+        before: u64,
+        held: &mut dyn FnMut() -> Result<Option<u64>, LedgerError>,
+    ) -> Result<Pruned, LedgerError> {
         let log = self.log();
         let from = log.first_kept();
         let to = log.prunable(before);
@@ -95,10 +111,20 @@ impl Indexes {
             ids: 0,
             postings_below: 0,
             trimmed: 0,
+            held: false,
         };
         let span = self.span();
         while pruned.to < to {
-            let (at, next) = (pruned.to, to.min(pruned.to + STEP));
+            let (at, mut next) = (pruned.to, to.min(pruned.to + STEP));
+            if let Some(keep) = held()? {
+                let cap = log.prunable(keep);
+                if cap < next {
+                    (next, pruned.held) = (cap, true);
+                }
+                if next <= at {
+                    break;
+                }
+            }
             // The ids of the leaves to remove, read while they are there.
             let mut ids = Vec::new();
             // Read off the bytes, not checked: below, only an id whose
@@ -281,6 +307,29 @@ impl Indexes {
     pub fn prune_received_before(&self, t: Timestamp) -> Result<Pruned, LedgerError> {
         let log = self.log();
         self.prune(log.first_received_at_or_after(t, log.size())?)
+    }
+
+    /// [`Indexes::prune_received_before`] that keeps every decision a
+    /// legal hold of the data dir `dir` covers ([`ledger::holds`]): no
+    /// leaf received at or after the earliest hold's `since` is removed.
+    /// The holds are read again before each step; if they cannot be read,
+    /// nothing more is removed. Returns the hold that stopped it, if one
+    /// did.
+    pub fn prune_received_before_held(
+        &self,
+        t: Timestamp,
+        dir: &Path,
+    ) -> Result<(Pruned, Option<Hold>), LedgerError> {
+        let log = self.log();
+        let before = log.first_received_at_or_after(t, log.size())?;
+        let mut hold = None;
+        let pruned = self.prune_within(before, &mut || {
+            hold = ledger::holds::earliest(dir)?;
+            hold.as_ref()
+                .map(|h| log.first_received_at_or_after(h.since, log.size()))
+                .transpose()
+        })?;
+        Ok((pruned, hold.filter(|_| pruned.held)))
     }
 }
 
