@@ -15,6 +15,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -607,6 +608,16 @@ fn retain(indexes: &ingest::Indexes, data: &std::path::Path, keep: Duration) {
         let pruned = ingest::index::retention::horizon(std::time::SystemTime::now(), keep)
             .map(|t| indexes.prune_received_before_held(t, data))
             .transpose();
+        let failed = pruned.is_err();
+        api::state::RETENTION_FAILING.store(u64::from(failed), Ordering::Relaxed);
+        if failed {
+            api::state::RETENTION_FAILED_PASSES.fetch_add(1, Ordering::Relaxed);
+        } else {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            api::state::RETENTION_LAST_PASS.store(now, Ordering::Relaxed);
+        }
         match pruned {
             Ok(Some((p, hold))) => {
                 if p.to > p.from {
@@ -620,7 +631,7 @@ fn retain(indexes: &ingest::Indexes, data: &std::path::Path, keep: Duration) {
                 api::state::RETENTION_HELD_SINCE.store(
                     hold.as_ref()
                         .map_or(0, |h| h.since.unix_nanos() / 1_000_000_000),
-                    std::sync::atomic::Ordering::Relaxed,
+                    Ordering::Relaxed,
                 );
                 let id = hold.as_ref().map(|h| h.id.clone());
                 if let Some(h) = hold.filter(|_| told != id) {

@@ -46,7 +46,7 @@ pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
             "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
         );
     };
-    let counters: [(&str, &str, u64); 11] = [
+    let counters: [(&str, &str, u64); 12] = [
         ("ledger_records_signed_total", "records signed by their enforcer whose signature verified (appended or duplicate)", state.signed.load(Ordering::Relaxed)),
         ("ledger_records_appended_total", "records appended to the log", c(&s.appended) as u64),
         ("ledger_records_rejected_total", "records refused by the checks (nothing appended)", state.rejected.load(Ordering::Relaxed)),
@@ -57,16 +57,19 @@ pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         ("ledger_clock_held_commits_total", "group commits whose leaves took the ledger clock's time because the host clock read earlier", c(&s.clock_held) as u64),
         ("ledger_requests_over_rate_total", "write requests answered 429: their token was over its record rate (nothing of them appended)", state.quotas.refused()),
         ("ledger_connections_refused_total", "connections answered 503 and closed over max_connections", crate::listen::REFUSED_CONNECTIONS.load(Ordering::Relaxed)),
+        ("ledger_retention_failed_passes_total", "retention passes that failed (see the log); nothing more is removed until one succeeds", crate::state::RETENTION_FAILED_PASSES.load(Ordering::Relaxed)),
         ("ledger_tls_handshakes_failed_total", "TLS handshakes that failed or were not done within header_timeout_ms", crate::listen::FAILED_HANDSHAKES.load(Ordering::Relaxed)),
     ];
     for (name, help, value) in counters {
         sample(name, "counter", help, value.to_string());
     }
-    let gauges: [(&str, &str, String); 10] = [
+    let gauges: [(&str, &str, String); 12] = [
         ("ledger_enforcer_keys", "enforcer keys registered: their enforcers' records must come signed", state.enforcer_keys.current().keys().len().to_string()),
         ("ledger_queue_depth", "records queued for a group commit", c(&s.queued).to_string()),
         ("ledger_tree_size", "leaves in the log", state.log.size().to_string()),
         ("ledger_first_kept_leaf", "leaves below it had their entries removed by retention (their hashes stay)", state.log.first_kept().to_string()),
+        ("ledger_retention_last_pass_timestamp_seconds", "when the last retention pass ended without an error (Unix seconds; 0: none yet, or no --retention)", crate::state::RETENTION_LAST_PASS.load(Ordering::Relaxed).to_string()),
+        ("ledger_retention_failing", "1 while the last retention pass failed (see the log): decisions past the retention period are kept", crate::state::RETENTION_FAILING.load(Ordering::Relaxed).to_string()),
         ("ledger_retention_held_since_seconds", "0, or when the decisions kept by the legal hold that stopped the last retention pass begin (Unix seconds)", crate::state::RETENTION_HELD_SINCE.load(Ordering::Relaxed).to_string()),
         ("ledger_checkpoint_size", "tree size of the latest signed checkpoint", checkpoint.to_string()),
         ("ledger_checkpoint_age_seconds", "seconds since the latest checkpoint was signed (one is signed only when the tree grew)", format!("{age:.3}")),

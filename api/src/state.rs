@@ -128,3 +128,14 @@ pub fn attachment(
 /// retention pass short, 0 if none did (`ledger_retention_held_since_seconds`).
 pub static RETENTION_HELD_SINCE: std::sync::atomic::AtomicU64 =
     std::sync::atomic::AtomicU64::new(0);
+
+/// Retention passes that failed (`ledger_retention_failed_passes_total`).
+pub static RETENTION_FAILED_PASSES: std::sync::atomic::AtomicU64 =
+    std::sync::atomic::AtomicU64::new(0);
+
+/// When the last retention pass ended without an error, Unix seconds (0:
+/// none yet).
+pub static RETENTION_LAST_PASS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// 1 while the last retention pass failed (`ledger_retention_failing`).
+pub static RETENTION_FAILING: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);

@@ -370,6 +370,24 @@ fn a_legal_hold_placed_on_a_running_ledgerd_keeps_its_decisions_until_released()
     wait_until("the hold no longer reported", || {
         s.metric("ledger_retention_held_since_seconds") == 0.0
     });
+    assert!(s.metric("ledger_retention_last_pass_timestamp_seconds") > 1.7e9);
+    // A holds file that cannot be read stops retention, which says so.
+    let holds = data.join("holds");
+    std::fs::write(&holds, "a line changed by hand\n").unwrap();
+    wait_until("retention failing", || {
+        s.metric("ledger_retention_failing") == 1.0
+    });
+    assert!(s.metric("ledger_retention_failed_passes_total") >= 1.0);
+    let status = s.ctl_run(key.to_str().unwrap(), &["status"]);
+    assert!(
+        status.code != 0 && status.stdout.contains("attention: retention is failing"),
+        "{}",
+        status.stdout
+    );
+    std::fs::remove_file(&holds).unwrap();
+    wait_until("retention passing again", || {
+        s.metric("ledger_retention_failing") == 0.0
+    });
     // A hold's reason must fit on its line.
     refused(
         "ledgerctl",

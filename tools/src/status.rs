@@ -107,6 +107,12 @@ pub fn run(remote: &Remote, key: Option<&VerifierKey>, args: &StatusArgs) -> Res
             .map_or_else(|| format!("{held}"), |t| t.canonical());
         println!("retention: held by a legal hold: decisions received since {since} are kept (ledgerctl hold list)");
     }
+    if m.get("ledger_retention_failing") > 0.0 {
+        attention.push(
+            "retention is failing (see ledgerd's log): decisions past the retention period are kept until a pass succeeds"
+                .to_string(),
+        );
+    }
     println!(
         "checkpoint: size {cp_size}, signed {} by {lines} log key{}, {verified}",
         ago(age),

@@ -312,9 +312,9 @@ impl Indexes {
     /// [`Indexes::prune_received_before`] that keeps every decision a
     /// legal hold of the data dir `dir` covers ([`ledger::holds`]): no
     /// leaf received at or after the earliest hold's `since` is removed.
-    /// The holds are read again before each step; if they cannot be read,
-    /// nothing more is removed. Returns the hold that stopped it, if one
-    /// did.
+    /// The holds are read first and again before each step; if they
+    /// cannot be read, nothing more is removed. Returns the hold that
+    /// stopped it, if one did.
     pub fn prune_received_before_held(
         &self,
         t: Timestamp,
@@ -322,7 +322,9 @@ impl Indexes {
     ) -> Result<(Pruned, Option<Hold>), LedgerError> {
         let log = self.log();
         let before = log.first_received_at_or_after(t, log.size())?;
-        let mut hold = None;
+        // Read now, also when there is nothing to remove, so that a file
+        // that cannot be read is reported at once.
+        let mut hold = ledger::holds::earliest(dir)?;
         let pruned = self.prune_within(before, &mut || {
             hold = ledger::holds::earliest(dir)?;
             hold.as_ref()
