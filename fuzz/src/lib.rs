@@ -323,6 +323,13 @@ pub fn consistency(data: &[u8]) {
 /// Tile paths (one spelling per tile) and entry bundles.
 pub fn tiles(data: &[u8]) {
     let _ = verifier::tile::decode_bundle(data);
+    // A mirror's frontier file: one that parses is written back as one
+    // that parses to the same frontier.
+    if let Some(f) = verifier::mirror::parse_frontier(data) {
+        let text = verifier::mirror::frontier_text(&f);
+        assert_eq!(verifier::mirror::parse_frontier(text.as_bytes()), Some(f));
+    }
+    let _ = verifier::mirror::parse_key_lines(data);
     if let Ok(s) = std::str::from_utf8(data) {
         if let Ok(t) = verifier::tile::Tile::parse_path(s) {
             assert_eq!(t.path(), s, "one spelling per tile");

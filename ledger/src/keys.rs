@@ -255,15 +255,12 @@ pub fn load_retired(dir: &Path) -> Result<Vec<VerifierKey>, LedgerError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
         Err(e) => return Err(io(&path)(e)),
     };
-    text.lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| {
-            VerifierKey::parse(l).map_err(|e| {
-                LedgerError::KeyFiles(format!("{} line {}: {e}", path.display(), i + 1))
-            })
-        })
-        .collect()
+    verifier::mirror::parse_key_lines(text.as_bytes()).map_err(|line| {
+        LedgerError::KeyFiles(format!(
+            "{} line {line}: not a verifier key",
+            path.display()
+        ))
+    })
 }
 
 /// Every key of the log whose key files are in `dir`: `log.pub`, then

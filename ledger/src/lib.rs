@@ -16,7 +16,6 @@ mod checkpoints;
 mod edge;
 mod error;
 mod evidence;
-pub mod frontier;
 pub mod holds;
 pub mod keys;
 pub mod last_checkpoint;
@@ -45,12 +44,12 @@ use checkpoints::latest_checkpoint;
 pub use checkpoints::SignedCheckpoint;
 use edge::DbReader;
 pub use error::LedgerError;
-pub use frontier::Frontier;
 use layout::open_db;
 pub use memory::{limit as limit_rocksdb_memory, MemoryUse, RocksLimits};
 pub use store::db_options;
 use store::*;
 pub use timings::{Durations, SyncedWriteTimings, BUCKET_BOUNDS_MICROS};
+pub use verifier::frontier::{self, Frontier};
 
 /// A key and its value, as read from an index column family.
 pub type KeyValue = (Vec<u8>, Vec<u8>);

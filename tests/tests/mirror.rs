@@ -118,7 +118,16 @@ fn a_mirror_restores_the_same_log_and_refuses_forks() {
         std::fs::copy(data.join(f), forked_data.join(f)).unwrap();
     }
     let forked = Server::start_in(&forked_data, &[]);
-    forked.append(&records("z", 1200));
+    forked.append(&records("z", 900));
+    checkpoint(&forked, 900);
+    // A checkpoint of the fork, as an auditor might hold one.
+    let forked_cp = dir.path().join("forked-checkpoint-900");
+    std::fs::write(
+        &forked_cp,
+        forked.request("GET", "/checkpoint", &[], b"").body,
+    )
+    .unwrap();
+    forked.append(&records("y", 300));
     checkpoint(&forked, 1200);
     let r = mirror(&forked, &mirror_dir, &key);
     assert!(
@@ -155,6 +164,36 @@ fn a_mirror_restores_the_same_log_and_refuses_forks() {
         r.stdout,
         r.stderr
     );
+    // The same audit with the verifier alone, as an auditor runs it; an
+    // earlier checkpoint they hold is reached on the way, one of the fork
+    // is not.
+    let verify = |m: &Path, extra: &[&str]| {
+        let mut args = vec!["mirror", "--key", key.as_str()];
+        args.extend_from_slice(extra);
+        args.push(m.to_str().unwrap());
+        run("ledger-verify", &args)
+    };
+    let early = dir.path().join("checkpoint-700");
+    std::fs::copy(mirror_dir.join("checkpoints/700"), &early).unwrap();
+    let r = verify(&mirror_dir, &["--checkpoint", early.to_str().unwrap()]);
+    assert!(
+        r.code == 0
+            && r.stdout.contains(&format!(
+                "{size} entries rehashed to the root signed at size {size} ({root})"
+            ))
+            && r.stdout.contains("and 1 given reached on the way"),
+        "{}{}",
+        r.stdout,
+        r.stderr
+    );
+    let r = verify(&mirror_dir, &["--checkpoint", forked_cp.to_str().unwrap()]);
+    assert!(
+        r.code == 1
+            && r.stderr
+                .contains("do not hash to the root signed at size 900"),
+        "{}",
+        r.stderr
+    );
     // A changed checkpoint kept for an older size fails it.
     let forged = dir.path().join("forged-checkpoint-mirror");
     copy_dir(&mirror_dir, &forged);
@@ -163,6 +202,8 @@ fn a_mirror_restores_the_same_log_and_refuses_forks() {
     std::fs::write(&kept, text.replacen("\n700\n", "\n699\n", 1)).unwrap();
     let r = audit(&forged);
     assert!(r.code != 0 && r.stderr.contains("size 700"), "{}", r.stderr);
+    let r = verify(&forged, &[]);
+    assert!(r.code == 1 && r.stderr.contains("size 700"), "{}", r.stderr);
     let damaged = dir.path().join("damaged-mirror");
     copy_dir(&mirror_dir, &damaged);
     let bundle = damaged.join("tile/entries/000");
@@ -172,6 +213,21 @@ fn a_mirror_restores_the_same_log_and_refuses_forks() {
     let r = audit(&damaged);
     assert!(
         r.code != 0 && r.stderr.contains("audit FAILED"),
+        "{}",
+        r.stderr
+    );
+    let r = verify(&damaged, &[]);
+    assert!(
+        r.code == 1 && r.stderr.contains("do not hash to the root signed at size"),
+        "{}",
+        r.stderr
+    );
+    let missing = dir.path().join("missing-bundle-mirror");
+    copy_dir(&mirror_dir, &missing);
+    std::fs::remove_file(missing.join("tile/entries/001")).unwrap();
+    let r = verify(&missing, &[]);
+    assert!(
+        r.code == 1 && r.stderr.contains("the mirror has no tile/entries/001"),
         "{}",
         r.stderr
     );

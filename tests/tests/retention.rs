@@ -149,6 +149,12 @@ fn ledgerd_removes_the_entries_of_decisions_past_its_retention() {
         audit.contains("the first 2816 leaves' entries were removed"),
         "{audit}"
     );
+    let verified = ok("ledger-verify", &["mirror", "--key", key, m]);
+    assert!(
+        verified.contains("OK: mirror of")
+            && verified.contains("the first 2816 leaves' entries were removed"),
+        "{verified}"
+    );
     let restored = dir.path().join("restored");
     let r = restored.to_str().unwrap();
     ok("ledgerctl", &["--data", r, "restore", "--mirror", m]);

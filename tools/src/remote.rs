@@ -320,6 +320,8 @@ impl Remote {
 }
 
 impl crate::audit::Source for Remote {
+    type Error = anyhow::Error;
+
     fn checkpoint(&self) -> Result<Vec<u8>> {
         self.get_ok("/checkpoint")
     }

@@ -8,6 +8,7 @@
 //! |---|---|---|
 //! | [`hash`] | leaf / node / empty-tree hashing | RFC 9162 §2.1.1 |
 //! | [`tree`] | roots and proofs from complete-subtree hashes | RFC 9162 §2.1.3.1, §2.1.4.1 |
+//! | [`frontier`] | the right edge of a tree: appending leaves, the root | RFC 9162 §2.1.1 |
 //! | [`inclusion`] | inclusion proof verification | RFC 9162 §2.1.3.2 |
 //! | [`consistency`] | consistency proof verification | RFC 9162 §2.1.4.2 |
 //! | [`note`] | Ed25519 signed notes and key strings | C2SP signed-note |
@@ -15,6 +16,8 @@
 //! | [`cosignature`] | witness cosignatures of checkpoints | C2SP tlog-cosignature |
 //! | [`witness`] | asking a witness to cosign, and its checks | C2SP tlog-witness |
 //! | [`tile`] | tile paths, hash tiles, entry bundles | C2SP tlog-tiles |
+//! | [`audit`] | an fsck of a whole log read through its tiles | C2SP tlog-tiles, specs/mirror.md |
+//! | [`mirror`] | a mirror directory's files, read as an audit's source | specs/mirror.md |
 //! | [`tlog_proof`] | per-entry proof files | C2SP tlog-proof |
 //! | [`consistency_file`] | consistency proof files | specs/consistency-proof.md |
 //! | [`cbor`] | deterministic CBOR | RFC 8949 §4.2.1 |
@@ -39,6 +42,7 @@
 #![warn(missing_docs)]
 
 pub mod account;
+pub mod audit;
 mod b64;
 pub mod cbor;
 pub mod chain;
@@ -52,9 +56,11 @@ pub mod envelope;
 pub mod evidence;
 pub mod export;
 pub mod findings;
+pub mod frontier;
 pub mod hash;
 pub mod inclusion;
 pub mod json;
+pub mod mirror;
 pub mod note;
 pub mod range;
 pub mod receipt;

@@ -37,13 +37,13 @@ use ledger::{Frontier, Log};
 use verifier::checkpoint::{self, Checkpoint};
 use verifier::cosignature;
 use verifier::tile::{decode_bundle_of, entry_bundles, Tile, TILE_WIDTH};
-use verifier::tree::HashReader;
-use verifier::{leaf_hash, Hash, VerifierKey};
+use verifier::{leaf_hash, VerifierKey};
 
 mod retention;
 
-use crate::audit::{hashes_of, leaf_hashes, Bundle, Source};
+use crate::audit::{hashes_of, leaf_hashes, Bundle, FsFiles, Source};
 use crate::remote::Remote;
+use verifier::mirror::Mirror as MirrorFilesOf;
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = path.with_extension("tmp");
@@ -129,7 +129,7 @@ impl Mirror {
         };
         let frontier = match &checkpoint {
             None => Frontier::new(),
-            Some(cp) => read_frontier(&dir.join("frontier"), cp)?,
+            Some(cp) => read_frontier(dir, cp)?,
         };
         Ok(Mirror {
             _lock: lock,
@@ -243,31 +243,12 @@ enum Synced {
 }
 
 fn write_frontier(path: &Path, f: &Frontier) -> Result<()> {
-    let mut text = format!("{}\n", f.size());
-    for id in Frontier::nodes_for(f.size()) {
-        let h = f.node(id).map_err(|e| anyhow::anyhow!("{e}"))?;
-        text.push_str(&h.to_base64());
-        text.push('\n');
-    }
-    write_atomic(path, text.as_bytes())
+    write_atomic(path, verifier::mirror::frontier_text(f).as_bytes())
 }
 
-fn read_frontier(path: &Path, cp: &Checkpoint) -> Result<Frontier> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let mut lines = text.lines();
-    let size: u64 = lines
-        .next()
-        .and_then(|l| l.parse().ok())
-        .context("frontier: no size")?;
-    let hashes = lines
-        .map(|l| Hash::from_base64(l).context("frontier: not a hash"))
-        .collect::<Result<Vec<_>>>()?;
-    let f = Frontier::from_nodes(size, hashes).context("frontier: wrong number of hashes")?;
-    if size != cp.size || f.root() != cp.root {
-        bail!("the mirror's frontier is not its checkpoint's tree");
-    }
-    Ok(f)
+/// The mirror's `frontier`, which must be the tree of `cp`.
+fn read_frontier(dir: &Path, cp: &Checkpoint) -> Result<Frontier> {
+    Ok(MirrorFilesOf(FsFiles(dir)).frontier(cp)?)
 }
 
 /// Moves the mirror in `dir` from the log's key `old` to its new key `new`
@@ -487,37 +468,6 @@ fn read_bundle(dir: &Path, tile: &Tile) -> Result<Bundle> {
     }
 }
 
-/// A mirror directory read as an audit's [`crate::audit::Source`].
-struct MirrorDir<'a>(&'a Path);
-
-impl crate::audit::Source for MirrorDir<'_> {
-    fn checkpoint(&self) -> Result<Vec<u8>> {
-        let p = self.0.join("checkpoint");
-        std::fs::read(&p).with_context(|| format!("reading {}", p.display()))
-    }
-
-    fn bundle(&self, tile: &Tile) -> Result<Bundle> {
-        read_bundle(self.0, tile)
-    }
-
-    fn kept(&self) -> Result<Vec<(u64, Vec<u8>)>> {
-        let dir = self.0.join("checkpoints");
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            return Ok(Vec::new());
-        };
-        let mut out = Vec::new();
-        for e in entries {
-            let e = e?;
-            let name = e.file_name();
-            let Some(size) = name.to_str().and_then(|n| n.parse().ok()) else {
-                bail!("{} is not a checkpoint's size", e.path().display());
-            };
-            out.push((size, std::fs::read(e.path())?));
-        }
-        Ok(out)
-    }
-}
-
 /// `ledgerctl audit --mirror DIR`: every mirrored entry rehashed; the
 /// newest checkpoint verified with `key`, every kept one with it or a key
 /// in the mirror's `log.retired` or `retired`, and each reached by the
@@ -531,7 +481,7 @@ pub fn audit(
     let mut others = ledger::keys::load_retired(dir)?;
     others.extend_from_slice(retired);
     let keys = ledger::keys::LogKeys::new(key.clone(), others)?;
-    let audited = crate::audit::audit(&MirrorDir(dir), &keys, progress)?;
-    read_frontier(&dir.join("frontier"), &audited.checkpoint)?;
+    let audited = crate::audit::audit(&MirrorFilesOf(FsFiles(dir)), &keys, progress)?;
+    read_frontier(dir, &audited.checkpoint)?;
     Ok(audited)
 }

@@ -121,6 +121,28 @@ enum Command {
         /// The export's directory.
         dir: PathBuf,
     },
+    /// Audit a whole log held as a mirror (`ledgerctl mirror`, or any copy
+    /// of its tlog-tiles files, specs/mirror.md): every entry rehashed into
+    /// the tree, which must reach the newest checkpoint's root and every
+    /// kept checkpoint's, and each --checkpoint's (ones you saw before:
+    /// the log you audit extends them).
+    Mirror {
+        /// The log's verifier key (`name+id+base64`), or a file holding it.
+        #[arg(long)]
+        key: String,
+        /// A key the log signed with before a key rotation (repeatable);
+        /// the mirror's log.retired is read too.
+        #[arg(long, value_name = "KEY")]
+        retired: Vec<String>,
+        /// A checkpoint of this log you hold (repeatable): the entries
+        /// must reach its root at its size.
+        #[arg(long = "checkpoint", value_name = "FILE")]
+        held: Vec<PathBuf>,
+        #[command(flatten)]
+        witnesses: WitnessArgs,
+        /// The mirror's directory.
+        dir: PathBuf,
+    },
     /// Verify a signed checkpoint and print its size and root.
     Checkpoint {
         /// The log's verifier key (`name+id+base64`), or a file holding it.
@@ -497,6 +519,19 @@ fn run(cli: Cli) -> Result<String, Failure> {
             }
             Ok(with_witnesses(format!("OK: export {}", v), &v.witnessing))
         }
+        Command::Mirror {
+            key,
+            retired,
+            held,
+            witnesses,
+            dir,
+        } => audit_mirror(
+            &load_key(&key)?,
+            &retired,
+            &held,
+            &witnesses.policy()?,
+            &dir,
+        ),
         Command::Checkpoint {
             key,
             witnesses,
@@ -519,6 +554,101 @@ fn run(cli: Cli) -> Result<String, Failure> {
             ))
         }
     }
+}
+
+/// A mirror directory's files, read from the file system.
+struct Files<'a>(&'a Path);
+
+impl verifier::mirror::MirrorFiles for Files<'_> {
+    type Error = String;
+
+    fn read(&self, path: &str) -> Result<Option<Vec<u8>>, String> {
+        let p = self.0.join(path);
+        if !p.exists() {
+            return Ok(None);
+        }
+        read(&p).map(Some).map_err(|f| match f {
+            Failure::Input(e) | Failure::Check(e) => e,
+        })
+    }
+
+    fn list(&self, path: &str) -> Result<Vec<String>, String> {
+        let p = self.0.join(path);
+        let Ok(entries) = std::fs::read_dir(&p) else {
+            return Ok(Vec::new());
+        };
+        entries
+            .map(|e| {
+                e.map(|e| e.file_name().to_string_lossy().into_owned())
+                    .map_err(|e| format!("cannot read {}: {e}", p.display()))
+            })
+            .collect()
+    }
+}
+
+/// `ledger-verify mirror`.
+fn audit_mirror(
+    key: &VerifierKey,
+    retired: &[String],
+    held: &[PathBuf],
+    policy: &Policy,
+    dir: &Path,
+) -> Result<String, Failure> {
+    use verifier::audit::AuditError;
+    use verifier::mirror::{Mirror, MirrorError};
+    let mirror = Mirror(Files(dir));
+    let failed = |e: MirrorError<String>| match e {
+        MirrorError::Files(e) => Failure::Input(e),
+        e => Failure::Check(format!("{}: {e}", dir.display())),
+    };
+    let mut others = mirror.retired().map_err(failed)?;
+    for k in retired {
+        others.push(load_key_as(
+            "--retired",
+            "verifier key",
+            k,
+            VerifierKey::parse,
+        )?);
+    }
+    let held = held
+        .iter()
+        .map(|p| read(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let audited = verifier::audit::audit(&mirror, key, &others, &held, |done, total| {
+        if tty {
+            eprint!("\rrehashing {done}/{total} leaves");
+        }
+    });
+    if tty {
+        eprintln!();
+    }
+    let a = audited.map_err(|e| match e {
+        AuditError::Source(e) => failed(e),
+        e => Failure::Check(format!("{}: {e}", dir.display())),
+    })?;
+    mirror.frontier(&a.checkpoint).map_err(failed)?;
+    let newest = verifier::audit::Source::checkpoint(&mirror).map_err(failed)?;
+    let witnessing = cosignature::witnessing(&newest, key, policy)
+        .map_err(|e| Failure::Check(format!("{}: {e}", dir.display())))?;
+    let cp = &a.checkpoint;
+    let mut verdict = format!(
+        "OK: mirror of {}: {} entries rehashed to the root signed at size {} ({}); {} kept checkpoint{} and {} given reached on the way",
+        cp.origin,
+        cp.size - a.pruned,
+        cp.size,
+        cp.root.to_base64(),
+        a.kept,
+        if a.kept == 1 { "" } else { "s" },
+        a.held
+    );
+    if let Some(note) = a.pruned_note() {
+        verdict.push_str(&format!("\n{note}"));
+    }
+    if let Some(w) = a.received.warning() {
+        verdict.push_str(&format!("\n{w}"));
+    }
+    Ok(with_witnesses(verdict, &witnessing))
 }
 
 fn main() -> ExitCode {

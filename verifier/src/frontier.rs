@@ -5,8 +5,8 @@
 //! decomposition are exactly the rightmost nodes of the levels whose bit is
 //! set). At most 64 hashes, so appends are O(1) amortised with no reads.
 
-use verifier::tree::{new_nodes_into, HashReader, NodeId};
-use verifier::{node_hash, Hash};
+use crate::tree::{new_nodes_into, HashReader, NodeId};
+use crate::{node_hash, Hash};
 
 /// The rightmost complete node at each level of a tree of `size` leaves.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -103,8 +103,8 @@ impl HashReader for Frontier {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use verifier::leaf_hash;
-    use verifier::tree::MemoryTree;
+    use crate::leaf_hash;
+    use crate::tree::MemoryTree;
 
     #[test]
     fn matches_memory_tree_roots_and_nodes() {

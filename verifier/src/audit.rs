@@ -1,0 +1,249 @@
+//! An fsck of a whole log read through tlog-tiles (C2SP tlog-tiles; a
+//! mirror's layout is specs/mirror.md): every entry is rehashed into the
+//! tree (RFC 9162 §2.1.1), and at the size of every checkpoint given, the
+//! root must be the signed one. A log that passes has exactly these
+//! entries, in this order, under every one of those checkpoints: nothing
+//! was added before, changed or removed since.
+//!
+//! The log is read through a [`Source`] of three reads (the newest
+//! checkpoint, the entry bundles, the checkpoints kept beside them), so the
+//! same audit runs over a served log, a mirror directory or a test's
+//! memory; this module does no I/O.
+
+use crate::checkpoint::{self, Checkpoint};
+use crate::envelope::ReceivedOrder;
+use crate::frontier::Frontier;
+use crate::hash::HASH_SIZE;
+use crate::note::VerifierKey;
+use crate::tile::{decode_bundle_of, entry_bundles, Tile, TileError, TileKind};
+use crate::{leaf_hash, Hash};
+
+/// Where an audited log is read from.
+pub trait Source {
+    /// Why a read failed.
+    type Error: std::fmt::Display;
+    /// The newest signed checkpoint, as served or kept.
+    fn checkpoint(&self) -> Result<Vec<u8>, Self::Error>;
+    /// The bytes of an entry bundle, or, for a bundle whose entries the
+    /// log's retention removed, its leaves' hashes (the level-0 hash tile).
+    fn bundle(&self, tile: &Tile) -> Result<Bundle, Self::Error>;
+    /// The signed checkpoints kept beside the log, by size (the newest may
+    /// be among them; none for a served log).
+    fn kept(&self) -> Result<Vec<(u64, Vec<u8>)>, Self::Error>;
+}
+
+/// An entry bundle as a [`Source`] has it.
+pub enum Bundle {
+    /// The bundle's bytes.
+    Entries(Vec<u8>),
+    /// The entries were removed by retention: the level-0 hash tile of the
+    /// same leaves (a tree of hashes that reach the signed root is as
+    /// checked as one of entries; only what they hashed is gone).
+    Pruned(Vec<u8>),
+}
+
+/// Why an audit failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError<E: std::fmt::Display + std::fmt::Debug> {
+    /// The source could not be read.
+    #[error("{0}")]
+    Source(E),
+    /// A checkpoint does not verify with the keys given.
+    #[error("{what}: {source}")]
+    Checkpoint {
+        /// Which checkpoint.
+        what: String,
+        /// Why.
+        source: checkpoint::CheckpointError,
+    },
+    /// A kept checkpoint is not of the size it is kept under, or is past
+    /// the newest.
+    #[error("the checkpoint kept for size {kept} is of size {size} (the newest is {newest})")]
+    KeptSize {
+        /// The size it is kept under.
+        kept: u64,
+        /// Its own size.
+        size: u64,
+        /// The newest checkpoint's size.
+        newest: u64,
+    },
+    /// An entry bundle is not well formed.
+    #[error("{path}: {source}")]
+    Bundle {
+        /// The bundle's path.
+        path: String,
+        /// Why.
+        source: TileError,
+    },
+    /// A hash tile standing for a pruned bundle has the wrong length.
+    #[error("the hash tile standing for pruned {path} is not {width} hashes")]
+    PrunedTile {
+        /// The bundle's path.
+        path: String,
+        /// Leaves in the bundle.
+        width: u16,
+    },
+    /// The entries do not reach a signed root.
+    #[error("the entries do not hash to the root signed at size {0}")]
+    Root(u64),
+}
+
+/// The level-0 hash tile of the leaves of entry bundle `tile`: what stands
+/// for a bundle whose entries the log's retention removed.
+pub fn hashes_of(tile: &Tile) -> Tile {
+    Tile {
+        kind: TileKind::Hashes(0),
+        ..*tile
+    }
+}
+
+/// The leaf hashes in `data`, the hash tile standing for entry bundle
+/// `tile` ([`Bundle::Pruned`]): exactly one per leaf of the bundle, or
+/// `None` if it is not that long.
+pub fn leaf_hashes(tile: &Tile, data: &[u8]) -> Option<Vec<Hash>> {
+    (data.len() == usize::from(tile.width) * HASH_SIZE).then(|| {
+        data.chunks_exact(HASH_SIZE)
+            .filter_map(Hash::from_slice)
+            .collect()
+    })
+}
+
+/// What an audit checked.
+#[derive(Debug)]
+pub struct Audited {
+    /// The newest checkpoint, verified.
+    pub checkpoint: Checkpoint,
+    /// Kept checkpoints whose roots the entries reach.
+    pub kept: usize,
+    /// Checkpoints given by the auditor ([`audit`]'s `held`) whose roots
+    /// the entries reach.
+    pub held: usize,
+    /// Where `received_at` went back along the entries.
+    pub received: ReceivedOrder,
+    /// Leaves whose entries the log's retention removed (their hashes were
+    /// checked instead).
+    pub pruned: u64,
+    /// The tree's right edge at the newest checkpoint's size.
+    pub frontier: Frontier,
+}
+
+impl Audited {
+    /// What the audit says of the leaves whose entries retention removed.
+    pub fn pruned_note(&self) -> Option<String> {
+        (self.pruned > 0).then(|| {
+            format!(
+                "the first {} leaves' entries were removed by the log's retention: their hashes were checked instead",
+                self.pruned
+            )
+        })
+    }
+}
+
+/// Rehashes every entry of `src` into the tree and checks the root at the
+/// size of every checkpoint: the newest, verified with `current`; the kept
+/// ones and the `held` ones (checkpoints the auditor saw before, to show
+/// this log extends them), with `current` or any of `others` (a log signs
+/// with its next key too while it rotates keys, and with that alone
+/// after). `progress` gets the entries done and the total.
+pub fn audit<S: Source>(
+    src: &S,
+    current: &VerifierKey,
+    others: &[VerifierKey],
+    held: &[Vec<u8>],
+    mut progress: impl FnMut(u64, u64),
+) -> Result<Audited, AuditError<S::Error>>
+where
+    S::Error: std::fmt::Debug,
+{
+    let mut all = vec![current.clone()];
+    all.extend_from_slice(others);
+    let cp = checkpoint::open(&src.checkpoint().map_err(AuditError::Source)?, current).map_err(
+        |source| AuditError::Checkpoint {
+            what: "the newest checkpoint".into(),
+            source,
+        },
+    )?;
+    let mut older = Vec::new();
+    for (size, text) in src.kept().map_err(AuditError::Source)? {
+        let old = checkpoint::open_any(&text, &all).map_err(|source| AuditError::Checkpoint {
+            what: format!("the checkpoint kept for size {size}"),
+            source,
+        })?;
+        if old.size != size || size > cp.size {
+            return Err(AuditError::KeptSize {
+                kept: size,
+                size: old.size,
+                newest: cp.size,
+            });
+        }
+        older.push(old);
+    }
+    let kept = older.len();
+    for (i, text) in held.iter().enumerate() {
+        let old = checkpoint::open_any(text, &all).map_err(|source| AuditError::Checkpoint {
+            what: format!("held checkpoint {}", i + 1),
+            source,
+        })?;
+        if old.size > cp.size {
+            return Err(AuditError::KeptSize {
+                kept: old.size,
+                size: old.size,
+                newest: cp.size,
+            });
+        }
+        older.push(old);
+    }
+    older.sort_by_key(|c| c.size);
+    let mut due = older.iter().peekable();
+    let mut tree = Frontier::new();
+    let mut received = ReceivedOrder::default();
+    let mut check_due = |tree: &Frontier| {
+        while let Some(c) = due.next_if(|c| c.size == tree.size()) {
+            if tree.root() != c.root {
+                return Err(AuditError::Root(c.size));
+            }
+        }
+        Ok(())
+    };
+    check_due(&tree)?;
+    let mut pruned = 0;
+    for tile in entry_bundles(0, cp.size) {
+        match src.bundle(&tile).map_err(AuditError::Source)? {
+            Bundle::Entries(data) => {
+                let entries =
+                    decode_bundle_of(&tile, &data).map_err(|source| AuditError::Bundle {
+                        path: tile.path(),
+                        source,
+                    })?;
+                for e in entries {
+                    received.push(tree.size(), e);
+                    tree.push(leaf_hash(e));
+                    check_due(&tree)?;
+                }
+            }
+            Bundle::Pruned(hashes) => {
+                let hashes = leaf_hashes(&tile, &hashes).ok_or(AuditError::PrunedTile {
+                    path: tile.path(),
+                    width: tile.width,
+                })?;
+                for h in hashes {
+                    tree.push(h);
+                    pruned += 1;
+                    check_due(&tree)?;
+                }
+            }
+        }
+        progress(tree.size(), cp.size);
+    }
+    if tree.root() != cp.root {
+        return Err(AuditError::Root(cp.size));
+    }
+    Ok(Audited {
+        checkpoint: cp,
+        kept,
+        held: held.len(),
+        received,
+        pruned,
+        frontier: tree,
+    })
+}
