@@ -501,3 +501,128 @@ fn a_window_exports_complete_and_searches_find_exactly() {
         std::fs::read(out.join("decisions.jsonl")).unwrap()
     );
 }
+
+/// Successive exports (a month, then the next) are of one log that only
+/// grew: a consistency proof between their checkpoints, from the log,
+/// verifies against the two packages' own checkpoint files.
+#[test]
+fn successive_exports_are_proven_of_one_growing_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start_in(&dir.path().join("data"), &[]);
+    let key_file = dir.path().join("log.pub");
+    std::fs::write(&key_file, &s.key).unwrap();
+    let key = key_file.to_str().unwrap();
+    let url = format!("http://{}", s.addr);
+    let received = |id: &str| {
+        get_json(&s, &format!("/v1/decisions/{id}"))["received_at"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let export = |from: &str, to: &str, out: &Path| {
+        let args = [
+            "--url",
+            &url,
+            "--token",
+            &s.reader,
+            "--key",
+            key,
+            "export",
+            "--from",
+            from,
+            "--to",
+            to,
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        assert_eq!(run("ledgerctl", &args).code, 0);
+        let signed = std::fs::read(out.join("checkpoint")).unwrap();
+        verifier::checkpoint::open(&signed, &VerifierKey::parse(&s.key).unwrap())
+            .unwrap()
+            .size
+    };
+    let (first, second) = (dir.path().join("first"), dir.path().join("second"));
+    post(
+        &s,
+        &s.writer,
+        (0..50).map(|i| decision(i, "first")).collect(),
+    );
+    std::thread::sleep(Duration::from_millis(20));
+    post(
+        &s,
+        &s.writer,
+        (0..10).map(|i| decision(i, "between")).collect(),
+    );
+    covered(&s, 60);
+    let old = export(&received("first-0"), &received("between-0"), &first);
+    post(
+        &s,
+        &s.writer,
+        (0..50).map(|i| decision(i, "second")).collect(),
+    );
+    std::thread::sleep(Duration::from_millis(20));
+    post(
+        &s,
+        &s.writer,
+        (0..10).map(|i| decision(i, "after")).collect(),
+    );
+    covered(&s, 120);
+    let new = export(&received("second-0"), &received("after-0"), &second);
+    assert!(old < new, "{old} {new}");
+    let proof = dir.path().join("first-second.proof");
+    ok(
+        "ledgerctl",
+        &[
+            "--url",
+            &url,
+            "--key",
+            key,
+            "prove-consistency",
+            &old.to_string(),
+            &new.to_string(),
+            "--out",
+            proof.to_str().unwrap(),
+        ],
+    );
+    let (a, b) = (first.join("checkpoint"), second.join("checkpoint"));
+    let verdict = ok(
+        "ledger-verify",
+        &[
+            "consistency",
+            "--key",
+            key,
+            a.to_str().unwrap(),
+            b.to_str().unwrap(),
+            proof.to_str().unwrap(),
+        ],
+    );
+    assert!(verdict.starts_with("OK"), "{verdict}");
+    // A proof from another size does not join the two packages.
+    let wrong = dir.path().join("wrong.proof");
+    ok(
+        "ledgerctl",
+        &[
+            "--url",
+            &url,
+            "--key",
+            key,
+            "prove-consistency",
+            &(old - 1).to_string(),
+            &new.to_string(),
+            "--out",
+            wrong.to_str().unwrap(),
+        ],
+    );
+    let r = run(
+        "ledger-verify",
+        &[
+            "consistency",
+            "--key",
+            key,
+            a.to_str().unwrap(),
+            b.to_str().unwrap(),
+            wrong.to_str().unwrap(),
+        ],
+    );
+    assert_ne!(r.code, 0, "{}", r.stdout);
+}
