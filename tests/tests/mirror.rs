@@ -110,6 +110,25 @@ fn a_mirror_restores_the_same_log_and_refuses_forks() {
         r.stderr
     );
     let before = decision(&s, "b-299");
+    // The served log extends a checkpoint seen before.
+    let early = dir.path().join("checkpoint-700");
+    std::fs::copy(mirror_dir.join("checkpoints/700"), &early).unwrap();
+    let served = ok(
+        "ledgerctl",
+        &[
+            "--url",
+            &format!("http://{}", s.addr),
+            "--key",
+            &key,
+            "audit",
+            "--checkpoint",
+            early.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        served.contains("the 1 checkpoint given was reached"),
+        "{served}"
+    );
 
     // A log with the same key and other leaves: not an extension.
     let forked_data = dir.path().join("forked");
@@ -173,8 +192,6 @@ fn a_mirror_restores_the_same_log_and_refuses_forks() {
         args.push(m.to_str().unwrap());
         run("ledger-verify", &args)
     };
-    let early = dir.path().join("checkpoint-700");
-    std::fs::copy(mirror_dir.join("checkpoints/700"), &early).unwrap();
     let r = verify(&mirror_dir, &["--checkpoint", early.to_str().unwrap()]);
     assert!(
         r.code == 0
@@ -257,6 +274,53 @@ fn a_mirror_restores_the_same_log_and_refuses_forks() {
         &["--data", restored.to_str().unwrap(), "audit"]
     )
     .starts_with(&format!("audit OK: {size} entries")));
+    // The restored store extends the checkpoint held, and not the fork's.
+    let held = |cp: &Path| {
+        run(
+            "ledgerctl",
+            &[
+                "--data",
+                restored.to_str().unwrap(),
+                "audit",
+                "--checkpoint",
+                cp.to_str().unwrap(),
+            ],
+        )
+    };
+    let r = held(&early);
+    assert!(
+        r.code == 0 && r.stdout.contains("the 1 checkpoint given was reached"),
+        "{}{}",
+        r.stdout,
+        r.stderr
+    );
+    let r = held(&forked_cp);
+    assert!(
+        r.code != 0
+            && r.stderr
+                .contains("does not have the root signed at size 900"),
+        "{}",
+        r.stderr
+    );
+    let r = run(
+        "ledgerctl",
+        &[
+            "audit",
+            "--mirror",
+            mirror_dir.to_str().unwrap(),
+            "--key",
+            &key,
+            "--checkpoint",
+            forked_cp.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        r.code != 0
+            && r.stderr
+                .contains("do not hash to the root signed at size 900"),
+        "{}",
+        r.stderr
+    );
     let mut s2 = Server::start_in(&restored, &[]);
     (s2.writer, s2.reader) = (writer, reader);
     let (size2, root2) = checkpoint(&s2, size);

@@ -26,11 +26,17 @@ pub fn leaf_hashes(tile: &Tile, data: &[u8]) -> Result<Vec<Hash>> {
 
 /// [`verifier::audit::audit`] of `src` with every key of the log: the
 /// newest checkpoint verified with the current one, kept ones with any.
-pub fn audit<S: Source>(src: &S, keys: &LogKeys, progress: impl FnMut(u64, u64)) -> Result<Audited>
+/// Checkpoints in `held` (ones the auditor saw before) must be reached too.
+pub fn audit<S: Source>(
+    src: &S,
+    keys: &LogKeys,
+    held: &[Vec<u8>],
+    progress: impl FnMut(u64, u64),
+) -> Result<Audited>
 where
     S::Error: Into<anyhow::Error> + std::fmt::Debug,
 {
-    verifier::audit::audit(src, keys.current(), keys.all(), &[], progress).map_err(|e| match e {
+    verifier::audit::audit(src, keys.current(), keys.all(), held, progress).map_err(|e| match e {
         AuditError::Source(e) => e.into(),
         e => anyhow!(e.to_string()),
     })

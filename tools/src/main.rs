@@ -158,6 +158,10 @@ enum Command {
         /// alone. A data dir's and a mirror's own log.retired are read too.
         #[arg(long = "retired-key")]
         retired_keys: Vec<String>,
+        /// A checkpoint of this log you hold (repeatable): the log must
+        /// reach its root at its size, so it extends what you saw.
+        #[arg(long = "checkpoint", value_name = "FILE")]
+        held: Vec<PathBuf>,
     },
     /// A running ledgerd at a glance (--url; --key to verify its
     /// checkpoint): readiness, size, checkpoint age and keys, witnesses,
@@ -404,9 +408,12 @@ fn run_remote(
         Command::Audit {
             mirror: None,
             retired_keys,
+            held,
         } => {
             let keys = ledger::keys::LogKeys::new(load_key(key, dir)?, retired(&retired_keys)?)?;
-            let audited = with_progress(|p| remote.audit(&keys, p)).context("audit FAILED")?;
+            let held = read_held(&held)?;
+            let audited =
+                with_progress(|p| remote.audit(&keys, &held, p)).context("audit FAILED")?;
             let cp = &audited.checkpoint;
             println!(
                 "audit OK: {} entries served by {} hash to the signed checkpoint of {}",
@@ -414,6 +421,7 @@ fn run_remote(
                 remote.base(),
                 cp.origin
             );
+            held_note(audited.held);
             if let Some(note) = audited.pruned_note() {
                 println!("{note}");
             }
@@ -454,6 +462,26 @@ fn run_remote(
         _ => bail!("this command works on a data dir only; drop --url"),
     }
     Ok(())
+}
+
+/// The checkpoint files given to `audit --checkpoint`.
+fn read_held(paths: &[PathBuf]) -> Result<Vec<Vec<u8>>> {
+    paths
+        .iter()
+        .map(|p| std::fs::read(p).with_context(|| format!("reading {}", p.display())))
+        .collect()
+}
+
+/// What an audit says of the checkpoints given to it.
+fn held_note(held: usize) {
+    if held > 0 {
+        println!(
+            "the {held} checkpoint{} given {} reached: the log extends {}",
+            if held == 1 { "" } else { "s" },
+            if held == 1 { "was" } else { "were" },
+            if held == 1 { "it" } else { "them" }
+        );
+    }
 }
 
 fn write_out(out: Option<PathBuf>, text: &str) -> Result<()> {
@@ -528,6 +556,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Audit {
             mirror: Some(dir),
             retired_keys,
+            held,
         },
         None,
     ) = (&cli.command, &cli.url)
@@ -537,8 +566,10 @@ fn run(cli: Cli) -> Result<()> {
             None => ledger::keys::load_verifier(dir)
                 .with_context(|| format!("{} is not a mirror (no log.pub)", dir.display()))?,
         };
-        let audited = with_progress(|p| mirror::audit(dir, &key, &retired(retired_keys)?, p))
-            .context("audit FAILED")?;
+        let held = read_held(held)?;
+        let audited =
+            with_progress(|p| mirror::audit(dir, &key, &retired(retired_keys)?, &held, p))
+                .context("audit FAILED")?;
         println!(
             "audit OK: {} entries of the mirror {} reach the root of each of its {} signed checkpoint{} (the newest at size {}), verified with {}",
             audited.checkpoint.size,
@@ -652,12 +683,27 @@ fn run(cli: Cli) -> Result<()> {
             };
             write_out(out, &file.to_text())?;
         }
-        Command::Audit { retired_keys, .. } => {
+        Command::Audit {
+            retired_keys, held, ..
+        } => {
             if !retired_keys.is_empty() {
                 bail!("--retired-key is for audits of a served log (--url) or a mirror: a data dir's retired keys are its log.retired");
             }
             let log = dir.open_for_audit()?;
             let report = with_progress(|p| Ok(log.audit(p)?)).context("audit FAILED")?;
+            // Checkpoints held: the audited tree must have their roots.
+            let keys = ledger::keys::load_keys(dir.path())?;
+            for (path, text) in held.iter().zip(read_held(&held)?) {
+                let cp = verifier::checkpoint::open_any(&text, keys.all())
+                    .with_context(|| format!("audit FAILED: {}", path.display()))?;
+                if cp.size > log.size() || log.root(cp.size)? != cp.root {
+                    bail!(
+                        "audit FAILED: the log does not have the root signed at size {} in {}",
+                        cp.size,
+                        path.display()
+                    );
+                }
+            }
             println!(
                 "audit OK: {} entries rehashed, {} stored hashes and {} signed checkpoint{} match",
                 report.entries,
@@ -665,6 +711,7 @@ fn run(cli: Cli) -> Result<()> {
                 report.checkpoints,
                 if report.checkpoints == 1 { "" } else { "s" }
             );
+            held_note(held.len());
             if report.pruned > 0 {
                 println!(
                     "the first {} leaves' entries were removed by retention: their hashes were read from the level-0 tiles and checked against every stored hash and checkpoint above them",

@@ -305,9 +305,10 @@ impl Remote {
     pub fn audit(
         &self,
         keys: &ledger::keys::LogKeys,
+        held: &[Vec<u8>],
         progress: impl FnMut(u64, u64),
     ) -> Result<crate::audit::Audited> {
-        let audited = crate::audit::audit(self, keys, progress)?;
+        let audited = crate::audit::audit(self, keys, held, progress)?;
         let cp = &audited.checkpoint;
         // The hash tiles must agree with the entries too.
         let served = verifier::tree::root(&self.tiles(cp.size), cp.size)

@@ -476,12 +476,13 @@ pub fn audit(
     dir: &Path,
     key: &VerifierKey,
     retired: &[VerifierKey],
+    held: &[Vec<u8>],
     progress: impl FnMut(u64, u64),
 ) -> Result<crate::audit::Audited> {
     let mut others = ledger::keys::load_retired(dir)?;
     others.extend_from_slice(retired);
     let keys = ledger::keys::LogKeys::new(key.clone(), others)?;
-    let audited = crate::audit::audit(&MirrorFilesOf(FsFiles(dir)), &keys, progress)?;
+    let audited = crate::audit::audit(&MirrorFilesOf(FsFiles(dir)), &keys, held, progress)?;
     read_frontier(dir, &audited.checkpoint)?;
     Ok(audited)
 }
