@@ -262,25 +262,10 @@ fn save(dir: &Path, entries: &[TokenEntry]) -> Result<(), TokenError> {
             )
         })
         .collect();
-    // Write, sync, then rename and sync the directory: a reader never sees
-    // half a file, and the change is on disk once this returns.
-    let tmp = dir.join(format!("{TOKENS_FILE}.tmp"));
-    {
-        use std::io::Write;
-        let mut f = std::fs::File::create(&tmp).map_err(io)?;
-        f.write_all(text.as_bytes()).map_err(io)?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            f.set_permissions(std::fs::Permissions::from_mode(0o600))
-                .map_err(io)?;
-        }
-        f.sync_all().map_err(io)?;
-    }
-    std::fs::rename(&tmp, &path).map_err(io)?;
-    std::fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io)
+    // Replaced whole, private (ledger::stamp::replace): a reader never
+    // sees half a file, and the change is on disk once this returns.
+    ledger::stamp::replace(dir, TOKENS_FILE, text.as_bytes(), Some(0o600))
+        .map_err(|(_, source)| io(source))
 }
 
 /// Runs `change` holding the token file's lock (an exclusive `flock` on

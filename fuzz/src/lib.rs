@@ -329,7 +329,7 @@ pub fn tiles(data: &[u8]) {
         let text = verifier::mirror::frontier_text(&f);
         assert_eq!(verifier::mirror::parse_frontier(text.as_bytes()), Some(f));
     }
-    let _ = verifier::mirror::parse_key_lines(data);
+    let _ = verifier::note::parse_key_lines(data);
     if let Ok(s) = std::str::from_utf8(data) {
         if let Ok(t) = verifier::tile::Tile::parse_path(s) {
             assert_eq!(t.path(), s, "one spelling per tile");

@@ -15,7 +15,7 @@
 //! made holding an exclusive `flock` on `<data>/holds.lock` and replace
 //! the file atomically, as the token file's are (specs/tokens.md).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use sha2::{Digest, Sha256};
 use verifier::timestamp::Timestamp;
@@ -138,7 +138,6 @@ pub fn earliest(dir: &Path) -> Result<Option<Hold>, HoldError> {
 }
 
 fn save(dir: &Path, holds: &[Hold]) -> Result<(), HoldError> {
-    let path = dir.join(HOLDS_FILE);
     let text: String = holds
         .iter()
         .map(|h| {
@@ -151,19 +150,10 @@ fn save(dir: &Path, holds: &[Hold]) -> Result<(), HoldError> {
             )
         })
         .collect();
-    // Written, synced, renamed, the directory synced: a reader never sees
-    // half a file, and a hold reported placed survives a crash.
-    let tmp: PathBuf = dir.join(format!("{HOLDS_FILE}.tmp"));
-    {
-        use std::io::Write;
-        let mut f = std::fs::File::create(&tmp).map_err(io(&tmp))?;
-        f.write_all(text.as_bytes()).map_err(io(&tmp))?;
-        f.sync_all().map_err(io(&tmp))?;
-    }
-    std::fs::rename(&tmp, &path).map_err(io(&path))?;
-    std::fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io(dir))
+    // Replaced whole (ledger::stamp::replace): a hold reported placed
+    // survives a crash.
+    crate::stamp::replace(dir, HOLDS_FILE, text.as_bytes(), None)
+        .map_err(|(p, source)| io(&p)(source))
 }
 
 fn locked<T>(dir: &Path, change: impl FnOnce() -> Result<T, HoldError>) -> Result<T, HoldError> {

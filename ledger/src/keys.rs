@@ -255,7 +255,7 @@ pub fn load_retired(dir: &Path) -> Result<Vec<VerifierKey>, LedgerError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
         Err(e) => return Err(io(&path)(e)),
     };
-    verifier::mirror::parse_key_lines(text.as_bytes()).map_err(|line| {
+    verifier::note::parse_key_lines(text.as_bytes()).map_err(|line| {
         LedgerError::KeyFiles(format!(
             "{} line {line}: not a verifier key",
             path.display()
@@ -348,13 +348,7 @@ pub fn retire(dir: &Path, keys: &[VerifierKey]) -> Result<(), LedgerError> {
 
 /// Replaces `dir/name` with `text`: written beside it, synced, renamed.
 pub fn replace(dir: &Path, name: &str, text: &str) -> Result<(), LedgerError> {
-    let path = dir.join(name);
-    let tmp = dir.join(format!("{name}.tmp"));
-    std::fs::write(&tmp, text)
-        .and_then(|_| std::fs::File::open(&tmp)?.sync_all())
-        .map_err(io(&tmp))?;
-    std::fs::rename(&tmp, &path).map_err(io(&path))?;
-    sync_dir(dir)
+    crate::stamp::replace(dir, name, text.as_bytes(), None).map_err(|(p, e)| io(&p)(e))
 }
 
 pub(crate) fn sync_dir(dir: &Path) -> Result<(), LedgerError> {

@@ -6,7 +6,6 @@
 //! one it signed before; the message says what was lost and how to
 //! restore it.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use verifier::checkpoint;
@@ -48,18 +47,10 @@ pub fn read(db: &Path, keys: &LogKeys) -> Result<Option<SignedCheckpoint>, Ledge
 /// Replaces the file's checkpoint with `signed`, durably: written beside it, synced,
 /// renamed over it, and the directory synced.
 pub fn write(db: &Path, signed: &SignedCheckpoint) -> Result<(), LedgerError> {
-    let p = path(db);
-    let tmp = db.join(format!("{FILE_NAME}.tmp"));
-    let io = |source| LedgerError::Io {
-        path: p.display().to_string(),
-        source,
-    };
-    let mut f = std::fs::File::create(&tmp).map_err(io)?;
-    f.write_all(signed.text.as_bytes()).map_err(io)?;
-    f.sync_all().map_err(io)?;
-    std::fs::rename(&tmp, &p).map_err(io)?;
-    std::fs::File::open(db)
-        .and_then(|d| d.sync_all())
-        .map_err(io)?;
-    Ok(())
+    crate::stamp::replace(db, FILE_NAME, signed.text.as_bytes(), None).map_err(|(p, source)| {
+        LedgerError::Io {
+            path: p.display().to_string(),
+            source,
+        }
+    })
 }

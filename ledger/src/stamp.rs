@@ -4,7 +4,8 @@
 //! file into place, so a change is a new inode even where two land within
 //! the clock's resolution.
 
-use std::path::Path;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 /// A file's version; `None` if it does not exist (or cannot be read).
@@ -37,4 +38,43 @@ pub fn lock(lock: &Path) -> std::io::Result<std::fs::File> {
             Err(e) => return Err(e.into()),
         }
     }
+}
+
+/// Replaces `dir/name` with `bytes` durably: written to `name.tmp` beside
+/// it (created with permissions `mode`, if given), synced, renamed over
+/// it, and `dir` synced. A reader sees the old file or the new one, never
+/// half of one, and the change is on disk once this returns. An error
+/// comes with the file it concerns.
+pub fn replace(
+    dir: &Path,
+    name: &str,
+    bytes: &[u8],
+    mode: Option<u32>,
+) -> Result<(), (PathBuf, std::io::Error)> {
+    let (path, tmp) = (dir.join(name), dir.join(format!("{name}.tmp")));
+    let at = |p: &Path| {
+        let p = p.to_path_buf();
+        move |e| (p, e)
+    };
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    if let Some(mode) = mode {
+        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, mode);
+    }
+    let mut f = opts.open(&tmp).map_err(at(&tmp))?;
+    // A file left by an earlier attempt keeps its mode: set it again.
+    #[cfg(unix)]
+    if let Some(mode) = mode {
+        use std::os::unix::fs::PermissionsExt;
+        f.set_permissions(std::fs::Permissions::from_mode(mode))
+            .map_err(at(&tmp))?;
+    }
+    f.write_all(bytes)
+        .and_then(|_| f.sync_all())
+        .map_err(at(&tmp))?;
+    std::fs::rename(&tmp, &path).map_err(at(&path))?;
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(at(dir))
 }

@@ -201,16 +201,25 @@ fn in_sst_files(dir: &Path, needle: &[u8]) -> bool {
     })
 }
 
-#[test]
-fn pruned_bytes_leave_the_sst_files() {
+/// Leaf `i`'s entry: bytes that do not compress, a mark of its own.
+fn mark(i: u64) -> Vec<u8> {
+    verifier::leaf_hash(&i.to_be_bytes()).to_hex().into_bytes()
+}
+
+/// A log of the 600 entries `mark(0..600)`, signed and flushed to SST files.
+fn marked_log() -> (tempfile::TempDir, Log) {
     let dir = tempfile::tempdir().unwrap();
     let log = open(dir.path());
-    // Entries that do not compress, each with a mark of its own.
-    let mark = |i: u64| verifier::leaf_hash(&i.to_be_bytes()).to_hex().into_bytes();
     let entries: Vec<Vec<u8>> = (0..600).map(mark).collect();
     log.append(&entries).unwrap();
     log.sign_checkpoint(&signer()).unwrap();
     log.flush().unwrap();
+    (dir, log)
+}
+
+#[test]
+fn pruned_bytes_leave_the_sst_files() {
+    let (dir, log) = marked_log();
     assert!(in_sst_files(dir.path(), &mark(10)));
     assert_eq!(log.prune(600).unwrap(), 512);
     log.flush().unwrap();
@@ -221,13 +230,7 @@ fn pruned_bytes_leave_the_sst_files() {
 
 #[test]
 fn a_prune_cut_short_before_its_compaction_has_it_done_by_the_next() {
-    let dir = tempfile::tempdir().unwrap();
-    let log = open(dir.path());
-    let mark = |i: u64| verifier::leaf_hash(&i.to_be_bytes()).to_hex().into_bytes();
-    let entries: Vec<Vec<u8>> = (0..600).map(mark).collect();
-    log.append(&entries).unwrap();
-    log.sign_checkpoint(&signer()).unwrap();
-    log.flush().unwrap();
+    let (dir, log) = marked_log();
     // Entries deleted, then a crash before the compaction.
     assert_eq!(log.prune_entries(300).unwrap(), 256);
     drop(log);

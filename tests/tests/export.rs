@@ -569,60 +569,40 @@ fn successive_exports_are_proven_of_one_growing_log() {
     covered(&s, 120);
     let new = export(&received("second-0"), &received("after-0"), &second);
     assert!(old < new, "{old} {new}");
-    let proof = dir.path().join("first-second.proof");
-    ok(
-        "ledgerctl",
-        &[
-            "--url",
-            &url,
-            "--key",
-            key,
-            "prove-consistency",
-            &old.to_string(),
-            &new.to_string(),
-            "--out",
-            proof.to_str().unwrap(),
-        ],
-    );
+    // A consistency proof from `from` to the second package's size, made
+    // by the log, checked against the two packages' checkpoint files.
     let (a, b) = (first.join("checkpoint"), second.join("checkpoint"));
-    let verdict = ok(
-        "ledger-verify",
-        &[
-            "consistency",
-            "--key",
-            key,
-            a.to_str().unwrap(),
-            b.to_str().unwrap(),
-            proof.to_str().unwrap(),
-        ],
+    let joined = |from: u64, name: &str| {
+        let proof = dir.path().join(name);
+        let (from, to) = (from.to_string(), new.to_string());
+        let out = proof.to_str().unwrap();
+        ok(
+            "ledgerctl",
+            &[
+                "--url",
+                &url,
+                "--key",
+                key,
+                "prove-consistency",
+                &from,
+                &to,
+                "--out",
+                out,
+            ],
+        );
+        let files = [a.to_str().unwrap(), b.to_str().unwrap(), out];
+        let mut args = vec!["consistency", "--key", key];
+        args.extend(files);
+        run("ledger-verify", &args)
+    };
+    let r = joined(old, "first-second.proof");
+    assert!(
+        r.code == 0 && r.stdout.starts_with("OK"),
+        "{}{}",
+        r.stdout,
+        r.stderr
     );
-    assert!(verdict.starts_with("OK"), "{verdict}");
     // A proof from another size does not join the two packages.
-    let wrong = dir.path().join("wrong.proof");
-    ok(
-        "ledgerctl",
-        &[
-            "--url",
-            &url,
-            "--key",
-            key,
-            "prove-consistency",
-            &(old - 1).to_string(),
-            &new.to_string(),
-            "--out",
-            wrong.to_str().unwrap(),
-        ],
-    );
-    let r = run(
-        "ledger-verify",
-        &[
-            "consistency",
-            "--key",
-            key,
-            a.to_str().unwrap(),
-            b.to_str().unwrap(),
-            wrong.to_str().unwrap(),
-        ],
-    );
+    let r = joined(old - 1, "wrong.proof");
     assert_ne!(r.code, 0, "{}", r.stdout);
 }

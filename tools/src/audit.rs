@@ -34,7 +34,7 @@ pub fn audit<S: Source>(
     progress: impl FnMut(u64, u64),
 ) -> Result<Audited>
 where
-    S::Error: Into<anyhow::Error> + std::fmt::Debug,
+    S::Error: Into<anyhow::Error>,
 {
     verifier::audit::audit(src, keys.current(), keys.all(), held, progress).map_err(|e| match e {
         AuditError::Source(e) => e.into(),

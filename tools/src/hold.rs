@@ -39,11 +39,7 @@ pub fn run(dir: &Path, action: HoldAction) -> Result<()> {
         HoldAction::Place { since, reason } => {
             let since = Timestamp::parse_text(&since)
                 .with_context(|| format!("{since:?} is not a time"))?;
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .ok()
-                .and_then(|d| Timestamp::from_unix_nanos(u64::try_from(d.as_nanos()).ok()?))
-                .context("the clock reads before 1970")?;
+            let now = Timestamp(time::OffsetDateTime::now_utc());
             let h = holds::place(dir, since, now, &reason)?;
             println!(
                 "legal hold {} placed: decisions received since {} are kept from retention until it is released",

@@ -21,7 +21,7 @@ use crate::{leaf_hash, Hash};
 /// Where an audited log is read from.
 pub trait Source {
     /// Why a read failed.
-    type Error: std::fmt::Display;
+    type Error: std::fmt::Display + std::fmt::Debug;
     /// The newest signed checkpoint, as served or kept.
     fn checkpoint(&self) -> Result<Vec<u8>, Self::Error>;
     /// The bytes of an entry bundle, or, for a bundle whose entries the
@@ -63,6 +63,17 @@ pub enum AuditError<E: std::fmt::Display + std::fmt::Debug> {
         /// The size it is kept under.
         kept: u64,
         /// Its own size.
+        size: u64,
+        /// The newest checkpoint's size.
+        newest: u64,
+    },
+    /// A checkpoint given to the audit is of a larger tree than the
+    /// newest: the log holds fewer leaves than the auditor saw.
+    #[error("held checkpoint {held} is of size {size}, past the newest ({newest}): the log holds fewer leaves than it")]
+    HeldPast {
+        /// Which one, from 1.
+        held: usize,
+        /// Its size.
         size: u64,
         /// The newest checkpoint's size.
         newest: u64,
@@ -151,10 +162,7 @@ pub fn audit<S: Source>(
     others: &[VerifierKey],
     held: &[Vec<u8>],
     mut progress: impl FnMut(u64, u64),
-) -> Result<Audited, AuditError<S::Error>>
-where
-    S::Error: std::fmt::Debug,
-{
+) -> Result<Audited, AuditError<S::Error>> {
     let mut all = vec![current.clone()];
     all.extend_from_slice(others);
     let cp = checkpoint::open(&src.checkpoint().map_err(AuditError::Source)?, current).map_err(
@@ -185,8 +193,8 @@ where
             source,
         })?;
         if old.size > cp.size {
-            return Err(AuditError::KeptSize {
-                kept: old.size,
+            return Err(AuditError::HeldPast {
+                held: i + 1,
                 size: old.size,
                 newest: cp.size,
             });

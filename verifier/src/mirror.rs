@@ -77,7 +77,7 @@ impl<F: MirrorFiles> Mirror<F> {
         let Some(text) = self.0.read(RETIRED).map_err(MirrorError::Files)? else {
             return Ok(Vec::new());
         };
-        parse_key_lines(&text).map_err(MirrorError::Retired)
+        crate::note::parse_key_lines(&text).map_err(MirrorError::Retired)
     }
 
     /// `frontier`, which must be the tree of `cp`.
@@ -144,15 +144,4 @@ pub fn frontier_text(f: &Frontier) -> String {
         }
     }
     text
-}
-
-/// Verifier keys one a line (keys.md), blank lines skipped; the first
-/// line that is not one is the error, from 1.
-pub fn parse_key_lines(data: &[u8]) -> Result<Vec<VerifierKey>, usize> {
-    let text = std::str::from_utf8(data).map_err(|_| 1usize)?;
-    text.lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| VerifierKey::parse(l).map_err(|_| i + 1))
-        .collect()
 }

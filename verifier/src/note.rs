@@ -454,3 +454,14 @@ pub fn sign_by(text: &str, signers: &[SignerKey]) -> Result<String, NoteError> {
     }
     Ok(out)
 }
+
+/// Verifier keys one a line (keys.md), blank lines skipped; the first
+/// line that is not one is the error, from 1.
+pub fn parse_key_lines(data: &[u8]) -> Result<Vec<VerifierKey>, usize> {
+    let text = std::str::from_utf8(data).map_err(|_| 1usize)?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| VerifierKey::parse(l).map_err(|_| i + 1))
+        .collect()
+}

@@ -133,6 +133,11 @@ fn a_whole_mirror_audits_clean_and_every_damage_is_named() {
         run(&files, &[signed(&other, 600)]).unwrap_err(),
         format!("the entries do not hash to the root signed at size {}", 600)
     );
+    // A held checkpoint of more leaves than the mirror has.
+    let (_, longer) = mirror(800, &[]);
+    assert!(run(&files, &[signed(&longer, 800)])
+        .unwrap_err()
+        .contains("held checkpoint 1 is of size 800, past the newest (700)"));
     // A checkpoint signed by another key.
     let mut bad = files.clone();
     let stranger = SignerKey::from_seed("audit.example/log", &[1; 32]).unwrap();
