@@ -59,9 +59,14 @@ impl From<ledger::LedgerError> for ApiError {
     fn from(e: ledger::LedgerError) -> ApiError {
         use ledger::LedgerError::*;
         match e {
-            OutOfRange { .. } | SizeOrder { .. } => ApiError::bad(e.to_string()),
+            OutOfRange { .. } | SizeOrder { .. } | ErasedAfter { .. } => {
+                ApiError::bad(e.to_string())
+            }
+            WindowEdgeErased { .. } => ApiError::new(StatusCode::CONFLICT, e.to_string()),
             NoCheckpoint(_) | Tile(_) => ApiError::not_found(e.to_string()),
-            Pruned { .. } | WindowPruned { .. } => ApiError::new(StatusCode::GONE, e.to_string()),
+            Pruned { .. } | WindowPruned { .. } | Erased { .. } => {
+                ApiError::new(StatusCode::GONE, e.to_string())
+            }
             other => ApiError::internal(other),
         }
     }

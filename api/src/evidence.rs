@@ -13,17 +13,8 @@ use crate::auth::authorize;
 use crate::error::ApiError;
 use crate::params::Params;
 use crate::peer::Peer;
-use crate::state::{attachment, AppState};
+use crate::state::{attachment, blocking, AppState};
 use crate::tokens::Role;
-
-/// Runs storage work off the async workers.
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
-) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(ApiError::internal)?
-}
 
 /// `GET /v1/decisions/<id>/evidence[?size=N]`: the evidence file against the
 /// latest checkpoint, or the one signed at `size`.

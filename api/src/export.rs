@@ -104,8 +104,11 @@ pub(crate) async fn export(
         while at < head.end {
             let stop = (at + CHUNK).min(head.end);
             let mut out = Vec::with_capacity(CHUNK as usize * 700);
-            let read = log.scan_entries(at, stop, |_, leaf| {
-                let withheld = if head.filter.is_empty() {
+            let read = log.scan_entries(at, stop, |i, leaf| {
+                let withheld = if leaf.is_empty() {
+                    // Erased: its hash (the head holds its erasure record).
+                    Some(log.leaf_hash(i)?)
+                } else if head.filter.is_empty() {
                     None
                 } else {
                     match LoggedDecision::from_leaf(leaf) {

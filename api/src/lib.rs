@@ -13,6 +13,7 @@ mod ack;
 pub mod allocator;
 mod auth;
 pub mod enforcers;
+mod erase;
 pub mod error;
 mod evidence;
 mod export;

@@ -477,6 +477,7 @@ async fn serve(s: Settings) -> Result<()> {
         indexes,
         pipeline,
         tokens: TokenStore::new(&s.data, s.client_certs),
+        data: s.data.clone(),
         enforcer_keys: api::enforcers::EnforcerKeyStore::new(&s.data),
         quotas: Default::default(),
         senders: Default::default(),

@@ -62,6 +62,8 @@ pub struct AppState {
     pub signers: SharedSigners,
     /// The witnesses asked to cosign each checkpoint.
     pub witnesses: crate::witnesses::Witnesses,
+    /// The data dir (legal holds are read from it).
+    pub data: std::path::PathBuf,
 }
 
 impl AppState {
@@ -139,3 +141,12 @@ pub static RETENTION_LAST_PASS: std::sync::atomic::AtomicU64 = std::sync::atomic
 
 /// 1 while the last retention pass failed (`ledger_retention_failing`).
 pub static RETENTION_FAILING: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Runs storage work off the async workers.
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, crate::error::ApiError> + Send + 'static,
+) -> Result<T, crate::error::ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(crate::error::ApiError::internal)?
+}

@@ -33,25 +33,30 @@ pub enum Role {
     /// Append records for any enforcer: a collector or log shipper that
     /// forwards for many (`submitted_by` still records the relay).
     Relay,
+    /// Erase decisions (specs/erasure.md): a data-protection officer's.
+    /// Its enforcer id names who asks, in the erasure records it causes.
+    Eraser,
 }
 
 impl Role {
-    /// Parses `writer` / `reader` / `relay`.
+    /// Parses `writer` / `reader` / `relay` / `eraser`.
     pub fn parse(s: &str) -> Option<Role> {
         match s {
             "writer" => Some(Role::Writer),
             "reader" => Some(Role::Reader),
             "relay" => Some(Role::Relay),
+            "eraser" => Some(Role::Eraser),
             _ => None,
         }
     }
 
-    /// `writer` / `reader` / `relay`.
+    /// `writer` / `reader` / `relay` / `eraser`.
     pub fn as_str(&self) -> &'static str {
         match self {
             Role::Writer => "writer",
             Role::Reader => "reader",
             Role::Relay => "relay",
+            Role::Eraser => "eraser",
         }
     }
 
@@ -155,6 +160,12 @@ pub enum TokenError {
         /// 1-based line number.
         line: usize,
     },
+    /// The enforcer id is the ledger's own (its erasure records').
+    #[error(
+        "enforcer id {:?} is the ledger's own: its records are erasures (specs/erasure.md)",
+        verifier::erasure::SUBMITTED_BY
+    )]
+    ReservedEnforcer,
     /// The enforcer id is unusable.
     #[error("enforcer id must be 1-256 visible characters without spaces")]
     BadEnforcer,
@@ -324,6 +335,9 @@ pub fn add(
     } = terms;
     if !valid_name(enforcer, 256) {
         return Err(TokenError::BadEnforcer);
+    }
+    if role.writes() && enforcer == verifier::erasure::SUBMITTED_BY {
+        return Err(TokenError::ReservedEnforcer);
     }
     if cert.is_some_and(|c| !valid_name(c, 1024)) {
         return Err(TokenError::BadCertName);

@@ -281,8 +281,16 @@ pub fn leaf(data: &[u8]) {
     let fast = verifier::envelope::received_at(data);
     if let Ok(env) = verifier::envelope::Envelope::decode(data) {
         assert_eq!(fast, Some(env.received_at.as_str()));
+        assert_eq!(
+            verifier::envelope::submitted_by(data),
+            Some(env.submitted_by.as_str())
+        );
     }
     let _ = verifier::envelope::decision_id(data);
+    // An erasure record names a leaf before its own.
+    if let Ok(Some(e)) = verifier::erasure::read(1 << 40, data) {
+        assert!(e.index < 1 << 40);
+    }
     let _ = verifier::cbor::item_len(data);
     let _ = verifier::decision::LoggedDecision::from_leaf(data);
 }

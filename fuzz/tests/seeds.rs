@@ -68,6 +68,7 @@ fn read(path: &Path) -> Vec<u8> {
 fn regenerate_seeds() {
     witness_seeds();
     signed_record_seeds();
+    erasure_seed();
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     std::fs::create_dir_all(&data).unwrap();
@@ -302,6 +303,57 @@ fn witness_seeds() {
     );
 }
 
+/// The `leaf` seed of an erasure record (specs/erasure.md): a decision
+/// appended and erased with `ledgerctl`, the ledger's record of it read
+/// back as its exact leaf.
+fn erasure_seed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    ledger::keys::save(&data, &ledger_fuzz::signer()).unwrap();
+    let d = data.to_str().unwrap();
+    let records = tmp.path().join("r.json");
+    std::fs::write(&records, record(0).to_string()).unwrap();
+    ok(
+        "ledgerctl",
+        &["--data", d, "append", records.to_str().unwrap()],
+    );
+    ok(
+        "ledgerctl",
+        &[
+            "--data",
+            d,
+            "erase",
+            "seed-0",
+            "--reason",
+            "GDPR art. 17",
+            "--ticket",
+            "DSR-1",
+            "--requested-by",
+            "dpo@example.com",
+        ],
+    );
+    let leaf = tmp.path().join("e.leaf");
+    ok(
+        "ledgerctl",
+        &[
+            "--data",
+            d,
+            "decision",
+            "ledger-erasure-0",
+            "--leaf",
+            leaf.to_str().unwrap(),
+        ],
+    );
+    put("leaf", "erasure.leaf", &read(&leaf));
+}
+
+#[test]
+#[ignore = "rewrites fuzz/corpus/leaf/erasure.leaf; run by hand when its format changes"]
+fn regenerate_erasure_seed() {
+    erasure_seed();
+}
+
 #[test]
 #[ignore = "rewrites fuzz/corpus/witness; run by hand when its format changes"]
 fn regenerate_witness_seeds() {
@@ -378,6 +430,14 @@ fn the_seeds_still_verify() {
             "{name}"
         );
     }
+    // The erasure record reads as one.
+    let erasure = verifier::erasure::read(1, &read("leaf", "erasure.leaf"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (erasure.index, erasure.requested_by.as_str()),
+        (0, "dpo@example.com")
+    );
     let k = key();
     let v = verifier::evidence::verify(&read("evidence", "seed-3.evidence"), &k).unwrap();
     // seed-3 carries hostile text, so the evidence target checks that its

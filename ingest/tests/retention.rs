@@ -9,7 +9,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{cbor_of, record};
+use common::{cbor_of, in_sst_files, record};
 use ingest::index::INGEST_CFS;
 use ingest::query::{search, Query};
 use ingest::{check, Indexes, Outcome, Pipeline, PipelineConfig, Submission};
@@ -296,18 +296,6 @@ fn a_legal_hold_keeps_what_it_covers_until_it_is_released() {
         * 256;
     assert_eq!((p.from, p.to, p.held, hold), (256, want, false, None));
     assert_eq!(idx.lookup_decision(&id).unwrap(), None);
-}
-
-/// Whether any SST file in `dir` holds `needle`.
-fn in_sst_files(dir: &Path, needle: &[u8]) -> bool {
-    std::fs::read_dir(dir).unwrap().any(|f| {
-        let path = f.unwrap().path();
-        path.extension().is_some_and(|e| e == "sst")
-            && std::fs::read(&path)
-                .unwrap()
-                .windows(needle.len())
-                .any(|w| w == needle)
-    })
 }
 
 /// Every leaf index the built postings hold (the marks left out).

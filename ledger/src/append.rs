@@ -187,6 +187,37 @@ impl Log {
         self.commit(prepared).map(|(range, _)| range)
     }
 
+    /// Appends `entries` whose leaf hashes are `leaves`, where an empty
+    /// entry is one that was erased and its leaf hash the tree's (a restore
+    /// from a mirror of a log with erasures; [`Log::record_erased`] then
+    /// records each). Every other entry must hash to its leaf.
+    pub fn append_leaves<E: AsRef<[u8]>>(
+        &self,
+        entries: &[E],
+        leaves: Vec<Hash>,
+    ) -> Result<Range<u64>, LedgerError> {
+        let _one = self.appending.lock().unwrap_or_else(|p| p.into_inner());
+        let mut tip = self.tip();
+        let first = tip.size();
+        if entries.len() != leaves.len() {
+            return Err(LedgerError::Corrupt(format!(
+                "{} entries given with {} leaf hashes",
+                entries.len(),
+                leaves.len()
+            )));
+        }
+        for (i, (e, h)) in (first..).zip(entries.iter().zip(&leaves)) {
+            let e = e.as_ref();
+            if !e.is_empty() && leaf_hash(e) != *h {
+                return Err(LedgerError::Corrupt(format!(
+                    "entry {i} does not hash to its leaf"
+                )));
+            }
+        }
+        let prepared = self.prepare_leaves(&mut tip, entries, leaves)?;
+        self.commit(prepared).map(|(range, _)| range)
+    }
+
     /// Appends leaves of which only the hashes are known, as their entries
     /// were removed by retention (a restore from a mirror of a pruned log):
     /// only while every leaf so far is pruned, in whole entry bundles of

@@ -3,6 +3,7 @@
 
 use rocksdb::IteratorMode;
 use verifier::envelope::ReceivedOrder;
+use verifier::erasure::{ErasureCheck, ErasureError};
 use verifier::hash::HASH_SIZE;
 use verifier::leaf_hash;
 use verifier::tile::{decode_bundle, TILE_WIDTH};
@@ -22,6 +23,14 @@ pub struct AuditReport {
     /// entries are gone, so their hashes are taken from the level-0 tiles,
     /// and checked against every stored node and checkpoint above them.
     pub pruned: u64,
+    /// Leaves whose entries were erased ([`Log::erase_entry`]): their
+    /// hashes are taken from the store, checked like the others, and each
+    /// is named by a later erasure record.
+    pub erased: u64,
+    /// Leaves an erasure record names whose entries are still there: an
+    /// erasure cut short after its record was logged (asking for it again
+    /// finishes it).
+    pub pending_erasures: Vec<u64>,
     /// Stored node hashes compared.
     pub nodes: u64,
     /// Signed checkpoints verified.
@@ -48,6 +57,8 @@ impl Log {
         let mut report = AuditReport {
             entries: 0,
             pruned: 0,
+            erased: 0,
+            pending_erasures: Vec::new(),
             nodes: 0,
             checkpoints: 0,
             received: ReceivedOrder::default(),
@@ -82,6 +93,7 @@ impl Log {
         // Read after the snapshot: a prune that moved it later removed
         // nothing the snapshot lacks.
         let first_kept = self.first_kept().min(size);
+        let mut erasures = ErasureCheck::default();
         let push = |frontier: &mut Frontier, hash, report: &mut AuditReport| {
             let index = frontier.size();
             // Only tree levels 0, 8, 16… are stored (as hash tiles); the
@@ -142,8 +154,19 @@ impl Log {
                 )));
             }
             for entry in entries {
-                report.received.push(frontier.size(), entry);
-                push(&mut frontier, leaf_hash(entry), &mut report)?;
+                let index = frontier.size();
+                let hash = match erased_hash(self, index, entry)? {
+                    Some(hash) => {
+                        erasures.erased(index, hash);
+                        hash
+                    }
+                    None => {
+                        report.received.push(index, entry);
+                        erasures.entry(index, entry).map_err(erasure_error)?;
+                        leaf_hash(entry)
+                    }
+                };
+                push(&mut frontier, hash, &mut report)?;
                 report.entries += 1;
                 check_checkpoints(&frontier, &mut report)?;
                 if report.entries.is_multiple_of(4096) {
@@ -157,6 +180,9 @@ impl Log {
                 frontier.size()
             )));
         }
+        let erasures = erasures.finish().map_err(erasure_error)?;
+        report.erased = erasures.erased;
+        report.pending_erasures = erasures.pending;
         if checkpoints.next().is_some() {
             return Err(LedgerError::Corrupt(
                 "a checkpoint is beyond the tree size".into(),
@@ -187,4 +213,17 @@ impl Log {
         progress(size, size);
         Ok(report)
     }
+}
+
+/// The stored hash of leaf `index` if its entry `entry` was erased; an
+/// empty entry that was not is hashed as it is.
+fn erased_hash(log: &Log, index: u64, entry: &[u8]) -> Result<Option<Hash>, LedgerError> {
+    if !entry.is_empty() {
+        return Ok(None);
+    }
+    Ok(log.erased(index)?.map(|e| e.leaf_hash))
+}
+
+fn erasure_error(e: ErasureError) -> LedgerError {
+    LedgerError::Corrupt(e.to_string())
 }

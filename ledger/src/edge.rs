@@ -11,6 +11,7 @@ use verifier::tile::{node_from_tile, tile_of, tile_root, TILE_HEIGHT, TILE_WIDTH
 use verifier::tree::{HashReader, NodeId};
 use verifier::{leaf_hash, Hash};
 
+use crate::erasure::stored_erased;
 use crate::store::{scan_entries, tile_key};
 use crate::LedgerError;
 
@@ -58,8 +59,14 @@ impl TileEdge {
             let mut bytes = Vec::with_capacity(FULL);
             if level == 0 {
                 if width > 0 {
-                    scan_entries(db, first, n, None, |_, entry| {
-                        bytes.extend_from_slice(leaf_hash(entry).as_bytes());
+                    scan_entries(db, first, n, None, |i, entry| {
+                        // An erased entry's hash is stored beside it.
+                        let hash = match entry.is_empty() {
+                            true => stored_erased(db, i)?.map(|e| e.leaf_hash),
+                            false => None,
+                        };
+                        let hash = hash.unwrap_or_else(|| leaf_hash(entry));
+                        bytes.extend_from_slice(hash.as_bytes());
                         Ok::<(), LedgerError>(())
                     })?;
                 }

@@ -142,6 +142,18 @@ pub enum LedgerError {
         /// The first leaf whose entry is kept.
         first_kept: u64,
     },
+    /// The entry of a leaf erased inside the retention window
+    /// ([`crate::Log::erase_entry`]): its hash is still in the tree, and
+    /// the record at leaf `by` says who asked for the erasure and why.
+    #[error("leaf {index}'s entry was erased: its hash stays in the tree; the erasure record {erasure} (leaf {by}) says who asked for it and why")]
+    Erased {
+        /// The leaf asked for.
+        index: u64,
+        /// The leaf of the erasure record.
+        by: u64,
+        /// The erasure record's `decision_id`.
+        erasure: String,
+    },
     /// Leaf hashes without entries appended where they cannot be: after a
     /// kept leaf, or not in whole entry bundles ([`crate::Log::append_pruned`]).
     #[error("{leaves} leaf hashes without entries cannot be appended at size {size} (first kept leaf {first_kept}): only to a log whose every leaf is pruned, in whole bundles of 256")]
@@ -164,6 +176,26 @@ pub enum LedgerError {
         first_kept: u64,
         /// When it was received.
         oldest: String,
+    },
+    /// An export window whose boundary leaf was erased: it cannot show
+    /// when that leaf was received (specs/erasure.md).
+    #[error("the leaf just {which} the window (leaf {index}) was erased, so the export cannot show where the window starts or ends; move the window's edge by a moment")]
+    WindowEdgeErased {
+        /// The leaf.
+        index: u64,
+        /// `before` or `after`.
+        which: &'static str,
+    },
+    /// An export pinned to a checkpoint older than an erasure of a leaf in
+    /// its range: the package could not include that erasure's record.
+    #[error("leaf {index} of the window was erased by the record at leaf {by}, after the checkpoint of size {size}: export against a checkpoint of size above {by}")]
+    ErasedAfter {
+        /// The erased leaf.
+        index: u64,
+        /// The erasure record's leaf.
+        by: u64,
+        /// The checkpoint's size.
+        size: u64,
     },
     /// The legal holds could not be read, so nothing is pruned
     /// ([`crate::holds`]).

@@ -5,6 +5,7 @@
 
 use verifier::chain::{ChainBundle, Hop};
 use verifier::envelope::Envelope;
+use verifier::erasure::Erasure;
 use verifier::evidence::Evidence;
 use verifier::export::{boundary_of, Filter, Head, Window};
 use verifier::range::cover;
@@ -64,7 +65,13 @@ impl Log {
 
     /// When leaf `index` was received (its envelope's `received_at`).
     pub fn received_at(&self, index: u64) -> Result<Timestamp, LedgerError> {
-        let leaf = self.entry(index)?;
+        let leaf = match self.entry(index) {
+            // The erasure record says when the erased leaf was received.
+            Err(LedgerError::Erased { by, .. }) => {
+                return Ok(self.erasure_record(index, by)?.erased_received_at)
+            }
+            other => other?,
+        };
         let bad = |why: String| LedgerError::Corrupt(format!("leaf {index}: {why}"));
         let env = Envelope::decode(&leaf).map_err(|e| bad(e.to_string()))?;
         Timestamp::parse_text(&env.received_at)
@@ -86,6 +93,18 @@ impl Log {
             }
         }
         Ok(lo)
+    }
+
+    /// The erasure record at leaf `by`, which erased leaf `index`.
+    fn erasure_record(&self, index: u64, by: u64) -> Result<Erasure, LedgerError> {
+        verifier::erasure::read(by, &self.entry(by)?)
+            .map_err(|e| LedgerError::Corrupt(e.to_string()))?
+            .filter(|e| e.index == index)
+            .ok_or_else(|| {
+                LedgerError::Corrupt(format!(
+                    "leaf {by}, stored as the record erasing leaf {index}, does not erase it"
+                ))
+            })
     }
 
     /// The hash of a complete subtree of the committed tree.
@@ -122,13 +141,30 @@ impl Log {
                 .map(|id| Ok(self.node(id)?.to_base64()))
                 .collect()
         };
-        let bound = |i: u64| -> Result<_, LedgerError> {
-            Ok(boundary_of(
-                i,
-                &self.entry(i)?,
-                &self.inclusion_proof(i, n)?,
-            ))
+        let bound = |i: u64, which: &'static str| -> Result<_, LedgerError> {
+            let leaf = self.entry(i).map_err(|e| match e {
+                LedgerError::Erased { .. } => LedgerError::WindowEdgeErased { index: i, which },
+                e => e,
+            })?;
+            Ok(boundary_of(i, &leaf, &self.inclusion_proof(i, n)?))
         };
+        // The records of the erasures inside the range, proven like the
+        // boundary leaves: each says which leaf, of which hash.
+        let mut erased = Vec::new();
+        for e in self.erased_in(first, end)? {
+            if e.by >= n {
+                return Err(LedgerError::ErasedAfter {
+                    index: e.index,
+                    by: e.by,
+                    size: n,
+                });
+            }
+            erased.push(boundary_of(
+                e.by,
+                &self.entry(e.by)?,
+                &self.inclusion_proof(e.by, n)?,
+            ));
+        }
         Ok(Head {
             origin: signed.checkpoint.origin.clone(),
             window: Window {
@@ -140,8 +176,12 @@ impl Log {
             end,
             left: hashes(0, first)?,
             right: hashes(end, n)?,
-            before: first.checked_sub(1).map(bound).transpose()?,
-            after: (end < n).then(|| bound(end)).transpose()?,
+            before: first
+                .checked_sub(1)
+                .map(|i| bound(i, "before"))
+                .transpose()?,
+            after: (end < n).then(|| bound(end, "after")).transpose()?,
+            erased,
             checkpoint: signed.cosigned(),
         })
     }

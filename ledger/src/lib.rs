@@ -14,6 +14,7 @@ mod audit;
 mod bulk;
 mod checkpoints;
 mod edge;
+mod erasure;
 mod error;
 mod evidence;
 pub mod holds;
@@ -43,6 +44,7 @@ pub use bulk::SortedSink;
 use checkpoints::latest_checkpoint;
 pub use checkpoints::SignedCheckpoint;
 use edge::DbReader;
+pub use erasure::Erased;
 pub use error::LedgerError;
 use layout::open_db;
 pub use memory::{limit as limit_rocksdb_memory, MemoryUse, RocksLimits};
@@ -445,7 +447,7 @@ impl Log {
         })
     }
 
-    /// The entry at `index`.
+    /// The entry at `index`; [`LedgerError::Erased`] if it was erased.
     pub fn entry(&self, index: u64) -> Result<Vec<u8>, LedgerError> {
         // Checked first, so that `index + 1` cannot overflow.
         self.check_size("leaf index", index, false)?;
@@ -454,12 +456,22 @@ impl Log {
             out = e.to_vec();
             Ok::<(), LedgerError>(())
         })?;
+        if out.is_empty() {
+            if let Some(e) = self.erased(index)? {
+                return Err(LedgerError::Erased {
+                    index,
+                    by: e.by,
+                    erasure: verifier::erasure::decision_id(index),
+                });
+            }
+        }
         Ok(out)
     }
 
     /// Calls `f(index, entry)` for every entry in `from..to`, in order, in
     /// one scan of the stored chunks from the one holding `from`. An entry
-    /// below [`Log::first_kept`] is [`LedgerError::Pruned`].
+    /// below [`Log::first_kept`] is [`LedgerError::Pruned`]; an erased one
+    /// is empty ([`Log::erased`]).
     pub fn scan_entries<E: From<LedgerError>>(
         &self,
         from: u64,

@@ -285,3 +285,69 @@ fn a_pruned_log_is_rebuilt_from_its_hashes_and_kept_entries() {
     let report = copy.audit(|_, _| {}).unwrap();
     assert_eq!((report.pruned, report.entries), (768, 232));
 }
+
+/// An erased entry (`Log::erase_entry`) is gone from reads and from the
+/// SST files; its hash, the tree, proofs and checkpoints are unchanged,
+/// also after the store is opened again with the leaf in the partial
+/// right-edge tile (whose hashes are computed from the entries on open).
+#[test]
+fn an_erased_entry_is_gone_and_the_tree_is_unchanged() {
+    let (dir, log) = marked_log();
+    let roots: Vec<_> = (0..=600).map(|n| log.root(n).unwrap()).collect();
+    let tiles = hash_tiles(&log);
+    for (leaf, by) in [(10, 599), (520, 598)] {
+        let hash = log.erase_entry(leaf, by).unwrap();
+        assert_eq!(hash, leaf_hash(&mark(leaf)));
+        // Again: nothing changes.
+        assert_eq!(log.erase_entry(leaf, by).unwrap(), hash);
+    }
+    let gone = |log: &Log| {
+        for leaf in [10, 520] {
+            match log.entry(leaf) {
+                Err(LedgerError::Erased { index, by, erasure }) => {
+                    assert_eq!(index, leaf);
+                    assert_eq!(by, if leaf == 10 { 599 } else { 598 });
+                    assert_eq!(erasure, format!("ledger-erasure-{leaf}"));
+                }
+                other => panic!("leaf {leaf}: {other:?}"),
+            }
+        }
+        assert_eq!(log.entry(11).unwrap(), mark(11));
+        assert_eq!(log.erased_in(0, 600).unwrap().len(), 2);
+        assert_eq!(hash_tiles(log), tiles);
+        for n in [1, 11, 300, 521, 600] {
+            assert_eq!(log.root(n).unwrap(), roots[n as usize]);
+        }
+        // The entry bundle holds it as an entry of length 0.
+        let b = log.tile(&bundle(0, 256)).unwrap();
+        let entries = verifier::tile::decode_bundle(&b).unwrap();
+        assert!(entries[10].is_empty() && entries[11] == mark(11));
+    };
+    gone(&log);
+    log.flush().unwrap();
+    assert!(!in_sst_files(dir.path(), &mark(10)));
+    assert!(!in_sst_files(dir.path(), &mark(520)));
+    assert!(in_sst_files(dir.path(), &mark(11)));
+    drop(log);
+    let log = open(dir.path());
+    gone(&log);
+    // Raw entries name no erasure record: the audit says so.
+    let e = log.audit(|_, _| {}).unwrap_err().to_string();
+    assert!(
+        e.contains("leaf 10 has no entry, and no erasure record names it"),
+        "{e}"
+    );
+}
+
+#[test]
+fn an_erasure_needs_a_later_record_and_a_kept_entry() {
+    let (_dir, log) = marked_log();
+    assert!(log.erase_entry(10, 10).is_err());
+    assert!(log.erase_entry(10, 600).is_err());
+    log.prune(256).unwrap();
+    assert!(matches!(
+        log.erase_entry(10, 599),
+        Err(LedgerError::Pruned { .. })
+    ));
+    assert_eq!(log.entry(300).unwrap(), mark(300));
+}

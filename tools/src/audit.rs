@@ -10,7 +10,7 @@ use verifier::audit::AuditError;
 use verifier::tile::Tile;
 use verifier::Hash;
 
-pub use verifier::audit::{hashes_of, Audited, Bundle, Source};
+pub use verifier::audit::{erased_leaves, hashes_of, holds_erased, Audited, Bundle, Source};
 
 /// The leaf hashes of the hash tile standing for pruned entry bundle
 /// `tile`: one per leaf, or an error naming it.

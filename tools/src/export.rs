@@ -261,11 +261,16 @@ pub fn run_local(dir: &DataDir, args: &ExportArgs) -> Result<()> {
         while at < end {
             let stop = (at + BATCH as u64).min(end);
             let mut leaves = Vec::with_capacity(BATCH);
-            log.scan_entries(at, stop, |_, leaf| {
-                leaves.push(leaf.to_vec());
+            log.scan_entries(at, stop, |i, leaf| {
+                // An erased entry is carried by its hash (the head holds
+                // the record that erased it).
+                leaves.push(match leaf.is_empty() {
+                    true => Err(log.leaf_hash(i)?),
+                    false => Ok(leaf.to_vec()),
+                });
                 Ok::<(), ledger::LedgerError>(())
             })?;
-            send(tx, render_all(at, leaves, &filter, &origin)?)?;
+            send(tx, render_batch(at, leaves, &filter, &origin)?)?;
             if let Some(b) = &bar {
                 b.set_position(stop - first);
             }
@@ -347,7 +352,8 @@ pub fn run_remote(remote: &Remote, key: &VerifierKey, args: &ExportArgs) -> Resu
     write_rest(&args.out, builder.finish()?, started, &key.to_string())
 }
 
-/// [`render_all`] for a stream's items: withheld ones are passed on by hash.
+/// [`render_all`] for items of which some are withheld (by the server's
+/// filter) or erased: those are passed on by hash.
 fn render_batch(
     first: u64,
     items: Vec<Result<Vec<u8>, verifier::Hash>>,

@@ -14,6 +14,7 @@ mod audit;
 mod bench;
 mod datadir;
 mod enforcer;
+mod erase;
 mod evidence;
 mod export;
 mod hold;
@@ -226,6 +227,10 @@ enum Command {
         #[arg(long)]
         mirror: PathBuf,
     },
+    /// Erase one decision's entry inside the retention window, keeping
+    /// its hash; the ledger logs who asked and why (--data, stopped; or
+    /// --url with an eraser token)
+    Erase(erase::EraseArgs),
     /// Place, list and release legal holds: decisions retention keeps
     /// (effective in a running ledgerd without restart)
     Hold {
@@ -422,6 +427,9 @@ fn run_remote(
                 cp.origin
             );
             held_note(audited.held);
+            if let Some(note) = audited.erasure_note() {
+                println!("{note}");
+            }
             if let Some(note) = audited.pruned_note() {
                 println!("{note}");
             }
@@ -430,6 +438,7 @@ fn run_remote(
             }
         }
         Command::Search(args) => search::run_remote(&remote, &args)?,
+        Command::Erase(args) => erase::run_remote(&remote, &args)?,
         Command::Status(args) => {
             let key = match key {
                 Some(_) => Some(load_key(key, dir)?),
@@ -579,6 +588,9 @@ fn run(cli: Cli) -> Result<()> {
             audited.checkpoint.size,
             key
         );
+        if let Some(note) = audited.erasure_note() {
+            println!("{note}");
+        }
         if let Some(note) = audited.pruned_note() {
             println!("{note}");
         }
@@ -659,6 +671,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Evidence(what) => evidence::run_local(&dir, what)?,
         Command::Export(args) => export::run_local(&dir, &args)?,
         Command::Prune(args) => prune::run(&dir, &args)?,
+        Command::Erase(args) => erase::run_local(&dir, &args)?,
         Command::Checkpoint { size } => {
             let log = dir.open()?;
             let signed = match size {
@@ -717,6 +730,9 @@ fn run(cli: Cli) -> Result<()> {
                     "the first {} leaves' entries were removed by retention: their hashes were read from the level-0 tiles and checked against every stored hash and checkpoint above them",
                     report.pruned
                 );
+            }
+            if let Some(note) = verifier::erasure::note(report.erased, &report.pending_erasures) {
+                println!("{note}");
             }
             if let Some(w) = report.received.warning() {
                 eprintln!("{w}");

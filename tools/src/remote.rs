@@ -331,6 +331,14 @@ impl crate::audit::Source for Remote {
         let path = format!("/{}", tile.path());
         let r = self.get(&path)?;
         match r.status {
+            200 if crate::audit::holds_erased(&r.body) => {
+                // Erased entries' hashes are in the hash tile.
+                let hashes = crate::audit::hashes_of(tile);
+                Ok(crate::audit::Bundle::Erased {
+                    entries: r.body,
+                    hashes: self.get_ok(&format!("/{}", hashes.path()))?,
+                })
+            }
             200 => Ok(crate::audit::Bundle::Entries(r.body)),
             // The log's retention removed these entries; their hashes stay.
             410 => {

@@ -12,6 +12,7 @@
 
 use crate::checkpoint::{self, Checkpoint};
 use crate::envelope::ReceivedOrder;
+use crate::erasure::{ErasureCheck, ErasureError};
 use crate::frontier::Frontier;
 use crate::hash::HASH_SIZE;
 use crate::note::VerifierKey;
@@ -36,6 +37,15 @@ pub trait Source {
 pub enum Bundle {
     /// The bundle's bytes.
     Entries(Vec<u8>),
+    /// The bundle's bytes, some of whose entries were erased (length 0,
+    /// specs/erasure.md), and the level-0 hash tile of the same leaves,
+    /// which holds the erased ones' hashes ([`holds_erased`]).
+    Erased {
+        /// The bundle's bytes.
+        entries: Vec<u8>,
+        /// The hash tile of its leaves.
+        hashes: Vec<u8>,
+    },
     /// The entries were removed by retention: the level-0 hash tile of the
     /// same leaves (a tree of hashes that reach the signed root is as
     /// checked as one of entries; only what they hashed is gone).
@@ -94,6 +104,10 @@ pub enum AuditError<E: std::fmt::Display + std::fmt::Debug> {
         /// Leaves in the bundle.
         width: u16,
     },
+    /// An erased entry is not accounted for by an erasure record, or an
+    /// erasure record is wrong.
+    #[error(transparent)]
+    Erasure(#[from] ErasureError),
     /// The entries do not reach a signed root.
     #[error("the entries do not hash to the root signed at size {0}")]
     Root(u64),
@@ -119,6 +133,41 @@ pub fn leaf_hashes(tile: &Tile, data: &[u8]) -> Option<Vec<Hash>> {
     })
 }
 
+/// Whether entry bundle bytes hold an erased entry (one of length 0): a
+/// [`Source`] then reads the level-0 hash tile too ([`Bundle::Erased`]).
+pub fn holds_erased(data: &[u8]) -> bool {
+    crate::tile::decode_bundle(data).is_ok_and(|entries| entries.iter().any(|e| e.is_empty()))
+}
+
+/// A leaf of a [`Bundle::Erased`]: its hash, and its entry unless it was
+/// erased.
+pub type BundleLeaf<'a> = (Hash, Option<&'a [u8]>);
+
+/// The leaves of entry bundle `tile` held as [`Bundle::Erased`]: each
+/// kept entry with its hash, and for each erased one the tile's hash.
+pub fn erased_leaves<'a, E: std::fmt::Display + std::fmt::Debug>(
+    tile: &Tile,
+    entries: &'a [u8],
+    hashes: &[u8],
+) -> Result<Vec<BundleLeaf<'a>>, AuditError<E>> {
+    let entries = decode_bundle_of(tile, entries).map_err(|source| AuditError::Bundle {
+        path: tile.path(),
+        source,
+    })?;
+    let hashes = leaf_hashes(tile, hashes).ok_or(AuditError::PrunedTile {
+        path: hashes_of(tile).path(),
+        width: tile.width,
+    })?;
+    Ok(entries
+        .into_iter()
+        .zip(hashes)
+        .map(|(e, h)| match e.is_empty() {
+            true => (h, None),
+            false => (leaf_hash(e), Some(e)),
+        })
+        .collect())
+}
+
 /// What an audit checked.
 #[derive(Debug)]
 pub struct Audited {
@@ -131,6 +180,12 @@ pub struct Audited {
     pub held: usize,
     /// Where `received_at` went back along the entries.
     pub received: ReceivedOrder,
+    /// Leaves whose entries were erased, each named by a later erasure
+    /// record (specs/erasure.md).
+    pub erased: u64,
+    /// Leaves an erasure record names whose entries are still here (a
+    /// mirror fetched them before the erasure; or it was cut short).
+    pub pending_erasures: Vec<u64>,
     /// Leaves whose entries the log's retention removed (their hashes were
     /// checked instead).
     pub pruned: u64,
@@ -147,6 +202,11 @@ impl Audited {
                 self.pruned
             )
         })
+    }
+
+    /// What the audit says of erased leaves ([`crate::erasure::note`]).
+    pub fn erasure_note(&self) -> Option<String> {
+        crate::erasure::note(self.erased, &self.pending_erasures)
     }
 }
 
@@ -215,6 +275,7 @@ pub fn audit<S: Source>(
     };
     check_due(&tree)?;
     let mut pruned = 0;
+    let mut erasures = ErasureCheck::default();
     for tile in entry_bundles(0, cp.size) {
         match src.bundle(&tile).map_err(AuditError::Source)? {
             Bundle::Entries(data) => {
@@ -225,7 +286,21 @@ pub fn audit<S: Source>(
                     })?;
                 for e in entries {
                     received.push(tree.size(), e);
+                    erasures.entry(tree.size(), e)?;
                     tree.push(leaf_hash(e));
+                    check_due(&tree)?;
+                }
+            }
+            Bundle::Erased { entries, hashes } => {
+                for (hash, entry) in erased_leaves(&tile, &entries, &hashes)? {
+                    match entry {
+                        Some(e) => {
+                            received.push(tree.size(), e);
+                            erasures.entry(tree.size(), e)?;
+                        }
+                        None => erasures.erased(tree.size(), hash),
+                    }
+                    tree.push(hash);
                     check_due(&tree)?;
                 }
             }
@@ -243,6 +318,7 @@ pub fn audit<S: Source>(
         }
         progress(tree.size(), cp.size);
     }
+    let erasures = erasures.finish()?;
     if tree.root() != cp.root {
         return Err(AuditError::Root(cp.size));
     }
@@ -252,6 +328,8 @@ pub fn audit<S: Source>(
         held: held.len(),
         received,
         pruned,
+        erased: erasures.erased,
+        pending_erasures: erasures.pending,
         frontier: tree,
     })
 }

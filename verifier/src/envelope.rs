@@ -101,6 +101,12 @@ const AFTER_RECORD: &[u8] = b"\x6breceived_at\xc0";
 /// from every leaf); `None` for anything else. It agrees with
 /// [`Envelope::decode`] on every valid envelope.
 pub fn received_at(leaf: &[u8]) -> Option<&str> {
+    let (from, to) = received_at_span(leaf)?;
+    std::str::from_utf8(leaf.get(from..to)?).ok()
+}
+
+/// Where the `received_at` text lies in `leaf` ([`received_at`]).
+fn received_at_span(leaf: &[u8]) -> Option<(usize, usize)> {
     let (&map, rest) = leaf.split_first()?;
     if map != MAP_OF_4 && map != MAP_OF_5 {
         return None;
@@ -114,7 +120,23 @@ pub fn received_at(leaf: &[u8]) -> Option<&str> {
         0x78 => (usize::from(*rest.get(1)?), 2),
         _ => return None,
     };
-    std::str::from_utf8(rest.get(at..at + len)?).ok()
+    let from = leaf.len() - rest.len() + at;
+    Some((from, from.checked_add(len)?))
+}
+
+/// The `submitted_by` text of leaf bytes laid out as this module writes
+/// them, read off the bytes without decoding the record (an audit looks
+/// for the ledger's own records in every leaf); `None` for anything else.
+/// It agrees with [`Envelope::decode`] on every valid envelope.
+pub fn submitted_by(leaf: &[u8]) -> Option<&str> {
+    let (_, end) = received_at_span(leaf)?;
+    let rest = leaf.get(end..)?.strip_prefix(b"\x6csubmitted_by")?;
+    match cbor::read_head(rest)? {
+        (3, len, from) => {
+            std::str::from_utf8(rest.get(from..from.checked_add(usize::try_from(len).ok()?)?)?).ok()
+        }
+        _ => None,
+    }
 }
 
 /// The record's `decision_id` in leaf bytes laid out as this module writes

@@ -25,6 +25,7 @@
 //! | [`enforcer_signature`] | records signed by their enforcer (COSE_Sign1) | RFC 9052, specs/signed-record.md |
 //! | [`decision`] | a decision record read from a leaf | specs/record.md |
 //! | [`evidence`] | one decision's evidence file | specs/evidence.md |
+//! | [`erasure`] | erased entries and the records that erase them | specs/erasure.md |
 //! | [`receipt`] | COSE receipts | RFC 9942, specs/receipt.md |
 //! | [`chain`] | identity-chain bundles | specs/chain.md |
 //! | [`export`] | compliance exports: files, their lines, the report | specs/export.md |
@@ -53,6 +54,7 @@ pub mod cosignature;
 pub mod decision;
 pub mod enforcer_signature;
 pub mod envelope;
+pub mod erasure;
 pub mod evidence;
 pub mod export;
 pub mod findings;

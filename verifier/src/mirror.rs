@@ -13,7 +13,7 @@
 //! frontier                  the tree's right edge at the newest size
 //! ```
 
-use crate::audit::{hashes_of, Bundle, Source};
+use crate::audit::{hashes_of, holds_erased, Bundle, Source};
 use crate::checkpoint::Checkpoint;
 use crate::frontier::Frontier;
 use crate::note::VerifierKey;
@@ -101,6 +101,14 @@ impl<F: MirrorFiles> Source for Mirror<F> {
 
     fn bundle(&self, tile: &Tile) -> Result<Bundle, Self::Error> {
         if let Some(data) = self.0.read(&tile.path()).map_err(MirrorError::Files)? {
+            if holds_erased(&data) {
+                // Erased entries' hashes are kept beside their bundle.
+                let hashes = self.need(&hashes_of(tile).path())?;
+                return Ok(Bundle::Erased {
+                    entries: data,
+                    hashes,
+                });
+            }
             return Ok(Bundle::Entries(data));
         }
         match self

@@ -7,11 +7,11 @@ mod common;
 
 use std::io::Cursor;
 
-use common::decisions::{leaf_at, record, signer, TestLog};
+use common::decisions::{erasure_leaf, leaf_at, record, signer, TestLog};
 use serde_json::json;
 use verifier::export::{
-    self, boundary_of, lines, render, Builder, ExportError, Filter, Head, Manifest, Sinks, Sources,
-    Window,
+    self, boundary_of, lines, render, Builder, ExportError, Filter, Head, Manifest, Rendered,
+    Sinks, Sources, Window,
 };
 use verifier::range::cover;
 use verifier::timestamp::Timestamp;
@@ -79,6 +79,7 @@ fn head(log: &TestLog, from: &str, to: &str, filter: Filter) -> Head {
         right: hashes(end, size),
         before: first.checked_sub(1).map(bound),
         after: (end < size).then(|| bound(end)),
+        erased: vec![],
     }
 }
 
@@ -100,6 +101,11 @@ fn build(log: &TestLog, head: Head) -> Package {
 
 /// [`build`], with the builder's refusal of a leaf as the error.
 fn try_build(log: &TestLog, head: Head) -> Result<Package, ExportError> {
+    try_build_erased(log, head, &[])
+}
+
+/// [`try_build`] of a log whose leaves `erased` have no entry.
+fn try_build_erased(log: &TestLog, head: Head, erased: &[u64]) -> Result<Package, ExportError> {
     let (first, end) = (head.first, head.end);
     let (filter, origin) = (head.filter.clone(), head.origin.clone());
     let sinks = Sinks {
@@ -110,7 +116,11 @@ fn try_build(log: &TestLog, head: Head) -> Result<Package, ExportError> {
     };
     let mut b = Builder::new(head, &signer().verifier(), sinks).unwrap();
     for i in first..end {
-        b.append(render(i, log.leaves[i as usize].clone(), &filter, &origin).unwrap())?;
+        let leaf = log.leaves[i as usize].clone();
+        b.append(match erased.contains(&i) {
+            true => Rendered::withheld(verifier::leaf_hash(&leaf)),
+            false => render(i, leaf, &filter, &origin).unwrap(),
+        })?;
     }
     let f = b.finish().unwrap();
     Ok(Package {
@@ -636,4 +646,53 @@ fn a_clock_that_went_back_is_named_not_exported() {
     );
     assert_eq!((p.manifest.first, p.manifest.end), (6, 10));
     assert!(p.verify().is_ok());
+}
+
+/// Leaf 15 erased, and the ledger's record of it at leaf 60: the export
+/// carries the leaf by its hash and the record with its inclusion proof,
+/// and verifies as complete with one erased; without the record, or with
+/// the leaf disclosed after all, it does not.
+#[test]
+fn an_erased_decision_is_carried_by_hash_and_named_by_its_record() {
+    let mut leaves = log().leaves;
+    leaves.push(erasure_leaf(&leaves, 15, "2026-11-23T08:01:00Z"));
+    let log = TestLog::new(leaves);
+    let mut h = head(&log, FROM, TO, Filter::default());
+    h.erased = vec![boundary_of(60, &log.leaves[60], &log.proof(60))];
+    let p = try_build_erased(&log, h.clone(), &[15]).unwrap();
+    assert_eq!(
+        (p.manifest.counts.withheld, p.manifest.counts.erased),
+        (1, 1)
+    );
+    let v = p.verify().unwrap();
+    assert!(
+        v.to_string().contains("; 1 erased (carried as leaf hashes"),
+        "{v}"
+    );
+    assert_eq!(
+        String::from_utf8(p.jsonl.clone()).unwrap().lines().count(),
+        30
+    );
+
+    // The record left out: a leaf withheld from an unfiltered export.
+    let mut no_record = p.clone();
+    no_record.manifest.erased.clear();
+    assert!(matches!(
+        no_record.verify(),
+        Err(ExportError::Leaf { index: 15, .. })
+    ));
+    // A record of another log (not included) or naming another leaf.
+    let mut other = p.clone();
+    other.manifest.erased[0].index = 59;
+    assert!(matches!(other.verify(), Err(ExportError::Erased(_))));
+    // The builder refuses an erased leaf that is disclosed, and a leaf
+    // carried by hash that no record names.
+    assert!(matches!(
+        try_build_erased(&log, h.clone(), &[]),
+        Err(ExportError::Leaf { index: 15, .. })
+    ));
+    assert!(matches!(
+        try_build_erased(&log, h, &[15, 16]),
+        Err(ExportError::Leaf { index: 16, .. })
+    ));
 }

@@ -70,9 +70,10 @@ fn linked_to(idx: &Indexes, index: u64, size: u64, want: usize) -> Result<Vec<u6
     let d = logged.decision;
     let mut out = Vec::new();
     if let Some(parent) = &d.context.parent_decision_id {
-        // A parent whose entry retention removed is not a hop.
+        // A parent whose entry retention removed, or that was erased, is
+        // not a hop.
         if let Some((i, _)) = idx.lookup_decision(parent)? {
-            if i >= idx.log().first_kept() {
+            if i >= idx.log().first_kept() && idx.log().erased(i)?.is_none() {
                 out.push(i);
             }
         }

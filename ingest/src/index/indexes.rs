@@ -127,8 +127,8 @@ impl Indexes {
         let first = built;
         let mut facts = vec![Facts::unindexed(); (kept - built) as usize];
         let mut unindexed = 0u64;
-        log.scan_entries(kept, size, |_, leaf| {
-            facts.push(Facts::of_leaf(leaf).unwrap_or_else(|| {
+        log.scan_entries(kept, size, |i, leaf| {
+            facts.push(Facts::of_entry(&log, i, leaf).unwrap_or_else(|| {
                 unindexed += 1;
                 Facts::unindexed()
             }));
@@ -151,7 +151,7 @@ impl Indexes {
             built: AtomicU64::new(first),
         });
         indexes.build()?;
-        indexes.restore_trimmed()?;
+        indexes.restore_spans()?;
         Ok(indexes)
     }
 
@@ -288,6 +288,15 @@ impl Indexes {
             .map(|(i, id, digest)| (i, id.to_string(), digest))
             .collect();
         (self.built(), ids)
+    }
+
+    /// Takes leaf `index`'s terms out of its span in memory, if it is
+    /// there ([`Indexes::finish_erasure`]; the caller holds `building`).
+    pub(crate) fn forget_in_memory(&self, index: u64) {
+        let mut tail = self.tail.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(span) = tail.spans.get_mut(&self.span_of(index)) {
+            Arc::make_mut(span).forget(index);
+        }
     }
 
     /// Where a `decision_id` was appended, if it was.

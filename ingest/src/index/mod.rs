@@ -17,6 +17,7 @@
 //! ([`Facts::of_leaf`]), so the leaves themselves are the index's log.
 
 pub mod chain;
+pub mod erasure;
 pub(crate) mod indexes;
 pub mod query;
 pub mod retention;
@@ -136,6 +137,24 @@ impl Facts {
         let env = Envelope::decode(leaf).ok()?;
         let record = crate::record::check(&env.record).ok()?;
         Some(Facts::from_record(record).0)
+    }
+
+    /// The facts of leaf `index` of `log`, whose stored entry is `leaf`:
+    /// [`Facts::of_leaf`]; for an erased entry, its `decision_id` and
+    /// digest as its erasure record keeps them, without terms (it is
+    /// found by none), so that a retry of it is still answered.
+    pub fn of_entry(log: &Log, index: u64, leaf: &[u8]) -> Option<Facts> {
+        if !leaf.is_empty() {
+            return Facts::of_leaf(leaf);
+        }
+        let by = log.erased(index).ok()??.by;
+        let e = verifier::erasure::read(by, &log.entry(by).ok()?).ok()??;
+        let (decision_id, digest) = e.erased_decision;
+        Some(Facts {
+            decision_id,
+            digest,
+            terms: Vec::new(),
+        })
     }
 
     /// The facts of a leaf that is not a decision record: no

@@ -348,13 +348,23 @@ pub fn search(
     let (first, end, size) = bounds(idx, q)?;
     let start = after.map_or(0, |a| a.saturating_add(1)).max(first);
     let limit = limit.max(1);
+    let walking = terms.is_empty() && q.from.is_none() && q.to.is_none();
     let accept = |index: u64| -> Result<bool, QueryError> {
         for (kind, term) in terms.iter().skip(1) {
             if !has_term(idx, *kind, term, index)? {
                 return Ok(false);
             }
         }
-        Ok(!q.reads_leaves() || q.leaf_matches(&leaf_decision(log, index)?))
+        if !q.reads_leaves() {
+            // Walked leaves are not found by a term: an erased one is
+            // passed over here (postings no longer name it).
+            return Ok(!(walking && log.erased(index)?.is_some()));
+        }
+        match leaf_decision(log, index) {
+            Ok(d) => Ok(q.leaf_matches(&d)),
+            Err(LedgerError::Erased { .. }) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
     };
     let mut out = Collect::new(limit, size);
     let full = start < end

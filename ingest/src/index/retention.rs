@@ -23,9 +23,7 @@ use ledger::LedgerError;
 use verifier::timestamp::Timestamp;
 
 use crate::index::span::SpanIndex;
-use crate::index::{
-    decode_decision, decode_list, encode_list, mark_key, Facts, CF_DECISIONS, CF_POSTINGS, SPAN,
-};
+use crate::index::{decode_decision, mark_key, Facts, CF_DECISIONS, CF_POSTINGS, SPAN};
 use crate::Indexes;
 
 /// What a prune removed.
@@ -221,61 +219,41 @@ impl Indexes {
 
     /// Rewrites the postings of the built span from `start` without the
     /// leaves below `kept`, if any of its lists holds one: a list left
-    /// with kept leaves is written again, an emptied one left out, the
-    /// span's mark kept; the old file is deleted, so the bytes go
-    /// ([`ledger::Log::replace_sorted_range`]). Searches wait meanwhile. A
-    /// crash in between leaves the span without postings: opening the
-    /// indexes rebuilds them from its kept leaves
-    /// ([`Indexes::restore_trimmed`]). Returns the postings changed.
+    /// with kept leaves is written again, an emptied one left out
+    /// ([`Indexes::rewrite_span`]). Returns the postings changed.
     fn trim_span(&self, start: u64, kept: u64) -> Result<u64, LedgerError> {
-        let log = self.log();
-        let prefix = start.to_be_bytes().to_vec();
-        let mark = mark_key(start);
-        let (mut items, mut changed) = (Vec::new(), 0u64);
-        log.index_scan_ranges(CF_POSTINGS, [(prefix.clone(), prefix)], |k, v| {
-            if k == mark {
-                items.push((k.to_vec(), v.to_vec()));
-                return Ok::<bool, LedgerError>(true);
-            }
-            let leaves = decode_list(v).ok_or_else(|| {
-                LedgerError::Corrupt(format!("postings of span {start} hold a malformed list"))
-            })?;
-            match leaves.partition_point(|&i| i < kept) {
-                0 => items.push((k.to_vec(), v.to_vec())),
-                n => {
-                    changed += 1;
-                    if n < leaves.len() {
-                        items.push((k.to_vec(), encode_list(&leaves[n..])));
-                    }
-                }
-            }
-            Ok(true)
-        })?;
-        if changed > 0 {
-            let _searches = self.postings.write().unwrap_or_else(|p| p.into_inner());
-            log.replace_sorted_range(
-                CF_POSTINGS,
-                &start.to_be_bytes(),
-                &(start + 1).to_be_bytes(),
-                |sink| items.iter().try_for_each(|(k, v)| sink.put(k, v)),
-            )?;
-        }
-        Ok(changed)
+        self.rewrite_span(
+            start,
+            &mut |leaves| match leaves.partition_point(|&i| i < kept) {
+                0 => None,
+                n => Some(leaves[n..].to_vec()),
+            },
+        )
     }
 
-    /// Rebuilds, from its leaves, the postings of the built span holding
-    /// the first kept leaf if they are missing (a crash while
-    /// [`Indexes::trim_span`] replaced them). Called on open.
-    pub(crate) fn restore_trimmed(&self) -> Result<(), LedgerError> {
+    /// Rebuilds, from their leaves, the postings of the built spans from
+    /// the one holding the first kept leaf that are missing (a crash while
+    /// [`Indexes::rewrite_span`] replaced them: a prune's trim or an
+    /// erasure). Leaves below the first kept one and erased leaves have no
+    /// terms. Called on open: one read per built span.
+    pub(crate) fn restore_spans(&self) -> Result<(), LedgerError> {
         let log = self.log();
         let (kept, span) = (log.first_kept(), self.span());
-        let start = self.span_of(kept);
-        if kept == start
-            || start + span > self.built()
-            || log.index_get(CF_POSTINGS, &mark_key(start))?.is_some()
-        {
-            return Ok(());
+        let mut start = self.span_of(kept);
+        while start + span <= self.built() {
+            if log.index_get(CF_POSTINGS, &mark_key(start))?.is_none() {
+                self.restore_span(start, kept.max(start))?;
+            }
+            start += span;
         }
+        Ok(())
+    }
+
+    /// [`Indexes::restore_spans`] of the span from `start`, whose leaves
+    /// below `kept` were pruned.
+    fn restore_span(&self, start: u64, kept: u64) -> Result<(), LedgerError> {
+        let log = self.log();
+        let span = self.span();
         let mut index = SpanIndex::new(start, span.min(SPAN) as usize);
         for _ in start..kept {
             index.add(Facts::unindexed());
@@ -285,7 +263,7 @@ impl Indexes {
             Ok::<(), LedgerError>(())
         })?;
         tracing::warn!(
-            "rebuilding the postings of span {start} from its leaves (a prune was cut short)"
+            "rebuilding the postings of span {start} from its leaves (a prune or an erasure was cut short)"
         );
         log.ingest_sorted_with(CF_POSTINGS, |sink| {
             index.write_postings(start + span, kept, |k, v| sink.put(k, v))

@@ -213,6 +213,17 @@ impl SpanIndex {
         });
     }
 
+    /// Leaf `index` (in this span) is found by no term from now on: its
+    /// entry is erased. Its `decision_id` stays.
+    pub fn forget(&mut self, index: u64) {
+        if let Some(offset) = index
+            .checked_sub(self.start)
+            .and_then(|o| u32::try_from(o).ok())
+        {
+            self.terms.retain(|t| t.offset != offset);
+        }
+    }
+
     /// Where `decision_id` was appended, if in this span: its first leaf
     /// (the pipeline never appends one twice).
     pub fn decision(&self, decision_id: &str) -> Option<Logged> {

@@ -242,6 +242,18 @@ pub fn parse_body(
     body: &[u8],
     sender: &Sender<'_>,
 ) -> Result<Vec<Checked>, BodyError> {
+    if sender.submitted_by == verifier::erasure::SUBMITTED_BY {
+        return Err(BodyError {
+            format: match format {
+                Format::Json => "JSON",
+                Format::Cbor | Format::CborSeq => "CBOR",
+            },
+            reason: format!(
+                "records cannot be submitted as {:?}: it marks the ledger's own records (erasures)",
+                verifier::erasure::SUBMITTED_BY
+            ),
+        });
+    }
     if format == Format::Json {
         let cbor = json_as_cbor(body)?;
         return parse_body(Format::Cbor, &cbor, sender).map_err(as_json);

@@ -642,6 +642,9 @@ fn audit_mirror(
         if a.kept == 1 { "" } else { "s" },
         a.held
     );
+    if let Some(note) = a.erasure_note() {
+        println!("{note}");
+    }
     if let Some(note) = a.pruned_note() {
         verdict.push_str(&format!("\n{note}"));
     }

@@ -47,6 +47,10 @@ pub struct Head {
     pub before: Option<Boundary>,
     /// Leaf `end`, if `end` is below the checkpoint's size.
     pub after: Option<Boundary>,
+    /// The records of the erasures of leaves in the range, each with its
+    /// inclusion proof.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub erased: Vec<Boundary>,
 }
 
 /// A leaf made ready to append.
@@ -58,7 +62,9 @@ pub struct Rendered {
 }
 
 impl Rendered {
-    /// A leaf withheld by the exporter's filter, known by its hash only.
+    /// A leaf withheld by the exporter's filter, or whose entry was
+    /// erased (an erasure record of the head names it), known by its hash
+    /// only.
     pub fn withheld(leaf_hash: Hash) -> Rendered {
         Rendered {
             leaf_hash,
@@ -77,10 +83,7 @@ pub fn render(
     let leaf_err = |why: String| ExportError::Leaf { index, why };
     let logged = LoggedDecision::from_leaf(&leaf).map_err(|e| leaf_err(e.to_string()))?;
     if !filter.matches(&logged.decision) {
-        return Ok(Rendered {
-            leaf_hash: logged.leaf_hash,
-            disclosed: None,
-        });
+        return Ok(Rendered::withheld(logged.leaf_hash));
     }
     let lines = [
         lines::jsonl(index, &logged),
@@ -167,6 +170,8 @@ pub struct Builder<W> {
     window: (Timestamp, Timestamp),
     /// The `received_at` of the last disclosed leaf.
     last: Option<Timestamp>,
+    /// The erased leaves of the range, by the head's erasure records.
+    erased: super::Erased,
 }
 
 fn io(file: &'static str) -> impl Fn(std::io::Error) -> ExportError {
@@ -198,6 +203,7 @@ impl<W: Write> Builder<W> {
             })
         };
         let window = (time(&head.window.from)?, time(&head.window.to)?);
+        let erased = super::Erased::of(&head.erased, head.first, head.end, cp.size, &cp.root)?;
         let mut csv = Hashed::new(sinks.csv);
         csv.put(lines::CSV_HEADER.as_bytes()).map_err(io(CSV))?;
         Ok(Builder {
@@ -214,6 +220,7 @@ impl<W: Write> Builder<W> {
             report: Report::default(),
             window,
             last: None,
+            erased,
         })
     }
 
@@ -238,6 +245,23 @@ impl<W: Write> Builder<W> {
                 return Err(ExportError::Leaf { index, why });
             }
             self.last = Some(t);
+        }
+        let index = self.head.first + self.counts.leaves;
+        if self.erased.contains(index) {
+            if r.disclosed.is_some() {
+                return Err(ExportError::Leaf {
+                    index,
+                    why: "is disclosed, but an erasure record of the head erases it".into(),
+                });
+            }
+            self.erased.check(index, &r.leaf_hash)?;
+            self.counts.erased += 1;
+        } else if r.disclosed.is_none() && self.head.filter.is_empty() {
+            return Err(ExportError::Leaf {
+                index,
+                why: "is withheld, but the export has no filter and no erasure record names it"
+                    .into(),
+            });
         }
         self.tree.push_leaf(r.leaf_hash);
         self.counts.leaves += 1;
@@ -300,6 +324,7 @@ impl<W: Write> Builder<W> {
             right: h.right,
             before: h.before,
             after: h.after,
+            erased: h.erased,
             counts: self.counts,
             files,
         };

@@ -22,6 +22,7 @@
 //! files once, in O(log n) memory.
 
 mod builder;
+mod erased;
 mod items;
 pub mod lines;
 pub mod report;
@@ -38,6 +39,7 @@ use crate::hash::Hash;
 use crate::range::RangeError;
 
 pub use builder::{render, Builder, Finished, Head, Rendered, Sinks};
+pub use erased::Erased;
 pub use items::{write_item, Item, ItemReader};
 pub use verify::{verify, verify_signed, verify_witnessed, Signatures, Sources, Verdict};
 
@@ -270,6 +272,13 @@ pub struct Counts {
     pub disclosed: u64,
     /// Of which withheld (as leaf hashes).
     pub withheld: u64,
+    /// Of the withheld, those whose entries were erased (specs/erasure.md).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub erased: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// `manifest.json`.
@@ -301,6 +310,10 @@ pub struct Manifest {
     /// Leaf `end`, received at or after the window's end (absent when
     /// `end` is the checkpoint's size).
     pub after: Option<Boundary>,
+    /// The records of the erasures of leaves in the range, each proven in
+    /// the checkpoint's tree (specs/erasure.md); absent when none was.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub erased: Vec<Boundary>,
     /// The range's leaves, counted.
     pub counts: Counts,
     /// Every file of [`FILES`] with its digest.
@@ -353,6 +366,10 @@ pub enum ExportError {
         /// What is wrong.
         why: String,
     },
+    /// The erased leaves of the range are not what their erasure records
+    /// say.
+    #[error("erased leaves: {0}")]
+    Erased(String),
 }
 
 fn manifest_error(why: impl Into<String>) -> ExportError {

@@ -8,6 +8,7 @@ use std::io::{BufReader, Read};
 use sha2::{Digest, Sha256};
 
 use super::report;
+use super::Erased;
 use super::{
     digest, hashes, heading, hex, lines, manifest_error, Boundary, Counts, ExportError, FileDigest,
     Item, ItemReader, Manifest, Version, CHECKPOINT, CSV, FILES, FORMAT, FORMAT_V1, FORMAT_V2,
@@ -218,6 +219,13 @@ impl std::fmt::Display for Verdict {
                 m.counts.withheld
             )?;
         }
+        if m.counts.erased > 0 {
+            write!(
+                s,
+                "; {} erased (carried as leaf hashes, each named by an erasure record the package proves, which says who asked and why)",
+                m.counts.erased
+            )?;
+        }
         if self.disagreements > 0 {
             write!(
                 s,
@@ -341,6 +349,7 @@ pub fn verify_signed<R: Read>(
     }
     let (left, right) = (hashes(&m.left, "left")?, hashes(&m.right, "right")?);
     let mut tree = range::start(m.first, m.end, cp.size, &left, &right)?;
+    let erased = Erased::of(&m.erased, m.first, m.end, cp.size, &cp.root)?;
     let before = boundary(
         &m.before,
         "before",
@@ -389,12 +398,20 @@ pub fn verify_signed<R: Read>(
         counts.leaves += 1;
         match item {
             Item::Withheld(h) => {
-                if m.filter.is_empty() {
+                if erased.contains(index) {
+                    erased.check(index, &h)?;
+                    counts.erased += 1;
+                } else if m.filter.is_empty() {
                     return Err(leaf_err("is withheld, but the export has no filter".into()));
                 }
                 tree.push_leaf(h);
                 counts.withheld += 1;
                 report.withheld();
+            }
+            Item::Leaf(_) if erased.contains(index) => {
+                return Err(leaf_err(
+                    "is disclosed, but an erasure record of the package erases it".into(),
+                ));
             }
             Item::Leaf(bytes) => {
                 let mut logged =

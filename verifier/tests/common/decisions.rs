@@ -36,8 +36,37 @@ pub fn leaf(record: &serde_json::Value) -> Vec<u8> {
 
 /// [`leaf`], received at `received_at`.
 pub fn leaf_at(record: &serde_json::Value, received_at: &str) -> Vec<u8> {
+    leaf_by(record, received_at, "relay-1")
+}
+
+/// [`leaf_at`], submitted by `submitted_by`.
+pub fn leaf_by(record: &serde_json::Value, received_at: &str, submitted_by: &str) -> Vec<u8> {
     let cbor = verifier::cbor::encode(&to_cbor(record, None));
-    encode_parts(&cbor, received_at, "relay-1")
+    encode_parts(&cbor, received_at, submitted_by)
+}
+
+/// The ledger's record erasing leaf `index` of `leaves`, received at
+/// `received_at` (specs/erasure.md).
+pub fn erasure_leaf(leaves: &[Vec<u8>], index: u64, received_at: &str) -> Vec<u8> {
+    let erased = &leaves[index as usize];
+    let at = verifier::envelope::received_at(erased).unwrap();
+    let logged = verifier::decision::LoggedDecision::from_leaf(erased).unwrap();
+    let received = verifier::timestamp::Timestamp::parse_text(at).unwrap();
+    let leaf = verifier::erasure::ErasedLeaf {
+        index,
+        leaf_hash: &leaf_hash(erased),
+        received_at: &received,
+        decision_id: &logged.decision.decision_id,
+        digest: &[9; 32],
+    };
+    let req = verifier::erasure::Request {
+        requested_by: "dpo@example.com",
+        reason: "GDPR art. 17 request",
+        ticket: Some("DSR-7"),
+    };
+    let time = verifier::timestamp::Timestamp::parse_text(received_at).unwrap();
+    let record = verifier::erasure::record(&leaf, &req, &time);
+    leaf_by(&record, received_at, verifier::erasure::SUBMITTED_BY)
 }
 
 /// A clean record: owners named, credential valid, TTL right.

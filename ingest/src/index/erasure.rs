@@ -1,0 +1,257 @@
+//! Erasing one decision inside the retention window (specs/erasure.md):
+//! its entry goes, its hash stays, and a record the ledger logs says who
+//! asked for it and why.
+//!
+//! Three steps, each safe to repeat: [`Indexes::plan_erasure`] finds the
+//! leaf and makes the erasure record; the caller appends that record
+//! through the pipeline, durably, as the ledger's own
+//! ([`verifier::erasure::SUBMITTED_BY`]); [`Indexes::finish_erasure`]
+//! takes the leaf's terms out of the indexes and then erases its entry
+//! ([`ledger::Log::erase_entry`]). A crash between them leaves the record
+//! logged and the entry there; asking again finishes it (the record is
+//! found by its `decision_id`).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use ledger::holds::Hold;
+use ledger::{Erased, LedgerError};
+use verifier::erasure::{self, ErasedLeaf, Request, SUBMITTED_BY};
+use verifier::timestamp::Timestamp;
+use verifier::Hash;
+
+use crate::index::{decode_list, encode_list, CF_POSTINGS};
+use crate::pipeline::{Outcome, Submission};
+use crate::record::{check, from_json};
+use crate::Indexes;
+
+/// Why a decision cannot be erased.
+#[derive(Debug, thiserror::Error)]
+pub enum EraseError {
+    /// No kept leaf holds the decision.
+    #[error("{0}")]
+    NotFound(String),
+    /// The request is not one the ledger can log (a field empty or too
+    /// long).
+    #[error("erasure request: {0}")]
+    Request(String),
+    /// A legal hold keeps the decision.
+    #[error("decision {decision_id:?} (leaf {index}) was received at {received_at}, under legal hold {} since {} ({}): release the hold first", .hold.id, .hold.since.canonical(), .hold.reason)]
+    Held {
+        /// The decision.
+        decision_id: String,
+        /// Its leaf.
+        index: u64,
+        /// When it was received.
+        received_at: String,
+        /// The hold that keeps it.
+        hold: Box<Hold>,
+    },
+    /// The decision is the ledger's own record (an erasure): it says what
+    /// happened to another, and stays.
+    #[error("decision {0:?} is the ledger's own record of an erasure; it is not erased")]
+    OwnRecord(String),
+    /// The erasure record could not be logged.
+    #[error("the erasure record could not be logged: {0}")]
+    NotLogged(String),
+    /// Storage failed or holds could not be read.
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+}
+
+/// An erasure planned: the leaf, and the record to log before it goes.
+#[derive(Debug)]
+pub struct Planned {
+    /// The decision's leaf.
+    pub index: u64,
+    /// Its hash, which stays.
+    pub leaf_hash: Hash,
+    /// The erasure record, to append as the ledger's own.
+    pub record: Submission,
+}
+
+/// What [`Indexes::plan_erasure`] found.
+#[derive(Debug)]
+pub enum Plan {
+    /// Log this record, then [`Indexes::finish_erasure`].
+    Erase(Box<Planned>),
+    /// The decision's entry was erased before.
+    Done(Erased),
+}
+
+impl Indexes {
+    /// Finds the leaf of `decision_id` and makes the record that erases
+    /// it as `req` asks, dated `now`; refuses a decision no kept leaf
+    /// holds, one a legal hold of the data dir `holds` keeps, and the
+    /// ledger's own records.
+    pub fn plan_erasure(
+        &self,
+        decision_id: &str,
+        req: &Request<'_>,
+        now: &Timestamp,
+        holds: Option<&Path>,
+    ) -> Result<Plan, EraseError> {
+        let log = self.log();
+        let not_found = || EraseError::NotFound(self.not_found(decision_id));
+        let (index, digest) = self.lookup_decision(decision_id)?.ok_or_else(not_found)?;
+        if index < log.first_kept() {
+            return Err(not_found());
+        }
+        if let Some(done) = log.erased(index)? {
+            return Ok(Plan::Done(done));
+        }
+        let leaf = log.entry(index)?;
+        if verifier::envelope::submitted_by(&leaf) == Some(SUBMITTED_BY) {
+            return Err(EraseError::OwnRecord(decision_id.to_string()));
+        }
+        let received = verifier::envelope::received_at(&leaf).unwrap_or_default();
+        let at = Timestamp::parse_text(received).ok_or_else(|| {
+            EraseError::NotFound(format!(
+                "leaf {index} of decision {:?} is not a decision record",
+                decision_id
+            ))
+        })?;
+        if let Some(dir) = holds {
+            if let Some(hold) = ledger::holds::earliest(dir).map_err(LedgerError::from)? {
+                if at >= hold.since {
+                    return Err(EraseError::Held {
+                        decision_id: decision_id.to_string(),
+                        index,
+                        received_at: received.to_string(),
+                        hold: Box::new(hold),
+                    });
+                }
+            }
+        }
+        let leaf_hash = verifier::leaf_hash(&leaf);
+        let leaf = ErasedLeaf {
+            index,
+            leaf_hash: &leaf_hash,
+            received_at: &at,
+            decision_id,
+            digest: &digest,
+        };
+        let json = erasure::record(&leaf, req, now);
+        let record = check(&from_json(&json)).map_err(|e| {
+            let field = match e.path.as_str() {
+                "subject.id" => "requested by",
+                "reasons[0]" => "reason",
+                "context.ticket" => "ticket",
+                other => other,
+            };
+            EraseError::Request(format!("{field} {}", e.problem))
+        })?;
+        Ok(Plan::Erase(Box::new(Planned {
+            index,
+            leaf_hash,
+            record: Submission {
+                record,
+                submitted_by: Arc::from(SUBMITTED_BY),
+            },
+        })))
+    }
+
+    /// After the erasure record of `planned` was submitted with `outcome`:
+    /// checks that the leaf it names holds it, takes the erased leaf's
+    /// terms out of the indexes (memory, or its built span's postings,
+    /// rewritten), then erases its entry. Returns what is stored of it.
+    pub fn finish_erasure(
+        &self,
+        planned: &Planned,
+        outcome: &Outcome,
+    ) -> Result<Erased, EraseError> {
+        let log = self.log();
+        let by = match outcome {
+            Outcome::Appended { index, .. }
+            | Outcome::Duplicate { index, .. }
+            // The same erasure asked for before, at another time: its
+            // record is the one logged then.
+            | Outcome::Conflict { index } => *index,
+            Outcome::Failed(why) => return Err(EraseError::NotLogged(why.clone())),
+        };
+        let leaf = log.entry(by)?;
+        let named = erasure::read(by, &leaf)
+            .map_err(|e| EraseError::NotLogged(e.to_string()))?
+            .filter(|e| e.index == planned.index && e.leaf_hash == planned.leaf_hash);
+        if named.is_none() {
+            return Err(EraseError::NotLogged(format!(
+                "leaf {by}, under the erasure record's decision_id {:?}, does not erase leaf {}",
+                erasure::decision_id(planned.index),
+                planned.index
+            )));
+        }
+        self.forget_terms(planned.index)?;
+        log.erase_entry(planned.index, by)?;
+        Ok(log
+            .erased(planned.index)?
+            .ok_or_else(|| LedgerError::Corrupt("an erased leaf was not recorded".into()))?)
+    }
+
+    /// Takes leaf `index`'s terms out of the indexes: out of its span in
+    /// memory, or out of its built span's postings, which are rewritten
+    /// (a list left empty is left out, so a term only it had leaves the
+    /// files). Its `decision_id` stays, so a retry is answered as a
+    /// duplicate of the erased leaf.
+    fn forget_terms(&self, index: u64) -> Result<(), LedgerError> {
+        // No span is built meanwhile: the leaf is in memory or built.
+        let _building = self.building.lock().unwrap_or_else(|p| p.into_inner());
+        if index >= self.built() {
+            self.forget_in_memory(index);
+            return Ok(());
+        }
+        self.rewrite_span(self.span_of(index), &mut |leaves| {
+            let at = leaves.binary_search(&index).ok()?;
+            let mut kept = leaves.to_vec();
+            kept.remove(at);
+            Some(kept)
+        })?;
+        Ok(())
+    }
+
+    /// Rewrites the postings of the built span from `start` where `change`
+    /// gives a new list for one (`None`: unchanged; empty: left out), the
+    /// span's mark kept; the old file is deleted, so the bytes go
+    /// ([`ledger::Log::replace_sorted_range`]). Searches wait meanwhile. A
+    /// crash in between leaves the span without postings: opening the
+    /// indexes rebuilds them from its kept leaves
+    /// ([`Indexes::restore_spans`]). Returns the lists changed.
+    pub(crate) fn rewrite_span(
+        &self,
+        start: u64,
+        change: &mut dyn FnMut(&[u64]) -> Option<Vec<u64>>,
+    ) -> Result<u64, LedgerError> {
+        let log = self.log();
+        let prefix = start.to_be_bytes().to_vec();
+        let mark = crate::index::mark_key(start);
+        let (mut items, mut changed) = (Vec::new(), 0u64);
+        log.index_scan_ranges(CF_POSTINGS, [(prefix.clone(), prefix)], |k, v| {
+            if k == mark {
+                items.push((k.to_vec(), v.to_vec()));
+                return Ok::<bool, LedgerError>(true);
+            }
+            let leaves = decode_list(v).ok_or_else(|| {
+                LedgerError::Corrupt(format!("postings of span {start} hold a malformed list"))
+            })?;
+            match change(&leaves) {
+                None => items.push((k.to_vec(), v.to_vec())),
+                Some(kept) => {
+                    changed += 1;
+                    if !kept.is_empty() {
+                        items.push((k.to_vec(), encode_list(&kept)));
+                    }
+                }
+            }
+            Ok(true)
+        })?;
+        if changed > 0 {
+            let _searches = self.postings.write().unwrap_or_else(|p| p.into_inner());
+            log.replace_sorted_range(
+                CF_POSTINGS,
+                &start.to_be_bytes(),
+                &(start + 1).to_be_bytes(),
+                |sink| items.iter().try_for_each(|(k, v)| sink.put(k, v)),
+            )?;
+        }
+        Ok(changed)
+    }
+}

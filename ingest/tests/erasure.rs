@@ -1,0 +1,246 @@
+//! Erasure over the indexes (`Indexes::plan_erasure`, `finish_erasure`):
+//! an erased decision is found by no search, linked by no chain, and its
+//! terms leave the index files, whether its span was built or still in
+//! memory; its id still answers retries; the store audits clean; a hold
+//! keeps it; an erasure cut short after its record was logged is
+//! finished by asking again.
+
+mod common;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use common::{cbor_of, in_sst_files, record};
+use ingest::index::INGEST_CFS;
+use ingest::query::{search, Query};
+use ingest::{
+    check, EraseError, Indexes, Outcome, Pipeline, PipelineConfig, Plan, Planned, Submission,
+};
+use ledger::{Erased, LedgerError, Log};
+use verifier::erasure::Request;
+use verifier::timestamp::Timestamp;
+use verifier::SignerKey;
+
+fn key() -> SignerKey {
+    SignerKey::from_seed("erasure.example/log", &[6; 32]).unwrap()
+}
+
+fn open(dir: &Path) -> (Arc<Log>, Arc<Indexes>) {
+    let log = Arc::new(Log::open_with(dir, &key().verifier(), INGEST_CFS).unwrap());
+    (log.clone(), Indexes::open_with_span(log, 64).unwrap())
+}
+
+/// Decision `e-i`: subject `s-(i % 5)`, leaf `e-7`'s subject a term of
+/// its own; `e-(i+1)` names `e-i` as its parent.
+fn submission(i: u64) -> Submission {
+    let mut r = record(&format!("e-{i}"));
+    r["subject"]["id"] = format!("s-{}", i % 5).into();
+    if i == 7 || i == 250 {
+        r["subject"]["id"] = format!("zperson-{i}").into();
+    }
+    r["context"]["request_id"] = format!("req-{i}").into();
+    r["context"]["trace_id"] = format!("trace-{i}").into();
+    if i > 0 {
+        r["context"]["parent_decision_id"] = format!("e-{}", i - 1).into();
+    }
+    Submission {
+        record: check(&cbor_of(&r)).unwrap(),
+        submitted_by: "w".into(),
+    }
+}
+
+fn submit(p: &Pipeline, subs: Vec<Submission>) -> Vec<Outcome> {
+    p.submit(subs).unwrap().blocking_recv().unwrap()
+}
+
+fn now() -> Timestamp {
+    Timestamp(time::OffsetDateTime::now_utc())
+}
+
+fn ask() -> Request<'static> {
+    Request {
+        requested_by: "dpo@example.com",
+        reason: "GDPR art. 17 request",
+        ticket: Some("DSR-1"),
+    }
+}
+
+fn plan(idx: &Indexes, id: &str, holds: Option<&Path>) -> Result<Planned, EraseError> {
+    match idx.plan_erasure(id, &ask(), &now(), holds)? {
+        Plan::Erase(p) => Ok(*p),
+        Plan::Done(e) => panic!("{id} was erased before: {e:?}"),
+    }
+}
+
+/// Plans, logs and finishes the erasure of `id`.
+fn erase(idx: &Indexes, p: &Pipeline, id: &str) -> Erased {
+    let planned = plan(idx, id, None).unwrap();
+    let outcome = submit(p, vec![planned.record.clone()]).pop().unwrap();
+    idx.finish_erasure(&planned, &outcome).unwrap()
+}
+
+fn subject(idx: &Indexes, s: &str) -> Vec<u64> {
+    let q = Query {
+        subject: Some(s.into()),
+        ..Query::default()
+    };
+    search(idx, &q, None, 1000).unwrap().indexes
+}
+
+#[test]
+fn an_erased_decision_is_found_by_nothing_built_or_in_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, idx) = open(dir.path());
+    let p = Pipeline::start(idx.clone(), None, PipelineConfig::default());
+    submit(&p, (0..300).map(submission).collect());
+    idx.build().unwrap();
+    assert_eq!(idx.built(), 256);
+    log.flush().unwrap();
+    assert!(in_sst_files(&dir.path().join("index"), b"zperson-7"));
+    assert_eq!(subject(&idx, "zperson-7"), vec![7]);
+    assert_eq!(
+        subject(&idx, "s-2"),
+        (0..300)
+            .filter(|i| i % 5 == 2 && *i != 7)
+            .collect::<Vec<_>>()
+    );
+
+    // e-7 is in a built span, e-250 in memory.
+    let built = erase(&idx, &p, "e-7");
+    assert_eq!((built.index, built.by), (7, 300));
+    let memory = erase(&idx, &p, "e-250");
+    assert_eq!((memory.index, memory.by), (250, 301));
+    let found_by_nothing = |idx: &Indexes| {
+        assert_eq!(subject(idx, "zperson-7"), Vec::<u64>::new());
+        assert_eq!(subject(idx, "zperson-250"), Vec::<u64>::new());
+        let trace = Query {
+            trace_id: Some("trace-7".into()),
+            ..Query::default()
+        };
+        assert!(search(idx, &trace, None, 10).unwrap().indexes.is_empty());
+        // A walk of the leaves passes over them.
+        let walked = search(idx, &Query::default(), None, 1000).unwrap().indexes;
+        assert!(!walked.contains(&7) && !walked.contains(&250) && walked.contains(&8));
+        // A chain through them stops there.
+        let chain = ingest::chain::collect(idx, 8, idx.log().size(), 100).unwrap();
+        assert!(!chain.indexes.contains(&7), "{:?}", chain.indexes);
+        assert!(chain.indexes.contains(&9));
+        // The id still answers a retry, as a duplicate of the erased leaf.
+        assert_eq!(idx.lookup_decision("e-7").unwrap().unwrap().0, 7);
+        assert!(matches!(
+            idx.log().entry(7),
+            Err(LedgerError::Erased { by: 300, .. })
+        ));
+    };
+    found_by_nothing(&idx);
+    // The span in memory is built without it.
+    submit(&p, (302..400).map(submission).collect());
+    p.shutdown();
+    idx.build().unwrap();
+    assert_eq!(idx.built(), 384);
+    found_by_nothing(&idx);
+    // Their terms left the index's files; the log's files hold no entry.
+    log.flush().unwrap();
+    assert!(!in_sst_files(&dir.path().join("index"), b"zperson-7"));
+    assert!(!in_sst_files(&dir.path().join("index"), b"zperson-250"));
+    assert!(!in_sst_files(dir.path(), b"zperson-7"));
+    // Asked again: done before.
+    assert!(matches!(
+        idx.plan_erasure("e-7", &ask(), &now(), None).unwrap(),
+        Plan::Done(Erased {
+            index: 7,
+            by: 300,
+            ..
+        })
+    ));
+    let report = log.audit(|_, _| {}).unwrap();
+    assert_eq!((report.erased, report.pending_erasures.len()), (2, 0));
+    drop(idx);
+    drop(log);
+    // Opened again, the indexes are rebuilt from the leaves where needed;
+    // also rebuilt whole, the erased ids are there (their records keep
+    // them), found by no term.
+    let (log, idx) = open(dir.path());
+    found_by_nothing(&idx);
+    drop(idx);
+    drop(log);
+    std::fs::remove_dir_all(dir.path().join("index")).unwrap();
+    let (_log, idx) = open(dir.path());
+    found_by_nothing(&idx);
+    assert_eq!(idx.lookup_decision("e-250").unwrap().unwrap().0, 250);
+}
+
+#[test]
+fn an_erasure_cut_short_is_finished_by_asking_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, idx) = open(dir.path());
+    let p = Pipeline::start(idx.clone(), None, PipelineConfig::default());
+    submit(&p, (0..100).map(submission).collect());
+    // Logged, then cut short: the entry is still there.
+    let first = plan(&idx, "e-3", None).unwrap();
+    let logged = submit(&p, vec![first.record.clone()]);
+    assert!(matches!(logged[0], Outcome::Appended { index: 100, .. }));
+    let report = log.audit(|_, _| {}).unwrap();
+    assert_eq!(report.pending_erasures, vec![3]);
+    // Asked again, later: its record differs in time, and the first one
+    // logged is the one that counts.
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    let again = plan(&idx, "e-3", None).unwrap();
+    let outcome = submit(&p, vec![again.record.clone()]).pop().unwrap();
+    assert_eq!(outcome, Outcome::Conflict { index: 100 });
+    let erased = idx.finish_erasure(&again, &outcome).unwrap();
+    assert_eq!(erased.by, 100);
+    assert_eq!(log.size(), 101);
+    let report = log.audit(|_, _| {}).unwrap();
+    assert_eq!((report.erased, report.pending_erasures.len()), (1, 0));
+    p.shutdown();
+}
+
+#[test]
+fn holds_the_ledgers_own_records_and_unknown_ids_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, idx) = open(dir.path());
+    let p = Pipeline::start(idx.clone(), None, PipelineConfig::default());
+    submit(&p, (0..10).map(submission).collect());
+    assert!(matches!(
+        plan(&idx, "nope", None),
+        Err(EraseError::NotFound(_))
+    ));
+    // A hold from before the decision keeps it.
+    let holds = tempfile::tempdir().unwrap();
+    let since = Timestamp::parse_text("2020-01-01T00:00:00Z").unwrap();
+    ledger::holds::place(holds.path(), since, now(), "case 12").unwrap();
+    let held = plan(&idx, "e-4", Some(holds.path())).unwrap_err();
+    assert!(matches!(held, EraseError::Held { index: 4, .. }), "{held}");
+    assert!(held.to_string().contains("case 12"), "{held}");
+    // The erasure record itself is not erased.
+    erase(&idx, &p, "e-4");
+    let own = plan(&idx, "ledger-erasure-4", None).unwrap_err();
+    assert!(matches!(own, EraseError::OwnRecord(_)), "{own}");
+    // A reason the record cannot hold.
+    let long = "x".repeat(2000);
+    let bad = idx
+        .plan_erasure(
+            "e-5",
+            &Request {
+                reason: &long,
+                ..ask()
+            },
+            &now(),
+            None,
+        )
+        .unwrap_err();
+    assert!(
+        bad.to_string().starts_with("erasure request: reason"),
+        "{bad}"
+    );
+    // Nobody else submits as the ledger.
+    let as_ledger = ingest::input::parse_body(
+        ingest::input::Format::Json,
+        serde_json::to_string(&record("x")).unwrap().as_bytes(),
+        &ingest::input::Sender::relay("ledger"),
+    );
+    assert!(as_ledger.is_err());
+    p.shutdown();
+    assert_eq!(log.size(), 11);
+}

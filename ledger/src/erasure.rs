@@ -1,0 +1,185 @@
+//! Erasure: removing the entry of one leaf inside the retention window
+//! while keeping its hash (specs/erasure.md, specs/storage.md "Erasure").
+//!
+//! The entry's chunk is rewritten with an entry of length 0 in its place,
+//! and `e` ‖ leaf (8 bytes BE) stores the leaf's hash and the leaf of the
+//! record that erased it, in one synced WriteBatch; then the chunk's
+//! position is compacted so the old bytes leave the SST files. The hash
+//! tiles do not change, so roots, proofs and checkpoints stay what they
+//! were. The record saying why is logged first, by the caller
+//! (`ingest::erase`), so a leaf is never without its entry and without
+//! that record.
+
+use rocksdb::{BottommostLevelCompaction, CompactOptions, WriteBatch, WriteOptions, DB};
+use verifier::hash::HASH_SIZE;
+use verifier::tile::{decode_bundle, encode_bundle};
+use verifier::{leaf_hash, Hash};
+
+use crate::store::{chunk_key, decode_position, decode_u64, position_reads, CHUNK_KIND};
+use crate::{LedgerError, Log};
+
+/// Key prefix of an erased leaf's record: `e` ‖ leaf (8 bytes BE) →
+/// leaf hash (32) ‖ the leaf of its erasure record (8 bytes BE).
+pub(crate) const ERASED: u8 = b'e';
+
+/// An erased leaf, as stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Erased {
+    /// The leaf whose entry is gone.
+    pub index: u64,
+    /// Its leaf hash (in the tree, unchanged).
+    pub leaf_hash: Hash,
+    /// The leaf of the record that erased it.
+    pub by: u64,
+}
+
+fn erased_key(index: u64) -> [u8; 9] {
+    let mut k = [ERASED; 9];
+    k[1..].copy_from_slice(&index.to_be_bytes());
+    k
+}
+
+fn decode_erased(key: &[u8], value: &[u8]) -> Result<Erased, LedgerError> {
+    let bad = || LedgerError::Corrupt(format!("erased leaf record {key:02x?} is malformed"));
+    let index = decode_u64(key.get(1..).ok_or_else(bad)?, "erased leaf")?;
+    if value.len() != HASH_SIZE + 8 {
+        return Err(bad());
+    }
+    Ok(Erased {
+        index,
+        leaf_hash: Hash::from_slice(&value[..HASH_SIZE]).ok_or_else(bad)?,
+        by: decode_u64(&value[HASH_SIZE..], "erasing leaf")?,
+    })
+}
+
+/// The stored record of leaf `index`'s erasure, if it was erased.
+pub(crate) fn stored_erased(db: &DB, index: u64) -> Result<Option<Erased>, LedgerError> {
+    let key = erased_key(index);
+    db.get_pinned(key)?
+        .map(|v| decode_erased(&key, &v))
+        .transpose()
+}
+
+impl Log {
+    /// Whether leaf `index`'s entry was erased, and by which record.
+    pub fn erased(&self, index: u64) -> Result<Option<Erased>, LedgerError> {
+        stored_erased(&self.db, index)
+    }
+
+    /// The erased leaves in `from..to`, in order.
+    pub fn erased_in(&self, from: u64, to: u64) -> Result<Vec<Erased>, LedgerError> {
+        let mut out = Vec::new();
+        let mut ro = rocksdb::ReadOptions::default();
+        ro.set_iterate_lower_bound(erased_key(from).to_vec());
+        ro.set_iterate_upper_bound(erased_key(to).to_vec());
+        let mut iter = self.db.raw_iterator_opt(ro);
+        iter.seek_to_first();
+        while let (Some(k), Some(v)) = (iter.key(), iter.value()) {
+            out.push(decode_erased(k, v)?);
+            iter.next();
+        }
+        iter.status()?;
+        Ok(out)
+    }
+
+    /// Records that leaf `index`, appended without its entry (an empty
+    /// one, [`Log::append_leaves`]), was erased by the record at leaf `by`,
+    /// with the tree's hash of it (synced). For a restore.
+    pub fn record_erased(&self, index: u64, by: u64) -> Result<(), LedgerError> {
+        self.check_size("leaf index", by, false)?;
+        if self.entry_is_empty(index)? {
+            let hash = self.leaf_hash(index)?;
+            let mut value = Vec::with_capacity(HASH_SIZE + 8);
+            value.extend_from_slice(hash.as_bytes());
+            value.extend_from_slice(&by.to_be_bytes());
+            let mut sync = WriteOptions::default();
+            sync.set_sync(true);
+            self.db.put_opt(erased_key(index), value, &sync)?;
+            return Ok(());
+        }
+        Err(LedgerError::Corrupt(format!(
+            "leaf {index} has its entry: it was not appended as erased"
+        )))
+    }
+
+    fn entry_is_empty(&self, index: u64) -> Result<bool, LedgerError> {
+        let mut empty = false;
+        self.scan_entries(index, index + 1, |_, e| {
+            empty = e.is_empty();
+            Ok::<(), LedgerError>(())
+        })?;
+        Ok(empty)
+    }
+
+    /// Erases the entry of leaf `index`, recording that the record at leaf
+    /// `by` (logged first, after `index`) says why: the chunk holding it is
+    /// rewritten with an entry of length 0 in its place, its hash is
+    /// stored under `e` ‖ `index`, in one synced WriteBatch; then the
+    /// chunk's position is compacted so its old bytes leave the SST files.
+    /// Returns the leaf's hash. Erasing a leaf again changes nothing.
+    pub fn erase_entry(&self, index: u64, by: u64) -> Result<Hash, LedgerError> {
+        let _one = self.pruning.lock().unwrap_or_else(|p| p.into_inner());
+        self.check_size("leaf index", by, false)?;
+        if by <= index {
+            return Err(LedgerError::Corrupt(format!(
+                "the record erasing leaf {index} must come after it, not at leaf {by}"
+            )));
+        }
+        let first_kept = self.first_kept();
+        if index < first_kept {
+            return Err(LedgerError::Pruned { index, first_kept });
+        }
+        if let Some(e) = self.erased(index)? {
+            return Ok(e.leaf_hash);
+        }
+        let tree_hash = self.leaf_hash(index)?;
+        let mut iter = self.db.raw_iterator_opt(position_reads());
+        iter.seek_for_prev(chunk_key(index));
+        while let Some(key) = iter.key() {
+            if decode_position(key)?.1 == CHUNK_KIND {
+                break;
+            }
+            iter.prev();
+        }
+        iter.status()?;
+        let (Some(key), Some(chunk)) = (iter.key(), iter.value()) else {
+            return Err(LedgerError::Corrupt(format!("entry {index} is missing")));
+        };
+        let key = key.to_vec();
+        let start = decode_position(&key)?.0;
+        let mut entries = decode_bundle(chunk)
+            .map_err(|e| LedgerError::Corrupt(format!("entry chunk at {start}: {e}")))?;
+        let at = usize::try_from(index - start)
+            .ok()
+            .filter(|&at| at < entries.len())
+            .ok_or_else(|| LedgerError::Corrupt(format!("entry {index} is missing")))?;
+        if leaf_hash(entries[at]) != tree_hash {
+            return Err(LedgerError::Corrupt(format!(
+                "entry {index} does not hash to the tree's leaf {index}"
+            )));
+        }
+        entries[at] = &[];
+        let rewritten = encode_bundle(entries.iter().copied())
+            .map_err(|e| LedgerError::Corrupt(format!("entry chunk at {start}: {e}")))?;
+        drop(iter);
+        let mut value = Vec::with_capacity(HASH_SIZE + 8);
+        value.extend_from_slice(tree_hash.as_bytes());
+        value.extend_from_slice(&by.to_be_bytes());
+        let mut batch = WriteBatch::default();
+        batch.put(&key, rewritten);
+        batch.put(erased_key(index), value);
+        let mut sync = WriteOptions::default();
+        sync.set_sync(true);
+        self.db.write_opt(batch, &sync)?;
+        // The old chunk's bytes leave the memtable and every SST file that
+        // held them; the bottommost level too.
+        let mut compact = CompactOptions::default();
+        compact.set_bottommost_level_compaction(BottommostLevelCompaction::Force);
+        let mut end = key.clone();
+        end.push(0);
+        self.db
+            .compact_range_opt(Some(key.as_slice()), Some(end.as_slice()), &compact);
+        tracing::info!("erasure: erased the entry of leaf {index} (record at leaf {by})");
+        Ok(tree_hash)
+    }
+}

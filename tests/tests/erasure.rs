@@ -1,0 +1,278 @@
+//! Erasure end to end on the real ledgerd (specs/erasure.md): a
+//! data-protection officer's token erases one decision; it is gone from
+//! reads and searches, the ledger's record of the erasure is there to
+//! read, the served log, a mirror and a store restored from it audit
+//! clean, and an export of a window holding it verifies as complete with
+//! one erased. Refusals: other roles, unknown ids, bad bodies, a legal
+//! hold, a writer token posing as the ledger.
+
+use ledger_tests::{ok, records, run, Server};
+use serde_json::{json, Value};
+
+fn get(s: &Server, token: &str, path: &str) -> (u16, String) {
+    let auth = format!("Bearer {token}");
+    let r = s.request("GET", path, &[("Authorization", &auth)], b"");
+    (r.status, r.text())
+}
+
+fn post_erasure(s: &Server, token: &str, id: &str, body: &str) -> (u16, String) {
+    let auth = format!("Bearer {token}");
+    let r = s.request(
+        "POST",
+        &format!("/v1/decisions/{id}/erasure"),
+        &[
+            ("Authorization", &auth),
+            ("Content-Type", "application/json"),
+        ],
+        body.as_bytes(),
+    );
+    (r.status, r.text())
+}
+
+#[test]
+fn an_erased_decision_is_gone_and_its_erasure_is_proven() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start_in(&dir.path().join("data"), &[]);
+    let key_file = dir.path().join("log.pub");
+    std::fs::write(&key_file, &s.key).unwrap();
+    let key = key_file.to_str().unwrap();
+    s.append(&records("a", 300));
+    let mut carol = records("z", 1);
+    carol[0]["subject"]["id"] = json!("zcarol@example.org");
+    s.append(&carol);
+    s.append(&records("b", 300));
+    let url = format!("http://{}", s.addr);
+    let eraser = s.add_token(&["--enforcer", "dpo@example.com", "--role", "eraser"]);
+
+    // Only an eraser token erases; the ledger's name is nobody's to write as.
+    let (status, _) = post_erasure(&s, &s.reader, "z-0", r#"{"reason": "r"}"#);
+    assert_eq!(status, 403);
+    let r = run(
+        "ledgerctl",
+        &[
+            "--data",
+            s.data.to_str().unwrap(),
+            "token",
+            "add",
+            "--enforcer",
+            "ledger",
+            "--role",
+            "writer",
+        ],
+    );
+    assert!(
+        r.code != 0 && r.stderr.contains("the ledger's own"),
+        "{}",
+        r.stderr
+    );
+    let (status, body) = post_erasure(&s, &eraser, "nope", r#"{"reason": "r"}"#);
+    assert_eq!(status, 404, "{body}");
+    let (status, body) = post_erasure(&s, &eraser, "z-0", r#"{"why": "r"}"#);
+    assert!(status == 400 && body.contains("reason"), "{body}");
+    let size = s.tree_size();
+    let (_, found) = get(&s, &s.reader, "/v1/search?subject=zcarol@example.org");
+    assert!(found.contains("\"index\":300"), "{found}");
+
+    let said = ok(
+        "ledgerctl",
+        &[
+            "--url",
+            &url,
+            "--token",
+            &eraser,
+            "erase",
+            "z-0",
+            "--reason",
+            "GDPR art. 17",
+            "--ticket",
+            "DSR-9",
+        ],
+    );
+    assert!(
+        said.contains("erased leaf 300 (z-0)") && said.contains("ledger-erasure-300 is leaf 601"),
+        "{said}"
+    );
+    assert_eq!(s.tree_size(), size + 1);
+    // Again: the same answer, nothing appended.
+    let (status, body) = post_erasure(&s, &eraser, "z-0", r#"{"reason": "again"}"#);
+    assert_eq!(status, 200, "{body}");
+    let again: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(again["erased"], "before");
+    assert_eq!(again["erasure"]["index"], 601);
+    assert_eq!(s.tree_size(), size + 1);
+
+    // Gone from reads and searches (once a checkpoint covers it).
+    ledger_tests::wait_until("a checkpoint past the erasure", || {
+        get(&s, &s.reader, "/v1/decisions/z-0/evidence").0 != 503
+    });
+    for path in ["/v1/decisions/z-0", "/v1/decisions/z-0/evidence"] {
+        let (status, body) = get(&s, &s.reader, path);
+        assert!(
+            status == 410 && body.contains("erased"),
+            "{path}: {status} {body}"
+        );
+    }
+    let (_, found) = get(&s, &s.reader, "/v1/search?subject=zcarol@example.org");
+    assert!(found.contains("\"results\":[]"), "{found}");
+    // The proof of its leaf still verifies: its hash stays.
+    let (status, _) = get(&s, &s.reader, "/v1/decisions/z-0/proof");
+    assert_eq!(status, 200);
+    // The erasure record says who asked, why, under which ticket.
+    let (status, record) = get(&s, &s.reader, "/v1/decisions/ledger-erasure-300");
+    assert_eq!(status, 200);
+    let record: Value = serde_json::from_str(&record).unwrap();
+    assert_eq!(record["submitted_by"], "ledger");
+    assert_eq!(record["record"]["subject"]["id"], "dpo@example.com");
+    assert_eq!(record["record"]["reasons"], json!(["GDPR art. 17"]));
+    assert_eq!(record["record"]["context"]["ticket"], "DSR-9");
+    assert_eq!(record["record"]["resource"]["id"], "300");
+
+    // A legal hold keeps what it covers.
+    ok(
+        "ledgerctl",
+        &[
+            "--data",
+            s.data.to_str().unwrap(),
+            "hold",
+            "place",
+            "--since",
+            "2020-01-01T00:00:00Z",
+            "--reason",
+            "case 7",
+        ],
+    );
+    let (status, body) = post_erasure(&s, &eraser, "a-5", r#"{"reason": "r"}"#);
+    assert!(status == 409 && body.contains("case 7"), "{body}");
+
+    // The served log audits clean, and says what was erased.
+    let audited = ok("ledgerctl", &["--url", &url, "--key", key, "audit"]);
+    assert!(
+        audited.contains("1 leaves' entries were erased"),
+        "{audited}"
+    );
+    // A mirror, and a store restored from it, too.
+    let mirror = dir.path().join("mirror");
+    ok(
+        "ledgerctl",
+        &[
+            "--url",
+            &url,
+            "--key",
+            key,
+            "--data",
+            mirror.to_str().unwrap(),
+            "mirror",
+            "--once",
+        ],
+    );
+    let m = ok(
+        "ledger-verify",
+        &["mirror", mirror.to_str().unwrap(), "--key", key],
+    );
+    assert!(m.contains("1 leaves' entries were erased"), "{m}");
+    // An export of a window holding it: complete, one erased.
+    let out = dir.path().join("export");
+    ok(
+        "ledgerctl",
+        &[
+            "--url",
+            &url,
+            "--token",
+            &s.reader,
+            "--key",
+            key,
+            "export",
+            "--from",
+            "2020-01-01T00:00:00Z",
+            "--to",
+            "2100-01-01T00:00:00Z",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    let verdict = ok(
+        "ledger-verify",
+        &["export", out.to_str().unwrap(), "--key", key],
+    );
+    assert!(verdict.contains("; 1 erased"), "{verdict}");
+    let jsonl = std::fs::read_to_string(out.join("decisions.jsonl")).unwrap();
+    assert!(!jsonl.contains("zcarol"));
+    assert_eq!(jsonl.lines().count(), 601);
+    s.stop();
+
+    let data = dir.path().join("data");
+    let audited = ok("ledgerctl", &["--data", data.to_str().unwrap(), "audit"]);
+    assert!(
+        audited.contains("1 leaves' entries were erased"),
+        "{audited}"
+    );
+    let restored = dir.path().join("restored");
+    ok(
+        "ledgerctl",
+        &[
+            "--data",
+            restored.to_str().unwrap(),
+            "restore",
+            "--mirror",
+            mirror.to_str().unwrap(),
+        ],
+    );
+    let audited = ok(
+        "ledgerctl",
+        &["--data", restored.to_str().unwrap(), "audit"],
+    );
+    assert!(
+        audited.contains("1 leaves' entries were erased"),
+        "{audited}"
+    );
+    std::fs::copy(data.join("log.key"), restored.join("log.key")).unwrap();
+    let r = run(
+        "ledgerctl",
+        &[
+            "--data",
+            restored.to_str().unwrap(),
+            "evidence",
+            "z-0",
+            "--out",
+            dir.path().join("z.evidence").to_str().unwrap(),
+        ],
+    );
+    assert!(r.code != 0 && r.stderr.contains("erased"), "{}", r.stderr);
+    // Erasing on a stopped store: who asks must be said.
+    let r = run(
+        "ledgerctl",
+        &[
+            "--data",
+            data.to_str().unwrap(),
+            "erase",
+            "b-1",
+            "--reason",
+            "r",
+        ],
+    );
+    assert!(
+        r.code != 0 && r.stderr.contains("--requested-by"),
+        "{}",
+        r.stderr
+    );
+    std::fs::remove_file(data.join("holds")).unwrap();
+    let said = ok(
+        "ledgerctl",
+        &[
+            "--data",
+            data.to_str().unwrap(),
+            "erase",
+            "b-1",
+            "--reason",
+            "r",
+            "--requested-by",
+            "dpo@example.com",
+        ],
+    );
+    assert!(said.contains("erased leaf 302 (b-1)"), "{said}");
+    let audited = ok("ledgerctl", &["--data", data.to_str().unwrap(), "audit"]);
+    assert!(
+        audited.contains("2 leaves' entries were erased"),
+        "{audited}"
+    );
+}
