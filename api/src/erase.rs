@@ -7,7 +7,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use ingest::{EraseError, Plan};
+use ingest::{EraseError, Outcome, Plan};
 use verifier::erasure::Request;
 
 use crate::ack::submit_and_wait;
@@ -16,6 +16,9 @@ use crate::error::ApiError;
 use crate::peer::Peer;
 use crate::state::{blocking, AppState};
 use crate::tokens::Role;
+
+/// How long an erasure waits for a checkpoint that holds its record.
+const CHECKPOINT_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The body: why, and under which ticket.
 #[derive(serde::Deserialize)]
@@ -38,6 +41,10 @@ fn api_error(e: EraseError) -> ApiError {
             format!("the erasure record could not be logged: {why}"),
         ),
         EraseError::NotLogged(_) => ApiError::internal(e),
+        EraseError::NotCheckpointed(_) => ApiError {
+            retry_after: Some(1),
+            ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+        },
         EraseError::Ledger(e) => e.into(),
     }
 }
@@ -84,6 +91,22 @@ pub(crate) async fn erase(
                 .await?
                 .pop()
                 .ok_or_else(|| ApiError::internal("no answer for the erasure record"))?;
+            // Nothing is removed before a signed checkpoint holds the
+            // record (checkpoints are signed about every second).
+            if let Outcome::Appended { index, .. }
+            | Outcome::Duplicate { index, .. }
+            | Outcome::Conflict { index } = outcome
+            {
+                let deadline = std::time::Instant::now() + CHECKPOINT_WAIT;
+                while state
+                    .log
+                    .latest_checkpoint()
+                    .is_none_or(|c| c.checkpoint.size <= index)
+                    && std::time::Instant::now() < deadline
+                {
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                }
+            }
             let state = state.clone();
             let erased = blocking(move || {
                 state

@@ -72,10 +72,11 @@ fn plan(idx: &Indexes, id: &str, holds: Option<&Path>) -> Result<Planned, EraseE
     }
 }
 
-/// Plans, logs and finishes the erasure of `id`.
+/// Plans, logs, checkpoints and finishes the erasure of `id`.
 fn erase(idx: &Indexes, p: &Pipeline, id: &str) -> Erased {
     let planned = plan(idx, id, None).unwrap();
     let outcome = submit(p, vec![planned.record.clone()]).pop().unwrap();
+    idx.log().sign_checkpoint(&key()).unwrap();
     idx.finish_erasure(&planned, &outcome).unwrap()
 }
 
@@ -188,6 +189,13 @@ fn an_erasure_cut_short_is_finished_by_asking_again() {
     let again = plan(&idx, "e-3", None).unwrap();
     let outcome = submit(&p, vec![again.record.clone()]).pop().unwrap();
     assert_eq!(outcome, Outcome::Conflict { index: 100 });
+    // Not before a checkpoint holds the record.
+    assert!(matches!(
+        idx.finish_erasure(&again, &outcome),
+        Err(EraseError::NotCheckpointed(100))
+    ));
+    assert!(!log.entry(3).unwrap().is_empty());
+    log.sign_checkpoint(&key()).unwrap();
     let erased = idx.finish_erasure(&again, &outcome).unwrap();
     assert_eq!(erased.by, 100);
     assert_eq!(log.size(), 101);

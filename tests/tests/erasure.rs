@@ -70,6 +70,20 @@ fn an_erased_decision_is_gone_and_its_erasure_is_proven() {
     let (status, body) = post_erasure(&s, &eraser, "z-0", r#"{"why": "r"}"#);
     assert!(status == 400 && body.contains("reason"), "{body}");
     let size = s.tree_size();
+    // A mirror that holds the decision before it is erased.
+    let early = dir.path().join("early-mirror");
+    let mirror_once = |to: &std::path::Path, prune: bool| {
+        let mut args = vec!["--url", &url, "--key", key, "--data", to.to_str().unwrap()];
+        args.extend(["mirror", "--once"]);
+        if prune {
+            args.push("--prune");
+        }
+        ok("ledgerctl", &args)
+    };
+    ledger_tests::wait_until("a checkpoint of every decision", || {
+        get(&s, &s.reader, "/v1/decisions/b-299/proof").0 == 200
+    });
+    mirror_once(&early, false);
     let (_, found) = get(&s, &s.reader, "/v1/search?subject=zcarol@example.org");
     assert!(found.contains("\"index\":300"), "{found}");
 
@@ -152,24 +166,39 @@ fn an_erased_decision_is_gone_and_its_erasure_is_proven() {
     );
     // A mirror, and a store restored from it, too.
     let mirror = dir.path().join("mirror");
-    ok(
-        "ledgerctl",
-        &[
-            "--url",
-            &url,
-            "--key",
-            key,
-            "--data",
-            mirror.to_str().unwrap(),
-            "mirror",
-            "--once",
-        ],
-    );
+    mirror_once(&mirror, false);
     let m = ok(
         "ledger-verify",
         &["mirror", mirror.to_str().unwrap(), "--key", key],
     );
     assert!(m.contains("1 leaves' entries were erased"), "{m}");
+    // The mirror made before keeps the entry, and says so, until it
+    // follows the log's erasures.
+    mirror_once(&early, false);
+    let m = ok(
+        "ledger-verify",
+        &["mirror", early.to_str().unwrap(), "--key", key],
+    );
+    assert!(
+        m.contains(
+            "1 leaves named by erasure records still have their entries here (the first: leaf 300)"
+        ),
+        "{m}"
+    );
+    let held = std::fs::read(early.join("tile/entries/001")).unwrap();
+    assert!(held.windows(6).any(|w| w == b"zcarol"));
+    let followed = mirror_once(&early, true);
+    assert!(
+        followed.contains("erased the entries of 1 leaves"),
+        "{followed}"
+    );
+    let m = ok(
+        "ledger-verify",
+        &["mirror", early.to_str().unwrap(), "--key", key],
+    );
+    assert!(m.contains("1 leaves' entries were erased"), "{m}");
+    let held = std::fs::read(early.join("tile/entries/001")).unwrap();
+    assert!(!held.windows(6).any(|w| w == b"zcarol"));
     // An export of a window holding it: complete, one erased.
     let out = dir.path().join("export");
     ok(

@@ -67,8 +67,9 @@ pub fn run_local(dir: &DataDir, args: &EraseArgs) -> Result<()> {
         .pop()
         .context("no answer for the erasure record")?;
     pipeline.shutdown();
-    let erased = indexes.finish_erasure(&planned, &outcome)?;
+    // The record in a signed checkpoint before anything is removed.
     log.sign_checkpoint(&signer)?;
+    let erased = indexes.finish_erasure(&planned, &outcome)?;
     said(&args.decision_id, erased.index, erased.by);
     Ok(())
 }

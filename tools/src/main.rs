@@ -213,9 +213,10 @@ enum Command {
         /// Seconds between fetches when following.
         #[arg(long, default_value_t = 5)]
         every: u64,
-        /// Follow the log's retention: remove the entries of the bundles the
-        /// log removed, once their hashes are checked against the entries
-        /// held, and keep the hashes (default: keep every entry fetched).
+        /// Follow the log's retention and erasures: remove the entries of
+        /// the bundles the log removed, once their hashes are checked
+        /// against the entries held, and the entries its erasure records
+        /// name; keep the hashes (default: keep every entry fetched).
         #[arg(long)]
         prune: bool,
     },

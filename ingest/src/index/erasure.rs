@@ -5,7 +5,8 @@
 //! Three steps, each safe to repeat: [`Indexes::plan_erasure`] finds the
 //! leaf and makes the erasure record; the caller appends that record
 //! through the pipeline, durably, as the ledger's own
-//! ([`verifier::erasure::SUBMITTED_BY`]); [`Indexes::finish_erasure`]
+//! ([`verifier::erasure::SUBMITTED_BY`]), and has a checkpoint signed that
+//! covers it; [`Indexes::finish_erasure`]
 //! takes the leaf's terms out of the indexes and then erases its entry
 //! ([`ledger::Log::erase_entry`]). A crash between them leaves the record
 //! logged and the entry there; asking again finishes it (the record is
@@ -54,6 +55,11 @@ pub enum EraseError {
     /// The erasure record could not be logged.
     #[error("the erasure record could not be logged: {0}")]
     NotLogged(String),
+    /// The erasure record is logged but in no signed checkpoint yet, so
+    /// nothing was removed: an audit of the newest checkpoint must find
+    /// the record of every entry missing in it. Asking again finishes it.
+    #[error("the erasure record (leaf {0}) is logged but not yet in a signed checkpoint; nothing was removed yet: ask again in a moment")]
+    NotCheckpointed(u64),
     /// Storage failed or holds could not be read.
     #[error(transparent)]
     Ledger(#[from] LedgerError),
@@ -151,10 +157,14 @@ impl Indexes {
         })))
     }
 
-    /// After the erasure record of `planned` was submitted with `outcome`:
-    /// checks that the leaf it names holds it, takes the erased leaf's
-    /// terms out of the indexes (memory, or its built span's postings,
-    /// rewritten), then erases its entry. Returns what is stored of it.
+    /// After the erasure record of `planned` was submitted with `outcome`
+    /// and a checkpoint covering it was signed: checks that the leaf it
+    /// names holds it, takes the erased leaf's terms out of the indexes
+    /// (memory, or its built span's postings, rewritten), then erases its
+    /// entry. Returns what is stored of it. Without such a checkpoint,
+    /// [`EraseError::NotCheckpointed`] and nothing is removed: every
+    /// signed checkpoint then holds the record of each entry missing in
+    /// it, so that an audit of it can tell an erasure from a loss.
     pub fn finish_erasure(
         &self,
         planned: &Planned,
@@ -169,6 +179,12 @@ impl Indexes {
             | Outcome::Conflict { index } => *index,
             Outcome::Failed(why) => return Err(EraseError::NotLogged(why.clone())),
         };
+        if log
+            .latest_checkpoint()
+            .is_none_or(|c| c.checkpoint.size <= by)
+        {
+            return Err(EraseError::NotCheckpointed(by));
+        }
         let leaf = log.entry(by)?;
         let named = erasure::read(by, &leaf)
             .map_err(|e| EraseError::NotLogged(e.to_string()))?

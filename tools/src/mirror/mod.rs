@@ -39,6 +39,7 @@ use verifier::cosignature;
 use verifier::tile::{decode_bundle_of, entry_bundles, Tile, TILE_WIDTH};
 use verifier::{leaf_hash, VerifierKey};
 
+mod erasure;
 mod retention;
 
 use crate::audit::{erased_leaves, hashes_of, leaf_hashes, Bundle, FsFiles, Source};
@@ -329,6 +330,15 @@ pub fn run(
                 println!(
                     "mirror {}: removed the entries of leaves {from}..{to}, as the log's retention did; their hashes are kept",
                     dir.display()
+                );
+            }
+            let erased = m.follow_erasures()?;
+            if !erased.is_empty() {
+                println!(
+                    "mirror {}: erased the entries of {} leaves, as the log's erasure records say (the first: leaf {}); their hashes are kept",
+                    dir.display(),
+                    erased.len(),
+                    erased[0]
                 );
             }
         }
