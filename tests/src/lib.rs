@@ -485,3 +485,30 @@ fn dechunk(mut data: &[u8]) -> Vec<u8> {
         data = &data[eol + 2 + size + 2..];
     }
 }
+
+/// The seed of a crash test's random kill moments: `LEDGER_CRASH_SEED` if
+/// set (to repeat a run), else the clock; printed, with `what`, so that a
+/// failing run can be repeated.
+pub fn crash_seed(what: &str) -> u64 {
+    let seed = std::env::var("LEDGER_CRASH_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .expect("a clock after 1970")
+                .as_nanos() as u64
+                | 1
+        });
+    eprintln!("{what}: LEDGER_CRASH_SEED={seed}");
+    seed
+}
+
+/// The next number of a xorshift64 sequence from `x` (never 0 from a
+/// seed that is not).
+pub fn next_random(x: &mut u64) -> u64 {
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    *x
+}

@@ -141,18 +141,7 @@ fn fill(dir: &Path, d: &str) -> Vec<String> {
 
 #[test]
 fn sigkill_during_a_prune_leaves_a_consistent_store_and_the_next_prune_completes_it() {
-    let seed = std::env::var("LEDGER_CRASH_SEED")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-                | 1
-        });
-    eprintln!("prune crash: LEDGER_CRASH_SEED={seed}");
-    let mut x = seed;
+    let mut x = ledger_tests::crash_seed("prune crash");
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let d = data.to_str().unwrap();
@@ -164,10 +153,7 @@ fn sigkill_during_a_prune_leaves_a_consistent_store_and_the_next_prune_completes
     let mut killed_running = 0;
     for b in 1..BATCHES {
         let want = b * BATCH / 256 * 256;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        let kill_after = took.mul_f64((x % 1000) as f64 / 1000.0);
+        let kill_after = took.mul_f64((ledger_tests::next_random(&mut x) % 1000) as f64 / 1000.0);
         let mut child = Command::new(bin("ledgerctl"))
             .args(["--data", d, "prune", "--before", &starts[b as usize]])
             .stdout(std::process::Stdio::null())
