@@ -31,11 +31,19 @@ pub(crate) fn authorize(
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             format!(
-                "a {} token cannot do this; a {} token is needed",
-                entry.role.as_str(),
-                role.as_str()
+                "{} token cannot do this; {} token is needed",
+                with_article(entry.role.as_str()),
+                with_article(role.as_str())
             ),
         ));
     }
     Ok(entry)
+}
+
+/// "a reader", "an eraser".
+fn with_article(role: &str) -> String {
+    match role.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        true => format!("an {role}"),
+        false => format!("a {role}"),
+    }
 }

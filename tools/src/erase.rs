@@ -87,9 +87,30 @@ pub fn run_remote(remote: &Remote, args: &EraseArgs) -> Result<()> {
         "/v1/decisions/{}/erasure",
         remote::encode(&args.decision_id)
     );
-    let reply = remote.post(&path, "application/json", body.to_string().as_bytes())?;
+    // Asked again while the server says to (busy, or the record not yet in
+    // a checkpoint): an erasure asked twice is done once.
+    let deadline = std::time::Instant::now() + remote::BUSY_WAIT;
+    let reply = loop {
+        let reply = remote.post(&path, "application/json", body.to_string().as_bytes())?;
+        match (reply.status, reply.retry_after) {
+            (503, Some(secs))
+                if std::time::Instant::now() + std::time::Duration::from_secs(secs) <= deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_secs(secs));
+            }
+            _ => break reply,
+        }
+    };
     if reply.status != 200 {
-        bail!("erase refused ({}): {}", reply.status, reply.text().trim());
+        let why = serde_json::from_slice::<serde_json::Value>(&reply.body)
+            .ok()
+            .and_then(|v| v["error"].as_str().map(str::to_string))
+            .unwrap_or_else(|| reply.text().trim().to_string());
+        bail!(
+            "erase refused ({}): {}",
+            reply.status,
+            verifier::shown::line(&why)
+        );
     }
     let v: serde_json::Value =
         serde_json::from_slice(&reply.body).context("the erasure answer is not JSON")?;

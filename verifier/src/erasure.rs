@@ -323,16 +323,24 @@ impl ErasureCheck {
 /// erasure record, and those named whose entries are still there.
 pub fn note(erased: u64, pending: &[u64]) -> Option<String> {
     let mut out = Vec::new();
-    if erased > 0 {
-        out.push(format!(
-            "{erased} leaves' entries were erased, each named with its hash by a later erasure record: their hashes were checked instead"
-        ));
+    match erased {
+        0 => {}
+        1 => out.push(
+            "1 leaf's entry was erased, named with its hash by a later erasure record: its hash was checked instead".into(),
+        ),
+        n => out.push(format!(
+            "{n} leaves' entries were erased, each named with its hash by a later erasure record: their hashes were checked instead"
+        )),
     }
-    if let Some(first) = pending.first() {
-        out.push(format!(
-            "{} leaves named by erasure records still have their entries here (the first: leaf {first}): a copy made before the erasure, or an erasure cut short (asking for it again finishes it)",
+    match pending {
+        [] => {}
+        [one] => out.push(format!(
+            "1 leaf named by an erasure record still has its entry here (leaf {one}): a copy made before the erasure, or an erasure cut short (asking for it again finishes it)"
+        )),
+        [first, ..] => out.push(format!(
+            "{} leaves named by erasure records still have their entries here (the first: leaf {first}): copies made before the erasures, or erasures cut short (asking for them again finishes them)",
             pending.len()
-        ));
+        )),
     }
     (!out.is_empty()).then(|| out.join("\n"))
 }

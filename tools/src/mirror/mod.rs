@@ -335,9 +335,10 @@ pub fn run(
             let erased = m.follow_erasures()?;
             if !erased.is_empty() {
                 println!(
-                    "mirror {}: erased the entries of {} leaves, as the log's erasure records say (the first: leaf {}); their hashes are kept",
+                    "mirror {}: erased the entries of {} leaf{} as the log's erasure records say (the first: leaf {}); their hashes are kept",
                     dir.display(),
                     erased.len(),
+                    if erased.len() == 1 { "," } else { "s," },
                     erased[0]
                 );
             }
