@@ -119,7 +119,11 @@ fn an_erased_decision_is_gone_and_its_erasure_is_proven() {
     ledger_tests::wait_until("a checkpoint past the erasure", || {
         get(&s, &s.reader, "/v1/decisions/z-0/evidence").0 != 503
     });
-    for path in ["/v1/decisions/z-0", "/v1/decisions/z-0/evidence"] {
+    for path in [
+        "/v1/decisions/z-0",
+        "/v1/decisions/z-0/evidence",
+        "/v1/decisions/z-0/chain",
+    ] {
         let (status, body) = get(&s, &s.reader, path);
         assert!(
             status == 410 && body.contains("erased"),
@@ -128,9 +132,10 @@ fn an_erased_decision_is_gone_and_its_erasure_is_proven() {
     }
     let (_, found) = get(&s, &s.reader, "/v1/search?subject=zcarol@example.org");
     assert!(found.contains("\"results\":[]"), "{found}");
-    // The proof of its leaf still verifies: its hash stays.
-    let (status, _) = get(&s, &s.reader, "/v1/decisions/z-0/proof");
-    assert_eq!(status, 200);
+    // The proofs of its leaf are still served: its hash stays.
+    for path in ["/v1/decisions/z-0/proof", "/v1/decisions/z-0/receipt"] {
+        assert_eq!(get(&s, &s.reader, path).0, 200, "{path}");
+    }
     // The erasure record says who asked, why, under which ticket.
     let (status, record) = get(&s, &s.reader, "/v1/decisions/ledger-erasure-300");
     assert_eq!(status, 200);
