@@ -9,12 +9,14 @@ use clap::Subcommand;
 pub enum TokenAction {
     /// Issue a token; prints it as the last line (only its hash is stored).
     Add {
-        /// The enforcer (or reader) the token authenticates.
+        /// The enforcer (or reader, or eraser: the person who asks for
+        /// erasures) the token authenticates.
         #[arg(long)]
         enforcer: String,
         /// writer (append records whose enforcer.id is --enforcer), relay
-        /// (append records of any enforcer: collectors, log shippers) or
-        /// reader (read records and proofs).
+        /// (append records of any enforcer: collectors, log shippers),
+        /// reader (read records and proofs) or eraser (erase decisions,
+        /// specs/erasure.md).
         #[arg(long)]
         role: String,
         /// When the token stops working: an RFC 3339 time, or a duration
@@ -65,8 +67,9 @@ pub fn run(data: &std::path::Path, action: TokenAction) -> Result<()> {
             cert,
             rate,
         } => {
-            let role = Role::parse(&role)
-                .with_context(|| format!("--role must be writer, relay or reader, not {role:?}"))?;
+            let role = Role::parse(&role).with_context(|| {
+                format!("--role must be writer, relay, reader or eraser, not {role:?}")
+            })?;
             let expires = expires.as_deref().map(expiry).transpose()?;
             let (entry, secret) = tokens::add(
                 data,
