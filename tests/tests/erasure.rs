@@ -43,6 +43,12 @@ fn an_erased_decision_is_gone_and_its_erasure_is_proven() {
     s.append(&records("b", 300));
     let url = format!("http://{}", s.addr);
     let eraser = s.add_token(&["--enforcer", "dpo@example.com", "--role", "eraser"]);
+    // ledgerctl against this ledgerd with `token`.
+    let ctl = |token: &str, args: &[&str]| {
+        let mut all = vec!["--url", &url, "--token", token];
+        all.extend_from_slice(args);
+        ok("ledgerctl", &all)
+    };
 
     // Only an eraser token erases; the ledger's name is nobody's to write as.
     let (status, _) = post_erasure(&s, &s.reader, "z-0", r#"{"reason": "r"}"#);
@@ -87,13 +93,9 @@ fn an_erased_decision_is_gone_and_its_erasure_is_proven() {
     let (_, found) = get(&s, &s.reader, "/v1/search?subject=zcarol@example.org");
     assert!(found.contains("\"index\":300"), "{found}");
 
-    let said = ok(
-        "ledgerctl",
+    let said = ctl(
+        &eraser,
         &[
-            "--url",
-            &url,
-            "--token",
-            &eraser,
             "erase",
             "z-0",
             "--reason",
@@ -227,11 +229,34 @@ fn an_erased_decision_is_gone_and_its_erasure_is_proven() {
     let jsonl = std::fs::read_to_string(out.join("decisions.jsonl")).unwrap();
     assert!(!jsonl.contains("zcarol"));
     assert_eq!(jsonl.lines().count(), 601);
+    // Every decision a search finds, through ledgerd, several at a time.
+    let found = ctl(
+        &s.reader,
+        &["search", "--subject", "u5", "--json", "--limit", "1000"],
+    );
+    let list = dir.path().join("u5.jsonl");
+    let first: Vec<&str> = found.lines().take(12).collect();
+    std::fs::write(&list, first.join("\n")).unwrap();
+    // The hold released.
+    std::fs::remove_file(s.data.join("holds")).unwrap();
+    let started = std::time::Instant::now();
+    let list = list.to_str().unwrap();
+    let said = ctl(
+        &eraser,
+        &["erase", "--ids-from", list, "--reason", "GDPR art. 17: u5"],
+    );
+    eprintln!("12 erasures through ledgerd took {:?}", started.elapsed());
+    assert!(said.ends_with("12 erased now, 0 before\n"), "{said}");
+    let (_, found) = get(&s, &s.reader, "/v1/search?subject=u5&limit=1000");
+    assert_eq!(found.matches("\"index\"").count(), 66 - 12, "{found}");
     s.stop();
 
     let data = dir.path().join("data");
     let audited = ok("ledgerctl", &["--data", data.to_str().unwrap(), "audit"]);
-    assert!(audited.contains("1 leaf's entry was erased"), "{audited}");
+    assert!(
+        audited.contains("13 leaves' entries were erased"),
+        "{audited}"
+    );
     let restored = dir.path().join("restored");
     ok(
         "ledgerctl",
@@ -278,7 +303,6 @@ fn an_erased_decision_is_gone_and_its_erasure_is_proven() {
         "{}",
         r.stderr
     );
-    std::fs::remove_file(data.join("holds")).unwrap();
     let said = ok(
         "ledgerctl",
         &[
@@ -295,7 +319,53 @@ fn an_erased_decision_is_gone_and_its_erasure_is_proven() {
     assert!(said.contains("erased leaf 302 (b-1)"), "{said}");
     let audited = ok("ledgerctl", &["--data", data.to_str().unwrap(), "audit"]);
     assert!(
-        audited.contains("2 leaves' entries were erased"),
+        audited.contains("14 leaves' entries were erased"),
+        "{audited}"
+    );
+
+    // Every decision about one person, as a search finds them.
+    let d = data.to_str().unwrap();
+    let search = |s: &str| {
+        ok(
+            "ledgerctl",
+            &[
+                "--data",
+                d,
+                "search",
+                "--subject",
+                s,
+                "--json",
+                "--limit",
+                "1000",
+            ],
+        )
+    };
+    let found = search("u4");
+    // records() gives subject u(i % 9): 33 of a-0..299, 33 of b-0..299.
+    assert_eq!(found.lines().count(), 66, "{found}");
+    let list = dir.path().join("u4.jsonl");
+    let first: Vec<&str> = found.lines().take(12).collect();
+    std::fs::write(&list, first.join("\n")).unwrap();
+    let said = ok(
+        "ledgerctl",
+        &[
+            "--data",
+            d,
+            "erase",
+            "b-1",
+            "--ids-from",
+            list.to_str().unwrap(),
+            "--reason",
+            "GDPR art. 17: u4",
+            "--requested-by",
+            "dpo@example.com",
+        ],
+    );
+    assert!(said.ends_with("12 erased now, 1 before\n"), "{said}");
+    assert_eq!(search("u4").lines().count(), 66 - 12);
+    let audited = ok("ledgerctl", &["--data", d, "audit"]);
+    assert!(
+        audited.contains("26 leaves' entries were erased"),
         "{audited}"
     );
 }
