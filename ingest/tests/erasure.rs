@@ -249,6 +249,12 @@ fn holds_the_ledgers_own_records_and_unknown_ids_are_refused() {
         &ingest::input::Sender::relay("ledger"),
     );
     assert!(as_ledger.is_err());
+    let one = ingest::input::check_record(
+        &cbor_of(&record("x")),
+        0,
+        &ingest::input::Sender::relay("ledger"),
+    );
+    assert!(one.is_err_and(|r| r.forbidden && r.reason.contains("ledger's own")));
     p.shutdown();
     assert_eq!(log.size(), 11);
 }

@@ -57,6 +57,14 @@ pub fn check_record(
     position: usize,
     sender: &Sender<'_>,
 ) -> Result<CheckedRecord, Rejected> {
+    if sender.submitted_by == verifier::erasure::SUBMITTED_BY {
+        return Err(Rejected {
+            position,
+            decision_id: decision_id_of(v),
+            reason: as_the_ledger(),
+            forbidden: true,
+        });
+    }
     if matches!(v, Value::Tag(TAG_COSE_SIGN1, _)) {
         check_signed(v, position, sender)
     } else {
@@ -248,10 +256,7 @@ pub fn parse_body(
                 Format::Json => "JSON",
                 Format::Cbor | Format::CborSeq => "CBOR",
             },
-            reason: format!(
-                "records cannot be submitted as {:?}: it marks the ledger's own records (erasures)",
-                verifier::erasure::SUBMITTED_BY
-            ),
+            reason: as_the_ledger(),
         });
     }
     if format == Format::Json {
@@ -262,6 +267,14 @@ pub fn parse_body(
         return Ok(records.into_iter().map(Ok).collect());
     }
     parse_reference(format, body, sender)
+}
+
+/// Why nothing is taken from a sender named as the ledger.
+fn as_the_ledger() -> String {
+    format!(
+        "records cannot be submitted as {:?}: it marks the ledger's own records (erasures)",
+        verifier::erasure::SUBMITTED_BY
+    )
 }
 
 /// JSON text as CBOR (the same values in the same order).
