@@ -558,7 +558,7 @@ fn tokens_are_managed_without_restart_and_data_survives_restart() {
         ],
     );
     assert!(
-        r.code != 0 && r.stderr.contains("writer, relay or reader"),
+        r.code != 0 && r.stderr.contains("writer, relay, reader or eraser"),
         "{}",
         r.stderr
     );
