@@ -181,7 +181,7 @@ impl Log {
             )));
         }
         let erasures = erasures.finish().map_err(erasure_error)?;
-        report.erased = erasures.erased;
+        report.erased = erasures.erased_by.len() as u64;
         report.pending_erasures = erasures.pending;
         if checkpoints.next().is_some() {
             return Err(LedgerError::Corrupt(

@@ -10,12 +10,13 @@
 //! (`ingest::erase`), so a leaf is never without its entry and without
 //! that record.
 
-use rocksdb::{BottommostLevelCompaction, CompactOptions, WriteBatch, WriteOptions, DB};
+use rocksdb::{WriteBatch, WriteOptions, DB};
 use verifier::hash::HASH_SIZE;
 use verifier::tile::{decode_bundle, encode_bundle};
 use verifier::{leaf_hash, Hash};
 
-use crate::store::{chunk_key, decode_position, decode_u64, position_reads, CHUNK_KIND};
+use crate::retention::force_bottommost;
+use crate::store::{decode_position, decode_u64, position_reads, seek_chunk};
 use crate::{LedgerError, Log};
 
 /// Key prefix of an erased leaf's record: `e` ‖ leaf (8 bytes BE) →
@@ -31,6 +32,16 @@ pub struct Erased {
     pub leaf_hash: Hash,
     /// The leaf of the record that erased it.
     pub by: u64,
+}
+
+impl Erased {
+    /// Its stored value: leaf hash (32) ‖ `by` (8 BE).
+    fn value(&self) -> [u8; HASH_SIZE + 8] {
+        let mut v = [0; HASH_SIZE + 8];
+        v[..HASH_SIZE].copy_from_slice(self.leaf_hash.as_bytes());
+        v[HASH_SIZE..].copy_from_slice(&self.by.to_be_bytes());
+        v
+    }
 }
 
 fn erased_key(index: u64) -> [u8; 9] {
@@ -88,13 +99,14 @@ impl Log {
     pub fn record_erased(&self, index: u64, by: u64) -> Result<(), LedgerError> {
         self.check_size("leaf index", by, false)?;
         if self.entry_is_empty(index)? {
-            let hash = self.leaf_hash(index)?;
-            let mut value = Vec::with_capacity(HASH_SIZE + 8);
-            value.extend_from_slice(hash.as_bytes());
-            value.extend_from_slice(&by.to_be_bytes());
+            let erased = Erased {
+                index,
+                leaf_hash: self.leaf_hash(index)?,
+                by,
+            };
             let mut sync = WriteOptions::default();
             sync.set_sync(true);
-            self.db.put_opt(erased_key(index), value, &sync)?;
+            self.db.put_opt(erased_key(index), erased.value(), &sync)?;
             return Ok(());
         }
         Err(LedgerError::Corrupt(format!(
@@ -116,8 +128,8 @@ impl Log {
     /// rewritten with an entry of length 0 in its place, its hash is
     /// stored under `e` ‖ `index`, in one synced WriteBatch; then the
     /// chunk's position is compacted so its old bytes leave the SST files.
-    /// Returns the leaf's hash. Erasing a leaf again changes nothing.
-    pub fn erase_entry(&self, index: u64, by: u64) -> Result<Hash, LedgerError> {
+    /// Returns what is stored of it. Erasing a leaf again changes nothing.
+    pub fn erase_entry(&self, index: u64, by: u64) -> Result<Erased, LedgerError> {
         let _one = self.pruning.lock().unwrap_or_else(|p| p.into_inner());
         self.check_size("leaf index", by, false)?;
         if by <= index {
@@ -130,17 +142,11 @@ impl Log {
             return Err(LedgerError::Pruned { index, first_kept });
         }
         if let Some(e) = self.erased(index)? {
-            return Ok(e.leaf_hash);
+            return Ok(e);
         }
         let tree_hash = self.leaf_hash(index)?;
         let mut iter = self.db.raw_iterator_opt(position_reads());
-        iter.seek_for_prev(chunk_key(index));
-        while let Some(key) = iter.key() {
-            if decode_position(key)?.1 == CHUNK_KIND {
-                break;
-            }
-            iter.prev();
-        }
+        seek_chunk(&mut iter, index)?;
         iter.status()?;
         let (Some(key), Some(chunk)) = (iter.key(), iter.value()) else {
             return Err(LedgerError::Corrupt(format!("entry {index} is missing")));
@@ -162,24 +168,27 @@ impl Log {
         let rewritten = encode_bundle(entries.iter().copied())
             .map_err(|e| LedgerError::Corrupt(format!("entry chunk at {start}: {e}")))?;
         drop(iter);
-        let mut value = Vec::with_capacity(HASH_SIZE + 8);
-        value.extend_from_slice(tree_hash.as_bytes());
-        value.extend_from_slice(&by.to_be_bytes());
+        let erased = Erased {
+            index,
+            leaf_hash: tree_hash,
+            by,
+        };
         let mut batch = WriteBatch::default();
         batch.put(&key, rewritten);
-        batch.put(erased_key(index), value);
+        batch.put(erased_key(index), erased.value());
         let mut sync = WriteOptions::default();
         sync.set_sync(true);
         self.db.write_opt(batch, &sync)?;
         // The old chunk's bytes leave the memtable and every SST file that
         // held them; the bottommost level too.
-        let mut compact = CompactOptions::default();
-        compact.set_bottommost_level_compaction(BottommostLevelCompaction::Force);
         let mut end = key.clone();
         end.push(0);
-        self.db
-            .compact_range_opt(Some(key.as_slice()), Some(end.as_slice()), &compact);
+        self.db.compact_range_opt(
+            Some(key.as_slice()),
+            Some(end.as_slice()),
+            &force_bottommost(),
+        );
         tracing::info!("erasure: erased the entry of leaf {index} (record at leaf {by})");
-        Ok(tree_hash)
+        Ok(erased)
     }
 }

@@ -37,7 +37,7 @@ pub(crate) fn stored_first_kept(db: &DB) -> Result<u64, LedgerError> {
 
 /// Compaction options that rewrite the bottommost level too, where deleted
 /// keys' bytes would otherwise stay.
-fn force_bottommost() -> CompactOptions {
+pub(crate) fn force_bottommost() -> CompactOptions {
     let mut compact = CompactOptions::default();
     compact.set_bottommost_level_compaction(BottommostLevelCompaction::Force);
     compact

@@ -372,15 +372,7 @@ pub(crate) fn scan_entries<E: From<LedgerError>>(
         _ => LedgerError::Corrupt(format!("entry {i} is missing")),
     };
     let mut iter = db.raw_iterator_opt(position_reads());
-    // The chunk holding `from` is the one with the greatest key <= from;
-    // tiles that end at `from` or before lie between.
-    iter.seek_for_prev(chunk_key(from));
-    while let Some(key) = iter.key() {
-        if decode_position(key)?.1 == CHUNK_KIND {
-            break;
-        }
-        iter.prev();
-    }
+    seek_chunk(&mut iter, from)?;
     let mut next = from;
     while next < to {
         let (Some(key), Some(chunk)) = (iter.key(), iter.value()) else {
@@ -403,6 +395,23 @@ pub(crate) fn scan_entries<E: From<LedgerError>>(
             }
         }
         iter.next();
+    }
+    Ok(())
+}
+
+/// Puts `iter` (over [`position_reads`]) on the chunk that holds leaf
+/// `index` if it is stored: the one with the greatest key at or below it
+/// (tiles that end at `index` or before lie between).
+pub(crate) fn seek_chunk(
+    iter: &mut rocksdb::DBRawIterator<'_>,
+    index: u64,
+) -> Result<(), LedgerError> {
+    iter.seek_for_prev(chunk_key(index));
+    while let Some(key) = iter.key() {
+        if decode_position(key)?.1 == CHUNK_KIND {
+            break;
+        }
+        iter.prev();
     }
     Ok(())
 }

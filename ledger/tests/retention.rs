@@ -296,10 +296,10 @@ fn an_erased_entry_is_gone_and_the_tree_is_unchanged() {
     let roots: Vec<_> = (0..=600).map(|n| log.root(n).unwrap()).collect();
     let tiles = hash_tiles(&log);
     for (leaf, by) in [(10, 599), (520, 598)] {
-        let hash = log.erase_entry(leaf, by).unwrap();
-        assert_eq!(hash, leaf_hash(&mark(leaf)));
+        let erased = log.erase_entry(leaf, by).unwrap();
+        assert_eq!(erased.leaf_hash, leaf_hash(&mark(leaf)));
         // Again: nothing changes.
-        assert_eq!(log.erase_entry(leaf, by).unwrap(), hash);
+        assert_eq!(log.erase_entry(leaf, by).unwrap(), erased);
     }
     let gone = |log: &Log| {
         for leaf in [10, 520] {

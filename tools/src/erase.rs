@@ -6,7 +6,6 @@
 
 use std::io::BufRead;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use ingest::{Indexes, Pipeline, PipelineConfig, Plan};
@@ -179,25 +178,12 @@ const AT_ONCE: usize = 8;
 /// is done once.
 fn erase_remote(remote: &Remote, id: &str, body: &[u8]) -> Result<Done> {
     let path = format!("/v1/decisions/{}/erasure", remote::encode(id));
-    let deadline = Instant::now() + remote::BUSY_WAIT;
-    let reply = loop {
-        let reply = remote.post(&path, "application/json", body)?;
-        match (reply.status, reply.retry_after) {
-            (503, Some(secs)) if Instant::now() + Duration::from_secs(secs) <= deadline => {
-                std::thread::sleep(Duration::from_secs(secs));
-            }
-            _ => break reply,
-        }
-    };
+    let reply = Remote::while_busy(|| remote.post(&path, "application/json", body))?;
     if reply.status != 200 {
-        let why = serde_json::from_slice::<serde_json::Value>(&reply.body)
-            .ok()
-            .and_then(|v| v["error"].as_str().map(str::to_string))
-            .unwrap_or_else(|| reply.text().trim().to_string());
         bail!(
             "erase refused ({}): {}",
             reply.status,
-            verifier::shown::line(&why)
+            verifier::shown::line(&reply.error_text())
         );
     }
     let v: serde_json::Value =

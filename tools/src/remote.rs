@@ -27,6 +27,15 @@ impl Reply {
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }
+
+    /// Why the server refused: the `error` of its JSON answer, or the
+    /// answer as it is.
+    pub fn error_text(&self) -> String {
+        serde_json::from_slice::<serde_json::Value>(&self.body)
+            .ok()
+            .and_then(|v| v["error"].as_str().map(str::to_string))
+            .unwrap_or_else(|| self.text().trim().to_string())
+    }
 }
 
 /// The server's `/metrics`, read by name.
@@ -196,17 +205,26 @@ impl Remote {
     /// [`BUSY_WAIT`] in all, so that a record shipped a moment ago can be
     /// proven at once.
     pub fn get_ok(&self, path: &str) -> Result<Vec<u8>> {
+        let r = Remote::while_busy(|| self.get(path))?;
+        match r.status {
+            200 => Ok(r.body),
+            _ => bail!("GET {path}: {} {}", r.status, r.text().trim()),
+        }
+    }
+
+    /// `ask`'s reply, asked again while the server answers 503 with
+    /// `Retry-After`, for up to [`BUSY_WAIT`] in all.
+    pub fn while_busy(mut ask: impl FnMut() -> Result<Reply>) -> Result<Reply> {
         let deadline = std::time::Instant::now() + BUSY_WAIT;
         loop {
-            let r = self.get(path)?;
+            let r = ask()?;
             match (r.status, r.retry_after) {
-                (200, _) => return Ok(r.body),
                 (503, Some(secs))
                     if std::time::Instant::now() + Duration::from_secs(secs) <= deadline =>
                 {
                     std::thread::sleep(Duration::from_secs(secs));
                 }
-                _ => bail!("GET {path}: {} {}", r.status, r.text().trim()),
+                _ => return Ok(r),
             }
         }
     }

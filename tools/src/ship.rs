@@ -58,10 +58,7 @@ fn send(remote: &Remote, content_type: &str, body: &[u8], totals: &mut Totals) -
                 let j: Value = serde_json::from_slice(&reply.body)
                     .with_context(|| format!("unexpected answer: {}", reply.text()))?;
                 let Some(results) = j["results"].as_array() else {
-                    bail!(
-                        "server refused the request: {}",
-                        j["error"].as_str().unwrap_or(&reply.text())
-                    );
+                    bail!("server refused the request: {}", reply.error_text());
                 };
                 for r in results {
                     match r["status"].as_str() {

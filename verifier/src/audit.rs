@@ -328,7 +328,7 @@ pub fn audit<S: Source>(
         held: held.len(),
         received,
         pruned,
-        erased: erasures.erased,
+        erased: erasures.erased_by.len() as u64,
         pending_erasures: erasures.pending,
         frontier: tree,
     })

@@ -251,20 +251,9 @@ fn time_at(v: &Value, path: &[&str]) -> Option<Timestamp> {
 
 /// 64 lower-case hex digits as a hash.
 fn hash_from_hex(text: &str) -> Option<Hash> {
-    let bytes = text.as_bytes();
-    if bytes.len() != 64 {
-        return None;
-    }
-    let digit = |c: u8| match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        _ => None,
-    };
-    let raw: Option<Vec<u8>> = bytes
-        .chunks_exact(2)
-        .map(|p| Some(digit(p[0])? << 4 | digit(p[1])?))
-        .collect();
-    Hash::from_slice(&raw?)
+    let hash = Hash::from_slice(&hex::decode(text).ok()?)?;
+    // One spelling: the one the ledger writes.
+    (hash.to_hex() == text).then_some(hash)
 }
 
 /// Follows a log's leaves in order and checks that every leaf without
@@ -274,8 +263,9 @@ pub struct ErasureCheck {
     /// Leaves without their entry not yet named by a record, with the
     /// tree's hash of each.
     open: BTreeMap<u64, Hash>,
-    /// Leaves erased and named.
-    pub erased: u64,
+    /// Leaves erased and named: each with the leaf of the record that
+    /// names it, in log order of the records.
+    pub erased_by: Vec<(u64, u64)>,
     /// Leaves an erasure record names whose entry is still there: an
     /// erasure logged but not carried out (cut short by a crash; asking
     /// again finishes it).
@@ -295,7 +285,7 @@ impl ErasureCheck {
             return Ok(());
         };
         match self.open.remove(&e.index) {
-            Some(hash) if hash == e.leaf_hash => self.erased += 1,
+            Some(hash) if hash == e.leaf_hash => self.erased_by.push((e.index, index)),
             Some(_) => {
                 return Err(ErasureError::OtherHash {
                     index: e.index,

@@ -130,7 +130,8 @@ fn an_audit_needs_a_record_for_every_erased_entry() {
     };
     // Erased and named.
     let ok = check(&[1], std::slice::from_ref(&record_of_1)).unwrap();
-    assert_eq!((ok.erased, ok.pending.len()), (1, 0));
+    assert_eq!((ok.erased_by.len(), ok.pending.len()), (1, 0));
+    assert_eq!(ok.erased_by, vec![(1, 4)]);
     // Erased, named by nothing.
     assert_eq!(
         check(&[1], &[]).unwrap_err(),
@@ -142,7 +143,7 @@ fn an_audit_needs_a_record_for_every_erased_entry() {
     );
     // Named, but its entry is still there (a copy made before).
     let pending = check(&[], std::slice::from_ref(&record_of_1)).unwrap();
-    assert_eq!((pending.erased, pending.pending), (0, vec![1]));
+    assert_eq!((pending.erased_by.len(), pending.pending), (0, vec![1]));
     // Named by another hash than the tree's.
     let mut c = ErasureCheck::default();
     c.erased(1, leaf_hash(&leaves[2]));

@@ -197,10 +197,7 @@ impl Indexes {
             )));
         }
         self.forget_terms(planned.index)?;
-        log.erase_entry(planned.index, by)?;
-        Ok(log
-            .erased(planned.index)?
-            .ok_or_else(|| LedgerError::Corrupt("an erased leaf was not recorded".into()))?)
+        Ok(log.erase_entry(planned.index, by)?)
     }
 
     /// Takes leaf `index`'s terms out of the indexes: out of its span in

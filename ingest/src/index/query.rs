@@ -348,7 +348,13 @@ pub fn search(
     let (first, end, size) = bounds(idx, q)?;
     let start = after.map_or(0, |a| a.saturating_add(1)).max(first);
     let limit = limit.max(1);
-    let walking = terms.is_empty() && q.from.is_none() && q.to.is_none();
+    // Leaves walked are not found by a term, so erased ones are passed
+    // over here (postings no longer name them): read once for the walk.
+    let erased: std::collections::BTreeSet<u64> =
+        match start < end && terms.is_empty() && q.from.is_none() && q.to.is_none() {
+            true => log.erased_in(start, end)?.iter().map(|e| e.index).collect(),
+            false => Default::default(),
+        };
     let accept = |index: u64| -> Result<bool, QueryError> {
         for (kind, term) in terms.iter().skip(1) {
             if !has_term(idx, *kind, term, index)? {
@@ -356,9 +362,7 @@ pub fn search(
             }
         }
         if !q.reads_leaves() {
-            // Walked leaves are not found by a term: an erased one is
-            // passed over here (postings no longer name it).
-            return Ok(!(walking && log.erased(index)?.is_some()));
+            return Ok(!erased.contains(&index));
         }
         match leaf_decision(log, index) {
             Ok(d) => Ok(q.leaf_matches(&d)),

@@ -11,29 +11,28 @@
 //! proved, and the bundle's other entries are the mirror's own.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use verifier::tile::{decode_bundle, encode_bundle, Tile, TileKind, TILE_WIDTH};
+use verifier::mirror::MirrorFiles;
+use verifier::tile::{decode_bundle, encode_bundle, entry_bundles, Tile, TILE_WIDTH};
 use verifier::{leaf_hash, Hash};
 
-use super::{hashes_of, leaf_hashes, write_atomic, Mirror};
+use super::{hashes_of, leaf_hashes, write_atomic, FsFiles, Mirror};
 
 /// The leaf up to which the mirror's leaves were read for erasure records
 /// (decimal; absent: 0).
 const ERASURES_READ: &str = "erasures-read";
 
 impl Mirror {
-    /// The entry bundle holding leaf `index` as the mirror keeps it, and
-    /// its file (the partial bundle of the newest leaves has its width
-    /// in its path).
-    fn bundle_of(&self, index: u64) -> Tile {
-        let n = index / TILE_WIDTH;
-        Tile {
-            kind: TileKind::Entries,
-            index: n,
-            width: (self.size() - n * TILE_WIDTH).min(TILE_WIDTH) as u16,
-        }
+    /// The entry bundle holding leaf `index` as the mirror keeps it (the
+    /// partial bundle of the newest leaves has its width in its path).
+    fn bundle_of(&self, index: u64) -> Option<Tile> {
+        entry_bundles(index, self.size()).next()
+    }
+
+    /// A file of the mirror, `None` if it is not there.
+    fn read(&self, path: &str) -> Result<Option<Vec<u8>>> {
+        FsFiles(&self.dir).read(path)
     }
 
     /// Erases, in the mirror's files, the entries that erasure records
@@ -52,11 +51,10 @@ impl Mirror {
         let size = self.size();
         // The leaves each record names, with the hash it names, by bundle.
         let mut named: BTreeMap<u64, Vec<(u64, Hash)>> = BTreeMap::new();
-        let mut at = from / TILE_WIDTH * TILE_WIDTH;
-        while at < size {
-            let tile = self.bundle_of(at);
+        for tile in entry_bundles(from, size) {
+            let at = tile.index * TILE_WIDTH;
             // A bundle the log's retention removed holds no records.
-            if let Some(data) = read_if_there(&self.dir.join(tile.path()))? {
+            if let Some(data) = self.read(&tile.path())? {
                 let entries = decode_bundle(&data).with_context(|| tile.path())?;
                 for (i, e) in (at..).zip(entries) {
                     if i < from {
@@ -72,7 +70,6 @@ impl Mirror {
                     }
                 }
             }
-            at += TILE_WIDTH;
         }
         let mut erased = Vec::new();
         for (n, leaves) in named {
@@ -85,15 +82,17 @@ impl Mirror {
     /// Erases `leaves` (each with the hash its record names) in the bundle
     /// from leaf `start`, where the mirror still holds their entries.
     fn erase_in_bundle(&self, start: u64, leaves: &[(u64, Hash)]) -> Result<Vec<u64>> {
-        let tile = self.bundle_of(start);
-        let path: PathBuf = self.dir.join(tile.path());
-        // Pruned by retention since: nothing left to erase.
-        let Some(data) = read_if_there(&path)? else {
+        let Some(tile) = self.bundle_of(start) else {
             return Ok(Vec::new());
         };
+        // Pruned by retention since: nothing left to erase.
+        let Some(data) = self.read(&tile.path())? else {
+            return Ok(Vec::new());
+        };
+        let path = self.dir.join(tile.path());
         let mut entries = decode_bundle(&data).with_context(|| tile.path())?;
         let hashes_path = self.dir.join(hashes_of(&tile).path());
-        let before = match read_if_there(&hashes_path)? {
+        let before = match self.read(&hashes_of(&tile).path())? {
             Some(h) => Some(leaf_hashes(&tile, &h)?),
             None => None,
         };
@@ -134,13 +133,5 @@ impl Mirror {
         let bundle = encode_bundle(entries.iter().copied())?;
         write_atomic(&path, &bundle)?;
         Ok(erased)
-    }
-}
-
-fn read_if_there(path: &Path) -> Result<Option<Vec<u8>>> {
-    match std::fs::read(path) {
-        Ok(d) => Ok(Some(d)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
     }
 }

@@ -404,35 +404,36 @@ pub fn restore(mirror: &Path, data: &Path) -> Result<()> {
         Log::open_with(&staging, &keys, ingest::index::INGEST_CFS)
             .with_context(|| format!("creating the store in {}", staging.display()))?,
     );
-    // Erased leaves, and the leaves of the records that erased them.
-    let mut erased = Vec::new();
-    let mut erasures = std::collections::HashMap::new();
+    // Each empty entry must be named by a later erasure record, which the
+    // restored store records it was erased by.
+    let mut erasures = verifier::erasure::ErasureCheck::default();
+    let files = MirrorFilesOf(FsFiles(mirror));
     for tile in entry_bundles(0, cp.size) {
         let path = mirror.join(tile.path());
-        match read_bundle(mirror, &tile)? {
+        match files.bundle(&tile)? {
             Bundle::Entries(bytes) => {
                 let entries = decode_bundle_of(&tile, &bytes)
                     .with_context(|| format!("{}", path.display()))?;
-                note_erasures(log.size(), &entries, &mut erasures)?;
+                for (i, e) in (log.size()..).zip(&entries) {
+                    erasures.entry(i, e)?;
+                }
                 // The exact leaves, at their indexes: appended raw, as the
                 // leaves they are (received_at and submitted_by included).
                 log.append(&entries)?;
             }
-            // Some entries were erased: appended without them, with the
+            // Some entries were erased: appended as empty ones, with the
             // hashes kept beside the bundle.
             Bundle::Erased { entries, hashes } => {
                 let leaves = erased_leaves::<String>(&tile, &entries, &hashes)
                     .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-                let first = log.size();
-                let kept: Vec<&[u8]> = leaves.iter().map(|(_, e)| e.unwrap_or_default()).collect();
-                note_erasures(first, &kept, &mut erasures)?;
-                for (i, (hash, entry)) in (first..).zip(&leaves) {
-                    if entry.is_none() {
-                        erased.push((i, *hash));
+                for (i, (hash, entry)) in (log.size()..).zip(&leaves) {
+                    match entry {
+                        Some(e) => erasures.entry(i, e)?,
+                        None => erasures.erased(i, *hash),
                     }
                 }
-                let hashes: Vec<verifier::Hash> = leaves.iter().map(|(h, _)| *h).collect();
-                log.append_leaves(&kept, hashes)?;
+                let kept: Vec<&[u8]> = leaves.iter().map(|(_, e)| e.unwrap_or_default()).collect();
+                log.append_leaves(&kept, leaves.iter().map(|(h, _)| *h).collect())?;
             }
             // Leaves whose entries the log's retention removed before the
             // mirror fetched them: pruned in the restored store too.
@@ -447,15 +448,7 @@ pub fn restore(mirror: &Path, data: &Path) -> Result<()> {
     if log.root(cp.size)? != cp.root {
         bail!("the mirror's leaves do not hash to its checkpoint's root");
     }
-    for (index, hash) in erased {
-        let Some(&(by, named)) = erasures.get(&index) else {
-            bail!(
-                "the mirror holds leaf {index} without its entry, and no erasure record names it"
-            );
-        };
-        if named != hash {
-            bail!("the erasure record at leaf {by} names leaf {index} by another hash than the tree's");
-        }
+    for (index, by) in erasures.finish()?.erased_by {
         log.record_erased(index, by)?;
     }
     let mut sizes: Vec<u64> = std::fs::read_dir(mirror.join("checkpoints"))
@@ -500,48 +493,6 @@ pub fn restore(mirror: &Path, data: &Path) -> Result<()> {
         data.join(ledger::keys::SIGNER_FILE).display()
     );
     Ok(())
-}
-
-/// The erasure records among `entries` (from leaf `first`): the leaf each
-/// names → (the record's leaf, the hash it names).
-fn note_erasures<E: AsRef<[u8]>>(
-    first: u64,
-    entries: &[E],
-    out: &mut std::collections::HashMap<u64, (u64, verifier::Hash)>,
-) -> Result<()> {
-    for (i, e) in (first..).zip(entries) {
-        if let Some(r) = verifier::erasure::read(i, e.as_ref())? {
-            out.insert(r.index, (i, r.leaf_hash));
-        }
-    }
-    Ok(())
-}
-
-/// Entry bundle `tile` as the mirror in `dir` keeps it: its entries (with
-/// the hash tile of its leaves if some were erased), or the hash tile of
-/// its leaves if the log's retention had removed them when the mirror
-/// fetched it.
-fn read_bundle(dir: &Path, tile: &Tile) -> Result<Bundle> {
-    let p = dir.join(tile.path());
-    match std::fs::read(&p) {
-        Ok(data) if crate::audit::holds_erased(&data) => {
-            let h = dir.join(hashes_of(tile).path());
-            let hashes = std::fs::read(&h).with_context(|| format!("reading {}", h.display()))?;
-            Ok(Bundle::Erased {
-                entries: data,
-                hashes,
-            })
-        }
-        Ok(data) => Ok(Bundle::Entries(data)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let h = dir.join(hashes_of(tile).path());
-            match std::fs::read(&h) {
-                Ok(data) => Ok(Bundle::Pruned(data)),
-                Err(_) => Err(e).with_context(|| format!("reading {}", p.display())),
-            }
-        }
-        Err(e) => Err(e).with_context(|| format!("reading {}", p.display())),
-    }
 }
 
 /// `ledgerctl audit --mirror DIR`: every mirrored entry rehashed; the

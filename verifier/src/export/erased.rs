@@ -74,14 +74,4 @@ impl Erased {
             ))),
         }
     }
-
-    /// How many.
-    pub fn len(&self) -> u64 {
-        self.0.len() as u64
-    }
-
-    /// Whether none.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
 }
