@@ -64,6 +64,13 @@ impl From<ledger::LedgerError> for ApiError {
             }
             WindowEdgeErased { .. } => ApiError::new(StatusCode::CONFLICT, e.to_string()),
             NoCheckpoint(_) | Tile(_) => ApiError::not_found(e.to_string()),
+            // The retention record is logged, not yet in a checkpoint.
+            WindowPruned {
+                record: Some(_), ..
+            } => ApiError {
+                retry_after: Some(1),
+                ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+            },
             Pruned { .. } | WindowPruned { .. } | Erased { .. } => {
                 ApiError::new(StatusCode::GONE, e.to_string())
             }

@@ -569,14 +569,14 @@ async fn serve(s: Settings) -> Result<()> {
             .context("starting the key file watcher")?;
     }
     if let Some(keep) = s.retention {
-        let (indexes, data) = (state.indexes.clone(), s.data.clone());
+        let (weak, data) = (Arc::downgrade(&state), s.data.clone());
         say!(
             "retention: the entries of decisions received more than {}s ago are removed (their hashes stay)",
             keep.as_secs()
         );
         std::thread::Builder::new()
             .name("ledger-retention".into())
-            .spawn(move || retain(&indexes, &data, keep))
+            .spawn(move || retain(&weak, &data, keep))
             .context("starting retention")?;
     }
     let app = api::router(state.clone());
@@ -600,15 +600,51 @@ async fn serve(s: Settings) -> Result<()> {
 
 /// Removes the entries older than `keep`, now and then every eighth of
 /// `keep` (between a second and an hour): a prune takes whole entry
-/// bundles ([`ingest::Indexes::prune`]).
-fn retain(indexes: &ingest::Indexes, data: &std::path::Path, keep: Duration) {
+/// bundles ([`ingest::Indexes::prune`]); then logs the retention record of
+/// the new first kept leaf ([`ingest::Indexes::log_retention`]). Stops
+/// when the server does.
+fn retain(state: &std::sync::Weak<api::state::AppState>, data: &std::path::Path, keep: Duration) {
     let every = (keep / 8).clamp(Duration::from_secs(1), Duration::from_secs(3600));
     // The hold said once while it stops retention, not every pass.
     let mut told = None;
     loop {
-        let pruned = ingest::index::retention::horizon(std::time::SystemTime::now(), keep)
+        let Some(indexes) = state.upgrade().map(|s| s.indexes.clone()) else {
+            return;
+        };
+        let horizon = ingest::index::retention::horizon(std::time::SystemTime::now(), keep);
+        let pruned = horizon
             .map(|t| indexes.prune_received_before_held(t, data))
-            .transpose();
+            .transpose()
+            .map_err(|e| e.to_string())
+            .and_then(|pruned| {
+                let reason = match (&pruned, horizon) {
+                    (Some((p, _)), Some(t)) if p.to > p.from => format!(
+                        "retention of {}s: the entries of the leaves below {}, received before {}, are removed; their hashes stay",
+                        keep.as_secs(),
+                        p.to,
+                        t.canonical()
+                    ),
+                    _ => format!("retention of {}s: the entries of the leaves below the first kept leaf are removed; their hashes stay", keep.as_secs()),
+                };
+                let now = verifier::timestamp::Timestamp(time::OffsetDateTime::now_utc());
+                // The server's state is held only while the record is queued.
+                let submit = |record| {
+                    let queued = state
+                        .upgrade()
+                        .ok_or("the server is stopping")?
+                        .pipeline
+                        .submit(vec![record]);
+                    ingest::pipeline::wait_one(queued)
+                };
+                if let Some(by) = indexes
+                    .log_retention("ledgerd", &reason, &now, submit)
+                    .map_err(|e| e.to_string())?
+                {
+                    say!("retention: logged the retention record of first kept leaf {} at leaf {by}", indexes.log().first_kept());
+                }
+                Ok(pruned)
+            });
+        drop(indexes);
         let failed = pruned.is_err();
         api::state::RETENTION_FAILING.store(u64::from(failed), Ordering::Relaxed);
         if failed {

@@ -291,6 +291,10 @@ pub fn leaf(data: &[u8]) {
     if let Ok(Some(e)) = verifier::erasure::read(1 << 40, data) {
         assert!(e.index < 1 << 40);
     }
+    // A retention record names a first kept leaf before its own.
+    if let Ok(Some(r)) = verifier::retention::read(1 << 40, data) {
+        assert!(r.first_kept < 1 << 40);
+    }
     let _ = verifier::cbor::item_len(data);
     let _ = verifier::decision::LoggedDecision::from_leaf(data);
 }

@@ -1,7 +1,9 @@
 //! Retention over the indexes (`Indexes::prune`): pruned decisions are
 //! neither found nor linked, nor held in the idempotency index; kept ones
 //! are found as before, also when the indexes are rebuilt from the kept
-//! leaves; an export window reaching back past the kept leaves is refused.
+//! leaves; an export window reaching back past the kept leaves is refused
+//! until the ledger's retention record is logged, and then complete from
+//! the first kept leaf.
 
 mod common;
 
@@ -156,7 +158,7 @@ fn pruned_decisions_are_not_found_and_kept_ones_are() {
                 first_kept: 512, ..
             },
         ) => {
-            assert!(e.to_string().contains("start it after"), "{e}")
+            assert!(e.to_string().contains("no retention record"), "{e}")
         }
         other => panic!("{other:?}"),
     }
@@ -362,4 +364,110 @@ fn leaves_of_a_span_in_memory_are_pruned_and_left_out_when_it_is_built() {
     let (log, idx) = open(dir.path(), 512);
     assert_eq!((log.first_kept(), idx.built()), (768, 1024));
     assert_eq!(all(&idx, &subject("s-1")).first(), Some(&771));
+}
+
+/// Builds and verifies the package of `head` from `log`: its verdict.
+fn package(log: &Log, head: verifier::export::Head) -> verifier::export::Verdict {
+    use verifier::export::{render, Builder, Sinks, Sources};
+    let (first, end) = (head.first, head.end);
+    let (filter, origin) = (head.filter.clone(), head.origin.clone());
+    let sinks = Sinks {
+        leaves: Vec::new(),
+        jsonl: Vec::new(),
+        csv: Vec::new(),
+        ocsf: Vec::new(),
+    };
+    let mut b = Builder::new(head, &key().verifier(), sinks).unwrap();
+    log.scan_entries(first, end, |i, leaf| {
+        b.append(render(i, leaf.to_vec(), &filter, &origin).unwrap())
+            .unwrap();
+        Ok::<(), LedgerError>(())
+    })
+    .unwrap();
+    let f = b.finish().unwrap();
+    let cursor = std::io::Cursor::new;
+    verifier::export::verify(
+        Sources {
+            manifest: serde_json::to_vec(&f.manifest).unwrap(),
+            checkpoint: f.checkpoint,
+            report: f.report,
+            leaves: cursor(f.sinks.leaves),
+            jsonl: cursor(f.sinks.jsonl),
+            csv: cursor(f.sinks.csv),
+            ocsf: cursor(f.sinks.ocsf),
+        },
+        &key().verifier(),
+        |_, _| {},
+    )
+    .unwrap()
+}
+
+#[test]
+fn an_export_reaching_below_the_first_kept_leaf_stands_on_the_retention_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, idx) = open(dir.path(), 64);
+    fill(&idx);
+    let now = received_at(&log, SIZE - 1);
+    // Nothing pruned: no record is due.
+    assert!(idx.retention_record("test", "why", &now).unwrap().is_none());
+    let [at_0, at_512, at_768, to] = [0, 512, 768, 900].map(|i| received_at(&log, i));
+    idx.prune(512).unwrap();
+    log.sign_checkpoint(&key()).unwrap();
+    let p = Pipeline::start(idx.clone(), None, PipelineConfig::default());
+    let by = idx
+        .log_retention("test", "retention of 1h", &now, |r| p.submit_one(r))
+        .unwrap();
+    assert_eq!(by, Some(SIZE));
+    assert_eq!(log.retention_record().unwrap(), Some((512, SIZE)));
+    // Logged once: asked again, none is due.
+    assert_eq!(
+        idx.log_retention("test", "retention of 1h", &now, |r| p.submit_one(r))
+            .unwrap(),
+        None
+    );
+    // Not in the signed checkpoint: the export says to wait for one.
+    match log.export_head(at_0, to, Default::default(), None) {
+        Err(
+            e @ LedgerError::WindowPruned {
+                record: Some(1000),
+                size: 1000,
+                ..
+            },
+        ) => {
+            assert!(e.to_string().contains("not in the checkpoint"), "{e}")
+        }
+        other => panic!("{other:?}"),
+    }
+    log.sign_checkpoint(&key()).unwrap();
+    // From any time at or before the first kept leaf's: the range starts
+    // there, and the package says what retention removed.
+    for from in [at_0, at_512] {
+        let head = log.export_head(from, to, Default::default(), None).unwrap();
+        assert_eq!((head.first, head.before.as_ref()), (512, None));
+        assert_eq!(head.retained.as_ref().map(|r| r.index), Some(SIZE));
+        let v = package(&log, head);
+        assert!(
+            v.to_string()
+                .starts_with("complete from leaf 512, the first the log keeps"),
+            "{v}"
+        );
+    }
+    // A later prune moves the first kept leaf: its record is due again.
+    log.prune(768).unwrap();
+    assert!(matches!(
+        log.export_head(at_768, to, Default::default(), None),
+        Err(LedgerError::WindowPruned { record: None, .. })
+    ));
+    let by = idx
+        .log_retention("test", "retention of 1h", &now, |r| p.submit_one(r))
+        .unwrap()
+        .unwrap();
+    log.sign_checkpoint(&key()).unwrap();
+    assert_eq!(log.retention_record().unwrap(), Some((768, by)));
+    let head = log
+        .export_head(received_at(&log, 768), to, Default::default(), None)
+        .unwrap();
+    assert_eq!(head.first, 768);
+    package(&log, head);
+    p.shutdown();
 }

@@ -166,9 +166,10 @@ pub enum LedgerError {
         leaves: u64,
     },
     /// An export window that starts at or before the oldest kept leaf's
-    /// time: the leaf before it, which would show that no earlier leaf
-    /// belongs to the window, was removed by retention.
-    #[error("the window starts at {from}, not after the oldest decision the log keeps (leaf {first_kept}, received at {oldest}): older entries were removed by retention, so the window cannot be shown complete; start it after {oldest}")]
+    /// time, in a log whose retention record naming that leaf is not in
+    /// the export's checkpoint: the leaf before it, which would show that
+    /// no earlier leaf belongs to the window, was removed by retention.
+    #[error("the window starts at {from}, not after the oldest decision the log keeps (leaf {first_kept}, received at {oldest}), and {}", retention_record_state(*.record, *.size))]
     WindowPruned {
         /// The window's start.
         from: String,
@@ -176,6 +177,10 @@ pub enum LedgerError {
         first_kept: u64,
         /// When it was received.
         oldest: String,
+        /// The leaf of the ledger's retention record naming it, if logged.
+        record: Option<u64>,
+        /// The size of the export's checkpoint.
+        size: u64,
     },
     /// An export window whose boundary leaf was erased: it cannot show
     /// when that leaf was received (specs/erasure.md).
@@ -201,4 +206,14 @@ pub enum LedgerError {
     /// ([`crate::holds`]).
     #[error("legal holds: {0}")]
     Holds(#[from] crate::holds::HoldError),
+}
+
+/// Why [`LedgerError::WindowPruned`] cannot stand on the retention record.
+fn retention_record_state(record: Option<u64>, size: u64) -> String {
+    match record {
+        Some(by) => format!(
+            "the ledger's retention record naming it (leaf {by}) is not in the checkpoint of size {size} yet: export again in a moment"
+        ),
+        None => "no retention record of the ledger names it yet (ledgerd logs one at its next retention pass, ledgerctl prune at its next run): older entries were removed, so the window cannot be shown complete; export again then, or start the window after that time".into(),
+    }
 }

@@ -127,14 +127,30 @@ impl Log {
         let n = signed.checkpoint.size;
         let first = self.first_received_at_or_after(from, n)?;
         let end = self.first_received_at_or_after(to, n)?.max(first);
+        // The leaf before a range that starts at the first kept leaf had
+        // its entry removed: the ledger's retention record naming that
+        // leaf, in the checkpoint, stands in for it.
         let first_kept = self.first_kept();
-        if first_kept > 0 && first <= first_kept {
-            return Err(LedgerError::WindowPruned {
-                from: from.canonical(),
-                first_kept,
-                oldest: self.received_at(first_kept)?.canonical(),
-            });
-        }
+        let retained = if first_kept > 0 && first <= first_kept {
+            match self.retention_record()? {
+                Some((kept, by)) if kept == first_kept && first == kept && by < n => Some(
+                    boundary_of(by, &self.entry(by)?, &self.inclusion_proof(by, n)?),
+                ),
+                record => {
+                    return Err(LedgerError::WindowPruned {
+                        from: from.canonical(),
+                        first_kept,
+                        oldest: self.received_at(first_kept)?.canonical(),
+                        record: record
+                            .filter(|&(kept, _)| kept == first_kept)
+                            .map(|(_, by)| by),
+                        size: n,
+                    })
+                }
+            }
+        } else {
+            None
+        };
         let hashes = |b, e| -> Result<Vec<String>, LedgerError> {
             cover(b, e)
                 .into_iter()
@@ -178,10 +194,12 @@ impl Log {
             right: hashes(end, n)?,
             before: first
                 .checked_sub(1)
+                .filter(|_| retained.is_none())
                 .map(|i| bound(i, "before"))
                 .transpose()?,
             after: (end < n).then(|| bound(end, "after")).transpose()?,
             erased,
+            retained,
             checkpoint: signed.cosigned(),
         })
     }

@@ -25,6 +25,11 @@ pub(crate) const META_PRUNED: &[u8] = b"apruned";
 /// compaction has it done by the next.
 const META_COMPACTED: &[u8] = b"acompacted";
 
+/// The first kept leaf K (8 bytes BE) ‖ the leaf of the ledger's
+/// retention record naming it (8 bytes BE; specs/storage.md): what an
+/// export whose window reaches below K carries instead of leaf K − 1.
+const META_RETAINED: &[u8] = b"aretained";
+
 /// Leaves removed per synced WriteBatch at most: a long prune is a run of
 /// steps, each of which moves the stored first kept leaf.
 const PRUNE_STEP: u64 = 1 << 16;
@@ -144,6 +149,45 @@ impl Log {
             self.db.put_opt(META_COMPACTED, to.to_be_bytes(), &sync)?;
         }
         Ok(())
+    }
+
+    /// The first kept leaf named by the newest stored retention record,
+    /// and that record's leaf ([`Log::record_retention`]); `None` before
+    /// any. It is the current [`Log::first_kept`] unless a prune moved
+    /// that since and its record is not logged yet.
+    pub fn retention_record(&self) -> Result<Option<(u64, u64)>, LedgerError> {
+        let Some(v) = self.db.get(META_RETAINED)? else {
+            return Ok(None);
+        };
+        let (kept, by) = v.split_at_checked(8).ok_or_else(|| {
+            LedgerError::Corrupt("the stored retention record is not 16 bytes".into())
+        })?;
+        Ok(Some((
+            decode_u64(kept, "retained first kept leaf")?,
+            decode_u64(by, "retention record leaf")?,
+        )))
+    }
+
+    /// Records that the entry at leaf `by` is the ledger's retention
+    /// record (specs/storage.md, "Retention") naming the current first
+    /// kept leaf, by its hash (synced). A record that names another leaf,
+    /// or names it by another hash, is refused.
+    pub fn record_retention(&self, by: u64) -> Result<(), LedgerError> {
+        let record = verifier::retention::read(by, &self.entry(by)?)
+            .map_err(|e| LedgerError::Corrupt(e.to_string()))?
+            .ok_or_else(|| LedgerError::Corrupt(format!("leaf {by} is not a retention record")))?;
+        let kept = self.first_kept();
+        if record.first_kept != kept || record.leaf_hash != self.leaf_hash(kept)? {
+            return Err(LedgerError::Corrupt(format!(
+                "the retention record at leaf {by} names leaf {} with its hash, but the first kept leaf is {kept}",
+                record.first_kept
+            )));
+        }
+        let mut value = kept.to_be_bytes().to_vec();
+        value.extend_from_slice(&by.to_be_bytes());
+        let mut sync = WriteOptions::default();
+        sync.set_sync(true);
+        Ok(self.db.put_opt(META_RETAINED, value, &sync)?)
     }
 
     /// Deletes `keys` and the key ranges `ranges` (`[from, to)`) from the

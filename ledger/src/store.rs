@@ -10,6 +10,7 @@
 //! | `p` ‖ E (u64 BE) ‖ L | the full hash tile of level L that ends at leaf E: the 256 hashes of tree level 8·L, nodes 256·N … 256·N+255 where E = (N+1)·256^(L+1), 32 bytes each |
 //! | `a` ‖ `origin` / `layout` | UTF-8 / u64 BE (2) |
 //! | `a` ‖ `pruned` | u64 BE: the first leaf whose entry is kept (`retention.rs`) |
+//! | `a` ‖ `retained` | u64 BE ‖ u64 BE: the first kept leaf and the leaf of the ledger's retention record naming it (`retention.rs`) |
 //!
 //! One append is one WriteBatch (its entry chunks and the hash tiles it
 //! filled) written with the WAL synced. The tree size is where the last

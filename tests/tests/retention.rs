@@ -1,8 +1,9 @@
 //! Retention end to end: `ledgerd --retention` and `ledgerctl prune`
 //! remove the entries of old decisions and keep the tree: pruned entries
 //! answer 410 or are not found, kept decisions are found and proven as
-//! before, audits pass through the kept hashes, and an export window
-//! reaching back past the kept leaves is refused with the reason.
+//! before, audits pass through the kept hashes; the ledger logs a
+//! retention record naming the first kept leaf, and an export window
+//! reaching back past the kept leaves stands on it: complete from there.
 
 use std::path::Path;
 use std::time::Duration;
@@ -65,6 +66,13 @@ fn ledgerd_removes_the_entries_of_decisions_past_its_retention() {
     wait_until("retention removes the old entries", || {
         s.metric("ledger_first_kept_leaf") == 2_816.0
     });
+    // The ledger logs its record of the first kept leaf (one for each
+    // first kept leaf a pass moved to).
+    wait_until("the retention record of leaf 2816", || {
+        s.ctl(key, &["search", "--action", "ledger.retain", "--json"])
+            .contains("ledger-retention-2816")
+    });
+    let size = s.tree_size();
 
     // Entries and ids are gone; the hashes are served as before.
     let (status, text) = get(&s, "/tile/entries/000");
@@ -118,17 +126,20 @@ fn ledgerd_removes_the_entries_of_decisions_past_its_retention() {
     );
     assert_eq!(status, 200, "{text}");
 
-    // An export reaching back past the kept leaves is refused, with why.
+    // An export reaching back past the kept leaves is complete from the
+    // first kept leaf, and says what retention removed before it.
     let out = dir.path().join("export");
     let out = out.to_str().unwrap();
-    let r = s.ctl_run(
+    s.ctl(
         key,
         &["export", "--from", "1h", "--to", "now", "--out", out],
     );
-    let refusal = r.stderr;
+    let verdict = ok("ledger-verify", &["export", out, "--key", key]);
     assert!(
-        r.code != 0 && refusal.contains("start it after"),
-        "{refusal}"
+        verdict.contains("complete from leaf 2816, the first the log keeps")
+            && verdict.contains("were removed by retention, as the ledger's record at leaf")
+            && verdict.contains("(ledgerd at"),
+        "{verdict}"
     );
 
     // A mirror started now keeps the pruned bundles' hashes, is audited
@@ -143,7 +154,8 @@ fn ledgerd_removes_the_entries_of_decisions_past_its_retention() {
     );
     assert!(Path::new(m).join("tile/0/000").exists());
     assert!(!Path::new(m).join("tile/entries/000").exists());
-    assert!(Path::new(m).join("tile/entries/011.p/194").exists());
+    let partial = format!("tile/entries/011.p/{}", size - 2_816);
+    assert!(Path::new(m).join(&partial).exists());
     let audit = ok("ledgerctl", &["audit", "--mirror", m, "--key", key]);
     assert!(
         audit.contains("the first 2816 leaves' entries were removed"),
@@ -166,6 +178,21 @@ fn ledgerd_removes_the_entries_of_decisions_past_its_retention() {
     std::fs::copy(data.join("log.key"), restored.join("log.key")).unwrap();
     let found = ok("ledgerctl", &["--data", r, "decision", "new-3"]);
     assert!(found.contains("new-3"), "{found}");
+    // It holds the log's retention record too: an export reaching back
+    // past the kept leaves is complete from the first of them.
+    let again = dir.path().join("export-restored");
+    let again = again.to_str().unwrap();
+    ok(
+        "ledgerctl",
+        &[
+            "--data", r, "export", "--from", "1h", "--to", "now", "--out", again,
+        ],
+    );
+    let verdict = ok("ledger-verify", &["export", again, "--key", key]);
+    assert!(
+        verdict.contains("complete from leaf 2816, the first the log keeps"),
+        "{verdict}"
+    );
     let gone = run("ledgerctl", &["--data", r, "decision", "old0-5"]);
     assert!(
         gone.code != 0 && gone.stderr.contains("removed by retention"),
@@ -201,7 +228,7 @@ fn ledgerd_removes_the_entries_of_decisions_past_its_retention() {
         r.stdout
     );
     assert!(!early.join("tile/entries/000").exists() && early.join("tile/0/000").exists());
-    assert!(!second.exists() && early.join("tile/entries/011.p/194").exists());
+    assert!(!second.exists() && early.join(&partial).exists());
     let audit = ok(
         "ledgerctl",
         &["audit", "--mirror", early.to_str().unwrap(), "--key", key],
@@ -269,10 +296,48 @@ fn ledgerctl_prune_removes_old_entries_from_a_data_dir() {
     );
     assert!(out.contains("the first kept leaf is 2816"), "{out}");
     assert!(out.contains("are kept for now"), "{out}");
+    assert!(
+        out.contains("logged the retention record of first kept leaf 2816 at leaf 3000"),
+        "{out}"
+    );
     let again = ok("ledgerctl", &["--data", d, "prune", "--before", "now"]);
-    assert!(again.contains("nothing to remove"), "{again}");
+    assert!(
+        again.contains("nothing to remove") && !again.contains("logged"),
+        "{again}"
+    );
     let audit = ok("ledgerctl", &["--data", d, "audit"]);
-    assert!(audit.contains("audit OK: 184 entries rehashed"), "{audit}");
+    assert!(audit.contains("audit OK: 185 entries rehashed"), "{audit}");
+    // An export from before the first kept leaf, complete from it.
+    let out = dir.path().join("export");
+    ok(
+        "ledgerctl",
+        &[
+            "--data",
+            d,
+            "export",
+            "--from",
+            "1h",
+            "--to",
+            "now",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    let key = data.join("log.pub");
+    let verdict = ok(
+        "ledger-verify",
+        &[
+            "export",
+            out.to_str().unwrap(),
+            "--key",
+            key.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        verdict.contains("complete from leaf 2816, the first the log keeps: 185 decisions")
+            && verdict.contains("(ledgerctl prune at"),
+        "{verdict}"
+    );
     assert!(
         audit.contains("the first 2816 leaves' entries were removed"),
         "{audit}"

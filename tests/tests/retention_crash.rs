@@ -3,7 +3,9 @@
 //! `ledgerctl prune` is killed with SIGKILL at a random moment, the store
 //! checked, the prune run again to its end and the store checked again,
 //! for horizons moving forward through the log (the first kept leaf inside
-//! a built index span, whose postings are rewritten, and past it).
+//! a built index span, whose postings are rewritten, and past it). Each
+//! first kept leaf gets one retention record, however often its prune was
+//! cut short.
 //!
 //! `LEDGER_CRASH_SEED` repeats a run's kill moments.
 
@@ -180,12 +182,19 @@ fn sigkill_during_a_prune_leaves_a_consistent_store_and_the_next_prune_completes
             "{what}: {out}"
         );
         pruned_to(d, want, &format!("{what}, then completed"));
+        // Its retention record, logged once however often it was asked.
+        assert!(
+            found_at(d, &format!("ledger-retention-{want}"))
+                .is_some_and(|at| at >= BATCH * BATCHES),
+            "{what}: no retention record of {want}"
+        );
     }
     eprintln!(
         "prune crash: {} prunes, {killed_running} killed while running",
         BATCHES - 1
     );
-    // A retried id of a removed leaf is a new decision now.
+    // A retried id of a removed leaf is a new decision now, after one
+    // retention record for each first kept leaf.
     let file = dir.path().join("again.json");
     let again: Value = records("b0", 1);
     std::fs::write(&file, again.to_string()).unwrap();
@@ -193,5 +202,5 @@ fn sigkill_during_a_prune_leaves_a_consistent_store_and_the_next_prune_completes
         "ledgerctl",
         &["--data", d, "append", file.to_str().unwrap()],
     );
-    assert_eq!(found_at(d, "b0-0"), Some(BATCH * BATCHES));
+    assert_eq!(found_at(d, "b0-0"), Some(BATCH * BATCHES + BATCHES - 1));
 }

@@ -102,12 +102,8 @@ pub fn run_local(dir: &DataDir, args: &EraseArgs) -> Result<()> {
             Plan::Erase(planned) => planned,
         };
         let outcome = pipeline
-            .submit(vec![planned.record.clone()])
-            .map_err(|busy| anyhow::anyhow!("{busy}"))?
-            .blocking_recv()
-            .context("the pipeline stopped before acknowledging")?
-            .pop()
-            .context("no answer for the erasure record")?;
+            .submit_one(planned.record.clone())
+            .map_err(|why| anyhow::anyhow!("the erasure record: {why}"))?;
         // The record in a signed checkpoint before anything is removed.
         log.sign_checkpoint(&signer)?;
         let erased = indexes.finish_erasure(&planned, &outcome)?;

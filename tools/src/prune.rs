@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use ingest::Indexes;
+use ingest::{Indexes, Pipeline, PipelineConfig};
 use verifier::timestamp::Timestamp;
 
 use crate::datadir::DataDir;
@@ -36,6 +36,7 @@ pub fn run(dir: &DataDir, args: &PruneArgs) -> Result<()> {
     } else {
         println!("nothing to remove");
     }
+    log_record(dir, &log, &indexes, &p, t)?;
     let size = log.size();
     let kept = log.first_kept();
     if kept < size {
@@ -61,6 +62,54 @@ pub fn run(dir: &DataDir, args: &PruneArgs) -> Result<()> {
         println!(
             "leaves {kept}..{wanted} were received before {} but are kept for now: entries are removed in whole bundles of 256, and the bundle of the newest leaf stays",
             t.canonical()
+        );
+    }
+    Ok(())
+}
+
+/// Logs the ledger's retention record of the first kept leaf, if none
+/// names it yet, and signs a checkpoint that holds it: what lets an
+/// export whose window reaches below that leaf show itself complete from
+/// it on (specs/export.md, "After retention").
+fn log_record(
+    dir: &DataDir,
+    log: &Arc<ledger::Log>,
+    indexes: &Arc<Indexes>,
+    p: &ingest::index::retention::Pruned,
+    t: Timestamp,
+) -> Result<()> {
+    let reason = if p.to > p.from {
+        format!(
+            "ledgerctl prune --before {}: the entries of the leaves below {}, received before it, are removed; their hashes stay",
+            t.canonical(),
+            p.to
+        )
+    } else {
+        "the entries of the leaves below the first kept leaf are removed; their hashes stay".into()
+    };
+    let now = verifier::timestamp::Timestamp(time::OffsetDateTime::now_utc());
+    if indexes
+        .retention_record("ledgerctl prune", &reason, &now)?
+        .is_none()
+    {
+        return Ok(());
+    }
+    let signer = dir.signer()?;
+    let pipeline = Pipeline::start(
+        indexes.clone(),
+        Some(signer.clone().into()),
+        PipelineConfig::default(),
+    );
+    let logged = indexes.log_retention("ledgerctl prune", &reason, &now, |record| {
+        pipeline.submit_one(record)
+    });
+    pipeline.shutdown();
+    if let Some(by) = logged? {
+        log.sign_checkpoint(&signer)?;
+        println!(
+            "logged the retention record of first kept leaf {} at leaf {by}, in the checkpoint of size {}",
+            log.first_kept(),
+            log.size()
         );
     }
     Ok(())

@@ -115,11 +115,7 @@ impl Remote {
         what: &str,
     ) -> Result<Reply> {
         let mut r = r.map_err(|e| no_answer(what, e))?;
-        let retry_after = r
-            .headers()
-            .get("retry-after")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse().ok());
+        let retry_after = retry_after(&r);
         let status = r.status().as_u16();
         let body = r.body_mut().with_config().limit(256 << 20).read_to_vec()?;
         Ok(Reply {
@@ -178,25 +174,36 @@ impl Remote {
     /// GET of a long stream: no overall time limit (the server keeps
     /// sending), the body as a reader; the server's reason if it refuses.
     pub fn get_stream(&self, path: &str) -> Result<impl std::io::Read + Send + 'static> {
-        let mut req = self
-            .agent
-            .get(format!("{}{path}", self.base))
-            .config()
-            .timeout_global(None)
-            .timeout_recv_body(None)
-            .build();
-        if let Some(t) = &self.token {
-            req = req.header("Authorization", format!("Bearer {t}"));
-        }
-        let r = req
-            .call()
-            .map_err(|e| no_answer(&format!("GET {path}"), e))?;
-        if r.status().as_u16() != 200 {
+        let deadline = std::time::Instant::now() + BUSY_WAIT;
+        loop {
+            let mut req = self
+                .agent
+                .get(format!("{}{path}", self.base))
+                .config()
+                .timeout_global(None)
+                .timeout_recv_body(None)
+                .build();
+            if let Some(t) = &self.token {
+                req = req.header("Authorization", format!("Bearer {t}"));
+            }
+            let r = req
+                .call()
+                .map_err(|e| no_answer(&format!("GET {path}"), e))?;
             let status = r.status().as_u16();
+            if status == 200 {
+                return Ok(r.into_body().into_reader());
+            }
+            // Busy, or what it needs not yet in a signed checkpoint: asked
+            // again after the wait, as `get_ok` does.
+            let retry = retry_after(&r)
+                .map(Duration::from_secs)
+                .filter(|&wait| status == 503 && std::time::Instant::now() + wait <= deadline);
             let text = r.into_body().read_to_string().unwrap_or_default();
-            bail!("GET {path}: {status} {}", text.trim());
+            match retry {
+                Some(wait) => std::thread::sleep(wait),
+                None => bail!("GET {path}: {status} {}", text.trim()),
+            }
         }
-        Ok(r.into_body().into_reader())
     }
 
     /// GET that must succeed; the server's reason otherwise. A 503 with
@@ -413,4 +420,12 @@ pub fn encode(v: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+/// The seconds of an answer's `Retry-After`, if it has one.
+fn retry_after<B>(r: &ureq::http::Response<B>) -> Option<u64> {
+    r.headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
 }

@@ -28,15 +28,12 @@
 
 use std::collections::BTreeMap;
 
-use ciborium::Value;
-
-use crate::decision::{DecisionError, LoggedDecision};
-use crate::envelope;
+use crate::decision::DecisionError;
+use crate::own_record::{self, Malformed};
 use crate::timestamp::Timestamp;
 use crate::Hash;
 
-/// The `submitted_by` of the log's own records; no token may have it.
-pub const SUBMITTED_BY: &str = "ledger";
+pub use crate::own_record::SUBMITTED_BY;
 /// `action.name` of an erasure record.
 pub const ACTION: &str = "ledger.erase";
 /// `resource.type` of an erasure record: the resource is a leaf.
@@ -175,41 +172,28 @@ pub fn record(leaf: &ErasedLeaf<'_>, req: &Request<'_>, time: &Timestamp) -> ser
 /// ledger did not submit or that is not an erasure; a leaf the ledger
 /// submitted as an erasure that does not say what one must is an error.
 pub fn read(at: u64, leaf: &[u8]) -> Result<Option<Erasure>, ErasureError> {
-    if envelope::submitted_by(leaf) != Some(SUBMITTED_BY) {
-        return Ok(None);
-    }
-    let logged = LoggedDecision::from_leaf(leaf)
-        .map_err(|source| ErasureError::Decision { index: at, source })?;
-    let d = &logged.decision;
-    if d.action != ACTION {
-        return Ok(None);
-    }
     let field = |field| ErasureError::Field { index: at, field };
-    if d.resource.kind != RESOURCE_TYPE {
-        return Err(field("resource.type"));
-    }
-    let index: u64 = d
-        .resource
-        .id
-        .parse()
-        .ok()
-        .filter(|i: &u64| i.to_string() == d.resource.id)
-        .ok_or_else(|| field("resource.id"))?;
+    let (logged, index) = match own_record::read(leaf, ACTION, RESOURCE_TYPE) {
+        Ok(Some(read)) => read,
+        Ok(None) => return Ok(None),
+        Err(Malformed::Decision(source)) => {
+            return Err(ErasureError::Decision { index: at, source })
+        }
+        Err(Malformed::Field(f)) => return Err(field(f)),
+    };
     if index >= at {
         return Err(ErasureError::NotBefore { index, by: at });
     }
-    let properties = |name| text_at(&logged.record, &["resource", "properties", name]);
-    let leaf_hash = properties("leaf_hash")
-        .and_then(hash_from_hex)
+    let leaf_hash = own_record::hash_property(&logged, "leaf_hash")
         .ok_or_else(|| field("resource.properties.leaf_hash"))?;
-    let erased_id = properties("decision_id")
+    let erased_id = own_record::property(&logged, "decision_id")
         .filter(|id| !id.is_empty())
         .ok_or_else(|| field("resource.properties.decision_id"))?;
-    let digest = properties("record_digest")
-        .and_then(hash_from_hex)
+    let digest = own_record::hash_property(&logged, "record_digest")
         .ok_or_else(|| field("resource.properties.record_digest"))?;
-    let erased_received_at = time_at(&logged.record, &["resource", "properties", "received_at"])
+    let erased_received_at = own_record::time_property(&logged, "received_at")
         .ok_or_else(|| field("resource.properties.received_at"))?;
+    let d = &logged.decision;
     if d.decision_id != decision_id(index) {
         return Err(field("decision_id"));
     }
@@ -223,37 +207,6 @@ pub fn read(at: u64, leaf: &[u8]) -> Result<Option<Erasure>, ErasureError> {
         time: d.time,
         received_at: logged.received_at,
     }))
-}
-
-/// The value at `path` in nested CBOR maps.
-fn value_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a Value> {
-    let mut v = v;
-    for key in path {
-        v = v
-            .as_map()?
-            .iter()
-            .find(|(k, _)| k.as_text() == Some(key))
-            .map(|(_, v)| v)?;
-    }
-    Some(v)
-}
-
-/// The text at `path` in nested CBOR maps.
-fn text_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
-    value_at(v, path)?.as_text()
-}
-
-/// The time at `path` in nested CBOR maps, as a free-form property holds
-/// it (RFC 3339 text).
-fn time_at(v: &Value, path: &[&str]) -> Option<Timestamp> {
-    Timestamp::from_leaf_value(value_at(v, path)?)
-}
-
-/// 64 lower-case hex digits as a hash.
-fn hash_from_hex(text: &str) -> Option<Hash> {
-    let hash = Hash::from_slice(&hex::decode(text).ok()?)?;
-    // One spelling: the one the ledger writes.
-    (hash.to_hex() == text).then_some(hash)
 }
 
 /// Follows a log's leaves in order and checks that every leaf without

@@ -4,24 +4,13 @@
 
 mod common;
 
-use common::decisions::{erasure_leaf, leaf_at, leaf_by, record};
+use common::decisions::{erasure_leaf, four_leaves, leaf_by};
 use verifier::erasure::{read, ErasureCheck, ErasureError, SUBMITTED_BY};
 use verifier::leaf_hash;
 
-fn leaves() -> Vec<Vec<u8>> {
-    (0..4)
-        .map(|i| {
-            leaf_at(
-                &record(&format!("d{i}")),
-                &format!("2026-11-23T08:00:0{i}Z"),
-            )
-        })
-        .collect()
-}
-
 #[test]
 fn an_erasure_record_says_which_leaf_who_and_why() {
-    let leaves = leaves();
+    let leaves = four_leaves();
     let leaf = erasure_leaf(&leaves, 1, "2026-11-24T09:00:00Z");
     let e = read(4, &leaf).unwrap().unwrap();
     assert_eq!(e.index, 1);
@@ -44,7 +33,7 @@ fn an_erasure_record_says_which_leaf_who_and_why() {
 
 #[test]
 fn a_malformed_erasure_record_is_refused() {
-    let leaves = leaves();
+    let leaves = four_leaves();
     let hash = leaf_hash(&leaves[1]).to_hex();
     let good = |f: &dyn Fn(&mut serde_json::Value)| {
         let received = verifier::timestamp::Timestamp::parse_text("2026-11-23T08:00:01Z").unwrap();
@@ -114,7 +103,7 @@ fn a_malformed_erasure_record_is_refused() {
 
 #[test]
 fn an_audit_needs_a_record_for_every_erased_entry() {
-    let leaves = leaves();
+    let leaves = four_leaves();
     let record_of_1 = erasure_leaf(&leaves, 1, "2026-11-24T09:00:00Z");
     let check = |erased: &[u64], extra: &[Vec<u8>]| {
         let mut c = ErasureCheck::default();

@@ -7,7 +7,7 @@ mod common;
 
 use std::io::Cursor;
 
-use common::decisions::{erasure_leaf, leaf_at, record, signer, TestLog};
+use common::decisions::{erasure_leaf, leaf_at, record, retention_leaf, signer, TestLog};
 use serde_json::json;
 use verifier::export::{
     self, boundary_of, lines, render, Builder, ExportError, Filter, Head, Manifest, Rendered,
@@ -80,6 +80,7 @@ fn head(log: &TestLog, from: &str, to: &str, filter: Filter) -> Head {
         before: first.checked_sub(1).map(bound),
         after: (end < size).then(|| bound(end)),
         erased: vec![],
+        retained: None,
     }
 }
 
@@ -694,5 +695,105 @@ fn an_erased_decision_is_carried_by_hash_and_named_by_its_record() {
     assert!(matches!(
         try_build_erased(&log, h, &[15, 16]),
         Err(ExportError::Leaf { index: 16, .. })
+    ));
+}
+
+/// [`head`] of a log whose entries below `first` were removed by
+/// retention: the retention record at leaf `by` instead of leaf `first − 1`.
+fn retained_head(log: &TestLog, from: &str, to: &str, by: u64) -> Head {
+    let mut h = head(log, from, to, Filter::default());
+    h.before = None;
+    h.retained = Some(boundary_of(by, &log.leaves[by as usize], &log.proof(by)));
+    h
+}
+
+#[test]
+fn a_window_reaching_below_the_first_kept_leaf_is_complete_from_it() {
+    let mut leaves = log().leaves;
+    leaves.push(retention_leaf(&leaves, 12, "2026-11-23T08:01:00Z"));
+    let log = TestLog::new(leaves);
+    // Leaves 0..12 are gone; the window starts at leaf 12's time.
+    let p = build(&log, retained_head(&log, "2026-11-23T08:00:12Z", TO, 60));
+    assert_eq!((p.manifest.first, p.manifest.end), (12, 41));
+    let v = p.verify().unwrap();
+    let said = v.to_string();
+    assert!(
+        said.starts_with("complete from leaf 12, the first the log keeps: 29 decisions")
+            && said.contains("the entries of leaves 0..12, received at or before 2026-11-23T08:00:12Z, were removed by retention, as the ledger's record at leaf 60 says (ledgerd at"),
+        "{said}"
+    );
+    assert_eq!(v.retained.as_ref().map(|r| r.record.first_kept), Some(12));
+    assert!(String::from_utf8(p.report.clone())
+        .unwrap()
+        .contains("removed by retention"));
+    // A window wholly below the first kept leaf: nothing kept, shown so.
+    let empty = build(
+        &log,
+        retained_head(&log, "2026-11-23T08:00:11.5Z", "2026-11-23T08:00:12Z", 60),
+    );
+    assert_eq!((empty.manifest.first, empty.manifest.end), (12, 12));
+    assert!(empty
+        .verify()
+        .unwrap()
+        .to_string()
+        .contains(": 0 decisions"));
+
+    // Without the record, the missing leaf before the range is named.
+    let mut bare = p.clone();
+    bare.manifest.retained = None;
+    assert!(matches!(
+        bare.verify(),
+        Err(ExportError::Boundary {
+            which: "before",
+            ..
+        })
+    ));
+    // The record beside a leaf before, or one that is not in the tree.
+    let mut both = p.clone();
+    both.manifest.before = Some(boundary_of(11, &log.leaves[11], &log.proof(11)));
+    assert!(matches!(
+        both.verify(),
+        Err(ExportError::Boundary {
+            which: "before",
+            ..
+        })
+    ));
+    let mut moved = p.clone();
+    moved.manifest.retained.as_mut().unwrap().index = 59;
+    assert!(matches!(moved.verify(), Err(ExportError::Retained(_))));
+    // A window that starts after the first kept leaf cannot start its range
+    // there: the range would not be the window's.
+    let mut later = p.clone();
+    later.manifest.window.from = "2026-11-23T08:00:12.5Z".into();
+    assert!(matches!(later.verify(), Err(ExportError::Retained(_))));
+    // A range that starts at another leaf than the record names.
+    let mut shifted = log.leaves.clone();
+    shifted[60] = retention_leaf(&log.leaves, 11, "2026-11-23T08:01:00Z");
+    let shifted = TestLog::new(shifted);
+    assert!(matches!(
+        Builder::new(
+            retained_head(&shifted, "2026-11-23T08:00:12Z", TO, 60),
+            &signer().verifier(),
+            Sinks {
+                leaves: Vec::new(),
+                jsonl: Vec::new(),
+                csv: Vec::new(),
+                ocsf: Vec::new(),
+            },
+        ),
+        Err(ExportError::Retained(_))
+    ));
+    // A record naming leaf 12 by another leaf's hash: leaf 12 is refused.
+    let mut other = log.leaves.clone();
+    let mut swapped = other.clone();
+    swapped[12] = other[13].clone();
+    other[60] = retention_leaf(&swapped, 12, "2026-11-23T08:01:00Z");
+    let other = TestLog::new(other);
+    assert!(matches!(
+        try_build(
+            &other,
+            retained_head(&other, "2026-11-23T08:00:12Z", TO, 60)
+        ),
+        Err(ExportError::Retained(_))
     ));
 }

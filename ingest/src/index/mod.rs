@@ -21,6 +21,7 @@ pub mod erasure;
 pub(crate) mod indexes;
 pub mod query;
 pub mod retention;
+pub mod retention_record;
 pub(crate) mod span;
 
 use ledger::{LedgerError, Log};

@@ -112,6 +112,17 @@ pub enum Outcome {
     Failed(String),
 }
 
+/// Waits on this thread for the outcome of one record queued with
+/// [`Pipeline::submit`].
+pub fn wait_one(queued: Result<oneshot::Receiver<Vec<Outcome>>, Busy>) -> Result<Outcome, String> {
+    queued
+        .map_err(|busy| busy.to_string())?
+        .blocking_recv()
+        .map_err(|_| "the pipeline stopped before acknowledging".to_string())?
+        .pop()
+        .ok_or_else(|| "no answer for the record".to_string())
+}
+
 /// Whether a storage failure's message says the disk is full (RocksDB and
 /// the OS say "No space left on device", ENOSPC).
 pub fn is_disk_full(why: &str) -> bool {
@@ -378,6 +389,13 @@ impl Pipeline {
             });
         }
         Ok(rx)
+    }
+
+    /// Queues one record of the ledger's own (an erasure or retention
+    /// record) and waits on this thread until it is durable: its outcome,
+    /// or why it was not taken.
+    pub fn submit_one(&self, sub: Submission) -> Result<Outcome, String> {
+        wait_one(self.submit(vec![sub]))
     }
 
     /// Stops accepting, commits and acknowledges everything queued, signs a

@@ -272,7 +272,7 @@ pub fn parse_body(
 /// Why nothing is taken from a sender named as the ledger.
 fn as_the_ledger() -> String {
     format!(
-        "records cannot be submitted as {:?}: it marks the ledger's own records (erasures)",
+        "records cannot be submitted as {:?}: it marks the ledger's own records (erasures, retention)",
         verifier::erasure::SUBMITTED_BY
     )
 }

@@ -464,7 +464,16 @@ pub fn restore(mirror: &Path, data: &Path) -> Result<()> {
         log.store_checkpoint(&text)
             .with_context(|| format!("the mirror's checkpoint of size {size}"))?;
     }
-    ingest::Indexes::open(log.clone())?;
+    let indexes = ingest::Indexes::open(log.clone())?;
+    // The log's retention record of the first kept leaf, if the mirror
+    // holds it: what an export reaching back past that leaf stands on.
+    let kept = log.first_kept();
+    if kept > 0 {
+        if let Some((at, _)) = indexes.lookup_decision(&verifier::retention::decision_id(kept))? {
+            log.record_retention(at)?;
+        }
+    }
+    drop(indexes);
     std::fs::copy(
         mirror.join(ledger::keys::VERIFIER_FILE),
         data.join(ledger::keys::VERIFIER_FILE),

@@ -51,6 +51,11 @@ pub struct Head {
     /// inclusion proof.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub erased: Vec<Boundary>,
+    /// The ledger's retention record naming `first` as the first kept
+    /// leaf, with its inclusion proof, when the leaf before the range had
+    /// its entry removed (then `before` is absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retained: Option<Boundary>,
 }
 
 /// A leaf made ready to append.
@@ -172,6 +177,9 @@ pub struct Builder<W> {
     last: Option<Timestamp>,
     /// The erased leaves of the range, by the head's erasure records.
     erased: super::Erased,
+    /// The head's retention record, when the range starts at the first
+    /// kept leaf.
+    retained: Option<super::Retained>,
 }
 
 fn io(file: &'static str) -> impl Fn(std::io::Error) -> ExportError {
@@ -204,6 +212,14 @@ impl<W: Write> Builder<W> {
         };
         let window = (time(&head.window.from)?, time(&head.window.to)?);
         let erased = super::Erased::of(&head.erased, head.first, head.end, cp.size, &cp.root)?;
+        let retained = super::Retained::of(
+            head.retained.as_ref(),
+            head.before.as_ref(),
+            head.after.as_ref(),
+            (head.first, head.end),
+            (cp.size, &cp.root),
+            window.0,
+        )?;
         let mut csv = Hashed::new(sinks.csv);
         csv.put(lines::CSV_HEADER.as_bytes()).map_err(io(CSV))?;
         Ok(Builder {
@@ -221,6 +237,7 @@ impl<W: Write> Builder<W> {
             window,
             last: None,
             erased,
+            retained,
         })
     }
 
@@ -247,6 +264,9 @@ impl<W: Write> Builder<W> {
             self.last = Some(t);
         }
         let index = self.head.first + self.counts.leaves;
+        if let Some(retained) = &self.retained {
+            retained.check(index, &r.leaf_hash)?;
+        }
         if self.erased.contains(index) {
             if r.disclosed.is_some() {
                 return Err(ExportError::Leaf {
@@ -325,6 +345,7 @@ impl<W: Write> Builder<W> {
             before: h.before,
             after: h.after,
             erased: h.erased,
+            retained: h.retained,
             counts: self.counts,
             files,
         };

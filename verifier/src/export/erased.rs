@@ -6,10 +6,9 @@
 
 use std::collections::BTreeMap;
 
-use super::{hashes, Boundary, ExportError};
+use super::{open_leaf, Boundary, ExportError};
 use crate::erasure;
-use crate::hash::{leaf_hash, Hash};
-use crate::inclusion::verify_inclusion;
+use crate::hash::Hash;
 
 /// The erased leaves of a range: index → the hash its erasure record names.
 #[derive(Debug, Default)]
@@ -33,14 +32,7 @@ impl Erased {
         let mut out = BTreeMap::new();
         for b in records {
             let at = b.index;
-            let leaf = crate::b64::decode(&b.leaf)
-                .ok_or_else(|| err(format!("the record at leaf {at} is not base64")))?;
-            let proof = hashes(&b.inclusion, "erased")?;
-            verify_inclusion(&leaf_hash(&leaf), at, size, &proof, root).map_err(|e| {
-                err(format!(
-                    "the record at leaf {at} is not in the signed tree: {e}"
-                ))
-            })?;
+            let leaf = open_leaf(b, size, root).map_err(|why| err(format!("the record: {why}")))?;
             let e = erasure::read(at, &leaf)
                 .map_err(|e| err(e.to_string()))?
                 .ok_or_else(|| err(format!("leaf {at} is not an erasure record")))?;

@@ -26,6 +26,7 @@ mod erased;
 mod items;
 pub mod lines;
 pub mod report;
+mod retained;
 mod verify;
 
 use std::collections::BTreeMap;
@@ -41,6 +42,7 @@ use crate::range::RangeError;
 pub use builder::{render, Builder, Finished, Head, Rendered, Sinks};
 pub use erased::Erased;
 pub use items::{write_item, Item, ItemReader};
+pub use retained::Retained;
 pub use verify::{verify, verify_signed, verify_witnessed, Signatures, Sources, Verdict};
 
 /// `manifest.json`'s `format`: what exports are made in ([`Version::V3`]).
@@ -314,6 +316,12 @@ pub struct Manifest {
     /// the checkpoint's tree (specs/erasure.md); absent when none was.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub erased: Vec<Boundary>,
+    /// The ledger's retention record naming `first` as the log's first
+    /// kept leaf, proven in the checkpoint's tree, when the range starts
+    /// there and the leaf before it had its entry removed (then `before`
+    /// is absent); absent otherwise ([`Retained`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retained: Option<Boundary>,
     /// The range's leaves, counted.
     pub counts: Counts,
     /// Every file of [`FILES`] with its digest.
@@ -370,6 +378,10 @@ pub enum ExportError {
     /// say.
     #[error("erased leaves: {0}")]
     Erased(String),
+    /// The retention record of a range that starts at the log's first
+    /// kept leaf is missing, not proven, or names another leaf.
+    #[error("retained: {0}")]
+    Retained(String),
 }
 
 fn manifest_error(why: impl Into<String>) -> ExportError {
@@ -383,6 +395,17 @@ fn hashes(list: &[String], what: &str) -> Result<Vec<Hash>, ExportError> {
                 .ok_or_else(|| manifest_error(format!("{what}: {h:?} is not a base64 hash")))
         })
         .collect()
+}
+
+/// The bytes of a leaf carried with its inclusion proof, proven in the
+/// tree of `size` leaves and root `root`; what is wrong otherwise.
+fn open_leaf(b: &Boundary, size: u64, root: &Hash) -> Result<Vec<u8>, String> {
+    let at = b.index;
+    let leaf = crate::b64::decode(&b.leaf).ok_or_else(|| format!("leaf {at} is not base64"))?;
+    let proof = hashes(&b.inclusion, "inclusion").map_err(|e| e.to_string())?;
+    crate::inclusion::verify_inclusion(&crate::hash::leaf_hash(&leaf), at, size, &proof, root)
+        .map_err(|e| format!("leaf {at} is not in the signed tree: {e}"))?;
+    Ok(leaf)
 }
 
 /// The SHA-256 and length of `bytes`.
@@ -409,6 +432,7 @@ pub fn heading(m: &Manifest, version: Version) -> report::Heading {
         end: m.end,
         filter: m.filter.describe(),
         version,
+        retained: m.retained.as_ref().map(|b| b.index),
     }
 }
 

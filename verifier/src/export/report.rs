@@ -65,6 +65,9 @@ pub struct Heading {
     pub filter: String,
     /// Which format's page this is.
     pub version: Version,
+    /// The leaf of the ledger's retention record, when the range starts at
+    /// the log's first kept leaf (the entries before it removed).
+    pub retained: Option<u64>,
 }
 
 /// The report's tallies and lists, built one decision at a time.
@@ -275,6 +278,15 @@ impl Report {
                 esc(&h.filter, h.version)
             }
         );
+        if let Some(by) = h.retained {
+            let _ = writeln!(
+                o,
+                "<p>The entries of the leaves before leaf {} were removed by retention, as the \
+                 ledger's retention record at leaf {by} says (in manifest.json): the decisions of \
+                 the window among them are not in this export.</p>",
+                h.first
+            );
+        }
         for (title, map) in [
             ("By decision", &self.by_decision),
             ("By identity kind", &self.by_identity),

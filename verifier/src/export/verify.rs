@@ -8,17 +8,16 @@ use std::io::{BufReader, Read};
 use sha2::{Digest, Sha256};
 
 use super::report;
-use super::Erased;
 use super::{
-    digest, hashes, heading, hex, lines, manifest_error, Boundary, Counts, ExportError, FileDigest,
-    Item, ItemReader, Manifest, Version, CHECKPOINT, CSV, FILES, FORMAT, FORMAT_V1, FORMAT_V2,
-    JSONL, LEAVES, OCSF, REPORT,
+    digest, hashes, heading, hex, lines, manifest_error, open_leaf, Boundary, Counts, ExportError,
+    FileDigest, Item, ItemReader, Manifest, Version, CHECKPOINT, CSV, FILES, FORMAT, FORMAT_V1,
+    FORMAT_V2, JSONL, LEAVES, OCSF, REPORT,
 };
+use super::{Erased, Retained};
 use crate::cosignature::{self, Policy, Witnessing};
 use crate::decision::LoggedDecision;
 use crate::enforcer_signature::{EnforcerKeys, Signed};
-use crate::hash::{leaf_hash, Hash};
-use crate::inclusion::verify_inclusion;
+use crate::hash::Hash;
 use crate::note::VerifierKey;
 use crate::range;
 use crate::timestamp::Timestamp;
@@ -167,6 +166,9 @@ pub struct Verdict {
     /// The findings between decisions of one request among the disclosed
     /// ones (an export@v3 report lists them; 0 for earlier formats).
     pub disagreements: u64,
+    /// The ledger's retention record, when the range starts at the log's
+    /// first kept leaf because the entries before it were removed.
+    pub retained: Option<Retained>,
 }
 
 /// How many disclosed decisions are signed by their enforcer
@@ -198,11 +200,38 @@ impl std::fmt::Display for Verdict {
         use std::fmt::Write as _;
         let m = &self.manifest;
         let mut s = String::new();
+        if self.retained.is_some() {
+            write!(
+                s,
+                "complete from leaf {}, the first the log keeps: ",
+                m.first
+            )?;
+        } else {
+            s.push_str("complete: ");
+        }
         write!(
             s,
-            "complete: {} decisions received in [{}, {}), leaves {}..{} of tree size {} signed by {}",
-            m.counts.leaves, m.window.from, m.window.to, m.first, m.end, m.checkpoint.size, m.origin
+            "{} decisions received in [{}, {}), leaves {}..{} of tree size {} signed by {}",
+            m.counts.leaves,
+            m.window.from,
+            m.window.to,
+            m.first,
+            m.end,
+            m.checkpoint.size,
+            m.origin
         )?;
+        if let Some(r) = &self.retained {
+            write!(
+                s,
+                "; the entries of leaves 0..{}, received at or before {}, were removed by retention, as the ledger's record at leaf {} says ({} at {}: {}): decisions of the window among them are not in the package",
+                m.first,
+                r.record.first_kept_received_at,
+                r.index,
+                r.record.pruned_by,
+                r.record.time,
+                r.record.reasons.join("; ")
+            )?;
+        }
         if !self.end_proven {
             write!(
                 s,
@@ -265,10 +294,7 @@ fn boundary(
             if b.index != i {
                 return Err(err(format!("is leaf {}, not {i}", b.index)));
             }
-            let leaf = crate::b64::decode(&b.leaf).ok_or_else(|| err("is not base64".into()))?;
-            let proof = hashes(&b.inclusion, which)?;
-            verify_inclusion(&leaf_hash(&leaf), i, size, &proof, root)
-                .map_err(|e| err(format!("is not in the signed tree: {e}")))?;
+            let leaf = open_leaf(b, size, root).map_err(err)?;
             let logged = LoggedDecision::from_leaf(&leaf).map_err(|e| err(e.to_string()))?;
             Ok(Some(logged.received_at))
         }
@@ -353,9 +379,17 @@ pub fn verify_signed<R: Read>(
     let before = boundary(
         &m.before,
         "before",
-        m.first.checked_sub(1),
+        m.first.checked_sub(1).filter(|_| m.retained.is_none()),
         cp.size,
         &cp.root,
+    )?;
+    let retained = Retained::of(
+        m.retained.as_ref(),
+        m.before.as_ref(),
+        m.after.as_ref(),
+        (m.first, m.end),
+        (cp.size, &cp.root),
+        from,
     )?;
     let after = boundary(
         &m.after,
@@ -398,6 +432,9 @@ pub fn verify_signed<R: Read>(
         counts.leaves += 1;
         match item {
             Item::Withheld(h) => {
+                if let Some(r) = &retained {
+                    r.check(index, &h)?;
+                }
                 if erased.contains(index) {
                     erased.check(index, &h)?;
                     counts.erased += 1;
@@ -421,6 +458,9 @@ pub fn verify_signed<R: Read>(
                         .check_signature(enforcers)
                         .map_err(|e| leaf_err(e.to_string()))?,
                 );
+                if let Some(r) = &retained {
+                    r.check(index, &logged.leaf_hash)?;
+                }
                 tree.push_leaf(logged.leaf_hash);
                 let t = logged.received_at;
                 if t < from || t >= to {
@@ -489,5 +529,6 @@ pub fn verify_signed<R: Read>(
         } else {
             0
         },
+        retained,
     })
 }

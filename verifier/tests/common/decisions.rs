@@ -45,6 +45,18 @@ pub fn leaf_by(record: &serde_json::Value, received_at: &str, submitted_by: &str
     encode_parts(&cbor, received_at, submitted_by)
 }
 
+/// Leaves of decisions `d0` … `d3`, received a second apart from 08:00:00.
+pub fn four_leaves() -> Vec<Vec<u8>> {
+    (0..4)
+        .map(|i| {
+            leaf_at(
+                &record(&format!("d{i}")),
+                &format!("2026-11-23T08:00:0{i}Z"),
+            )
+        })
+        .collect()
+}
+
 /// The ledger's record erasing leaf `index` of `leaves`, received at
 /// `received_at` (specs/erasure.md).
 pub fn erasure_leaf(leaves: &[Vec<u8>], index: u64, received_at: &str) -> Vec<u8> {
@@ -66,6 +78,22 @@ pub fn erasure_leaf(leaves: &[Vec<u8>], index: u64, received_at: &str) -> Vec<u8
     };
     let time = verifier::timestamp::Timestamp::parse_text(received_at).unwrap();
     let record = verifier::erasure::record(&leaf, &req, &time);
+    leaf_by(&record, received_at, verifier::erasure::SUBMITTED_BY)
+}
+
+/// The ledger's retention record naming leaf `index` of `leaves` as the
+/// first kept, received at `received_at` (specs/storage.md, "Retention").
+pub fn retention_leaf(leaves: &[Vec<u8>], index: u64, received_at: &str) -> Vec<u8> {
+    let kept = &leaves[index as usize];
+    let at = verifier::envelope::received_at(kept).unwrap();
+    let received = verifier::timestamp::Timestamp::parse_text(at).unwrap();
+    let first = verifier::retention::FirstKept {
+        index,
+        leaf_hash: &leaf_hash(kept),
+        received_at: &received,
+    };
+    let time = verifier::timestamp::Timestamp::parse_text(received_at).unwrap();
+    let record = verifier::retention::record(&first, "ledgerd", "retention of 400d", &time);
     leaf_by(&record, received_at, verifier::erasure::SUBMITTED_BY)
 }
 
