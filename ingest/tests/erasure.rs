@@ -255,6 +255,37 @@ fn holds_the_ledgers_own_records_and_unknown_ids_are_refused() {
         &ingest::input::Sender::relay("ledger"),
     );
     assert!(one.is_err_and(|r| r.forbidden && r.reason.contains("ledger's own")));
+    // Nor takes the ids the ledger's own records need, by either path
+    // (a body of canonical records is read in place, any other decoded).
+    for id in ["ledger-erasure-3", "ledger-retention-256"] {
+        let body = serde_json::to_string(&[record(id), record("fine-1")]).unwrap();
+        let checked = ingest::input::parse_body(
+            ingest::input::Format::Json,
+            body.as_bytes(),
+            &ingest::input::Sender::relay("gw-1"),
+        )
+        .unwrap();
+        let refused = checked[0].as_ref().unwrap_err();
+        assert!(
+            !refused.forbidden
+                && refused.reason.starts_with("decision_id: ")
+                && refused.reason.contains("ledger's own records"),
+            "{refused:?}"
+        );
+        assert!(checked[1].is_ok());
+        let one = ingest::input::check_record(
+            &cbor_of(&record(id)),
+            0,
+            &ingest::input::Sender::relay("gw-1"),
+        );
+        assert!(one.is_err_and(|r| r.decision_id.as_deref() == Some(id)));
+    }
+    let own_prefix_only = ingest::input::check_record(
+        &cbor_of(&record("ledger-erasures-report")),
+        0,
+        &ingest::input::Sender::relay("gw-1"),
+    );
+    assert!(own_prefix_only.is_ok());
     p.shutdown();
     assert_eq!(log.size(), 11);
 }

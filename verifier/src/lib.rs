@@ -64,7 +64,7 @@ pub mod inclusion;
 pub mod json;
 pub mod mirror;
 pub mod note;
-mod own_record;
+pub mod own_record;
 pub mod range;
 pub mod receipt;
 pub mod requests;

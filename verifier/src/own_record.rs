@@ -1,7 +1,8 @@
 //! What the ledger's own records (erasure.md, storage.md "Retention")
 //! share: a leaf submitted by `ledger` whose `action.name` says which kind
 //! it is, naming a leaf before its own by `resource.id`, with its facts in
-//! `resource.properties`.
+//! `resource.properties`. Their `submitted_by` and `decision_id` prefixes
+//! are the ledger's alone.
 
 use ciborium::Value;
 
@@ -12,6 +13,16 @@ use crate::Hash;
 
 /// The `submitted_by` of the log's own records; no token may have it.
 pub const SUBMITTED_BY: &str = "ledger";
+
+/// The `decision_id` prefixes of the log's own records: an enforcer's
+/// record under one would take the id the ledger's record needs
+/// ([`is_reserved`]).
+pub const RESERVED_PREFIXES: [&str; 2] = ["ledger-erasure-", "ledger-retention-"];
+
+/// Whether `decision_id` is one only the ledger's own records may have.
+pub fn is_reserved(decision_id: &str) -> bool {
+    RESERVED_PREFIXES.iter().any(|p| decision_id.starts_with(p))
+}
 
 /// Why a leaf submitted by the ledger is not the record it says it is.
 pub(crate) enum Malformed {

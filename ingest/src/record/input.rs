@@ -7,6 +7,7 @@
 use ciborium::Value;
 use verifier::enforcer_signature::{EnforcerSignature, TAG_COSE_SIGN1};
 use verifier::envelope::LeafHead;
+use verifier::own_record::{is_reserved, RESERVED_PREFIXES};
 
 use crate::record::schema::FieldError;
 pub use crate::record::sender::Sender;
@@ -65,11 +66,28 @@ pub fn check_record(
             forbidden: true,
         });
     }
-    if matches!(v, Value::Tag(TAG_COSE_SIGN1, _)) {
+    let checked = if matches!(v, Value::Tag(TAG_COSE_SIGN1, _)) {
         check_signed(v, position, sender)
     } else {
         check_decoded(v, position, sender, None)
+    }?;
+    if is_reserved(&checked.decision_id) {
+        return Err(Rejected {
+            position,
+            reason: FieldError {
+                path: "decision_id".into(),
+                problem: format!(
+                    "{:?} begins with a prefix of the ledger's own records ({}): choose another id",
+                    checked.decision_id,
+                    RESERVED_PREFIXES.join(", ")
+                ),
+            }
+            .to_string(),
+            decision_id: Some(checked.decision_id),
+            forbidden: false,
+        });
     }
+    Ok(checked)
 }
 
 fn rejected(v: &Value, position: usize, e: FieldError) -> Rejected {
@@ -326,9 +344,10 @@ pub fn parse_fast(format: Format, body: &[u8], sender: &Sender<'_>) -> Option<Ve
         Format::CborSeq => fast::sequence(body, sender)?,
         Format::Json => fast::records(&fast::json_to_cbor(body).ok()?, sender)?,
     };
+    // A reserved id goes to the reference path, which names it.
     records
         .iter()
-        .all(|r| fits_in_leaf(r, sender.submitted_by))
+        .all(|r| fits_in_leaf(r, sender.submitted_by) && !is_reserved(&r.decision_id))
         .then_some(records)
 }
 
