@@ -614,37 +614,13 @@ fn retain(state: &std::sync::Weak<api::state::AppState>, data: &std::path::Path,
         let horizon = ingest::index::retention::horizon(std::time::SystemTime::now(), keep);
         let pruned = horizon
             .map(|t| indexes.prune_received_before_held(t, data))
-            .transpose()
-            .map_err(|e| e.to_string())
-            .and_then(|pruned| {
-                let reason = match (&pruned, horizon) {
-                    (Some((p, _)), Some(t)) if p.to > p.from => format!(
-                        "retention of {}s: the entries of the leaves below {}, received before {}, are removed; their hashes stay",
-                        keep.as_secs(),
-                        p.to,
-                        t.canonical()
-                    ),
-                    _ => format!("retention of {}s: the entries of the leaves below the first kept leaf are removed; their hashes stay", keep.as_secs()),
-                };
-                let now = verifier::timestamp::Timestamp(time::OffsetDateTime::now_utc());
-                // The server's state is held only while the record is queued.
-                let submit = |record| {
-                    let queued = state
-                        .upgrade()
-                        .ok_or("the server is stopping")?
-                        .pipeline
-                        .submit(vec![record]);
-                    ingest::pipeline::wait_one(queued)
-                };
-                if let Some(by) = indexes
-                    .log_retention("ledgerd", &reason, &now, submit)
-                    .map_err(|e| e.to_string())?
-                {
-                    say!("retention: logged the retention record of first kept leaf {} at leaf {by}", indexes.log().first_kept());
-                }
-                Ok(pruned)
-            });
-        drop(indexes);
+            .transpose();
+        // The rule's time goes into the record only when this pass moved
+        // the first kept leaf.
+        let moved_before = match (&pruned, horizon) {
+            (Ok(Some((p, _))), Some(t)) if p.to > p.from => Some(t),
+            _ => None,
+        };
         let failed = pruned.is_err();
         api::state::RETENTION_FAILING.store(u64::from(failed), Ordering::Relaxed);
         if failed {
@@ -684,7 +660,56 @@ fn retain(state: &std::sync::Weak<api::state::AppState>, data: &std::path::Path,
             Ok(None) => {}
             Err(e) => tracing::warn!("retention: {e}"),
         }
+        if !failed {
+            log_retention_record(state, &indexes, keep, moved_before);
+        }
+        drop(indexes);
         std::thread::sleep(every);
+    }
+}
+
+/// Logs the retention record of the first kept leaf, if none names it
+/// yet ([`ingest::Indexes::log_retention`]); `moved_before` is the time
+/// before which this pass removed entries, if it did. A record not logged
+/// now (the pipeline busy, the server stopping) is logged at a later pass,
+/// so it does not count as a failed pass.
+fn log_retention_record(
+    state: &std::sync::Weak<api::state::AppState>,
+    indexes: &ingest::Indexes,
+    keep: Duration,
+    moved_before: Option<verifier::timestamp::Timestamp>,
+) {
+    let log = indexes.log();
+    let reason = match moved_before {
+        Some(t) => format!(
+            "retention of {}s: the entries of the leaves below {}, received before {}, are removed; their hashes stay",
+            keep.as_secs(),
+            log.first_kept(),
+            t.canonical()
+        ),
+        None => format!(
+            "retention of {}s: the entries of the leaves below {} are removed; their hashes stay",
+            keep.as_secs(),
+            log.first_kept()
+        ),
+    };
+    let now = verifier::timestamp::Timestamp(time::OffsetDateTime::now_utc());
+    // The server's state is held only while the record is queued.
+    let submit = |record| {
+        let queued = state
+            .upgrade()
+            .ok_or("the server is stopping")?
+            .pipeline
+            .submit(vec![record]);
+        ingest::pipeline::wait_one(queued)
+    };
+    match indexes.log_retention("ledgerd", &reason, &now, submit) {
+        Ok(Some(by)) => say!(
+            "retention: logged the retention record of first kept leaf {} at leaf {by}",
+            log.first_kept()
+        ),
+        Ok(None) => {}
+        Err(e) => tracing::warn!("retention: {e}; the next pass logs it"),
     }
 }
 

@@ -85,7 +85,10 @@ fn log_record(
             p.to
         )
     } else {
-        "the entries of the leaves below the first kept leaf are removed; their hashes stay".into()
+        format!(
+            "the entries of the leaves below {} are removed; their hashes stay",
+            log.first_kept()
+        )
     };
     let now = verifier::timestamp::Timestamp(time::OffsetDateTime::now_utc());
     if indexes
