@@ -62,7 +62,6 @@ impl From<ledger::LedgerError> for ApiError {
             OutOfRange { .. } | SizeOrder { .. } | ErasedAfter { .. } => {
                 ApiError::bad(e.to_string())
             }
-            WindowEdgeErased { .. } => ApiError::new(StatusCode::CONFLICT, e.to_string()),
             NoCheckpoint(_) | Tile(_) => ApiError::not_found(e.to_string()),
             // The retention record is logged, not yet in a checkpoint.
             WindowPruned {

@@ -289,3 +289,49 @@ fn holds_the_ledgers_own_records_and_unknown_ids_are_refused() {
     p.shutdown();
     assert_eq!(log.size(), 11);
 }
+
+#[test]
+fn an_export_whose_edge_leaves_were_erased_is_complete() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, idx) = open(dir.path());
+    let p = Pipeline::start(idx.clone(), None, PipelineConfig::default());
+    // One commit a leaf, so that each has its own received_at.
+    for i in 0..20 {
+        submit(&p, vec![submission(i)]);
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    let at = |i| {
+        verifier::decision::LoggedDecision::from_leaf(&log.entry(i).unwrap())
+            .unwrap()
+            .received_at
+    };
+    let [before, from, to, after] = [4, 5, 15, 16].map(at);
+    // The leaves just before and just after the window.
+    erase(&idx, &p, "e-4");
+    erase(&idx, &p, "e-15");
+    log.sign_checkpoint(&key()).unwrap();
+    let head = log.export_head(from, to, Default::default(), None).unwrap();
+    assert_eq!((head.first, head.end), (5, 15));
+    assert!(head.before.is_none() && head.after.is_none());
+    assert_eq!(
+        (
+            head.before_erased.as_ref().map(|b| b.index),
+            head.after_erased.as_ref().map(|b| b.index)
+        ),
+        (Some(4), Some(15))
+    );
+    assert_eq!(head.erased.len(), 2);
+    let v = common::package(&log, head, &key().verifier());
+    assert!(
+        v.end_proven && v.to_string().starts_with("complete: 10 decisions"),
+        "{v}"
+    );
+    // A window holding both: they are in its range, by hash.
+    let head = log
+        .export_head(before, after, Default::default(), None)
+        .unwrap();
+    assert_eq!((head.first, head.end, head.erased.len()), (4, 16, 2));
+    let v = common::package(&log, head, &key().verifier());
+    assert!(v.to_string().contains("; 2 erased"), "{v}");
+    p.shutdown();
+}

@@ -366,42 +366,6 @@ fn leaves_of_a_span_in_memory_are_pruned_and_left_out_when_it_is_built() {
     assert_eq!(all(&idx, &subject("s-1")).first(), Some(&771));
 }
 
-/// Builds and verifies the package of `head` from `log`: its verdict.
-fn package(log: &Log, head: verifier::export::Head) -> verifier::export::Verdict {
-    use verifier::export::{render, Builder, Sinks, Sources};
-    let (first, end) = (head.first, head.end);
-    let (filter, origin) = (head.filter.clone(), head.origin.clone());
-    let sinks = Sinks {
-        leaves: Vec::new(),
-        jsonl: Vec::new(),
-        csv: Vec::new(),
-        ocsf: Vec::new(),
-    };
-    let mut b = Builder::new(head, &key().verifier(), sinks).unwrap();
-    log.scan_entries(first, end, |i, leaf| {
-        b.append(render(i, leaf.to_vec(), &filter, &origin).unwrap())
-            .unwrap();
-        Ok::<(), LedgerError>(())
-    })
-    .unwrap();
-    let f = b.finish().unwrap();
-    let cursor = std::io::Cursor::new;
-    verifier::export::verify(
-        Sources {
-            manifest: serde_json::to_vec(&f.manifest).unwrap(),
-            checkpoint: f.checkpoint,
-            report: f.report,
-            leaves: cursor(f.sinks.leaves),
-            jsonl: cursor(f.sinks.jsonl),
-            csv: cursor(f.sinks.csv),
-            ocsf: cursor(f.sinks.ocsf),
-        },
-        &key().verifier(),
-        |_, _| {},
-    )
-    .unwrap()
-}
-
 #[test]
 fn an_export_reaching_below_the_first_kept_leaf_stands_on_the_retention_record() {
     let dir = tempfile::tempdir().unwrap();
@@ -445,7 +409,7 @@ fn an_export_reaching_below_the_first_kept_leaf_stands_on_the_retention_record()
         let head = log.export_head(from, to, Default::default(), None).unwrap();
         assert_eq!((head.first, head.before.as_ref()), (512, None));
         assert_eq!(head.retained.as_ref().map(|r| r.index), Some(SIZE));
-        let v = package(&log, head);
+        let v = common::package(&log, head, &key().verifier());
         assert!(
             v.to_string()
                 .starts_with("complete from leaf 512, the first the log keeps"),
@@ -468,6 +432,6 @@ fn an_export_reaching_below_the_first_kept_leaf_stands_on_the_retention_record()
         .export_head(received_at(&log, 768), to, Default::default(), None)
         .unwrap();
     assert_eq!(head.first, 768);
-    package(&log, head);
+    common::package(&log, head, &key().verifier());
     p.shutdown();
 }

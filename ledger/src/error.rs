@@ -182,18 +182,9 @@ pub enum LedgerError {
         /// The size of the export's checkpoint.
         size: u64,
     },
-    /// An export window whose boundary leaf was erased: it cannot show
-    /// when that leaf was received (specs/erasure.md).
-    #[error("the leaf just {which} the window (leaf {index}) was erased, so the export cannot show where the window starts or ends; move the window's edge by a moment")]
-    WindowEdgeErased {
-        /// The leaf.
-        index: u64,
-        /// `before` or `after`.
-        which: &'static str,
-    },
     /// An export pinned to a checkpoint older than an erasure of a leaf in
     /// its range: the package could not include that erasure's record.
-    #[error("leaf {index} of the window was erased by the record at leaf {by}, after the checkpoint of size {size}: export against a checkpoint of size above {by}")]
+    #[error("leaf {index}, in the window or just outside it, was erased by the record at leaf {by}, after the checkpoint of size {size}: export against a checkpoint of size above {by}")]
     ErasedAfter {
         /// The erased leaf.
         index: u64,

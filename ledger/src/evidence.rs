@@ -7,7 +7,9 @@ use verifier::chain::{ChainBundle, Hop};
 use verifier::envelope::Envelope;
 use verifier::erasure::Erasure;
 use verifier::evidence::Evidence;
-use verifier::export::{boundary_of, Filter, Head, Window};
+use verifier::export::{
+    boundary_of, erased_boundary_of, Boundary, ErasedBoundary, Filter, Head, Window,
+};
 use verifier::range::cover;
 use verifier::receipt::Receipt;
 use verifier::timestamp::Timestamp;
@@ -157,17 +159,33 @@ impl Log {
                 .map(|id| Ok(self.node(id)?.to_base64()))
                 .collect()
         };
-        let bound = |i: u64, which: &'static str| -> Result<_, LedgerError> {
-            let leaf = self.entry(i).map_err(|e| match e {
-                LedgerError::Erased { .. } => LedgerError::WindowEdgeErased { index: i, which },
-                e => e,
-            })?;
-            Ok(boundary_of(i, &leaf, &self.inclusion_proof(i, n)?))
+        // A boundary leaf, or its hash when its entry was erased (its
+        // erasure record, below, says when it was received).
+        let bound = |i: u64| -> Result<(Option<Boundary>, Option<ErasedBoundary>), LedgerError> {
+            let proof = self.inclusion_proof(i, n)?;
+            match self.entry(i) {
+                Ok(leaf) => Ok((Some(boundary_of(i, &leaf, &proof)), None)),
+                Err(LedgerError::Erased { .. }) => Ok((
+                    None,
+                    Some(erased_boundary_of(i, &self.leaf_hash(i)?, &proof)),
+                )),
+                Err(e) => Err(e),
+            }
         };
-        // The records of the erasures inside the range, proven like the
-        // boundary leaves: each says which leaf, of which hash.
+        let (before, before_erased) = match first.checked_sub(1).filter(|_| retained.is_none()) {
+            Some(i) => bound(i)?,
+            None => (None, None),
+        };
+        let (after, after_erased) = if end < n { bound(end)? } else { (None, None) };
+        // The records of the erasures inside the range and of the erased
+        // boundary leaves, proven like the boundary leaves: each says which
+        // leaf, of which hash, received when.
         let mut erased = Vec::new();
-        for e in self.erased_in(first, end)? {
+        let (lo, hi) = (
+            first - u64::from(before_erased.is_some()),
+            end + u64::from(after_erased.is_some()),
+        );
+        for e in self.erased_in(lo, hi)? {
             if e.by >= n {
                 return Err(LedgerError::ErasedAfter {
                     index: e.index,
@@ -192,12 +210,10 @@ impl Log {
             end,
             left: hashes(0, first)?,
             right: hashes(end, n)?,
-            before: first
-                .checked_sub(1)
-                .filter(|_| retained.is_none())
-                .map(|i| bound(i, "before"))
-                .transpose()?,
-            after: (end < n).then(|| bound(end, "after")).transpose()?,
+            before,
+            after,
+            before_erased,
+            after_erased,
             erased,
             retained,
             checkpoint: signed.cosigned(),

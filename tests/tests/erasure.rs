@@ -202,33 +202,37 @@ fn an_erased_decision_is_gone_and_its_erasure_is_proven() {
     let held = std::fs::read(early.join("tile/entries/001")).unwrap();
     assert!(!held.windows(6).any(|w| w == b"zcarol"));
     // An export of a window holding it: complete, one erased.
-    let out = dir.path().join("export");
-    ok(
-        "ledgerctl",
-        &[
-            "--url",
-            &url,
-            "--token",
-            &s.reader,
-            "--key",
-            key,
-            "export",
-            "--from",
-            "2020-01-01T00:00:00Z",
-            "--to",
-            "2100-01-01T00:00:00Z",
-            "--out",
-            out.to_str().unwrap(),
-        ],
-    );
-    let verdict = ok(
-        "ledger-verify",
-        &["export", out.to_str().unwrap(), "--key", key],
-    );
+    let export = |from: &str, name: &str| {
+        let out = dir.path().join(name);
+        let out = out.to_str().unwrap();
+        let args = ["--url", &url, "--token", &s.reader, "--key", key, "export"];
+        let window = ["--from", from, "--to", "2100-01-01T00:00:00Z", "--out", out];
+        ok("ledgerctl", &[&args[..], &window[..]].concat());
+        let verdict = ok("ledger-verify", &["export", out, "--key", key]);
+        (std::path::PathBuf::from(out), verdict)
+    };
+    let (out, verdict) = export("2020-01-01T00:00:00Z", "export");
     assert!(verdict.contains("; 1 erased"), "{verdict}");
     let jsonl = std::fs::read_to_string(out.join("decisions.jsonl")).unwrap();
     assert!(!jsonl.contains("zcarol"));
     assert_eq!(jsonl.lines().count(), 601);
+    // A window that starts just after it: the erased leaf is the leaf
+    // before, carried by its hash and dated by its record.
+    let (_, record) = get(&s, &s.reader, "/v1/decisions/ledger-erasure-300");
+    let record: serde_json::Value = serde_json::from_str(&record).unwrap();
+    let erased_at = record["record"]["resource"]["properties"]["received_at"]
+        .as_str()
+        .unwrap();
+    let erased_at = verifier::timestamp::Timestamp::parse_text(erased_at).unwrap();
+    let from = verifier::timestamp::Timestamp::from_unix_nanos(erased_at.unix_nanos() + 1)
+        .unwrap()
+        .canonical();
+    let (_, verdict) = export(&from, "export-after");
+    assert!(
+        verdict.contains("leaves 301..")
+            && verdict.contains("; the leaf just before the window was erased: carried by its hash, dated by its erasure record"),
+        "{verdict}"
+    );
     // Every decision a search finds, through ledgerd, several at a time.
     let found = ctl(
         &s.reader,

@@ -10,8 +10,8 @@ use std::io::Cursor;
 use common::decisions::{erasure_leaf, leaf_at, record, retention_leaf, signer, TestLog};
 use serde_json::json;
 use verifier::export::{
-    self, boundary_of, lines, render, Builder, ExportError, Filter, Head, Manifest, Rendered,
-    Sinks, Sources, Window,
+    self, boundary_of, erased_boundary_of, lines, render, Builder, ExportError, Filter, Head,
+    Manifest, Rendered, Sinks, Sources, Window,
 };
 use verifier::range::cover;
 use verifier::timestamp::Timestamp;
@@ -79,6 +79,8 @@ fn head(log: &TestLog, from: &str, to: &str, filter: Filter) -> Head {
         right: hashes(end, size),
         before: first.checked_sub(1).map(bound),
         after: (end < size).then(|| bound(end)),
+        before_erased: None,
+        after_erased: None,
         erased: vec![],
         retained: None,
     }
@@ -795,5 +797,83 @@ fn a_window_reaching_below_the_first_kept_leaf_is_complete_from_it() {
             retained_head(&other, "2026-11-23T08:00:12Z", TO, 60)
         ),
         Err(ExportError::Retained(_))
+    ));
+}
+
+#[test]
+fn an_erased_leaf_at_the_windows_edge_is_carried_by_hash_and_its_record_dates_it() {
+    let mut leaves = log().leaves;
+    // Leaves 9 (just before the window) and 41 (just after it) erased.
+    leaves.push(erasure_leaf(&leaves, 9, "2026-11-23T08:01:00Z"));
+    leaves.push(erasure_leaf(&leaves, 41, "2026-11-23T08:01:01Z"));
+    let log = TestLog::new(leaves);
+    let by_hash = |i: u64| {
+        erased_boundary_of(
+            i,
+            &verifier::leaf_hash(&log.leaves[i as usize]),
+            &log.proof(i),
+        )
+    };
+    let mut h = head(&log, FROM, TO, Filter::default());
+    assert_eq!((h.first, h.end), (10, 41));
+    h.before = None;
+    h.after = None;
+    h.before_erased = Some(by_hash(9));
+    h.after_erased = Some(by_hash(41));
+    h.erased = [60, 61]
+        .map(|i| boundary_of(i, &log.leaves[i as usize], &log.proof(i)))
+        .to_vec();
+    let p = build(&log, h.clone());
+    let v = p.verify().unwrap();
+    assert!(v.end_proven, "{v}");
+    assert_eq!(p.manifest.counts.erased, 0);
+    assert!(
+        v.to_string().starts_with("complete: 31 decisions")
+            && v.to_string().contains(
+                "; the leaves just before and just after the window were erased: carried by their hashes"
+            ),
+        "{v}"
+    );
+
+    // Without the record of leaf 9, its time is unknown.
+    let mut unnamed = p.clone();
+    unnamed.manifest.erased.remove(0);
+    assert!(matches!(unnamed.verify(), Err(ExportError::Erased(_))));
+    // Another leaf's hash in its place, another index, or the leaf twice.
+    let mut other = p.clone();
+    other.manifest.before_erased.as_mut().unwrap().leaf_hash =
+        verifier::leaf_hash(&log.leaves[8]).to_base64();
+    assert!(matches!(
+        other.verify(),
+        Err(ExportError::Boundary {
+            which: "before",
+            ..
+        })
+    ));
+    let mut moved = p.clone();
+    moved.manifest.after_erased.as_mut().unwrap().index = 42;
+    assert!(matches!(
+        moved.verify(),
+        Err(ExportError::Boundary { which: "after", .. })
+    ));
+    let mut both = p.clone();
+    both.manifest.before = Some(boundary_of(9, &log.leaves[9], &log.proof(9)));
+    assert!(matches!(
+        both.verify(),
+        Err(ExportError::Boundary {
+            which: "before",
+            ..
+        })
+    ));
+    // The window moved to start at leaf 9's time: the erased leaf before
+    // is then received inside it, and refused as a boundary.
+    let mut inside = p.clone();
+    inside.manifest.window.from = "2026-11-23T08:00:09Z".into();
+    assert!(matches!(
+        inside.verify(),
+        Err(ExportError::Boundary {
+            which: "before",
+            ..
+        })
     ));
 }

@@ -47,8 +47,16 @@ pub struct Head {
     pub before: Option<Boundary>,
     /// Leaf `end`, if `end` is below the checkpoint's size.
     pub after: Option<Boundary>,
-    /// The records of the erasures of leaves in the range, each with its
-    /// inclusion proof.
+    /// Leaf `first − 1` by its hash, if its entry was erased (then
+    /// `before` is absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before_erased: Option<super::ErasedBoundary>,
+    /// Leaf `end` by its hash, if its entry was erased (then `after` is
+    /// absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after_erased: Option<super::ErasedBoundary>,
+    /// The records of the erasures of leaves in the range and of erased
+    /// boundary leaves, each with its inclusion proof.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub erased: Vec<Boundary>,
     /// The ledger's retention record naming `first` as the first kept
@@ -211,7 +219,17 @@ impl<W: Write> Builder<W> {
             })
         };
         let window = (time(&head.window.from)?, time(&head.window.to)?);
-        let erased = super::Erased::of(&head.erased, head.first, head.end, cp.size, &cp.root)?;
+        let erased = super::Erased::of(
+            &head.erased,
+            super::erasable(
+                head.first,
+                head.end,
+                &head.before_erased,
+                &head.after_erased,
+            ),
+            cp.size,
+            &cp.root,
+        )?;
         let retained = super::Retained::of(
             head.retained.as_ref(),
             head.before.as_ref(),
@@ -344,6 +362,8 @@ impl<W: Write> Builder<W> {
             right: h.right,
             before: h.before,
             after: h.after,
+            before_erased: h.before_erased,
+            after_erased: h.after_erased,
             erased: h.erased,
             retained: h.retained,
             counts: self.counts,

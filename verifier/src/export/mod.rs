@@ -244,6 +244,20 @@ pub struct Boundary {
     pub inclusion: Vec<String>,
 }
 
+/// A leaf just outside the range whose entry was erased, by its hash,
+/// proven in the checkpoint's tree; an erasure record of the manifest's
+/// `erased` names it with that hash and says when it was received.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ErasedBoundary {
+    /// Its index.
+    pub index: u64,
+    /// Its leaf hash, base64.
+    pub leaf_hash: String,
+    /// Its inclusion proof, base64 hashes.
+    pub inclusion: Vec<String>,
+}
+
 /// The signed checkpoint the range is proven against.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -312,8 +326,17 @@ pub struct Manifest {
     /// Leaf `end`, received at or after the window's end (absent when
     /// `end` is the checkpoint's size).
     pub after: Option<Boundary>,
-    /// The records of the erasures of leaves in the range, each proven in
-    /// the checkpoint's tree (specs/erasure.md); absent when none was.
+    /// Leaf `first − 1` by its hash, when its entry was erased (then
+    /// `before` is absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before_erased: Option<ErasedBoundary>,
+    /// Leaf `end` by its hash, when its entry was erased (then `after` is
+    /// absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after_erased: Option<ErasedBoundary>,
+    /// The records of the erasures of leaves in the range and of erased
+    /// leaves just outside it, each proven in the checkpoint's tree
+    /// (specs/erasure.md); absent when none was.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub erased: Vec<Boundary>,
     /// The ledger's retention record naming `first` as the log's first
@@ -434,6 +457,29 @@ pub fn heading(m: &Manifest, version: Version) -> report::Heading {
         version,
         retained: m.retained.as_ref().map(|b| b.index),
     }
+}
+
+/// An erased boundary leaf for the manifest.
+pub fn erased_boundary_of(index: u64, leaf_hash: &Hash, inclusion: &[Hash]) -> ErasedBoundary {
+    ErasedBoundary {
+        index,
+        leaf_hash: leaf_hash.to_base64(),
+        inclusion: inclusion.iter().map(Hash::to_base64).collect(),
+    }
+}
+
+/// The range `[lo, hi)` whose erased leaves the `erased` records may
+/// name: the range, and the leaves just outside it carried by hash.
+fn erasable(
+    first: u64,
+    end: u64,
+    before: &Option<ErasedBoundary>,
+    after: &Option<ErasedBoundary>,
+) -> (u64, u64) {
+    (
+        first - u64::from(before.is_some() && first > 0),
+        end + u64::from(after.is_some()),
+    )
 }
 
 /// A boundary leaf for the manifest.

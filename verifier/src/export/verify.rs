@@ -9,9 +9,9 @@ use sha2::{Digest, Sha256};
 
 use super::report;
 use super::{
-    digest, hashes, heading, hex, lines, manifest_error, open_leaf, Boundary, Counts, ExportError,
-    FileDigest, Item, ItemReader, Manifest, Version, CHECKPOINT, CSV, FILES, FORMAT, FORMAT_V1,
-    FORMAT_V2, JSONL, LEAVES, OCSF, REPORT,
+    digest, erasable, hashes, heading, hex, lines, manifest_error, open_leaf, Boundary, Counts,
+    ExportError, FileDigest, Item, ItemReader, Manifest, Version, CHECKPOINT, CSV, FILES, FORMAT,
+    FORMAT_V1, FORMAT_V2, JSONL, LEAVES, OCSF, REPORT,
 };
 use super::{Erased, Retained};
 use crate::cosignature::{self, Policy, Witnessing};
@@ -248,6 +248,17 @@ impl std::fmt::Display for Verdict {
                 m.counts.withheld
             )?;
         }
+        match (&m.before_erased, &m.after_erased) {
+            (None, None) => {}
+            (Some(_), Some(_)) => s.push_str(
+                "; the leaves just before and just after the window were erased: carried by their hashes, dated by their erasure records",
+            ),
+            (before, _) => write!(
+                s,
+                "; the leaf just {} the window was erased: carried by its hash, dated by its erasure record",
+                if before.is_some() { "before" } else { "after" }
+            )?,
+        }
         if m.counts.erased > 0 {
             write!(
                 s,
@@ -375,14 +386,20 @@ pub fn verify_signed<R: Read>(
     }
     let (left, right) = (hashes(&m.left, "left")?, hashes(&m.right, "right")?);
     let mut tree = range::start(m.first, m.end, cp.size, &left, &right)?;
-    let erased = Erased::of(&m.erased, m.first, m.end, cp.size, &cp.root)?;
-    let before = boundary(
-        &m.before,
-        "before",
-        m.first.checked_sub(1).filter(|_| m.retained.is_none()),
+    let erased = Erased::of(
+        &m.erased,
+        erasable(m.first, m.end, &m.before_erased, &m.after_erased),
         cp.size,
         &cp.root,
     )?;
+    let want_before = m.first.checked_sub(1).filter(|_| m.retained.is_none());
+    let before = match &m.before_erased {
+        None => boundary(&m.before, "before", want_before, cp.size, &cp.root)?,
+        Some(b) => {
+            boundary(&m.before, "before", None, cp.size, &cp.root)?;
+            Some(erased.boundary(b, "before", want_before, cp.size, &cp.root)?)
+        }
+    };
     let retained = Retained::of(
         m.retained.as_ref(),
         m.before.as_ref(),
@@ -391,13 +408,14 @@ pub fn verify_signed<R: Read>(
         (cp.size, &cp.root),
         from,
     )?;
-    let after = boundary(
-        &m.after,
-        "after",
-        (m.end < cp.size).then_some(m.end),
-        cp.size,
-        &cp.root,
-    )?;
+    let want_after = (m.end < cp.size).then_some(m.end);
+    let after = match &m.after_erased {
+        None => boundary(&m.after, "after", want_after, cp.size, &cp.root)?,
+        Some(b) => {
+            boundary(&m.after, "after", None, cp.size, &cp.root)?;
+            Some(erased.boundary(b, "after", want_after, cp.size, &cp.root)?)
+        }
+    };
     if before.is_some_and(|t| t >= from) {
         return Err(ExportError::Boundary {
             which: "before",
@@ -520,7 +538,7 @@ pub fn verify_signed<R: Read>(
     csv.finish(&m)?;
     ocsf.finish(&m)?;
     Ok(Verdict {
-        end_proven: m.after.is_some(),
+        end_proven: after.is_some(),
         manifest: m,
         witnessing,
         signatures,
