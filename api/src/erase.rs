@@ -1,5 +1,6 @@
-//! `POST /v1/decisions/<id>/erasure`: erase one decision's entry inside
-//! the retention window (specs/erasure.md), with an eraser token.
+//! `POST /v1/decisions/<id>/erasure` and `POST /v1/erasures`: erase
+//! decisions' entries inside the retention window (specs/erasure.md), one
+//! or many at once, with an eraser token.
 
 use std::sync::Arc;
 
@@ -7,7 +8,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use ingest::{EraseError, Outcome, Plan};
+use ingest::{EraseError, Outcome, Plan, Planned};
 use verifier::erasure::Request;
 
 use crate::ack::submit_and_wait;
@@ -46,6 +47,7 @@ fn api_error(e: EraseError) -> ApiError {
             ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
         },
         EraseError::Ledger(e) => e.into(),
+        EraseError::Failed(_) => ApiError::internal(e),
     }
 }
 
@@ -66,10 +68,120 @@ pub(crate) async fn erase(
             "the body must be JSON {{\"reason\": \"…\", \"ticket\": \"…\" (optional)}}: {e}"
         ))
     })?;
-    let plan = {
+    let one = erase_all(&state, &who.enforcer, vec![id], asked)
+        .await?
+        .pop()
+        .ok_or_else(|| ApiError::internal("no answer for the erasure"))?;
+    Ok(json_answer(&one?))
+}
+
+/// The body of `POST /v1/erasures`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AskedMany {
+    decision_ids: Vec<String>,
+    reason: String,
+    #[serde(default)]
+    ticket: Option<String>,
+}
+
+/// Decisions erased in one `POST /v1/erasures` at most.
+pub const MAX_BATCH: usize = 1_000;
+
+/// `POST /v1/erasures` with `{"decision_ids": […], "reason": "…", "ticket":
+/// "…"}`: erases up to [`MAX_BATCH`] decisions at once, their records
+/// logged in one commit and their entries removed after one checkpoint.
+/// Answers `{"results": […]}`, one per id in order: what `POST
+/// /v1/decisions/<id>/erasure` answers, or `{"decision_id", "status",
+/// "error"}` with the status it would have answered.
+pub(crate) async fn erase_many(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    peer: Peer,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let who = authorize(&state, &headers, &peer, Role::Eraser)?;
+    let asked: AskedMany = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::bad(format!(
+            "the body must be JSON {{\"decision_ids\": [\"…\"], \"reason\": \"…\", \"ticket\": \"…\" (optional)}}: {e}"
+        ))
+    })?;
+    if asked.decision_ids.is_empty() || asked.decision_ids.len() > MAX_BATCH {
+        return Err(ApiError::bad(format!(
+            "decision_ids must name 1 to {MAX_BATCH} decisions, not {}",
+            asked.decision_ids.len()
+        )));
+    }
+    let one = Asked {
+        reason: asked.reason,
+        ticket: asked.ticket,
+    };
+    let ids = asked.decision_ids.clone();
+    let results = erase_all(&state, &who.enforcer, asked.decision_ids, one).await?;
+    let results: Vec<serde_json::Value> = ids
+        .iter()
+        .zip(results)
+        .map(|(id, r)| match r {
+            Ok(done) => done.json(),
+            Err(e) => serde_json::json!({
+                "decision_id": id,
+                "status": e.status.as_u16(),
+                "error": e.reason,
+            }),
+        })
+        .collect();
+    let body = serde_json::json!({ "results": results });
+    Ok((
+        [(header::CONTENT_TYPE, "application/json")],
+        format!("{body}\n"),
+    )
+        .into_response())
+}
+
+/// One erasure done.
+struct Done {
+    decision_id: String,
+    erased: ledger::Erased,
+    /// Now, or before.
+    now: bool,
+}
+
+impl Done {
+    fn json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "decision_id": self.decision_id,
+            "index": self.erased.index,
+            "leaf_hash": self.erased.leaf_hash.to_hex(),
+            "erasure": {
+                "decision_id": verifier::erasure::decision_id(self.erased.index),
+                "index": self.erased.by,
+            },
+            "erased": if self.now { "now" } else { "before" },
+        })
+    }
+}
+
+fn json_answer(done: &Done) -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        format!("{}\n", done.json()),
+    )
+        .into_response()
+}
+
+/// Erases `ids` as `requested_by` asks: plans each, logs every record in
+/// one commit, waits for a checkpoint that holds them (up to
+/// [`CHECKPOINT_WAIT`]), then removes the entries. One result per id, in
+/// order; `Err` for the whole only when the records could not be queued.
+async fn erase_all(
+    state: &Arc<AppState>,
+    requested_by: &str,
+    ids: Vec<String>,
+    asked: Asked,
+) -> Result<Vec<Result<Done, ApiError>>, ApiError> {
+    let plans = {
         let state = state.clone();
-        let id = id.clone();
-        let requested_by = who.enforcer.clone();
+        let (ids, requested_by) = (ids.clone(), requested_by.to_string());
         blocking(move || {
             let now = verifier::timestamp::Timestamp(time::OffsetDateTime::now_utc());
             let req = Request {
@@ -77,60 +189,84 @@ pub(crate) async fn erase(
                 reason: &asked.reason,
                 ticket: asked.ticket.as_deref(),
             };
-            state
-                .indexes
-                .plan_erasure(&id, &req, &now, Some(&state.data))
-                .map_err(api_error)
+            Ok(ids
+                .iter()
+                .map(|id| {
+                    state
+                        .indexes
+                        .plan_erasure(id, &req, &now, Some(&state.data))
+                })
+                .collect::<Vec<_>>())
         })
         .await?
     };
-    let (erased, now) = match plan {
-        Plan::Done(erased) => (erased, false),
-        Plan::Erase(planned) => {
-            let outcome = submit_and_wait(&state, vec![planned.record.clone()])
-                .await?
-                .pop()
-                .ok_or_else(|| ApiError::internal("no answer for the erasure record"))?;
-            // Nothing is removed before a signed checkpoint holds the
-            // record (checkpoints are signed about every second).
-            if let Outcome::Appended { index, .. }
-            | Outcome::Duplicate { index, .. }
-            | Outcome::Conflict { index } = outcome
-            {
-                let deadline = std::time::Instant::now() + CHECKPOINT_WAIT;
-                while state
-                    .log
-                    .latest_checkpoint()
-                    .is_none_or(|c| c.checkpoint.size <= index)
-                    && std::time::Instant::now() < deadline
-                {
-                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-                }
-            }
-            let state = state.clone();
-            let erased = blocking(move || {
-                state
-                    .indexes
-                    .finish_erasure(&planned, &outcome)
-                    .map_err(api_error)
+    let records: Vec<_> = planned(&plans).iter().map(|p| p.record.clone()).collect();
+    let (plans, mut finished) = if records.is_empty() {
+        (plans, Vec::new().into_iter())
+    } else {
+        let outcomes = submit_and_wait(state, records).await?;
+        // Nothing is removed before a signed checkpoint holds the records
+        // (checkpoints are signed about every second).
+        let newest = outcomes
+            .iter()
+            .filter_map(|o| match o {
+                Outcome::Appended { index, .. }
+                | Outcome::Duplicate { index, .. }
+                | Outcome::Conflict { index } => Some(*index),
+                Outcome::Failed(_) => None,
             })
-            .await?;
-            (erased, true)
+            .max();
+        if let Some(newest) = newest {
+            let deadline = std::time::Instant::now() + CHECKPOINT_WAIT;
+            while state
+                .log
+                .latest_checkpoint()
+                .is_none_or(|c| c.checkpoint.size <= newest)
+                && std::time::Instant::now() < deadline
+            {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
         }
+        let state = state.clone();
+        blocking(move || {
+            let pairs: Vec<(&Planned, &Outcome)> =
+                planned(&plans).into_iter().zip(&outcomes).collect();
+            let finished = state.indexes.finish_erasures(&pairs);
+            Ok((plans, finished.into_iter()))
+        })
+        .await?
     };
-    let body = serde_json::json!({
-        "decision_id": id,
-        "index": erased.index,
-        "leaf_hash": erased.leaf_hash.to_hex(),
-        "erasure": {
-            "decision_id": verifier::erasure::decision_id(erased.index),
-            "index": erased.by,
-        },
-        "erased": if now { "now" } else { "before" },
-    });
-    Ok((
-        [(header::CONTENT_TYPE, "application/json")],
-        format!("{body}\n"),
-    )
-        .into_response())
+    Ok(ids
+        .into_iter()
+        .zip(plans)
+        .map(|(decision_id, plan)| match plan.map_err(api_error)? {
+            Plan::Done(erased) => Ok(Done {
+                decision_id,
+                erased,
+                now: false,
+            }),
+            Plan::Erase(_) => {
+                let erased = finished
+                    .next()
+                    .ok_or_else(|| ApiError::internal("no answer for an erasure"))?
+                    .map_err(api_error)?;
+                Ok(Done {
+                    decision_id,
+                    erased,
+                    now: true,
+                })
+            }
+        })
+        .collect())
+}
+
+/// The erasures of `plans` to carry out.
+fn planned(plans: &[Result<Plan, EraseError>]) -> Vec<&Planned> {
+    plans
+        .iter()
+        .filter_map(|p| match p {
+            Ok(Plan::Erase(planned)) => Some(&**planned),
+            _ => None,
+        })
+        .collect()
 }

@@ -32,6 +32,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/decisions/{id}/receipt", get(crate::evidence::receipt))
         .route("/v1/decisions/{id}/chain", get(crate::evidence::chain))
         .route("/v1/decisions/{id}/erasure", post(crate::erase::erase))
+        .route("/v1/erasures", post(crate::erase::erase_many))
         .route("/v1/search", get(crate::find::search))
         .route("/v1/export", get(crate::export::export))
         .route("/healthz", get(|| async { "ok\n" }))

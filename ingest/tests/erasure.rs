@@ -335,3 +335,38 @@ fn an_export_whose_edge_leaves_were_erased_is_complete() {
     assert!(v.to_string().contains("; 2 erased"), "{v}");
     p.shutdown();
 }
+
+#[test]
+fn a_batch_of_erasures_rewrites_each_span_once_and_leaves_nothing_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, idx) = open(dir.path());
+    let p = Pipeline::start(idx.clone(), None, PipelineConfig::default());
+    submit(&p, (0..300).map(submission).collect());
+    idx.build().unwrap();
+    assert_eq!(idx.built(), 256);
+    // Subject s-2: leaves 2, 12, … in built spans, 257, … in memory; and
+    // zperson-7 and zperson-250, each a term of its own.
+    let ids: Vec<String> = (0..300)
+        .filter(|i| i % 5 == 2 || *i == 7 || *i == 250)
+        .map(|i| format!("e-{i}"))
+        .collect();
+    let planned: Vec<Planned> = ids.iter().map(|id| plan(&idx, id, None).unwrap()).collect();
+    let outcomes = submit(&p, planned.iter().map(|p| p.record.clone()).collect());
+    let pairs: Vec<(&Planned, &Outcome)> = planned.iter().zip(&outcomes).collect();
+    // No checkpoint yet: nothing is removed.
+    assert!(idx
+        .finish_erasures(&pairs)
+        .iter()
+        .all(|r| matches!(r, Err(EraseError::NotCheckpointed(_)))));
+    assert_eq!(subject(&idx, "zperson-7"), vec![7]);
+    log.sign_checkpoint(&key()).unwrap();
+    let done = idx.finish_erasures(&pairs);
+    assert!(done.iter().all(Result::is_ok), "{done:?}");
+    assert!(subject(&idx, "s-2").is_empty());
+    assert!(subject(&idx, "zperson-7").is_empty() && subject(&idx, "zperson-250").is_empty());
+    assert_eq!(subject(&idx, "s-3").len(), 60);
+    log.flush().unwrap();
+    assert!(!in_sst_files(&dir.path().join("index"), b"zperson-7"));
+    assert_eq!(log.erased_in(0, 300).unwrap().len(), ids.len());
+    p.shutdown();
+}

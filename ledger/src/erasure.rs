@@ -3,12 +3,15 @@
 //!
 //! The entry's chunk is rewritten with an entry of length 0 in its place,
 //! and `e` ‖ leaf (8 bytes BE) stores the leaf's hash and the leaf of the
-//! record that erased it, in one synced WriteBatch; then the chunk's
-//! position is compacted so the old bytes leave the SST files. The hash
+//! record that erased it, in one synced WriteBatch (for a batch of
+//! erasures, one for all); then the chunks' positions are compacted so
+//! the old bytes leave the SST files. The hash
 //! tiles do not change, so roots, proofs and checkpoints stay what they
 //! were. The record saying why is logged first, by the caller
 //! (`ingest::erase`), so a leaf is never without its entry and without
 //! that record.
+
+use std::collections::BTreeMap;
 
 use rocksdb::{WriteBatch, WriteOptions, DB};
 use verifier::hash::HASH_SIZE;
@@ -16,8 +19,16 @@ use verifier::tile::{decode_bundle, encode_bundle};
 use verifier::{leaf_hash, Hash};
 
 use crate::retention::force_bottommost;
-use crate::store::{decode_position, decode_u64, position_reads, seek_chunk};
+use crate::store::{chunk_key, decode_position, decode_u64, position_reads, seek_chunk};
 use crate::{LedgerError, Log};
+
+/// The first leaves (8 bytes BE each) of the chunks an erasure rewrote
+/// whose positions are not compacted yet ([`Log::erase_entries`]).
+const META_ERASING: &[u8] = b"aerasing";
+
+/// Erased chunks at most this many leaves apart are compacted as one
+/// range.
+const COMPACT_GAP: u64 = 1 << 12;
 
 /// Key prefix of an erased leaf's record: `e` ‖ leaf (8 bytes BE) →
 /// leaf hash (32) ‖ the leaf of its erasure record (8 bytes BE).
@@ -124,27 +135,99 @@ impl Log {
     }
 
     /// Erases the entry of leaf `index`, recording that the record at leaf
-    /// `by` (logged first, after `index`) says why: the chunk holding it is
-    /// rewritten with an entry of length 0 in its place, its hash is
-    /// stored under `e` ‖ `index`, in one synced WriteBatch; then the
-    /// chunk's position is compacted so its old bytes leave the SST files.
-    /// Returns what is stored of it. Erasing a leaf again changes nothing.
+    /// `by` (logged first, after `index`) says why: [`Log::erase_entries`]
+    /// of one.
     pub fn erase_entry(&self, index: u64, by: u64) -> Result<Erased, LedgerError> {
+        self.erase_entries(&[(index, by)])?
+            .pop()
+            .ok_or_else(|| LedgerError::Corrupt(format!("leaf {index} was not erased")))
+    }
+
+    /// Erases the entries of the leaves `(index, by)`: each erased by the
+    /// record at leaf `by`, logged first, after it. In one synced
+    /// WriteBatch: every chunk holding one is rewritten with entries of
+    /// length 0 in their places, `e` ‖ leaf stores each leaf's hash and its
+    /// record's leaf, and `a` ‖ `erasing` lists the chunks. Then the
+    /// chunks' positions are compacted (nearby ones as one range), so the
+    /// old bytes leave the SST files, and `a` ‖ `erasing` is deleted; a
+    /// compaction cut short by a crash is done by the next erasure
+    /// ([`Log::compact_erased`]). Returns what is stored of each, in order.
+    /// A leaf erased before is answered as it was.
+    pub fn erase_entries(&self, leaves: &[(u64, u64)]) -> Result<Vec<Erased>, LedgerError> {
         let _one = self.pruning.lock().unwrap_or_else(|p| p.into_inner());
-        self.check_size("leaf index", by, false)?;
-        if by <= index {
-            return Err(LedgerError::Corrupt(format!(
-                "the record erasing leaf {index} must come after it, not at leaf {by}"
-            )));
-        }
+        self.compact_erased_locked()?;
         let first_kept = self.first_kept();
-        if index < first_kept {
-            return Err(LedgerError::Pruned { index, first_kept });
+        let mut out = Vec::with_capacity(leaves.len());
+        let mut now: BTreeMap<u64, Erased> = BTreeMap::new();
+        // Chunk key → its first leaf and entries, as rewritten so far.
+        let mut chunks: BTreeMap<Vec<u8>, (u64, Vec<Vec<u8>>)> = BTreeMap::new();
+        let mut batch = WriteBatch::default();
+        for &(index, by) in leaves {
+            self.check_size("leaf index", by, false)?;
+            if by <= index {
+                return Err(LedgerError::Corrupt(format!(
+                    "the record erasing leaf {index} must come after it, not at leaf {by}"
+                )));
+            }
+            if index < first_kept {
+                return Err(LedgerError::Pruned { index, first_kept });
+            }
+            let before = match now.get(&index) {
+                Some(e) => Some(*e),
+                None => self.erased(index)?,
+            };
+            if let Some(e) = before {
+                out.push(e);
+                continue;
+            }
+            let tree_hash = self.leaf_hash(index)?;
+            let (start, entries) = self.chunk_of(index, &mut chunks)?;
+            let missing = || LedgerError::Corrupt(format!("entry {index} is missing"));
+            let at = usize::try_from(index - *start)
+                .ok()
+                .filter(|&at| at < entries.len())
+                .ok_or_else(missing)?;
+            if leaf_hash(&entries[at]) != tree_hash {
+                return Err(LedgerError::Corrupt(format!(
+                    "entry {index} does not hash to the tree's leaf {index}"
+                )));
+            }
+            entries[at].clear();
+            let erased = Erased {
+                index,
+                leaf_hash: tree_hash,
+                by,
+            };
+            batch.put(erased_key(index), erased.value());
+            now.insert(index, erased);
+            out.push(erased);
         }
-        if let Some(e) = self.erased(index)? {
-            return Ok(e);
+        if chunks.is_empty() {
+            return Ok(out);
         }
-        let tree_hash = self.leaf_hash(index)?;
+        let mut positions = Vec::with_capacity(chunks.len() * 8);
+        for (key, (start, entries)) in &chunks {
+            let rewritten = encode_bundle(entries.iter().map(Vec::as_slice))
+                .map_err(|e| LedgerError::Corrupt(format!("entry chunk at {start}: {e}")))?;
+            batch.put(key, rewritten);
+            positions.extend_from_slice(&start.to_be_bytes());
+        }
+        batch.put(META_ERASING, positions);
+        let mut sync = WriteOptions::default();
+        sync.set_sync(true);
+        self.db.write_opt(batch, &sync)?;
+        tracing::info!("erasure: erased the entries of {} leaves", now.len());
+        self.compact_erased_locked()?;
+        Ok(out)
+    }
+
+    /// The chunk holding leaf `index`, read once per erasure batch into
+    /// `chunks` (by its key): its first leaf and entries.
+    fn chunk_of<'c>(
+        &self,
+        index: u64,
+        chunks: &'c mut BTreeMap<Vec<u8>, (u64, Vec<Vec<u8>>)>,
+    ) -> Result<&'c mut (u64, Vec<Vec<u8>>), LedgerError> {
         let mut iter = self.db.raw_iterator_opt(position_reads());
         seek_chunk(&mut iter, index)?;
         iter.status()?;
@@ -152,43 +235,63 @@ impl Log {
             return Err(LedgerError::Corrupt(format!("entry {index} is missing")));
         };
         let key = key.to_vec();
-        let start = decode_position(&key)?.0;
-        let mut entries = decode_bundle(chunk)
-            .map_err(|e| LedgerError::Corrupt(format!("entry chunk at {start}: {e}")))?;
-        let at = usize::try_from(index - start)
-            .ok()
-            .filter(|&at| at < entries.len())
-            .ok_or_else(|| LedgerError::Corrupt(format!("entry {index} is missing")))?;
-        if leaf_hash(entries[at]) != tree_hash {
-            return Err(LedgerError::Corrupt(format!(
-                "entry {index} does not hash to the tree's leaf {index}"
-            )));
+        if !chunks.contains_key(&key) {
+            let start = decode_position(&key)?.0;
+            let entries = decode_bundle(chunk)
+                .map_err(|e| LedgerError::Corrupt(format!("entry chunk at {start}: {e}")))?
+                .into_iter()
+                .map(<[u8]>::to_vec)
+                .collect();
+            chunks.insert(key.clone(), (start, entries));
         }
-        entries[at] = &[];
-        let rewritten = encode_bundle(entries.iter().copied())
-            .map_err(|e| LedgerError::Corrupt(format!("entry chunk at {start}: {e}")))?;
-        drop(iter);
-        let erased = Erased {
-            index,
-            leaf_hash: tree_hash,
-            by,
+        chunks
+            .get_mut(&key)
+            .ok_or_else(|| LedgerError::Corrupt(format!("entry {index} is missing")))
+    }
+
+    /// Compacts the chunks an erasure rewrote and did not compact yet (a
+    /// crash came between), so their old bytes leave the SST files.
+    pub fn compact_erased(&self) -> Result<(), LedgerError> {
+        let _one = self.pruning.lock().unwrap_or_else(|p| p.into_inner());
+        self.compact_erased_locked()
+    }
+
+    fn compact_erased_locked(&self) -> Result<(), LedgerError> {
+        let Some(listed) = self.db.get(META_ERASING)? else {
+            return Ok(());
         };
-        let mut batch = WriteBatch::default();
-        batch.put(&key, rewritten);
-        batch.put(erased_key(index), erased.value());
+        if listed.len() % 8 != 0 {
+            return Err(LedgerError::Corrupt(
+                "the chunks left to compact after an erasure are not 8-byte positions".into(),
+            ));
+        }
+        let mut positions: Vec<u64> = listed
+            .chunks_exact(8)
+            .map(|p| decode_u64(p, "erased chunk position"))
+            .collect::<Result<_, _>>()?;
+        positions.sort_unstable();
+        // Chunks close together are compacted as one range: each range
+        // flushes and rewrites the files it overlaps, whatever its length.
+        let mut runs: Vec<(u64, u64)> = Vec::new();
+        for p in positions {
+            match runs.last_mut() {
+                Some((_, last)) if p - *last <= COMPACT_GAP => *last = p,
+                _ => runs.push((p, p)),
+            }
+        }
+        for (from, to) in runs {
+            let mut end = chunk_key(to).to_vec();
+            end.push(0);
+            // The old chunks' bytes leave the memtable and every SST file
+            // that held them; the bottommost level too.
+            self.db.compact_range_opt(
+                Some(chunk_key(from).as_slice()),
+                Some(end.as_slice()),
+                &force_bottommost(),
+            );
+        }
         let mut sync = WriteOptions::default();
         sync.set_sync(true);
-        self.db.write_opt(batch, &sync)?;
-        // The old chunk's bytes leave the memtable and every SST file that
-        // held them; the bottommost level too.
-        let mut end = key.clone();
-        end.push(0);
-        self.db.compact_range_opt(
-            Some(key.as_slice()),
-            Some(end.as_slice()),
-            &force_bottommost(),
-        );
-        tracing::info!("erasure: erased the entry of leaf {index} (record at leaf {by})");
-        Ok(erased)
+        Ok(self.db.delete_opt(META_ERASING, &sync)?)
     }
 }

@@ -339,6 +339,39 @@ fn an_erased_entry_is_gone_and_the_tree_is_unchanged() {
     );
 }
 
+/// Several entries erased in one batch (`Log::erase_entries`): two in one
+/// chunk, one far from them, one named twice and one erased before; one
+/// write, then their chunks compacted, so none is left in the SST files.
+#[test]
+fn a_batch_of_erasures_is_one_write_and_leaves_no_bytes_behind() {
+    let (dir, log) = marked_log();
+    let root = log.root(600).unwrap();
+    log.erase_entry(300, 590).unwrap();
+    let asked = [(20, 599), (21, 598), (500, 597), (20, 599), (300, 590)];
+    let erased = log.erase_entries(&asked).unwrap();
+    assert_eq!(
+        erased.iter().map(|e| (e.index, e.by)).collect::<Vec<_>>(),
+        asked.to_vec()
+    );
+    for &(leaf, by) in &asked {
+        assert!(
+            matches!(log.entry(leaf), Err(LedgerError::Erased { index, by: b, .. }) if index == leaf && b == by),
+            "leaf {leaf}"
+        );
+    }
+    assert_eq!(log.entry(22).unwrap(), mark(22));
+    assert_eq!(log.root(600).unwrap(), root);
+    log.flush().unwrap();
+    for leaf in [20, 21, 300, 500] {
+        assert!(!in_sst_files(dir.path(), &mark(leaf)), "leaf {leaf}");
+    }
+    assert!(in_sst_files(dir.path(), &mark(22)));
+    // A batch with one leaf that cannot be erased erases none.
+    assert!(log.erase_entries(&[(30, 599), (40, 40)]).is_err());
+    assert_eq!(log.entry(30).unwrap(), mark(30));
+    log.compact_erased().unwrap();
+}
+
 #[test]
 fn an_erasure_needs_a_later_record_and_a_kept_entry() {
     let (_dir, log) = marked_log();

@@ -16,10 +16,14 @@ fn get(s: &Server, token: &str, path: &str) -> (u16, String) {
 }
 
 fn post_erasure(s: &Server, token: &str, id: &str, body: &str) -> (u16, String) {
+    post(s, token, &format!("/v1/decisions/{id}/erasure"), body)
+}
+
+fn post(s: &Server, token: &str, path: &str, body: &str) -> (u16, String) {
     let auth = format!("Bearer {token}");
     let r = s.request(
         "POST",
-        &format!("/v1/decisions/{id}/erasure"),
+        path,
         &[
             ("Authorization", &auth),
             ("Content-Type", "application/json"),
@@ -253,6 +257,65 @@ fn an_erased_decision_is_gone_and_its_erasure_is_proven() {
     assert!(said.ends_with("12 erased now, 0 before\n"), "{said}");
     let (_, found) = get(&s, &s.reader, "/v1/search?subject=u5&limit=1000");
     assert_eq!(found.matches("\"index\"").count(), 66 - 12, "{found}");
+    // Several in one request: each answered as alone.
+    let (status, body) = post(
+        &s,
+        &eraser,
+        "/v1/erasures",
+        r#"{"decision_ids": ["z-0", "nope", "ledger-erasure-300"], "reason": "r"}"#,
+    );
+    assert_eq!(status, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let r = v["results"].as_array().unwrap();
+    assert_eq!(
+        (r[0]["erased"].as_str(), r[0]["index"].as_u64()),
+        (Some("before"), Some(300)),
+        "{body}"
+    );
+    assert_eq!(
+        [r[1]["status"].as_u64(), r[2]["status"].as_u64()],
+        [Some(404), Some(409)],
+        "{body}"
+    );
+    assert!(
+        r[2]["error"]
+            .as_str()
+            .unwrap()
+            .contains("ledger's own record"),
+        "{body}"
+    );
+    for (token, body, want) in [
+        (&eraser, r#"{"decision_ids": [], "reason": "r"}"#, 400),
+        (&eraser, r#"{"ids": ["z-0"], "reason": "r"}"#, 400),
+        (
+            &s.reader,
+            r#"{"decision_ids": ["z-0"], "reason": "r"}"#,
+            403,
+        ),
+    ] {
+        let (status, answer) = post(&s, token, "/v1/erasures", body);
+        assert_eq!(status, want, "{body}: {answer}");
+    }
+    // ledgerctl: an id refused does not stop the others, and is named.
+    let r = run(
+        "ledgerctl",
+        &[
+            "--url", &url, "--token", &eraser, "--key", key, "erase", "nope", "z-0", "--reason",
+            "r",
+        ],
+    );
+    assert!(
+        r.code != 0
+            && r.stdout.contains("leaf 300 (z-0) was erased before")
+            && r.stderr.contains("not erased: nope: refused (404)"),
+        "{}{}",
+        r.stdout,
+        r.stderr
+    );
+    let many: Vec<String> = (0..1001).map(|i| format!("x-{i}")).collect();
+    let body = serde_json::json!({"decision_ids": many, "reason": "r"}).to_string();
+    let (status, answer) = post(&s, &eraser, "/v1/erasures", &body);
+    assert!(status == 400 && answer.contains("1 to 1000"), "{answer}");
     s.stop();
 
     let data = dir.path().join("data");

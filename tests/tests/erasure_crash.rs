@@ -1,6 +1,7 @@
 //! A crash during erasures leaves a store that audits clean, and asking
 //! again finishes them: ledgerd erases decision after decision (an
-//! eraser's requests, one at a time) and is killed with SIGKILL at a
+//! eraser's requests, one decision at a time, or three in one `POST
+//! /v1/erasures` in the second round) and is killed with SIGKILL at a
 //! random moment; the store must audit clean (an erasure whose record was
 //! logged but not carried out is listed as pending, never a missing entry
 //! without its record), and every erasure asked for again is done once.
@@ -29,6 +30,29 @@ fn erase(addr: &str, token: &str, id: &str) -> Option<u16> {
         br#"{"reason": "crash test"}"#,
     )
     .map(|r| r.status)
+}
+
+/// Erases `ids` in one `POST /v1/erasures`: how many were erased, if the
+/// server answered 200.
+fn erase_many(addr: &str, token: &str, ids: &[String]) -> Option<usize> {
+    let auth = format!("Bearer {token}");
+    let body = serde_json::json!({"decision_ids": ids, "reason": "crash test"}).to_string();
+    let r = try_http(
+        addr,
+        "POST",
+        "/v1/erasures",
+        &[
+            ("Authorization", &auth),
+            ("Content-Type", "application/json"),
+        ],
+        body.as_bytes(),
+    )?;
+    if r.status != 200 {
+        return None;
+    }
+    let v: serde_json::Value = serde_json::from_str(&r.text()).ok()?;
+    let results = v["results"].as_array()?;
+    Some(results.iter().filter(|a| a["index"].is_u64()).count())
 }
 
 /// The audit of the stopped store, and how many entries it says were erased.
@@ -68,13 +92,23 @@ fn sigkill_during_erasures_leaves_a_store_that_audits_clean_and_asking_again_fin
                 (s.addr.clone(), eraser.clone(), ids.clone(), stop.clone());
             std::thread::spawn(move || {
                 let mut done = 0;
-                for id in ids.iter().skip(asked) {
+                let at_once = if round == 1 { 3 } else { 1 };
+                for batch in ids[asked..].chunks(at_once) {
                     if stop.load(Ordering::Relaxed) {
                         break;
                     }
-                    match erase(&addr, &token, id) {
-                        Some(200) => done += 1,
-                        _ => break,
+                    let erased = match at_once {
+                        1 => (erase(&addr, &token, &batch[0]) == Some(200)).then_some(1),
+                        _ => erase_many(&addr, &token, batch),
+                    };
+                    match erased {
+                        Some(n) => {
+                            done += n;
+                            if n < batch.len() {
+                                break;
+                            }
+                        }
+                        None => break,
                     }
                 }
                 done

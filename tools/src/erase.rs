@@ -8,7 +8,7 @@ use std::io::BufRead;
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
-use ingest::{Indexes, Pipeline, PipelineConfig, Plan};
+use ingest::{Indexes, Outcome, Pipeline, PipelineConfig, Plan, Planned};
 use verifier::erasure::Request;
 
 use crate::datadir::DataDir;
@@ -76,7 +76,12 @@ impl EraseArgs {
     }
 }
 
-/// Erases them in the stopped store of `dir`.
+/// Erasures asked for at a time: as many as `POST /v1/erasures` takes.
+const BATCH: usize = 1_000;
+
+/// Erases them in the stopped store of `dir`, a batch at a time: the
+/// records of a batch logged in one commit, then a checkpoint, then the
+/// entries removed.
 pub fn run_local(dir: &DataDir, args: &EraseArgs) -> Result<()> {
     let Some(requested_by) = &args.requested_by else {
         bail!("erase --data: say who asks for the erasure with --requested-by (it is logged)");
@@ -95,111 +100,162 @@ pub fn run_local(dir: &DataDir, args: &EraseArgs) -> Result<()> {
         reason: &args.reason,
         ticket: args.ticket.as_deref(),
     };
-    let erase_one = |id: &str| -> Result<Done> {
+    let erase_batch = |batch: &[String]| -> Result<Vec<Result<Done>>> {
         let now = verifier::timestamp::Timestamp(time::OffsetDateTime::now_utc());
-        let planned = match indexes.plan_erasure(id, &req, &now, Some(dir.path()))? {
-            Plan::Done(e) => return Ok(Done::Before(e.index, e.by)),
-            Plan::Erase(planned) => planned,
-        };
-        let outcome = pipeline
-            .submit_one(planned.record.clone())
-            .map_err(|why| anyhow::anyhow!("the erasure record: {why}"))?;
-        // The record in a signed checkpoint before anything is removed.
-        log.sign_checkpoint(&signer)?;
-        let erased = indexes.finish_erasure(&planned, &outcome)?;
-        Ok(Done::Now(erased.index, erased.by))
+        let plans: Vec<_> = batch
+            .iter()
+            .map(|id| indexes.plan_erasure(id, &req, &now, Some(dir.path())))
+            .collect();
+        let planned: Vec<&Planned> = plans
+            .iter()
+            .filter_map(|p| match p {
+                Ok(Plan::Erase(planned)) => Some(&**planned),
+                _ => None,
+            })
+            .collect();
+        let mut finished = Vec::new().into_iter();
+        if !planned.is_empty() {
+            let records = planned.iter().map(|p| p.record.clone()).collect();
+            let outcomes = pipeline
+                .submit(records)
+                .map_err(|busy| anyhow::anyhow!("the erasure records: {busy}"))?
+                .blocking_recv()
+                .context("the pipeline stopped before acknowledging")?;
+            // The records in a signed checkpoint before anything is removed.
+            log.sign_checkpoint(&signer)?;
+            let pairs: Vec<(&Planned, &Outcome)> = planned.into_iter().zip(&outcomes).collect();
+            finished = indexes.finish_erasures(&pairs).into_iter();
+        }
+        Ok(plans
+            .into_iter()
+            .map(|plan| match plan? {
+                Plan::Done(e) => Ok(Done::Before(e.index, e.by)),
+                Plan::Erase(_) => {
+                    let e = finished.next().context("no answer for an erasure")??;
+                    Ok(Done::Now(e.index, e.by))
+                }
+            })
+            .collect())
     };
-    let result = each(&ids, erase_one);
+    let done = in_batches(&ids, erase_batch);
     pipeline.shutdown();
     log.sign_checkpoint(&signer)?;
-    result
+    report(&ids, done)
 }
 
-/// Asks the ledgerd of `remote` to erase them.
+/// Asks the ledgerd of `remote` to erase them, a batch at a time
+/// (`POST /v1/erasures`).
 pub fn run_remote(remote: &Remote, args: &EraseArgs) -> Result<()> {
     if args.requested_by.is_some() {
         bail!("erase --url: the eraser token's name is who asks; leave out --requested-by");
     }
     let ids = args.ids()?;
-    let mut body = serde_json::json!({ "reason": args.reason });
-    if let Some(t) = &args.ticket {
-        body["ticket"] = t.clone().into();
-    }
-    let body = body.to_string();
-    // Each erasure waits for a checkpoint that holds its record (about a
-    // second): several at a time share the wait.
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let failed = std::sync::atomic::AtomicBool::new(false);
-    let results: Vec<Vec<(usize, Result<Done>)>> = std::thread::scope(|s| {
-        let workers: Vec<_> = (0..AT_ONCE.min(ids.len()))
-            .map(|_| {
-                s.spawn(|| {
-                    let mut out = Vec::new();
-                    while !failed.load(std::sync::atomic::Ordering::Relaxed) {
-                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let Some(id) = ids.get(i) else { break };
-                        let r = erase_remote(remote, id, body.as_bytes());
-                        if r.is_err() {
-                            failed.store(true, std::sync::atomic::Ordering::Relaxed);
-                        }
-                        out.push((i, r));
-                    }
-                    out
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .map(|w| w.join().unwrap_or_default())
-            .collect()
-    });
-    let mut done: Vec<Option<Result<Done>>> = ids.iter().map(|_| None).collect();
-    for (i, r) in results.into_iter().flatten() {
-        done[i] = Some(r);
-    }
-    // Said in the order asked, up to the first that failed or was not asked.
-    let mut done = done.into_iter();
-    each(&ids, |_| {
-        done.next()
-            .flatten()
-            .unwrap_or_else(|| Err(anyhow::anyhow!("not asked: an erasure before it failed")))
-    })
+    report(
+        &ids,
+        in_batches(&ids, |batch| erase_remote(remote, batch, args)),
+    )
 }
 
-/// Erasures sent to ledgerd at a time.
-const AT_ONCE: usize = 8;
-
-/// One erasure through ledgerd, asked again while the server says to
-/// (busy, or the record not yet in a checkpoint): an erasure asked twice
-/// is done once.
-fn erase_remote(remote: &Remote, id: &str, body: &[u8]) -> Result<Done> {
-    let path = format!("/v1/decisions/{}/erasure", remote::encode(id));
-    let reply = Remote::while_busy(|| remote.post(&path, "application/json", body))?;
-    if reply.status != 200 {
-        bail!(
-            "erase refused ({}): {}",
-            reply.status,
-            verifier::shown::line(&reply.error_text())
-        );
+/// One batch through ledgerd. Erasures it answers 503 for (busy, or the
+/// records not yet in a checkpoint) are asked again after the wait it
+/// names, for up to [`remote::BUSY_WAIT`]: an erasure asked twice is done
+/// once.
+fn erase_remote(remote: &Remote, batch: &[String], args: &EraseArgs) -> Result<Vec<Result<Done>>> {
+    let mut results: Vec<Option<Result<Done>>> = batch.iter().map(|_| None).collect();
+    let deadline = std::time::Instant::now() + remote::BUSY_WAIT;
+    loop {
+        let open: Vec<usize> = (0..batch.len()).filter(|&i| results[i].is_none()).collect();
+        if open.is_empty() {
+            break;
+        }
+        let mut body = serde_json::json!({
+            "decision_ids": open.iter().map(|&i| &batch[i]).collect::<Vec<_>>(),
+            "reason": args.reason,
+        });
+        if let Some(t) = &args.ticket {
+            body["ticket"] = t.clone().into();
+        }
+        let reply = Remote::while_busy(|| {
+            remote.post(
+                "/v1/erasures",
+                "application/json",
+                body.to_string().as_bytes(),
+            )
+        })?;
+        if reply.status != 200 {
+            bail!(
+                "erase refused ({}): {}",
+                reply.status,
+                verifier::shown::line(&reply.error_text())
+            );
+        }
+        let v: serde_json::Value =
+            serde_json::from_slice(&reply.body).context("the erasure answer is not JSON")?;
+        let answers = v["results"]
+            .as_array()
+            .filter(|a| a.len() == open.len())
+            .with_context(|| {
+                format!(
+                    "the erasure answer lacks its results: {}",
+                    reply.text().trim()
+                )
+            })?;
+        let mut retry = false;
+        for (&i, a) in open.iter().zip(answers) {
+            match (
+                a["status"].as_u64(),
+                a["index"].as_u64(),
+                a["erasure"]["index"].as_u64(),
+            ) {
+                (None, Some(index), Some(by)) => {
+                    results[i] = Some(Ok(match a["erased"] == "before" {
+                        true => Done::Before(index, by),
+                        false => Done::Now(index, by),
+                    }));
+                }
+                (Some(503), _, _) if std::time::Instant::now() < deadline => retry = true,
+                (status, _, _) => {
+                    results[i] = Some(Err(anyhow::anyhow!(
+                        "refused ({}): {}",
+                        status.map_or_else(|| "?".to_string(), |s| s.to_string()),
+                        verifier::shown::line(a["error"].as_str().unwrap_or("no reason given"))
+                    )));
+                }
+            }
+        }
+        if retry {
+            std::thread::sleep(std::time::Duration::from_secs(1));
+        }
     }
-    let v: serde_json::Value =
-        serde_json::from_slice(&reply.body).context("the erasure answer is not JSON")?;
-    let (Some(index), Some(by)) = (v["index"].as_u64(), v["erasure"]["index"].as_u64()) else {
-        bail!("the erasure answer lacks the leaf: {}", reply.text().trim());
-    };
-    Ok(match v["erased"] == "before" {
-        true => Done::Before(index, by),
-        false => Done::Now(index, by),
-    })
+    Ok(results.into_iter().flatten().collect())
 }
 
-/// Erases each of `ids` in turn with `erase`, saying what became of it;
-/// stops at the first that fails, saying how far it got.
-fn each(ids: &[String], mut erase: impl FnMut(&str) -> Result<Done>) -> Result<()> {
-    let (mut now, mut before) = (0, 0);
-    for id in ids {
+/// What became of the ids asked for, in order, and why the rest were not
+/// asked (a batch that failed as a whole).
+type Outcomes = (Vec<Result<Done>>, Option<anyhow::Error>);
+
+/// Erases `ids` [`BATCH`] at a time with `erase`, up to a batch that fails
+/// as a whole.
+fn in_batches(
+    ids: &[String],
+    mut erase: impl FnMut(&[String]) -> Result<Vec<Result<Done>>>,
+) -> Outcomes {
+    let mut results = Vec::with_capacity(ids.len());
+    for batch in ids.chunks(BATCH) {
+        match erase(batch) {
+            Ok(done) => results.extend(done),
+            Err(e) => return (results, Some(e)),
+        }
+    }
+    (results, None)
+}
+
+/// Says what became of each of `ids`, and fails if any was not erased.
+fn report(ids: &[String], (results, failed): Outcomes) -> Result<()> {
+    let (mut now, mut before, mut refused) = (0, 0, Vec::new());
+    for (id, r) in ids.iter().zip(results) {
         let shown = verifier::shown::line(id);
-        match erase(id) {
+        match r {
             Ok(Done::Now(index, by)) => {
                 now += 1;
                 println!(
@@ -214,16 +270,28 @@ fn each(ids: &[String], mut erase: impl FnMut(&str) -> Result<Done>) -> Result<(
                 );
             }
             Err(e) => {
-                let done = match now + before {
-                    0 => String::new(),
-                    n => format!(" ({n} of the {} before it done)", ids.len()),
-                };
-                return Err(e.context(format!("erasing {shown}{done}")));
+                eprintln!("not erased: {shown}: {e:#}");
+                refused.push(shown);
             }
         }
     }
     if ids.len() > 1 {
         println!("{now} erased now, {before} before");
     }
-    Ok(())
+    let asked = now + before + refused.len();
+    match (failed, refused.first()) {
+        (Some(e), _) => Err(e.context(format!(
+            "erasing: {} of {} decisions not asked ({now} erased now, {before} before, {} refused)",
+            ids.len() - asked,
+            ids.len(),
+            refused.len()
+        ))),
+        (None, Some(first)) if refused.len() == 1 => bail!("{first} was not erased"),
+        (None, Some(first)) => bail!(
+            "{} of {} decisions were not erased (the first: {first})",
+            refused.len(),
+            ids.len()
+        ),
+        (None, None) => Ok(()),
+    }
 }

@@ -63,6 +63,10 @@ pub enum EraseError {
     /// Storage failed or holds could not be read.
     #[error(transparent)]
     Ledger(#[from] LedgerError),
+    /// Removing the entries of a batch of erasures failed (storage): no
+    /// entry of the batch was removed; asking again finishes it.
+    #[error("the entries were not removed: {0}; asking again finishes the erasure")]
+    Failed(String),
 }
 
 /// An erasure planned: the leaf, and the record to log before it goes.
@@ -158,19 +162,71 @@ impl Indexes {
     }
 
     /// After the erasure record of `planned` was submitted with `outcome`
-    /// and a checkpoint covering it was signed: checks that the leaf it
-    /// names holds it, takes the erased leaf's terms out of the indexes
-    /// (memory, or its built span's postings, rewritten), then erases its
-    /// entry. Returns what is stored of it. Without such a checkpoint,
-    /// [`EraseError::NotCheckpointed`] and nothing is removed: every
-    /// signed checkpoint then holds the record of each entry missing in
-    /// it, so that an audit of it can tell an erasure from a loss.
+    /// and a checkpoint covering it was signed: [`Indexes::finish_erasures`]
+    /// of one.
     pub fn finish_erasure(
         &self,
         planned: &Planned,
         outcome: &Outcome,
     ) -> Result<Erased, EraseError> {
+        self.finish_erasures(&[(planned, outcome)])
+            .pop()
+            .unwrap_or_else(|| Err(EraseError::NotLogged("no erasure was finished".into())))
+    }
+
+    /// After the erasure record of each `planned` was submitted with its
+    /// `outcome` and a checkpoint covering them was signed: checks that the
+    /// leaf each names holds it, takes the erased leaves' terms out of the
+    /// indexes (memory, or their built spans' postings, each span rewritten
+    /// once), then erases their entries ([`ledger::Log::erase_entries`]).
+    /// Returns what is stored of each, in order. One whose record is in no
+    /// signed checkpoint is [`EraseError::NotCheckpointed`], and nothing of
+    /// it is removed: every signed checkpoint then holds the record of each
+    /// entry missing in it, so that an audit of it can tell an erasure
+    /// from a loss.
+    pub fn finish_erasures(
+        &self,
+        done: &[(&Planned, &Outcome)],
+    ) -> Vec<Result<Erased, EraseError>> {
         let log = self.log();
+        let signed = log.latest_checkpoint().map_or(0, |c| c.checkpoint.size);
+        let checked: Vec<Result<u64, EraseError>> = done
+            .iter()
+            .map(|(planned, outcome)| self.logged_by(planned, outcome, signed))
+            .collect();
+        let go: Vec<(u64, u64)> = done
+            .iter()
+            .zip(&checked)
+            .filter_map(|((planned, _), by)| by.as_ref().ok().map(|&by| (planned.index, by)))
+            .collect();
+        let leaves: Vec<u64> = go.iter().map(|&(index, _)| index).collect();
+        let mut erased = self
+            .forget_terms(&leaves)
+            .and_then(|()| log.erase_entries(&go))
+            .map(Vec::into_iter)
+            .map_err(|e| e.to_string());
+        checked
+            .into_iter()
+            .map(|by| {
+                by?;
+                match &mut erased {
+                    Ok(erased) => erased
+                        .next()
+                        .ok_or_else(|| EraseError::Failed("fewer leaves erased than asked".into())),
+                    Err(why) => Err(EraseError::Failed(why.clone())),
+                }
+            })
+            .collect()
+    }
+
+    /// The leaf of `planned`'s erasure record, submitted with `outcome`,
+    /// if it is in the checkpoint of size `signed` and names the leaf.
+    fn logged_by(
+        &self,
+        planned: &Planned,
+        outcome: &Outcome,
+        signed: u64,
+    ) -> Result<u64, EraseError> {
         let by = match outcome {
             Outcome::Appended { index, .. }
             | Outcome::Duplicate { index, .. }
@@ -179,13 +235,10 @@ impl Indexes {
             | Outcome::Conflict { index } => *index,
             Outcome::Failed(why) => return Err(EraseError::NotLogged(why.clone())),
         };
-        if log
-            .latest_checkpoint()
-            .is_none_or(|c| c.checkpoint.size <= by)
-        {
+        if signed <= by {
             return Err(EraseError::NotCheckpointed(by));
         }
-        let leaf = log.entry(by)?;
+        let leaf = self.log().entry(by)?;
         let named = erasure::read(by, &leaf)
             .map_err(|e| EraseError::NotLogged(e.to_string()))?
             .filter(|e| e.index == planned.index && e.leaf_hash == planned.leaf_hash);
@@ -196,28 +249,41 @@ impl Indexes {
                 planned.index
             )));
         }
-        self.forget_terms(planned.index)?;
-        Ok(log.erase_entry(planned.index, by)?)
+        Ok(by)
     }
 
-    /// Takes leaf `index`'s terms out of the indexes: out of its span in
-    /// memory, or out of its built span's postings, which are rewritten
-    /// (a list left empty is left out, so a term only it had leaves the
-    /// files). Its `decision_id` stays, so a retry is answered as a
-    /// duplicate of the erased leaf.
-    fn forget_terms(&self, index: u64) -> Result<(), LedgerError> {
-        // No span is built meanwhile: the leaf is in memory or built.
+    /// Takes the terms of the leaves `indexes` out of the indexes: out of
+    /// their spans in memory, or out of their built spans' postings, each
+    /// span rewritten once (a list left empty is left out, so a term only
+    /// they had leaves the files). Their `decision_id`s stay, so a retry
+    /// is answered as a duplicate of the erased leaf.
+    fn forget_terms(&self, indexes: &[u64]) -> Result<(), LedgerError> {
+        // No span is built meanwhile: each leaf is in memory or built.
         let _building = self.building.lock().unwrap_or_else(|p| p.into_inner());
-        if index >= self.built() {
-            self.forget_in_memory(index);
-            return Ok(());
+        let built = self.built();
+        let mut spans: std::collections::BTreeMap<u64, Vec<u64>> = Default::default();
+        for &index in indexes {
+            if index >= built {
+                self.forget_in_memory(index);
+            } else {
+                spans.entry(self.span_of(index)).or_default().push(index);
+            }
         }
-        self.rewrite_span(self.span_of(index), &mut |leaves| {
-            let at = leaves.binary_search(&index).ok()?;
-            let mut kept = leaves.to_vec();
-            kept.remove(at);
-            Some(kept)
-        })?;
+        for (start, mut gone) in spans {
+            gone.sort_unstable();
+            self.rewrite_span(start, &mut |leaves| {
+                if !leaves.iter().any(|l| gone.binary_search(l).is_ok()) {
+                    return None;
+                }
+                Some(
+                    leaves
+                        .iter()
+                        .copied()
+                        .filter(|l| gone.binary_search(l).is_err())
+                        .collect(),
+                )
+            })?;
+        }
         Ok(())
     }
 
