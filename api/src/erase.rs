@@ -250,6 +250,7 @@ async fn erase_all(
                     .next()
                     .ok_or_else(|| ApiError::internal("no answer for an erasure"))?
                     .map_err(api_error)?;
+                crate::state::ERASURES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 Ok(Done {
                     decision_id,
                     erased,

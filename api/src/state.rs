@@ -131,6 +131,9 @@ pub fn attachment(
 pub static RETENTION_HELD_SINCE: std::sync::atomic::AtomicU64 =
     std::sync::atomic::AtomicU64::new(0);
 
+/// Decisions whose entries this ledgerd erased (`ledger_erasures_total`).
+pub static ERASURES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 /// Retention passes that failed (`ledger_retention_failed_passes_total`).
 pub static RETENTION_FAILED_PASSES: std::sync::atomic::AtomicU64 =
     std::sync::atomic::AtomicU64::new(0);

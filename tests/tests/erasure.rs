@@ -257,6 +257,8 @@ fn an_erased_decision_is_gone_and_its_erasure_is_proven() {
     assert!(said.ends_with("12 erased now, 0 before\n"), "{said}");
     let (_, found) = get(&s, &s.reader, "/v1/search?subject=u5&limit=1000");
     assert_eq!(found.matches("\"index\"").count(), 66 - 12, "{found}");
+    // Counted for the alert that asks a person to review them.
+    assert_eq!(s.metric("ledger_erasures_total"), 13.0);
     // Several in one request: each answered as alone.
     let (status, body) = post(
         &s,
