@@ -6,6 +6,7 @@ use verifier::envelope::ReceivedOrder;
 use verifier::erasure::{ErasureCheck, ErasureError};
 use verifier::hash::HASH_SIZE;
 use verifier::leaf_hash;
+use verifier::retention::RetentionCheck;
 use verifier::tile::{decode_bundle, TILE_WIDTH};
 use verifier::tree::HashReader;
 use verifier::Hash;
@@ -31,6 +32,9 @@ pub struct AuditReport {
     /// erasure cut short after its record was logged (asking for it again
     /// finishes it).
     pub pending_erasures: Vec<u64>,
+    /// The leaf of the retention record naming the first kept leaf, if
+    /// one does (specs/storage.md, "Retention").
+    pub retention_record: Option<u64>,
     /// Stored node hashes compared.
     pub nodes: u64,
     /// Signed checkpoints verified.
@@ -59,6 +63,7 @@ impl Log {
             pruned: 0,
             erased: 0,
             pending_erasures: Vec::new(),
+            retention_record: None,
             nodes: 0,
             checkpoints: 0,
             received: ReceivedOrder::default(),
@@ -94,6 +99,7 @@ impl Log {
         // nothing the snapshot lacks.
         let first_kept = self.first_kept().min(size);
         let mut erasures = ErasureCheck::default();
+        let mut retention = RetentionCheck::default();
         let push = |frontier: &mut Frontier, hash, report: &mut AuditReport| {
             let index = frontier.size();
             // Only tree levels 0, 8, 16… are stored (as hash tiles); the
@@ -158,12 +164,18 @@ impl Log {
                 let hash = match erased_hash(self, index, entry)? {
                     Some(hash) => {
                         erasures.erased(index, hash);
+                        retention.kept(index, &hash);
                         hash
                     }
                     None => {
+                        let hash = leaf_hash(entry);
                         report.received.push(index, entry);
+                        retention.kept(index, &hash);
                         erasures.entry(index, entry).map_err(erasure_error)?;
-                        leaf_hash(entry)
+                        retention
+                            .entry(index, entry)
+                            .map_err(|e| LedgerError::Corrupt(e.to_string()))?;
+                        hash
                     }
                 };
                 push(&mut frontier, hash, &mut report)?;
@@ -183,6 +195,7 @@ impl Log {
         let erasures = erasures.finish().map_err(erasure_error)?;
         report.erased = erasures.erased_by.len() as u64;
         report.pending_erasures = erasures.pending;
+        report.retention_record = retention.named_by;
         if checkpoints.next().is_some() {
             return Err(LedgerError::Corrupt(
                 "a checkpoint is beyond the tree size".into(),

@@ -116,7 +116,9 @@ fn ledgerd_removes_the_entries_of_decisions_past_its_retention() {
     let audit = s.ctl(key, &["audit"]);
     assert!(audit.contains("audit OK"), "{audit}");
     assert!(
-        audit.contains("the first 2816 leaves' entries were removed"),
+        audit.contains("the first 2816 leaves' entries were removed")
+            && audit.contains("the ledger's retention record at leaf")
+            && audit.contains("names leaf 2816, the first kept, by its hash"),
         "{audit}"
     );
     let old_size: u64 = before.lines().nth(1).unwrap().parse().unwrap();
@@ -306,7 +308,13 @@ fn ledgerctl_prune_removes_old_entries_from_a_data_dir() {
         "{again}"
     );
     let audit = ok("ledgerctl", &["--data", d, "audit"]);
-    assert!(audit.contains("audit OK: 185 entries rehashed"), "{audit}");
+    assert!(
+        audit.contains("audit OK: 185 entries rehashed")
+            && audit.contains(
+                "the ledger's retention record at leaf 3000 names leaf 2816, the first kept, by its hash"
+            ),
+        "{audit}"
+    );
     // An export from before the first kept leaf, complete from it.
     let out = dir.path().join("export");
     ok(

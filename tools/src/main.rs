@@ -726,11 +726,12 @@ fn run(cli: Cli) -> Result<()> {
                 if report.checkpoints == 1 { "" } else { "s" }
             );
             held_note(held.len());
-            if report.pruned > 0 {
-                println!(
-                    "the first {} leaves' entries were removed by retention: their hashes were read from the level-0 tiles and checked against every stored hash and checkpoint above them",
-                    report.pruned
-                );
+            if let Some(note) = verifier::retention::note(
+                report.pruned,
+                "their hashes were read from the level-0 tiles and checked against every stored hash and checkpoint above them",
+                report.retention_record,
+            ) {
+                println!("{note}");
             }
             if let Some(note) = verifier::erasure::note(report.erased, &report.pending_erasures) {
                 println!("{note}");

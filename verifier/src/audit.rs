@@ -16,6 +16,7 @@ use crate::erasure::{ErasureCheck, ErasureError};
 use crate::frontier::Frontier;
 use crate::hash::HASH_SIZE;
 use crate::note::VerifierKey;
+use crate::retention::{RetentionCheck, RetentionError};
 use crate::tile::{decode_bundle_of, entry_bundles, Tile, TileError, TileKind};
 use crate::{leaf_hash, Hash};
 
@@ -108,6 +109,10 @@ pub enum AuditError<E: std::fmt::Display + std::fmt::Debug> {
     /// erasure record is wrong.
     #[error(transparent)]
     Erasure(#[from] ErasureError),
+    /// A retention record is malformed, or names the first kept leaf by
+    /// another hash.
+    #[error(transparent)]
+    Retention(#[from] RetentionError),
     /// The entries do not reach a signed root.
     #[error("the entries do not hash to the root signed at size {0}")]
     Root(u64),
@@ -189,6 +194,9 @@ pub struct Audited {
     /// Leaves whose entries the log's retention removed (their hashes were
     /// checked instead).
     pub pruned: u64,
+    /// The leaf of the retention record naming the first kept leaf, if
+    /// one does (specs/storage.md, "Retention").
+    pub retention_record: Option<u64>,
     /// The tree's right edge at the newest checkpoint's size.
     pub frontier: Frontier,
 }
@@ -196,12 +204,11 @@ pub struct Audited {
 impl Audited {
     /// What the audit says of the leaves whose entries retention removed.
     pub fn pruned_note(&self) -> Option<String> {
-        (self.pruned > 0).then(|| {
-            format!(
-                "the first {} leaves' entries were removed by the log's retention: their hashes were checked instead",
-                self.pruned
-            )
-        })
+        crate::retention::note(
+            self.pruned,
+            "their hashes were checked instead",
+            self.retention_record,
+        )
     }
 
     /// What the audit says of erased leaves ([`crate::erasure::note`]).
@@ -276,6 +283,7 @@ pub fn audit<S: Source>(
     check_due(&tree)?;
     let mut pruned = 0;
     let mut erasures = ErasureCheck::default();
+    let mut retention = RetentionCheck::default();
     for tile in entry_bundles(0, cp.size) {
         match src.bundle(&tile).map_err(AuditError::Source)? {
             Bundle::Entries(data) => {
@@ -285,18 +293,23 @@ pub fn audit<S: Source>(
                         source,
                     })?;
                 for e in entries {
+                    let hash = leaf_hash(e);
                     received.push(tree.size(), e);
+                    retention.kept(tree.size(), &hash);
                     erasures.entry(tree.size(), e)?;
-                    tree.push(leaf_hash(e));
+                    retention.entry(tree.size(), e)?;
+                    tree.push(hash);
                     check_due(&tree)?;
                 }
             }
             Bundle::Erased { entries, hashes } => {
                 for (hash, entry) in erased_leaves(&tile, &entries, &hashes)? {
+                    retention.kept(tree.size(), &hash);
                     match entry {
                         Some(e) => {
                             received.push(tree.size(), e);
                             erasures.entry(tree.size(), e)?;
+                            retention.entry(tree.size(), e)?;
                         }
                         None => erasures.erased(tree.size(), hash),
                     }
@@ -328,6 +341,7 @@ pub fn audit<S: Source>(
         held: held.len(),
         received,
         pruned,
+        retention_record: retention.named_by,
         erased: erasures.erased_by.len() as u64,
         pending_erasures: erasures.pending,
         frontier: tree,

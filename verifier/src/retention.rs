@@ -78,6 +78,17 @@ pub enum RetentionError {
         /// The field.
         field: &'static str,
     },
+    /// A retention record names the first kept leaf by another hash than
+    /// the tree holds.
+    #[error(
+        "retention record at leaf {by} names leaf {first_kept} by another hash than the tree holds"
+    )]
+    OtherHash {
+        /// The leaf it names.
+        first_kept: u64,
+        /// The record's leaf.
+        by: u64,
+    },
     /// A retention record names a first kept leaf that is not before it.
     #[error("retention record at leaf {by} names leaf {first_kept} as the first kept, which is not before it")]
     After {
@@ -161,4 +172,64 @@ pub fn read(at: u64, leaf: &[u8]) -> Result<Option<Retention>, RetentionError> {
         time: d.time,
         received_at: logged.received_at,
     }))
+}
+
+/// Follows a log's kept leaves in order and checks the retention records
+/// among them: each must be well formed, and one that names the first
+/// leaf kept here must name it by the hash the tree holds. (A record
+/// naming an older first kept leaf, now pruned too, is checked in form
+/// only: its hash is in the hash tiles, not followed here.)
+#[derive(Debug, Default)]
+pub struct RetentionCheck {
+    /// The first kept leaf and its hash, once seen.
+    first: Option<(u64, Hash)>,
+    /// The leaf of the record naming it, if one does.
+    pub named_by: Option<u64>,
+}
+
+impl RetentionCheck {
+    /// Kept leaf `index` has hash `hash` (its entry's, or an erased one's).
+    pub fn kept(&mut self, index: u64, hash: &Hash) {
+        if self.first.is_none() {
+            self.first = Some((index, *hash));
+        }
+    }
+
+    /// Kept leaf `index` has entry `leaf`: if it is a retention record
+    /// naming the first kept leaf, it must name it by its hash.
+    pub fn entry(&mut self, index: u64, leaf: &[u8]) -> Result<(), RetentionError> {
+        let Some(r) = read(index, leaf)? else {
+            return Ok(());
+        };
+        match self.first {
+            Some((first, hash)) if first == r.first_kept => {
+                if hash != r.leaf_hash {
+                    return Err(RetentionError::OtherHash {
+                        first_kept: first,
+                        by: index,
+                    });
+                }
+                self.named_by = Some(index);
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+/// What an audit says of the `pruned` leaves whose entries retention
+/// removed (their hashes `checked` as it says), and of the record naming
+/// the first kept leaf.
+pub fn note(pruned: u64, checked: &str, named_by: Option<u64>) -> Option<String> {
+    (pruned > 0).then(|| {
+        let record = match named_by {
+            Some(by) => format!(
+                "the ledger's retention record at leaf {by} names leaf {pruned}, the first kept, by its hash"
+            ),
+            None => format!(
+                "no retention record names leaf {pruned}, the first kept, yet (ledgerd logs one at its next retention pass; ledgerctl prune at its next run)"
+            ),
+        };
+        format!("the first {pruned} leaves' entries were removed by retention: {checked}; {record}")
+    })
 }

@@ -7,7 +7,7 @@ mod common;
 use common::decisions::{erasure_leaf, four_leaves, leaf_by, retention_leaf};
 use verifier::erasure::SUBMITTED_BY;
 use verifier::leaf_hash;
-use verifier::retention::{read, RetentionError};
+use verifier::retention::{read, RetentionCheck, RetentionError};
 use verifier::timestamp::Timestamp;
 
 #[test]
@@ -85,4 +85,40 @@ fn a_malformed_retention_record_is_refused() {
             "{field}"
         );
     }
+}
+
+#[test]
+fn an_audit_checks_the_record_naming_the_first_kept_leaf() {
+    let leaves = four_leaves();
+    let record = retention_leaf(&leaves, 2, "2026-11-24T09:00:00Z");
+    // Leaves 0 and 1 pruned: the audit's first kept leaf is 2.
+    let mut check = RetentionCheck::default();
+    check.kept(2, &leaf_hash(&leaves[2]));
+    check.kept(3, &leaf_hash(&leaves[3]));
+    check.entry(4, &record).unwrap();
+    assert_eq!(check.named_by, Some(4));
+    // A log whose leaf 2 is another: the record names another hash.
+    let mut other = RetentionCheck::default();
+    other.kept(2, &leaf_hash(&leaves[3]));
+    assert_eq!(
+        other.entry(4, &record).unwrap_err(),
+        RetentionError::OtherHash {
+            first_kept: 2,
+            by: 4
+        }
+    );
+    // A record naming a leaf pruned since (an older first kept leaf) is
+    // read, not compared.
+    let mut later = RetentionCheck::default();
+    later.kept(3, &leaf_hash(&leaves[3]));
+    later.entry(4, &record).unwrap();
+    assert_eq!(later.named_by, None);
+    let note = verifier::retention::note(2, "checked", Some(4)).unwrap();
+    assert!(
+        note.ends_with(
+            "the ledger's retention record at leaf 4 names leaf 2, the first kept, by its hash"
+        ),
+        "{note}"
+    );
+    assert_eq!(verifier::retention::note(0, "checked", None), None);
 }
