@@ -26,6 +26,8 @@
 //! | [`decision`] | a decision record read from a leaf | specs/record.md |
 //! | [`evidence`] | one decision's evidence file | specs/evidence.md |
 //! | [`erasure`] | erased entries and the records that erase them | specs/erasure.md |
+//! | [`retention`] | the record of a prune: the first kept leaf | specs/storage.md |
+//! | [`own_record`] | what the ledger's own records share; ids only they may have | specs/erasure.md, specs/record.md |
 //! | [`receipt`] | COSE receipts | RFC 9942, specs/receipt.md |
 //! | [`chain`] | identity-chain bundles | specs/chain.md |
 //! | [`export`] | compliance exports: files, their lines, the report | specs/export.md |
