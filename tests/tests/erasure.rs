@@ -259,6 +259,17 @@ fn an_erased_decision_is_gone_and_its_erasure_is_proven() {
     assert_eq!(found.matches("\"index\"").count(), 66 - 12, "{found}");
     // Counted for the alert that asks a person to review them.
     assert_eq!(s.metric("ledger_erasures_total"), 13.0);
+    let status = run(
+        "ledgerctl",
+        &["--url", &url, "--token", &s.reader, "--key", key, "status"],
+    );
+    assert!(
+        status
+            .stdout
+            .contains("erasures: 13 decisions erased since ledgerd started"),
+        "{}",
+        status.stdout
+    );
     // Several in one request: each answered as alone.
     let (status, body) = post(
         &s,

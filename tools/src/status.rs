@@ -101,6 +101,13 @@ pub fn run(remote: &Remote, key: Option<&VerifierKey>, args: &StatusArgs) -> Res
     if first_kept > 0.0 {
         println!("retention: the entries of leaves below {first_kept} were removed (their hashes are kept)");
     }
+    let erased = m.get("ledger_erasures_total");
+    if erased > 0.0 {
+        println!(
+            "erasures: {erased} decision{} erased since ledgerd started, each with its record of who asked and why (ledgerctl search --action ledger.erase)",
+            if erased == 1.0 { "" } else { "s" }
+        );
+    }
     let held = m.get("ledger_retention_held_since_seconds");
     if held > 0.0 {
         let since = verifier::timestamp::Timestamp::from_unix_nanos(held as u64 * 1_000_000_000)
