@@ -8,7 +8,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use ingest::{EraseError, Outcome, Plan, Planned};
+use ingest::{EraseError, Outcome};
 use verifier::erasure::Request;
 
 use crate::ack::submit_and_wait;
@@ -179,7 +179,7 @@ async fn erase_all(
     ids: Vec<String>,
     asked: Asked,
 ) -> Result<Vec<Result<Done, ApiError>>, ApiError> {
-    let plans = {
+    let batch = {
         let state = state.clone();
         let (ids, requested_by) = (ids.clone(), requested_by.to_string());
         blocking(move || {
@@ -189,85 +189,56 @@ async fn erase_all(
                 reason: &asked.reason,
                 ticket: asked.ticket.as_deref(),
             };
-            Ok(ids
-                .iter()
-                .map(|id| {
-                    state
-                        .indexes
-                        .plan_erasure(id, &req, &now, Some(&state.data))
-                })
-                .collect::<Vec<_>>())
+            Ok(state
+                .indexes
+                .plan_erasures(&ids, &req, &now, Some(&state.data)))
         })
         .await?
     };
-    let records: Vec<_> = planned(&plans).iter().map(|p| p.record.clone()).collect();
-    let (plans, mut finished) = if records.is_empty() {
-        (plans, Vec::new().into_iter())
-    } else {
-        let outcomes = submit_and_wait(state, records).await?;
-        // Nothing is removed before a signed checkpoint holds the records
-        // (checkpoints are signed about every second).
-        let newest = outcomes
-            .iter()
-            .filter_map(|o| match o {
-                Outcome::Appended { index, .. }
-                | Outcome::Duplicate { index, .. }
-                | Outcome::Conflict { index } => Some(*index),
-                Outcome::Failed(_) => None,
-            })
-            .max();
-        if let Some(newest) = newest {
-            let deadline = std::time::Instant::now() + CHECKPOINT_WAIT;
-            while state
-                .log
-                .latest_checkpoint()
-                .is_none_or(|c| c.checkpoint.size <= newest)
-                && std::time::Instant::now() < deadline
-            {
-                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-            }
-        }
-        let state = state.clone();
-        blocking(move || {
-            let pairs: Vec<(&Planned, &Outcome)> =
-                planned(&plans).into_iter().zip(&outcomes).collect();
-            let finished = state.indexes.finish_erasures(&pairs);
-            Ok((plans, finished.into_iter()))
+    let records = batch.records();
+    let outcomes = match records.is_empty() {
+        true => Vec::new(),
+        false => submit_and_wait(state, records).await?,
+    };
+    // Nothing is removed before a signed checkpoint holds the records
+    // (checkpoints are signed about every second).
+    let newest = outcomes
+        .iter()
+        .filter_map(|o| match o {
+            Outcome::Appended { index, .. }
+            | Outcome::Duplicate { index, .. }
+            | Outcome::Conflict { index } => Some(*index),
+            Outcome::Failed(_) => None,
         })
-        .await?
+        .max();
+    if let Some(newest) = newest {
+        let deadline = std::time::Instant::now() + CHECKPOINT_WAIT;
+        while state
+            .log
+            .latest_checkpoint()
+            .is_none_or(|c| c.checkpoint.size <= newest)
+            && std::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+    let finished = {
+        let state = state.clone();
+        blocking(move || Ok(state.indexes.finish_batch(batch, &outcomes))).await?
     };
     Ok(ids
         .into_iter()
-        .zip(plans)
-        .map(|(decision_id, plan)| match plan.map_err(api_error)? {
-            Plan::Done(erased) => Ok(Done {
+        .zip(finished)
+        .map(|(decision_id, r)| {
+            let (erased, now) = r.map_err(api_error)?;
+            if now {
+                crate::state::ERASURES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            Ok(Done {
                 decision_id,
                 erased,
-                now: false,
-            }),
-            Plan::Erase(_) => {
-                let erased = finished
-                    .next()
-                    .ok_or_else(|| ApiError::internal("no answer for an erasure"))?
-                    .map_err(api_error)?;
-                crate::state::ERASURES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                Ok(Done {
-                    decision_id,
-                    erased,
-                    now: true,
-                })
-            }
+                now,
+            })
         })
         .collect())
-}
-
-/// The erasures of `plans` to carry out.
-fn planned(plans: &[Result<Plan, EraseError>]) -> Vec<&Planned> {
-    plans
-        .iter()
-        .filter_map(|p| match p {
-            Ok(Plan::Erase(planned)) => Some(&**planned),
-            _ => None,
-        })
-        .collect()
 }

@@ -680,19 +680,11 @@ fn log_retention_record(
     moved_before: Option<verifier::timestamp::Timestamp>,
 ) {
     let log = indexes.log();
-    let reason = match moved_before {
-        Some(t) => format!(
-            "retention of {}s: the entries of the leaves below {}, received before {}, are removed; their hashes stay",
-            keep.as_secs(),
-            log.first_kept(),
-            t.canonical()
-        ),
-        None => format!(
-            "retention of {}s: the entries of the leaves below {} are removed; their hashes stay",
-            keep.as_secs(),
-            log.first_kept()
-        ),
-    };
+    let reason = verifier::retention::reason(
+        &format!("retention of {}s", keep.as_secs()),
+        log.first_kept(),
+        moved_before.as_ref(),
+    );
     let now = verifier::timestamp::Timestamp(time::OffsetDateTime::now_utc());
     // The server's state is held only while the record is queued.
     let submit = |record| {

@@ -8,7 +8,7 @@ use verifier::envelope::Envelope;
 use verifier::erasure::Erasure;
 use verifier::evidence::Evidence;
 use verifier::export::{
-    boundary_of, erased_boundary_of, Boundary, ErasedBoundary, Filter, Head, Window,
+    boundary_of, erasable, erased_boundary_of, Boundary, ErasedBoundary, Filter, Head, Window,
 };
 use verifier::range::cover;
 use verifier::receipt::Receipt;
@@ -181,10 +181,7 @@ impl Log {
         // boundary leaves, proven like the boundary leaves: each says which
         // leaf, of which hash, received when.
         let mut erased = Vec::new();
-        let (lo, hi) = (
-            first - u64::from(before_erased.is_some()),
-            end + u64::from(after_erased.is_some()),
-        );
+        let (lo, hi) = erasable(first, end, &before_erased, &after_erased);
         for e in self.erased_in(lo, hi)? {
             if e.by >= n {
                 return Err(LedgerError::ErasedAfter {

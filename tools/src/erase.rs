@@ -8,7 +8,7 @@ use std::io::BufRead;
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
-use ingest::{Indexes, Outcome, Pipeline, PipelineConfig, Plan, Planned};
+use ingest::{Indexes, Pipeline, PipelineConfig};
 use verifier::erasure::Request;
 
 use crate::datadir::DataDir;
@@ -100,40 +100,29 @@ pub fn run_local(dir: &DataDir, args: &EraseArgs) -> Result<()> {
         reason: &args.reason,
         ticket: args.ticket.as_deref(),
     };
-    let erase_batch = |batch: &[String]| -> Result<Vec<Result<Done>>> {
+    let erase_batch = |ids: &[String]| -> Result<Vec<Result<Done>>> {
         let now = verifier::timestamp::Timestamp(time::OffsetDateTime::now_utc());
-        let plans: Vec<_> = batch
-            .iter()
-            .map(|id| indexes.plan_erasure(id, &req, &now, Some(dir.path())))
-            .collect();
-        let planned: Vec<&Planned> = plans
-            .iter()
-            .filter_map(|p| match p {
-                Ok(Plan::Erase(planned)) => Some(&**planned),
-                _ => None,
-            })
-            .collect();
-        let mut finished = Vec::new().into_iter();
-        if !planned.is_empty() {
-            let records = planned.iter().map(|p| p.record.clone()).collect();
-            let outcomes = pipeline
+        let batch = indexes.plan_erasures(ids, &req, &now, Some(dir.path()));
+        let records = batch.records();
+        let mut outcomes = Vec::new();
+        if !records.is_empty() {
+            outcomes = pipeline
                 .submit(records)
                 .map_err(|busy| anyhow::anyhow!("the erasure records: {busy}"))?
                 .blocking_recv()
                 .context("the pipeline stopped before acknowledging")?;
             // The records in a signed checkpoint before anything is removed.
             log.sign_checkpoint(&signer)?;
-            let pairs: Vec<(&Planned, &Outcome)> = planned.into_iter().zip(&outcomes).collect();
-            finished = indexes.finish_erasures(&pairs).into_iter();
         }
-        Ok(plans
+        Ok(indexes
+            .finish_batch(batch, &outcomes)
             .into_iter()
-            .map(|plan| match plan? {
-                Plan::Done(e) => Ok(Done::Before(e.index, e.by)),
-                Plan::Erase(_) => {
-                    let e = finished.next().context("no answer for an erasure")??;
-                    Ok(Done::Now(e.index, e.by))
-                }
+            .map(|r| {
+                let (e, now) = r?;
+                Ok(match now {
+                    true => Done::Now(e.index, e.by),
+                    false => Done::Before(e.index, e.by),
+                })
             })
             .collect())
     };

@@ -78,37 +78,26 @@ fn log_record(
     p: &ingest::index::retention::Pruned,
     t: Timestamp,
 ) -> Result<()> {
-    let reason = if p.to > p.from {
-        format!(
-            "ledgerctl prune --before {}: the entries of the leaves below {}, received before it, are removed; their hashes stay",
-            t.canonical(),
-            p.to
-        )
-    } else {
-        format!(
-            "the entries of the leaves below {} are removed; their hashes stay",
-            log.first_kept()
-        )
-    };
-    let now = verifier::timestamp::Timestamp(time::OffsetDateTime::now_utc());
-    if indexes
-        .retention_record("ledgerctl prune", &reason, &now)?
-        .is_none()
-    {
-        return Ok(());
-    }
-    let signer = dir.signer()?;
-    let pipeline = Pipeline::start(
-        indexes.clone(),
-        Some(signer.clone().into()),
-        PipelineConfig::default(),
+    let reason = verifier::retention::reason(
+        &format!("ledgerctl prune --before {}", t.canonical()),
+        log.first_kept(),
+        (p.to > p.from).then_some(&t),
     );
+    let now = verifier::timestamp::Timestamp(time::OffsetDateTime::now_utc());
+    // The key and a pipeline only when a record is due.
     let logged = indexes.log_retention("ledgerctl prune", &reason, &now, |record| {
-        pipeline.submit_one(record)
+        let signer = dir.signer().map_err(|e| format!("{e:#}"))?;
+        let pipeline = Pipeline::start(
+            indexes.clone(),
+            Some(signer.into()),
+            PipelineConfig::default(),
+        );
+        let outcome = pipeline.submit_one(record);
+        pipeline.shutdown();
+        outcome
     });
-    pipeline.shutdown();
     if let Some(by) = logged? {
-        log.sign_checkpoint(&signer)?;
+        log.sign_checkpoint(&dir.signer()?)?;
         println!(
             "logged the retention record of first kept leaf {} at leaf {by}, in the checkpoint of size {}",
             log.first_kept(),

@@ -139,6 +139,18 @@ pub fn record(
     })
 }
 
+/// The `reasons` text of a retention record: by `rule` (`retention of
+/// 400d`, `ledgerctl prune --before …`), the entries below `first_kept`
+/// are removed; `received_before`, the time before which the prune that
+/// moved the first kept leaf removed them, when the record is logged for
+/// that prune.
+pub fn reason(rule: &str, first_kept: u64, received_before: Option<&Timestamp>) -> String {
+    let before = received_before
+        .map(|t| format!(", received before {}", t.canonical()))
+        .unwrap_or_default();
+    format!("{rule}: the entries of the leaves below {first_kept}{before}, are removed; their hashes stay")
+}
+
 /// Reads leaf `at`: `Some` for a retention record, `None` for any leaf the
 /// ledger did not submit or that is not a retention record; a leaf the
 /// ledger submitted as one that does not say what one must is an error.

@@ -89,7 +89,67 @@ pub enum Plan {
     Done(Erased),
 }
 
+/// Erasures planned together ([`Indexes::plan_erasures`]): one plan per
+/// decision, in order. Log [`Batch::records`] in one commit, have a
+/// checkpoint signed that holds them, then [`Indexes::finish_batch`].
+#[derive(Debug)]
+pub struct Batch(Vec<Result<Plan, EraseError>>);
+
+impl Batch {
+    /// The erasure records to log, in order.
+    pub fn records(&self) -> Vec<Submission> {
+        self.planned().map(|p| p.record.clone()).collect()
+    }
+
+    fn planned(&self) -> impl Iterator<Item = &Planned> {
+        self.0.iter().filter_map(|p| match p {
+            Ok(Plan::Erase(planned)) => Some(&**planned),
+            _ => None,
+        })
+    }
+}
+
+/// What became of one erasure of a batch: its leaf as stored, and whether
+/// it was erased now (or before).
+pub type Erasure = Result<(Erased, bool), EraseError>;
+
 impl Indexes {
+    /// Plans the erasure of each of `decision_ids` as
+    /// [`Indexes::plan_erasure`] does.
+    pub fn plan_erasures(
+        &self,
+        decision_ids: &[String],
+        req: &Request<'_>,
+        now: &Timestamp,
+        holds: Option<&Path>,
+    ) -> Batch {
+        Batch(
+            decision_ids
+                .iter()
+                .map(|id| self.plan_erasure(id, req, now, holds))
+                .collect(),
+        )
+    }
+
+    /// Finishes `batch`, whose [`Batch::records`] were submitted with
+    /// `outcomes` ([`Indexes::finish_erasures`]): what became of each
+    /// decision, in order.
+    pub fn finish_batch(&self, batch: Batch, outcomes: &[Outcome]) -> Vec<Erasure> {
+        let pairs: Vec<(&Planned, &Outcome)> = batch.planned().zip(outcomes).collect();
+        let mut finished = self.finish_erasures(&pairs).into_iter();
+        batch
+            .0
+            .into_iter()
+            .map(|plan| match plan? {
+                Plan::Done(erased) => Ok((erased, false)),
+                Plan::Erase(_) => finished
+                    .next()
+                    .unwrap_or_else(|| Err(EraseError::Failed("no outcome for its record".into())))
+                    .map(|erased| (erased, true)),
+            })
+            .collect()
+    }
+
     /// Finds the leaf of `decision_id` and makes the record that erases
     /// it as `req` asks, dated `now`; refuses a decision no kept leaf
     /// holds, one a legal hold of the data dir `holds` keeps, and the

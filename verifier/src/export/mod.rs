@@ -468,9 +468,10 @@ pub fn erased_boundary_of(index: u64, leaf_hash: &Hash, inclusion: &[Hash]) -> E
     }
 }
 
-/// The range `[lo, hi)` whose erased leaves the `erased` records may
-/// name: the range, and the leaves just outside it carried by hash.
-fn erasable(
+/// The leaves `[lo, hi)` whose erased entries the `erased` records of
+/// the range `[first, end)` name: the range, and the leaves just outside
+/// it carried by hash (`before_erased`, `after_erased`).
+pub fn erasable(
     first: u64,
     end: u64,
     before: &Option<ErasedBoundary>,
