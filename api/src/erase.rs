@@ -112,6 +112,12 @@ pub(crate) async fn erase_many(
             asked.decision_ids.len()
         )));
     }
+    ingest::check_request(&Request {
+        requested_by: &who.enforcer,
+        reason: &asked.reason,
+        ticket: asked.ticket.as_deref(),
+    })
+    .map_err(|e| ApiError::bad(e.to_string()))?;
     let one = Asked {
         reason: asked.reason,
         ticket: asked.ticket,

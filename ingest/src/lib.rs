@@ -15,7 +15,7 @@ pub mod index;
 pub mod pipeline;
 pub mod record;
 
-pub use index::erasure::{Batch, EraseError, Erasure, Plan, Planned};
+pub use index::erasure::{check_request, Batch, EraseError, Erasure, Plan, Planned};
 pub use index::indexes::Indexes;
 pub use index::{chain, query};
 pub use pipeline::sched;

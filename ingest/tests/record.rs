@@ -183,6 +183,22 @@ fn every_problem_names_its_field() {
             "delegation[0].scope[1]: must be text",
         ),
         (
+            problem(r.clone(), |v| {
+                v["delegation"][0]["scope"] = json!("s".repeat(1025))
+            }),
+            "delegation[0].scope: is 1025 bytes; at most 1024",
+        ),
+        (
+            problem(r.clone(), |v| {
+                v["delegation"][0]["scope"] = json!(["a", "s".repeat(1025)])
+            }),
+            "delegation[0].scope[1]: is 1025 bytes; at most 1024",
+        ),
+        (
+            problem(r.clone(), |v| v["delegation"][0]["scope"] = json!("")),
+            "delegation[0].scope: must not be empty",
+        ),
+        (
             problem(r.clone(), |v| v["delegation"] = json!({})),
             "delegation: must be an array",
         ),

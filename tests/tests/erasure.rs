@@ -79,6 +79,18 @@ fn an_erased_decision_is_gone_and_its_erasure_is_proven() {
     assert_eq!(status, 404, "{body}");
     let (status, body) = post_erasure(&s, &eraser, "z-0", r#"{"why": "r"}"#);
     assert!(status == 400 && body.contains("reason"), "{body}");
+    // A ticket is a text field like any other: 1 to 1,024 bytes.
+    let long = format!(r#"{{"reason": "r", "ticket": "{}"}}"#, "t".repeat(1025));
+    for (ticket, problem) in [
+        (
+            r#"{"reason": "r", "ticket": ""}"#,
+            "ticket must not be empty",
+        ),
+        (long.as_str(), "ticket is 1025 bytes; at most 1024"),
+    ] {
+        let (status, body) = post_erasure(&s, &eraser, "z-0", ticket);
+        assert!(status == 400 && body.contains(problem), "{body}");
+    }
     let size = s.tree_size();
     // A mirror that holds the decision before it is erased.
     let early = dir.path().join("early-mirror");
@@ -300,6 +312,11 @@ fn an_erased_decision_is_gone_and_its_erasure_is_proven() {
     for (token, body, want) in [
         (&eraser, r#"{"decision_ids": [], "reason": "r"}"#, 400),
         (&eraser, r#"{"ids": ["z-0"], "reason": "r"}"#, 400),
+        (
+            &eraser,
+            r#"{"decision_ids": ["z-0", "nope"], "reason": "r", "ticket": ""}"#,
+            400,
+        ),
         (
             &s.reader,
             r#"{"decision_ids": ["z-0"], "reason": "r"}"#,

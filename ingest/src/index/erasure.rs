@@ -23,6 +23,7 @@ use verifier::Hash;
 
 use crate::index::{decode_list, encode_list, CF_POSTINGS};
 use crate::pipeline::{Outcome, Submission};
+use crate::record::schema::check_text;
 use crate::record::{check, from_json};
 use crate::Indexes;
 
@@ -113,6 +114,25 @@ impl Batch {
 /// it was erased now (or before).
 pub type Erasure = Result<(Erased, bool), EraseError>;
 
+/// Checks that the erasure record can hold what `req` says: who asks, the
+/// reason and the ticket are each a text field (1 to 1,024 bytes), as
+/// every text of a record (specs/record.md). [`Indexes::plan_erasure`]
+/// checks it too; a caller with many ids checks it once first.
+pub fn check_request(req: &Request<'_>) -> Result<(), EraseError> {
+    let fields = [
+        ("requested by", Some(req.requested_by)),
+        ("reason", Some(req.reason)),
+        ("ticket", req.ticket),
+    ];
+    for (field, text) in fields {
+        if let Some(text) = text {
+            check_text(&ciborium::Value::Text(text.into()), field)
+                .map_err(|e| EraseError::Request(format!("{field} {}", e.problem)))?;
+        }
+    }
+    Ok(())
+}
+
 impl Indexes {
     /// Plans the erasure of each of `decision_ids` as
     /// [`Indexes::plan_erasure`] does.
@@ -161,6 +181,7 @@ impl Indexes {
         now: &Timestamp,
         holds: Option<&Path>,
     ) -> Result<Plan, EraseError> {
+        check_request(req)?;
         let log = self.log();
         let not_found = || EraseError::NotFound(self.not_found(decision_id));
         let (index, digest) = self.lookup_decision(decision_id)?.ok_or_else(not_found)?;
@@ -206,7 +227,6 @@ impl Indexes {
             let field = match e.path.as_str() {
                 "subject.id" => "requested by",
                 "reasons[0]" => "reason",
-                "context.ticket" => "ticket",
                 other => other,
             };
             EraseError::Request(format!("{field} {}", e.problem))

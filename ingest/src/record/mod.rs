@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use verifier::envelope::LeafHead;
 
 pub use crate::record::schema::MAX_NESTING;
-use crate::record::schema::{check_free, err, kind, FieldError, Obj, Timestamp};
+use crate::record::schema::{check_free, check_text, err, kind, FieldError, Obj, Timestamp};
 pub use crate::record::terms::{credential_term, Actors, IndexTerms, TermValues, BREAK_GLASS};
 
 pub use verifier::decision::{CREDENTIAL_KINDS, DECISIONS, ENFORCER_KINDS, IDENTITY_KINDS};
@@ -197,7 +197,10 @@ fn check_delegation(r: &mut Obj<'_>) -> Result<Vec<String>, FieldError> {
         actor.text("grant_id", false)?;
         match actor.raw("scope") {
             None => {}
-            Some(Value::Text(s)) if !s.is_empty() => actor.put("scope", Value::Text(s.clone())),
+            Some(v @ Value::Text(_)) => {
+                let scope = check_text(v, &format!("{path}.scope"))?;
+                actor.put("scope", Value::Text(scope));
+            }
             Some(Value::Array(_)) => {
                 // Re-read as an array of text with per-item paths.
                 let mut again = Obj::new(item, &path)?;

@@ -234,7 +234,8 @@ impl<'a> Obj<'a> {
     }
 }
 
-fn check_text(v: &Value, path: &str) -> Result<String, FieldError> {
+/// A text value at `path`: not empty, at most [`MAX_TEXT`] bytes.
+pub(crate) fn check_text(v: &Value, path: &str) -> Result<String, FieldError> {
     match v.as_text() {
         Some("") => err(path, "must not be empty"),
         Some(s) if s.len() > MAX_TEXT => {

@@ -296,15 +296,11 @@ fn delegation<'a>(r: &mut In<'a>, w: &mut Out<'_>, actors: &mut Vec<&'a str>) ->
     Some(())
 }
 
-/// A hop's `scope`: text of any length but empty (the reference's rule),
-/// or an array of text.
+/// A hop's `scope`: one text or an array of text, each as a text field.
 fn scope(r: &mut In<'_>, w: &mut Out<'_>) -> Option<()> {
     match r.peek()? {
         0x60..=0x7b => {
-            let t = r.any_text()?;
-            if t.is_empty() {
-                return None;
-            }
+            let t = r.text()?;
             w.text(t);
             Some(())
         }
