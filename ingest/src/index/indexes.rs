@@ -124,23 +124,7 @@ impl Indexes {
         } else {
             built
         };
-        let first = built;
-        let mut facts = vec![Facts::unindexed(); (kept - built) as usize];
-        let mut unindexed = 0u64;
-        log.scan_entries(kept, size, |i, leaf| {
-            facts.push(Facts::of_entry(&log, i, leaf).unwrap_or_else(|| {
-                unindexed += 1;
-                Facts::unindexed()
-            }));
-            Ok::<(), LedgerError>(())
-        })?;
-        if unindexed > 0 {
-            tracing::warn!(
-                "{unindexed} of leaves {built}..{size} hold no decision record; they are not indexed"
-            );
-        }
-        add(&mut tail, span, built, facts);
-        tail.applied = log.size();
+        tail.applied = built;
         let indexes = Arc::new(Indexes {
             log,
             span,
@@ -148,8 +132,39 @@ impl Indexes {
             tail: RwLock::new(tail),
             building: Mutex::new(()),
             postings: RwLock::new(()),
-            built: AtomicU64::new(first),
+            built: AtomicU64::new(built),
         });
+        let log = indexes.log();
+        indexes.apply(
+            built,
+            vec![Facts::unindexed(); (kept - built) as usize],
+            kept,
+        );
+        // A span at a time, each built as soon as it is complete: the
+        // facts of one span are in memory at once, however many leaves
+        // are past the built spans (a deleted db/index/, a restore).
+        let mut unindexed = 0u64;
+        let mut at = kept;
+        while at < size {
+            let end = (indexes.span_of(at) + span).min(size);
+            let mut facts = Vec::with_capacity((end - at) as usize);
+            log.scan_entries(at, end, |i, leaf| {
+                facts.push(Facts::of_entry(log, i, leaf).unwrap_or_else(|| {
+                    unindexed += 1;
+                    Facts::unindexed()
+                }));
+                Ok::<(), LedgerError>(())
+            })?;
+            if indexes.apply(at, facts, end) {
+                indexes.build()?;
+            }
+            at = end;
+        }
+        if unindexed > 0 {
+            tracing::warn!(
+                "{unindexed} of leaves {built}..{size} hold no decision record; they are not indexed"
+            );
+        }
         indexes.build()?;
         indexes.restore_spans()?;
         Ok(indexes)
