@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use rocksdb::{IngestExternalFileOptions, SstFileWriter};
 
+use crate::error::in_indexes;
 use crate::store::{index_cf_options, BACKGROUND_WRITE_RATE};
 use crate::{LedgerError, Log};
 
@@ -132,7 +133,8 @@ impl Log {
             let mut sink = SortedSink::new(writer);
             fill(&mut sink)?;
             if let Some((from, to)) = replace {
-                db.delete_file_in_range_cf(handle, from, to)?;
+                db.delete_file_in_range_cf(handle, from, to)
+                    .map_err(in_indexes)?;
                 self.index_delete(cf_name, &[], &[(from.to_vec(), to.to_vec())])?;
             }
             if sink.items == 0 {
@@ -141,7 +143,8 @@ impl Log {
             sink.writer.finish()?;
             let mut ingest = IngestExternalFileOptions::default();
             ingest.set_move_files(true);
-            db.ingest_external_file_cf_opts(handle, &ingest, vec![&file])?;
+            db.ingest_external_file_cf_opts(handle, &ingest, vec![&file])
+                .map_err(in_indexes)?;
             Ok::<(), LedgerError>(())
         })();
         // Moved into the store on success; a leftover otherwise.

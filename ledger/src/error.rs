@@ -1,5 +1,7 @@
 //! Errors of the ledger's storage operations.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use verifier::checkpoint::CheckpointError;
 use verifier::note::KeyError;
 use verifier::tile::TileError;
@@ -10,7 +12,18 @@ use verifier::Hash;
 pub enum LedgerError {
     /// RocksDB failed.
     #[error("storage: {0}")]
-    Storage(#[from] rocksdb::Error),
+    Storage(rocksdb::Error),
+    /// RocksDB found a file of one of the data dir's stores damaged (a
+    /// block whose checksum does not match, a broken file): the disk gave
+    /// back other bytes than were written. The error says what to do,
+    /// which depends on the store.
+    #[error("{}", damaged(*.store, .source))]
+    Damaged {
+        /// The store the damaged file belongs to.
+        store: Store,
+        /// What RocksDB found, with the file.
+        source: rocksdb::Error,
+    },
     /// A file (key, data dir) could not be read or written.
     #[error("{path}: {source}")]
     Io {
@@ -206,5 +219,70 @@ fn retention_record_state(record: Option<u64>, size: u64) -> String {
             "the ledger's retention record naming it (leaf {by}) is not in the checkpoint of size {size} yet: export again in a moment"
         ),
         None => "no retention record of the ledger names it yet (ledgerd logs one at its next retention pass, ledgerctl prune at its next run): older entries were removed, so the window cannot be shown complete; export again then, or start the window after that time".into(),
+    }
+}
+
+/// Which of a data dir's stores a damaged file belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Store {
+    /// The log's databases (`db/`, `db/checkpoints/`): entries, hash
+    /// tiles, signed checkpoints. Only a copy can bring them back.
+    Log,
+    /// The responder indexes and the `decision_id` map (`db/index/`):
+    /// derived from the leaves, so rebuilt from them.
+    Indexes,
+}
+
+/// What a damaged store means, and what to do.
+fn damaged(store: Store, source: &rocksdb::Error) -> String {
+    match store {
+        Store::Log => format!(
+            "the log's store is damaged ({source}); it cannot be rebuilt from itself: \
+             restore it from a mirror into a new data dir, `ledgerctl --data <new dir> restore \
+             --mirror <mirror>` (docs/operations.md, \"When the store is damaged\")"
+        ),
+        Store::Indexes => format!(
+            "the indexes (db/index) are damaged ({source}); they hold only what the log's \
+             leaves say: stop ledgerd and rebuild them with `ledgerctl --data <dir> reindex` \
+             (docs/operations.md, \"When the store is damaged\")"
+        ),
+    }
+}
+
+/// Damaged data RocksDB has reported since the process started, in any
+/// store (`ledger_storage_damaged_total`).
+static DAMAGE_SEEN: AtomicU64 = AtomicU64::new(0);
+
+/// How many times RocksDB has reported damaged data (of any store) since
+/// the process started: each [`LedgerError::Damaged`] made counts once.
+pub fn damage_seen() -> u64 {
+    DAMAGE_SEEN.load(Ordering::Relaxed)
+}
+
+impl From<rocksdb::Error> for LedgerError {
+    /// A RocksDB error of the log's databases: [`LedgerError::Damaged`]
+    /// when it found damaged data, [`LedgerError::Storage`] otherwise.
+    fn from(e: rocksdb::Error) -> LedgerError {
+        if e.kind() == rocksdb::ErrorKind::Corruption {
+            DAMAGE_SEEN.fetch_add(1, Ordering::Relaxed);
+            LedgerError::Damaged {
+                store: Store::Log,
+                source: e,
+            }
+        } else {
+            LedgerError::Storage(e)
+        }
+    }
+}
+
+/// A RocksDB error of the index database (`db/index/`): as `From`, with
+/// damage said of [`Store::Indexes`].
+pub(crate) fn in_indexes(e: rocksdb::Error) -> LedgerError {
+    match LedgerError::from(e) {
+        LedgerError::Damaged { source, .. } => LedgerError::Damaged {
+            store: Store::Indexes,
+            source,
+        },
+        other => other,
     }
 }

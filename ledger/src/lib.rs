@@ -45,7 +45,8 @@ use checkpoints::latest_checkpoint;
 pub use checkpoints::SignedCheckpoint;
 use edge::DbReader;
 pub use erasure::Erased;
-pub use error::LedgerError;
+use error::in_indexes;
+pub use error::{damage_seen, LedgerError, Store};
 use layout::open_db;
 pub use memory::{limit as limit_rocksdb_memory, MemoryUse, RocksLimits};
 pub use store::db_options;
@@ -307,7 +308,7 @@ impl Log {
     /// Reads a point value from an index column family.
     pub fn index_get(&self, cf_name: &str, key: &[u8]) -> Result<Option<Vec<u8>>, LedgerError> {
         let (db, cf) = self.index_cf(cf_name)?;
-        Ok(db.get_cf(cf, key)?)
+        db.get_cf(cf, key).map_err(in_indexes)
     }
 
     /// Waits (up to `timeout`) until RocksDB has no flush or compaction
@@ -362,7 +363,7 @@ impl Log {
         // (no copy of either on the way in).
         db.batched_multi_get_cf(cf, keys.iter().copied(), false)
             .into_iter()
-            .map(|r| r.map(|v| v.map(|v| v.to_vec())).map_err(LedgerError::from))
+            .map(|r| r.map(|v| v.map(|v| v.to_vec())).map_err(in_indexes))
             .collect()
     }
 
@@ -388,7 +389,7 @@ impl Log {
                 }
                 iter.next();
             }
-            iter.status().map_err(LedgerError::from)?;
+            iter.status().map_err(in_indexes)?;
         }
         Ok(())
     }
@@ -398,7 +399,7 @@ impl Log {
         let (db, cf) = self.index_cf(cf_name)?;
         match db.iterator_cf(cf, IteratorMode::End).next() {
             Some(item) => {
-                let (k, v) = item?;
+                let (k, v) = item.map_err(in_indexes)?;
                 Ok(Some((k.into_vec(), v.into_vec())))
             }
             None => Ok(None),

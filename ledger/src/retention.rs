@@ -14,6 +14,7 @@ use std::sync::atomic::Ordering;
 use rocksdb::{BottommostLevelCompaction, CompactOptions, WriteBatch, WriteOptions, DB};
 use verifier::tile::TILE_WIDTH;
 
+use crate::error::in_indexes;
 use crate::store::{decode_position, decode_u64, position_reads, CHUNK_KIND, POSITION};
 use crate::{LedgerError, Log};
 
@@ -209,7 +210,7 @@ impl Log {
         }
         let mut sync = WriteOptions::default();
         sync.set_sync(true);
-        Ok(db.write_opt(batch, &sync)?)
+        db.write_opt(batch, &sync).map_err(in_indexes)
     }
 
     /// Deletes the SST files of the index column family `cf_name` that
@@ -224,7 +225,7 @@ impl Log {
         to: &[u8],
     ) -> Result<(), LedgerError> {
         let (db, cf) = self.index_cf(cf_name)?;
-        Ok(db.delete_file_in_range_cf(cf, from, to)?)
+        db.delete_file_in_range_cf(cf, from, to).map_err(in_indexes)
     }
 
     /// Puts one key into the index column family `cf_name` (synced).
@@ -232,6 +233,6 @@ impl Log {
         let (db, cf) = self.index_cf(cf_name)?;
         let mut sync = WriteOptions::default();
         sync.set_sync(true);
-        Ok(db.put_cf_opt(cf, key, value, &sync)?)
+        db.put_cf_opt(cf, key, value, &sync).map_err(in_indexes)
     }
 }

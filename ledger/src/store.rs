@@ -45,6 +45,7 @@ use rocksdb::{
 };
 use verifier::tile::decode_bundle;
 
+use crate::error::in_indexes;
 use crate::LedgerError;
 
 /// Key prefix of the records kept by position (entry chunks, full tiles).
@@ -104,7 +105,7 @@ pub(crate) fn open_index_db(path: &Path, cfs: &[&str]) -> Result<DB, LedgerError
         .copied()
         .chain(retired.iter().map(String::as_str))
         .map(|name| ColumnFamilyDescriptor::new(name, index_cf_options()));
-    let mut db = DB::open_cf_descriptors(&opts, path, descriptors)?;
+    let mut db = DB::open_cf_descriptors(&opts, path, descriptors).map_err(in_indexes)?;
     drop_retired(&mut db, path, &retired)?;
     Ok(db)
 }

@@ -200,11 +200,10 @@ impl Server {
         http(&self.addr, method, path, headers, body)
     }
 
-    /// Posts `body` (JSON) to `/v1/decisions` with the writer token and
-    /// asserts that it was answered 200.
-    pub fn append(&self, body: &serde_json::Value) {
-        let auth = format!("Bearer {}", self.writer);
-        let r = self.request(
+    /// Posts `body` (JSON) to `/v1/decisions` with `token`.
+    pub fn post(&self, token: &str, body: &serde_json::Value) -> Response {
+        let auth = format!("Bearer {token}");
+        self.request(
             "POST",
             "/v1/decisions",
             &[
@@ -212,7 +211,13 @@ impl Server {
                 ("Content-Type", "application/json"),
             ],
             body.to_string().as_bytes(),
-        );
+        )
+    }
+
+    /// Posts `body` (JSON) to `/v1/decisions` with the writer token and
+    /// asserts that it was answered 200.
+    pub fn append(&self, body: &serde_json::Value) {
+        let r = self.post(&self.writer, body);
         assert_eq!(r.status, 200, "{}", r.text());
     }
 

@@ -20,36 +20,22 @@ fn record(id: &str, enforcer: &str) -> Value {
     })
 }
 
-fn post(s: &Server, token: &str, body: &Value) -> ledger_tests::Response {
-    let auth = format!("Bearer {token}");
-    s.request(
-        "POST",
-        "/v1/decisions",
-        &[
-            ("Authorization", &auth),
-            ("Content-Type", "application/json"),
-        ],
-        body.to_string().as_bytes(),
-    )
-}
-
 #[test]
 fn writers_speak_for_their_own_enforcer_and_tokens_expire() {
     let s = Server::start(&[]);
     let writer = s.add_token(&["--enforcer", "gw-bound", "--role", "writer"]);
     let relay = s.add_token(&["--enforcer", "collector-1", "--role", "relay"]);
-    assert_eq!(post(&s, &writer, &record("w-1", "gw-bound")).status, 200);
+    assert_eq!(s.post(&writer, &record("w-1", "gw-bound")).status, 200);
     // Another enforcer's record: 403 with the reason, nothing appended,
     // even when it is one of a batch.
-    let r = post(&s, &writer, &record("w-2", "gw-other"));
+    let r = s.post(&writer, &record("w-2", "gw-other"));
     assert_eq!(r.status, 403, "{}", r.text());
     assert!(
         r.text().contains("gw-bound") && r.text().contains("nothing of this request was appended"),
         "{}",
         r.text()
     );
-    let r = post(
-        &s,
+    let r = s.post(
         &writer,
         &json!([record("w-3", "gw-bound"), record("w-4", "gw-other")]),
     );
@@ -83,8 +69,7 @@ fn writers_speak_for_their_own_enforcer_and_tokens_expire() {
         "w-7 was not read: {j}"
     );
     // A relay writes for anyone, and is what submitted_by says.
-    let r = post(
-        &s,
+    let r = s.post(
         &relay,
         &json!([record("r-1", "gw-a"), record("r-2", "gw-b")]),
     );
@@ -145,9 +130,9 @@ fn writers_speak_for_their_own_enforcer_and_tokens_expire() {
         "3s",
     ]);
     let added = Instant::now();
-    assert_eq!(post(&s, &brief, &record("b-1", "gw-brief")).status, 200);
+    assert_eq!(s.post(&brief, &record("b-1", "gw-brief")).status, 200);
     std::thread::sleep(Duration::from_millis(3300).saturating_sub(added.elapsed()));
-    let r = post(&s, &brief, &record("b-2", "gw-brief"));
+    let r = s.post(&brief, &record("b-2", "gw-brief"));
     assert_eq!(r.status, 401, "{}", r.text());
     assert!(r.text().contains("expired"), "{}", r.text());
     let list = ok(
@@ -201,10 +186,10 @@ fn a_token_over_its_rate_waits_and_others_go_on() {
         )
     };
     // A second's worth, then 150 more (let in: the bucket was not in debt).
-    assert_eq!(post(&s, &limited, &batch("r1", 100)).status, 200);
-    assert_eq!(post(&s, &limited, &batch("r2", 150)).status, 200);
+    assert_eq!(s.post(&limited, &batch("r1", 100)).status, 200);
+    assert_eq!(s.post(&limited, &batch("r2", 150)).status, 200);
     let size = s.tree_size();
-    let r = post(&s, &limited, &batch("r3", 10));
+    let r = s.post(&limited, &batch("r3", 10));
     assert_eq!(r.status, 429, "{}", r.text());
     let wait: u64 = r.header("retry-after").unwrap().parse().unwrap();
     assert!((1..=2).contains(&wait), "{wait}");
@@ -216,7 +201,7 @@ fn a_token_over_its_rate_waits_and_others_go_on() {
     // Nothing of it appended; another token's records go in meanwhile.
     assert_eq!(s.tree_size(), size);
     assert_eq!(
-        post(&s, &s.writer, &json!(record("other-1", "gw-x"))).status,
+        s.post(&s.writer, &json!(record("other-1", "gw-x"))).status,
         200
     );
     assert_eq!(s.metric("ledger_requests_over_rate_total"), 1.0);
@@ -232,7 +217,7 @@ fn a_token_over_its_rate_waits_and_others_go_on() {
     }
     // After the wait, let in again.
     std::thread::sleep(Duration::from_secs(wait));
-    assert_eq!(post(&s, &limited, &batch("r3", 10)).status, 200);
+    assert_eq!(s.post(&limited, &batch("r3", 10)).status, 200);
 
     // ship is told to wait, waits, and lands every record.
     let file = s.data.join("r4.jsonl");
@@ -241,7 +226,7 @@ fn a_token_over_its_rate_waits_and_others_go_on() {
         .collect();
     std::fs::write(&file, lines).unwrap();
     let url = format!("http://{}", s.addr);
-    assert_eq!(post(&s, &limited, &batch("r5", 400)).status, 200);
+    assert_eq!(s.post(&limited, &batch("r5", 400)).status, 200);
     let started = Instant::now();
     let out = ok(
         "ledgerctl",
@@ -383,7 +368,7 @@ fn a_full_disk_is_507_reads_go_on_and_writes_resume() {
         }
         Value::Array(r)
     };
-    assert_eq!(post(&s, &s.writer, &batch(0)).status, 200);
+    assert_eq!(s.post(&s.writer, &batch(0)).status, 200);
     // Fill what is left, then write until the ledger says the disk is full.
     let filler = mount.join("filler");
     let _ = std::process::Command::new("dd")
@@ -392,7 +377,7 @@ fn a_full_disk_is_507_reads_go_on_and_writes_resume() {
         .output();
     let mut full = None;
     for n in 1..200 {
-        let r = post(&s, &s.writer, &batch(n * 200));
+        let r = s.post(&s.writer, &batch(n * 200));
         if r.status != 200 {
             full = Some(r);
             break;
@@ -435,7 +420,7 @@ fn a_full_disk_is_507_reads_go_on_and_writes_resume() {
     std::fs::remove_file(&filler).unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let r = post(&s, &s.writer, &json!([record("after-1", "gw")]));
+        let r = s.post(&s.writer, &json!([record("after-1", "gw")]));
         if r.status == 200 {
             break;
         }

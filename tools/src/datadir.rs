@@ -48,6 +48,11 @@ impl DataDir {
         self.path.join("db")
     }
 
+    /// The index database (`db/index`): derived from the leaves.
+    pub fn index_path(&self) -> PathBuf {
+        self.db_path().join("index")
+    }
+
     pub fn open(&self) -> Result<Log> {
         let keys = self.keys()?;
         Log::open_with(&self.db_path(), &keys, INGEST_CFS).with_context(|| self.open_hint())

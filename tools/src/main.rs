@@ -22,6 +22,7 @@ mod input;
 mod key;
 mod mirror;
 mod prune;
+mod reindex;
 mod remote;
 mod search;
 mod ship;
@@ -228,6 +229,10 @@ enum Command {
         #[arg(long)]
         mirror: PathBuf,
     },
+    /// Rebuild the responder indexes and the decision_id map (db/index)
+    /// from the log's leaves, on a stopped store: when RocksDB reports
+    /// them damaged, or they were lost
+    Reindex,
     /// Erase one decision's entry inside the retention window, keeping
     /// its hash; the ledger logs who asked and why (--data, stopped; or
     /// --url with an eraser token)
@@ -672,6 +677,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Evidence(what) => evidence::run_local(&dir, what)?,
         Command::Export(args) => export::run_local(&dir, &args)?,
         Command::Prune(args) => prune::run(&dir, &args)?,
+        Command::Reindex => reindex::run(&dir)?,
         Command::Erase(args) => erase::run_local(&dir, &args)?,
         Command::Checkpoint { size } => {
             let log = dir.open()?;
@@ -705,6 +711,7 @@ fn run(cli: Cli) -> Result<()> {
             }
             let log = dir.open_for_audit()?;
             let report = with_progress(|p| Ok(log.audit(p)?)).context("audit FAILED")?;
+            let index_keys = log.check_indexes().context("audit FAILED")?;
             // Checkpoints held: the audited tree must have their roots.
             let keys = ledger::keys::load_keys(dir.path())?;
             for (path, text) in held.iter().zip(read_held(&held)?) {
@@ -726,6 +733,7 @@ fn run(cli: Cli) -> Result<()> {
                 if report.checkpoints == 1 { "" } else { "s" }
             );
             held_note(held.len());
+            println!("indexes: {index_keys} keys read, every block as written (checksums match)");
             if let Some(note) = verifier::retention::note(
                 report.pruned,
                 "their hashes were read from the level-0 tiles and checked against every stored hash and checkpoint above them",

@@ -1,0 +1,145 @@
+//! A store whose files the disk damaged: RocksDB's block checksums find
+//! it, the error names the store and what to do, `/metrics` counts it,
+//! `ledgerctl audit` fails on it, nothing is appended twice meanwhile, and
+//! `ledgerctl reindex` rebuilds damaged indexes from the leaves.
+
+use std::path::{Path, PathBuf};
+
+use ledger_tests::{ok, records, refused, Server};
+
+/// Past one index span (65,536 leaves), so that one is built into the
+/// index database's files.
+const RECORDS: usize = 70_000;
+/// Every this many records are looked up.
+const STEP: usize = 97;
+
+/// A data dir in `dir` holding the `RECORDS` decisions `d-<i>`, appended
+/// with `ledgerctl append`.
+fn store(dir: &Path) -> PathBuf {
+    let data = dir.join("data");
+    let d = data.to_str().unwrap();
+    ok(
+        "ledgerctl",
+        &["keygen", "--origin", "damage.example/log", "--out", d],
+    );
+    let file = dir.join("records.jsonl");
+    let lines: Vec<String> = records("d", RECORDS)
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.to_string())
+        .collect();
+    std::fs::write(&file, lines.join("\n")).unwrap();
+    ok(
+        "ledgerctl",
+        &["--data", d, "append", file.to_str().unwrap()],
+    );
+    ok("ledgerctl", &["--data", d, "checkpoint"]);
+    data
+}
+
+/// The largest SST file in `dir`.
+fn largest_sst(dir: &Path) -> PathBuf {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "sst"))
+        .max_by_key(|p| p.metadata().unwrap().len())
+        .unwrap_or_else(|| panic!("no SST file in {}", dir.display()))
+}
+
+/// Flips one byte every `every` bytes of `file`, past its first and
+/// before its last 4 KiB: what a failing disk or a stray write does.
+fn damage(file: &Path, every: usize) {
+    let mut bytes = std::fs::read(file).unwrap();
+    let len = bytes.len();
+    assert!(len > 3 * every, "{} is only {len} bytes", file.display());
+    for at in (4096..len - 4096).step_by(every) {
+        bytes[at] ^= 0xff;
+    }
+    std::fs::write(file, bytes).unwrap();
+}
+
+/// `GET /v1/decisions/d-<i>` for every `STEP`th record: its status and body.
+fn look_up(s: &Server, token: &str) -> Vec<(usize, u16, String)> {
+    let auth = format!("Bearer {token}");
+    (0..RECORDS)
+        .step_by(STEP)
+        .map(|i| {
+            let r = s.request(
+                "GET",
+                &format!("/v1/decisions/d-{i}"),
+                &[("Authorization", &auth)],
+                b"",
+            );
+            (i, r.status, r.text())
+        })
+        .collect()
+}
+
+#[test]
+fn damaged_indexes_are_named_counted_and_rebuilt_from_the_leaves() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = store(dir.path());
+    let d = data.to_str().unwrap();
+    // The `decisions` file of the built span: the largest in db/index.
+    damage(&largest_sst(&data.join("db/index")), 50_000);
+    let remedy = "ledgerctl --data <dir> reindex";
+    refused("ledgerctl", &["--data", d, "audit"], remedy);
+
+    // A running ledgerd: a lookup that meets a damaged block is a 500
+    // naming the remedy, counted in /metrics; the others are found.
+    let s = Server::start_in(&data, &[]);
+    let reader = s.add_token(&["--enforcer", "responder", "--role", "reader"]);
+    let writer = s.add_token(&["--enforcer", "relay", "--role", "relay"]);
+    let answers = look_up(&s, &reader);
+    let damaged: Vec<_> = answers.iter().filter(|(_, st, _)| *st == 500).collect();
+    assert!(!damaged.is_empty(), "no lookup met the damage");
+    for (i, status, body) in &answers {
+        assert!(
+            *status == 200 || (*status == 500 && body.contains(remedy)),
+            "d-{i}: {status} {body}"
+        );
+    }
+    assert!(s.metric("ledger_storage_damaged_total") >= damaged.len() as f64);
+    // A retry of a decision whose id lies in a damaged block cannot be
+    // told from a new one: it fails, and nothing is appended twice.
+    let (i, _, _) = damaged[0];
+    let retry = records("d", i + 1)[i].clone();
+    let r = s.post(&writer, &retry);
+    assert_eq!(r.status, 500, "{}", r.text());
+    assert_eq!(s.tree_size(), RECORDS as u64);
+    s.stop();
+
+    // Rebuilt from the leaves: the audit passes, every decision is found,
+    // and the retry is a duplicate.
+    let out = ok("ledgerctl", &["--data", d, "reindex"]);
+    assert!(
+        out.contains(&format!("rebuilt the indexes of leaves 0..{RECORDS}")),
+        "{out}"
+    );
+    let audit = ok("ledgerctl", &["--data", d, "audit"]);
+    assert!(
+        audit.contains("indexes: ") && audit.contains("checksums match"),
+        "{audit}"
+    );
+    let s = Server::start_in(&data, &[]);
+    for (i, status, body) in look_up(&s, &reader) {
+        assert_eq!(status, 200, "d-{i}: {body}");
+    }
+    let r = s.post(&writer, &retry);
+    assert!(r.text().contains("\"duplicate\":1"), "{}", r.text());
+    assert_eq!(s.metric("ledger_storage_damaged_total"), 0.0);
+}
+
+#[test]
+fn a_damaged_log_is_named_and_sent_to_its_mirror() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = store(dir.path());
+    let d = data.to_str().unwrap();
+    damage(&largest_sst(&data.join("db")), 50_000);
+    let remedy = "restore it from a mirror";
+    refused("ledgerctl", &["--data", d, "audit"], remedy);
+    // The indexes are made from the leaves: not from damaged ones.
+    refused("ledgerctl", &["--data", d, "reindex"], remedy);
+}
