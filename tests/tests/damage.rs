@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use ledger_tests::{ok, records, refused, Server};
+use ledger_tests::{ok, records, refused, run, Server};
 
 /// Past one index span (65,536 leaves), so that one is built into the
 /// index database's files.
@@ -102,6 +102,15 @@ fn damaged_indexes_are_named_counted_and_rebuilt_from_the_leaves() {
         );
     }
     assert!(s.metric("ledger_storage_damaged_total") >= damaged.len() as f64);
+    let status = run(
+        "ledgerctl",
+        &["--url", &format!("http://{}", s.addr), "status"],
+    );
+    assert!(
+        status.code == 1 && status.stdout.contains("reads met damaged data"),
+        "{}",
+        status.stdout
+    );
     // A retry of a decision whose id lies in a damaged block cannot be
     // told from a new one: it fails, and nothing is appended twice.
     let (i, _, _) = damaged[0];

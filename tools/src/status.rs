@@ -8,7 +8,7 @@
 //! Exit 1 when something needs a person, each named on a line starting
 //! `attention:` (not ready; the tree grew and no checkpoint for 30 s; a
 //! witness behind the newest checkpoint; a writer silent for longer than
-//! `--silent-after`), else 0.
+//! `--silent-after`; retention failing; damaged data met), else 0.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -113,6 +113,12 @@ pub fn run(remote: &Remote, key: Option<&VerifierKey>, args: &StatusArgs) -> Res
         let since = verifier::timestamp::Timestamp::from_unix_nanos(held as u64 * 1_000_000_000)
             .map_or_else(|| format!("{held}"), |t| t.canonical());
         println!("retention: held by a legal hold: decisions received since {since} are kept (ledgerctl hold list)");
+    }
+    let damaged = m.get("ledger_storage_damaged_total");
+    if damaged > 0.0 {
+        attention.push(format!(
+            "{damaged} reads met damaged data in the store since ledgerd started: its log names the store and what to do (docs/operations.md, \"Damaged files\")"
+        ));
     }
     if m.get("ledger_retention_failing") > 0.0 {
         attention.push(
