@@ -408,10 +408,20 @@ fn bad_input_is_refused_with_a_reason() {
         ],
     );
     assert!(
-        r.code != 0 && r.stderr.contains("exists"),
+        r.code != 0
+            && r.stderr.contains("already holds a log key")
+            && r.stderr.contains("key next"),
         "keygen never overwrites: {}",
         r.stderr
     );
+    // Without --out, the keys go into --data.
+    let fresh = f.path("fresh");
+    let line = ok(
+        "ledgerctl",
+        &["--data", &fresh, "keygen", "--origin", "fresh.example/log"],
+    );
+    let public = std::fs::read_to_string(Path::new(&fresh).join("log.pub")).unwrap();
+    assert_eq!(public.trim(), line.trim());
     let r = run("ledgerctl", &["paced-sync", "--options", "recycle,bogus"]);
     assert!(
         r.code != 0 && r.stderr.contains("\"bogus\""),

@@ -93,9 +93,9 @@ enum Command {
         /// The log's origin, e.g. decisions.example.org/log.
         #[arg(long)]
         origin: String,
-        /// Directory to write the keys to (use it as --data).
+        /// Directory to write the keys to (default: --data).
         #[arg(long)]
-        out: PathBuf,
+        out: Option<PathBuf>,
     },
     /// Append decision records to a data dir, checked, indexed and deduplicated
     /// as ledgerd does (JSON object, array or lines; CBOR record, array or
@@ -510,6 +510,15 @@ fn write_out(out: Option<PathBuf>, text: &str) -> Result<()> {
 
 fn run(cli: Cli) -> Result<()> {
     if let Command::Keygen { origin, out } = &cli.command {
+        let out = out.as_ref().unwrap_or(&cli.data);
+        if out.join("log.key").exists() {
+            bail!(
+                "{} already holds a log key ({}): a log keeps its key for life; to change it, rotate it (ledgerctl --data {} key next)",
+                out.display(),
+                out.join("log.key").display(),
+                out.display()
+            );
+        }
         let signer = ledger::keys::generate(origin)?;
         let (key, public) = ledger::keys::save(out, &signer)?;
         eprintln!(
