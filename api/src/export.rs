@@ -65,7 +65,7 @@ fn parse(
     Ok((from, to, filter, size))
 }
 
-/// `GET /v1/export?from=&to=[&subject=&actor=&resource=&policy=&decision=&enforcer=&break_glass=&size=]`
+/// `GET /v1/export?from=&to=[&subject=&actor=&person=&resource=&policy=&decision=&enforcer=&break_glass=&size=]`
 pub(crate) async fn export(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,

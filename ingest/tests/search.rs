@@ -23,6 +23,7 @@ use verifier::SignerKey;
 struct Gen {
     subject: u8,
     owner: Option<u8>,
+    actor: Option<u8>,
     kind: u8,
     enforcer: u8,
     writer: u8,
@@ -35,7 +36,14 @@ struct Gen {
 
 fn gens() -> impl Strategy<Value = Vec<Gen>> {
     let one = (
-        (0u8..3, prop::option::of(0u8..2), 0u8..5, 0u8..2, 0u8..2),
+        (
+            0u8..3,
+            prop::option::of(0u8..2),
+            prop::option::of(0u8..4),
+            0u8..5,
+            0u8..2,
+            0u8..2,
+        ),
         (
             0u8..2,
             prop::option::of(0u8..3),
@@ -46,11 +54,12 @@ fn gens() -> impl Strategy<Value = Vec<Gen>> {
     )
         .prop_map(
             |(
-                (subject, owner, kind, enforcer, writer),
+                (subject, owner, actor, kind, enforcer, writer),
                 (action, credential, break_glass, deny, hour),
             )| Gen {
                 subject,
                 owner,
+                actor,
                 kind,
                 enforcer,
                 writer,
@@ -68,12 +77,25 @@ const KINDS: [&str; 5] = ["human", "service_account", "workload", "agent", "devi
 
 fn to_record(i: usize, g: &Gen) -> serde_json::Value {
     let mut r = record(&format!("g{i}"));
-    r["subject"]["id"] = json!(format!("s{}", g.subject));
+    // One namespace of people for subjects, owners and actors, so that a
+    // person is found in each role.
+    r["subject"]["id"] = json!(format!("p{}", g.subject));
     r["subject"]["identity_kind"] = json!(KINDS[g.kind as usize]);
     match g.owner {
-        Some(o) => r["subject"]["owner"] = json!(format!("o{o}")),
+        Some(o) => r["subject"]["owner"] = json!(format!("p{o}")),
         None => {
             r["subject"].as_object_mut().unwrap().remove("owner");
+        }
+    }
+    match g.actor {
+        Some(a) => {
+            r["delegation"] = json!([
+                {"identity_kind": "agent", "id": "agent:bot", "owner": format!("p{a}")},
+                {"identity_kind": "human", "id": format!("p{a}")},
+            ])
+        }
+        None => {
+            r.as_object_mut().unwrap().remove("delegation");
         }
     }
     r["enforcer"]["id"] = json!(format!("e{}", g.enforcer));
@@ -97,6 +119,8 @@ fn to_record(i: usize, g: &Gen) -> serde_json::Value {
 struct Ask {
     subject: Option<u8>,
     owner: Option<u8>,
+    actor: Option<u8>,
+    person: Option<u8>,
     kind: Option<u8>,
     enforcer: Option<u8>,
     writer: Option<u8>,
@@ -115,6 +139,8 @@ fn asks() -> impl Strategy<Value = Ask> {
         (
             prop::option::weighted(0.3, 0u8..3),
             prop::option::weighted(0.2, 0u8..2),
+            prop::option::weighted(0.15, 0u8..4),
+            prop::option::weighted(0.3, 0u8..5),
             prop::option::weighted(0.2, 0u8..5),
             prop::option::weighted(0.2, 0u8..2),
             prop::option::weighted(0.2, 0u8..2),
@@ -135,11 +161,13 @@ fn asks() -> impl Strategy<Value = Ask> {
     )
         .prop_map(
             |(
-                (subject, owner, kind, enforcer, writer, action),
+                (subject, owner, actor, person, kind, enforcer, writer, action),
                 (credential, break_glass, deny, hour_from, received, at, limit),
             )| Ask {
                 subject,
                 owner,
+                actor,
+                person,
                 kind,
                 enforcer,
                 writer,
@@ -193,8 +221,10 @@ proptest! {
                 (leaves[x.min(y)].received_at, leaves[x.max(y)].received_at)
             });
             let q = Query {
-                subject: a.subject.map(|s| format!("s{s}")),
-                owner: a.owner.map(|o| format!("o{o}")),
+                subject: a.subject.map(|s| format!("p{s}")),
+                owner: a.owner.map(|o| format!("p{o}")),
+                actor: a.actor.map(|x| format!("p{x}")),
+                person: a.person.map(|x| format!("p{x}")),
                 identity_kind: a.kind.map(|k| KINDS[k as usize].to_string()),
                 enforcer: a.enforcer.map(|e| format!("e{e}")),
                 submitted_by: a.writer.map(|w| format!("w{w}")),
@@ -217,6 +247,12 @@ proptest! {
                         && received.is_none_or(|(f, t)| l.received_at >= f && l.received_at < t)
                         && q.subject.as_ref().is_none_or(|s| *s == d.subject.id)
                         && q.owner.as_ref().is_none_or(|o| Some(o) == d.subject.owner.as_ref())
+                        && q.actor.as_ref().is_none_or(|x| d.delegation.iter().any(|h| h.id == *x))
+                        && q.person.as_ref().is_none_or(|p| {
+                            *p == d.subject.id
+                                || Some(p) == d.subject.owner.as_ref()
+                                || d.delegation.iter().any(|h| h.id == *p)
+                        })
                         && q.identity_kind.as_ref().is_none_or(|k| *k == d.subject.identity_kind)
                         && q.enforcer.as_ref().is_none_or(|e| *e == d.enforcer.id)
                         && q.submitted_by.as_ref().is_none_or(|w| *w == l.submitted_by)

@@ -41,6 +41,17 @@ fn decision(i: usize, phase: &str) -> Value {
     if i.is_multiple_of(5) {
         r["subject"].as_object_mut().unwrap().remove("owner");
     }
+    // dana in the other roles of an identity chain: the human an agent
+    // acts for, and the accountable owner of a subject.
+    if phase == "window" && i % 9 == 4 {
+        r["delegation"] = json!([
+            {"identity_kind": "human", "id": "dana@example.com"},
+            {"identity_kind": "agent", "id": "agent:dana-assistant", "owner": "dana@example.com"}
+        ]);
+    }
+    if phase == "window" && i % 9 == 7 && !i.is_multiple_of(5) {
+        r["subject"]["owner"] = json!("dana@example.com");
+    }
     if phase == "window" && i == 12 {
         // The policy engine of window-13's request, which denied (12 is a
         // multiple of 6) what that gateway allowed.
@@ -48,6 +59,39 @@ fn decision(i: usize, phase: &str) -> Value {
         r["context"]["request_id"] = json!("req-window-13");
     }
     r
+}
+
+/// Exports `window` from `s` with one filter (`[flag, value]`) into
+/// `out` with `ledgerctl export --url`, and verifies it: the verdict.
+fn export_one(
+    s: &Server,
+    key_file: &str,
+    window: [&str; 2],
+    filter: [&str; 2],
+    out: &Path,
+) -> String {
+    let url = format!("http://{}", s.addr);
+    let mut args = vec![
+        "--url", &url, "--token", &s.reader, "--key", key_file, "export",
+    ];
+    args.extend(["--from", window[0], "--to", window[1], filter[0], filter[1]]);
+    args.extend(["--out", out.to_str().unwrap()]);
+    ok("ledgerctl", &args);
+    ok(
+        "ledger-verify",
+        &["export", out.to_str().unwrap(), "--key", key_file],
+    )
+}
+
+/// Whether dana is anyone in the record's identity chain: the subject,
+/// its owner, or an actor.
+fn about_dana(r: &Value) -> bool {
+    let dana = "dana@example.com";
+    r["subject"]["id"] == dana
+        || r["subject"]["owner"] == dana
+        || r["delegation"]
+            .as_array()
+            .is_some_and(|hops| hops.iter().any(|h| h["id"] == dana))
 }
 
 fn post(s: &Server, token: &str, records: Vec<Value>) {
@@ -325,29 +369,13 @@ fn a_window_exports_complete_and_searches_find_exactly() {
 
     // One person's decisions only: the window is still proven whole.
     let dana = dir.path().join("dana");
-    ok(
-        "ledgerctl",
-        &[
-            "--url",
-            &url,
-            "--token",
-            &s.reader,
-            "--key",
-            &key_file,
-            "export",
-            "--from",
-            &t0,
-            "--to",
-            &t1,
-            "--subject",
-            "dana@example.com",
-            "--out",
-            dana.to_str().unwrap(),
-        ],
-    );
-    let verdict = ok(
-        "ledger-verify",
-        &["export", dana.to_str().unwrap(), "--key", &key_file],
+    let window = [t0.as_str(), t1.as_str()];
+    let verdict = export_one(
+        &s,
+        &key_file,
+        window,
+        ["--subject", "dana@example.com"],
+        &dana,
     );
     assert!(
         verdict.contains("300 decisions received in")
@@ -362,6 +390,33 @@ fn a_window_exports_complete_and_searches_find_exactly() {
         "no one else is disclosed"
     );
     assert_eq!(lines(&dana, "decisions.jsonl").len(), 34);
+    // A data-subject request: dana in any role, from the store.
+    let person = dir.path().join("person");
+    let verdict = export_one(
+        &s,
+        &key_file,
+        window,
+        ["--person", "dana@example.com"],
+        &person,
+    );
+    let about: Vec<Value> = (0..300)
+        .map(|i| decision(i, "window"))
+        .filter(about_dana)
+        .collect();
+    assert!(about.len() > 34, "dana in more roles than the subject's");
+    assert!(
+        verdict.contains(&format!(
+            "filtered (person=dana@example.com): {} disclosed and matching",
+            about.len()
+        )),
+        "{verdict}"
+    );
+    let disclosed = lines(&person, "decisions.jsonl");
+    assert_eq!(disclosed.len(), about.len());
+    for line in &disclosed {
+        let l: Value = serde_json::from_str(line).unwrap();
+        assert!(about_dana(&l["record"]), "{line}");
+    }
 
     // Search: each filter finds exactly its decisions.
     let all: Vec<(String, Value)> = (0..120)
@@ -397,6 +452,7 @@ fn a_window_exports_complete_and_searches_find_exactly() {
             "submitted_by=local-enforcer&action=POST%20%2Fv1%2Frecords",
             expect(&|r| r["action"]["name"] == "POST /v1/records"),
         ),
+        ("person=dana%40example.com", expect(&about_dana)),
         (
             "subject=dana%40example.com&break_glass=true",
             expect(&|r| {

@@ -36,6 +36,10 @@ pub struct ExportArgs {
     /// Disclose only decisions with this actor in the delegation chain.
     #[arg(long)]
     pub actor: Option<String>,
+    /// Disclose only decisions about this person: the subject, its owner,
+    /// or an actor of the delegation chain (a data-subject request).
+    #[arg(long)]
+    pub person: Option<String>,
     /// Disclose only decisions on this resource.id.
     #[arg(long)]
     pub resource: Option<String>,
@@ -80,6 +84,7 @@ impl ExportArgs {
         Filter {
             subject: self.subject.clone(),
             actor: self.actor.clone(),
+            person: self.person.clone(),
             resource: self.resource.clone(),
             policy: self.policy.clone(),
             decision: self.decision.clone(),

@@ -22,6 +22,10 @@ pub struct SearchArgs {
     /// Any actor id in the delegation chain.
     #[arg(long)]
     actor: Option<String>,
+    /// Anyone in the identity chain: subject.id, subject.owner or an actor
+    /// id (every decision about a person).
+    #[arg(long)]
+    person: Option<String>,
     /// resource.id
     #[arg(long)]
     resource: Option<String>,
@@ -108,6 +112,7 @@ impl SearchArgs {
         for (k, v) in [
             ("subject", &self.subject),
             ("actor", &self.actor),
+            ("person", &self.person),
             ("resource", &self.resource),
             ("policy", &self.policy),
             ("version", &self.version),

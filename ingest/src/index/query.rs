@@ -25,6 +25,9 @@ pub const SCAN_BUDGET: usize = 100_000;
 /// Spans whose posting of a term is read in one batch.
 const SPANS_PER_READ: usize = 64;
 
+/// Indexed terms a leaf must have one of.
+type AnyOf = Vec<(Term, Vec<u8>)>;
+
 /// A search: every given filter must match.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Query {
@@ -32,6 +35,10 @@ pub struct Query {
     pub subject: Option<String>,
     /// Any actor id in the delegation chain.
     pub actor: Option<String>,
+    /// Anyone named in the identity chain: `subject.id`, `subject.owner`
+    /// or an actor id of the delegation chain (a person's decisions, for
+    /// an investigation or a data-subject request).
+    pub person: Option<String>,
     /// `resource.id`.
     pub resource: Option<String>,
     /// `policy.id`.
@@ -114,35 +121,48 @@ pub enum QueryError {
 
 impl Query {
     /// The indexed terms given, most selective first: the first drives the
-    /// scan.
-    fn terms(&self) -> Result<Vec<(Term, Vec<u8>)>, QueryError> {
+    /// scan. Each is a group of alternatives a leaf must have one of: one
+    /// term, or for `person` the subject, owner and actor terms.
+    fn terms(&self) -> Result<Vec<AnyOf>, QueryError> {
         if self.version.is_some() && self.policy.is_none() {
             return Err(QueryError::VersionWithoutPolicy);
         }
         let mut t = Vec::new();
+        let credential = self
+            .credential
+            .as_deref()
+            .map(crate::record::credential_term);
         for (kind, v) in [
             (Term::RequestId, &self.request_id),
             (Term::TraceId, &self.trace_id),
             (Term::Parent, &self.parent_decision_id),
-            (
-                Term::Credential,
-                &self
-                    .credential
-                    .as_deref()
-                    .map(crate::record::credential_term),
-            ),
+            (Term::Credential, &credential),
             (Term::Subject, &self.subject),
             (Term::Actor, &self.actor),
             (Term::Owner, &self.owner),
+        ] {
+            if let Some(v) = v {
+                t.push(vec![(kind, v.as_bytes().to_vec())]);
+            }
+        }
+        if let Some(p) = &self.person {
+            let p = p.as_bytes().to_vec();
+            t.push(vec![
+                (Term::Subject, p.clone()),
+                (Term::Owner, p.clone()),
+                (Term::Actor, p),
+            ]);
+        }
+        for (kind, v) in [
             (Term::Resource, &self.resource),
             (Term::Policy, &self.policy),
         ] {
             if let Some(v) = v {
-                t.push((kind, v.as_bytes().to_vec()));
+                t.push(vec![(kind, v.as_bytes().to_vec())]);
             }
         }
         if self.break_glass {
-            t.push((Term::BreakGlass, BREAK_GLASS.to_vec()));
+            t.push(vec![(Term::BreakGlass, BREAK_GLASS.to_vec())]);
         }
         Ok(t)
     }
@@ -182,9 +202,10 @@ impl Query {
 
 /// The filters' parameter names, as `GET /v1/search` and `ledgerctl
 /// search` take them (besides `limit` and `cursor`).
-pub const PARAMS: [&str; 21] = [
+pub const PARAMS: [&str; 22] = [
     "subject",
     "actor",
+    "person",
     "resource",
     "policy",
     "version",
@@ -236,6 +257,7 @@ impl Query {
             match k {
                 "subject" => q.subject = text(),
                 "actor" => q.actor = text(),
+                "person" => q.person = text(),
                 "resource" => q.resource = text(),
                 "policy" => q.policy = text(),
                 "version" => q.version = text(),
@@ -356,8 +378,8 @@ pub fn search(
             false => Default::default(),
         };
     let accept = |index: u64| -> Result<bool, QueryError> {
-        for (kind, term) in terms.iter().skip(1) {
-            if !has_term(idx, *kind, term, index)? {
+        for any in terms.iter().skip(1) {
+            if !has_any(idx, any, index)? {
                 return Ok(false);
             }
         }
@@ -373,7 +395,7 @@ pub fn search(
     let mut out = Collect::new(limit, size);
     let full = start < end
         && match terms.first() {
-            Some((kind, term)) => by_term(idx, *kind, term, start, end, &mut out, &accept)?,
+            Some(any) => by_term(idx, any, start, end, &mut out, &accept)?,
             None if q.from.is_some() || q.to.is_some() => {
                 by_time(idx, q, start, end, &mut out, &accept)?
             }
@@ -451,36 +473,53 @@ impl Collect {
     }
 }
 
-/// The leaves with `term`, from its postings: memory first, then the
-/// built mark. A span leaves memory only after it is built, so the spans
-/// below the mark (read from RocksDB) and the leaves at or past it in
-/// memory hold every leaf. True when the page is full.
+/// The leaves with any of the terms `any`, from their postings, in log
+/// order: memory first, then the built mark. A span leaves memory only
+/// after it is built, so the spans below the mark (read from RocksDB) and
+/// the leaves at or past it in memory hold every leaf. True when the page
+/// is full.
 fn by_term(
     idx: &Indexes,
-    kind: Term,
-    term: &[u8],
+    any: &[(Term, Vec<u8>)],
     start: u64,
     end: u64,
     out: &mut Collect,
     accept: &dyn Fn(u64) -> Result<bool, QueryError>,
 ) -> Result<bool, QueryError> {
-    let in_memory = idx.tail_postings(kind, term);
+    let mut in_memory: Vec<u64> = any
+        .iter()
+        .flat_map(|(kind, term)| idx.tail_postings(*kind, term))
+        .collect();
+    union(&mut in_memory, any.len());
     let built = idx.built();
     let spans: Vec<u64> = (idx.span_of(start)..built.min(end))
         .step_by(idx.span() as usize)
         .collect();
-    // One posting per span at most: point reads, a batch of spans at a
-    // time (a span without the term is passed over by its file's filter).
+    // One posting per span and term at most: point reads, a batch of
+    // spans at a time (a span without the term is passed over by its
+    // file's filter).
     for batch in spans.chunks(SPANS_PER_READ) {
-        let keys: Vec<Vec<u8>> = batch.iter().map(|&s| posting_key(s, kind, term)).collect();
+        let keys: Vec<Vec<u8>> = batch
+            .iter()
+            .flat_map(|&s| {
+                any.iter()
+                    .map(move |(kind, term)| posting_key(s, *kind, term))
+            })
+            .collect();
         let refs: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
         let values = {
             let _read = idx.postings_read();
             idx.log().index_multi_get(CF_POSTINGS, &refs)?
         };
-        for (key, value) in keys.iter().zip(values) {
-            let Some(value) = value else { continue };
-            for index in posting_list(key, &value)? {
+        for (keys, values) in keys.chunks(any.len()).zip(values.chunks(any.len())) {
+            let mut leaves = Vec::new();
+            for (key, value) in keys.iter().zip(values) {
+                if let Some(value) = value {
+                    leaves.extend(posting_list(key, value)?);
+                }
+            }
+            union(&mut leaves, any.len());
+            for index in leaves {
                 if index >= end {
                     return Ok(false);
                 }
@@ -499,6 +538,15 @@ fn by_term(
         }
     }
     Ok(false)
+}
+
+/// `lists` ascending lists concatenated in `leaves`, made one ascending
+/// list without repeats.
+fn union(leaves: &mut Vec<u64>, lists: usize) {
+    if lists > 1 {
+        leaves.sort_unstable();
+        leaves.dedup();
+    }
 }
 
 /// A record time range without a term: each built span's time postings in
@@ -568,6 +616,16 @@ fn posting_list(key: &[u8], value: &[u8]) -> Result<Vec<u64>, QueryError> {
             "posting {key:02x?} has a malformed index list"
         )))
     })
+}
+
+/// Whether leaf `index` has any of the terms `any`.
+fn has_any(idx: &Indexes, any: &[(Term, Vec<u8>)], index: u64) -> Result<bool, QueryError> {
+    for (kind, term) in any {
+        if has_term(idx, *kind, term, index)? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// Whether leaf `index` has `term`: from memory if its span is there, else

@@ -108,6 +108,10 @@ pub struct Filter {
     /// Any `delegation[].id`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub actor: Option<String>,
+    /// Anyone in the identity chain: `subject.id`, `subject.owner` or any
+    /// `delegation[].id`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub person: Option<String>,
     /// `resource.id`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resource: Option<String>,
@@ -139,6 +143,11 @@ impl Filter {
                 .actor
                 .as_deref()
                 .is_none_or(|a| d.delegation.iter().any(|x| x.id == a))
+            && self.person.as_deref().is_none_or(|p| {
+                d.subject.id == p
+                    || d.subject.owner.as_deref() == Some(p)
+                    || d.delegation.iter().any(|x| x.id == p)
+            })
             && eq(&self.resource, &d.resource.id)
             && eq(&self.policy, &d.policy.id)
             && eq(&self.decision, &d.decision)
@@ -148,9 +157,10 @@ impl Filter {
 
     /// The parameter names a filter takes (`GET /v1/export`, and
     /// `ledgerctl export` as `--<name>`).
-    pub const PARAMS: [&'static str; 7] = [
+    pub const PARAMS: [&'static str; 8] = [
         "subject",
         "actor",
+        "person",
         "resource",
         "policy",
         "decision",
@@ -164,6 +174,7 @@ impl Filter {
         let mut p: Vec<(&'static str, String)> = [
             ("subject", &self.subject),
             ("actor", &self.actor),
+            ("person", &self.person),
             ("resource", &self.resource),
             ("policy", &self.policy),
             ("decision", &self.decision),
@@ -189,6 +200,7 @@ impl Filter {
         match name {
             "subject" => self.subject = v,
             "actor" => self.actor = v,
+            "person" => self.person = v,
             "resource" => self.resource = v,
             "policy" => self.policy = v,
             "enforcer" => self.enforcer = v,
