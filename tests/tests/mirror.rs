@@ -87,6 +87,23 @@ fn logged() -> (
     (dir, data, mirror_dir, s, key)
 }
 
+/// Every file under `dir`, by its path, with its bytes.
+fn files(dir: &Path) -> std::collections::BTreeMap<std::path::PathBuf, Vec<u8>> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let path = e.unwrap().path();
+            if path.is_dir() {
+                todo.push(path);
+            } else {
+                out.insert(path.clone(), std::fs::read(&path).unwrap());
+            }
+        }
+    }
+    out
+}
+
 #[test]
 fn a_mirror_restores_the_same_log_and_refuses_forks() {
     let (dir, data, mirror_dir, s, key) = logged();
@@ -148,6 +165,7 @@ fn a_mirror_restores_the_same_log_and_refuses_forks() {
     .unwrap();
     forked.append(&records("y", 300));
     checkpoint(&forked, 1200);
+    let unforked = files(&mirror_dir);
     let r = mirror(&forked, &mirror_dir, &key);
     assert!(
         r.code != 0 && r.stderr.contains("not an append-only extension"),
@@ -155,6 +173,8 @@ fn a_mirror_restores_the_same_log_and_refuses_forks() {
         r.stderr
     );
     drop(forked);
+    // Not a file of the fork's stored or left staged.
+    assert!(files(&mirror_dir) == unforked, "the mirror's files changed");
     assert!(
         std::fs::read_to_string(mirror_dir.join("checkpoint"))
             .unwrap()

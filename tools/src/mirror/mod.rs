@@ -16,6 +16,7 @@
 //!                            when it was fetched: its leaves' hashes
 //! DIR/frontier               the tree's right edge at the checkpoint's size
 //! DIR/first-kept             with `--prune`: where the entries it may hold begin
+//! DIR/staging/               during a sync: what it fetched, until proven
 //! ```
 //!
 //! Nothing is stored before it is proven: a new checkpoint must verify with
@@ -36,11 +37,12 @@ use anyhow::{bail, Context, Result};
 use ledger::{Frontier, Log};
 use verifier::checkpoint::{self, Checkpoint};
 use verifier::cosignature;
-use verifier::tile::{decode_bundle_of, entry_bundles, Tile, TILE_WIDTH};
+use verifier::tile::{decode_bundle_of, entry_bundles, TILE_WIDTH};
 use verifier::{leaf_hash, VerifierKey};
 
 mod erasure;
 mod retention;
+mod staged;
 
 use crate::audit::{erased_leaves, hashes_of, leaf_hashes, Bundle, FsFiles, Source};
 use crate::remote::Remote;
@@ -184,8 +186,9 @@ impl Mirror {
         let mut frontier = self.frontier.clone();
         // Each bundle, and the file it is kept as: itself, or for one whose
         // entries the log's retention removed, the hash tile of its leaves
-        // (proven as entries are: by the root they reach).
-        let mut bundles: Vec<(Tile, Tile, Vec<u8>)> = Vec::new();
+        // (proven as entries are: by the root they reach). Kept on disk
+        // until proven.
+        let mut bundles = staged::Staged::new(&self.dir)?;
         for tile in entry_bundles(have, cp.size) {
             // The bundle repeats the leaves the mirror has of it.
             let skip = (have.max(tile.index * TILE_WIDTH) - tile.index * TILE_WIDTH) as usize;
@@ -195,7 +198,7 @@ impl Mirror {
                     for e in entries.iter().skip(skip) {
                         frontier.push(leaf_hash(e));
                     }
-                    bundles.push((tile, tile, data));
+                    bundles.add(tile, tile, &data)?;
                 }
                 Bundle::Erased { entries, hashes } => {
                     let leaves = erased_leaves::<String>(&tile, &entries, &hashes)
@@ -204,14 +207,14 @@ impl Mirror {
                         frontier.push(h);
                     }
                     // Kept beside the bundle: the erased entries' hashes.
-                    bundles.push((tile, hashes_of(&tile), hashes));
-                    bundles.push((tile, tile, entries));
+                    bundles.add(tile, hashes_of(&tile), &hashes)?;
+                    bundles.add(tile, tile, &entries)?;
                 }
                 Bundle::Pruned(data) => {
                     for h in leaf_hashes(&tile, &data)?.into_iter().skip(skip) {
                         frontier.push(h);
                     }
-                    bundles.push((tile, hashes_of(&tile), data));
+                    bundles.add(tile, hashes_of(&tile), &data)?;
                 }
             }
         }
@@ -221,13 +224,7 @@ impl Mirror {
                 cp.size
             );
         }
-        for (tile, kept_as, data) in &bundles {
-            write_atomic(&self.dir.join(kept_as.path()), data)?;
-            if u64::from(tile.width) == TILE_WIDTH {
-                // The partial bundles this one completes are no longer needed.
-                let _ = std::fs::remove_dir_all(self.dir.join(format!("{}.p", tile.path())));
-            }
-        }
+        bundles.commit()?;
         write_frontier(&self.dir.join("frontier"), &frontier)?;
         self.store_checkpoint(cp.size, &text)?;
         self.frontier = frontier;
