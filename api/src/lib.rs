@@ -18,6 +18,7 @@ pub mod error;
 mod evidence;
 mod export;
 mod find;
+pub mod kubernetes;
 pub mod listen;
 pub mod opa;
 mod ops;
@@ -30,6 +31,7 @@ pub mod server;
 pub mod state;
 pub mod tls;
 pub mod tokens;
+mod upload;
 pub mod witnesses;
 mod write;
 

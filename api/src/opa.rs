@@ -11,16 +11,12 @@
 //! whole event (input, result, path, bundles, labels, …) kept under
 //! `extensions.opa` as evidence.
 
-use std::io::Read;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
-use ingest::input::{check_record, Sender};
-use ingest::{Outcome, Submission};
+use axum::http::HeaderMap;
+use axum::response::Response;
 use serde_json::{json, Map, Value};
 
 use crate::auth::authorize;
@@ -28,9 +24,7 @@ use crate::error::ApiError;
 use crate::peer::Peer;
 use crate::state::AppState;
 use crate::tokens::Role;
-
-/// Largest decompressed upload accepted.
-const MAX_INFLATED: u64 = 64 << 20;
+use crate::upload;
 
 fn text_at<'a>(v: &'a Value, paths: &[&[&str]]) -> Option<&'a str> {
     paths.iter().find_map(|p| {
@@ -139,8 +133,7 @@ pub fn event_to_record(e: &Value) -> Value {
 }
 
 /// Decompresses (gzip) and maps an upload, appends the good events, and
-/// answers 200 once they are durable. Unmappable events are counted,
-/// logged and listed, not retried (OPA would resend the batch forever).
+/// answers 200 once they are durable ([`crate::upload`]).
 pub(crate) async fn post_logs(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -149,106 +142,32 @@ pub(crate) async fn post_logs(
 ) -> Result<Response, ApiError> {
     let who = authorize(&state, &headers, &peer, Role::Writer)?;
     // The upload is read already (the extractor); OPA retries later.
-    state
-        .quotas
-        .admit(&who, std::time::Instant::now())
-        .map_err(|wait| ApiError::over_rate(&who, wait))?;
-    if let Some(busy) = state.pipeline.refusing() {
-        return Err(crate::ack::busy_error(&busy));
-    }
-    let gzip = headers
-        .get(header::CONTENT_ENCODING)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("gzip"));
-    let enforcer = who.enforcer.clone();
+    upload::admit(&state, &who)?;
     // A writer token speaks for its own enforcer: the records say so,
     // whatever OPA labelled itself (kept under extensions.opa.labels).
     let bound = who.bound_enforcer().map(str::to_string);
-    let signers = state.enforcer_keys.current();
-    let (subs, rejected) = tokio::task::spawn_blocking(move || -> Result<_, ApiError> {
-        let raw = if gzip || body.starts_with(&[0x1f, 0x8b]) {
-            let mut out = Vec::new();
-            flate2::read::GzDecoder::new(&body[..])
-                .take(MAX_INFLATED + 1)
-                .read_to_end(&mut out)
-                .map_err(|e| ApiError::bad(format!("gzip: {e}")))?;
-            if out.len() as u64 > MAX_INFLATED {
-                return Err(ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "decompressed upload exceeds 64 MiB",
-                ));
-            }
-            out
-        } else {
-            body.to_vec()
-        };
+    let records = tokio::task::spawn_blocking(move || -> Result<_, ApiError> {
+        let raw = upload::inflate(&headers, &body)?;
         let events: Vec<Value> = serde_json::from_slice(&raw).map_err(|e| {
             ApiError::bad(format!(
                 "OPA decision logs must be a JSON array of events: {e}"
             ))
         })?;
-        let mut subs = Vec::with_capacity(events.len());
-        let mut rejected = Vec::new();
-        let by: std::sync::Arc<str> = enforcer.as_str().into();
-        let sender = Sender::relay(&enforcer).with_signers(&signers);
-        for (i, e) in events.iter().enumerate() {
-            let mut mapped = event_to_record(e);
-            if let Some(id) = &bound {
-                mapped["enforcer"]["id"] = json!(id);
-            }
-            let record = ingest::record::from_json(&mapped);
-            match check_record(&record, i, &sender) {
-                Ok(record) => subs.push(Submission {
-                    record,
-                    submitted_by: by.clone(),
-                }),
-                Err(r) => rejected
-                    .push(json!({"position": i, "decision_id": r.decision_id, "reason": r.reason})),
-            }
-        }
-        Ok((subs, rejected))
+        Ok(events
+            .iter()
+            .map(|e| {
+                let mut mapped = event_to_record(e);
+                if let Some(id) = &bound {
+                    mapped["enforcer"]["id"] = json!(id);
+                }
+                mapped
+            })
+            .collect())
     })
     .await
     .map_err(ApiError::internal)??;
-    if !rejected.is_empty() {
-        tracing::warn!(
-            "OPA upload from {}: {} events could not be logged: {:?}",
-            who.enforcer,
-            rejected.len(),
-            rejected
-        );
-        state
-            .rejected
-            .fetch_add(rejected.len() as u64, Ordering::Relaxed);
-    }
-    state
-        .quotas
-        .charge(&who, subs.len() + rejected.len(), std::time::Instant::now());
-    let mut counts =
-        json!({"appended": 0, "duplicate": 0, "conflict": 0, "rejected": rejected.len()});
-    if !subs.is_empty() {
-        let outcomes = crate::ack::submit_and_wait(&state, subs).await?;
-        for o in outcomes {
-            let key = match o {
-                Outcome::Appended { .. } => "appended",
-                Outcome::Duplicate { .. } => "duplicate",
-                Outcome::Conflict { .. } => "conflict",
-                Outcome::Failed(why) if ingest::pipeline::is_disk_full(&why) => {
-                    return Err(ApiError::new(StatusCode::INSUFFICIENT_STORAGE, why))
-                }
-                Outcome::Failed(why) => return Err(ApiError::internal(why)),
-            };
-            counts[key] = json!(counts[key].as_u64().unwrap_or(0) + 1);
-        }
-    }
-    let appended = counts["appended"].as_u64().unwrap_or(0) as usize;
-    state.senders.wrote(&who.enforcer, appended);
-    counts["rejected_events"] = Value::Array(rejected);
-    Ok((
-        [(header::CONTENT_TYPE, "application/json")],
-        counts.to_string(),
-    )
-        .into_response())
+    let counts = upload::log_mapped(&state, &who, "OPA upload", records).await?;
+    Ok(upload::answer(&counts))
 }
 
 #[cfg(test)]

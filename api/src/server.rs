@@ -19,6 +19,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/v1/decisions", post(crate::write::post_decisions))
         .route("/v1/opa/logs", post(crate::opa::post_logs))
+        .route("/v1/kubernetes/audit", post(crate::kubernetes::post_audit))
         .route("/checkpoint", get(crate::read::checkpoint))
         .route("/tile/{*path}", get(crate::read::tile))
         .route("/v1/checkpoints/{size}", get(crate::read::checkpoint_at))

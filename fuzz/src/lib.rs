@@ -61,6 +61,7 @@ pub const TARGETS: &[Target] = &[
     ("cbor_seq", cbor_seq),
     ("record_fast", record_fast),
     ("opa_event", opa_event),
+    ("kubernetes_audit", kubernetes_audit),
     ("search_params", search_params),
     ("cbor", cbor),
     ("leaf", leaf),
@@ -237,6 +238,23 @@ pub fn opa_event(data: &[u8]) {
         let mapped = api::opa::event_to_record(e);
         let record: Value = ingest::record::from_json(&mapped);
         let _ = check_record(&record, i, &sender());
+    }
+}
+
+/// A Kubernetes audit webhook upload: an EventList, each event mapped to
+/// a record (or passed over) and checked.
+pub fn kubernetes_audit(data: &[u8]) {
+    let Ok(list) = serde_json::from_slice::<serde_json::Value>(data) else {
+        return;
+    };
+    let Some(items) = list.get("items").and_then(serde_json::Value::as_array) else {
+        return;
+    };
+    for (i, e) in items.iter().enumerate() {
+        if let Some(mapped) = api::kubernetes::event_to_record(e, "fuzz-cluster", "v1") {
+            let record: Value = ingest::record::from_json(&mapped);
+            let _ = check_record(&record, i, &sender());
+        }
     }
 }
 

@@ -122,6 +122,29 @@ fn regenerate_seeds() {
     }, {"decision_id": "opa-2", "result": {"allow": false, "reasons": ["no"]}, "path": "a/b"}]);
     put("opa_event", "events.json", opa.to_string().as_bytes());
 
+    // A Kubernetes audit webhook batch: an impersonated request forbidden,
+    // and an anonymous one refused before authorization.
+    let k8s = json!({"kind": "EventList", "apiVersion": "audit.k8s.io/v1", "metadata": {}, "items": [
+        {"level": "Metadata", "auditID": "a-1", "stage": "ResponseComplete",
+         "requestURI": "/api/v1/namespaces/payments/secrets/db", "verb": "get",
+         "user": {"username": "alice@example.com", "uid": "u-1", "groups": ["platform-admins"]},
+         "impersonatedUser": {"username": "system:serviceaccount:ci:deployer"},
+         "sourceIPs": ["10.0.3.7"], "userAgent": "kubectl/v1.31.0",
+         "objectRef": {"resource": "secrets", "namespace": "payments", "name": "db", "apiVersion": "v1",
+                       "subresource": "status"},
+         "responseStatus": {"metadata": {}, "code": 403, "reason": "Forbidden"},
+         "requestReceivedTimestamp": "2026-11-23T07:00:00.100000Z",
+         "stageTimestamp": "2026-11-23T07:00:00.104000Z",
+         "annotations": {"authorization.k8s.io/decision": "forbid", "authorization.k8s.io/reason": ""}},
+        {"auditID": "a-2", "stage": "ResponseComplete", "requestURI": "/healthz", "verb": "get",
+         "user": {"username": "system:anonymous"}, "responseStatus": {"code": 401, "reason": "Unauthorized"},
+         "requestReceivedTimestamp": "2026-11-23T07:00:01Z"}]});
+    put(
+        "kubernetes_audit",
+        "events.json",
+        k8s.to_string().as_bytes(),
+    );
+
     put(
         "search_params",
         "all.txt",

@@ -137,6 +137,7 @@ targets!(
     cbor_seq,
     record_fast,
     opa_event,
+    kubernetes_audit,
     search_params,
     cbor,
     leaf,
