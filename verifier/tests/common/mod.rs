@@ -81,3 +81,4 @@ pub fn naive_subproof(m: usize, leaves: &[Hash], whole: bool) -> Vec<Hash> {
     }
 }
 pub mod decisions;
+pub mod packages;
