@@ -39,7 +39,7 @@ pub enum CheckpointError {
     Foreign(String),
     /// The witnesses' cosignatures do not meet the policy given.
     #[error("checkpoint cosignatures: {0}")]
-    Cosignature(#[from] crate::cosignature::CosignatureError),
+    Cosignature(#[from] crate::cosignature::error::CosignatureError),
     /// The checkpoint is for another log.
     #[error("checkpoint origin {found:?} is not the key's log {expected:?}")]
     OriginMismatch {
