@@ -224,9 +224,13 @@ impl Mirror {
                 cp.size
             );
         }
-        bundles.commit()?;
+        let completed = bundles.commit()?;
         write_frontier(&self.dir.join("frontier"), &frontier)?;
         self.store_checkpoint(cp.size, &text)?;
+        // The partial bundles the full ones complete, no longer named.
+        for partial in completed {
+            let _ = std::fs::remove_dir_all(partial);
+        }
         self.frontier = frontier;
         self.checkpoint = Some(cp);
         Ok(Synced::Size(self.size()))

@@ -52,11 +52,14 @@ impl Staged {
     }
 
     /// Moves every staged file into place, in order, each synced first;
-    /// drops the partial bundles a full one completes; then syncs the
-    /// directories the files went to, so that all of it is on disk before
-    /// the caller stores the checkpoint that covers it.
-    pub(super) fn commit(self) -> Result<()> {
+    /// then syncs the directories the files went to, so that all of it is
+    /// on disk before the caller stores the checkpoint that covers it.
+    /// Returns the partial bundles the full ones complete: the mirror's
+    /// checkpoint names them until the new one is stored, so the caller
+    /// removes them after that.
+    pub(super) fn commit(self) -> Result<BTreeSet<PathBuf>> {
         let mut dirs = BTreeSet::new();
+        let mut completed = BTreeSet::new();
         for (n, (tile, kept_as)) in self.files.iter().enumerate() {
             let from = self.staged(n);
             std::fs::File::open(&from)
@@ -70,8 +73,7 @@ impl Staged {
             }
             std::fs::rename(&from, &to).with_context(|| format!("writing {}", to.display()))?;
             if u64::from(tile.width) == TILE_WIDTH {
-                // The partial bundles this one completes are no longer needed.
-                let _ = std::fs::remove_dir_all(self.dir.join(format!("{}.p", tile.path())));
+                completed.insert(self.dir.join(format!("{}.p", tile.path())));
             }
         }
         for dir in dirs {
@@ -79,7 +81,7 @@ impl Staged {
                 .and_then(|d| d.sync_all())
                 .with_context(|| format!("syncing {}", dir.display()))?;
         }
-        Ok(())
+        Ok(completed)
     }
 }
 
