@@ -459,17 +459,12 @@ async fn serve(s: Settings) -> Result<()> {
     // would take unsigned records of enforcers that must sign.
     api::enforcers::load(&s.data)?;
     ledger::limit_rocksdb_memory(s.budget.rocks);
-    let log = Arc::new(
-        Log::open_with(&s.data.join("db"), &keys, INGEST_CFS)
-            .with_context(|| format!("opening the log in {}", s.data.join("db").display()))?,
-    );
+    let (log, indexes) = open_store(&s.data.join("db"), &keys, s.budget.spares)?;
     log.sign_checkpoint(&signers)?;
     let listener = tokio::net::TcpListener::bind(s.listen)
         .await
         .with_context(|| format!("listening on {}", s.listen))?;
     let addr = listener.local_addr()?;
-    let indexes = ingest::Indexes::open_with_spares(log.clone(), s.budget.spares)
-        .with_context(|| format!("opening the indexes in {}", s.data.join("db").display()))?;
     let shared = ledger::keys::SharedSigners::from(signers.clone());
     let pipeline = Pipeline::start(indexes.clone(), Some(shared.clone()), s.pipeline.clone());
     let state = Arc::new(AppState {
@@ -596,6 +591,47 @@ async fn serve(s: Settings) -> Result<()> {
     // stdout may be gone by now (a closed pipe); the log line is enough.
     tracing::info!("stopped at size {}", log.size());
     Ok(())
+}
+
+/// Opens the log in `db` and its indexes. Indexes RocksDB reports damaged
+/// are deleted and built again from the leaves, which is all they hold
+/// (what `ledgerctl reindex` does); the damage is logged and counted in
+/// `/metrics`, so that someone checks the disk.
+fn open_store(
+    db: &Path,
+    keys: &ledger::keys::LogKeys,
+    spares: usize,
+) -> Result<(Arc<Log>, Arc<ingest::Indexes>)> {
+    let open = || {
+        let log = Arc::new(Log::open_with(db, keys, INGEST_CFS)?);
+        let indexes = ingest::Indexes::open_with_spares(log.clone(), spares)?;
+        Ok::<_, ledger::LedgerError>((log, indexes))
+    };
+    match open() {
+        Err(ledger::LedgerError::Damaged {
+            store: ledger::Store::Indexes,
+            source,
+        }) => {
+            // Closed by now: nothing of the failed open holds the store.
+            let index = db.join("index");
+            tracing::error!(
+                "the indexes in {} are damaged ({source}): rebuilding them from the log's leaves; check the disk",
+                index.display()
+            );
+            std::fs::remove_dir_all(&index)
+                .with_context(|| format!("deleting the damaged indexes in {}", index.display()))?;
+            let rebuilt =
+                open().with_context(|| format!("rebuilding the indexes in {}", index.display()))?;
+            tracing::warn!(
+                "the indexes in {} were rebuilt from the leaves",
+                index.display()
+            );
+            Ok(rebuilt)
+        }
+        opened => {
+            opened.with_context(|| format!("opening the log and its indexes in {}", db.display()))
+        }
+    }
 }
 
 /// Removes the entries older than `keep`, now and then every eighth of

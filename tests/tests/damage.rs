@@ -38,14 +38,26 @@ fn store(dir: &Path) -> PathBuf {
     data
 }
 
-/// The largest SST file in `dir`.
-fn largest_sst(dir: &Path) -> PathBuf {
-    std::fs::read_dir(dir)
+/// The SST files in `dir`, smallest first.
+fn ssts(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|x| x == "sst"))
-        .max_by_key(|p| p.metadata().unwrap().len())
-        .unwrap_or_else(|| panic!("no SST file in {}", dir.display()))
+        .collect();
+    assert!(!files.is_empty(), "no SST file in {}", dir.display());
+    files.sort_by_key(|p| p.metadata().unwrap().len());
+    files
+}
+
+/// The largest SST file in `dir`.
+fn largest_sst(dir: &Path) -> PathBuf {
+    ssts(dir).pop().unwrap()
+}
+
+/// The smallest SST file in `dir`.
+fn smallest_sst(dir: &Path) -> PathBuf {
+    ssts(dir).remove(0)
 }
 
 /// Flips one byte every `every` bytes of `file`, past its first and
@@ -151,4 +163,26 @@ fn a_damaged_log_is_named_and_sent_to_its_mirror() {
     refused("ledgerctl", &["--data", d, "audit"], remedy);
     // The indexes are made from the leaves: not from damaged ones.
     refused("ledgerctl", &["--data", d, "reindex"], remedy);
+}
+
+#[test]
+fn indexes_too_damaged_to_open_are_rebuilt_when_ledgerd_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = store(dir.path());
+    // Every block of the built span's postings damaged, its mark (which
+    // opening the indexes reads) with them: the indexes cannot be opened.
+    damage(&smallest_sst(&data.join("db/index")), 512);
+    let d = data.to_str().unwrap();
+    refused("ledgerctl", &["--data", d, "decision", "d-1"], "reindex");
+    // ledgerd rebuilds them from the leaves, counts the damage (so the
+    // alert fires) and answers for every decision.
+    let s = Server::start_in(&data, &[]);
+    let reader = s.add_token(&["--enforcer", "responder", "--role", "reader"]);
+    for (i, status, body) in look_up(&s, &reader) {
+        assert_eq!(status, 200, "d-{i}: {body}");
+    }
+    assert!(s.metric("ledger_storage_damaged_total") >= 1.0);
+    s.stop();
+    let audit = ok("ledgerctl", &["--data", d, "audit"]);
+    assert!(audit.contains("checksums match"), "{audit}");
 }
