@@ -432,3 +432,30 @@ fn evidence_of_a_decision_just_shipped_waits_for_its_checkpoint() {
     // It did wait (without the retry, the 503 comes at once).
     assert!(asked.elapsed() >= std::time::Duration::from_millis(500));
 }
+
+/// `tail -F decisions.jsonl | ledgerctl ship -`: a record written to an
+/// input that stays open is logged at once, not when a batch fills.
+#[test]
+fn ship_sends_a_slow_stream_as_it_comes() {
+    use std::io::Write;
+    let s = Server::start(&[]);
+    let url = format!("http://{}", s.addr);
+    let mut ship = std::process::Command::new(ledger_tests::bin("ledgerctl"))
+        .args(["--url", &url, "--token", &s.writer, "ship", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = ship.stdin.take().unwrap();
+    for (i, id) in ["slow-1", "slow-2"].into_iter().enumerate() {
+        writeln!(stdin, "{}", record(id, "alice")).unwrap();
+        stdin.flush().unwrap();
+        ledger_tests::wait_until(&format!("{id} logged while the input is open"), || {
+            s.tree_size() == i as u64 + 1
+        });
+    }
+    drop(stdin);
+    let out = ship.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("shipped: 2 appended"));
+}

@@ -10,6 +10,8 @@
 //! first: it appends nothing unless all of them check.
 
 use std::io::{BufRead, BufReader, Read};
+use std::sync::mpsc::RecvTimeoutError;
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
@@ -23,7 +25,7 @@ pub(crate) enum Record {
 }
 
 /// The input named `name` (`-`: stdin), for reading as it comes.
-pub(crate) fn open(name: &str) -> Result<Box<dyn BufRead>> {
+pub(crate) fn open(name: &str) -> Result<Box<dyn BufRead + Send>> {
     Ok(if name == "-" {
         Box::new(BufReader::with_capacity(1 << 16, std::io::stdin()))
     } else {
@@ -204,31 +206,57 @@ impl Gathered {
     }
 }
 
+/// How long a batch that is not full waits for more records before it is
+/// sent anyway: an input fed slowly (`tail -F decisions.jsonl | ledgerctl
+/// ship -`) has its records logged within this of being written, not when
+/// a batch fills.
+pub(crate) const LINGER: Duration = Duration::from_millis(200);
+
 /// The records of `input` ([`records`]), each as `each` makes it from the
 /// record and its position in the input (`ship --signing-key` signs them),
 /// handed to `send` in bodies of at most `batch` records, in order, each
-/// as soon as it is full.
+/// as soon as it is full or no record came for [`LINGER`]. The input is
+/// read on a thread of its own, so that a wait for input never holds
+/// records read before it; an error of the input ends the shipping after
+/// the records before it are sent.
 pub(crate) fn batches(
     name: &str,
-    input: impl BufRead,
+    input: impl BufRead + Send + 'static,
     batch: usize,
     mut each: impl FnMut(Record, u64) -> Result<Record>,
     mut send: impl FnMut(Body) -> Result<()>,
 ) -> Result<()> {
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Record>(batch.max(1));
+    let owned = name.to_string();
+    // Not joined on an error of `send`: it may be waiting for input that
+    // never comes; it ends when the process does.
+    let reader = std::thread::spawn(move || {
+        records(&owned, input, |r| {
+            tx.send(r).map_err(|_| anyhow::anyhow!("shipping stopped"))
+        })
+    });
     let mut gathered = Gathered::default();
     let mut position = 0u64;
-    records(name, input, |r| {
-        gathered.push(each(r, position)?);
-        position += 1;
-        if gathered.count == batch {
-            send(gathered.take())?;
+    loop {
+        match rx.recv_timeout(LINGER) {
+            Ok(r) => {
+                gathered.push(each(r, position)?);
+                position += 1;
+                if gathered.count == batch {
+                    send(gathered.take())?;
+                }
+            }
+            Err(RecvTimeoutError::Timeout) if gathered.count > 0 => send(gathered.take())?,
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => break,
         }
-        Ok(())
-    })?;
+    }
     if gathered.count > 0 {
         send(gathered.take())?;
     }
-    Ok(())
+    reader
+        .join()
+        .map_err(|_| anyhow::anyhow!("reading {name} failed"))?
 }
 
 #[cfg(test)]
@@ -238,7 +266,7 @@ mod tests {
     /// The bodies `batches` makes of `data` (read `chunk` bytes at a time).
     fn bodies(data: &[u8], batch: usize, chunk: usize) -> Result<Vec<Body>> {
         let mut out = Vec::new();
-        let reader = BufReader::with_capacity(chunk, data);
+        let reader = BufReader::with_capacity(chunk, std::io::Cursor::new(data.to_vec()));
         batches(
             "in",
             reader,
@@ -341,7 +369,7 @@ mod tests {
         // A byte string declared 2^31 bytes long, then zeros without end.
         let mut head = vec![0x5a];
         head.extend_from_slice(&(1u32 << 31).to_be_bytes());
-        let endless = BufReader::new(head.as_slice().chain(std::io::repeat(0)));
+        let endless = BufReader::new(std::io::Cursor::new(head).chain(std::io::repeat(0)));
         let e = batches("big", endless, 10, |r, _| Ok(r), |_| Ok(()))
             .unwrap_err()
             .to_string();
@@ -384,5 +412,37 @@ mod tests {
         );
         assert_eq!(r.unwrap_err().to_string(), "enough");
         assert_eq!(sent, 3);
+    }
+
+    /// `tail -F decisions.jsonl | ledgerctl ship -`: records come slowly
+    /// and the input stays open; each is sent once no other came for
+    /// [`LINGER`], not held until a batch fills.
+    #[test]
+    fn a_slow_input_is_sent_without_waiting_for_a_full_batch() {
+        use std::io::Write;
+        let (reader, mut writer) = std::io::pipe().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let shipper = std::thread::spawn(move || {
+            batches(
+                "pipe",
+                BufReader::new(reader),
+                500,
+                |r, _| Ok(r),
+                |(_, body)| {
+                    tx.send(String::from_utf8(body).unwrap()).unwrap();
+                    Ok(())
+                },
+            )
+        });
+        writer
+            .write_all(b"{\"decision_id\":\"s1\"}\n{\"decision_id\":\"s2\"}\n")
+            .unwrap();
+        let wait = Duration::from_secs(5);
+        let first = rx.recv_timeout(wait).expect("sent while the input is open");
+        assert_eq!(first, r#"[{"decision_id":"s1"},{"decision_id":"s2"}]"#);
+        writer.write_all(b"{\"decision_id\":\"s3\"}\n").unwrap();
+        drop(writer);
+        assert_eq!(rx.recv_timeout(wait).unwrap(), r#"[{"decision_id":"s3"}]"#);
+        shipper.join().unwrap().unwrap();
     }
 }
