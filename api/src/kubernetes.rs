@@ -206,6 +206,13 @@ pub(crate) async fn post_audit(
 ) -> Result<Response, ApiError> {
     let who = authorize(&state, &headers, &peer, Role::Writer)?;
     params.only(&["cluster", "policy_version"])?;
+    // Each names every record of the batch: an empty one would have them
+    // all refused.
+    for name in ["cluster", "policy_version"] {
+        if params.get(name).is_some_and(String::is_empty) {
+            return Err(ApiError::bad(format!("{name} is empty")));
+        }
+    }
     upload::admit(&state, &who)?;
     let enforcer = match who.bound_enforcer() {
         Some(id) => id.to_string(),

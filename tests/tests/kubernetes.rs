@@ -133,6 +133,7 @@ fn audit_webhook_events_are_logged_once_and_proven() {
         (&s.writer, "", "[]".to_string(), 400),
         (&s.writer, "", json!({"kind": "Event"}).to_string(), 400),
         (&s.writer, "?clustr=x", one.clone(), 400),
+        (&s.writer, "?policy_version=", one.clone(), 400),
         (&s.reader, "", one.clone(), 403),
     ] {
         let (status, j) = post(&s, token, query, body.as_bytes(), false);
