@@ -26,7 +26,7 @@ use crate::params::Params;
 use crate::peer::Peer;
 use crate::state::AppState;
 use crate::tokens::Role;
-use crate::upload;
+use crate::upload::{self, text};
 
 /// The stages whose events are logged: the request's outcome is known.
 /// The others (`RequestReceived`, `ResponseStarted`) would log the same
@@ -55,14 +55,6 @@ const KEPT: [&str; 14] = [
     "requestReceivedTimestamp",
     "stageTimestamp",
 ];
-
-fn text<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
-    let mut cur = v;
-    for k in path {
-        cur = cur.get(k)?;
-    }
-    cur.as_str().filter(|s| !s.is_empty())
-}
 
 /// The identity kind a Kubernetes user name says: service accounts
 /// (`system:serviceaccount:<ns>:<name>`), the API server's own components

@@ -613,7 +613,7 @@ fn open_store(
             source,
         }) => {
             // Closed by now: nothing of the failed open holds the store.
-            let index = db.join("index");
+            let index = ledger::index_dir(db);
             tracing::error!(
                 "the indexes in {} are damaged ({source}): rebuilding them from the log's leaves; check the disk",
                 index.display()

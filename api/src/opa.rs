@@ -26,14 +26,9 @@ use crate::state::AppState;
 use crate::tokens::Role;
 use crate::upload;
 
+/// The first of `paths` that holds non-empty text.
 fn text_at<'a>(v: &'a Value, paths: &[&[&str]]) -> Option<&'a str> {
-    paths.iter().find_map(|p| {
-        let mut cur = v;
-        for k in *p {
-            cur = cur.get(k)?;
-        }
-        cur.as_str().filter(|s| !s.is_empty())
-    })
+    paths.iter().find_map(|p| upload::text(v, p))
 }
 
 /// Maps one OPA decision event to a v1 decision record.

@@ -20,6 +20,16 @@ use crate::error::ApiError;
 use crate::state::AppState;
 use crate::tokens::TokenEntry;
 
+/// The non-empty text at `path` in an uploaded event (a JSON value), if
+/// there is one: what the uploads' mappings read their fields with.
+pub(crate) fn text<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
+    let mut cur = v;
+    for k in path {
+        cur = cur.get(k)?;
+    }
+    cur.as_str().filter(|s| !s.is_empty())
+}
+
 /// Largest decompressed upload accepted.
 const MAX_INFLATED: u64 = 64 << 20;
 

@@ -49,8 +49,8 @@ use error::in_indexes;
 pub use error::{damage_seen, LedgerError, Store};
 use layout::open_db;
 pub use memory::{limit as limit_rocksdb_memory, MemoryUse, RocksLimits};
-pub use store::db_options;
 use store::*;
+pub use store::{db_options, index_dir};
 pub use timings::{Durations, SyncedWriteTimings, BUCKET_BOUNDS_MICROS};
 pub use verifier::frontier::{self, Frontier};
 
@@ -153,7 +153,7 @@ impl Log {
         let key = keys.current();
         let checkpoints = open_checkpoints_db(&path.join(CHECKPOINTS_DIR))?;
         let db = open_db(path, &checkpoints)?;
-        let index_path = path.join(INDEX_DIR);
+        let index_path = index_dir(path);
         let index = if extra_cfs.is_empty() {
             None
         } else {

@@ -84,6 +84,13 @@ pub(crate) const CHECKPOINTS_DIR: &str = "checkpoints";
 /// holds the column families of indexes built on the log.
 pub(crate) const INDEX_DIR: &str = "index";
 
+/// The index database's directory in the log's directory `db` (what
+/// [`Log::open_with`](crate::Log::open_with) opens beside the log). It
+/// is derived from the leaves: deleted, it is built again on open.
+pub fn index_dir(db: &Path) -> std::path::PathBuf {
+    db.join(INDEX_DIR)
+}
+
 /// Opens the database of signed checkpoints in `path`.
 pub(crate) fn open_checkpoints_db(path: &Path) -> Result<DB, LedgerError> {
     Ok(DB::open(&checkpoints_options()?, path)?)

@@ -50,7 +50,7 @@ impl DataDir {
 
     /// The index database (`db/index`): derived from the leaves.
     pub fn index_path(&self) -> PathBuf {
-        self.db_path().join("index")
+        ledger::index_dir(&self.db_path())
     }
 
     pub fn open(&self) -> Result<Log> {

@@ -511,11 +511,12 @@ fn write_out(out: Option<PathBuf>, text: &str) -> Result<()> {
 fn run(cli: Cli) -> Result<()> {
     if let Command::Keygen { origin, out } = &cli.command {
         let out = out.as_ref().unwrap_or(&cli.data);
-        if out.join("log.key").exists() {
+        let key_file = out.join(ledger::keys::SIGNER_FILE);
+        if key_file.exists() {
             bail!(
                 "{} already holds a log key ({}): a log keeps its key for life; to change it, rotate it (ledgerctl --data {} key next)",
                 out.display(),
-                out.join("log.key").display(),
+                key_file.display(),
                 out.display()
             );
         }
