@@ -49,6 +49,17 @@ fn submission(i: u64) -> Submission {
     }
 }
 
+/// A log in `dir` holding decisions `e-0`…`e-299`: spans 0–3 (of 64)
+/// built, the fifth in memory.
+fn filled(dir: &Path) -> (Arc<Log>, Arc<Indexes>, Pipeline) {
+    let (log, idx) = open(dir);
+    let p = Pipeline::start(idx.clone(), None, PipelineConfig::default());
+    submit(&p, (0..300).map(submission).collect());
+    idx.build().unwrap();
+    assert_eq!(idx.built(), 256);
+    (log, idx, p)
+}
+
 fn submit(p: &Pipeline, subs: Vec<Submission>) -> Vec<Outcome> {
     p.submit(subs).unwrap().blocking_recv().unwrap()
 }
@@ -91,11 +102,7 @@ fn subject(idx: &Indexes, s: &str) -> Vec<u64> {
 #[test]
 fn an_erased_decision_is_found_by_nothing_built_or_in_memory() {
     let dir = tempfile::tempdir().unwrap();
-    let (log, idx) = open(dir.path());
-    let p = Pipeline::start(idx.clone(), None, PipelineConfig::default());
-    submit(&p, (0..300).map(submission).collect());
-    idx.build().unwrap();
-    assert_eq!(idx.built(), 256);
+    let (log, idx, p) = filled(dir.path());
     log.flush().unwrap();
     assert!(in_sst_files(&dir.path().join("index"), b"zperson-7"));
     assert_eq!(subject(&idx, "zperson-7"), vec![7]);
@@ -339,11 +346,7 @@ fn an_export_whose_edge_leaves_were_erased_is_complete() {
 #[test]
 fn a_batch_of_erasures_rewrites_each_span_once_and_leaves_nothing_found() {
     let dir = tempfile::tempdir().unwrap();
-    let (log, idx) = open(dir.path());
-    let p = Pipeline::start(idx.clone(), None, PipelineConfig::default());
-    submit(&p, (0..300).map(submission).collect());
-    idx.build().unwrap();
-    assert_eq!(idx.built(), 256);
+    let (log, idx, p) = filled(dir.path());
     // Subject s-2: leaves 2, 12, … in built spans, 257, … in memory; and
     // zperson-7 and zperson-250, each a term of its own.
     let ids: Vec<String> = (0..300)

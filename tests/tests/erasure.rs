@@ -400,6 +400,18 @@ fn an_erased_decision_is_gone_and_its_erasure_is_proven() {
         "{}",
         r.stderr
     );
+    // A ticket no record can hold: refused once, before anything is planned.
+    let d = data.to_str().unwrap();
+    let args = ["--data", d, "erase", "b-1", "b-2", "--reason", "r"];
+    let r = run(
+        "ledgerctl",
+        &[&args[..], &["--requested-by", "dpo", "--ticket", ""]].concat(),
+    );
+    assert!(
+        r.code != 0 && r.stderr.matches("ticket must not be empty").count() == 1,
+        "{}",
+        r.stderr
+    );
     let said = ok(
         "ledgerctl",
         &[

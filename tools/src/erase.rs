@@ -87,6 +87,13 @@ pub fn run_local(dir: &DataDir, args: &EraseArgs) -> Result<()> {
         bail!("erase --data: say who asks for the erasure with --requested-by (it is logged)");
     };
     let ids = args.ids()?;
+    let req = Request {
+        requested_by,
+        reason: &args.reason,
+        ticket: args.ticket.as_deref(),
+    };
+    // Once for every id, as ledgerd checks a batch, before the store opens.
+    ingest::check_request(&req)?;
     let log = Arc::new(dir.open()?);
     let indexes = Indexes::open(log.clone())?;
     let signer = dir.signer()?;
@@ -95,11 +102,6 @@ pub fn run_local(dir: &DataDir, args: &EraseArgs) -> Result<()> {
         Some(signer.clone().into()),
         PipelineConfig::default(),
     );
-    let req = Request {
-        requested_by,
-        reason: &args.reason,
-        ticket: args.ticket.as_deref(),
-    };
     let erase_batch = |ids: &[String]| -> Result<Vec<Result<Done>>> {
         let now = verifier::timestamp::Timestamp(time::OffsetDateTime::now_utc());
         let batch = indexes.plan_erasures(ids, &req, &now, Some(dir.path()));
