@@ -594,8 +594,9 @@ async fn serve(s: Settings) -> Result<()> {
 }
 
 /// Opens the log in `db` and its indexes. Indexes RocksDB reports damaged
-/// are deleted and built again from the leaves, which is all they hold
-/// (what `ledgerctl reindex` does); the damage is logged and counted in
+/// now, or found damaged while the store last ran (`Log::open_with`), are
+/// deleted and built again from the leaves, which is all they hold (what
+/// `ledgerctl reindex` does); the damage is logged and counted in
 /// `/metrics`, so that someone checks the disk.
 fn open_store(
     db: &Path,
@@ -618,7 +619,7 @@ fn open_store(
                 "the indexes in {} are damaged ({source}): rebuilding them from the log's leaves; check the disk",
                 index.display()
             );
-            std::fs::remove_dir_all(&index)
+            ledger::discard_indexes(db)
                 .with_context(|| format!("deleting the damaged indexes in {}", index.display()))?;
             let rebuilt =
                 open().with_context(|| format!("rebuilding the indexes in {}", index.display()))?;

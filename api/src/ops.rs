@@ -59,7 +59,7 @@ pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         ("ledger_connections_refused_total", "connections answered 503 and closed over max_connections", crate::listen::REFUSED_CONNECTIONS.load(Ordering::Relaxed)),
         ("ledger_erasures_total", "decisions whose entries were erased (each names its erasure record: ledgerctl search --action ledger.erase)", crate::state::ERASURES.load(Ordering::Relaxed)),
         ("ledger_retention_failed_passes_total", "retention passes that failed (see the log); nothing more is removed until one succeeds", crate::state::RETENTION_FAILED_PASSES.load(Ordering::Relaxed)),
-        ("ledger_storage_damaged_total", "reads and writes that found data of the store damaged (a checksum mismatch): the log's error line says which store and what to do", ledger::damage_seen()),
+        ("ledger_storage_damaged_total", "reads and writes that found data of the store damaged (a checksum mismatch), and indexes rebuilt at start because they were found damaged before: the log's error line says which store and what to do", ledger::damage_seen()),
         ("ledger_tls_handshakes_failed_total", "TLS handshakes that failed or were not done within header_timeout_ms", crate::listen::FAILED_HANDSHAKES.load(Ordering::Relaxed)),
     ];
     for (name, help, value) in counters {

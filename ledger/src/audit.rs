@@ -261,7 +261,7 @@ impl Log {
                 keys += 1;
                 iter.next();
             }
-            iter.status().map_err(crate::error::in_indexes)?;
+            iter.status().map_err(|e| self.index_error(e))?;
         }
         Ok(keys)
     }

@@ -18,7 +18,6 @@ use std::time::{Duration, Instant};
 
 use rocksdb::{IngestExternalFileOptions, SstFileWriter};
 
-use crate::error::in_indexes;
 use crate::store::{index_cf_options, BACKGROUND_WRITE_RATE};
 use crate::{LedgerError, Log};
 
@@ -134,7 +133,7 @@ impl Log {
             fill(&mut sink)?;
             if let Some((from, to)) = replace {
                 db.delete_file_in_range_cf(handle, from, to)
-                    .map_err(in_indexes)?;
+                    .map_err(|e| self.index_error(e))?;
                 self.index_delete(cf_name, &[], &[(from.to_vec(), to.to_vec())])?;
             }
             if sink.items == 0 {
@@ -144,7 +143,7 @@ impl Log {
             let mut ingest = IngestExternalFileOptions::default();
             ingest.set_move_files(true);
             db.ingest_external_file_cf_opts(handle, &ingest, vec![&file])
-                .map_err(in_indexes)?;
+                .map_err(|e| self.index_error(e))?;
             Ok::<(), LedgerError>(())
         })();
         // Moved into the store on success; a leftover otherwise.

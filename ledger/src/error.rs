@@ -243,7 +243,8 @@ fn damaged(store: Store, source: &rocksdb::Error) -> String {
         ),
         Store::Indexes => format!(
             "the indexes (db/index) are damaged ({source}); they hold only what the log's \
-             leaves say: stop ledgerd and rebuild them with `ledgerctl --data <dir> reindex` \
+             leaves say, and are rebuilt from them when the store is next opened: restart \
+             ledgerd, or on the stopped store run `ledgerctl --data <dir> reindex` \
              (docs/operations.md, \"When the store is damaged\")"
         ),
     }
@@ -254,9 +255,15 @@ fn damaged(store: Store, source: &rocksdb::Error) -> String {
 static DAMAGE_SEEN: AtomicU64 = AtomicU64::new(0);
 
 /// How many times RocksDB has reported damaged data (of any store) since
-/// the process started: each [`LedgerError::Damaged`] made counts once.
+/// the process started: each [`LedgerError::Damaged`] made counts once, and
+/// so does each open that rebuilds indexes marked damaged before.
 pub fn damage_seen() -> u64 {
     DAMAGE_SEEN.load(Ordering::Relaxed)
+}
+
+/// Counts damage found before, in [`damage_seen`].
+pub(crate) fn count_damage() {
+    DAMAGE_SEEN.fetch_add(1, Ordering::Relaxed);
 }
 
 impl From<rocksdb::Error> for LedgerError {
@@ -264,7 +271,7 @@ impl From<rocksdb::Error> for LedgerError {
     /// when it found damaged data, [`LedgerError::Storage`] otherwise.
     fn from(e: rocksdb::Error) -> LedgerError {
         if e.kind() == rocksdb::ErrorKind::Corruption {
-            DAMAGE_SEEN.fetch_add(1, Ordering::Relaxed);
+            count_damage();
             LedgerError::Damaged {
                 store: Store::Log,
                 source: e,

@@ -13,6 +13,7 @@ mod append;
 mod audit;
 mod bulk;
 mod checkpoints;
+mod damage;
 mod edge;
 mod erasure;
 mod error;
@@ -43,6 +44,7 @@ pub use audit::AuditReport;
 pub use bulk::SortedSink;
 use checkpoints::latest_checkpoint;
 pub use checkpoints::SignedCheckpoint;
+pub use damage::discard_indexes;
 use edge::DbReader;
 pub use erasure::Erased;
 use error::in_indexes;
@@ -106,6 +108,8 @@ pub struct Log {
     first_kept: AtomicU64,
     /// Serialises [`Log::prune`]s.
     pruning: Mutex<()>,
+    /// The indexes were marked damaged ([`Log::index_error`]).
+    index_damage_marked: std::sync::atomic::AtomicBool,
     /// How long the synced writes of [`Log::commit`] take.
     synced: timings::SyncedWrites,
 }
@@ -157,7 +161,19 @@ impl Log {
         let index = if extra_cfs.is_empty() {
             None
         } else {
-            Some(open_index_db(&index_path, extra_cfs)?)
+            // Damage met earlier (an audit only reports it).
+            if let (Some(why), true) = (damage::marked(path), check_root) {
+                tracing::warn!(
+                    "the indexes in {} were found damaged ({why}): rebuilding them from the log's leaves",
+                    index_path.display()
+                );
+                error::count_damage();
+                damage::discard_indexes(path)?;
+            }
+            match open_index_db(&index_path, extra_cfs) {
+                Ok(index) => Some(index),
+                Err(e) => return Err(Log::marked_if_damaged(path, e)),
+            }
         };
         match db.get(META_ORIGIN)? {
             Some(origin) if origin != key.name().as_bytes() => {
@@ -237,6 +253,7 @@ impl Log {
             committed: AtomicU64::new(size),
             first_kept: AtomicU64::new(first_kept),
             pruning: Mutex::new(()),
+            index_damage_marked: std::sync::atomic::AtomicBool::new(false),
             synced: timings::SyncedWrites::default(),
             db,
             checkpoints,
@@ -305,10 +322,40 @@ impl Log {
         Ok((db, cf(db, cf_name)?))
     }
 
+    /// A RocksDB error of the index database, said of [`Store::Indexes`]:
+    /// damage found there marks the indexes (once) so that the next open
+    /// rebuilds them from the leaves (`damage.rs`).
+    pub(crate) fn index_error(&self, e: rocksdb::Error) -> LedgerError {
+        let e = in_indexes(e);
+        if matches!(e, LedgerError::Damaged { .. })
+            && !self.index_damage_marked.swap(true, Ordering::Relaxed)
+        {
+            return Log::marked_if_damaged(&self.path, e);
+        }
+        e
+    }
+
+    /// `e`, having marked the indexes of the log in `path` damaged if it
+    /// says they are.
+    fn marked_if_damaged(path: &Path, e: LedgerError) -> LedgerError {
+        if matches!(
+            e,
+            LedgerError::Damaged {
+                store: Store::Indexes,
+                ..
+            }
+        ) {
+            if let Err(m) = damage::mark_damaged(path, &e.to_string()) {
+                tracing::error!("the indexes are damaged, and marking them so failed: {m}");
+            }
+        }
+        e
+    }
+
     /// Reads a point value from an index column family.
     pub fn index_get(&self, cf_name: &str, key: &[u8]) -> Result<Option<Vec<u8>>, LedgerError> {
         let (db, cf) = self.index_cf(cf_name)?;
-        db.get_cf(cf, key).map_err(in_indexes)
+        db.get_cf(cf, key).map_err(|e| self.index_error(e))
     }
 
     /// Waits (up to `timeout`) until RocksDB has no flush or compaction
@@ -363,7 +410,10 @@ impl Log {
         // (no copy of either on the way in).
         db.batched_multi_get_cf(cf, keys.iter().copied(), false)
             .into_iter()
-            .map(|r| r.map(|v| v.map(|v| v.to_vec())).map_err(in_indexes))
+            .map(|r| {
+                r.map(|v| v.map(|v| v.to_vec()))
+                    .map_err(|e| self.index_error(e))
+            })
             .collect()
     }
 
@@ -389,7 +439,7 @@ impl Log {
                 }
                 iter.next();
             }
-            iter.status().map_err(in_indexes)?;
+            iter.status().map_err(|e| self.index_error(e))?;
         }
         Ok(())
     }
@@ -399,7 +449,7 @@ impl Log {
         let (db, cf) = self.index_cf(cf_name)?;
         match db.iterator_cf(cf, IteratorMode::End).next() {
             Some(item) => {
-                let (k, v) = item.map_err(in_indexes)?;
+                let (k, v) = item.map_err(|e| self.index_error(e))?;
                 Ok(Some((k.into_vec(), v.into_vec())))
             }
             None => Ok(None),

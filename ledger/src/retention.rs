@@ -14,7 +14,6 @@ use std::sync::atomic::Ordering;
 use rocksdb::{BottommostLevelCompaction, CompactOptions, WriteBatch, WriteOptions, DB};
 use verifier::tile::TILE_WIDTH;
 
-use crate::error::in_indexes;
 use crate::store::{decode_position, decode_u64, position_reads, CHUNK_KIND, POSITION};
 use crate::{LedgerError, Log};
 
@@ -210,7 +209,7 @@ impl Log {
         }
         let mut sync = WriteOptions::default();
         sync.set_sync(true);
-        db.write_opt(batch, &sync).map_err(in_indexes)
+        db.write_opt(batch, &sync).map_err(|e| self.index_error(e))
     }
 
     /// Deletes the SST files of the index column family `cf_name` that
@@ -225,7 +224,8 @@ impl Log {
         to: &[u8],
     ) -> Result<(), LedgerError> {
         let (db, cf) = self.index_cf(cf_name)?;
-        db.delete_file_in_range_cf(cf, from, to).map_err(in_indexes)
+        db.delete_file_in_range_cf(cf, from, to)
+            .map_err(|e| self.index_error(e))
     }
 
     /// Puts one key into the index column family `cf_name` (synced).
@@ -233,6 +233,7 @@ impl Log {
         let (db, cf) = self.index_cf(cf_name)?;
         let mut sync = WriteOptions::default();
         sync.set_sync(true);
-        db.put_cf_opt(cf, key, value, &sync).map_err(in_indexes)
+        db.put_cf_opt(cf, key, value, &sync)
+            .map_err(|e| self.index_error(e))
     }
 }

@@ -1,7 +1,8 @@
 //! A store whose files the disk damaged: RocksDB's block checksums find
 //! it, the error names the store and what to do, `/metrics` counts it,
 //! `ledgerctl audit` fails on it, nothing is appended twice meanwhile, and
-//! `ledgerctl reindex` rebuilds damaged indexes from the leaves.
+//! damaged indexes are rebuilt from the leaves: by `ledgerctl reindex`, or
+//! when the store is next opened.
 
 use std::path::{Path, PathBuf};
 
@@ -89,24 +90,36 @@ fn look_up(s: &Server, token: &str) -> Vec<(usize, u16, String)> {
         .collect()
 }
 
-#[test]
-fn damaged_indexes_are_named_counted_and_rebuilt_from_the_leaves() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = store(dir.path());
-    let d = data.to_str().unwrap();
-    // The `decisions` file of the built span: the largest in db/index.
-    damage(&largest_sst(&data.join("db/index")), 50_000);
-    let remedy = "ledgerctl --data <dir> reindex";
-    refused("ledgerctl", &["--data", d, "audit"], remedy);
+/// What [`running_on_damage`] gives: the data dir, the ledgerd on it, a
+/// reader and a relay token, and what [`look_up`] met.
+type OnDamage = (PathBuf, Server, String, String, Vec<(usize, u16, String)>);
 
-    // A running ledgerd: a lookup that meets a damaged block is a 500
-    // naming the remedy, counted in /metrics; the others are found.
+/// A ledgerd on a store of `dir` whose built span's `decisions` file (the
+/// largest in db/index) is damaged, and the lookups: some met the damage.
+fn running_on_damage(dir: &Path) -> OnDamage {
+    let data = store(dir);
+    damage(&largest_sst(&data.join("db/index")), 50_000);
     let s = Server::start_in(&data, &[]);
     let reader = s.add_token(&["--enforcer", "responder", "--role", "reader"]);
     let writer = s.add_token(&["--enforcer", "relay", "--role", "relay"]);
     let answers = look_up(&s, &reader);
+    assert!(
+        answers.iter().any(|(_, st, _)| *st == 500),
+        "no lookup met the damage"
+    );
+    (data, s, reader, writer, answers)
+}
+
+#[test]
+fn damaged_indexes_are_named_counted_and_rebuilt_from_the_leaves() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, s, reader, writer, answers) = running_on_damage(dir.path());
+    let d = data.to_str().unwrap();
+    let remedy = "ledgerctl --data <dir> reindex";
+
+    // A lookup that meets a damaged block is a 500 naming the remedy,
+    // counted in /metrics; the others are found.
     let damaged: Vec<_> = answers.iter().filter(|(_, st, _)| *st == 500).collect();
-    assert!(!damaged.is_empty(), "no lookup met the damage");
     for (i, status, body) in &answers {
         assert!(
             *status == 200 || (*status == 500 && body.contains(remedy)),
@@ -119,7 +132,7 @@ fn damaged_indexes_are_named_counted_and_rebuilt_from_the_leaves() {
         &["--url", &format!("http://{}", s.addr), "status"],
     );
     assert!(
-        status.code == 1 && status.stdout.contains("reads met damaged data"),
+        status.code == 1 && status.stdout.contains("damaged data found in the store"),
         "{}",
         status.stdout
     );
@@ -131,6 +144,10 @@ fn damaged_indexes_are_named_counted_and_rebuilt_from_the_leaves() {
     assert_eq!(r.status, 500, "{}", r.text());
     assert_eq!(s.tree_size(), RECORDS as u64);
     s.stop();
+    // The audit reads every block, and finds the damage too.
+    std::fs::remove_file(data.join("db/index.damaged")).unwrap();
+    refused("ledgerctl", &["--data", d, "audit"], remedy);
+    assert!(data.join("db/index.damaged").exists());
 
     // Rebuilt from the leaves: the audit passes, every decision is found,
     // and the retry is a duplicate.
@@ -151,6 +168,41 @@ fn damaged_indexes_are_named_counted_and_rebuilt_from_the_leaves() {
     let r = s.post(&writer, &retry);
     assert!(r.text().contains("\"duplicate\":1"), "{}", r.text());
     assert_eq!(s.metric("ledger_storage_damaged_total"), 0.0);
+    assert!(!data.join("db/index.damaged").exists());
+}
+
+#[test]
+fn indexes_found_damaged_at_runtime_are_rebuilt_when_ledgerd_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    // The blocks ledgerd reads only now, long after it started.
+    let (data, s, reader, writer, answers) = running_on_damage(dir.path());
+    let mark = data.join("db/index.damaged");
+    let damaged: Vec<_> = answers.iter().filter(|(_, st, _)| *st == 500).collect();
+    assert!(damaged[0].2.contains("restart ledgerd"), "{}", damaged[0].2);
+    // Marked (synced) when first met, with what was found.
+    let said = std::fs::read_to_string(&mark).unwrap();
+    assert!(
+        said.contains("the indexes (db/index) are damaged"),
+        "{said}"
+    );
+    let (i, _, _) = damaged[0];
+    let retry = records("d", i + 1)[i].clone();
+    s.stop();
+
+    // Started again, it rebuilds them from the leaves before it answers,
+    // counting the damage found before so that the alert still fires.
+    let s = Server::start_in(&data, &[]);
+    assert!(!mark.exists());
+    for (i, status, body) in look_up(&s, &reader) {
+        assert_eq!(status, 200, "d-{i}: {body}");
+    }
+    let r = s.post(&writer, &retry);
+    assert!(r.text().contains("\"duplicate\":1"), "{}", r.text());
+    assert_eq!(s.tree_size(), RECORDS as u64);
+    assert_eq!(s.metric("ledger_storage_damaged_total"), 1.0);
+    s.stop();
+    let audit = ok("ledgerctl", &["--data", data.to_str().unwrap(), "audit"]);
+    assert!(audit.contains("checksums match"), "{audit}");
 }
 
 #[test]

@@ -44,7 +44,8 @@ impl DataDir {
             .with_context(|| format!("loading the signer key from {}", self.path.display()))
     }
 
-    fn db_path(&self) -> PathBuf {
+    /// The log's directory (`<data>/db`).
+    pub fn db_path(&self) -> PathBuf {
         self.path.join("db")
     }
 

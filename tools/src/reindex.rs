@@ -20,10 +20,8 @@ pub fn run(dir: &DataDir) -> Result<()> {
     let (kept, size) = (log.first_kept(), log.size());
     drop(log);
     let path = dir.index_path();
-    if path.exists() {
-        std::fs::remove_dir_all(&path)
-            .with_context(|| format!("deleting the indexes in {}", path.display()))?;
-    }
+    ledger::discard_indexes(dir.db_path().as_path())
+        .with_context(|| format!("deleting the indexes in {}", path.display()))?;
     let started = Instant::now();
     let log = Arc::new(dir.open()?);
     let indexes = ingest::Indexes::open(log)

@@ -117,7 +117,7 @@ pub fn run(remote: &Remote, key: Option<&VerifierKey>, args: &StatusArgs) -> Res
     let damaged = m.get("ledger_storage_damaged_total");
     if damaged > 0.0 {
         attention.push(format!(
-            "{damaged} reads met damaged data in the store since ledgerd started: its log names the store and what to do (docs/operations.md, \"Damaged files\")"
+            "damaged data found in the store {damaged} times since ledgerd started (its reads, and indexes rebuilt at its start): its log names the store and what to do (docs/operations.md, \"Damaged files\"); check the disk"
         ));
     }
     if m.get("ledger_retention_failing") > 0.0 {
