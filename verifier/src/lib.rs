@@ -40,6 +40,26 @@
 //! | [`timestamp`] | record times, canonical form | specs/record.md |
 //!
 //! The written formats are in `specs/` at the top of the repository.
+//!
+//! ## Reading it as an auditor
+//!
+//! What a verdict rests on is a short path through these modules; the rest
+//! (accounts, reports, the export's derived files) only presents what that
+//! path proved. Lines of code, without comments and tests, in reading order:
+//!
+//! | verdict | modules, in order | lines |
+//! |---|---|---|
+//! | a checkpoint is the log's | [`note`] (signatures, key strings), [`checkpoint`] | ~470 |
+//! | a leaf is in that tree | [`hash`], [`inclusion`], [`tlog_proof`] | ~300 |
+//! | a later tree extends an earlier one | [`consistency`], [`tree`] | ~280 |
+//! | the leaf is this decision | [`cbor`], [`envelope`], [`timestamp`], [`decision`] | ~1,100 |
+//! | `ledger-verify evidence` | all of the above, then [`evidence`] | ~2,100 |
+//! | `ledger-verify chain` | the evidence path, then [`chain`], [`findings`] | ~2,800 |
+//! | `ledger-verify export` | the evidence path, then [`range`], [`export`] (`mod.rs`, `verify.rs`) | ~3,100 |
+//!
+//! Records signed by their enforcer add [`enforcer_signature`]; witness
+//! cosignatures add [`cosignature`]; erased and pruned leaves add
+//! [`erasure`], [`retention`] and [`own_record`].
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
