@@ -286,6 +286,19 @@ fn holds_the_ledgers_own_records_and_unknown_ids_are_refused() {
             &ingest::input::Sender::relay("gw-1"),
         );
         assert!(one.is_err_and(|r| r.decision_id.as_deref() == Some(id)));
+        // Nor in a CBOR sequence read as it arrives.
+        let mut item = Vec::new();
+        ciborium::into_writer(&cbor_of(&record(id)), &mut item).unwrap();
+        let (_, streamed) =
+            ingest::input::next_item(&item, 0, &ingest::input::Sender::relay("gw-1"))
+                .unwrap()
+                .unwrap();
+        assert!(
+            streamed
+                .as_ref()
+                .is_err_and(|r| r.reason.contains("ledger's own records")),
+            "{streamed:?}"
+        );
     }
     let own_prefix_only = ingest::input::check_record(
         &cbor_of(&record("ledger-erasures-report")),

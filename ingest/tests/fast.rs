@@ -50,6 +50,8 @@ fn any_value() -> impl Strategy<Value = Value> {
         1 => Just(json!("agent")),
         1 => Just(json!("sha256:9f86d081884c7d65")),
         1 => Just(json!("short")),
+        // A decision_id only the ledger's own records may have.
+        1 => Just(json!("ledger-retention-256")),
         2 => "[a-z0-9:_./ -]{0,24}".prop_map(Value::String),
     ];
     common::nested(leaf)
@@ -215,6 +217,7 @@ fn edge_values() -> Vec<Option<Value>> {
         json!("sha256:9f86d081884c7d65"),
         json!("sha256:9f86 081884c7d65"),
         json!("short"),
+        json!("ledger-erasure-3"),
         json!({"k": null, "n": [1, {"m": -2}]}),
         json!({"id": "gw-eu-1", "kind": "gateway"}),
         json!([{"identity_kind": "agent", "id": "a"}]),
@@ -240,6 +243,7 @@ fn one_field_changed_at_a_time() {
                 same(Format::Json, r.to_string().as_bytes(), sender);
                 same(Format::Cbor, &cbor(&r), sender);
                 same(Format::Cbor, &tagged_times(&r), sender);
+                same(Format::CborSeq, &cbor(&r), sender);
             }
         }
     }

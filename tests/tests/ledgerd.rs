@@ -98,22 +98,42 @@ fn ship_verify_from_tiles_find_and_prove() {
         "{}",
         r.text()
     );
-    let seq = [
-        cbor(&record("s1", "sam", "agent-y")),
-        cbor(&record("s2", "sam", "agent-z")),
-    ]
-    .concat();
-    let r = s.request(
-        "POST",
-        "/v1/decisions",
-        &[
-            ("Authorization", &auth),
-            ("Content-Type", "application/cbor-seq"),
-        ],
-        &seq,
-    );
+    let post_sequence = |records: &[(&str, &str)]| {
+        let seq: Vec<u8> = records
+            .iter()
+            .flat_map(|(id, actor)| cbor(&record(id, "sam", actor)))
+            .collect();
+        s.request(
+            "POST",
+            "/v1/decisions",
+            &[
+                ("Authorization", &auth),
+                ("Content-Type", "application/cbor-seq"),
+            ],
+            &seq,
+        )
+    };
+    let r = post_sequence(&[("s1", "agent-y"), ("s2", "agent-z")]);
     assert_eq!(json_of(&r)["appended"], 2, "{}", r.text());
-    let total = 303u64;
+    // An id only the ledger's own records may have is refused in a
+    // sequence too, read as it arrives; the record after it is taken.
+    let r = post_sequence(&[("ledger-retention-256", "agent-y"), ("s3", "agent-w")]);
+    let answer = json_of(&r);
+    assert_eq!(
+        (&answer["appended"], &answer["rejected"]),
+        (&json!(1), &json!(1)),
+        "{}",
+        r.text()
+    );
+    assert!(
+        answer["results"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("ledger's own records"),
+        "{}",
+        r.text()
+    );
+    let total = 304u64;
 
     // Auditor: checkpoint + tiles only, every leaf verified.
     let (cp, cp_text) = checkpoint_covering(&s, &key, total);
@@ -253,7 +273,7 @@ fn ship_verify_from_tiles_find_and_prove() {
     assert_eq!(s.request("GET", "/v1/checkpoints/2", &[], b"").status, 404);
 
     let m = s.request("GET", "/metrics", &[], b"").text();
-    assert!(m.contains("ledger_records_appended_total 304"), "{m}");
+    assert!(m.contains("ledger_records_appended_total 305"), "{m}");
     // Every group commit's synced write is in the histograms, with its
     // WAL part: as many in the last bucket as were counted.
     let value = |name: &str| -> f64 {

@@ -254,6 +254,15 @@ fn fits_in_leaf(record: &CheckedRecord, submitted_by: &str) -> bool {
     leaf_size(record, submitted_by) <= verifier::tile::MAX_ENTRY_SIZE
 }
 
+/// Whether a record the fast path read passes the checks it does not make
+/// itself, which [`check_record`] makes after the record's own: it fits in
+/// a leaf, and its id is not one only the ledger's own records may have.
+/// One that fails goes to the reference path, which names the problem.
+/// Every reader of the fast path asks this, bodies and sequences alike.
+fn fast_may_take(record: &CheckedRecord, sender: &Sender<'_>) -> bool {
+    fits_in_leaf(record, sender.submitted_by) && !is_reserved(&record.decision_id)
+}
+
 /// One record of a body: checked, or refused with the reason.
 pub type Checked = Result<CheckedRecord, Rejected>;
 
@@ -321,7 +330,7 @@ pub fn next_item(
     sender: &Sender<'_>,
 ) -> Option<Result<(usize, Checked), BodyError>> {
     if let Some((n, r)) = fast::check_prefix(bytes, sender) {
-        if fits_in_leaf(&r, sender.submitted_by) {
+        if fast_may_take(&r, sender) {
             return Some(Ok((n, Ok(r))));
         }
     }
@@ -344,10 +353,9 @@ pub fn parse_fast(format: Format, body: &[u8], sender: &Sender<'_>) -> Option<Ve
         Format::CborSeq => fast::sequence(body, sender)?,
         Format::Json => fast::records(&fast::json_to_cbor(body).ok()?, sender)?,
     };
-    // A reserved id goes to the reference path, which names it.
     records
         .iter()
-        .all(|r| fits_in_leaf(r, sender.submitted_by) && !is_reserved(&r.decision_id))
+        .all(|r| fast_may_take(r, sender))
         .then_some(records)
 }
 
