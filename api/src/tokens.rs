@@ -100,7 +100,7 @@ impl TokenEntry {
         ingest::input::Sender {
             submitted_by: &self.enforcer,
             enforcer: self.bound_enforcer(),
-            signers: None,
+            ..ingest::input::Sender::relay(&self.enforcer)
         }
     }
 }

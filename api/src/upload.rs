@@ -82,9 +82,12 @@ pub(crate) async fn log_mapped(
 ) -> Result<Value, ApiError> {
     let enforcer = who.enforcer.clone();
     let signers = state.enforcer_keys.current();
+    let indexes = state.indexes.clone();
     let (subs, rejected) = tokio::task::spawn_blocking(move || {
         let by: Arc<str> = enforcer.as_str().into();
-        let sender = Sender::relay(&enforcer).with_signers(&signers);
+        let sender = Sender::relay(&enforcer)
+            .with_signers(&signers)
+            .keeping_from(indexes.kept_from()?);
         let mut subs = Vec::with_capacity(records.len());
         let mut rejected = Vec::new();
         for (i, mapped) in records.iter().enumerate() {
@@ -98,10 +101,10 @@ pub(crate) async fn log_mapped(
                     .push(json!({"position": i, "decision_id": r.decision_id, "reason": r.reason})),
             }
         }
-        (subs, rejected)
+        Ok::<_, ApiError>((subs, rejected))
     })
     .await
-    .map_err(ApiError::internal)?;
+    .map_err(ApiError::internal)??;
     if !rejected.is_empty() {
         tracing::warn!(
             "{what} from {}: {} events could not be logged: {:?}",

@@ -151,11 +151,7 @@ pub fn signed_record(data: &[u8]) {
 }
 
 fn sender() -> Sender<'static> {
-    Sender {
-        submitted_by: "fuzz-writer",
-        enforcer: None,
-        signers: None,
-    }
+    Sender::relay("fuzz-writer")
 }
 
 /// A request body of records as CBOR, as `POST /v1/decisions` reads it;
@@ -163,9 +159,8 @@ fn sender() -> Sender<'static> {
 pub fn record_cbor(data: &[u8]) {
     let _ = parse_body(Format::Cbor, data, &sender());
     let bound = Sender {
-        submitted_by: "gw-1",
         enforcer: Some("gw-1"),
-        signers: None,
+        ..Sender::relay("gw-1")
     };
     if let Ok(items) = parse_body(Format::Cbor, data, &bound) {
         for r in items.into_iter().flatten() {
@@ -186,11 +181,14 @@ pub fn record_fast(data: &[u8]) {
         for s in [
             sender(),
             Sender {
-                submitted_by: "gw-eu-1",
                 enforcer: Some("gw-eu-1"),
-                signers: None,
+                ..Sender::relay("gw-eu-1")
             },
             sender().with_signers(&SIGNERS),
+            // Retention removed what was received before the seeds' time.
+            sender().keeping_from(verifier::timestamp::Timestamp::parse_text(
+                "2026-11-23T07:00:00.1Z",
+            )),
         ] {
             assert_eq!(
                 parse_body(format, data, &s),

@@ -137,15 +137,19 @@ static SIGNERS: std::sync::LazyLock<verifier::enforcer_signature::EnforcerKeys> 
         verifier::enforcer_signature::EnforcerKeys::new(vec![signer.verifier()])
     });
 
-fn senders() -> [Sender<'static>; 3] {
+fn senders() -> [Sender<'static>; 4] {
     [
         Sender::relay("relay-1"),
         Sender {
-            submitted_by: "gw-eu-1",
             enforcer: Some("gw-eu-1"),
-            signers: None,
+            ..Sender::relay("gw-eu-1")
         },
         Sender::relay("relay-1").with_signers(&SIGNERS),
+        // Retention removed what was received before 07:00: the test
+        // record (07:00:00.123) is taken, the edge times around it not all.
+        Sender::relay("relay-1").keeping_from(verifier::timestamp::Timestamp::parse_text(
+            "2026-11-23T07:00:00Z",
+        )),
     ]
 }
 
@@ -308,11 +312,25 @@ fn the_fast_path_takes_every_valid_record() {
     // A writer bound to another enforcer is left to the reference, which
     // names the problem.
     let bound = Sender {
-        submitted_by: "gw-2",
         enforcer: Some("gw-2"),
-        signers: None,
+        ..Sender::relay("gw-2")
     };
     assert!(parse_fast(Format::Json, base().to_string().as_bytes(), &bound).is_none());
     let r = parse_body(Format::Json, base().to_string().as_bytes(), &bound).unwrap();
     assert!(r[0].as_ref().unwrap_err().forbidden);
+    // A record decided before the first kept decision was received is left
+    // to the reference, which names it; one decided then is read in place.
+    let from = verifier::timestamp::Timestamp::parse_text("2026-11-23T07:00:00.123Z");
+    let keeping = Sender::relay("relay-1").keeping_from(from);
+    assert!(parse_fast(Format::Json, base().to_string().as_bytes(), &keeping).is_some());
+    let mut old = base();
+    old["time"] = json!("2026-11-23T07:00:00.122Z");
+    let body = old.to_string();
+    assert!(parse_fast(Format::Json, body.as_bytes(), &keeping).is_none());
+    let r = parse_body(Format::Json, body.as_bytes(), &keeping).unwrap();
+    let why = &r[0].as_ref().unwrap_err().reason;
+    assert!(
+        why.starts_with("time: 2026-11-23T07:00:00.122Z is before 2026-11-23T07:00:00.123Z"),
+        "{why}"
+    );
 }

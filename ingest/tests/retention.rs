@@ -435,3 +435,34 @@ fn an_export_reaching_below_the_first_kept_leaf_stands_on_the_retention_record()
     common::package(&log, head, &key().verifier());
     p.shutdown();
 }
+
+#[test]
+fn records_decided_before_the_first_kept_one_was_received_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, idx) = open(dir.path(), 100);
+    fill(&idx);
+    // Nothing removed: any time is taken.
+    assert_eq!(idx.kept_from().unwrap(), None);
+    idx.prune(600).unwrap();
+    assert_eq!(idx.kept_from().unwrap(), Some(received_at(&log, 512)));
+    // Read again once the first kept leaf moves.
+    idx.prune(800).unwrap();
+    let from = received_at(&log, 768);
+    assert_eq!(idx.kept_from().unwrap(), Some(from));
+    // A retry of a removed decision: its id is no longer in the index,
+    // and its time is before `from`.
+    assert_eq!(idx.lookup_decision("d-5").unwrap(), None);
+    let sender = ingest::input::Sender::relay("gw").keeping_from(idx.kept_from().unwrap());
+    let again = record("d-5");
+    let checked = ingest::input::parse_body(
+        ingest::input::Format::Json,
+        again.to_string().as_bytes(),
+        &sender,
+    )
+    .unwrap();
+    let refused = checked[0].as_ref().unwrap_err();
+    assert!(
+        refused.reason.starts_with("time: ") && refused.reason.contains(&from.canonical()),
+        "{refused:?}"
+    );
+}

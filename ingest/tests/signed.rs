@@ -188,9 +188,8 @@ fn signed_and_unsigned_records_mix_in_one_body() {
 
     // A writer token of another enforcer may not send gw-eu-1's signed records.
     let writer = Sender {
-        submitted_by: "gw-us-1",
         enforcer: Some("gw-us-1"),
-        signers: Some(&keys),
+        ..Sender::relay("gw-us-1").with_signers(&keys)
     };
     let refused = one(&encode(&signed), &writer).unwrap_err();
     assert!(refused.forbidden, "{}", refused.reason);

@@ -284,6 +284,23 @@ pub fn records(prefix: &str, n: usize) -> serde_json::Value {
     )
 }
 
+/// [`records`] decided now: what a store pruned by retention takes (it
+/// refuses decisions made before its first kept one was received).
+pub fn records_now(prefix: &str, n: usize) -> serde_json::Value {
+    let ns = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let now = verifier::timestamp::Timestamp::from_unix_nanos(ns as u64)
+        .unwrap()
+        .canonical();
+    let mut all = records(prefix, n);
+    for r in all.as_array_mut().unwrap() {
+        r["time"] = serde_json::json!(now);
+    }
+    all
+}
+
 /// Asserts that every sample's metric in the Prometheus text `m` has its
 /// HELP and TYPE lines.
 pub fn assert_metrics_described(m: &str) {

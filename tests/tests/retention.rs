@@ -8,7 +8,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use ledger_tests::{ok, records, refused, run, wait_until, Server};
+use ledger_tests::{ok, records, records_now, refused, run, wait_until, Server};
 
 /// Old decisions: eleven whole entry bundles and part of a twelfth, which
 /// holds the newest leaf and so stays.
@@ -60,7 +60,7 @@ fn ledgerd_removes_the_entries_of_decisions_past_its_retention() {
     assert_eq!(mirror(early, &[]).code, 0);
     // Past the retention, with decisions received since.
     std::thread::sleep(Duration::from_secs(4));
-    s.append(&records("new", 10));
+    s.append(&records_now("new", 10));
     // In whole bundles of 256, up to the newest's (over one pass or more,
     // as the old decisions pass the horizon).
     wait_until("retention removes the old entries", || {
@@ -73,6 +73,19 @@ fn ledgerd_removes_the_entries_of_decisions_past_its_retention() {
             .contains("ledger-retention-2816")
     });
     let size = s.tree_size();
+    // A retry of a removed decision cannot be told from a new one by its
+    // id, gone with its entry: it is refused, as decided before the first
+    // kept decision was received, and nothing is appended.
+    let retry = records("old0", 6)[5].clone();
+    let r = s.post(&s.writer, &retry);
+    assert!(
+        r.text().contains("\"rejected\":1")
+            && r.text()
+                .contains("when the first decision this ledger keeps was received"),
+        "{}",
+        r.text()
+    );
+    assert_eq!(s.tree_size(), size);
 
     // Entries and ids are gone; the hashes are served as before.
     let (status, text) = get(&s, "/tile/entries/000");
@@ -414,7 +427,7 @@ fn a_legal_hold_placed_on_a_running_ledgerd_keeps_its_decisions_until_released()
     // bundles, up to the one holding leaf 600), the held ones stay, pass
     // after pass.
     std::thread::sleep(Duration::from_secs(3));
-    s.append(&records("new", 10));
+    s.append(&records_now("new", 10));
     wait_until("retention up to the hold", || {
         s.metric("ledger_first_kept_leaf") == 512.0
     });

@@ -19,6 +19,9 @@ const GROUP: usize = 1_000;
 /// CBOR sequence; `-` is stdin) as `submitted_by`. If any record is refused,
 /// nothing is appended.
 pub fn run(dir: &DataDir, inputs: &[String], submitted_by: &str) -> Result<()> {
+    let log = Arc::new(dir.open()?);
+    let indexes = Indexes::open(log.clone())?;
+    let sender = Sender::relay(submitted_by).keeping_from(indexes.kept_from()?);
     let mut checked = Vec::new();
     let mut refused = 0;
     for name in inputs {
@@ -28,7 +31,7 @@ pub fn run(dir: &DataDir, inputs: &[String], submitted_by: &str) -> Result<()> {
                 Record::Json(text) => (Format::Json, text.into_bytes()),
                 Record::Cbor(item) => (Format::Cbor, item),
             };
-            let parsed = parse_body(format, &body, &Sender::relay(submitted_by))
+            let parsed = parse_body(format, &body, &sender)
                 .with_context(|| format!("{name}: record {position}"))?;
             for item in parsed {
                 match item {
@@ -50,8 +53,6 @@ pub fn run(dir: &DataDir, inputs: &[String], submitted_by: &str) -> Result<()> {
     if checked.is_empty() {
         bail!("no records in {}", inputs.join(", "));
     }
-    let log = Arc::new(dir.open()?);
-    let indexes = Indexes::open(log.clone())?;
     let signer = dir.signer()?;
     let pipeline = Pipeline::start(
         indexes,

@@ -102,11 +102,16 @@ pub(crate) async fn post_decisions(
         })?;
     let sender = who.clone();
     let signers = state.enforcer_keys.current();
+    let indexes = state.indexes.clone();
     let parsed = tokio::task::spawn_blocking(move || {
-        parse_body(format, &body, &sender.sender().with_signers(&signers))
+        let sender = sender
+            .sender()
+            .with_signers(&signers)
+            .keeping_from(indexes.kept_from()?);
+        Ok::<_, ApiError>(parse_body(format, &body, &sender))
     })
     .await
-    .map_err(ApiError::internal)?
+    .map_err(ApiError::internal)??
     .map_err(|e| ApiError::bad(e.to_string()))?;
     if parsed.is_empty() {
         return Err(ApiError::bad("the body holds no records"));

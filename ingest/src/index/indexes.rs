@@ -42,6 +42,9 @@ pub struct Indexes {
     /// The leaves below it are in the built spans (RocksDB) and no longer
     /// in memory; it moves only after a span's build was ingested.
     built: AtomicU64,
+    /// The first kept leaf and when it was received, as last read
+    /// ([`Indexes::kept_from`]).
+    pub(crate) kept_from: Mutex<Option<(u64, verifier::timestamp::Timestamp)>>,
 }
 
 /// What the built spans (RocksDB) said about some `decision_id`s, asked
@@ -133,6 +136,7 @@ impl Indexes {
             building: Mutex::new(()),
             postings: RwLock::new(()),
             built: AtomicU64::new(built),
+            kept_from: Mutex::new(None),
         });
         let log = indexes.log();
         indexes.apply(

@@ -270,6 +270,29 @@ impl Indexes {
         })
     }
 
+    /// When the first decision the ledger keeps was received, once
+    /// retention removed older ones: `None` before any prune (or when every
+    /// entry is gone). A record decided before it is refused
+    /// ([`crate::input::Sender::keeping_from`]): its `decision_id` may be a
+    /// removed decision's, which the idempotency index no longer holds, so
+    /// a retry of a removed decision would be appended again. Read from
+    /// the first kept leaf once each time it moves.
+    pub fn kept_from(&self) -> Result<Option<Timestamp>, LedgerError> {
+        let kept = self.log().first_kept();
+        if kept == 0 || kept >= self.log().size() {
+            return Ok(None);
+        }
+        let mut cached = self.kept_from.lock().unwrap_or_else(|p| p.into_inner());
+        match *cached {
+            Some((leaf, from)) if leaf == kept => Ok(Some(from)),
+            _ => {
+                let from = self.log().received_at(kept)?;
+                *cached = Some((kept, from));
+                Ok(Some(from))
+            }
+        }
+    }
+
     /// Why `decision_id` is not found: it is in no kept leaf (retention
     /// removes ids with their entries, so a pruned one is not told apart
     /// from one never logged).

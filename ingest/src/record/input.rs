@@ -87,6 +87,27 @@ pub fn check_record(
             forbidden: false,
         });
     }
+    if let Some(from) = sender
+        .kept_from
+        .filter(|_| !sender.may_send_from(checked.time))
+    {
+        return Err(Rejected {
+            position,
+            reason: FieldError {
+                path: "time".into(),
+                problem: format!(
+                    "{} is before {}, when the first decision this ledger keeps was received: \
+                     retention removed the decisions received before then, so a decision made \
+                     before then cannot be told from a retry of a removed one",
+                    checked.time.canonical(),
+                    from.canonical()
+                ),
+            }
+            .to_string(),
+            decision_id: Some(checked.decision_id),
+            forbidden: false,
+        });
+    }
     Ok(checked)
 }
 
@@ -256,11 +277,14 @@ fn fits_in_leaf(record: &CheckedRecord, submitted_by: &str) -> bool {
 
 /// Whether a record the fast path read passes the checks it does not make
 /// itself, which [`check_record`] makes after the record's own: it fits in
-/// a leaf, and its id is not one only the ledger's own records may have.
-/// One that fails goes to the reference path, which names the problem.
-/// Every reader of the fast path asks this, bodies and sequences alike.
+/// a leaf, its id is not one only the ledger's own records may have, and
+/// it was not decided before the first kept decision was received. One
+/// that fails goes to the reference path, which names the problem. Every
+/// reader of the fast path asks this, bodies and sequences alike.
 fn fast_may_take(record: &CheckedRecord, sender: &Sender<'_>) -> bool {
-    fits_in_leaf(record, sender.submitted_by) && !is_reserved(&record.decision_id)
+    fits_in_leaf(record, sender.submitted_by)
+        && !is_reserved(&record.decision_id)
+        && sender.may_send_from(record.time)
 }
 
 /// One record of a body: checked, or refused with the reason.

@@ -2,6 +2,7 @@
 //! body needs, whichever path (fast or reference) checks it.
 
 use verifier::enforcer_signature::EnforcerKeys;
+use verifier::timestamp::Timestamp;
 
 /// Who sends records: the authenticated writer, the `enforcer.id` its
 /// records must declare, if its token is bound to one, and the enforcers
@@ -17,6 +18,12 @@ pub struct Sender<'a> {
     /// be signed by it, and a signed record is checked with them. `None`:
     /// no enforcer has a key, and signed records are refused.
     pub signers: Option<&'a EnforcerKeys>,
+    /// When the first decision the ledger keeps was received, once
+    /// retention removed older ones ([`crate::Indexes::kept_from`]): a
+    /// record decided before it is refused, since a retry of a removed
+    /// decision could not be told from a new one (specs/record.md,
+    /// "Times"). `None`: nothing removed, any time is taken.
+    pub kept_from: Option<Timestamp>,
 }
 
 impl<'a> Sender<'a> {
@@ -26,6 +33,7 @@ impl<'a> Sender<'a> {
             submitted_by,
             enforcer: None,
             signers: None,
+            kept_from: None,
         }
     }
 
@@ -35,6 +43,17 @@ impl<'a> Sender<'a> {
             signers: Some(signers),
             ..self
         }
+    }
+
+    /// The same sender, refusing records decided before `kept_from`.
+    pub fn keeping_from(self, kept_from: Option<Timestamp>) -> Sender<'a> {
+        Sender { kept_from, ..self }
+    }
+
+    /// Whether it may send a record decided at `time`: not before the
+    /// first kept decision's receipt ([`Sender::kept_from`]).
+    pub fn may_send_from(&self, time: Timestamp) -> bool {
+        self.kept_from.is_none_or(|from| time >= from)
     }
 
     /// Whether it may send an unsigned record that declares `enforcer`:
