@@ -65,10 +65,11 @@ pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     for (name, help, value) in counters {
         sample(name, "counter", help, value.to_string());
     }
-    let gauges: [(&str, &str, String); 12] = [
+    let gauges: [(&str, &str, String); 13] = [
         ("ledger_enforcer_keys", "enforcer keys registered: their enforcers' records must come signed", state.enforcer_keys.current().keys().len().to_string()),
         ("ledger_queue_depth", "records queued for a group commit", c(&s.queued).to_string()),
         ("ledger_tree_size", "leaves in the log", state.log.size().to_string()),
+        ("ledger_indexes_marked_damaged", "1 once damage was found in the indexes (db/index.damaged): restarting ledgerd rebuilds them from the leaves", u8::from(state.log.indexes_marked_damaged()).to_string()),
         ("ledger_first_kept_leaf", "leaves below it had their entries removed by retention (their hashes stay)", state.log.first_kept().to_string()),
         ("ledger_retention_last_pass_timestamp_seconds", "when the last retention pass ended without an error (Unix seconds; 0: none yet, or no --retention)", crate::state::RETENTION_LAST_PASS.load(Ordering::Relaxed).to_string()),
         ("ledger_retention_failing", "1 while the last retention pass failed (see the log): decisions past the retention period are kept", crate::state::RETENTION_FAILING.load(Ordering::Relaxed).to_string()),

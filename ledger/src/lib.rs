@@ -322,6 +322,13 @@ impl Log {
         Ok((db, cf(db, cf_name)?))
     }
 
+    /// Whether the indexes were found damaged while the log was open (or
+    /// before, by a process that could not rebuild them): the next open
+    /// rebuilds them from the leaves.
+    pub fn indexes_marked_damaged(&self) -> bool {
+        self.index_damage_marked.load(Ordering::Relaxed) || damage::marked(&self.path).is_some()
+    }
+
     /// A RocksDB error of the index database, said of [`Store::Indexes`]:
     /// damage found there marks the indexes (once) so that the next open
     /// rebuilds them from the leaves (`damage.rs`).

@@ -90,6 +90,20 @@ fn look_up(s: &Server, token: &str) -> Vec<(usize, u16, String)> {
         .collect()
 }
 
+/// Asserts that `ledgerctl status` of `s` exits 1 with an attention line
+/// saying `what`.
+fn needs_a_person(s: &Server, what: &str) {
+    let status = run(
+        "ledgerctl",
+        &["--url", &format!("http://{}", s.addr), "status"],
+    );
+    assert!(
+        status.code == 1 && status.stdout.contains(what),
+        "{}",
+        status.stdout
+    );
+}
+
 /// What [`running_on_damage`] gives: the data dir, the ledgerd on it, a
 /// reader and a relay token, and what [`look_up`] met.
 type OnDamage = (PathBuf, Server, String, String, Vec<(usize, u16, String)>);
@@ -127,15 +141,7 @@ fn damaged_indexes_are_named_counted_and_rebuilt_from_the_leaves() {
         );
     }
     assert!(s.metric("ledger_storage_damaged_total") >= damaged.len() as f64);
-    let status = run(
-        "ledgerctl",
-        &["--url", &format!("http://{}", s.addr), "status"],
-    );
-    assert!(
-        status.code == 1 && status.stdout.contains("damaged data found in the store"),
-        "{}",
-        status.stdout
-    );
+    needs_a_person(&s, "damaged data found in the store");
     // A retry of a decision whose id lies in a damaged block cannot be
     // told from a new one: it fails, and nothing is appended twice.
     let (i, _, _) = damaged[0];
@@ -179,7 +185,9 @@ fn indexes_found_damaged_at_runtime_are_rebuilt_when_ledgerd_restarts() {
     let mark = data.join("db/index.damaged");
     let damaged: Vec<_> = answers.iter().filter(|(_, st, _)| *st == 500).collect();
     assert!(damaged[0].2.contains("restart ledgerd"), "{}", damaged[0].2);
-    // Marked (synced) when first met, with what was found.
+    // Marked (synced) when first met, with what was found, and said so.
+    assert_eq!(s.metric("ledger_indexes_marked_damaged"), 1.0);
+    needs_a_person(&s, "restart ledgerd to rebuild them");
     let said = std::fs::read_to_string(&mark).unwrap();
     assert!(
         said.contains("the indexes (db/index) are damaged"),
@@ -200,6 +208,7 @@ fn indexes_found_damaged_at_runtime_are_rebuilt_when_ledgerd_restarts() {
     assert!(r.text().contains("\"duplicate\":1"), "{}", r.text());
     assert_eq!(s.tree_size(), RECORDS as u64);
     assert_eq!(s.metric("ledger_storage_damaged_total"), 1.0);
+    assert_eq!(s.metric("ledger_indexes_marked_damaged"), 0.0);
     s.stop();
     let audit = ok("ledgerctl", &["--data", data.to_str().unwrap(), "audit"]);
     assert!(audit.contains("checksums match"), "{audit}");

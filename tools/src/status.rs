@@ -114,6 +114,12 @@ pub fn run(remote: &Remote, key: Option<&VerifierKey>, args: &StatusArgs) -> Res
             .map_or_else(|| format!("{held}"), |t| t.canonical());
         println!("retention: held by a legal hold: decisions received since {since} are kept (ledgerctl hold list)");
     }
+    if m.get("ledger_indexes_marked_damaged") > 0.0 {
+        attention.push(
+            "the indexes are damaged and marked for a rebuild: restart ledgerd to rebuild them from the leaves (lookups that meet the damage fail until then)"
+                .to_string(),
+        );
+    }
     let damaged = m.get("ledger_storage_damaged_total");
     if damaged > 0.0 {
         attention.push(format!(
