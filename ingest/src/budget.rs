@@ -3,7 +3,7 @@
 //!
 //! | part | share | at 512 MiB |
 //! |---|---|---|
-//! | span indexes: leaves acknowledged but not yet in the built indexes, and spare spans paged in ahead | 2/5 | 5 spans of ~40 MiB: 4 unbuilt, 1 spare |
+//! | span indexes: leaves acknowledged but not yet in the built indexes, and spare spans paged in ahead | 2/5 | 4 spans of ~48 MiB: 3 unbuilt, 1 spare |
 //! | RocksDB memtables, every database | 1/16 | 32 MiB |
 //! | RocksDB block cache, shared: data blocks, and the index and bloom filter blocks of every SST file (partitioned) | 1/8 | 64 MiB |
 //! | the rest: requests in flight, the allocators' free lists, the process itself | 7/16 | |
@@ -15,8 +15,10 @@
 use ledger::RocksLimits;
 
 /// Memory one span's index takes when full, about (leaves, decisions,
-/// terms and their spellings of [`crate::index::SPAN`] records).
-pub const SPAN_MEMORY: usize = 40 << 20;
+/// terms and their spellings of [`crate::index::SPAN`] records): under
+/// full load, ledgerd's RSS moves by ~45 MiB per unbuilt span
+/// (docs/performance.md, "Memory").
+pub const SPAN_MEMORY: usize = 48 << 20;
 
 /// The smallest budget accepted.
 pub const MIN_BUDGET: usize = 192 << 20;

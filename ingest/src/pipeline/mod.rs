@@ -68,8 +68,8 @@ impl Default for PipelineConfig {
             max_batch: 1_000,
             max_delay: Duration::from_micros(500),
             checkpoint_interval: Duration::from_secs(1),
-            // Four spans: ~190 MB of span indexes and id tables.
-            max_unbuilt: 4 * crate::index::SPAN,
+            // Three spans: ~140 MiB of span indexes and id tables.
+            max_unbuilt: 3 * crate::index::SPAN,
             thread_priorities: false,
         }
     }
