@@ -12,10 +12,12 @@
 //!    dir, the same records checked before timing, the same batches and
 //!    submitters: what the HTTP front is measured against.
 //!
-//! The server's resident memory (`/metrics`) is read after each phase: of
-//! a server on this machine, it is the figure to watch.
+//! The server's resident memory (`/metrics`) is read after each phase, and
+//! sampled every half second through the first: its peak in the middle and
+//! in the last third of that phase say whether it stays flat under full
+//! load. Of a server on this machine, it is the figure to watch.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
@@ -209,6 +211,41 @@ fn server_rss(remote: &Remote) -> (f64, f64) {
     }
 }
 
+/// The server's resident memory in MiB, sampled every half second while
+/// `work` runs, with what `work` returned.
+fn sampling_rss<T>(remote: &Remote, work: impl FnOnce() -> T) -> (T, Vec<f64>) {
+    let done = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let sampler = s.spawn(|| {
+            let mut samples = Vec::new();
+            while !done.load(Ordering::Relaxed) {
+                let (now, _) = server_rss(remote);
+                if now.is_finite() {
+                    samples.push(now);
+                }
+                std::thread::sleep(Duration::from_millis(500));
+            }
+            samples
+        });
+        let out = work();
+        done.store(true, Ordering::Relaxed);
+        (out, sampler.join().unwrap_or_default())
+    })
+}
+
+/// The peaks of the middle and of the last third of `samples` (in time
+/// order), once there are three.
+fn thirds(samples: &[f64]) -> Option<(f64, f64)> {
+    let third = samples.len() / 3;
+    let peak = |s: &[f64]| s.iter().copied().fold(f64::MIN, f64::max);
+    (third > 0).then(|| {
+        (
+            peak(&samples[third..2 * third]),
+            peak(&samples[2 * third..]),
+        )
+    })
+}
+
 /// Waits, a minute at most, until the server has caught up with what the
 /// phase before left it (nothing queued, index builds at most one span
 /// behind), so that each phase starts from a steady state and the paced
@@ -253,10 +290,21 @@ pub fn run_http(remote: &Remote, args: &BenchArgs) -> Result<()> {
         args.concurrency, args.batch
     );
     let mut results: Vec<(Format, Phase)> = Vec::new();
+    let mut flat = None;
     for (k, &format) in formats.iter().enumerate() {
         let b = bodies(format, k as u64 * n, n, args.batch, seed)?;
         settle(remote);
-        let p = drive(remote, format, b, n as usize, args.concurrency, None)?;
+        let (p, samples) = if k == 0 {
+            sampling_rss(remote, || {
+                drive(remote, format, b, n as usize, args.concurrency, None)
+            })
+        } else {
+            (
+                drive(remote, format, b, n as usize, args.concurrency, None),
+                Vec::new(),
+            )
+        };
+        let p = p?;
         let (rss, peak) = server_rss(remote);
         println!(
             "  {format:?}: {:.0} records/s, ack p50 {:.2} ms, p99 {:.2} ms ({} retries after 503); server RSS {rss:.0} MiB, peak {peak:.0} MiB",
@@ -267,6 +315,14 @@ pub fn run_http(remote: &Remote, args: &BenchArgs) -> Result<()> {
         );
         if let Some(why) = &p.busy {
             println!("    the first 503: {why}");
+        }
+        if let Some((middle, last)) = thirds(&samples) {
+            println!(
+                "    server RSS through the phase ({} samples): middle third's peak {middle:.0} MiB, last third's {last:.0} MiB ({:+.1}%)",
+                samples.len(),
+                100.0 * (last / middle - 1.0)
+            );
+            flat = Some((format, last / middle - 1.0));
         }
         results.push((format, p));
     }
@@ -313,9 +369,29 @@ pub fn run_http(remote: &Remote, args: &BenchArgs) -> Result<()> {
         }
         println!("{line}");
     }
+    let flat = flat.map_or(String::new(), |(format, by)| {
+        format!(
+            ", its last third of the {format:?} phase {:+.1}% on the middle",
+            100.0 * by
+        )
+    });
     println!(
-        "  ack p99 at half the peak: {:.2} ms; server peak RSS {peak_rss:.0} MiB",
+        "  ack p99 at half the peak: {:.2} ms; server peak RSS {peak_rss:.0} MiB{flat}",
         paced.ms(0.99)
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::thirds;
+
+    #[test]
+    fn thirds_are_the_peaks_of_the_middle_and_last_samples() {
+        assert_eq!(thirds(&[1.0, 2.0]), None);
+        assert_eq!(thirds(&[9.0, 2.0, 3.0]), Some((2.0, 3.0)));
+        // Seven samples: thirds of two, the last taking the rest.
+        let s = [100.0, 500.0, 300.0, 310.0, 320.0, 290.0, 330.0];
+        assert_eq!(thirds(&s), Some((310.0, 330.0)));
+    }
 }
