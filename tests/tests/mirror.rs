@@ -459,3 +459,62 @@ fn a_second_mirror_on_the_same_directory_is_refused() {
         r.stderr
     );
 }
+
+/// `mirror --print`: each decision a sync proves, on stdout as an export
+/// writes it (the JSON line is what `GET /v1/decisions/{id}` answers), the
+/// next sync only the new ones; the mirror's own lines go to stderr.
+#[test]
+fn a_mirror_prints_each_decision_it_proves_for_a_siem() {
+    let (dir, _data, mirror_dir, s, key) = logged();
+    let print = |m: &Path, form: &str| {
+        run(
+            "ledgerctl",
+            &[
+                "--url",
+                &format!("http://{}", s.addr),
+                "--key",
+                &key,
+                "--data",
+                m.to_str().unwrap(),
+                "mirror",
+                "--once",
+                "--print",
+                form,
+            ],
+        )
+    };
+    let printed = |r: &ledger_tests::Run| -> Vec<Value> {
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        r.stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    // A whole entry bundle and part of the next.
+    s.append(&records("p", 300));
+    checkpoint(&s, 300);
+    let r = print(&mirror_dir, "jsonl");
+    assert!(r.stderr.contains("300 leaves"), "{}", r.stderr);
+    let lines = printed(&r);
+    assert_eq!(lines.len(), 300);
+    for (i, line) in lines.iter().enumerate() {
+        assert_eq!(line, &decision(&s, &format!("p-{i}")), "line {i}");
+    }
+    s.append(&records("q", 20));
+    checkpoint(&s, 320);
+    let lines = printed(&print(&mirror_dir, "jsonl"));
+    let ids: Vec<&str> = lines
+        .iter()
+        .map(|l| l["record"]["decision_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, (0..20).map(|i| format!("q-{i}")).collect::<Vec<_>>());
+    assert!(printed(&print(&mirror_dir, "jsonl")).is_empty());
+    // OCSF, from the start, in a mirror of its own.
+    let lines = printed(&print(&dir.path().join("ocsf-mirror"), "ocsf"));
+    assert_eq!(lines.len(), 320);
+    assert!(
+        lines.iter().all(|l| l["class_uid"] == 6003),
+        "{:?}",
+        lines[0]
+    );
+}

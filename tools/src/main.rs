@@ -220,6 +220,14 @@ enum Command {
         /// name; keep the hashes (default: keep every entry fetched).
         #[arg(long)]
         prune: bool,
+        /// Print each new decision on stdout once proven, as JSON Lines
+        /// (`jsonl`: the export's lines) or OCSF API Activity
+        /// (`ocsf`), for a SIEM's forwarder: a decision is printed before
+        /// the checkpoint that covers it is stored, so a mirror stopped
+        /// in between prints it again (at least once; the leaf index and
+        /// hash tell repeats). Its own lines then go to stderr.
+        #[arg(long, value_enum)]
+        print: Option<mirror::Print>,
     },
     /// Rebuild a full ledger store in --data (a new directory) from a
     /// mirror: leaves at their indexes, tree, checkpoints, dedup map,
@@ -559,7 +567,13 @@ fn run(cli: Cli) -> Result<()> {
     {
         return bench::paced_sync(options, *seconds, *rate, *batch);
     }
-    if let Command::Mirror { once, every, prune } = cli.command {
+    if let Command::Mirror {
+        once,
+        every,
+        prune,
+        print,
+    } = cli.command
+    {
         let url = cli
             .url
             .as_deref()
@@ -570,9 +584,12 @@ fn run(cli: Cli) -> Result<()> {
             &remote,
             &key,
             &cli.data,
-            once,
-            prune,
-            std::time::Duration::from_secs(every.max(1)),
+            mirror::Follow {
+                once,
+                prune,
+                every: std::time::Duration::from_secs(every.max(1)),
+                print,
+            },
         );
     }
     if let Command::Restore { mirror } = &cli.command {

@@ -41,8 +41,12 @@ use verifier::tile::{decode_bundle_of, entry_bundles, TILE_WIDTH};
 use verifier::{leaf_hash, VerifierKey};
 
 mod erasure;
+mod print;
 mod retention;
 mod staged;
+
+pub use print::Print;
+use print::Printer;
 
 use crate::audit::{erased_leaves, hashes_of, leaf_hashes, Bundle, FsFiles, Source};
 use crate::remote::Remote;
@@ -151,7 +155,14 @@ impl Mirror {
     /// returns the new size. A newest checkpoint without the cosignatures
     /// the remote asks for is not taken: the answer says so, and the
     /// mirror stays as it is.
-    fn sync(&mut self, remote: &Remote) -> Result<Synced> {
+    ///
+    /// With a `printer`, each decision proven is printed before the new
+    /// checkpoint is stored (`print.rs`).
+    fn sync(
+        &mut self,
+        remote: &Remote,
+        printer: Option<&mut Printer<impl Write>>,
+    ) -> Result<Synced> {
         let (cp, text) = remote.log_checkpoint(&self.key, None)?;
         let have = self.size();
         // A log that went back or forked is refused whether or not
@@ -198,7 +209,7 @@ impl Mirror {
                     for e in entries.iter().skip(skip) {
                         frontier.push(leaf_hash(e));
                     }
-                    bundles.add(tile, tile, &data)?;
+                    bundles.add_entries(tile, &data)?;
                 }
                 Bundle::Erased { entries, hashes } => {
                     let leaves = erased_leaves::<String>(&tile, &entries, &hashes)
@@ -223,6 +234,10 @@ impl Mirror {
                 "the log's leaves from {have} to {} do not extend this mirror's {have} to the signed root: not an append-only extension (refused; the mirror is unchanged)",
                 cp.size
             );
+        }
+        if let Some(printer) = printer {
+            bundles.each_entry(have, |index, entry| printer.entry(index, entry))?;
+            printer.flush()?;
         }
         let completed = bundles.commit()?;
         write_frontier(&self.dir.join("frontier"), &frontier)?;
@@ -310,67 +325,84 @@ fn switch_key(
     Ok(())
 }
 
+/// How `ledgerctl mirror` follows the log.
+pub struct Follow {
+    /// One sync, then stop.
+    pub once: bool,
+    /// Follow the log's retention and erasures.
+    pub prune: bool,
+    /// Time between syncs.
+    pub every: Duration,
+    /// Print each decision proven on stdout, in this form; the mirror's
+    /// own lines then go to stderr.
+    pub print: Option<Print>,
+}
+
 /// `ledgerctl mirror`: one sync, or (without `once`) a sync every
 /// `every` until stopped.
-pub fn run(
-    remote: &Remote,
-    key: &VerifierKey,
-    dir: &Path,
-    once: bool,
-    prune: bool,
-    every: Duration,
-) -> Result<()> {
+pub fn run(remote: &Remote, key: &VerifierKey, dir: &Path, follow: Follow) -> Result<()> {
     let mut m = Mirror::open(dir, key)?;
+    let mut printer = follow
+        .print
+        .map(|form| Printer::new(form, key.name(), std::io::stdout().lock()));
+    // Stdout carries the decisions when they are printed.
+    let say = |line: String| {
+        if follow.print.is_some() {
+            eprintln!("{line}");
+        } else {
+            println!("{line}");
+        }
+    };
     let mut waiting = None;
     loop {
         let before = m.size();
-        let synced = m.sync(remote)?;
-        if prune {
+        let synced = m.sync(remote, printer.as_mut())?;
+        if follow.prune {
             let (from, to) = m.follow_retention(remote)?;
             if to > from {
-                println!(
+                say(format!(
                     "mirror {}: removed the entries of leaves {from}..{to}, as the log's retention did; their hashes are kept",
                     dir.display()
-                );
+                ));
             }
             let erased = m.follow_erasures()?;
             if !erased.is_empty() {
-                println!(
+                say(format!(
                     "mirror {}: erased the entries of {} leaf{} as the log's erasure records say (the first: leaf {}); their hashes are kept",
                     dir.display(),
                     erased.len(),
                     if erased.len() == 1 { "," } else { "s," },
                     erased[0]
-                );
+                ));
             }
         }
         let size = match synced {
             Synced::Size(size) => size,
-            Synced::Waiting(why) if once => bail!("{why}"),
+            Synced::Waiting(why) if follow.once => bail!("{why}"),
             Synced::Waiting(why) => {
                 // Said once while it lasts; the next fetch tries again.
                 if waiting.as_ref() != Some(&why) {
                     eprintln!("mirror {}: {why}", dir.display());
                 }
                 waiting = Some(why);
-                std::thread::sleep(every);
+                std::thread::sleep(follow.every);
                 continue;
             }
         };
         waiting = None;
-        if size > before || once {
-            println!(
+        if size > before || follow.once {
+            say(format!(
                 "mirror {}: {size} {} of {}, checkpoint verified (+{})",
                 dir.display(),
                 if size == 1 { "leaf" } else { "leaves" },
                 key.name(),
                 size - before
-            );
+            ));
         }
-        if once {
+        if follow.once {
             return Ok(());
         }
-        std::thread::sleep(every);
+        std::thread::sleep(follow.every);
     }
 }
 

@@ -19,6 +19,9 @@ pub(super) struct Staged {
     /// Each staged file: the bundle it came from, and the file it is kept
     /// as (the bundle itself, or the hash tile standing for it).
     files: Vec<(Tile, Tile)>,
+    /// The staged files that are whole entry bundles, by position in
+    /// `files`: their entries are the leaves' ([`Staged::each_entry`]).
+    whole: Vec<usize>,
 }
 
 impl Staged {
@@ -36,6 +39,7 @@ impl Staged {
             dir: dir.to_path_buf(),
             staging,
             files: Vec::new(),
+            whole: Vec::new(),
         })
     }
 
@@ -48,6 +52,38 @@ impl Staged {
         let path = self.staged(self.files.len());
         std::fs::write(&path, data).with_context(|| format!("writing {}", path.display()))?;
         self.files.push((tile, kept_as));
+        Ok(())
+    }
+
+    /// Keeps `data`, the entry bundle `tile` with every entry there.
+    pub(super) fn add_entries(&mut self, tile: Tile, data: &[u8]) -> Result<()> {
+        self.whole.push(self.files.len());
+        self.add(tile, tile, data)
+    }
+
+    /// Each entry of the whole entry bundles staged, from leaf `from` on,
+    /// in order, with its leaf index: read back from the staged files one
+    /// bundle at a time.
+    pub(super) fn each_entry(
+        &self,
+        from: u64,
+        mut visit: impl FnMut(u64, &[u8]) -> Result<()>,
+    ) -> Result<()> {
+        for &n in &self.whole {
+            let (tile, _) = self.files[n];
+            let path = self.staged(n);
+            let data =
+                std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+            let entries =
+                verifier::tile::decode_bundle_of(&tile, &data).with_context(|| tile.path())?;
+            let first = tile.index * TILE_WIDTH;
+            for (i, e) in entries.iter().enumerate() {
+                let index = first + i as u64;
+                if index >= from {
+                    visit(index, e)?;
+                }
+            }
+        }
         Ok(())
     }
 
