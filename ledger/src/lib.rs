@@ -161,8 +161,8 @@ impl Log {
         let index = if extra_cfs.is_empty() {
             None
         } else {
-            // Damage met earlier (an audit only reports it).
-            if let (Some(why), true) = (damage::marked(path), check_root) {
+            // Damage met earlier; an audit only reports it.
+            if let Some(why) = damage::marked(path).filter(|_| check_root) {
                 tracing::warn!(
                     "the indexes in {} were found damaged ({why}): rebuilding them from the log's leaves",
                     index_path.display()
@@ -322,11 +322,11 @@ impl Log {
         Ok((db, cf(db, cf_name)?))
     }
 
-    /// Whether the indexes were found damaged while the log was open (or
-    /// before, by a process that could not rebuild them): the next open
-    /// rebuilds them from the leaves.
+    /// Whether the indexes were found damaged while the log was open: the
+    /// next open rebuilds them from the leaves. (A mark left before is
+    /// taken by the open itself.)
     pub fn indexes_marked_damaged(&self) -> bool {
-        self.index_damage_marked.load(Ordering::Relaxed) || damage::marked(&self.path).is_some()
+        self.index_damage_marked.load(Ordering::Relaxed)
     }
 
     /// A RocksDB error of the index database, said of [`Store::Indexes`]:

@@ -284,16 +284,21 @@ pub fn records(prefix: &str, n: usize) -> serde_json::Value {
     )
 }
 
-/// [`records`] decided now: what a store pruned by retention takes (it
-/// refuses decisions made before its first kept one was received).
-pub fn records_now(prefix: &str, n: usize) -> serde_json::Value {
+/// The time now, canonical (RFC 3339, UTC).
+pub fn now() -> String {
     let ns = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_nanos();
-    let now = verifier::timestamp::Timestamp::from_unix_nanos(ns as u64)
+    verifier::timestamp::Timestamp::from_unix_nanos(ns as u64)
         .unwrap()
-        .canonical();
+        .canonical()
+}
+
+/// [`records`] decided [`now`]: what a store pruned by retention takes (it
+/// refuses decisions made before its first kept one was received).
+pub fn records_now(prefix: &str, n: usize) -> serde_json::Value {
+    let now = now();
     let mut all = records(prefix, n);
     for r in all.as_array_mut().unwrap() {
         r["time"] = serde_json::json!(now);

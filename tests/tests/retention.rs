@@ -8,7 +8,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use ledger_tests::{ok, records, records_now, refused, run, wait_until, Server};
+use ledger_tests::{now, ok, records, records_now, refused, run, wait_until, Server};
 
 /// Old decisions: eleven whole entry bundles and part of a twelfth, which
 /// holds the newest leaf and so stays.
@@ -384,16 +384,6 @@ fn place_hold(d: &str, since: &str, reason: &str) -> String {
             "--data", d, "hold", "place", "--since", since, "--reason", reason,
         ],
     )
-}
-
-fn now() -> String {
-    let ns = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    verifier::timestamp::Timestamp::from_unix_nanos(ns as u64)
-        .unwrap()
-        .canonical()
 }
 
 #[test]

@@ -13,22 +13,13 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use ledger_tests::{bin, ok, records, refused, run};
+use ledger_tests::{bin, now, ok, records, refused, run};
 use serde_json::Value;
-use verifier::timestamp::Timestamp;
 
 /// Decisions a batch; leaf `b * BATCH + i` holds `b<b>-<i>`.
 const BATCH: u64 = 10_000;
 /// Batches: 70,000 leaves, so the first index span (65,536) is built.
 const BATCHES: u64 = 7;
-
-fn now() -> String {
-    let ns = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    Timestamp::from_unix_nanos(ns as u64).unwrap().canonical()
-}
 
 fn id_of(leaf: u64) -> String {
     format!("b{}-{}", leaf / BATCH, leaf % BATCH)

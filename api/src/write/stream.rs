@@ -68,11 +68,12 @@ pub(crate) async fn post_sequence(
     let mut cut: Option<(StatusCode, String)> = None;
     let mut broken = false;
     let signers = state.enforcer_keys.current();
-    let indexes = state.indexes.clone();
-    let kept_from = tokio::task::spawn_blocking(move || indexes.kept_from())
-        .await
-        .map_err(ApiError::internal)??;
-    let sender = who.sender().with_signers(&signers).keeping_from(kept_from);
+    // Read once per first kept leaf (a point read), then from memory; this
+    // path checks its records on this thread too.
+    let sender = who
+        .sender()
+        .with_signers(&signers)
+        .keeping_from(state.indexes.kept_from()?);
     'body: while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| ApiError::bad(format!("reading the body: {e}")))?;
         read += chunk.len();

@@ -13,9 +13,8 @@
 //!    submitters: what the HTTP front is measured against.
 //!
 //! The server's resident memory (`/metrics`) is read after each phase, and
-//! sampled every half second through the first: its peak in the middle and
-//! in the last third of that phase say whether it stays flat under full
-//! load. Of a server on this machine, it is the figure to watch.
+//! sampled every half second through the full-load ones: its peak in the
+//! middle and in the last third of a phase say whether it stays flat. Of a server on this machine, it is the figure to watch.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -294,16 +293,9 @@ pub fn run_http(remote: &Remote, args: &BenchArgs) -> Result<()> {
     for (k, &format) in formats.iter().enumerate() {
         let b = bodies(format, k as u64 * n, n, args.batch, seed)?;
         settle(remote);
-        let (p, samples) = if k == 0 {
-            sampling_rss(remote, || {
-                drive(remote, format, b, n as usize, args.concurrency, None)
-            })
-        } else {
-            (
-                drive(remote, format, b, n as usize, args.concurrency, None),
-                Vec::new(),
-            )
-        };
+        let (p, samples) = sampling_rss(remote, || {
+            drive(remote, format, b, n as usize, args.concurrency, None)
+        });
         let p = p?;
         let (rss, peak) = server_rss(remote);
         println!(
@@ -322,7 +314,7 @@ pub fn run_http(remote: &Remote, args: &BenchArgs) -> Result<()> {
                 samples.len(),
                 100.0 * (last / middle - 1.0)
             );
-            flat = Some((format, last / middle - 1.0));
+            flat = flat.or(Some((format, last / middle - 1.0)));
         }
         results.push((format, p));
     }
