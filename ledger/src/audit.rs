@@ -2,7 +2,7 @@
 //! stored node hash and every stored checkpoint against it (an fsck).
 
 use rocksdb::IteratorMode;
-use verifier::envelope::ReceivedOrder;
+use verifier::audit::Noticed;
 use verifier::erasure::{ErasureCheck, ErasureError};
 use verifier::hash::HASH_SIZE;
 use verifier::leaf_hash;
@@ -39,10 +39,11 @@ pub struct AuditReport {
     pub nodes: u64,
     /// Signed checkpoints verified.
     pub checkpoints: u64,
-    /// Where `received_at` goes back in log order (not an error: the leaves
-    /// are signed as they are, but time windows across them are not runs
-    /// of leaves).
-    pub received: ReceivedOrder,
+    /// What the entries showed that is no failure: where `received_at`
+    /// goes back in log order (the leaves are signed as they are, but time
+    /// windows across them are not runs of leaves), and enforcers' leaves
+    /// under the ids of the ledger's own records.
+    pub noticed: Noticed,
 }
 
 impl Log {
@@ -66,7 +67,7 @@ impl Log {
             retention_record: None,
             nodes: 0,
             checkpoints: 0,
-            received: ReceivedOrder::default(),
+            noticed: Noticed::default(),
         };
         let mut frontier = Frontier::new();
         let mut check_checkpoints = |frontier: &Frontier, report: &mut AuditReport| {
@@ -169,7 +170,7 @@ impl Log {
                     }
                     None => {
                         let hash = leaf_hash(entry);
-                        report.received.push(index, entry);
+                        report.noticed.push(index, entry);
                         retention.kept(index, &hash);
                         erasures.entry(index, entry).map_err(erasure_error)?;
                         retention

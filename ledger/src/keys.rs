@@ -180,8 +180,8 @@ pub fn save(dir: &Path, signer: &SignerKey) -> Result<(PathBuf, PathBuf), Ledger
 }
 
 /// Writes a secret key string to `dir/<secret.0>` (mode 0600, never
-/// overwriting, synced) and its public key string to `dir/<public.0>`,
-/// creating `dir`. Returns the two paths.
+/// overwriting) and its public key string to `dir/<public.0>`, creating
+/// `dir`; both files and `dir` synced. Returns the two paths.
 pub fn save_pair(
     dir: &Path,
     secret: (&str, &str),
@@ -198,7 +198,15 @@ pub fn save_pair(
         .and_then(|_| f.sync_all())
         .map_err(io(&key_path))?;
     let pub_path = dir.join(public.0);
-    std::fs::write(&pub_path, format!("{}\n", public.1)).map_err(io(&pub_path))?;
+    std::fs::File::create(&pub_path)
+        .and_then(|mut f| {
+            f.write_all(format!("{}\n", public.1).as_bytes())?;
+            f.sync_all()
+        })
+        .map_err(io(&pub_path))?;
+    // Both names on disk too: a store signed with a key that a power cut
+    // took back would verify under no key at all.
+    sync_dir(dir)?;
     Ok((key_path, pub_path))
 }
 

@@ -735,12 +735,69 @@ fn an_audit_reports_a_clock_that_went_back() {
     let report = log.audit(|_, _| {}).unwrap();
     assert_eq!(report.entries, 6);
     assert_eq!(
-        (report.received.back, report.received.first_back),
+        (
+            report.noticed.received.back,
+            report.noticed.received.first_back
+        ),
         (2, Some(2))
     );
-    let w = report.received.warning().unwrap();
+    let w = report.noticed.received.warning().unwrap();
     assert!(
         w.contains("leaf 2 was received before") && w.contains("2 such leaves"),
         "{w}"
+    );
+}
+
+/// An audit names the leaves an enforcer submitted under the id of one of
+/// the ledger's own records (stores written before ledgerd refused such
+/// ids): the erasure or retention record that id belongs to cannot be
+/// logged. Ids the ledger never gives are not named (the ledger's own
+/// records are: `verifier/tests/audit.rs`).
+#[test]
+fn an_audit_names_enforcer_leaves_under_the_ledgers_own_ids() {
+    use verifier::cbor::{head, text_into};
+    use verifier::envelope::encode_parts;
+    let dir = tempfile::tempdir().unwrap();
+    let key = verifier::SignerKey::from_seed("taken.example/log", &[7; 32]).unwrap();
+    let log = ledger::Log::open(dir.path(), &key.verifier()).unwrap();
+    // A record of one field: only `decision_id` matters here.
+    let leaf = |id: &str, by: &str| {
+        let mut record = Vec::new();
+        head(5, 1, &mut record);
+        text_into("decision_id", &mut record);
+        text_into(id, &mut record);
+        encode_parts(&record, "2026-11-23T08:00:00Z", by)
+    };
+    log.append(&[
+        leaf("d-0", "gw-1"),
+        leaf("ledger-erasure-0", "gw-1"),
+        leaf("ledger-erasure-01", "gw-1"),
+        leaf("ledger-retention-x", "gw-1"),
+        leaf("ledger-retention-3", "relay-2"),
+    ])
+    .unwrap();
+    log.sign_checkpoint(&key).unwrap();
+    let report = log.audit(|_, _| {}).unwrap();
+    let taken = &report.noticed.taken;
+    assert_eq!(taken.count, 2);
+    assert_eq!(
+        taken.named,
+        vec![
+            (1, "the erasure of leaf 0".to_string(), "gw-1".to_string()),
+            (
+                4,
+                "the retention record naming leaf 3 the first kept".to_string(),
+                "relay-2".to_string()
+            ),
+        ]
+    );
+    let warnings: Vec<String> = report.noticed.warnings().collect();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].contains("2 leaves submitted by an enforcer")
+            && warnings[0]
+                .contains("leaf 1, submitted by \"gw-1\": the id of the erasure of leaf 0"),
+        "{}",
+        warnings[0]
     );
 }

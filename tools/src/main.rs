@@ -448,7 +448,7 @@ fn run_remote(
             if let Some(note) = audited.pruned_note() {
                 println!("{note}");
             }
-            if let Some(w) = audited.received.warning() {
+            for w in audited.noticed.warnings() {
                 eprintln!("{w}");
             }
         }
@@ -628,7 +628,7 @@ fn run(cli: Cli) -> Result<()> {
         if let Some(note) = audited.pruned_note() {
             println!("{note}");
         }
-        if let Some(w) = audited.received.warning() {
+        for w in audited.noticed.warnings() {
             eprintln!("{w}");
         }
         return Ok(());
@@ -772,7 +772,7 @@ fn run(cli: Cli) -> Result<()> {
             if let Some(note) = verifier::erasure::note(report.erased, &report.pending_erasures) {
                 println!("{note}");
             }
-            if let Some(w) = report.received.warning() {
+            for w in report.noticed.warnings() {
                 eprintln!("{w}");
             }
         }

@@ -16,6 +16,7 @@ use crate::erasure::{ErasureCheck, ErasureError};
 use crate::frontier::Frontier;
 use crate::hash::HASH_SIZE;
 use crate::note::VerifierKey;
+use crate::own_record::TakenIds;
 use crate::retention::{RetentionCheck, RetentionError};
 use crate::tile::{decode_bundle_of, entry_bundles, Tile, TileError, TileKind};
 use crate::{leaf_hash, Hash};
@@ -173,6 +174,32 @@ pub fn erased_leaves<'a, E: std::fmt::Display + std::fmt::Debug>(
         .collect())
 }
 
+/// What an audit notices along the entries that is no failure of the
+/// log, but that its operator should hear of.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Noticed {
+    /// Where `received_at` went back in log order.
+    pub received: ReceivedOrder,
+    /// Enforcers' leaves holding the ids of the ledger's own records.
+    pub taken: TakenIds,
+}
+
+impl Noticed {
+    /// Entry `leaf` of leaf `index`, the next in log order.
+    pub fn push(&mut self, index: u64, leaf: &[u8]) {
+        self.received.push(index, leaf);
+        self.taken.push(index, leaf);
+    }
+
+    /// The warnings to print, if any.
+    pub fn warnings(&self) -> impl Iterator<Item = String> {
+        self.received
+            .warning()
+            .into_iter()
+            .chain(self.taken.warning())
+    }
+}
+
 /// What an audit checked.
 #[derive(Debug)]
 pub struct Audited {
@@ -183,8 +210,8 @@ pub struct Audited {
     /// Checkpoints given by the auditor ([`audit`]'s `held`) whose roots
     /// the entries reach.
     pub held: usize,
-    /// Where `received_at` went back along the entries.
-    pub received: ReceivedOrder,
+    /// What the entries showed that is no failure ([`Noticed`]).
+    pub noticed: Noticed,
     /// Leaves whose entries were erased, each named by a later erasure
     /// record (specs/erasure.md).
     pub erased: u64,
@@ -271,7 +298,7 @@ pub fn audit<S: Source>(
     older.sort_by_key(|c| c.size);
     let mut due = older.iter().peekable();
     let mut tree = Frontier::new();
-    let mut received = ReceivedOrder::default();
+    let mut noticed = Noticed::default();
     let mut check_due = |tree: &Frontier| {
         while let Some(c) = due.next_if(|c| c.size == tree.size()) {
             if tree.root() != c.root {
@@ -294,7 +321,7 @@ pub fn audit<S: Source>(
                     })?;
                 for e in entries {
                     let hash = leaf_hash(e);
-                    received.push(tree.size(), e);
+                    noticed.push(tree.size(), e);
                     retention.kept(tree.size(), &hash);
                     erasures.entry(tree.size(), e)?;
                     retention.entry(tree.size(), e)?;
@@ -307,7 +334,7 @@ pub fn audit<S: Source>(
                     retention.kept(tree.size(), &hash);
                     match entry {
                         Some(e) => {
-                            received.push(tree.size(), e);
+                            noticed.push(tree.size(), e);
                             erasures.entry(tree.size(), e)?;
                             retention.entry(tree.size(), e)?;
                         }
@@ -339,7 +366,7 @@ pub fn audit<S: Source>(
         checkpoint: cp,
         kept,
         held: held.len(),
-        received,
+        noticed,
         pruned,
         retention_record: retention.named_by,
         erased: erasures.erased_by.len() as u64,

@@ -4,6 +4,8 @@
 //! a pruned bundle's hash tile stands for its entries. The tree is an
 //! independent one ([`MemoryTree`]), and the frontier files round-trip.
 
+mod common;
+
 use std::collections::BTreeMap;
 
 use verifier::audit::{audit, AuditError};
@@ -49,7 +51,15 @@ fn signed(tree: &MemoryTree, size: u64) -> Vec<u8> {
 
 /// A mirror of `n` entries with checkpoints kept at `kept`.
 fn mirror(n: u64, kept: &[u64]) -> (Files, MemoryTree) {
-    let entries: Vec<Vec<u8>> = (0..n).map(|i| format!("entry {i}").into_bytes()).collect();
+    mirror_of(
+        (0..n).map(|i| format!("entry {i}").into_bytes()).collect(),
+        kept,
+    )
+}
+
+/// A mirror of `entries` with checkpoints kept at `kept`.
+fn mirror_of(entries: Vec<Vec<u8>>, kept: &[u64]) -> (Files, MemoryTree) {
+    let n = entries.len() as u64;
     let mut tree = MemoryTree::new();
     for e in &entries {
         tree.push(leaf_hash(e));
@@ -82,6 +92,37 @@ fn mirror(n: u64, kept: &[u64]) -> (Files, MemoryTree) {
 fn run(files: &Files, held: &[Vec<u8>]) -> Result<verifier::audit::Audited, String> {
     let key = signer().verifier();
     audit(&Mirror(files.clone()), &key, &[], held, |_, _| {}).map_err(|e| e.to_string())
+}
+
+/// An enforcer's leaf under the id of one of the ledger's own records
+/// (written before the ledger refused such ids) is named, and the audit
+/// passes: the log is as signed.
+#[test]
+fn a_mirror_audit_names_enforcer_leaves_under_the_ledgers_own_ids() {
+    use common::decisions::{erasure_leaf, four_leaves, leaf_by, record};
+    let mut entries = four_leaves();
+    let at = "2026-11-23T08:00:05Z";
+    // The ledger's own erasure record of leaf 1 (its entry still here: a
+    // pending erasure), and an enforcer's leaves under such ids.
+    entries.push(erasure_leaf(&entries, 1, at));
+    entries.push(leaf_by(&record("ledger-erasure-2"), at, "gw-1"));
+    entries.push(leaf_by(&record("ledger-erasure-02"), at, "gw-1"));
+    entries.push(leaf_by(&record("ledger-retention-3"), at, "relay-1"));
+    let (files, _) = mirror_of(entries, &[]);
+    let a = run(&files, &[]).unwrap();
+    assert_eq!(a.pending_erasures, vec![1]);
+    assert_eq!(
+        a.noticed.taken.named,
+        vec![
+            (5, "the erasure of leaf 2".to_string(), "gw-1".to_string()),
+            (
+                7,
+                "the retention record naming leaf 3 the first kept".to_string(),
+                "relay-1".to_string()
+            )
+        ]
+    );
+    assert_eq!(a.noticed.warnings().count(), 1);
 }
 
 #[test]

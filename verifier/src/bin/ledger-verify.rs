@@ -648,7 +648,7 @@ fn audit_mirror(
     if let Some(note) = a.pruned_note() {
         verdict.push_str(&format!("\n{note}"));
     }
-    if let Some(w) = a.received.warning() {
+    for w in a.noticed.warnings() {
         verdict.push_str(&format!("\n{w}"));
     }
     Ok(with_witnesses(verdict, &witnessing))
