@@ -42,6 +42,21 @@ where
     })
 }
 
+/// Prints what an audit that passed says besides its verdict: erased and
+/// pruned leaves on stdout, warnings ([`verifier::audit::Noticed`]) on
+/// stderr.
+pub fn print_notes(audited: &Audited) {
+    for note in [audited.erasure_note(), audited.pruned_note()]
+        .into_iter()
+        .flatten()
+    {
+        println!("{note}");
+    }
+    for w in audited.noticed.warnings() {
+        eprintln!("{w}");
+    }
+}
+
 /// A mirror directory's files, read from the file system.
 pub struct FsFiles<'a>(pub &'a std::path::Path);
 

@@ -442,15 +442,7 @@ fn run_remote(
                 cp.origin
             );
             held_note(audited.held);
-            if let Some(note) = audited.erasure_note() {
-                println!("{note}");
-            }
-            if let Some(note) = audited.pruned_note() {
-                println!("{note}");
-            }
-            for w in audited.noticed.warnings() {
-                eprintln!("{w}");
-            }
+            audit::print_notes(&audited);
         }
         Command::Search(args) => search::run_remote(&remote, &args)?,
         Command::Erase(args) => erase::run_remote(&remote, &args)?,
@@ -622,15 +614,7 @@ fn run(cli: Cli) -> Result<()> {
             audited.checkpoint.size,
             key
         );
-        if let Some(note) = audited.erasure_note() {
-            println!("{note}");
-        }
-        if let Some(note) = audited.pruned_note() {
-            println!("{note}");
-        }
-        for w in audited.noticed.warnings() {
-            eprintln!("{w}");
-        }
+        audit::print_notes(&audited);
         return Ok(());
     }
     if let Some(url) = &cli.url {
