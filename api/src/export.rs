@@ -3,7 +3,9 @@
 //! CBOR sequence whose first item is the export's head (range, proof,
 //! boundary leaves, checkpoint), then one item per leaf of the range, in
 //! order — the leaf, or its hash when the filter withholds it. The leaves
-//! are read and sent as the client takes them, in bounded memory.
+//! are read and sent as the client takes them, in bounded memory. A
+//! client whose stream broke asks again with `size` and `resume`: the same
+//! head, then the items from leaf `resume` on.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -29,17 +31,29 @@ const CHUNK: u64 = 1024;
 /// Chunks of the body waiting for the client at most.
 const QUEUED: usize = 8;
 
-/// The window, the filter and the checkpoint's size, from the query.
-fn parse(
-    q: &HashMap<String, String>,
-) -> Result<(Timestamp, Timestamp, Filter, Option<u64>), ApiError> {
+/// What the query asks for.
+struct Query {
+    from: Timestamp,
+    to: Timestamp,
+    filter: Filter,
+    /// The size of the checkpoint to prove the range in (default: the
+    /// latest, or the newest every witness cosigned).
+    size: Option<u64>,
+    /// The leaf to send items from: a stream that broke, asked for again
+    /// (with `size`) from the first leaf the client lacks.
+    resume: Option<u64>,
+}
+
+/// The window, the filter, the checkpoint's size and where to resume,
+/// from the query.
+fn parse(q: &HashMap<String, String>) -> Result<Query, ApiError> {
     let mut filter = Filter::default();
     for (k, v) in q {
-        let known = matches!(k.as_str(), "from" | "to" | "size")
+        let known = matches!(k.as_str(), "from" | "to" | "size" | "resume")
             || filter.set(k, v).map_err(ApiError::bad)?;
         if !known {
             return Err(ApiError::bad(format!(
-                "unknown export parameter {k:?}; known: from, to, size, {}",
+                "unknown export parameter {k:?}; known: from, to, size, resume, {}",
                 Filter::PARAMS.join(", ")
             )));
         }
@@ -55,17 +69,30 @@ fn parse(
     if from >= to {
         return Err(ApiError::bad("from must be before to"));
     }
-    let size = q
-        .get("size")
-        .map(|s| {
-            verifier::checkpoint::parse_decimal(s)
-                .ok_or_else(|| ApiError::bad("size must be a decimal"))
-        })
-        .transpose()?;
-    Ok((from, to, filter, size))
+    let decimal = |name: &str| {
+        q.get(name)
+            .map(|s| {
+                verifier::checkpoint::parse_decimal(s)
+                    .ok_or_else(|| ApiError::bad(format!("{name} must be a decimal")))
+            })
+            .transpose()
+    };
+    let (size, resume) = (decimal("size")?, decimal("resume")?);
+    if resume.is_some() && size.is_none() {
+        return Err(ApiError::bad(
+            "resume needs size: the size of the checkpoint the broken export was proven in",
+        ));
+    }
+    Ok(Query {
+        from,
+        to,
+        filter,
+        size,
+        resume,
+    })
 }
 
-/// `GET /v1/export?from=&to=[&subject=&actor=&person=&resource=&policy=&decision=&enforcer=&break_glass=&size=]`
+/// `GET /v1/export?from=&to=[&subject=&actor=&person=&resource=&policy=&decision=&enforcer=&break_glass=&size=[&resume=]]`
 pub(crate) async fn export(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -73,7 +100,13 @@ pub(crate) async fn export(
     q: Params,
 ) -> Result<Response, ApiError> {
     authorize(&state, &headers, &peer, Role::Reader)?;
-    let (from, to, filter, size) = parse(&q.0)?;
+    let Query {
+        from,
+        to,
+        filter,
+        size,
+        resume,
+    } = parse(&q.0)?;
     let log = state.log.clone();
     // With witnesses, the newest checkpoint all of them cosigned, if the
     // window ends within it (its end is then proven); else the latest.
@@ -95,6 +128,13 @@ pub(crate) async fn export(
     })
     .await
     .map_err(ApiError::internal)??;
+    let start = resume.unwrap_or(head.first);
+    if !(head.first..=head.end).contains(&start) {
+        return Err(ApiError::bad(format!(
+            "resume={start} is outside the range [{}, {}) of this export",
+            head.first, head.end
+        )));
+    }
     let mut first_item = Vec::new();
     ciborium::into_writer(&head, &mut first_item).map_err(ApiError::internal)?;
     let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(QUEUED);
@@ -103,7 +143,7 @@ pub(crate) async fn export(
         if tx.blocking_send(Ok(first_item.into())).is_err() {
             return;
         }
-        let mut at = head.first;
+        let mut at = start;
         while at < head.end {
             let stop = (at + CHUNK).min(head.end);
             let mut out = Vec::with_capacity(CHUNK as usize * 700);

@@ -4,10 +4,12 @@
 //! leaves pass through once, in order; memory does not grow with the
 //! window.
 
+use std::cell::Cell;
 use std::fs::File;
-use std::io::{BufRead, BufReader, BufWriter, IsTerminal};
+use std::io::{BufReader, BufWriter, IsTerminal, Read};
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use verifier::export::{
@@ -295,33 +297,160 @@ pub fn run_local(dir: &DataDir, args: &ExportArgs) -> Result<()> {
     )
 }
 
+/// How long `export --url` keeps asking for the rest of a stream that
+/// broke (the connection lost, ledgerd restarted), counted from the last
+/// item that arrived.
+const RESUME_FOR: Duration = Duration::from_secs(60);
+
+/// A response body whose reads are watched: `failed` is set once a read
+/// fails (the connection broke), which bad bytes in the body never set.
+struct Watched<R> {
+    inner: R,
+    failed: Rc<Cell<bool>>,
+}
+
+impl<R: Read> Read for Watched<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let read = self.inner.read(buf);
+        if read.is_err() {
+            self.failed.set(true);
+        }
+        read
+    }
+}
+
+/// An export stream: its items, and whether its connection broke.
+struct Stream {
+    items: ItemReader<BufReader<Watched<Box<dyn Read + Send>>>>,
+    failed: Rc<Cell<bool>>,
+}
+
+impl Stream {
+    /// `GET /v1/export?{query}`: the head, and the items after it.
+    fn open(remote: &Remote, query: &str) -> Result<(Head, Stream)> {
+        let body: Box<dyn Read + Send> =
+            Box::new(remote.get_stream(&format!("/v1/export?{query}"))?);
+        let failed = Rc::new(Cell::new(false));
+        let mut items = BufReader::with_capacity(
+            1 << 20,
+            Watched {
+                inner: body,
+                failed: failed.clone(),
+            },
+        );
+        let head: Head = ciborium::from_reader(&mut items)
+            .context("the export stream does not start with its head")?;
+        let items = ItemReader::new(items);
+        Ok((head, Stream { items, failed }))
+    }
+
+    /// The next item, `Ok(None)` at the end of the stream, or `Err(None)`
+    /// if the stream broke: its connection failed, or it ended inside an
+    /// item.
+    fn next(&mut self) -> Result<Option<Item>, Option<std::io::Error>> {
+        self.items.next_item().map_err(|e| {
+            let broke = self.failed.get() || e.kind() == std::io::ErrorKind::UnexpectedEof;
+            (!broke).then_some(e)
+        })
+    }
+}
+
+/// The head as it proves the range: its checkpoint without the signature
+/// lines (a witness may have cosigned it between two requests).
+fn proving(head: &Head) -> Head {
+    let mut h = head.clone();
+    h.checkpoint = match head.checkpoint.split_once("\n\n") {
+        Some((body, _)) => body.to_string(),
+        None => head.checkpoint.clone(),
+    };
+    h
+}
+
+/// The rest of a broken export stream: asked for again with the
+/// checkpoint's `size`, from leaf `next`, until it answers with the same
+/// head or [`RESUME_FOR`] has passed since `since`.
+fn resume(
+    remote: &Remote,
+    query: &str,
+    head: &Head,
+    size: u64,
+    next: u64,
+    since: Instant,
+) -> Result<Stream> {
+    let mut wait = Duration::from_millis(250);
+    let mut last: Option<anyhow::Error> = None;
+    loop {
+        if since.elapsed() >= RESUME_FOR {
+            let why = last.map_or("it broke again each time".into(), |e| format!("{e:#}"));
+            bail!(
+                "the export stream broke at leaf {next}, and was not resumed within {} s: {why}",
+                RESUME_FOR.as_secs()
+            );
+        }
+        std::thread::sleep(wait);
+        wait = (wait * 2).min(Duration::from_secs(5));
+        match Stream::open(remote, &format!("{query}&size={size}&resume={next}")) {
+            Ok((again, stream)) => {
+                if proving(&again) != proving(head) {
+                    bail!(
+                        "the export stream broke at leaf {next}, and asked again the server \
+                         proves the window otherwise (an erasure in it since?): run the export again"
+                    );
+                }
+                eprintln!("export: the stream broke at leaf {next}; resumed from there");
+                return Ok(stream);
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+}
+
 /// The export from a running ledgerd: its stream, checked with `key` as it
 /// arrives (the checkpoint, each leaf against the filter, the range against
-/// the signed root).
+/// the signed root). A stream that breaks is asked for again from the
+/// first leaf missing, in the same checkpoint ([`resume`]).
 pub fn run_remote(remote: &Remote, key: &VerifierKey, args: &ExportArgs) -> Result<()> {
     let started = Instant::now();
     args.window()?;
-    let body = remote.get_stream(&format!("/v1/export?{}", args.query()))?;
-    let mut items = BufReader::with_capacity(1 << 20, body);
-    let head: Head = ciborium::from_reader(&mut items)
-        .context("the export stream does not start with its head")?;
+    let query = args.query();
+    let (head, mut stream) = Stream::open(remote, &query)?;
     if head.filter != args.filter() {
         bail!("the server exported with another filter than asked for");
     }
     verifier::cosignature::witnessing(head.checkpoint.as_bytes(), key, remote.policy())
         .context("the export's checkpoint")?;
+    let size = verifier::checkpoint::open(head.checkpoint.as_bytes(), key)
+        .context("the export's checkpoint")?
+        .size;
+    let asked = head.clone();
     let (first, end) = (head.first, head.end);
     let (filter, origin) = (head.filter.clone(), head.origin.clone());
     let builder = Builder::new(head, key, sinks(&args.out)?)?;
     let bar = progress(end - first);
     let mut index = first;
     let builder = appended(builder, |tx| {
-        let mut reader = ItemReader::new(&mut items as &mut dyn BufRead);
         let mut batch = Vec::with_capacity(BATCH);
+        let mut since = Instant::now();
         loop {
-            let item = reader
-                .next_item()
-                .with_context(|| format!("the export stream at leaf {index}"))?;
+            let next = index + batch.len() as u64;
+            let item = match stream.next() {
+                // Ended before the range did: cut short.
+                Ok(None) if next < end => Err(None),
+                item => item,
+            };
+            let item = match item {
+                Ok(item) => item,
+                Err(None) => {
+                    stream = resume(remote, &query, &asked, size, next, since)?;
+                    continue;
+                }
+                Err(Some(e)) => {
+                    return Err(
+                        anyhow::Error::from(e).context(format!("the export stream at leaf {next}"))
+                    )
+                }
+            };
+            since = Instant::now();
             let done = item.is_none();
             match item {
                 Some(Item::Leaf(leaf)) => batch.push(Ok(leaf)),

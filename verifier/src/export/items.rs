@@ -72,7 +72,8 @@ impl<B: BufRead> ItemReader<B> {
         self.inner
     }
 
-    /// The next item; `None` at the end of the input.
+    /// The next item; `None` at the end of the input. Input that ends
+    /// inside an item is an error of kind `UnexpectedEof`.
     pub fn next_item(&mut self) -> std::io::Result<Option<Item>> {
         if self.inner.fill_buf()?.is_empty() {
             return Ok(None);
@@ -81,8 +82,15 @@ impl<B: BufRead> ItemReader<B> {
             inner: &mut self.inner,
             taken: Vec::new(),
         };
-        let value: Value = ciborium::from_reader(&mut cap)
-            .map_err(|e| std::io::Error::other(format!("not a CBOR item: {e}")))?;
+        // A read that failed, or input that ends inside an item, keeps
+        // its kind (a client can tell a stream cut short from bad bytes).
+        let value: Value = ciborium::from_reader(&mut cap).map_err(|e| match e {
+            ciborium::de::Error::Io(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                std::io::Error::new(e.kind(), "the input ends inside an item")
+            }
+            ciborium::de::Error::Io(e) => e,
+            e => std::io::Error::other(format!("not a CBOR item: {e}")),
+        })?;
         let bytes = cap.taken;
         match value {
             Value::Bytes(h) if h.len() == HASH_SIZE && bytes.len() == HASH_SIZE + 2 => {
