@@ -37,7 +37,7 @@ pub(crate) fn open(name: &str) -> Result<Box<dyn BufRead + Send>> {
 /// The longest JSON line or CBOR item read as a record: no record is
 /// near it (a leaf holds at most 64 KiB), so more is not a record and is
 /// refused before it fills memory.
-const MAX_RECORD: usize = 1 << 20;
+pub(crate) const MAX_RECORD: usize = 1 << 20;
 
 /// Reads one line of at most [`MAX_RECORD`] bytes into `line` (cleared
 /// first); its length, 0 at the end.
@@ -177,14 +177,15 @@ pub(crate) type Body = (&'static str, Vec<u8>);
 /// Records being gathered into one body (one input's records are all JSON
 /// or all CBOR).
 #[derive(Default)]
-struct Gathered {
+pub(crate) struct Gathered {
     json: Vec<String>,
     cbor: Vec<u8>,
-    count: usize,
+    /// Records gathered.
+    pub(crate) count: usize,
 }
 
 impl Gathered {
-    fn push(&mut self, r: Record) {
+    pub(crate) fn push(&mut self, r: Record) {
         match r {
             Record::Json(text) => self.json.push(text),
             Record::Cbor(item) => self.cbor.extend_from_slice(&item),
@@ -194,7 +195,7 @@ impl Gathered {
 
     /// The body of what is gathered (`[r1,r2,…]`, or the CBOR sequence),
     /// leaving nothing gathered.
-    fn take(&mut self) -> Body {
+    pub(crate) fn take(&mut self) -> Body {
         self.count = 0;
         if self.json.is_empty() {
             ("application/cbor-seq", std::mem::take(&mut self.cbor))

@@ -20,6 +20,7 @@ mod export;
 mod hold;
 mod input;
 mod key;
+mod lock;
 mod mirror;
 mod prune;
 mod reindex;
@@ -181,6 +182,15 @@ enum Command {
         /// keygen`) before sending it (specs/signed-record.md).
         #[arg(long, value_name = "FILE")]
         signing_key: Option<PathBuf>,
+        /// Follow one file of JSON lines as an enforcer appends to it,
+        /// through rotations and restarts, until stopped; what is shipped
+        /// is kept in --state.
+        #[arg(long)]
+        follow: bool,
+        /// With --follow: the file keeping how far the input is shipped
+        /// (default: <input>.shipped).
+        #[arg(long, value_name = "FILE", requires = "follow")]
+        state: Option<PathBuf>,
     },
     /// Sign decision records with an enforcer's key (`enforcer keygen`):
     /// each is checked as ledgerd checks it and written as a COSE_Sign1
@@ -458,12 +468,22 @@ fn run_remote(
         Command::Ship {
             inputs,
             signing_key,
+            follow,
+            state,
         } => {
             let signer = signing_key
                 .as_deref()
                 .map(enforcer::load_signer)
                 .transpose()?;
-            ship::run(&remote, &inputs, signer.as_ref())?
+            match (follow, inputs.as_slice()) {
+                (false, _) => ship::run(&remote, &inputs, signer.as_ref())?,
+                (true, [one]) if one != "-" => {
+                    let path = PathBuf::from(one);
+                    let state = state.unwrap_or_else(|| ship::follow::default_state(&path));
+                    ship::follow::run(&remote, &path, &state, signer.as_ref())?
+                }
+                (true, _) => bail!("--follow follows one file (not stdin): give one path"),
+            }
         }
         Command::Evidence(what) => {
             let key = match key {

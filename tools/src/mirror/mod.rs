@@ -80,24 +80,13 @@ const LOCK_FILE: &str = "lock";
 /// while the returned file is open.
 pub(crate) fn lock_dir(dir: &Path, who: &str) -> Result<std::fs::File> {
     let path = dir.join(LOCK_FILE);
-    let f = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .with_context(|| format!("opening {}", path.display()))?;
-    use rustix::fs::{flock, FlockOperation};
-    match flock(&f, FlockOperation::NonBlockingLockExclusive) {
-        Ok(()) => Ok(f),
-        Err(rustix::io::Errno::WOULDBLOCK) => bail!(
+    crate::lock::exclusive(&path, || {
+        format!(
             "another {who} is using {} (it holds {}); stop it first, or let it run",
             dir.display(),
             path.display()
-        ),
-        Err(e) => {
-            Err(std::io::Error::from(e)).with_context(|| format!("locking {}", path.display()))
-        }
-    }
+        )
+    })
 }
 
 /// The mirror's state: its newest verified checkpoint and tree edge.

@@ -1,6 +1,9 @@
 //! `ledgerctl ship`: stream decision records to ledgerd, JSON lines or CBOR
 //! (a sequence, or single records), in batches read as they are sent
-//! ([`input::batches`]), retrying while the server asks to back off.
+//! ([`input::batches`]), retrying while the server asks to back off; with
+//! `--follow`, a file an enforcer keeps appending to ([`follow`]).
+
+pub mod follow;
 
 use std::io::IsTerminal;
 use std::time::Duration;
@@ -13,10 +16,11 @@ use crate::input;
 use crate::remote::Remote;
 
 /// Records per request.
-const BATCH: usize = 500;
+pub(crate) const BATCH: usize = 500;
 /// Attempts per batch while the server is busy or unreachable.
 const ATTEMPTS: u32 = 10;
 
+/// What became of the records shipped.
 #[derive(Default)]
 struct Totals {
     appended: u64,
@@ -25,13 +29,23 @@ struct Totals {
     rejected: u64,
 }
 
-fn send(remote: &Remote, content_type: &str, body: &[u8], totals: &mut Totals) -> Result<()> {
+/// Sends one body of records and counts what became of them, asking again
+/// while the server is unreachable or busy, `attempts` times in all (or
+/// for as long as it takes, without a number).
+fn send(
+    remote: &Remote,
+    content_type: &str,
+    body: &[u8],
+    totals: &mut Totals,
+    attempts: Option<u32>,
+) -> Result<()> {
     let mut wait = Duration::from_millis(200);
-    for attempt in 1..=ATTEMPTS {
+    let attempts = attempts.unwrap_or(u32::MAX);
+    for attempt in 1..=attempts {
         let reply = match remote.post("/v1/decisions", content_type, body) {
             Ok(r) => r,
             // Unreachable: asked again; refused for a certificate: not.
-            Err(e) if attempt < ATTEMPTS && !crate::remote::tls_refused(&e) => {
+            Err(e) if attempt < attempts && !crate::remote::tls_refused(&e) => {
                 // A handshake refused while the body was being written
                 // shows as a broken pipe: a request without a body tells.
                 if let Err(probe) = remote.get("/healthz") {
@@ -50,7 +64,7 @@ fn send(remote: &Remote, content_type: &str, body: &[u8], totals: &mut Totals) -
             Err(e) => return Err(e),
         };
         match reply.status {
-            429 | 503 if attempt < ATTEMPTS => {
+            429 | 503 | 507 if attempt < attempts => {
                 std::thread::sleep(reply.retry_after.map_or(wait, Duration::from_secs));
                 wait = (wait * 2).min(Duration::from_secs(5));
             }
@@ -84,7 +98,7 @@ fn send(remote: &Remote, content_type: &str, body: &[u8], totals: &mut Totals) -
             s => bail!("server answered {s}: {}", reply.text().trim()),
         }
     }
-    bail!("server still busy after {ATTEMPTS} attempts")
+    bail!("server still busy after {attempts} attempts")
 }
 
 /// Ships `inputs`; with `signer`, each record signed by it on the way
@@ -101,7 +115,7 @@ pub fn run(remote: &Remote, inputs: &[String], signer: Option<&SignerKey>) -> Re
             )?)),
         };
         input::batches(name, input::open(name)?, BATCH, each, |(kind, body)| {
-            send(remote, kind, &body, &mut totals)?;
+            send(remote, kind, &body, &mut totals, Some(ATTEMPTS))?;
             sent += 1;
             if tty {
                 eprint!("\r{name}: batch {sent} ({} appended)", totals.appended);

@@ -1,0 +1,147 @@
+//! `ledgerctl ship --follow` on the real ledgerd: a file of JSON lines an
+//! enforcer keeps appending to is shipped as it grows, while ledgerd is
+//! stopped and started again, while the shipper is killed and started
+//! again, through a rotation while it runs and one while it is stopped,
+//! past lines that are no records; every decision is logged exactly once.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use ledger_tests::{bin, wait_until, Server};
+
+/// Appends decisions `<from>..<to>` as JSON lines to `path`.
+fn write_lines(path: &Path, from: usize, to: usize) {
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
+    let records = ledger_tests::records("f", to);
+    for r in &records.as_array().unwrap()[from..to] {
+        writeln!(f, "{r}").unwrap();
+    }
+    f.sync_all().unwrap();
+}
+
+/// `ledgerctl ship --follow` of `file` to `addr`, its stderr in `log`.
+fn follow(addr: &str, token: &str, file: &Path, log: &Path) -> Child {
+    let url = format!("http://{addr}");
+    Command::new(bin("ledgerctl"))
+        .args(["--url", &url, "--token", token, "ship", "--follow"])
+        .arg(file)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .expect("spawn ledgerctl ship --follow")
+}
+
+/// Waits until `s` holds `n` decisions; the shipper's `log` if not.
+fn logged(s: &Server, n: u64, what: &str, log: &Path) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while s.tree_size() < n {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} of {n} decisions logged ({what}); the shipper said:\n{}",
+            s.tree_size(),
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(s.tree_size(), n, "{what}: a decision logged twice");
+}
+
+#[test]
+fn a_followed_file_is_shipped_once_through_restarts_and_rotations() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let s = Server::start_in(&data, &[]);
+    let (addr, writer) = (s.addr.clone(), s.writer.clone());
+    let file = dir.path().join("decisions.jsonl");
+    let log = dir.path().join("ship.log");
+    write_lines(&file, 0, 300);
+    let mut shipper = follow(&addr, &writer, &file, &log);
+    logged(&s, 300, "what the file held", &log);
+    write_lines(&file, 300, 500);
+    logged(&s, 500, "appended while followed", &log);
+
+    // ledgerd stopped: lines written meanwhile are shipped once it is back.
+    s.stop();
+    write_lines(&file, 500, 700);
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    let s = Server::start_on(&data, &addr, &[]);
+    logged(&s, 700, "written while ledgerd was down", &log);
+
+    // The shipper killed: started again, it resumes where it was.
+    shipper.kill().unwrap();
+    shipper.wait().unwrap();
+    write_lines(&file, 700, 800);
+    let mut shipper = follow(&addr, &writer, &file, &log);
+    logged(&s, 800, "written while the shipper was down", &log);
+
+    // Rotated while followed: the old file's last lines, then the new file.
+    let old = dir.path().join("decisions.jsonl.1");
+    std::fs::rename(&file, &old).unwrap();
+    write_lines(&old, 800, 850);
+    write_lines(&file, 850, 900);
+    logged(&s, 900, "a rotation while followed", &log);
+
+    // Rotated while the shipper was stopped: the renamed file is finished
+    // from where shipping stopped, then the new one read.
+    shipper.kill().unwrap();
+    shipper.wait().unwrap();
+    write_lines(&file, 900, 930);
+    std::fs::rename(&file, dir.path().join("decisions.jsonl.2")).unwrap();
+    write_lines(&file, 930, 950);
+    let mut shipper = follow(&addr, &writer, &file, &log);
+    logged(&s, 950, "a rotation while the shipper was stopped", &log);
+
+    // Lines that are no records are passed over, and the rest go on.
+    {
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&file)
+            .unwrap();
+        writeln!(f, "not json at all").unwrap();
+        writeln!(f, "{{\"decision_id\": \"incomplete\"}}").unwrap();
+    }
+    write_lines(&file, 950, 1000);
+    logged(&s, 1000, "lines after ones that are no records", &log);
+    shipper.kill().unwrap();
+    shipper.wait().unwrap();
+    let said = std::fs::read_to_string(&log).unwrap();
+    assert!(said.contains("is not a JSON record; passed over"), "{said}");
+    assert!(said.contains("rejected: \"incomplete\""), "{said}");
+    let state = std::fs::read_to_string(dir.path().join("decisions.jsonl.shipped")).unwrap();
+    let state: serde_json::Value = serde_json::from_str(&state).unwrap();
+    assert_eq!(
+        state["offset"].as_u64(),
+        Some(std::fs::metadata(&file).unwrap().len()),
+        "{state}"
+    );
+
+    // One shipper a state file; stdin cannot be followed.
+    let mut shipper = follow(&addr, &writer, &file, &log);
+    wait_until("the shipper following", || {
+        std::fs::read_to_string(&log).is_ok_and(|t| t.contains("ship: following"))
+    });
+    let second = dir.path().join("second.log");
+    let r = follow(&addr, &writer, &file, &second).wait().unwrap();
+    let said = std::fs::read_to_string(&second).unwrap();
+    assert!(
+        !r.success() && said.contains("another ledgerctl ship --follow is shipping"),
+        "{said}"
+    );
+    shipper.kill().unwrap();
+    shipper.wait().unwrap();
+    let url = format!("http://{addr}");
+    let r = ledger_tests::run(
+        "ledgerctl",
+        &["--url", &url, "--token", &writer, "ship", "--follow", "-"],
+    );
+    assert!(
+        r.code != 0 && r.stderr.contains("--follow follows one file"),
+        "{}",
+        r.stderr
+    );
+}

@@ -1,0 +1,485 @@
+//! `ledgerctl ship --follow FILE`: ships a file of JSON lines that an
+//! enforcer keeps appending to, as it grows, through its rotations, and
+//! across restarts of ledgerd and of the shipper, losing nothing.
+//!
+//! After each batch the server answered for (every record appended, a
+//! duplicate, or refused for good), the byte offset after its last line is
+//! kept in a state file (written beside, synced, renamed), with the file's
+//! device and inode. A shipper started again resumes there; a batch sent
+//! again after a stop is answered as duplicates, as `decision_id` makes
+//! every retry. The file renamed away while the shipper was stopped is
+//! looked for by its inode in the same directory and finished first.
+//!
+//! A rotation while it runs (the file renamed and a new one made, or the
+//! file cut to zero in place) is seen when the file at the path is another
+//! one or shorter than what was read: what the old file still held is
+//! shipped, then the new file from its start. ledgerd out of reach, busy
+//! or with a full disk is asked again for as long as it takes. A line
+//! that is not JSON, or longer than a record can be, is reported on stderr
+//! and passed over.
+
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use verifier::SignerKey;
+
+use super::{send, Totals, BATCH};
+use crate::input::{Gathered, Record, LINGER, MAX_RECORD};
+use crate::remote::Remote;
+
+/// How often a file that has not grown is looked at again.
+const POLL: Duration = Duration::from_millis(200);
+
+/// Where shipping stopped, as the state file keeps it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Position {
+    /// The followed file's path, as given.
+    pub file: PathBuf,
+    /// The device of the file the offset is in.
+    pub dev: u64,
+    /// Its inode: found again by it after a rotation.
+    pub inode: u64,
+    /// The bytes before it are shipped: every line that ends there.
+    pub offset: u64,
+}
+
+/// The state file for `file` when none is given: `<file>.shipped`.
+pub fn default_state(file: &Path) -> PathBuf {
+    let mut name = file.as_os_str().to_owned();
+    name.push(".shipped");
+    PathBuf::from(name)
+}
+
+fn read_state(state: &Path) -> Result<Option<Position>> {
+    match std::fs::read(state) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .with_context(|| format!("{} is not a ship state file", state.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("reading {}", state.display())),
+    }
+}
+
+fn write_state(state: &Path, at: &Position) -> Result<()> {
+    let dir = match state.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let name = state
+        .file_name()
+        .and_then(|n| n.to_str())
+        .with_context(|| format!("{} is not a file name", state.display()))?;
+    let text = serde_json::to_vec(at)?;
+    ledger::stamp::replace(dir, name, &text, None)
+        .map_err(|(p, e)| anyhow::anyhow!("writing {}: {e}", p.display()))
+}
+
+/// One followed file: open, read up to `offset`, lines gathered.
+struct Followed {
+    file: File,
+    dev: u64,
+    inode: u64,
+    /// Bytes read (and split into lines, or held in `partial`).
+    read: u64,
+    /// Where the line read in part (or passed over) began.
+    line_start: u64,
+    /// A line read in part: it is shipped once it ends.
+    partial: Vec<u8>,
+    /// Passing over a line longer than a record can be, to its end.
+    skipping: bool,
+}
+
+impl Followed {
+    fn open(path: &Path, offset: u64) -> Result<Followed> {
+        let mut file = File::open(path).with_context(|| format!("reading {}", path.display()))?;
+        let meta = file.metadata()?;
+        let offset = if meta.len() < offset { 0 } else { offset };
+        file.seek(SeekFrom::Start(offset))?;
+        Ok(Followed {
+            file,
+            dev: meta.dev(),
+            inode: meta.ino(),
+            read: offset,
+            line_start: offset,
+            partial: Vec::new(),
+            skipping: false,
+        })
+    }
+
+    /// The offset every line handed out so far ends at.
+    fn shipped_to(&self) -> u64 {
+        self.line_start
+    }
+
+    /// Reads what the file holds now; each whole line goes to `line` with
+    /// the offset after it. Returns whether anything was read.
+    fn read_lines(&mut self, mut line: impl FnMut(Option<&[u8]>, u64)) -> Result<bool> {
+        let mut buf = vec![0; 1 << 16];
+        let mut any = false;
+        loop {
+            let n = self.file.read(&mut buf)?;
+            if n == 0 {
+                return Ok(any);
+            }
+            any = true;
+            let mut rest = &buf[..n];
+            while let Some(end) = rest.iter().position(|&b| b == b'\n') {
+                self.read += end as u64 + 1;
+                self.line_start = self.read;
+                if std::mem::take(&mut self.skipping) {
+                    line(None, self.read);
+                } else {
+                    self.partial.extend_from_slice(&rest[..end]);
+                    line(Some(&self.partial), self.read);
+                    self.partial.clear();
+                }
+                rest = &rest[end + 1..];
+            }
+            self.read += rest.len() as u64;
+            if !self.skipping {
+                self.partial.extend_from_slice(rest);
+                if self.partial.len() > MAX_RECORD {
+                    self.partial.clear();
+                    self.skipping = true;
+                }
+            }
+        }
+    }
+}
+
+/// A file in `dir` with this device and inode: where a followed file was
+/// renamed to.
+fn renamed(dir: &Path, dev: u64, inode: u64) -> Option<PathBuf> {
+    std::fs::read_dir(dir).ok()?.flatten().find_map(|e| {
+        let m = e.metadata().ok()?;
+        (m.is_file() && m.dev() == dev && m.ino() == inode).then(|| e.path())
+    })
+}
+
+/// Ships `path` as it grows (see the module's documentation), keeping its
+/// position in `state`; `signer` signs each record on the way. Runs until
+/// it fails (a record the server cannot take is not a failure).
+pub fn run(remote: &Remote, path: &Path, state: &Path, signer: Option<&SignerKey>) -> Result<()> {
+    let _lock = lock(state)?;
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .to_path_buf();
+    let mut shipper = Shipper {
+        remote,
+        state,
+        signer,
+        totals: Totals::default(),
+        gathered: Gathered::default(),
+        lines: 0,
+        first_at: None,
+        position: None,
+    };
+    // Where the last run stopped: the file, or what it was renamed to.
+    let mut current = match read_state(state)? {
+        Some(at) if at.file == path => match renamed(&dir, at.dev, at.inode) {
+            Some(old) if old != path => {
+                eprintln!(
+                    "ship: {} was rotated while stopped: finishing {} from byte {}",
+                    path.display(),
+                    old.display(),
+                    at.offset
+                );
+                let mut f = Followed::open(&old, at.offset)?;
+                shipper.drain(&mut f, path)?;
+                wait_for(path)?
+            }
+            Some(_) => Followed::open(path, at.offset)?,
+            None => wait_for(path)?,
+        },
+        Some(at) => bail!(
+            "{} is the state of shipping {}, not {}",
+            state.display(),
+            at.file.display(),
+            path.display()
+        ),
+        None => wait_for(path)?,
+    };
+    shipper.position = Some(position(path, &current));
+    eprintln!(
+        "ship: following {} from byte {} (state in {})",
+        path.display(),
+        current.read,
+        state.display()
+    );
+    loop {
+        let grew = shipper.take(&mut current, path)?;
+        if shipper.due() {
+            shipper.flush()?;
+        }
+        if grew {
+            continue;
+        }
+        // Nothing new: was the file rotated or cut?
+        match std::fs::metadata(path) {
+            Ok(m) if m.dev() == current.dev && m.ino() == current.inode => {
+                if m.len() < current.read {
+                    eprintln!(
+                        "ship: {} was cut short: reading it from its start",
+                        path.display()
+                    );
+                    shipper.flush()?;
+                    current = Followed::open(path, 0)?;
+                    shipper.position = Some(position(path, &current));
+                    continue;
+                }
+            }
+            Ok(_) => {
+                // Another file at the path: what the old one still holds,
+                // then the new one.
+                shipper.drain(&mut current, path)?;
+                eprintln!(
+                    "ship: {} was rotated: following the new file",
+                    path.display()
+                );
+                current = Followed::open(path, 0)?;
+                shipper.position = Some(position(path, &current));
+                continue;
+            }
+            Err(_) => {}
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
+/// Takes the lock beside the state file (`<state>.lock`): one shipper a
+/// state, a second refused at once. Held until the file closes.
+fn lock(state: &Path) -> Result<File> {
+    let mut name = state.as_os_str().to_owned();
+    name.push(".lock");
+    let path = PathBuf::from(name);
+    crate::lock::exclusive(&path, || {
+        format!(
+            "another ledgerctl ship --follow is shipping with {} (its lock {} is held)",
+            state.display(),
+            path.display()
+        )
+    })
+}
+
+/// `path` opened at its start once it exists.
+fn wait_for(path: &Path) -> Result<Followed> {
+    let mut said = false;
+    loop {
+        match Followed::open(path, 0) {
+            Ok(f) => return Ok(f),
+            Err(_)
+                if path
+                    .parent()
+                    .is_some_and(|d| d.as_os_str().is_empty() || d.is_dir()) =>
+            {
+                if !std::mem::replace(&mut said, true) {
+                    eprintln!("ship: waiting for {} to exist", path.display());
+                }
+                std::thread::sleep(POLL);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+fn position(path: &Path, f: &Followed) -> Position {
+    Position {
+        file: path.to_path_buf(),
+        dev: f.dev,
+        inode: f.inode,
+        offset: f.shipped_to(),
+    }
+}
+
+/// Lines gathered into batches, sent, and the position kept after each.
+struct Shipper<'a> {
+    remote: &'a Remote,
+    state: &'a Path,
+    signer: Option<&'a SignerKey>,
+    totals: Totals,
+    gathered: Gathered,
+    /// Lines read in all (a record's position, for messages).
+    lines: u64,
+    /// When the first record of the batch being gathered was read.
+    first_at: Option<Instant>,
+    /// Where the state file will say shipping stopped, once the batch
+    /// gathered is answered for.
+    position: Option<Position>,
+}
+
+impl Shipper<'_> {
+    /// Reads what `f` holds now into batches, sending each as it fills.
+    fn take(&mut self, f: &mut Followed, path: &Path) -> Result<bool> {
+        let mut lines = Vec::new();
+        let grew = f.read_lines(|line, end| lines.push((line.map(<[u8]>::to_vec), end)))?;
+        for (line, end) in lines {
+            self.lines += 1;
+            if let Some(record) = self.record(line) {
+                self.gathered.push(record);
+                self.first_at.get_or_insert_with(Instant::now);
+            }
+            if let Some(p) = &mut self.position {
+                p.offset = end;
+            } else {
+                self.position = Some(Position {
+                    file: path.to_path_buf(),
+                    dev: f.dev,
+                    inode: f.inode,
+                    offset: end,
+                });
+            }
+            if self.gathered.count == BATCH {
+                self.flush()?;
+            }
+        }
+        Ok(grew)
+    }
+
+    /// A line as the record to send, or `None` (reported) if it is none.
+    fn record(&mut self, line: Option<Vec<u8>>) -> Option<Record> {
+        let n = self.lines;
+        let Some(line) = line else {
+            eprintln!(
+                "ship: line {n} is over {} MiB: not a record; passed over",
+                MAX_RECORD >> 20
+            );
+            self.totals.rejected += 1;
+            return None;
+        };
+        let text = match String::from_utf8(line) {
+            Ok(t) if t.trim().is_empty() => return None,
+            Ok(t) if serde_json::from_str::<serde::de::IgnoredAny>(&t).is_ok() => t,
+            _ => {
+                eprintln!("ship: line {n} is not a JSON record; passed over");
+                self.totals.rejected += 1;
+                return None;
+            }
+        };
+        let record = Record::Json(text.trim().to_string());
+        match self.signer {
+            None => Some(record),
+            Some(signer) => match crate::enforcer::sign_record(signer, &record, n) {
+                Ok(signed) => Some(Record::Cbor(signed)),
+                Err(e) => {
+                    eprintln!("ship: line {n} not signed, passed over: {e:#}");
+                    self.totals.rejected += 1;
+                    None
+                }
+            },
+        }
+    }
+
+    /// Whether the batch gathered has waited long enough.
+    fn due(&self) -> bool {
+        self.first_at.is_some_and(|t| t.elapsed() >= LINGER)
+    }
+
+    /// Sends what is gathered (asking again for as long as it takes), then
+    /// keeps the position after it.
+    fn flush(&mut self) -> Result<()> {
+        if self.gathered.count > 0 {
+            let (kind, body) = self.gathered.take();
+            send(self.remote, kind, &body, &mut self.totals, None)?;
+            self.first_at = None;
+        }
+        if let Some(p) = &self.position {
+            write_state(self.state, p)?;
+        }
+        Ok(())
+    }
+
+    /// Ships the rest of `f`, a file that was followed at `path` and
+    /// rotated: every line it holds, and an unended last line too.
+    fn drain(&mut self, f: &mut Followed, path: &Path) -> Result<()> {
+        self.take(f, path)?;
+        if !f.partial.is_empty() {
+            let line = std::mem::take(&mut f.partial);
+            self.lines += 1;
+            if let Some(r) = self.record(Some(line)) {
+                self.gathered.push(r);
+            }
+            if let Some(p) = &mut self.position {
+                p.offset = f.read;
+            }
+        }
+        self.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    /// What `read_lines` hands out of `f`: each line (`None`: too long)
+    /// and the offset after it.
+    fn lines(f: &mut Followed) -> Vec<(Option<String>, u64)> {
+        let mut out = Vec::new();
+        f.read_lines(|l, end| out.push((l.map(|l| String::from_utf8_lossy(l).into_owned()), end)))
+            .unwrap();
+        out
+    }
+
+    #[test]
+    fn lines_are_handed_out_once_they_end_and_too_long_ones_passed_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("d.jsonl");
+        let mut w = File::create(&path).unwrap();
+        w.write_all(b"{\"a\":1}\n{\"b\":").unwrap();
+        let mut f = Followed::open(&path, 0).unwrap();
+        assert_eq!(lines(&mut f), vec![(Some("{\"a\":1}".into()), 8)]);
+        assert_eq!((f.read, f.shipped_to()), (13, 8));
+        // The rest of the line, and one too long to be a record.
+        w.write_all(b"2}\n").unwrap();
+        w.write_all(&vec![b'x'; MAX_RECORD + 10]).unwrap();
+        assert_eq!(lines(&mut f), vec![(Some("{\"b\":2}".into()), 16)]);
+        assert_eq!(f.shipped_to(), 16);
+        w.write_all(b"\n{}\n").unwrap();
+        let end = 16 + MAX_RECORD as u64 + 11;
+        assert_eq!(
+            lines(&mut f),
+            vec![(None, end), (Some("{}".into()), end + 3)]
+        );
+        // Opened again at an offset: from there; past the end: from 0.
+        let mut again = Followed::open(&path, 8).unwrap();
+        assert_eq!(lines(&mut again)[0], (Some("{\"b\":2}".into()), 16));
+        let again = Followed::open(&path, end + 100).unwrap();
+        assert_eq!(again.read, 0);
+    }
+
+    #[test]
+    fn the_state_file_round_trips_and_is_replaced_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("d.jsonl.shipped");
+        assert_eq!(read_state(&state).unwrap(), None);
+        let at = Position {
+            file: dir.path().join("d.jsonl"),
+            dev: 1,
+            inode: 2,
+            offset: 3,
+        };
+        write_state(&state, &at).unwrap();
+        assert_eq!(read_state(&state).unwrap(), Some(at));
+        std::fs::write(&state, b"{").unwrap();
+        assert!(read_state(&state)
+            .unwrap_err()
+            .to_string()
+            .contains("not a ship state file"));
+        assert_eq!(
+            default_state(Path::new("/var/log/d.jsonl")),
+            Path::new("/var/log/d.jsonl.shipped")
+        );
+        let _held = lock(&state).unwrap();
+        assert!(lock(&state)
+            .unwrap_err()
+            .to_string()
+            .contains("another ledgerctl ship --follow"));
+    }
+}
