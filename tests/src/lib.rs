@@ -124,6 +124,25 @@ impl Server {
         ok("ledgerctl", &all).trim().to_string()
     }
 
+    /// Waits until the latest signed checkpoint covers `size` leaves
+    /// (15 s at most).
+    pub fn covered(&self, size: u64) {
+        let key = verifier::VerifierKey::parse(&self.key).expect("the verifier key");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+        loop {
+            let r = self.request("GET", "/checkpoint", &[], b"");
+            let cp = verifier::checkpoint::open(&r.body, &key).expect("a signed checkpoint");
+            if cp.size >= size {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no checkpoint of size {size}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
     /// The log's size, as `/metrics` gives it.
     pub fn tree_size(&self) -> u64 {
         self.metric("ledger_tree_size") as u64
@@ -282,6 +301,32 @@ pub fn records(prefix: &str, n: usize) -> serde_json::Value {
             })
             .collect(),
     )
+}
+
+/// The arguments of `ledgerctl --url URL --key KEY --data DIR mirror
+/// --once`: one sync of the mirror in `dir`.
+pub fn mirror_once_args<'a>(url: &'a str, key: &'a str, dir: &'a Path) -> Vec<&'a str> {
+    let dir = dir.to_str().expect("a UTF-8 path");
+    vec![
+        "--url", url, "--key", key, "--data", dir, "mirror", "--once",
+    ]
+}
+
+/// Restores a store in `restored` from the mirror `mirror` (`ledgerctl
+/// restore`) and audits it; returns what the audit printed.
+pub fn restore_and_audit(mirror: &Path, restored: &Path) -> String {
+    let restored = restored.to_str().expect("a UTF-8 path");
+    ok(
+        "ledgerctl",
+        &[
+            "--data",
+            restored,
+            "restore",
+            "--mirror",
+            mirror.to_str().expect("a UTF-8 path"),
+        ],
+    );
+    ok("ledgerctl", &["--data", restored, "audit"])
 }
 
 /// The time now, canonical (RFC 3339, UTC).

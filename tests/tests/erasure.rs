@@ -355,20 +355,7 @@ fn an_erased_decision_is_gone_and_its_erasure_is_proven() {
         "{audited}"
     );
     let restored = dir.path().join("restored");
-    ok(
-        "ledgerctl",
-        &[
-            "--data",
-            restored.to_str().unwrap(),
-            "restore",
-            "--mirror",
-            mirror.to_str().unwrap(),
-        ],
-    );
-    let audited = ok(
-        "ledgerctl",
-        &["--data", restored.to_str().unwrap(), "audit"],
-    );
+    let audited = ledger_tests::restore_and_audit(&mirror, &restored);
     assert!(audited.contains("1 leaf's entry was erased"), "{audited}");
     std::fs::copy(data.join("log.key"), restored.join("log.key")).unwrap();
     let r = run(

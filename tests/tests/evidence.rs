@@ -6,8 +6,6 @@
 //! the findings; a receipt is checked by an independent COSE implementation
 //! (coset); every single-byte change of any of the three files is rejected.
 
-use std::time::{Duration, Instant};
-
 use ledger_tests::{ok, run, Server};
 use serde_json::{json, Value};
 use verifier::VerifierKey;
@@ -147,21 +145,6 @@ fn get(s: &Server, token: &str, path: &str, accept: Option<&str>) -> ledger_test
     s.request("GET", path, &headers, b"")
 }
 
-/// Waits until the signed checkpoint covers the whole log.
-fn covered(s: &Server, size: u64) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let key = VerifierKey::parse(&s.key).unwrap();
-    loop {
-        let r = s.request("GET", "/checkpoint", &[], b"");
-        let cp = verifier::checkpoint::open(&r.body, &key).unwrap();
-        if cp.size >= size {
-            return;
-        }
-        assert!(Instant::now() < deadline, "no checkpoint of size {size}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 /// The RFC 9162 §2.1.3.2 root from a leaf and its audit path, written here
 /// so that the receipt check owes nothing to the verifier crate.
 fn root_from_path(entry: &[u8], index: u64, size: u64, path: &[Vec<u8>]) -> Vec<u8> {
@@ -280,7 +263,7 @@ fn evidence_chain_and_receipt_of_a_five_enforcer_chain() {
         post(&s, token, std::slice::from_ref(record));
     }
     post(&s, &s.writer, &(n..n + 100).map(noise).collect::<Vec<_>>());
-    covered(&s, 505);
+    s.covered(505);
 
     // Evidence of the gate's hop: verified, and it names people and owners.
     let r = get(&s, &s.reader, "/v1/decisions/hop-4-gw/evidence", None);

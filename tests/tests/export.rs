@@ -8,7 +8,7 @@
 //! search filter finds exactly the decisions it should.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ledger_tests::{ok, run, Server};
 use serde_json::{json, Value};
@@ -113,19 +113,6 @@ fn get_json(s: &Server, path: &str) -> Value {
     let r = s.request("GET", path, &[("Authorization", &auth)], b"");
     assert_eq!(r.status, 200, "{path}: {}", r.text());
     serde_json::from_slice(&r.body).unwrap()
-}
-
-fn covered(s: &Server, size: u64) {
-    let key = VerifierKey::parse(&s.key).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while verifier::checkpoint::open(&s.request("GET", "/checkpoint", &[], b"").body, &key)
-        .unwrap()
-        .size
-        < size
-    {
-        assert!(Instant::now() < deadline, "no checkpoint of size {size}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 /// Every decision id a search finds, all pages.
@@ -247,7 +234,7 @@ fn a_window_exports_complete_and_searches_find_exactly() {
         &s.writer,
         (0..80).map(|i| decision(i, "after")).collect(),
     );
-    covered(&s, 500);
+    s.covered(500);
     let received = |id: &str| {
         get_json(&s, &format!("/v1/decisions/{id}"))["received_at"]
             .as_str()
@@ -609,7 +596,7 @@ fn successive_exports_are_proven_of_one_growing_log() {
         &s.writer,
         (0..10).map(|i| decision(i, "between")).collect(),
     );
-    covered(&s, 60);
+    s.covered(60);
     let old = export(&received("first-0"), &received("between-0"), &first);
     post(
         &s,
@@ -622,7 +609,7 @@ fn successive_exports_are_proven_of_one_growing_log() {
         &s.writer,
         (0..10).map(|i| decision(i, "after")).collect(),
     );
-    covered(&s, 120);
+    s.covered(120);
     let new = export(&received("second-0"), &received("after-0"), &second);
     assert!(old < new, "{old} {new}");
     // A consistency proof from `from` to the second package's size, made

@@ -9,10 +9,8 @@ use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use ledger_tests::{http, ok, records, run, Server};
-use verifier::VerifierKey;
 
 /// A TCP proxy to `to` that cuts the connection of the first export
 /// request after `cut_after` bytes of its answer; it keeps the request
@@ -127,16 +125,7 @@ fn a_broken_export_stream_is_resumed_in_the_same_checkpoint() {
     for batch in 0..5 {
         s.append(&records(&format!("b{batch}"), 1000));
     }
-    let key = VerifierKey::parse(&s.key).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while verifier::checkpoint::open(&s.request("GET", "/checkpoint", &[], b"").body, &key)
-        .unwrap()
-        .size
-        < 5000
-    {
-        assert!(Instant::now() < deadline, "no checkpoint of size 5000");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    s.covered(5000);
     let dir = tempfile::tempdir().unwrap();
     let key_file = s.data.join("log.pub");
     let key_file = key_file.to_str().unwrap();

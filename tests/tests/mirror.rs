@@ -26,19 +26,8 @@ fn checkpoint(s: &Server, size: u64) -> (u64, String) {
 }
 
 fn mirror(s: &Server, dir: &Path, key: &str) -> ledger_tests::Run {
-    run(
-        "ledgerctl",
-        &[
-            "--url",
-            &format!("http://{}", s.addr),
-            "--key",
-            key,
-            "--data",
-            dir.to_str().unwrap(),
-            "mirror",
-            "--once",
-        ],
-    )
+    let url = format!("http://{}", s.addr);
+    run("ledgerctl", &ledger_tests::mirror_once_args(&url, key, dir))
 }
 
 /// `ledgerctl --data DATA restore --mirror MIRROR`.

@@ -11,6 +11,8 @@
 //! tile/0/<N>                in place of tile/entries/<N>: the hashes of a
 //!                           bundle whose entries the log's retention removed
 //! frontier                  the tree's right edge at the newest size
+//! frontier.next             written before a sync's new checkpoint, and
+//!                           renamed to frontier after it
 //! ```
 
 use crate::audit::{hashes_of, holds_erased, Bundle, Source};
@@ -26,6 +28,10 @@ pub const CHECKPOINT: &str = "checkpoint";
 pub const CHECKPOINTS: &str = "checkpoints";
 /// The tree's right edge.
 pub const FRONTIER: &str = "frontier";
+/// The tree's right edge at the size of a sync's new checkpoint, written
+/// before that checkpoint and renamed to [`FRONTIER`] after it: a sync
+/// cut between the two leaves it the one of the newest checkpoint.
+pub const FRONTIER_NEXT: &str = "frontier.next";
 /// The keys the log signed with before a key rotation.
 pub const RETIRED: &str = "log.retired";
 
@@ -80,8 +86,16 @@ impl<F: MirrorFiles> Mirror<F> {
         crate::note::parse_key_lines(&text).map_err(MirrorError::Retired)
     }
 
-    /// `frontier`, which must be the tree of `cp`.
+    /// The tree of `cp`, the newest checkpoint: `frontier.next` if it is
+    /// that tree (a sync cut after storing `cp`), else `frontier`, which
+    /// must be.
     pub fn frontier(&self, cp: &Checkpoint) -> Result<Frontier, MirrorError<F::Error>> {
+        let next = self.0.read(FRONTIER_NEXT).map_err(MirrorError::Files)?;
+        if let Some(f) = next.as_deref().and_then(parse_frontier) {
+            if f.size() == cp.size && f.root() == cp.root {
+                return Ok(f);
+            }
+        }
         let f = parse_frontier(&self.need(FRONTIER)?).ok_or(MirrorError::Frontier(
             "not a size and the hashes of its right edge",
         ))?;
@@ -124,6 +138,11 @@ impl<F: MirrorFiles> Source for Mirror<F> {
     fn kept(&self) -> Result<Vec<(u64, Vec<u8>)>, Self::Error> {
         let mut out = Vec::new();
         for name in self.0.list(CHECKPOINTS).map_err(MirrorError::Files)? {
+            if name.ends_with(".tmp") {
+                // Being written (specs/mirror.md), or left by a mirror
+                // stopped while it wrote: not kept yet.
+                continue;
+            }
             let size = crate::checkpoint::parse_decimal(&name)
                 .ok_or_else(|| MirrorError::KeptName(name.clone()))?;
             out.push((size, self.need(&format!("{CHECKPOINTS}/{name}"))?));

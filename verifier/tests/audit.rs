@@ -202,9 +202,28 @@ fn a_whole_mirror_audits_clean_and_every_damage_is_named() {
     bad.0
         .insert("frontier".into(), frontier_text(&f).into_bytes());
     assert!(matches!(
-        Mirror(bad).frontier(&a.checkpoint),
+        Mirror(bad.clone()).frontier(&a.checkpoint),
         Err(MirrorError::Frontier(_))
     ));
+    // A sync stopped in its last step: `frontier.next` is the newest
+    // checkpoint's tree, and taken; one of another size (cut before its
+    // checkpoint was stored) is passed over, `frontier` taken.
+    let mut cut = bad.clone();
+    cut.0
+        .insert("frontier.next".into(), files.0["frontier"].clone());
+    assert_eq!(Mirror(cut).frontier(&a.checkpoint).unwrap(), a.frontier);
+    let mut cut = files.clone();
+    cut.0
+        .insert("frontier.next".into(), frontier_text(&f).into_bytes());
+    assert_eq!(
+        Mirror(cut.clone()).frontier(&a.checkpoint).unwrap(),
+        a.frontier
+    );
+    // A kept checkpoint being written (`.tmp`) is not yet kept.
+    cut.0
+        .insert("checkpoints/800.tmp".into(), b"half a checkpoint".to_vec());
+    let again = run(&cut, &[]).unwrap();
+    assert_eq!(again.kept, a.kept);
 }
 
 #[test]

@@ -116,9 +116,9 @@ impl Mirror {
             }
             Err(_) => write_atomic(&key_file, format!("{key}\n").as_bytes())?,
         }
-        let checkpoint = match newest {
+        let checkpoint = match &newest {
             Some(text) => Some(
-                checkpoint::open(&text, key)
+                checkpoint::open(text, key)
                     .context("the mirror's own checkpoint does not verify")?,
             ),
             None => None,
@@ -127,6 +127,22 @@ impl Mirror {
             None => Frontier::new(),
             Some(cp) => read_frontier(dir, cp)?,
         };
+        // What a sync cut short left: its checkpoint kept by size, and the
+        // frontier it wrote in place, if it stored that checkpoint; else
+        // that frontier is gone, with the rest of that sync.
+        if let (Some(cp), Some(text)) = (&checkpoint, &newest) {
+            let kept = kept_path(dir, cp.size);
+            if !kept.exists() {
+                write_atomic(&kept, text)?;
+            }
+        }
+        let next = dir.join(verifier::mirror::FRONTIER_NEXT);
+        if next.exists() {
+            if checkpoint.is_some() {
+                write_frontier(&dir.join(verifier::mirror::FRONTIER), &frontier)?;
+            }
+            std::fs::remove_file(&next).with_context(|| format!("removing {}", next.display()))?;
+        }
         Ok(Mirror {
             _lock: lock,
             dir: dir.to_path_buf(),
@@ -229,8 +245,14 @@ impl Mirror {
             printer.flush()?;
         }
         let completed = bundles.commit()?;
-        write_frontier(&self.dir.join("frontier"), &frontier)?;
+        // The new checkpoint is the commit point: the frontier of its tree
+        // is written before it and takes the old one's place after it, so
+        // that the mirror holds the frontier of its newest checkpoint
+        // whenever it stops (`verifier::mirror::FRONTIER_NEXT`).
+        let next = self.dir.join(verifier::mirror::FRONTIER_NEXT);
+        write_frontier(&next, &frontier)?;
         self.store_checkpoint(cp.size, &text)?;
+        move_into_place(&next, &self.dir.join(verifier::mirror::FRONTIER))?;
         // The partial bundles the full ones complete, no longer named.
         for partial in completed {
             let _ = std::fs::remove_dir_all(partial);
@@ -240,13 +262,12 @@ impl Mirror {
         Ok(Synced::Size(self.size()))
     }
 
-    /// Keeps `text`, the checkpoint of `size`, as the newest and by its size.
+    /// Keeps `text`, the checkpoint of `size`, as the newest and then by
+    /// its size (a kept checkpoint is never beyond the newest; one cut
+    /// short before it is kept by size is kept when the mirror opens).
     fn store_checkpoint(&self, size: u64, text: &str) -> Result<()> {
-        write_atomic(
-            &self.dir.join("checkpoints").join(size.to_string()),
-            text.as_bytes(),
-        )?;
-        write_atomic(&self.dir.join("checkpoint"), text.as_bytes())
+        write_atomic(&self.dir.join("checkpoint"), text.as_bytes())?;
+        write_atomic(&kept_path(&self.dir, size), text.as_bytes())
     }
 }
 
@@ -256,6 +277,23 @@ enum Synced {
     Size(u64),
     /// The newest checkpoint lacks the cosignatures asked for (why).
     Waiting(String),
+}
+
+/// Where the checkpoint of `size` is kept in the mirror `dir`.
+fn kept_path(dir: &Path, size: u64) -> PathBuf {
+    dir.join(verifier::mirror::CHECKPOINTS)
+        .join(size.to_string())
+}
+
+/// Renames `from` over `to` and syncs their directory.
+fn move_into_place(from: &Path, to: &Path) -> Result<()> {
+    std::fs::rename(from, to).with_context(|| format!("writing {}", to.display()))?;
+    if let Some(dir) = to.parent() {
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .with_context(|| format!("syncing {}", dir.display()))?;
+    }
+    Ok(())
 }
 
 fn write_frontier(path: &Path, f: &Frontier) -> Result<()> {
