@@ -1,8 +1,9 @@
 //! `ledgerctl mirror` killed (SIGKILL) at random moments of its syncs:
 //! after every kill the mirror verifies offline as it stands (a copy of
 //! the log at some signed checkpoint, never a half-written one), the next
-//! sync completes it, and a store restored from it audits clean and holds
-//! every decision.
+//! sync completes it, every decision was printed (`--print`) at least
+//! once across the kills, and a store restored from it audits clean and
+//! holds every decision.
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -27,6 +28,7 @@ fn a_mirror_killed_at_any_moment_holds_a_verified_copy_and_completes() {
     // left fetched files staged (killed inside a sync).
     let (mut killed, mut behind, mut staged) = (0, 0, 0);
     let mut took = Duration::from_millis(10);
+    let printed = dir.path().join("printed.jsonl");
     for cycle in 0..cycles {
         // New leaves for this sync to fetch, some crossing a bundle.
         for part in 0..3 {
@@ -36,10 +38,18 @@ fn a_mirror_killed_at_any_moment_holds_a_verified_copy_and_completes() {
         s.covered(size);
         // Every other sync runs whole, so the mirror moves on and the
         // time a sync takes is known; the others are killed within it.
+        // Each sync prints the decisions it proves (`--print jsonl`), all
+        // into one file: across the kills, each at least once.
         let started = Instant::now();
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&printed)
+            .unwrap();
         let mut child = Command::new(bin("ledgerctl"))
             .args(ledger_tests::mirror_once_args(&url, key, &mirror))
-            .stdout(Stdio::null())
+            .args(["--print", "jsonl"])
+            .stdout(out)
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
@@ -82,11 +92,21 @@ fn a_mirror_killed_at_any_moment_holds_a_verified_copy_and_completes() {
         killed > 0,
         "every sync ended before its kill: no kill tested"
     );
-    // The next sync completes it.
-    ok(
-        "ledgerctl",
-        &ledger_tests::mirror_once_args(&url, key, &mirror),
-    );
+    // The next sync completes it, and every decision has been printed.
+    let mut args = ledger_tests::mirror_once_args(&url, key, &mirror);
+    args.extend(["--print", "jsonl"]);
+    let last = ok("ledgerctl", &args);
+    let mut seen = vec![false; size as usize];
+    let all = std::fs::read_to_string(&printed).unwrap() + &last;
+    for line in all.lines() {
+        // A kill may cut the last line of a sync short.
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        seen[v["index"].as_u64().unwrap() as usize] = true;
+    }
+    let missing = seen.iter().filter(|s| !**s).count();
+    assert_eq!(missing, 0, "{missing} decisions never printed");
     let verdict = ok(
         "ledger-verify",
         &["mirror", mirror.to_str().unwrap(), "--key", key],
