@@ -188,15 +188,7 @@ pub fn save_pair(
     public: (&str, &str),
 ) -> Result<(PathBuf, PathBuf), LedgerError> {
     std::fs::create_dir_all(dir).map_err(io(dir))?;
-    let key_path = dir.join(secret.0);
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-    let mut f = opts.open(&key_path).map_err(io(&key_path))?;
-    f.write_all(format!("{}\n", secret.1).as_bytes())
-        .and_then(|_| f.sync_all())
-        .map_err(io(&key_path))?;
+    let key_path = save_secret(dir, secret.0, secret.1)?;
     let pub_path = dir.join(public.0);
     std::fs::File::create(&pub_path)
         .and_then(|mut f| {
@@ -208,6 +200,22 @@ pub fn save_pair(
     // took back would verify under no key at all.
     sync_dir(dir)?;
     Ok((key_path, pub_path))
+}
+
+/// Writes the secret key string `secret` to `dir/<name>` (mode 0600, never
+/// overwriting), synced, and syncs `dir`. Returns the path.
+pub fn save_secret(dir: &Path, name: &str, secret: &str) -> Result<PathBuf, LedgerError> {
+    let key_path = dir.join(name);
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    let mut f = opts.open(&key_path).map_err(io(&key_path))?;
+    f.write_all(format!("{secret}\n").as_bytes())
+        .and_then(|_| f.sync_all())
+        .map_err(io(&key_path))?;
+    sync_dir(dir)?;
+    Ok(key_path)
 }
 
 /// Reads `log.key` from `dir`; refuses a file that its group or others
@@ -320,6 +328,16 @@ pub fn load_signers(dir: &Path) -> Result<LogSigners, LedgerError> {
             )));
         }
         let next_pub = dir.join(NEXT_VERIFIER_FILE);
+        if !next_pub.exists() {
+            // Never signed with: a signing key loads only beside it.
+            return Err(LedgerError::KeyFiles(format!(
+                "{} is there without {}: a `key next` was cut short; remove {} and run `ledgerctl --data {} key next` again",
+                next_path.display(),
+                next_pub.display(),
+                next_path.display(),
+                dir.display()
+            )));
+        }
         if read_verifier(&next_pub)? != next.verifier() {
             return Err(LedgerError::KeyFiles(format!(
                 "{} is not the key of {}",

@@ -40,12 +40,11 @@ pub fn begin(dir: &Path) -> Result<VerifierKey, LedgerError> {
     }
     let origin = signers.current().name().to_string();
     let next = keys::generate(&origin)?;
-    keys::save_pair(
-        dir,
-        (NEXT_SIGNER_FILE, &next.to_secret_string()),
-        (NEXT_VERIFIER_FILE, &next.verifier().to_string()),
-    )?;
-    sync_dir(dir)?;
+    // The public key first: the secret key's file is what says a rotation
+    // is under way, so a stop between the two leaves none (a public key
+    // alone is replaced by the next `key next`).
+    replace(dir, NEXT_VERIFIER_FILE, &format!("{}\n", next.verifier()))?;
+    keys::save_secret(dir, NEXT_SIGNER_FILE, &next.to_secret_string())?;
     Ok(next.verifier())
 }
 

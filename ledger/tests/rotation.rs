@@ -282,3 +282,73 @@ fn a_running_log_takes_each_step_from_its_key_files() {
     assert_eq!(shared.get().current().verifier(), new);
     assert_eq!(log.keys().current(), &new);
 }
+
+/// A promotion stopped after any of its steps (old key retired; `log.pub`
+/// replaced; `log.next.pub` removed): the keys still verify the log, the
+/// signing keys load or name `key promote`, and running it again ends
+/// where an uninterrupted promotion ends.
+#[test]
+fn a_promotion_stopped_after_any_step_is_finished_by_running_it_again() {
+    for steps in 1..=3 {
+        let data = new_data_dir();
+        let dir = data.path();
+        let old = keys::load_verifier(dir).unwrap();
+        let new = rotation::begin(dir).unwrap();
+        let next_secret = std::fs::read(dir.join(keys::NEXT_SIGNER_FILE)).unwrap();
+        keys::retire(dir, std::slice::from_ref(&old)).unwrap();
+        if steps >= 2 {
+            keys::replace(dir, keys::VERIFIER_FILE, &format!("{new}\n")).unwrap();
+        }
+        if steps >= 3 {
+            std::fs::remove_file(dir.join(keys::NEXT_VERIFIER_FILE)).unwrap();
+        }
+        let all = keys::load_keys(dir).unwrap();
+        assert!(
+            all.all().contains(&old) && all.all().contains(&new),
+            "after {steps} steps: {:?}",
+            all.all()
+        );
+        match keys::load_signers(dir) {
+            Ok(s) => assert_eq!(steps, 1, "signs with {:?}", s.current().verifier()),
+            Err(e) => assert!(e.to_string().contains("key promote"), "after {steps}: {e}"),
+        }
+        let done = rotation::promote(dir).unwrap();
+        assert_eq!((done.current, done.retired), (new.clone(), old.clone()));
+        assert_eq!(keys::load_verifier(dir).unwrap(), new);
+        assert_eq!(keys::load_retired(dir).unwrap(), vec![old.clone()]);
+        assert_eq!(
+            std::fs::read(dir.join(keys::SIGNER_FILE)).unwrap(),
+            next_secret
+        );
+        assert!(!exists(dir, keys::NEXT_SIGNER_FILE) && !exists(dir, keys::NEXT_VERIFIER_FILE));
+        assert_eq!(keys::load_signers(dir).unwrap().current().verifier(), new);
+    }
+}
+
+/// `key next` stopped between its two files: after the public key, no
+/// rotation is under way and the next `key next` makes one; a secret key
+/// alone (as an earlier order of writing left it) is named with what to do.
+#[test]
+fn a_key_next_stopped_between_its_files_is_named_or_passed_over() {
+    let data = new_data_dir();
+    let dir = data.path();
+    let stray = keys::generate(ORIGIN).unwrap().verifier();
+    keys::replace(dir, keys::NEXT_VERIFIER_FILE, &format!("{stray}\n")).unwrap();
+    assert!(keys::load_signers(dir).unwrap().next().is_none());
+    let next = rotation::begin(dir).unwrap();
+    assert_ne!(next, stray);
+    assert_eq!(
+        keys::load_signers(dir).unwrap().next().unwrap().verifier(),
+        next
+    );
+
+    let data = new_data_dir();
+    let dir = data.path();
+    let lone = keys::generate(ORIGIN).unwrap();
+    keys::save_secret(dir, keys::NEXT_SIGNER_FILE, &lone.to_secret_string()).unwrap();
+    let e = keys::load_signers(dir).unwrap_err().to_string();
+    assert!(
+        e.contains("`key next` was cut short") && e.contains("remove"),
+        "{e}"
+    );
+}
