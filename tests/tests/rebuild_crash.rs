@@ -1,9 +1,11 @@
 //! The operator's rebuilds killed (SIGKILL) at random moments:
-//! `ledgerctl reindex` (the indexes made again from the leaves) and
-//! `ledgerctl restore` (a store made from a mirror). After kills, ledgerd
-//! starts on the reindexed store and finds every decision, a retry is
-//! still a duplicate, and the store audits clean; a restore killed leaves
-//! no store to start on, and the next one completes.
+//! `ledgerctl reindex` (the indexes made again from the leaves),
+//! `ledgerctl restore` (a store made from a mirror) and `ledgerctl export`.
+//! After kills, ledgerd starts on the reindexed store and finds every
+//! decision, a retry is still a duplicate, and the store audits clean; a
+//! restore killed leaves no store to start on, and the next one
+//! completes; an export killed leaves a package with its manifest only
+//! when the package verifies, and run again completes.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -84,7 +86,7 @@ fn holds_every_decision(data: &Path, tokens: Option<(&str, &str)>) {
 }
 
 #[test]
-fn a_reindex_or_restore_killed_at_any_moment_is_finished_by_the_next_run() {
+fn a_reindex_restore_or_export_killed_at_any_moment_is_finished_by_the_next_run() {
     let kills: usize = std::env::var("LEDGER_REBUILD_CRASH_CYCLES")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -144,6 +146,37 @@ fn a_reindex_or_restore_killed_at_any_moment_is_finished_by_the_next_run() {
             ok("ledgerctl", &restore);
         }
     }
+    // Each killed export leaves a package with its manifest, which then
+    // verifies, or none, and the export run again completes.
+    let window = [
+        "--from",
+        "2026-01-01T00:00:00Z",
+        "--to",
+        "2030-01-01T00:00:00Z",
+    ];
+    let export = |out: &Path| -> Vec<String> {
+        let mut args = vec!["--data".to_string(), d.to_string(), "export".into()];
+        args.extend(window.iter().map(|a| a.to_string()));
+        args.extend(["--out".into(), out.to_str().unwrap().to_string()]);
+        args
+    };
+    let args = export(&dir.path().join("export-whole"));
+    let within = self::window(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let mut exports_killed = 0;
+    for k in 0..kills {
+        let out = dir.path().join(format!("export-{k}"));
+        let args = export(&out);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        exports_killed += killed_run(&args, within, &mut x).0 as usize;
+        if !out.join("manifest.json").exists() {
+            ok("ledgerctl", &args);
+        }
+        let verdict = ok(
+            "ledger-verify",
+            &["export", out.to_str().unwrap(), "--key", key],
+        );
+        assert!(verdict.contains("complete"), "{verdict}");
+    }
     std::fs::copy(data.join("log.key"), restored.join("log.key")).unwrap();
     let mut perms = std::fs::metadata(restored.join("log.key"))
         .unwrap()
@@ -152,7 +185,7 @@ fn a_reindex_or_restore_killed_at_any_moment_is_finished_by_the_next_run() {
     std::fs::set_permissions(restored.join("log.key"), perms).unwrap();
     holds_every_decision(&restored, None);
     eprintln!(
-        "rebuild crash: {killed} of {kills} reindexes and {restores_killed} restores killed while running"
+        "rebuild crash: {killed} of {kills} reindexes, {restores_killed} restores and {exports_killed} exports killed while running"
     );
     assert!(killed > 0, "no reindex was killed while it ran");
 }

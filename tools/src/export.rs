@@ -141,15 +141,45 @@ fn progress(total: u64) -> Option<indicatif::ProgressBar> {
 }
 
 /// Writes the three files the builder returns and says what was exported.
+/// Every file is synced before `manifest.json` is written, itself beside
+/// and renamed into place: a package with a manifest is whole on disk,
+/// and an export stopped before it leaves none (and may be run again).
 fn write_rest(dir: &Path, f: Finished<BufWriter<File>>, started: Instant, key: &str) -> Result<()> {
     let write = |name: &str, bytes: &[u8]| {
         let path = dir.join(name);
-        std::fs::write(&path, bytes).with_context(|| format!("writing {}", path.display()))
+        File::create(&path)
+            .and_then(|mut file| {
+                std::io::Write::write_all(&mut file, bytes)?;
+                file.sync_all()
+            })
+            .with_context(|| format!("writing {}", path.display()))
     };
+    let Sinks {
+        leaves,
+        jsonl,
+        csv,
+        ocsf,
+    } = f.sinks;
+    for (name, sink) in [
+        (export::LEAVES, leaves),
+        (export::JSONL, jsonl),
+        (export::CSV, csv),
+        (export::OCSF, ocsf),
+    ] {
+        let file = sink
+            .into_inner()
+            .map_err(|e| anyhow::anyhow!("writing {name}: {}", e.error()))?;
+        file.sync_all()
+            .with_context(|| format!("writing {}", dir.join(name).display()))?;
+    }
     write(export::CHECKPOINT, &f.checkpoint)?;
     write(export::REPORT, &f.report)?;
     let manifest = serde_json::to_vec_pretty(&f.manifest)?;
-    write(export::MANIFEST, &manifest)?;
+    let staged = format!("{}.tmp", export::MANIFEST);
+    write(&staged, &manifest)?;
+    std::fs::rename(dir.join(&staged), dir.join(export::MANIFEST))
+        .and_then(|()| File::open(dir)?.sync_all())
+        .with_context(|| format!("writing {}", dir.join(export::MANIFEST).display()))?;
     let m = &f.manifest;
     let secs = started.elapsed().as_secs_f64();
     eprintln!(
