@@ -383,16 +383,15 @@ impl Witness {
     /// Starts one on a free port with its keys and state in `dir`,
     /// following the log of `log_key`, with `extra` flags (TLS).
     pub fn start(dir: &Path, log_key: &str, extra: &[&str]) -> Witness {
+        Witness::start_on(dir, log_key, "127.0.0.1:0", extra)
+    }
+
+    /// [`Witness::start`] listening on `listen` (to start again on the
+    /// address a stopped witness had).
+    pub fn start_on(dir: &Path, log_key: &str, listen: &str, extra: &[&str]) -> Witness {
         use std::io::BufRead;
         let mut child = Command::new(bin("ledgerctl"))
-            .args([
-                "witness",
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--log",
-                log_key,
-            ])
+            .args(["witness", "serve", "--listen", listen, "--log", log_key])
             .arg("--dir")
             .arg(dir)
             .args(extra)
@@ -413,6 +412,14 @@ impl Witness {
             .expect("listening on <url>")
             .to_string();
         Witness { child, url }
+    }
+}
+
+impl Witness {
+    /// Kills the witness at once (SIGKILL).
+    pub fn kill9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -574,6 +581,33 @@ pub fn crash_seed(what: &str) -> u64 {
         });
     eprintln!("{what}: LEDGER_CRASH_SEED={seed}");
     seed
+}
+
+/// The number in the environment variable `name` (a crash test's cycles,
+/// for a longer run), else `default`.
+pub fn env_number(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// `ledgerctl witness keygen --name NAME --out DIR`: the witness's public
+/// key it prints.
+pub fn witness_keygen(name: &str, dir: &Path) -> String {
+    ok(
+        "ledgerctl",
+        &[
+            "witness",
+            "keygen",
+            "--name",
+            name,
+            "--out",
+            dir.to_str().expect("a UTF-8 path"),
+        ],
+    )
+    .trim()
+    .to_string()
 }
 
 /// The next number of a xorshift64 sequence from `x` (never 0 from a

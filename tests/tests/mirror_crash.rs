@@ -12,10 +12,7 @@ use ledger_tests::{bin, crash_seed, next_random, ok, records, Server};
 
 #[test]
 fn a_mirror_killed_at_any_moment_holds_a_verified_copy_and_completes() {
-    let cycles: usize = std::env::var("LEDGER_MIRROR_CRASH_CYCLES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(24);
+    let cycles = ledger_tests::env_number("LEDGER_MIRROR_CRASH_CYCLES", 24);
     let mut x = crash_seed("mirror crash");
     let s = Server::with_config("checkpoint_interval_ms = 20\n", &[]);
     let dir = tempfile::tempdir().unwrap();

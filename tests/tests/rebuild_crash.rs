@@ -87,10 +87,7 @@ fn holds_every_decision(data: &Path, tokens: Option<(&str, &str)>) {
 
 #[test]
 fn a_reindex_restore_or_export_killed_at_any_moment_is_finished_by_the_next_run() {
-    let kills: usize = std::env::var("LEDGER_REBUILD_CRASH_CYCLES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(8);
+    let kills = ledger_tests::env_number("LEDGER_REBUILD_CRASH_CYCLES", 8);
     let mut x = crash_seed("rebuild crash");
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");

@@ -53,19 +53,7 @@ fn a_key_rotation_keeps_the_log_verifiable_end_to_end() {
     )
     .trim()
     .to_string();
-    let w_key = ok(
-        "ledgerctl",
-        &[
-            "witness",
-            "keygen",
-            "--name",
-            "witness.test/w",
-            "--out",
-            path(&at("w")),
-        ],
-    )
-    .trim()
-    .to_string();
+    let w_key = ledger_tests::witness_keygen("witness.test/w", &at("w"));
 
     // Before: the old key signs; a witness and a mirror follow it.
     let w = Witness::start(&at("w"), &old, &[]);

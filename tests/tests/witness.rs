@@ -13,15 +13,6 @@ fn path(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
-/// `ledgerctl witness keygen` of `name` into `dir`; its public key.
-fn witness_keygen(name: &str, dir: &Path) -> String {
-    let out = ok(
-        "ledgerctl",
-        &["witness", "keygen", "--name", name, "--out", path(dir)],
-    );
-    out.trim().to_string()
-}
-
 /// `ledgerctl export` of every decision the server `s` logged, into `out`.
 fn export_all(s: &Server, log_key: &str, out: &Path) {
     s.ctl(
@@ -62,9 +53,9 @@ fn a_witness_cosigns_every_checkpoint_and_refuses_a_fork() {
     )
     .trim()
     .to_string();
-    let w1_key = witness_keygen("witness.test/w1", &at("w1"));
+    let w1_key = ledger_tests::witness_keygen("witness.test/w1", &at("w1"));
     // A second witness that never runs: a quorum of both is not met.
-    let w2_key = witness_keygen("witness.test/w2", &at("w2"));
+    let w2_key = ledger_tests::witness_keygen("witness.test/w2", &at("w2"));
     let w1 = Witness::start(&at("w1"), &log_key, &[]);
 
     let s = Server::start_in(&data, &["--witness", &w1.url, &w1_key]);
@@ -298,7 +289,7 @@ fn an_ml_dsa_44_witness_cosigns_beside_an_ed25519_one() {
     )
     .trim()
     .to_string();
-    let ed_key = witness_keygen("witness.test/ed", &at("ed"));
+    let ed_key = ledger_tests::witness_keygen("witness.test/ed", &at("ed"));
     let keygen_pq = |name: &str, out: &str| {
         ok(
             "ledgerctl",
