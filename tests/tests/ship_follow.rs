@@ -2,7 +2,8 @@
 //! enforcer keeps appending to is shipped as it grows, while ledgerd is
 //! stopped and started again, while the shipper is killed and started
 //! again, through a rotation while it runs and one while it is stopped,
-//! past lines that are no records; every decision is logged exactly once.
+//! past lines that are no records, and killed at random moments while
+//! the enforcer writes; every decision is logged exactly once.
 
 use std::io::Write;
 use std::path::Path;
@@ -144,4 +145,40 @@ fn a_followed_file_is_shipped_once_through_restarts_and_rotations() {
         "{}",
         r.stderr
     );
+}
+
+/// The shipper killed at random moments while an enforcer keeps writing,
+/// and started again each time: every line is logged exactly once.
+#[test]
+fn a_shipper_killed_at_any_moment_loses_and_repeats_nothing() {
+    let kills = ledger_tests::env_number("LEDGER_SHIP_CRASH_CYCLES", 12);
+    let mut x = ledger_tests::crash_seed("ship --follow crash");
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start_in(&dir.path().join("data"), &[]);
+    let file = dir.path().join("decisions.jsonl");
+    let log = dir.path().join("ship.log");
+    std::fs::write(&file, b"").unwrap();
+    // The enforcer: 50 lines every 10 ms, on its own thread.
+    let total = kills * 400;
+    let writer = {
+        let file = file.clone();
+        std::thread::spawn(move || {
+            for from in (0..total).step_by(50) {
+                write_lines(&file, from, from + 50);
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+        })
+    };
+    for _ in 0..kills {
+        let mut shipper = follow(&s.addr, &s.writer, &file, &log);
+        let wait = 20 + ledger_tests::next_random(&mut x) % 150;
+        std::thread::sleep(std::time::Duration::from_millis(wait));
+        shipper.kill().unwrap();
+        shipper.wait().unwrap();
+    }
+    writer.join().unwrap();
+    let mut shipper = follow(&s.addr, &s.writer, &file, &log);
+    logged(&s, total as u64, "after the kills", &log);
+    shipper.kill().unwrap();
+    shipper.wait().unwrap();
 }
