@@ -116,39 +116,34 @@ impl Followed {
         self.line_start
     }
 
-    /// Reads what the file holds now; each whole line goes to `line` with
+    /// Reads the next part of the file (up to 64 KiB, so that memory stays
+    /// flat however much is waiting); each whole line goes to `line` with
     /// the offset after it. Returns whether anything was read.
     fn read_lines(&mut self, mut line: impl FnMut(Option<&[u8]>, u64)) -> Result<bool> {
         let mut buf = vec![0; 1 << 16];
-        let mut any = false;
-        loop {
-            let n = self.file.read(&mut buf)?;
-            if n == 0 {
-                return Ok(any);
+        let n = self.file.read(&mut buf)?;
+        let mut rest = &buf[..n];
+        while let Some(end) = rest.iter().position(|&b| b == b'\n') {
+            self.read += end as u64 + 1;
+            self.line_start = self.read;
+            if std::mem::take(&mut self.skipping) {
+                line(None, self.read);
+            } else {
+                self.partial.extend_from_slice(&rest[..end]);
+                line(Some(&self.partial), self.read);
+                self.partial.clear();
             }
-            any = true;
-            let mut rest = &buf[..n];
-            while let Some(end) = rest.iter().position(|&b| b == b'\n') {
-                self.read += end as u64 + 1;
-                self.line_start = self.read;
-                if std::mem::take(&mut self.skipping) {
-                    line(None, self.read);
-                } else {
-                    self.partial.extend_from_slice(&rest[..end]);
-                    line(Some(&self.partial), self.read);
-                    self.partial.clear();
-                }
-                rest = &rest[end + 1..];
-            }
-            self.read += rest.len() as u64;
-            if !self.skipping {
-                self.partial.extend_from_slice(rest);
-                if self.partial.len() > MAX_RECORD {
-                    self.partial.clear();
-                    self.skipping = true;
-                }
+            rest = &rest[end + 1..];
+        }
+        self.read += rest.len() as u64;
+        if !self.skipping {
+            self.partial.extend_from_slice(rest);
+            if self.partial.len() > MAX_RECORD {
+                self.partial.clear();
+                self.skipping = true;
             }
         }
+        Ok(n > 0)
     }
 }
 
@@ -315,7 +310,8 @@ struct Shipper<'a> {
 }
 
 impl Shipper<'_> {
-    /// Reads what `f` holds now into batches, sending each as it fills.
+    /// Reads the next part of `f` into batches, sending each as it fills;
+    /// whether anything was read.
     fn take(&mut self, f: &mut Followed, path: &Path) -> Result<bool> {
         let mut lines = Vec::new();
         let grew = f.read_lines(|line, end| lines.push((line.map(<[u8]>::to_vec), end)))?;
@@ -398,7 +394,7 @@ impl Shipper<'_> {
     /// Ships the rest of `f`, a file that was followed at `path` and
     /// rotated: every line it holds, and an unended last line too.
     fn drain(&mut self, f: &mut Followed, path: &Path) -> Result<()> {
-        self.take(f, path)?;
+        while self.take(f, path)? {}
         if !f.partial.is_empty() {
             let line = std::mem::take(&mut f.partial);
             self.lines += 1;
@@ -422,8 +418,12 @@ mod tests {
     /// and the offset after it.
     fn lines(f: &mut Followed) -> Vec<(Option<String>, u64)> {
         let mut out = Vec::new();
-        f.read_lines(|l, end| out.push((l.map(|l| String::from_utf8_lossy(l).into_owned()), end)))
-            .unwrap();
+        while f
+            .read_lines(|l, end| {
+                out.push((l.map(|l| String::from_utf8_lossy(l).into_owned()), end))
+            })
+            .unwrap()
+        {}
         out
     }
 
