@@ -475,15 +475,7 @@ fn run_remote(
                 .as_deref()
                 .map(enforcer::load_signer)
                 .transpose()?;
-            match (follow, inputs.as_slice()) {
-                (false, _) => ship::run(&remote, &inputs, signer.as_ref())?,
-                (true, [one]) if one != "-" => {
-                    let path = PathBuf::from(one);
-                    let state = state.unwrap_or_else(|| ship::follow::default_state(&path));
-                    ship::follow::run(&remote, &path, &state, signer.as_ref())?
-                }
-                (true, _) => bail!("--follow follows one file (not stdin): give one path"),
-            }
+            ship::command(&remote, &inputs, signer.as_ref(), follow, state)?
         }
         Command::Evidence(what) => {
             let key = match key {

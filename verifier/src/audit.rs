@@ -16,7 +16,7 @@ use crate::erasure::{ErasureCheck, ErasureError};
 use crate::frontier::Frontier;
 use crate::hash::HASH_SIZE;
 use crate::note::VerifierKey;
-use crate::own_record::TakenIds;
+use crate::own_record::{is_reserved, RESERVED_PREFIXES, SUBMITTED_BY};
 use crate::retention::{RetentionCheck, RetentionError};
 use crate::tile::{decode_bundle_of, entry_bundles, Tile, TileError, TileKind};
 use crate::{leaf_hash, Hash};
@@ -373,4 +373,95 @@ pub fn audit<S: Source>(
         pending_erasures: erasures.pending,
         frontier: tree,
     })
+}
+
+/// The ledger's own record that `decision_id` is the id of: the erasure of
+/// a leaf, or the retention record naming a first kept leaf; `None` for an
+/// id the ledger never gives its records.
+fn own_record_of(decision_id: &str) -> Option<String> {
+    let leaf = |prefix: &str| {
+        let n: u64 = decision_id.strip_prefix(prefix)?.parse().ok()?;
+        Some(n)
+    };
+    if let Some(n) =
+        leaf(RESERVED_PREFIXES[0]).filter(|&n| crate::erasure::decision_id(n) == decision_id)
+    {
+        return Some(format!("the erasure of leaf {n}"));
+    }
+    leaf(RESERVED_PREFIXES[1])
+        .filter(|&n| crate::retention::decision_id(n) == decision_id)
+        .map(|n| format!("the retention record naming leaf {n} the first kept"))
+}
+
+/// How many [`TakenIds`] names.
+const NAMED: usize = 8;
+
+/// Leaves an enforcer submitted under the `decision_id` of one of the
+/// ledger's own records, found along a log's leaves in order. The ledger
+/// refuses such ids from writers ([`is_reserved`]), but a store may hold
+/// some from before it did; each takes the id the ledger's own record
+/// needs, so that record cannot be logged: that leaf cannot be erased, or
+/// retention cannot log its record for that first kept leaf. Audits
+/// report them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TakenIds {
+    /// Such leaves.
+    pub count: u64,
+    /// The first few: the leaf, the record whose id it took, and who
+    /// submitted it.
+    pub named: Vec<(u64, String, String)>,
+}
+
+impl TakenIds {
+    /// Leaf `index`, the next in log order (an erased entry, or bytes that
+    /// are no envelope, are passed over).
+    pub fn push(&mut self, index: u64, leaf: &[u8]) {
+        let Some(id) = crate::envelope::decision_id(leaf) else {
+            return;
+        };
+        if !is_reserved(id) {
+            return;
+        }
+        let by = crate::envelope::submitted_by(leaf);
+        if by == Some(SUBMITTED_BY) {
+            return;
+        }
+        let Some(record) = own_record_of(id) else {
+            return;
+        };
+        self.count += 1;
+        if self.named.len() < NAMED {
+            self.named
+                .push((index, record, by.unwrap_or("?").to_string()));
+        }
+    }
+
+    /// What an audit says when it found any.
+    pub fn warning(&self) -> Option<String> {
+        if self.count == 0 {
+            return None;
+        }
+        let mut w = format!(
+            "warning: {} submitted by an enforcer {} the decision_id of one of the ledger's own \
+             records, so that record cannot be logged (ledgerd refuses such ids; an earlier \
+             version took them):",
+            match self.count {
+                1 => "1 leaf".to_string(),
+                n => format!("{n} leaves"),
+            },
+            if self.count == 1 { "holds" } else { "hold" },
+        );
+        for (index, record, by) in &self.named {
+            w.push_str(&format!(
+                "\n  leaf {index}, submitted by {by:?}: the id of {record}"
+            ));
+        }
+        if self.count > self.named.len() as u64 {
+            w.push_str(&format!(
+                "\n  and {} more",
+                self.count - self.named.len() as u64
+            ));
+        }
+        Some(w)
+    }
 }

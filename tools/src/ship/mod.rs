@@ -101,6 +101,27 @@ fn send(
     bail!("server still busy after {attempts} attempts")
 }
 
+/// `ledgerctl ship`: `inputs` shipped ([`run`]), or with `follow` the one
+/// file given followed ([`follow::run`]), its position kept in `state`
+/// (default `<file>.shipped`).
+pub fn command(
+    remote: &Remote,
+    inputs: &[String],
+    signer: Option<&SignerKey>,
+    follow: bool,
+    state: Option<std::path::PathBuf>,
+) -> Result<()> {
+    match (follow, inputs) {
+        (false, _) => run(remote, inputs, signer),
+        (true, [one]) if one != "-" => {
+            let path = std::path::PathBuf::from(one);
+            let state = state.unwrap_or_else(|| follow::default_state(&path));
+            follow::run(remote, &path, &state, signer)
+        }
+        (true, _) => bail!("--follow follows one file (not stdin): give one path"),
+    }
+}
+
 /// Ships `inputs`; with `signer`, each record signed by it on the way
 /// (`--signing-key`, specs/signed-record.md).
 pub fn run(remote: &Remote, inputs: &[String], signer: Option<&SignerKey>) -> Result<()> {
