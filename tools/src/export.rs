@@ -175,11 +175,8 @@ fn write_rest(dir: &Path, f: Finished<BufWriter<File>>, started: Instant, key: &
     write(export::CHECKPOINT, &f.checkpoint)?;
     write(export::REPORT, &f.report)?;
     let manifest = serde_json::to_vec_pretty(&f.manifest)?;
-    let staged = format!("{}.tmp", export::MANIFEST);
-    write(&staged, &manifest)?;
-    std::fs::rename(dir.join(&staged), dir.join(export::MANIFEST))
-        .and_then(|()| File::open(dir)?.sync_all())
-        .with_context(|| format!("writing {}", dir.join(export::MANIFEST).display()))?;
+    ledger::stamp::replace(dir, export::MANIFEST, &manifest, None)
+        .map_err(|(p, e)| anyhow::anyhow!("writing {}: {e}", p.display()))?;
     let m = &f.manifest;
     let secs = started.elapsed().as_secs_f64();
     eprintln!(

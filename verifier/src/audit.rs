@@ -16,7 +16,7 @@ use crate::erasure::{ErasureCheck, ErasureError};
 use crate::frontier::Frontier;
 use crate::hash::HASH_SIZE;
 use crate::note::VerifierKey;
-use crate::own_record::{is_reserved, RESERVED_PREFIXES, SUBMITTED_BY};
+use crate::own_record::{RESERVED_PREFIXES, SUBMITTED_BY};
 use crate::retention::{RetentionCheck, RetentionError};
 use crate::tile::{decode_bundle_of, entry_bundles, Tile, TileError, TileKind};
 use crate::{leaf_hash, Hash};
@@ -398,7 +398,7 @@ const NAMED: usize = 8;
 
 /// Leaves an enforcer submitted under the `decision_id` of one of the
 /// ledger's own records, found along a log's leaves in order. The ledger
-/// refuses such ids from writers ([`is_reserved`]), but a store may hold
+/// refuses such ids from writers ([`crate::own_record::is_reserved`]), but a store may hold
 /// some from before it did; each takes the id the ledger's own record
 /// needs, so that record cannot be logged: that leaf cannot be erased, or
 /// retention cannot log its record for that first kept leaf. Audits
@@ -416,19 +416,13 @@ impl TakenIds {
     /// Leaf `index`, the next in log order (an erased entry, or bytes that
     /// are no envelope, are passed over).
     pub fn push(&mut self, index: u64, leaf: &[u8]) {
-        let Some(id) = crate::envelope::decision_id(leaf) else {
+        let Some(record) = crate::envelope::decision_id(leaf).and_then(own_record_of) else {
             return;
         };
-        if !is_reserved(id) {
-            return;
-        }
         let by = crate::envelope::submitted_by(leaf);
         if by == Some(SUBMITTED_BY) {
             return;
         }
-        let Some(record) = own_record_of(id) else {
-            return;
-        };
         self.count += 1;
         if self.named.len() < NAMED {
             self.named

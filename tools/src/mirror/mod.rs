@@ -61,14 +61,7 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         std::fs::File::create(&tmp).with_context(|| format!("writing {}", tmp.display()))?;
     f.write_all(bytes)?;
     f.sync_all()?;
-    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
-    // The rename itself on disk, before anything that counts on the file.
-    if let Some(dir) = path.parent() {
-        std::fs::File::open(dir)
-            .and_then(|d| d.sync_all())
-            .with_context(|| format!("syncing {}", dir.display()))?;
-    }
-    Ok(())
+    move_into_place(&tmp, path)
 }
 
 /// A directory's lock file: one `ledgerctl mirror` at a time writes a
@@ -285,7 +278,8 @@ fn kept_path(dir: &Path, size: u64) -> PathBuf {
         .join(size.to_string())
 }
 
-/// Renames `from` over `to` and syncs their directory.
+/// Renames `from` over `to` and syncs their directory: the rename itself
+/// on disk, before anything that counts on the file.
 fn move_into_place(from: &Path, to: &Path) -> Result<()> {
     std::fs::rename(from, to).with_context(|| format!("writing {}", to.display()))?;
     if let Some(dir) = to.parent() {

@@ -321,16 +321,9 @@ impl Shipper<'_> {
                 self.gathered.push(record);
                 self.first_at.get_or_insert_with(Instant::now);
             }
-            if let Some(p) = &mut self.position {
-                p.offset = end;
-            } else {
-                self.position = Some(Position {
-                    file: path.to_path_buf(),
-                    dev: f.dev,
-                    inode: f.inode,
-                    offset: end,
-                });
-            }
+            self.position
+                .get_or_insert_with(|| position(path, f))
+                .offset = end;
             if self.gathered.count == BATCH {
                 self.flush()?;
             }
