@@ -26,6 +26,7 @@ mod params;
 pub mod peer;
 pub mod quota;
 mod read;
+pub mod repair;
 pub mod senders;
 pub mod server;
 pub mod state;

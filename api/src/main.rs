@@ -563,6 +563,13 @@ async fn serve(s: Settings) -> Result<()> {
             .spawn(move || watch_keys(&data, &log, &shared))
             .context("starting the key file watcher")?;
     }
+    {
+        let weak = Arc::downgrade(&state);
+        std::thread::Builder::new()
+            .name("ledger-index-repair".into())
+            .spawn(move || api::repair::watch_indexes(weak))
+            .context("starting the index repair")?;
+    }
     if let Some(keep) = s.retention {
         let (weak, data) = (Arc::downgrade(&state), s.data.clone());
         say!(

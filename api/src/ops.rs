@@ -46,7 +46,7 @@ pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
             "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
         );
     };
-    let counters: [(&str, &str, u64); 14] = [
+    let counters: [(&str, &str, u64); 16] = [
         ("ledger_records_signed_total", "records signed by their enforcer whose signature verified (appended or duplicate)", state.signed.load(Ordering::Relaxed)),
         ("ledger_records_appended_total", "records appended to the log", c(&s.appended) as u64),
         ("ledger_records_rejected_total", "records refused by the checks (nothing appended)", state.rejected.load(Ordering::Relaxed)),
@@ -60,16 +60,19 @@ pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         ("ledger_erasures_total", "decisions whose entries were erased (each names its erasure record: ledgerctl search --action ledger.erase)", crate::state::ERASURES.load(Ordering::Relaxed)),
         ("ledger_retention_failed_passes_total", "retention passes that failed (see the log); nothing more is removed until one succeeds", crate::state::RETENTION_FAILED_PASSES.load(Ordering::Relaxed)),
         ("ledger_storage_damaged_total", "reads and writes that found data of the store damaged (a checksum mismatch), and indexes rebuilt at start because they were found damaged before: the log's error line says which store and what to do", ledger::damage_seen()),
+        ("ledger_index_rebuilds_total", "damaged indexes rebuilt from the leaves and put in place while ledgerd ran", crate::repair::REBUILDS.load(Ordering::Relaxed)),
+        ("ledger_index_rebuilds_failed_total", "rebuilds of damaged indexes that failed (see the log); each is tried again a minute later", crate::repair::REBUILDS_FAILED.load(Ordering::Relaxed)),
         ("ledger_tls_handshakes_failed_total", "TLS handshakes that failed or were not done within header_timeout_ms", crate::listen::FAILED_HANDSHAKES.load(Ordering::Relaxed)),
     ];
     for (name, help, value) in counters {
         sample(name, "counter", help, value.to_string());
     }
-    let gauges: [(&str, &str, String); 13] = [
+    let gauges: [(&str, &str, String); 14] = [
         ("ledger_enforcer_keys", "enforcer keys registered: their enforcers' records must come signed", state.enforcer_keys.current().keys().len().to_string()),
         ("ledger_queue_depth", "records queued for a group commit", c(&s.queued).to_string()),
         ("ledger_tree_size", "leaves in the log", state.log.size().to_string()),
-        ("ledger_indexes_marked_damaged", "1 once damage was found in the indexes (db/index.damaged): restarting ledgerd rebuilds them from the leaves", u8::from(state.log.indexes_marked_damaged()).to_string()),
+        ("ledger_indexes_marked_damaged", "1 from when damage is found in the indexes (db/index.damaged) until they are rebuilt from the leaves, which ledgerd does while it runs", u8::from(state.log.indexes_marked_damaged()).to_string()),
+        ("ledger_indexes_rebuilding", "1 while ledgerd rebuilds damaged indexes from the leaves beside the ones in use", crate::repair::REBUILDING.load(Ordering::Relaxed).to_string()),
         ("ledger_first_kept_leaf", "leaves below it had their entries removed by retention (their hashes stay)", state.log.first_kept().to_string()),
         ("ledger_retention_last_pass_timestamp_seconds", "when the last retention pass ended without an error (Unix seconds; 0: none yet, or no --retention)", crate::state::RETENTION_LAST_PASS.load(Ordering::Relaxed).to_string()),
         ("ledger_retention_failing", "1 while the last retention pass failed (see the log): decisions past the retention period are kept", crate::state::RETENTION_FAILING.load(Ordering::Relaxed).to_string()),

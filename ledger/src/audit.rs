@@ -252,7 +252,8 @@ impl Log {
     pub fn check_indexes(&self) -> Result<u64, LedgerError> {
         let mut keys = 0;
         for name in &self.index_cfs {
-            let (db, cf) = self.index_cf(name)?;
+            let db = self.index_db(name)?;
+            let cf = cf(&db, name)?;
             let mut opts = rocksdb::ReadOptions::default();
             opts.set_verify_checksums(true);
             opts.fill_cache(false);

@@ -16,9 +16,11 @@
 
 use std::time::{Duration, Instant};
 
-use rocksdb::{IngestExternalFileOptions, SstFileWriter};
+use std::path::{Path, PathBuf};
 
-use crate::store::{index_cf_options, BACKGROUND_WRITE_RATE};
+use rocksdb::{ColumnFamily, IngestExternalFileOptions, SstFileWriter, DB};
+
+use crate::store::{cf, index_cf_options, BACKGROUND_WRITE_RATE};
 use crate::{LedgerError, Log};
 
 /// Bytes written between two checks of the pace.
@@ -118,37 +120,26 @@ impl Log {
         replace: Option<(&[u8], &[u8])>,
         fill: impl FnOnce(&mut SortedSink<'_>) -> Result<(), LedgerError>,
     ) -> Result<(), LedgerError> {
-        let (db, handle) = self.index_cf(cf_name)?;
+        let db = self.index_db(cf_name)?;
+        let handle = cf(&db, cf_name)?;
+        let file = self.bulk_file(&self.index_path, cf_name);
+        let before = || match replace {
+            Some((from, to)) => {
+                db.delete_file_in_range_cf(handle, from, to)
+                    .map_err(|e| self.index_error(e))?;
+                self.index_delete(cf_name, &[], &[(from.to_vec(), to.to_vec())])
+            }
+            None => Ok(()),
+        };
+        ingest_file(&db, handle, &file, fill, before, |e| self.index_error(e))
+    }
+
+    /// A new name for a bulk file staged in `dir` for `cf_name`.
+    fn bulk_file(&self, dir: &Path, cf_name: &str) -> PathBuf {
         let seq = self
             .bulk_files
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let file = self
-            .index_path
-            .join(format!("bulk-{}-{cf_name}-{seq}.tmp", std::process::id()));
-        let written = (|| {
-            let opts = index_cf_options();
-            let writer = SstFileWriter::create(&opts);
-            writer.open(&file)?;
-            let mut sink = SortedSink::new(writer);
-            fill(&mut sink)?;
-            if let Some((from, to)) = replace {
-                db.delete_file_in_range_cf(handle, from, to)
-                    .map_err(|e| self.index_error(e))?;
-                self.index_delete(cf_name, &[], &[(from.to_vec(), to.to_vec())])?;
-            }
-            if sink.items == 0 {
-                return Ok(());
-            }
-            sink.writer.finish()?;
-            let mut ingest = IngestExternalFileOptions::default();
-            ingest.set_move_files(true);
-            db.ingest_external_file_cf_opts(handle, &ingest, vec![&file])
-                .map_err(|e| self.index_error(e))?;
-            Ok::<(), LedgerError>(())
-        })();
-        // Moved into the store on success; a leftover otherwise.
-        let _ = std::fs::remove_file(&file);
-        written
+        bulk_file(dir, cf_name, seq)
     }
 
     /// [`Log::ingest_sorted_with`] of `items`.
@@ -163,6 +154,45 @@ impl Log {
                 .try_for_each(|(k, v)| sink.put(k.as_ref(), v.as_ref()))
         })
     }
+}
+
+/// The name of the `seq`th bulk file staged in `dir` for `cf_name`.
+pub(crate) fn bulk_file(dir: &Path, cf_name: &str, seq: u64) -> PathBuf {
+    dir.join(format!("bulk-{}-{cf_name}-{seq}.tmp", std::process::id()))
+}
+
+/// Writes the items `fill` puts to the SST file `file`, runs `before`,
+/// and ingests the file into the column family `handle` of `db` (moved,
+/// not copied): nothing is added if `fill` or `before` fails, and the file
+/// never outlives the call. RocksDB's errors are told by `error`.
+pub(crate) fn ingest_file(
+    db: &DB,
+    handle: &ColumnFamily,
+    file: &Path,
+    fill: impl FnOnce(&mut SortedSink<'_>) -> Result<(), LedgerError>,
+    before: impl FnOnce() -> Result<(), LedgerError>,
+    error: impl Fn(rocksdb::Error) -> LedgerError,
+) -> Result<(), LedgerError> {
+    let written = (|| {
+        let opts = index_cf_options();
+        let writer = SstFileWriter::create(&opts);
+        writer.open(file)?;
+        let mut sink = SortedSink::new(writer);
+        fill(&mut sink)?;
+        before()?;
+        if sink.items == 0 {
+            return Ok(());
+        }
+        sink.writer.finish()?;
+        let mut ingest = IngestExternalFileOptions::default();
+        ingest.set_move_files(true);
+        db.ingest_external_file_cf_opts(handle, &ingest, vec![file])
+            .map_err(error)?;
+        Ok::<(), LedgerError>(())
+    })();
+    // Moved into the store on success; a leftover otherwise.
+    let _ = std::fs::remove_file(file);
+    written
 }
 
 #[cfg(test)]

@@ -60,8 +60,16 @@ pub fn discard_indexes(db: &Path) -> Result<(), LedgerError> {
     sync_dir(db)
 }
 
+/// Deletes the damage mark of the log in `db`, synced: the indexes in
+/// `db/index/` were rebuilt while the log ran ([`crate::Log::replace_indexes`]).
+pub(crate) fn unmark(db: &Path) -> Result<(), LedgerError> {
+    let path = mark(db);
+    gone(std::fs::remove_file(&path), &path)?;
+    sync_dir(db)
+}
+
 /// A removal's result, where a file already gone is removed.
-fn gone(removed: std::io::Result<()>, path: &Path) -> Result<(), LedgerError> {
+pub(crate) fn gone(removed: std::io::Result<()>, path: &Path) -> Result<(), LedgerError> {
     match removed {
         Err(e) if e.kind() != ErrorKind::NotFound => Err(LedgerError::Io {
             path: path.display().to_string(),
@@ -72,7 +80,7 @@ fn gone(removed: std::io::Result<()>, path: &Path) -> Result<(), LedgerError> {
 }
 
 /// Syncs the directory `dir`, so that the names made or removed in it last.
-fn sync_dir(dir: &Path) -> Result<(), LedgerError> {
+pub(crate) fn sync_dir(dir: &Path) -> Result<(), LedgerError> {
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(|source| LedgerError::Io {

@@ -146,6 +146,12 @@ pub enum LedgerError {
     /// database ([`crate::Log::open`] rather than [`crate::Log::open_with`]).
     #[error("index column family {0} asked of a log opened without indexes")]
     NoIndexes(String),
+    /// Indexes rebuilt beside the ones in use were not put in their place
+    /// ([`crate::Log::replace_indexes`]): retention or an erasure changed
+    /// the indexes meanwhile, or a call kept the old ones in use. Nothing
+    /// changed; the rebuild can be run again.
+    #[error("the indexes rebuilt beside the ones in use were not put in place: {0}")]
+    RebuildNotPlaced(String),
     /// The entry of a leaf below the log's retention horizon: its bytes
     /// were removed ([`crate::Log::prune`]); its hash is still in the tree.
     #[error("leaf {index} was removed by the log's retention: entries below leaf {first_kept} are kept only as their hashes")]
@@ -243,8 +249,9 @@ fn damaged(store: Store, source: &rocksdb::Error) -> String {
         ),
         Store::Indexes => format!(
             "the indexes (db/index) are damaged ({source}); they hold only what the log's \
-             leaves say, and are rebuilt from them when the store is next opened: restart \
-             ledgerd, or on the stopped store run `ledgerctl --data <dir> reindex` \
+             leaves say, and are rebuilt from them: a running ledgerd does it beside the ones \
+             in use (ledger_indexes_rebuilding), any open of the store does it first, and on \
+             a stopped store `ledgerctl --data <dir> reindex` does it \
              (docs/operations.md, \"When the store is damaged\")"
         ),
     }

@@ -25,15 +25,16 @@ mod layout;
 mod memory;
 mod retention;
 pub mod rotation;
+mod spare;
 pub mod stamp;
 mod store;
 mod timings;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
-use rocksdb::{ColumnFamily, IteratorMode, DB};
+use rocksdb::{IteratorMode, DB};
 use verifier::tile::{encode_bundle, Tile, TileKind};
 use verifier::tlog_proof::TlogProof;
 use verifier::tree::{self, TreeError};
@@ -51,6 +52,7 @@ use error::in_indexes;
 pub use error::{damage_seen, LedgerError, Store};
 use layout::open_db;
 pub use memory::{limit as limit_rocksdb_memory, MemoryUse, RocksLimits};
+pub use spare::SpareIndexes;
 use store::*;
 pub use store::{db_options, index_dir};
 pub use timings::{Durations, SyncedWriteTimings, BUCKET_BOUNDS_MICROS};
@@ -85,8 +87,10 @@ pub struct Log {
     /// The signed checkpoints' database (`checkpoints/` in the log's directory).
     checkpoints: DB,
     /// The index database (`index/` in the log's directory), if the log
-    /// was opened with index column families.
-    index: Option<DB>,
+    /// was opened with index column families. Shared with each reader for
+    /// the length of one call, so that a rebuilt one can take its place
+    /// while the log runs ([`Log::replace_indexes`]).
+    index: std::sync::RwLock<Option<Arc<DB>>>,
     /// The index database's column families.
     index_cfs: Vec<String>,
     /// The index database's directory (bulk files are staged in it).
@@ -170,8 +174,10 @@ impl Log {
                 error::count_damage();
                 damage::discard_indexes(path)?;
             }
+            // What a rebuild beside the indexes left when it was cut short.
+            spare::discard(path)?;
             match open_index_db(&index_path, extra_cfs) {
-                Ok(index) => Some(index),
+                Ok(index) => Some(Arc::new(index)),
                 Err(e) => return Err(Log::marked_if_damaged(path, e)),
             }
         };
@@ -257,7 +263,7 @@ impl Log {
             synced: timings::SyncedWrites::default(),
             db,
             checkpoints,
-            index,
+            index: std::sync::RwLock::new(index),
             index_cfs: extra_cfs.iter().map(|c| c.to_string()).collect(),
             index_path,
             path: path.to_path_buf(),
@@ -289,7 +295,7 @@ impl Log {
         let mut m = MemoryUse::default();
         memory::add(&mut m, &self.db, &[]);
         memory::add(&mut m, &self.checkpoints, &[]);
-        if let Some(index) = &self.index {
+        if let Some(index) = self.index_slot().as_ref() {
             memory::add(&mut m, index, &self.index_cfs);
         }
         m.block_cache = memory::cache_use();
@@ -313,13 +319,16 @@ impl Log {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The index database, and the handle of its column family `cf_name`.
-    pub(crate) fn index_cf(&self, cf_name: &str) -> Result<(&DB, &ColumnFamily), LedgerError> {
-        let db = self
-            .index
-            .as_ref()
-            .ok_or_else(|| LedgerError::NoIndexes(cf_name.into()))?;
-        Ok((db, cf(db, cf_name)?))
+    /// The index database, to read or write its column family `cf_name`
+    /// (held for one call: a rebuild swaps it only when no call holds it).
+    pub(crate) fn index_db(&self, cf_name: &str) -> Result<Arc<DB>, LedgerError> {
+        self.index_slot()
+            .clone()
+            .ok_or_else(|| LedgerError::NoIndexes(cf_name.into()))
+    }
+
+    fn index_slot(&self) -> std::sync::RwLockReadGuard<'_, Option<Arc<DB>>> {
+        self.index.read().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Whether the indexes were found damaged while the log was open: the
@@ -361,7 +370,8 @@ impl Log {
 
     /// Reads a point value from an index column family.
     pub fn index_get(&self, cf_name: &str, key: &[u8]) -> Result<Option<Vec<u8>>, LedgerError> {
-        let (db, cf) = self.index_cf(cf_name)?;
+        let db = self.index_db(cf_name)?;
+        let cf = cf(&db, cf_name)?;
         db.get_cf(cf, key).map_err(|e| self.index_error(e))
     }
 
@@ -376,7 +386,7 @@ impl Log {
         let mut opts = rocksdb::WaitForCompactOptions::default();
         opts.set_timeout(u64::try_from(timeout.as_micros()).unwrap_or(u64::MAX));
         self.db.wait_for_compact(&opts)?;
-        if let Some(index) = &self.index {
+        if let Some(index) = self.index_slot().clone() {
             index.wait_for_compact(&opts)?;
         }
         Ok(())
@@ -412,7 +422,8 @@ impl Log {
         cf_name: &str,
         keys: &[&[u8]],
     ) -> Result<Vec<Option<Vec<u8>>>, LedgerError> {
-        let (db, cf) = self.index_cf(cf_name)?;
+        let db = self.index_db(cf_name)?;
+        let cf = cf(&db, cf_name)?;
         // The batched form takes the keys in place and pins the values
         // (no copy of either on the way in).
         db.batched_multi_get_cf(cf, keys.iter().copied(), false)
@@ -436,7 +447,8 @@ impl Log {
         ranges: impl IntoIterator<Item = (Vec<u8>, Vec<u8>)>,
         mut visit: impl FnMut(&[u8], &[u8]) -> Result<bool, E>,
     ) -> Result<(), E> {
-        let (db, cf) = self.index_cf(cf_name)?;
+        let db = self.index_db(cf_name)?;
+        let cf = cf(&db, cf_name)?;
         let mut iter = db.raw_iterator_cf(cf);
         for (prefix, start) in ranges {
             iter.seek(if start < prefix { &prefix } else { &start });
@@ -453,8 +465,10 @@ impl Log {
 
     /// The last key/value pair of an index column family, if it has any.
     pub fn index_last(&self, cf_name: &str) -> Result<Option<KeyValue>, LedgerError> {
-        let (db, cf) = self.index_cf(cf_name)?;
-        match db.iterator_cf(cf, IteratorMode::End).next() {
+        let db = self.index_db(cf_name)?;
+        let cf = cf(&db, cf_name)?;
+        let last = db.iterator_cf(cf, IteratorMode::End).next();
+        match last {
             Some(item) => {
                 let (k, v) = item.map_err(|e| self.index_error(e))?;
                 Ok(Some((k.into_vec(), v.into_vec())))
@@ -469,7 +483,8 @@ impl Log {
     /// own, which compactions merge; files that lie beside the others join
     /// the last level's run.
     pub fn index_sorted_runs(&self, cf_name: &str) -> Result<u64, LedgerError> {
-        let (db, cf) = self.index_cf(cf_name)?;
+        let db = self.index_db(cf_name)?;
+        let cf = cf(&db, cf_name)?;
         let mut runs = 0;
         for level in 0..INDEX_LEVELS {
             let files = db

@@ -14,7 +14,7 @@ use std::sync::atomic::Ordering;
 use rocksdb::{BottommostLevelCompaction, CompactOptions, WriteBatch, WriteOptions, DB};
 use verifier::tile::TILE_WIDTH;
 
-use crate::store::{decode_position, decode_u64, position_reads, CHUNK_KIND, POSITION};
+use crate::store::{cf, decode_position, decode_u64, position_reads, CHUNK_KIND, POSITION};
 use crate::{LedgerError, Log};
 
 /// The first leaf whose entry is kept (8 bytes BE); absent: 0.
@@ -199,7 +199,8 @@ impl Log {
         keys: &[Vec<u8>],
         ranges: &[(Vec<u8>, Vec<u8>)],
     ) -> Result<(), LedgerError> {
-        let (db, cf) = self.index_cf(cf_name)?;
+        let db = self.index_db(cf_name)?;
+        let cf = cf(&db, cf_name)?;
         let mut batch = WriteBatch::default();
         for k in keys {
             batch.delete_cf(cf, k);
@@ -223,14 +224,16 @@ impl Log {
         from: &[u8],
         to: &[u8],
     ) -> Result<(), LedgerError> {
-        let (db, cf) = self.index_cf(cf_name)?;
+        let db = self.index_db(cf_name)?;
+        let cf = cf(&db, cf_name)?;
         db.delete_file_in_range_cf(cf, from, to)
             .map_err(|e| self.index_error(e))
     }
 
     /// Puts one key into the index column family `cf_name` (synced).
     pub fn index_put(&self, cf_name: &str, key: &[u8], value: &[u8]) -> Result<(), LedgerError> {
-        let (db, cf) = self.index_cf(cf_name)?;
+        let db = self.index_db(cf_name)?;
+        let cf = cf(&db, cf_name)?;
         let mut sync = WriteOptions::default();
         sync.set_sync(true);
         db.put_cf_opt(cf, key, value, &sync)

@@ -249,8 +249,8 @@ enum Command {
     },
     /// Rebuild the responder indexes and the decision_id map (db/index)
     /// from the log's leaves, on a stopped store: when RocksDB reports
-    /// them damaged, or they were lost (indexes found damaged while
-    /// ledgerd ran are rebuilt when it restarts, too)
+    /// them damaged, or they were lost (a running ledgerd rebuilds
+    /// indexes it finds damaged by itself, and so does its start)
     Reindex,
     /// Erase one decision's entry inside the retention window, keeping
     /// its hash; the ledger logs who asked and why (--data, stopped; or

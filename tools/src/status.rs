@@ -116,7 +116,7 @@ pub fn run(remote: &Remote, key: Option<&VerifierKey>, args: &StatusArgs) -> Res
     }
     if m.get("ledger_indexes_marked_damaged") > 0.0 {
         attention.push(
-            "the indexes are damaged and marked for a rebuild: restart ledgerd to rebuild them from the leaves (lookups that meet the damage fail until then)"
+            "the indexes are damaged: ledgerd rebuilds them from the leaves while it runs (lookups that meet the damage fail until the new ones are in place; a rebuild that failed is in its log and tried again each minute)"
                 .to_string(),
         );
     }

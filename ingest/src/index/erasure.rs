@@ -280,11 +280,19 @@ impl Indexes {
             .filter_map(|((planned, _), by)| by.as_ref().ok().map(|&by| (planned.index, by)))
             .collect();
         let leaves: Vec<u64> = go.iter().map(|&(index, _)| index).collect();
+        // A rebuild beside the indexes (`rebuild.rs`) is not put in place
+        // while terms are taken out and entries erased: it may have read
+        // them first.
+        self.erasing
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         let mut erased = self
             .forget_terms(&leaves)
             .and_then(|()| log.erase_entries(&go))
             .map(Vec::into_iter)
             .map_err(|e| e.to_string());
+        self.changed();
+        self.erasing
+            .fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
         checked
             .into_iter()
             .map(|by| {
@@ -340,6 +348,7 @@ impl Indexes {
     fn forget_terms(&self, indexes: &[u64]) -> Result<(), LedgerError> {
         // No span is built meanwhile: each leaf is in memory or built.
         let _building = self.building.lock().unwrap_or_else(|p| p.into_inner());
+        self.changed();
         let built = self.built();
         let mut spans: std::collections::BTreeMap<u64, Vec<u64>> = Default::default();
         for &index in indexes {

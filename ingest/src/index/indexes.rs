@@ -45,6 +45,11 @@ pub struct Indexes {
     /// The first kept leaf and when it was received, as last read
     /// ([`Indexes::kept_from`]).
     pub(crate) kept_from: Mutex<Option<(u64, verifier::timestamp::Timestamp)>>,
+    /// Changes erasures made to the built spans or their leaves
+    /// ([`Indexes::changed`]).
+    pub(crate) changes: AtomicU64,
+    /// Erasures taking terms out and erasing entries now.
+    pub(crate) erasing: AtomicU64,
 }
 
 /// What the built spans (RocksDB) said about some `decision_id`s, asked
@@ -137,6 +142,8 @@ impl Indexes {
             postings: RwLock::new(()),
             built: AtomicU64::new(built),
             kept_from: Mutex::new(None),
+            changes: AtomicU64::new(0),
+            erasing: AtomicU64::new(0),
         });
         let log = indexes.log();
         indexes.apply(

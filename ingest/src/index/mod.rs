@@ -20,6 +20,7 @@ pub mod chain;
 pub mod erasure;
 pub(crate) mod indexes;
 pub mod query;
+pub mod rebuild;
 pub mod retention;
 pub mod retention_record;
 pub(crate) mod span;

@@ -1,0 +1,151 @@
+//! Indexes rebuilt from the leaves while the ledger runs
+//! ([`Indexes::rebuild_beside`]), for index files found damaged
+//! (specs/storage.md, "Decision indexes").
+//!
+//! The built spans are made again, one at a time from their leaves, in a
+//! second database beside the one in use ([`ledger::SpareIndexes`]),
+//! while appends, span builds and lookups go on against the first. When
+//! the rebuild is within a span of the live indexes, span builds are held
+//! (`building`), the spans built meanwhile are made too, and the new
+//! database is put in place ([`ledger::Log::replace_indexes`]). Retention
+//! changes built spans only while holding `building` and by moving the
+//! first kept leaf; erasures count each change ([`Indexes::changed`]),
+//! also when their entries are gone. A moved first kept leaf or a counted
+//! change during the rebuild, or an erasure under way when it would be
+//! put in place, makes it start again, as the spans it had made may hold
+//! what was since removed.
+
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use ledger::{LedgerError, SpareIndexes};
+
+use crate::index::span::SpanIndex;
+use crate::index::{mark_key, Facts, CF_DECISIONS, CF_POSTINGS, SPAN};
+use crate::Indexes;
+
+/// Rebuilds begun again at most, when retention or erasures keep changing
+/// the indexes, before [`Indexes::rebuild_beside`] gives up.
+const ATTEMPTS: u32 = 3;
+
+/// What [`Indexes::rebuild_beside`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rebuilt {
+    /// The built spans rebuilt: leaves `from..to`.
+    pub from: u64,
+    /// The end of the built spans when the new database was put in place.
+    pub to: u64,
+    /// How long it took.
+    pub took: Duration,
+}
+
+impl Indexes {
+    /// Builds the built spans' `decisions` map and postings again from
+    /// the leaves, in a new database beside the one in use, and puts it
+    /// in that one's place, while appends, lookups and searches go on:
+    /// for index files found damaged while the ledger runs. The spans in
+    /// memory are not touched. Lookups wait a moment while the databases
+    /// are swapped. Fails, changing nothing, when the log's leaves cannot
+    /// be read, or retention or erasures changed the indexes during each
+    /// of a few attempts ([`LedgerError::RebuildNotPlaced`]).
+    pub fn rebuild_beside(&self) -> Result<Rebuilt, LedgerError> {
+        let started = Instant::now();
+        for _ in 0..ATTEMPTS {
+            if let Some((from, to)) = self.try_rebuild()? {
+                return Ok(Rebuilt {
+                    from,
+                    to,
+                    took: started.elapsed(),
+                });
+            }
+        }
+        Err(LedgerError::RebuildNotPlaced(format!(
+            "retention or erasures changed the indexes during each of {ATTEMPTS} rebuilds"
+        )))
+    }
+
+    /// One attempt of [`Indexes::rebuild_beside`]: `None` if the indexes
+    /// changed meanwhile.
+    fn try_rebuild(&self) -> Result<Option<(u64, u64)>, LedgerError> {
+        let log = self.log();
+        let (changes, kept) = (self.changes(), log.first_kept());
+        let unchanged = || {
+            self.changes() == changes
+                && log.first_kept() == kept
+                && self.erasing.load(Ordering::Acquire) == 0
+        };
+        let spare = log.spare_indexes()?;
+        let span = self.span();
+        // The spans below the first kept leaf's hold no leaf: marked built.
+        let from = self.span_of(kept).min(self.built());
+        if from > 0 {
+            spare.put(CF_POSTINGS, &mark_key(from - span), &from.to_be_bytes())?;
+        }
+        let mut index = SpanIndex::new(from, span.min(SPAN) as usize);
+        let mut at = from;
+        // Up to the live indexes, without holding their builds, until
+        // they are within a span.
+        while self.built().saturating_sub(at) > span {
+            let built = self.built();
+            while at < built {
+                index = self.build_spare_span(&spare, index, at, kept)?;
+                at += span;
+                if !unchanged() {
+                    return Ok(None);
+                }
+            }
+        }
+        let _one = self.building.lock().unwrap_or_else(|p| p.into_inner());
+        if !unchanged() {
+            return Ok(None);
+        }
+        let built = self.built();
+        while at < built {
+            index = self.build_spare_span(&spare, index, at, kept)?;
+            at += span;
+        }
+        log.replace_indexes(spare)?;
+        Ok(Some((from, built)))
+    }
+
+    /// Builds the span from `start` into `spare` from its leaves, those
+    /// below `kept` left out, reusing `index`'s memory.
+    fn build_spare_span(
+        &self,
+        spare: &SpareIndexes,
+        index: SpanIndex,
+        start: u64,
+        kept: u64,
+    ) -> Result<SpanIndex, LedgerError> {
+        let log = self.log();
+        let end = start + self.span();
+        let mut index = index.restarted(start);
+        let first = kept.clamp(start, end);
+        for _ in start..first {
+            index.add(Facts::unindexed());
+        }
+        log.scan_entries(first, end, |i, leaf| {
+            index.add(Facts::of_entry(log, i, leaf).unwrap_or_else(Facts::unindexed));
+            Ok::<(), LedgerError>(())
+        })?;
+        spare.ingest_sorted_with(CF_DECISIONS, |sink| {
+            index.write_decisions(kept, |k, v| sink.put(k, v))
+        })?;
+        spare.ingest_sorted_with(CF_POSTINGS, |sink| {
+            index.write_postings(end, kept, |k, v| sink.put(k, v))
+        })?;
+        Ok(index)
+    }
+
+    /// How many times erasures have changed the built spans or erased
+    /// entries since the indexes were opened.
+    pub(crate) fn changes(&self) -> u64 {
+        self.changes.load(Ordering::Acquire)
+    }
+
+    /// Counts a change of the built spans or of the leaves they are built
+    /// from (erasures), so that a rebuild running meanwhile starts again.
+    pub(crate) fn changed(&self) {
+        self.changes.fetch_add(1, Ordering::AcqRel);
+    }
+}
