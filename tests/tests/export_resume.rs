@@ -13,15 +13,16 @@ use std::sync::{Arc, Mutex};
 use ledger_tests::{http, ok, records, run, Server};
 
 /// A TCP proxy to `to` that cuts the connection of the first export
-/// request after `cut_after` bytes of its answer; it keeps the request
-/// lines it forwarded.
+/// request after `cut_after` bytes of its answer (and, `then_refuse`,
+/// closes every connection after that); it keeps the request lines it
+/// forwarded.
 struct CuttingProxy {
     addr: String,
     requests: Arc<Mutex<Vec<String>>>,
 }
 
 impl CuttingProxy {
-    fn start(to: &str, cut_after: usize) -> CuttingProxy {
+    fn start(to: &str, cut_after: usize, then_refuse: bool) -> CuttingProxy {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap().to_string();
         let requests = Arc::new(Mutex::new(Vec::new()));
@@ -30,6 +31,9 @@ impl CuttingProxy {
         std::thread::spawn(move || {
             for client in listener.incoming() {
                 let Ok(client) = client else { return };
+                if then_refuse && cut_done.load(Ordering::SeqCst) {
+                    continue;
+                }
                 let Ok(server) = TcpStream::connect(&to) else {
                     continue;
                 };
@@ -96,6 +100,13 @@ impl CuttingProxy {
 /// `ledgerctl export --url http://{addr}` of everything in `s` with
 /// `filter`, into `out`: its stderr.
 fn export_via(s: &Server, addr: &str, filter: &[&str], out: &Path) -> String {
+    let r = export_run(s, addr, filter, out);
+    assert_eq!(r.code, 0, "export failed:\n{}{}", r.stdout, r.stderr);
+    r.stderr
+}
+
+/// [`export_via`], as it ended.
+fn export_run(s: &Server, addr: &str, filter: &[&str], out: &Path) -> ledger_tests::Run {
     let key_file = s.data.join("log.pub");
     let url = format!("http://{addr}");
     let mut args = vec![
@@ -114,9 +125,7 @@ fn export_via(s: &Server, addr: &str, filter: &[&str], out: &Path) -> String {
         out.to_str().unwrap(),
     ];
     args.extend_from_slice(filter);
-    let r = run("ledgerctl", &args);
-    assert_eq!(r.code, 0, "export failed:\n{}{}", r.stdout, r.stderr);
-    r.stderr
+    run("ledgerctl", &args)
 }
 
 #[test]
@@ -133,7 +142,7 @@ fn a_broken_export_stream_is_resumed_in_the_same_checkpoint() {
     // Unbroken, for comparison; then cut short after 300 kB of its ~3 MB.
     let whole = dir.path().join("whole");
     export_via(&s, &s.addr, &[], &whole);
-    let proxy = CuttingProxy::start(&s.addr, 300_000);
+    let proxy = CuttingProxy::start(&s.addr, 300_000, false);
     let resumed = dir.path().join("resumed");
     let said = export_via(&s, &proxy.addr, &[], &resumed);
     assert!(said.contains("resumed from there"), "{said}");
@@ -166,7 +175,7 @@ fn a_broken_export_stream_is_resumed_in_the_same_checkpoint() {
     }
 
     // Filtered: most items are withheld leaves' hashes; cut inside them.
-    let proxy = CuttingProxy::start(&s.addr, 40_000);
+    let proxy = CuttingProxy::start(&s.addr, 40_000, false);
     let filtered = dir.path().join("filtered");
     let said = export_via(&s, &proxy.addr, &["--subject", "u3"], &filtered);
     assert!(said.contains("resumed from there"), "{said}");
@@ -178,6 +187,21 @@ fn a_broken_export_stream_is_resumed_in_the_same_checkpoint() {
     let disclosed = std::fs::read_to_string(filtered.join("decisions.jsonl")).unwrap();
     // i % 9 == 3: 111 of each 1,000.
     assert_eq!(disclosed.lines().count(), 5 * 111);
+
+    // A server that stays unreachable after the break: given up after
+    // --resume-for, naming the leaf, and no package is left as whole.
+    let proxy = CuttingProxy::start(&s.addr, 300_000, true);
+    let lost = dir.path().join("lost");
+    let started = std::time::Instant::now();
+    let r = export_run(&s, &proxy.addr, &["--resume-for", "2s"], &lost);
+    assert_ne!(r.code, 0);
+    assert!(
+        r.stderr.contains("was not resumed within 2 s"),
+        "{}",
+        r.stderr
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+    assert!(!lost.join("manifest.json").exists());
 
     // What the server refuses of a resume.
     let reader = format!("Bearer {}", s.reader);

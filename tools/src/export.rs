@@ -60,6 +60,11 @@ pub struct ExportArgs {
     /// The package's directory (created; must not hold an export already).
     #[arg(long)]
     pub out: PathBuf,
+    /// With --url: how long to keep asking for the rest of a stream that
+    /// broke (the connection lost, ledgerd restarted), counted from the
+    /// last item that arrived (180s, 10m, or seconds).
+    #[arg(long, value_parser = crate::when::duration, default_value = "60s")]
+    pub resume_for: Duration,
 }
 
 impl ExportArgs {
@@ -324,11 +329,6 @@ pub fn run_local(dir: &DataDir, args: &ExportArgs) -> Result<()> {
     )
 }
 
-/// How long `export --url` keeps asking for the rest of a stream that
-/// broke (the connection lost, ledgerd restarted), counted from the last
-/// item that arrived.
-const RESUME_FOR: Duration = Duration::from_secs(60);
-
 /// A response body whose reads are watched: `failed` is set once a read
 /// fails (the connection broke), which bad bytes in the body never set.
 struct Watched<R> {
@@ -395,23 +395,23 @@ fn proving(head: &Head) -> Head {
 
 /// The rest of a broken export stream: asked for again with the
 /// checkpoint's `size`, from leaf `next`, until it answers with the same
-/// head or [`RESUME_FOR`] has passed since `since`.
+/// head or `within` has passed since `since`.
 fn resume(
     remote: &Remote,
     query: &str,
     head: &Head,
-    size: u64,
-    next: u64,
+    (size, next): (u64, u64),
     since: Instant,
+    within: Duration,
 ) -> Result<Stream> {
     let mut wait = Duration::from_millis(250);
     let mut last: Option<anyhow::Error> = None;
     loop {
-        if since.elapsed() >= RESUME_FOR {
+        if since.elapsed() >= within {
             let why = last.map_or("it broke again each time".into(), |e| format!("{e:#}"));
             bail!(
                 "the export stream broke at leaf {next}, and was not resumed within {} s: {why}",
-                RESUME_FOR.as_secs()
+                within.as_secs()
             );
         }
         std::thread::sleep(wait);
@@ -468,7 +468,8 @@ pub fn run_remote(remote: &Remote, key: &VerifierKey, args: &ExportArgs) -> Resu
             let item = match item {
                 Ok(item) => item,
                 Err(None) => {
-                    stream = resume(remote, &query, &asked, size, next, since)?;
+                    let at = (size, next);
+                    stream = resume(remote, &query, &asked, at, since, args.resume_for)?;
                     continue;
                 }
                 Err(Some(e)) => {

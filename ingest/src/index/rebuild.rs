@@ -84,9 +84,18 @@ impl Indexes {
         let mut index = SpanIndex::new(from, span.min(SPAN) as usize);
         let mut at = from;
         // Up to the live indexes, without holding their builds, until
-        // they are within a span.
-        while self.built().saturating_sub(at) > span {
+        // they are within a span, or the rebuild no longer gains on them
+        // (appends at full speed): the rest is made with builds held, and
+        // the leaves appended meanwhile wait in memory (past the memory
+        // budget, writes are answered 503 until the builds go on).
+        let mut behind = u64::MAX;
+        loop {
             let built = self.built();
+            let left = built.saturating_sub(at);
+            if left <= span || left >= behind {
+                break;
+            }
+            behind = left;
             while at < built {
                 index = self.build_spare_span(&spare, index, at, kept)?;
                 at += span;
