@@ -600,18 +600,20 @@ async fn serve(s: Settings) -> Result<()> {
     Ok(())
 }
 
-/// Opens the log in `db` and its indexes. Indexes RocksDB reports damaged
-/// now, or found damaged while the store last ran (`Log::open_with`), are
-/// deleted and built again from the leaves, which is all they hold (what
-/// `ledgerctl reindex` does); the damage is logged and counted in
-/// `/metrics`, so that someone checks the disk.
+/// Opens the log in `db` and its indexes. Indexes found damaged while the
+/// store last ran are opened as they are and rebuilt beside while ledgerd
+/// serves (`Log::open_keeping_marked`, `api::repair`); indexes RocksDB
+/// cannot open are deleted and built again from the leaves before
+/// anything is answered, which is all they hold (what `ledgerctl reindex`
+/// does). The damage is logged and counted in `/metrics`, so that
+/// someone checks the disk.
 fn open_store(
     db: &Path,
     keys: &ledger::keys::LogKeys,
     spares: usize,
 ) -> Result<(Arc<Log>, Arc<ingest::Indexes>)> {
     let open = || {
-        let log = Arc::new(Log::open_with(db, keys, INGEST_CFS)?);
+        let log = Arc::new(Log::open_keeping_marked(db, keys, INGEST_CFS)?);
         let indexes = ingest::Indexes::open_with_spares(log.clone(), spares)?;
         Ok::<_, ledger::LedgerError>((log, indexes))
     };

@@ -6,8 +6,9 @@
 //! (`ledger_indexes_marked_damaged`); [`watch_indexes`] sees the mark
 //! within a second and rebuilds. Until the new indexes are in place,
 //! lookups and searches that meet the damaged blocks fail as before. A
-//! rebuild that fails is tried again a minute later; a restart rebuilds
-//! them too, before anything is answered.
+//! rebuild that fails is tried again a minute later. A ledgerd started on
+//! indexes marked before serves with them and rebuilds them the same way
+//! (`ledger::Log::open_keeping_marked`).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Weak;

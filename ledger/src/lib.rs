@@ -118,6 +118,17 @@ pub struct Log {
     synced: timings::SyncedWrites,
 }
 
+/// How [`Log::open_inner`] opens a store.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Opening {
+    /// Checked; indexes marked damaged are rebuilt from the leaves.
+    Rebuilding,
+    /// Checked; indexes marked damaged are opened as they are.
+    KeepingMarked,
+    /// Unchecked, to say what is wrong; nothing is rebuilt.
+    Audit,
+}
+
 impl Log {
     /// Opens (creating if needed) the log in `path`, owned by the origin
     /// of `keys` (one key, or a [`keys::LogKeys`]: the current key and
@@ -138,7 +149,24 @@ impl Log {
         keys: &impl keys::ToLogKeys,
         extra_cfs: &[&str],
     ) -> Result<Log, LedgerError> {
-        Log::open_inner(path, keys.to_log_keys(), extra_cfs, true)
+        Log::open_inner(path, keys.to_log_keys(), extra_cfs, Opening::Rebuilding)
+    }
+
+    /// [`Log::open_with`], but indexes marked damaged while the store last
+    /// ran are opened as they are rather than rebuilt first: the mark
+    /// stays, [`Log::indexes_marked_damaged`] says so, and the caller
+    /// rebuilds them beside the ones in use while it serves
+    /// (`ingest::Indexes::rebuild_beside`; lookups that meet the damage
+    /// fail until then, and none is answered wrongly). What ledgerd does,
+    /// so that a restart on damaged indexes does not wait for a rebuild
+    /// that reads every leaf. Indexes that cannot be opened are refused as
+    /// by [`Log::open_with`].
+    pub fn open_keeping_marked(
+        path: &Path,
+        keys: &impl keys::ToLogKeys,
+        extra_cfs: &[&str],
+    ) -> Result<Log, LedgerError> {
+        Log::open_inner(path, keys.to_log_keys(), extra_cfs, Opening::KeepingMarked)
     }
 
     /// Opens without checking the last checkpoint's root, so that
@@ -149,15 +177,17 @@ impl Log {
         keys: &impl keys::ToLogKeys,
         extra_cfs: &[&str],
     ) -> Result<Log, LedgerError> {
-        Log::open_inner(path, keys.to_log_keys(), extra_cfs, false)
+        Log::open_inner(path, keys.to_log_keys(), extra_cfs, Opening::Audit)
     }
 
     fn open_inner(
         path: &Path,
         keys: keys::LogKeys,
         extra_cfs: &[&str],
-        check_root: bool,
+        how: Opening,
     ) -> Result<Log, LedgerError> {
+        let check_root = how != Opening::Audit;
+        let mut marked = false;
         let key = keys.current();
         let checkpoints = open_checkpoints_db(&path.join(CHECKPOINTS_DIR))?;
         let db = open_db(path, &checkpoints)?;
@@ -166,13 +196,29 @@ impl Log {
             None
         } else {
             // Damage met earlier; an audit only reports it.
-            if let Some(why) = damage::marked(path).filter(|_| check_root) {
-                tracing::warn!(
-                    "the indexes in {} were found damaged ({why}): rebuilding them from the log's leaves",
-                    index_path.display()
-                );
-                error::count_damage();
-                damage::discard_indexes(path)?;
+            match damage::marked(path) {
+                Some(why) if how == Opening::Rebuilding => {
+                    tracing::warn!(
+                        "the indexes in {} were found damaged ({why}): rebuilding them from the log's leaves",
+                        index_path.display()
+                    );
+                    error::count_damage();
+                    damage::discard_indexes(path)?;
+                }
+                // Gone (a rebuild cut short between its renames): built
+                // anew from the leaves on open, whole.
+                Some(_) if how == Opening::KeepingMarked && !index_path.exists() => {
+                    damage::unmark(path)?;
+                }
+                Some(why) if how == Opening::KeepingMarked => {
+                    tracing::warn!(
+                        "the indexes in {} were found damaged ({why}): serving with them while they are rebuilt from the log's leaves beside",
+                        index_path.display()
+                    );
+                    error::count_damage();
+                    marked = true;
+                }
+                _ => {}
             }
             // What a rebuild beside the indexes left when it was cut short.
             spare::discard(path)?;
@@ -259,7 +305,7 @@ impl Log {
             committed: AtomicU64::new(size),
             first_kept: AtomicU64::new(first_kept),
             pruning: Mutex::new(()),
-            index_damage_marked: std::sync::atomic::AtomicBool::new(false),
+            index_damage_marked: std::sync::atomic::AtomicBool::new(marked),
             synced: timings::SyncedWrites::default(),
             db,
             checkpoints,
@@ -331,16 +377,17 @@ impl Log {
         self.index.read().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Whether the indexes were found damaged while the log was open: the
-    /// next open rebuilds them from the leaves. (A mark left before is
-    /// taken by the open itself.)
+    /// Whether the indexes are marked damaged: found so while the log was
+    /// open, or before it was opened with [`Log::open_keeping_marked`].
+    /// [`Log::replace_indexes`] clears it; otherwise the next open with
+    /// [`Log::open_with`] rebuilds them from the leaves.
     pub fn indexes_marked_damaged(&self) -> bool {
         self.index_damage_marked.load(Ordering::Relaxed)
     }
 
     /// A RocksDB error of the index database, said of [`Store::Indexes`]:
-    /// damage found there marks the indexes (once) so that the next open
-    /// rebuilds them from the leaves (`damage.rs`).
+    /// damage found there marks the indexes (once), so that they are
+    /// rebuilt from the leaves (`damage.rs`, `spare.rs`).
     pub(crate) fn index_error(&self, e: rocksdb::Error) -> LedgerError {
         let e = in_indexes(e);
         if matches!(e, LedgerError::Damaged { .. })

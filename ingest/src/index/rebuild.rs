@@ -9,7 +9,7 @@
 //! (`building`), the spans built meanwhile are made too, and the new
 //! database is put in place ([`ledger::Log::replace_indexes`]). Retention
 //! changes built spans only while holding `building` and by moving the
-//! first kept leaf; erasures count each change ([`Indexes::changed`]),
+//! first kept leaf; erasures count each change (`Indexes::changed`),
 //! also when their entries are gone. A moved first kept leaf or a counted
 //! change during the rebuild, or an erasure under way when it would be
 //! put in place, makes it start again, as the spans it had made may hold
