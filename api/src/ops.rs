@@ -39,6 +39,7 @@ pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     // Leaves whose index span is not built yet (held in memory); past
     // the pipeline's bound, writes are refused with 503 until it falls.
     let unbuilt = state.indexes.unbuilt();
+    let (disk_free, disk_size) = disk_space(&state.data);
     let mut text = String::new();
     let mut sample = |name: &str, kind: &str, help: &str, value: String| {
         let _ = writeln!(
@@ -67,7 +68,7 @@ pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     for (name, help, value) in counters {
         sample(name, "counter", help, value.to_string());
     }
-    let gauges: [(&str, &str, String); 14] = [
+    let gauges: [(&str, &str, String); 16] = [
         ("ledger_enforcer_keys", "enforcer keys registered: their enforcers' records must come signed", state.enforcer_keys.current().keys().len().to_string()),
         ("ledger_queue_depth", "records queued for a group commit", c(&s.queued).to_string()),
         ("ledger_tree_size", "leaves in the log", state.log.size().to_string()),
@@ -80,6 +81,8 @@ pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         ("ledger_checkpoint_size", "tree size of the latest signed checkpoint", checkpoint.to_string()),
         ("ledger_checkpoint_age_seconds", "seconds since the latest checkpoint was signed (one is signed only when the tree grew)", format!("{age:.3}")),
         ("ledger_index_unbuilt_leaves", "leaves whose responder index span is not built yet (held in memory)", unbuilt.to_string()),
+        ("ledger_data_disk_available_bytes", "bytes free to ledgerd on the file system of the data dir (an append-only log only grows: writes are answered 507 when it is full)", disk_free.to_string()),
+        ("ledger_data_disk_size_bytes", "size of the file system of the data dir", disk_size.to_string()),
         ("process_resident_memory_bytes", "resident memory of ledgerd", (resident_kib("VmRSS:") * 1024).to_string()),
         ("ledger_process_peak_resident_memory_bytes", "peak resident memory of ledgerd", (resident_kib("VmHWM:") * 1024).to_string()),
     ];
@@ -168,6 +171,18 @@ pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
 
 /// A size from `/proc/self/status` (`VmRSS:` now, `VmHWM:` the peak), in
 /// KiB; 0 where there is no such file.
+/// Bytes free to an unprivileged writer, and the size, of the file
+/// system holding `dir` (0 and 0 if it cannot be asked).
+fn disk_space(dir: &std::path::Path) -> (u64, u64) {
+    match rustix::fs::statvfs(dir) {
+        Ok(st) => (
+            st.f_bavail.saturating_mul(st.f_frsize),
+            st.f_blocks.saturating_mul(st.f_frsize),
+        ),
+        Err(_) => (0, 0),
+    }
+}
+
 fn resident_kib(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()

@@ -416,6 +416,19 @@ fn a_full_disk_is_507_reads_go_on_and_writes_resume() {
         !m.contains("ledger_records_failed_disk_full_total 0\n"),
         "{m}"
     );
+    // The disk's space is in /metrics, and `status` asks for a person.
+    let size = s.metric("ledger_data_disk_size_bytes");
+    assert!((90e6..=110e6).contains(&size), "{size}");
+    assert!(s.metric("ledger_data_disk_available_bytes") < size * 0.05);
+    let status = run(
+        "ledgerctl",
+        &["--url", &format!("http://{}", s.addr), "status"],
+    );
+    assert!(
+        status.code == 1 && status.stdout.contains("the data dir's disk has"),
+        "{}",
+        status.stdout
+    );
     // Space back: writes resume by themselves.
     std::fs::remove_file(&filler).unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -442,4 +455,5 @@ fn a_full_disk_is_507_reads_go_on_and_writes_resume() {
         .status,
         200
     );
+    assert!(s.metric("ledger_data_disk_available_bytes") > size * 0.5);
 }

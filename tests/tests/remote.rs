@@ -380,6 +380,7 @@ fn status_names_what_needs_attention() {
         "by 1 log key, verified with",
         "witnesses: none",
         "writer local-enforcer: 2 records appended, last write",
+        "%) where the data dir is\n",
     ] {
         assert!(r.stdout.contains(line), "{line}: {}", r.stdout);
     }

@@ -29,6 +29,18 @@ pub struct StatusArgs {
 /// The checkpoint age past which an unsigned grown tree needs attention.
 const CHECKPOINT_BEHIND_S: f64 = 30.0;
 
+/// The share of its disk free below which the data dir needs attention.
+const DISK_LOW: f64 = 0.05;
+
+/// "812 MiB", "3.4 GiB".
+fn bytes(n: f64) -> String {
+    const GIB: f64 = (1u64 << 30) as f64;
+    match n {
+        n if n < GIB => format!("{:.0} MiB", n / (1u64 << 20) as f64),
+        n => format!("{:.1} GiB", n / GIB),
+    }
+}
+
 /// `name{label="value"} number` samples of one metric: (value, number).
 fn labelled(m: &str, name: &str) -> Vec<(String, f64)> {
     m.lines()
@@ -161,10 +173,34 @@ pub fn run(remote: &Remote, key: Option<&VerifierKey>, args: &StatusArgs) -> Res
         }
     }
     println!(
-        "queue: {} records; indexes: {} leaves not built yet",
+        "queue: {} records; indexes: {} leaves not built yet{}",
         m.get("ledger_queue_depth"),
-        m.get("ledger_index_unbuilt_leaves")
+        m.get("ledger_index_unbuilt_leaves"),
+        if m.get("ledger_indexes_rebuilding") > 0.0 {
+            "; damaged indexes being rebuilt beside"
+        } else {
+            ""
+        }
     );
+    let (free, disk) = (
+        m.get("ledger_data_disk_available_bytes"),
+        m.get("ledger_data_disk_size_bytes"),
+    );
+    if disk > 0.0 {
+        println!(
+            "disk: {} free of {} ({:.1}%) where the data dir is",
+            bytes(free),
+            bytes(disk),
+            100.0 * free / disk
+        );
+        if free < disk * DISK_LOW {
+            attention.push(format!(
+                "the data dir's disk has {} free ({:.1}%): writes are answered 507 once it is full; free space or grow the disk",
+                bytes(free),
+                100.0 * free / disk
+            ));
+        }
+    }
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64());
