@@ -1,8 +1,9 @@
 //! Indexes marked damaged (`db/index.damaged`) are deleted when the store
 //! is next opened with them, so that they are rebuilt from the leaves; an
-//! audit's open leaves them to be read (specs/storage.md, "Decision
-//! indexes"). The damage itself, met by a running ledgerd, is in
-//! tests/tests/damage.rs.
+//! audit's open leaves them to be read, and ledgerd's keeps them to
+//! rebuild beside and put in place while it serves (specs/storage.md,
+//! "Decision indexes"). The damage itself, met by a running ledgerd, is
+//! in tests/tests/damage.rs.
 
 use std::path::Path;
 
@@ -71,4 +72,69 @@ fn a_log_opened_without_indexes_keeps_the_mark() {
     assert_eq!(log.size(), 1);
     drop(log);
     assert!(dir.path().join("index.damaged").exists());
+}
+
+#[test]
+fn ledgerd_s_open_keeps_marked_indexes_to_rebuild_them_beside() {
+    let dir = tempfile::tempdir().unwrap();
+    marked_store(dir.path());
+    let log = Log::open_keeping_marked(dir.path(), &signer().verifier(), &["terms"]).unwrap();
+    assert_eq!(log.index_get("terms", b"k").unwrap(), Some(b"v".to_vec()));
+    assert!(log.indexes_marked_damaged());
+    assert!(dir.path().join("index.damaged").exists());
+
+    // Rebuilt beside and put in place while a reader keeps reading.
+    let spare = log.spare_indexes().unwrap();
+    assert!(dir.path().join("index.rebuilding").is_dir());
+    spare
+        .ingest_sorted_with("terms", |sink| {
+            sink.put(b"k", b"v2")?;
+            sink.put(b"l", b"w")
+        })
+        .unwrap();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let reading = scope.spawn(|| {
+            let mut reads = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let v = log.index_get("terms", b"k").unwrap().unwrap();
+                assert!(v == b"v" || v == b"v2", "{v:?}");
+                reads += 1;
+            }
+            reads
+        });
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        log.replace_indexes(spare).unwrap();
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        assert!(reading.join().unwrap() > 0);
+    });
+    assert_eq!(log.index_get("terms", b"k").unwrap(), Some(b"v2".to_vec()));
+    assert_eq!(log.index_get("terms", b"l").unwrap(), Some(b"w".to_vec()));
+    assert!(!log.indexes_marked_damaged());
+    for gone in ["index.damaged", "index.rebuilding", "index.old"] {
+        assert!(!dir.path().join(gone).exists(), "{gone}");
+    }
+    // What was put in place is what the store opens with.
+    drop(log);
+    let log = open(dir.path());
+    assert_eq!(log.index_get("terms", b"l").unwrap(), Some(b"w".to_vec()));
+}
+
+#[test]
+fn an_open_deletes_what_a_rebuild_cut_short_left_beside() {
+    let dir = tempfile::tempdir().unwrap();
+    marked_store(dir.path());
+    // Killed between its two renames: the indexes are gone, the rebuilt
+    // ones still beside, the old ones moved away.
+    let log = Log::open_keeping_marked(dir.path(), &signer().verifier(), &["terms"]).unwrap();
+    drop(log.spare_indexes().unwrap());
+    drop(log);
+    std::fs::rename(ledger::index_dir(dir.path()), dir.path().join("index.old")).unwrap();
+    let log = Log::open_keeping_marked(dir.path(), &signer().verifier(), &["terms"]).unwrap();
+    // Made anew (to be built from the leaves), so no longer marked.
+    assert_eq!(log.index_get("terms", b"k").unwrap(), None);
+    assert!(!log.indexes_marked_damaged());
+    for gone in ["index.damaged", "index.rebuilding", "index.old"] {
+        assert!(!dir.path().join(gone).exists(), "{gone}");
+    }
 }
