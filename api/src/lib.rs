@@ -27,6 +27,7 @@ pub mod peer;
 pub mod quota;
 mod read;
 pub mod repair;
+pub mod retain;
 pub mod senders;
 pub mod server;
 pub mod state;

@@ -15,7 +15,6 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -51,7 +50,7 @@ struct Cli {
     /// TOML file with any of: data, listen, origin, public_reads, max_body_bytes,
     /// checkpoint_interval_ms, request_timeout_ms, header_timeout_ms, max_connections,
     /// max_headers, queue_capacity, batch_delay_us, blocking_threads,
-    /// thread_priorities, keep_freed_ms, memory_budget_mb, retention, tls_cert, tls_key,
+    /// thread_priorities, keep_freed_ms, memory_budget_mb, retention, scrub_every, tls_cert, tls_key,
     /// tls_client_ca, witness_ca, witness_client_cert, witness_client_key,
     /// and `[[witness]]` tables of url and key.
     #[arg(long, env = "LEDGER_CONFIG")]
@@ -72,6 +71,12 @@ struct Cli {
     /// change (docs/operations.md, "Retention").
     #[arg(long, env = "LEDGER_RETENTION")]
     retention: Option<String>,
+    /// Read every block of the store this often, checksums checked, so
+    /// that damage is found before a request meets it (7d, 24h; `off`;
+    /// default 7d). Damaged indexes are rebuilt; damage in the log is
+    /// logged and counted (docs/operations.md, "Damaged files").
+    #[arg(long, env = "LEDGER_SCRUB_EVERY")]
+    scrub_every: Option<String>,
     /// Require a reader token for /checkpoint and /tile (default: public).
     #[arg(long, env = "LEDGER_PRIVATE_READS")]
     private_reads: bool,
@@ -133,6 +138,7 @@ struct FileConfig {
     keep_freed_ms: Option<u64>,
     memory_budget_mb: Option<usize>,
     retention: Option<String>,
+    scrub_every: Option<String>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     tls_client_ca: Option<PathBuf>,
@@ -168,6 +174,8 @@ struct Settings {
     witness_client: ureq::Agent,
     /// How long decisions' entries are kept (`None`: for ever).
     retention: Option<Duration>,
+    /// How often the store is scrubbed (`None`: never).
+    scrub_every: Option<Duration>,
 }
 
 fn settings(cli: Cli) -> Result<Settings> {
@@ -240,6 +248,14 @@ fn settings(cli: Cli) -> Result<Settings> {
         .map(|r| ingest::index::retention::parse_period(&r))
         .transpose()
         .map_err(anyhow::Error::msg)?;
+    let scrub_every = match cli.scrub_every.or(file.scrub_every).as_deref() {
+        Some("off") => None,
+        Some(every) => Some(
+            ingest::index::retention::parse_period(every)
+                .map_err(|e| anyhow::anyhow!("--scrub-every (scrub_every): {e}"))?,
+        ),
+        None => Some(Duration::from_secs(7 * 86_400)),
+    };
     let given: Vec<(String, String)> = cli
         .witness
         .chunks(2)
@@ -283,6 +299,7 @@ fn settings(cli: Cli) -> Result<Settings> {
         witnesses,
         witness_client,
         retention,
+        scrub_every,
     })
 }
 
@@ -570,6 +587,10 @@ async fn serve(s: Settings) -> Result<()> {
             .spawn(move || api::repair::watch_indexes(weak))
             .context("starting the index repair")?;
     }
+    if let Some(every) = s.scrub_every {
+        api::repair::start_scrubs(Arc::downgrade(&state), s.data.clone(), every)
+            .context("starting the scrub")?;
+    }
     if let Some(keep) = s.retention {
         let (weak, data) = (Arc::downgrade(&state), s.data.clone());
         say!(
@@ -578,7 +599,7 @@ async fn serve(s: Settings) -> Result<()> {
         );
         std::thread::Builder::new()
             .name("ledger-retention".into())
-            .spawn(move || retain(&weak, &data, keep))
+            .spawn(move || api::retain::retain(&weak, &data, keep))
             .context("starting retention")?;
     }
     let app = api::router(state.clone());
@@ -641,113 +662,6 @@ fn open_store(
         opened => {
             opened.with_context(|| format!("opening the log and its indexes in {}", db.display()))
         }
-    }
-}
-
-/// Removes the entries older than `keep`, now and then every eighth of
-/// `keep` (between a second and an hour): a prune takes whole entry
-/// bundles ([`ingest::Indexes::prune`]); then logs the retention record of
-/// the new first kept leaf ([`ingest::Indexes::log_retention`]). Stops
-/// when the server does.
-fn retain(state: &std::sync::Weak<api::state::AppState>, data: &std::path::Path, keep: Duration) {
-    let every = (keep / 8).clamp(Duration::from_secs(1), Duration::from_secs(3600));
-    // The hold said once while it stops retention, not every pass.
-    let mut told = None;
-    loop {
-        let Some(indexes) = state.upgrade().map(|s| s.indexes.clone()) else {
-            return;
-        };
-        let horizon = ingest::index::retention::horizon(std::time::SystemTime::now(), keep);
-        let pruned = horizon
-            .map(|t| indexes.prune_received_before_held(t, data))
-            .transpose();
-        // The rule's time goes into the record only when this pass moved
-        // the first kept leaf.
-        let moved_before = match (&pruned, horizon) {
-            (Ok(Some((p, _))), Some(t)) if p.to > p.from => Some(t),
-            _ => None,
-        };
-        let failed = pruned.is_err();
-        api::state::RETENTION_FAILING.store(u64::from(failed), Ordering::Relaxed);
-        if failed {
-            api::state::RETENTION_FAILED_PASSES.fetch_add(1, Ordering::Relaxed);
-        } else {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs());
-            api::state::RETENTION_LAST_PASS.store(now, Ordering::Relaxed);
-        }
-        match pruned {
-            Ok(Some((p, hold))) => {
-                if p.to > p.from {
-                    say!(
-                        "retention: removed the entries of leaves {}..{} ({} decision ids); their hashes stay",
-                        p.from,
-                        p.to,
-                        p.ids
-                    );
-                }
-                api::state::RETENTION_HELD_SINCE.store(
-                    hold.as_ref()
-                        .map_or(0, |h| h.since.unix_nanos() / 1_000_000_000),
-                    Ordering::Relaxed,
-                );
-                let id = hold.as_ref().map(|h| h.id.clone());
-                if let Some(h) = hold.filter(|_| told != id) {
-                    say!(
-                        "retention: decisions received since {} are kept: legal hold {} ({})",
-                        h.since.canonical(),
-                        h.id,
-                        h.reason
-                    );
-                }
-                told = id;
-            }
-            Ok(None) => {}
-            Err(e) => tracing::warn!("retention: {e}"),
-        }
-        if !failed {
-            log_retention_record(state, &indexes, keep, moved_before);
-        }
-        drop(indexes);
-        std::thread::sleep(every);
-    }
-}
-
-/// Logs the retention record of the first kept leaf, if none names it
-/// yet ([`ingest::Indexes::log_retention`]); `moved_before` is the time
-/// before which this pass removed entries, if it did. A record not logged
-/// now (the pipeline busy, the server stopping) is logged at a later pass,
-/// so it does not count as a failed pass.
-fn log_retention_record(
-    state: &std::sync::Weak<api::state::AppState>,
-    indexes: &ingest::Indexes,
-    keep: Duration,
-    moved_before: Option<verifier::timestamp::Timestamp>,
-) {
-    let log = indexes.log();
-    let reason = verifier::retention::reason(
-        &format!("retention of {}s", keep.as_secs()),
-        log.first_kept(),
-        moved_before.as_ref(),
-    );
-    let now = verifier::timestamp::Timestamp(time::OffsetDateTime::now_utc());
-    // The server's state is held only while the record is queued.
-    let submit = |record| {
-        let queued = state
-            .upgrade()
-            .ok_or("the server is stopping")?
-            .pipeline
-            .submit(vec![record]);
-        ingest::pipeline::wait_one(queued)
-    };
-    match indexes.log_retention("ledgerd", &reason, &now, submit) {
-        Ok(Some(by)) => say!(
-            "retention: logged the retention record of first kept leaf {} at leaf {by}",
-            log.first_kept()
-        ),
-        Ok(None) => {}
-        Err(e) => tracing::warn!("retention: {e}; the next pass logs it"),
     }
 }
 

@@ -68,7 +68,7 @@ pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     for (name, help, value) in counters {
         sample(name, "counter", help, value.to_string());
     }
-    let gauges: [(&str, &str, String); 16] = [
+    let gauges: [(&str, &str, String); 19] = [
         ("ledger_enforcer_keys", "enforcer keys registered: their enforcers' records must come signed", state.enforcer_keys.current().keys().len().to_string()),
         ("ledger_queue_depth", "records queued for a group commit", c(&s.queued).to_string()),
         ("ledger_tree_size", "leaves in the log", state.log.size().to_string()),
@@ -82,6 +82,9 @@ pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         ("ledger_checkpoint_age_seconds", "seconds since the latest checkpoint was signed (one is signed only when the tree grew)", format!("{age:.3}")),
         ("ledger_index_unbuilt_leaves", "leaves whose responder index span is not built yet (held in memory)", unbuilt.to_string()),
         ("ledger_data_disk_available_bytes", "bytes free to ledgerd on the file system of the data dir (an append-only log only grows: writes are answered 507 when it is full)", disk_free.to_string()),
+        ("ledger_scrub_running", "1 while a scrub reads every block of the store", crate::repair::SCRUBBING.load(Ordering::Relaxed).to_string()),
+        ("ledger_scrub_last_completed_timestamp_seconds", "when the last scrub read the whole store with every checksum matching (Unix seconds; 0: never)", crate::repair::SCRUB_LAST.load(Ordering::Relaxed).to_string()),
+        ("ledger_scrub_interval_seconds", "how often the store is scrubbed (--scrub-every; 0: off)", crate::repair::SCRUB_EVERY.load(Ordering::Relaxed).to_string()),
         ("ledger_data_disk_size_bytes", "size of the file system of the data dir", disk_size.to_string()),
         ("process_resident_memory_bytes", "resident memory of ledgerd", (resident_kib("VmRSS:") * 1024).to_string()),
         ("ledger_process_peak_resident_memory_bytes", "peak resident memory of ledgerd", (resident_kib("VmHWM:") * 1024).to_string()),

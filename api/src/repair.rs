@@ -1,6 +1,8 @@
-//! Indexes found damaged while ledgerd runs are rebuilt from the leaves
-//! beside the ones in use, and put in their place, without a restart
-//! ([`ingest::Indexes::rebuild_beside`]).
+//! Damage found and repaired while ledgerd runs: [`scrub_every`] reads
+//! every block of the store now and then, so that damage is found before
+//! a request meets it, and indexes found damaged are rebuilt from the
+//! leaves beside the ones in use, and put in their place, without a
+//! restart ([`ingest::Indexes::rebuild_beside`]).
 //!
 //! Damage met in the index database marks the store
 //! (`ledger_indexes_marked_damaged`); [`watch_indexes`] sees the mark
@@ -10,9 +12,10 @@
 //! indexes marked before serves with them and rebuilds them the same way
 //! (`ledger::Log::open_keeping_marked`).
 
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Weak;
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::state::AppState;
 
@@ -66,5 +69,110 @@ pub fn watch_indexes(state: Weak<AppState>) {
                 std::thread::sleep(AFTER_FAILURE);
             }
         }
+    }
+}
+
+/// 1 while a scrub runs (`ledger_scrub_running`).
+pub static SCRUBBING: AtomicU64 = AtomicU64::new(0);
+/// When the last scrub read the whole store, Unix seconds; 0: never
+/// (`ledger_scrub_last_completed_timestamp_seconds`).
+pub static SCRUB_LAST: AtomicU64 = AtomicU64::new(0);
+/// Seconds between scrubs; 0: off (`ledger_scrub_interval_seconds`).
+pub static SCRUB_EVERY: AtomicU64 = AtomicU64::new(0);
+
+/// Bytes a second a scrub reads at most: a 50 GB store in about half an
+/// hour, leaving the disk to the appends.
+const SCRUB_RATE: u64 = 32 << 20;
+/// How long after the start a store never scrubbed is scrubbed first.
+const FIRST_SCRUB_AFTER: Duration = Duration::from_secs(600);
+/// The file in the data dir that keeps when the last scrub completed.
+const SCRUBBED: &str = "scrubbed";
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// When the store in `data` was last scrubbed whole, if ever.
+fn last_scrub(data: &Path) -> Option<u64> {
+    std::fs::read_to_string(data.join(SCRUBBED))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// Starts scrubbing the store of `state` every `every` on a thread of
+/// its own ([`ledger::Log::scrub`]): the first scrub `every` after the
+/// last one completed (kept in `<data>/scrubbed`), or 10 minutes after the
+/// start if it never was (or `every`, if shorter); at most 32 MiB a
+/// second. Damage found is logged and counted like damage a request meets
+/// (`ledger_storage_damaged_total`); damaged indexes are marked, and
+/// [`watch_indexes`] rebuilds them. The thread stops when the server does.
+pub fn start_scrubs(
+    state: Weak<AppState>,
+    data: PathBuf,
+    every: Duration,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    SCRUB_EVERY.store(every.as_secs(), Ordering::Relaxed);
+    let last = last_scrub(&data);
+    SCRUB_LAST.store(last.unwrap_or(0), Ordering::Relaxed);
+    let next = match last {
+        Some(at) => at.saturating_add(every.as_secs()),
+        None => unix_now() + every.min(FIRST_SCRUB_AFTER).as_secs(),
+    };
+    std::thread::Builder::new()
+        .name("ledger-scrub".into())
+        .spawn(move || scrubs(&state, &data, every, next))
+}
+
+/// [`start_scrubs`]'s thread: a scrub at `next` (Unix seconds), then
+/// every `every`.
+fn scrubs(state: &Weak<AppState>, data: &Path, every: Duration, mut next: u64) {
+    loop {
+        while unix_now() < next {
+            if state.strong_count() == 0 {
+                return;
+            }
+            std::thread::sleep(LOOK_EVERY.min(every));
+        }
+        let Some(log) = state.upgrade().map(|s| s.log.clone()) else {
+            return;
+        };
+        SCRUBBING.store(1, Ordering::Relaxed);
+        let started = Instant::now();
+        let mut read = 0u64;
+        let scrubbed = log.scrub(|bytes| {
+            read += bytes;
+            let due = Duration::from_secs_f64(read as f64 / SCRUB_RATE as f64);
+            if let Some(ahead) = due.checked_sub(started.elapsed()) {
+                std::thread::sleep(ahead);
+            }
+            state.strong_count() > 0
+        });
+        SCRUBBING.store(0, Ordering::Relaxed);
+        drop(log);
+        match scrubbed {
+            Ok(s) if s.complete => {
+                let now = unix_now();
+                SCRUB_LAST.store(now, Ordering::Relaxed);
+                if let Err((path, e)) =
+                    ledger::stamp::replace(data, SCRUBBED, now.to_string().as_bytes(), None)
+                {
+                    tracing::warn!("scrub: keeping when it ran in {}: {e}", path.display());
+                }
+                tracing::info!(
+                    "scrub: read {} keys ({} MiB) of the store in {:.0} s, every checksum matching",
+                    s.keys,
+                    s.bytes >> 20,
+                    started.elapsed().as_secs_f64()
+                );
+            }
+            // Stopped: the server is stopping.
+            Ok(_) => return,
+            Err(e) => tracing::error!("scrub: {e}"),
+        }
+        next = unix_now() + every.as_secs();
     }
 }

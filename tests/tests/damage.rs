@@ -331,3 +331,66 @@ fn ledgerd_killed_while_it_rebuilds_damaged_indexes_starts_on_whole_ones() {
          {served_marked} restarts served on marked indexes while rebuilding them"
     );
 }
+
+#[test]
+fn a_scrub_finds_damage_no_request_met_and_the_indexes_are_rebuilt() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = store(dir.path());
+    damage(&largest_sst(&data.join("db/index")), 50_000);
+    // Nothing is asked: the scrub, every second here, reads every block.
+    let s = Server::start_in(&data, &["--scrub-every", "1s"]);
+    assert_eq!(s.metric("ledger_scrub_interval_seconds"), 1.0);
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while s.metric("ledger_index_rebuilds_total") < 1.0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not found and rebuilt in time"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(s.metric("ledger_storage_damaged_total") >= 1.0);
+    // The next scrub reads the whole store, every checksum matching.
+    while s.metric("ledger_scrub_last_completed_timestamp_seconds") == 0.0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no clean scrub in time"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let reader = s.add_token(&["--enforcer", "responder", "--role", "reader"]);
+    for (i, status, body) in look_up(&s, &reader) {
+        assert_eq!(status, 200, "d-{i}: {body}");
+    }
+    let url = format!("http://{}", s.addr);
+    let status = run("ledgerctl", &["--url", &url, "status"]);
+    assert!(
+        status.stdout.contains("scrub: last read the whole store"),
+        "{}",
+        status.stdout
+    );
+    s.stop();
+    let kept: u64 = std::fs::read_to_string(data.join("scrubbed"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(kept > 1_700_000_000, "{kept}");
+    // Started again, it keeps when the store was last scrubbed; and with
+    // `off`, it never scrubs.
+    let s = Server::start_in(&data, &["--scrub-every", "off"]);
+    assert_eq!(s.metric("ledger_scrub_interval_seconds"), 0.0);
+    let url = format!("http://{}", s.addr);
+    let status = run("ledgerctl", &["--url", &url, "status"]);
+    assert!(status.stdout.contains("scrub: off\n"), "{}", status.stdout);
+    s.stop();
+    // A period that is none is refused.
+    let bad = run(
+        "ledgerd",
+        &["--data", data.to_str().unwrap(), "--scrub-every", "weekly"],
+    );
+    assert!(
+        bad.code != 0 && bad.stderr.contains("--scrub-every"),
+        "{}",
+        bad.stderr
+    );
+}

@@ -182,6 +182,26 @@ pub fn run(remote: &Remote, key: Option<&VerifierKey>, args: &StatusArgs) -> Res
             ""
         }
     );
+    let (scrub_every, scrubbed) = (
+        m.get("ledger_scrub_interval_seconds"),
+        m.get("ledger_scrub_last_completed_timestamp_seconds"),
+    );
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
+    match (scrub_every > 0.0, scrubbed > 0.0) {
+        (false, _) => println!("scrub: off"),
+        (true, false) => println!("scrub: not completed yet"),
+        (true, true) => {
+            println!("scrub: last read the whole store {}", ago(now - scrubbed));
+            if now - scrubbed > 2.0 * scrub_every {
+                attention.push(format!(
+                    "the store was last scrubbed whole {}, over two intervals: see ledgerd's log",
+                    ago(now - scrubbed)
+                ));
+            }
+        }
+    }
     let (free, disk) = (
         m.get("ledger_data_disk_available_bytes"),
         m.get("ledger_data_disk_size_bytes"),
@@ -201,9 +221,6 @@ pub fn run(remote: &Remote, key: Option<&VerifierKey>, args: &StatusArgs) -> Res
             ));
         }
     }
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64());
     let last = labelled(metrics, "ledger_writer_last_write_timestamp_seconds");
     let appended = labelled(metrics, "ledger_writer_records_appended_total");
     if last.is_empty() {

@@ -1,0 +1,132 @@
+//! Scrubbing: every block of the store read back with its checksum
+//! checked, so that damage the disk did is found before a request or an
+//! audit meets it ([`Log::scrub`]).
+//!
+//! RocksDB checks a block's checksum when it reads the block, so damage in
+//! a block no request reads stays unseen: a decision looked up once a year,
+//! an index span nobody searches. A scrub reads every key and value of the
+//! log's databases (entries and hash tiles, signed checkpoints) and of the
+//! index database, a run of keys at a time (so that no iterator holds old
+//! files for long, and a rebuilt index database can be put in place
+//! between two runs), without filling the block cache. Damage in the
+//! indexes marks them, as any read does (`damage.rs`), and a running
+//! ledgerd rebuilds them; damage in the log is an error naming its remedy.
+
+use rocksdb::{ColumnFamily, ReadOptions, DB};
+
+use crate::store::cf;
+use crate::{LedgerError, Log};
+
+/// Bytes read before the iterator is let go and the pace is asked.
+const RUN_BYTES: u64 = 4 << 20;
+
+/// What a scrub read.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Scrubbed {
+    /// Keys read.
+    pub keys: u64,
+    /// Bytes of keys and values read.
+    pub bytes: u64,
+    /// Whether every database was read to its end (not stopped by the
+    /// pace).
+    pub complete: bool,
+}
+
+impl Log {
+    /// Reads every key and value of the log's databases and of the index
+    /// database with RocksDB checking each block's checksum, a run of
+    /// about 4 MiB at a time, without filling the block cache. `pace` is
+    /// given the bytes of each run: it may sleep to keep a rate, and
+    /// returns `false` to stop the scrub there. Damage found is
+    /// [`LedgerError::Damaged`] naming the store; found in the indexes,
+    /// it also marks them damaged, as any read does.
+    pub fn scrub(&self, mut pace: impl FnMut(u64) -> bool) -> Result<Scrubbed, LedgerError> {
+        let mut done = Scrubbed::default();
+        for db in [&self.db, &self.checkpoints] {
+            let read = read_all(&mut done, &mut pace, |from, done| {
+                read_run(db, None, from, done).map_err(LedgerError::from)
+            })?;
+            if !read {
+                return Ok(done);
+            }
+        }
+        for name in &self.index_cfs {
+            let read = read_all(&mut done, &mut pace, |from, done| {
+                // Held for one run: a rebuilt database may take its place
+                // between two.
+                let db = self.index_db(name)?;
+                read_run(&db, Some(cf(&db, name)?), from, done).map_err(|e| self.index_error(e))
+            })?;
+            if !read {
+                return Ok(done);
+            }
+        }
+        done.complete = true;
+        Ok(done)
+    }
+}
+
+/// Reads a database (or column family) run by run with `run`, from its
+/// first key; `false` if `pace` stopped it.
+fn read_all(
+    done: &mut Scrubbed,
+    pace: &mut impl FnMut(u64) -> bool,
+    mut run: impl FnMut(Option<&[u8]>, &mut Scrubbed) -> Result<Option<Vec<u8>>, LedgerError>,
+) -> Result<bool, LedgerError> {
+    let mut from: Option<Vec<u8>> = None;
+    loop {
+        let before = done.bytes;
+        let next = run(from.as_deref(), done)?;
+        if !pace(done.bytes - before) {
+            return Ok(false);
+        }
+        match next {
+            Some(key) => from = Some(key),
+            None => return Ok(true),
+        }
+    }
+}
+
+/// Reads the keys of `db` (its column family `cf`, or its default one)
+/// after `from` (from the first if `None`), about [`RUN_BYTES`] of them:
+/// the last key read if there are more, `None` at the end.
+fn read_run(
+    db: &DB,
+    cf: Option<&ColumnFamily>,
+    from: Option<&[u8]>,
+    done: &mut Scrubbed,
+) -> Result<Option<Vec<u8>>, rocksdb::Error> {
+    let mut opts = ReadOptions::default();
+    opts.set_verify_checksums(true);
+    opts.fill_cache(false);
+    opts.set_readahead_size(2 << 20);
+    let mut iter = match cf {
+        Some(cf) => db.raw_iterator_cf_opt(cf, opts),
+        None => db.raw_iterator_opt(opts),
+    };
+    match from {
+        Some(key) => {
+            iter.seek(key);
+            // The last key of the run before: read already.
+            if iter.key() == Some(key) {
+                iter.next();
+            }
+        }
+        None => iter.seek_to_first(),
+    }
+    let mut read = 0u64;
+    while let (Some(key), Some(value)) = (iter.key(), iter.value()) {
+        let n = (key.len() + value.len()) as u64;
+        done.keys += 1;
+        done.bytes += n;
+        read += n;
+        if read >= RUN_BYTES {
+            let last = key.to_vec();
+            iter.status()?;
+            return Ok(Some(last));
+        }
+        iter.next();
+    }
+    iter.status()?;
+    Ok(None)
+}
