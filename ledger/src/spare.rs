@@ -37,11 +37,23 @@ const DRAIN: Duration = Duration::from_millis(100);
 const DRAIN_TOTAL: Duration = Duration::from_secs(60);
 
 /// An index database built beside the one in use, with the same column
-/// families, written only by ingesting sorted files.
+/// families, written only by ingesting sorted files. Dropped without
+/// being put in place, it is closed and deleted, so that a rebuild that
+/// failed (a full disk) does not keep its files.
 pub struct SpareIndexes {
-    db: DB,
+    /// Open until it is put in place or dropped.
+    db: Option<DB>,
     path: PathBuf,
     files: AtomicU64,
+}
+
+impl Drop for SpareIndexes {
+    fn drop(&mut self) {
+        if let Some(db) = self.db.take() {
+            drop(db);
+            let _ = std::fs::remove_dir_all(&self.path);
+        }
+    }
 }
 
 impl SpareIndexes {
@@ -53,18 +65,24 @@ impl SpareIndexes {
         cf_name: &str,
         fill: impl FnOnce(&mut SortedSink<'_>) -> Result<(), LedgerError>,
     ) -> Result<(), LedgerError> {
-        let handle = cf(&self.db, cf_name)?;
+        let db = self.db()?;
+        let handle = cf(db, cf_name)?;
         let seq = self.files.fetch_add(1, Ordering::Relaxed);
         let file = bulk_file(&self.path, cf_name, seq);
-        ingest_file(&self.db, handle, &file, fill, || Ok(()), in_indexes)
+        ingest_file(db, handle, &file, fill, || Ok(()), in_indexes)
     }
 
     /// Puts one key into the column family `cf_name` (made durable when
     /// the database is put in place).
     pub fn put(&self, cf_name: &str, key: &[u8], value: &[u8]) -> Result<(), LedgerError> {
+        let db = self.db()?;
+        db.put_cf(cf(db, cf_name)?, key, value).map_err(in_indexes)
+    }
+
+    fn db(&self) -> Result<&DB, LedgerError> {
         self.db
-            .put_cf(cf(&self.db, cf_name)?, key, value)
-            .map_err(in_indexes)
+            .as_ref()
+            .ok_or_else(|| LedgerError::NoIndexes("a spare put in place".into()))
     }
 }
 
@@ -108,7 +126,7 @@ impl Log {
         let cfs: Vec<&str> = self.index_cfs.iter().map(String::as_str).collect();
         let db = open_index_db(&path, &cfs)?;
         Ok(SpareIndexes {
-            db,
+            db: Some(db),
             path,
             files: AtomicU64::new(0),
         })
@@ -121,11 +139,13 @@ impl Log {
     /// is deleted. The caller makes sure nothing was written to the old
     /// database since `spare` was filled that `spare` lacks.
     pub fn replace_indexes(&self, spare: SpareIndexes) -> Result<(), LedgerError> {
-        let SpareIndexes { db, path, .. } = spare;
+        let mut spare = spare;
+        let path = spare.path.clone();
         // Durable before it is put in place: what is in its memtable goes
-        // to files, synced.
-        db.flush().map_err(in_indexes)?;
-        drop(db);
+        // to files, synced. Failing, the spare is dropped, and deleted.
+        spare.db()?.flush().map_err(in_indexes)?;
+        // Closed, and no longer deleted when dropped.
+        drop(spare.db.take());
         let index = index_dir(&self.path);
         let old = self.path.join(OLD_DIR);
         let started = Instant::now();
@@ -144,6 +164,7 @@ impl Log {
             // let the others in, and try again.
             drop(slot);
             if started.elapsed() > DRAIN_TOTAL {
+                let _ = std::fs::remove_dir_all(&path);
                 return Err(LedgerError::RebuildNotPlaced(format!(
                     "the index database in use was still in use after {} s",
                     DRAIN_TOTAL.as_secs()

@@ -118,6 +118,11 @@ fn ledgerd_s_open_keeps_marked_indexes_to_rebuild_them_beside() {
     drop(log);
     let log = open(dir.path());
     assert_eq!(log.index_get("terms", b"l").unwrap(), Some(b"w".to_vec()));
+    // A spare dropped unused (a rebuild that failed) leaves no files.
+    let spare = log.spare_indexes().unwrap();
+    spare.put("terms", b"m", b"x").unwrap();
+    drop(spare);
+    assert!(!dir.path().join("index.rebuilding").exists());
 }
 
 #[test]
@@ -126,9 +131,8 @@ fn an_open_deletes_what_a_rebuild_cut_short_left_beside() {
     marked_store(dir.path());
     // Killed between its two renames: the indexes are gone, the rebuilt
     // ones still beside, the old ones moved away.
-    let log = Log::open_keeping_marked(dir.path(), &signer().verifier(), &["terms"]).unwrap();
-    drop(log.spare_indexes().unwrap());
-    drop(log);
+    std::fs::create_dir(dir.path().join("index.rebuilding")).unwrap();
+    std::fs::write(dir.path().join("index.rebuilding/000012.sst"), b"...").unwrap();
     std::fs::rename(ledger::index_dir(dir.path()), dir.path().join("index.old")).unwrap();
     let log = Log::open_keeping_marked(dir.path(), &signer().verifier(), &["terms"]).unwrap();
     // Made anew (to be built from the leaves), so no longer marked.
