@@ -425,7 +425,7 @@ fn start() -> Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "ledgerd=info,api=info,ingest=info".into()),
+                .unwrap_or_else(|_| "ledgerd=info,api=info,ingest=info,ledger=info".into()),
         )
         .with_writer(std::io::stderr)
         // Colours for a terminal only: not into a log file or the journal.

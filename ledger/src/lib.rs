@@ -53,7 +53,7 @@ use error::in_indexes;
 pub use error::{damage_seen, LedgerError, Store};
 use layout::open_db;
 pub use memory::{limit as limit_rocksdb_memory, MemoryUse, RocksLimits};
-pub use scrub::Scrubbed;
+pub use scrub::{Scrubbed, SCRUB_RUN};
 pub use spare::SpareIndexes;
 use store::*;
 pub use store::{db_options, index_dir};

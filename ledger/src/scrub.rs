@@ -17,8 +17,11 @@ use rocksdb::{ColumnFamily, ReadOptions, DB};
 use crate::store::cf;
 use crate::{LedgerError, Log};
 
-/// Bytes read before the iterator is let go and the pace is asked.
-const RUN_BYTES: u64 = 4 << 20;
+/// Bytes a run of a scrub reads by default ([`Log::scrub`]): each new
+/// run's iterator reads index blocks and read-ahead again (the block
+/// cache is not filled), so short runs read far more than they scrub; a
+/// run of this size holds the index database for a fraction of a second.
+pub const SCRUB_RUN: u64 = 32 << 20;
 
 /// What a scrub read.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -35,16 +38,21 @@ pub struct Scrubbed {
 impl Log {
     /// Reads every key and value of the log's databases and of the index
     /// database with RocksDB checking each block's checksum, a run of
-    /// about 4 MiB at a time, without filling the block cache. `pace` is
-    /// given the bytes of each run: it may sleep to keep a rate, and
+    /// about `run` bytes at a time ([`SCRUB_RUN`]), without filling the
+    /// block cache. `pace` is given the bytes of each run (after the run
+    /// has let the databases go): it may sleep to keep a rate, and
     /// returns `false` to stop the scrub there. Damage found is
     /// [`LedgerError::Damaged`] naming the store; found in the indexes,
     /// it also marks them damaged, as any read does.
-    pub fn scrub(&self, mut pace: impl FnMut(u64) -> bool) -> Result<Scrubbed, LedgerError> {
+    pub fn scrub(
+        &self,
+        run: u64,
+        mut pace: impl FnMut(u64) -> bool,
+    ) -> Result<Scrubbed, LedgerError> {
         let mut done = Scrubbed::default();
         for db in [&self.db, &self.checkpoints] {
             let read = read_all(&mut done, &mut pace, |from, done| {
-                read_run(db, None, from, done).map_err(LedgerError::from)
+                read_run(db, None, from, run, done).map_err(LedgerError::from)
             })?;
             if !read {
                 return Ok(done);
@@ -55,7 +63,8 @@ impl Log {
                 // Held for one run: a rebuilt database may take its place
                 // between two.
                 let db = self.index_db(name)?;
-                read_run(&db, Some(cf(&db, name)?), from, done).map_err(|e| self.index_error(e))
+                read_run(&db, Some(cf(&db, name)?), from, run, done)
+                    .map_err(|e| self.index_error(e))
             })?;
             if !read {
                 return Ok(done);
@@ -88,12 +97,13 @@ fn read_all(
 }
 
 /// Reads the keys of `db` (its column family `cf`, or its default one)
-/// after `from` (from the first if `None`), about [`RUN_BYTES`] of them:
+/// after `from` (from the first if `None`), about `run` bytes of them:
 /// the last key read if there are more, `None` at the end.
 fn read_run(
     db: &DB,
     cf: Option<&ColumnFamily>,
     from: Option<&[u8]>,
+    run: u64,
     done: &mut Scrubbed,
 ) -> Result<Option<Vec<u8>>, rocksdb::Error> {
     let mut opts = ReadOptions::default();
@@ -120,7 +130,7 @@ fn read_run(
         done.keys += 1;
         done.bytes += n;
         read += n;
-        if read >= RUN_BYTES {
+        if read >= run {
             let last = key.to_vec();
             iter.status()?;
             return Ok(Some(last));

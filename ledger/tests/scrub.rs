@@ -74,7 +74,7 @@ fn a_scrub_reads_the_whole_store_at_its_pace() {
     let log = open(dir.path());
     let mut runs = Vec::new();
     let done = log
-        .scrub(|bytes| {
+        .scrub(1 << 20, |bytes| {
             runs.push(bytes);
             true
         })
@@ -85,9 +85,9 @@ fn a_scrub_reads_the_whole_store_at_its_pace() {
     assert!(done.bytes > 60_000 * 200 + 60_000 * 100, "{done:?}");
     assert_eq!(runs.iter().sum::<u64>(), done.bytes);
     assert!(runs.len() >= 4, "{runs:?}");
-    assert!(runs.iter().all(|&r| r <= (4 << 20) + 4096), "{runs:?}");
+    assert!(runs.iter().all(|&r| r <= (1 << 20) + 4096), "{runs:?}");
     // Stopped by its pace after the first run.
-    let stopped = log.scrub(|_| false).unwrap();
+    let stopped = log.scrub(1 << 20, |_| false).unwrap();
     assert!(!stopped.complete);
     assert!(stopped.bytes < done.bytes);
 }
@@ -102,7 +102,7 @@ fn a_scrub_names_damage_in_the_log_s_files() {
     let file = largest_sst(dir.path());
     damage(&file, 4, 7);
     let log = open(dir.path());
-    match log.scrub(|_| true) {
+    match log.scrub(ledger::SCRUB_RUN, |_| true) {
         Err(LedgerError::Damaged {
             store: Store::Log, ..
         }) => {}
@@ -118,7 +118,7 @@ fn a_scrub_marks_damaged_indexes_to_be_rebuilt() {
     store(dir.path());
     damage(&largest_sst(&ledger::index_dir(dir.path())), 3, 7);
     let log = open(dir.path());
-    match log.scrub(|_| true) {
+    match log.scrub(ledger::SCRUB_RUN, |_| true) {
         Err(LedgerError::Damaged {
             store: Store::Indexes,
             ..
