@@ -68,12 +68,13 @@ pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     for (name, help, value) in counters {
         sample(name, "counter", help, value.to_string());
     }
-    let gauges: [(&str, &str, String); 19] = [
+    let gauges: [(&str, &str, String); 21] = [
         ("ledger_enforcer_keys", "enforcer keys registered: their enforcers' records must come signed", state.enforcer_keys.current().keys().len().to_string()),
         ("ledger_queue_depth", "records queued for a group commit", c(&s.queued).to_string()),
         ("ledger_tree_size", "leaves in the log", state.log.size().to_string()),
         ("ledger_indexes_marked_damaged", "1 from when damage is found in the indexes (db/index.damaged) until they are rebuilt from the leaves, which ledgerd does while it runs", u8::from(state.log.indexes_marked_damaged()).to_string()),
         ("ledger_indexes_rebuilding", "1 while ledgerd rebuilds damaged indexes from the leaves beside the ones in use", crate::repair::REBUILDING.load(Ordering::Relaxed).to_string()),
+        ("ledger_index_rebuilt_to_leaf", "the leaf up to which the running rebuild has made the built spans again (0: none runs); it ends near the tree size less the unbuilt leaves", state.indexes.rebuilt_to().to_string()),
         ("ledger_first_kept_leaf", "leaves below it had their entries removed by retention (their hashes stay)", state.log.first_kept().to_string()),
         ("ledger_retention_last_pass_timestamp_seconds", "when the last retention pass ended without an error (Unix seconds; 0: none yet, or no --retention)", crate::state::RETENTION_LAST_PASS.load(Ordering::Relaxed).to_string()),
         ("ledger_retention_failing", "1 while the last retention pass failed (see the log): decisions past the retention period are kept", crate::state::RETENTION_FAILING.load(Ordering::Relaxed).to_string()),
@@ -84,6 +85,7 @@ pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         ("ledger_data_disk_available_bytes", "bytes free to ledgerd on the file system of the data dir (an append-only log only grows: writes are answered 507 when it is full)", disk_free.to_string()),
         ("ledger_scrub_running", "1 while a scrub reads every block of the store", crate::repair::SCRUBBING.load(Ordering::Relaxed).to_string()),
         ("ledger_scrub_last_completed_timestamp_seconds", "when the last scrub read the whole store with every checksum matching (Unix seconds; 0: never)", crate::repair::SCRUB_LAST.load(Ordering::Relaxed).to_string()),
+        ("ledger_scrub_read_bytes", "bytes of keys and values the running scrub has read (0: none runs)", crate::repair::SCRUB_READ.load(Ordering::Relaxed).to_string()),
         ("ledger_scrub_interval_seconds", "how often the store is scrubbed (--scrub-every; 0: off)", crate::repair::SCRUB_EVERY.load(Ordering::Relaxed).to_string()),
         ("ledger_data_disk_size_bytes", "size of the file system of the data dir", disk_size.to_string()),
         ("process_resident_memory_bytes", "resident memory of ledgerd", (resident_kib("VmRSS:") * 1024).to_string()),

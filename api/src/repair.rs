@@ -79,6 +79,8 @@ pub static SCRUBBING: AtomicU64 = AtomicU64::new(0);
 pub static SCRUB_LAST: AtomicU64 = AtomicU64::new(0);
 /// Seconds between scrubs; 0: off (`ledger_scrub_interval_seconds`).
 pub static SCRUB_EVERY: AtomicU64 = AtomicU64::new(0);
+/// Bytes the running scrub has read (`ledger_scrub_read_bytes`).
+pub static SCRUB_READ: AtomicU64 = AtomicU64::new(0);
 
 /// Bytes a second a scrub reads at most: a 50 GB store in about half an
 /// hour, leaving the disk to the appends.
@@ -145,6 +147,7 @@ fn scrubs(state: &Weak<AppState>, data: &Path, every: Duration, mut next: u64) {
         let mut read = 0u64;
         let scrubbed = log.scrub(ledger::SCRUB_RUN, |bytes| {
             read += bytes;
+            SCRUB_READ.store(read, Ordering::Relaxed);
             let due = Duration::from_secs_f64(read as f64 / SCRUB_RATE as f64);
             if let Some(ahead) = due.checked_sub(started.elapsed()) {
                 std::thread::sleep(ahead);
@@ -152,6 +155,7 @@ fn scrubs(state: &Weak<AppState>, data: &Path, every: Duration, mut next: u64) {
             state.strong_count() > 0
         });
         SCRUBBING.store(0, Ordering::Relaxed);
+        SCRUB_READ.store(0, Ordering::Relaxed);
         drop(log);
         match scrubbed {
             Ok(s) if s.complete => {

@@ -155,6 +155,7 @@ fn a_rebuild_beside_puts_back_what_the_files_lost_while_appends_go_on() {
     let more = std::thread::scope(|scope| {
         let appending = scope.spawn(|| append(&p, 2000, 8000));
         let rebuilt = idx.rebuild_beside().unwrap();
+        assert_eq!(idx.rebuilt_to(), 0, "no rebuild runs now");
         assert_eq!(rebuilt.from, 512);
         assert!(rebuilt.to >= 1984, "{rebuilt:?}");
         appending.join().unwrap()

@@ -177,9 +177,13 @@ pub fn run(remote: &Remote, key: Option<&VerifierKey>, args: &StatusArgs) -> Res
         m.get("ledger_queue_depth"),
         m.get("ledger_index_unbuilt_leaves"),
         if m.get("ledger_indexes_rebuilding") > 0.0 {
-            "; damaged indexes being rebuilt beside"
+            format!(
+                "; damaged indexes being rebuilt beside, up to leaf {} of {}",
+                m.get("ledger_index_rebuilt_to_leaf"),
+                m.get("ledger_tree_size") - m.get("ledger_index_unbuilt_leaves")
+            )
         } else {
-            ""
+            String::new()
         }
     );
     let (scrub_every, scrubbed) = (
@@ -189,6 +193,12 @@ pub fn run(remote: &Remote, key: Option<&VerifierKey>, args: &StatusArgs) -> Res
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64());
+    if m.get("ledger_scrub_running") > 0.0 {
+        println!(
+            "scrub: running, {} read",
+            bytes(m.get("ledger_scrub_read_bytes"))
+        );
+    }
     match (scrub_every > 0.0, scrubbed > 0.0) {
         (false, _) => println!("scrub: off"),
         (true, false) => println!("scrub: not completed yet"),

@@ -50,6 +50,9 @@ pub struct Indexes {
     pub(crate) changes: AtomicU64,
     /// Erasures taking terms out and erasing entries now.
     pub(crate) erasing: AtomicU64,
+    /// The leaf up to which a rebuild beside has made the built spans
+    /// again (0: none runs).
+    pub(crate) rebuilt_to: AtomicU64,
 }
 
 /// What the built spans (RocksDB) said about some `decision_id`s, asked
@@ -144,6 +147,7 @@ impl Indexes {
             kept_from: Mutex::new(None),
             changes: AtomicU64::new(0),
             erasing: AtomicU64::new(0),
+            rebuilt_to: AtomicU64::new(0),
         });
         let log = indexes.log();
         indexes.apply(

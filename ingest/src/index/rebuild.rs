@@ -50,6 +50,18 @@ impl Indexes {
     /// of a few attempts ([`LedgerError::RebuildNotPlaced`]).
     pub fn rebuild_beside(&self) -> Result<Rebuilt, LedgerError> {
         let started = Instant::now();
+        let rebuilt = self.rebuild_attempts(started);
+        self.rebuilt_to.store(0, Ordering::Relaxed);
+        rebuilt
+    }
+
+    /// The leaf up to which a rebuild running now has made the built
+    /// spans again; 0 when none runs.
+    pub fn rebuilt_to(&self) -> u64 {
+        self.rebuilt_to.load(Ordering::Relaxed)
+    }
+
+    fn rebuild_attempts(&self, started: Instant) -> Result<Rebuilt, LedgerError> {
         for _ in 0..ATTEMPTS {
             if let Some((from, to)) = self.try_rebuild()? {
                 return Ok(Rebuilt {
@@ -128,6 +140,7 @@ impl Indexes {
     ) -> Result<SpanIndex, LedgerError> {
         let log = self.log();
         let end = start + self.span();
+        self.rebuilt_to.store(start, Ordering::Relaxed);
         let mut index = index.restarted(start);
         let first = kept.clamp(start, end);
         for _ in start..first {
