@@ -1,4 +1,4 @@
-//! Damage found and repaired while ledgerd runs: [`scrub_every`] reads
+//! Damage found and repaired while ledgerd runs: [`start_scrubs`] reads
 //! every block of the store now and then, so that damage is found before
 //! a request meets it, and indexes found damaged are rebuilt from the
 //! leaves beside the ones in use, and put in their place, without a
