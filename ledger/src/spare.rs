@@ -173,10 +173,25 @@ impl Log {
             std::thread::sleep(Duration::from_millis(10));
         };
         drop(slot.take());
-        rename(&self.path, &index, &old)?;
-        rename(&self.path, &path, &index)?;
         let cfs: Vec<&str> = self.index_cfs.iter().map(String::as_str).collect();
-        *slot = Some(Arc::new(open_index_db(&index, &cfs)?));
+        let placed = rename(&self.path, &index, &old)
+            .and_then(|()| rename(&self.path, &path, &index))
+            .and_then(|()| open_index_db(&index, &cfs));
+        match placed {
+            Ok(db) => *slot = Some(Arc::new(db)),
+            Err(e) => {
+                // Back to serving what is in place (the old database, if
+                // the first rename was all that was done): the mark stays,
+                // so the rebuild is tried again, and any open rebuilds.
+                if !index.exists() && old.exists() {
+                    let _ = std::fs::rename(&old, &index);
+                }
+                if let Ok(db) = open_index_db(&index, &cfs) {
+                    *slot = Some(Arc::new(db));
+                }
+                return Err(e);
+            }
+        }
         drop(slot);
         discard(&self.path)?;
         unmark(&self.path)?;

@@ -142,3 +142,26 @@ fn an_open_deletes_what_a_rebuild_cut_short_left_beside() {
         assert!(!dir.path().join(gone).exists(), "{gone}");
     }
 }
+
+#[test]
+fn a_swap_that_fails_leaves_the_indexes_in_use_serving() {
+    let dir = tempfile::tempdir().unwrap();
+    marked_store(dir.path());
+    let log = Log::open_keeping_marked(dir.path(), &signer().verifier(), &["terms"]).unwrap();
+    let spare = log.spare_indexes().unwrap();
+    spare.put("terms", b"k", b"v2").unwrap();
+    // A directory in the way of the old database's rename.
+    std::fs::create_dir(dir.path().join("index.old")).unwrap();
+    std::fs::write(dir.path().join("index.old/in-the-way"), b"x").unwrap();
+    assert!(log.replace_indexes(spare).is_err());
+    // The database in use serves still, still marked to be rebuilt.
+    assert_eq!(log.index_get("terms", b"k").unwrap(), Some(b"v".to_vec()));
+    assert!(log.indexes_marked_damaged());
+    assert!(dir.path().join("index.damaged").exists());
+    // The next attempt clears the way and puts its spare in place.
+    let spare = log.spare_indexes().unwrap();
+    spare.put("terms", b"k", b"v3").unwrap();
+    log.replace_indexes(spare).unwrap();
+    assert_eq!(log.index_get("terms", b"k").unwrap(), Some(b"v3".to_vec()));
+    assert!(!log.indexes_marked_damaged());
+}
