@@ -333,6 +333,56 @@ fn ledgerd_killed_while_it_rebuilds_damaged_indexes_starts_on_whole_ones() {
 }
 
 #[test]
+fn ledgerd_logs_what_the_storage_says_of_damaged_indexes() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = store(dir.path());
+    std::fs::write(
+        data.join("db/index.damaged"),
+        "the indexes (db/index) are damaged",
+    )
+    .unwrap();
+    // Its log (stderr), without RUST_LOG: the storage crate's warning is
+    // in it, then the rebuild's.
+    let mut child = std::process::Command::new(ledger_tests::bin("ledgerd"))
+        .args(["--data", data.to_str().unwrap(), "--listen", "127.0.0.1:0"])
+        .env_remove("RUST_LOG")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    let mut said = String::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !said.contains("put them in place") {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => said = said + &line + "\n",
+            Err(_) => break,
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        said.contains("serving with them while they are rebuilt"),
+        "{said}"
+    );
+    assert!(
+        said.contains("rebuilt the indexes of leaves 0..65536"),
+        "{said}"
+    );
+}
+
+#[test]
 fn a_scrub_finds_damage_no_request_met_and_the_indexes_are_rebuilt() {
     let dir = tempfile::tempdir().unwrap();
     let data = store(dir.path());
