@@ -247,7 +247,7 @@ fn settings(cli: Cli) -> Result<Settings> {
         .or(file.retention)
         .map(|r| ingest::index::retention::parse_period(&r))
         .transpose()
-        .map_err(anyhow::Error::msg)?;
+        .map_err(|e| anyhow::anyhow!("--retention (retention): {e}"))?;
     let scrub_every = match cli.scrub_every.or(file.scrub_every).as_deref() {
         Some("off") => None,
         Some(every) => Some(

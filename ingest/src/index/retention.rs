@@ -49,7 +49,7 @@ pub struct Pruned {
 /// hours, minutes or seconds (`400d`, `12h`, `30m`, `45s`), at least 1s.
 /// `ledgerctl` reads spans of time (`--expires 90d`, `--from 2h`) with it.
 pub fn parse_period(text: &str) -> Result<std::time::Duration, String> {
-    let bad = || format!("retention {text:?} is not a period such as 400d, 12h, 30m or 45s");
+    let bad = || format!("{text:?} is not a period such as 400d, 12h, 30m or 45s");
     let t = text.trim();
     let (n, unit) = t.split_at(t.len().checked_sub(1).ok_or_else(bad)?);
     let unit: u64 = match unit {
