@@ -127,10 +127,15 @@ pub fn run(remote: &Remote, key: Option<&VerifierKey>, args: &StatusArgs) -> Res
         println!("retention: held by a legal hold: decisions received since {since} are kept (ledgerctl hold list)");
     }
     if m.get("ledger_indexes_marked_damaged") > 0.0 {
-        attention.push(
-            "the indexes are damaged: ledgerd rebuilds them from the leaves while it runs (lookups that meet the damage fail until the new ones are in place; a rebuild that failed is in its log and tried again each minute)"
-                .to_string(),
-        );
+        let failed = m.get("ledger_index_rebuilds_failed_total");
+        attention.push(format!(
+            "the indexes are damaged: ledgerd rebuilds them from the leaves while it runs (lookups that meet the damage fail until the new ones are in place){}",
+            if failed > 0.0 {
+                format!("; {failed} rebuilds failed: its log says why, and each is tried again a minute later")
+            } else {
+                String::new()
+            }
+        ));
     }
     let damaged = m.get("ledger_storage_damaged_total");
     if damaged > 0.0 {
