@@ -269,6 +269,24 @@ impl Indexes {
         }
     }
 
+    /// A spare span index (paged in, empty) lent to a rebuild beside, so
+    /// that its memory is the budget's ([`crate::budget`]); `None` if
+    /// none is spare now.
+    pub(crate) fn borrow_spare(&self) -> Option<SpanIndex> {
+        let mut tail = self.tail.write().unwrap_or_else(|p| p.into_inner());
+        tail.spares.pop()
+    }
+
+    /// Gives back a span index [`Indexes::borrow_spare`] lent, emptied,
+    /// if the spares are short of one.
+    pub(crate) fn give_back_spare(&self, mut spare: SpanIndex) {
+        spare.clear();
+        let mut tail = self.tail.write().unwrap_or_else(|p| p.into_inner());
+        if tail.spares.len() < self.spares {
+            tail.spares.push(spare);
+        }
+    }
+
     /// The leaves below it are in the built spans (RocksDB), not in
     /// memory: a multiple of [`Indexes::span`]. Complete spans past it are
     /// waiting for the indexer thread.

@@ -39,6 +39,20 @@ pub struct Rebuilt {
     pub took: Duration,
 }
 
+/// A span index a rebuild holds, given back to the spares when it ends
+/// however it ends.
+struct Lent<'a> {
+    indexes: &'a Indexes,
+    index: SpanIndex,
+}
+
+impl Drop for Lent<'_> {
+    fn drop(&mut self) {
+        let index = std::mem::replace(&mut self.index, SpanIndex::new(0, 0));
+        self.indexes.give_back_spare(index);
+    }
+}
+
 impl Indexes {
     /// Builds the built spans' `decisions` map and postings again from
     /// the leaves, in a new database beside the one in use, and puts it
@@ -93,7 +107,15 @@ impl Indexes {
         if from > 0 {
             spare.put(CF_POSTINGS, &mark_key(from - span), &from.to_be_bytes())?;
         }
-        let mut index = SpanIndex::new(from, span.min(SPAN) as usize);
+        // The spare span index when there is one: a rebuild holds one span
+        // at a time, and its memory is then the budget's.
+        let mut lent = Lent {
+            indexes: self,
+            index: self
+                .borrow_spare()
+                .unwrap_or_else(|| SpanIndex::new(from, span.min(SPAN) as usize)),
+        };
+        let index = &mut lent.index;
         let mut at = from;
         // Up to the live indexes, without holding their builds, until
         // they are within a span, or the rebuild no longer gains on them
@@ -109,7 +131,7 @@ impl Indexes {
             }
             behind = left;
             while at < built {
-                index = self.build_spare_span(&spare, index, at, kept)?;
+                self.build_spare_span(&spare, index, at, kept)?;
                 at += span;
                 if !unchanged() {
                     return Ok(None);
@@ -122,7 +144,7 @@ impl Indexes {
         }
         let built = self.built();
         while at < built {
-            index = self.build_spare_span(&spare, index, at, kept)?;
+            self.build_spare_span(&spare, index, at, kept)?;
             at += span;
         }
         log.replace_indexes(spare)?;
@@ -134,14 +156,14 @@ impl Indexes {
     fn build_spare_span(
         &self,
         spare: &SpareIndexes,
-        index: SpanIndex,
+        index: &mut SpanIndex,
         start: u64,
         kept: u64,
-    ) -> Result<SpanIndex, LedgerError> {
+    ) -> Result<(), LedgerError> {
         let log = self.log();
         let end = start + self.span();
         self.rebuilt_to.store(start, Ordering::Relaxed);
-        let mut index = index.restarted(start);
+        *index = std::mem::replace(index, SpanIndex::new(start, 0)).restarted(start);
         let first = kept.clamp(start, end);
         for _ in start..first {
             index.add(Facts::unindexed());
@@ -156,7 +178,7 @@ impl Indexes {
         spare.ingest_sorted_with(CF_POSTINGS, |sink| {
             index.write_postings(end, kept, |k, v| sink.put(k, v))
         })?;
-        Ok(index)
+        Ok(())
     }
 
     /// How many times erasures have changed the built spans or erased
