@@ -144,14 +144,8 @@ fn scrubs(state: &Weak<AppState>, data: &Path, every: Duration, mut next: u64) {
         };
         SCRUBBING.store(1, Ordering::Relaxed);
         let started = Instant::now();
-        let mut read = 0u64;
-        let scrubbed = log.scrub(ledger::SCRUB_RUN, |bytes| {
-            read += bytes;
+        let scrubbed = log.scrub(ledger::SCRUB_RUN, SCRUB_RATE, |read| {
             SCRUB_READ.store(read, Ordering::Relaxed);
-            let due = Duration::from_secs_f64(read as f64 / SCRUB_RATE as f64);
-            if let Some(ahead) = due.checked_sub(started.elapsed()) {
-                std::thread::sleep(ahead);
-            }
             state.strong_count() > 0
         });
         SCRUBBING.store(0, Ordering::Relaxed);

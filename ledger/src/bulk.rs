@@ -28,7 +28,7 @@ const PACE_STEP: u64 = 256 << 10;
 
 /// How long a writer that has put `bytes` in `elapsed` must wait so that
 /// it has written at most `rate` bytes per second (zero if it is behind).
-fn pause_for(bytes: u64, elapsed: Duration, rate: u64) -> Duration {
+pub(crate) fn pause_for(bytes: u64, elapsed: Duration, rate: u64) -> Duration {
     if rate == 0 {
         return Duration::ZERO;
     }

@@ -12,8 +12,11 @@
 //! indexes marks them, as any read does (`damage.rs`), and a running
 //! ledgerd rebuilds them; damage in the log is an error naming its remedy.
 
+use std::time::Instant;
+
 use rocksdb::{ColumnFamily, ReadOptions, DB};
 
+use crate::bulk::pause_for;
 use crate::store::cf;
 use crate::{LedgerError, Log};
 
@@ -39,17 +42,24 @@ impl Log {
     /// Reads every key and value of the log's databases and of the index
     /// database with RocksDB checking each block's checksum, a run of
     /// about `run` bytes at a time ([`SCRUB_RUN`]), without filling the
-    /// block cache. `pace` is given the bytes of each run (after the run
-    /// has let the databases go): it may sleep to keep a rate, and
-    /// returns `false` to stop the scrub there. Damage found is
+    /// block cache, at most `rate` bytes a second (0: as fast as it can;
+    /// between runs, the databases let go). `go_on` is given the bytes
+    /// read so far after each run, and returns `false` to stop the scrub
+    /// there. Damage found is
     /// [`LedgerError::Damaged`] naming the store; found in the indexes,
     /// it also marks them damaged, as any read does.
     pub fn scrub(
         &self,
         run: u64,
-        mut pace: impl FnMut(u64) -> bool,
+        rate: u64,
+        mut go_on: impl FnMut(u64) -> bool,
     ) -> Result<Scrubbed, LedgerError> {
         let mut done = Scrubbed::default();
+        let started = Instant::now();
+        let mut pace = |read: u64| {
+            std::thread::sleep(pause_for(read, started.elapsed(), rate));
+            go_on(read)
+        };
         for db in [&self.db, &self.checkpoints] {
             let read = read_all(&mut done, &mut pace, |from, done| {
                 read_run(db, None, from, run, done).map_err(LedgerError::from)
@@ -76,7 +86,8 @@ impl Log {
 }
 
 /// Reads a database (or column family) run by run with `run`, from its
-/// first key; `false` if `pace` stopped it.
+/// first key, giving `pace` the bytes read so far after each; `false` if
+/// it stopped it.
 fn read_all(
     done: &mut Scrubbed,
     pace: &mut impl FnMut(u64) -> bool,
@@ -84,9 +95,8 @@ fn read_all(
 ) -> Result<bool, LedgerError> {
     let mut from: Option<Vec<u8>> = None;
     loop {
-        let before = done.bytes;
         let next = run(from.as_deref(), done)?;
-        if !pace(done.bytes - before) {
+        if !pace(done.bytes) {
             return Ok(false);
         }
         match next {

@@ -72,13 +72,15 @@ fn a_scrub_reads_the_whole_store_at_its_pace() {
     let dir = tempfile::tempdir().unwrap();
     store(dir.path());
     let log = open(dir.path());
-    let mut runs = Vec::new();
+    // The bytes read so far after each run, unpaced.
+    let mut after = vec![0u64];
     let done = log
-        .scrub(1 << 20, |bytes| {
-            runs.push(bytes);
+        .scrub(1 << 20, 0, |read| {
+            after.push(read);
             true
         })
         .unwrap();
+    let runs: Vec<u64> = after.windows(2).map(|w| w[1] - w[0]).collect();
     assert!(done.complete);
     // Every entry, the index keys, and more (tiles, checkpoints).
     assert!(done.keys > 60_000, "{done:?}");
@@ -87,7 +89,7 @@ fn a_scrub_reads_the_whole_store_at_its_pace() {
     assert!(runs.len() >= 4, "{runs:?}");
     assert!(runs.iter().all(|&r| r <= (1 << 20) + 4096), "{runs:?}");
     // Stopped by its pace after the first run.
-    let stopped = log.scrub(1 << 20, |_| false).unwrap();
+    let stopped = log.scrub(1 << 20, 0, |_| false).unwrap();
     assert!(!stopped.complete);
     assert!(stopped.bytes < done.bytes);
 }
@@ -102,7 +104,7 @@ fn a_scrub_names_damage_in_the_log_s_files() {
     let file = largest_sst(dir.path());
     damage(&file, 4, 7);
     let log = open(dir.path());
-    match log.scrub(ledger::SCRUB_RUN, |_| true) {
+    match log.scrub(ledger::SCRUB_RUN, 0, |_| true) {
         Err(LedgerError::Damaged {
             store: Store::Log, ..
         }) => {}
@@ -118,7 +120,7 @@ fn a_scrub_marks_damaged_indexes_to_be_rebuilt() {
     store(dir.path());
     damage(&largest_sst(&ledger::index_dir(dir.path())), 3, 7);
     let log = open(dir.path());
-    match log.scrub(ledger::SCRUB_RUN, |_| true) {
+    match log.scrub(ledger::SCRUB_RUN, 0, |_| true) {
         Err(LedgerError::Damaged {
             store: Store::Indexes,
             ..
