@@ -30,6 +30,7 @@ pub mod repair;
 pub mod retain;
 pub mod senders;
 pub mod server;
+pub mod starting;
 pub mod state;
 pub mod tls;
 pub mod tokens;

@@ -22,7 +22,6 @@ use anyhow::{bail, Context, Result};
 use api::tokens::{self, Role, TokenStore};
 use api::{AppState, ServerConfig};
 use clap::Parser;
-use ingest::index::INGEST_CFS;
 use ingest::{Pipeline, PipelineConfig};
 use ledger::Log;
 use serde::Deserialize;
@@ -389,21 +388,34 @@ fn first_tokens(data: &Path) -> Result<Option<(String, String)>> {
     Ok(Some((writer, reader)))
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Completes on SIGTERM or SIGINT (Ctrl-C). The handlers are in place
+/// when this returns, not when the future is first polled: a stop sent
+/// the moment ledgerd answers is a graceful stop, not the default kill.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
-            s.recv().await;
-        }
+    let signals = {
+        use tokio::signal::unix::{signal, SignalKind};
+        [SignalKind::terminate(), SignalKind::interrupt()].map(|kind| signal(kind).ok())
     };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
-    tracing::info!("shutting down: finishing requests in flight");
+    async move {
+        #[cfg(unix)]
+        {
+            let [term, int] = signals;
+            let wait = |s: Option<tokio::signal::unix::Signal>| async move {
+                match s {
+                    Some(mut s) => {
+                        s.recv().await;
+                    }
+                    // Not to be had: only the other signal stops ledgerd.
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! { _ = wait(term) => {}, _ = wait(int) => {} }
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutting down: finishing requests in flight");
+    }
 }
 
 /// A start that fails (a bad setting, a store another ledgerd holds, a key
@@ -476,12 +488,50 @@ async fn serve(s: Settings) -> Result<()> {
     // would take unsigned records of enforcers that must sign.
     api::enforcers::load(&s.data)?;
     ledger::limit_rocksdb_memory(s.budget.rocks);
-    let (log, indexes) = open_store(&s.data.join("db"), &keys, s.budget.spares)?;
-    log.sign_checkpoint(&signers)?;
+    // Listening before the store is open: until it is, ledgerd says what
+    // it is doing (api::starting), however long the indexes take.
     let listener = tokio::net::TcpListener::bind(s.listen)
         .await
         .with_context(|| format!("listening on {}", s.listen))?;
     let addr = listener.local_addr()?;
+    let base = match s.tls {
+        Some(_) => format!("https://{addr}"),
+        None => format!("http://{addr}"),
+    };
+    say!(
+        "ledgerd: answering on {base} while it opens the store in {}",
+        s.data.join("db").display()
+    );
+    let opening = Arc::new(api::starting::Opening::default());
+    let switch = api::starting::Switch::new(opening.clone());
+    let mut serving = tokio::spawn(api::serve(
+        listener,
+        switch.router(),
+        s.conn.clone(),
+        s.tls.clone(),
+        shutdown_signal(),
+    ));
+    let opened = {
+        let (db, spares) = (s.data.join("db"), s.budget.spares);
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        // A thread of its own, not the runtime's: stopped while opening,
+        // ledgerd exits without waiting for it (what it built is kept).
+        std::thread::Builder::new()
+            .name("ledger-open".into())
+            .spawn(move || {
+                let _ = tx.send(api::starting::open_store(&db, &keys, spares, &opening));
+            })
+            .context("starting to open the store")?;
+        rx
+    };
+    let (log, indexes) = tokio::select! {
+        opened = opened => opened.context("opening the store: the opening thread ended")??,
+        _ = &mut serving => {
+            tracing::info!("stopped while opening the store; the next start goes on from where it got");
+            return Ok(());
+        }
+    };
+    log.sign_checkpoint(&signers)?;
     let shared = ledger::keys::SharedSigners::from(signers.clone());
     let pipeline = Pipeline::start(indexes.clone(), Some(shared.clone()), s.pipeline.clone());
     let state = Arc::new(AppState {
@@ -506,11 +556,37 @@ async fn serve(s: Settings) -> Result<()> {
     // Read now, so that tokens that cannot be used are named at start.
     state.tokens.refresh();
     state.enforcer_keys.refresh();
-
-    let base = match s.tls {
-        Some(_) => format!("https://{addr}"),
-        None => format!("http://{addr}"),
-    };
+    {
+        let (data, log) = (s.data.clone(), log.clone());
+        std::thread::Builder::new()
+            .name("ledger-keys".into())
+            .spawn(move || watch_keys(&data, &log, &shared))
+            .context("starting the key file watcher")?;
+    }
+    {
+        let weak = Arc::downgrade(&state);
+        std::thread::Builder::new()
+            .name("ledger-index-repair".into())
+            .spawn(move || api::repair::watch_indexes(weak))
+            .context("starting the index repair")?;
+    }
+    if let Some(every) = s.scrub_every {
+        api::repair::start_scrubs(Arc::downgrade(&state), s.data.clone(), every)
+            .context("starting the scrub")?;
+    }
+    if let Some(keep) = s.retention {
+        let (weak, data) = (Arc::downgrade(&state), s.data.clone());
+        say!(
+            "retention: the entries of decisions received more than {}s ago are removed (their hashes stay)",
+            keep.as_secs()
+        );
+        std::thread::Builder::new()
+            .name("ledger-retention".into())
+            .spawn(move || api::retain::retain(&weak, &data, keep))
+            .context("starting retention")?;
+    }
+    // Served from here on: before the lines that tell a user to send.
+    switch.open(api::router(state.clone()));
     say!(
         "ledgerd: log {} with {} entries, listening on {base}",
         signer.name(),
@@ -573,44 +649,8 @@ async fn serve(s: Settings) -> Result<()> {
         say!("(a certificate from a private CA: give curl --cacert and ledgerctl --ca the CA's certificate)");
     }
     let _ = std::io::Write::flush(&mut std::io::stdout());
-    {
-        let (data, log) = (s.data.clone(), log.clone());
-        std::thread::Builder::new()
-            .name("ledger-keys".into())
-            .spawn(move || watch_keys(&data, &log, &shared))
-            .context("starting the key file watcher")?;
-    }
-    {
-        let weak = Arc::downgrade(&state);
-        std::thread::Builder::new()
-            .name("ledger-index-repair".into())
-            .spawn(move || api::repair::watch_indexes(weak))
-            .context("starting the index repair")?;
-    }
-    if let Some(every) = s.scrub_every {
-        api::repair::start_scrubs(Arc::downgrade(&state), s.data.clone(), every)
-            .context("starting the scrub")?;
-    }
-    if let Some(keep) = s.retention {
-        let (weak, data) = (Arc::downgrade(&state), s.data.clone());
-        say!(
-            "retention: the entries of decisions received more than {}s ago are removed (their hashes stay)",
-            keep.as_secs()
-        );
-        std::thread::Builder::new()
-            .name("ledger-retention".into())
-            .spawn(move || api::retain::retain(&weak, &data, keep))
-            .context("starting retention")?;
-    }
-    let app = api::router(state.clone());
-    api::serve(
-        listener,
-        app,
-        s.conn.clone(),
-        s.tls.clone(),
-        shutdown_signal(),
-    )
-    .await;
+    let _ = serving.await;
+    switch.close();
     // Requests are done; commit and acknowledge what is queued, sign a last checkpoint.
     match Arc::try_unwrap(state) {
         Ok(state) => state.pipeline.shutdown(),
@@ -619,50 +659,6 @@ async fn serve(s: Settings) -> Result<()> {
     // stdout may be gone by now (a closed pipe); the log line is enough.
     tracing::info!("stopped at size {}", log.size());
     Ok(())
-}
-
-/// Opens the log in `db` and its indexes. Indexes found damaged while the
-/// store last ran are opened as they are and rebuilt beside while ledgerd
-/// serves (`Log::open_keeping_marked`, `api::repair`); indexes RocksDB
-/// cannot open are deleted and built again from the leaves before
-/// anything is answered, which is all they hold (what `ledgerctl reindex`
-/// does). The damage is logged and counted in `/metrics`, so that
-/// someone checks the disk.
-fn open_store(
-    db: &Path,
-    keys: &ledger::keys::LogKeys,
-    spares: usize,
-) -> Result<(Arc<Log>, Arc<ingest::Indexes>)> {
-    let open = || {
-        let log = Arc::new(Log::open_keeping_marked(db, keys, INGEST_CFS)?);
-        let indexes = ingest::Indexes::open_with_spares(log.clone(), spares)?;
-        Ok::<_, ledger::LedgerError>((log, indexes))
-    };
-    match open() {
-        Err(ledger::LedgerError::Damaged {
-            store: ledger::Store::Indexes,
-            source,
-        }) => {
-            // Closed by now: nothing of the failed open holds the store.
-            let index = ledger::index_dir(db);
-            tracing::error!(
-                "the indexes in {} are damaged ({source}): rebuilding them from the log's leaves; check the disk",
-                index.display()
-            );
-            ledger::discard_indexes(db)
-                .with_context(|| format!("deleting the damaged indexes in {}", index.display()))?;
-            let rebuilt =
-                open().with_context(|| format!("rebuilding the indexes in {}", index.display()))?;
-            tracing::warn!(
-                "the indexes in {} were rebuilt from the leaves",
-                index.display()
-            );
-            Ok(rebuilt)
-        }
-        opened => {
-            opened.with_context(|| format!("opening the log and its indexes in {}", db.display()))
-        }
-    }
 }
 
 /// Reads the key files again when they change (`ledgerctl key next`,

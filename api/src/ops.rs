@@ -68,7 +68,8 @@ pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     for (name, help, value) in counters {
         sample(name, "counter", help, value.to_string());
     }
-    let gauges: [(&str, &str, String); 21] = [
+    let gauges: [(&str, &str, String); 22] = [
+        ("ledger_starting", "1 while ledgerd opens its store (every request but /healthz and /metrics is answered 503 meanwhile), 0 once it serves", "0".to_string()),
         ("ledger_enforcer_keys", "enforcer keys registered: their enforcers' records must come signed", state.enforcer_keys.current().keys().len().to_string()),
         ("ledger_queue_depth", "records queued for a group commit", c(&s.queued).to_string()),
         ("ledger_tree_size", "leaves in the log", state.log.size().to_string()),

@@ -73,6 +73,83 @@ pub fn refused(name: &str, args: &[&str], needle: &str) {
     );
 }
 
+/// A `ledgerd` that answers, and may still be opening its store
+/// ([`Server::spawn_on`]).
+pub struct Starting {
+    /// The child process (killed if dropped before [`Starting::served`]).
+    child: Option<std::process::Child>,
+    /// `127.0.0.1:port`.
+    pub addr: String,
+    lines: std::io::Lines<std::io::BufReader<std::process::ChildStdout>>,
+    data: PathBuf,
+}
+
+impl Drop for Starting {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Starting {
+    /// Waits until the store is open and ledgerd has printed what it
+    /// prints for a new user.
+    pub fn served(mut self) -> Server {
+        let (mut writer, mut reader, mut key) = (String::new(), String::new(), String::new());
+        for line in self.lines.by_ref() {
+            let line = line.expect("read ledgerd output");
+            if let Some(k) = line.strip_prefix("verifier key (give this to auditors): ") {
+                key = k.to_string();
+            }
+            let last = line.split_whitespace().last().unwrap_or("").to_string();
+            if line.contains("relay (local-enforcer") {
+                writer = last;
+            } else if line.contains("reader (local-reader)") {
+                reader = last;
+            }
+            if line.starts_with("send a record:") {
+                break;
+            }
+        }
+        Server {
+            child: self.child.take().expect("a running ledgerd"),
+            addr: self.addr.clone(),
+            writer,
+            reader,
+            key,
+            data: self.data.clone(),
+            _dir: None,
+        }
+    }
+
+    /// Stops it with SIGTERM and waits (10 s at most); returns the exit
+    /// code and what it printed after its first line.
+    pub fn stop(mut self) -> (Option<i32>, String) {
+        let code = self.terminate();
+        let rest: Vec<String> = self.lines.by_ref().map_while(Result::ok).collect();
+        (code, rest.join("\n"))
+    }
+
+    fn terminate(&mut self) -> Option<i32> {
+        let mut child = self.child.take()?;
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(status)) = child.try_wait() {
+                return status.code();
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("ledgerd did not stop within 10 s of SIGTERM");
+    }
+}
+
 /// A `ledgerd` started on 127.0.0.1 with a temp data dir; stopped (SIGTERM)
 /// when dropped.
 pub struct Server {
@@ -165,6 +242,12 @@ impl Server {
     /// [`Server::start_in`] listening on `listen` (to start again on the
     /// address a stopped server had).
     pub fn start_on(data: &Path, listen: &str, extra: &[&str]) -> Server {
+        Server::spawn_on(data, listen, extra).served()
+    }
+
+    /// Starts `ledgerd` on `data` listening on `listen`, and returns as
+    /// soon as it answers, while it may still be opening the store.
+    pub fn spawn_on(data: &Path, listen: &str, extra: &[&str]) -> Starting {
         use std::io::BufRead;
         let mut child = Command::new(bin("ledgerd"))
             .args(["--data", data.to_str().unwrap(), "--listen", listen])
@@ -173,38 +256,22 @@ impl Server {
             .stderr(std::process::Stdio::null())
             .spawn()
             .expect("spawn ledgerd");
-        let out = child.stdout.take().expect("stdout");
-        let (mut addr, mut writer, mut reader, mut key) =
-            (None, String::new(), String::new(), String::new());
-        for line in std::io::BufReader::new(out).lines() {
+        let mut lines = std::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let mut addr = None;
+        for line in lines.by_ref() {
             let line = line.expect("read ledgerd output");
-            if let Some(rest) = line.split("listening on ").nth(1) {
-                let rest = rest.trim();
+            if let Some(rest) = line.split("answering on ").nth(1) {
+                let rest = rest.split_whitespace().next().unwrap_or("");
                 let rest = rest.strip_prefix("https://").unwrap_or(rest);
                 addr = Some(rest.strip_prefix("http://").unwrap_or(rest).to_string());
-            }
-            if let Some(k) = line.strip_prefix("verifier key (give this to auditors): ") {
-                key = k.to_string();
-            }
-            let last = line.split_whitespace().last().unwrap_or("").to_string();
-            if line.contains("relay (local-enforcer") {
-                writer = last;
-            } else if line.contains("reader (local-reader)") {
-                reader = last;
-            }
-            if line.starts_with("send a record:") {
                 break;
             }
         }
-        let addr = addr.expect("ledgerd printed its address");
-        Server {
-            child,
-            addr,
-            writer,
-            reader,
-            key,
+        Starting {
+            child: Some(child),
+            addr: addr.expect("ledgerd printed its address"),
+            lines,
             data: data.to_path_buf(),
-            _dir: None,
         }
     }
 

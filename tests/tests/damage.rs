@@ -272,9 +272,113 @@ fn indexes_too_damaged_to_open_are_rebuilt_when_ledgerd_starts() {
     damage(&smallest_sst(&data.join("db/index")), 512);
     let d = data.to_str().unwrap();
     refused("ledgerctl", &["--data", d, "decision", "d-1"], "reindex");
-    // ledgerd rebuilds them from the leaves, counts the damage (so the
-    // alert fires) and answers for every decision.
-    let s = Server::start_in(&data, &[]);
+    // ledgerd answers while it rebuilds them from the leaves: alive,
+    // not ready, its progress in /metrics, and a write refused with a
+    // reason to retry (nothing appended).
+    let starting = Server::spawn_on(&data, "127.0.0.1:0", &[]);
+    let writer = ok(
+        "ledgerctl",
+        &[
+            "--data",
+            d,
+            "token",
+            "add",
+            "--enforcer",
+            "gw",
+            "--role",
+            "writer",
+        ],
+    );
+    let auth = format!("Bearer {}", writer.trim());
+    let retry = records("late", 1)[0].to_string();
+    let (mut refused_writes, mut progress, mut status) = (0, Vec::new(), None);
+    let url = format!("http://{}", starting.addr);
+    loop {
+        let health = ledger_tests::http(&starting.addr, "GET", "/healthz", &[], b"");
+        assert_eq!(health.status, 200, "{}", health.text());
+        if !health.text().starts_with("starting: ") {
+            break;
+        }
+        // Each answer may come from after the store opened.
+        let ready = ledger_tests::http(&starting.addr, "GET", "/readyz", &[], b"");
+        if ready.status == 200 {
+            break;
+        }
+        assert!(
+            ready.text().contains("ledgerd is starting"),
+            "{}",
+            ready.text()
+        );
+        let m = ledger_tests::http(&starting.addr, "GET", "/metrics", &[], b"").text();
+        if m.lines().any(|l| l == "ledger_starting 1") {
+            let at = |name: &str| -> u64 {
+                m.lines()
+                    .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+                    .unwrap_or_else(|| panic!("{name} in {m}"))
+            };
+            progress.push((at("ledger_tree_size"), at("ledger_index_rebuilt_to_leaf")));
+            if status.is_none() {
+                status = Some(run("ledgerctl", &["--url", &url, "status"]));
+            }
+        }
+        let w = ledger_tests::http(
+            &starting.addr,
+            "POST",
+            "/v1/decisions",
+            &[
+                ("Authorization", &auth),
+                ("Content-Type", "application/json"),
+            ],
+            retry.as_bytes(),
+        );
+        if w.status == 503 && w.text().contains("ledgerd is starting") {
+            assert_eq!(w.header("retry-after"), Some("5"), "{:?}", w.headers);
+            refused_writes += 1;
+        } else {
+            // Opened between the two requests.
+            assert_eq!(w.status, 200, "{}", w.text());
+        }
+    }
+    assert!(
+        refused_writes > 0,
+        "no write was answered while the indexes were rebuilt"
+    );
+    let read = |&(size, at): &(u64, u64)| size == RECORDS as u64 && at > 0 && at <= size;
+    assert!(progress.iter().any(read), "{progress:?}");
+    // `ledgerctl status` says so, and that it needs a person (unless the
+    // store opened while it asked).
+    let status = status.expect("ledgerctl status run while starting");
+    if status.stdout.contains("starting: ") {
+        assert_ne!(status.code, 0, "{}", status.stdout);
+        assert!(
+            status.stdout.contains("attention: ledgerd is not ready"),
+            "{}",
+            status.stdout
+        );
+    } else {
+        assert!(
+            status.stdout.contains(" entries"),
+            "{}{}",
+            status.stdout,
+            status.stderr
+        );
+    }
+    // Then it counts the damage (so the alert fires) and answers for
+    // every decision; the refused write was not appended, and is when
+    // sent again.
+    let s = starting.served();
+    assert_eq!(s.metric("ledger_starting"), 0.0);
+    let r = s.request(
+        "POST",
+        "/v1/decisions",
+        &[
+            ("Authorization", &auth),
+            ("Content-Type", "application/json"),
+        ],
+        retry.as_bytes(),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(s.metric("ledger_tree_size"), RECORDS as f64 + 1.0);
     let reader = s.add_token(&["--enforcer", "responder", "--role", "reader"]);
     for (i, status, body) in look_up(&s, &reader) {
         assert_eq!(status, 200, "d-{i}: {body}");
@@ -283,6 +387,28 @@ fn indexes_too_damaged_to_open_are_rebuilt_when_ledgerd_starts() {
     s.stop();
     let audit = ok("ledgerctl", &["--data", d, "audit"]);
     assert!(audit.contains("checksums match"), "{audit}");
+}
+
+/// Stopped while it builds its indexes from the leaves, ledgerd exits at
+/// once (it does not finish the build first); the next start builds them
+/// and finds every decision.
+#[test]
+fn ledgerd_stopped_while_it_opens_its_store_exits_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = store(dir.path());
+    std::fs::remove_dir_all(data.join("db/index")).unwrap();
+    let starting = Server::spawn_on(&data, "127.0.0.1:0", &[]);
+    let health = ledger_tests::http(&starting.addr, "GET", "/healthz", &[], b"");
+    assert!(health.text().starts_with("starting: "), "{}", health.text());
+    // Nothing printed of a store opened: it stopped before.
+    let (code, printed) = starting.stop();
+    assert_eq!(code, Some(0), "{printed}");
+    assert!(!printed.contains(" entries, listening on"), "{printed}");
+    let s = Server::start_in(&data, &[]);
+    let reader = s.add_token(&["--enforcer", "responder", "--role", "reader"]);
+    for (i, status, body) in look_up(&s, &reader) {
+        assert_eq!(status, 200, "d-{i}: {body}");
+    }
 }
 
 #[test]

@@ -5,8 +5,11 @@
 //! many keys signed it); the witnesses; the queue and the indexes; each
 //! writer's records and last write; what was refused.
 //!
+//! While ledgerd opens its store, what it is doing (building its
+//! indexes from the leaves, how far) and nothing else.
+//!
 //! Exit 1 when something needs a person, each named on a line starting
-//! `attention:` (not ready; the tree grew and no checkpoint for 30 s; a
+//! `attention:` (not ready or still starting; the tree grew and no checkpoint for 30 s; a
 //! witness behind the newest checkpoint; a writer silent for longer than
 //! `--silent-after`; retention failing; damaged data met), else 0.
 
@@ -83,6 +86,17 @@ pub fn run(remote: &Remote, key: Option<&VerifierKey>, args: &StatusArgs) -> Res
     if ready.status != 200 {
         attention.push("ledgerd is not ready".to_string());
     }
+    // Still opening its store (building its indexes from the leaves):
+    // nothing else is answered yet.
+    let m = remote.metrics()?;
+    if m.get("ledger_starting") > 0.0 {
+        // "starting: <what it does>, (leaf <n> of <size>)"
+        println!("{}", remote.get("/healthz")?.text().trim());
+        for a in &attention {
+            println!("attention: {a}");
+        }
+        return Ok(false);
+    }
     let text = remote.get_ok("/checkpoint")?;
     let signed = String::from_utf8_lossy(&text).into_owned();
     let body_end = signed.find("\n\n").unwrap_or(signed.len());
@@ -101,7 +115,6 @@ pub fn run(remote: &Remote, key: Option<&VerifierKey>, args: &StatusArgs) -> Res
         },
         None => "not verified (give --key)".to_string(),
     };
-    let m = remote.metrics()?;
     let metrics = Metrics::text(&m);
     let (size, cp_size, age) = (
         m.get("ledger_tree_size"),

@@ -90,21 +90,33 @@ impl Indexes {
     /// Opens the indexes of `log`: reads the facts of the leaves past the
     /// built spans into memory and builds every complete span.
     pub fn open(log: Arc<Log>) -> Result<Arc<Indexes>, LedgerError> {
-        Indexes::open_with(log, SPAN, SPARES)
+        Indexes::open_with(log, SPAN, SPARES, None)
     }
 
-    /// [`Indexes::open`] keeping `spares` span indexes paged in ahead.
-    pub fn open_with_spares(log: Arc<Log>, spares: usize) -> Result<Arc<Indexes>, LedgerError> {
-        Indexes::open_with(log, SPAN, spares)
+    /// [`Indexes::open`] keeping `spares` span indexes paged in ahead, and
+    /// storing in `progress` the leaf up to which the leaves past the
+    /// built spans have been read (what ledgerd shows while it opens: all
+    /// of them, after the indexes were deleted).
+    pub fn open_with_spares(
+        log: Arc<Log>,
+        spares: usize,
+        progress: &AtomicU64,
+    ) -> Result<Arc<Indexes>, LedgerError> {
+        Indexes::open_with(log, SPAN, spares, Some(progress))
     }
 
     /// [`Indexes::open`] with another span length (tests use short spans; a
     /// store must always be opened with the same one).
     pub fn open_with_span(log: Arc<Log>, span: u64) -> Result<Arc<Indexes>, LedgerError> {
-        Indexes::open_with(log, span, SPARES)
+        Indexes::open_with(log, span, SPARES, None)
     }
 
-    fn open_with(log: Arc<Log>, span: u64, spares: usize) -> Result<Arc<Indexes>, LedgerError> {
+    fn open_with(
+        log: Arc<Log>,
+        span: u64,
+        spares: usize,
+        progress: Option<&AtomicU64>,
+    ) -> Result<Arc<Indexes>, LedgerError> {
         let span = span.max(1);
         let last = log.index_last(CF_POSTINGS)?;
         let built = built_mark(last.as_ref().map(|(k, v)| (k.as_slice(), v.as_slice())))?;
@@ -174,6 +186,9 @@ impl Indexes {
                 indexes.build()?;
             }
             at = end;
+            if let Some(p) = progress {
+                p.store(at, Ordering::Relaxed);
+            }
         }
         if unindexed > 0 {
             tracing::warn!(
