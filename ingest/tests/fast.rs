@@ -4,12 +4,15 @@
 //! records with the same canonical bytes, digests and index terms, the
 //! same rejections, the same body errors. And the fast path does take the
 //! records it should: every valid record of the generator, in every
-//! format.
+//! format. A stored leaf read in place (`Facts::of_leaf_in_place`, what
+//! rebuilding the indexes reads every leaf with) gives the facts the
+//! reference gives, or leaves the leaf to it.
 
 mod common;
 
 use ciborium::Value as Cbor;
 use common::{set, PATHS};
+use ingest::index::Facts;
 use ingest::input::{next_item, parse_body, parse_fast, parse_reference, Format, Sender};
 use proptest::prelude::*;
 use serde_json::{json, Value};
@@ -153,6 +156,31 @@ fn senders() -> [Sender<'static>; 4] {
     ]
 }
 
+/// The facts the reference derives from leaf bytes: the envelope decoded,
+/// its record checked (what `Facts::of_leaf` did before reading in place).
+fn reference_facts(leaf: &[u8]) -> Option<Facts> {
+    let env = verifier::envelope::Envelope::decode(leaf).ok()?;
+    Some(Facts::from_record(ingest::check(&env.record).ok()?).0)
+}
+
+/// Leaf bytes as the ledger writes them for `record`, if the reference
+/// takes it.
+fn leaf_of(record: &Value) -> Option<Vec<u8>> {
+    let checked = ingest::check(&ciborium::Value::serialized(record).ok()?).ok()?;
+    Some(verifier::envelope::encode_parts(
+        checked.cbor(),
+        "2026-11-23T07:00:01.5Z",
+        "relay-1",
+    ))
+}
+
+/// Read in place, a leaf gives the reference's facts, or is left to it.
+fn same_facts(leaf: &[u8]) {
+    if let Some(facts) = Facts::of_leaf_in_place(leaf) {
+        assert_eq!(Some(facts), reference_facts(leaf), "leaf {leaf:02x?}");
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(2000))]
 
@@ -184,6 +212,20 @@ proptest! {
             same(format, &body, &senders()[0]);
             body.truncate(cut.index(body.len() + 1));
             same(format, &body, &senders()[0]);
+        }
+    }
+
+    #[test]
+    fn a_leaf_read_in_place_gives_the_reference_facts(
+        r in record(), at in any::<prop::sample::Index>(), byte in any::<u8>()
+    ) {
+        if let Some(mut leaf) = leaf_of(&r) {
+            // Every leaf of a record the reference takes is read in place.
+            prop_assert!(Facts::of_leaf_in_place(&leaf).is_some());
+            same_facts(&leaf);
+            let i = at.index(leaf.len());
+            leaf[i] = byte;
+            same_facts(&leaf);
         }
     }
 }
@@ -333,4 +375,25 @@ fn the_fast_path_takes_every_valid_record() {
         why.starts_with("time: 2026-11-23T07:00:00.122Z is before 2026-11-23T07:00:00.123Z"),
         "{why}"
     );
+}
+
+/// Every byte of a leaf's envelope (outside its record) set to every
+/// value: read in place, each gives the reference's facts or is left to it.
+#[test]
+fn a_leaf_with_any_envelope_byte_changed_gives_the_reference_facts() {
+    let leaf = leaf_of(&base()).expect("the base record is valid");
+    let record = verifier::envelope::record_bytes(&leaf).unwrap();
+    let start = record.as_ptr() as usize - leaf.as_ptr() as usize;
+    let envelope = (0..start).chain(start + record.len()..leaf.len());
+    let mut read_in_place = 0;
+    for i in envelope {
+        for byte in 0..=255u8 {
+            let mut changed = leaf.clone();
+            changed[i] = byte;
+            same_facts(&changed);
+            read_in_place += usize::from(Facts::of_leaf_in_place(&changed).is_some());
+        }
+    }
+    // Those of other times and submitters among them.
+    assert!(read_in_place > 0);
 }

@@ -124,6 +124,18 @@ fn received_at_span(leaf: &[u8]) -> Option<(usize, usize)> {
     Some((from, from.checked_add(len)?))
 }
 
+/// The record's bytes (its CBOR item, as stored) in leaf bytes laid out as
+/// this module writes them, found without decoding it; `None` for anything
+/// else. Says nothing of the rest of the leaf.
+pub fn record_bytes(leaf: &[u8]) -> Option<&[u8]> {
+    let (&map, rest) = leaf.split_first()?;
+    if map != MAP_OF_4 && map != MAP_OF_5 {
+        return None;
+    }
+    let rest = rest.strip_prefix(BEFORE_RECORD)?;
+    rest.get(..cbor::item_len(rest)?)
+}
+
 /// The `submitted_by` text of leaf bytes laid out as this module writes
 /// them, read off the bytes without decoding the record (an audit looks
 /// for the ledger's own records in every leaf); `None` for anything else.

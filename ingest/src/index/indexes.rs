@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use ledger::{LedgerError, Log};
 
+use crate::index::derive::Deriver;
 use crate::index::span::SpanIndex;
 use crate::index::{
     built_mark, decode_decision, mark_key, Facts, Logged, RecordFacts, Term, CF_DECISIONS,
@@ -170,26 +171,36 @@ impl Indexes {
         // A span at a time, each built as soon as it is complete: the
         // facts of one span are in memory at once, however many leaves
         // are past the built spans (a deleted db/index/, a restore).
+        // The facts derived on every core (nothing else runs yet).
+        let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
         let mut unindexed = 0u64;
         let mut at = kept;
-        while at < size {
-            let end = (indexes.span_of(at) + span).min(size);
-            let mut facts = Vec::with_capacity((end - at) as usize);
-            log.scan_entries(at, end, |i, leaf| {
-                facts.push(Facts::of_entry(log, i, leaf).unwrap_or_else(|| {
-                    unindexed += 1;
-                    Facts::unindexed()
-                }));
-                Ok::<(), LedgerError>(())
-            })?;
-            if indexes.apply(at, facts, end) {
-                indexes.build()?;
+        std::thread::scope(|scope| {
+            let mut deriver = Deriver::new(scope, log, workers);
+            while at < size {
+                let end = (indexes.span_of(at) + span).min(size);
+                let mut facts = Vec::with_capacity((end - at) as usize);
+                let mut take = |f: Option<Facts>| {
+                    facts.push(f.unwrap_or_else(|| {
+                        unindexed += 1;
+                        Facts::unindexed()
+                    }))
+                };
+                log.scan_entries(at, end, |i, leaf| {
+                    deriver.push(i, leaf, &mut take);
+                    Ok::<(), LedgerError>(())
+                })?;
+                deriver.flush(&mut take);
+                if indexes.apply(at, facts, end) {
+                    indexes.build()?;
+                }
+                at = end;
+                if let Some(p) = progress {
+                    p.store(at, Ordering::Relaxed);
+                }
             }
-            at = end;
-            if let Some(p) = progress {
-                p.store(at, Ordering::Relaxed);
-            }
-        }
+            Ok::<(), LedgerError>(())
+        })?;
         if unindexed > 0 {
             tracing::warn!(
                 "{unindexed} of leaves {built}..{size} hold no decision record; they are not indexed"
