@@ -563,13 +563,7 @@ async fn serve(s: Settings) -> Result<()> {
             .spawn(move || watch_keys(&data, &log, &shared))
             .context("starting the key file watcher")?;
     }
-    {
-        let weak = Arc::downgrade(&state);
-        std::thread::Builder::new()
-            .name("ledger-index-repair".into())
-            .spawn(move || api::repair::watch_indexes(weak))
-            .context("starting the index repair")?;
-    }
+    api::repair::start_index_repair(Arc::downgrade(&state)).context("starting the index repair")?;
     if let Some(every) = s.scrub_every {
         api::repair::start_scrubs(Arc::downgrade(&state), s.data.clone(), every)
             .context("starting the scrub")?;

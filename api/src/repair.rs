@@ -31,6 +31,14 @@ const LOOK_EVERY: Duration = Duration::from_secs(1);
 /// How long after a failed rebuild the next begins.
 const AFTER_FAILURE: Duration = Duration::from_secs(60);
 
+/// Starts the thread that rebuilds the indexes of `state` whenever they
+/// are marked damaged ([`watch_indexes`]); it stops when the server does.
+pub fn start_index_repair(state: Weak<AppState>) -> std::io::Result<std::thread::JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("ledger-index-repair".into())
+        .spawn(move || watch_indexes(state))
+}
+
 /// Rebuilds the indexes of `state` whenever they are marked damaged, for
 /// as long as the server runs.
 pub fn watch_indexes(state: Weak<AppState>) {
