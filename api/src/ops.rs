@@ -20,6 +20,32 @@ pub(crate) async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     }
 }
 
+/// `# HELP` of the metrics `/metrics` has both while ledgerd opens its
+/// store ([`crate::starting`]) and once it serves.
+pub(crate) const HELP_STARTING: &str = "1 while ledgerd opens its store (every request but /healthz and /metrics is answered 503 meanwhile), 0 once it serves";
+pub(crate) const HELP_TREE_SIZE: &str = "leaves in the log";
+pub(crate) const HELP_DAMAGED: &str = "reads and writes that found data of the store damaged (a checksum mismatch), and indexes rebuilt at start because they were found damaged before: the log's error line says which store and what to do";
+
+/// Adds one sample of metric `name` of `kind` (`counter`, `gauge`) to the
+/// Prometheus text `text`, with its HELP and TYPE lines.
+pub(crate) fn sample(
+    text: &mut String,
+    name: &str,
+    kind: &str,
+    help: &str,
+    value: impl std::fmt::Display,
+) {
+    let _ = writeln!(
+        text,
+        "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+    );
+}
+
+/// `text` answered as Prometheus text.
+pub(crate) fn prometheus(text: String) -> Response {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+}
+
 pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     let s = state.pipeline.stats();
     let c = |a: &std::sync::atomic::AtomicUsize| a.load(Ordering::Relaxed);
@@ -41,12 +67,6 @@ pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     let unbuilt = state.indexes.unbuilt();
     let (disk_free, disk_size) = disk_space(&state.data);
     let mut text = String::new();
-    let mut sample = |name: &str, kind: &str, help: &str, value: String| {
-        let _ = writeln!(
-            text,
-            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
-        );
-    };
     let counters: [(&str, &str, u64); 16] = [
         ("ledger_records_signed_total", "records signed by their enforcer whose signature verified (appended or duplicate)", state.signed.load(Ordering::Relaxed)),
         ("ledger_records_appended_total", "records appended to the log", c(&s.appended) as u64),
@@ -60,19 +80,19 @@ pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         ("ledger_connections_refused_total", "connections answered 503 and closed over max_connections", crate::listen::REFUSED_CONNECTIONS.load(Ordering::Relaxed)),
         ("ledger_erasures_total", "decisions whose entries were erased (each names its erasure record: ledgerctl search --action ledger.erase)", crate::state::ERASURES.load(Ordering::Relaxed)),
         ("ledger_retention_failed_passes_total", "retention passes that failed (see the log); nothing more is removed until one succeeds", crate::state::RETENTION_FAILED_PASSES.load(Ordering::Relaxed)),
-        ("ledger_storage_damaged_total", "reads and writes that found data of the store damaged (a checksum mismatch), and indexes rebuilt at start because they were found damaged before: the log's error line says which store and what to do", ledger::damage_seen()),
+        ("ledger_storage_damaged_total", HELP_DAMAGED, ledger::damage_seen()),
         ("ledger_index_rebuilds_total", "damaged indexes rebuilt from the leaves and put in place while ledgerd ran", crate::repair::REBUILDS.load(Ordering::Relaxed)),
         ("ledger_index_rebuilds_failed_total", "rebuilds of damaged indexes that failed (see the log); each is tried again a minute later", crate::repair::REBUILDS_FAILED.load(Ordering::Relaxed)),
         ("ledger_tls_handshakes_failed_total", "TLS handshakes that failed or were not done within header_timeout_ms", crate::listen::FAILED_HANDSHAKES.load(Ordering::Relaxed)),
     ];
     for (name, help, value) in counters {
-        sample(name, "counter", help, value.to_string());
+        sample(&mut text, name, "counter", help, value);
     }
     let gauges: [(&str, &str, String); 22] = [
-        ("ledger_starting", "1 while ledgerd opens its store (every request but /healthz and /metrics is answered 503 meanwhile), 0 once it serves", "0".to_string()),
+        ("ledger_starting", HELP_STARTING, "0".to_string()),
         ("ledger_enforcer_keys", "enforcer keys registered: their enforcers' records must come signed", state.enforcer_keys.current().keys().len().to_string()),
         ("ledger_queue_depth", "records queued for a group commit", c(&s.queued).to_string()),
-        ("ledger_tree_size", "leaves in the log", state.log.size().to_string()),
+        ("ledger_tree_size", HELP_TREE_SIZE, state.log.size().to_string()),
         ("ledger_indexes_marked_damaged", "1 from when damage is found in the indexes (db/index.damaged) until they are rebuilt from the leaves, which ledgerd does while it runs", u8::from(state.log.indexes_marked_damaged()).to_string()),
         ("ledger_indexes_rebuilding", "1 while ledgerd rebuilds damaged indexes from the leaves beside the ones in use", crate::repair::REBUILDING.load(Ordering::Relaxed).to_string()),
         ("ledger_index_rebuilt_to_leaf", "the leaf up to which the running rebuild has made the built spans again (0: none runs); it ends near the tree size less the unbuilt leaves", state.indexes.rebuilt_to().to_string()),
@@ -93,7 +113,7 @@ pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         ("ledger_process_peak_resident_memory_bytes", "peak resident memory of ledgerd", (resident_kib("VmHWM:") * 1024).to_string()),
     ];
     for (name, help, value) in gauges {
-        sample(name, "gauge", help, value);
+        sample(&mut text, name, "gauge", help, value);
     }
     let _ = write!(
         text,
@@ -172,7 +192,7 @@ pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
             "each group commit's write-ahead-log write and sync",
             &synced.wal,
         );
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+    prometheus(text)
 }
 
 /// A size from `/proc/self/status` (`VmRSS:` now, `VmHWM:` the peak), in

@@ -21,14 +21,13 @@
 //! [`open_store`] opens the store, reporting to [`Opening`].
 
 use std::convert::Infallible;
-use std::fmt::Write as _;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, RwLock};
 use std::task::{Context, Poll};
 
 use axum::extract::Request;
-use axum::http::{header, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use futures_util::future::{BoxFuture, FutureExt};
@@ -39,6 +38,7 @@ use ledger::{LedgerError, Log};
 use tower::{Service, ServiceExt};
 
 use crate::error::ApiError;
+use crate::ops::{prometheus, sample, HELP_DAMAGED, HELP_STARTING, HELP_TREE_SIZE};
 
 /// Seconds a client waits before asking again while ledgerd opens.
 pub const STARTING_RETRY_AFTER: u64 = 5;
@@ -80,8 +80,8 @@ impl Opening {
             self.indexed_to.load(Ordering::Relaxed),
         );
         match self.step.load(Ordering::Relaxed) {
-            0 => "opening the log".to_string(),
-            1 => format!("reading the leaves past the built index spans into the indexes (leaf {at} of {size})"),
+            s if s == Step::Log as u8 => "opening the log".to_string(),
+            s if s == Step::Indexes as u8 => format!("reading the leaves past the built index spans into the indexes (leaf {at} of {size})"),
             _ => format!("building the indexes from the log's leaves, as the ones in place could not be opened (leaf {at} of {size})"),
         }
     }
@@ -89,16 +89,18 @@ impl Opening {
     fn metrics(&self) -> String {
         let mut text = String::new();
         for (name, help, value) in [
-            ("ledger_starting", "1 while ledgerd opens its store (every request but /healthz and /metrics is answered 503 meanwhile), 0 once it serves", 1),
-            ("ledger_tree_size", "leaves in the log", self.size.load(Ordering::Relaxed)),
+            ("ledger_starting", HELP_STARTING, 1),
+            ("ledger_tree_size", HELP_TREE_SIZE, self.size.load(Ordering::Relaxed)),
             ("ledger_index_rebuilt_to_leaf", "the leaf up to which the indexes have been read from the leaves while ledgerd opens", self.indexed_to.load(Ordering::Relaxed)),
         ] {
-            let _ = writeln!(text, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}");
+            sample(&mut text, name, "gauge", help, value);
         }
-        let _ = writeln!(
-            text,
-            "# HELP ledger_storage_damaged_total reads and writes that found data of the store damaged, and indexes rebuilt at start because they were found damaged\n# TYPE ledger_storage_damaged_total counter\nledger_storage_damaged_total {}",
-            ledger::damage_seen()
+        sample(
+            &mut text,
+            "ledger_storage_damaged_total",
+            "counter",
+            HELP_DAMAGED,
+            ledger::damage_seen(),
         );
         text
     }
@@ -108,11 +110,7 @@ impl Opening {
         let doing = self.doing();
         match req.uri().path() {
             "/healthz" => format!("starting: {doing}\n").into_response(),
-            "/metrics" => (
-                [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-                self.metrics(),
-            )
-                .into_response(),
+            "/metrics" => prometheus(self.metrics()),
             _ => ApiError {
                 retry_after: Some(STARTING_RETRY_AFTER),
                 ..ApiError::new(

@@ -170,8 +170,8 @@ impl Indexes {
         );
         // A span at a time, each built as soon as it is complete: the
         // facts of one span are in memory at once, however many leaves
-        // are past the built spans (a deleted db/index/, a restore).
-        // The facts derived on every core (nothing else runs yet).
+        // are past the built spans (a deleted db/index/, a restore), and
+        // derived on every core (nothing else runs yet).
         let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
         let mut unindexed = 0u64;
         let mut at = kept;
