@@ -11,12 +11,12 @@ use std::path::Path;
 use std::sync::Arc;
 
 use common::{cbor_of, in_sst_files, record};
-use ingest::index::INGEST_CFS;
+use ingest::index::{CF_DECISIONS, CF_POSTINGS, INGEST_CFS};
 use ingest::query::{search, Query};
 use ingest::{
     check, EraseError, Indexes, Outcome, Pipeline, PipelineConfig, Plan, Planned, Submission,
 };
-use ledger::{Erased, LedgerError, Log};
+use ledger::{Erased, IndexFamily, LedgerError, Log};
 use verifier::erasure::Request;
 use verifier::timestamp::Timestamp;
 use verifier::SignerKey;
@@ -384,5 +384,35 @@ fn a_batch_of_erasures_rewrites_each_span_once_and_leaves_nothing_found() {
     log.flush().unwrap();
     assert!(!in_sst_files(&dir.path().join("index"), b"zperson-7"));
     assert_eq!(log.erased_in(0, 300).unwrap().len(), ids.len());
+    p.shutdown();
+}
+
+#[test]
+fn an_erasure_clears_postings_merged_by_periodic_compactions() {
+    let dir = tempfile::tempdir().unwrap();
+    let index = dir.path().join("index");
+    {
+        // Span files merged by RocksDB's monthly compaction, as before
+        // spans were kept apart.
+        let families = [
+            IndexFamily::new(CF_DECISIONS),
+            IndexFamily::new(CF_POSTINGS),
+        ];
+        let log = Arc::new(Log::open_with(dir.path(), &key().verifier(), &families).unwrap());
+        let idx = Indexes::open_with_span(log.clone(), 64).unwrap();
+        let p = Pipeline::start(idx.clone(), None, PipelineConfig::default());
+        submit(&p, (0..300).map(submission).collect());
+        p.shutdown();
+        idx.build().unwrap();
+        log.index_compact(CF_POSTINGS).unwrap();
+    }
+    let (log, idx) = open(dir.path());
+    let p = Pipeline::start(idx.clone(), None, PipelineConfig::default());
+    assert!(in_sst_files(&index, b"zperson-7"));
+    erase(&idx, &p, "e-7");
+    assert!(subject(&idx, "zperson-7").is_empty());
+    log.flush().unwrap();
+    assert!(!in_sst_files(&index, b"zperson-7"));
+    assert_eq!(subject(&idx, "s-3").len(), 60);
     p.shutdown();
 }

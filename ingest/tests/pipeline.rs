@@ -11,7 +11,7 @@ use ingest::index::{mark_key, CF_DECISIONS, CF_POSTINGS, INGEST_CFS};
 use ingest::input::{parse_body, Format, Sender};
 use ingest::query::{search, Query};
 use ingest::{check, Indexes, Outcome, Pipeline, PipelineConfig, Submission, Timestamp};
-use ledger::Log;
+use ledger::{IndexFamily, Log};
 use serde_json::{json, Value};
 use verifier::envelope::Envelope;
 use verifier::{leaf_hash, SignerKey};
@@ -662,7 +662,7 @@ fn spans_built_and_in_memory_answer_alike_and_survive_reopen() {
         let old = Log::open_with(
             dir.path(),
             &signer().verifier(),
-            &[CF_DECISIONS, "postings"],
+            &[IndexFamily::new(CF_DECISIONS), IndexFamily::new("postings")],
         )
         .unwrap();
         old.ingest_sorted("postings", &[(b"\0indexed", 24u64.to_be_bytes())])

@@ -12,10 +12,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{cbor_of, in_sst_files, record};
-use ingest::index::INGEST_CFS;
+use ingest::index::{CF_DECISIONS, CF_POSTINGS, INGEST_CFS};
 use ingest::query::{search, Query};
 use ingest::{check, Indexes, Outcome, Pipeline, PipelineConfig, Submission};
-use ledger::{LedgerError, Log};
+use ledger::{IndexFamily, LedgerError, Log};
 use verifier::decision::LoggedDecision;
 use verifier::SignerKey;
 
@@ -228,6 +228,47 @@ fn indexes_rebuilt_after_a_prune_hold_only_kept_leaves() {
     // Pruning again removes nothing more and keeps the newest bundle.
     let again = idx.prune(SIZE).unwrap();
     assert_eq!((again.from, again.to), (768, 768));
+}
+
+/// [`open`], with the postings' spans not kept apart by compactions, as
+/// before they were: RocksDB's periodic compaction merged them.
+fn open_merging(dir: &Path, span: u64) -> (Arc<Log>, Arc<Indexes>) {
+    let families = [
+        IndexFamily::new(CF_DECISIONS),
+        IndexFamily::new(CF_POSTINGS),
+    ];
+    let log = Arc::new(Log::open_with(dir, &key().verifier(), &families).unwrap());
+    let idx = Indexes::open_with_span(log.clone(), span).unwrap();
+    (log, idx)
+}
+
+#[test]
+fn a_prune_clears_postings_merged_by_periodic_compactions() {
+    let dir = tempfile::tempdir().unwrap();
+    let index = dir.path().join("index");
+    // A store whose span files RocksDB merged (its monthly compaction).
+    let (log, idx) = open_merging(dir.path(), 100);
+    fill(&idx);
+    log.index_compact(CF_POSTINGS).unwrap();
+    drop((idx, log));
+    let (log, idx) = open(dir.path(), 100);
+    assert!(in_sst_files(&index, b"zresource-of-100"));
+    let p = idx.prune(800).unwrap();
+    assert_eq!((p.to, p.postings_below), (768, 700));
+    // Spans wholly below, and the leaves below 768 of the span 700..800.
+    assert!(!in_sst_files(&index, b"zresource-of-100"));
+    assert!(!in_sst_files(&index, b"zresource-of-750"));
+    assert!(in_sst_files(&index, b"zresource-of-770"));
+    for s in [0, 7] {
+        assert_eq!(all(&idx, &subject(&format!("s-{s}"))), model(s, 768));
+    }
+    // RocksDB's next periodic compaction keeps each span in files of its
+    // own, so the next prune deletes the removed spans' files.
+    log.index_compact(CF_POSTINGS).unwrap();
+    let p = idx.prune(SIZE).unwrap();
+    assert_eq!(p.to, 768);
+    assert_eq!(log.index_sorted_runs(CF_POSTINGS).unwrap(), 1);
+    assert!(in_sst_files(&index, b"zresource-of-770"));
 }
 
 #[test]

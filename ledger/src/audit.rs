@@ -251,7 +251,7 @@ impl Log {
     /// Returns the keys read; 0 for a log opened without indexes.
     pub fn check_indexes(&self) -> Result<u64, LedgerError> {
         let mut keys = 0;
-        for name in &self.index_cfs {
+        for name in self.index_cfs.iter().map(|f| f.name) {
             let db = self.index_db(name)?;
             let cf = cf(&db, name)?;
             let mut opts = rocksdb::ReadOptions::default();

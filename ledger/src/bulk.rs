@@ -18,9 +18,10 @@ use std::time::{Duration, Instant};
 
 use std::path::{Path, PathBuf};
 
-use rocksdb::{ColumnFamily, IngestExternalFileOptions, SstFileWriter, DB};
+use rocksdb::{ColumnFamily, IngestExternalFileOptions, Options, SstFileWriter, DB};
 
-use crate::store::{cf, index_cf_options, BACKGROUND_WRITE_RATE};
+use crate::families::{compact_whole, files_holding, index_cf_options, IndexFamily};
+use crate::store::{cf, BACKGROUND_WRITE_RATE};
 use crate::{LedgerError, Log};
 
 /// Bytes written between two checks of the pace.
@@ -101,9 +102,14 @@ impl Log {
     /// `cf_name` by the items `fill` puts (keys ascending, within the
     /// range), written as a file first: then the files wholly inside the
     /// range (below level 0) are deleted, so that the bytes they held
-    /// leave the disk, a synced range deletion covers whatever else the
-    /// range holds, and the file is added. Not atomic: a reader in between
-    /// finds the range empty, and so does one after a crash there.
+    /// leave the disk, and the file is added with a range deletion of
+    /// `[from, to)` in it, which covers whatever else the range holds and
+    /// not the file's own items. If a file that holds keys in the range is
+    /// left (merged with other keys, or at level 0), a synced range
+    /// deletion is written first and the column family is compacted whole
+    /// once the file is added ([`Log::index_delete_files`]). Not atomic: a
+    /// reader in between finds the range empty, and so does one after a
+    /// crash there.
     pub fn replace_sorted_range(
         &self,
         cf_name: &str,
@@ -123,15 +129,30 @@ impl Log {
         let db = self.index_db(cf_name)?;
         let handle = cf(&db, cf_name)?;
         let file = self.bulk_file(&self.index_path, cf_name);
+        let mut left = false;
         let before = || match replace {
             Some((from, to)) => {
                 db.delete_file_in_range_cf(handle, from, to)
                     .map_err(|e| self.index_error(e))?;
-                self.index_delete(cf_name, &[], &[(from.to_vec(), to.to_vec())])
+                left = !files_holding(&db, cf_name, from, to)
+                    .map_err(|e| self.index_error(e))?
+                    .is_empty();
+                match left {
+                    true => self.index_delete(cf_name, &[], &[(from.to_vec(), to.to_vec())]),
+                    false => Ok(()),
+                }
             }
             None => Ok(()),
         };
-        ingest_file(&db, handle, &file, fill, before, |e| self.index_error(e))
+        let error = |e| self.index_error(e);
+        ingest_file(&db, handle, &file, replace, fill, before, error)?;
+        if left {
+            tracing::info!(
+                "{cf_name}: a file still held replaced keys; compacting the column family whole"
+            );
+            compact_whole(&db, handle);
+        }
+        Ok(())
     }
 
     /// A new name for a bulk file staged in `dir` for `cf_name`.
@@ -156,31 +177,42 @@ impl Log {
     }
 }
 
+/// The options an SST file for an index column family is written with
+/// (what it shares with the family: the table format, no compression).
+fn writer_options() -> Result<Options, LedgerError> {
+    index_cf_options(IndexFamily::new(""))
+}
+
 /// The name of the `seq`th bulk file staged in `dir` for `cf_name`.
 pub(crate) fn bulk_file(dir: &Path, cf_name: &str, seq: u64) -> PathBuf {
     dir.join(format!("bulk-{}-{cf_name}-{seq}.tmp", std::process::id()))
 }
 
-/// Writes the items `fill` puts to the SST file `file`, runs `before`,
-/// and ingests the file into the column family `handle` of `db` (moved,
-/// not copied): nothing is added if `fill` or `before` fails, and the file
-/// never outlives the call. RocksDB's errors are told by `error`.
+/// Writes the items `fill` puts to the SST file `file`, with a range
+/// deletion of `deleting` if given, runs `before`, and ingests the file
+/// into the column family `handle` of `db` (moved, not copied): nothing
+/// is added if `fill` or `before` fails, and the file never outlives the
+/// call. RocksDB's errors are told by `error`.
 pub(crate) fn ingest_file(
     db: &DB,
     handle: &ColumnFamily,
     file: &Path,
+    deleting: Option<(&[u8], &[u8])>,
     fill: impl FnOnce(&mut SortedSink<'_>) -> Result<(), LedgerError>,
     before: impl FnOnce() -> Result<(), LedgerError>,
     error: impl Fn(rocksdb::Error) -> LedgerError,
 ) -> Result<(), LedgerError> {
     let written = (|| {
-        let opts = index_cf_options();
+        let opts = writer_options()?;
         let writer = SstFileWriter::create(&opts);
         writer.open(file)?;
         let mut sink = SortedSink::new(writer);
+        if let Some((from, to)) = deleting {
+            sink.writer.delete_range(from, to)?;
+        }
         fill(&mut sink)?;
         before()?;
-        if sink.items == 0 {
+        if sink.items == 0 && deleting.is_none() {
             return Ok(());
         }
         sink.writer.finish()?;
@@ -228,7 +260,7 @@ mod tests {
     #[test]
     fn a_sink_keeps_the_background_write_rate() {
         let dir = tempfile::tempdir().unwrap();
-        let opts = index_cf_options();
+        let opts = writer_options().unwrap();
         let writer = SstFileWriter::create(&opts);
         writer.open(dir.path().join("paced.sst")).unwrap();
         let mut sink = SortedSink::new(writer);

@@ -18,6 +18,7 @@ mod edge;
 mod erasure;
 mod error;
 mod evidence;
+mod families;
 pub mod holds;
 pub mod keys;
 pub mod last_checkpoint;
@@ -51,6 +52,7 @@ use edge::DbReader;
 pub use erasure::Erased;
 use error::in_indexes;
 pub use error::{damage_seen, LedgerError, Store};
+pub use families::IndexFamily;
 use layout::open_db;
 pub use memory::{limit as limit_rocksdb_memory, MemoryUse, RocksLimits};
 pub use scrub::{Scrubbed, SCRUB_RUN};
@@ -94,7 +96,7 @@ pub struct Log {
     /// while the log runs ([`Log::replace_indexes`]).
     index: std::sync::RwLock<Option<Arc<DB>>>,
     /// The index database's column families.
-    index_cfs: Vec<String>,
+    index_cfs: Vec<IndexFamily>,
     /// The index database's directory (bulk files are staged in it).
     index_path: std::path::PathBuf,
     /// The log's directory (it holds the [`last_checkpoint`] file).
@@ -144,12 +146,12 @@ impl Log {
     }
 
     /// [`Log::open`], also opening (creating if needed) the index database
-    /// beside the log, with the column families `extra_cfs`, for indexes
-    /// built on the log ([`Log::ingest_sorted`]).
+    /// beside the log, with the column families `extra_cfs` ([`IndexFamily`]),
+    /// for indexes built on the log ([`Log::ingest_sorted`]).
     pub fn open_with(
         path: &Path,
         keys: &impl keys::ToLogKeys,
-        extra_cfs: &[&str],
+        extra_cfs: &[IndexFamily],
     ) -> Result<Log, LedgerError> {
         Log::open_inner(path, keys.to_log_keys(), extra_cfs, Opening::Rebuilding)
     }
@@ -166,7 +168,7 @@ impl Log {
     pub fn open_keeping_marked(
         path: &Path,
         keys: &impl keys::ToLogKeys,
-        extra_cfs: &[&str],
+        extra_cfs: &[IndexFamily],
     ) -> Result<Log, LedgerError> {
         Log::open_inner(path, keys.to_log_keys(), extra_cfs, Opening::KeepingMarked)
     }
@@ -177,7 +179,7 @@ impl Log {
     pub fn open_for_audit(
         path: &Path,
         keys: &impl keys::ToLogKeys,
-        extra_cfs: &[&str],
+        extra_cfs: &[IndexFamily],
     ) -> Result<Log, LedgerError> {
         Log::open_inner(path, keys.to_log_keys(), extra_cfs, Opening::Audit)
     }
@@ -185,7 +187,7 @@ impl Log {
     fn open_inner(
         path: &Path,
         keys: keys::LogKeys,
-        extra_cfs: &[&str],
+        extra_cfs: &[IndexFamily],
         how: Opening,
     ) -> Result<Log, LedgerError> {
         let check_root = how != Opening::Audit;
@@ -312,7 +314,7 @@ impl Log {
             db,
             checkpoints,
             index: std::sync::RwLock::new(index),
-            index_cfs: extra_cfs.iter().map(|c| c.to_string()).collect(),
+            index_cfs: extra_cfs.to_vec(),
             index_path,
             path: path.to_path_buf(),
             bulk_files: AtomicU64::new(0),
@@ -535,7 +537,7 @@ impl Log {
         let db = self.index_db(cf_name)?;
         let cf = cf(&db, cf_name)?;
         let mut runs = 0;
-        for level in 0..INDEX_LEVELS {
+        for level in 0..families::INDEX_LEVELS {
             let files = db
                 .property_int_value_cf(cf, format!("rocksdb.num-files-at-level{level}").as_str())?
                 .unwrap_or(0);

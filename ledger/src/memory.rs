@@ -25,11 +25,11 @@ impl MemoryUse {
 }
 
 /// Adds `db`'s use to `m`: its default column family and `cfs`.
-pub(crate) fn add(m: &mut MemoryUse, db: &DB, cfs: &[String]) {
+pub(crate) fn add(m: &mut MemoryUse, db: &DB, cfs: &[crate::IndexFamily]) {
     let get = |name| -> u64 {
         let default = db.property_int_value(name).ok().flatten().unwrap_or(0);
         cfs.iter()
-            .filter_map(|cf| db.cf_handle(cf))
+            .filter_map(|cf| db.cf_handle(cf.name))
             .map(|h| {
                 db.property_int_value_cf(&h, name)
                     .ok()

@@ -213,23 +213,6 @@ impl Log {
         db.write_opt(batch, &sync).map_err(|e| self.index_error(e))
     }
 
-    /// Deletes the SST files of the index column family `cf_name` that
-    /// lie wholly in the key range `[from, to)` (below level 0): the
-    /// bytes of keys already deleted there leave the disk without a
-    /// compaction (the index's universal compaction would rewrite the
-    /// whole column family for any range).
-    pub fn index_delete_files(
-        &self,
-        cf_name: &str,
-        from: &[u8],
-        to: &[u8],
-    ) -> Result<(), LedgerError> {
-        let db = self.index_db(cf_name)?;
-        let cf = cf(&db, cf_name)?;
-        db.delete_file_in_range_cf(cf, from, to)
-            .map_err(|e| self.index_error(e))
-    }
-
     /// Puts one key into the index column family `cf_name` (synced).
     pub fn index_put(&self, cf_name: &str, key: &[u8], value: &[u8]) -> Result<(), LedgerError> {
         let db = self.index_db(cf_name)?;

@@ -68,7 +68,7 @@ impl Log {
                 return Ok(done);
             }
         }
-        for name in &self.index_cfs {
+        for name in self.index_cfs.iter().map(|f| f.name) {
             let read = read_all(&mut done, &mut pace, |from, done| {
                 // Held for one run: a rebuilt database may take its place
                 // between two.

@@ -69,7 +69,7 @@ impl SpareIndexes {
         let handle = cf(db, cf_name)?;
         let seq = self.files.fetch_add(1, Ordering::Relaxed);
         let file = bulk_file(&self.path, cf_name, seq);
-        ingest_file(db, handle, &file, fill, || Ok(()), in_indexes)
+        ingest_file(db, handle, &file, None, fill, || Ok(()), in_indexes)
     }
 
     /// Puts one key into the column family `cf_name` (made durable when
@@ -120,11 +120,10 @@ impl Log {
         let Some(first) = self.index_cfs.first() else {
             return Err(LedgerError::NoIndexes("any".into()));
         };
-        self.index_db(first)?;
+        self.index_db(first.name)?;
         discard(&self.path)?;
         let path = self.path.join(SPARE_DIR);
-        let cfs: Vec<&str> = self.index_cfs.iter().map(String::as_str).collect();
-        let db = open_index_db(&path, &cfs)?;
+        let db = open_index_db(&path, &self.index_cfs)?;
         Ok(SpareIndexes {
             db: Some(db),
             path,
@@ -173,10 +172,10 @@ impl Log {
             std::thread::sleep(Duration::from_millis(10));
         };
         drop(slot.take());
-        let cfs: Vec<&str> = self.index_cfs.iter().map(String::as_str).collect();
+        let cfs = &self.index_cfs;
         let placed = rename(&self.path, &index, &old)
             .and_then(|()| rename(&self.path, &path, &index))
-            .and_then(|()| open_index_db(&index, &cfs));
+            .and_then(|()| open_index_db(&index, cfs));
         match placed {
             Ok(db) => *slot = Some(Arc::new(db)),
             Err(e) => {
@@ -186,7 +185,7 @@ impl Log {
                 if !index.exists() && old.exists() {
                     let _ = std::fs::rename(&old, &index);
                 }
-                if let Ok(db) = open_index_db(&index, &cfs) {
+                if let Ok(db) = open_index_db(&index, cfs) {
                     *slot = Some(Arc::new(db));
                 }
                 return Err(e);

@@ -40,12 +40,13 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use rocksdb::{
-    BlockBasedOptions, ColumnFamily, ColumnFamilyDescriptor, DBCompactionStyle, DBCompressionType,
-    Options, ReadOptions, DB,
+    BlockBasedOptions, ColumnFamily, ColumnFamilyDescriptor, DBCompressionType, Options,
+    ReadOptions, DB,
 };
 use verifier::tile::decode_bundle;
 
 use crate::error::in_indexes;
+use crate::families::{index_cf_options, IndexFamily};
 use crate::LedgerError;
 
 /// Key prefix of the records kept by position (entry chunks, full tiles).
@@ -104,14 +105,23 @@ pub(crate) fn open_checkpoints_db(path: &Path) -> Result<DB, LedgerError> {
 /// ingesting files, so it has no WAL traffic; everything in it can be
 /// rebuilt from the leaves. Column families other than `cfs` are from
 /// earlier layouts and are dropped.
-pub(crate) fn open_index_db(path: &Path, cfs: &[&str]) -> Result<DB, LedgerError> {
+pub(crate) fn open_index_db(path: &Path, cfs: &[IndexFamily]) -> Result<DB, LedgerError> {
     let opts = db_options()?;
-    let retired = other_cfs(&opts, path, cfs);
-    let descriptors = cfs
-        .iter()
-        .copied()
-        .chain(retired.iter().map(String::as_str))
-        .map(|name| ColumnFamilyDescriptor::new(name, index_cf_options()));
+    let names: Vec<&str> = cfs.iter().map(|f| f.name).collect();
+    let retired = other_cfs(&opts, path, &names);
+    let mut descriptors = Vec::with_capacity(cfs.len() + retired.len());
+    for family in cfs {
+        descriptors.push(ColumnFamilyDescriptor::new(
+            family.name,
+            index_cf_options(*family)?,
+        ));
+    }
+    for name in &retired {
+        descriptors.push(ColumnFamilyDescriptor::new(
+            name,
+            index_cf_options(IndexFamily::new(""))?,
+        ));
+    }
     let mut db = DB::open_cf_descriptors(&opts, path, descriptors).map_err(in_indexes)?;
     drop_retired(&mut db, path, &retired)?;
     Ok(db)
@@ -137,44 +147,6 @@ pub(crate) fn other_cfs(opts: &Options, path: &Path, known: &[&str]) -> Vec<Stri
         .filter(|name| name != "default" && !known.contains(&name.as_str()))
         .collect()
 }
-
-/// Options of an index column family: universal compaction. A column
-/// family whose spans' files each cover the whole key range (ingest's
-/// `decisions`: `decision_id`s are spread evenly) has them merged by
-/// compactions; one whose files lie beside each other (ingest's
-/// `span_postings`, keyed by span first) has them added to the last level
-/// and never merged. For the first kind, under leveled compaction each level-0
-/// compaction merged with the whole level below, which with RocksDB's 256
-/// MB level base was the whole index until it reached millions of records:
-/// 1.5-3.3 s of CPU per compaction at 1.5-3 M records, once every four
-/// spans. Universal compaction merges sorted runs of similar size, so a
-/// record is rewritten about log2(runs) times: over a 3 M-record bench the
-/// index compactions took 11.7 s of CPU, against 21.2 s leveled (16.0 s with
-/// a 32 MB level base). Letting eight spans' files pile up before they
-/// are merged (not RocksDB's four) took that to 7.3 s. Lookups check each run's filter; there are about a dozen
-/// at most.
-pub(crate) fn index_cf_options() -> Options {
-    let mut opts = table_options(INDEX_FILTER_BITS);
-    opts.set_compaction_style(DBCompactionStyle::Universal);
-    opts.set_level_zero_file_num_compaction_trigger(INDEX_RUNS_BEFORE_MERGE);
-    opts.set_num_levels(i32::from(INDEX_LEVELS));
-    // Index files are not compressed: their keys and values (ids, digests,
-    // delta-coded leaf lists) compress little, and without LZ4 span builds
-    // took ~11% less CPU (perf samples over a 100 k-record bench: 1,271 and
-    // 1,381 against 1,428 and 1,568) and index compactions 10.6 s against
-    // 11.7 s of CPU over 3 M records.
-    opts.set_compression_type(DBCompressionType::None);
-    opts
-}
-
-/// Levels of an index column family (RocksDB's default, set so that
-/// [`crate::Log::index_sorted_runs`] reads them all).
-pub(crate) const INDEX_LEVELS: u8 = 7;
-
-/// Sorted runs (ingested spans' files, and merged runs) the index
-/// database lets pile up before it merges them; RocksDB's write slowdown
-/// starts at 20.
-const INDEX_RUNS_BEFORE_MERGE: i32 = 8;
 
 /// The database-wide RocksDB options a ledger store is opened with (public
 /// so that benchmarks can give raw RocksDB the same ones).
@@ -264,14 +236,19 @@ fn checkpoints_options() -> Result<Options, LedgerError> {
 /// makes point lookups of absent keys cheap.
 pub(crate) fn table_options(filter_bits: f64) -> Options {
     let mut opts = Options::default();
-    set_bloom_filter(&mut opts, filter_bits);
+    table_options_on(&mut opts, filter_bits);
+    opts
+}
+
+/// Sets what [`table_options`] sets on `opts`.
+pub(crate) fn table_options_on(opts: &mut Options, filter_bits: f64) {
+    set_bloom_filter(opts, filter_bits);
     // Room for memtables waiting to be flushed, so a slow flush on a busy
     // machine does not stall appends; each half of the memtable limit, so
     // that one is flushed while the next fills.
     opts.set_max_write_buffer_number(4);
     opts.set_write_buffer_size(crate::memory::shared().limits.memtables / 2);
     opts.set_bytes_per_sync(WRITE_BACK_STEP);
-    opts
 }
 
 /// A bloom filter of `bits` per key in the SST files.

@@ -7,7 +7,7 @@
 
 use std::path::Path;
 
-use ledger::Log;
+use ledger::{IndexFamily, Log};
 use verifier::SignerKey;
 
 fn signer() -> SignerKey {
@@ -16,7 +16,7 @@ fn signer() -> SignerKey {
 
 /// Opens the log in `dir` with one index column family, `terms`.
 fn open(dir: &Path) -> Log {
-    Log::open_with(dir, &signer().verifier(), &["terms"]).unwrap()
+    Log::open_with(dir, &signer().verifier(), &[IndexFamily::new("terms")]).unwrap()
 }
 
 /// A store holding one leaf and one index value, and the mark.
@@ -47,7 +47,12 @@ fn an_open_deletes_indexes_marked_damaged_and_the_mark() {
 fn an_audit_reads_marked_indexes_as_they_are() {
     let dir = tempfile::tempdir().unwrap();
     marked_store(dir.path());
-    let log = Log::open_for_audit(dir.path(), &signer().verifier(), &["terms"]).unwrap();
+    let log = Log::open_for_audit(
+        dir.path(),
+        &signer().verifier(),
+        &[IndexFamily::new("terms")],
+    )
+    .unwrap();
     assert_eq!(log.index_get("terms", b"k").unwrap(), Some(b"v".to_vec()));
     drop(log);
     assert!(dir.path().join("index.damaged").exists());
@@ -78,7 +83,12 @@ fn a_log_opened_without_indexes_keeps_the_mark() {
 fn ledgerd_s_open_keeps_marked_indexes_to_rebuild_them_beside() {
     let dir = tempfile::tempdir().unwrap();
     marked_store(dir.path());
-    let log = Log::open_keeping_marked(dir.path(), &signer().verifier(), &["terms"]).unwrap();
+    let log = Log::open_keeping_marked(
+        dir.path(),
+        &signer().verifier(),
+        &[IndexFamily::new("terms")],
+    )
+    .unwrap();
     assert_eq!(log.index_get("terms", b"k").unwrap(), Some(b"v".to_vec()));
     assert!(log.indexes_marked_damaged());
     assert!(dir.path().join("index.damaged").exists());
@@ -134,7 +144,12 @@ fn an_open_deletes_what_a_rebuild_cut_short_left_beside() {
     std::fs::create_dir(dir.path().join("index.rebuilding")).unwrap();
     std::fs::write(dir.path().join("index.rebuilding/000012.sst"), b"...").unwrap();
     std::fs::rename(ledger::index_dir(dir.path()), dir.path().join("index.old")).unwrap();
-    let log = Log::open_keeping_marked(dir.path(), &signer().verifier(), &["terms"]).unwrap();
+    let log = Log::open_keeping_marked(
+        dir.path(),
+        &signer().verifier(),
+        &[IndexFamily::new("terms")],
+    )
+    .unwrap();
     // Made anew (to be built from the leaves), so no longer marked.
     assert_eq!(log.index_get("terms", b"k").unwrap(), None);
     assert!(!log.indexes_marked_damaged());
@@ -147,7 +162,12 @@ fn an_open_deletes_what_a_rebuild_cut_short_left_beside() {
 fn a_swap_that_fails_leaves_the_indexes_in_use_serving() {
     let dir = tempfile::tempdir().unwrap();
     marked_store(dir.path());
-    let log = Log::open_keeping_marked(dir.path(), &signer().verifier(), &["terms"]).unwrap();
+    let log = Log::open_keeping_marked(
+        dir.path(),
+        &signer().verifier(),
+        &[IndexFamily::new("terms")],
+    )
+    .unwrap();
     let spare = log.spare_indexes().unwrap();
     spare.put("terms", b"k", b"v2").unwrap();
     // A directory in the way of the old database's rename.

@@ -11,7 +11,7 @@ use verifier::tile::{hash_tile_data, Tile, TileHashReader, TileKind};
 use verifier::tree::{consistency_proof, inclusion_proof, MemoryTree};
 use verifier::{leaf_hash, node_hash, Hash, SignerKey};
 
-use ledger::{LedgerError, Log};
+use ledger::{IndexFamily, LedgerError, Log};
 
 #[derive(Clone)]
 struct Rfc6962;
@@ -522,7 +522,12 @@ fn a_store_with_column_families_of_earlier_layouts_opens_and_drops_them() {
 #[test]
 fn index_column_families_live_in_their_own_database() {
     let dir = tempfile::tempdir().unwrap();
-    let log = Log::open_with(dir.path(), &signer().verifier(), &["postings"]).unwrap();
+    let log = Log::open_with(
+        dir.path(),
+        &signer().verifier(),
+        &[IndexFamily::new("postings")],
+    )
+    .unwrap();
     log.append(&[b"leaf"]).unwrap();
     log.ingest_sorted("postings", &[(b"k", b"v")]).unwrap();
     assert_eq!(
@@ -549,7 +554,12 @@ fn index_column_families_live_in_their_own_database() {
 #[test]
 fn index_ranges_are_scanned_in_turn_and_the_last_key_is_found() {
     let dir = tempfile::tempdir().unwrap();
-    let log = Log::open_with(dir.path(), &signer().verifier(), &["spans"]).unwrap();
+    let log = Log::open_with(
+        dir.path(),
+        &signer().verifier(),
+        &[IndexFamily::new("spans")],
+    )
+    .unwrap();
     assert_eq!(log.index_last("spans").unwrap(), None);
     // Three files whose keys start with their "span" (a, b, c): each lies
     // beside the others, so they make one sorted run, never merged.
@@ -600,7 +610,12 @@ fn index_ranges_are_scanned_in_turn_and_the_last_key_is_found() {
     drop(log);
     // An index column family no longer asked for is of an earlier layout:
     // dropped on open.
-    let log = Log::open_with(dir.path(), &signer().verifier(), &["other"]).unwrap();
+    let log = Log::open_with(
+        dir.path(),
+        &signer().verifier(),
+        &[IndexFamily::new("other")],
+    )
+    .unwrap();
     drop(log);
     let index =
         rocksdb::DB::list_cf(&rocksdb::Options::default(), dir.path().join("index")).unwrap();
@@ -610,7 +625,12 @@ fn index_ranges_are_scanned_in_turn_and_the_last_key_is_found() {
 #[test]
 fn a_sorted_build_is_added_whole_or_not_at_all() {
     let dir = tempfile::tempdir().unwrap();
-    let log = Log::open_with(dir.path(), &signer().verifier(), &["postings"]).unwrap();
+    let log = Log::open_with(
+        dir.path(),
+        &signer().verifier(),
+        &[IndexFamily::new("postings")],
+    )
+    .unwrap();
     let get = |k: &[u8]| log.index_get("postings", k).unwrap();
     // Keys out of order: an error, and not even the first key is added.
     let r = log.ingest_sorted_with("postings", |sink| {

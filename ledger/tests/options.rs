@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use ledger::Log;
+use ledger::{IndexFamily, Log};
 use verifier::SignerKey;
 
 fn signer() -> SignerKey {
@@ -35,7 +35,12 @@ fn options_section(dir: &Path, section: &str) -> Vec<String> {
 #[test]
 fn no_preallocation_lz4_for_the_log_and_universal_index_compaction() {
     let dir = tempfile::tempdir().unwrap();
-    let log = Log::open_with(dir.path(), &signer().verifier(), &["postings"]).unwrap();
+    let log = Log::open_with(
+        dir.path(),
+        &signer().verifier(),
+        &[IndexFamily::new("postings")],
+    )
+    .unwrap();
     log.append(&[b"leaf"]).unwrap();
     drop(log);
     let (index, checkpoints) = (dir.path().join("index"), dir.path().join("checkpoints"));
@@ -74,7 +79,12 @@ fn no_preallocation_lz4_for_the_log_and_universal_index_compaction() {
 #[test]
 fn index_files_carry_twenty_filter_bits_per_key() {
     let dir = tempfile::tempdir().unwrap();
-    let log = Log::open_with(dir.path(), &signer().verifier(), &["decisions"]).unwrap();
+    let log = Log::open_with(
+        dir.path(),
+        &signer().verifier(),
+        &[IndexFamily::new("decisions")],
+    )
+    .unwrap();
     let keys = 10_000u32;
     let items: Vec<([u8; 4], [u8; 1])> = (0..keys).map(|i| (i.to_be_bytes(), [1])).collect();
     log.ingest_sorted("decisions", &items).unwrap();

@@ -2,8 +2,11 @@
 //! gone, everything built from their hashes is what it was, against the
 //! in-memory reference tree.
 
+mod common;
+
 use std::path::Path;
 
+use common::in_sst_files;
 use verifier::tile::{Tile, TileKind};
 use verifier::tree::{consistency_proof, inclusion_proof, MemoryTree};
 use verifier::{leaf_hash, SignerKey};
@@ -187,18 +190,6 @@ fn an_audit_of_a_pruned_store_still_finds_a_bad_checkpoint() {
         Err(LedgerError::RootMismatch { size: 300, .. }) => {}
         other => panic!("{other:?}"),
     }
-}
-
-/// Whether any SST file in `dir` holds `needle`.
-fn in_sst_files(dir: &Path, needle: &[u8]) -> bool {
-    std::fs::read_dir(dir).unwrap().any(|f| {
-        let path = f.unwrap().path();
-        path.extension().is_some_and(|e| e == "sst")
-            && std::fs::read(&path)
-                .unwrap()
-                .windows(needle.len())
-                .any(|w| w == needle)
-    })
 }
 
 /// Leaf `i`'s entry: bytes that do not compress, a mark of its own.

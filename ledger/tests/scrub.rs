@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use ledger::{LedgerError, Log, Store};
+use ledger::{IndexFamily, LedgerError, Log, Store};
 use verifier::SignerKey;
 
 fn signer() -> SignerKey {
@@ -13,7 +13,7 @@ fn signer() -> SignerKey {
 }
 
 fn open(dir: &Path) -> Log {
-    Log::open_with(dir, &signer().verifier(), &["terms"]).unwrap()
+    Log::open_with(dir, &signer().verifier(), &[IndexFamily::new("terms")]).unwrap()
 }
 
 /// A store of 70,000 entries of 200 bytes, signed, flushed to files, with

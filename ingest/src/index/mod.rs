@@ -28,6 +28,7 @@ pub(crate) mod span;
 
 use ledger::{LedgerError, Log};
 
+use ledger::IndexFamily;
 use verifier::decision::LoggedDecision;
 use verifier::envelope::{Envelope, LeafHead};
 
@@ -41,8 +42,14 @@ pub const CF_DECISIONS: &str = "decisions";
 /// family is then dropped when the log is opened, and the postings are
 /// rebuilt from the leaves (earlier names: `postings`, `span_postings`).
 pub const CF_POSTINGS: &str = "span_postings_v3";
-/// Every column family this crate adds to the log.
-pub const INGEST_CFS: &[&str] = &[CF_DECISIONS, CF_POSTINGS];
+/// Every column family this crate adds to the log. The postings are
+/// grouped by span (a key's first 8 bytes, [`posting_key_into`]): each
+/// span's postings stay in files of their own, which retention and
+/// erasure delete or replace whole.
+pub const INGEST_CFS: &[IndexFamily] = &[
+    IndexFamily::new(CF_DECISIONS),
+    IndexFamily::grouped(CF_POSTINGS, 8),
+];
 
 /// What a posting indexes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
