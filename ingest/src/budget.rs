@@ -3,7 +3,7 @@
 //!
 //! | part | share | at 512 MiB |
 //! |---|---|---|
-//! | span indexes: leaves acknowledged but not yet in the built indexes, and spare spans paged in ahead | 2/5 | 4 spans of ~48 MiB: 3 unbuilt, 1 spare |
+//! | span indexes: leaves acknowledged but not yet in the built indexes, spare spans paged in ahead, and the span a rebuild beside holds | 2/5 | 4 spans of ~48 MiB: 3 unbuilt (2 while a rebuild holds one no spare gave it), 1 spare |
 //! | RocksDB memtables, every database | 1/16 | 32 MiB |
 //! | RocksDB block cache, shared: data blocks, and the index and bloom filter blocks of every SST file (partitioned) | 1/8 | 64 MiB |
 //! | the rest: requests in flight, the allocators' free lists, the process itself | 7/16 | |

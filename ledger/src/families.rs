@@ -11,9 +11,12 @@
 //! RocksDB's periodic compaction (every 30 days, [`PERIODIC_COMPACTION`])
 //! merged the groups' files into 64 MB files each spanning many groups.
 
-use rocksdb::{CompactOptions, LiveFile, Options, DB};
+use std::path::Path;
 
-use crate::store::{table_options_on, INDEX_FILTER_BITS};
+use rocksdb::{ColumnFamilyDescriptor, CompactOptions, LiveFile, Options, DB};
+
+use crate::error::in_indexes;
+use crate::store::{db_options, drop_retired, other_cfs, table_options_on, INDEX_FILTER_BITS};
 use crate::{LedgerError, Log};
 
 /// A column family of the index database ([`Log::open_with`]).
@@ -98,6 +101,36 @@ pub(crate) fn index_cf_options(family: IndexFamily) -> Result<Options, LedgerErr
     // 11.7 s of CPU over 3 M records.
     opts.set_compression_type(rocksdb::DBCompressionType::None);
     Ok(opts)
+}
+
+/// Opens the index database in `path` with the column families `cfs`.
+/// Its own database, so that ingesting a built span and compacting the
+/// indexes never hold the log's writes: RocksDB stops a database's writes
+/// while it commits an ingested file, and its compactions share the
+/// database's MANIFEST and mutex with the appends. It is written only by
+/// ingesting files, so it has no WAL traffic; everything in it can be
+/// rebuilt from the leaves. Column families other than `cfs` are from
+/// earlier layouts and are dropped.
+pub(crate) fn open_index_db(path: &Path, cfs: &[IndexFamily]) -> Result<DB, LedgerError> {
+    let opts = db_options()?;
+    let names: Vec<&str> = cfs.iter().map(|f| f.name).collect();
+    let retired = other_cfs(&opts, path, &names);
+    let mut descriptors = Vec::with_capacity(cfs.len() + retired.len());
+    for family in cfs {
+        descriptors.push(ColumnFamilyDescriptor::new(
+            family.name,
+            index_cf_options(*family)?,
+        ));
+    }
+    for name in &retired {
+        descriptors.push(ColumnFamilyDescriptor::new(
+            name,
+            index_cf_options(IndexFamily::new(""))?,
+        ));
+    }
+    let mut db = DB::open_cf_descriptors(&opts, path, descriptors).map_err(in_indexes)?;
+    drop_retired(&mut db, path, &retired)?;
+    Ok(db)
 }
 
 /// The files of the column family `cf_name` of `db` that hold a key (not

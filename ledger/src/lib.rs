@@ -226,7 +226,7 @@ impl Log {
             }
             // What a rebuild beside the indexes left when it was cut short.
             spare::discard(path)?;
-            match open_index_db(&index_path, extra_cfs) {
+            match families::open_index_db(&index_path, extra_cfs) {
                 Ok(index) => Some(Arc::new(index)),
                 Err(e) => return Err(Log::marked_if_damaged(path, e)),
             }

@@ -22,7 +22,8 @@ use rocksdb::DB;
 use crate::bulk::{bulk_file, ingest_file};
 use crate::damage::{gone, sync_dir, unmark};
 use crate::error::in_indexes;
-use crate::store::{cf, index_dir, open_index_db};
+use crate::families::open_index_db;
+use crate::store::{cf, index_dir};
 use crate::{LedgerError, Log, SortedSink};
 
 /// Where a rebuild builds the new index database, in the log's directory.

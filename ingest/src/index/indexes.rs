@@ -54,6 +54,14 @@ pub struct Indexes {
     /// The leaf up to which a rebuild beside has made the built spans
     /// again (0: none runs).
     pub(crate) rebuilt_to: AtomicU64,
+    /// Leaves' worth of span index a rebuild beside holds outside the
+    /// spares (none was spare when it began): counted as unbuilt, so that
+    /// the span indexes in memory stay within the budget.
+    pub(crate) held: AtomicU64,
+    /// Held while a span's sorted files are written, by a build and by a
+    /// rebuild beside: the groups and sorted terms a write makes (about
+    /// 30 MiB a span) are there for one span at a time.
+    pub(crate) span_writes: Mutex<()>,
 }
 
 /// What the built spans (RocksDB) said about some `decision_id`s, asked
@@ -161,6 +169,8 @@ impl Indexes {
             changes: AtomicU64::new(0),
             erasing: AtomicU64::new(0),
             rebuilt_to: AtomicU64::new(0),
+            held: AtomicU64::new(0),
+            span_writes: Mutex::new(()),
         });
         let log = indexes.log();
         indexes.apply(
@@ -269,12 +279,14 @@ impl Indexes {
             // retention removed meanwhile (it moves the first kept leaf
             // only while holding `building`).
             let first_kept = self.log.first_kept();
+            let writing = self.span_writes.lock().unwrap_or_else(|p| p.into_inner());
             self.log.ingest_sorted_with(CF_DECISIONS, |sink| {
                 span.write_decisions(first_kept, |k, v| sink.put(k, v))
             })?;
             self.log.ingest_sorted_with(CF_POSTINGS, |sink| {
                 span.write_postings(start + self.span, first_kept, |k, v| sink.put(k, v))
             })?;
+            drop(writing);
             let done = {
                 let mut tail = self.tail.write().unwrap_or_else(|p| p.into_inner());
                 let done = tail.spans.remove(&start);
@@ -349,6 +361,13 @@ impl Indexes {
     /// until their span is built).
     pub fn unbuilt(&self) -> u64 {
         self.log.size().saturating_sub(self.built())
+    }
+
+    /// [`Indexes::unbuilt`], and the leaves' worth of span index a rebuild
+    /// beside holds outside the spares: what the span indexes in memory
+    /// take, in leaves ([`crate::PipelineConfig::max_unbuilt`] bounds it).
+    pub fn unbuilt_and_held(&self) -> u64 {
+        self.unbuilt() + self.held.load(Ordering::Acquire)
     }
 
     /// [`Indexes::built`], and the `decision_id`s of every leaf past it

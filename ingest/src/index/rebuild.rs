@@ -44,12 +44,15 @@ pub struct Rebuilt {
 struct Lent<'a> {
     indexes: &'a Indexes,
     index: SpanIndex,
+    /// Leaves counted as held ([`Indexes::unbuilt_and_held`]) while it is.
+    held: u64,
 }
 
 impl Drop for Lent<'_> {
     fn drop(&mut self) {
         let index = std::mem::replace(&mut self.index, SpanIndex::new(0, 0));
         self.indexes.give_back_spare(index);
+        self.indexes.held.fetch_sub(self.held, Ordering::AcqRel);
     }
 }
 
@@ -108,12 +111,18 @@ impl Indexes {
             spare.put(CF_POSTINGS, &mark_key(from - span), &from.to_be_bytes())?;
         }
         // The spare span index when there is one: a rebuild holds one span
-        // at a time, and its memory is then the budget's.
+        // at a time, and its memory is then the budget's. Without one (all
+        // in use under load), the span it holds counts as unbuilt leaves
+        // until it is done, so that writes are refused a span sooner.
+        let (index, held) = match self.borrow_spare() {
+            Some(index) => (index, 0),
+            None => (SpanIndex::new(from, span.min(SPAN) as usize), span),
+        };
+        self.held.fetch_add(held, Ordering::AcqRel);
         let mut lent = Lent {
             indexes: self,
-            index: self
-                .borrow_spare()
-                .unwrap_or_else(|| SpanIndex::new(from, span.min(SPAN) as usize)),
+            index,
+            held,
         };
         let index = &mut lent.index;
         let mut at = from;
@@ -172,6 +181,7 @@ impl Indexes {
             index.add(Facts::of_entry(log, i, leaf).unwrap_or_else(Facts::unindexed));
             Ok::<(), LedgerError>(())
         })?;
+        let _writing = self.span_writes.lock().unwrap_or_else(|p| p.into_inner());
         spare.ingest_sorted_with(CF_DECISIONS, |sink| {
             index.write_decisions(kept, |k, v| sink.put(k, v))
         })?;
@@ -191,5 +201,97 @@ impl Indexes {
     /// from (erasures), so that a rebuild running meanwhile starts again.
     pub(crate) fn changed(&self) {
         self.changes.fetch_add(1, Ordering::AcqRel);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Pipeline, PipelineConfig, Submission};
+    use std::sync::Arc;
+
+    fn wait_until(what: &str, done: impl Fn() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !done() {
+            assert!(Instant::now() < deadline, "{what}");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    fn submission(id: &str) -> Submission {
+        let v = crate::record::from_json(&serde_json::json!({
+            "decision_id": id,
+            "time": "2026-11-23T07:00:00.123Z",
+            "enforcer": {"id": "gw", "kind": "gateway"},
+            "subject": {"type": "user", "id": "alice", "identity_kind": "human"},
+            "action": {"name": "GET /"},
+            "resource": {"type": "api", "id": "r"},
+            "policy": {"engine": "opa", "id": "p", "version": "1"},
+            "decision": "allow"
+        }));
+        let sender = crate::input::Sender::relay("gw");
+        Submission {
+            record: crate::input::check_record(&v, 0, &sender).unwrap(),
+            submitted_by: "gw".into(),
+        }
+    }
+
+    /// A rebuild beside that finds no spare span index counts the one it
+    /// holds as unbuilt leaves until it ends, so that writes are refused a
+    /// span sooner; one that borrows a spare counts nothing more.
+    #[test]
+    fn a_span_held_outside_the_spares_counts_as_unbuilt_while_the_rebuild_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = verifier::SignerKey::from_seed("t.example/log", &[9; 32]).unwrap();
+        let log = Arc::new(
+            ledger::Log::open_with(dir.path(), &key.verifier(), crate::index::INGEST_CFS).unwrap(),
+        );
+        let indexes = Indexes::open_with_span(log.clone(), 4).unwrap();
+        let leaves: Vec<[u8; 1]> = (0..10u8).map(|i| [i]).collect();
+        log.append(&leaves).unwrap();
+        indexes.apply(0, vec![Facts::unindexed(); 10], 10);
+        indexes.build().unwrap();
+        assert_eq!((indexes.built(), indexes.unbuilt_and_held()), (8, 2));
+        let mut taken = Vec::new();
+        while let Some(spare) = indexes.borrow_spare() {
+            taken.push(spare);
+        }
+        let config = PipelineConfig {
+            max_unbuilt: 4,
+            ..PipelineConfig::default()
+        };
+        let pipeline = Pipeline::start(indexes.clone(), None, config);
+        for spare in [false, true] {
+            if spare {
+                indexes.give_back_spare(taken.pop().unwrap());
+            }
+            // The rebuild makes the built spans, then waits for the span
+            // builds held here before it puts its database in place.
+            let builds = indexes.building.lock().unwrap();
+            let rebuild = {
+                let indexes = indexes.clone();
+                std::thread::spawn(move || indexes.rebuild_beside())
+            };
+            wait_until("the rebuild reached the live indexes", || {
+                indexes.rebuilt_to() == 4
+            });
+            let held = if spare { 0 } else { 4 };
+            assert_eq!(indexes.unbuilt_and_held(), 2 + held);
+            // 2 unbuilt leaves, and the held span: past `max_unbuilt`.
+            match pipeline.submit(vec![submission(&format!("d-{spare}"))]) {
+                Err(busy) => assert!(!spare && busy.unbuilt == 2, "{busy}"),
+                Ok(rx) => {
+                    assert!(spare);
+                    drop(builds);
+                    rx.blocking_recv().unwrap();
+                    rebuild.join().unwrap().unwrap();
+                    continue;
+                }
+            }
+            drop(builds);
+            rebuild.join().unwrap().unwrap();
+            assert_eq!(indexes.unbuilt_and_held(), 2);
+        }
+        pipeline.shutdown();
     }
 }

@@ -336,10 +336,11 @@ impl Pipeline {
     }
 
     /// The leaves waiting for their span build, if more than
-    /// [`PipelineConfig::max_unbuilt`].
+    /// [`PipelineConfig::max_unbuilt`] with the span a rebuild beside
+    /// holds outside the spares ([`Indexes::unbuilt_and_held`]).
     fn too_far_behind(&self) -> Option<u64> {
         let unbuilt = self.indexes.unbuilt();
-        (unbuilt > self.max_unbuilt).then_some(unbuilt)
+        (self.indexes.unbuilt_and_held() > self.max_unbuilt).then_some(unbuilt)
     }
 
     /// Queues records; the receiver yields one outcome per record, in order,
