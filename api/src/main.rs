@@ -563,10 +563,15 @@ async fn serve(s: Settings) -> Result<()> {
             .spawn(move || watch_keys(&data, &log, &shared))
             .context("starting the key file watcher")?;
     }
-    api::repair::start_index_repair(Arc::downgrade(&state)).context("starting the index repair")?;
+    // The jobs that work on the store in the background, waited for when
+    // ledgerd stops.
+    let mut jobs = vec![api::repair::start_index_repair(Arc::downgrade(&state))
+        .context("starting the index repair")?];
     if let Some(every) = s.scrub_every {
-        api::repair::start_scrubs(Arc::downgrade(&state), s.data.clone(), every)
-            .context("starting the scrub")?;
+        jobs.push(
+            api::repair::start_scrubs(Arc::downgrade(&state), s.data.clone(), every)
+                .context("starting the scrub")?,
+        );
     }
     if let Some(keep) = s.retention {
         let (weak, data) = (Arc::downgrade(&state), s.data.clone());
@@ -574,10 +579,12 @@ async fn serve(s: Settings) -> Result<()> {
             "retention: the entries of decisions received more than {}s ago are removed (their hashes stay)",
             keep.as_secs()
         );
-        std::thread::Builder::new()
-            .name("ledger-retention".into())
-            .spawn(move || api::retain::retain(&weak, &data, keep))
-            .context("starting retention")?;
+        jobs.push(
+            std::thread::Builder::new()
+                .name("ledger-retention".into())
+                .spawn(move || api::retain::retain(&weak, &data, keep))
+                .context("starting retention")?,
+        );
     }
     // Served from here on: before the lines that tell a user to send.
     switch.open(api::router(state.clone()));
@@ -645,14 +652,44 @@ async fn serve(s: Settings) -> Result<()> {
     let _ = std::io::Write::flush(&mut std::io::stdout());
     let _ = serving.await;
     switch.close();
+    // A rebuild or a prune under way stops at its next step.
+    state.indexes.stop();
     // Requests are done; commit and acknowledge what is queued, sign a last checkpoint.
     match Arc::try_unwrap(state) {
         Ok(state) => state.pipeline.shutdown(),
         Err(state) => drop(state),
     }
+    wait_for_jobs(jobs, JOBS_STOP_WITHIN);
     // stdout may be gone by now (a closed pipe); the log line is enough.
     tracing::info!("stopped at size {}", log.size());
     Ok(())
+}
+
+/// How long a stopping ledgerd waits for its background jobs.
+const JOBS_STOP_WITHIN: Duration = Duration::from_secs(30);
+
+/// Waits up to `within` for the background jobs, which end once the
+/// server state is gone (a scrub at its next run, a rebuild or a prune at
+/// its next step, a compaction when it is done). Exiting with one inside
+/// RocksDB raced the storage engine's own teardown: the process aborted
+/// (`pthread lock: Invalid argument`) instead of exiting 0.
+fn wait_for_jobs(jobs: Vec<std::thread::JoinHandle<()>>, within: Duration) {
+    let deadline = std::time::Instant::now() + within;
+    while jobs.iter().any(|j| !j.is_finished()) && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for job in jobs {
+        match job.is_finished() {
+            true => {
+                let _ = job.join();
+            }
+            false => tracing::warn!(
+                "{} is still running after {} s; stopping without it",
+                job.thread().name().unwrap_or("a background job"),
+                within.as_secs()
+            ),
+        }
+    }
 }
 
 /// Reads the key files again when they change (`ledgerctl key next`,

@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Weak;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::state::AppState;
+use crate::state::{pause_while_serving, AppState};
 
 /// 1 while a rebuild runs (`ledger_indexes_rebuilding`).
 pub static REBUILDING: AtomicU64 = AtomicU64::new(0);
@@ -43,7 +43,9 @@ pub fn start_index_repair(state: Weak<AppState>) -> std::io::Result<std::thread:
 /// as long as the server runs.
 pub fn watch_indexes(state: Weak<AppState>) {
     loop {
-        std::thread::sleep(LOOK_EVERY);
+        if !pause_while_serving(&state, LOOK_EVERY) {
+            return;
+        }
         let Some(indexes) = state.upgrade().map(|s| s.indexes.clone()) else {
             return;
         };
@@ -67,6 +69,12 @@ pub fn watch_indexes(state: Weak<AppState>) {
                     r.took.as_secs_f64()
                 );
             }
+            Err(_) if indexes.stopping() => {
+                tracing::warn!(
+                    "the index rebuild stopped with the server; the next start rebuilds the indexes"
+                );
+                return;
+            }
             Err(e) => {
                 REBUILDS_FAILED.fetch_add(1, Ordering::Relaxed);
                 tracing::error!(
@@ -74,7 +82,9 @@ pub fn watch_indexes(state: Weak<AppState>) {
                     AFTER_FAILURE.as_secs()
                 );
                 drop(indexes);
-                std::thread::sleep(AFTER_FAILURE);
+                if !pause_while_serving(&state, AFTER_FAILURE) {
+                    return;
+                }
             }
         }
     }
@@ -142,10 +152,9 @@ pub fn start_scrubs(
 fn scrubs(state: &Weak<AppState>, data: &Path, every: Duration, mut next: u64) {
     loop {
         while unix_now() < next {
-            if state.strong_count() == 0 {
+            if !pause_while_serving(state, LOOK_EVERY.min(every)) {
                 return;
             }
-            std::thread::sleep(LOOK_EVERY.min(every));
         }
         let Some(log) = state.upgrade().map(|s| s.log.clone()) else {
             return;

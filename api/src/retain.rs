@@ -85,7 +85,9 @@ pub fn retain(
             log_retention_record(state, &indexes, keep, moved_before);
         }
         drop(indexes);
-        std::thread::sleep(every);
+        if !crate::state::pause_while_serving(state, every) {
+            return;
+        }
     }
 }
 

@@ -153,3 +153,21 @@ pub(crate) async fn blocking<T: Send + 'static>(
         .await
         .map_err(crate::error::ApiError::internal)?
 }
+
+/// Sleeps `d`, or less if the server stops meanwhile (`state` gone):
+/// `false` then. What the background jobs wait with, so that a stopping
+/// ledgerd is not held by their pauses.
+pub fn pause_while_serving(state: &std::sync::Weak<AppState>, d: std::time::Duration) -> bool {
+    const SLICE: std::time::Duration = std::time::Duration::from_millis(50);
+    let until = std::time::Instant::now() + d;
+    loop {
+        if state.strong_count() == 0 {
+            return false;
+        }
+        let now = std::time::Instant::now();
+        if now >= until {
+            return true;
+        }
+        std::thread::sleep(SLICE.min(until - now));
+    }
+}

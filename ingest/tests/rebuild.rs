@@ -257,3 +257,28 @@ fn erasures_made_during_a_rebuild_are_not_undone_by_it() {
     let report = log.audit(|_, _| {}).unwrap();
     assert_eq!(report.erased, erased.len() as u64);
 }
+
+#[test]
+fn stopped_indexes_end_a_rebuild_and_a_prune_at_their_next_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, idx) = open(dir.path());
+    let p = Pipeline::start(idx.clone(), None, PipelineConfig::default());
+    let at = append(&p, 0, 600);
+    p.shutdown();
+    idx.build().unwrap();
+    idx.stop();
+    assert!(idx.stopping());
+    // The rebuild ends before its first span, its database deleted.
+    match idx.rebuild_beside() {
+        Err(LedgerError::RebuildNotPlaced(why)) => {
+            assert_eq!(why, ingest::index::rebuild::STOPPED)
+        }
+        other => panic!("{other:?}"),
+    }
+    nothing_left_beside(dir.path());
+    // The prune ends before its first step: nothing removed.
+    let pruned = idx.prune(512).unwrap();
+    assert_eq!((pruned.from, pruned.to), (0, 0));
+    assert_eq!(log.first_kept(), 0);
+    all_found(&idx, &at, &[]);
+}

@@ -13,7 +13,7 @@
 //! only after it was ingested, so every fact is always in one of the two.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use ledger::{LedgerError, Log};
@@ -62,6 +62,9 @@ pub struct Indexes {
     /// rebuild beside: the groups and sorted terms a write makes (about
     /// 30 MiB a span) are there for one span at a time.
     pub(crate) span_writes: Mutex<()>,
+    /// Set by [`Indexes::stop`]: a rebuild beside or a prune running stops
+    /// at its next step.
+    stopping: AtomicBool,
 }
 
 /// What the built spans (RocksDB) said about some `decision_id`s, asked
@@ -171,6 +174,7 @@ impl Indexes {
             rebuilt_to: AtomicU64::new(0),
             held: AtomicU64::new(0),
             span_writes: Mutex::new(()),
+            stopping: AtomicBool::new(false),
         });
         let log = indexes.log();
         indexes.apply(
@@ -361,6 +365,21 @@ impl Indexes {
     /// until their span is built).
     pub fn unbuilt(&self) -> u64 {
         self.log.size().saturating_sub(self.built())
+    }
+
+    /// Asks the long jobs on these indexes to stop at their next step, for
+    /// good: a rebuild beside ([`Indexes::rebuild_beside`] fails, changing
+    /// nothing) and a prune (it ends where it got, as one a legal hold cut
+    /// short; what it leaves to do on disk is done by the next). What a
+    /// server does when it stops, so that no job is inside the storage
+    /// engine when the process exits.
+    pub fn stop(&self) {
+        self.stopping.store(true, Ordering::Release);
+    }
+
+    /// Whether [`Indexes::stop`] was called.
+    pub fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::Acquire)
     }
 
     /// [`Indexes::unbuilt`], and the leaves' worth of span index a rebuild

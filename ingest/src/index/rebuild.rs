@@ -24,6 +24,9 @@ use crate::index::span::SpanIndex;
 use crate::index::{mark_key, Facts, CF_DECISIONS, CF_POSTINGS, SPAN};
 use crate::Indexes;
 
+/// Why a rebuild stopped by [`Indexes::stop`] was not put in place.
+pub const STOPPED: &str = "the ledger is stopping";
+
 /// Rebuilds begun again at most, when retention or erasures keep changing
 /// the indexes, before [`Indexes::rebuild_beside`] gives up.
 const ATTEMPTS: u32 = 3;
@@ -64,7 +67,8 @@ impl Indexes {
     /// memory are not touched. Lookups wait a moment while the databases
     /// are swapped. Fails, changing nothing, when the log's leaves cannot
     /// be read, or retention or erasures changed the indexes during each
-    /// of a few attempts ([`LedgerError::RebuildNotPlaced`]).
+    /// of a few attempts ([`LedgerError::RebuildNotPlaced`]), or
+    /// [`Indexes::stop`] was called ([`STOPPED`]).
     pub fn rebuild_beside(&self) -> Result<Rebuilt, LedgerError> {
         let started = Instant::now();
         let rebuilt = self.rebuild_attempts(started);
@@ -140,6 +144,7 @@ impl Indexes {
             }
             behind = left;
             while at < built {
+                self.stop_point()?;
                 self.build_spare_span(&spare, index, at, kept)?;
                 at += span;
                 if !unchanged() {
@@ -153,11 +158,21 @@ impl Indexes {
         }
         let built = self.built();
         while at < built {
+            self.stop_point()?;
             self.build_spare_span(&spare, index, at, kept)?;
             at += span;
         }
         log.replace_indexes(spare)?;
         Ok(Some((from, built)))
+    }
+
+    /// Fails once [`Indexes::stop`] was called: the rebuild ends there,
+    /// its spare database deleted.
+    fn stop_point(&self) -> Result<(), LedgerError> {
+        match self.stopping() {
+            true => Err(LedgerError::RebuildNotPlaced(STOPPED.into())),
+            false => Ok(()),
+        }
     }
 
     /// Builds the span from `start` into `spare` from its leaves, those

@@ -113,6 +113,9 @@ impl Indexes {
         };
         let span = self.span();
         while pruned.to < to {
+            if self.stopping() {
+                return Ok(pruned);
+            }
             let (at, mut next) = (pruned.to, to.min(pruned.to + STEP));
             if let Some(keep) = held()? {
                 let cap = log.prunable(keep);
