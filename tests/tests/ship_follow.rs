@@ -2,7 +2,8 @@
 //! enforcer keeps appending to is shipped as it grows, while ledgerd is
 //! stopped and started again, while the shipper is killed and started
 //! again, through a rotation while it runs and one while it is stopped,
-//! past lines that are no records, and killed at random moments while
+//! through a file cut and written again in place (`copytruncate`), past
+//! lines that are no records, and killed at random moments while
 //! the enforcer writes; every decision is logged exactly once.
 
 use std::io::Write;
@@ -144,6 +145,56 @@ fn a_followed_file_is_shipped_once_through_restarts_and_rotations() {
         r.code != 0 && r.stderr.contains("--follow follows one file"),
         "{}",
         r.stderr
+    );
+}
+
+/// Writes decisions `<from>..<to>` as JSON lines to `path` in place of
+/// what it held, in one write: cut to zero and written again at the same
+/// inode (logrotate's `copytruncate`, with an enforcer that goes on
+/// writing at once), so the file never looks shorter than it was.
+fn write_again(path: &Path, from: usize, to: usize) {
+    let records = ledger_tests::records("f", to);
+    let text: String = records.as_array().unwrap()[from..to]
+        .iter()
+        .map(|r| format!("{r}\n"))
+        .collect();
+    let inode = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(path).unwrap());
+    std::fs::write(path, text).unwrap();
+    assert_eq!(
+        std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(path).unwrap()),
+        inode
+    );
+}
+
+#[test]
+fn a_file_cut_and_written_past_where_it_was_loses_no_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start_in(&dir.path().join("data"), &[]);
+    let file = dir.path().join("decisions.jsonl");
+    let log = dir.path().join("ship.log");
+    write_lines(&file, 0, 100);
+    let mut shipper = follow(&s.addr, &s.writer, &file, &log);
+    logged(&s, 100, "what the file held", &log);
+    // Twice as many lines in its place while it is followed.
+    write_again(&file, 100, 300);
+    logged(&s, 300, "written again in place while followed", &log);
+    // And while the shipper is stopped.
+    shipper.kill().unwrap();
+    shipper.wait().unwrap();
+    write_again(&file, 300, 700);
+    let mut shipper = follow(&s.addr, &s.writer, &file, &log);
+    logged(
+        &s,
+        700,
+        "written again in place while the shipper was stopped",
+        &log,
+    );
+    shipper.kill().unwrap();
+    shipper.wait().unwrap();
+    let said = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        said.contains("was cut and written again while stopped: reading it from its start"),
+        "{said}"
     );
 }
 

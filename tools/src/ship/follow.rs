@@ -12,8 +12,11 @@
 //!
 //! A rotation while it runs (the file renamed and a new one made, or the
 //! file cut to zero in place) is seen when the file at the path is another
-//! one or shorter than what was read: what the old file still held is
-//! shipped, then the new file from its start. ledgerd out of reach, busy
+//! one, shorter than what was read, or no longer starts with the bytes it
+//! started with (cut and written past the offset again between two looks,
+//! or while the shipper was stopped: the state keeps a digest of the
+//! file's first bytes): what the old file still held is shipped, then the
+//! new file from its start. ledgerd out of reach, busy
 //! or with a full disk is asked again for as long as it takes. A line
 //! that is not JSON, or longer than a record can be, is reported on stderr
 //! and passed over.
@@ -32,8 +35,14 @@ use super::{send, Totals, BATCH};
 use crate::input::{Gathered, Record, LINGER, MAX_RECORD};
 use crate::remote::Remote;
 
-/// How often a file that has not grown is looked at again.
+/// How often a file that has not grown is looked at again, and how often
+/// one that grows is checked for a rotation or a cut.
 const POLL: Duration = Duration::from_millis(200);
+
+/// Bytes at a file's start kept to tell a file cut and written again in
+/// place (`copytruncate`) from one that only grew: JSON lines of decision
+/// records differ within their first line.
+const HEAD: usize = 256;
 
 /// Where shipping stopped, as the state file keeps it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,6 +55,15 @@ pub struct Position {
     pub inode: u64,
     /// The bytes before it are shipped: every line that ends there.
     pub offset: u64,
+    /// How many of the file's first bytes [`Position::head_sha256`]
+    /// covers (0 in a state written before it was kept: not compared).
+    #[serde(default)]
+    pub head_len: u64,
+    /// SHA-256 (hex) of the file's first `head_len` bytes: a file at the
+    /// same inode that no longer starts with them was cut and written
+    /// again while the shipper was stopped.
+    #[serde(default)]
+    pub head_sha256: String,
 }
 
 /// The state file for `file` when none is given: `<file>.shipped`.
@@ -92,6 +110,8 @@ struct Followed {
     partial: Vec<u8>,
     /// Passing over a line longer than a record can be, to its end.
     skipping: bool,
+    /// The file's first bytes (up to [`HEAD`]), as last read.
+    head: Vec<u8>,
 }
 
 impl Followed {
@@ -100,6 +120,7 @@ impl Followed {
         let meta = file.metadata()?;
         let offset = if meta.len() < offset { 0 } else { offset };
         file.seek(SeekFrom::Start(offset))?;
+        let head = read_head(&file, HEAD)?;
         Ok(Followed {
             file,
             dev: meta.dev(),
@@ -108,7 +129,23 @@ impl Followed {
             line_start: offset,
             partial: Vec::new(),
             skipping: false,
+            head,
         })
+    }
+
+    /// Whether the file no longer starts with the bytes it started with
+    /// (cut and written again in place); keeps more of its start while it
+    /// is shorter than [`HEAD`].
+    fn rewritten(&mut self) -> Result<bool> {
+        let now = read_head(&self.file, HEAD)?;
+        let common = now.len().min(self.head.len());
+        if now[..common] != self.head[..common] {
+            return Ok(true);
+        }
+        if now.len() > self.head.len() {
+            self.head = now;
+        }
+        Ok(false)
     }
 
     /// The offset every line handed out so far ends at.
@@ -190,6 +227,13 @@ pub fn run(remote: &Remote, path: &Path, state: &Path, signer: Option<&SignerKey
                 shipper.drain(&mut f, path)?;
                 wait_for(path)?
             }
+            Some(_) if !same_start(path, &at)? => {
+                eprintln!(
+                    "ship: {} was cut and written again while stopped: reading it from its start",
+                    path.display()
+                );
+                Followed::open(path, 0)?
+            }
             Some(_) => Followed::open(path, at.offset)?,
             None => wait_for(path)?,
         },
@@ -208,20 +252,28 @@ pub fn run(remote: &Remote, path: &Path, state: &Path, signer: Option<&SignerKey
         current.read,
         state.display()
     );
+    let mut looked = Instant::now();
     loop {
         let grew = shipper.take(&mut current, path)?;
         if shipper.due() {
             shipper.flush()?;
         }
-        if grew {
+        if grew && looked.elapsed() < POLL {
             continue;
         }
-        // Nothing new: was the file rotated or cut?
+        looked = Instant::now();
+        // Was the file cut, or (when nothing new came) rotated?
         match std::fs::metadata(path) {
             Ok(m) if m.dev() == current.dev && m.ino() == current.inode => {
-                if m.len() < current.read {
+                let cut = m.len() < current.read;
+                if cut || current.rewritten()? {
+                    let how = if cut {
+                        "cut short"
+                    } else {
+                        "cut and written again"
+                    };
                     eprintln!(
-                        "ship: {} was cut short: reading it from its start",
+                        "ship: {} was {how}: reading it from its start",
                         path.display()
                     );
                     shipper.flush()?;
@@ -230,6 +282,7 @@ pub fn run(remote: &Remote, path: &Path, state: &Path, signer: Option<&SignerKey
                     continue;
                 }
             }
+            Ok(_) if grew => {}
             Ok(_) => {
                 // Another file at the path: what the old one still holds,
                 // then the new one.
@@ -244,7 +297,9 @@ pub fn run(remote: &Remote, path: &Path, state: &Path, signer: Option<&SignerKey
             }
             Err(_) => {}
         }
-        std::thread::sleep(POLL);
+        if !grew {
+            std::thread::sleep(POLL);
+        }
     }
 }
 
@@ -261,6 +316,37 @@ fn lock(state: &Path) -> Result<File> {
             path.display()
         )
     })
+}
+
+/// The first `n` bytes of `file` (fewer if it is shorter), read in place.
+fn read_head(file: &File, n: usize) -> Result<Vec<u8>> {
+    use std::os::unix::fs::FileExt;
+    let mut head = vec![0; n];
+    let mut got = 0;
+    while got < n {
+        match file.read_at(&mut head[got..], got as u64)? {
+            0 => break,
+            k => got += k,
+        }
+    }
+    head.truncate(got);
+    Ok(head)
+}
+
+/// Whether the file at `path` still starts with the bytes `at` has the
+/// digest of (true when `at` has none).
+fn same_start(path: &Path, at: &Position) -> Result<bool> {
+    if at.head_len == 0 {
+        return Ok(true);
+    }
+    let file = File::open(path).with_context(|| format!("reading {}", path.display()))?;
+    let head = read_head(&file, at.head_len as usize)?;
+    Ok(head.len() as u64 == at.head_len && head_digest(&head) == at.head_sha256)
+}
+
+fn head_digest(head: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(head))
 }
 
 /// `path` opened at its start once it exists.
@@ -290,6 +376,8 @@ fn position(path: &Path, f: &Followed) -> Position {
         dev: f.dev,
         inode: f.inode,
         offset: f.shipped_to(),
+        head_len: f.head.len() as u64,
+        head_sha256: head_digest(&f.head),
     }
 }
 
@@ -448,6 +536,42 @@ mod tests {
     }
 
     #[test]
+    fn a_file_cut_and_written_again_in_place_is_told_from_one_that_grew() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("d.jsonl");
+        std::fs::write(&path, b"{\"decision_id\":\"a\"}\n").unwrap();
+        let mut f = Followed::open(&path, 0).unwrap();
+        let at = position(&path, &f);
+        assert!(same_start(&path, &at).unwrap());
+        // Grown: the same start, and more of it kept.
+        let mut w = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        w.write_all(b"{\"decision_id\":\"b\"}\n").unwrap();
+        assert!(!f.rewritten().unwrap());
+        assert_eq!(f.head.len(), 40);
+        assert!(same_start(&path, &at).unwrap());
+        // Cut and written past where it was, at the same inode.
+        let inode = std::fs::metadata(&path).unwrap().ino();
+        std::fs::write(
+            &path,
+            b"{\"decision_id\":\"c\"}\n{\"decision_id\":\"d\"}\n{}\n",
+        )
+        .unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().ino(), inode);
+        assert!(f.rewritten().unwrap());
+        assert!(!same_start(&path, &at).unwrap());
+        // A state without a head compares nothing.
+        let old = Position {
+            head_len: 0,
+            head_sha256: String::new(),
+            ..at
+        };
+        assert!(same_start(&path, &old).unwrap());
+    }
+
+    #[test]
     fn the_state_file_round_trips_and_is_replaced_whole() {
         let dir = tempfile::tempdir().unwrap();
         let state = dir.path().join("d.jsonl.shipped");
@@ -457,9 +581,19 @@ mod tests {
             dev: 1,
             inode: 2,
             offset: 3,
+            head_len: 4,
+            head_sha256: head_digest(b"{\"de"),
         };
         write_state(&state, &at).unwrap();
-        assert_eq!(read_state(&state).unwrap(), Some(at));
+        assert_eq!(read_state(&state).unwrap(), Some(at.clone()));
+        // A state written before the head was kept still reads: no head.
+        std::fs::write(
+            &state,
+            br#"{"file":"d.jsonl","dev":1,"inode":2,"offset":3}"#,
+        )
+        .unwrap();
+        let old = read_state(&state).unwrap().unwrap();
+        assert_eq!((old.offset, old.head_len), (3, 0));
         std::fs::write(&state, b"{").unwrap();
         assert!(read_state(&state)
             .unwrap_err()
