@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 
 use rocksdb::{ColumnFamily, IngestExternalFileOptions, Options, SstFileWriter, DB};
 
-use crate::families::{compact_whole, files_holding, index_cf_options, IndexFamily};
+use crate::families::{compact_left, delete_files_in, index_cf_options, IndexFamily};
 use crate::store::{cf, BACKGROUND_WRITE_RATE};
 use crate::{LedgerError, Log};
 
@@ -132,11 +132,8 @@ impl Log {
         let mut left = false;
         let before = || match replace {
             Some((from, to)) => {
-                db.delete_file_in_range_cf(handle, from, to)
+                left = delete_files_in(&db, handle, cf_name, from, to)
                     .map_err(|e| self.index_error(e))?;
-                left = !files_holding(&db, cf_name, from, to)
-                    .map_err(|e| self.index_error(e))?
-                    .is_empty();
                 match left {
                     true => self.index_delete(cf_name, &[], &[(from.to_vec(), to.to_vec())]),
                     false => Ok(()),
@@ -147,10 +144,7 @@ impl Log {
         let error = |e| self.index_error(e);
         ingest_file(&db, handle, &file, replace, fill, before, error)?;
         if left {
-            tracing::info!(
-                "{cf_name}: a file still held replaced keys; compacting the column family whole"
-            );
-            compact_whole(&db, handle);
+            compact_left(&db, handle, cf_name);
         }
         Ok(())
     }

@@ -13,7 +13,7 @@
 
 use std::path::Path;
 
-use rocksdb::{ColumnFamilyDescriptor, CompactOptions, LiveFile, Options, DB};
+use rocksdb::{ColumnFamilyDescriptor, CompactOptions, Options, DB};
 
 use crate::error::in_indexes;
 use crate::store::{db_options, drop_retired, other_cfs, table_options_on, INDEX_FILTER_BITS};
@@ -133,30 +133,41 @@ pub(crate) fn open_index_db(path: &Path, cfs: &[IndexFamily]) -> Result<DB, Ledg
     Ok(db)
 }
 
-/// The files of the column family `cf_name` of `db` that hold a key (not
-/// only deletions) in `[from, to)`.
-pub(crate) fn files_holding(
+/// Deletes the SST files of the column family `cf_name` (`cf`) of `db`
+/// that lie wholly in `[from, to)` (below level 0); returns whether a
+/// file that holds a key there (not only deletions) is left: one merged
+/// with other keys before the family kept its groups apart, one at level
+/// 0, or one a compaction held.
+pub(crate) fn delete_files_in(
     db: &DB,
+    cf: &rocksdb::ColumnFamily,
     cf_name: &str,
     from: &[u8],
     to: &[u8],
-) -> Result<Vec<LiveFile>, rocksdb::Error> {
-    Ok(db
-        .live_files()?
-        .into_iter()
-        .filter(|f| f.column_family_name == cf_name && f.num_entries > f.num_deletions)
-        .filter(|f| match (&f.start_key, &f.end_key) {
-            (Some(first), Some(last)) => first.as_slice() < to && last.as_slice() >= from,
-            _ => false,
-        })
-        .collect())
+) -> Result<bool, rocksdb::Error> {
+    db.delete_file_in_range_cf(cf, from, to)?;
+    Ok(db.live_files()?.iter().any(|f| {
+        f.column_family_name == cf_name
+            && f.num_entries > f.num_deletions
+            && match (&f.start_key, &f.end_key) {
+                (Some(first), Some(last)) => first.as_slice() < to && last.as_slice() >= from,
+                _ => false,
+            }
+    }))
 }
 
-/// Compacts the column family `cf_name` of `db` whole, to its last level:
-/// what a deleted key range still held in files that also hold kept keys
-/// leaves the disk. Under universal compaction RocksDB compacts every file
-/// of a column family whatever range it is asked for.
-pub(crate) fn compact_whole(db: &DB, cf: &rocksdb::ColumnFamily) {
+/// Compacts the column family `cf_name` (`cf`) of `db` whole, to its last
+/// level, after [`delete_files_in`] left a file: what the deleted range
+/// still held there leaves the disk. Under universal compaction RocksDB
+/// compacts every file of a column family whatever range it is asked for.
+pub(crate) fn compact_left(db: &DB, cf: &rocksdb::ColumnFamily, cf_name: &str) {
+    tracing::info!(
+        "{cf_name}: a file still holds deleted keys; compacting the column family whole"
+    );
+    compact_whole(db, cf);
+}
+
+fn compact_whole(db: &DB, cf: &rocksdb::ColumnFamily) {
     let mut opts = CompactOptions::default();
     opts.set_bottommost_level_compaction(rocksdb::BottommostLevelCompaction::Force);
     db.compact_range_cf_opt(cf, None::<&[u8]>, None::<&[u8]>, &opts);
@@ -179,18 +190,11 @@ impl Log {
     ) -> Result<bool, LedgerError> {
         let db = self.index_db(cf_name)?;
         let cf = crate::store::cf(&db, cf_name)?;
-        db.delete_file_in_range_cf(cf, from, to)
-            .map_err(|e| self.index_error(e))?;
-        let left = files_holding(&db, cf_name, from, to).map_err(|e| self.index_error(e))?;
-        if left.is_empty() {
-            return Ok(false);
+        let left = delete_files_in(&db, cf, cf_name, from, to).map_err(|e| self.index_error(e))?;
+        if left {
+            compact_left(&db, cf, cf_name);
         }
-        tracing::info!(
-            "{cf_name}: {} file(s) still hold deleted keys; compacting the column family whole",
-            left.len()
-        );
-        compact_whole(&db, cf);
-        Ok(true)
+        Ok(left)
     }
 
     /// Compacts the index column family `cf_name` whole, as RocksDB's
