@@ -12,6 +12,7 @@
 mod ack;
 pub mod allocator;
 mod auth;
+pub mod compactions;
 pub mod enforcers;
 mod erase;
 pub mod error;

@@ -567,6 +567,9 @@ async fn serve(s: Settings) -> Result<()> {
     // ledgerd stops.
     let mut jobs = vec![api::repair::start_index_repair(Arc::downgrade(&state))
         .context("starting the index repair")?];
+    jobs.extend(
+        api::compactions::start_owed_compactions(&log).context("starting the owed compactions")?,
+    );
     if let Some(every) = s.scrub_every {
         jobs.push(
             api::repair::start_scrubs(Arc::downgrade(&state), s.data.clone(), every)
@@ -652,8 +655,10 @@ async fn serve(s: Settings) -> Result<()> {
     let _ = std::io::Write::flush(&mut std::io::stdout());
     let _ = serving.await;
     switch.close();
-    // A rebuild or a prune under way stops at its next step.
+    // A rebuild or a prune under way stops at its next step, and a
+    // compaction at its next key (what it leaves is owed to the next start).
     state.indexes.stop();
+    log.stop_compactions();
     // Requests are done; commit and acknowledge what is queued, sign a last checkpoint.
     match Arc::try_unwrap(state) {
         Ok(state) => state.pipeline.shutdown(),
@@ -670,7 +675,7 @@ const JOBS_STOP_WITHIN: Duration = Duration::from_secs(30);
 
 /// Waits up to `within` for the background jobs, which end once the
 /// server state is gone (a scrub at its next run, a rebuild or a prune at
-/// its next step, a compaction when it is done). Exiting with one inside
+/// its next step, a compaction at its next key). Exiting with one inside
 /// RocksDB raced the storage engine's own teardown: the process aborted
 /// (`pthread lock: Invalid argument`) instead of exiting 0.
 fn wait_for_jobs(jobs: Vec<std::thread::JoinHandle<()>>, within: Duration) {

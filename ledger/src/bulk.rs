@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 
 use rocksdb::{ColumnFamily, IngestExternalFileOptions, Options, SstFileWriter, DB};
 
-use crate::families::{compact_left, delete_files_in, index_cf_options, IndexFamily};
+use crate::families::{delete_files_in, index_cf_options, IndexFamily};
 use crate::store::{cf, BACKGROUND_WRITE_RATE};
 use crate::{LedgerError, Log};
 
@@ -144,7 +144,7 @@ impl Log {
         let error = |e| self.index_error(e);
         ingest_file(&db, handle, &file, replace, fill, before, error)?;
         if left {
-            compact_left(&db, handle, cf_name);
+            self.compact_left(&db, handle, cf_name)?;
         }
         Ok(())
     }

@@ -220,6 +220,11 @@ impl Log {
             batch.put(key, rewritten);
             positions.extend_from_slice(&start.to_be_bytes());
         }
+        // Chunks an earlier erasure left to compact stay listed (a stop
+        // cut its compaction short).
+        if let Some(owed) = self.db.get(META_ERASING)? {
+            positions.extend_from_slice(&owed);
+        }
         batch.put(META_ERASING, positions);
         let mut sync = WriteOptions::default();
         sync.set_sync(true);
@@ -256,12 +261,11 @@ impl Log {
             .ok_or_else(|| LedgerError::Corrupt(format!("entry {index} is missing")))
     }
 
-    /// Compacts the chunks an erasure rewrote and did not compact yet (a
-    /// crash came between), so their old bytes leave the SST files (the
-    /// caller holds `pruning`).
-    fn compact_erased_locked(&self) -> Result<(), LedgerError> {
+    /// The first leaves, ascending, of the chunks an erasure rewrote and
+    /// did not compact yet (a crash or a stop came between).
+    pub(crate) fn erased_owed(&self) -> Result<Vec<u64>, LedgerError> {
         let Some(listed) = self.db.get(META_ERASING)? else {
-            return Ok(());
+            return Ok(Vec::new());
         };
         if listed.len() % 8 != 0 {
             return Err(LedgerError::Corrupt(
@@ -273,6 +277,25 @@ impl Log {
             .map(|p| decode_u64(p, "erased chunk position"))
             .collect::<Result<_, _>>()?;
         positions.sort_unstable();
+        positions.dedup();
+        Ok(positions)
+    }
+
+    /// Compacts the chunks an erasure rewrote and did not compact yet (a
+    /// crash or a stop came between), so their old bytes leave the SST
+    /// files.
+    pub(crate) fn compact_erased(&self) -> Result<(), LedgerError> {
+        let _one = self.pruning.lock().unwrap_or_else(|p| p.into_inner());
+        self.compact_erased_locked()
+    }
+
+    /// [`Log::compact_erased`] by a caller holding `pruning`. Cut short by
+    /// [`Log::stop_compactions`], the chunks stay listed.
+    fn compact_erased_locked(&self) -> Result<(), LedgerError> {
+        let positions = self.erased_owed()?;
+        if positions.is_empty() {
+            return Ok(());
+        }
         // Chunks close together are compacted as one range: each range
         // flushes and rewrites the files it overlaps, whatever its length.
         let mut runs: Vec<(u64, u64)> = Vec::new();
@@ -292,6 +315,9 @@ impl Log {
                 Some(end.as_slice()),
                 &force_bottommost(),
             );
+        }
+        if self.compactions_stopped() {
+            return Ok(());
         }
         let mut sync = WriteOptions::default();
         sync.set_sync(true);

@@ -13,7 +13,7 @@
 
 use std::path::Path;
 
-use rocksdb::{ColumnFamilyDescriptor, CompactOptions, Options, DB};
+use rocksdb::{ColumnFamilyDescriptor, Options, DB};
 
 use crate::error::in_indexes;
 use crate::store::{db_options, drop_retired, other_cfs, table_options_on, INDEX_FILTER_BITS};
@@ -156,24 +156,24 @@ pub(crate) fn delete_files_in(
     }))
 }
 
-/// Compacts the column family `cf_name` (`cf`) of `db` whole, to its last
-/// level, after [`delete_files_in`] left a file: what the deleted range
-/// still held there leaves the disk. Under universal compaction RocksDB
-/// compacts every file of a column family whatever range it is asked for.
-pub(crate) fn compact_left(db: &DB, cf: &rocksdb::ColumnFamily, cf_name: &str) {
-    tracing::info!(
-        "{cf_name}: a file still holds deleted keys; compacting the column family whole"
-    );
-    compact_whole(db, cf);
-}
-
-fn compact_whole(db: &DB, cf: &rocksdb::ColumnFamily) {
-    let mut opts = CompactOptions::default();
-    opts.set_bottommost_level_compaction(rocksdb::BottommostLevelCompaction::Force);
-    db.compact_range_cf_opt(cf, None::<&[u8]>, None::<&[u8]>, &opts);
-}
-
 impl Log {
+    /// Compacts the column family `cf_name` (`cf`) of `db` whole, to its
+    /// last level, after [`delete_files_in`] left a file: what the deleted
+    /// range still held there leaves the disk. Under universal compaction
+    /// RocksDB compacts every file of a column family whatever range it is
+    /// asked for.
+    pub(crate) fn compact_left(
+        &self,
+        db: &DB,
+        cf: &rocksdb::ColumnFamily,
+        cf_name: &str,
+    ) -> Result<(), LedgerError> {
+        tracing::info!(
+            "{cf_name}: a file still holds deleted keys; compacting the column family whole"
+        );
+        self.compact_index_whole(db, cf, cf_name)
+    }
+
     /// Makes the bytes of the key range `[from, to)` of the index column
     /// family `cf_name`, already deleted, leave the disk: the SST files
     /// wholly inside it (below level 0) are deleted, without a compaction.
@@ -192,7 +192,7 @@ impl Log {
         let cf = crate::store::cf(&db, cf_name)?;
         let left = delete_files_in(&db, cf, cf_name, from, to).map_err(|e| self.index_error(e))?;
         if left {
-            compact_left(&db, cf, cf_name);
+            self.compact_left(&db, cf, cf_name)?;
         }
         Ok(left)
     }
@@ -201,7 +201,6 @@ impl Log {
     /// periodic compaction does (every 30 days at least).
     pub fn index_compact(&self, cf_name: &str) -> Result<(), LedgerError> {
         let db = self.index_db(cf_name)?;
-        compact_whole(&db, crate::store::cf(&db, cf_name)?);
-        Ok(())
+        self.compact_index_whole(&db, crate::store::cf(&db, cf_name)?, cf_name)
     }
 }

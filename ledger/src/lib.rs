@@ -6,13 +6,16 @@
 //! All formats come from the `verifier` crate; this crate only stores them.
 //! The layout is in `specs/storage.md`.
 
-#![forbid(unsafe_code)]
+// One `unsafe` call, in `compactions` (a RocksDB C function rust-rocksdb
+// does not wrap).
+#![deny(unsafe_code)]
 #![warn(missing_docs)]
 
 mod append;
 mod audit;
 mod bulk;
 mod checkpoints;
+mod compactions;
 mod damage;
 mod edge;
 mod erasure;
@@ -47,6 +50,7 @@ pub use audit::AuditReport;
 pub use bulk::SortedSink;
 use checkpoints::latest_checkpoint;
 pub use checkpoints::SignedCheckpoint;
+pub use compactions::Owed;
 pub use damage::discard_indexes;
 use edge::DbReader;
 pub use erasure::Erased;
@@ -118,6 +122,8 @@ pub struct Log {
     pruning: Mutex<()>,
     /// The indexes were marked damaged ([`Log::index_error`]).
     index_damage_marked: std::sync::atomic::AtomicBool,
+    /// [`Log::stop_compactions`] was called.
+    compactions_stopped: std::sync::atomic::AtomicBool,
     /// How long the synced writes of [`Log::commit`] take.
     synced: timings::SyncedWrites,
 }
@@ -310,6 +316,7 @@ impl Log {
             first_kept: AtomicU64::new(first_kept),
             pruning: Mutex::new(()),
             index_damage_marked: std::sync::atomic::AtomicBool::new(marked),
+            compactions_stopped: std::sync::atomic::AtomicBool::new(false),
             synced: timings::SyncedWrites::default(),
             db,
             checkpoints,

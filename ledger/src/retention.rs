@@ -144,11 +144,25 @@ impl Log {
                 Some(position_key(to, 0)),
                 &force_bottommost(),
             );
+            if self.compactions_stopped() {
+                // Cut short: owed (`compactions_owed`).
+                return Ok(());
+            }
             let mut sync = WriteOptions::default();
             sync.set_sync(true);
             self.db.put_opt(META_COMPACTED, to.to_be_bytes(), &sync)?;
         }
         Ok(())
+    }
+
+    /// Whether the entries of removed leaves are not compacted yet
+    /// ([`Log::compact_pruned`] was cut short).
+    pub(crate) fn pruned_owed(&self) -> Result<bool, LedgerError> {
+        let compacted = self
+            .db
+            .get(META_COMPACTED)?
+            .map_or(Ok(0), |v| decode_u64(&v, "compacted leaf"))?;
+        Ok(self.first_kept() > compacted)
     }
 
     /// The first kept leaf named by the newest stored retention record,

@@ -178,7 +178,10 @@ impl Log {
             .and_then(|()| rename(&self.path, &path, &index))
             .and_then(|()| open_index_db(&index, cfs));
         match placed {
-            Ok(db) => *slot = Some(Arc::new(db)),
+            Ok(db) => {
+                self.stop_compactions_on(&db);
+                *slot = Some(Arc::new(db));
+            }
             Err(e) => {
                 // Back to serving what is in place (the old database, if
                 // the first rename was all that was done): the mark stays,
@@ -193,6 +196,8 @@ impl Log {
             }
         }
         drop(slot);
+        // The rebuilt families' files hold no removed keys.
+        self.forget_index_compactions()?;
         discard(&self.path)?;
         unmark(&self.path)?;
         self.index_damage_marked.store(false, Ordering::Relaxed);

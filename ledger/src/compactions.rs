@@ -1,0 +1,174 @@
+//! The compactions the ledger asks of RocksDB itself, so that removed
+//! bytes leave the disk: a prune's ([`Log::compact_pruned`]), an
+//! erasure's rewritten chunks ([`Log::erase_entries`]), and an index
+//! family compacted whole when a file still holds a removed range
+//! ([`Log::index_delete_files`]).
+//!
+//! One can run for minutes on a large store (a whole postings family of
+//! 4.4 GB: 45 s), and a process that exits while a thread is inside one
+//! races RocksDB's own teardown and may abort. So a stopping server ends
+//! them at once ([`Log::stop_compactions`]: RocksDB's
+//! `DisableManualCompaction`, which makes a running one give up at its
+//! next key and a new one return at once), and what one did not finish
+//! stays owed: each is recorded in the log's database before it starts
+//! and cleared only once it ran to its end ([`Log::compactions_owed`]).
+//! A crash leaves the same record. The next start finishes what is owed
+//! ([`Log::compact_owed`]).
+
+// `rocksdb_disable_manual_compaction` is in RocksDB's C API but not
+// wrapped by rust-rocksdb.
+#![allow(unsafe_code)]
+
+use std::sync::atomic::Ordering;
+
+use rocksdb::{AsRawPtr, WriteOptions, DB};
+
+use crate::{LedgerError, Log};
+
+/// Key prefix, in the log's database, of an index column family owed a
+/// whole compaction: `a` ‖ `owed-compaction:` ‖ its name → empty.
+const META_OWED: &[u8] = b"aowed-compaction:";
+
+/// Makes RocksDB end the manual compactions running on `db` at their next
+/// key, and return at once from any asked for later.
+fn disable_manual_compactions(db: &DB) {
+    // SAFETY: `db` is open for the length of the call (it is borrowed),
+    // and the C function only takes its handle; RocksDB synchronises it
+    // with running compactions itself.
+    unsafe { librocksdb_sys::rocksdb_disable_manual_compaction(db.as_raw_ptr()) }
+}
+
+fn owed_key(cf_name: &str) -> Vec<u8> {
+    [META_OWED, cf_name.as_bytes()].concat()
+}
+
+/// What the next start must finish ([`Log::compactions_owed`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Owed {
+    /// A prune's compaction of the removed entries' positions.
+    pub pruned: bool,
+    /// An erasure's compaction of the chunks it rewrote: their first
+    /// leaves, ascending.
+    pub erased_chunks: Vec<u64>,
+    /// Index column families to compact whole.
+    pub index_families: Vec<String>,
+}
+
+impl Owed {
+    /// Nothing is owed.
+    pub fn is_empty(&self) -> bool {
+        !self.pruned && self.erased_chunks.is_empty() && self.index_families.is_empty()
+    }
+}
+
+impl std::fmt::Display for Owed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut parts = Vec::new();
+        if self.pruned {
+            parts.push("a prune's".to_string());
+        }
+        if !self.erased_chunks.is_empty() {
+            parts.push(format!(
+                "an erasure's, of {} entry chunks",
+                self.erased_chunks.len()
+            ));
+        }
+        for name in &self.index_families {
+            parts.push(format!("index family {name} whole"));
+        }
+        f.write_str(&parts.join(", "))
+    }
+}
+
+impl Log {
+    /// Ends the manual compactions running on the log's databases at their
+    /// next key and makes later ones return at once, for good: what a
+    /// server does when it stops, so that no thread is inside RocksDB when
+    /// the process exits. A compaction cut short stays owed
+    /// ([`Log::compactions_owed`]).
+    pub fn stop_compactions(&self) {
+        self.compactions_stopped.store(true, Ordering::Release);
+        disable_manual_compactions(&self.db);
+        disable_manual_compactions(&self.checkpoints);
+        if let Some(index) = self.index_slot().as_ref() {
+            disable_manual_compactions(index);
+        }
+    }
+
+    /// Whether [`Log::stop_compactions`] was called: a compaction that
+    /// returned since may have been cut short.
+    pub fn compactions_stopped(&self) -> bool {
+        self.compactions_stopped.load(Ordering::Acquire)
+    }
+
+    /// Disables manual compactions on an index database put in place
+    /// after [`Log::stop_compactions`].
+    pub(crate) fn stop_compactions_on(&self, index: &DB) {
+        if self.compactions_stopped() {
+            disable_manual_compactions(index);
+        }
+    }
+
+    /// The compactions a stop or a crash cut short, which
+    /// [`Log::compact_owed`] finishes.
+    pub fn compactions_owed(&self) -> Result<Owed, LedgerError> {
+        let mut index_families = Vec::new();
+        for family in &self.index_cfs {
+            if self.db.get(owed_key(family.name))?.is_some() {
+                index_families.push(family.name.to_string());
+            }
+        }
+        Ok(Owed {
+            pruned: self.pruned_owed()?,
+            erased_chunks: self.erased_owed()?,
+            index_families,
+        })
+    }
+
+    /// Finishes the compactions [`Log::compactions_owed`] names; what a
+    /// stop cuts short again stays owed.
+    pub fn compact_owed(&self) -> Result<(), LedgerError> {
+        self.compact_erased()?;
+        self.compact_pruned()?;
+        for family in &self.index_cfs {
+            if self.db.get(owed_key(family.name))?.is_some() {
+                let db = self.index_db(family.name)?;
+                let cf = crate::store::cf(&db, family.name)?;
+                self.compact_index_whole(&db, cf, family.name)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Compacts the index column family `cf_name` (`cf` of `db`) whole, to
+    /// its last level, recorded as owed until it ran to its end.
+    pub(crate) fn compact_index_whole(
+        &self,
+        db: &DB,
+        cf: &rocksdb::ColumnFamily,
+        cf_name: &str,
+    ) -> Result<(), LedgerError> {
+        let mut sync = WriteOptions::default();
+        sync.set_sync(true);
+        self.db.put_opt(owed_key(cf_name), [], &sync)?;
+        let mut opts = rocksdb::CompactOptions::default();
+        opts.set_bottommost_level_compaction(rocksdb::BottommostLevelCompaction::Force);
+        db.compact_range_cf_opt(cf, None::<&[u8]>, None::<&[u8]>, &opts);
+        if self.compactions_stopped() {
+            tracing::info!("{cf_name}: the whole compaction was cut short by the stop; the next start finishes it");
+            return Ok(());
+        }
+        Ok(self.db.delete_opt(owed_key(cf_name), &sync)?)
+    }
+
+    /// Forgets the whole compactions owed to the index families: their
+    /// database was replaced by one rebuilt from the leaves.
+    pub(crate) fn forget_index_compactions(&self) -> Result<(), LedgerError> {
+        let mut sync = WriteOptions::default();
+        sync.set_sync(true);
+        for family in &self.index_cfs {
+            self.db.delete_opt(owed_key(family.name), &sync)?;
+        }
+        Ok(())
+    }
+}
