@@ -150,8 +150,9 @@ impl Log {
     /// record's leaf, and `a` ‖ `erasing` lists the chunks. Then the
     /// chunks' positions are compacted (nearby ones as one range), so the
     /// old bytes leave the SST files, and `a` ‖ `erasing` is deleted; a
-    /// compaction cut short by a crash is done by the next erasure (of
-    /// any leaves, or of none). Returns what is stored of each, in order.
+    /// compaction cut short by a crash or [`Log::stop_compactions`] is
+    /// done by [`Log::compact_owed`] or the next erasure (of any leaves,
+    /// or of none). Returns what is stored of each, in order.
     /// A leaf erased before is answered as it was.
     pub fn erase_entries(&self, leaves: &[(u64, u64)]) -> Result<Vec<Erased>, LedgerError> {
         let _one = self.pruning.lock().unwrap_or_else(|p| p.into_inner());

@@ -129,8 +129,9 @@ impl Log {
     /// Compacts the positions of the leaves removed since the last
     /// compaction (bottommost level included), so that the bytes of the
     /// entries [`Log::prune_entries`] deleted there leave the SST files (a
-    /// backup or mirror keeps its own copy), and records how far it did.
-    /// The hash tiles among them are rewritten once, not each prune.
+    /// backup or mirror keeps its own copy), and records how far it did:
+    /// not at all when [`Log::stop_compactions`] cut it short. The hash
+    /// tiles among them are rewritten once, not each prune.
     pub fn compact_pruned(&self) -> Result<(), LedgerError> {
         let _one = self.pruning.lock().unwrap_or_else(|p| p.into_inner());
         let from = self
