@@ -376,6 +376,84 @@ fn ledgerctl_prune_removes_old_entries_from_a_data_dir() {
     );
 }
 
+/// The data dir `data` opened as ledgerd opens it, its compactions
+/// stopped (a ledgerd stopping), and `during` run on its indexes: what it
+/// removes stays owed.
+fn stopped_store(data: &Path, during: impl FnOnce(&ingest::Indexes)) -> ledger::Owed {
+    let keys = ledger::keys::load_keys(data).unwrap();
+    let log = ledger::Log::open_with(&data.join("db"), &keys, ingest::index::INGEST_CFS).unwrap();
+    let indexes = ingest::Indexes::open(std::sync::Arc::new(log)).unwrap();
+    indexes.log().stop_compactions();
+    during(&indexes);
+    indexes.log().compactions_owed().unwrap()
+}
+
+#[test]
+fn ledgerctl_prune_and_erase_first_finish_what_a_stop_left_owed() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let d = data.to_str().unwrap();
+    ok(
+        "ledgerctl",
+        &[
+            "--data",
+            d,
+            "keygen",
+            "--origin",
+            "owed.example/log",
+            "--out",
+            d,
+        ],
+    );
+    let file = dir.path().join("old.jsonl");
+    old_records(&file);
+    ok(
+        "ledgerctl",
+        &["--data", d, "append", file.to_str().unwrap()],
+    );
+    ok("ledgerctl", &["--data", d, "checkpoint"]);
+
+    // A prune and an erasure whose compactions a stopping ledgerd cut short.
+    let owed = stopped_store(&data, |indexes| {
+        assert_eq!(indexes.prune(512).unwrap().to, 512);
+        // The entry alone (no record, no index): what its compaction owes.
+        indexes.log().erase_entry(700, 2999).unwrap();
+    });
+    assert!(owed.pruned && owed.erased_chunks.len() == 1, "{owed:?}");
+    let out = ok("ledgerctl", &["--data", d, "prune", "--before", "1h"]);
+    assert!(
+        out.contains("finishing the compactions a stop or a crash cut short: a prune's, an erasure's, of 1 entry chunks")
+            && out.contains("nothing to remove"),
+        "{out}"
+    );
+    assert!(stopped_store(&data, |_| ()).is_empty());
+
+    let owed = stopped_store(&data, |indexes| {
+        indexes.log().erase_entry(900, 2999).unwrap();
+    });
+    assert_eq!(owed.erased_chunks.len(), 1);
+    let r = run(
+        "ledgerctl",
+        &[
+            "--data",
+            d,
+            "erase",
+            "old0-950",
+            "--reason",
+            "test",
+            "--requested-by",
+            "dpo@example.com",
+        ],
+    );
+    assert!(
+        r.code == 0 && r.stdout.contains("an erasure's, of 1 entry chunks"),
+        "{} {}",
+        r.stdout,
+        r.stderr
+    );
+    assert!(stopped_store(&data, |_| ()).is_empty());
+}
+
 /// `ledgerctl hold place` on the data dir `d`; its output.
 fn place_hold(d: &str, since: &str, reason: &str) -> String {
     ok(

@@ -66,6 +66,21 @@ impl DataDir {
         Log::open(&self.db_path(), &keys).with_context(|| self.open_hint())
     }
 
+    /// The log with its indexes, for a command that removes entries
+    /// (`prune`, `erase`): first the compactions an earlier removal left
+    /// owed (a ledgerd stopped, a command killed) are finished, so that
+    /// what they were to take off the disk does too
+    /// ([`Log::compactions_owed`]).
+    pub fn open_to_remove(&self) -> Result<Log> {
+        let log = self.open()?;
+        let owed = log.compactions_owed()?;
+        if !owed.is_empty() {
+            println!("finishing the compactions a stop or a crash cut short: {owed}");
+            log.compact_owed()?;
+        }
+        Ok(log)
+    }
+
     pub fn open_for_audit(&self) -> Result<Log> {
         let keys = self.keys()?;
         Log::open_for_audit(&self.db_path(), &keys, INGEST_CFS).with_context(|| self.open_hint())

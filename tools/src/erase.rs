@@ -94,7 +94,7 @@ pub fn run_local(dir: &DataDir, args: &EraseArgs) -> Result<()> {
     };
     // Once for every id, as ledgerd checks a batch, before the store opens.
     ingest::check_request(&req)?;
-    let log = Arc::new(dir.open()?);
+    let log = Arc::new(dir.open_to_remove()?);
     let indexes = Indexes::open(log.clone())?;
     let signer = dir.signer()?;
     let pipeline = Pipeline::start(

@@ -25,7 +25,7 @@ pub struct PruneArgs {
 pub fn run(dir: &DataDir, args: &PruneArgs) -> Result<()> {
     let t = Timestamp::parse_text(&args.before)
         .with_context(|| format!("{:?} is not a time", args.before))?;
-    let log = Arc::new(dir.open()?);
+    let log = Arc::new(dir.open_to_remove()?);
     let indexes = Indexes::open(log.clone())?;
     let (p, hold) = indexes.prune_received_before_held(t, dir.path())?;
     if p.to > p.from {
