@@ -13,6 +13,10 @@ pub enum LedgerError {
     /// RocksDB failed.
     #[error("storage: {0}")]
     Storage(rocksdb::Error),
+    /// The store is open in another process (RocksDB holds a lock on each
+    /// of its databases while it is open), or in this one already.
+    #[error("the store is open in another process: a running ledgerd (use its HTTP API, or stop it first) or another ledgerctl command ({0})")]
+    InUse(rocksdb::Error),
     /// RocksDB found a file of one of the data dir's stores damaged (a
     /// block whose checksum does not match, a broken file): the disk gave
     /// back other bytes than were written. The error says what to do,
@@ -275,9 +279,12 @@ pub(crate) fn count_damage() {
 
 impl From<rocksdb::Error> for LedgerError {
     /// A RocksDB error of the log's databases: [`LedgerError::Damaged`]
-    /// when it found damaged data, [`LedgerError::Storage`] otherwise.
+    /// when it found damaged data, [`LedgerError::InUse`] when another
+    /// process holds the database, [`LedgerError::Storage`] otherwise.
     fn from(e: rocksdb::Error) -> LedgerError {
-        if e.kind() == rocksdb::ErrorKind::Corruption {
+        if e.kind() == rocksdb::ErrorKind::IOError && held_by_another(e.as_ref()) {
+            LedgerError::InUse(e)
+        } else if e.kind() == rocksdb::ErrorKind::Corruption {
             count_damage();
             LedgerError::Damaged {
                 store: Store::Log,
@@ -291,6 +298,14 @@ impl From<rocksdb::Error> for LedgerError {
 
 /// A RocksDB error of the index database (`db/index/`): as `From`, with
 /// damage said of [`Store::Indexes`].
+/// Whether a RocksDB I/O error says its database's `LOCK` file is held:
+/// by another process (`While lock file: …/LOCK: Resource temporarily
+/// unavailable`) or by this one (`lock hold by current process …`).
+fn held_by_another(message: &str) -> bool {
+    message.contains("LOCK")
+        && (message.contains("While lock file") || message.contains("lock hold by current process"))
+}
+
 pub(crate) fn in_indexes(e: rocksdb::Error) -> LedgerError {
     match LedgerError::from(e) {
         LedgerError::Damaged { source, .. } => LedgerError::Damaged {

@@ -51,8 +51,12 @@ fn a_store_in_use_or_of_another_log_is_refused_in_one_line() {
         assert_eq!(lines[0].matches(needle).count(), 1, "{}", lines[0]);
     };
     let second = ["--data", data, "--listen", "127.0.0.1:0"];
-    one_line("ledgerd", &second, "LOCK");
-    one_line("ledgerctl", &["--data", data, "checkpoint"], "LOCK");
+    one_line("ledgerd", &second, "the store is open in another process");
+    one_line(
+        "ledgerctl",
+        &["--data", data, "checkpoint"],
+        "the store is open in another process",
+    );
     let other = [
         "--data",
         data,

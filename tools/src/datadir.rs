@@ -87,9 +87,6 @@ impl DataDir {
     }
 
     fn open_hint(&self) -> String {
-        format!(
-            "opening the log in {} (if a running ledgerd holds it, use its HTTP API)",
-            self.db_path().display()
-        )
+        format!("opening the log in {}", self.db_path().display())
     }
 }
