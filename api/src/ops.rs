@@ -88,7 +88,10 @@ pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     for (name, help, value) in counters {
         sample(&mut text, name, "counter", help, value);
     }
-    let gauges: [(&str, &str, String); 22] = [
+    let owed = state.log.compactions_owed().map_or(0, |o| {
+        u64::from(o.pruned) + u64::from(!o.erased_chunks.is_empty()) + o.index_families.len() as u64
+    });
+    let gauges: [(&str, &str, String); 23] = [
         ("ledger_starting", HELP_STARTING, "0".to_string()),
         ("ledger_enforcer_keys", "enforcer keys registered: their enforcers' records must come signed", state.enforcer_keys.current().keys().len().to_string()),
         ("ledger_queue_depth", "records queued for a group commit", c(&s.queued).to_string()),
@@ -96,6 +99,7 @@ pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         ("ledger_indexes_marked_damaged", "1 from when damage is found in the indexes (db/index.damaged) until they are rebuilt from the leaves, which ledgerd does while it runs", u8::from(state.log.indexes_marked_damaged()).to_string()),
         ("ledger_indexes_rebuilding", "1 while ledgerd rebuilds damaged indexes from the leaves beside the ones in use", crate::repair::REBUILDING.load(Ordering::Relaxed).to_string()),
         ("ledger_index_rebuilt_to_leaf", "the leaf up to which the running rebuild has made the built spans again (0: none runs); it ends near the tree size less the unbuilt leaves", state.indexes.rebuilt_to().to_string()),
+        ("ledger_compactions_owed", "compactions that take removed bytes off the disk (a prune's, an erasure's, an index family's whole one) and have not run to their end: running, or cut short by a stop or a crash and finished after the next start", owed.to_string()),
         ("ledger_first_kept_leaf", "leaves below it had their entries removed by retention (their hashes stay)", state.log.first_kept().to_string()),
         ("ledger_retention_last_pass_timestamp_seconds", "when the last retention pass ended without an error (Unix seconds; 0: none yet, or no --retention)", crate::state::RETENTION_LAST_PASS.load(Ordering::Relaxed).to_string()),
         ("ledger_retention_failing", "1 while the last retention pass failed (see the log): decisions past the retention period are kept", crate::state::RETENTION_FAILING.load(Ordering::Relaxed).to_string()),

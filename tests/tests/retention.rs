@@ -454,6 +454,29 @@ fn ledgerctl_prune_and_erase_first_finish_what_a_stop_left_owed() {
     assert!(stopped_store(&data, |_| ()).is_empty());
 }
 
+#[test]
+fn ledgerd_finishes_what_a_stop_left_owed_once_it_has_started() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let s = Server::start_in(&data, &[]);
+    s.append(&records("owed", 600));
+    s.covered(600);
+    assert_eq!(s.metric("ledger_compactions_owed"), 0.0);
+    assert_eq!(s.stop(), Some(0));
+    // A prune whose compaction a stopping ledgerd cut short.
+    let owed = stopped_store(&data, |indexes| {
+        assert_eq!(indexes.prune(512).unwrap().to, 512);
+    });
+    assert!(owed.pruned, "{owed:?}");
+
+    let s = Server::start_in(&data, &[]);
+    wait_until("the owed compaction finished", || {
+        s.metric("ledger_compactions_owed") == 0.0
+    });
+    assert_eq!(s.stop(), Some(0));
+    assert!(stopped_store(&data, |_| ()).is_empty());
+}
+
 /// `ledgerctl hold place` on the data dir `d`; its output.
 fn place_hold(d: &str, since: &str, reason: &str) -> String {
     ok(

@@ -211,6 +211,12 @@ pub fn run(remote: &Remote, key: Option<&VerifierKey>, args: &StatusArgs) -> Res
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64());
+    if m.get("ledger_compactions_owed") > 0.0 {
+        println!(
+            "compactions: {} taking removed bytes off the disk, not yet run to their end",
+            m.get("ledger_compactions_owed")
+        );
+    }
     if m.get("ledger_scrub_running") > 0.0 {
         println!(
             "scrub: running, {} read",
