@@ -52,6 +52,10 @@ pub struct ConnLimits {
     pub header_timeout: Duration,
     /// Headers a request may carry (431 beyond).
     pub max_headers: usize,
+    /// At a stop, how long the requests in flight get to finish (a
+    /// response streamed to a slow reader, as an export's, could take
+    /// hours); the connections still open then are closed.
+    pub stop_grace: Duration,
 }
 
 impl Default for ConnLimits {
@@ -60,6 +64,7 @@ impl Default for ConnLimits {
             max_connections: 1024,
             header_timeout: Duration::from_secs(10),
             max_headers: 100,
+            stop_grace: Duration::from_secs(30),
         }
     }
 }
@@ -74,7 +79,8 @@ pub static REFUSED_CONNECTIONS: AtomicU64 = AtomicU64::new(0);
 pub static FAILED_HANDSHAKES: AtomicU64 = AtomicU64::new(0);
 
 /// Serves `app` on `listener` (over TLS with `tls`) until `shutdown`
-/// completes, then lets the open connections finish their requests.
+/// completes, then lets the open connections finish their requests, for
+/// [`ConnLimits::stop_grace`] at most: then it closes those still open.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
@@ -84,6 +90,8 @@ pub async fn serve(
 ) {
     let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let graceful = GracefulShutdown::new();
+    // Set once the stop's grace is over: every connection still open ends.
+    let (close, closing) = tokio::sync::watch::channel(false);
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())
@@ -112,19 +120,19 @@ pub async fn serve(
         let Some(acceptor) = tls.clone() else {
             let service = TowerToHyperService::new(app.clone());
             let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+            let closing = closing.clone();
             tokio::spawn(async move {
-                if let Err(e) = conn.await {
-                    tracing::debug!("connection ended: {e}");
-                }
+                until_closed(conn, closing).await;
                 drop(permit);
             });
             continue;
         };
-        let (watcher, builder, deadline, app) = (
+        let (watcher, builder, deadline, app, closing) = (
             graceful.watcher(),
             builder.clone(),
             limits.header_timeout,
             app.clone(),
+            closing.clone(),
         );
         tokio::spawn(async move {
             let stream = match tokio::time::timeout(deadline, acceptor.accept(stream)).await {
@@ -140,14 +148,45 @@ pub async fn serve(
             };
             let service = TowerToHyperService::new(with_peer(app, &stream));
             let conn = watcher.watch(builder.serve_connection(TokioIo::new(stream), service));
-            if let Err(e) = conn.await {
-                tracing::debug!("connection ended: {e}");
-            }
+            until_closed(conn, closing).await;
             drop(permit);
         });
     }
     drop(listener);
-    graceful.shutdown().await;
+    if tokio::time::timeout(limits.stop_grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        let open = limits.max_connections.max(1) - permits.available_permits();
+        tracing::warn!(
+            "{open} connections still busy {} s after the stop (a stream to a slow reader?); closing them",
+            limits.stop_grace.as_secs()
+        );
+        let _ = close.send(true);
+        // Each closes as its task next runs; their permits say when.
+        let _ = tokio::time::timeout(Duration::from_secs(1), async {
+            while permits.available_permits() < limits.max_connections.max(1) {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await;
+    }
+}
+
+/// Serves the connection `conn` until it ends, or until `closing` turns
+/// true (the stop's grace is over): then it is dropped, which closes it.
+async fn until_closed<E: std::fmt::Display>(
+    conn: impl std::future::Future<Output = Result<(), E>>,
+    mut closing: tokio::sync::watch::Receiver<bool>,
+) {
+    tokio::select! {
+        ended = conn => {
+            if let Err(e) = ended {
+                tracing::debug!("connection ended: {e}");
+            }
+        }
+        _ = closing.wait_for(|closed| *closed) => {}
+    }
 }
 
 /// The router, with the names of the connection's client certificate (if

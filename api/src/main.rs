@@ -206,6 +206,7 @@ fn settings(cli: Cli) -> Result<Settings> {
     if let Some(n) = at_least_one("max_headers", file.max_headers)? {
         conn.max_headers = n;
     }
+    conn.stop_grace = server.request_timeout;
     let mut pipeline = PipelineConfig::default();
     if let Some(ms) = at_least_one("checkpoint_interval_ms", file.checkpoint_interval_ms)? {
         pipeline.checkpoint_interval = Duration::from_millis(ms);

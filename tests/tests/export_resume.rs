@@ -223,3 +223,50 @@ fn a_broken_export_stream_is_resumed_in_the_same_checkpoint() {
         assert!(r.text().contains(reason), "{query}: {}", r.text());
     }
 }
+
+/// A stop gives requests in flight `request_timeout_ms` to finish, then
+/// closes their connections: an export streamed to a reader that stopped
+/// reading (larger than the sockets' buffers) no longer holds ledgerd
+/// forever. The reader resumes it from another ledgerd start (above).
+#[test]
+fn a_stop_closes_an_export_stream_its_reader_stalls() {
+    let mut s = Server::with_config("request_timeout_ms = 1000\n", &[]);
+    for batch in 0..30 {
+        s.append(&records(&format!("b{batch}"), 1000));
+    }
+    s.covered(30_000);
+    let mut reader = TcpStream::connect(&s.addr).unwrap();
+    write!(
+        reader,
+        "GET /v1/export?from=2026-01-01T00:00:00Z&to=2030-01-01T00:00:00Z HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\n\r\n",
+        s.reader
+    )
+    .unwrap();
+    let mut head = [0u8; 4096];
+    let n = reader.read(&mut head).unwrap();
+    assert!(
+        String::from_utf8_lossy(&head[..n]).starts_with("HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&head[..n])
+    );
+    // The reader reads no more; ledgerd is asked to stop.
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &s.child.id().to_string()])
+        .status();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let exited = loop {
+        if let Some(status) = s.child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = s.child.kill();
+            panic!("ledgerd still serving a stalled export 60 s after SIGTERM");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert_eq!(exited.code(), Some(0));
+    // What the stream had sent stays readable, then it ends.
+    let mut rest = Vec::new();
+    let _ = reader.read_to_end(&mut rest);
+    reader.shutdown(Shutdown::Both).ok();
+}
