@@ -660,10 +660,20 @@ async fn serve(s: Settings) -> Result<()> {
     // compaction at its next key (what it leaves is owed to the next start).
     state.indexes.stop();
     log.stop_compactions();
-    // Requests are done; commit and acknowledge what is queued, sign a last checkpoint.
+    // Requests are done; commit and acknowledge what is queued, sign a last
+    // checkpoint. A request whose connection the stop's grace closed may
+    // hold the state a moment longer (a stream's reader of the store ends
+    // at its next item).
+    let released = std::time::Instant::now() + Duration::from_secs(5);
+    while Arc::strong_count(&state) > 1 && std::time::Instant::now() < released {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     match Arc::try_unwrap(state) {
         Ok(state) => state.pipeline.shutdown(),
-        Err(state) => drop(state),
+        Err(state) => {
+            tracing::warn!("a request still holds the server state; what is queued is committed when it ends");
+            drop(state)
+        }
     }
     wait_for_jobs(jobs, JOBS_STOP_WITHIN);
     // stdout may be gone by now (a closed pipe); the log line is enough.
