@@ -671,7 +671,9 @@ async fn serve(s: Settings) -> Result<()> {
     match Arc::try_unwrap(state) {
         Ok(state) => state.pipeline.shutdown(),
         Err(state) => {
-            tracing::warn!("a request still holds the server state; what is queued is committed when it ends");
+            tracing::warn!(
+                "a request still holds the server state; what is queued is committed when it ends"
+            );
             drop(state)
         }
     }

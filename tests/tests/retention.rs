@@ -27,6 +27,24 @@ fn old_records(path: &Path) {
     std::fs::write(path, text).unwrap();
 }
 
+/// A data dir in `dir` for the log `origin`, made by `ledgerctl keygen`,
+/// holding the `OLD` decisions appended by `ledgerctl append`.
+fn old_data_dir(dir: &Path, origin: &str) -> std::path::PathBuf {
+    let data = dir.join("data");
+    let d = data.to_str().unwrap();
+    ok(
+        "ledgerctl",
+        &["--data", d, "keygen", "--origin", origin, "--out", d],
+    );
+    let file = dir.join("old.jsonl");
+    old_records(&file);
+    ok(
+        "ledgerctl",
+        &["--data", d, "append", file.to_str().unwrap()],
+    );
+    data
+}
+
 fn get(s: &Server, path: &str) -> (u16, String) {
     let auth = format!("Bearer {}", s.reader);
     let r = s.request("GET", path, &[("Authorization", &auth)], b"");
@@ -268,26 +286,8 @@ fn ledgerd_removes_the_entries_of_decisions_past_its_retention() {
 #[test]
 fn ledgerctl_prune_removes_old_entries_from_a_data_dir() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
+    let data = old_data_dir(dir.path(), "prune.example/log");
     let d = data.to_str().unwrap();
-    ok(
-        "ledgerctl",
-        &[
-            "--data",
-            d,
-            "keygen",
-            "--origin",
-            "prune.example/log",
-            "--out",
-            d,
-        ],
-    );
-    let file = dir.path().join("old.jsonl");
-    old_records(&file);
-    ok(
-        "ledgerctl",
-        &["--data", d, "append", file.to_str().unwrap()],
-    );
 
     refused(
         "ledgerctl",
@@ -391,26 +391,8 @@ fn stopped_store(data: &Path, during: impl FnOnce(&ingest::Indexes)) -> ledger::
 #[test]
 fn ledgerctl_prune_and_erase_first_finish_what_a_stop_left_owed() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
+    let data = old_data_dir(dir.path(), "owed.example/log");
     let d = data.to_str().unwrap();
-    ok(
-        "ledgerctl",
-        &[
-            "--data",
-            d,
-            "keygen",
-            "--origin",
-            "owed.example/log",
-            "--out",
-            d,
-        ],
-    );
-    let file = dir.path().join("old.jsonl");
-    old_records(&file);
-    ok(
-        "ledgerctl",
-        &["--data", d, "append", file.to_str().unwrap()],
-    );
     ok("ledgerctl", &["--data", d, "checkpoint"]);
 
     // A prune and an erasure whose compactions a stopping ledgerd cut short.
