@@ -68,10 +68,9 @@ impl std::fmt::Display for Owed {
             parts.push("a prune's".to_string());
         }
         if !self.erased_chunks.is_empty() {
-            parts.push(format!(
-                "an erasure's, of {} entry chunks",
-                self.erased_chunks.len()
-            ));
+            let n = self.erased_chunks.len();
+            let chunks = if n == 1 { "chunk" } else { "chunks" };
+            parts.push(format!("an erasure's, of {n} entry {chunks}"));
         }
         for name in &self.index_families {
             parts.push(format!("index family {name} whole"));

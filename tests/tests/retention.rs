@@ -404,7 +404,7 @@ fn ledgerctl_prune_and_erase_first_finish_what_a_stop_left_owed() {
     assert!(owed.pruned && owed.erased_chunks.len() == 1, "{owed:?}");
     let out = ok("ledgerctl", &["--data", d, "prune", "--before", "1h"]);
     assert!(
-        out.contains("finishing the compactions a stop or a crash cut short: a prune's, an erasure's, of 1 entry chunks")
+        out.contains("finishing the compactions a stop or a crash cut short: a prune's, an erasure's, of 1 entry chunk\n")
             && out.contains("nothing to remove"),
         "{out}"
     );
@@ -428,7 +428,7 @@ fn ledgerctl_prune_and_erase_first_finish_what_a_stop_left_owed() {
         ],
     );
     assert!(
-        r.code == 0 && r.stdout.contains("an erasure's, of 1 entry chunks"),
+        r.code == 0 && r.stdout.contains("an erasure's, of 1 entry chunk\n"),
         "{} {}",
         r.stdout,
         r.stderr
