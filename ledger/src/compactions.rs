@@ -23,6 +23,7 @@ use std::sync::atomic::Ordering;
 
 use rocksdb::{AsRawPtr, WriteOptions, DB};
 
+use crate::families::holds_merged_groups;
 use crate::{LedgerError, Log};
 
 /// Key prefix, in the log's database, of an index column family owed a
@@ -156,6 +157,16 @@ impl Log {
         if self.compactions_stopped() {
             tracing::info!("{cf_name}: the whole compaction was cut short by the stop; the next start finishes it");
             return Ok(());
+        }
+        // RocksDB's C API drops a manual compaction's status: one that
+        // failed (a full disk) is seen by what it left. A grouped family
+        // compacted whole holds no file of two groups.
+        let grouped = self.index_cfs.iter().find(|f| f.name == cf_name);
+        if let Some(prefix) = grouped.and_then(|f| f.grouped_by) {
+            if holds_merged_groups(db, cf_name, prefix).map_err(|e| self.index_error(e))? {
+                tracing::warn!("{cf_name}: the whole compaction did not complete (a full disk? see RocksDB's LOG); the next start does it again");
+                return Ok(());
+            }
         }
         Ok(self.db.delete_opt(owed_key(cf_name), &sync)?)
     }

@@ -156,6 +156,25 @@ pub(crate) fn delete_files_in(
     }))
 }
 
+/// Whether a file of the column family `cf_name` of `db` that holds keys
+/// (not only deletions) holds keys of two groups (their first `prefix`
+/// bytes differ): merged before the family kept its groups apart, or by
+/// a compaction that did not complete.
+pub(crate) fn holds_merged_groups(
+    db: &DB,
+    cf_name: &str,
+    prefix: usize,
+) -> Result<bool, rocksdb::Error> {
+    Ok(db.live_files()?.iter().any(|f| {
+        f.column_family_name == cf_name
+            && f.num_entries > f.num_deletions
+            && match (&f.start_key, &f.end_key) {
+                (Some(first), Some(last)) => first.get(..prefix) != last.get(..prefix),
+                _ => false,
+            }
+    }))
+}
+
 impl Log {
     /// Compacts the column family `cf_name` (`cf`) of `db` whole, to its
     /// last level, after [`delete_files_in`] left a file: what the deleted

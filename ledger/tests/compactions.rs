@@ -165,3 +165,99 @@ fn indexes_put_in_place_owe_nothing_and_are_stopped_after_the_stop() {
     assert!(in_sst_files(&dir.path().join("index"), &item(0)));
     assert_eq!(log.compactions_owed().unwrap().index_families, ["postings"]);
 }
+
+/// A small file system mounted for a test (needs root), unmounted when
+/// dropped.
+struct Tmpfs(std::path::PathBuf);
+
+impl Tmpfs {
+    /// Mounts a tmpfs of `mb` MiB in `dir`; `None` where mounts are refused.
+    fn mount(dir: &Path, mb: u64) -> Option<Tmpfs> {
+        std::fs::create_dir_all(dir).unwrap();
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={mb}m"), "tmpfs"])
+            .arg(dir)
+            .output()
+            .ok()?;
+        mounted.status.success().then(|| Tmpfs(dir.to_path_buf()))
+    }
+
+    /// Fills the file system up to `left` MiB free.
+    fn fill(&self, left: u64) {
+        let df = std::process::Command::new("df")
+            .args(["--output=avail", "-m"])
+            .arg(&self.0)
+            .output()
+            .unwrap();
+        let free: u64 = String::from_utf8_lossy(&df.stdout)
+            .lines()
+            .nth(1)
+            .and_then(|l| l.trim().parse().ok())
+            .unwrap();
+        let filled = std::process::Command::new("dd")
+            .args(["if=/dev/zero", "bs=1M"])
+            .arg(format!("count={}", free.saturating_sub(left)))
+            .arg(format!("of={}", self.0.join("filler").display()))
+            .output()
+            .unwrap();
+        assert!(filled.status.success());
+    }
+
+    fn free(&self) {
+        std::fs::remove_file(self.0.join("filler")).unwrap();
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+/// A whole compaction that fails for want of disk space (RocksDB's C API
+/// drops its status) is seen by what it left, and stays owed: once there
+/// is room again, the next start finishes it.
+#[test]
+fn a_whole_index_compaction_that_finds_the_disk_full_stays_owed() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(fs) = Tmpfs::mount(&dir.path().join("fs"), 200) else {
+        eprintln!("skipped: cannot mount a small file system here (needs root)");
+        return;
+    };
+    let data = fs.0.join("data");
+    // 20 groups of 40,000 items (about 70 MB), merged into shared files.
+    let log = open(&data, IndexFamily::new("postings"));
+    for g in 0..20u64 {
+        let items: Vec<(Vec<u8>, Vec<u8>)> = (0u32..40_000)
+            .map(|i| {
+                let key = [g.to_be_bytes().to_vec(), i.to_be_bytes().to_vec()].concat();
+                (key, format!("{}-{i:08}-{}", "x".repeat(40), g).into_bytes())
+            })
+            .collect();
+        log.ingest_sorted("postings", &items).unwrap();
+    }
+    log.index_compact("postings").unwrap();
+    drop(log);
+
+    let log = open(&data, GROUPED);
+    let (from, to) = (0u64.to_be_bytes(), 2u64.to_be_bytes());
+    log.index_delete("postings", &[], &[(from.to_vec(), to.to_vec())])
+        .unwrap();
+    fs.fill(8);
+    assert!(log.index_delete_files("postings", &from, &to).unwrap());
+    let owed = log.compactions_owed().unwrap();
+    assert_eq!(owed.index_families, ["postings"]);
+    let index = data.join("index");
+    let removed = format!("{}-{:08}-0", "x".repeat(40), 7).into_bytes();
+    assert!(in_sst_files(&index, &removed));
+    drop(log);
+
+    fs.free();
+    finished_after_restart(&data, &owed);
+    assert!(!in_sst_files(&index, &removed));
+    let kept = format!("{}-{:08}-2", "x".repeat(40), 7).into_bytes();
+    assert!(in_sst_files(&index, &kept));
+}
