@@ -88,9 +88,7 @@ pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     for (name, help, value) in counters {
         sample(&mut text, name, "counter", help, value);
     }
-    let owed = state.log.compactions_owed().map_or(0, |o| {
-        u64::from(o.pruned) + u64::from(!o.erased_chunks.is_empty()) + o.index_families.len() as u64
-    });
+    let owed = state.log.compactions_owed().map_or(0, |o| o.count());
     let gauges: [(&str, &str, String); 23] = [
         ("ledger_starting", HELP_STARTING, "0".to_string()),
         ("ledger_enforcer_keys", "enforcer keys registered: their enforcers' records must come signed", state.enforcer_keys.current().keys().len().to_string()),

@@ -58,7 +58,16 @@ pub struct Owed {
 impl Owed {
     /// Nothing is owed.
     pub fn is_empty(&self) -> bool {
-        !self.pruned && self.erased_chunks.is_empty() && self.index_families.is_empty()
+        self.count() == 0
+    }
+
+    /// The compactions owed: one for a prune's, one for an erasure's (of
+    /// any number of chunks), one for each index family
+    /// (`ledger_compactions_owed`).
+    pub fn count(&self) -> u64 {
+        u64::from(self.pruned)
+            + u64::from(!self.erased_chunks.is_empty())
+            + self.index_families.len() as u64
     }
 }
 

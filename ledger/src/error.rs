@@ -296,8 +296,6 @@ impl From<rocksdb::Error> for LedgerError {
     }
 }
 
-/// A RocksDB error of the index database (`db/index/`): as `From`, with
-/// damage said of [`Store::Indexes`].
 /// Whether a RocksDB I/O error says its database's `LOCK` file is held:
 /// by another process (`While lock file: …/LOCK: Resource temporarily
 /// unavailable`) or by this one (`lock hold by current process …`).
@@ -306,6 +304,8 @@ fn held_by_another(message: &str) -> bool {
         && (message.contains("While lock file") || message.contains("lock hold by current process"))
 }
 
+/// A RocksDB error of the index database (`db/index/`): as `From`, with
+/// damage said of [`Store::Indexes`].
 pub(crate) fn in_indexes(e: rocksdb::Error) -> LedgerError {
     match LedgerError::from(e) {
         LedgerError::Damaged { source, .. } => LedgerError::Damaged {

@@ -146,14 +146,7 @@ pub(crate) fn delete_files_in(
     to: &[u8],
 ) -> Result<bool, rocksdb::Error> {
     db.delete_file_in_range_cf(cf, from, to)?;
-    Ok(db.live_files()?.iter().any(|f| {
-        f.column_family_name == cf_name
-            && f.num_entries > f.num_deletions
-            && match (&f.start_key, &f.end_key) {
-                (Some(first), Some(last)) => first.as_slice() < to && last.as_slice() >= from,
-                _ => false,
-            }
-    }))
+    any_file_with_keys(db, cf_name, |first, last| first < to && last >= from)
 }
 
 /// Whether a file of the column family `cf_name` of `db` that holds keys
@@ -165,11 +158,24 @@ pub(crate) fn holds_merged_groups(
     cf_name: &str,
     prefix: usize,
 ) -> Result<bool, rocksdb::Error> {
+    any_file_with_keys(db, cf_name, |first, last| {
+        first.get(..prefix) != last.get(..prefix)
+    })
+}
+
+/// Whether a live SST file of the column family `cf_name` of `db` that
+/// holds keys (not only deletions) has a first and last key for which
+/// `found` holds.
+fn any_file_with_keys(
+    db: &DB,
+    cf_name: &str,
+    found: impl Fn(&[u8], &[u8]) -> bool,
+) -> Result<bool, rocksdb::Error> {
     Ok(db.live_files()?.iter().any(|f| {
         f.column_family_name == cf_name
             && f.num_entries > f.num_deletions
             && match (&f.start_key, &f.end_key) {
-                (Some(first), Some(last)) => first.get(..prefix) != last.get(..prefix),
+                (Some(first), Some(last)) => found(first, last),
                 _ => false,
             }
     }))

@@ -134,11 +134,7 @@ impl Log {
     /// tiles among them are rewritten once, not each prune.
     pub fn compact_pruned(&self) -> Result<(), LedgerError> {
         let _one = self.pruning.lock().unwrap_or_else(|p| p.into_inner());
-        let from = self
-            .db
-            .get(META_COMPACTED)?
-            .map_or(Ok(0), |v| decode_u64(&v, "compacted leaf"))?;
-        let to = self.first_kept();
+        let (from, to) = (self.compacted_to()?, self.first_kept());
         if to > from {
             self.db.compact_range_opt(
                 Some(position_key(from, 0)),
@@ -159,11 +155,15 @@ impl Log {
     /// Whether the entries of removed leaves are not compacted yet
     /// ([`Log::compact_pruned`] was cut short).
     pub(crate) fn pruned_owed(&self) -> Result<bool, LedgerError> {
-        let compacted = self
-            .db
+        Ok(self.first_kept() > self.compacted_to()?)
+    }
+
+    /// The first kept leaf up to which removed entries were compacted
+    /// (`a` ‖ `compacted`; 0 before any).
+    fn compacted_to(&self) -> Result<u64, LedgerError> {
+        self.db
             .get(META_COMPACTED)?
-            .map_or(Ok(0), |v| decode_u64(&v, "compacted leaf"))?;
-        Ok(self.first_kept() > compacted)
+            .map_or(Ok(0), |v| decode_u64(&v, "compacted leaf"))
     }
 
     /// The first kept leaf named by the newest stored retention record,

@@ -16,6 +16,11 @@ fn open(dir: &Path) -> Log {
     Log::open(dir, &signer().verifier()).unwrap()
 }
 
+/// The log in `dir` with the index column family `name`.
+fn open_indexed(dir: &Path, name: &'static str) -> Log {
+    Log::open_with(dir, &signer().verifier(), &[IndexFamily::new(name)]).unwrap()
+}
+
 #[test]
 fn a_store_with_column_families_of_earlier_layouts_opens_and_drops_them() {
     // The index log of an early layout, and the index column families that
@@ -48,12 +53,7 @@ fn a_store_with_column_families_of_earlier_layouts_opens_and_drops_them() {
 #[test]
 fn index_column_families_live_in_their_own_database() {
     let dir = tempfile::tempdir().unwrap();
-    let log = Log::open_with(
-        dir.path(),
-        &signer().verifier(),
-        &[IndexFamily::new("postings")],
-    )
-    .unwrap();
+    let log = open_indexed(dir.path(), "postings");
     log.append(&[b"leaf"]).unwrap();
     log.ingest_sorted("postings", &[(b"k", b"v")]).unwrap();
     assert_eq!(
@@ -80,12 +80,7 @@ fn index_column_families_live_in_their_own_database() {
 #[test]
 fn index_ranges_are_scanned_in_turn_and_the_last_key_is_found() {
     let dir = tempfile::tempdir().unwrap();
-    let log = Log::open_with(
-        dir.path(),
-        &signer().verifier(),
-        &[IndexFamily::new("spans")],
-    )
-    .unwrap();
+    let log = open_indexed(dir.path(), "spans");
     assert_eq!(log.index_last("spans").unwrap(), None);
     // Three files whose keys start with their "span" (a, b, c): each lies
     // beside the others, so they make one sorted run, never merged.
@@ -136,12 +131,7 @@ fn index_ranges_are_scanned_in_turn_and_the_last_key_is_found() {
     drop(log);
     // An index column family no longer asked for is of an earlier layout:
     // dropped on open.
-    let log = Log::open_with(
-        dir.path(),
-        &signer().verifier(),
-        &[IndexFamily::new("other")],
-    )
-    .unwrap();
+    let log = open_indexed(dir.path(), "other");
     drop(log);
     let index =
         rocksdb::DB::list_cf(&rocksdb::Options::default(), dir.path().join("index")).unwrap();
@@ -151,12 +141,7 @@ fn index_ranges_are_scanned_in_turn_and_the_last_key_is_found() {
 #[test]
 fn a_sorted_build_is_added_whole_or_not_at_all() {
     let dir = tempfile::tempdir().unwrap();
-    let log = Log::open_with(
-        dir.path(),
-        &signer().verifier(),
-        &[IndexFamily::new("postings")],
-    )
-    .unwrap();
+    let log = open_indexed(dir.path(), "postings");
     let get = |k: &[u8]| log.index_get("postings", k).unwrap();
     // Keys out of order: an error, and not even the first key is added.
     let r = log.ingest_sorted_with("postings", |sink| {
