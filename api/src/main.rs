@@ -568,8 +568,9 @@ async fn serve(s: Settings) -> Result<()> {
     // ledgerd stops.
     let mut jobs = vec![api::repair::start_index_repair(Arc::downgrade(&state))
         .context("starting the index repair")?];
-    jobs.extend(
-        api::compactions::start_owed_compactions(&log).context("starting the owed compactions")?,
+    jobs.push(
+        api::compactions::start_owed_compactions(&log, api::compactions::RETRY_EVERY)
+            .context("starting the owed compactions")?,
     );
     if let Some(every) = s.scrub_every {
         jobs.push(

@@ -39,6 +39,14 @@ fn disable_manual_compactions(db: &DB) {
     unsafe { librocksdb_sys::rocksdb_disable_manual_compaction(db.as_raw_ptr()) }
 }
 
+/// `db`'s count of the flushes and compactions that failed since it was
+/// opened (`rocksdb.background-errors`); `None` if it cannot be read.
+fn background_errors(db: &DB) -> Option<u64> {
+    db.property_int_value("rocksdb.background-errors")
+        .ok()
+        .flatten()
+}
+
 fn owed_key(cf_name: &str) -> Vec<u8> {
     [META_OWED, cf_name.as_bytes()].concat()
 }
@@ -110,6 +118,13 @@ impl Log {
         self.compactions_stopped.load(Ordering::Acquire)
     }
 
+    /// Whether a compaction failed (a full disk) since the last call: what
+    /// it was to do stays owed, for [`Log::compact_owed`] to do again once
+    /// there is room.
+    pub fn take_failed_compaction(&self) -> bool {
+        self.compaction_failed.swap(false, Ordering::AcqRel)
+    }
+
     /// Disables manual compactions on an index database put in place
     /// after [`Log::stop_compactions`].
     pub(crate) fn stop_compactions_on(&self, index: &DB) {
@@ -149,6 +164,33 @@ impl Log {
         Ok(())
     }
 
+    /// Runs `compact`, manual compactions of `db` that `what` names, and
+    /// says whether they ran to their end. RocksDB's C API drops a manual
+    /// compaction's status, so a failure (a full disk) is seen in `db`'s
+    /// count of failed flushes and compactions, which any that failed
+    /// meanwhile raised (one RocksDB ran of its own too: then the
+    /// compaction is done again, which is harmless); a stop is seen by
+    /// [`Log::compactions_stopped`].
+    pub(crate) fn ran_to_end(&self, db: &DB, what: &str, compact: impl FnOnce()) -> bool {
+        let before = background_errors(db);
+        compact();
+        if self.compactions_stopped() {
+            tracing::info!("{what} was cut short by the stop; the next start finishes it");
+            return false;
+        }
+        if before.is_none() || background_errors(db) != before {
+            self.compaction_failed_at(what);
+            return false;
+        }
+        true
+    }
+
+    /// Says that the compaction `what` failed; it stays owed.
+    fn compaction_failed_at(&self, what: &str) {
+        tracing::warn!("{what} did not complete (a full disk? see RocksDB's LOG); it stays owed and is done again later");
+        self.compaction_failed.store(true, Ordering::Release);
+    }
+
     /// Compacts the index column family `cf_name` (`cf` of `db`) whole, to
     /// its last level, recorded as owed until it ran to its end.
     pub(crate) fn compact_index_whole(
@@ -162,18 +204,19 @@ impl Log {
         self.db.put_opt(owed_key(cf_name), [], &sync)?;
         let mut opts = rocksdb::CompactOptions::default();
         opts.set_bottommost_level_compaction(rocksdb::BottommostLevelCompaction::Force);
-        db.compact_range_cf_opt(cf, None::<&[u8]>, None::<&[u8]>, &opts);
-        if self.compactions_stopped() {
-            tracing::info!("{cf_name}: the whole compaction was cut short by the stop; the next start finishes it");
+        let what = format!("the whole compaction of {cf_name}");
+        if !self.ran_to_end(db, &what, || {
+            db.compact_range_cf_opt(cf, None::<&[u8]>, None::<&[u8]>, &opts)
+        }) {
             return Ok(());
         }
-        // RocksDB's C API drops a manual compaction's status: one that
-        // failed (a full disk) is seen by what it left. A grouped family
-        // compacted whole holds no file of two groups.
+        // A failure the count of background errors missed (the database
+        // had stopped before: it refused at once) is seen by what it left:
+        // a grouped family compacted whole holds no file of two groups.
         let grouped = self.index_cfs.iter().find(|f| f.name == cf_name);
         if let Some(prefix) = grouped.and_then(|f| f.grouped_by) {
             if holds_merged_groups(db, cf_name, prefix).map_err(|e| self.index_error(e))? {
-                tracing::warn!("{cf_name}: the whole compaction did not complete (a full disk? see RocksDB's LOG); the next start does it again");
+                self.compaction_failed_at(&what);
                 return Ok(());
             }
         }

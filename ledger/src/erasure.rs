@@ -300,24 +300,30 @@ impl Log {
         // Chunks close together are compacted as one range: each range
         // flushes and rewrites the files it overlaps, whatever its length.
         let mut runs: Vec<(u64, u64)> = Vec::new();
-        for p in positions {
+        for &p in &positions {
             match runs.last_mut() {
                 Some((_, last)) if p - *last <= COMPACT_GAP => *last = p,
                 _ => runs.push((p, p)),
             }
         }
-        for (from, to) in runs {
-            let mut end = chunk_key(to).to_vec();
-            end.push(0);
-            // The old chunks' bytes leave the memtable and every SST file
-            // that held them; the bottommost level too.
-            self.db.compact_range_opt(
-                Some(chunk_key(from).as_slice()),
-                Some(end.as_slice()),
-                &force_bottommost(),
-            );
-        }
-        if self.compactions_stopped() {
+        let what = format!(
+            "the compaction of the {} chunks an erasure rewrote",
+            positions.len()
+        );
+        if !self.ran_to_end(&self.db, &what, || {
+            for (from, to) in runs {
+                let mut end = chunk_key(to).to_vec();
+                end.push(0);
+                // The old chunks' bytes leave the memtable and every SST
+                // file that held them; the bottommost level too.
+                self.db.compact_range_opt(
+                    Some(chunk_key(from).as_slice()),
+                    Some(end.as_slice()),
+                    &force_bottommost(),
+                );
+            }
+        }) {
+            // The chunks stay listed.
             return Ok(());
         }
         let mut sync = WriteOptions::default();

@@ -124,6 +124,9 @@ pub struct Log {
     index_damage_marked: std::sync::atomic::AtomicBool,
     /// [`Log::stop_compactions`] was called.
     compactions_stopped: std::sync::atomic::AtomicBool,
+    /// A compaction failed since [`Log::take_failed_compaction`] last
+    /// said so.
+    compaction_failed: std::sync::atomic::AtomicBool,
     /// How long the synced writes of [`Log::commit`] take.
     synced: timings::SyncedWrites,
 }
@@ -317,6 +320,7 @@ impl Log {
             pruning: Mutex::new(()),
             index_damage_marked: std::sync::atomic::AtomicBool::new(marked),
             compactions_stopped: std::sync::atomic::AtomicBool::new(false),
+            compaction_failed: std::sync::atomic::AtomicBool::new(false),
             synced: timings::SyncedWrites::default(),
             db,
             checkpoints,

@@ -136,13 +136,15 @@ impl Log {
         let _one = self.pruning.lock().unwrap_or_else(|p| p.into_inner());
         let (from, to) = (self.compacted_to()?, self.first_kept());
         if to > from {
-            self.db.compact_range_opt(
-                Some(position_key(from, 0)),
-                Some(position_key(to, 0)),
-                &force_bottommost(),
-            );
-            if self.compactions_stopped() {
-                // Cut short: owed (`compactions_owed`).
+            let what = format!("the compaction of the removed leaves {from}..{to}");
+            if !self.ran_to_end(&self.db, &what, || {
+                self.db.compact_range_opt(
+                    Some(position_key(from, 0)),
+                    Some(position_key(to, 0)),
+                    &force_bottommost(),
+                )
+            }) {
+                // Owed (`compactions_owed`).
                 return Ok(());
             }
             let mut sync = WriteOptions::default();

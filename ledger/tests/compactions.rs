@@ -9,6 +9,7 @@ use std::path::Path;
 
 use common::in_sst_files;
 use ledger::{IndexFamily, Log};
+use ledger_tests::Tmpfs;
 use verifier::SignerKey;
 
 fn signer() -> SignerKey {
@@ -188,57 +189,6 @@ fn indexes_put_in_place_owe_nothing_and_are_stopped_after_the_stop() {
     assert_eq!(log.compactions_owed().unwrap().index_families, ["postings"]);
 }
 
-/// A small file system mounted for a test (needs root), unmounted when
-/// dropped.
-struct Tmpfs(std::path::PathBuf);
-
-impl Tmpfs {
-    /// Mounts a tmpfs of `mb` MiB in `dir`; `None` where mounts are refused.
-    fn mount(dir: &Path, mb: u64) -> Option<Tmpfs> {
-        std::fs::create_dir_all(dir).unwrap();
-        let mounted = std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={mb}m"), "tmpfs"])
-            .arg(dir)
-            .output()
-            .ok()?;
-        mounted.status.success().then(|| Tmpfs(dir.to_path_buf()))
-    }
-
-    /// Fills the file system up to `left` MiB free.
-    fn fill(&self, left: u64) {
-        let df = std::process::Command::new("df")
-            .args(["--output=avail", "-m"])
-            .arg(&self.0)
-            .output()
-            .unwrap();
-        let free: u64 = String::from_utf8_lossy(&df.stdout)
-            .lines()
-            .nth(1)
-            .and_then(|l| l.trim().parse().ok())
-            .unwrap();
-        let filled = std::process::Command::new("dd")
-            .args(["if=/dev/zero", "bs=1M"])
-            .arg(format!("count={}", free.saturating_sub(left)))
-            .arg(format!("of={}", self.0.join("filler").display()))
-            .output()
-            .unwrap();
-        assert!(filled.status.success());
-    }
-
-    fn free(&self) {
-        std::fs::remove_file(self.0.join("filler")).unwrap();
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount")
-            .arg("-l")
-            .arg(&self.0)
-            .status();
-    }
-}
-
 /// A whole compaction that fails for want of disk space (RocksDB's C API
 /// drops its status) is seen by what it left, and stays owed: once there
 /// is room again, the next start finishes it.
@@ -246,7 +196,6 @@ impl Drop for Tmpfs {
 fn a_whole_index_compaction_that_finds_the_disk_full_stays_owed() {
     let dir = tempfile::tempdir().unwrap();
     let Some(fs) = Tmpfs::mount(&dir.path().join("fs"), 200) else {
-        eprintln!("skipped: cannot mount a small file system here (needs root)");
         return;
     };
     let data = fs.0.join("data");
@@ -282,4 +231,75 @@ fn a_whole_index_compaction_that_finds_the_disk_full_stays_owed() {
     assert!(!in_sst_files(&index, &removed));
     let kept = format!("{}-{:08}-2", "x".repeat(40), 7).into_bytes();
     assert!(in_sst_files(&index, &kept));
+}
+
+/// Leaf `i`'s entry of 4 KiB that does not compress, starting with
+/// `mark(i)`.
+fn large(i: u64) -> Vec<u8> {
+    let mut entry = mark(i);
+    let mut j = 0u64;
+    while entry.len() < 4096 {
+        let seed = [i.to_be_bytes(), j.to_be_bytes()].concat();
+        entry.extend(verifier::leaf_hash(&seed).to_hex().into_bytes());
+        j += 1;
+    }
+    entry.truncate(4096);
+    entry
+}
+
+/// A log of 8,000 entries `large(i)` (32 MB, in SST files of 16 MB) on a
+/// 200 MiB file system filled up to 8 MiB free, so that a compaction that
+/// rewrites one of those files fails; `None` where mounts are refused.
+fn log_on_a_full_disk(dir: &Path) -> Option<(Tmpfs, std::path::PathBuf, Log)> {
+    let fs = Tmpfs::mount(&dir.join("fs"), 200)?;
+    let data = fs.0.join("data");
+    let log = open(&data, GROUPED);
+    for part in 0..8u64 {
+        let entries: Vec<Vec<u8>> = (part * 1000..(part + 1) * 1000).map(large).collect();
+        log.append(&entries).unwrap();
+    }
+    log.flush().unwrap();
+    log.sign_checkpoint(&signer()).unwrap();
+    fs.fill(8);
+    Some((fs, data, log))
+}
+
+/// A prune's compaction that fails for want of disk space stays owed:
+/// once there is room, the next start finishes it.
+#[test]
+fn a_prune_whose_compaction_finds_the_disk_full_stays_owed() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some((fs, data, log)) = log_on_a_full_disk(dir.path()) else {
+        return;
+    };
+    assert_eq!(log.prune(300).unwrap(), 256);
+    let owed = log.compactions_owed().unwrap();
+    assert!(owed.pruned, "{owed:?}");
+    assert!(in_sst_files(&data, &mark(10)));
+    drop(log);
+
+    fs.free();
+    finished_after_restart(&data, &owed);
+    assert!(!in_sst_files(&data, &mark(10)));
+    assert!(in_sst_files(&data, &mark(256)));
+}
+
+/// An erasure's compaction that fails for want of disk space keeps its
+/// chunk listed: once there is room, the next start compacts it.
+#[test]
+fn an_erasure_whose_compaction_finds_the_disk_full_stays_owed() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some((fs, data, log)) = log_on_a_full_disk(dir.path()) else {
+        return;
+    };
+    log.erase_entry(10, 7999).unwrap();
+    let owed = log.compactions_owed().unwrap();
+    assert_eq!(owed.erased_chunks, [0]);
+    assert!(in_sst_files(&data, &mark(10)));
+    drop(log);
+
+    fs.free();
+    finished_after_restart(&data, &owed);
+    assert!(!in_sst_files(&data, &mark(10)));
+    assert!(in_sst_files(&data, &mark(11)));
 }

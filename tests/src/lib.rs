@@ -1,4 +1,6 @@
-//! Helpers for the end-to-end tests: locate and run the workspace binaries.
+//! Helpers for the end-to-end tests: locate and run the workspace binaries;
+//! and a small file system that fills up ([`Tmpfs`], also for the ledger's
+//! own tests).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -684,4 +686,75 @@ pub fn next_random(x: &mut u64) -> u64 {
     *x ^= *x >> 7;
     *x ^= *x << 17;
     *x
+}
+
+/// A small file system mounted for a test (tmpfs: needs root), unmounted
+/// when dropped: a disk that fills up.
+pub struct Tmpfs(pub PathBuf);
+
+impl Tmpfs {
+    /// Mounts a tmpfs of `mb` MiB at `dir`; `None` (said on stderr) where
+    /// mounts are refused: not root, or a sandbox that refuses them even
+    /// to root.
+    pub fn mount(dir: &Path, mb: u64) -> Option<Tmpfs> {
+        std::fs::create_dir_all(dir).unwrap();
+        let mounted = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={mb}m"), "tmpfs"])
+            .arg(dir)
+            .output();
+        match mounted {
+            Ok(out) if out.status.success() => Some(Tmpfs(dir.to_path_buf())),
+            Ok(out) => {
+                eprintln!(
+                    "skipped: cannot mount a small file system here: {}",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                );
+                None
+            }
+            Err(e) => {
+                eprintln!("skipped: cannot run mount: {e}");
+                None
+            }
+        }
+    }
+
+    /// MiB free.
+    pub fn available_mb(&self) -> u64 {
+        let df = Command::new("df")
+            .args(["--output=avail", "-m"])
+            .arg(&self.0)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&df.stdout)
+            .lines()
+            .nth(1)
+            .and_then(|l| l.trim().parse().ok())
+            .unwrap()
+    }
+
+    /// Fills the file system up to `left` MiB free (a file `filler`, grown
+    /// if it is there).
+    pub fn fill(&self, left: u64) {
+        let filled = Command::new("dd")
+            .args(["if=/dev/zero", "bs=1M", "oflag=append", "conv=notrunc"])
+            .arg(format!(
+                "count={}",
+                self.available_mb().saturating_sub(left)
+            ))
+            .arg(format!("of={}", self.0.join("filler").display()))
+            .output()
+            .unwrap();
+        assert!(filled.status.success() || self.available_mb() <= left);
+    }
+
+    /// Removes what [`Tmpfs::fill`] wrote.
+    pub fn free(&self) {
+        std::fs::remove_file(self.0.join("filler")).unwrap();
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
 }

@@ -6,7 +6,7 @@
 //! one erased. Refusals: other roles, unknown ids, bad bodies, a legal
 //! hold, a writer token posing as the ledger.
 
-use ledger_tests::{ok, records, run, Server};
+use ledger_tests::{ok, records, run, Server, Tmpfs};
 use serde_json::{json, Value};
 
 fn get(s: &Server, token: &str, path: &str) -> (u16, String) {
@@ -464,4 +464,44 @@ fn an_erased_decision_is_gone_and_its_erasure_is_proven() {
         audited.contains("26 leaves' entries were erased"),
         "{audited}"
     );
+}
+
+/// An erasure on a disk too full for its compaction (which rewrites the
+/// SST file that held the erased entry) is answered, and what the
+/// compaction was to take off the disk stays owed; once there is room,
+/// ledgerd does it by itself, without a restart or another erasure.
+#[test]
+fn an_erasure_that_finds_the_disk_full_is_compacted_once_there_is_room() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(fs) = Tmpfs::mount(&dir.path().join("fs"), 200) else {
+        return;
+    };
+    let s = Server::start_in(&fs.0.join("data"), &[]);
+    // 32 MB of decisions that do not compress: SST files of 16 MB.
+    for b in 0..80u64 {
+        let mut batch = records(&format!("b{b}"), 200);
+        for (i, r) in batch.as_array_mut().unwrap().iter_mut().enumerate() {
+            let pad: String = (0..32u64)
+                .map(|j| {
+                    verifier::leaf_hash(&[b, i as u64, j].map(u64::to_be_bytes).concat()).to_hex()
+                })
+                .collect();
+            r["extensions"] = json!({ "pad": pad });
+        }
+        s.append(&batch);
+    }
+    let eraser = s.add_token(&["--enforcer", "dpo@example.com", "--role", "eraser"]);
+    fs.fill(8);
+    let (status, body) = post_erasure(&s, &eraser, "b0-10", r#"{"reason": "r"}"#);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(s.metric("ledger_compactions_owed"), 1.0);
+
+    fs.free();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while s.metric("ledger_compactions_owed") > 0.0 {
+        assert!(std::time::Instant::now() < deadline, "still owed");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let (status, _) = get(&s, &s.reader, "/v1/decisions/b0-10");
+    assert_eq!(status, 410);
 }

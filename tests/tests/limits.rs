@@ -7,7 +7,7 @@
 
 use std::time::{Duration, Instant};
 
-use ledger_tests::{ok, run, Server};
+use ledger_tests::{ok, run, Server, Tmpfs};
 use serde_json::{json, Value};
 
 fn record(id: &str, enforcer: &str) -> Value {
@@ -319,45 +319,13 @@ fn the_signing_key_must_be_private() {
     );
 }
 
-/// A small file system for the data dir (tmpfs; needs root).
-struct Tmpfs(std::path::PathBuf);
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount")
-            .arg("-l")
-            .arg(&self.0)
-            .status();
-    }
-}
-
 #[test]
 fn a_full_disk_is_507_reads_go_on_and_writes_resume() {
-    if std::process::Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| o.stdout != b"0\n")
-    {
-        eprintln!("skipped: mounting a small file system needs root");
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
-    let mount = dir.path().join("fs");
-    std::fs::create_dir_all(&mount).unwrap();
-    let mounted = std::process::Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=96m", "tmpfs"])
-        .arg(&mount)
-        .output()
-        .unwrap();
-    if !mounted.status.success() {
-        // A sandbox may refuse mounts even to root.
-        eprintln!(
-            "skipped: cannot mount a small file system here: {}",
-            String::from_utf8_lossy(&mounted.stderr).trim()
-        );
+    let Some(fs) = Tmpfs::mount(&dir.path().join("fs"), 96) else {
         return;
-    }
-    let _fs = Tmpfs(mount.clone());
+    };
+    let mount = fs.0.clone();
     let s = Server::start_in(&mount.join("data"), &[]);
     let batch = |from: usize| -> Value {
         let mut r: Vec<Value> = (from..from + 200)
@@ -370,11 +338,7 @@ fn a_full_disk_is_507_reads_go_on_and_writes_resume() {
     };
     assert_eq!(s.post(&s.writer, &batch(0)).status, 200);
     // Fill what is left, then write until the ledger says the disk is full.
-    let filler = mount.join("filler");
-    let _ = std::process::Command::new("dd")
-        .args(["if=/dev/zero", "bs=1M", "count=200"])
-        .arg(format!("of={}", filler.display()))
-        .output();
+    fs.fill(0);
     let mut full = None;
     for n in 1..200 {
         let r = s.post(&s.writer, &batch(n * 200));
@@ -383,16 +347,7 @@ fn a_full_disk_is_507_reads_go_on_and_writes_resume() {
             break;
         }
         // Space freed by RocksDB (flushed WAL): fill it again.
-        let _ = std::process::Command::new("dd")
-            .args([
-                "if=/dev/zero",
-                "bs=1M",
-                "count=50",
-                "oflag=append",
-                "conv=notrunc",
-            ])
-            .arg(format!("of={}", filler.display()))
-            .output();
+        fs.fill(0);
     }
     let r = full.expect("the disk filled up");
     assert_eq!(r.status, 507, "{}", r.text());
@@ -430,7 +385,7 @@ fn a_full_disk_is_507_reads_go_on_and_writes_resume() {
         status.stdout
     );
     // Space back: writes resume by themselves.
-    std::fs::remove_file(&filler).unwrap();
+    fs.free();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let r = s.post(&s.writer, &json!([record("after-1", "gw")]));
