@@ -53,6 +53,25 @@ fn logged(s: &Server, n: u64, what: &str, log: &Path) {
     assert_eq!(s.tree_size(), n, "{what}: a decision logged twice");
 }
 
+/// Waits until the state file beside `file` says it was shipped to its
+/// end: the shipper keeps the offset once ledgerd answered, a moment after
+/// the decisions are in the log, and a kill before that would only make it
+/// send the last batch again (answered as duplicates), from a file that
+/// may be rotated meanwhile.
+fn kept_to_end(file: &Path) {
+    let meta = std::fs::metadata(file).unwrap();
+    let (len, inode) = (meta.len(), std::os::unix::fs::MetadataExt::ino(&meta));
+    let mut state = file.as_os_str().to_owned();
+    state.push(".shipped");
+    wait_until("the state at the file's end", || {
+        let Ok(text) = std::fs::read_to_string(&state) else {
+            return false;
+        };
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+        v["offset"].as_u64() == Some(len) && v["inode"].as_u64() == Some(inode)
+    });
+}
+
 #[test]
 fn a_followed_file_is_shipped_once_through_restarts_and_rotations() {
     let dir = tempfile::tempdir().unwrap();
@@ -75,6 +94,7 @@ fn a_followed_file_is_shipped_once_through_restarts_and_rotations() {
     logged(&s, 700, "written while ledgerd was down", &log);
 
     // The shipper killed: started again, it resumes where it was.
+    kept_to_end(&file);
     shipper.kill().unwrap();
     shipper.wait().unwrap();
     write_lines(&file, 700, 800);
@@ -90,6 +110,7 @@ fn a_followed_file_is_shipped_once_through_restarts_and_rotations() {
 
     // Rotated while the shipper was stopped: the renamed file is finished
     // from where shipping stopped, then the new one read.
+    kept_to_end(&file);
     shipper.kill().unwrap();
     shipper.wait().unwrap();
     write_lines(&file, 900, 930);
@@ -109,21 +130,13 @@ fn a_followed_file_is_shipped_once_through_restarts_and_rotations() {
     }
     write_lines(&file, 950, 1000);
     logged(&s, 1000, "lines after ones that are no records", &log);
-    // The state file is written once the batch is acknowledged, a moment
-    // after ledgerd holds it: it comes to the file's whole length.
-    let len = std::fs::metadata(&file).unwrap().len();
-    let state_file = dir.path().join("decisions.jsonl.shipped");
-    let offset = || {
-        let text = std::fs::read_to_string(&state_file).ok()?;
-        serde_json::from_str::<serde_json::Value>(&text).ok()?["offset"].as_u64()
-    };
-    wait_until("the state file at the file's end", || offset() == Some(len));
+    // The lines that are no records count in the offset kept.
+    kept_to_end(&file);
     shipper.kill().unwrap();
     shipper.wait().unwrap();
     let said = std::fs::read_to_string(&log).unwrap();
     assert!(said.contains("is not a JSON record; passed over"), "{said}");
     assert!(said.contains("rejected: \"incomplete\""), "{said}");
-    assert_eq!(offset(), Some(len));
 
     // One shipper a state file; stdin cannot be followed.
     let mut shipper = follow(&addr, &writer, &file, &log);
@@ -235,4 +248,85 @@ fn a_shipper_killed_at_any_moment_loses_and_repeats_nothing() {
     logged(&s, total as u64, "after the kills", &log);
     shipper.kill().unwrap();
     shipper.wait().unwrap();
+}
+
+/// Rotations while the shipper was stopped beyond the first: logrotate's
+/// numbered files shifted twice, a `copytruncate` copy, and the file
+/// shipped last compressed away. What is still there as lines is shipped
+/// once, and what is not is said.
+#[test]
+fn files_several_rotations_left_while_stopped_are_shipped_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start_in(&dir.path().join("data"), &[]);
+    let file = dir.path().join("decisions.jsonl");
+    let log = dir.path().join("ship.log");
+    let at = |name: &str| dir.path().join(name);
+    let stop = |shipper: &mut Child| {
+        kept_to_end(&file);
+        shipper.kill().unwrap();
+        shipper.wait().unwrap();
+    };
+    write_lines(&file, 0, 100);
+    let mut shipper = follow(&s.addr, &s.writer, &file, &log);
+    logged(&s, 100, "what the file held", &log);
+
+    // Rotated twice: the file is `.2` now, with lines after the offset;
+    // `.1` and the new file were never seen.
+    stop(&mut shipper);
+    write_lines(&file, 100, 120);
+    std::fs::rename(&file, at("decisions.jsonl.1")).unwrap();
+    write_lines(&file, 120, 150);
+    std::fs::rename(at("decisions.jsonl.1"), at("decisions.jsonl.2")).unwrap();
+    std::fs::rename(&file, at("decisions.jsonl.1")).unwrap();
+    write_lines(&file, 150, 170);
+    let mut shipper = follow(&s.addr, &s.writer, &file, &log);
+    logged(&s, 170, "two rotations while the shipper was stopped", &log);
+    said(&log, "decisions.jsonl.1 was rotated from");
+
+    // copytruncate: the lines since the offset are in the copy.
+    stop(&mut shipper);
+    write_lines(&file, 170, 190);
+    std::fs::copy(&file, at("decisions.jsonl-copied")).unwrap();
+    std::fs::write(&file, b"").unwrap();
+    write_lines(&file, 190, 200);
+    let mut shipper = follow(&s.addr, &s.writer, &file, &log);
+    logged(
+        &s,
+        200,
+        "a copytruncate while the shipper was stopped",
+        &log,
+    );
+    said(&log, "decisions.jsonl-copied was rotated from");
+
+    // The file shipped last compressed (gone as lines): its last lines are
+    // lost, and said to be; the new file is shipped.
+    stop(&mut shipper);
+    write_lines(&file, 200, 210);
+    std::fs::rename(&file, at("decisions.jsonl.3")).unwrap();
+    std::fs::write(at("decisions.jsonl.3.gz"), [0x1f, 0x8b, 8, 0]).unwrap();
+    // (The new file made first: it does not take the old one's inode.)
+    let rest = ledger_tests::records("f", 220);
+    let mut f = std::fs::File::create(&file).unwrap();
+    for r in &rest.as_array().unwrap()[210..220] {
+        writeln!(f, "{r}").unwrap();
+    }
+    drop(f);
+    std::fs::remove_file(at("decisions.jsonl.3")).unwrap();
+    let mut shipper = follow(&s.addr, &s.writer, &file, &log);
+    logged(
+        &s,
+        210,
+        "the new file after the shipped one was compressed",
+        &log,
+    );
+    said(&log, "lines written to it after byte");
+    said(&log, "decisions.jsonl.3.gz was rotated from");
+    shipper.kill().unwrap();
+    shipper.wait().unwrap();
+}
+
+/// Asserts that the shipper's stderr in `log` holds `line`.
+fn said(log: &Path, line: &str) {
+    let said = std::fs::read_to_string(log).unwrap();
+    assert!(said.contains(line), "{line}:\n{said}");
 }

@@ -8,7 +8,9 @@
 //! device and inode. A shipper started again resumes there; a batch sent
 //! again after a stop is answered as duplicates, as `decision_id` makes
 //! every retry. The file renamed away while the shipper was stopped is
-//! looked for by its inode in the same directory and finished first.
+//! looked for by its inode in the same directory and finished first; the
+//! files more rotations left meanwhile are shipped after it
+//! ([`super::rotated`]).
 //!
 //! A rotation while it runs (the file renamed and a new one made, or the
 //! file cut to zero in place) is seen when the file at the path is another
@@ -25,12 +27,13 @@ use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use verifier::SignerKey;
 
+use super::rotated::{self, by_inode};
 use super::{send, Totals, BATCH};
 use crate::input::{Gathered, Record, LINGER, MAX_RECORD};
 use crate::remote::Remote;
@@ -184,15 +187,6 @@ impl Followed {
     }
 }
 
-/// A file in `dir` with this device and inode: where a followed file was
-/// renamed to.
-fn renamed(dir: &Path, dev: u64, inode: u64) -> Option<PathBuf> {
-    std::fs::read_dir(dir).ok()?.flatten().find_map(|e| {
-        let m = e.metadata().ok()?;
-        (m.is_file() && m.dev() == dev && m.ino() == inode).then(|| e.path())
-    })
-}
-
 /// Ships `path` as it grows (see the module's documentation), keeping its
 /// position in `state`; `signer` signs each record on the way. Runs until
 /// it fails (a record the server cannot take is not a failure).
@@ -215,28 +209,47 @@ pub fn run(remote: &Remote, path: &Path, state: &Path, signer: Option<&SignerKey
     };
     // Where the last run stopped: the file, or what it was renamed to.
     let mut current = match read_state(state)? {
-        Some(at) if at.file == path => match renamed(&dir, at.dev, at.inode) {
-            Some(old) if old != path => {
-                eprintln!(
-                    "ship: {} was rotated while stopped: finishing {} from byte {}",
-                    path.display(),
-                    old.display(),
-                    at.offset
-                );
-                let mut f = Followed::open(&old, at.offset)?;
-                shipper.drain(&mut f, path)?;
-                wait_for(path)?
+        Some(at) if at.file == path => {
+            let kept = std::fs::metadata(state)
+                .and_then(|m| m.modified())
+                .with_context(|| format!("reading {}", state.display()))?;
+            match by_inode(&dir, at.dev, at.inode) {
+                Some(old) if old != path => {
+                    eprintln!(
+                        "ship: {} was rotated while stopped: finishing {} from byte {}",
+                        path.display(),
+                        old.display(),
+                        at.offset
+                    );
+                    let mut f = Followed::open(&old, at.offset)?;
+                    let written = f.file.metadata()?.modified()?;
+                    shipper.drain(&mut f, path)?;
+                    shipper.ship_left(path, at.inode, written)?;
+                    wait_for(path)?
+                }
+                Some(_) if !same_start(path, &at)? => {
+                    eprintln!(
+                        "ship: {} was cut and written again while stopped: reading it from its start",
+                        path.display()
+                    );
+                    // A copy made before the cut (copytruncate) holds
+                    // the lines written since the state was kept.
+                    shipper.ship_left(path, at.inode, kept)?;
+                    Followed::open(path, 0)?
+                }
+                Some(_) => Followed::open(path, at.offset)?,
+                None => {
+                    eprintln!(
+                        "ship: {} was rotated while stopped, and the file shipped last (inode {}) is gone (removed, or compressed): lines written to it after byte {} were not shipped",
+                        path.display(),
+                        at.inode,
+                        at.offset
+                    );
+                    shipper.ship_left(path, at.inode, kept)?;
+                    wait_for(path)?
+                }
             }
-            Some(_) if !same_start(path, &at)? => {
-                eprintln!(
-                    "ship: {} was cut and written again while stopped: reading it from its start",
-                    path.display()
-                );
-                Followed::open(path, 0)?
-            }
-            Some(_) => Followed::open(path, at.offset)?,
-            None => wait_for(path)?,
-        },
+        }
         Some(at) => bail!(
             "{} is the state of shipping {}, not {}",
             state.display(),
@@ -468,6 +481,31 @@ impl Shipper<'_> {
         }
         if let Some(p) = &self.position {
             write_state(self.state, p)?;
+        }
+        Ok(())
+    }
+
+    /// Ships, whole, the files other rotations of `path` left beside it
+    /// while the shipper was stopped: written after `since`, other than the
+    /// one of inode `shipping` ([`rotated::written_since`]).
+    fn ship_left(&mut self, path: &Path, shipping: u64, since: SystemTime) -> Result<()> {
+        let left = rotated::written_since(path, self.state, shipping, since);
+        for file in &left.compressed {
+            eprintln!(
+                "ship: {} was rotated from {} while stopped and is compressed: not read (ship what it holds with `ledgerctl ship` once uncompressed)",
+                file.display(),
+                path.display()
+            );
+        }
+        for file in &left.to_ship {
+            eprintln!(
+                "ship: {} was rotated from {} while stopped: shipping it whole (lines shipped before are answered as duplicates)",
+                file.display(),
+                path.display()
+            );
+            let mut f = Followed::open(file, 0)?;
+            self.position = Some(position(path, &f));
+            self.drain(&mut f, path)?;
         }
         Ok(())
     }

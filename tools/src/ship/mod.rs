@@ -4,6 +4,7 @@
 //! `--follow`, a file an enforcer keeps appending to ([`follow`]).
 
 pub mod follow;
+mod rotated;
 
 use std::io::IsTerminal;
 use std::time::Duration;
