@@ -11,13 +11,21 @@ use std::time::{Duration, Instant};
 use ledger::Log;
 
 /// How often ledgerd asks whether a compaction failed, and if one did
-/// does what is owed again.
+/// does what is owed again; at least [`BUSY_SHARE`] times as long as that
+/// took when it failed again.
 pub const RETRY_EVERY: Duration = Duration::from_secs(10);
 
+/// A compaction that keeps failing (a disk too full for it, however long
+/// ledgerd waits) is tried again only after this many times the time the
+/// last try took: it takes at most a fifth of the disk's time. One that
+/// fails at once (RocksDB stopped until there is room) is tried again
+/// every [`RETRY_EVERY`].
+const BUSY_SHARE: u32 = 4;
+
 /// Starts the thread that finishes what [`Log::compactions_owed`] names
-/// now, then every `every` after a compaction failed
-/// ([`Log::take_failed_compaction`]); a stop ([`Log::stop_compactions`])
-/// ends it at once and leaves the rest owed.
+/// now, then again each time a compaction failed
+/// ([`Log::take_failed_compaction`]), looking every `every`; a stop
+/// ([`Log::stop_compactions`]) ends it at once and leaves the rest owed.
 pub fn start_owed_compactions(
     log: &Arc<Log>,
     every: Duration,
@@ -26,10 +34,18 @@ pub fn start_owed_compactions(
     std::thread::Builder::new()
         .name("ledger-owed-compactions".into())
         .spawn(move || {
-            finish_owed(&log, "a stop or a crash cut short");
-            while wait(&log, every) {
-                if log.take_failed_compaction() {
-                    finish_owed(&log, "that failed");
+            let mut failed = finish_owed(&log, "a stop or a crash cut short");
+            loop {
+                let pause = failed.map_or(every, |took| every.max(took * BUSY_SHARE));
+                if !wait(&log, pause) {
+                    return;
+                }
+                // A failure since (a prune's, an erasure's), or the last
+                // try's own.
+                let again = log.take_failed_compaction() || failed.is_some();
+                failed = None;
+                if again {
+                    failed = finish_owed(&log, "that failed");
                 }
             }
         })
@@ -47,20 +63,25 @@ fn wait(log: &Log, every: Duration) -> bool {
     false
 }
 
-/// Does what is owed, if anything; `why` it is owed, for the log.
-fn finish_owed(log: &Log, why: &str) {
+/// Does what is owed, if anything; `why` it is owed, for the log. Returns
+/// how long it took if some of it failed again.
+fn finish_owed(log: &Log, why: &str) -> Option<Duration> {
     let owed = match log.compactions_owed() {
-        Ok(owed) if owed.is_empty() => return,
+        Ok(owed) if owed.is_empty() => return None,
         Ok(owed) => owed,
         Err(e) => {
             tracing::warn!("cannot read which compactions are owed: {e}");
-            return;
+            return None;
         }
     };
     tracing::info!("finishing the compactions {why}: {owed}");
-    if let Err(e) = log.compact_owed() {
-        tracing::warn!("finishing the compactions owed failed: {e}");
-    } else if !log.compactions_stopped() && log.compactions_owed().is_ok_and(|o| o.is_empty()) {
-        tracing::info!("the compactions owed are done");
+    let started = Instant::now();
+    let done = log.compact_owed();
+    let failed = log.take_failed_compaction();
+    match &done {
+        Err(e) => tracing::warn!("finishing the compactions owed failed: {e}"),
+        Ok(()) if failed || log.compactions_stopped() => {}
+        Ok(()) => tracing::info!("the compactions owed are done"),
     }
+    (failed || done.is_err()).then(|| started.elapsed())
 }

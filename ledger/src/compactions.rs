@@ -14,6 +14,12 @@
 //! and cleared only once it ran to its end ([`Log::compactions_owed`]).
 //! A crash leaves the same record. The next start finishes what is owed
 //! ([`Log::compact_owed`]).
+//!
+//! A compaction that fails (a full disk) stays owed too. RocksDB's C API
+//! drops a manual compaction's status, so a failure is read from the
+//! database's count of failed background work ([`Log::ran_to_end`]), and
+//! said by [`Log::take_failed_compaction`], so that a server can try
+//! again once there is room.
 
 // `rocksdb_disable_manual_compaction` is in RocksDB's C API but not
 // wrapped by rust-rocksdb.

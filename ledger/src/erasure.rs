@@ -300,17 +300,13 @@ impl Log {
         // Chunks close together are compacted as one range: each range
         // flushes and rewrites the files it overlaps, whatever its length.
         let mut runs: Vec<(u64, u64)> = Vec::new();
-        for &p in &positions {
+        for p in positions {
             match runs.last_mut() {
                 Some((_, last)) if p - *last <= COMPACT_GAP => *last = p,
                 _ => runs.push((p, p)),
             }
         }
-        let what = format!(
-            "the compaction of the {} chunks an erasure rewrote",
-            positions.len()
-        );
-        if !self.ran_to_end(&self.db, &what, || {
+        if !self.ran_to_end(&self.db, "an erasure's compaction", || {
             for (from, to) in runs {
                 let mut end = chunk_key(to).to_vec();
                 end.push(0);
