@@ -59,8 +59,9 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     }
     let mut f =
         std::fs::File::create(&tmp).with_context(|| format!("writing {}", tmp.display()))?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
+    f.write_all(bytes)
+        .and_then(|()| f.sync_all())
+        .with_context(|| format!("writing {}", tmp.display()))?;
     move_into_place(&tmp, path)
 }
 
@@ -453,7 +454,7 @@ pub fn restore(mirror: &Path, data: &Path) -> Result<()> {
         std::fs::remove_dir_all(&staging)
             .with_context(|| format!("removing {}", staging.display()))?;
     }
-    std::fs::create_dir_all(data)?;
+    std::fs::create_dir_all(data).with_context(|| format!("creating {}", data.display()))?;
     let log = std::sync::Arc::new(
         Log::open_with(&staging, &keys, ingest::index::INGEST_CFS)
             .with_context(|| format!("creating the store in {}", staging.display()))?,
