@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use ledger::Log;
 
 /// How often ledgerd asks whether a compaction failed, and if one did
-/// does what is owed again; at least [`BUSY_SHARE`] times as long as that
+/// does what is owed again; at least four times as long as that
 /// took when it failed again.
 pub const RETRY_EVERY: Duration = Duration::from_secs(10);
 
