@@ -1,6 +1,6 @@
 //! ledgerd's job that finishes the compactions owed (api/src/compactions.rs,
 //! specs/storage.md "Compactions cut short"); the ones that fail while it
-//! runs: tests/tests/retention.rs.
+//! runs, on a full disk: tests/tests/erasure.rs.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -240,7 +240,7 @@ pub fn run(remote: &Remote, path: &Path, state: &Path, signer: Option<&SignerKey
                 Some(_) => Followed::open(path, at.offset)?,
                 None => {
                     eprintln!(
-                        "ship: {} was rotated while stopped, and the file shipped last (inode {}) is gone (removed, or compressed): lines written to it after byte {} were not shipped",
+                        "ship: {} was rotated while stopped, and the file shipped last (inode {}) is gone (removed, or compressed): any lines written to it after byte {} were not shipped",
                         path.display(),
                         at.inode,
                         at.offset
