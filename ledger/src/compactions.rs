@@ -188,12 +188,21 @@ impl Log {
             self.compaction_failed_at(what);
             return false;
         }
+        if self.compactions_failing.swap(false, Ordering::AcqRel) {
+            tracing::info!("{what} ran to its end: compactions complete again");
+        }
         true
     }
 
-    /// Says that the compaction `what` failed; it stays owed.
+    /// Says that the compaction `what` failed; it stays owed. Said once
+    /// as a warning while they keep failing (a server tries again every few
+    /// seconds while the disk is full).
     fn compaction_failed_at(&self, what: &str) {
-        tracing::warn!("{what} did not complete (a full disk? see RocksDB's LOG); it stays owed and is done again later");
+        if self.compactions_failing.swap(true, Ordering::AcqRel) {
+            tracing::debug!("{what} did not complete either; it stays owed");
+        } else {
+            tracing::warn!("{what} did not complete (a full disk? see RocksDB's LOG); it stays owed and is done again later");
+        }
         self.compaction_failed.store(true, Ordering::Release);
     }
 

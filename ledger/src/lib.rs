@@ -127,6 +127,9 @@ pub struct Log {
     /// A compaction failed since [`Log::take_failed_compaction`] last
     /// said so.
     compaction_failed: std::sync::atomic::AtomicBool,
+    /// The last compaction to end failed: later failures are logged
+    /// quietly until one runs to its end.
+    compactions_failing: std::sync::atomic::AtomicBool,
     /// How long the synced writes of [`Log::commit`] take.
     synced: timings::SyncedWrites,
 }
@@ -321,6 +324,7 @@ impl Log {
             index_damage_marked: std::sync::atomic::AtomicBool::new(marked),
             compactions_stopped: std::sync::atomic::AtomicBool::new(false),
             compaction_failed: std::sync::atomic::AtomicBool::new(false),
+            compactions_failing: std::sync::atomic::AtomicBool::new(false),
             synced: timings::SyncedWrites::default(),
             db,
             checkpoints,

@@ -478,7 +478,8 @@ fn an_erasure_that_finds_the_disk_full_is_compacted_once_there_is_room() {
         return;
     };
     let s = Server::start_in(&fs.0.join("data"), &[]);
-    // 32 MB of decisions that do not compress: SST files of 16 MB.
+    // 32 MB of decisions that do not compress: SST files of ~14 MB (one
+    // a memtable), which a compaction cannot rewrite in 8 MiB.
     for b in 0..80u64 {
         let mut batch = records(&format!("b{b}"), 200);
         for (i, r) in batch.as_array_mut().unwrap().iter_mut().enumerate() {
