@@ -2,10 +2,10 @@
 //! enforcer keeps appending to, as it grows, through its rotations, and
 //! across restarts of ledgerd and of the shipper, losing nothing.
 //!
-//! After each batch the server answered for (every record appended, a
-//! duplicate, or refused for good), the byte offset after its last line is
-//! kept in a state file (written beside, synced, renamed), with the file's
-//! device and inode. A shipper started again resumes there; a batch sent
+//! When it starts, and after each batch the server answered for (every
+//! record appended, a duplicate, or refused for good), the byte offset
+//! after its last line is kept in a state file (written beside, synced,
+//! renamed), with the file's device and inode. A shipper started again resumes there; a batch sent
 //! again after a stop is answered as duplicates, as `decision_id` makes
 //! every retry. The file renamed away while the shipper was stopped is
 //! looked for by its inode in the same directory and finished first; the
@@ -258,7 +258,11 @@ pub fn run(remote: &Remote, path: &Path, state: &Path, signer: Option<&SignerKey
         ),
         None => wait_for(path)?,
     };
-    shipper.position = Some(position(path, &current));
+    // Kept at once, before anything is read: a shipper stopped before its
+    // first batch, the file rotated meanwhile, finds that file again.
+    let at = position(path, &current);
+    write_state(state, &at)?;
+    shipper.position = Some(at);
     eprintln!(
         "ship: following {} from byte {} (state in {})",
         path.display(),
