@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use ingest::index::INGEST_CFS;
 use ledger::keys::{LogKeys, LogSigners};
 use ledger::Log;
@@ -79,6 +79,20 @@ impl DataDir {
             log.compact_owed()?;
         }
         Ok(log)
+    }
+
+    /// After a command removed entries: an error if a compaction that
+    /// takes removed bytes off the disk failed (a full disk). What was
+    /// removed is removed and recorded; only its bytes are left in the
+    /// store's files, owed to the next `prune` or `erase`, or to ledgerd.
+    pub fn removed_bytes_gone(&self, log: &Log) -> Result<()> {
+        if log.take_failed_compaction() {
+            bail!(
+                "the removal is done and recorded, but the compaction that takes its bytes off the disk failed (a full disk? see {}): they stay in the store's files until it runs; free space, then run this command again or start ledgerd, which finish it",
+                self.db_path().join("LOG").display()
+            );
+        }
+        Ok(())
     }
 
     pub fn open_for_audit(&self) -> Result<Log> {

@@ -131,7 +131,8 @@ pub fn run_local(dir: &DataDir, args: &EraseArgs) -> Result<()> {
     let done = in_batches(&ids, erase_batch);
     pipeline.shutdown();
     log.sign_checkpoint(&signer)?;
-    report(&ids, done)
+    report(&ids, done)?;
+    dir.removed_bytes_gone(&log)
 }
 
 /// Asks the ledgerd of `remote` to erase them, a batch at a time

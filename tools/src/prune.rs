@@ -26,6 +26,13 @@ pub fn run(dir: &DataDir, args: &PruneArgs) -> Result<()> {
     let t = Timestamp::parse_text(&args.before)
         .with_context(|| format!("{:?} is not a time", args.before))?;
     let log = Arc::new(dir.open_to_remove()?);
+    prune(dir, &log, t)?;
+    dir.removed_bytes_gone(&log)
+}
+
+/// Prunes the entries of `log` received before `t`, logs the retention
+/// record, and says what was removed and what is kept.
+fn prune(dir: &DataDir, log: &Arc<ledger::Log>, t: Timestamp) -> Result<()> {
     let indexes = Indexes::open(log.clone())?;
     let (p, hold) = indexes.prune_received_before_held(t, dir.path())?;
     if p.to > p.from {
@@ -36,7 +43,7 @@ pub fn run(dir: &DataDir, args: &PruneArgs) -> Result<()> {
     } else {
         println!("nothing to remove");
     }
-    log_record(dir, &log, &indexes, &p, t)?;
+    log_record(dir, log, &indexes, &p, t)?;
     let size = log.size();
     let kept = log.first_kept();
     if kept < size {
