@@ -218,20 +218,41 @@ fn a_file_cut_and_written_past_where_it_was_loses_no_line() {
 /// and started again each time: every line is logged exactly once.
 #[test]
 fn a_shipper_killed_at_any_moment_loses_and_repeats_nothing() {
+    killed_at_random_moments("ship --follow crash", false);
+}
+
+/// The shipper killed at random moments, and now and then left stopped a
+/// while, as an enforcer writes and rotates its file every 150 lines to a
+/// dated name (logrotate's `dateext`), so that rotations land while it
+/// runs, while it is stopped, two or more while it is stopped, and kills
+/// land while it ships what rotations left: every line logged exactly once.
+#[test]
+fn a_shipper_killed_at_any_moment_through_rotations_loses_nothing() {
+    killed_at_random_moments("ship --follow rotations crash", true);
+}
+
+/// `LEDGER_SHIP_CRASH_CYCLES` (12) kills of the shipper at random moments
+/// while an enforcer writes 50 lines every 10 ms (400 a kill), its file
+/// rotated every 150 lines if `rotating`; then every line must be logged,
+/// once.
+fn killed_at_random_moments(seed: &str, rotating: bool) {
     let kills = ledger_tests::env_number("LEDGER_SHIP_CRASH_CYCLES", 12);
-    let mut x = ledger_tests::crash_seed("ship --follow crash");
+    let mut x = ledger_tests::crash_seed(seed);
     let dir = tempfile::tempdir().unwrap();
     let s = Server::start_in(&dir.path().join("data"), &[]);
     let file = dir.path().join("decisions.jsonl");
     let log = dir.path().join("ship.log");
     std::fs::write(&file, b"").unwrap();
-    // The enforcer: 50 lines every 10 ms, on its own thread.
     let total = kills * 400;
     let writer = {
-        let file = file.clone();
+        let (file, dir) = (file.clone(), dir.path().to_path_buf());
         std::thread::spawn(move || {
             for from in (0..total).step_by(50) {
                 write_lines(&file, from, from + 50);
+                if rotating && (from / 50) % 3 == 2 {
+                    let rotated = dir.join(format!("decisions.jsonl-{:04}", from / 150));
+                    std::fs::rename(&file, rotated).unwrap();
+                }
                 std::thread::sleep(std::time::Duration::from_millis(10));
             }
         })
@@ -242,6 +263,11 @@ fn a_shipper_killed_at_any_moment_loses_and_repeats_nothing() {
         std::thread::sleep(std::time::Duration::from_millis(wait));
         shipper.kill().unwrap();
         shipper.wait().unwrap();
+        if rotating {
+            // Stopped a while now and then: several rotations meanwhile.
+            let stopped = ledger_tests::next_random(&mut x) % 3 * 40;
+            std::thread::sleep(std::time::Duration::from_millis(stopped));
+        }
     }
     writer.join().unwrap();
     let mut shipper = follow(&s.addr, &s.writer, &file, &log);
@@ -329,49 +355,4 @@ fn files_several_rotations_left_while_stopped_are_shipped_too() {
 fn said(log: &Path, line: &str) {
     let said = std::fs::read_to_string(log).unwrap();
     assert!(said.contains(line), "{line}:\n{said}");
-}
-
-/// The shipper killed at random moments while the enforcer writes and
-/// rotates its file every 150 lines to a dated name (logrotate's
-/// `dateext`), so that rotations land while it runs, while it is stopped,
-/// two or more while it is stopped, and kills land while it ships what
-/// rotations left: every line logged exactly once.
-#[test]
-fn a_shipper_killed_at_any_moment_through_rotations_loses_nothing() {
-    let kills = ledger_tests::env_number("LEDGER_SHIP_CRASH_CYCLES", 12);
-    let mut x = ledger_tests::crash_seed("ship --follow rotations crash");
-    let dir = tempfile::tempdir().unwrap();
-    let s = Server::start_in(&dir.path().join("data"), &[]);
-    let file = dir.path().join("decisions.jsonl");
-    let log = dir.path().join("ship.log");
-    std::fs::write(&file, b"").unwrap();
-    let total = kills * 400;
-    let writer = {
-        let (file, dir) = (file.clone(), dir.path().to_path_buf());
-        std::thread::spawn(move || {
-            for from in (0..total).step_by(50) {
-                write_lines(&file, from, from + 50);
-                if (from / 50) % 3 == 2 {
-                    let rotated = dir.join(format!("decisions.jsonl-{:04}", from / 150));
-                    std::fs::rename(&file, rotated).unwrap();
-                }
-                std::thread::sleep(std::time::Duration::from_millis(10));
-            }
-        })
-    };
-    for _ in 0..kills {
-        let mut shipper = follow(&s.addr, &s.writer, &file, &log);
-        let wait = 20 + ledger_tests::next_random(&mut x) % 150;
-        std::thread::sleep(std::time::Duration::from_millis(wait));
-        shipper.kill().unwrap();
-        shipper.wait().unwrap();
-        // Stopped for a while now and then: several rotations meanwhile.
-        let stopped = ledger_tests::next_random(&mut x) % 3 * 40;
-        std::thread::sleep(std::time::Duration::from_millis(stopped));
-    }
-    writer.join().unwrap();
-    let mut shipper = follow(&s.addr, &s.writer, &file, &log);
-    logged(&s, total as u64, "after the kills", &log);
-    shipper.kill().unwrap();
-    shipper.wait().unwrap();
 }
