@@ -81,14 +81,16 @@ impl DataDir {
         Ok(log)
     }
 
-    /// After a command removed entries: an error if a compaction that
-    /// takes removed bytes off the disk failed (a full disk). What was
-    /// removed is removed and recorded; only its bytes are left in the
-    /// store's files, owed to the next `prune` or `erase`, or to ledgerd.
+    /// After a command opened with [`DataDir::open_to_remove`] removed
+    /// entries: an error if a compaction that takes removed bytes off the
+    /// disk is still owed, which here only a failure (a full disk) leaves.
+    /// What was removed is removed and recorded; only its bytes are left in
+    /// the store's files, owed to the next `prune` or `erase`, or to ledgerd.
     pub fn removed_bytes_gone(&self, log: &Log) -> Result<()> {
-        if log.take_failed_compaction() {
+        let owed = log.compactions_owed()?;
+        if !owed.is_empty() {
             bail!(
-                "the removal is done and recorded, but the compaction that takes its bytes off the disk failed (a full disk? see {}): they stay in the store's files until it runs; free space, then run this command again or start ledgerd, which finish it",
+                "the removal is done and recorded, but the compaction that takes its bytes off the disk failed ({owed}; a full disk? see {}): they stay in the store's files until it runs; free space, then run this command again or start ledgerd, which finish it",
                 self.db_path().join("LOG").display()
             );
         }

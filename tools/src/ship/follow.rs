@@ -33,7 +33,7 @@ use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use verifier::SignerKey;
 
-use super::rotated::{self, by_inode};
+use super::rotated::{self, by_inode, dir_of};
 use super::{send, Totals, BATCH};
 use crate::input::{Gathered, Record, LINGER, MAX_RECORD};
 use crate::remote::Remote;
@@ -87,16 +87,13 @@ fn read_state(state: &Path) -> Result<Option<Position>> {
 }
 
 fn write_state(state: &Path, at: &Position) -> Result<()> {
-    let dir = match state.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
+    let dir = dir_of(state);
     let name = state
         .file_name()
         .and_then(|n| n.to_str())
         .with_context(|| format!("{} is not a file name", state.display()))?;
     let text = serde_json::to_vec(at)?;
-    ledger::stamp::replace(dir, name, &text, None)
+    ledger::stamp::replace(&dir, name, &text, None)
         .map_err(|(p, e)| anyhow::anyhow!("writing {}: {e}", p.display()))
 }
 
@@ -192,11 +189,7 @@ impl Followed {
 /// it fails (a record the server cannot take is not a failure).
 pub fn run(remote: &Remote, path: &Path, state: &Path, signer: Option<&SignerKey>) -> Result<()> {
     let _lock = lock(state)?;
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."))
-        .to_path_buf();
+    let dir = dir_of(path);
     let mut shipper = Shipper {
         remote,
         state,

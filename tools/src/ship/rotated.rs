@@ -80,7 +80,8 @@ pub(super) fn written_since(path: &Path, state: &Path, shipping: u64, since: Sys
     left
 }
 
-fn dir_of(path: &Path) -> PathBuf {
+/// The directory `path` is in (`.` for a bare file name).
+pub(super) fn dir_of(path: &Path) -> PathBuf {
     match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
